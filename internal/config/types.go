@@ -1,0 +1,158 @@
+// Package config loads probes.yaml and the flow files it names into a checked,
+// compiled form: every template parsed, every expectation compiled, every
+// variable reference resolved against what defines it, every schedule
+// validated. Errors name file:line:col, all of them in one go.
+package config
+
+import (
+	"time"
+
+	"github.com/prober-dev/prober/internal/assert"
+	"github.com/prober-dev/prober/internal/secret"
+	"github.com/prober-dev/prober/internal/template"
+)
+
+// Config is the daemon configuration: probes.yaml and its flows.
+type Config struct {
+	File        string // path of probes.yaml as given
+	Region      string // --region, else probes.yaml's region, else $PROBER_REGION, else "local"
+	Listen      string // HTTP listen address, default 127.0.0.1:9115
+	Concurrency int    // most flow runs at once, default 16
+	Store       StoreConfig
+	Flows       []*Flow
+	Secrets     *secret.Set // every secret any flow references, resolved
+}
+
+// StoreConfig bounds the in-memory store of recent results.
+type StoreConfig struct {
+	Keep int // runs kept per flow, default 100
+}
+
+// Flow is one compiled flow.
+type Flow struct {
+	Name        string
+	Description string
+	File        string // the flow file, for error messages and the status page
+	Pos         Pos    // where the flow is defined
+	Schedule    Schedule
+	Timeout     time.Duration     // whole run, cleanup excluded; default 30s
+	Labels      map[string]string // free-form, for routing and display
+	// Vars are probes.yaml's vars overlaid by the flow entry's and the flow
+	// file's (later wins), with ${env:...} resolved. Values may not hold
+	// placeholders; built-ins and captures are provided by the runner.
+	Vars    map[string]string
+	Steps   []*Step // main steps, in order
+	Cleanup []*Step // cleanup steps, in order; run after the main steps whatever happened
+	HTTP    HTTPOptions
+}
+
+// Schedule is when a flow runs. Exactly one of Every and Cron is set.
+type Schedule struct {
+	Every    time.Duration
+	Cron     string         // a standard 5-field spec (or @hourly etc.), validated at load
+	Location *time.Location // for Cron; default UTC
+}
+
+// HTTPOptions apply to every request of a flow.
+type HTTPOptions struct {
+	BodyLimit          int64  // bytes read per response, default 1 MiB
+	FollowRedirects    bool   // default true
+	MaxRedirects       int    // default 10
+	CAFile             string // extra PEM roots, added to the system pool
+	ServerName         string // TLS SNI / verification name override
+	InsecureSkipVerify bool   // verification off; never the default
+}
+
+// Pos is a place in a config file.
+type Pos struct {
+	File string
+	Line int
+	Col  int
+}
+
+// Step is one HTTP request with expectations and captures.
+type Step struct {
+	Name       string
+	Pos        Pos
+	Dependency string // e.g. "bank-gateway": counted in dependency success
+	Cleanup    bool
+
+	Method    string
+	URL       *template.Template
+	Headers   []Header // flow headers first, then step headers (later wins)
+	Query     []Param  // appended to the URL's query, values URL-encoded
+	Body      Body
+	BasicAuth *BasicAuth
+
+	Timeout         time.Duration // per attempt; default 10s, never more than the flow timeout
+	FollowRedirects bool          // the flow's default unless the step overrides
+	Expect          []*assert.Expectation
+	// StatusChecked is true when some expectation reads the status; if not,
+	// the runner fails any status >= 400.
+	StatusChecked bool
+	Until         *Until
+	Captures      []Capture
+}
+
+// Header is a request header whose value may hold placeholders.
+type Header struct {
+	Name  string // canonical form
+	Value *template.Template
+}
+
+// Param is a query or form parameter.
+type Param struct {
+	Name  string
+	Value *template.Template
+}
+
+// BodyKind says how a request body is built.
+type BodyKind uint8
+
+const (
+	NoBody   BodyKind = iota
+	JSONBody          // Template holds the JSON text with JSON-escaped placeholders
+	FormBody          // Form holds the fields
+	RawBody           // Template holds the raw text
+)
+
+// Body is a request body.
+type Body struct {
+	Kind        BodyKind
+	Template    *template.Template // JSONBody, RawBody
+	Form        []Param            // FormBody
+	ContentType string             // default application/json, application/x-www-form-urlencoded or text/plain
+}
+
+// BasicAuth credentials.
+type BasicAuth struct {
+	User     *template.Template
+	Password *template.Template
+}
+
+// Until makes a step poll: the request is repeated every Interval until all of
+// Expect hold or Within has passed since the step began.
+type Until struct {
+	Expect   []*assert.Expectation
+	Interval time.Duration // default 1s
+	Within   time.Duration // default 10s; never more than the flow timeout
+}
+
+// Capture stores a value read from a response into a variable for later steps.
+type Capture struct {
+	Name  string
+	Value *assert.Value
+}
+
+// Builtins are the variables the runner defines for every run; flows may use
+// them without defining them.
+var Builtins = []string{
+	"flow",            // the flow's name
+	"region",          // the prober's region
+	"run_id",          // unique per run
+	"idempotency_key", // unique per run, stable across polling attempts; send it where a retry must not act twice
+	"trace_id",        // the run's W3C trace id (32 hex)
+	"timestamp",       // Unix seconds at run start
+	"timestamp_ms",    // Unix milliseconds at run start
+	"uuid",            // a fresh random UUID at each expansion
+}
