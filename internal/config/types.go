@@ -15,12 +15,12 @@ import (
 // Config is the daemon configuration: probes.yaml and its flows.
 type Config struct {
 	File        string // path of probes.yaml as given
-	Region      string // --region, else probes.yaml's region, else $PROBER_REGION, else "local"
+	Region      string // --region, else $PROBER_REGION, else probes.yaml's region, else "local"
 	Listen      string // HTTP listen address, default 127.0.0.1:9115
 	Concurrency int    // most flow runs at once, default 16
 	Store       StoreConfig
 	Flows       []*Flow
-	Secrets     *secret.Set // every secret any flow references, resolved
+	Secrets     *secret.Set // every secret declared in probes.yaml, resolved
 }
 
 // StoreConfig bounds the in-memory store of recent results.
@@ -37,8 +37,8 @@ type Flow struct {
 	Schedule    Schedule
 	Timeout     time.Duration     // whole run, cleanup excluded; default 30s
 	Labels      map[string]string // free-form, for routing and display
-	// Vars are probes.yaml's vars overlaid by the flow entry's and the flow
-	// file's (later wins), with ${env:...} resolved. Values may not hold
+	// Vars are probes.yaml's vars overlaid by the flow file's and the flow
+	// entry's (later wins), with ${env:...} resolved. Values may not hold
 	// placeholders; built-ins and captures are provided by the runner.
 	Vars    map[string]string
 	Steps   []*Step // main steps, in order
@@ -58,7 +58,8 @@ type HTTPOptions struct {
 	BodyLimit          int64  // bytes read per response, default 1 MiB
 	FollowRedirects    bool   // default true
 	MaxRedirects       int    // default 10
-	CAFile             string // extra PEM roots, added to the system pool
+	CAFile             string // extra PEM roots, added to the system pool (path, for display)
+	CAPEM              []byte // the CA file's contents, read at load
 	ServerName         string // TLS SNI / verification name override
 	InsecureSkipVerify bool   // verification off; never the default
 }

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/daemon"
+	"github.com/prober-dev/prober/internal/report"
+	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/runner"
+)
+
+// probeFailed makes once exit 1.
+type probeFailed struct{ n int }
+
+func (p probeFailed) Error() string { return fmt.Sprintf("%d flow(s) failed", p.n) }
+
+func cmdRun(args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("run", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var cf configFlags
+	cf.register(fl)
+	listen := fl.String("listen", "", "HTTP listen address (default the config's listen, 127.0.0.1:9115)")
+	logLevel := fl.String("log-level", "info", "debug, info, warn or error")
+	logSearch := fl.String("log-search-url", "", "URL linking trace ids on the status page; {trace_id} is replaced")
+	grace := fl.Duration("shutdown-grace", 30*time.Second, "how long SIGTERM waits for runs in flight")
+	if err := parse(fl, args); err != nil {
+		return err
+	}
+	log, err := newLogger(stdout, *logLevel)
+	if err != nil {
+		return err
+	}
+	fsys, path, err := cf.source(false, stderr)
+	if err != nil {
+		return err
+	}
+	d, err := daemon.New(daemon.Options{
+		ConfigFS: fsys, ConfigPath: path, Load: cf.loadOptions(), Listen: *listen,
+		Version: version, Revision: commit, Logger: log, ShutdownGrace: *grace, LogSearchURL: *logSearch,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext(func() { _ = d.Reload() })
+	defer stop()
+	return d.Run(ctx)
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var cf configFlags
+	cf.register(fl)
+	secrets := fl.Bool("secrets", false, "also resolve every secret (needs the environment and files the daemon has)")
+	if err := parse(fl, args); err != nil {
+		return err
+	}
+	fsys, path, err := cf.source(false, stderr)
+	if err != nil {
+		return err
+	}
+	o := cf.loadOptions()
+	o.SkipSecrets = !*secrets
+	cfg, err := config.Load(fsys, path, o)
+	if err != nil {
+		return err
+	}
+	steps := 0
+	for _, f := range cfg.Flows {
+		steps += len(f.Steps) + len(f.Cleanup)
+	}
+	note := "secrets declared, not read (use --secrets to resolve them)"
+	if *secrets {
+		note = "secrets resolved"
+	}
+	fmt.Fprintf(stdout, "%s: ok: %d flow(s), %d step(s); %s\n", path, len(cfg.Flows), steps, note)
+	for _, f := range cfg.Flows {
+		fmt.Fprintf(stdout, "  %-20s %-28s %d step(s)  %s\n", f.Name, daemon.DescribeSchedule(f.Schedule),
+			len(f.Steps)+len(f.Cleanup), f.File)
+	}
+	return nil
+}
+
+// flowList is a repeatable --flow.
+type flowList []string
+
+func (f *flowList) String() string { return strings.Join(*f, ",") }
+func (f *flowList) Set(s string) error {
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*f = append(*f, p)
+		}
+	}
+	return nil
+}
+
+func cmdOnce(args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("once", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var cf configFlags
+	cf.register(fl)
+	var flows flowList
+	fl.Var(&flows, "flow", "flow to run (repeatable or comma-separated; default all)")
+	junit := fl.String("junit", "", "write a JUnit XML report to this file")
+	asJSON := fl.Bool("json", false, "print the runs as JSON instead of text")
+	if err := parse(fl, args); err != nil {
+		return err
+	}
+	fsys, path, err := cf.source(true, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(fsys, path, cf.loadOptions())
+	if err != nil {
+		return err
+	}
+	var selected []*config.Flow
+	for _, f := range cfg.Flows {
+		if len(flows) == 0 || slices.Contains(flows, f.Name) {
+			selected = append(selected, f)
+		}
+	}
+	for _, name := range flows {
+		if !slices.ContainsFunc(cfg.Flows, func(f *config.Flow) bool { return f.Name == name }) {
+			var names []string
+			for _, f := range cfg.Flows {
+				names = append(names, f.Name)
+			}
+			return usageError{fmt.Errorf("no flow %q (configured: %s)", name, strings.Join(names, ", "))}
+		}
+	}
+	ctx, stop := signalContext(nil)
+	defer stop()
+	ropts := runner.Options{Version: version, Region: cfg.Region, Secrets: cfg.Secrets}
+	var runs []*result.Run
+	failed := 0
+	for i, f := range selected {
+		rf, err := runner.New(f, ropts)
+		if err != nil {
+			return err
+		}
+		r := rf.Run(ctx, time.Time{})
+		rf.Close()
+		runs = append(runs, r)
+		if !r.OK() {
+			failed++
+		}
+		if *asJSON {
+			continue
+		}
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		if err := report.Text(stdout, r); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(runs); err != nil {
+			return err
+		}
+	}
+	if *junit != "" {
+		if err := writeJUnit(*junit, runs); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return probeFailed{failed}
+	}
+	return nil
+}
+
+func writeJUnit(path string, runs []*result.Run) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("writing JUnit report: %w", err)
+	}
+	if err := report.JUnit(f, runs); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing JUnit report: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/daemon"
+	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/shop"
+)
+
+func cmdDemo(args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var cf configFlags
+	cf.register(fl)
+	listen := fl.String("listen", "127.0.0.1:9115", "prober HTTP listen address")
+	shopAddr := fl.String("shop-listen", "127.0.0.1:0", "sandbox shop listen address")
+	every := fl.Duration("every", 0, "run every flow at this interval instead of its own schedule (e.g. 10s)")
+	dir := fl.String("dir", "", "directory for the demo's log files (default a new temporary directory)")
+	if err := parse(fl, args); err != nil {
+		return err
+	}
+	if *every != 0 && *every < time.Second {
+		return usageError{fmt.Errorf("--every %s: the minimum is 1s", *every)}
+	}
+	fsys, path, err := cf.source(true, io.Discard)
+	if err != nil {
+		return err
+	}
+	if *dir == "" {
+		if *dir, err = os.MkdirTemp("", "prober-demo-"); err != nil {
+			return fmt.Errorf("creating the demo directory: %w", err)
+		}
+	} else if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return fmt.Errorf("creating the demo directory: %w", err)
+	}
+	shopLog, err := os.Create(filepath.Join(*dir, "shop.log"))
+	if err != nil {
+		return err
+	}
+	defer shopLog.Close()
+	proberLog, err := os.Create(filepath.Join(*dir, "prober.log"))
+	if err != nil {
+		return err
+	}
+	defer proberLog.Close()
+
+	// The sandbox user's password is a secret like any other: from the
+	// environment if given, else random; it must appear in no output.
+	password, ok := os.LookupEnv("SHOP_PASSWORD")
+	if !ok || password == "" {
+		b := make([]byte, 12)
+		_, _ = rand.Read(b)
+		password = hex.EncodeToString(b)
+	}
+	ctx, stop := signalContext(nil)
+	defer stop()
+	sb, err := shop.StartSandbox(ctx, shop.SandboxOptions{ShopAddr: *shopAddr, Password: password, Log: shopLog})
+	if err != nil {
+		return fmt.Errorf("starting the sandbox shop: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = sb.Close(cctx)
+	}()
+
+	env := func(name string) (string, bool) {
+		switch name {
+		case "SHOP_URL":
+			return sb.ShopURL, true
+		case "SHOP_PASSWORD":
+			return password, true
+		}
+		return os.LookupEnv(name)
+	}
+	lo := cf.loadOptions()
+	lo.Env = env
+	if *every > 0 {
+		lo.Every = *every
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return usageError{fmt.Errorf("listening on %s: %w (is another prober running? use --listen)", *listen, err)}
+	}
+	printer := &runPrinter{w: stdout}
+	d, err := daemon.New(daemon.Options{
+		ConfigFS: fsys, ConfigPath: path, Load: lo, Version: version, Revision: commit,
+		Logger:    slog.New(slog.NewJSONHandler(proberLog, nil)),
+		Observers: []result.Observer{printer},
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	printBanner(stdout, d.Config(), base, sb, *dir)
+	return d.Serve(ctx, ln)
+}
+
+func printBanner(w io.Writer, cfg *config.Config, base string, sb *shop.Sandbox, dir string) {
+	fmt.Fprintf(w, `prober demo: probing the sandbox shop with the shipped configuration (%d flows)
+
+  status page   %[2]s/
+  metrics       %[2]s/metrics
+  results API   %[2]s/api/v1/results
+  sandbox shop  %[3]s   (its own metrics: %[3]s/metrics)
+  shop logs     %[4]s
+  prober logs   %[5]s
+
+Break the bank gateway the way the shop hides it (200 "processing"):
+  curl -X PUT %[3]s/admin/faults -d '{"gateway_status":504,"swallow_errors":true}'
+Heal it:
+  curl -X DELETE %[3]s/admin/faults
+Find a probe's requests in the shop's logs by its trace id:
+  grep <trace_id> %[4]s
+
+Ctrl-C stops the demo.
+
+`, len(cfg.Flows), base, sb.ShopURL, filepath.Join(dir, "shop.log"), filepath.Join(dir, "prober.log"))
+}
+
+// runPrinter prints one line per run, for people watching the demo.
+type runPrinter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *runPrinter) Observe(r *result.Run) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	verdict := "PASSED"
+	if !r.OK() {
+		verdict = "FAILED"
+	}
+	fmt.Fprintf(p.w, "%s  %-12s %s  %8s  trace_id=%s\n", r.Start.Format("15:04:05"), r.Flow, verdict,
+		result.Round(r.Duration), r.TraceID)
+	if !r.OK() {
+		fmt.Fprintf(p.w, "          %s\n", r.Summary())
+	}
+}

@@ -1,0 +1,236 @@
+// Command prober is a synthetic monitoring daemon: it runs multi-step HTTP
+// flows on a schedule, stamps every request with W3C trace context, and
+// exports what it sees as Prometheus metrics, logs and a status page.
+//
+//	prober [run]     the daemon (default)
+//	prober validate  check the configuration
+//	prober once      run flows once and print their story
+//	prober demo      the daemon against the built-in sandbox shop
+//	prober shop      serve the sandbox shop and its fake bank gateway
+//	prober version   print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	_ "time/tzdata" // cron timezones work in minimal containers
+
+	prober "github.com/prober-dev/prober"
+	"github.com/prober-dev/prober/internal/config"
+)
+
+// Set by the build: -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
+var (
+	version = "dev"
+	commit  = ""
+	date    = ""
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1 // a probe failed (once)
+	exitUsage  = 2 // bad usage or bad configuration
+)
+
+// usageError marks errors that exit 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "run":
+		err = cmdRun(args, stdout, stderr)
+	case "validate":
+		err = cmdValidate(args, stdout, stderr)
+	case "once":
+		err = cmdOnce(args, stdout, stderr)
+	case "demo":
+		err = cmdDemo(args, stdout, stderr)
+	case "shop":
+		err = cmdShop(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "prober: unknown command %q\n\n%s", cmd, usage)
+		return exitUsage
+	}
+	var ue usageError
+	var ce config.Errors
+	var pf probeFailed
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &pf):
+		return exitFailed
+	case errors.As(err, &ce):
+		fmt.Fprintln(stderr, ce.Error())
+		fmt.Fprintf(stderr, "prober: %d configuration error(s)\n", len(ce))
+		return exitUsage
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "prober: %v\n", err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "prober: %v\n", err)
+		return exitFailed
+	}
+}
+
+const usage = `prober: synthetic monitoring for multi-step HTTP flows
+
+Usage:
+  prober [run]       [--config probes.yaml] [--region R] [--listen ADDR]
+  prober validate    [--config probes.yaml]
+  prober once        [--config probes.yaml] [--flow NAME]... [--junit FILE] [--json]
+  prober demo        [--listen ADDR] [--every 10s]
+  prober shop        [--listen ADDR] [--gateway-listen ADDR]
+  prober version
+
+Exit codes: 0 ok, 1 a probe failed (once), 2 bad usage or bad configuration.
+Run 'prober <command> -h' for a command's flags.
+`
+
+func versionString() string {
+	v, c, d := version, commit, date
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch {
+			case s.Key == "vcs.revision" && c == "":
+				c = s.Value
+			case s.Key == "vcs.time" && d == "":
+				d = s.Value
+			}
+		}
+	}
+	out := "prober " + v
+	if c != "" {
+		out += " commit " + c
+	}
+	if d != "" {
+		out += " built " + d
+	}
+	return out
+}
+
+// configFlags are shared by run, validate and once.
+type configFlags struct {
+	path   string
+	region string
+	set    bool // --config given explicitly
+}
+
+func (c *configFlags) register(fl *flag.FlagSet) {
+	fl.Func("config", "path of probes.yaml (default probes.yaml, else the built-in configuration)", func(s string) error {
+		c.path, c.set = s, true
+		return nil
+	})
+	fl.StringVar(&c.region, "region", "", "region name for labels and logs (default $PROBER_REGION or the config's)")
+}
+
+// source returns the file system and path to load: the given file, else
+// ./probes.yaml, else (when allowEmbedded) the configuration built into the binary.
+func (c *configFlags) source(allowEmbedded bool, stderr io.Writer) (fs.FS, string, error) {
+	path := c.path
+	if !c.set {
+		path = "probes.yaml"
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			if !allowEmbedded {
+				return nil, "", usageError{fmt.Errorf("probes.yaml not found in the current directory: use --config, or 'prober demo' for the built-in sandbox")}
+			}
+			fmt.Fprintln(stderr, "prober: no ./probes.yaml; using the built-in configuration")
+			return prober.DefaultConfig, "probes.yaml", nil
+		}
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, "", usageError{err}
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, "", usageError{fmt.Errorf("config: %w", err)}
+	}
+	// Paths in errors are relative to the config's directory, as written in it.
+	return os.DirFS(filepath.Dir(abs)), filepath.Base(abs), nil
+}
+
+func (c *configFlags) loadOptions() config.Options {
+	return config.Options{Region: c.region}
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level: %w", err)}
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM; SIGHUP calls reload.
+func signalContext(reload func()) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-ch:
+				if s == syscall.SIGHUP {
+					if reload != nil {
+						reload()
+					}
+					continue
+				}
+				cancel()
+				signal.Stop(ch) // a second Ctrl-C kills
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ctx, func() { close(done); signal.Stop(ch); cancel() }
+}
+
+func parse(fl *flag.FlagSet, args []string) error {
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fl.NArg() > 0 {
+		return usageError{fmt.Errorf("%s: unexpected arguments: %s", fl.Name(), strings.Join(fl.Args(), " "))}
+	}
+	return nil
+}

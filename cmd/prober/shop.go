@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/prober-dev/prober/internal/shop"
+)
+
+// cmdShop serves the sandbox shop and its fake bank gateway, for trying flows
+// and for end-to-end tests that run the shop as its own process.
+func cmdShop(args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("shop", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	listen := fl.String("listen", "127.0.0.1:8080", "shop listen address")
+	gateway := fl.String("gateway-listen", "127.0.0.1:0", "fake bank gateway listen address")
+	settle := fl.Duration("settle-delay", 300*time.Millisecond, "time from payment to confirmed settlement")
+	logPath := fl.String("log", "", "write the shop's and gateway's JSON logs here (default stdout)")
+	if err := parse(fl, args); err != nil {
+		return err
+	}
+	password := os.Getenv("SHOP_PASSWORD")
+	if password == "" {
+		return usageError{fmt.Errorf("shop: set SHOP_PASSWORD to the synthetic user's password")}
+	}
+	var logw io.Writer = stdout
+	if *logPath != "" {
+		f, err := os.OpenFile(*logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("opening the shop log: %w", err)
+		}
+		defer f.Close()
+		logw = f
+	}
+	ctx, stop := signalContext(nil)
+	defer stop()
+	sb, err := shop.StartSandbox(ctx, shop.SandboxOptions{
+		ShopAddr: *listen, GatewayAddr: *gateway, Password: password, SettleDelay: *settle, Log: logw,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the sandbox shop: %w", err)
+	}
+	fmt.Fprintf(stderr, "sandbox shop at %s, bank gateway at %s; faults at %s/admin/faults\n",
+		sb.ShopURL, sb.GatewayURL, sb.ShopURL)
+	<-ctx.Done()
+	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return sb.Close(cctx)
+}

@@ -1,0 +1,307 @@
+// Package daemon wires the prober together: configuration, scheduler,
+// runners, the run observers (metrics, log, store) and the HTTP endpoints;
+// it reloads on request and shuts down gracefully.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/metrics"
+	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/runlog"
+	"github.com/prober-dev/prober/internal/runner"
+	"github.com/prober-dev/prober/internal/schedule"
+	"github.com/prober-dev/prober/internal/store"
+	"github.com/prober-dev/prober/internal/web"
+)
+
+// Options configure a Daemon.
+type Options struct {
+	ConfigFS   fs.FS  // where probes.yaml and the flows are read from
+	ConfigPath string // probes.yaml inside ConfigFS
+	Load       config.Options
+	Listen     string // overrides the config's listen address when set
+	Version    string
+	Revision   string
+	Logger     *slog.Logger
+	// Observers receive every run after metrics, log and store.
+	Observers []result.Observer
+	// ShutdownGrace bounds how long SIGTERM waits for runs in flight.
+	ShutdownGrace time.Duration
+	// LogSearchURL links trace ids on the status page ({trace_id} is replaced).
+	LogSearchURL string
+}
+
+// Daemon is a running prober.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	metrics *metrics.Metrics
+	store   *store.Store
+	runlog  *runlog.Logger
+	sched   *schedule.Scheduler
+	handler http.Handler
+
+	mu     sync.RWMutex
+	cfg    *config.Config
+	flows  []web.FlowInfo
+	loaded atomic.Bool
+
+	reloadMu sync.Mutex // one reload at a time
+}
+
+// New loads the configuration and prepares the daemon; it does not start
+// running flows until Run. A bad configuration is an error (config.Errors).
+func New(o Options) (*Daemon, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = 30 * time.Second
+	}
+	cfg, err := config.Load(o.ConfigFS, o.ConfigPath, o.Load)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{opts: o, log: o.Logger, reg: prometheus.NewRegistry()}
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.metrics = metrics.New(d.reg, cfg.Region, metrics.BuildInfo{Version: o.Version, Revision: o.Revision})
+	d.store = store.New(cfg.Store.Keep)
+	d.runlog = runlog.New(o.Logger)
+	d.sched = schedule.New(schedule.Options{Concurrency: cfg.Concurrency, Logger: o.Logger, Hooks: d.metrics})
+	d.handler = web.New(web.Options{
+		Region:  cfg.Region,
+		Version: o.Version,
+		Source:  d,
+		Metrics: promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{
+			EnableOpenMetrics: true, // exemplars (trace ids) are only served as OpenMetrics
+			ErrorLog:          slogErrorLog{o.Logger},
+		}),
+		Ready:        d.ready,
+		LogSearchURL: o.LogSearchURL,
+	})
+	if err := d.apply(cfg); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Config returns the active configuration.
+func (d *Daemon) Config() *config.Config {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.cfg
+}
+
+// Handler serves /, /metrics, /healthz, /readyz and the API.
+func (d *Daemon) Handler() http.Handler { return d.handler }
+
+// Registry is the daemon's Prometheus registry (for more collectors).
+func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
+
+// Store is the daemon's store of recent runs.
+func (d *Daemon) Store() *store.Store { return d.store }
+
+// apply makes cfg the active configuration: builds runners, replaces the
+// scheduled jobs. On error the previous configuration stays active.
+func (d *Daemon) apply(cfg *config.Config) error {
+	ropts := runner.Options{Version: d.opts.Version, Region: cfg.Region, Secrets: cfg.Secrets}
+	jobs := make([]schedule.Job, 0, len(cfg.Flows))
+	shapes := make([]metrics.FlowShape, 0, len(cfg.Flows))
+	infos := make([]web.FlowInfo, 0, len(cfg.Flows))
+	names := make([]string, 0, len(cfg.Flows))
+	for _, f := range cfg.Flows {
+		rf, err := runner.New(f, ropts)
+		if err != nil {
+			return fmt.Errorf("preparing flow %s: %w", f.Name, err)
+		}
+		jobs = append(jobs, schedule.Job{Name: f.Name, Schedule: f.Schedule, Run: d.runFunc(rf)})
+		shapes = append(shapes, shape(f))
+		infos = append(infos, flowInfo(f))
+		names = append(names, f.Name)
+	}
+	d.metrics.SetFlows(shapes)
+	if err := d.sched.Set(jobs); err != nil {
+		return fmt.Errorf("scheduling: %w", err)
+	}
+	d.store.Retain(names, cfg.Store.Keep)
+	d.mu.Lock()
+	d.cfg, d.flows = cfg, infos
+	d.mu.Unlock()
+	d.loaded.Store(true)
+	d.metrics.ConfigLoaded(true, time.Now())
+	steps := 0
+	for _, f := range cfg.Flows {
+		steps += len(f.Steps) + len(f.Cleanup)
+	}
+	d.log.Info("config_loaded", "file", cfg.File, "region", cfg.Region, "flows", len(cfg.Flows),
+		"steps", steps, "secrets", cfg.Secrets.Len())
+	return nil
+}
+
+func (d *Daemon) runFunc(rf *runner.Flow) func(context.Context, time.Time) {
+	return func(ctx context.Context, planned time.Time) {
+		r := rf.Run(ctx, planned)
+		d.observe(r)
+	}
+}
+
+// observe hands a run to every observer, in data-flow order.
+func (d *Daemon) observe(r *result.Run) {
+	d.metrics.Observe(r)
+	d.runlog.Observe(r)
+	d.store.Observe(r)
+	for _, o := range d.opts.Observers {
+		o.Observe(r)
+	}
+}
+
+// Reload re-reads the configuration. A bad configuration is logged and
+// reported and the running one is kept.
+func (d *Daemon) Reload() error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	cfg, err := config.Load(d.opts.ConfigFS, d.opts.ConfigPath, d.opts.Load)
+	if err == nil {
+		if old := d.Config(); cfg.Region != old.Region || cfg.Listen != old.Listen {
+			d.log.Warn("config_reload_partial", "reason", "region and listen apply at restart",
+				"region", old.Region, "listen", old.Listen)
+			cfg.Region, cfg.Listen = old.Region, old.Listen
+		}
+		err = d.apply(cfg)
+	}
+	if err != nil {
+		d.metrics.ConfigLoaded(false, time.Now())
+		d.log.Error("config_reload_failed", "error", err.Error(), "kept", "previous configuration")
+		return err
+	}
+	return nil
+}
+
+// Run serves HTTP and runs flows until ctx is done, then stops scheduling,
+// waits (up to ShutdownGrace) for runs in flight and stops serving.
+func (d *Daemon) Run(ctx context.Context) error {
+	addr := d.opts.Listen
+	if addr == "" {
+		addr = d.Config().Listen
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	return d.Serve(ctx, ln)
+}
+
+// Serve is Run on an existing listener.
+func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           d.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	d.log.Info("listening", "addr", ln.Addr().String())
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	d.log.Info("shutting_down", "grace", d.opts.ShutdownGrace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), d.opts.ShutdownGrace)
+	defer cancel()
+	if err := d.sched.Stop(sctx); err != nil {
+		d.log.Warn("shutdown_runs_cancelled", "error", err.Error())
+	}
+	hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer hcancel()
+	_ = srv.Shutdown(hctx)
+	d.log.Info("stopped")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serving HTTP: %w", serveErr)
+	}
+	return nil
+}
+
+// ready is the readiness check: a configuration is loaded and no flow is
+// overdue (the scheduler has not stalled).
+func (d *Daemon) ready() error {
+	if !d.loaded.Load() {
+		return errors.New("configuration not loaded")
+	}
+	cfg := d.Config()
+	grace := 30 * time.Second
+	for _, f := range cfg.Flows {
+		grace = max(grace, f.Timeout)
+	}
+	if late := d.sched.Overdue(time.Now(), grace); len(late) > 0 {
+		slices.Sort(late)
+		return fmt.Errorf("runs overdue for flows: %s", strings.Join(late, ", "))
+	}
+	return nil
+}
+
+// Flows implements web.Source.
+func (d *Daemon) Flows() []web.FlowInfo {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.flows
+}
+
+// Recent implements web.Source.
+func (d *Daemon) Recent(flow string, n int) []*result.Run { return d.store.Recent(flow, n) }
+
+func shape(f *config.Flow) metrics.FlowShape {
+	s := metrics.FlowShape{Name: f.Name}
+	for _, st := range append(slices.Clone(f.Steps), f.Cleanup...) {
+		s.Steps = append(s.Steps, metrics.StepShape{Name: st.Name, Dependency: st.Dependency})
+	}
+	return s
+}
+
+func flowInfo(f *config.Flow) web.FlowInfo {
+	fi := web.FlowInfo{Name: f.Name, Description: f.Description, File: f.File, Labels: f.Labels,
+		Schedule: DescribeSchedule(f.Schedule)}
+	for _, st := range append(slices.Clone(f.Steps), f.Cleanup...) {
+		fi.Steps = append(fi.Steps, web.StepInfo{Name: st.Name, Method: st.Method, URL: st.URL.String(),
+			Dependency: st.Dependency, Cleanup: st.Cleanup})
+	}
+	return fi
+}
+
+// DescribeSchedule is a schedule for people: "every 1m0s", "cron */5 * * * * (UTC)".
+func DescribeSchedule(s config.Schedule) string {
+	if s.Every > 0 {
+		return "every " + s.Every.String()
+	}
+	loc := "UTC"
+	if s.Location != nil {
+		loc = s.Location.String()
+	}
+	return "cron " + s.Cron + " (" + loc + ")"
+}
+
+// slogErrorLog adapts promhttp's error log to slog.
+type slogErrorLog struct{ l *slog.Logger }
+
+func (s slogErrorLog) Println(v ...any) { s.l.Error("metrics_handler", "error", fmt.Sprint(v...)) }

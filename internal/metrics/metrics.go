@@ -1,0 +1,315 @@
+// Package metrics turns runs into Prometheus metrics: run and step outcomes,
+// duration histograms whose exemplars carry the trace id, dependency calls,
+// schedule health and the prober's own state. Label values are bounded: flow,
+// step, region, class, dependency; never trace ids or URLs.
+package metrics
+
+import (
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prober-dev/prober/internal/result"
+)
+
+// Buckets for step and flow durations: loopback calls to slow gateways.
+var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
+// Metrics is the prober's set of collectors. Safe for concurrent use.
+type Metrics struct {
+	runs         *prometheus.CounterVec
+	flowDuration *prometheus.HistogramVec
+	lastSuccess  *prometheus.GaugeVec
+	lastRun      *prometheus.GaugeVec
+	steps        *prometheus.CounterVec
+	stepDuration *prometheus.HistogramVec
+	stepPhase    *prometheus.GaugeVec
+	dependency   *prometheus.CounterVec
+	skipped      *prometheus.CounterVec
+	lateness     prometheus.Histogram
+	inFlight     prometheus.Gauge
+	flows        prometheus.Gauge
+	reloads      *prometheus.CounterVec
+	reloadOK     prometheus.Gauge
+	reloadTime   prometheus.Gauge
+
+	mu    sync.RWMutex
+	cache map[string]*flowHandles // per flow, resolved children (label hashing off the hot path)
+}
+
+type flowHandles struct {
+	runsOK      prometheus.Counter
+	duration    prometheus.Observer
+	lastSuccess prometheus.Gauge
+	lastRun     prometheus.Gauge
+	steps       map[string]*stepHandles
+}
+
+type stepHandles struct {
+	okCount  prometheus.Counter
+	duration prometheus.Observer
+	phases   [5]prometheus.Gauge // dns, connect, tls, processing, transfer
+	depOK    prometheus.Counter  // nil without a dependency
+}
+
+var phaseNames = [5]string{"dns", "connect", "tls", "processing", "transfer"}
+
+// BuildInfo is reported as prober_build_info.
+type BuildInfo struct {
+	Version, Revision string
+}
+
+// New registers the collectors with reg. region is added to every series so
+// that many regions' probers can share one Prometheus.
+func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
+	reg = prometheus.WrapRegistererWith(prometheus.Labels{"region": region}, reg)
+	m := &Metrics{
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prober_runs_total",
+			Help: "Flow runs by result (success or failure) and failure class (ok when successful).",
+		}, []string{"flow", "result", "class"}),
+		flowDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "prober_flow_duration_seconds",
+			Help:    "Duration of flow runs (main steps, cleanup excluded). Exemplars carry trace_id.",
+			Buckets: durationBuckets,
+		}, []string{"flow"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "prober_last_run_success",
+			Help: "1 if the flow's last run passed, 0 if it failed.",
+		}, []string{"flow"}),
+		lastRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "prober_last_run_timestamp_seconds",
+			Help: "Unix time at which the flow's last run started.",
+		}, []string{"flow"}),
+		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prober_step_runs_total",
+			Help: "Executed steps by failure class (ok when the step passed). Skipped steps are not counted.",
+		}, []string{"flow", "step", "class"}),
+		stepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "prober_step_duration_seconds",
+			Help:    "Duration of steps, including polling. Exemplars carry trace_id.",
+			Buckets: durationBuckets,
+		}, []string{"flow", "step"}),
+		stepPhase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "prober_step_phase_seconds",
+			Help: "Phases of the last attempt of the step's last run: dns, connect, tls, processing (request sent to first byte), transfer.",
+		}, []string{"flow", "step", "phase"}),
+		dependency: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prober_dependency_calls_total",
+			Help: "Steps marked with a dependency (e.g. a bank gateway), by outcome and class.",
+		}, []string{"flow", "step", "dependency", "outcome", "class"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prober_runs_skipped_total",
+			Help: "Scheduled runs not started because the previous run of the flow was still going.",
+		}, []string{"flow"}),
+		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "prober_schedule_lateness_seconds",
+			Help:    "How late runs started against their planned time (scheduler and concurrency-limit delay).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 10},
+		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "prober_runs_in_flight",
+			Help: "Flow runs in progress.",
+		}),
+		flows: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "prober_flows_configured",
+			Help: "Flows in the active configuration.",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prober_config_reloads_total",
+			Help: "Configuration loads (start and SIGHUP) by result.",
+		}, []string{"result"}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "prober_config_last_reload_successful",
+			Help: "1 if the last configuration load succeeded (a failed reload keeps the previous configuration).",
+		}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "prober_config_last_reload_success_timestamp_seconds",
+			Help: "Unix time of the last successful configuration load.",
+		}),
+		cache: map[string]*flowHandles{},
+	}
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "prober_build_info",
+		Help:        "Build of the prober (always 1).",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": runtime.Version()},
+	})
+	info.Set(1)
+	reg.MustRegister(m.runs, m.flowDuration, m.lastSuccess, m.lastRun, m.steps, m.stepDuration,
+		m.stepPhase, m.dependency, m.skipped, m.lateness, m.inFlight, m.flows, m.reloads,
+		m.reloadOK, m.reloadTime, info)
+	for _, r := range []string{"success", "failure"} {
+		m.reloads.WithLabelValues(r)
+	}
+	return m
+}
+
+// FlowShape describes a flow for pre-creating its series.
+type FlowShape struct {
+	Name  string
+	Steps []StepShape
+}
+
+// StepShape is one step of a FlowShape.
+type StepShape struct {
+	Name, Dependency string
+}
+
+// SetFlows makes the configured flows' series exist from the start (so rates
+// and "absent" checks work before the first failure) and deletes the series
+// of flows no longer configured.
+func (m *Metrics) SetFlows(flows []FlowShape) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	keep := map[string]bool{}
+	for _, f := range flows {
+		keep[f.Name] = true
+		m.cache[f.Name] = m.newFlowHandles(f)
+	}
+	for name := range m.cache {
+		if !keep[name] {
+			delete(m.cache, name)
+			l := prometheus.Labels{"flow": name}
+			m.runs.DeletePartialMatch(l)
+			m.flowDuration.DeletePartialMatch(l)
+			m.lastSuccess.DeletePartialMatch(l)
+			m.lastRun.DeletePartialMatch(l)
+			m.steps.DeletePartialMatch(l)
+			m.stepDuration.DeletePartialMatch(l)
+			m.stepPhase.DeletePartialMatch(l)
+			m.dependency.DeletePartialMatch(l)
+			m.skipped.DeletePartialMatch(l)
+		}
+	}
+	m.flows.Set(float64(len(flows)))
+}
+
+func (m *Metrics) newFlowHandles(f FlowShape) *flowHandles {
+	h := &flowHandles{
+		runsOK:      m.runs.WithLabelValues(f.Name, "success", string(result.OK)),
+		duration:    m.flowDuration.WithLabelValues(f.Name),
+		lastSuccess: m.lastSuccess.WithLabelValues(f.Name),
+		lastRun:     m.lastRun.WithLabelValues(f.Name),
+		steps:       make(map[string]*stepHandles, len(f.Steps)),
+	}
+	m.skipped.WithLabelValues(f.Name)
+	for _, s := range f.Steps {
+		sh := &stepHandles{
+			okCount:  m.steps.WithLabelValues(f.Name, s.Name, string(result.OK)),
+			duration: m.stepDuration.WithLabelValues(f.Name, s.Name),
+		}
+		for i, p := range phaseNames {
+			sh.phases[i] = m.stepPhase.WithLabelValues(f.Name, s.Name, p)
+		}
+		if s.Dependency != "" {
+			sh.depOK = m.dependency.WithLabelValues(f.Name, s.Name, s.Dependency, "success", string(result.OK))
+		}
+		h.steps[s.Name] = sh
+	}
+	return h
+}
+
+func (m *Metrics) handles(r *result.Run) *flowHandles {
+	m.mu.RLock()
+	h := m.cache[r.Flow]
+	m.mu.RUnlock()
+	if h != nil {
+		return h
+	}
+	// An ad-hoc run of a flow SetFlows did not announce: resolve it now.
+	shape := FlowShape{Name: r.Flow}
+	for _, s := range r.Steps {
+		shape.Steps = append(shape.Steps, StepShape{s.Name, s.Dependency})
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h = m.cache[r.Flow]; h == nil {
+		h = m.newFlowHandles(shape)
+		m.cache[r.Flow] = h
+	}
+	return h
+}
+
+// Observe records a completed run.
+func (m *Metrics) Observe(r *result.Run) {
+	h := m.handles(r)
+	ex := prometheus.Labels{"trace_id": r.TraceID}
+	if r.OK() {
+		h.runsOK.Inc()
+		h.lastSuccess.Set(1)
+	} else {
+		m.runs.WithLabelValues(r.Flow, "failure", string(r.Class)).Inc()
+		h.lastSuccess.Set(0)
+	}
+	h.lastRun.Set(float64(r.Start.UnixNano()) / 1e9)
+	observe(h.duration, r.Duration, ex)
+	for i := range r.Steps {
+		s := &r.Steps[i]
+		if s.Status == result.Skipped {
+			continue
+		}
+		sh := h.steps[s.Name]
+		if sh == nil { // the flow changed shape under an ad-hoc run; count it anyway
+			m.steps.WithLabelValues(r.Flow, s.Name, string(s.Class)).Inc()
+			continue
+		}
+		if s.Status == result.Passed {
+			sh.okCount.Inc()
+		} else {
+			m.steps.WithLabelValues(r.Flow, s.Name, string(s.Class)).Inc()
+		}
+		observe(sh.duration, s.Duration, ex)
+		t := s.Timings
+		for j, d := range [5]time.Duration{t.DNS, t.Connect, t.TLS, t.Processing, t.Transfer} {
+			sh.phases[j].Set(d.Seconds())
+		}
+		if s.Dependency != "" {
+			if s.Status == result.Passed && sh.depOK != nil {
+				sh.depOK.Inc()
+			} else {
+				m.dependency.WithLabelValues(r.Flow, s.Name, s.Dependency, outcome(s), string(s.Class)).Inc()
+			}
+		}
+	}
+}
+
+func outcome(s *result.Step) string {
+	if s.Status == result.Passed {
+		return "success"
+	}
+	return "failure"
+}
+
+func observe(o prometheus.Observer, d time.Duration, ex prometheus.Labels) {
+	if eo, ok := o.(prometheus.ExemplarObserver); ok {
+		eo.ObserveWithExemplar(d.Seconds(), ex)
+		return
+	}
+	o.Observe(d.Seconds())
+}
+
+// Skipped counts a run not started because the previous one was running.
+func (m *Metrics) Skipped(flow string) { m.skipped.WithLabelValues(flow).Inc() }
+
+// Started records a run's start and how late it was.
+func (m *Metrics) Started(_ string, lateness time.Duration) {
+	m.inFlight.Inc()
+	m.lateness.Observe(max(lateness, 0).Seconds())
+}
+
+// Finished records the end of a run started with Started.
+func (m *Metrics) Finished(string) { m.inFlight.Dec() }
+
+// ConfigLoaded records a configuration load.
+func (m *Metrics) ConfigLoaded(ok bool, at time.Time) {
+	if ok {
+		m.reloads.WithLabelValues("success").Inc()
+		m.reloadOK.Set(1)
+		m.reloadTime.Set(float64(at.Unix()))
+		return
+	}
+	m.reloads.WithLabelValues("failure").Inc()
+	m.reloadOK.Set(0)
+}

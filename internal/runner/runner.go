@@ -1,0 +1,581 @@
+// Package runner executes one run of a flow: expands each step's request,
+// stamps it with W3C trace context and the synthetic markers, sends it,
+// times its phases, reads the body up to a cap, checks expectations, stores
+// captures and classifies any failure, producing a result.Run. It knows
+// nothing of schedules, metrics or alerts.
+package runner
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptrace"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/prober-dev/prober/internal/assert"
+	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/secret"
+	"github.com/prober-dev/prober/internal/template"
+)
+
+// Header names the prober sets on every request so the system under test can
+// recognise, route and filter synthetic traffic.
+const (
+	HeaderSynthetic = "X-Prober-Synthetic" // "true"
+	HeaderFlow      = "X-Prober-Flow"
+	HeaderRegion    = "X-Prober-Region"
+	// TraceState marks the trace as synthetic for tracing backends.
+	TraceState = "prober=synthetic"
+)
+
+// Options are shared by every flow of a prober.
+type Options struct {
+	Version string // for User-Agent: prober/<version>
+	Region  string
+	Secrets *secret.Set
+	// DialContext replaces the network dialer (tests use it to inject faults).
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Flow runs one configured flow. Runs of one Flow must not overlap (the
+// scheduler guarantees it); different Flows run concurrently.
+type Flow struct {
+	cfg       *config.Flow
+	opts      Options
+	userAgent string
+	transport *http.Transport
+}
+
+// New prepares f for running: builds its transport (TLS roots, redirect
+// policy) once so runs only pay for what changes per run.
+func New(f *config.Flow, o Options) (*Flow, error) {
+	tlsConf := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         f.HTTP.ServerName,
+		InsecureSkipVerify: f.HTTP.InsecureSkipVerify, //nolint:gosec // explicit, named opt-in per flow
+	}
+	if len(f.HTTP.CAPEM) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(f.HTTP.CAPEM) {
+			return nil, fmt.Errorf("flow %s: ca_file %s: no PEM certificates", f.Name, f.HTTP.CAFile)
+		}
+		tlsConf.RootCAs = pool
+	}
+	dial := o.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
+	}
+	tr := &http.Transport{
+		Proxy:                  http.ProxyFromEnvironment,
+		DialContext:            dial,
+		TLSClientConfig:        tlsConf,
+		ForceAttemptHTTP2:      true, // a custom TLS config disables HTTP/2 otherwise
+		MaxIdleConnsPerHost:    4,
+		IdleConnTimeout:        90 * time.Second,
+		MaxResponseHeaderBytes: 256 << 10,
+		ExpectContinueTimeout:  time.Second,
+	}
+	return &Flow{cfg: f, opts: o, userAgent: "prober/" + o.Version, transport: tr}, nil
+}
+
+// Config returns the flow's configuration.
+func (f *Flow) Config() *config.Flow { return f.cfg }
+
+// Close releases idle connections.
+func (f *Flow) Close() { f.transport.CloseIdleConnections() }
+
+// run is the state of one run in progress.
+type run struct {
+	f       *Flow
+	res     *result.Run
+	scope   scope
+	client  *http.Client
+	timing  *timing
+	resp    assert.Response
+	buf     *bytes.Buffer
+	url     []byte // scratch for template expansion
+	step    *config.Step
+	redacts bool
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// Run executes the flow once. planned is when the scheduler meant it to start
+// (zero for an ad-hoc run). The context bounds the whole run including
+// cleanup; the flow's timeout bounds the main steps.
+func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
+	start := time.Now()
+	traceID := newTraceID()
+	res := &result.Run{
+		ID:      newSpanID(),
+		Flow:    f.cfg.Name,
+		Region:  f.opts.Region,
+		Labels:  f.cfg.Labels,
+		TraceID: traceID,
+		Planned: planned,
+		Start:   start,
+		Status:  result.Passed,
+		Class:   result.OK,
+		Steps:   make([]result.Step, 0, len(f.cfg.Steps)+len(f.cfg.Cleanup)),
+	}
+	if planned.IsZero() {
+		res.Planned = start
+	}
+	jar, _ := cookiejar.New(nil) // never fails without options
+	r := &run{
+		f:   f,
+		res: res,
+		scope: scope{
+			vars: f.cfg.Vars, secrets: f.opts.Secrets,
+			flow: f.cfg.Name, region: f.opts.Region, runID: res.ID,
+			idemKey: newUUID(), traceID: traceID, startUnixMS: start.UnixMilli(),
+		},
+		timing:  newTiming(),
+		buf:     bufPool.Get().(*bytes.Buffer),
+		redacts: f.opts.Secrets.Len() > 0,
+	}
+	r.client = &http.Client{Transport: f.transport, Jar: jar, CheckRedirect: r.checkRedirect}
+	defer func() {
+		if r.buf.Cap() <= 4<<20 { // don't let one huge body pin memory in the pool
+			r.buf.Reset()
+			bufPool.Put(r.buf)
+		}
+		// Each run starts with fresh connections, as a new user would, so
+		// DNS, connect and TLS are measured every run.
+		f.transport.CloseIdleConnections()
+	}()
+
+	mainCtx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
+	failed := false
+	for _, st := range f.cfg.Steps {
+		if failed {
+			res.Steps = append(res.Steps, skippedStep(st, "an earlier step failed"))
+			continue
+		}
+		s := r.runStep(mainCtx, st)
+		res.Steps = append(res.Steps, s)
+		if s.Status == result.Failed {
+			failed = true
+			res.Status, res.Class, res.FailedStep = result.Failed, s.Class, s.Name
+		}
+	}
+	cancel()
+	res.Duration = time.Since(start)
+
+	// Cleanup runs whatever happened, each step under its own timeout, but
+	// only when what it needs was captured (no order to cancel if none was made).
+	for _, st := range f.cfg.Cleanup {
+		if missing := r.missingVar(st); missing != "" {
+			res.Steps = append(res.Steps, skippedStep(st, fmt.Sprintf("variable %q was never captured", missing)))
+			continue
+		}
+		res.Steps = append(res.Steps, r.runStep(ctx, st))
+	}
+	return res
+}
+
+func skippedStep(st *config.Step, why string) result.Step {
+	return result.Step{
+		Name: st.Name, Dependency: st.Dependency, Cleanup: st.Cleanup, Method: st.Method,
+		Status: result.Skipped, Class: result.OK,
+		Failures: []result.Failure{{Message: "skipped: " + why}},
+	}
+}
+
+// missingVar returns the first variable a step references that the run has
+// no value for, or "".
+func (r *run) missingVar(st *config.Step) string {
+	check := func(t *template.Template) string {
+		for _, ref := range t.Refs() {
+			if ref.Secret {
+				continue
+			}
+			if _, ok := r.scope.Var(ref.Name); !ok {
+				return ref.Name
+			}
+		}
+		return ""
+	}
+	ts := []*template.Template{st.URL, st.Body.Template}
+	for _, h := range st.Headers {
+		ts = append(ts, h.Value)
+	}
+	for _, p := range st.Query {
+		ts = append(ts, p.Value)
+	}
+	for _, p := range st.Body.Form {
+		ts = append(ts, p.Value)
+	}
+	if st.BasicAuth != nil {
+		ts = append(ts, st.BasicAuth.User, st.BasicAuth.Password)
+	}
+	for _, t := range ts {
+		if m := check(t); m != "" {
+			return m
+		}
+	}
+	return ""
+}
+
+func (r *run) checkRedirect(req *http.Request, via []*http.Request) error {
+	if !r.step.FollowRedirects {
+		return http.ErrUseLastResponse
+	}
+	if len(via) > r.f.cfg.HTTP.MaxRedirects {
+		return fmt.Errorf("%w: stopped after %d", errTooManyRedirects, r.f.cfg.HTTP.MaxRedirects)
+	}
+	return nil
+}
+
+// prepared is a step's request, expanded once and sent once per attempt.
+type prepared struct {
+	method string
+	url    string
+	header http.Header
+	body   []byte
+}
+
+func (r *run) prepare(st *config.Step, spanID string) (*prepared, error) {
+	var err error
+	r.url, err = st.URL.Expand(r.url[:0], &r.scope)
+	if err != nil {
+		return nil, err
+	}
+	u := string(r.url)
+	if len(st.Query) > 0 {
+		pu, err := url.Parse(u)
+		if err != nil {
+			return nil, fmt.Errorf("bad URL %q: %w", r.redact(u), err)
+		}
+		q := pu.Query()
+		for _, p := range st.Query {
+			v, err := p.Value.ExpandString(&r.scope)
+			if err != nil {
+				return nil, err
+			}
+			q.Add(p.Name, v)
+		}
+		pu.RawQuery = q.Encode()
+		u = pu.String()
+	}
+	p := &prepared{method: st.Method, url: u, header: make(http.Header, len(st.Headers)+6)}
+	for _, h := range st.Headers {
+		v, err := h.Value.ExpandString(&r.scope)
+		if err != nil {
+			return nil, err
+		}
+		p.header[h.Name] = []string{v}
+	}
+	switch st.Body.Kind {
+	case config.JSONBody, config.RawBody:
+		p.body, err = st.Body.Template.Expand(nil, &r.scope)
+		if err != nil {
+			return nil, err
+		}
+	case config.FormBody:
+		form := make(url.Values, len(st.Body.Form))
+		for _, fp := range st.Body.Form {
+			v, err := fp.Value.ExpandString(&r.scope)
+			if err != nil {
+				return nil, err
+			}
+			form.Add(fp.Name, v)
+		}
+		p.body = []byte(form.Encode())
+	}
+	if st.Body.Kind != config.NoBody && p.header.Get("Content-Type") == "" {
+		p.header["Content-Type"] = []string{st.Body.ContentType}
+	}
+	if st.BasicAuth != nil {
+		user, err := st.BasicAuth.User.ExpandString(&r.scope)
+		if err != nil {
+			return nil, err
+		}
+		pass, err := st.BasicAuth.Password.ExpandString(&r.scope)
+		if err != nil {
+			return nil, err
+		}
+		req := http.Request{Header: p.header}
+		req.SetBasicAuth(user, pass)
+	}
+	if _, ok := p.header["User-Agent"]; !ok {
+		p.header["User-Agent"] = []string{r.f.userAgent}
+	}
+	p.header["Traceparent"] = []string{traceparent(r.res.TraceID, spanID)}
+	p.header["Tracestate"] = []string{TraceState}
+	p.header[HeaderSynthetic] = []string{"true"}
+	p.header[HeaderFlow] = []string{r.f.cfg.Name}
+	p.header[HeaderRegion] = []string{r.f.opts.Region}
+	return p, nil
+}
+
+func (r *run) redact(s string) string {
+	if !r.redacts {
+		return s
+	}
+	return r.f.opts.Secrets.Redact(s)
+}
+
+// runStep runs one step, polling when it has an until clause.
+func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
+	r.step = st
+	spanID := newSpanID()
+	s := result.Step{
+		Name: st.Name, Dependency: st.Dependency, Cleanup: st.Cleanup,
+		SpanID: spanID, Method: st.Method, Start: time.Now(),
+	}
+	p, err := r.prepare(st, spanID)
+	if err != nil {
+		var miss *template.MissingError
+		if errors.As(err, &miss) {
+			return r.fail(s, result.CaptureMissing, r.redact(err.Error()))
+		}
+		return r.fail(s, result.Request, r.redact(err.Error()))
+	}
+	s.URL = r.redact(p.url)
+
+	var deadline time.Time
+	if st.Until != nil {
+		deadline = s.Start.Add(st.Until.Within)
+	}
+	var (
+		class    result.Class
+		msg      string
+		untilBad []assert.Failure
+	)
+	for {
+		s.Attempts++
+		class, msg = r.attempt(ctx, st, p, &s)
+		if st.Until == nil {
+			break
+		}
+		if class == "" {
+			untilBad = untilBad[:0]
+			for _, e := range st.Until.Expect {
+				if f, ok := e.Check(&r.resp); !ok {
+					untilBad = append(untilBad, f)
+				}
+			}
+			if len(untilBad) == 0 {
+				break
+			}
+		}
+		if time.Now().Add(st.Until.Interval).After(deadline) || !sleep(ctx, st.Until.Interval) {
+			break
+		}
+	}
+	s.Duration = time.Since(s.Start)
+	if class != "" {
+		return r.fail(s, class, r.redact(msg))
+	}
+	s.HTTPStatus = r.resp.Status
+	r.evaluate(st, &s, untilBad)
+	return s
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (r *run) fail(s result.Step, class result.Class, msg string) result.Step {
+	if s.Duration == 0 {
+		s.Duration = time.Since(s.Start)
+	}
+	s.Status, s.Class = result.Failed, class
+	s.Failures = append(s.Failures, result.Failure{Message: msg})
+	return s
+}
+
+// attempt sends the request once and reads the response into r.resp. It
+// returns a class and message on transport failure, or "" on a response.
+func (r *run) attempt(ctx context.Context, st *config.Step, p *prepared, s *result.Step) (result.Class, string) {
+	actx, cancel := context.WithTimeout(ctx, st.Timeout)
+	defer cancel()
+	start := time.Now()
+	r.timing.reset(start)
+	var body io.Reader
+	if p.body != nil {
+		body = bytes.NewReader(p.body)
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(actx, r.timing.trace), p.method, p.url, body)
+	if err != nil {
+		return result.Request, "cannot build request: " + stripURL(err)
+	}
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+		return result.Request, fmt.Sprintf("unsupported URL scheme %q (want http or https)", req.URL.Scheme)
+	}
+	req.Header = p.header.Clone()
+	if p.body != nil {
+		b := p.body
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	}
+	st0 := attemptState{stepTimeout: st.Timeout}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		st0.dnsStarted, st0.dnsDone, st0.connected, st0.gotFirstByte = r.timing.state()
+		st0.flowDeadline = ctx.Err() != nil
+		s.Timings = r.timing.snapshot(time.Now())
+		return classify(err, st0)
+	}
+	defer resp.Body.Close()
+
+	limit := r.f.cfg.HTTP.BodyLimit
+	r.buf.Reset()
+	n, rerr := r.buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+	end := time.Now()
+	s.Timings = r.timing.snapshot(end)
+	s.BodyBytes = n
+	s.HTTPStatus = resp.StatusCode
+	if rerr != nil {
+		st0.dnsStarted, st0.dnsDone, st0.connected, st0.gotFirstByte = r.timing.state()
+		st0.readingBody, st0.bodyBytes = true, n
+		st0.flowDeadline = ctx.Err() != nil
+		return classify(rerr, st0)
+	}
+	if n > limit {
+		return result.BodyTooLarge, fmt.Sprintf("body larger than the %s limit (status %d)", formatBytes(limit), resp.StatusCode)
+	}
+	r.resp.Reset()
+	r.resp.Status = resp.StatusCode
+	r.resp.Header = resp.Header
+	r.resp.Body = r.buf.Bytes()
+	r.resp.Duration = end.Sub(start)
+	return "", ""
+}
+
+// stripURL drops the URL from a url.Error: it may carry secrets and is shown
+// separately, redacted.
+func stripURL(err error) string {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return uerr.Err.Error()
+	}
+	return err.Error()
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// evaluate checks the response against the step's status policy,
+// expectations and captures, and classifies the first failure.
+func (r *run) evaluate(st *config.Step, s *result.Step, untilBad []assert.Failure) {
+	status := r.resp.Status
+	var class result.Class
+	add := func(c result.Class, f result.Failure) {
+		if class == "" {
+			class = c
+		}
+		s.Failures = append(s.Failures, f)
+	}
+	if !st.StatusChecked && status >= 400 {
+		add(statusClass(status), result.Failure{
+			Expectation: "status < 400", Actual: fmt.Sprint(status),
+			Message: fmt.Sprintf("status %d (without a status expectation, 4xx and 5xx fail)", status),
+		})
+	}
+	for _, f := range untilBad {
+		f.Message = fmt.Sprintf("until %s (not met within %s, %d attempts)", f.Message, st.Until.Within, s.Attempts)
+		add(r.failureClass(f), r.toFailure(f))
+	}
+	// Status failures name the class even if a body expectation came first.
+	var rest []assert.Failure
+	for _, e := range st.Expect {
+		f, ok := e.Check(&r.resp)
+		if ok {
+			continue
+		}
+		if f.Source&assert.SourceStatus != 0 {
+			add(r.failureClass(f), r.toFailure(f))
+			continue
+		}
+		rest = append(rest, f)
+	}
+	for _, f := range rest {
+		add(r.failureClass(f), r.toFailure(f))
+	}
+	// Captures are taken even from a failed step: cleanup may need them (an
+	// order was created even if its amount was wrong).
+	for _, c := range st.Captures {
+		v, err := c.Value.Eval(&r.resp)
+		if err != nil {
+			cls := result.CaptureMissing
+			var ee *assert.EvalError
+			if errors.As(err, &ee) && ee.Cause == assert.InvalidJSON {
+				cls = result.InvalidJSON
+			}
+			add(cls, result.Failure{Expectation: "capture " + c.Name, Message: r.redact("capture " + c.Name + ": " + err.Error())})
+			continue
+		}
+		r.scope.capture(c.Name, v)
+	}
+	if class == "" {
+		s.Status, s.Class = result.Passed, result.OK
+		return
+	}
+	s.Status, s.Class = result.Failed, class
+}
+
+func statusClass(status int) result.Class {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return result.HTTP429
+	case status >= 500:
+		return result.HTTP5xx
+	case status >= 400:
+		return result.HTTP4xx
+	}
+	return result.Assertion
+}
+
+// failureClass classifies a failed expectation. A body that contradicts a 2xx
+// status is a swallowed error: the server said "fine" and meant "failed".
+func (r *run) failureClass(f assert.Failure) result.Class {
+	status := r.resp.Status
+	switch {
+	case f.Cause == assert.InvalidJSON:
+		if status >= 400 {
+			return statusClass(status)
+		}
+		return result.InvalidJSON
+	case f.Source&assert.SourceStatus != 0:
+		return statusClass(status)
+	case status >= 400:
+		return statusClass(status)
+	case f.Source&(assert.SourceJSON|assert.SourceBody) != 0 && status >= 200 && status < 300:
+		return result.SwallowedError
+	}
+	return result.Assertion
+}
+
+func (r *run) toFailure(f assert.Failure) result.Failure {
+	return result.Failure{Expectation: f.Expectation, Actual: r.redact(f.Actual), Message: r.redact(f.Message)}
+}

@@ -1,0 +1,417 @@
+package web
+
+import (
+	"cmp"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prober-dev/prober/internal/result"
+)
+
+// The templates only print: every decision (state, ordering, wording) is made
+// here, in Go, where it is testable and cheap.
+
+// stripRuns is how many recent runs the status page shows as boxes.
+const stripRuns = 30
+
+type state struct {
+	API   string // passing, failing, no_data
+	Badge string // PASSING, FAILING, NO DATA
+	CSS   string // pass, fail, nodata
+}
+
+var (
+	statePassing = state{"passing", "PASSING", "pass"}
+	stateFailing = state{"failing", "FAILING", "fail"}
+	stateNoData  = state{"no_data", "NO DATA", "nodata"}
+)
+
+// stateOf is the state of a flow given its runs, newest first: that of the
+// latest run.
+func stateOf(runs []*result.Run) state {
+	switch {
+	case len(runs) == 0:
+		return stateNoData
+	case runs[0].OK():
+		return statePassing
+	default:
+		return stateFailing
+	}
+}
+
+type page struct {
+	Title, Region, Version, Now string
+	Refresh                     bool
+}
+
+type flowView struct {
+	Name, Href, Description, Schedule, File string
+	Labels                                  []string // "k=v", sorted
+	State                                   state
+	Since                                   string // "failing since … (3m ago, 4 runs)"
+	Ratio                                   string // "98.0% of last 50 runs"
+	Strip                                   []box  // oldest first, newest at the right
+	StripLabel                              string
+	Last                                    *runView // nil when no data
+	Config                                  []StepInfo
+	Runs                                    []*runView // detail page: all kept, newest first
+}
+
+// box is one run in the strip. The template builds its link as
+// /runs/{{.ID}}: a fixed prefix saves html/template a URL filter call per
+// box, which matters at 30 boxes × 1,000 flows.
+type box struct {
+	OK        bool
+	ID, Title string // ID is the path-escaped trace id
+}
+
+type runView struct {
+	Flow, FlowHref     string
+	OK                 bool
+	Badge, BadgeCSS    string // PASSED pass, FAILED fail
+	Status, Class      string
+	Href               string // the run detail page
+	TraceID, TraceHref string // TraceHref: log search, "" when not configured
+	RunID, RunRegion   string
+	Started, Ago, Took string
+	Planned, Late      string
+	Labels             []string
+	Story              *story
+	Steps              []stepView
+	Failures           []stepFailures
+}
+
+type story struct {
+	Step, Message, Class, TraceID string
+}
+
+type stepView struct {
+	Name, Dependency string
+	Cleanup          bool
+	StatusText       string // "✗ failed (2 attempts)": a mark, so not by colour alone
+	StatusClass      string // pass, fail, skip
+	HTTP             string
+	Duration         string
+	Class            string
+	Message          string
+	More             int // further failures beyond Message
+	SpanID           string
+	Method, URL      string
+	Offset           string // start relative to the run's start
+	Body             string
+	Ran              bool
+	Reused           bool
+	DNS, Connect     string
+	TLS, Processing  string
+	Transfer, First  string
+}
+
+type stepFailures struct {
+	Step     string
+	Failures []result.Failure
+}
+
+type errorView struct {
+	page
+	Heading, Message string
+}
+
+func (s *server) page(title string, refresh bool) page {
+	return page{Title: title, Region: s.o.Region, Version: s.o.Version,
+		Now: absTime(s.now()), Refresh: refresh}
+}
+
+func (s *server) errorView(heading, msg string) errorView {
+	return errorView{page: s.page(heading+" · prober", false), Heading: heading, Message: msg}
+}
+
+// flowSummary is the top of a flow's block: name, state, since, ratio, and
+// the last run's headline (no steps). runs are all kept runs, newest first.
+func (s *server) flowSummary(fi *FlowInfo, runs []*result.Run, now time.Time) *flowView {
+	fv := &flowView{Name: fi.Name, Href: "/flows/" + url.PathEscape(fi.Name),
+		Description: fi.Description, Schedule: fi.Schedule, File: fi.File,
+		Labels: labelList(fi.Labels), State: stateOf(runs)}
+	if len(runs) == 0 {
+		fv.Since = "waiting for the first run"
+		return fv
+	}
+
+	// Since: the start of the oldest run in the streak that shares the latest
+	// run's outcome. If the streak spans every kept run, it began earlier.
+	ok := runs[0].OK()
+	streak := 1
+	for streak < len(runs) && runs[streak].OK() == ok {
+		streak++
+	}
+	first := runs[streak-1]
+	word := strings.ToLower(fv.State.Badge)
+	switch {
+	case streak < len(runs):
+		fv.Since = fmt.Sprintf("%s since %s (%s, %d %s)", word, absTime(first.Start), ago(now, first.Start),
+			streak, plural(streak, "run", "runs"))
+	case streak == 1:
+		fv.Since = fmt.Sprintf("%s since at least %s (%s, the only kept run)", word, absTime(first.Start), ago(now, first.Start))
+	default:
+		fv.Since = fmt.Sprintf("%s since at least %s (%s, all %d kept runs)", word, absTime(first.Start), ago(now, first.Start), streak)
+	}
+
+	passed := 0
+	for _, r := range runs {
+		if r.OK() {
+			passed++
+		}
+	}
+	fv.Ratio = fmt.Sprintf("%.1f%% of last %d %s", 100*float64(passed)/float64(len(runs)),
+		len(runs), plural(len(runs), "run", "runs"))
+	fv.Last = s.runHead(runs[0], now)
+	return fv
+}
+
+// addStrip fills the strip of boxes for the newest stripRuns runs.
+func addStrip(fv *flowView, runs []*result.Run) {
+	strip := runs[:min(len(runs), stripRuns)]
+	fv.Strip = make([]box, len(strip))
+	for i, r := range strip {
+		b := box{OK: r.OK(), ID: url.PathEscape(r.TraceID)}
+		var t strings.Builder
+		t.WriteString(absTime(r.Start))
+		t.WriteString(" · ")
+		t.WriteString(result.Round(r.Duration).String())
+		if b.OK {
+			t.WriteString(" · passed")
+		} else {
+			t.WriteString(" · failed")
+			if r.FailedStep != "" {
+				t.WriteString(" at ")
+				t.WriteString(r.FailedStep)
+			}
+			t.WriteString(" (")
+			t.WriteString(string(r.Class))
+			t.WriteString(")")
+		}
+		b.Title = t.String()
+		fv.Strip[len(strip)-1-i] = b // oldest at the left, like a timeline
+	}
+	fv.StripLabel = fmt.Sprintf("last %d %s, oldest first", len(strip), plural(len(strip), "run", "runs"))
+}
+
+func (s *server) flowView(name string) (*flowPageView, bool) {
+	infos := s.o.Source.Flows()
+	i := slices.IndexFunc(infos, func(f FlowInfo) bool { return f.Name == name })
+	if i < 0 {
+		return nil, false
+	}
+	now := s.now()
+	runs := s.o.Source.Recent(name, 0)
+	fv := s.flowSummary(&infos[i], runs, now)
+	addStrip(fv, runs)
+	fv.Config = infos[i].Steps
+	fv.Runs = make([]*runView, len(runs))
+	for j, r := range runs {
+		fv.Runs[j] = s.run(r, now)
+	}
+	return &flowPageView{page: s.page(fv.Name+" · prober", true), flowView: fv}, true
+}
+
+// flowPageView wraps a flowView with the page header.
+type flowPageView struct {
+	page
+	*flowView
+}
+
+type runPageView struct {
+	page
+	*runView
+}
+
+func (s *server) runView(traceID string) (*runPageView, bool) {
+	if traceID == "" {
+		return nil, false
+	}
+	for _, f := range s.o.Source.Flows() {
+		for _, r := range s.o.Source.Recent(f.Name, 0) {
+			if r.TraceID == traceID {
+				v := s.run(r, s.now())
+				return &runPageView{page: s.page(r.Flow+" run "+short(traceID)+" · prober", false), runView: v}, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// run is the view of one run: everything any page shows about it.
+func (s *server) run(r *result.Run, now time.Time) *runView {
+	v := s.runHead(r, now)
+	s.addSteps(v, r)
+	return v
+}
+
+// runHead is a run's view without its steps.
+func (s *server) runHead(r *result.Run, now time.Time) *runView {
+	v := &runView{Flow: r.Flow, FlowHref: "/flows/" + url.PathEscape(r.Flow), OK: r.OK(),
+		Status: string(r.Status), Class: string(r.Class), Href: runHref(r),
+		TraceID: r.TraceID, TraceHref: s.logHref(r.TraceID), RunID: r.ID, RunRegion: r.Region,
+		Started: absTime(r.Start), Ago: ago(now, r.Start), Took: result.Round(r.Duration).String(),
+		Labels: labelList(r.Labels)}
+	v.Badge, v.BadgeCSS = "PASSED", "pass"
+	if !v.OK {
+		v.Badge, v.BadgeCSS = "FAILED", "fail"
+	}
+	if !r.Planned.IsZero() {
+		v.Planned = absTime(r.Planned)
+		if late := r.Start.Sub(r.Planned); late >= time.Millisecond {
+			v.Late = result.Round(late).String()
+		}
+	}
+	if !v.OK {
+		st := &story{Class: string(r.Class), TraceID: r.TraceID}
+		if f := r.Failed(); f != nil {
+			st.Step, st.Message, st.Class = f.Name, f.Message(), string(f.Class)
+		} else {
+			st.Step = r.FailedStep
+		}
+		v.Story = st
+	}
+	return v
+}
+
+func (s *server) addSteps(v *runView, r *result.Run) {
+	v.Steps = make([]stepView, len(r.Steps))
+	for i := range r.Steps {
+		st := &r.Steps[i]
+		sv := stepView{Name: st.Name, Dependency: st.Dependency, Cleanup: st.Cleanup,
+			StatusText: string(st.Status), Class: string(st.Class),
+			Message: st.Message(), SpanID: st.SpanID, Method: st.Method, URL: st.URL,
+			Ran: st.Status != result.Skipped}
+		switch st.Status {
+		case result.Passed:
+			sv.StatusClass, sv.StatusText = "pass", "✓ "+sv.StatusText
+		case result.Failed:
+			sv.StatusClass, sv.StatusText = "fail", "✗ "+sv.StatusText
+		default:
+			sv.StatusClass, sv.StatusText = "skip", "– "+sv.StatusText
+			sv.Class = "" // a skipped step has no outcome to classify
+		}
+		if st.Attempts > 1 {
+			sv.StatusText += " (" + strconv.Itoa(st.Attempts) + " attempts)"
+		}
+		if len(st.Failures) > 0 {
+			sv.More = len(st.Failures) - 1
+			v.Failures = append(v.Failures, stepFailures{st.Name, st.Failures})
+		}
+		if st.HTTPStatus != 0 {
+			sv.HTTP = strconv.Itoa(st.HTTPStatus)
+		}
+		if sv.Ran {
+			sv.Duration = result.Round(st.Duration).String()
+			if !st.Start.IsZero() && !r.Start.IsZero() {
+				sv.Offset = "+" + result.Round(st.Start.Sub(r.Start)).String()
+			}
+			sv.Body = bytesText(st.BodyBytes)
+			t := st.Timings
+			sv.Reused = t.Reused
+			sv.DNS, sv.Connect, sv.TLS = phase(t.DNS), phase(t.Connect), phase(t.TLS)
+			sv.Processing, sv.Transfer, sv.First = phase(t.Processing), phase(t.Transfer), phase(t.FirstByte)
+		}
+		v.Steps[i] = sv
+	}
+}
+
+func runHref(r *result.Run) string {
+	if r.TraceID == "" {
+		return ""
+	}
+	return "/runs/" + url.PathEscape(r.TraceID)
+}
+
+func (s *server) logHref(traceID string) string {
+	if s.o.LogSearchURL == "" || traceID == "" {
+		return ""
+	}
+	return strings.ReplaceAll(s.o.LogSearchURL, "{trace_id}", url.QueryEscape(traceID))
+}
+
+func labelList(m map[string]string) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	slices.SortFunc(out, cmp.Compare)
+	return out
+}
+
+const timeLayout = "2006-01-02 15:04:05 UTC"
+
+func absTime(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+// ago is a coarse relative time with at most two units: "12s ago",
+// "3m05s ago", "2h10m ago", "3d4h ago".
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	if d < 0 {
+		return "in the future (clock skew?)"
+	}
+	if d < time.Second {
+		return "just now"
+	}
+	sec := int64(d / time.Second)
+	switch {
+	case sec < 60:
+		return fmt.Sprintf("%ds ago", sec)
+	case sec < 3600:
+		return fmt.Sprintf("%dm%02ds ago", sec/60, sec%60)
+	case sec < 86400:
+		return fmt.Sprintf("%dh%02dm ago", sec/3600, sec%3600/60)
+	default:
+		return fmt.Sprintf("%dd%dh ago", sec/86400, sec%86400/3600)
+	}
+}
+
+// phase prints one timing phase; zero is shown as a dash since most zeros mean
+// "did not happen" (reused connection, plain HTTP, no response).
+func phase(d time.Duration) string {
+	if d == 0 {
+		return "—"
+	}
+	return result.Round(d).String()
+}
+
+func bytesText(n int64) string {
+	switch {
+	case n < 1024:
+		return strconv.FormatInt(n, 10) + " B"
+	case n < 1<<20:
+		return strconv.FormatFloat(float64(n)/1024, 'f', 1, 64) + " KiB"
+	default:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
+	}
+}
+
+func short(traceID string) string {
+	if len(traceID) > 8 {
+		return traceID[:8]
+	}
+	return traceID
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,298 @@
+// Package web serves the prober's HTTP surface: the status page SREs read when
+// paged, per-flow and per-run detail pages, a JSON results API, health and
+// readiness probes, and /metrics. Pages are plain server-rendered HTML (no
+// JavaScript) built from a Source on every request.
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prober-dev/prober/internal/result"
+)
+
+// FlowInfo describes a configured flow for display.
+type FlowInfo struct {
+	Name        string            `json:"name"`
+	Description string            `json:"description,omitempty"`
+	File        string            `json:"file,omitempty"`
+	Schedule    string            `json:"schedule"` // human text: "every 1m0s" or "cron */5 * * * * (UTC)"
+	Labels      map[string]string `json:"labels,omitempty"`
+	Steps       []StepInfo        `json:"steps"`
+}
+
+// StepInfo describes a configured step. URL is the template source text, like
+// "{{shop_url}}/api/login".
+type StepInfo struct {
+	Name       string `json:"name"`
+	Method     string `json:"method"`
+	URL        string `json:"url"`
+	Dependency string `json:"dependency,omitempty"`
+	Cleanup    bool   `json:"cleanup,omitempty"`
+}
+
+// Source is what the pages read; the daemon implements it over its config and
+// store. Implementations must be safe for concurrent use; the web package
+// never modifies what they return.
+type Source interface {
+	// Flows lists the configured flows, in config order.
+	Flows() []FlowInfo
+	// Recent returns up to n runs of flow, newest first; n <= 0 means all
+	// kept. Runs must not change once returned (the store's runs never do):
+	// the status page reuses what it rendered for a run.
+	Recent(flow string, n int) []*result.Run
+}
+
+// Options configure the handler.
+type Options struct {
+	Region, Version string
+	Source          Source
+	// Metrics is served at /metrics (the daemon passes promhttp with
+	// OpenMetrics on); nil means /metrics is 404.
+	Metrics http.Handler
+	// Ready reports readiness: nil error = ready; otherwise /readyz answers 503
+	// with the error text. Nil Ready means always ready.
+	Ready func() error
+	// Now is the clock; default time.Now (tests fix it).
+	Now func() time.Time
+	// LogSearchURL optionally links trace ids to a log search: "{trace_id}" is
+	// replaced by the (query-escaped) trace id, e.g.
+	// "https://logs.example/search?q=trace_id%3D{trace_id}".
+	LogSearchURL string
+}
+
+// Limits of the results API.
+const (
+	defaultLimit = 1
+	maxLimit     = 1000
+)
+
+type server struct {
+	o     Options
+	pages *pages
+	frags fragCache // status page fragments, see status.go
+}
+
+// New returns the handler for all of the prober's endpoints:
+//
+//	GET /                      status page (HTML)
+//	GET /flows/{name}          a flow's steps and kept runs (HTML)
+//	GET /runs/{trace_id}       one kept run (HTML)
+//	GET /api/v1/results        latest runs as JSON (?flow=NAME&limit=N)
+//	GET /api/v1/flows          configured flows as JSON
+//	GET /healthz, /readyz      liveness, readiness
+//	GET /metrics               Options.Metrics
+//
+// Templates are parsed here, once; a parse error is a programming error and
+// panics.
+func New(o Options) http.Handler {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Source == nil {
+		o.Source = emptySource{}
+	}
+	s := &server{o: o, pages: mustParsePages()}
+
+	// Method-qualified patterns: the mux answers 405 with Allow for other
+	// methods on these paths, 404 for any other path, and GET covers HEAD.
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.statusPage)
+	mux.HandleFunc("GET /flows/{name}", s.flowPage)
+	mux.HandleFunc("GET /runs/{trace_id}", s.runPage)
+	mux.HandleFunc("GET /api/v1/results", s.apiResults)
+	mux.HandleFunc("GET /api/v1/flows", s.apiFlows)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		text(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	if o.Metrics != nil {
+		mux.Handle("GET /metrics", o.Metrics)
+	}
+	// nosniff on everything, including the mux's own 404 and 405 answers.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		mux.ServeHTTP(w, r)
+	})
+}
+
+type emptySource struct{}
+
+func (emptySource) Flows() []FlowInfo                { return nil }
+func (emptySource) Recent(string, int) []*result.Run { return nil }
+func (s *server) now() time.Time                     { return s.o.Now().UTC() }
+func text(w http.ResponseWriter, code int, msg string) {
+	writeBody(w, code, "text/plain; charset=utf-8", []byte(msg))
+}
+
+func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if s.o.Ready != nil {
+		if err := s.o.Ready(); err != nil {
+			text(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+			return
+		}
+	}
+	text(w, http.StatusOK, "ready")
+}
+
+func writeBody(w http.ResponseWriter, code int, ctype string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store") // everything here is live state
+	w.WriteHeader(code)
+	w.Write(body)
+}
+
+// Pages render into buffers first so that a template error never leaves half
+// a page. The buffers are reused through a small free list rather than a
+// sync.Pool: a big status page makes enough garbage to trigger GCs, which
+// empty a Pool on every request.
+var freeBufs = make(chan *bytes.Buffer, 64)
+
+func getBuf() *bytes.Buffer {
+	select {
+	case b := <-freeBufs:
+		b.Reset()
+		return b
+	default:
+		return new(bytes.Buffer)
+	}
+}
+
+func putBuf(b *bytes.Buffer) {
+	if b.Cap() > 4<<20 { // don't pin a one-off giant (e.g. a 1,000-run API answer)
+		return
+	}
+	select {
+	case freeBufs <- b:
+	default:
+	}
+}
+
+func (s *server) html(w http.ResponseWriter, code int, name string, data any) {
+	buf := getBuf()
+	defer putBuf(buf)
+	if err := s.pages.t.ExecuteTemplate(buf, name, data); err != nil {
+		text(w, http.StatusInternalServerError, "rendering page: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Security-Policy", s.pages.csp)
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	writeBody(w, code, "text/html; charset=utf-8", buf.Bytes())
+}
+
+func (s *server) flowPage(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	v, ok := s.flowView(name)
+	if !ok {
+		s.notFound(w, "No flow named "+strconv.Quote(name)+" is configured.")
+		return
+	}
+	s.html(w, http.StatusOK, "flow", v)
+}
+
+func (s *server) runPage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("trace_id")
+	v, ok := s.runView(id)
+	if !ok {
+		s.notFound(w, "No kept run has trace id "+strconv.Quote(id)+
+			". Only the most recent runs of each flow are kept; older ones are in the logs.")
+		return
+	}
+	s.html(w, http.StatusOK, "run", v)
+}
+
+func (s *server) notFound(w http.ResponseWriter, msg string) {
+	s.html(w, http.StatusNotFound, "notfound", s.errorView("Not found", msg))
+}
+
+// ---- JSON API ----
+
+type apiResults struct {
+	Region      string        `json:"region"`
+	GeneratedAt time.Time     `json:"generated_at"`
+	Flows       []apiFlowRuns `json:"flows"`
+}
+
+type apiFlowRuns struct {
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	Schedule    string            `json:"schedule"`
+	Labels      map[string]string `json:"labels"`
+	State       string            `json:"state"` // passing, failing, no_data
+	Runs        []*result.Run     `json:"runs"`
+}
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func (s *server) apiResults(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := defaultLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			// An explicit error rather than clamping: a script asking for
+			// limit=5000 should learn it gets at most 1000.
+			writeJSON(w, http.StatusBadRequest, apiError{fmt.Sprintf("limit must be an integer from 1 to %d, got %q", maxLimit, v)})
+			return
+		}
+		limit = n
+	}
+	flows := s.o.Source.Flows()
+	if name, ok := q["flow"]; ok {
+		fi, found := findFlow(flows, name[0])
+		if !found {
+			writeJSON(w, http.StatusNotFound, apiError{"unknown flow " + strconv.Quote(name[0])})
+			return
+		}
+		flows = []FlowInfo{fi}
+	}
+	out := apiResults{Region: s.o.Region, GeneratedAt: s.now(), Flows: make([]apiFlowRuns, 0, len(flows))}
+	for _, f := range flows {
+		runs := s.o.Source.Recent(f.Name, limit)
+		if runs == nil {
+			runs = []*result.Run{} // [] rather than null: clients iterate
+		}
+		labels := f.Labels
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		out.Flows = append(out.Flows, apiFlowRuns{Name: f.Name, Description: f.Description,
+			Schedule: f.Schedule, Labels: labels, State: stateOf(runs).API, Runs: runs})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *server) apiFlows(w http.ResponseWriter, _ *http.Request) {
+	flows := s.o.Source.Flows()
+	if flows == nil {
+		flows = []FlowInfo{}
+	}
+	writeJSON(w, http.StatusOK, flows)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	buf := getBuf()
+	defer putBuf(buf)
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		code, buf = http.StatusInternalServerError, bytes.NewBuffer(nil)
+		json.NewEncoder(buf).Encode(apiError{"encoding response: " + err.Error()})
+	}
+	writeBody(w, code, "application/json", buf.Bytes())
+}
+
+func findFlow(flows []FlowInfo, name string) (FlowInfo, bool) {
+	for _, f := range flows {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return FlowInfo{}, false
+}

@@ -1,0 +1,570 @@
+package web
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prober-dev/prober/internal/result"
+)
+
+func newHandler(mod ...func(*Options)) http.Handler {
+	o := Options{Region: "eu-west-1", Version: "1.2.3", Source: newFake(),
+		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "# EOF\n") }),
+		Now:     func() time.Time { return testNow }}
+	for _, m := range mod {
+		m(&o)
+	}
+	return New(o)
+}
+
+func do(t *testing.T, h http.Handler, method, target string) (*http.Response, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
+	res := rec.Result()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+func TestEndpoints(t *testing.T) {
+	// A real server, for what it adds over a recorder: no body for HEAD.
+	srv := httptest.NewServer(newHandler())
+	defer srv.Close()
+	const (
+		html  = "text/html; charset=utf-8"
+		plain = "text/plain; charset=utf-8"
+		js    = "application/json"
+	)
+	tests := []struct {
+		method, target string
+		code           int
+		ctype          string // "" = don't care
+		body           string // substring
+	}{
+		{"GET", "/", 200, html, "checkout"},
+		{"HEAD", "/", 200, html, ""},
+		{"GET", "/flows/checkout", 200, html, "Configured steps"},
+		{"GET", "/flows/fresh", 200, html, "No runs yet"},
+		{"GET", "/flows/nope", 404, html, "No flow named &#34;nope&#34;"},
+		{"GET", "/flows/", 404, "", ""},
+		{"GET", "/runs/" + failTrace, 200, html, "Timings"},
+		{"GET", "/runs/" + traceID("browse", 2), 200, html, "browse run"},
+		{"GET", "/runs/0000000000000000000000000000dead", 404, html, "No kept run"},
+		{"GET", "/api/v1/results", 200, js, `"region":"eu-west-1"`},
+		{"GET", "/api/v1/results?flow=checkout&limit=3", 200, js, failTrace},
+		{"GET", "/api/v1/results?flow=nope", 404, js, `"error":"unknown flow \"nope\""`},
+		{"GET", "/api/v1/results?limit=abc", 400, js, `"error":"limit must be`},
+		{"GET", "/api/v1/results?limit=0", 400, js, `"error"`},
+		{"GET", "/api/v1/results?limit=1001", 400, js, `"error"`},
+		{"GET", "/api/v1/results?limit=1000", 200, js, ""},
+		{"GET", "/api/v1/flows", 200, js, `"name":"checkout"`},
+		{"GET", "/healthz", 200, plain, "ok"},
+		{"HEAD", "/healthz", 200, plain, ""},
+		{"GET", "/readyz", 200, plain, "ready"},
+		{"GET", "/metrics", 200, "", "# EOF"},
+		{"GET", "/nope", 404, "", ""},
+		{"GET", "/api/v1/nope", 404, "", ""},
+		{"GET", "/index.html", 404, "", ""},
+		{"POST", "/", 405, "", ""},
+		{"DELETE", "/flows/checkout", 405, "", ""},
+		{"PUT", "/api/v1/results", 405, "", ""},
+		{"POST", "/healthz", 405, "", ""},
+		{"POST", "/metrics", 405, "", ""},
+		{"POST", "/nope", 404, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.target, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, srv.URL+tt.target, nil)
+			res, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			body := string(b)
+			if res.StatusCode != tt.code {
+				t.Fatalf("status %d, want %d; body:\n%.500s", res.StatusCode, tt.code, body)
+			}
+			if tt.ctype != "" && res.Header.Get("Content-Type") != tt.ctype {
+				t.Errorf("Content-Type %q, want %q", res.Header.Get("Content-Type"), tt.ctype)
+			}
+			if !strings.Contains(body, tt.body) {
+				t.Errorf("body lacks %q:\n%.1000s", tt.body, body)
+			}
+			if tt.method == "HEAD" && body != "" {
+				t.Errorf("HEAD has a body")
+			}
+			if tt.code == 405 && !strings.Contains(res.Header.Get("Allow"), "GET") {
+				t.Errorf("405 without Allow: GET (Allow %q)", res.Header.Get("Allow"))
+			}
+			if res.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Error("no X-Content-Type-Options: nosniff")
+			}
+			if res.Header.Get("Content-Type") == html {
+				if csp := res.Header.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "default-src 'none'; style-src 'sha256-") {
+					t.Errorf("CSP %q", csp)
+				}
+			}
+		})
+	}
+}
+
+func TestMetricsNil(t *testing.T) {
+	res, _ := do(t, newHandler(func(o *Options) { o.Metrics = nil }), "GET", "/metrics")
+	if res.StatusCode != 404 {
+		t.Fatalf("status %d, want 404", res.StatusCode)
+	}
+}
+
+func TestReadiness(t *testing.T) {
+	tests := []struct {
+		ready func() error
+		code  int
+		body  string
+	}{
+		{nil, 200, "ready"},
+		{func() error { return nil }, 200, "ready"},
+		{func() error { return errors.New("runs overdue for flows: checkout") }, 503,
+			"not ready: runs overdue for flows: checkout"},
+	}
+	for _, tt := range tests {
+		res, body := do(t, newHandler(func(o *Options) { o.Ready = tt.ready }), "GET", "/readyz")
+		if res.StatusCode != tt.code || body != tt.body {
+			t.Errorf("got %d %q, want %d %q", res.StatusCode, body, tt.code, tt.body)
+		}
+	}
+	// Liveness does not depend on readiness.
+	res, body := do(t, newHandler(func(o *Options) { o.Ready = func() error { return errors.New("x") } }), "GET", "/healthz")
+	if res.StatusCode != 200 || body != "ok" {
+		t.Errorf("healthz got %d %q", res.StatusCode, body)
+	}
+}
+
+func TestStatusPage(t *testing.T) {
+	_, body := do(t, newHandler(), "GET", "/")
+	wants := []string{
+		`<meta http-equiv="refresh" content="10">`,
+		"region <b>eu-west-1</b>", "version 1.2.3", "2026-03-14 15:09:26 UTC",
+		"2 of 4 flows failing",
+		`<a href="/flows/checkout">checkout</a>`, `<a href="/flows/browse">browse</a>`,
+		`<a href="/flows/search">search</a>`, `<a href="/flows/fresh">fresh</a>`,
+		// The failing story line, with the full trace id copyable.
+		`<b>pay failed:</b> json.status == &#34;success&#34;: got &#34;processing&#34; (swallowed_error) · trace <code class="sel tid" title="` + failTrace + `">` + failTrace + `</code>`,
+		// Trace id and start time of the last run.
+		`<code class="sel">` + failTrace + `</code>`, `href="/runs/` + failTrace + `"`,
+		"Last run 46s ago (2026-03-14 15:08:40 UTC), took 201ms",
+		// State, since, ratio.
+		`<span class="badge fail">FAILING</span>`, `<span class="badge pass">PASSING</span>`, `<span class="badge nodata">NO DATA</span>`,
+		"failing since 2026-03-14 15:07:40 UTC (1m46s ago, 2 runs)", "66.7% of last 6 runs",
+		"passing since at least 2026-03-14 15:05:26 UTC (4m00s ago, all 4 kept runs)", "100.0% of last 4 runs",
+		"failing since at least 2026-03-14 15:08:56 UTC (30s ago, the only kept run)", "0.0% of last 1 run",
+		"waiting for the first run", "every 1m0s", "cron */5 * * * * (UTC)",
+		`<span class="label">team=payments</span>`,
+		// The steps table: status as text, attempts, http status, skipped, cleanup, span id, more failures.
+		`<th scope="col">Step</th>`, "✗ failed (2 attempts)", "– skipped", `<span class="tag">cleanup</span>`,
+		`<span class="tag">dep bank-gateway</span>`, "<td>201</td>", "<code>00000000000000a2</code>",
+		`+1 more</a>`,
+		// Strip: oldest first, a tooltip with time, duration, outcome and class.
+		`title="2026-03-14 15:08:40 UTC · 201ms · failed at pay (swallowed_error)">✗</a></li></ol>`,
+		`title="2026-03-14 15:03:40 UTC · 201ms · passed">✓</a>`,
+		// Markup in data is escaped.
+		"&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;", "&lt;i&gt;search&lt;/i&gt;", "note=&lt;b&gt;bold&lt;/b&gt;",
+	}
+	for _, w := range wants {
+		if !strings.Contains(body, w) {
+			t.Errorf("page lacks %q", w)
+		}
+	}
+	for _, bad := range []string{"<script", "<i>search", "<b>bold", "<b>nope"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("page contains unescaped %q", bad)
+		}
+	}
+	// Failing flows first (by name), then the rest by name.
+	var order []string
+	for _, m := range regexp.MustCompile(`<h2><span class="badge \w+">[A-Z ]+</span> <a href="/flows/([^"]+)">`).FindAllStringSubmatch(body, -1) {
+		order = append(order, m[1])
+	}
+	if want := []string{"checkout", "search", "browse", "fresh"}; !slices.Equal(order, want) {
+		t.Errorf("flow order %v, want %v", order, want)
+	}
+	// No log links unless configured.
+	if strings.Contains(body, ">logs</a>") {
+		t.Error("log link without LogSearchURL")
+	}
+}
+
+func TestOverall(t *testing.T) {
+	pass := &fakeSource{flows: []FlowInfo{{Name: "a"}, {Name: "b"}}, runs: map[string][]*result.Run{
+		"a": {simpleRun("a", testNow, traceID("a", 0), true, "")},
+		"b": {simpleRun("b", testNow, traceID("b", 0), true, "")},
+	}}
+	half := &fakeSource{flows: pass.flows, runs: map[string][]*result.Run{"a": pass.runs["a"]}}
+	tests := []struct {
+		name string
+		src  Source
+		want string
+	}{
+		{"all passing", pass, "all 2 flows passing"},
+		{"some no data", half, "1 of 2 flows passing, 1 with no runs yet"},
+		{"none", &fakeSource{}, "no flows configured"},
+		{"nil source", nil, "no flows configured"},
+		{"failing", newFake(), "2 of 4 flows failing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, body := do(t, newHandler(func(o *Options) { o.Source = tt.src }), "GET", "/")
+			if res.StatusCode != 200 || !strings.Contains(body, tt.want) {
+				t.Errorf("status %d, page lacks %q", res.StatusCode, tt.want)
+			}
+		})
+	}
+}
+
+func TestLogSearchURL(t *testing.T) {
+	h := newHandler(func(o *Options) { o.LogSearchURL = "https://logs.example/search?q=trace_id%3D{trace_id}" })
+	link := `<a href="https://logs.example/search?q=trace_id%3D` + failTrace + `">logs</a>`
+	for _, target := range []string{"/", "/flows/checkout", "/runs/" + failTrace} {
+		if _, body := do(t, h, "GET", target); !strings.Contains(body, link) {
+			t.Errorf("%s lacks %s", target, link)
+		}
+	}
+	// A javascript: URL from config is neutralised by html/template.
+	h = newHandler(func(o *Options) { o.LogSearchURL = "javascript:alert('{trace_id}')" })
+	if _, body := do(t, h, "GET", "/"); strings.Contains(body, "javascript:") {
+		t.Error("javascript: URL rendered")
+	}
+}
+
+func TestCSPAllowsTheStyleSheet(t *testing.T) {
+	res, body := do(t, newHandler(), "GET", "/")
+	m := regexp.MustCompile(`(?s)<style>(.*?)</style>`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no <style>")
+	}
+	sum := sha256.Sum256([]byte(m[1]))
+	want := "style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, want) {
+		t.Errorf("CSP %q lacks %q", csp, want)
+	}
+	if strings.Contains(body, " style=") || strings.Contains(body, "<script") {
+		t.Error("inline style attribute or script on the page")
+	}
+}
+
+func TestFlowPage(t *testing.T) {
+	_, body := do(t, newHandler(), "GET", "/flows/checkout")
+	wants := []string{
+		`<span class="badge fail">FAILING</span> checkout</h1>`,
+		"<code>{{shop_url}}/api/orders/{{order_id}}/pay</code></td><td>bank-gateway</td><td>no</td>",
+		"<code>{{shop_url}}/api/orders/{{order_id}}</code></td><td></td><td>yes</td>",
+		"defined in <code>flows/checkout.yaml</code>",
+		`<meta http-equiv="refresh"`,
+	}
+	for _, w := range wants {
+		if !strings.Contains(body, w) {
+			t.Errorf("flow page lacks %q", w)
+		}
+	}
+	// Every kept run, newest first, each with its steps table.
+	var traces []string
+	for _, m := range regexp.MustCompile(`<h3><span class="badge \w+">\w+</span> <a href="/runs/(\w+)">`).FindAllStringSubmatch(body, -1) {
+		traces = append(traces, m[1])
+	}
+	var want []string
+	for _, r := range newFake().runs["checkout"] {
+		want = append(want, r.TraceID)
+	}
+	if !slices.Equal(traces, want) {
+		t.Errorf("runs %v, want %v", traces, want)
+	}
+	if n := strings.Count(body, `<table class="steps">`); n != 6 {
+		t.Errorf("%d steps tables, want 6", n)
+	}
+	_, body = do(t, newHandler(), "GET", "/flows/search")
+	if !strings.Contains(body, "<code>{{shop_url}}/search?q=&lt;x&gt;</code>") {
+		t.Error("URL template not escaped")
+	}
+}
+
+func TestRunPage(t *testing.T) {
+	_, body := do(t, newHandler(), "GET", "/runs/"+failTrace)
+	wants := []string{
+		`<span class="badge fail">FAILED</span> checkout run at 2026-03-14 15:08:40 UTC`,
+		`<b>pay failed:</b>`,
+		"<dt>Run id</dt><dd><code class=\"sel\">run-4bf92f35</code>",
+		"started 3ms late",
+		"<code>POST http://shop.local/api/orders/42/pay</code>",
+		"new connection</td><td class=\"num\">2ms</td><td class=\"num\">1ms</td><td class=\"num\">5ms</td><td class=\"num\">20ms</td>",
+		"reused connection</td><td class=\"num\">—</td>",
+		`<td colspan="8" class="muted">not run</td>`,
+		`<h2 id="failures">Failures</h2>`,
+		"json.paid == true: got false", "expected <code>json.paid == true</code> got <code>false</code>",
+		"&#43;80ms", "512 B",
+		`<a href="/flows/checkout">← checkout</a>`,
+	}
+	for _, w := range wants {
+		if !strings.Contains(body, w) {
+			t.Errorf("run page lacks %q", w)
+		}
+	}
+	if strings.Contains(body, `http-equiv="refresh"`) {
+		t.Error("a run never changes; its page should not refresh")
+	}
+	_, body = do(t, newHandler(), "GET", "/runs/"+traceID("browse", 0))
+	if !strings.Contains(body, "<p>None.</p>") || strings.Contains(body, `class="story"`) {
+		t.Error("passing run shows failures")
+	}
+}
+
+type apiResponse struct {
+	Region      string    `json:"region"`
+	GeneratedAt time.Time `json:"generated_at"`
+	Flows       []struct {
+		Name        string            `json:"name"`
+		Description string            `json:"description"`
+		Schedule    string            `json:"schedule"`
+		Labels      map[string]string `json:"labels"`
+		State       string            `json:"state"`
+		Runs        []result.Run      `json:"runs"`
+	} `json:"flows"`
+}
+
+func TestAPIResults(t *testing.T) {
+	src := newFake()
+	tests := []struct {
+		query  string
+		flows  []string // in config order
+		states []string
+		runs   []int
+	}{
+		{"", []string{"fresh", "checkout", "search", "browse"}, []string{"no_data", "failing", "failing", "passing"}, []int{0, 1, 1, 1}},
+		{"?limit=3", []string{"fresh", "checkout", "search", "browse"}, []string{"no_data", "failing", "failing", "passing"}, []int{0, 3, 1, 3}},
+		{"?flow=checkout", []string{"checkout"}, []string{"failing"}, []int{1}},
+		{"?flow=checkout&limit=1000", []string{"checkout"}, []string{"failing"}, []int{6}},
+		{"?flow=fresh&limit=5", []string{"fresh"}, []string{"no_data"}, []int{0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			res, body := do(t, newHandler(), "GET", "/api/v1/results"+tt.query)
+			if res.StatusCode != 200 {
+				t.Fatalf("status %d: %s", res.StatusCode, body)
+			}
+			var got apiResponse
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Region != "eu-west-1" || !got.GeneratedAt.Equal(testNow) {
+				t.Errorf("region %q generated_at %v", got.Region, got.GeneratedAt)
+			}
+			if len(got.Flows) != len(tt.flows) {
+				t.Fatalf("%d flows, want %d", len(got.Flows), len(tt.flows))
+			}
+			for i, f := range got.Flows {
+				if f.Name != tt.flows[i] || f.State != tt.states[i] || len(f.Runs) != tt.runs[i] {
+					t.Errorf("flow %d: %s %s %d runs, want %s %s %d", i, f.Name, f.State, len(f.Runs), tt.flows[i], tt.states[i], tt.runs[i])
+				}
+				if f.Labels == nil {
+					t.Errorf("flow %s: labels null, want {}", f.Name)
+				}
+				// The runs decode back to what the source holds, newest first.
+				for j, r := range f.Runs {
+					want := src.runs[f.Name][j]
+					if r.TraceID != want.TraceID || r.Status != want.Status || r.Duration != want.Duration ||
+						len(r.Steps) != len(want.Steps) {
+						t.Errorf("%s run %d: %+v, want %+v", f.Name, j, r, want)
+						continue
+					}
+					for k := range r.Steps {
+						g, w := r.Steps[k], want.Steps[k]
+						if g.Name != w.Name || g.SpanID != w.SpanID || g.Status != w.Status || g.Class != w.Class ||
+							g.Duration != w.Duration || g.Timings != w.Timings || g.Message() != w.Message() || g.Cleanup != w.Cleanup {
+							t.Errorf("%s run %d step %d: %+v, want %+v", f.Name, j, k, g, w)
+						}
+					}
+				}
+			}
+			if strings.Contains(body, `"runs":null`) {
+				t.Error("runs encoded as null")
+			}
+		})
+	}
+}
+
+func TestAPIFlows(t *testing.T) {
+	_, body := do(t, newHandler(), "GET", "/api/v1/flows")
+	var got []FlowInfo
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := newFake().flows
+	if len(got) != len(want) {
+		t.Fatalf("%d flows, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i].Name != want[i].Name || got[i].Schedule != want[i].Schedule || !slices.Equal(got[i].Steps, want[i].Steps) {
+			t.Errorf("flow %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	_, body = do(t, newHandler(func(o *Options) { o.Source = &fakeSource{} }), "GET", "/api/v1/flows")
+	if strings.TrimSpace(body) != "[]" {
+		t.Errorf("no flows: %q, want []", body)
+	}
+}
+
+func TestAgo(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{-time.Second, "in the future (clock skew?)"},
+		{500 * time.Millisecond, "just now"},
+		{12 * time.Second, "12s ago"},
+		{3*time.Minute + 5*time.Second, "3m05s ago"},
+		{2*time.Hour + 10*time.Minute, "2h10m ago"},
+		{76 * time.Hour, "3d4h ago"},
+	}
+	for _, tt := range tests {
+		if got := ago(testNow, testNow.Add(-tt.d)); got != tt.want {
+			t.Errorf("ago(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+// discard is a ResponseWriter that only counts, so that the benchmark measures
+// the handler rather than a recorder growing a 6 MB buffer.
+type discard struct {
+	h    http.Header
+	code int
+	n    int
+}
+
+func (d *discard) Header() http.Header { return d.h }
+func (d *discard) WriteHeader(c int)   { d.code = c }
+func (d *discard) Write(b []byte) (int, error) {
+	d.n += len(b)
+	return len(b), nil
+}
+
+// The page must render well under 100 ms for 1,000 flows × 30 runs.
+//
+//   - cold: nothing memoized (the first request after start).
+//   - steady: a new run for 1 in 6 flows between requests (flows every
+//     minute, a browser refreshing every 10 s).
+//   - unchanged: no new runs since the last request.
+func BenchmarkStatusPage(b *testing.B) {
+	req := httptest.NewRequest("GET", "/", nil)
+	serve := func(b *testing.B, h http.Handler) int {
+		w := &discard{h: http.Header{}}
+		h.ServeHTTP(w, req)
+		if w.code != 200 {
+			b.Fatal(w.code)
+		}
+		return w.n
+	}
+	opts := func(src Source) Options {
+		return Options{Region: "r", Version: "v", Source: src, Now: func() time.Time { return testNow }}
+	}
+	src := bigSource(1000)
+	b.Run("cold", func(b *testing.B) {
+		var size int
+		for b.Loop() {
+			b.StopTimer()
+			h := New(opts(src))
+			b.StartTimer()
+			size = serve(b, h)
+		}
+		b.ReportMetric(float64(size)/1e6, "MB/page")
+	})
+	b.Run("steady", func(b *testing.B) {
+		src := bigSource(1000)
+		h := New(opts(src))
+		serve(b, h)
+		i := 0
+		for b.Loop() {
+			b.StopTimer()
+			for range len(src.flows) / 6 {
+				f := src.flows[i%len(src.flows)].Name
+				i++
+				r := *src.runs[f][0]
+				r.TraceID = traceID(f, 1000+i)
+				src.runs[f] = append([]*result.Run{&r}, src.runs[f][:len(src.runs[f])-1]...)
+			}
+			b.StartTimer()
+			serve(b, h)
+		}
+	})
+	b.Run("unchanged", func(b *testing.B) {
+		h := New(opts(src))
+		serve(b, h)
+		for b.Loop() {
+			serve(b, h)
+		}
+	})
+}
+
+// Memoized fragments must never show stale runs: after any change, a warm
+// handler renders exactly what a fresh one does.
+func TestStatusPageMemoized(t *testing.T) {
+	src := bigSource(100) // several chunks
+	opts := Options{Region: "r", Source: src, Now: func() time.Time { return testNow }}
+	warm := New(opts)
+	get := func(h http.Handler) string {
+		_, body := do(t, h, "GET", "/")
+		return body
+	}
+	if a, b := get(warm), get(warm); a != b {
+		t.Fatal("two renders of unchanged data differ")
+	}
+	// A new failing run for one flow, a new passing run for another, a flow
+	// removed and one added without runs.
+	add := func(name string, ok bool, trace string) {
+		r := checkoutRun(testNow, trace, !ok)
+		r.Flow = name
+		src.runs[name] = append([]*result.Run{r}, src.runs[name]...)
+	}
+	add("flow-0001", false, failTrace)
+	add("flow-0002", true, traceID("new", 2))
+	src.flows = append(src.flows[:50:50], src.flows[51:]...)
+	src.flows = append(src.flows, FlowInfo{Name: "flow-new"})
+	got, want := get(warm), get(New(opts))
+	if got != want {
+		t.Fatal("memoized page differs from a fresh render")
+	}
+	if !strings.Contains(got, failTrace) || strings.Contains(got, "flow-0050") || !strings.Contains(got, "flow-new") {
+		t.Error("page does not reflect the changes")
+	}
+}
+
+func TestConcurrentRequests(t *testing.T) {
+	src := bigSource(80)
+	h := New(Options{Source: src})
+	done := make(chan string)
+	for i := range 8 {
+		go func() {
+			target := []string{"/", "/api/v1/results?limit=5", "/flows/flow-0003", "/runs/" + traceID("flow-0004", 3)}[i%4]
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+			if rec.Code != 200 {
+				done <- target + ": " + rec.Result().Status
+				return
+			}
+			done <- ""
+		}()
+	}
+	for range 8 {
+		if msg := <-done; msg != "" {
+			t.Error(msg)
+		}
+	}
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Every test prober has, e2e included: formatting, vet, unit and e2e tests
+# under the race detector, a bounded fuzzing pass over each parser, and one
+# pass of every benchmark (so they keep compiling and running).
+# Installs what it needs on a fresh Debian machine.
+#   FUZZTIME=30s bash scripts/test.sh    fuzz longer (default 10s per target)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+command -v go >/dev/null || { echo "test.sh: Go 1.26 is required" >&2; exit 2; }
+
+echo "== gofmt"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$bad" ]; then echo "gofmt needed on: $bad" >&2; exit 1; fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race (unit and e2e)"
+go test -race -count=1 -timeout 20m ./...
+
+echo "== fuzz (${FUZZTIME:-10s} per target)"
+for target in \
+  ./internal/config:FuzzLoad \
+  ./internal/assert:FuzzCompile \
+  ./internal/assert:FuzzCheck \
+  ./internal/template:FuzzParse; do
+  pkg=${target%%:*} name=${target##*:}
+  go test -run='^$' -fuzz="^${name}\$" -fuzztime="${FUZZTIME:-10s}" "$pkg"
+done
+
+echo "== benchmarks (one short pass)"
+go test -run='^$' -bench=. -benchtime=100x ./... >/dev/null
+
+echo "== all tests passed"
