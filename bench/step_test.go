@@ -95,13 +95,21 @@ func cpuTime() time.Duration {
 }
 
 // BenchmarkStepVsBare interleaves blocks of probe runs (steps per run, with
-// metrics, log line and store) and bare client requests (keep-alive, as the
+// metrics, log line and store unless runner-only) and bare client requests (keep-alive, as the
 // steps of one run share a connection), and reports both per request and
 // their ratio, by wall time and by process CPU time (server included, equal
 // on both sides).
 func BenchmarkStepVsBare(b *testing.B) {
-	for _, steps := range []int{1, 10} {
-		b.Run(fmt.Sprintf("steps=%d", steps), func(b *testing.B) {
+	for _, c := range []struct {
+		steps    int
+		pipeline bool
+	}{{1, true}, {10, true}, {10, false}} {
+		steps := c.steps
+		name := fmt.Sprintf("steps=%d", steps)
+		if !c.pipeline {
+			name += "/runner-only"
+		}
+		b.Run(name, func(b *testing.B) {
 			srv := server(b)
 			f := flow(srv.URL, steps)
 			rf, err := runner.New(f, runner.Options{Version: "bench", Region: "bench"})
@@ -124,7 +132,9 @@ func BenchmarkStepVsBare(b *testing.B) {
 					if !r.OK() {
 						b.Fatal(r.Summary())
 					}
-					p.observe(r)
+					if c.pipeline {
+						p.observe(r)
+					}
 				}
 				c1, t1 := cpuTime(), time.Now()
 				for i := 0; i < n; i++ {
