@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/prober-dev/prober/internal/suggest"
 )
 
 // typ is the static type of an operand, known at compile time.
@@ -507,7 +509,7 @@ func (p *parser) parseName(rhs bool) *node {
 		case "status", "duration", "body", "header", "json", "true", "false", "null":
 			p.fail(start, "%s is not a function", name)
 		}
-		p.fail(start, "unknown function %q%s", name, suggest(name, true))
+		p.fail(start, "unknown function %q%s", name, didYouMean(name, true))
 	}
 	var n *node
 	switch name {
@@ -529,7 +531,7 @@ func (p *parser) parseName(rhs bool) *node {
 		if _, ok := funcNames[name]; ok {
 			p.fail(start, "%s is a function: write %s(...)", name, name)
 		}
-		hint := suggest(name, false)
+		hint := didYouMean(name, false)
 		if hint == "" && rhs {
 			hint = fmt.Sprintf(" (strings need quotes: %q)", name)
 		}
@@ -547,8 +549,8 @@ func (p *parser) parseName(rhs bool) *node {
 	return n
 }
 
-// suggest proposes a known name close to an unknown one.
-func suggest(name string, funcsOnly bool) string {
+// didYouMean proposes a known name close to an unknown one.
+func didYouMean(name string, funcsOnly bool) string {
 	if a, ok := aliases[name]; ok {
 		if _, isFunc := funcNames[a]; isFunc == funcsOnly || !funcsOnly {
 			return fmt.Sprintf(" (did you mean %q?)", a)
@@ -560,7 +562,7 @@ func suggest(name string, funcsOnly bool) string {
 		if _, isFunc := funcNames[cand]; funcsOnly && !isFunc {
 			continue
 		}
-		d := editDistance(lower, cand)
+		d := suggest.Distance(lower, cand)
 		if d < bestD && d <= max(1, len(cand)/3) {
 			best, bestD = cand, d
 		}
@@ -569,30 +571,6 @@ func suggest(name string, funcsOnly bool) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Levenshtein distance of two short words.
-func editDistance(a, b string) int {
-	if len(a) > 32 || len(b) > 32 {
-		return 99
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			sub := prev[j-1]
-			if a[i-1] != b[j-1] {
-				sub++
-			}
-			cur[j] = min(sub, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // parseHeader reads header.Name or header["name"].

@@ -3,6 +3,8 @@ package config
 import (
 	"strconv"
 	"strings"
+
+	"github.com/prober-dev/prober/internal/suggest"
 )
 
 // didYouMean returns ` (did you mean "x"?)` for the candidate closest to name
@@ -15,41 +17,7 @@ func didYouMean(name string, candidates []string) string {
 }
 
 func closest(name string, candidates []string) string {
-	const maxDist = 2
-	if len(name) > 64 {
-		return "" // not a typo of a short name; keep the distance computation cheap
-	}
-	best, bestDist := "", maxDist+1
-	for _, c := range candidates {
-		if c == name || len(c) > 64 {
-			continue
-		}
-		if d := levenshtein(name, c); d < bestDist && d < len([]rune(name)) {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
+	return suggest.Closest(name, candidates, 2)
 }
 
 func isLower(c byte) bool  { return c >= 'a' && c <= 'z' }

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -266,7 +265,7 @@ func joinPieces(ps []piece, esc template.Escape) *template.Template {
 		if p.ph == "" {
 			lit := p.lit
 			if esc == template.JSONString {
-				lit = string(appendJSONEscaped(nil, lit))
+				lit = string(template.AppendJSONString(nil, lit))
 			}
 			parts = append(parts, template.Part{T: template.Literal(lit)})
 			continue
@@ -443,7 +442,7 @@ func (j *jsonBody) str(n *yaml.Node) {
 	j.lit = append(j.lit, '"')
 	for _, p := range ps {
 		if p.ph == "" {
-			j.lit = appendJSONEscaped(j.lit, p.lit)
+			j.lit = template.AppendJSONString(j.lit, p.lit)
 			continue
 		}
 		j.flush()
@@ -452,34 +451,4 @@ func (j *jsonBody) str(n *yaml.Node) {
 		}
 	}
 	j.lit = append(j.lit, '"')
-}
-
-// appendJSONEscaped writes v as the inside of a JSON string literal, exactly
-// as template.JSONString escapes expanded values, so that literal and expanded
-// parts of one string look alike.
-func appendJSONEscaped(dst []byte, v string) []byte {
-	const hex = "0123456789abcdef"
-	for i := 0; i < len(v); {
-		r, size := utf8.DecodeRuneInString(v[i:])
-		i += size
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, `\ufffd`...)
-		case r == '"' || r == '\\':
-			dst = append(dst, '\\', byte(r))
-		case r == '\n':
-			dst = append(dst, '\\', 'n')
-		case r == '\r':
-			dst = append(dst, '\\', 'r')
-		case r == '\t':
-			dst = append(dst, '\\', 't')
-		case r < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[r>>4], hex[r&0xf])
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			dst = utf8.AppendRune(dst, r)
-		}
-	}
-	return dst
 }

@@ -219,7 +219,7 @@ func (t *Template) Expand(dst []byte, s Scope) ([]byte, error) {
 		}
 		switch seg.esc {
 		case JSONString:
-			dst = appendJSONEscaped(dst, v)
+			dst = AppendJSONString(dst, v)
 		default:
 			dst = append(dst, v...)
 		}
@@ -238,9 +238,11 @@ func (t *Template) ExpandString(s Scope) (string, error) {
 
 const hex = "0123456789abcdef"
 
-// appendJSONEscaped writes v as the inside of a JSON string literal, with the
-// same escaping as encoding/json (minus HTML escaping, which bodies don't need).
-func appendJSONEscaped(dst []byte, v string) []byte {
+// AppendJSONString writes v as the inside of a JSON string literal, with the
+// same escaping as encoding/json (minus HTML escaping, which bodies don't
+// need). Config uses it for the literal parts of JSON bodies so that literal
+// and expanded parts look alike.
+func AppendJSONString(dst []byte, v string) []byte {
 	for i := 0; i < len(v); {
 		c := v[i]
 		if c < utf8.RuneSelf {

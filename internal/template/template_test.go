@@ -129,7 +129,7 @@ func TestJoinJSON(t *testing.T) {
 
 func TestJSONEscapeMatchesEncodingJSON(t *testing.T) {
 	for _, s := range []string{"plain", "\x00\x1f\n\r\t", `"\`, "é ü 日本", "\u2028\u2029", "bad\xffutf8", "<&>"} {
-		got := string(appendJSONEscaped(nil, s))
+		got := string(AppendJSONString(nil, s))
 		var back string
 		if err := json.Unmarshal([]byte(`"`+got+`"`), &back); err != nil {
 			t.Fatalf("%q -> %q: %v", s, got, err)
