@@ -59,16 +59,22 @@ type Daemon struct {
 	sched   *schedule.Scheduler
 	handler http.Handler
 
-	mu     sync.RWMutex
-	cfg    *config.Config
-	flows  []web.FlowInfo
-	loaded atomic.Bool
+	mu       sync.RWMutex
+	cfg      *config.Config
+	flows    []web.FlowInfo
+	names    map[string]bool // the configured flows
+	loaded   atomic.Bool
+	stopping atomic.Bool // readiness fails during shutdown: load balancers stop sending
 
-	reloadMu sync.Mutex // one reload at a time
+	reloadMu sync.Mutex // one reload at a time; guards the fields below
+	jobs     []schedule.Job
+	shapes   []metrics.FlowShape
+	serving  bool // Serve has handed the jobs to the scheduler
 }
 
 // New loads the configuration and prepares the daemon; it does not start
-// running flows until Run. A bad configuration is an error (config.Errors).
+// running flows until Run or Serve. A bad configuration is an error
+// (config.Errors).
 func New(o Options) (*Daemon, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -120,7 +126,8 @@ func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
 func (d *Daemon) Store() *store.Store { return d.store }
 
 // apply makes cfg the active configuration: builds runners, replaces the
-// scheduled jobs. On error the previous configuration stays active.
+// scheduled jobs (once Serve has started the schedule). On error the
+// previous configuration stays active. The caller holds reloadMu, or is New.
 func (d *Daemon) apply(cfg *config.Config) error {
 	ropts := runner.Options{Version: d.opts.Version, Region: cfg.Region, Secrets: cfg.Secrets}
 	jobs := make([]schedule.Job, 0, len(cfg.Flows))
@@ -137,13 +144,22 @@ func (d *Daemon) apply(cfg *config.Config) error {
 		infos = append(infos, flowInfo(f))
 		names = append(names, f.Name)
 	}
+	// Series first, so that a new flow's first run finds them.
 	d.metrics.SetFlows(shapes)
-	if err := d.sched.Set(jobs); err != nil {
-		return fmt.Errorf("scheduling: %w", err)
+	if d.serving {
+		if err := d.sched.Set(jobs); err != nil {
+			d.metrics.SetFlows(d.shapes) // back to the configuration kept
+			return fmt.Errorf("scheduling: %w", err)
+		}
 	}
-	d.store.Retain(names, cfg.Store.Keep)
+	d.jobs, d.shapes = jobs, shapes
+	keep := make(map[string]bool, len(names))
+	for _, n := range names {
+		keep[n] = true
+	}
 	d.mu.Lock()
-	d.cfg, d.flows = cfg, infos
+	d.cfg, d.flows, d.names = cfg, infos, keep
+	d.store.Retain(names, cfg.Store.Keep) // under mu: see observe
 	d.mu.Unlock()
 	d.loaded.Store(true)
 	d.metrics.ConfigLoaded(true, time.Now())
@@ -163,11 +179,18 @@ func (d *Daemon) runFunc(rf *runner.Flow) func(context.Context, time.Time) {
 	}
 }
 
-// observe hands a run to every observer, in data-flow order.
+// observe hands a run to every observer, in data-flow order. A run that was
+// in flight when a reload removed its flow is logged and passed on, but kept
+// out of metrics (Metrics drops it) and the store, where it would bring the
+// removed flow back.
 func (d *Daemon) observe(r *result.Run) {
 	d.metrics.Observe(r)
 	d.runlog.Observe(r)
-	d.store.Observe(r)
+	d.mu.RLock()
+	if d.names[r.Flow] {
+		d.store.Observe(r)
+	}
+	d.mu.RUnlock()
 	for _, o := range d.opts.Observers {
 		o.Observe(r)
 	}
@@ -211,6 +234,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 // Serve is Run on an existing listener.
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
+	d.reloadMu.Lock()
+	d.serving = true
+	err := d.sched.Set(d.jobs)
+	d.reloadMu.Unlock()
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("scheduling: %w", err)
+	}
 	srv := &http.Server{
 		Handler:           d.handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -227,6 +258,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
+	d.stopping.Store(true)
 	d.log.Info("shutting_down", "grace", d.opts.ShutdownGrace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), d.opts.ShutdownGrace)
 	defer cancel()
@@ -248,6 +280,9 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 func (d *Daemon) ready() error {
 	if !d.loaded.Load() {
 		return errors.New("configuration not loaded")
+	}
+	if d.stopping.Load() {
+		return errors.New("shutting down")
 	}
 	cfg := d.Config()
 	grace := 30 * time.Second

@@ -37,6 +37,11 @@ type Metrics struct {
 
 	mu    sync.RWMutex
 	cache map[string]*flowHandles // per flow, resolved children (label hashing off the hot path)
+	// announced is set by the first SetFlows: from then on the cache holds
+	// exactly the configured flows, and a run of any other flow (one still in
+	// flight when a reload removed its flow) is not recorded, so that it
+	// cannot bring the removed flow's series back.
+	announced bool
 }
 
 type flowHandles struct {
@@ -48,10 +53,11 @@ type flowHandles struct {
 }
 
 type stepHandles struct {
-	okCount  prometheus.Counter
-	duration prometheus.Observer
-	phases   [5]prometheus.Gauge // dns, connect, tls, processing, transfer
-	depOK    prometheus.Counter  // nil without a dependency
+	dependency string // as configured; "" for none
+	okCount    prometheus.Counter
+	duration   prometheus.Observer
+	phases     [5]prometheus.Gauge // dns, connect, tls, processing, transfer
+	depOK      prometheus.Counter  // nil without a dependency
 }
 
 var phaseNames = [5]string{"dns", "connect", "tls", "processing", "transfer"}
@@ -159,13 +165,19 @@ type StepShape struct {
 
 // SetFlows makes the configured flows' series exist from the start (so rates
 // and "absent" checks work before the first failure) and deletes the series
-// of flows no longer configured.
+// of flows no longer configured, and of steps (and step dependencies) that a
+// kept flow no longer has. Once SetFlows has been called, runs of flows not
+// in the set are not recorded.
 func (m *Metrics) SetFlows(flows []FlowShape) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.announced = true
 	keep := map[string]bool{}
 	for _, f := range flows {
 		keep[f.Name] = true
+		if old := m.cache[f.Name]; old != nil {
+			m.deleteStaleSteps(f, old)
+		}
 		m.cache[f.Name] = m.newFlowHandles(f)
 	}
 	for name := range m.cache {
@@ -186,6 +198,30 @@ func (m *Metrics) SetFlows(flows []FlowShape) {
 	m.flows.Set(float64(len(flows)))
 }
 
+// deleteStaleSteps deletes the series of old's steps that f no longer has,
+// and the dependency series of steps whose dependency changed.
+func (m *Metrics) deleteStaleSteps(f FlowShape, old *flowHandles) {
+	now := make(map[string]string, len(f.Steps)) // step -> dependency
+	for _, s := range f.Steps {
+		now[s.Name] = s.Dependency
+	}
+	for name, sh := range old.steps {
+		dep, ok := now[name]
+		l := prometheus.Labels{"flow": f.Name, "step": name}
+		if !ok {
+			m.steps.DeletePartialMatch(l)
+			m.stepDuration.DeletePartialMatch(l)
+			m.stepPhase.DeletePartialMatch(l)
+			m.dependency.DeletePartialMatch(l)
+			continue
+		}
+		if sh.dependency != "" && sh.dependency != dep {
+			l["dependency"] = sh.dependency
+			m.dependency.DeletePartialMatch(l)
+		}
+	}
+}
+
 func (m *Metrics) newFlowHandles(f FlowShape) *flowHandles {
 	h := &flowHandles{
 		runsOK:      m.runs.WithLabelValues(f.Name, "success", string(result.OK)),
@@ -197,8 +233,9 @@ func (m *Metrics) newFlowHandles(f FlowShape) *flowHandles {
 	m.skipped.WithLabelValues(f.Name)
 	for _, s := range f.Steps {
 		sh := &stepHandles{
-			okCount:  m.steps.WithLabelValues(f.Name, s.Name, string(result.OK)),
-			duration: m.stepDuration.WithLabelValues(f.Name, s.Name),
+			dependency: s.Dependency,
+			okCount:    m.steps.WithLabelValues(f.Name, s.Name, string(result.OK)),
+			duration:   m.stepDuration.WithLabelValues(f.Name, s.Name),
 		}
 		for i, p := range phaseNames {
 			sh.phases[i] = m.stepPhase.WithLabelValues(f.Name, s.Name, p)
@@ -211,30 +248,38 @@ func (m *Metrics) newFlowHandles(f FlowShape) *flowHandles {
 	return h
 }
 
-func (m *Metrics) handles(r *result.Run) *flowHandles {
-	m.mu.RLock()
-	h := m.cache[r.Flow]
-	m.mu.RUnlock()
-	if h != nil {
-		return h
-	}
-	// An ad-hoc run of a flow SetFlows did not announce: resolve it now.
+// adhoc resolves the children of a run's flow that SetFlows did not announce
+// (tools that never call SetFlows). Once SetFlows has been called it does
+// nothing: the run's flow was removed by a reload.
+func (m *Metrics) adhoc(r *result.Run) {
 	shape := FlowShape{Name: r.Flow}
 	for _, s := range r.Steps {
 		shape.Steps = append(shape.Steps, StepShape{s.Name, s.Dependency})
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if h = m.cache[r.Flow]; h == nil {
-		h = m.newFlowHandles(shape)
-		m.cache[r.Flow] = h
+	if !m.announced && m.cache[r.Flow] == nil {
+		m.cache[r.Flow] = m.newFlowHandles(shape)
 	}
-	return h
 }
 
 // Observe records a completed run.
+//
+// The read lock is held throughout so that a concurrent SetFlows cannot
+// delete a flow's series halfway through and see some of them come back.
 func (m *Metrics) Observe(r *result.Run) {
-	h := m.handles(r)
+	m.mu.RLock()
+	h, announced := m.cache[r.Flow], m.announced
+	if h == nil && !announced {
+		m.mu.RUnlock()
+		m.adhoc(r)
+		m.mu.RLock()
+		h, announced = m.cache[r.Flow], m.announced
+	}
+	defer m.mu.RUnlock()
+	if h == nil {
+		return // a late run of a flow a reload removed
+	}
 	ex := prometheus.Labels{"trace_id": r.TraceID}
 	if r.OK() {
 		h.runsOK.Inc()
@@ -251,8 +296,13 @@ func (m *Metrics) Observe(r *result.Run) {
 			continue
 		}
 		sh := h.steps[s.Name]
-		if sh == nil { // the flow changed shape under an ad-hoc run; count it anyway
-			m.steps.WithLabelValues(r.Flow, s.Name, string(s.Class)).Inc()
+		if sh == nil {
+			// A step the configured flow does not have: a late run of the
+			// flow's previous shape (not recorded, its series were
+			// deleted), or an ad-hoc flow that changed shape (counted).
+			if !announced {
+				m.steps.WithLabelValues(r.Flow, s.Name, string(s.Class)).Inc()
+			}
 			continue
 		}
 		if s.Status == result.Passed {
@@ -265,8 +315,8 @@ func (m *Metrics) Observe(r *result.Run) {
 		for j, d := range [5]time.Duration{t.DNS, t.Connect, t.TLS, t.Processing, t.Transfer} {
 			sh.phases[j].Set(d.Seconds())
 		}
-		if s.Dependency != "" {
-			if s.Status == result.Passed && sh.depOK != nil {
+		if s.Dependency != "" && (s.Dependency == sh.dependency || !announced) {
+			if s.Status == result.Passed && s.Dependency == sh.dependency {
 				sh.depOK.Inc()
 			} else {
 				m.dependency.WithLabelValues(r.Flow, s.Name, s.Dependency, outcome(s), string(s.Class)).Inc()
@@ -291,7 +341,15 @@ func observe(o prometheus.Observer, d time.Duration, ex prometheus.Labels) {
 }
 
 // Skipped counts a run not started because the previous one was running.
-func (m *Metrics) Skipped(flow string) { m.skipped.WithLabelValues(flow).Inc() }
+// Like Observe, it records nothing for a flow a reload removed.
+func (m *Metrics) Skipped(flow string) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.announced && m.cache[flow] == nil {
+		return
+	}
+	m.skipped.WithLabelValues(flow).Inc()
+}
 
 // Started records a run's start and how late it was.
 func (m *Metrics) Started(_ string, lateness time.Duration) {

@@ -52,7 +52,9 @@ func Text(w io.Writer, r *result.Run) error {
 		if s.Method != "" && s.URL != "" {
 			fmt.Fprintf(&b, "       %s %s\n", s.Method, s.URL)
 		}
-		fmt.Fprintf(&b, "       %s\n", phases(s.Timings))
+		if s.HTTPStatus != 0 {
+			fmt.Fprintf(&b, "       %s\n", phases(s.Timings))
+		}
 		for _, f := range s.Failures {
 			fmt.Fprintf(&b, "       -> %s\n", f.Message)
 		}
