@@ -21,6 +21,7 @@ type Config struct {
 	Store       StoreConfig
 	Flows       []*Flow
 	Secrets     *secret.Set // every secret declared in probes.yaml, resolved
+	Alerting    Alerting
 }
 
 // StoreConfig bounds the in-memory store of recent results.
@@ -44,6 +45,9 @@ type Flow struct {
 	Steps   []*Step // main steps, in order
 	Cleanup []*Step // cleanup steps, in order; run after the main steps whatever happened
 	HTTP    HTTPOptions
+	// Retries is how many times a failed run is run again at once to
+	// confirm the failure (default 1, at most 3): a single blip never pages.
+	Retries int
 }
 
 // Schedule is when a flow runs. Exactly one of Every and Cron is set.

@@ -108,7 +108,19 @@ type Run struct {
 	Class      Class         `json:"class"`
 	FailedStep string        `json:"failed_step,omitempty"`
 	Steps      []Step        `json:"steps"`
+	// Retry is 0 for a scheduled run and n for the nth immediate retry that
+	// confirms a failure. Retried marks a failed run that a retry followed:
+	// it is not the final word on its schedule slot, so success ratios and
+	// "last run" views skip it (its trace id stays useful).
+	Retry   int  `json:"retry,omitempty"`
+	Retried bool `json:"retried,omitempty"`
+	// RetryOf is the trace id of the run this one retries.
+	RetryOf string `json:"retry_of,omitempty"`
 }
+
+// Final reports whether r is the final run of its schedule slot (not a failed
+// run that was retried).
+func (r *Run) Final() bool { return !r.Retried }
 
 // OK reports whether the run passed: every non-cleanup step passed. Cleanup
 // failures are visible on their step but do not fail the user journey.

@@ -1,0 +1,221 @@
+package config
+
+import "time"
+
+// Alerting is probes.yaml's alerting: section with its rules, signals and
+// notifiers: what decides that users are hurt, and whom to tell.
+type Alerting struct {
+	// StateDir holds the durable alert state and outbox (a bbolt file).
+	// Default "prober-state" (relative to the working directory);
+	// --state-dir overrides it.
+	StateDir string
+	// EvaluationInterval is how often rules are evaluated (also after
+	// every run). Default 5s.
+	EvaluationInterval time.Duration
+	// RepeatInterval re-notifies a still-firing alert (Slack thread
+	// reminder; PagerDuty keeps its incident). 0 = never. Default 4h.
+	RepeatInterval time.Duration
+	// Routes maps a severity to the notifiers it goes to, for rules that do
+	// not name their own. Severities: critical, error, warning, info.
+	Routes map[string][]string
+	// Links are URL templates added to every page; {flow}, {step},
+	// {trace_id}, {rule}, {region}, {dependency} are replaced (URL-escaped).
+	Links []Link
+	// Heartbeat pings a URL each evaluation cycle that finds the prober
+	// healthy (runs happening on schedule), healthchecks.io-style.
+	Heartbeat   *Heartbeat
+	Silences    []Silence
+	Maintenance []Maintenance
+	Notifiers   []*Notifier // in file order
+	Signals     []*Signal   // golden signals added to every page
+	Rules       []*Rule
+	// Prometheus is where promql rules and signals are read from.
+	Prometheus *Prometheus
+}
+
+// Link is a named URL template.
+type Link struct {
+	Name string // "dashboard", "logs", "runbook", ...
+	URL  string
+}
+
+// Heartbeat is a dead man's switch: silence from the prober alerts elsewhere.
+type Heartbeat struct {
+	URL      string // may hold a secret (resolved; redacted everywhere)
+	Interval time.Duration
+}
+
+// Silence mutes notifications of matching alerts between Starts and Ends.
+// Matchers are label equalities: rule, flow, dependency, severity, or any
+// rule label.
+type Silence struct {
+	Pos          Pos
+	Matchers     map[string]string
+	Starts, Ends time.Time
+	Comment      string
+}
+
+// Maintenance is a recurring silence: from each time Cron fires, for Duration.
+type Maintenance struct {
+	Pos      Pos
+	Matchers map[string]string
+	Cron     string
+	Location *time.Location
+	Duration time.Duration
+	Comment  string
+}
+
+// NotifierType names a kind of notifier.
+type NotifierType string
+
+const (
+	PagerDuty    NotifierType = "pagerduty"    // Events API v2
+	Slack        NotifierType = "slack"        // bot token (threads) or incoming webhook
+	Console      NotifierType = "console"      // lines on stdout, for demo and tests
+	Alertmanager NotifierType = "alertmanager" // /api/v2/alerts (many-regions HA)
+)
+
+// Notifier is one configured destination.
+type Notifier struct {
+	Name string
+	Pos  Pos
+	Type NotifierType
+	// URL is the API endpoint: PagerDuty events URL (default
+	// https://events.pagerduty.com/v2/enqueue), Slack API base (default
+	// https://slack.com/api/), Alertmanager base URL.
+	URL string
+	// Secrets, resolved (and so redacted wherever they would appear).
+	RoutingKey string // pagerduty
+	Token      string // slack bot token (xoxb-...)
+	WebhookURL string // slack incoming webhook, instead of Token
+	Channel    string // slack, with Token
+	Timeout    time.Duration
+}
+
+// RuleKind names what a rule watches.
+type RuleKind string
+
+const (
+	FlowFailing       RuleKind = "flow_failing"
+	BurnRate          RuleKind = "burn_rate"
+	DependencySuccess RuleKind = "dependency_success"
+	Latency           RuleKind = "latency"
+	PromQL            RuleKind = "promql"
+)
+
+// Rule is one alerting rule. Exactly one of the kind-specific parts is set,
+// as Kind says.
+type Rule struct {
+	Name          string
+	Pos           Pos
+	Kind          RuleKind
+	For           time.Duration // the condition must hold this long to fire; default 1m (0 for promql/latency: their windows smooth)
+	KeepFiringFor time.Duration // a firing alert resolves only after the condition is false this long; default 2m
+	Severity      string        // critical (default), error, warning, info
+	Labels        map[string]string
+	Notify        []string // notifier names; default Alerting.Routes[severity]
+	// Group makes rules page as one incident: while any alert of a group
+	// fires, later alerts of the group join its incident instead of paging
+	// again. Default: the rule's own name.
+	Group string
+	// Inhibits names rules whose alerts this rule's firing alerts hold back
+	// (for flow_failing targets: only those failing at a step whose
+	// dependency is this rule's dependency, when it has one).
+	Inhibits []string
+	Summary  string // optional fixed text prefixed to the page's summary
+
+	FlowFailing       *FlowFailingRule
+	BurnRate          *BurnRateRule
+	DependencySuccess *DependencySuccessRule
+	Latency           *LatencyRule
+	PromQL            *PromQLRule
+}
+
+// FlowFailingRule fires when a flow's runs fail, confirmed by an immediate
+// retry, in at least MinRegions regions; failing in fewer than that is a
+// regional degradation at DegradedSeverity.
+type FlowFailingRule struct {
+	Flows      []string // empty = every flow
+	MinRegions int      // N; default 1
+	// Regions are the M regions expected to report; default the regions
+	// seen reporting. A missing region counts as unknown, not failing.
+	Regions          []string
+	DegradedSeverity string // default warning; "" with min_regions 1
+}
+
+// BurnWindow is one multiwindow burn-rate condition: the error budget burns
+// faster than Factor over both Long and Short.
+type BurnWindow struct {
+	Long, Short time.Duration
+	Factor      float64
+	Severity    string
+}
+
+// BurnRateRule watches a flow's synthetic success SLO.
+type BurnRateRule struct {
+	Flow    string
+	SLO     float64 // target success ratio, e.g. 0.995
+	MinRuns int     // in the long window, else unknown; default 10
+	Windows []BurnWindow
+}
+
+// DefaultBurnWindows are the Google SRE workbook's multiwindow,
+// multi-burn-rate alerts: page at 14.4x over 1h and 5m and 6x over 6h and
+// 30m; ticket at 3x over 1d and 2h and 1x over 3d and 6h.
+var DefaultBurnWindows = []BurnWindow{
+	{Long: time.Hour, Short: 5 * time.Minute, Factor: 14.4, Severity: "critical"},
+	{Long: 6 * time.Hour, Short: 30 * time.Minute, Factor: 6, Severity: "critical"},
+	{Long: 24 * time.Hour, Short: 2 * time.Hour, Factor: 3, Severity: "warning"},
+	{Long: 72 * time.Hour, Short: 6 * time.Hour, Factor: 1, Severity: "warning"},
+}
+
+// DependencySuccessRule fires when the success ratio of steps marked with
+// Dependency falls below Below over Window, given at least MinCalls calls.
+type DependencySuccessRule struct {
+	Dependency string
+	Below      float64 // ratio 0..1
+	Window     time.Duration
+	MinCalls   int // default 3
+}
+
+// LatencyRule fires when the Quantile of a step's (or, with Step empty, the
+// flow's) duration exceeds Above over Window, given MinSamples.
+type LatencyRule struct {
+	Flow, Step string
+	Quantile   float64 // 0..1, e.g. 0.95
+	Above      time.Duration
+	Window     time.Duration
+	MinSamples int // default 5
+}
+
+// PromQLRule fires when the query's value compares true against Value. A
+// query that returns no data is unknown. Several series are several alerts,
+// labelled by their series labels.
+type PromQLRule struct {
+	Query string
+	Op    string // >, >=, <, <=, ==, !=
+	Value float64
+}
+
+// Signal is a golden signal whose value (now, and before the alert began)
+// goes into every page that concerns it.
+type Signal struct {
+	Name string
+	Pos  Pos
+	// One of:
+	Dependency  string // success ratio of steps with this dependency
+	Flow        string // success ratio of this flow's runs
+	PromQLQuery string // a value from the system's own Prometheus
+	Window      time.Duration
+	Unit        string // "ratio" (shown as %), "seconds", "" (a number)
+}
+
+// Prometheus is a Prometheus-compatible query API.
+type Prometheus struct {
+	URL             string
+	BearerTokenFile string
+	BasicAuthUser   string
+	BasicAuthPass   string // resolved secret
+	Timeout         time.Duration
+	CAPEM           []byte
+}

@@ -1,0 +1,129 @@
+// Package golden evaluates alerting rules over run results and golden
+// signals: flows failing in N of M regions (after retries confirm), burn
+// rates on a flow's synthetic success SLO, dependency (gateway) success,
+// latency quantiles, and PromQL over the system's own metrics. It says for
+// each rule and label set whether users are hurt (Firing), not (OK), or we
+// cannot tell (Unknown: missing data is never OK and never a page), with the
+// evidence a page needs. It knows nothing of notifiers or alert state.
+package golden
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prober-dev/prober/internal/config"
+)
+
+// Status of one rule for one label set.
+type Status int
+
+const (
+	Unknown Status = iota // not enough data: neither healthy nor a page
+	OK
+	Firing // the condition holds now (the alert lifecycle applies `for`)
+)
+
+func (s Status) String() string {
+	switch s {
+	case OK:
+		return "ok"
+	case Firing:
+		return "firing"
+	}
+	return "unknown"
+}
+
+// ErrNoPromQL is returned by sources that cannot run PromQL (the in-process
+// store); promql rules and signals are then unknown.
+var ErrNoPromQL = errors.New("no Prometheus configured for PromQL")
+
+// RegionState is a flow's latest confirmed state in one region.
+type RegionState struct {
+	Region string
+	// Known is false when the region has no final run fresh enough (within
+	// two intervals plus the timeout): absent data is not health.
+	Known   bool
+	Failing bool
+	// Since is when the current state (failing or passing) began: the start
+	// of the streak of final runs with the same outcome.
+	Since time.Time
+	// Retries is how many immediate retries agreed with the last failure.
+	Retries int
+	// What failed, from the last final failed run (empty when unknown, e.g.
+	// from a source that only has metrics).
+	Step, Dependency, Class, Expectation, Actual, Message string
+	// TraceIDs of the failing runs, newest first (retries included), at
+	// most a few.
+	TraceIDs []string
+}
+
+// Sample is one series of a PromQL result.
+type Sample struct {
+	Labels map[string]string
+	Value  float64
+}
+
+// Source is where rules read their data: the in-process store (one prober)
+// or a Prometheus-compatible API (many regions). at is the evaluation time;
+// windows end at at.
+type Source interface {
+	// Flows lists the flows the source knows.
+	Flows(ctx context.Context) ([]string, error)
+	// FlowStates returns flow's state in every region reporting it.
+	FlowStates(ctx context.Context, flow string, at time.Time) ([]RegionState, error)
+	// FlowRatio counts a flow's final runs in (at-window, at] over all
+	// regions: good ones and all.
+	FlowRatio(ctx context.Context, flow string, window time.Duration, at time.Time) (good, total float64, err error)
+	// DependencyRatio counts steps marked with dependency in (at-window, at].
+	DependencyRatio(ctx context.Context, dependency string, window time.Duration, at time.Time) (good, total float64, err error)
+	// Quantile is the q-quantile of step durations (step "" = the flow's
+	// run durations) in (at-window, at], and how many samples it is over.
+	Quantile(ctx context.Context, flow, step string, q float64, window time.Duration, at time.Time) (time.Duration, int, error)
+	// Query runs an instant PromQL query at at.
+	Query(ctx context.Context, promql string, at time.Time) ([]Sample, error)
+}
+
+// SignalValue is a golden signal's value now and before the trouble.
+type SignalValue struct {
+	Name                string
+	Unit                string // "ratio", "seconds" or ""
+	Now, Before         float64
+	HasNow, HasBefore   bool
+	Text                string // "gateway success 0% (was 99.8%)"
+}
+
+// Evidence is what a page says failed, how, and how sure we are.
+type Evidence struct {
+	Flow, Step, Dependency       string
+	Class                        string
+	Expectation, Actual, Message string
+	RegionsFailing               []string // sorted
+	RegionsKnown, RegionsTotal   int
+	Retries                      int // immediate retries that agreed, over the failing regions
+	Since                        time.Time
+	TraceIDs                     []string // newest first, at most 5
+}
+
+// Evaluation is one rule's verdict for one label set.
+type Evaluation struct {
+	Rule *config.Rule
+	// Labels identify the alert: rule, plus flow / dependency / step or
+	// the PromQL series labels, plus the rule's own labels. Never region:
+	// regions are evidence, not identity, so one incident spans them.
+	Labels   map[string]string
+	Status   Status
+	Severity string // the rule's, or its degraded/ticket severity
+	// Value is the measured condition in words: "failing in 3/3 regions",
+	// "gateway success 62.5% < 95% over 5m", "burning 20.1x over 1h and 5m".
+	Value string
+	// Summary is the page's one line (<= 1024 bytes), e.g. `checkout
+	// failing in 3/3 regions since 02:14:03Z; step pay: json.status ==
+	// "success": got "processing"; class swallowed_error; gateway success
+	// 0% (was 99.8%); trace 4bf92f35...`.
+	Summary  string
+	Evidence Evidence
+	Signals  []SignalValue
+	// Err says why the status is Unknown, when it is an error.
+	Err error
+}
