@@ -90,6 +90,9 @@ type Notifier struct {
 	WebhookURL string // slack incoming webhook, instead of Token
 	Channel    string // slack, with Token
 	Timeout    time.Duration
+	// Disabled says why the notifier is off: an optional secret it needs
+	// is not set. Rules routing to it skip it.
+	Disabled string
 }
 
 // RuleKind names what a rule watches.
@@ -114,9 +117,10 @@ type Rule struct {
 	Severity      string        // critical (default), error, warning, info
 	Labels        map[string]string
 	Notify        []string // notifier names; default Alerting.Routes[severity]
-	// Group makes rules page as one incident: while any alert of a group
+	// Group makes alerts page as one incident: while any alert of a group
 	// fires, later alerts of the group join its incident instead of paging
-	// again. Default: the rule's own name.
+	// again, and the incident resolves when the last of them does. Default
+	// "": each alert is its own incident.
 	Group string
 	// Inhibits names rules whose alerts this rule's firing alerts hold back
 	// (for flow_failing targets: only those failing at a step whose

@@ -243,7 +243,7 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 	}
 	o := f.topObject(root, "flow", []string{
 		"name", "description", "every", "cron", "timezone", "timeout", "step_timeout", "labels", "vars",
-		"headers", "body_limit", "follow_redirects", "max_redirects", "tls", "steps", "cleanup",
+		"headers", "body_limit", "follow_redirects", "max_redirects", "tls", "steps", "cleanup", "retries",
 	})
 	fl := &Flow{File: e.path, Pos: f.pos(root), Labels: map[string]string{}, Vars: map[string]string{}}
 	fc := &flowCtx{l: l, c: c, f: f, fl: fl, stepNames: map[string]Pos{}}
@@ -290,6 +290,12 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 			} else {
 				fc.stepTimeout = t
 			}
+		}
+	}
+	fl.Retries = c.defs.retries
+	if n := o.get("retries"); n != nil {
+		if v, ok := f.integer(n, "retries", 0, 3); ok {
+			fl.Retries = int(v)
 		}
 	}
 	fl.HTTP = c.defs.http

@@ -48,6 +48,7 @@ const (
 	defaultMaxRedirect = 10
 	defaultInterval    = time.Second
 	defaultWithin      = 10 * time.Second
+	defaultRetries     = 1
 )
 
 // Load reads probes.yaml at name inside fsys and every flow file it lists
@@ -61,7 +62,7 @@ func Load(fsys fs.FS, name string, o Options) (cfg *Config, err error) {
 		o.ReadFile = os.ReadFile
 	}
 	l := &loader{fsys: fsys, env: o.Env, readFile: o.ReadFile, region: o.Region, skipSecrets: o.SkipSecrets,
-		every: o.Every, secretValues: map[string]string{}}
+		every: o.Every, secretValues: map[string]string{}, optionalUnset: map[string]bool{}}
 	defer func() {
 		// A bug here must not take the daemon down on a config reload; it
 		// becomes an error (which the fuzz test treats as a failure).
@@ -86,6 +87,9 @@ type loader struct {
 	// secretValues are the resolved secrets, also used to scrub them from
 	// error messages: an env value reused in a URL must not leak that way.
 	secretValues map[string]string
+	// optionalUnset are the secrets declared optional: true whose source is
+	// not set: notifiers that need one are disabled, flows may not use one.
+	optionalUnset map[string]bool
 }
 
 // maxErrors bounds the errors collected: past that many, more would not
@@ -138,7 +142,7 @@ func (l *loader) load(name string) *Config {
 	if root == nil || !f.isMapping(root, path.Base(name)) {
 		return nil
 	}
-	o := f.topObject(root, path.Base(name), []string{"region", "listen", "concurrency", "store", "defaults", "vars", "secrets", "flows"})
+	o := f.topObject(root, path.Base(name), append([]string{"region", "listen", "concurrency", "store", "defaults", "vars", "secrets", "flows"}, topLevelAlerting...))
 	l.setRegion(cfg, f, o.get("region"))
 	if n := o.get("listen"); n != nil {
 		if s, ok := f.plain(n, "a host:port address", "listen cannot use {{...}}"); ok && checkListen(f, n, s) {
@@ -191,6 +195,7 @@ func (l *loader) load(name string) *Config {
 		}
 		cfg.Flows = append(cfg.Flows, fl)
 	}
+	l.alerting(f, o, c, cfg)
 	return cfg
 }
 
@@ -298,7 +303,11 @@ func (l *loader) secrets(f *file, n *yaml.Node) map[string]bool {
 
 // resolveSecret checks a secret's source and, if read, reads its value.
 func (l *loader) resolveSecret(f *file, p pair, read bool) (string, bool) {
-	o := f.object(p.val, "secret", []string{"env", "file"})
+	o := f.object(p.val, "secret", []string{"env", "file", "optional"})
+	optional := false
+	if v := o.get("optional"); v != nil {
+		optional, _ = f.boolean(v)
+	}
 	envNode, fileNode := o.get("env"), o.get("file")
 	if (envNode == nil) == (fileNode == nil) {
 		if o.n.Kind == yaml.MappingNode || isNull(o.n) {
@@ -320,6 +329,9 @@ func (l *loader) resolveSecret(f *file, p pair, read bool) (string, bool) {
 		}
 		v, set := l.env(name)
 		switch {
+		case optional && v == "":
+			l.optionalUnset[p.name] = true
+			return "", false
 		case !set:
 			f.errorf(p.key, "secret %s: environment variable %s is not set", p.name, name)
 			return "", false
@@ -334,6 +346,10 @@ func (l *loader) resolveSecret(f *file, p pair, read bool) (string, bool) {
 		return "", false
 	}
 	shown, b, err := f.readFile(pth)
+	if err != nil && optional && errors.Is(err, fs.ErrNotExist) {
+		l.optionalUnset[p.name] = true
+		return "", false
+	}
 	if err != nil {
 		f.errorf(p.key, "secret %s: %s", p.name, readError(err))
 		return "", false
@@ -399,6 +415,7 @@ func (f *file) labelsInto(n *yaml.Node, into map[string]string) {
 // defaults are the flow settings of probes.yaml's defaults: section.
 type defaults struct {
 	every, timeout, stepTimeout time.Duration
+	retries                     int
 	http                        HTTPOptions
 	headers                     []Header
 	headerUses                  []use
@@ -409,9 +426,15 @@ func (l *loader) defaults(f *file, n *yaml.Node) *defaults {
 		every:       defaultEvery,
 		timeout:     defaultTimeout,
 		stepTimeout: defaultStepTimeout,
+		retries:     defaultRetries,
 		http:        HTTPOptions{BodyLimit: defaultBodyLimit, FollowRedirects: true, MaxRedirects: defaultMaxRedirect},
 	}
-	o := f.object(n, "defaults", []string{"every", "timeout", "step_timeout", "body_limit", "follow_redirects", "max_redirects", "headers", "tls"})
+	o := f.object(n, "defaults", []string{"every", "timeout", "step_timeout", "retries", "body_limit", "follow_redirects", "max_redirects", "headers", "tls"})
+	if v := o.get("retries"); v != nil {
+		if r, ok := f.integer(v, "retries", 0, 3); ok {
+			d.retries = int(r)
+		}
+	}
 	if v := o.get("every"); v != nil {
 		if e, ok := f.every(v); ok {
 			d.every = e

@@ -403,6 +403,8 @@ func (fc *flowCtx) checkUse(u use, i int, capturedBy map[string][]int) {
 			} else {
 				fc.l.errorAt(u.pos(), "undefined secret %s (declare it under secrets: in probes.yaml)", quote(u.name))
 			}
+		} else if fc.l.optionalUnset[u.name] {
+			fc.l.errorAt(u.pos(), "secret %s is optional and not set, but this flow needs it", quote(u.name))
 		}
 		return
 	}

@@ -28,6 +28,7 @@ type Metrics struct {
 	stepPhase    *prometheus.GaugeVec
 	dependency   *prometheus.CounterVec
 	skipped      *prometheus.CounterVec
+	retries      *prometheus.CounterVec
 	lateness     prometheus.Histogram
 	inFlight     prometheus.Gauge
 	flows        prometheus.Gauge
@@ -110,6 +111,10 @@ func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
 			Name: "prober_runs_skipped_total",
 			Help: "Scheduled runs not started because the previous run of the flow was still going.",
 		}, []string{"flow"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prober_run_retries_total",
+			Help: "Failed runs retried at once to confirm the failure (the retry's outcome is counted in prober_runs_total).",
+		}, []string{"flow"}),
 		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "prober_schedule_lateness_seconds",
 			Help:    "How late runs started against their planned time (scheduler and concurrency-limit delay).",
@@ -144,7 +149,7 @@ func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
 	})
 	info.Set(1)
 	reg.MustRegister(m.runs, m.flowDuration, m.lastSuccess, m.lastRun, m.steps, m.stepDuration,
-		m.stepPhase, m.dependency, m.skipped, m.lateness, m.inFlight, m.flows, m.reloads,
+		m.stepPhase, m.dependency, m.skipped, m.retries, m.lateness, m.inFlight, m.flows, m.reloads,
 		m.reloadOK, m.reloadTime, info)
 	for _, r := range []string{"success", "failure"} {
 		m.reloads.WithLabelValues(r)
@@ -193,6 +198,7 @@ func (m *Metrics) SetFlows(flows []FlowShape) {
 			m.stepPhase.DeletePartialMatch(l)
 			m.dependency.DeletePartialMatch(l)
 			m.skipped.DeletePartialMatch(l)
+			m.retries.DeletePartialMatch(l)
 		}
 	}
 	m.flows.Set(float64(len(flows)))
@@ -231,6 +237,7 @@ func (m *Metrics) newFlowHandles(f FlowShape) *flowHandles {
 		steps:       make(map[string]*stepHandles, len(f.Steps)),
 	}
 	m.skipped.WithLabelValues(f.Name)
+	m.retries.WithLabelValues(f.Name)
 	for _, s := range f.Steps {
 		sh := &stepHandles{
 			dependency: s.Dependency,
@@ -281,15 +288,23 @@ func (m *Metrics) Observe(r *result.Run) {
 		return // a late run of a flow a reload removed
 	}
 	ex := prometheus.Labels{"trace_id": r.TraceID}
-	if r.OK() {
+	switch {
+	case r.Retried:
+		// Not the final word on its slot: the retry that follows is. The
+		// run counters (and so success ratios and burn rates) see each slot
+		// once; a blip the retry clears is only a retry.
+		m.retries.WithLabelValues(r.Flow).Inc()
+	case r.OK():
 		h.runsOK.Inc()
 		h.lastSuccess.Set(1)
-	} else {
+	default:
 		m.runs.WithLabelValues(r.Flow, "failure", string(r.Class)).Inc()
 		h.lastSuccess.Set(0)
 	}
-	h.lastRun.Set(float64(r.Start.UnixNano()) / 1e9)
-	observe(h.duration, r.Duration, ex)
+	if !r.Retried {
+		h.lastRun.Set(float64(r.Start.UnixNano()) / 1e9)
+		observe(h.duration, r.Duration, ex)
+	}
 	for i := range r.Steps {
 		s := &r.Steps[i]
 		if s.Status == result.Skipped {

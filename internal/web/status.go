@@ -24,6 +24,7 @@ import (
 type statusHead struct {
 	page
 	Overall, OverallClass string
+	Alerts                []alertLine
 }
 
 type flowRuns struct {
@@ -98,6 +99,7 @@ func (s *server) statusPage(w http.ResponseWriter, _ *http.Request) {
 
 	head := statusHead{}
 	head.Overall, head.OverallClass = overall(len(flows), failing, nodata)
+	head.Alerts = s.alertLines()
 	title := "prober"
 	if failing > 0 {
 		title = "FAILING · " + head.Overall + " · prober" // what a browser tab shows

@@ -63,6 +63,12 @@ type Options struct {
 	// replaced by the (query-escaped) trace id, e.g.
 	// "https://logs.example/search?q=trace_id%3D{trace_id}".
 	LogSearchURL string
+	// Alerts is the alerting state (nil without rules): the status page
+	// shows it, /api/v1/alerts and /api/v1/silences serve it.
+	Alerts Alerts
+	// APIToken, when set, is required (as a bearer token) to change
+	// silences; without it only loopback clients may.
+	APIToken string
 }
 
 // Limits of the results API.
@@ -110,6 +116,7 @@ func New(o Options) http.Handler {
 		text(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	s.routeAlerts(mux)
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics)
 	}
