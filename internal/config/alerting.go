@@ -917,8 +917,8 @@ func (f *file) float(n *yaml.Node, what string) (float64, bool) {
 }
 
 func (l *loader) dependencySuccess(f *file, n *yaml.Node, sc ruleScope) *DependencySuccessRule {
-	o := f.object(n, "dependency_success", []string{"dependency", "below", "window", "min_calls"})
-	r := &DependencySuccessRule{Window: 5 * time.Minute, MinCalls: 3}
+	o := f.object(n, "dependency_success", []string{"dependency", "below", "window", "min_calls", "min_failures"})
+	r := &DependencySuccessRule{Window: 5 * time.Minute, MinCalls: 3, MinFailures: 2}
 	if v := o.get("dependency"); v == nil {
 		f.errorf(n, "dependency_success needs a dependency")
 	} else if d, ok := f.str(v, "a dependency name"); ok {
@@ -940,6 +940,11 @@ func (l *loader) dependencySuccess(f *file, n *yaml.Node, sc ruleScope) *Depende
 	if v := o.get("min_calls"); v != nil {
 		if m, ok := f.integer(v, "min_calls", 1, 1_000_000); ok {
 			r.MinCalls = int(m)
+		}
+	}
+	if v := o.get("min_failures"); v != nil {
+		if m, ok := f.integer(v, "min_failures", 1, 1_000_000); ok {
+			r.MinFailures = int(m)
 		}
 	}
 	return r

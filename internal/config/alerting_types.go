@@ -174,12 +174,15 @@ var DefaultBurnWindows = []BurnWindow{
 }
 
 // DependencySuccessRule fires when the success ratio of steps marked with
-// Dependency falls below Below over Window, given at least MinCalls calls.
+// Dependency falls below Below over Window, given at least MinCalls calls
+// and MinFailures failures. Calls are counted from final runs: a blip an
+// immediate retry cleared is not a failure.
 type DependencySuccessRule struct {
-	Dependency string
-	Below      float64 // ratio 0..1
-	Window     time.Duration
-	MinCalls   int // default 3
+	Dependency  string
+	Below       float64 // ratio 0..1
+	Window      time.Duration
+	MinCalls    int // default 3
+	MinFailures int // default 2: one failed call alone never pages
 }
 
 // LatencyRule fires when the Quantile of a step's (or, with Step empty, the
