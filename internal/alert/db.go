@@ -1,0 +1,240 @@
+package alert
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// The durable store is one bbolt file rather than a home-made journal:
+// bbolt gives ACID transactions with an fsync on every commit, a torn write
+// or a crash mid-commit leaves the previous committed state (copy-on-write
+// pages plus two meta pages), space is reused without a compaction pass, and
+// its exclusive file lock stops two daemons from sharing one state. A journal
+// would need all of that written and crash-tested by hand.
+
+// schemaVersion is the layout of the buckets and values below. A file with a
+// newer version was written by a newer prober: refuse it rather than guess.
+const schemaVersion = 1
+
+// deadLetterCap bounds the dead letters kept for inspection.
+const deadLetterCap = 1000
+
+// lockTimeout is how long OpenDB waits for another process's lock (a var
+// for tests).
+var lockTimeout = 2 * time.Second
+
+var (
+	bucketSchema   = []byte("schema")
+	bucketMeta     = []byte("meta")
+	bucketAlerts   = []byte("alerts")
+	bucketOutbox   = []byte("outbox")
+	bucketDead     = []byte("dead")
+	bucketThreads  = []byte("threads")
+	bucketSilences = []byte("silences")
+
+	keyVersion = []byte("version")
+
+	allBuckets = [][]byte{bucketSchema, bucketMeta, bucketAlerts, bucketOutbox, bucketDead, bucketThreads, bucketSilences}
+)
+
+// DB is the durable alert state: alert states, the outbox of notifications,
+// dead letters, thread memory, silences and small daemon metadata. Safe for
+// concurrent use; writes are serialised by bbolt.
+type DB struct {
+	path string
+	bolt *bolt.DB
+}
+
+// OpenDB opens (creating if needed) the state file at path.
+func OpenDB(path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("alert state %s: %w", path, err)
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("alert state %s: locked by another process (is another prober running with the same state_dir?)", path)
+		}
+		return nil, fmt.Errorf("alert state %s: %w", path, err)
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		sb := tx.Bucket(bucketSchema)
+		if v := sb.Get(keyVersion); v != nil {
+			n, err := strconv.Atoi(string(v))
+			if err != nil {
+				return fmt.Errorf("unreadable schema version %q", v)
+			}
+			if n > schemaVersion {
+				return fmt.Errorf("schema version %d is newer than this prober's %d (written by a newer release; upgrade, or move the file away)", n, schemaVersion)
+			}
+			if n == schemaVersion {
+				return nil
+			}
+		}
+		return sb.Put(keyVersion, []byte(strconv.Itoa(schemaVersion)))
+	})
+	if err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("alert state %s: %w", path, err)
+	}
+	return &DB{path: path, bolt: b}, nil
+}
+
+// Path is the state file.
+func (d *DB) Path() string { return d.path }
+
+// Close closes the file. Transactions after Close fail.
+func (d *DB) Close() error { return d.bolt.Close() }
+
+// Update runs fn in one read-write transaction, committed (and fsynced) when
+// fn returns nil and rolled back otherwise. tx must not be used after fn
+// returns.
+func (d *DB) Update(fn func(tx *Tx) error) error {
+	return d.bolt.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+}
+
+// View runs fn in a read-only transaction.
+func (d *DB) View(fn func(tx *Tx) error) error {
+	return d.bolt.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+}
+
+// Tx is one transaction over the store.
+type Tx struct {
+	tx *bolt.Tx
+}
+
+func (tx *Tx) b(name []byte) *bolt.Bucket { return tx.tx.Bucket(name) }
+
+func u64key(id uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], id)
+	return k[:]
+}
+
+// getJSON decodes the value at key into v; false if there is none.
+func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+	raw := b.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("decode %q: %w", key, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, raw)
+}
+
+// Alert returns the alert state for key, or nil, nil if there is none.
+func (tx *Tx) Alert(key string) (*State, error) {
+	var s State
+	ok, err := getJSON(tx.b(bucketAlerts), []byte(key), &s)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// PutAlert stores s under s.Key.
+func (tx *Tx) PutAlert(s *State) error {
+	if s.Key == "" {
+		return errors.New("alert state without a key")
+	}
+	return putJSON(tx.b(bucketAlerts), []byte(s.Key), s)
+}
+
+// DeleteAlert removes the state for key (no error if there is none).
+func (tx *Tx) DeleteAlert(key string) error {
+	return tx.b(bucketAlerts).Delete([]byte(key))
+}
+
+// Alerts returns every alert state, sorted by key.
+func (tx *Tx) Alerts() ([]*State, error) {
+	var out []*State
+	err := tx.b(bucketAlerts).ForEach(func(k, v []byte) error {
+		var s State
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("decode alert %q: %w", k, err)
+		}
+		out = append(out, &s)
+		return nil
+	})
+	return out, err
+}
+
+// SilenceRecord is a silence created through the API (config silences live
+// in the config).
+type SilenceRecord struct {
+	ID        string            `json:"id"`
+	Matchers  map[string]string `json:"matchers"`
+	Starts    time.Time         `json:"starts"`
+	Ends      time.Time         `json:"ends"`
+	Comment   string            `json:"comment,omitempty"`
+	CreatedBy string            `json:"created_by,omitempty"`
+	Created   time.Time         `json:"created"`
+}
+
+// PutSilence stores s under s.ID.
+func (tx *Tx) PutSilence(s *SilenceRecord) error {
+	if s.ID == "" {
+		return errors.New("silence without an id")
+	}
+	return putJSON(tx.b(bucketSilences), []byte(s.ID), s)
+}
+
+// DeleteSilence removes the silence id (no error if there is none).
+func (tx *Tx) DeleteSilence(id string) error {
+	return tx.b(bucketSilences).Delete([]byte(id))
+}
+
+// Silences returns the stored silences, sorted by ID.
+func (tx *Tx) Silences() ([]*SilenceRecord, error) {
+	var out []*SilenceRecord
+	err := tx.b(bucketSilences).ForEach(func(k, v []byte) error {
+		var s SilenceRecord
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("decode silence %q: %w", k, err)
+		}
+		out = append(out, &s)
+		return nil
+	})
+	return out, err
+}
+
+// Meta returns the daemon's value for key, nil if none. The slice is a
+// copy, valid after the transaction.
+func (tx *Tx) Meta(key string) ([]byte, error) {
+	v := tx.b(bucketMeta).Get([]byte(key))
+	if v == nil {
+		return nil, nil
+	}
+	return append([]byte(nil), v...), nil
+}
+
+// PutMeta stores v under key; a nil v deletes it.
+func (tx *Tx) PutMeta(key string, v []byte) error {
+	if v == nil {
+		return tx.b(bucketMeta).Delete([]byte(key))
+	}
+	return tx.b(bucketMeta).Put([]byte(key), v)
+}

@@ -1,0 +1,705 @@
+package alert
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/golden"
+)
+
+// ManagerOptions configure a Manager.
+type ManagerOptions struct {
+	Logger *slog.Logger
+	// Source says where the evidence comes from, for pages: "prober (region eu-west-1)".
+	Source string
+	// StatusURL is the prober's status page, linked from pages.
+	StatusURL  string
+	Registerer prometheus.Registerer
+}
+
+// Manager runs the alert lifecycle: it turns each cycle's evaluations into
+// state transitions and, in the same durable transaction, the notifications
+// they cause. A crash at any point leaves either the old state and no
+// notification, or the new state and its notifications in the outbox.
+type Manager struct {
+	db   *DB
+	log  *slog.Logger
+	opts ManagerOptions
+	kick func()
+
+	mu        sync.Mutex
+	cfg       *config.Alerting
+	rules     map[string]*config.Rule
+	notifiers map[string]*config.Notifier
+
+	alertsGauge *prometheus.GaugeVec
+	transitions *prometheus.CounterVec
+}
+
+// flapWindow and flapFires: an alert that fired this often within the
+// window is flapping; it then stays firing for flapHold after its
+// condition clears, so it pages once rather than again and again.
+const (
+	flapWindow = time.Hour
+	flapFires  = 3
+	flapHold   = 15 * time.Minute
+)
+
+// NewManager returns a manager over db. kick is called after notifications
+// are enqueued (the dispatcher's Kick).
+func NewManager(db *DB, cfg *config.Alerting, kick func(), o ManagerOptions) *Manager {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if kick == nil {
+		kick = func() {}
+	}
+	m := &Manager{db: db, log: o.Logger, opts: o, kick: kick,
+		alertsGauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "prober_alerts",
+			Help: "Alerts by rule and state (pending, firing, held: silenced, inhibited or grouped into another incident).",
+		}, []string{"rule", "state"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prober_alert_transitions_total",
+			Help: "Alert state changes by rule and transition (pending, firing, resolved, cancelled).",
+		}, []string{"rule", "to"}),
+	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(m.alertsGauge, m.transitions)
+	}
+	m.SetConfig(cfg)
+	return m
+}
+
+// SetConfig applies a new configuration (on reload). Alerts of rules that no
+// longer exist resolve at the next cycle.
+func (m *Manager) SetConfig(cfg *config.Alerting) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cfg = cfg
+	m.rules = map[string]*config.Rule{}
+	for _, r := range cfg.Rules {
+		m.rules[r.Name] = r
+	}
+	m.notifiers = map[string]*config.Notifier{}
+	for _, n := range cfg.Notifiers {
+		m.notifiers[n.Name] = n
+	}
+}
+
+// Alerts returns the current alerts, sorted by key.
+func (m *Manager) Alerts() ([]*State, error) {
+	var out []*State
+	err := m.db.View(func(tx *Tx) error {
+		var err error
+		out, err = tx.Alerts()
+		return err
+	})
+	return out, err
+}
+
+// cycle is the work of one Process call.
+type cycle struct {
+	m        *Manager
+	tx       *Tx
+	now      time.Time
+	states   map[string]*State
+	evals    map[string]*golden.Evaluation // by alert key, this cycle
+	enqueued int
+}
+
+// Process applies one evaluation cycle.
+func (m *Manager) Process(ctx context.Context, evals []golden.Evaluation, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var enqueued int
+	err := m.db.Update(func(tx *Tx) error {
+		c := &cycle{m: m, tx: tx, now: now, states: map[string]*State{}, evals: map[string]*golden.Evaluation{}}
+		all, err := tx.Alerts()
+		if err != nil {
+			return err
+		}
+		for _, s := range all {
+			c.states[s.Key] = s
+		}
+		if err := c.run(evals); err != nil {
+			return err
+		}
+		enqueued = c.enqueued
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("processing alert evaluations: %w", err)
+	}
+	if enqueued > 0 {
+		m.kick()
+	}
+	m.updateGauge()
+	return nil
+}
+
+func (m *Manager) updateGauge() {
+	states, err := m.Alerts()
+	if err != nil {
+		return
+	}
+	m.alertsGauge.Reset()
+	for _, r := range m.cfg.Rules {
+		for _, st := range []string{"pending", "firing", "held"} {
+			m.alertsGauge.WithLabelValues(r.Name, st)
+		}
+	}
+	for _, s := range states {
+		st := string(s.Phase)
+		if s.Phase == Firing && s.Held != "" && !strings.HasPrefix(s.Held, "grouped") {
+			st = "held"
+		}
+		m.alertsGauge.WithLabelValues(s.Rule, st).Inc()
+	}
+}
+
+func (c *cycle) run(evals []golden.Evaluation) error {
+	unknownRules := map[string]bool{}
+	for i := range evals {
+		e := &evals[i]
+		if e.Rule == nil {
+			continue
+		}
+		key := Key(e.Rule.Name, e.Labels)
+		c.evals[key] = e
+		if e.Status == golden.Unknown {
+			unknownRules[e.Rule.Name] = true
+		}
+	}
+	// Conditions first: start pending, refresh, or clear.
+	for key, e := range c.evals {
+		s := c.states[key]
+		switch e.Status {
+		case golden.Firing:
+			if s == nil {
+				s = &State{Key: key, Rule: e.Rule.Name, Labels: maps.Clone(e.Labels), Phase: Pending, ActiveSince: c.now}
+				c.states[key] = s
+				c.transition(s, "pending")
+			}
+			s.LastTrue = c.now
+			s.Severity = e.Severity
+			s.Group = e.Rule.Group
+		case golden.OK:
+			if s != nil && s.Phase == Pending {
+				c.transition(s, "cancelled")
+				if err := c.tx.DeleteAlert(key); err != nil {
+					return err
+				}
+				delete(c.states, key)
+			}
+		}
+	}
+	// Alerts whose label set was not evaluated: their flow or rule is gone.
+	// They clear, unless their rule is Unknown this cycle (its data source
+	// failed: absence of data is not health).
+	for key, s := range c.states {
+		if c.evals[key] != nil || unknownRules[s.Rule] {
+			continue
+		}
+		if _, ok := c.m.rules[s.Rule]; ok && s.Phase == Firing && c.now.Sub(s.LastTrue) < c.keepFiring(s) {
+			continue
+		}
+		if err := c.clear(s, "no longer evaluated"); err != nil {
+			return err
+		}
+	}
+	// Then transitions in a stable order, leaders before joiners.
+	keys := slices.Sorted(maps.Keys(c.states))
+	for _, key := range keys {
+		s := c.states[key]
+		if s == nil {
+			continue
+		}
+		if err := c.advance(s); err != nil {
+			return err
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(c.states)) {
+		if s := c.states[key]; s != nil {
+			if err := c.tx.PutAlert(s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *cycle) transition(s *State, to string) {
+	c.m.transitions.WithLabelValues(s.Rule, to).Inc()
+	level := slog.LevelInfo
+	if to == "firing" {
+		level = slog.LevelWarn
+	}
+	c.m.log.Log(context.Background(), level, "alert_"+to, "rule", s.Rule, "key", s.Key, "severity", s.Severity)
+}
+
+func (c *cycle) rule(s *State) *config.Rule { return c.m.rules[s.Rule] }
+
+func (c *cycle) keepFiring(s *State) time.Duration {
+	d := time.Duration(0)
+	if r := c.rule(s); r != nil {
+		d = r.KeepFiringFor
+	}
+	recent := 0
+	for _, t := range s.Fires {
+		if c.now.Sub(t) < flapWindow {
+			recent++
+		}
+	}
+	if recent >= flapFires {
+		d = max(d, flapHold)
+	}
+	return d
+}
+
+// advance moves one alert along its lifecycle.
+func (c *cycle) advance(s *State) error {
+	e := c.evals[s.Key]
+	r := c.rule(s)
+	if e != nil {
+		s.Page = c.render(s, e, Trigger)
+	}
+	switch s.Phase {
+	case Pending:
+		if e == nil || e.Status != golden.Firing {
+			return nil // Unknown: hold the pending timer where it is
+		}
+		if c.now.Sub(s.ActiveSince) < r.For {
+			return nil
+		}
+		s.Phase, s.FiredAt = Firing, c.now
+		s.Fires = append(recentFires(s.Fires, c.now), c.now)
+		c.transition(s, "firing")
+		return c.notifyFiring(s, e)
+	case Firing:
+		if e != nil && e.Status == golden.OK && c.now.Sub(s.LastTrue) >= c.keepFiring(s) {
+			return c.clear(s, "condition cleared")
+		}
+		if e != nil && e.Status == golden.Firing {
+			return c.notifyFiring(s, e)
+		}
+	}
+	return nil
+}
+
+func recentFires(f []time.Time, now time.Time) []time.Time {
+	out := f[:0]
+	for _, t := range f {
+		if now.Sub(t) < flapWindow {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// channels are the enabled notifiers for severity under rule r.
+func (c *cycle) channels(r *config.Rule, severity string) []string {
+	names := r.Notify
+	if len(names) == 0 {
+		names = c.m.cfg.Routes[severity]
+	}
+	var out []string
+	for _, n := range names {
+		if nt := c.m.notifiers[n]; nt != nil && nt.Disabled == "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// notifyFiring sends what a firing alert owes: its trigger to channels not
+// yet told (first fire, a silence ending, a severity escalation), or a
+// reminder after the repeat interval; unless it is held.
+func (c *cycle) notifyFiring(s *State, e *golden.Evaluation) error {
+	r := c.rule(s)
+	if held := c.held(s, e); held != "" {
+		if s.Held != held {
+			c.m.log.Info("alert_held", "rule", s.Rule, "key", s.Key, "why", held)
+		}
+		s.Held = held
+		return nil
+	}
+	s.Held = ""
+	incident := c.incident(s)
+	// Joining a group's open incident: no new page, a note in its thread.
+	if leader := c.groupLeader(s, incident); leader != nil {
+		if s.Incident != incident {
+			s.Incident = incident
+			s.Held = "grouped with " + leader.Rule
+			note := c.render(s, e, Reminder)
+			note.DedupKey = incident
+			note.Summary = "also firing: " + note.Summary
+			for _, ch := range leader.Notified {
+				if err := c.enqueue(ch, incident, note); err != nil {
+					return err
+				}
+			}
+		}
+		s.Held = "grouped with " + leader.Rule
+		return nil
+	}
+	s.Incident = incident
+	want := c.channels(r, s.Severity)
+	page := c.render(s, e, Trigger)
+	var fresh []string
+	for _, ch := range want {
+		if !slices.Contains(s.Notified, ch) {
+			fresh = append(fresh, ch)
+		}
+	}
+	for _, ch := range fresh {
+		if err := c.enqueue(ch, incident, page); err != nil {
+			return err
+		}
+	}
+	if len(fresh) > 0 {
+		s.Notified = append(s.Notified, fresh...)
+		s.LastNotified = c.now
+		return nil
+	}
+	if ri := c.m.cfg.RepeatInterval; ri > 0 && len(s.Notified) > 0 && c.now.Sub(s.LastNotified) >= ri {
+		rem := c.render(s, e, Reminder)
+		rem.Summary = "still firing: " + rem.Summary
+		for _, ch := range s.Notified {
+			if err := c.enqueue(ch, incident, rem); err != nil {
+				return err
+			}
+		}
+		s.LastNotified = c.now
+	}
+	return nil
+}
+
+// held says why a firing alert must not notify now, or "".
+func (c *cycle) held(s *State, e *golden.Evaluation) string {
+	labels := maps.Clone(s.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels["severity"] = s.Severity
+	labels["rule"] = s.Rule
+	for _, sil := range c.m.cfg.Silences {
+		if !c.now.Before(sil.Starts) && c.now.Before(sil.Ends) && matches(sil.Matchers, labels) {
+			return "silenced until " + sil.Ends.UTC().Format(time.RFC3339)
+		}
+	}
+	for _, mw := range c.m.cfg.Maintenance {
+		if inMaintenance(mw, c.now) && matches(mw.Matchers, labels) {
+			return "in a maintenance window (" + mw.Cron + " for " + mw.Duration.String() + ")"
+		}
+	}
+	if recs, err := c.tx.Silences(); err == nil {
+		for _, sil := range recs {
+			if !c.now.Before(sil.Starts) && c.now.Before(sil.Ends) && matches(sil.Matchers, labels) {
+				return "silenced until " + sil.Ends.UTC().Format(time.RFC3339) + " (" + sil.ID + ")"
+			}
+		}
+	}
+	// Inhibition: a firing alert of a rule that inhibits this one, whose
+	// dependency (if it names one) is the one this alert failed at.
+	dep := ""
+	if e != nil {
+		dep = e.Evidence.Dependency
+	}
+	for _, o := range c.states {
+		if o == s || o.Phase != Firing || o.Held != "" && !strings.HasPrefix(o.Held, "grouped") {
+			continue
+		}
+		or := c.m.rules[o.Rule]
+		if or == nil || !slices.Contains(or.Inhibits, s.Rule) {
+			continue
+		}
+		if od := o.Labels["dependency"]; od != "" && od != dep {
+			continue
+		}
+		return "inhibited by " + o.Rule
+	}
+	return ""
+}
+
+func matches(m, labels map[string]string) bool {
+	for k, v := range m {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return len(m) > 0
+}
+
+func inMaintenance(mw config.Maintenance, now time.Time) bool {
+	sched, err := config.ParseCron(mw.Cron)
+	if err != nil {
+		return false
+	}
+	start := sched.Next(now.Add(-mw.Duration).In(mw.Location))
+	return !start.IsZero() && !start.After(now)
+}
+
+// incident is the dedup key an alert pages under: its group's, or its own.
+func (c *cycle) incident(s *State) string {
+	if s.Group != "" {
+		return Key("group:"+s.Group, nil)
+	}
+	return s.Key
+}
+
+// groupLeader returns another alert that has already paged the incident.
+func (c *cycle) groupLeader(s *State, incident string) *State {
+	if s.Group == "" {
+		return nil
+	}
+	for _, o := range c.states {
+		if o != s && o.Phase == Firing && o.Incident == incident && len(o.Notified) > 0 {
+			return o
+		}
+	}
+	return nil
+}
+
+// clear ends an alert: its incident resolves unless another alert of the
+// same group still holds it open, which then inherits the channels to
+// resolve.
+func (c *cycle) clear(s *State, why string) error {
+	defer func() {
+		delete(c.states, s.Key)
+	}()
+	if err := c.tx.DeleteAlert(s.Key); err != nil {
+		return err
+	}
+	if s.Phase != Firing {
+		c.transition(s, "cancelled")
+		return nil
+	}
+	c.transition(s, "resolved")
+	if len(s.Notified) == 0 {
+		return nil // never paged (held the whole time): nothing to resolve
+	}
+	for _, o := range c.states {
+		if o != s && o.Phase == Firing && o.Incident == s.Incident && s.Incident != "" {
+			o.Notified = append(o.Notified, s.Notified...)
+			slices.Sort(o.Notified)
+			o.Notified = slices.Compact(o.Notified)
+			o.LastNotified = s.LastNotified
+			o.Held = ""
+			return nil
+		}
+	}
+	page := s.Page
+	page.Kind, page.At = Resolve, c.now
+	page.DedupKey = s.Incident
+	page.Summary = truncateBytes(fmt.Sprintf("RESOLVED after %s (%s): %s", humanDuration(c.now.Sub(s.FiredAt)), why, s.Page.Summary), 1024)
+	for _, ch := range s.Notified {
+		if err := c.enqueue(ch, s.Incident, page); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *cycle) enqueue(notifier, incident string, p Page) error {
+	n := &Notification{Notifier: notifier, AlertKey: incident, Page: p, Created: c.now}
+	if err := c.tx.Enqueue(n); err != nil {
+		return err
+	}
+	c.enqueued++
+	c.m.log.Info("page_queued", "notifier", notifier, "kind", string(p.Kind), "dedup_key", p.DedupKey, "rule", p.Rule)
+	return nil
+}
+
+// render makes the page of an alert from its latest evaluation.
+func (c *cycle) render(s *State, e *golden.Evaluation, kind Kind) Page {
+	ev := e.Evidence
+	p := Page{
+		Kind:     kind,
+		DedupKey: c.incident(s),
+		Rule:     s.Rule,
+		Group:    s.Group,
+		Severity: s.Severity,
+		Summary:  truncateBytes(e.Summary, 1024),
+		Source:   c.m.opts.Source,
+		Labels:   maps.Clone(s.Labels),
+		At:       c.now,
+		Since:    s.ActiveSince,
+		Class:    ev.Class,
+	}
+	if p.Group == "" {
+		p.Group = s.Rule
+	}
+	if p.Summary == "" {
+		p.Summary = truncateBytes(s.Rule+": "+e.Value, 1024)
+	}
+	if !ev.Since.IsZero() {
+		p.Since = ev.Since
+	}
+	switch {
+	case ev.Flow != "":
+		p.Component = ev.Flow
+	case ev.Dependency != "":
+		p.Component = ev.Dependency
+	}
+	if len(ev.RegionsFailing) > 0 {
+		p.Source = fmt.Sprintf("%s, failing in %s", c.m.opts.Source, strings.Join(ev.RegionsFailing, ", "))
+	}
+	add := func(name, value string) {
+		if value != "" {
+			p.Details = append(p.Details, Field{Name: name, Value: value})
+		}
+	}
+	add("rule", s.Rule)
+	add("severity", s.Severity)
+	add("condition", e.Value)
+	add("flow", ev.Flow)
+	add("step", ev.Step)
+	add("dependency", ev.Dependency)
+	add("expectation", ev.Expectation)
+	add("actual", ev.Actual)
+	add("failure", ev.Message)
+	add("class", ev.Class)
+	if ev.RegionsTotal > 0 {
+		add("regions failing", fmt.Sprintf("%d of %d (%s)", len(ev.RegionsFailing), ev.RegionsTotal, strings.Join(ev.RegionsFailing, ", ")))
+	}
+	if ev.Retries > 0 {
+		add("confirmed by", fmt.Sprintf("%d immediate retries", ev.Retries))
+	}
+	if !p.Since.IsZero() {
+		add("since", p.Since.UTC().Format(time.RFC3339))
+	}
+	add("trace ids", strings.Join(ev.TraceIDs, " "))
+	for _, sig := range e.Signals {
+		add(sig.Name, sig.Text)
+	}
+	for _, o := range c.states {
+		if strings.HasPrefix(o.Held, "inhibited by "+s.Rule) {
+			add("held back", o.Rule+" "+labelString(o.Labels))
+		}
+	}
+	trace := ""
+	if len(ev.TraceIDs) > 0 {
+		trace = ev.TraceIDs[0]
+	}
+	vars := map[string]string{"flow": ev.Flow, "step": ev.Step, "trace_id": trace, "rule": s.Rule,
+		"dependency": ev.Dependency, "region": strings.Join(ev.RegionsFailing, ",")}
+	for _, l := range c.m.cfg.Links {
+		u := l.URL
+		for k, v := range vars {
+			u = strings.ReplaceAll(u, "{"+k+"}", url.QueryEscape(v))
+		}
+		p.Links = append(p.Links, Link{Name: l.Name, URL: u})
+	}
+	if c.m.opts.StatusURL != "" {
+		target := strings.TrimSuffix(c.m.opts.StatusURL, "/") + "/"
+		if trace != "" {
+			target += "runs/" + trace
+		} else if ev.Flow != "" {
+			target += "flows/" + url.PathEscape(ev.Flow)
+		}
+		p.Links = append(p.Links, Link{Name: "prober", URL: target})
+	}
+	return p
+}
+
+// Key is an alert's dedup key: rule and labels, never region, so one
+// incident spans regions and every replica computes the same key. Readable
+// when short, hashed when it would exceed PagerDuty's 255 bytes.
+func Key(rule string, labels map[string]string) string {
+	var b strings.Builder
+	b.WriteString("prober/")
+	b.WriteString(rule)
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		if k == "rule" || k == "region" {
+			continue
+		}
+		b.WriteString("/")
+		b.WriteString(k)
+		b.WriteString("=")
+		b.WriteString(labels[k])
+	}
+	if b.Len() <= 200 {
+		return b.String()
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return "prober/" + truncateBytes(rule, 100) + "/" + hex.EncodeToString(sum[:16])
+}
+
+func labelString(l map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(l)) {
+		if k != "rule" {
+			parts = append(parts, k+"="+l[k])
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+
+// AddSilence stores a silence made through the API: it survives restarts
+// and applies from the next evaluation.
+func (m *Manager) AddSilence(s SilenceRecord) (*SilenceRecord, error) {
+	if len(s.Matchers) == 0 {
+		return nil, fmt.Errorf("a silence needs matchers; an empty one would mute everything")
+	}
+	if s.Starts.IsZero() {
+		s.Starts = time.Now()
+	}
+	if !s.Ends.After(s.Starts) {
+		return nil, fmt.Errorf("a silence must end after it starts")
+	}
+	if s.Ends.Sub(s.Starts) > 90*24*time.Hour {
+		return nil, fmt.Errorf("a silence lasts at most 90 days; use a maintenance window for recurring quiet")
+	}
+	var id [8]byte
+	sum := sha256.Sum256([]byte(fmt.Sprint(time.Now().UnixNano(), s.Matchers, s.Comment)))
+	copy(id[:], sum[:])
+	s.ID = hex.EncodeToString(id[:])
+	s.Created = time.Now()
+	if err := m.db.Update(func(tx *Tx) error { return tx.PutSilence(&s) }); err != nil {
+		return nil, fmt.Errorf("storing the silence: %w", err)
+	}
+	m.log.Info("silence_added", "id", s.ID, "matchers", labelString(s.Matchers), "ends", s.Ends.UTC().Format(time.RFC3339),
+		"created_by", s.CreatedBy)
+	return &s, nil
+}
+
+// RemoveSilence deletes an API silence.
+func (m *Manager) RemoveSilence(id string) error {
+	err := m.db.Update(func(tx *Tx) error { return tx.DeleteSilence(id) })
+	if err == nil {
+		m.log.Info("silence_removed", "id", id)
+	}
+	return err
+}
+
+// Silences lists the API silences that have not ended.
+func (m *Manager) Silences() ([]*SilenceRecord, error) {
+	var out []*SilenceRecord
+	err := m.db.View(func(tx *Tx) error {
+		all, err := tx.Silences()
+		for _, s := range all {
+			if time.Now().Before(s.Ends) {
+				out = append(out, s)
+			}
+		}
+		return err
+	})
+	return out, err
+}
