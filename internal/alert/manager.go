@@ -223,14 +223,29 @@ func (c *cycle) run(evals []golden.Evaluation) error {
 			return err
 		}
 	}
-	// Then transitions in a stable order, leaders before joiners.
+	// Then transitions, in two passes so that what holds a page back
+	// (an inhibiting alert, a group's leader) is known before anything
+	// pages: first phases, then notifications, in a stable order.
 	keys := slices.Sorted(maps.Keys(c.states))
+	var firing []*State
 	for _, key := range keys {
 		s := c.states[key]
 		if s == nil {
 			continue
 		}
-		if err := c.advance(s); err != nil {
+		fire, err := c.advance(s)
+		if err != nil {
+			return err
+		}
+		if fire {
+			firing = append(firing, s)
+		}
+	}
+	for _, s := range firing {
+		if c.states[s.Key] == nil {
+			continue
+		}
+		if err := c.notifyFiring(s, c.evals[s.Key]); err != nil {
 			return err
 		}
 	}
@@ -272,8 +287,9 @@ func (c *cycle) keepFiring(s *State) time.Duration {
 	return d
 }
 
-// advance moves one alert along its lifecycle.
-func (c *cycle) advance(s *State) error {
+// advance moves one alert along its lifecycle; it reports whether the alert
+// is firing on a true condition and so may owe a notification.
+func (c *cycle) advance(s *State) (bool, error) {
 	e := c.evals[s.Key]
 	r := c.rule(s)
 	if e != nil {
@@ -282,24 +298,22 @@ func (c *cycle) advance(s *State) error {
 	switch s.Phase {
 	case Pending:
 		if e == nil || e.Status != golden.Firing {
-			return nil // Unknown: hold the pending timer where it is
+			return false, nil // Unknown: hold the pending timer where it is
 		}
 		if c.now.Sub(s.ActiveSince) < r.For {
-			return nil
+			return false, nil
 		}
 		s.Phase, s.FiredAt = Firing, c.now
 		s.Fires = append(recentFires(s.Fires, c.now), c.now)
 		c.transition(s, "firing")
-		return c.notifyFiring(s, e)
+		return true, nil
 	case Firing:
 		if e != nil && e.Status == golden.OK && c.now.Sub(s.LastTrue) >= c.keepFiring(s) {
-			return c.clear(s, "condition cleared")
+			return false, c.clear(s, "condition cleared")
 		}
-		if e != nil && e.Status == golden.Firing {
-			return c.notifyFiring(s, e)
-		}
+		return e != nil && e.Status == golden.Firing, nil
 	}
-	return nil
+	return false, nil
 }
 
 func recentFires(f []time.Time, now time.Time) []time.Time {
@@ -415,14 +429,16 @@ func (c *cycle) held(s *State, e *golden.Evaluation) string {
 			}
 		}
 	}
-	// Inhibition: a firing alert of a rule that inhibits this one, whose
-	// dependency (if it names one) is the one this alert failed at.
+	// Inhibition: an alert of a rule that inhibits this one, whose
+	// dependency (if it names one) is the one this alert failed at. A
+	// pending inhibitor holds too: when both conditions start together, the
+	// cause must not lose the race to its symptom.
 	dep := ""
 	if e != nil {
 		dep = e.Evidence.Dependency
 	}
 	for _, o := range c.states {
-		if o == s || o.Phase != Firing || o.Held != "" && !strings.HasPrefix(o.Held, "grouped") {
+		if o == s || o.Held != "" && !strings.HasPrefix(o.Held, "grouped") {
 			continue
 		}
 		or := c.m.rules[o.Rule]
