@@ -30,7 +30,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	listen := fl.String("listen", "", "HTTP listen address (default the config's listen, 127.0.0.1:9115)")
 	logLevel := fl.String("log-level", "info", "debug, info, warn or error")
 	logSearch := fl.String("log-search-url", "", "URL linking trace ids on the status page; {trace_id} is replaced")
-	grace := fl.Duration("shutdown-grace", 30*time.Second, "how long SIGTERM waits for runs in flight")
+	grace := fl.Duration("shutdown-grace", 30*time.Second, "how long SIGTERM waits for runs in flight and undelivered pages")
+	stateDir := fl.String("state-dir", "", "directory of the durable alert state and outbox (default the config's alerting.state_dir)")
+	externalURL := fl.String("external-url", "", "the status page's address as pages link it (default http://<listen>)")
 	if err := parse(fl, args); err != nil {
 		return err
 	}
@@ -45,6 +47,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	d, err := daemon.New(daemon.Options{
 		ConfigFS: fsys, ConfigPath: path, Load: cf.loadOptions(), Listen: *listen,
 		Version: version, Revision: commit, Logger: log, ShutdownGrace: *grace, LogSearchURL: *logSearch,
+		StateDir: *stateDir, StatusURL: *externalURL,
 	})
 	if err != nil {
 		return err

@@ -98,8 +98,11 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	printer := &runPrinter{w: stdout}
 	d, err := daemon.New(daemon.Options{
 		ConfigFS: fsys, ConfigPath: path, Load: lo, Version: version, Revision: commit,
-		Logger:    slog.New(slog.NewJSONHandler(proberLog, nil)),
-		Observers: []result.Observer{printer},
+		Logger:        slog.New(slog.NewJSONHandler(proberLog, nil)),
+		Observers:     []result.Observer{printer},
+		StateDir:      filepath.Join(*dir, "state"),
+		ConsoleWriter: printer,
+		StatusURL:     "http://" + ln.Addr().String(),
 	})
 	if err != nil {
 		ln.Close()
@@ -132,10 +135,17 @@ Ctrl-C stops the demo.
 `, len(cfg.Flows), base, sb.ShopURL, filepath.Join(dir, "shop.log"), filepath.Join(dir, "prober.log"))
 }
 
-// runPrinter prints one line per run, for people watching the demo.
+// runPrinter prints one line per run, for people watching the demo, and is
+// where the console notifier's pages go (one writer, so lines don't mix).
 type runPrinter struct {
 	mu sync.Mutex
 	w  io.Writer
+}
+
+func (p *runPrinter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.w.Write(b)
 }
 
 func (p *runPrinter) Observe(r *result.Run) {

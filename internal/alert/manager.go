@@ -292,8 +292,8 @@ func (c *cycle) keepFiring(s *State) time.Duration {
 func (c *cycle) advance(s *State) (bool, error) {
 	e := c.evals[s.Key]
 	r := c.rule(s)
-	if e != nil {
-		s.Page = c.render(s, e, Trigger)
+	if e != nil && e.Status == golden.Firing {
+		s.Page = c.render(s, e, Trigger) // the resolve retells the firing story
 	}
 	switch s.Phase {
 	case Pending:
@@ -666,7 +666,6 @@ func labelString(l map[string]string) string {
 	}
 	return strings.Join(parts, ",")
 }
-
 
 // AddSilence stores a silence made through the API: it survives restarts
 // and applies from the next evaluation.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -46,6 +47,12 @@ type Options struct {
 	ShutdownGrace time.Duration
 	// LogSearchURL links trace ids on the status page ({trace_id} is replaced).
 	LogSearchURL string
+	// StateDir overrides alerting.state_dir (--state-dir).
+	StateDir string
+	// ConsoleWriter is where console notifiers write (default stderr).
+	ConsoleWriter io.Writer
+	// StatusURL is the status page's address as pages should link it.
+	StatusURL string
 }
 
 // Daemon is a running prober.
@@ -58,6 +65,7 @@ type Daemon struct {
 	runlog  *runlog.Logger
 	sched   *schedule.Scheduler
 	handler http.Handler
+	alerts  *alerting // nil without rules or notifiers
 
 	mu       sync.RWMutex
 	cfg      *config.Config
@@ -86,12 +94,28 @@ func New(o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.StatusURL == "" {
+		listen := o.Listen
+		if listen == "" {
+			listen = cfg.Listen
+		}
+		o.StatusURL = "http://" + listen
+	}
 	d := &Daemon{opts: o, log: o.Logger, reg: prometheus.NewRegistry()}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.metrics = metrics.New(d.reg, cfg.Region, metrics.BuildInfo{Version: o.Version, Revision: o.Revision})
 	d.store = store.New(cfg.Store.Keep)
 	d.runlog = runlog.New(o.Logger)
 	d.sched = schedule.New(schedule.Options{Concurrency: cfg.Concurrency, Logger: o.Logger, Hooks: d.metrics})
+	if len(cfg.Alerting.Rules) > 0 || len(cfg.Alerting.Notifiers) > 0 {
+		if d.alerts, err = d.openAlerting(cfg); err != nil {
+			return nil, err
+		}
+	}
+	var alertsView web.Alerts
+	if d.alerts != nil {
+		alertsView = webAlerts{d.alerts}
+	}
 	d.handler = web.New(web.Options{
 		Region:  cfg.Region,
 		Version: o.Version,
@@ -102,8 +126,12 @@ func New(o Options) (*Daemon, error) {
 		}),
 		Ready:        d.ready,
 		LogSearchURL: o.LogSearchURL,
+		Alerts:       alertsView,
 	})
 	if err := d.apply(cfg); err != nil {
+		if d.alerts != nil {
+			d.alerts.db.Close()
+		}
 		return nil, err
 	}
 	return d, nil
@@ -129,6 +157,14 @@ func (d *Daemon) Store() *store.Store { return d.store }
 // scheduled jobs (once Serve has started the schedule). On error the
 // previous configuration stays active. The caller holds reloadMu, or is New.
 func (d *Daemon) apply(cfg *config.Config) error {
+	switch {
+	case d.alerts != nil:
+		if err := d.alerts.apply(cfg); err != nil {
+			return fmt.Errorf("alerting: %w", err)
+		}
+	case len(cfg.Alerting.Rules) > 0:
+		d.log.Warn("alerting_added_on_reload", "note", "rules take effect at the next restart")
+	}
 	ropts := runner.Options{Version: d.opts.Version, Region: cfg.Region, Secrets: cfg.Secrets}
 	jobs := make([]schedule.Job, 0, len(cfg.Flows))
 	shapes := make([]metrics.FlowShape, 0, len(cfg.Flows))
@@ -175,7 +211,19 @@ func (d *Daemon) apply(cfg *config.Config) error {
 func (d *Daemon) runFunc(rf *runner.Flow) func(context.Context, time.Time) {
 	return func(ctx context.Context, planned time.Time) {
 		r := rf.Run(ctx, planned)
+		// A failed run is retried at once to confirm it: a blip the retry
+		// clears never counts as a failure, and a confirmed one says so.
+		for i := 1; !r.OK() && i <= rf.Config().Retries && ctx.Err() == nil; i++ {
+			r.Retried = true
+			d.observe(r)
+			prev := r
+			r = rf.Run(ctx, time.Time{})
+			r.Retry, r.RetryOf = i, prev.TraceID
+		}
 		d.observe(r)
+		if d.alerts != nil {
+			d.alerts.runFinished()
+		}
 	}
 }
 
@@ -252,6 +300,13 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	d.log.Info("listening", "addr", ln.Addr().String())
+	alertCtx, stopAlerts := context.WithCancel(context.Background())
+	alertsDone := make(chan struct{})
+	if d.alerts != nil {
+		go func() { defer close(alertsDone); d.alerts.loop(alertCtx) }()
+	} else {
+		close(alertsDone)
+	}
 
 	var serveErr error
 	select {
@@ -264,6 +319,11 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	if err := d.sched.Stop(sctx); err != nil {
 		d.log.Warn("shutdown_runs_cancelled", "error", err.Error())
+	}
+	stopAlerts()
+	<-alertsDone
+	if d.alerts != nil {
+		d.alerts.shutdown(sctx)
 	}
 	hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer hcancel()

@@ -48,6 +48,9 @@ type RegionState struct {
 	// Since is when the current state (failing or passing) began: the start
 	// of the streak of final runs with the same outcome.
 	Since time.Time
+	// Last is when the latest final run ended (zero when the source cannot
+	// tell): the newest failing region's details lead a page.
+	Last time.Time
 	// Retries is how many immediate retries agreed with the last failure.
 	Retries int
 	// What failed, from the last final failed run (empty when unknown, e.g.
@@ -86,11 +89,11 @@ type Source interface {
 
 // SignalValue is a golden signal's value now and before the trouble.
 type SignalValue struct {
-	Name                string
-	Unit                string // "ratio", "seconds" or ""
-	Now, Before         float64
-	HasNow, HasBefore   bool
-	Text                string // "gateway success 0% (was 99.8%)"
+	Name              string
+	Unit              string // "ratio", "seconds" or ""
+	Now, Before       float64
+	HasNow, HasBefore bool
+	Text              string // "gateway success 0% (was 99.8%)"
 }
 
 // Evidence is what a page says failed, how, and how sure we are.

@@ -212,7 +212,6 @@ func (s *server) alertLines() []alertLine {
 	return out
 }
 
-
 func apiErr(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, apiError{msg})
 }

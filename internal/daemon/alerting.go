@@ -1,0 +1,339 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prober-dev/prober/internal/alert"
+	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/golden"
+	"github.com/prober-dev/prober/internal/web"
+)
+
+// alerting is the rules-to-pages half of the daemon: the engine evaluating
+// rules over the store, the manager running the alert lifecycle, and the
+// dispatcher delivering the outbox. It is rebuilt (but for the database) on
+// reload.
+type alerting struct {
+	d    *Daemon
+	db   *alert.DB
+	mgr  *alert.Manager
+	kick chan struct{} // a run finished: evaluate soon
+
+	mu        sync.Mutex
+	cfg       *config.Config
+	engine    *golden.Engine
+	disp      *alert.Dispatcher
+	dispStop  context.CancelFunc
+	dispDone  chan struct{}
+	lastBeat  time.Time
+	beatInFly bool
+}
+
+// openAlerting opens the state database and builds the pipeline for cfg.
+func (d *Daemon) openAlerting(cfg *config.Config) (*alerting, error) {
+	dir := cfg.Alerting.StateDir
+	if d.opts.StateDir != "" {
+		dir = d.opts.StateDir
+	}
+	db, err := alert.OpenDB(filepath.Join(dir, "prober.db"))
+	if err != nil {
+		return nil, fmt.Errorf("opening the alert state: %w", err)
+	}
+	a := &alerting{d: d, db: db, kick: make(chan struct{}, 1)}
+	a.mgr = alert.NewManager(db, &cfg.Alerting, a.kickDispatch, alert.ManagerOptions{
+		Logger:     d.log,
+		Source:     "prober (region " + cfg.Region + ")",
+		StatusURL:  d.opts.StatusURL,
+		Registerer: d.reg,
+	})
+	a.cfg = cfg
+	return a, nil
+}
+
+// notifiers builds the enabled notifiers of cfg.
+func (a *alerting) notifiers(cfg *config.Config) ([]alert.Notifier, error) {
+	var out []alert.Notifier
+	for _, n := range cfg.Alerting.Notifiers {
+		if n.Disabled != "" {
+			a.d.log.Info("notifier_disabled", "notifier", n.Name, "reason", n.Disabled)
+			continue
+		}
+		o := alert.NotifierOptions{HTTPClient: &http.Client{Timeout: n.Timeout}, StatusURL: a.d.opts.StatusURL, Logger: a.d.log}
+		var (
+			nt  alert.Notifier
+			err error
+		)
+		switch n.Type {
+		case config.PagerDuty:
+			nt, err = alert.NewPagerDuty(n, o)
+		case config.Slack:
+			nt, err = alert.NewSlack(n, o)
+		case config.Console:
+			w := a.d.opts.ConsoleWriter
+			if w == nil {
+				w = os.Stderr
+			}
+			nt = alert.NewConsole(n.Name, w)
+		default:
+			a.d.log.Warn("notifier_unsupported", "notifier", n.Name, "type", string(n.Type))
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("notifier %s: %w", n.Name, err)
+		}
+		out = append(out, nt)
+	}
+	return out, nil
+}
+
+// apply builds the engine and notifiers of cfg; the dispatcher restarts
+// with the new notifiers when running.
+func (a *alerting) apply(cfg *config.Config) error {
+	nts, err := a.notifiers(cfg)
+	if err != nil {
+		return err
+	}
+	var promql golden.Querier
+	if cfg.Alerting.Prometheus != nil {
+		if promql, err = golden.NewPromQL(cfg.Alerting.Prometheus, a.d.log); err != nil {
+			return fmt.Errorf("prometheus: %w", err)
+		}
+	}
+	maxAge := map[string]time.Duration{}
+	for _, f := range cfg.Flows {
+		interval := f.Schedule.Every
+		if interval == 0 {
+			now := time.Now()
+			interval = f.Schedule.Next(f.Schedule.Next(now)).Sub(f.Schedule.Next(now))
+		}
+		// A region is unknown once it missed two runs: more than a blip,
+		// less than a page about the wrong thing.
+		maxAge[f.Name] = 2*interval + f.Timeout*time.Duration(1+f.Retries)
+	}
+	src := golden.NewStoreSource(a.d.store, func(flow string) time.Duration {
+		if d, ok := maxAge[flow]; ok {
+			return d
+		}
+		return 5 * time.Minute
+	}, promql)
+	engine := golden.NewEngine(&cfg.Alerting, src, golden.Options{Logger: a.d.log})
+	disp := alert.NewDispatcher(a.db, nts, alert.DispatcherOptions{Logger: a.d.log, Registerer: a.d.reg})
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.cfg, a.engine = cfg, engine
+	a.mgr.SetConfig(&cfg.Alerting)
+	running := a.dispStop != nil
+	if running {
+		a.stopDispatcher()
+	}
+	a.disp = disp
+	if running {
+		a.startDispatcher()
+	}
+	return nil
+}
+
+// dispatcher lifecycle; callers hold mu.
+func (a *alerting) startDispatcher() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	a.dispStop, a.dispDone = cancel, done
+	disp := a.disp
+	go func() { defer close(done); disp.Run(ctx) }()
+}
+
+func (a *alerting) stopDispatcher() {
+	if a.dispStop != nil {
+		a.dispStop()
+		<-a.dispDone
+		a.dispStop, a.dispDone = nil, nil
+	}
+}
+
+func (a *alerting) kickDispatch() {
+	a.mu.Lock()
+	disp := a.disp
+	a.mu.Unlock()
+	if disp != nil {
+		disp.Kick()
+	}
+}
+
+// runFinished asks for an evaluation soon (a page should not wait a whole
+// evaluation interval after the run that proves it).
+func (a *alerting) runFinished() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// loop evaluates rules every interval and after runs, until ctx is done.
+func (a *alerting) loop(ctx context.Context) {
+	a.mu.Lock()
+	a.startDispatcher()
+	a.mu.Unlock()
+	for {
+		a.mu.Lock()
+		interval := a.cfg.Alerting.EvaluationInterval
+		a.mu.Unlock()
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-a.kick:
+			t.Stop()
+			// Let a burst of runs finishing together land first.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		case <-t.C:
+		}
+		a.cycle(ctx)
+	}
+}
+
+// cycle is one evaluation: rules, lifecycle, heartbeat.
+func (a *alerting) cycle(ctx context.Context) {
+	a.mu.Lock()
+	engine, cfg := a.engine, a.cfg
+	a.mu.Unlock()
+	now := time.Now()
+	evals := engine.Evaluate(ctx, now)
+	if err := a.mgr.Process(ctx, evals, now); err != nil {
+		a.d.log.Error("alert_processing_failed", "error", err.Error())
+	}
+	a.heartbeat(cfg, now)
+}
+
+// heartbeat pings the configured URL when the prober is healthy, so that
+// silence from it alerts elsewhere (a dead man's switch).
+func (a *alerting) heartbeat(cfg *config.Config, now time.Time) {
+	hb := cfg.Alerting.Heartbeat
+	if hb == nil || hb.URL == "" {
+		return
+	}
+	a.mu.Lock()
+	due := !a.beatInFly && now.Sub(a.lastBeat) >= hb.Interval
+	if due {
+		a.beatInFly = true
+	}
+	a.mu.Unlock()
+	if !due {
+		return
+	}
+	if err := a.d.ready(); err != nil {
+		a.mu.Lock()
+		a.beatInFly = false
+		a.mu.Unlock()
+		a.d.log.Warn("heartbeat_withheld", "reason", err.Error())
+		return
+	}
+	go func() {
+		err := ping(hb.URL)
+		a.mu.Lock()
+		a.beatInFly = false
+		if err == nil {
+			a.lastBeat = now
+		}
+		a.mu.Unlock()
+		if err != nil {
+			// The URL may hold a secret: say what failed, not where.
+			a.d.log.Warn("heartbeat_failed", "error", cfg.Secrets.Redact(err.Error()))
+		}
+	}()
+}
+
+func ping(u string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("heartbeat request: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("heartbeat: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// shutdown evaluates once more (runs that finished during shutdown may
+// change a page), flushes the outbox within ctx, and closes the database.
+func (a *alerting) shutdown(ctx context.Context) {
+	a.cycle(ctx)
+	a.mu.Lock()
+	a.stopDispatcher()
+	disp := a.disp
+	a.mu.Unlock()
+	if err := disp.Drain(ctx); err != nil {
+		a.d.log.Warn("outbox_not_empty_at_exit", "error", err.Error(), "note", "delivered after the next start")
+	}
+	if err := a.db.Close(); err != nil {
+		a.d.log.Error("alert_state_close_failed", "error", err.Error())
+	}
+}
+
+// webAlerts adapts the alert manager to the web package's view of it.
+type webAlerts struct{ a *alerting }
+
+func (w webAlerts) Alerts() ([]web.AlertInfo, error) {
+	states, err := w.a.mgr.Alerts()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.AlertInfo, 0, len(states))
+	for _, s := range states {
+		out = append(out, web.AlertInfo{Key: s.Key, Rule: s.Rule, Severity: s.Severity, Phase: string(s.Phase),
+			Held: s.Held, Summary: s.Page.Summary, Labels: s.Labels, Since: s.ActiveSince, FiredAt: s.FiredAt,
+			Notified: s.Notified})
+	}
+	return out, nil
+}
+
+func (w webAlerts) Silences() ([]web.SilenceInfo, error) {
+	var out []web.SilenceInfo
+	w.a.mu.Lock()
+	cfg := w.a.cfg
+	w.a.mu.Unlock()
+	now := time.Now()
+	for _, s := range cfg.Alerting.Silences {
+		if now.Before(s.Ends) {
+			out = append(out, web.SilenceInfo{Matchers: s.Matchers, Starts: s.Starts, Ends: s.Ends, Comment: s.Comment, Origin: "config"})
+		}
+	}
+	recs, err := w.a.mgr.Silences()
+	for _, s := range recs {
+		out = append(out, web.SilenceInfo{ID: s.ID, Matchers: s.Matchers, Starts: s.Starts, Ends: s.Ends,
+			Comment: s.Comment, CreatedBy: s.CreatedBy, Origin: "api"})
+	}
+	return out, err
+}
+
+func (w webAlerts) AddSilence(s web.SilenceInfo) (web.SilenceInfo, error) {
+	rec, err := w.a.mgr.AddSilence(alert.SilenceRecord{Matchers: s.Matchers, Starts: s.Starts, Ends: s.Ends,
+		Comment: s.Comment, CreatedBy: s.CreatedBy})
+	if err != nil {
+		return web.SilenceInfo{}, err
+	}
+	return web.SilenceInfo{ID: rec.ID, Matchers: rec.Matchers, Starts: rec.Starts, Ends: rec.Ends,
+		Comment: rec.Comment, CreatedBy: rec.CreatedBy, Origin: "api"}, nil
+}
+
+func (w webAlerts) RemoveSilence(id string) error { return w.a.mgr.RemoveSilence(id) }

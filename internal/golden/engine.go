@@ -1,0 +1,936 @@
+package golden
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prober-dev/prober/internal/config"
+)
+
+// Options tune an Engine.
+type Options struct {
+	Logger *slog.Logger
+}
+
+// Engine evaluates a configuration's rules over a Source. It keeps no state
+// between evaluations (the alert lifecycle does), so it is safe for
+// concurrent use and cheap to rebuild on reload.
+type Engine struct {
+	a   *config.Alerting
+	src Source
+	log *slog.Logger
+}
+
+// NewEngine returns an engine for a's rules and signals over src.
+func NewEngine(a *config.Alerting, src Source, o Options) *Engine {
+	l := o.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{a: a, src: src, log: l}
+}
+
+// maxTraceIDs bounds the trace ids in a page's evidence.
+const maxTraceIDs = 5
+
+// burnEpsilon keeps a burn rate that equals its factor (0.144/0.01 against
+// 14.4 is 14.399999999999999 or 14.400000000000002 in floating point)
+// from firing on rounding noise: exactly at the limit is not over it.
+const burnEpsilon = 1e-9
+
+// Evaluate judges every rule for every label set at at. It never panics: a
+// rule that cannot be judged (a source error, a panic, an odd rule) is
+// Unknown with Err set. Firing evaluations carry evidence, signals and a
+// summary; OK and Unknown ones only what the alert lifecycle needs to
+// resolve or hold (Value, and Err).
+func (e *Engine) Evaluate(ctx context.Context, at time.Time) []Evaluation {
+	if e == nil || e.a == nil {
+		return nil
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c := &cycle{e: e, ctx: ctx, at: at}
+	out := make([]Evaluation, 0, c.expected())
+	for _, r := range e.a.Rules {
+		if r != nil {
+			out = c.evalRule(r, out)
+		}
+	}
+	return out
+}
+
+// cycle is one Evaluate call: its time, and what several rules read once.
+type cycle struct {
+	e   *Engine
+	ctx context.Context
+	at  time.Time
+
+	flows     []string
+	flowsErr  error
+	flowsDone bool
+	states    map[string]flowStates
+	sigs      map[sigKey]sigVal
+	values    map[[2]int]string
+}
+
+type flowStates struct {
+	rs  []RegionState
+	err error
+}
+
+type sigKey struct {
+	i   int
+	end int64
+}
+
+type sigVal struct {
+	v  float64
+	ok bool
+}
+
+// expected estimates how many evaluations the rules make, so that the
+// result is allocated once (with 10,000 flows it is megabytes).
+func (c *cycle) expected() int {
+	n := 0
+	for _, r := range c.e.a.Rules {
+		switch {
+		case r == nil:
+		case r.Kind == config.FlowFailing && r.FlowFailing != nil && len(r.FlowFailing.Flows) > 0:
+			n += len(r.FlowFailing.Flows)
+		case r.Kind == config.FlowFailing && c.e.src != nil:
+			if c.ctx.Err() == nil {
+				flows, _ := c.allFlows()
+				n += len(flows)
+			}
+			n++
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+func (c *cycle) allFlows() ([]string, error) {
+	if !c.flowsDone {
+		c.flowsDone = true
+		func() {
+			// Also called outside any rule (sizing the result): a
+			// panicking source is an error here too.
+			defer func() {
+				if p := recover(); p != nil {
+					c.flows, c.flowsErr = nil, fmt.Errorf("listing flows: panic: %v", p)
+				}
+			}()
+			c.flows, c.flowsErr = c.e.src.Flows(c.ctx)
+		}()
+	}
+	return c.flows, c.flowsErr
+}
+
+// flowStates reads a flow's region states once per cycle: several rules
+// (flow failing, burn rate evidence, dependency evidence) look at them.
+func (c *cycle) flowStates(flow string) ([]RegionState, error) {
+	if fs, ok := c.states[flow]; ok {
+		return fs.rs, fs.err
+	}
+	if c.states == nil {
+		n := 16
+		if c.flowsDone {
+			n = len(c.flows)
+		}
+		c.states = make(map[string]flowStates, n)
+	}
+	rs, err := c.e.src.FlowStates(c.ctx, flow, c.at)
+	c.states[flow] = flowStates{rs, err}
+	return rs, err
+}
+
+func (c *cycle) evalRule(r *config.Rule, out []Evaluation) (res []Evaluation) {
+	n := len(out)
+	defer func() {
+		if p := recover(); p != nil {
+			c.e.log.Error("rule_evaluation_panic", "rule", r.Name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			res = append(out[:n], unknown(r, ruleLabels(r), "the rule could not be evaluated",
+				fmt.Errorf("evaluating rule %s: panic: %v", r.Name, p)))
+		}
+	}()
+	if c.e.src == nil {
+		return append(out, unknown(r, ruleLabels(r), "no data source", errors.New("no data source configured")))
+	}
+	if err := c.ctx.Err(); err != nil {
+		return append(out, unknown(r, ruleLabels(r), "evaluation cancelled", err))
+	}
+	missing := func(part string) []Evaluation {
+		return append(out, unknown(r, ruleLabels(r), "the rule is incomplete",
+			fmt.Errorf("rule %s of kind %s has no %s settings", r.Name, r.Kind, part)))
+	}
+	switch r.Kind {
+	case config.FlowFailing:
+		if r.FlowFailing == nil {
+			return missing("flow_failing")
+		}
+		return c.flowFailing(r, out)
+	case config.BurnRate:
+		if r.BurnRate == nil {
+			return missing("burn_rate")
+		}
+		return append(out, c.burnRate(r))
+	case config.DependencySuccess:
+		if r.DependencySuccess == nil {
+			return missing("dependency_success")
+		}
+		return append(out, c.dependency(r))
+	case config.Latency:
+		if r.Latency == nil {
+			return missing("latency")
+		}
+		return append(out, c.latency(r))
+	case config.PromQL:
+		if r.PromQL == nil {
+			return missing("promql")
+		}
+		return c.promql(r, out)
+	}
+	return append(out, unknown(r, ruleLabels(r), "unknown rule kind", fmt.Errorf("rule %s: unknown kind %q", r.Name, r.Kind)))
+}
+
+// ruleLabels are the rule's own labels, then identity labels (which win),
+// then rule.
+func ruleLabels(r *config.Rule, kv ...string) map[string]string {
+	m := make(map[string]string, len(r.Labels)+1+len(kv)/2)
+	for k, v := range r.Labels {
+		m[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	m["rule"] = r.Name
+	return m
+}
+
+func unknown(r *config.Rule, labels map[string]string, value string, err error) Evaluation {
+	return Evaluation{Rule: r, Labels: labels, Status: Unknown, Severity: severity(r), Value: value, Err: err}
+}
+
+func severity(r *config.Rule) string {
+	if r.Severity == "" {
+		return "critical"
+	}
+	return r.Severity
+}
+
+// severityRank orders severities: critical > error > warning > info.
+func severityRank(s string) int {
+	switch s {
+	case "critical":
+		return 4
+	case "error":
+		return 3
+	case "warning":
+		return 2
+	case "info":
+		return 1
+	}
+	return 0
+}
+
+// --- flow failing -----------------------------------------------------------
+
+func (c *cycle) flowFailing(r *config.Rule, out []Evaluation) []Evaluation {
+	ff := r.FlowFailing
+	flows := ff.Flows
+	if len(flows) == 0 {
+		all, err := c.allFlows()
+		if err != nil {
+			return append(out, unknown(r, ruleLabels(r), "cannot list flows", fmt.Errorf("listing flows: %w", err)))
+		}
+		flows = all
+	}
+	out = slices.Grow(out, len(flows))
+	for _, f := range flows {
+		out = append(out, c.flowFailingOne(r, ff, f))
+	}
+	return out
+}
+
+func (c *cycle) flowFailingOne(r *config.Rule, ff *config.FlowFailingRule, flow string) Evaluation {
+	ev := Evaluation{Rule: r, Labels: ruleLabels(r, "flow", flow), Severity: severity(r)}
+	ev.Evidence.Flow = flow
+	if err := c.ctx.Err(); err != nil {
+		ev.Value, ev.Err = "evaluation cancelled", err
+		return ev
+	}
+	states, err := c.flowStates(flow)
+	if err != nil {
+		ev.Value, ev.Err = "cannot read the flow's state", fmt.Errorf("flow %s: %w", flow, err)
+		return ev
+	}
+	q := quorumOf(states, ff.Regions)
+	ev.Evidence.RegionsKnown, ev.Evidence.RegionsTotal = q.known, q.total
+	need := max(ff.MinRegions, 1)
+	nf := len(q.failing)
+	switch {
+	case nf >= need:
+		ev.Status = Firing
+		ev.Evidence = evidenceOf(flow, q)
+		ev.Value = fmt.Sprintf("failing in %d/%d %s", nf, q.total, plural(q.total, "region", "regions"))
+		head := flow + " " + ev.Value
+		if nf < q.total {
+			head += " (" + strings.Join(ev.Evidence.RegionsFailing, ", ") + ")"
+		}
+		c.fire(r, &ev, append([]string{head + c.forText(ev.Evidence.Since)}, failureParts(&ev.Evidence)...)...)
+	case nf > 0 && ff.DegradedSeverity != "":
+		// Failing somewhere, but fewer regions than confirm an outage: a
+		// regional degradation, at its own (lower) severity.
+		ev.Status, ev.Severity = Firing, ff.DegradedSeverity
+		ev.Evidence = evidenceOf(flow, q)
+		ev.Value = fmt.Sprintf("degraded: failing in %d/%d %s (%s)", nf, q.total, plural(q.total, "region", "regions"),
+			strings.Join(ev.Evidence.RegionsFailing, ", "))
+		c.fire(r, &ev, append([]string{flow + " " + ev.Value + c.forText(ev.Evidence.Since)}, failureParts(&ev.Evidence)...)...)
+	case nf > 0:
+		// No degraded severity: a failure below the quorum is not an alert.
+		ev.Status = OK
+		ev.Value = fmt.Sprintf("failing in %d/%d %s, fewer than the %d needed", nf, q.total, plural(q.total, "region", "regions"), need)
+	case q.known == 0:
+		ev.Status = Unknown
+		switch {
+		case len(states) == 0:
+			ev.Value = "no runs yet"
+		default:
+			ev.Value = fmt.Sprintf("no fresh runs in any of %d %s", q.total, plural(q.total, "region", "regions"))
+		}
+	default:
+		ev.Status = OK
+		ev.Value = c.passing(q.known, q.total)
+	}
+	return ev
+}
+
+// passing is the Value of a passing flow, made once per cycle for each
+// known/total: thousands of passing flows share a handful of strings.
+func (c *cycle) passing(known, total int) string {
+	k := [2]int{known, total}
+	if v, ok := c.values[k]; ok {
+		return v
+	}
+	v := fmt.Sprintf("passing in %d/%d %s", known, total, plural(total, "region", "regions"))
+	if known < total {
+		v += fmt.Sprintf(" (%d without fresh runs)", total-known)
+	}
+	if c.values == nil {
+		c.values = map[[2]int]string{}
+	}
+	c.values[k] = v
+	return v
+}
+
+// quorum is a flow's regions as a rule sees them: how many it expects
+// (total), how many reported fresh final runs (known), and which of those
+// failed.
+type quorum struct {
+	total, known int
+	failing      []*RegionState
+}
+
+// quorumOf counts states. With regions listed, those are the M regions
+// expected (a region outside the list is ignored; a listed one not
+// reporting is unknown, not failing); else M is the regions reporting.
+func quorumOf(states []RegionState, regions []string) quorum {
+	q := quorum{total: len(states)}
+	if len(regions) > 0 {
+		q.total = len(regions)
+	}
+	for i := range states {
+		s := &states[i]
+		if len(regions) > 0 && !slices.Contains(regions, s.Region) {
+			continue
+		}
+		if s.Known {
+			q.known++
+			if s.Failing {
+				q.failing = append(q.failing, s)
+			}
+		}
+	}
+	return q
+}
+
+// evidenceOf describes a flow's failing regions: the newest failure's
+// details, the regions, retries that agreed, the earliest streak start,
+// and trace ids.
+func evidenceOf(flow string, q quorum) Evidence {
+	ev := Evidence{Flow: flow, RegionsKnown: q.known, RegionsTotal: q.total}
+	addFailures(&ev, q.failing)
+	return ev
+}
+
+// addFailures adds failing region states to ev.
+func addFailures(ev *Evidence, failing []*RegionState) {
+	if len(failing) == 0 {
+		return
+	}
+	byNewest := slices.Clone(failing)
+	slices.SortStableFunc(byNewest, func(a, b *RegionState) int { return b.Last.Compare(a.Last) })
+	n := byNewest[0]
+	ev.Step, ev.Class, ev.Expectation, ev.Actual, ev.Message = n.Step, n.Class, n.Expectation, n.Actual, n.Message
+	if ev.Dependency == "" {
+		ev.Dependency = n.Dependency
+	}
+	for _, s := range failing {
+		if !slices.Contains(ev.RegionsFailing, s.Region) {
+			ev.RegionsFailing = append(ev.RegionsFailing, s.Region)
+		}
+		ev.Retries += s.Retries
+		if !s.Since.IsZero() && (ev.Since.IsZero() || s.Since.Before(ev.Since)) {
+			ev.Since = s.Since
+		}
+	}
+	slices.Sort(ev.RegionsFailing)
+	// Newest first within each region; regions interleaved newest region
+	// first, so that a page's few trace ids span the regions failing.
+	for i := 0; len(ev.TraceIDs) < maxTraceIDs; i++ {
+		more := false
+		for _, s := range byNewest {
+			if i < len(s.TraceIDs) {
+				more = true
+				if t := s.TraceIDs[i]; t != "" && !slices.Contains(ev.TraceIDs, t) && len(ev.TraceIDs) < maxTraceIDs {
+					ev.TraceIDs = append(ev.TraceIDs, t)
+				}
+			}
+		}
+		if !more {
+			break
+		}
+	}
+}
+
+// failureParts tells what failed: the step and its expectation, the
+// class, and how many retries agreed.
+func failureParts(ev *Evidence) []string {
+	var parts []string
+	switch {
+	case ev.Step != "" && ev.Message != "":
+		parts = append(parts, "step "+ev.Step+": "+ev.Message)
+	case ev.Step != "":
+		parts = append(parts, "step "+ev.Step+" failed")
+	}
+	if ev.Class != "" && ev.Class != "ok" {
+		parts = append(parts, "class "+ev.Class)
+	}
+	if ev.Retries > 0 {
+		parts = append(parts, fmt.Sprintf("confirmed by %d %s", ev.Retries, plural(ev.Retries, "retry", "retries")))
+	}
+	return parts
+}
+
+// forText is " for 2m" since the trouble began, or "".
+func (c *cycle) forText(since time.Time) string {
+	if since.IsZero() || since.After(c.at) {
+		return ""
+	}
+	return " for " + human(c.at.Sub(since))
+}
+
+// fire completes a Firing evaluation: signals, then the summary from
+// parts, the signals and the newest trace id.
+func (c *cycle) fire(r *config.Rule, ev *Evaluation, parts ...string) {
+	ev.Signals = c.signals(ev.Evidence.Since)
+	var b strings.Builder
+	if r.Summary != "" {
+		b.WriteString(r.Summary)
+		b.WriteString(": ")
+	}
+	first := true
+	add := func(s string) {
+		if s == "" {
+			return
+		}
+		if !first {
+			b.WriteString("; ")
+		}
+		first = false
+		b.WriteString(s)
+	}
+	for _, p := range parts {
+		add(p)
+	}
+	for _, s := range ev.Signals {
+		add(s.Text)
+	}
+	if len(ev.Evidence.TraceIDs) > 0 {
+		add("trace " + ev.Evidence.TraceIDs[0])
+	}
+	ev.Summary = truncate(b.String(), maxSummary)
+}
+
+// --- burn rate --------------------------------------------------------------
+
+type burnPair struct {
+	w            config.BurnWindow
+	severity     string
+	burnL, burnS float64
+	goodL, nL    float64
+	firing       bool
+}
+
+func (c *cycle) burnRate(r *config.Rule) Evaluation {
+	br := r.BurnRate
+	ev := Evaluation{Rule: r, Labels: ruleLabels(r, "flow", br.Flow), Severity: severity(r)}
+	ev.Evidence.Flow = br.Flow
+	if !(br.SLO > 0 && br.SLO < 1) {
+		ev.Value, ev.Err = "the rule is incomplete", fmt.Errorf("rule %s: slo %v must be between 0 and 1", r.Name, br.SLO)
+		return ev
+	}
+	budget := 1 - br.SLO
+	windows := br.Windows
+	if len(windows) == 0 {
+		windows = config.DefaultBurnWindows
+	}
+	minRuns := float64(max(br.MinRuns, 1))
+	// A window may serve two pairs (6h is one's long and another's short).
+	type ratio struct {
+		w       time.Duration
+		good, n float64
+		err     error
+	}
+	var ratios []ratio
+	get := func(w time.Duration) (float64, float64, error) {
+		for _, x := range ratios {
+			if x.w == w {
+				return x.good, x.n, x.err
+			}
+		}
+		g, n, err := c.e.src.FlowRatio(c.ctx, br.Flow, w, c.at)
+		ratios = append(ratios, ratio{w, g, n, err})
+		return g, n, err
+	}
+	var (
+		best, closest *burnPair
+		why           string
+		firstErr      error
+	)
+	for _, w := range windows {
+		if w.Long <= 0 || w.Short <= 0 || w.Factor <= 0 {
+			continue
+		}
+		gL, nL, err := get(w.Long)
+		gS, nS, err2 := get(w.Short)
+		if err = errors.Join(err, err2); err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("flow %s: %w", br.Flow, err)
+			}
+			continue
+		}
+		if nL < minRuns {
+			if why == "" {
+				why = fmt.Sprintf("%s over %s, fewer than the %s needed", runs(nL), span(w.Long), number(minRuns))
+			}
+			continue
+		}
+		if nS <= 0 {
+			if why == "" {
+				why = fmt.Sprintf("no runs over %s", span(w.Short))
+			}
+			continue
+		}
+		p := &burnPair{w: w, severity: w.Severity, goodL: gL, nL: nL,
+			burnL: (nL - gL) / nL / budget, burnS: (nS - gS) / nS / budget}
+		if p.severity == "" {
+			p.severity = severity(r)
+		}
+		limit := w.Factor * budget * (1 + burnEpsilon)
+		p.firing = (nL-gL)/nL > limit && (nS-gS)/nS > limit
+		if p.firing && (best == nil || severityRank(p.severity) > severityRank(best.severity)) {
+			best = p
+		}
+		if closest == nil || min(p.burnL, p.burnS)/p.w.Factor > min(closest.burnL, closest.burnS)/closest.w.Factor {
+			closest = p
+		}
+	}
+	describe := func(p *burnPair) string {
+		return fmt.Sprintf("burning %s the error budget over %s and %s (limit %s)",
+			times(min(p.burnL, p.burnS)), span(p.w.Long), span(p.w.Short), times(p.w.Factor))
+	}
+	switch {
+	case best != nil:
+		ev.Status, ev.Severity, ev.Value = Firing, best.severity, describe(best)
+		parts := []string{br.Flow + " " + ev.Value,
+			fmt.Sprintf("success %s over %s against an SLO of %s", percent(best.goodL/best.nL), span(best.w.Long), percent(br.SLO))}
+		if states, err := c.flowStates(br.Flow); err == nil {
+			q := quorumOf(states, nil)
+			ev.Evidence = evidenceOf(br.Flow, q)
+			if n := len(q.failing); n > 0 {
+				parts = append(parts, fmt.Sprintf("failing now in %d/%d %s%s", n, q.total, plural(q.total, "region", "regions"),
+					c.forText(ev.Evidence.Since)))
+				parts = append(parts, failureParts(&ev.Evidence)...)
+			}
+		}
+		c.fire(r, &ev, parts...)
+	case closest != nil:
+		ev.Status, ev.Value = OK, describe(closest)
+	default:
+		ev.Status, ev.Err = Unknown, firstErr
+		switch {
+		case firstErr != nil:
+			ev.Value = "cannot count the flow's runs"
+		case why != "":
+			ev.Value = why
+		default:
+			ev.Value = "no burn windows"
+		}
+	}
+	return ev
+}
+
+func runs(n float64) string {
+	if n == 1 {
+		return "1 run"
+	}
+	return number(n) + " runs"
+}
+
+// --- dependency success -----------------------------------------------------
+
+func (c *cycle) dependency(r *config.Rule) Evaluation {
+	d := r.DependencySuccess
+	ev := Evaluation{Rule: r, Labels: ruleLabels(r, "dependency", d.Dependency), Severity: severity(r)}
+	ev.Evidence.Dependency = d.Dependency
+	window := d.Window
+	if window <= 0 {
+		window = 5 * time.Minute
+	}
+	good, n, err := c.e.src.DependencyRatio(c.ctx, d.Dependency, window, c.at)
+	if err != nil {
+		ev.Value, ev.Err = "cannot count the dependency's calls", fmt.Errorf("dependency %s: %w", d.Dependency, err)
+		return ev
+	}
+	minCalls := float64(max(d.MinCalls, 1))
+	if n < minCalls {
+		ev.Value = fmt.Sprintf("%s over %s, fewer than the %s needed", calls(n), span(window), number(minCalls))
+		return ev
+	}
+	ratio, failures := good/n, n-good
+	ev.Value = fmt.Sprintf("%s success %s over %s (%s)", d.Dependency, percent(ratio), span(window), calls(n))
+	switch {
+	case ratio < d.Below && failures >= float64(max(d.MinFailures, 1)):
+		ev.Status = Firing
+		ev.Value = fmt.Sprintf("%s success %s < %s over %s (%s)", d.Dependency, percent(ratio), percent(d.Below), span(window), calls(n))
+		parts := []string{ev.Value}
+		if fl := c.dependencyEvidence(&ev.Evidence, d.Dependency); fl != "" {
+			parts = append(parts, "failing flows: "+fl)
+		}
+		c.fire(r, &ev, parts...)
+	case ratio < d.Below:
+		ev.Status = OK
+		ev.Value += fmt.Sprintf(", but %s %s, fewer than the %d that page", number(failures),
+			plural(int(failures), "failure", "failures"), max(d.MinFailures, 1))
+	default:
+		ev.Status = OK
+	}
+	return ev
+}
+
+func calls(n float64) string {
+	if n == 1 {
+		return "1 call"
+	}
+	return number(n) + " calls"
+}
+
+// dependencyEvidence fills ev from the flows failing now at a step calling
+// dependency, and lists them: "checkout at pay (swallowed_error)".
+func (c *cycle) dependencyEvidence(ev *Evidence, dependency string) string {
+	var flows []string
+	var err error
+	if fd, ok := c.e.src.(FlowsByDependency); ok {
+		flows, err = fd.DependencyFlows(c.ctx, dependency)
+	} else {
+		flows, err = c.allFlows()
+	}
+	if err != nil {
+		c.e.log.Warn("dependency_evidence_failed", "dependency", dependency, "error", err.Error())
+		return ""
+	}
+	var (
+		failing []*RegionState
+		list    []string
+		regions = map[string]bool{}
+		known   = map[string]bool{}
+	)
+	for _, f := range flows {
+		states, err := c.flowStates(f)
+		if err != nil {
+			continue
+		}
+		var newest *RegionState
+		for i := range states {
+			s := &states[i]
+			calls := s.Dependency == dependency
+			if !calls && s.Dependency != "" {
+				continue // fails elsewhere: not evidence about this dependency
+			}
+			regions[s.Region] = true
+			if s.Known {
+				known[s.Region] = true
+			}
+			if s.Known && s.Failing && calls {
+				failing = append(failing, s)
+				if newest == nil || s.Last.After(newest.Last) {
+					newest = s
+				}
+			}
+		}
+		if newest != nil {
+			item := f
+			if newest.Step != "" {
+				item += " at " + newest.Step
+			}
+			if newest.Class != "" {
+				item += " (" + newest.Class + ")"
+			}
+			list = append(list, item)
+		}
+	}
+	ev.RegionsKnown, ev.RegionsTotal = len(known), len(regions)
+	addFailures(ev, failing)
+	const show = 5
+	if len(list) > show {
+		list = append(list[:show], fmt.Sprintf("and %d more", len(list)-show))
+	}
+	return strings.Join(list, ", ")
+}
+
+// --- latency ----------------------------------------------------------------
+
+func (c *cycle) latency(r *config.Rule) Evaluation {
+	l := r.Latency
+	var lab map[string]string
+	if l.Step != "" {
+		lab = ruleLabels(r, "flow", l.Flow, "step", l.Step)
+	} else {
+		lab = ruleLabels(r, "flow", l.Flow)
+	}
+	ev := Evaluation{Rule: r, Labels: lab, Severity: severity(r)}
+	ev.Evidence.Flow, ev.Evidence.Step = l.Flow, l.Step
+	q := l.Quantile
+	if !(q > 0 && q <= 1) {
+		q = 0.95
+	}
+	window := l.Window
+	if window <= 0 {
+		window = 10 * time.Minute
+	}
+	d, n, err := c.e.src.Quantile(c.ctx, l.Flow, l.Step, q, window, c.at)
+	if err != nil {
+		ev.Value, ev.Err = "cannot read durations", fmt.Errorf("flow %s step %q: %w", l.Flow, l.Step, err)
+		return ev
+	}
+	if need := max(l.MinSamples, 1); n < need {
+		ev.Value = fmt.Sprintf("%d %s over %s, fewer than the %d needed", n, plural(n, "sample", "samples"), span(window), need)
+		return ev
+	}
+	what := l.Flow
+	if l.Step != "" {
+		what += " step " + l.Step
+	}
+	if d > l.Above {
+		ev.Status = Firing
+		ev.Value = fmt.Sprintf("%s %s > %s over %s (%d %s)", quantileName(q), latency(d), latency(l.Above), span(window),
+			n, plural(n, "sample", "samples"))
+		c.fire(r, &ev, what+" "+ev.Value)
+		return ev
+	}
+	ev.Status = OK
+	ev.Value = fmt.Sprintf("%s %s over %s (%d %s), limit %s", quantileName(q), latency(d), span(window),
+		n, plural(n, "sample", "samples"), latency(l.Above))
+	return ev
+}
+
+// --- promql -----------------------------------------------------------------
+
+func (c *cycle) promql(r *config.Rule, out []Evaluation) []Evaluation {
+	p := r.PromQL
+	samples, err := c.e.src.Query(c.ctx, p.Query, c.at)
+	if err != nil {
+		return append(out, unknown(r, ruleLabels(r), "cannot run the query", err))
+	}
+	if len(samples) == 0 {
+		return append(out, unknown(r, ruleLabels(r), "the query returned no data", nil))
+	}
+	for _, s := range samples {
+		series := make(map[string]string, len(s.Labels))
+		for k, v := range s.Labels {
+			if k != "__name__" {
+				series[k] = v
+			}
+		}
+		lab := make(map[string]string, len(r.Labels)+len(series)+1)
+		for k, v := range r.Labels {
+			lab[k] = v
+		}
+		for k, v := range series {
+			lab[k] = v
+		}
+		lab["rule"] = r.Name
+		ev := Evaluation{Rule: r, Labels: lab, Severity: severity(r)}
+		hit, ok := compare(s.Value, p.Op, p.Value)
+		switch {
+		case !ok:
+			ev.Value, ev.Err = "the rule is incomplete", fmt.Errorf("rule %s: unknown comparison %q", r.Name, p.Op)
+		case math.IsNaN(s.Value):
+			ev.Value = "the query returned NaN"
+		case hit:
+			ev.Status = Firing
+			ev.Value = fmt.Sprintf("%s %s %s", number(s.Value), p.Op, number(p.Value))
+			head := r.Name
+			if ls := labelString(series); ls != "" {
+				head += " " + ls
+			}
+			c.fire(r, &ev, head+": "+ev.Value)
+		default:
+			ev.Status = OK
+			ev.Value = fmt.Sprintf("%s, not %s %s", number(s.Value), p.Op, number(p.Value))
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+func compare(v float64, op string, x float64) (hit, ok bool) {
+	switch op {
+	case ">":
+		return v > x, true
+	case ">=":
+		return v >= x, true
+	case "<":
+		return v < x, true
+	case "<=":
+		return v <= x, true
+	case "==":
+		return v == x, true
+	case "!=":
+		return v != x, true
+	}
+	return false, false
+}
+
+// --- signals ----------------------------------------------------------------
+
+// signals reads every configured signal over its window ending now and
+// ending when the trouble began (an hour ago when that is not known).
+func (c *cycle) signals(since time.Time) []SignalValue {
+	sigs := c.e.a.Signals
+	if len(sigs) == 0 {
+		return nil
+	}
+	before := since
+	if before.IsZero() || before.After(c.at) {
+		before = c.at.Add(-time.Hour)
+	}
+	out := make([]SignalValue, 0, len(sigs))
+	for i, s := range sigs {
+		if s == nil {
+			continue
+		}
+		sv := SignalValue{Name: s.Name, Unit: s.Unit}
+		if s.Dependency != "" || s.Flow != "" {
+			sv.Unit = "ratio"
+		}
+		if sv.Name == "" {
+			sv.Name = cmpOr(s.Dependency, s.Flow, "signal")
+		}
+		sv.Now, sv.HasNow = c.signalValue(i, s, c.at)
+		sv.Before, sv.HasBefore = c.signalValue(i, s, before)
+		sv.Text = signalText(&sv)
+		out = append(out, sv)
+	}
+	return out
+}
+
+func cmpOr(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// signalValue reads signal i over its window ending at end, once per cycle
+// and end. PromQL signals ending in the past are read at the minute, so that
+// many alerts that began within a minute share one query.
+func (c *cycle) signalValue(i int, s *config.Signal, end time.Time) (float64, bool) {
+	if s.PromQLQuery != "" && !end.Equal(c.at) {
+		end = end.Truncate(time.Minute)
+	}
+	k := sigKey{i, end.UnixNano()}
+	if v, ok := c.sigs[k]; ok {
+		return v.v, v.ok
+	}
+	if c.sigs == nil {
+		c.sigs = map[sigKey]sigVal{}
+	}
+	window := s.Window
+	if window <= 0 {
+		window = 5 * time.Minute
+	}
+	var (
+		v   sigVal
+		err error
+	)
+	switch {
+	case s.Dependency != "" || s.Flow != "":
+		var good, n float64
+		if s.Dependency != "" {
+			good, n, err = c.e.src.DependencyRatio(c.ctx, s.Dependency, window, end)
+		} else {
+			good, n, err = c.e.src.FlowRatio(c.ctx, s.Flow, window, end)
+		}
+		if err == nil && n > 0 {
+			v = sigVal{good / n, true}
+		}
+	case s.PromQLQuery != "":
+		var samples []Sample
+		samples, err = c.e.src.Query(c.ctx, s.PromQLQuery, end)
+		if err == nil && len(samples) > 0 && !math.IsNaN(samples[0].Value) {
+			v = sigVal{samples[0].Value, true}
+		}
+	}
+	if err != nil {
+		c.e.log.Debug("signal_unavailable", "signal", s.Name, "error", err.Error())
+	}
+	c.sigs[k] = v
+	return v.v, v.ok
+}
+
+// signalText is "gateway success 0% (was 99.8%)".
+func signalText(sv *SignalValue) string {
+	f := func(v float64) string {
+		switch sv.Unit {
+		case "ratio":
+			return percent(v)
+		case "seconds":
+			if math.Abs(v) < 1e6 {
+				return latency(time.Duration(v * float64(time.Second)))
+			}
+		}
+		return number(v)
+	}
+	switch {
+	case sv.HasNow && sv.HasBefore:
+		return fmt.Sprintf("%s %s (was %s)", sv.Name, f(sv.Now), f(sv.Before))
+	case sv.HasNow:
+		return fmt.Sprintf("%s %s (no data before)", sv.Name, f(sv.Now))
+	case sv.HasBefore:
+		return fmt.Sprintf("%s no data (was %s)", sv.Name, f(sv.Before))
+	}
+	return sv.Name + " no data"
+}

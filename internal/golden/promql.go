@@ -1,0 +1,266 @@
+package golden
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	"github.com/prometheus/common/model"
+
+	"github.com/prober-dev/prober/internal/config"
+)
+
+const (
+	defaultPromTimeout = 10 * time.Second
+	// maxPromBody bounds a response: an instant query for an alert is a few
+	// series, and a runaway one must not take the daemon's memory.
+	maxPromBody = 16 << 20
+)
+
+// NewPromQL queries a Prometheus-compatible API (/api/v1/query) through
+// client_golang's api.Client, with the bearer token file (re-read on every
+// query, so a rotated token is picked up), basic auth, CA and timeout of
+// cfg. Vectors become Samples (native histogram samples are skipped: they
+// have no single value); a scalar is one Sample without labels; a range
+// vector or string is an error. Warnings are logged. Errors say what was
+// queried, and never carry credentials.
+//
+// It decodes the API's JSON envelope itself rather than through
+// api/prometheus/v1: that package needs github.com/json-iterator/go, which
+// go.sum does not hold. The wire protocol is the same (form POST, GET on
+// 405/501, as v1 does).
+func NewPromQL(cfg *config.Prometheus, logger *slog.Logger) (Querier, error) {
+	if cfg == nil || cfg.URL == "" {
+		return nil, errors.New("prometheus: no url")
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("prometheus: url %q: want http(s)://host[:port][/path]", redactURL(cfg.URL))
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = defaultPromTimeout
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if len(cfg.CAPEM) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(cfg.CAPEM) {
+			return nil, errors.New("prometheus: the CA holds no PEM certificate")
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	rt := &authTransport{next: tr, tokenFile: cfg.BearerTokenFile, user: cfg.BasicAuthUser, pass: cfg.BasicAuthPass}
+	if rt.tokenFile != "" {
+		if _, err := rt.token(); err != nil {
+			return nil, fmt.Errorf("prometheus: %w", err)
+		}
+	}
+	c, err := api.NewClient(api.Config{Address: cfg.URL, Client: &http.Client{Transport: rt, Timeout: timeout}})
+	if err != nil {
+		return nil, fmt.Errorf("prometheus: %w", err)
+	}
+	return &promQL{client: c, where: u.Redacted(), timeout: timeout, log: logger}, nil
+}
+
+type promQL struct {
+	client  api.Client
+	where   string // the URL, for errors
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+// Query runs an instant query at at (now when at is zero).
+func (p *promQL) Query(ctx context.Context, q string, at time.Time) ([]Sample, error) {
+	samples, err := p.query(ctx, q, at)
+	if err != nil {
+		return nil, fmt.Errorf("querying %s for %q: %w", p.where, q, err)
+	}
+	return samples, nil
+}
+
+func (p *promQL) query(ctx context.Context, q string, at time.Time) ([]Sample, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	args := url.Values{"query": {q}, "timeout": {p.timeout.String()}}
+	if !at.IsZero() {
+		args.Set("time", strconv.FormatFloat(float64(at.UnixNano())/1e9, 'f', -1, 64))
+	}
+	u := p.client.URL("/api/v1/query", nil)
+	req, err := http.NewRequest(http.MethodPost, u.String(), strings.NewReader(args.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, body, err := p.client.Do(ctx, req)
+	if err == nil && (resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented) {
+		// A read-only proxy in front may allow GET only.
+		u.RawQuery = args.Encode()
+		if req, err = http.NewRequest(http.MethodGet, u.String(), nil); err != nil {
+			return nil, err
+		}
+		resp, body, err = p.client.Do(ctx, req)
+	}
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, fmt.Errorf("no answer within %s: %w", p.timeout, err)
+		}
+		return nil, err
+	}
+	var env struct {
+		Status string `json:"status"`
+		Data   struct {
+			ResultType string          `json:"resultType"`
+			Result     json.RawMessage `json:"result"`
+		} `json:"data"`
+		ErrorType string   `json:"errorType"`
+		Error     string   `json:"error"`
+		Warnings  []string `json:"warnings"`
+		Infos     []string `json:"infos"`
+	}
+	jsonErr := json.Unmarshal(body, &env)
+	if resp.StatusCode/100 != 2 || env.Status == "error" {
+		if jsonErr == nil && env.Error != "" {
+			return nil, fmt.Errorf("HTTP %d: %s: %s", resp.StatusCode, env.ErrorType, env.Error)
+		}
+		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, snippet(body))
+	}
+	if jsonErr != nil {
+		return nil, fmt.Errorf("bad response: %v: %s", jsonErr, snippet(body))
+	}
+	if len(env.Warnings) > 0 {
+		p.log.Warn("promql_warnings", "query", q, "warnings", strings.Join(env.Warnings, "; "))
+	}
+	if len(env.Infos) > 0 {
+		p.log.Debug("promql_infos", "query", q, "infos", strings.Join(env.Infos, "; "))
+	}
+	switch env.Data.ResultType {
+	case "vector":
+		var v model.Vector
+		if err := json.Unmarshal(env.Data.Result, &v); err != nil {
+			return nil, fmt.Errorf("bad vector: %w", err)
+		}
+		out := make([]Sample, 0, len(v))
+		skipped := 0
+		for _, s := range v {
+			if s == nil || s.Histogram != nil {
+				skipped++
+				continue
+			}
+			l := make(map[string]string, len(s.Metric))
+			for k, val := range s.Metric {
+				l[string(k)] = string(val)
+			}
+			out = append(out, Sample{Labels: l, Value: float64(s.Value)})
+		}
+		if skipped > 0 {
+			p.log.Warn("promql_histograms_skipped", "query", q, "series", skipped,
+				"note", "native histogram samples have no single value; use histogram_quantile or a rate")
+		}
+		return out, nil
+	case "scalar":
+		var s model.Scalar
+		if err := json.Unmarshal(env.Data.Result, &s); err != nil {
+			return nil, fmt.Errorf("bad scalar: %w", err)
+		}
+		return []Sample{{Value: float64(s.Value)}}, nil
+	case "matrix":
+		return nil, errors.New("the query returns a range vector; rules need an instant vector or a scalar")
+	default:
+		return nil, fmt.Errorf("unsupported result type %q", env.Data.ResultType)
+	}
+}
+
+func snippet(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 200 {
+		s = truncate(s, 200) + "..."
+	}
+	if s == "" {
+		return "empty body"
+	}
+	return s
+}
+
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return "(unparsable)"
+}
+
+// authTransport adds credentials and bounds response bodies.
+type authTransport struct {
+	next       http.RoundTripper
+	tokenFile  string
+	user, pass string
+}
+
+func (t *authTransport) token() (string, error) {
+	b, err := os.ReadFile(t.tokenFile)
+	if err != nil {
+		return "", fmt.Errorf("bearer token file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("bearer token file %s is empty", t.tokenFile)
+	}
+	return tok, nil
+}
+
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context()) // a RoundTripper must not change its request
+	switch {
+	case t.tokenFile != "":
+		tok, err := t.token()
+		if err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	case t.user != "" || t.pass != "":
+		req.SetBasicAuth(t.user, t.pass)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := t.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &limitedBody{rc: resp.Body, left: maxPromBody}
+	return resp, nil
+}
+
+type limitedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, fmt.Errorf("response larger than %d MiB", maxPromBody>>20)
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }

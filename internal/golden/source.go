@@ -1,0 +1,109 @@
+package golden
+
+import (
+	"context"
+	"time"
+
+	"github.com/prober-dev/prober/internal/store"
+)
+
+// Querier runs instant PromQL queries.
+type Querier interface {
+	Query(ctx context.Context, promql string, at time.Time) ([]Sample, error)
+}
+
+// FlowsByDependency is implemented by sources that know which flows call a
+// dependency (the store does). Without it the engine looks through every
+// flow's failing steps.
+type FlowsByDependency interface {
+	DependencyFlows(ctx context.Context, dependency string) ([]string, error)
+}
+
+// defaultMaxAge is how old a region's last final run may be when the caller
+// gives no bound: about two one-minute intervals plus a timeout.
+const defaultMaxAge = 5 * time.Minute
+
+// NewStoreSource reads the in-process store. maxAge(flow) is how old a
+// region's last final run may be before the region is unknown (the daemon
+// passes 2×interval + timeout); nil or a non-positive answer means 5
+// minutes. promql, which may be nil, answers PromQL rules and signals.
+func NewStoreSource(st *store.Store, maxAge func(flow string) time.Duration, promql Querier) Source {
+	return &storeSource{st: st, maxAge: maxAge, promql: promql}
+}
+
+type storeSource struct {
+	st     *store.Store
+	maxAge func(string) time.Duration
+	promql Querier
+}
+
+func (s *storeSource) age(flow string) time.Duration {
+	if s.maxAge != nil {
+		if d := s.maxAge(flow); d > 0 {
+			return d
+		}
+	}
+	return defaultMaxAge
+}
+
+func (s *storeSource) Flows(ctx context.Context) ([]string, error) {
+	if s.st == nil {
+		return nil, nil
+	}
+	return s.st.Flows(), nil
+}
+
+func (s *storeSource) FlowStates(ctx context.Context, flow string, at time.Time) ([]RegionState, error) {
+	if s.st == nil {
+		return nil, nil
+	}
+	oldest := at.Add(-s.age(flow))
+	var out []RegionState
+	s.st.EachRegion(flow, func(n int, r *store.RegionState) {
+		if out == nil {
+			out = make([]RegionState, 0, n)
+		}
+		out = append(out, RegionState{Region: r.Region, Known: !r.Last.Before(oldest), Failing: !r.OK,
+			Since: r.Since, Last: r.Last, Retries: r.Retries, Step: r.Step, Dependency: r.Dependency,
+			Class: r.Class, Expectation: r.Expectation, Actual: r.Actual, Message: r.Message, TraceIDs: r.TraceIDs})
+	})
+	return out, nil
+}
+
+func (s *storeSource) FlowRatio(ctx context.Context, flow string, window time.Duration, at time.Time) (float64, float64, error) {
+	if s.st == nil {
+		return 0, 0, nil
+	}
+	g, n := s.st.FlowCounts(flow, window, at)
+	return float64(g), float64(n), nil
+}
+
+func (s *storeSource) DependencyRatio(ctx context.Context, dependency string, window time.Duration, at time.Time) (float64, float64, error) {
+	if s.st == nil {
+		return 0, 0, nil
+	}
+	g, n := s.st.DependencyCounts(dependency, window, at)
+	return float64(g), float64(n), nil
+}
+
+func (s *storeSource) Quantile(ctx context.Context, flow, step string, q float64, window time.Duration, at time.Time) (time.Duration, int, error) {
+	if s.st == nil {
+		return 0, 0, nil
+	}
+	d, n := s.st.Quantile(flow, step, q, window, at)
+	return d, n, nil
+}
+
+func (s *storeSource) Query(ctx context.Context, promql string, at time.Time) ([]Sample, error) {
+	if s.promql == nil {
+		return nil, ErrNoPromQL
+	}
+	return s.promql.Query(ctx, promql, at)
+}
+
+func (s *storeSource) DependencyFlows(ctx context.Context, dependency string) ([]string, error) {
+	if s.st == nil {
+		return nil, nil
+	}
+	return s.st.DependencyFlows(dependency), nil
+}

@@ -1,0 +1,602 @@
+package store
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prober-dev/prober/internal/result"
+)
+
+// History: what the rules need beyond the last few full runs, kept compact
+// so that 10,000 flows cost a few tens of megabytes:
+//
+//   - per flow, good/total counts of final runs, and per dependency of the
+//     calls made by final runs, in time buckets of four resolutions that
+//     each cover the whole of their span (every run is counted in all four):
+//     10s buckets for 10 minutes, 1m for an hour, 10m for 6 hours and 1h for
+//     3 days. A window is summed from the finest tier that still holds its
+//     start, so it is exact at that tier's resolution: 5m and 30m burn-rate
+//     windows at 10s/1m, 2h and 6h at 10m, 1d and 3d at 1h (all of the
+//     default burn windows are whole buckets). Four small tiers cost 232
+//     buckets; two flat ones (1m for 6h, 10m for 3d) would cost 792.
+//   - per flow (final runs) and per (flow, step) (every executed step,
+//     retried runs too: each was a real request, as in the step duration
+//     histogram) the durations of the last hour, at most 1,000 runs, for
+//     quantiles; in one table per flow whose rows (runs) share a
+//     timestamp.
+//   - per flow and region, the latest final run's outcome, the start of the
+//     current pass/fail streak and the trace ids of its failing runs.
+
+// tier is one resolution of the count rings: n buckets of width seconds.
+// n is one more than span/width so that a window of the whole span, which
+// touches a partial bucket at each end, is still held.
+type tier struct{ width, n int64 }
+
+var tiers = [...]tier{{10, 61}, {60, 61}, {600, 37}, {3600, 73}}
+
+// slots is the number of buckets over all tiers.
+const slots = 61 + 61 + 37 + 73
+
+// HistorySpan is how far back counts reach: longer windows are cut to it.
+const HistorySpan = 72 * time.Hour
+
+// Sample retention for quantiles, unless SetSampleRetention says otherwise.
+const (
+	DefaultSampleAge = time.Hour
+	DefaultSamples   = 1000
+)
+
+// maxTraces bounds the trace ids kept per region's failing streak.
+const maxTraces = 5
+
+// counter counts good and total events in the tiers' rings. T is uint16 for
+// a flow's runs (at most one run a second: 3,600 an hour) and uint32 for a
+// dependency's calls (summed over every flow calling it). The zero value is
+// empty and allocates on the first add.
+type counter[T uint16 | uint32] struct {
+	latest int64 // unix second of the newest event; the rings end there
+	c      []T   // per tier, per bucket: good, total
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+func mod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
+}
+
+func (k *counter[T]) add(sec int64, good bool) {
+	if k.c == nil {
+		k.c = make([]T, 2*slots)
+		k.latest = sec
+	} else if sec > k.latest {
+		k.advance(sec)
+	}
+	top := ^T(0)
+	off := int64(0)
+	for _, tr := range tiers {
+		idx := floorDiv(sec, tr.width)
+		if idx > floorDiv(k.latest, tr.width)-tr.n { // a late event may be older than the ring
+			s := off + 2*mod(idx, tr.n)
+			if k.c[s+1] != top { // saturate both, never wrap
+				k.c[s+1]++
+				if good {
+					k.c[s]++
+				}
+			}
+		}
+		off += 2 * tr.n
+	}
+}
+
+// advance moves the rings' end to sec, clearing the buckets it enters.
+func (k *counter[T]) advance(sec int64) {
+	off := int64(0)
+	for _, tr := range tiers {
+		old, now := floorDiv(k.latest, tr.width), floorDiv(sec, tr.width)
+		for i := max(old+1, now-tr.n+1); i <= now; i++ {
+			s := off + 2*mod(i, tr.n)
+			k.c[s], k.c[s+1] = 0, 0
+		}
+		off += 2 * tr.n
+	}
+	k.latest = sec
+}
+
+// window is the bucket range of (at-w, at] in a tier, each end rounded to
+// the nearest bucket edge (so the error is at most half a bucket each way):
+// the bucket holding at-w counts if more than half of it is inside, the
+// bucket holding at if at least half of it is, or if nothing came after at
+// (at is now: the bucket holds all there is). A window shorter than half a
+// bucket is the one bucket nearest to it.
+func window(atN, wN, width, latest int64) (lo, hi int64) {
+	wid := width * int64(time.Second)
+	hi = floorDiv(atN, wid)
+	if atN < hi*wid+wid/2 && floorDiv(atN, int64(time.Second)) < latest {
+		hi--
+	}
+	start := atN - wN
+	lo = floorDiv(start, wid)
+	if lo*wid+wid/2 <= start {
+		lo++
+	}
+	return min(lo, hi), hi // never less than one bucket
+}
+
+// sum counts the events in (at-w, at], rounded to the buckets of the finest
+// tier that still holds the window's start (the coarsest tier clamps to
+// what it holds: a window longer than 3 days is 3 days).
+func (k *counter[T]) sum(at time.Time, w time.Duration) (good, total int) {
+	if k.c == nil || w <= 0 || at.Unix() < 0 || at.Unix() > math.MaxInt64/int64(time.Second)-1 {
+		return 0, 0
+	}
+	atN := at.UnixNano()
+	off := int64(0)
+	for i, tr := range tiers {
+		lo, hi := window(atN, int64(w), tr.width, k.latest)
+		head := floorDiv(k.latest, tr.width)
+		if lo <= head-tr.n && i < len(tiers)-1 {
+			off += 2 * tr.n
+			continue
+		}
+		lo, hi = max(lo, head-tr.n+1), min(hi, head)
+		for idx := lo; idx <= hi; idx++ {
+			s := off + 2*mod(idx, tr.n)
+			good += int(k.c[s])
+			total += int(k.c[s+1])
+		}
+		return good, total
+	}
+	return 0, 0
+}
+
+// noDur marks a cell without a sample: a step that did not run, or the run
+// column of a run that was retried (not final).
+const noDur = math.MaxUint32
+
+// durTable is a flow's recent durations: a growable ring of rows, one per
+// run, each holding the run's end (unix seconds: uint32 lasts until 2106)
+// and, per column, a duration in microseconds (saturating below 71
+// minutes, longer than any timeout worth having). Column 0 is the run
+// (final runs only), column i+1 the flow's i-th step (every run that
+// executed it). A run's steps share its timestamp: 4+4×columns bytes a run
+// where a series per step would cost 8 a sample.
+type durTable struct {
+	cols     int
+	at       []uint32
+	d        []uint32 // len(at) rows of cols
+	start, n int
+}
+
+func micros(d time.Duration) uint32 {
+	return uint32(min(max(d.Microseconds(), 0), noDur-1))
+}
+
+// row appends a row at at with cols columns (widening the table for a new
+// step), all cells noDur, after evicting rows older than maxAge and beyond
+// maxN, and returns it to fill.
+func (t *durTable) row(at uint32, cols int, maxAge uint32, maxN int) []uint32 {
+	// Rows arrive nearly in order: the oldest is at the front.
+	for t.n > 0 {
+		f := t.at[t.start]
+		if (f < at && at-f > maxAge) || t.n >= maxN {
+			t.start = (t.start + 1) % len(t.at)
+			t.n--
+			continue
+		}
+		break
+	}
+	size := len(t.at)
+	if t.n == size && size < maxN {
+		size = min(max(4, 2*size), maxN)
+	}
+	if size != len(t.at) || cols > t.cols {
+		t.relayout(size, max(cols, t.cols))
+	}
+	if t.n == len(t.at) { // full at the bound: the oldest goes
+		t.start = (t.start + 1) % len(t.at)
+		t.n--
+	}
+	i := (t.start + t.n) % len(t.at)
+	t.n++
+	t.at[i] = at
+	r := t.d[i*t.cols : (i+1)*t.cols]
+	for j := range r {
+		r[j] = noDur
+	}
+	return r
+}
+
+func (t *durTable) relayout(size, cols int) {
+	at, d := make([]uint32, size), make([]uint32, size*cols)
+	for i := 0; i < t.n; i++ {
+		k := (t.start + i) % len(t.at)
+		at[i] = t.at[k]
+		r := d[i*cols : (i+1)*cols]
+		copy(r, t.d[k*t.cols:(k+1)*t.cols])
+		for j := t.cols; j < cols; j++ {
+			r[j] = noDur
+		}
+	}
+	t.at, t.d, t.cols, t.start = at, d, cols, 0
+}
+
+// quantile is the q-quantile (linear interpolation between the closest
+// ranks, as numpy's default) of column col's samples in (at-w, at].
+func (t *durTable) quantile(col int, q float64, at time.Time, w time.Duration) (time.Duration, int) {
+	if t.n == 0 || w <= 0 || col >= t.cols {
+		return 0, 0
+	}
+	hi := at.Unix()
+	lo := at.Add(-w).Unix()
+	vals := make([]uint32, 0, t.n)
+	for i := 0; i < t.n; i++ {
+		k := (t.start + i) % len(t.at)
+		if s := int64(t.at[k]); s > lo && s <= hi {
+			if v := t.d[k*t.cols+col]; v != noDur {
+				vals = append(vals, v)
+			}
+		}
+	}
+	if len(vals) == 0 {
+		return 0, 0
+	}
+	slices.Sort(vals)
+	q = min(max(q, 0), 1)
+	pos := q * float64(len(vals)-1)
+	i := int(pos)
+	v := float64(vals[i])
+	if i+1 < len(vals) {
+		v += (pos - float64(i)) * (float64(vals[i+1]) - v)
+	}
+	return time.Duration(math.Round(v)) * time.Microsecond, len(vals)
+}
+
+// flowHist is one flow's history, allocated at its first timed run.
+type flowHist struct {
+	counts  counter[uint16] // final runs
+	dur     durTable        // durations of runs and steps
+	steps   []string        // dur's step columns, in first-seen order
+	regions []regionState   // one per region seen, sorted; usually one
+	deps    []string        // dependencies its steps called
+}
+
+// depHist is one dependency's calls, over every flow calling it.
+type depHist struct {
+	counts counter[uint32]
+	flows  map[string]struct{}
+}
+
+// failInfo is what failed in a final failed run.
+type failInfo struct {
+	step, dependency, class, expectation, actual, message string
+}
+
+// regionState is a flow's latest final run in one region and its streak.
+type regionState struct {
+	region  string
+	final   bool  // a final run was seen
+	ok      bool  // it passed
+	last    int64 // its end, unix nanoseconds
+	since   int64 // start of the streak's first slot, unix nanoseconds
+	retries int
+	fail    *failInfo // nil when passing
+	traces  []string  // the failing streak's trace ids, newest first
+	// The retry chain in progress: when its first attempt started and the
+	// trace ids of its attempts so far (oldest first). The final run of
+	// the chain decides whether they join the failing streak.
+	chainStart int64
+	pending    []string
+}
+
+func (s *Store) observeHistory(fd *flowData, r *result.Run) {
+	if r.Start.Unix() < 0 || r.Start.Unix() >= math.MaxUint32 {
+		return // no usable time (a hand-made run): nothing to place in a window
+	}
+	h := fd.hist
+	if h == nil {
+		h = &flowHist{}
+		fd.hist = h
+	}
+	end := r.Start.Add(r.Duration)
+	sec := end.Unix()
+	final := r.Final()
+	if final {
+		h.counts.add(sec, r.OK())
+	}
+	// Durations: one row for the run, with a column per executed step
+	// (registered first, so that the row is wide enough).
+	executed := 0
+	for i := range r.Steps {
+		st := &r.Steps[i]
+		if st.Status == result.Skipped {
+			continue
+		}
+		executed++
+		if !slices.Contains(h.steps, st.Name) {
+			h.steps = append(h.steps, st.Name)
+		}
+		if st.Dependency != "" && final {
+			s.observeDependency(h, r.Flow, st, sec)
+		}
+	}
+	if final || executed > 0 {
+		row := h.dur.row(uint32(sec), 1+len(h.steps), uint32(s.sampleAge/time.Second), s.sampleMax)
+		if final {
+			row[0] = micros(r.Duration)
+		}
+		for i := range r.Steps {
+			if st := &r.Steps[i]; st.Status != result.Skipped {
+				row[1+slices.Index(h.steps, st.Name)] = micros(st.Duration)
+			}
+		}
+	}
+	s.observeRegion(h, r, end)
+}
+
+// observeDependency counts one call of a final run: a call an immediate
+// retry went on to clear is a blip, not a dependency failure (as the
+// dependency_success rule says).
+func (s *Store) observeDependency(h *flowHist, flow string, st *result.Step, sec int64) {
+	d := s.deps[st.Dependency]
+	if d == nil {
+		d = &depHist{flows: map[string]struct{}{}}
+		s.deps[st.Dependency] = d
+	}
+	if !slices.Contains(h.deps, st.Dependency) {
+		h.deps = append(h.deps, st.Dependency)
+		d.flows[flow] = struct{}{}
+	}
+	d.counts.add(sec, st.Status == result.Passed)
+}
+
+func (s *Store) observeRegion(h *flowHist, r *result.Run, end time.Time) {
+	var rs *regionState
+	for i := range h.regions {
+		if h.regions[i].region == r.Region {
+			rs = &h.regions[i]
+			break
+		}
+	}
+	if rs == nil {
+		// Kept sorted by region, so that readers need not sort.
+		i, _ := slices.BinarySearchFunc(h.regions, r.Region, func(a regionState, b string) int { return strings.Compare(a.region, b) })
+		h.regions = slices.Insert(h.regions, i, regionState{region: r.Region})
+		rs = &h.regions[i]
+	}
+	start := r.Start.UnixNano()
+	if !r.Final() {
+		// A failed attempt the runner retries at once: part of the slot's
+		// chain, decided by its final run.
+		if r.Retry == 0 || rs.chainStart == 0 {
+			rs.chainStart, rs.pending = start, rs.pending[:0]
+		}
+		if len(rs.pending) < maxTraces {
+			rs.pending = append(rs.pending, strings.Clone(r.TraceID))
+		}
+		return
+	}
+	slot := start
+	if r.Retry > 0 && rs.chainStart != 0 && rs.chainStart < start {
+		slot = rs.chainStart
+	}
+	ok := r.OK()
+	if !rs.final || rs.ok != ok {
+		rs.since, rs.traces = slot, nil
+	}
+	rs.final, rs.ok, rs.last = true, ok, end.UnixNano()
+	if ok {
+		rs.fail, rs.retries = nil, 0
+	} else {
+		rs.fail, rs.retries = failureOf(r), r.Retry
+		// Newest first: this run, then its chain's earlier attempts, then
+		// the streak's older runs.
+		n := min(1+len(rs.pending)+len(rs.traces), maxTraces)
+		ts := make([]string, 0, n)
+		ts = append(ts, strings.Clone(r.TraceID))
+		for i := len(rs.pending) - 1; i >= 0 && len(ts) < n; i-- {
+			ts = append(ts, rs.pending[i])
+		}
+		for _, t := range rs.traces {
+			if len(ts) == n {
+				break
+			}
+			ts = append(ts, t)
+		}
+		rs.traces = ts
+	}
+	rs.chainStart, rs.pending = 0, rs.pending[:0]
+}
+
+// failureOf copies what a page needs of a failed run. The strings are
+// cloned: an actual value may be a slice of a large response body.
+func failureOf(r *result.Run) *failInfo {
+	f := &failInfo{class: string(r.Class), step: r.FailedStep}
+	if st := r.Failed(); st != nil {
+		f.step, f.dependency, f.class = st.Name, st.Dependency, string(st.Class)
+		if len(st.Failures) > 0 {
+			x := st.Failures[0]
+			f.expectation, f.actual, f.message = strings.Clone(x.Expectation), strings.Clone(x.Actual), strings.Clone(x.Message)
+		}
+	}
+	return f
+}
+
+// RegionState is a flow's latest final run in one region, and the streak of
+// final runs with the same outcome that it continues.
+type RegionState struct {
+	Region string
+	Last   time.Time // when the latest final run ended
+	OK     bool
+	// Since is when the streak began: the start of the first attempt of
+	// its first schedule slot.
+	Since time.Time
+	// Retries is how many immediate retries agreed with the latest final
+	// failure (the Retry of that run).
+	Retries int
+	// What failed in the latest final run, when it failed.
+	Step, Dependency, Class, Expectation, Actual, Message string
+	// TraceIDs of the failing streak, newest first, retried attempts
+	// included, at most 5; nil while passing.
+	TraceIDs []string
+}
+
+// Regions returns flow's state in every region that has reported a final
+// run, sorted by region.
+func (s *Store) Regions(flow string) []RegionState {
+	var out []RegionState
+	s.EachRegion(flow, func(n int, rs *RegionState) {
+		if out == nil {
+			out = make([]RegionState, 0, n)
+		}
+		out = append(out, *rs)
+	})
+	return out
+}
+
+// EachRegion calls fn with flow's state in every region that has reported
+// a final run, sorted by region, and how many regions there are at most:
+// Regions without a copy (rules read 10,000 flows every few seconds). fn
+// runs under the store's read lock: it must not call the store, and must
+// not keep rs (TraceIDs is its own copy).
+func (s *Store) EachRegion(flow string, fn func(n int, rs *RegionState)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fd := s.flows[flow]
+	if fd == nil || fd.hist == nil {
+		return
+	}
+	h := fd.hist // regions are kept sorted
+	for i := range h.regions {
+		rs := &h.regions[i]
+		if !rs.final {
+			continue
+		}
+		st := RegionState{Region: rs.region, Last: time.Unix(0, rs.last), OK: rs.ok,
+			Since: time.Unix(0, rs.since), Retries: rs.retries, TraceIDs: slices.Clone(rs.traces)}
+		if f := rs.fail; f != nil {
+			st.Step, st.Dependency, st.Class = f.step, f.dependency, f.class
+			st.Expectation, st.Actual, st.Message = f.expectation, f.actual, f.message
+		}
+		fn(len(h.regions), &st)
+	}
+}
+
+// FlowCounts counts flow's final runs that ended in (at-window, at], over
+// all regions: those that passed, and all. The window is rounded to the
+// buckets of the finest resolution holding its start (10s up to 10
+// minutes back, 1m up to an hour, 10m up to 6 hours, 1h up to 3 days), to
+// the nearest bucket edge.
+func (s *Store) FlowCounts(flow string, window time.Duration, at time.Time) (good, total int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fd := s.flows[flow]
+	if fd == nil || fd.hist == nil {
+		return 0, 0
+	}
+	return fd.hist.counts.sum(at, window)
+}
+
+// DependencyCounts counts the calls to dependency (executed steps marked
+// with it, in final runs, over all flows) that ended in (at-window, at],
+// rounded as FlowCounts: successful ones, and all.
+func (s *Store) DependencyCounts(dependency string, window time.Duration, at time.Time) (good, total int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d := s.deps[dependency]
+	if d == nil {
+		return 0, 0
+	}
+	return d.counts.sum(at, window)
+}
+
+// Quantile is the q-quantile (linear interpolation between closest ranks)
+// of the durations of flow's step in runs that ended in (at-window, at],
+// retried runs included (step "": the durations of flow's final runs), and
+// how many samples it is over. Only the runs kept (the last hour, at most
+// 1,000, unless SetSampleRetention says otherwise) are seen: a longer
+// window is cut to them.
+func (s *Store) Quantile(flow, step string, q float64, window time.Duration, at time.Time) (time.Duration, int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fd := s.flows[flow]
+	if fd == nil || fd.hist == nil {
+		return 0, 0
+	}
+	col := 0
+	if step != "" {
+		i := slices.Index(fd.hist.steps, step)
+		if i < 0 {
+			return 0, 0
+		}
+		col = 1 + i
+	}
+	return fd.hist.dur.quantile(col, q, at, window)
+}
+
+// Dependencies lists the dependencies called in final runs, sorted.
+func (s *Store) Dependencies() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.deps))
+	for d := range s.deps {
+		out = append(out, d)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// DependencyFlows lists the flows whose steps called dependency, sorted.
+func (s *Store) DependencyFlows(dependency string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d := s.deps[dependency]
+	if d == nil {
+		return nil
+	}
+	out := make([]string, 0, len(d.flows))
+	for f := range d.flows {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// SetSampleRetention bounds the durations kept per flow for quantiles: those
+// of runs in the last age, at most n runs. Latency rules with windows longer
+// than an hour need it raised; it applies as runs arrive. Memory grows with
+// it: 4 bytes per run and column (the run and each step).
+func (s *Store) SetSampleRetention(age time.Duration, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sampleAge = min(max(age, time.Second), time.Duration(math.MaxUint32)*time.Second)
+	s.sampleMax = max(n, 1)
+}
+
+// dropHistory forgets a removed flow's history, and the dependencies that
+// no remaining flow calls. A dependency still called keeps the removed
+// flow's past calls in its counts: they were real calls.
+func (s *Store) dropHistory(flow string, fd *flowData) {
+	if fd.hist == nil {
+		return
+	}
+	for _, dep := range fd.hist.deps {
+		if d := s.deps[dep]; d != nil {
+			delete(d.flows, flow)
+			if len(d.flows) == 0 {
+				delete(s.deps, dep)
+			}
+		}
+	}
+}
