@@ -89,6 +89,23 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  %-20s %-28s %d step(s)  %s\n", f.Name, daemon.DescribeSchedule(f.Schedule),
 			len(f.Steps)+len(f.Cleanup), f.File)
 	}
+	a := cfg.Alerting
+	if len(a.Rules) > 0 {
+		fmt.Fprintf(stdout, "%d rule(s):\n", len(a.Rules))
+		for _, r := range a.Rules {
+			fmt.Fprintf(stdout, "  %-20s %-20s %-9s for %s\n", r.Name, r.Kind, r.Severity, r.For)
+		}
+	}
+	if len(a.Notifiers) > 0 {
+		fmt.Fprintf(stdout, "%d notifier(s):\n", len(a.Notifiers))
+		for _, n := range a.Notifiers {
+			state := "enabled"
+			if n.Disabled != "" {
+				state = "disabled: " + n.Disabled
+			}
+			fmt.Fprintf(stdout, "  %-20s %-12s %s\n", n.Name, n.Type, state)
+		}
+	}
 	return nil
 }
 

@@ -130,6 +130,10 @@ Heal it:
 Find a probe's requests in the shop's logs by its trace id:
   grep <trace_id> %[4]s
 
+Pages print here (the console notifier) once the rules confirm users are hurt;
+with PAGERDUTY_ROUTING_KEY, or SLACK_TOKEN and SLACK_CHANNEL, set they also go
+to PagerDuty and Slack. Alerts: %[2]s/api/v1/alerts
+
 Ctrl-C stops the demo.
 
 `, len(cfg.Flows), base, sb.ShopURL, filepath.Join(dir, "shop.log"), filepath.Join(dir, "prober.log"))

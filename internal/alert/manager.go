@@ -595,7 +595,7 @@ func (c *cycle) render(s *State, e *golden.Evaluation, kind Kind) Page {
 		add("regions failing", fmt.Sprintf("%d of %d (%s)", len(ev.RegionsFailing), ev.RegionsTotal, strings.Join(ev.RegionsFailing, ", ")))
 	}
 	if ev.Retries > 0 {
-		add("confirmed by", fmt.Sprintf("%d immediate retries", ev.Retries))
+		add("confirmed by", plural(ev.Retries, "immediate retry", "immediate retries"))
 	}
 	if !p.Since.IsZero() {
 		add("since", p.Since.UTC().Format(time.RFC3339))
@@ -615,9 +615,16 @@ func (c *cycle) render(s *State, e *golden.Evaluation, kind Kind) Page {
 	}
 	vars := map[string]string{"flow": ev.Flow, "step": ev.Step, "trace_id": trace, "rule": s.Rule,
 		"dependency": ev.Dependency, "region": strings.Join(ev.RegionsFailing, ",")}
+links:
 	for _, l := range c.m.cfg.Links {
 		u := l.URL
 		for k, v := range vars {
+			if !strings.Contains(u, "{"+k+"}") {
+				continue
+			}
+			if v == "" {
+				continue links // a dashboard for no flow is no help
+			}
 			u = strings.ReplaceAll(u, "{"+k+"}", url.QueryEscape(v))
 		}
 		p.Links = append(p.Links, Link{Name: l.Name, URL: u})
@@ -717,4 +724,11 @@ func (m *Manager) Silences() ([]*SilenceRecord, error) {
 		return err
 	})
 	return out, err
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
