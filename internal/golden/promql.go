@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,11 +11,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
 	"github.com/prober-dev/prober/internal/config"
@@ -36,11 +35,6 @@ const (
 // have no single value); a scalar is one Sample without labels; a range
 // vector or string is an error. Warnings are logged. Errors say what was
 // queried, and never carry credentials.
-//
-// It decodes the API's JSON envelope itself rather than through
-// api/prometheus/v1: that package needs github.com/json-iterator/go, which
-// go.sum does not hold. The wire protocol is the same (form POST, GET on
-// 405/501, as v1 does).
 func NewPromQL(cfg *config.Prometheus, logger *slog.Logger) (Querier, error) {
 	if cfg == nil || cfg.URL == "" {
 		return nil, errors.New("prometheus: no url")
@@ -74,11 +68,11 @@ func NewPromQL(cfg *config.Prometheus, logger *slog.Logger) (Querier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prometheus: %w", err)
 	}
-	return &promQL{client: c, where: u.Redacted(), timeout: timeout, log: logger}, nil
+	return &promQL{api: v1.NewAPI(c), where: u.Redacted(), timeout: timeout, log: logger}, nil
 }
 
 type promQL struct {
-	client  api.Client
+	api     v1.API
 	where   string // the URL, for errors
 	timeout time.Duration
 	log     *slog.Logger
@@ -96,64 +90,24 @@ func (p *promQL) Query(ctx context.Context, q string, at time.Time) ([]Sample, e
 func (p *promQL) query(ctx context.Context, q string, at time.Time) ([]Sample, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	args := url.Values{"query": {q}, "timeout": {p.timeout.String()}}
-	if !at.IsZero() {
-		args.Set("time", strconv.FormatFloat(float64(at.UnixNano())/1e9, 'f', -1, 64))
+	if at.IsZero() {
+		at = time.Now()
 	}
-	u := p.client.URL("/api/v1/query", nil)
-	req, err := http.NewRequest(http.MethodPost, u.String(), strings.NewReader(args.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, body, err := p.client.Do(ctx, req)
-	if err == nil && (resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented) {
-		// A read-only proxy in front may allow GET only.
-		u.RawQuery = args.Encode()
-		if req, err = http.NewRequest(http.MethodGet, u.String(), nil); err != nil {
-			return nil, err
-		}
-		resp, body, err = p.client.Do(ctx, req)
-	}
+	val, warnings, infos, err := p.api.Query(ctx, q, at, v1.WithTimeout(p.timeout))
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
 			return nil, fmt.Errorf("no answer within %s: %w", p.timeout, err)
 		}
 		return nil, err
 	}
-	var env struct {
-		Status string `json:"status"`
-		Data   struct {
-			ResultType string          `json:"resultType"`
-			Result     json.RawMessage `json:"result"`
-		} `json:"data"`
-		ErrorType string   `json:"errorType"`
-		Error     string   `json:"error"`
-		Warnings  []string `json:"warnings"`
-		Infos     []string `json:"infos"`
+	if len(warnings) > 0 {
+		p.log.Warn("promql_warnings", "query", q, "warnings", strings.Join(warnings, "; "))
 	}
-	jsonErr := json.Unmarshal(body, &env)
-	if resp.StatusCode/100 != 2 || env.Status == "error" {
-		if jsonErr == nil && env.Error != "" {
-			return nil, fmt.Errorf("HTTP %d: %s: %s", resp.StatusCode, env.ErrorType, env.Error)
-		}
-		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, snippet(body))
+	if len(infos) > 0 {
+		p.log.Debug("promql_infos", "query", q, "infos", strings.Join(infos, "; "))
 	}
-	if jsonErr != nil {
-		return nil, fmt.Errorf("bad response: %v: %s", jsonErr, snippet(body))
-	}
-	if len(env.Warnings) > 0 {
-		p.log.Warn("promql_warnings", "query", q, "warnings", strings.Join(env.Warnings, "; "))
-	}
-	if len(env.Infos) > 0 {
-		p.log.Debug("promql_infos", "query", q, "infos", strings.Join(env.Infos, "; "))
-	}
-	switch env.Data.ResultType {
-	case "vector":
-		var v model.Vector
-		if err := json.Unmarshal(env.Data.Result, &v); err != nil {
-			return nil, fmt.Errorf("bad vector: %w", err)
-		}
+	switch v := val.(type) {
+	case model.Vector:
 		out := make([]Sample, 0, len(v))
 		skipped := 0
 		for _, s := range v {
@@ -172,16 +126,12 @@ func (p *promQL) query(ctx context.Context, q string, at time.Time) ([]Sample, e
 				"note", "native histogram samples have no single value; use histogram_quantile or a rate")
 		}
 		return out, nil
-	case "scalar":
-		var s model.Scalar
-		if err := json.Unmarshal(env.Data.Result, &s); err != nil {
-			return nil, fmt.Errorf("bad scalar: %w", err)
-		}
-		return []Sample{{Value: float64(s.Value)}}, nil
-	case "matrix":
+	case *model.Scalar:
+		return []Sample{{Value: float64(v.Value)}}, nil
+	case model.Matrix:
 		return nil, errors.New("the query returns a range vector; rules need an instant vector or a scalar")
 	default:
-		return nil, fmt.Errorf("unsupported result type %q", env.Data.ResultType)
+		return nil, fmt.Errorf("unsupported result type %s", val.Type())
 	}
 }
 
