@@ -5,8 +5,10 @@
 package metrics
 
 import (
+	"maps"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +31,8 @@ type Metrics struct {
 	dependency   *prometheus.CounterVec
 	skipped      *prometheus.CounterVec
 	retries      *prometheus.CounterVec
+	stateSince   *prometheus.GaugeVec
+	failure      *prometheus.GaugeVec
 	lateness     prometheus.Histogram
 	inFlight     prometheus.Gauge
 	flows        prometheus.Gauge
@@ -46,6 +50,10 @@ type Metrics struct {
 }
 
 type flowHandles struct {
+	since       prometheus.Gauge
+	state       atomic.Int32 // 0 unknown, 1 passing, 2 failing
+	failMu      sync.Mutex
+	lastFailure prometheus.Labels
 	runsOK      prometheus.Counter
 	duration    prometheus.Observer
 	lastSuccess prometheus.Gauge
@@ -115,6 +123,14 @@ func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
 			Name: "prober_run_retries_total",
 			Help: "Failed runs retried at once to confirm the failure (the retry's outcome is counted in prober_runs_total).",
 		}, []string{"flow"}),
+		stateSince: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "prober_flow_state_since_timestamp_seconds",
+			Help: "Unix time at which the flow's current state (passing or failing, final runs) began.",
+		}, []string{"flow"}),
+		failure: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "prober_last_failure_info",
+			Help: "Present while the flow fails: where and how its last final run failed (value: when). Labels are bounded by the configuration.",
+		}, []string{"flow", "step", "class", "dependency", "expectation"}),
 		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "prober_schedule_lateness_seconds",
 			Help:    "How late runs started against their planned time (scheduler and concurrency-limit delay).",
@@ -149,7 +165,7 @@ func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
 	})
 	info.Set(1)
 	reg.MustRegister(m.runs, m.flowDuration, m.lastSuccess, m.lastRun, m.steps, m.stepDuration,
-		m.stepPhase, m.dependency, m.skipped, m.retries, m.lateness, m.inFlight, m.flows, m.reloads,
+		m.stepPhase, m.dependency, m.skipped, m.retries, m.stateSince, m.failure, m.lateness, m.inFlight, m.flows, m.reloads,
 		m.reloadOK, m.reloadTime, info)
 	for _, r := range []string{"success", "failure"} {
 		m.reloads.WithLabelValues(r)
@@ -199,6 +215,8 @@ func (m *Metrics) SetFlows(flows []FlowShape) {
 			m.dependency.DeletePartialMatch(l)
 			m.skipped.DeletePartialMatch(l)
 			m.retries.DeletePartialMatch(l)
+			m.stateSince.DeletePartialMatch(l)
+			m.failure.DeletePartialMatch(l)
 		}
 	}
 	m.flows.Set(float64(len(flows)))
@@ -234,7 +252,14 @@ func (m *Metrics) newFlowHandles(f FlowShape) *flowHandles {
 		duration:    m.flowDuration.WithLabelValues(f.Name),
 		lastSuccess: m.lastSuccess.WithLabelValues(f.Name),
 		lastRun:     m.lastRun.WithLabelValues(f.Name),
+		since:       m.stateSince.WithLabelValues(f.Name),
 		steps:       make(map[string]*stepHandles, len(f.Steps)),
+	}
+	if old := m.cache[f.Name]; old != nil { // a reload: the streak goes on
+		h.state.Store(old.state.Load())
+		old.failMu.Lock()
+		h.lastFailure = old.lastFailure
+		old.failMu.Unlock()
 	}
 	m.skipped.WithLabelValues(f.Name)
 	m.retries.WithLabelValues(f.Name)
@@ -298,12 +323,20 @@ func (m *Metrics) Observe(r *result.Run) {
 		h.runsOK.Inc()
 		h.lastSuccess.Set(1)
 	default:
-		m.runs.WithLabelValues(r.Flow, "failure", string(r.Class)).Inc()
+		// The exemplar lets an evaluator far away find the trace ids of
+		// failing runs (query_exemplars) without a label per trace.
+		c := m.runs.WithLabelValues(r.Flow, "failure", string(r.Class))
+		if ea, ok := c.(prometheus.ExemplarAdder); ok {
+			ea.AddWithExemplar(1, ex)
+		} else {
+			c.Inc()
+		}
 		h.lastSuccess.Set(0)
 	}
 	if !r.Retried {
 		h.lastRun.Set(float64(r.Start.UnixNano()) / 1e9)
 		observe(h.duration, r.Duration, ex)
+		m.streak(h, r)
 	}
 	for i := range r.Steps {
 		s := &r.Steps[i]
@@ -330,7 +363,9 @@ func (m *Metrics) Observe(r *result.Run) {
 		for j, d := range [5]time.Duration{t.DNS, t.Connect, t.TLS, t.Processing, t.Transfer} {
 			sh.phases[j].Set(d.Seconds())
 		}
-		if s.Dependency != "" && (s.Dependency == sh.dependency || !announced) {
+		// Dependency calls count final runs only, as the rules do: a blip a
+		// retry cleared is not a gateway failure.
+		if s.Dependency != "" && !r.Retried && (s.Dependency == sh.dependency || !announced) {
 			if s.Status == result.Passed && s.Dependency == sh.dependency {
 				sh.depOK.Inc()
 			} else {
@@ -385,4 +420,37 @@ func (m *Metrics) ConfigLoaded(ok bool, at time.Time) {
 	}
 	m.reloads.WithLabelValues("failure").Inc()
 	m.reloadOK.Set(0)
+}
+
+// streak keeps the state-since gauge and the failure info of a flow: what
+// an evaluator reading Prometheus needs to tell "failing since 02:14 at
+// step pay (swallowed_error)" without the prober's memory.
+func (m *Metrics) streak(h *flowHandles, r *result.Run) {
+	state := int32(1)
+	if !r.OK() {
+		state = 2
+	}
+	if h.state.Swap(state) != state {
+		h.since.Set(float64(r.Start.UnixNano()) / 1e9)
+	}
+	if r.OK() {
+		m.failure.DeletePartialMatch(prometheus.Labels{"flow": r.Flow})
+		return
+	}
+	s := r.Failed()
+	if s == nil {
+		return
+	}
+	exp := ""
+	if len(s.Failures) > 0 {
+		exp = s.Failures[0].Expectation
+	}
+	labels := prometheus.Labels{"flow": r.Flow, "step": s.Name, "class": string(s.Class), "dependency": s.Dependency, "expectation": exp}
+	h.failMu.Lock()
+	defer h.failMu.Unlock()
+	if h.lastFailure != nil && !maps.Equal(h.lastFailure, labels) {
+		m.failure.Delete(h.lastFailure)
+	}
+	h.lastFailure = labels
+	m.failure.With(labels).Set(float64(r.Start.UnixNano()) / 1e9)
 }

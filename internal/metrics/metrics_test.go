@@ -765,7 +765,7 @@ func TestExemplarsServedAsOpenMetrics(t *testing.T) {
 						continue
 					}
 					name := mm[1][:strings.Index(mm[1], "{")]
-					if !strings.HasSuffix(name, "_bucket") {
+					if !strings.HasSuffix(name, "_bucket") && name != "prober_runs_total" {
 						t.Errorf("exemplar on a non-bucket line: %s", line)
 					}
 					if found[name] == nil {
@@ -806,7 +806,7 @@ var (
 	hexIDRE  = regexp.MustCompile(`^[0-9a-f]{16}$|^[0-9a-f]{32}$`)
 	allowedL = map[string]bool{
 		"region": true, "flow": true, "step": true, "class": true, "dependency": true,
-		"outcome": true, "result": true, "phase": true, "version": true, "revision": true, "goversion": true,
+		"outcome": true, "result": true, "phase": true, "version": true, "revision": true, "goversion": true, "expectation": true,
 	}
 )
 
@@ -921,4 +921,49 @@ func BenchmarkObserve(b *testing.B) {
 	for b.Loop() {
 		m.Observe(r)
 	}
+}
+
+func TestStreakFailureInfoAndRetries(t *testing.T) {
+	reg, m := newTestMetrics(t)
+	m.SetFlows([]FlowShape{checkoutShape()})
+	m.Observe(passingRun())
+	since := s("prober_flow_state_since_timestamp_seconds", "flow", "checkout")
+	checkValues(t, reg, map[series]float64{since: float64(t0.Unix())})
+
+	// A failed run that a retry supersedes: a retry, not a run, not a call.
+	retried := failingRun()
+	retried.Retried = true
+	m.Observe(retried)
+	checkValues(t, reg, map[series]float64{
+		s("prober_run_retries_total", "flow", "checkout"): 1,
+		since: float64(t0.Unix()),
+	})
+	checkAbsent(t, reg, []series{
+		s("prober_runs_total", "flow", "checkout", "result", "failure", "class", "swallowed_error"),
+		s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure", "class", "swallowed_error"),
+	})
+
+	// The confirming retry fails too: the streak turns, the failure shows.
+	final := failingRun()
+	final.Retry = 1
+	m.Observe(final)
+	info := s("prober_last_failure_info", "flow", "checkout", "step", "pay", "class", "swallowed_error",
+		"dependency", "bank-gateway", "expectation", `json.status == "success"`)
+	checkValues(t, reg, map[series]float64{
+		since: float64(final.Start.Unix()),
+		info:  float64(final.Start.Unix()),
+		s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure", "class", "swallowed_error"): 1,
+	})
+	// Still failing: the streak keeps its start.
+	later := failingRun()
+	later.Start = later.Start.Add(time.Minute)
+	m.Observe(later)
+	checkValues(t, reg, map[series]float64{since: float64(final.Start.Unix())})
+
+	// Healed: the failure info goes away, the streak restarts.
+	ok := passingRun()
+	ok.Start = t0.Add(5 * time.Minute)
+	m.Observe(ok)
+	checkAbsent(t, reg, []series{info})
+	checkValues(t, reg, map[series]float64{since: float64(ok.Start.Unix())})
 }
