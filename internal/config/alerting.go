@@ -650,7 +650,7 @@ func (l *loader) signals(f *file, n *yaml.Node, sc ruleScope, prom *Prometheus) 
 	return out
 }
 
-var ruleKinds = []string{string(FlowFailing), string(BurnRate), string(DependencySuccess), string(Latency), string(PromQL)}
+var ruleKinds = []string{string(FlowFailing), string(BurnRate), string(DependencySuccess), string(Latency), string(PromQL), string(Absent)}
 
 func (l *loader) rules(f *file, n *yaml.Node, sc ruleScope, notifiers map[string]*Notifier, prom *Prometheus) []*Rule {
 	var out []*Rule
@@ -737,6 +737,8 @@ func (l *loader) rules(f *file, n *yaml.Node, sc ruleScope, notifiers map[string
 			r.Latency = l.latency(f, kindNode, sc)
 		case PromQL:
 			r.PromQL = l.promqlRule(f, kindNode, prom)
+		case Absent:
+			r.Absent = l.absent(f, kindNode, sc)
 		}
 		out = append(out, r)
 	}
@@ -993,6 +995,26 @@ func (l *loader) latency(f *file, n *yaml.Node, sc ruleScope) *LatencyRule {
 	if v := o.get("min_samples"); v != nil {
 		if m, ok := f.integer(v, "min_samples", 1, 1_000_000); ok {
 			r.MinSamples = int(m)
+		}
+	}
+	return r
+}
+
+func (l *loader) absent(f *file, n *yaml.Node, sc ruleScope) *AbsentRule {
+	o := f.object(n, "absent", []string{"flows", "regions"})
+	r := &AbsentRule{}
+	for _, it := range f.list(o.get("flows"), "a list of flow names") {
+		if s := l.flowRef(f, it, sc); s != "" {
+			r.Flows = append(r.Flows, s)
+		}
+	}
+	for _, it := range f.list(o.get("regions"), "a list of regions") {
+		if s, ok := f.str(it, "a region"); ok {
+			if !validSlug(s) {
+				f.errorf(it, "region %s must match [a-z0-9][a-z0-9_-]*", quote(s))
+				continue
+			}
+			r.Regions = append(r.Regions, s)
 		}
 	}
 	return r

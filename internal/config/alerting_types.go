@@ -104,6 +104,7 @@ const (
 	DependencySuccess RuleKind = "dependency_success"
 	Latency           RuleKind = "latency"
 	PromQL            RuleKind = "promql"
+	Absent            RuleKind = "absent"
 )
 
 // Rule is one alerting rule. Exactly one of the kind-specific parts is set,
@@ -133,6 +134,16 @@ type Rule struct {
 	DependencySuccess *DependencySuccessRule
 	Latency           *LatencyRule
 	PromQL            *PromQLRule
+	Absent            *AbsentRule
+}
+
+// AbsentRule fires when a region's results stop arriving: none of its flows
+// has a final run fresh enough (two intervals plus the timeout). One alert
+// per silent region, labelled silent_region: a prober that died, lost its
+// network, or stopped being scraped.
+type AbsentRule struct {
+	Flows   []string // empty = every flow
+	Regions []string // the regions expected; default those seen reporting in the last day
 }
 
 // FlowFailingRule fires when a flow's runs fail, confirmed by an immediate
