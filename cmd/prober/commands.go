@@ -33,12 +33,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	grace := fl.Duration("shutdown-grace", 30*time.Second, "how long SIGTERM waits for runs in flight and undelivered pages")
 	stateDir := fl.String("state-dir", "", "directory of the durable alert state and outbox (default the config's alerting.state_dir)")
 	externalURL := fl.String("external-url", "", "the status page's address as pages link it (default http://<listen>)")
+	roleFlag := fl.String("role", "all", "all (probe and evaluate), probe (run flows, export metrics, page nothing) or evaluate (no flows; rules over prometheus:)")
 	if err := parse(fl, args); err != nil {
 		return err
 	}
 	log, err := newLogger(stdout, *logLevel)
 	if err != nil {
 		return err
+	}
+	role, err := daemon.ParseRole(*roleFlag)
+	if err != nil {
+		return usageError{err}
 	}
 	fsys, path, err := cf.source(false, stderr)
 	if err != nil {
@@ -47,7 +52,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	d, err := daemon.New(daemon.Options{
 		ConfigFS: fsys, ConfigPath: path, Load: cf.loadOptions(), Listen: *listen,
 		Version: version, Revision: commit, Logger: log, ShutdownGrace: *grace, LogSearchURL: *logSearch,
-		StateDir: *stateDir, StatusURL: *externalURL,
+		StateDir: *stateDir, StatusURL: *externalURL, Role: role,
 	})
 	if err != nil {
 		return err

@@ -57,6 +57,12 @@ const (
 	flapHold   = 15 * time.Minute
 )
 
+// amResend is how often a firing alert is re-sent to Alertmanager
+// notifiers, apart from RepeatInterval: Alertmanager resolves an alert whose
+// endsAt passes without a refresh (so a dead evaluator's alerts end by
+// themselves), which takes refreshes far more often than human reminders.
+const amResend = time.Minute
+
 // NewManager returns a manager over db. kick is called after notifications
 // are enqueued (the dispatcher's Kick).
 func NewManager(db *DB, cfg *config.Alerting, kick func(), o ManagerOptions) *Manager {
@@ -118,6 +124,10 @@ type cycle struct {
 	states   map[string]*State
 	evals    map[string]*golden.Evaluation // by alert key, this cycle
 	enqueued int
+	// prevTrue is LastTrue before this cycle, by alert key: a firing alert
+	// owes Alertmanager a refresh when a multiple of amResend since it
+	// fired lies between the two.
+	prevTrue map[string]time.Time
 }
 
 // Process applies one evaluation cycle.
@@ -129,7 +139,7 @@ func (m *Manager) Process(ctx context.Context, evals []golden.Evaluation, now ti
 	}
 	var enqueued int
 	err := m.db.Update(func(tx *Tx) error {
-		c := &cycle{m: m, tx: tx, now: now, states: map[string]*State{}, evals: map[string]*golden.Evaluation{}}
+		c := &cycle{m: m, tx: tx, now: now, states: map[string]*State{}, evals: map[string]*golden.Evaluation{}, prevTrue: map[string]time.Time{}}
 		all, err := tx.Alerts()
 		if err != nil {
 			return err
@@ -196,6 +206,7 @@ func (c *cycle) run(evals []golden.Evaluation) error {
 				c.states[key] = s
 				c.transition(s, "pending")
 			}
+			c.prevTrue[key] = s.LastTrue
 			s.LastTrue = c.now
 			s.Severity = e.Severity
 			s.Group = e.Rule.Group
@@ -368,6 +379,16 @@ func (c *cycle) notifyFiring(s *State, e *golden.Evaluation) error {
 					return err
 				}
 			}
+		} else if c.amResendDue(s) {
+			// Alertmanager holds the member as an alert of its own
+			// (from the note): keep it from expiring too.
+			note := c.render(s, e, Reminder)
+			note.DedupKey = incident
+			for _, ch := range c.alertmanagers(leader.Notified) {
+				if err := c.enqueue(ch, incident, note); err != nil {
+					return err
+				}
+			}
 		}
 		s.Held = "grouped with " + leader.Rule
 		return nil
@@ -400,8 +421,41 @@ func (c *cycle) notifyFiring(s *State, e *golden.Evaluation) error {
 			}
 		}
 		s.LastNotified = c.now
+		return nil // Alertmanager notifiers had their refresh too
+	}
+	if c.amResendDue(s) {
+		// Not LastNotified: that paces the human reminders.
+		rem := c.render(s, e, Reminder)
+		for _, ch := range c.alertmanagers(s.Notified) {
+			if err := c.enqueue(ch, incident, rem); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// amResendDue says whether firing alert s owes Alertmanager notifiers a
+// refresh this cycle: a multiple of amResend since it fired was crossed
+// since its previous true evaluation. Derived from durable state, so the
+// rhythm survives restarts, and a restart after a long gap refreshes at once.
+func (c *cycle) amResendDue(s *State) bool {
+	prev, ok := c.prevTrue[s.Key]
+	if !ok || s.FiredAt.IsZero() {
+		return false
+	}
+	return c.now.Sub(s.FiredAt)/amResend > prev.Sub(s.FiredAt)/amResend
+}
+
+// alertmanagers are the enabled Alertmanager notifiers among names.
+func (c *cycle) alertmanagers(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if nt := c.m.notifiers[n]; nt != nil && nt.Type == config.Alertmanager && nt.Disabled == "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // held says why a firing alert must not notify now, or "".

@@ -75,6 +75,8 @@ func (a *alerting) notifiers(cfg *config.Config) ([]alert.Notifier, error) {
 			nt, err = alert.NewPagerDuty(n, o)
 		case config.Slack:
 			nt, err = alert.NewSlack(n, o)
+		case config.Alertmanager:
+			nt, err = alert.NewAlertmanager(n, o)
 		case config.Console:
 			w := a.d.opts.ConsoleWriter
 			if w == nil {
@@ -117,12 +119,23 @@ func (a *alerting) apply(cfg *config.Config) error {
 		// less than a page about the wrong thing.
 		maxAge[f.Name] = 2*interval + f.Timeout*time.Duration(1+f.Retries)
 	}
-	src := golden.NewStoreSource(a.d.store, func(flow string) time.Duration {
+	age := func(flow string) time.Duration {
 		if d, ok := maxAge[flow]; ok {
 			return d
 		}
 		return 5 * time.Minute
-	}, promql)
+	}
+	var src golden.Source
+	if a.d.opts.Role == RoleEvaluate {
+		// Every region's results meet in Prometheus; read them all there.
+		api, err := golden.NewPromAPI(cfg.Alerting.Prometheus, a.d.log)
+		if err != nil {
+			return fmt.Errorf("prometheus: %w", err)
+		}
+		src = golden.NewPromSource(api, golden.PromSourceOptions{MaxAge: age, Logger: a.d.log})
+	} else {
+		src = golden.NewStoreSource(a.d.store, age, promql)
+	}
 	engine := golden.NewEngine(&cfg.Alerting, src, golden.Options{Logger: a.d.log})
 	disp := alert.NewDispatcher(a.db, nts, alert.DispatcherOptions{Logger: a.d.log, Registerer: a.d.reg})
 

@@ -53,6 +53,31 @@ type Options struct {
 	ConsoleWriter io.Writer
 	// StatusURL is the status page's address as pages should link it.
 	StatusURL string
+	// Role is what this process does: RoleAll (default) probes and
+	// evaluates over its own results; RoleProbe runs flows and exports
+	// metrics, paging nothing; RoleEvaluate runs no flows and evaluates the
+	// rules over the Prometheus where every region's metrics meet.
+	Role Role
+}
+
+// Role is a daemon's part in a many-region deployment.
+type Role string
+
+const (
+	RoleAll      Role = "all"
+	RoleProbe    Role = "probe"
+	RoleEvaluate Role = "evaluate"
+)
+
+// ParseRole checks a --role value.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RoleAll, RoleProbe, RoleEvaluate:
+		return r, nil
+	case "":
+		return RoleAll, nil
+	}
+	return "", fmt.Errorf("unknown role %q: want all, probe or evaluate", s)
 }
 
 // Daemon is a running prober.
@@ -107,7 +132,13 @@ func New(o Options) (*Daemon, error) {
 	d.store = store.New(cfg.Store.Keep)
 	d.runlog = runlog.New(o.Logger)
 	d.sched = schedule.New(schedule.Options{Concurrency: cfg.Concurrency, Logger: o.Logger, Hooks: d.metrics})
-	if len(cfg.Alerting.Rules) > 0 || len(cfg.Alerting.Notifiers) > 0 {
+	if o.Role == "" {
+		o.Role, d.opts.Role = RoleAll, RoleAll
+	}
+	if o.Role == RoleEvaluate && cfg.Alerting.Prometheus == nil {
+		return nil, config.Errors{{Pos: config.Pos{File: cfg.File}, Msg: "role evaluate reads every region's results from Prometheus: set prometheus: {url: ...}"}}
+	}
+	if o.Role != RoleProbe && (len(cfg.Alerting.Rules) > 0 || len(cfg.Alerting.Notifiers) > 0) {
 		if d.alerts, err = d.openAlerting(cfg); err != nil {
 			return nil, err
 		}
@@ -162,7 +193,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 		if err := d.alerts.apply(cfg); err != nil {
 			return fmt.Errorf("alerting: %w", err)
 		}
-	case len(cfg.Alerting.Rules) > 0:
+	case len(cfg.Alerting.Rules) > 0 && d.opts.Role != RoleProbe:
 		d.log.Warn("alerting_added_on_reload", "note", "rules take effect at the next restart")
 	}
 	ropts := runner.Options{Version: d.opts.Version, Region: cfg.Region, Secrets: cfg.Secrets}
@@ -181,6 +212,9 @@ func (d *Daemon) apply(cfg *config.Config) error {
 		names = append(names, f.Name)
 	}
 	// Series first, so that a new flow's first run finds them.
+	if d.opts.Role == RoleEvaluate {
+		jobs = nil // an evaluator probes nothing; its flows are what the rules name
+	}
 	d.metrics.SetFlows(shapes)
 	if d.serving {
 		if err := d.sched.Set(jobs); err != nil {
@@ -203,7 +237,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	for _, f := range cfg.Flows {
 		steps += len(f.Steps) + len(f.Cleanup)
 	}
-	d.log.Info("config_loaded", "file", cfg.File, "region", cfg.Region, "flows", len(cfg.Flows),
+	d.log.Info("config_loaded", "file", cfg.File, "role", string(d.opts.Role), "region", cfg.Region, "flows", len(cfg.Flows),
 		"steps", steps, "secrets", cfg.Secrets.Len())
 	return nil
 }

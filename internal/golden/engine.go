@@ -105,6 +105,8 @@ func (c *cycle) expected() int {
 		case r == nil:
 		case r.Kind == config.FlowFailing && r.FlowFailing != nil && len(r.FlowFailing.Flows) > 0:
 			n += len(r.FlowFailing.Flows)
+		case r.Kind == config.Absent && r.Absent != nil && len(r.Absent.Regions) > 0:
+			n += len(r.Absent.Regions)
 		case r.Kind == config.FlowFailing && c.e.src != nil:
 			if c.ctx.Err() == nil {
 				flows, _ := c.allFlows()
@@ -198,6 +200,11 @@ func (c *cycle) evalRule(r *config.Rule, out []Evaluation) (res []Evaluation) {
 			return missing("promql")
 		}
 		return c.promql(r, out)
+	case config.Absent:
+		if r.Absent == nil {
+			return missing("absent")
+		}
+		return c.absent(r, out)
 	}
 	return append(out, unknown(r, ruleLabels(r), "unknown rule kind", fmt.Errorf("rule %s: unknown kind %q", r.Name, r.Kind)))
 }
@@ -820,6 +827,149 @@ func compare(v float64, op string, x float64) (hit, ok bool) {
 		return v != x, true
 	}
 	return false, false
+}
+
+// --- absent -----------------------------------------------------------------
+
+// absent judges each expected region: silent (Firing) when none of the
+// rule's flows has a fresh final run there, reporting (OK) when one has,
+// Unknown when the data cannot tell. One evaluation per region, labelled
+// silent_region (not region, which alert keys drop: each silent region is
+// its own alert).
+func (c *cycle) absent(r *config.Rule, out []Evaluation) []Evaluation {
+	a := r.Absent
+	flows := a.Flows
+	if len(flows) == 0 {
+		all, err := c.allFlows()
+		if err != nil {
+			return append(out, unknown(r, ruleLabels(r), "cannot list flows", fmt.Errorf("listing flows: %w", err)))
+		}
+		flows = all
+	}
+	type regionView struct {
+		fresh int       // flows with a fresh final run
+		last  time.Time // newest final run seen, fresh or not
+	}
+	view := map[string]*regionView{}
+	at := func(region string) *regionView {
+		v := view[region]
+		if v == nil {
+			v = &regionView{}
+			view[region] = v
+		}
+		return v
+	}
+	// States before regions seen: reading them tells a source of regions
+	// that just began reporting.
+	var statesErr error
+	for _, f := range flows {
+		if err := c.ctx.Err(); err != nil {
+			statesErr = err
+			break
+		}
+		states, err := c.flowStates(f)
+		if err != nil {
+			if statesErr == nil {
+				statesErr = fmt.Errorf("flow %s: %w", f, err)
+			}
+			continue
+		}
+		for i := range states {
+			s := &states[i]
+			v := at(s.Region)
+			if s.Known {
+				v.fresh++
+			}
+			if s.Last.After(v.last) {
+				v.last = s.Last
+			}
+		}
+	}
+	// Seen regions are read even when the rule lists its own: they tell
+	// when a region that vanished from the live series last reported.
+	seen, seenErr := c.e.src.Regions(c.ctx, a.Flows, c.at)
+	var expected []string
+	for _, reg := range a.Regions {
+		if !slices.Contains(expected, reg) {
+			expected = append(expected, reg)
+		}
+	}
+	if len(expected) == 0 {
+		if seenErr != nil {
+			return append(out, unknown(r, ruleLabels(r), "cannot list the regions reporting", fmt.Errorf("listing regions: %w", seenErr)))
+		}
+		for _, s := range seen {
+			expected = append(expected, s.Region)
+		}
+		if len(expected) == 0 {
+			return append(out, unknown(r, ruleLabels(r), "no region has reported in the last day", nil))
+		}
+	}
+	for _, s := range seen {
+		if v := at(s.Region); s.Last.After(v.last) {
+			v.last = s.Last
+		}
+	}
+	reporting := 0
+	for _, reg := range expected {
+		if at(reg).fresh > 0 {
+			reporting++
+		}
+	}
+	from := flowList(flows)
+	out = slices.Grow(out, len(expected))
+	for _, reg := range expected {
+		v := at(reg)
+		ev := Evaluation{Rule: r, Labels: ruleLabels(r, "silent_region", reg), Severity: severity(r)}
+		ev.Evidence.RegionsKnown, ev.Evidence.RegionsTotal = reporting, len(expected)
+		switch {
+		case v.fresh > 0:
+			ev.Status = OK
+			ev.Value = fmt.Sprintf("region %s reporting: %d of %d %s fresh", reg, v.fresh, len(flows), plural(len(flows), "flow", "flows"))
+		case statesErr != nil:
+			// Silent in what was read, but a flow that could not be read
+			// may be reporting: not a page.
+			ev.Value, ev.Err = "cannot read the flows' state", statesErr
+		default:
+			ev.Status = Firing
+			ev.Evidence.RegionsFailing = []string{reg}
+			ev.Evidence.Since = v.last
+			ev.Value = fmt.Sprintf("region %s silent: no fresh results from %d %s", reg, len(flows), plural(len(flows), "flow", "flows"))
+			if len(flows) == 0 {
+				ev.Value = fmt.Sprintf("region %s silent: no flow reports anywhere", reg)
+			}
+			head := fmt.Sprintf("region %s silent: no results from %s", reg, from)
+			if !v.last.IsZero() {
+				head += c.forText(v.last) + " (last at " + clock(v.last, c.at) + ")"
+			}
+			c.fire(r, &ev, head)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// flowList names flows for a summary: "checkout, shop_health", or the
+// first few and how many more.
+func flowList(flows []string) string {
+	const show = 5
+	switch {
+	case len(flows) == 0:
+		return "any flow"
+	case len(flows) > show:
+		return strings.Join(flows[:show], ", ") + fmt.Sprintf(" and %d more", len(flows)-show)
+	}
+	return strings.Join(flows, ", ")
+}
+
+// clock is t in UTC as a page shows it: 02:10:07Z the same day as at,
+// with the date when further back.
+func clock(t, at time.Time) string {
+	t = t.UTC()
+	if at.Sub(t) < 20*time.Hour {
+		return t.Format("15:04:05Z")
+	}
+	return t.Format("2006-01-02 15:04:05Z")
 }
 
 // --- signals ----------------------------------------------------------------

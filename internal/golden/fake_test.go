@@ -18,16 +18,22 @@ const trace1 = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 // fakeSource answers from functions; nil ones have no data.
 type fakeSource struct {
-	flows     []string
-	flowsErr  error
-	states    map[string][]RegionState
-	statesErr error
-	flowRatio func(flow string, w time.Duration, at time.Time) (float64, float64, error)
-	depRatio  func(dep string, w time.Duration, at time.Time) (float64, float64, error)
-	quantile  func(flow, step string, q float64, w time.Duration, at time.Time) (time.Duration, int, error)
-	query     func(q string, at time.Time) ([]Sample, error)
-	queries   int
-	panicOn   string // a method that panics
+	flows      []string
+	flowsErr   error
+	states     map[string][]RegionState
+	statesErr  error
+	flowRatio  func(flow string, w time.Duration, at time.Time) (float64, float64, error)
+	depRatio   func(dep string, w time.Duration, at time.Time) (float64, float64, error)
+	quantile   func(flow, step string, q float64, w time.Duration, at time.Time) (time.Duration, int, error)
+	query      func(q string, at time.Time) ([]Sample, error)
+	regions    []RegionSeen
+	regionsErr error
+	queries    int
+	panicOn    string // a method that panics
+}
+
+func (f *fakeSource) Regions(ctx context.Context, flows []string, at time.Time) ([]RegionSeen, error) {
+	return f.regions, f.regionsErr
 }
 
 func (f *fakeSource) Flows(ctx context.Context) ([]string, error) {

@@ -85,6 +85,18 @@ type Source interface {
 	Quantile(ctx context.Context, flow, step string, q float64, window time.Duration, at time.Time) (time.Duration, int, error)
 	// Query runs an instant PromQL query at at.
 	Query(ctx context.Context, promql string, at time.Time) ([]Sample, error)
+	// Regions lists the regions that reported any of flows (every flow
+	// when flows is empty) in the day before at, sorted, with when each
+	// last did: the regions an absent rule expects when it names none.
+	Regions(ctx context.Context, flows []string, at time.Time) ([]RegionSeen, error)
+}
+
+// RegionSeen is a region that has reported, and when it last did (the
+// newest final run of the flows asked about; zero when the region has
+// reported no run yet, only its series).
+type RegionSeen struct {
+	Region string
+	Last   time.Time
 }
 
 // SignalValue is a golden signal's value now and before the trouble.

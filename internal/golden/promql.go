@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,23 +29,28 @@ const (
 	maxPromBody = 16 << 20
 )
 
-// NewPromQL queries a Prometheus-compatible API (/api/v1/query) through
-// client_golang's api.Client, with the bearer token file (re-read on every
-// query, so a rotated token is picked up), basic auth, CA and timeout of
-// cfg. Vectors become Samples (native histogram samples are skipped: they
-// have no single value); a scalar is one Sample without labels; a range
-// vector or string is an error. Warnings are logged. Errors say what was
-// queried, and never carry credentials.
+// NewPromQL queries a Prometheus-compatible API (/api/v1/query): NewQuerier
+// over NewPromAPI(cfg).
 func NewPromQL(cfg *config.Prometheus, logger *slog.Logger) (Querier, error) {
+	a, err := NewPromAPI(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	return NewQuerier(a, logger), nil
+}
+
+// NewPromAPI returns client_golang's API client for cfg: the bearer token
+// file (re-read on every request, so a rotated token is picked up), basic
+// auth, CA and timeout, with response bodies bounded. The same client
+// serves promql rules (NewQuerier) and the rules' data in evaluate role
+// (NewPromSource), which log to logger unless given their own.
+func NewPromAPI(cfg *config.Prometheus, logger *slog.Logger) (v1.API, error) {
 	if cfg == nil || cfg.URL == "" {
 		return nil, errors.New("prometheus: no url")
 	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("prometheus: url %q: want http(s)://host[:port][/path]", redactURL(cfg.URL))
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
@@ -68,7 +74,47 @@ func NewPromQL(cfg *config.Prometheus, logger *slog.Logger) (Querier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prometheus: %w", err)
 	}
-	return &promQL{api: v1.NewAPI(c), where: u.Redacted(), timeout: timeout, log: logger}, nil
+	return &promAPI{API: v1.NewAPI(c), where: u.Redacted(), timeout: timeout, log: logger}, nil
+}
+
+// promAPI is a v1.API that remembers where it points (for errors, without
+// credentials), its timeout (sent to the server with each query) and its
+// logger.
+type promAPI struct {
+	v1.API
+	where   string
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+// describe is where a points, its timeout and logger, for any v1.API: one
+// not made by NewPromAPI (a test's, a caller's) is "prometheus" with the
+// default timeout and no logger.
+func describe(a v1.API) (string, time.Duration, *slog.Logger) {
+	if p, ok := a.(*promAPI); ok {
+		return p.where, p.timeout, p.log
+	}
+	return "prometheus", defaultPromTimeout, nil
+}
+
+// NewQuerier runs instant queries over a. Vectors become Samples (native
+// histogram samples are skipped: they have no single value); a scalar is
+// one Sample without labels; a range vector or string is an error.
+// Warnings are logged. Errors say what was queried, and never carry
+// credentials.
+func NewQuerier(a v1.API, logger *slog.Logger) Querier {
+	return newPromQL(a, logger)
+}
+
+func newPromQL(a v1.API, logger *slog.Logger) *promQL {
+	where, timeout, l := describe(a)
+	if logger == nil {
+		logger = l
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &promQL{api: a, where: where, timeout: timeout, log: logger}
 }
 
 type promQL struct {
@@ -82,29 +128,19 @@ type promQL struct {
 func (p *promQL) Query(ctx context.Context, q string, at time.Time) ([]Sample, error) {
 	samples, err := p.query(ctx, q, at)
 	if err != nil {
-		return nil, fmt.Errorf("querying %s for %q: %w", p.where, q, err)
+		return nil, p.wrap(q, err)
 	}
 	return samples, nil
 }
 
+func (p *promQL) wrap(q string, err error) error {
+	return fmt.Errorf("querying %s for %q: %w", p.where, q, err)
+}
+
 func (p *promQL) query(ctx context.Context, q string, at time.Time) ([]Sample, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
-	if at.IsZero() {
-		at = time.Now()
-	}
-	val, warnings, infos, err := p.api.Query(ctx, q, at, v1.WithTimeout(p.timeout))
+	val, err := p.value(ctx, q, at)
 	if err != nil {
-		if ctx.Err() == context.DeadlineExceeded {
-			return nil, fmt.Errorf("no answer within %s: %w", p.timeout, err)
-		}
 		return nil, err
-	}
-	if len(warnings) > 0 {
-		p.log.Warn("promql_warnings", "query", q, "warnings", strings.Join(warnings, "; "))
-	}
-	if len(infos) > 0 {
-		p.log.Debug("promql_infos", "query", q, "infos", strings.Join(infos, "; "))
 	}
 	switch v := val.(type) {
 	case model.Vector:
@@ -133,6 +169,49 @@ func (p *promQL) query(ctx context.Context, q string, at time.Time) ([]Sample, e
 	default:
 		return nil, fmt.Errorf("unsupported result type %s", val.Type())
 	}
+}
+
+// vector runs an instant query that must return an instant vector (the
+// source's own queries), unwrapped: no copy into Samples. Errors are
+// wrapped.
+func (p *promQL) vector(ctx context.Context, q string, at time.Time) (model.Vector, error) {
+	val, err := p.value(ctx, q, at)
+	if err != nil {
+		return nil, p.wrap(q, err)
+	}
+	v, ok := val.(model.Vector)
+	if !ok {
+		return nil, p.wrap(q, fmt.Errorf("unexpected result type %s, want a vector", val.Type()))
+	}
+	return v, nil
+}
+
+func (p *promQL) value(ctx context.Context, q string, at time.Time) (model.Value, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	if at.IsZero() {
+		at = time.Now()
+	}
+	val, warnings, infos, err := p.api.Query(ctx, q, at, v1.WithTimeout(p.timeout))
+	if err != nil {
+		// Our deadline or the HTTP client's (the same length; either may
+		// fire first).
+		var ne net.Error
+		if ctx.Err() == context.DeadlineExceeded || (errors.As(err, &ne) && ne.Timeout()) {
+			return nil, fmt.Errorf("no answer within %s: %w", p.timeout, err)
+		}
+		return nil, err
+	}
+	if len(warnings) > 0 {
+		p.log.Warn("promql_warnings", "query", q, "warnings", strings.Join(warnings, "; "))
+	}
+	if len(infos) > 0 {
+		p.log.Debug("promql_infos", "query", q, "infos", strings.Join(infos, "; "))
+	}
+	if val == nil {
+		return nil, errors.New("no result in the response")
+	}
+	return val, nil
 }
 
 func snippet(b []byte) string {

@@ -2,6 +2,8 @@ package golden
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prober-dev/prober/internal/store"
@@ -99,6 +101,40 @@ func (s *storeSource) Query(ctx context.Context, promql string, at time.Time) ([
 		return nil, ErrNoPromQL
 	}
 	return s.promql.Query(ctx, promql, at)
+}
+
+// regionsWindow is how far back "regions seen" looks: a region gone longer
+// than a day is decommissioned, not silent.
+const regionsWindow = 24 * time.Hour
+
+func (s *storeSource) Regions(ctx context.Context, flows []string, at time.Time) ([]RegionSeen, error) {
+	if s.st == nil {
+		return nil, nil
+	}
+	if len(flows) == 0 {
+		flows = s.st.Flows()
+	}
+	last := map[string]time.Time{}
+	for _, f := range flows {
+		s.st.EachRegion(f, func(_ int, r *store.RegionState) {
+			if at.Sub(r.Last) > regionsWindow {
+				return
+			}
+			if t, ok := last[r.Region]; !ok || r.Last.After(t) {
+				last[r.Region] = r.Last
+			}
+		})
+	}
+	return sortedRegions(last), nil
+}
+
+func sortedRegions(last map[string]time.Time) []RegionSeen {
+	out := make([]RegionSeen, 0, len(last))
+	for r, t := range last {
+		out = append(out, RegionSeen{Region: r, Last: t})
+	}
+	slices.SortFunc(out, func(a, b RegionSeen) int { return strings.Compare(a.Region, b.Region) })
+	return out
 }
 
 func (s *storeSource) DependencyFlows(ctx context.Context, dependency string) ([]string, error) {
