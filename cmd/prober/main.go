@@ -7,6 +7,7 @@
 //	prober once      run flows once and print their story
 //	prober demo      the daemon against the built-in sandbox shop
 //	prober shop      serve the sandbox shop and its fake bank gateway
+//	prober rules     print the rules as a Prometheus rule file
 //	prober version   print the version
 package main
 
@@ -71,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDemo(args, stdout, stderr)
 	case "shop":
 		err = cmdShop(args, stdout, stderr)
+	case "rules":
+		err = cmdRules(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -107,11 +110,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 const usage = `prober: synthetic monitoring for multi-step HTTP flows
 
 Usage:
-  prober [run]       [--config probes.yaml] [--region R] [--listen ADDR]
+  prober [run]       [--config probes.yaml] [--region R] [--listen ADDR] [--role all|probe|evaluate]
   prober validate    [--config probes.yaml]
   prober once        [--config probes.yaml] [--flow NAME]... [--junit FILE] [--json]
   prober demo        [--listen ADDR] [--every 10s]
   prober shop        [--listen ADDR] [--gateway-listen ADDR]
+  prober rules       [--config probes.yaml] [--out FILE]
   prober version
 
 Exit codes: 0 ok, 1 a probe failed (once), 2 bad usage or bad configuration.

@@ -426,7 +426,7 @@ func TestRunDaemonSignals(t *testing.T) {
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run([]string{"run", "--config", repoProbes(t), "--listen", addr, "--shutdown-grace", "10s"}, stdout, stderr)
+		done <- run([]string{"run", "--config", repoProbes(t), "--listen", addr, "--shutdown-grace", "10s", "--state-dir", t.TempDir()}, stdout, stderr)
 	}()
 	client := &http.Client{Timeout: 2 * time.Second}
 	up := false
@@ -501,7 +501,7 @@ func TestRunListenInUse(t *testing.T) {
 	}
 	defer ln.Close()
 
-	code, stdout, stderr := invoke("run", "--config", repoProbes(t), "--listen", ln.Addr().String())
+	code, stdout, stderr := invoke("run", "--config", repoProbes(t), "--listen", ln.Addr().String(), "--state-dir", t.TempDir())
 	if code == 0 || !strings.Contains(stderr, "listening on "+ln.Addr().String()) {
 		t.Errorf("exit %d, stderr %q; want non-zero and the listen error", code, stderr)
 	}

@@ -1,0 +1,710 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/prober-dev/prober/internal/alert"
+	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/metrics"
+	"github.com/prober-dev/prober/internal/result"
+)
+
+// The Grafana dashboard in deploy/grafana, checked two ways: statically
+// (it parses, every panel queries the ${datasource} variable, ids are
+// unique, every metric and label it names exists), and live (every query,
+// panels and template variables alike, returns data from a real Prometheus
+// scraping a demo prober in the middle of an incident).
+
+const dashboardPath = "../deploy/grafana/dashboards/prober.json"
+
+type dashboard struct {
+	UID           string           `json:"uid"`
+	Title         string           `json:"title"`
+	SchemaVersion int              `json:"schemaVersion"`
+	Panels        []dashboardPanel `json:"panels"`
+	Templating    struct {
+		List []templateVar `json:"list"`
+	} `json:"templating"`
+}
+
+type dashboardPanel struct {
+	ID         int              `json:"id"`
+	Type       string           `json:"type"`
+	Title      string           `json:"title"`
+	Datasource *datasourceRef   `json:"datasource"`
+	GridPos    gridPos          `json:"gridPos"`
+	Targets    []panelTarget    `json:"targets"`
+	Panels     []dashboardPanel `json:"panels"` // a collapsed row's panels
+}
+
+type datasourceRef struct {
+	Type string `json:"type"`
+	UID  string `json:"uid"`
+}
+
+type gridPos struct{ X, Y, W, H int }
+
+type panelTarget struct {
+	RefID      string         `json:"refId"`
+	Expr       string         `json:"expr"`
+	Exemplar   bool           `json:"exemplar"`
+	Datasource *datasourceRef `json:"datasource"`
+}
+
+type templateVar struct {
+	Type       string          `json:"type"`
+	Name       string          `json:"name"`
+	Query      json.RawMessage `json:"query"` // a string, or {"query": ...}
+	Definition string          `json:"definition"`
+	Datasource *datasourceRef  `json:"datasource"`
+	AllValue   string          `json:"allValue"`
+}
+
+// queryText is the variable's query, in either of Grafana's forms.
+func (v templateVar) queryText() string {
+	var s string
+	if json.Unmarshal(v.Query, &s) == nil {
+		return s
+	}
+	var o struct {
+		Query string `json:"query"`
+	}
+	if json.Unmarshal(v.Query, &o) == nil && o.Query != "" {
+		return o.Query
+	}
+	return v.Definition
+}
+
+func loadDashboard(t *testing.T) dashboard {
+	t.Helper()
+	b, err := os.ReadFile(dashboardPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dashboard
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("%s: %v", dashboardPath, err)
+	}
+	return d
+}
+
+// allPanels flattens rows.
+func (d dashboard) allPanels() []dashboardPanel {
+	var out []dashboardPanel
+	for _, p := range d.Panels {
+		out = append(out, p)
+		out = append(out, p.Panels...)
+	}
+	return out
+}
+
+// promQuery is one PromQL expression of the dashboard and where it is.
+type promQuery struct {
+	where    string
+	expr     string
+	exemplar bool
+	// label is set for a label_values(...) variable: the label listed.
+	label string
+}
+
+var labelValuesRE = regexp.MustCompile(`^\s*label_values\(\s*(.*?)\s*,\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\)\s*$`)
+
+// queries extracts every PromQL expression: panel targets, and template
+// variables' label_values(...) as the equivalent instant query.
+func (d dashboard) queries(t *testing.T) []promQuery {
+	t.Helper()
+	var out []promQuery
+	for _, p := range d.allPanels() {
+		for _, tg := range p.Targets {
+			if strings.TrimSpace(tg.Expr) == "" {
+				t.Errorf("panel %q target %s has no expr", p.Title, tg.RefID)
+				continue
+			}
+			out = append(out, promQuery{where: fmt.Sprintf("panel %q target %s", p.Title, tg.RefID), expr: tg.Expr, exemplar: tg.Exemplar})
+		}
+	}
+	for _, v := range d.Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		q := v.queryText()
+		m := labelValuesRE.FindStringSubmatch(q)
+		if m == nil || m[1] == "" {
+			t.Errorf("variable %s: query %q is not label_values(selector, label)", v.Name, q)
+			continue
+		}
+		out = append(out, promQuery{where: "variable " + v.Name, expr: fmt.Sprintf("group by (%s) (%s)", m[2], m[1]), label: m[2]})
+	}
+	return out
+}
+
+var grafanaVarRE = regexp.MustCompile(`\$\{([a-zA-Z0-9_]+)(?::[a-zA-Z]+)?\}|\$([a-zA-Z_][a-zA-Z0-9_]*)|\[\[([a-zA-Z0-9_]+)\]\]`)
+
+// substitute replaces Grafana variables as Grafana would; an unknown one
+// is an error (a typo'd variable is a broken panel).
+func substitute(expr string, vars map[string]string) (string, error) {
+	var unknown []string
+	out := grafanaVarRE.ReplaceAllStringFunc(expr, func(m string) string {
+		sm := grafanaVarRE.FindStringSubmatch(m)
+		name := sm[1] + sm[2] + sm[3]
+		v, ok := vars[name]
+		if !ok {
+			unknown = append(unknown, name)
+			return m
+		}
+		return v
+	})
+	if len(unknown) > 0 {
+		return "", fmt.Errorf("unknown variables %v", unknown)
+	}
+	return out, nil
+}
+
+// builtins stand in for Grafana's interval variables.
+var builtins = map[string]string{
+	"__rate_interval": "30s", "__interval": "5s", "__interval_ms": "5000",
+	"__range": "5m", "__range_s": "300", "__range_ms": "300000",
+}
+
+func withVars(vars map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range builtins {
+		out[k] = v
+	}
+	for k, v := range vars {
+		out[k] = v
+	}
+	return out
+}
+
+// TestGrafanaDashboardStatic needs no Prometheus.
+func TestGrafanaDashboardStatic(t *testing.T) {
+	d := loadDashboard(t)
+	if d.UID != "prober" || d.SchemaVersion < 36 {
+		t.Errorf("uid %q schemaVersion %d: want uid prober (probes.yaml links /d/prober/...) and a recent schema", d.UID, d.SchemaVersion)
+	}
+	vars := map[string]templateVar{}
+	for _, v := range d.Templating.List {
+		vars[v.Name] = v
+	}
+	if ds := vars["datasource"]; ds.Type != "datasource" || ds.queryText() != "prometheus" {
+		t.Errorf("no datasource variable of type prometheus: %+v", ds)
+	}
+	for _, name := range []string{"flow", "region", "step"} {
+		v, ok := vars[name]
+		switch {
+		case !ok:
+			t.Errorf("no variable %s", name)
+		case v.Type != "query" || !strings.HasPrefix(strings.TrimSpace(v.queryText()), "label_values("):
+			t.Errorf("variable %s is not a label_values query: %+v", name, v)
+		case v.Datasource == nil || v.Datasource.UID != "${datasource}":
+			t.Errorf("variable %s does not query ${datasource}: %+v", name, v.Datasource)
+		}
+	}
+
+	ids := map[int]string{}
+	var boxes []dashboardPanel
+	for _, p := range d.allPanels() {
+		if prev, dup := ids[p.ID]; dup || p.ID <= 0 {
+			t.Errorf("panel %q: id %d (also %q)", p.Title, p.ID, prev)
+		}
+		ids[p.ID] = p.Title
+		if p.Type == "row" {
+			continue // rows hold no queries
+		}
+		if p.Datasource == nil || p.Datasource.UID != "${datasource}" || p.Datasource.Type != "prometheus" {
+			t.Errorf("panel %q: datasource %+v, want the ${datasource} variable", p.Title, p.Datasource)
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no queries", p.Title)
+		}
+		for _, tg := range p.Targets {
+			if tg.Datasource != nil && tg.Datasource.UID != "${datasource}" {
+				t.Errorf("panel %q target %s: datasource %+v", p.Title, tg.RefID, tg.Datasource)
+			}
+		}
+		for _, o := range boxes {
+			a, b := p.GridPos, o.GridPos
+			if a.X < b.X+b.W && b.X < a.X+a.W && a.Y < b.Y+b.H && b.Y < a.Y+a.H {
+				t.Errorf("panels %q and %q overlap", p.Title, o.Title)
+			}
+		}
+		boxes = append(boxes, p)
+	}
+
+	// The panels the dashboard promises.
+	titles := strings.ToLower(strings.Join(slices.Collect(func(yield func(string) bool) {
+		for _, p := range d.allPanels() {
+			if !yield(p.Title) {
+				return
+			}
+		}
+	}), "\n"))
+	for _, want := range []string{"synthetic success by flow and region", "last run status", "step latency", "dependency success",
+		"failure classes", "alert states", "runs skipped and retries", "notifications sent and failed", "outbox",
+		"schedule lateness p99", "config reload"} {
+		if !strings.Contains(titles, want) {
+			t.Errorf("no panel %q", want)
+		}
+	}
+	exemplars := 0
+	for _, q := range d.queries(t) {
+		if q.exemplar {
+			exemplars++
+			if !strings.Contains(q.expr, "_bucket") {
+				t.Errorf("%s: exemplars on a query that reads no histogram", q.where)
+			}
+		}
+	}
+	if exemplars == 0 {
+		t.Error("no query has exemplars on")
+	}
+
+	// Every metric and matcher label the queries name exists.
+	known := exportedMetrics(t)
+	for _, q := range d.queries(t) {
+		expr, err := substitute(q.expr, withVars(map[string]string{"flow": ".+", "region": ".+", "step": ".+"}))
+		if err != nil {
+			t.Errorf("%s: %v", q.where, err)
+			continue
+		}
+		sels := selectors(expr)
+		if len(sels) == 0 {
+			t.Errorf("%s: no metric in %q", q.where, expr)
+		}
+		for _, s := range sels {
+			labels, ok := known[s.name]
+			if !ok {
+				t.Errorf("%s: metric %s is not exported by the prober", q.where, s.name)
+				continue
+			}
+			for _, l := range s.labels {
+				if !labels[l] {
+					t.Errorf("%s: metric %s has no label %s", q.where, s.name, l)
+				}
+			}
+		}
+	}
+
+	// The provisioning files beside it.
+	var ds struct {
+		Datasources []struct {
+			Type     string `yaml:"type"`
+			JSONData struct {
+				Exemplars []struct {
+					Name string `yaml:"name"`
+				} `yaml:"exemplarTraceIdDestinations"`
+			} `yaml:"jsonData"`
+		} `yaml:"datasources"`
+	}
+	readYAML(t, "../deploy/grafana/provisioning/datasources/prometheus.yaml", &ds)
+	if len(ds.Datasources) == 0 || ds.Datasources[0].Type != "prometheus" || len(ds.Datasources[0].JSONData.Exemplars) == 0 ||
+		ds.Datasources[0].JSONData.Exemplars[0].Name != "trace_id" {
+		t.Errorf("datasource provisioning: %+v", ds)
+	}
+	var prov struct {
+		Providers []struct {
+			Type    string `yaml:"type"`
+			Options struct {
+				Path string `yaml:"path"`
+			} `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	readYAML(t, "../deploy/grafana/provisioning/dashboards/prober.yaml", &prov)
+	if len(prov.Providers) == 0 || prov.Providers[0].Type != "file" || prov.Providers[0].Options.Path == "" {
+		t.Errorf("dashboard provisioning: %+v", prov)
+	}
+}
+
+func readYAML(t *testing.T, path string, into any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, into); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// recordingRegisterer keeps the descriptors of what registers through it.
+type recordingRegisterer struct {
+	prometheus.Registerer
+	descs []*prometheus.Desc
+}
+
+func (r *recordingRegisterer) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc, 64)
+	go func() { c.Describe(ch); close(ch) }()
+	for d := range ch {
+		r.descs = append(r.descs, d)
+	}
+	return r.Registerer.Register(c)
+}
+
+func (r *recordingRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+var (
+	descNameRE   = regexp.MustCompile(`^Desc\{fqName: "([^"]+)"`)
+	descConstRE  = regexp.MustCompile(`constLabels: \{(.*)\}, variableLabels: \{([^}]*)\}\}$`)
+	descLabelsRE = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="`)
+)
+
+// exportedMetrics is every series name a prober exports (metrics.New, the
+// alert manager and dispatcher on a fresh registry), with its labels and
+// the ones Prometheus adds. A histogram's names are its _bucket, _sum and
+// _count.
+func exportedMetrics(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	rec := &recordingRegisterer{Registerer: reg}
+	m := metrics.New(rec, "test", metrics.BuildInfo{Version: "v", Revision: "r"})
+	// The alert metrics on a registry of their own: without a database
+	// they can be described, not gathered.
+	rec2 := &recordingRegisterer{Registerer: prometheus.NewRegistry()}
+	alert.NewManager(nil, &config.Alerting{}, nil, alert.ManagerOptions{Registerer: rec2})
+	alert.NewDispatcher(nil, nil, alert.DispatcherOptions{Registerer: rec2})
+
+	// Give every vector a child, so that gathering tells the types.
+	m.SetFlows([]metrics.FlowShape{{Name: "checkout", Steps: []metrics.StepShape{{Name: "pay", Dependency: "bank-gateway"}}}})
+	now := time.Now()
+	m.Observe(&result.Run{Flow: "checkout", TraceID: strings.Repeat("a", 32), Start: now, Duration: time.Second, Status: result.Failed,
+		Class: result.SwallowedError, FailedStep: "pay", Steps: []result.Step{{Name: "pay", Dependency: "bank-gateway", Status: result.Failed,
+			Class: result.SwallowedError, Duration: time.Second, Failures: []result.Failure{{Expectation: "status == 200", Message: "m"}}}}})
+	m.Started("checkout", time.Millisecond)
+	m.Skipped("checkout")
+	m.ConfigLoaded(true, now)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	histogram := map[string]bool{}
+	for _, f := range families {
+		if f.GetType() == dto.MetricType_HISTOGRAM {
+			histogram[f.GetName()] = true
+		}
+	}
+	out := map[string]map[string]bool{}
+	for _, d := range append(rec.descs, rec2.descs...) {
+		s := d.String()
+		nm := descNameRE.FindStringSubmatch(s)
+		lm := descConstRE.FindStringSubmatch(s)
+		if nm == nil || lm == nil {
+			t.Fatalf("cannot read %s", s)
+		}
+		labels := map[string]bool{"job": true, "instance": true}
+		for _, l := range descLabelsRE.FindAllStringSubmatch(lm[1], -1) {
+			labels[l[1]] = true
+		}
+		for _, l := range strings.Split(lm[2], ",") {
+			if l = strings.TrimSpace(l); l != "" {
+				labels[l] = true
+			}
+		}
+		name := nm[1]
+		if histogram[name] {
+			for _, suffix := range []string{"_sum", "_count"} {
+				out[name+suffix] = labels
+			}
+			bucket := map[string]bool{"le": true}
+			for l := range labels {
+				bucket[l] = true
+			}
+			out[name+"_bucket"] = bucket
+			continue
+		}
+		out[name] = labels
+	}
+	for _, want := range []string{"prober_runs_total", "prober_step_duration_seconds_bucket", "prober_alerts", "prober_outbox_pending", "prober_notifications_total"} {
+		if out[want] == nil {
+			t.Fatalf("the registry has no %s: %v", want, slices.Sorted(func(yield func(string) bool) {
+				for k := range out {
+					if !yield(k) {
+						return
+					}
+				}
+			}))
+		}
+	}
+	return out
+}
+
+var grouping = map[string]bool{"by": true, "without": true, "on": true, "ignoring": true, "group_left": true, "group_right": true}
+
+// selector is a metric a query reads and the labels its matchers name.
+type selector struct {
+	name   string
+	labels []string
+}
+
+var promKeywords = map[string]bool{"and": true, "or": true, "unless": true, "by": true, "without": true, "on": true,
+	"ignoring": true, "group_left": true, "group_right": true, "bool": true, "offset": true, "inf": true, "nan": true, "atan2": true,
+	// aggregations, which may be followed by a grouping clause before "("
+	"sum": true, "min": true, "max": true, "avg": true, "group": true, "stddev": true, "stdvar": true, "count": true,
+	"count_values": true, "bottomk": true, "topk": true, "quantile": true}
+
+// selectors reads the metric selectors of a PromQL expression: a small
+// lexer (strings, ranges, numbers, function calls and grouping clauses
+// skipped), enough for the dashboard's queries.
+func selectors(expr string) []selector {
+	var out []selector
+	s := expr
+	isIdent := func(c byte, first bool) bool {
+		return c == '_' || c == ':' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (!first && c >= '0' && c <= '9')
+	}
+	skipSpace := func(i int) int {
+		for i < len(s) && strings.ContainsRune(" \t\n\r", rune(s[i])) {
+			i++
+		}
+		return i
+	}
+	skipString := func(i int) int { // s[i] is the opening quote
+		q := s[i]
+		for i++; i < len(s) && s[i] != q; i++ {
+			if s[i] == '\\' && q != '`' {
+				i++
+			}
+		}
+		return i + 1
+	}
+	// matchers reads {a="x", b=~"y"} from s[i] == '{' and returns the label names.
+	matchers := func(i int) ([]string, int) {
+		var names []string
+		i++
+		for i < len(s) && s[i] != '}' {
+			i = skipSpace(i)
+			j := i
+			for j < len(s) && isIdent(s[j], j == i) {
+				j++
+			}
+			if j > i {
+				names = append(names, s[i:j])
+			}
+			i = j
+			for i < len(s) && s[i] != '"' && s[i] != '\'' && s[i] != '`' && s[i] != '}' {
+				i++
+			}
+			if i < len(s) && s[i] != '}' {
+				i = skipString(i)
+			}
+			i = skipSpace(i)
+			if i < len(s) && s[i] == ',' {
+				i++
+			}
+		}
+		return names, i + 1
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\'' || c == '`':
+			i = skipString(i)
+		case c == '[':
+			i = strings.IndexByte(s[i:], ']') + i + 1
+		case c >= '0' && c <= '9' || (c == '.' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9'):
+			for i < len(s) && (isIdent(s[i], false) || s[i] == '.') {
+				if (s[i] == 'e' || s[i] == 'E') && i+1 < len(s) && (s[i+1] == '-' || s[i+1] == '+') {
+					i++
+				}
+				i++
+			}
+		case c == '{':
+			_, i = matchers(i)
+		case isIdent(c, true):
+			j := i
+			for j < len(s) && isIdent(s[j], false) {
+				j++
+			}
+			word := s[i:j]
+			k := skipSpace(j)
+			switch {
+			case promKeywords[strings.ToLower(word)]:
+				if grouping[strings.ToLower(word)] && k < len(s) && s[k] == '(' { // by (...), on (...): label lists
+					j = strings.IndexByte(s[k:], ')') + k + 1
+				}
+			case k < len(s) && s[k] == '(':
+				// a function call: its arguments are read as the loop goes on
+			case k < len(s) && s[k] == '{':
+				names, end := matchers(k)
+				out = append(out, selector{word, names})
+				j = end
+			default:
+				out = append(out, selector{name: word})
+			}
+			i = j
+		default:
+			i++
+		}
+	}
+	return out
+}
+
+func TestGrafanaSelectors(t *testing.T) {
+	got := selectors(`sum by (flow, region) (rate(prober_runs_total{result="success",flow=~"a|b"}[5m])) / on (flow) group_left ` +
+		`histogram_quantile(0.95, x_bucket{le!="+Inf"} offset 1m) * 1e-3 > bool 2 and up`)
+	want := []selector{{"prober_runs_total", []string{"result", "flow"}}, {"x_bucket", []string{"le"}}, {name: "up"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("selectors = %v, want %v", got, want)
+	}
+}
+
+// TestGrafanaDashboardQueries runs every query of the dashboard against a
+// real Prometheus scraping a demo prober whose bank gateway has failed
+// long enough to page: every panel must have data, and the panels with
+// exemplars must find trace ids. The same Prometheus loads the rules
+// `prober rules` generates from the shipped probes.yaml, and fires the
+// burn-rate alert too.
+func TestGrafanaDashboardQueries(t *testing.T) {
+	prometheusBinary(t)
+	d := loadDashboard(t)
+	queries := d.queries(t)
+
+	rules := filepath.Join(t.TempDir(), "prober.rules.yml")
+	if _, errOut, code := runCmd(t, nil, "rules", "--config", "../probes.yaml", "--out", rules); code != 0 {
+		t.Fatalf("prober rules: exit %d: %s", code, errOut)
+	}
+
+	addr, shopAddr := freeAddr(t), freeAddr(t)
+	start(t, []string{"SHOP_PASSWORD=" + secretPW}, "demo", "--every", "2s", "--listen", addr,
+		"--shop-listen", shopAddr, "--dir", t.TempDir())
+	ps := startPrometheus(t, map[string][]string{"prober": {addr}}, time.Second, rules)
+	base := "http://" + addr
+	waitRun(t, base, "checkout", 60*time.Second, passed)
+
+	// The 2 AM story: failure classes, failure info and pages exist only
+	// once something fails, and a dashboard is for those nights.
+	do(t, "PUT", "http://"+shopAddr+"/admin/faults", `{"gateway_status":504,"swallow_errors":true}`)
+	waitRun(t, base, "checkout", 30*time.Second, func(r *result.Run) bool { return r.Class == result.SwallowedError })
+	// checkout_slo (burn rate, for 0s) pages through the console notifier,
+	// in the prober and, from the generated rules, in Prometheus.
+	ps.waitSeries(t, `prober_notifications_total{notifier="console",outcome="sent"}`, 90*time.Second)
+	ps.waitSeries(t, `ALERTS{alertname="checkout_slo",alertstate="firing",severity="critical",flow="checkout"}`, 90*time.Second)
+
+	for _, pass := range []struct {
+		name string
+		vars map[string]string
+	}{
+		{"all values", map[string]string{"flow": ".+", "region": ".+", "step": ".+"}},
+		{"one value each", map[string]string{"flow": "checkout", "region": "local", "step": "pay"}},
+	} {
+		vars := withVars(pass.vars)
+		checked := 0
+		for _, q := range queries {
+			expr, err := substitute(q.expr, vars)
+			if err != nil {
+				t.Errorf("%s: %s: %v", pass.name, q.where, err)
+				continue
+			}
+			r := waitData(t, ps, expr, 30*time.Second)
+			if r.Status != "success" {
+				t.Errorf("%s: %s: %s\n  %s", pass.name, q.where, r.Error, expr)
+				continue
+			}
+			if len(r.Data.Result) == 0 {
+				t.Errorf("%s: %s returns nothing\n  %s", pass.name, q.where, expr)
+				continue
+			}
+			if allNaN(r) {
+				t.Errorf("%s: %s returns only NaN\n  %s", pass.name, q.where, expr)
+			}
+			if q.label != "" {
+				values := map[string]bool{}
+				for _, s := range r.Data.Result {
+					values[s.Metric[q.label]] = true
+				}
+				if want := pass.vars[q.label]; want != ".+" && !values[want] {
+					t.Errorf("%s: %s lists %v, not %s", pass.name, q.where, values, want)
+				}
+			}
+			if q.exemplar {
+				waitExemplar(t, ps, q.where, expr)
+			}
+			checked++
+		}
+		t.Logf("%s: %d of %d queries return data", pass.name, checked, len(queries))
+	}
+}
+
+// waitData runs q until it answers with data (series appear a scrape or
+// two after the run that makes them) or within passes; it returns the last
+// answer either way.
+func waitData(t *testing.T, ps *promServer, q string, within time.Duration) promResult {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		r := ps.query(t, q)
+		if r.Status != "success" || (len(r.Data.Result) > 0 && !allNaN(r)) || time.Now().After(deadline) {
+			return r
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func allNaN(r promResult) bool {
+	for _, s := range r.Data.Result {
+		v, _ := s.Value[1].(string)
+		if f, err := strconv.ParseFloat(v, 64); err != nil || !math.IsNaN(f) {
+			return false
+		}
+	}
+	return len(r.Data.Result) > 0
+}
+
+// waitExemplar checks that Prometheus has exemplars with a trace id for
+// the query's series: what Grafana shows as dots linking to the trace.
+func waitExemplar(t *testing.T, ps *promServer, where, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		now := time.Now()
+		_, body := get(t, ps.URL+"/api/v1/query_exemplars?query="+url.QueryEscape(expr)+
+			fmt.Sprintf("&start=%d&end=%d", now.Add(-10*time.Minute).Unix(), now.Unix()))
+		var r struct {
+			Status string `json:"status"`
+			Data   []struct {
+				Exemplars []struct {
+					Labels map[string]string `json:"labels"`
+				} `json:"exemplars"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(body), &r); err == nil && r.Status == "success" {
+			var ids []string
+			for _, s := range r.Data {
+				for _, e := range s.Exemplars {
+					if traceRE.MatchString(e.Labels["trace_id"]) {
+						ids = append(ids, e.Labels["trace_id"])
+					}
+				}
+			}
+			if len(ids) > 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s: no exemplar with a trace_id: %.500s", where, body)
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
