@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/prober-dev/prober/internal/alert"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/golden"
@@ -51,7 +53,7 @@ func (d *Daemon) openAlerting(cfg *config.Config) (*alerting, error) {
 		Logger:     d.log,
 		Source:     "prober (region " + cfg.Region + ")",
 		StatusURL:  d.opts.StatusURL,
-		Registerer: d.reg,
+		Registerer: d.regionReg(cfg),
 	})
 	a.cfg = cfg
 	return a, nil
@@ -137,7 +139,7 @@ func (a *alerting) apply(cfg *config.Config) error {
 		src = golden.NewStoreSource(a.d.store, age, promql)
 	}
 	engine := golden.NewEngine(&cfg.Alerting, src, golden.Options{Logger: a.d.log})
-	disp := alert.NewDispatcher(a.db, nts, alert.DispatcherOptions{Logger: a.d.log, Registerer: a.d.reg})
+	disp := alert.NewDispatcher(a.db, nts, alert.DispatcherOptions{Logger: a.d.log, Registerer: a.d.regionReg(cfg)})
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -350,3 +352,8 @@ func (w webAlerts) AddSilence(s web.SilenceInfo) (web.SilenceInfo, error) {
 }
 
 func (w webAlerts) RemoveSilence(id string) error { return w.a.mgr.RemoveSilence(id) }
+
+// regionReg registers with the region label, like every prober series.
+func (d *Daemon) regionReg(cfg *config.Config) prometheus.Registerer {
+	return prometheus.WrapRegistererWith(prometheus.Labels{"region": cfg.Region}, d.reg)
+}

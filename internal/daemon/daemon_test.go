@@ -554,10 +554,10 @@ func TestServe(t *testing.T) {
 			min  float64
 			max  float64
 		}{
-			{"prober_runs_total", []string{"flow", "checkout", "result", "success", "class", "ok"}, 1, 1e9},
-			{"prober_runs_total", []string{"flow", "health", "result", "success", "class", "ok"}, 1, 1e9},
+			{"prober_runs_total", []string{"flow", "checkout", "result", "success"}, 1, 1e9},
+			{"prober_runs_total", []string{"flow", "health", "result", "success"}, 1, 1e9},
 			{"prober_step_runs_total", []string{"flow", "checkout", "step", "pay", "class", "ok"}, 1, 1e9},
-			{"prober_dependency_calls_total", []string{"flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success", "class", "ok"}, 1, 1e9},
+			{"prober_dependency_calls_total", []string{"flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success"}, 1, 1e9},
 			{"prober_last_run_success", []string{"flow", "checkout"}, 1, 1},
 			{"prober_flows_configured", nil, 2, 2},
 			{"prober_config_reloads_total", []string{"result", "success"}, 1, 1},
@@ -726,7 +726,7 @@ func TestReload(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 			v = f.metrics()
 			for _, flow := range tc.running {
-				if got, _ := value(v, "prober_runs_total", "flow", flow, "result", "success", "class", "ok"); got < 1 {
+				if got, _ := value(v, "prober_runs_total", "flow", flow, "result", "success"); got < 1 {
 					t.Errorf("%s: prober_runs_total{success} = %v, want >= 1", flow, got)
 				}
 			}

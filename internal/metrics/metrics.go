@@ -22,6 +22,8 @@ var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10
 // Metrics is the prober's set of collectors. Safe for concurrent use.
 type Metrics struct {
 	runs         *prometheus.CounterVec
+	runFailures  *prometheus.CounterVec
+	depFailures  *prometheus.CounterVec
 	flowDuration *prometheus.HistogramVec
 	lastSuccess  *prometheus.GaugeVec
 	lastRun      *prometheus.GaugeVec
@@ -55,6 +57,7 @@ type flowHandles struct {
 	failMu      sync.Mutex
 	lastFailure prometheus.Labels
 	runsOK      prometheus.Counter
+	runsFailed  prometheus.Counter
 	duration    prometheus.Observer
 	lastSuccess prometheus.Gauge
 	lastRun     prometheus.Gauge
@@ -67,6 +70,7 @@ type stepHandles struct {
 	duration   prometheus.Observer
 	phases     [5]prometheus.Gauge // dns, connect, tls, processing, transfer
 	depOK      prometheus.Counter  // nil without a dependency
+	depFailed  prometheus.Counter
 }
 
 var phaseNames = [5]string{"dns", "connect", "tls", "processing", "transfer"}
@@ -83,8 +87,12 @@ func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
 	m := &Metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "prober_runs_total",
-			Help: "Flow runs by result (success or failure) and failure class (ok when successful).",
-		}, []string{"flow", "result", "class"}),
+			Help: "Final flow runs by result (success or failure); both series exist from the start so rates see the first failure. Failures carry trace_id exemplars.",
+		}, []string{"flow", "result"}),
+		runFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prober_run_failures_total",
+			Help: "Final failed flow runs by failure class.",
+		}, []string{"flow", "class"}),
 		flowDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "prober_flow_duration_seconds",
 			Help:    "Duration of flow runs (main steps, cleanup excluded). Exemplars carry trace_id.",
@@ -113,8 +121,12 @@ func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
 		}, []string{"flow", "step", "phase"}),
 		dependency: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "prober_dependency_calls_total",
-			Help: "Steps marked with a dependency (e.g. a bank gateway), by outcome and class.",
-		}, []string{"flow", "step", "dependency", "outcome", "class"}),
+			Help: "Calls of steps marked with a dependency (e.g. a bank gateway) in final runs, by outcome; both series exist from the start.",
+		}, []string{"flow", "step", "dependency", "outcome"}),
+		depFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prober_dependency_failures_total",
+			Help: "Failed calls of steps marked with a dependency (final runs), by failure class.",
+		}, []string{"flow", "step", "dependency", "class"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "prober_runs_skipped_total",
 			Help: "Scheduled runs not started because the previous run of the flow was still going.",
@@ -164,7 +176,7 @@ func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": runtime.Version()},
 	})
 	info.Set(1)
-	reg.MustRegister(m.runs, m.flowDuration, m.lastSuccess, m.lastRun, m.steps, m.stepDuration,
+	reg.MustRegister(m.runs, m.runFailures, m.depFailures, m.flowDuration, m.lastSuccess, m.lastRun, m.steps, m.stepDuration,
 		m.stepPhase, m.dependency, m.skipped, m.retries, m.stateSince, m.failure, m.lateness, m.inFlight, m.flows, m.reloads,
 		m.reloadOK, m.reloadTime, info)
 	for _, r := range []string{"success", "failure"} {
@@ -206,6 +218,8 @@ func (m *Metrics) SetFlows(flows []FlowShape) {
 			delete(m.cache, name)
 			l := prometheus.Labels{"flow": name}
 			m.runs.DeletePartialMatch(l)
+			m.runFailures.DeletePartialMatch(l)
+			m.depFailures.DeletePartialMatch(l)
 			m.flowDuration.DeletePartialMatch(l)
 			m.lastSuccess.DeletePartialMatch(l)
 			m.lastRun.DeletePartialMatch(l)
@@ -237,18 +251,21 @@ func (m *Metrics) deleteStaleSteps(f FlowShape, old *flowHandles) {
 			m.stepDuration.DeletePartialMatch(l)
 			m.stepPhase.DeletePartialMatch(l)
 			m.dependency.DeletePartialMatch(l)
+			m.depFailures.DeletePartialMatch(l)
 			continue
 		}
 		if sh.dependency != "" && sh.dependency != dep {
 			l["dependency"] = sh.dependency
 			m.dependency.DeletePartialMatch(l)
+			m.depFailures.DeletePartialMatch(l)
 		}
 	}
 }
 
 func (m *Metrics) newFlowHandles(f FlowShape) *flowHandles {
 	h := &flowHandles{
-		runsOK:      m.runs.WithLabelValues(f.Name, "success", string(result.OK)),
+		runsOK:      m.runs.WithLabelValues(f.Name, "success"),
+		runsFailed:  m.runs.WithLabelValues(f.Name, "failure"),
 		duration:    m.flowDuration.WithLabelValues(f.Name),
 		lastSuccess: m.lastSuccess.WithLabelValues(f.Name),
 		lastRun:     m.lastRun.WithLabelValues(f.Name),
@@ -273,7 +290,8 @@ func (m *Metrics) newFlowHandles(f FlowShape) *flowHandles {
 			sh.phases[i] = m.stepPhase.WithLabelValues(f.Name, s.Name, p)
 		}
 		if s.Dependency != "" {
-			sh.depOK = m.dependency.WithLabelValues(f.Name, s.Name, s.Dependency, "success", string(result.OK))
+			sh.depOK = m.dependency.WithLabelValues(f.Name, s.Name, s.Dependency, "success")
+			sh.depFailed = m.dependency.WithLabelValues(f.Name, s.Name, s.Dependency, "failure")
 		}
 		h.steps[s.Name] = sh
 	}
@@ -325,12 +343,12 @@ func (m *Metrics) Observe(r *result.Run) {
 	default:
 		// The exemplar lets an evaluator far away find the trace ids of
 		// failing runs (query_exemplars) without a label per trace.
-		c := m.runs.WithLabelValues(r.Flow, "failure", string(r.Class))
-		if ea, ok := c.(prometheus.ExemplarAdder); ok {
+		if ea, ok := h.runsFailed.(prometheus.ExemplarAdder); ok {
 			ea.AddWithExemplar(1, ex)
 		} else {
-			c.Inc()
+			h.runsFailed.Inc()
 		}
+		m.runFailures.WithLabelValues(r.Flow, string(r.Class)).Inc()
 		h.lastSuccess.Set(0)
 	}
 	if !r.Retried {
@@ -366,10 +384,16 @@ func (m *Metrics) Observe(r *result.Run) {
 		// Dependency calls count final runs only, as the rules do: a blip a
 		// retry cleared is not a gateway failure.
 		if s.Dependency != "" && !r.Retried && (s.Dependency == sh.dependency || !announced) {
-			if s.Status == result.Passed && s.Dependency == sh.dependency {
+			switch {
+			case s.Dependency == sh.dependency && s.Status == result.Passed:
 				sh.depOK.Inc()
-			} else {
-				m.dependency.WithLabelValues(r.Flow, s.Name, s.Dependency, outcome(s), string(s.Class)).Inc()
+			case s.Dependency == sh.dependency:
+				sh.depFailed.Inc()
+			default: // an ad-hoc flow whose step changed its dependency
+				m.dependency.WithLabelValues(r.Flow, s.Name, s.Dependency, outcome(s)).Inc()
+			}
+			if s.Status != result.Passed {
+				m.depFailures.WithLabelValues(r.Flow, s.Name, s.Dependency, string(s.Class)).Inc()
 			}
 		}
 	}

@@ -205,64 +205,64 @@ func TestObserve(t *testing.T) {
 			name: "passing run",
 			runs: []*result.Run{passingRun()},
 			want: map[series]float64{
-				s("prober_runs_total", "flow", "checkout", "result", "success", "class", "ok"):                                                           1,
-				s("prober_last_run_success", "flow", "checkout"):                                                                                         1,
-				s("prober_last_run_timestamp_seconds", "flow", "checkout"):                                                                               float64(t0.Unix()),
-				s("prober_flow_duration_seconds", "flow", "checkout"):                                                                                    1,
-				s("prober_step_runs_total", "flow", "checkout", "step", "login", "class", "ok"):                                                          1,
-				s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok"):                                                        1,
-				s("prober_step_runs_total", "flow", "checkout", "step", "cancel_order", "class", "ok"):                                                   1,
-				s("prober_step_duration_seconds", "flow", "checkout", "step", "pay"):                                                                     1,
-				s("prober_step_phase_seconds", "flow", "checkout", "step", "pay", "phase", "processing"):                                                 0.15,
-				s("prober_step_phase_seconds", "flow", "checkout", "step", "pay", "phase", "connect"):                                                    0.002,
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success", "class", "ok"): 1,
+				s("prober_runs_total", "flow", "checkout", "result", "success"):                                                           1,
+				s("prober_last_run_success", "flow", "checkout"):                                                                          1,
+				s("prober_last_run_timestamp_seconds", "flow", "checkout"):                                                                float64(t0.Unix()),
+				s("prober_flow_duration_seconds", "flow", "checkout"):                                                                     1,
+				s("prober_step_runs_total", "flow", "checkout", "step", "login", "class", "ok"):                                           1,
+				s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok"):                                         1,
+				s("prober_step_runs_total", "flow", "checkout", "step", "cancel_order", "class", "ok"):                                    1,
+				s("prober_step_duration_seconds", "flow", "checkout", "step", "pay"):                                                      1,
+				s("prober_step_phase_seconds", "flow", "checkout", "step", "pay", "phase", "processing"):                                  0.15,
+				s("prober_step_phase_seconds", "flow", "checkout", "step", "pay", "phase", "connect"):                                     0.002,
+				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success"): 1,
 			},
 			absent: []series{
-				s("prober_runs_total", "flow", "checkout", "result", "failure", "class", "swallowed_error"),
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure", "class", "swallowed_error"),
+				s("prober_run_failures_total", "flow", "checkout", "class", "ok"),
 			},
 		},
 		{
 			name: "failing run",
 			runs: []*result.Run{failingRun()},
 			want: map[series]float64{
-				s("prober_runs_total", "flow", "checkout", "result", "failure", "class", "swallowed_error"):                                                           1,
-				s("prober_last_run_success", "flow", "checkout"):                                                                                                      0,
-				s("prober_last_run_timestamp_seconds", "flow", "checkout"):                                                                                            float64(t0.Add(time.Minute).Unix()),
-				s("prober_flow_duration_seconds", "flow", "checkout"):                                                                                                 1,
-				s("prober_step_runs_total", "flow", "checkout", "step", "login", "class", "ok"):                                                                       1,
-				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "swallowed_error"):                                                            1,
-				s("prober_step_runs_total", "flow", "checkout", "step", "cancel_order", "class", "ok"):                                                                1,
-				s("prober_step_duration_seconds", "flow", "checkout", "step", "pay"):                                                                                  1,
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure", "class", "swallowed_error"): 1,
+				s("prober_runs_total", "flow", "checkout", "result", "failure"):                                                                    1,
+				s("prober_last_run_success", "flow", "checkout"):                                                                                   0,
+				s("prober_last_run_timestamp_seconds", "flow", "checkout"):                                                                         float64(t0.Add(time.Minute).Unix()),
+				s("prober_flow_duration_seconds", "flow", "checkout"):                                                                              1,
+				s("prober_step_runs_total", "flow", "checkout", "step", "login", "class", "ok"):                                                    1,
+				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "swallowed_error"):                                         1,
+				s("prober_step_runs_total", "flow", "checkout", "step", "cancel_order", "class", "ok"):                                             1,
+				s("prober_step_duration_seconds", "flow", "checkout", "step", "pay"):                                                               1,
+				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure"):          1,
+				s("prober_run_failures_total", "flow", "checkout", "class", "swallowed_error"):                                                     1,
+				s("prober_dependency_failures_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "class", "swallowed_error"): 1,
 				// A failed step counts under its class, not ok; a skipped step not at all.
-				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "ok"):                                                            0,
-				s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok"):                                                        0,
-				s("prober_step_duration_seconds", "flow", "checkout", "step", "confirm"):                                                                 0,
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success", "class", "ok"): 0,
+				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "ok"):                                             0,
+				s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok"):                                         0,
+				s("prober_step_duration_seconds", "flow", "checkout", "step", "confirm"):                                                  0,
+				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success"): 0,
 			},
 			absent: []series{
 				// A skipped step is counted under no failure class.
 				s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "swallowed_error"),
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure", "class", "ok"),
 			},
 		},
 		{
 			name: "passing then failing",
 			runs: []*result.Run{passingRun(), failingRun()},
 			want: map[series]float64{
-				s("prober_runs_total", "flow", "checkout", "result", "success", "class", "ok"):                                                                        1,
-				s("prober_runs_total", "flow", "checkout", "result", "failure", "class", "swallowed_error"):                                                           1,
-				s("prober_last_run_success", "flow", "checkout"):                                                                                                      0,
-				s("prober_flow_duration_seconds", "flow", "checkout"):                                                                                                 2,
-				s("prober_step_runs_total", "flow", "checkout", "step", "login", "class", "ok"):                                                                       2,
-				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "ok"):                                                                         1,
-				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "swallowed_error"):                                                            1,
-				s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok"):                                                                     1,
-				s("prober_step_duration_seconds", "flow", "checkout", "step", "confirm"):                                                                              1,
-				s("prober_step_duration_seconds", "flow", "checkout", "step", "pay"):                                                                                  2,
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success", "class", "ok"):              1,
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure", "class", "swallowed_error"): 1,
+				s("prober_runs_total", "flow", "checkout", "result", "success"):                                                           1,
+				s("prober_runs_total", "flow", "checkout", "result", "failure"):                                                           1,
+				s("prober_last_run_success", "flow", "checkout"):                                                                          0,
+				s("prober_flow_duration_seconds", "flow", "checkout"):                                                                     2,
+				s("prober_step_runs_total", "flow", "checkout", "step", "login", "class", "ok"):                                           2,
+				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "ok"):                                             1,
+				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "swallowed_error"):                                1,
+				s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok"):                                         1,
+				s("prober_step_duration_seconds", "flow", "checkout", "step", "confirm"):                                                  1,
+				s("prober_step_duration_seconds", "flow", "checkout", "step", "pay"):                                                      2,
+				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success"): 1,
+				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure"): 1,
 			},
 		},
 		{
@@ -307,14 +307,14 @@ func TestObserveGatherAndCompare(t *testing.T) {
 	m.Observe(failingRun())
 
 	const want = `
-# HELP prober_runs_total Flow runs by result (success or failure) and failure class (ok when successful).
+# HELP prober_runs_total Final flow runs by result (success or failure); both series exist from the start so rates see the first failure. Failures carry trace_id exemplars.
 # TYPE prober_runs_total counter
-prober_runs_total{class="ok",flow="checkout",region="eu-west-1",result="success"} 1
-prober_runs_total{class="swallowed_error",flow="checkout",region="eu-west-1",result="failure"} 2
-# HELP prober_dependency_calls_total Steps marked with a dependency (e.g. a bank gateway), by outcome and class.
+prober_runs_total{flow="checkout",region="eu-west-1",result="failure"} 2
+prober_runs_total{flow="checkout",region="eu-west-1",result="success"} 1
+# HELP prober_dependency_calls_total Calls of steps marked with a dependency (e.g. a bank gateway) in final runs, by outcome; both series exist from the start.
 # TYPE prober_dependency_calls_total counter
-prober_dependency_calls_total{class="ok",dependency="bank-gateway",flow="checkout",outcome="success",region="eu-west-1",step="pay"} 1
-prober_dependency_calls_total{class="swallowed_error",dependency="bank-gateway",flow="checkout",outcome="failure",region="eu-west-1",step="pay"} 2
+prober_dependency_calls_total{dependency="bank-gateway",flow="checkout",outcome="failure",region="eu-west-1",step="pay"} 2
+prober_dependency_calls_total{dependency="bank-gateway",flow="checkout",outcome="success",region="eu-west-1",step="pay"} 1
 # HELP prober_last_run_success 1 if the flow's last run passed, 0 if it failed.
 # TYPE prober_last_run_success gauge
 prober_last_run_success{flow="checkout",region="eu-west-1"} 0
@@ -324,8 +324,8 @@ prober_last_run_success{flow="checkout",region="eu-west-1"} 0
 		t.Error(err)
 	}
 	// ToFloat64 on the children, as a second opinion on the hot-path handles.
-	if got := testutil.ToFloat64(m.runs.WithLabelValues("checkout", "failure", "swallowed_error")); got != 2 {
-		t.Errorf("runs{failure,swallowed_error} = %v, want 2", got)
+	if got := testutil.ToFloat64(m.runFailures.WithLabelValues("checkout", "swallowed_error")); got != 2 {
+		t.Errorf("run_failures{swallowed_error} = %v, want 2", got)
 	}
 	if got := testutil.ToFloat64(m.steps.WithLabelValues("checkout", "confirm", "ok")); got != 1 {
 		t.Errorf("step_runs{confirm,ok} = %v, want 1 (two skips must not count)", got)
@@ -388,10 +388,10 @@ func TestSetFlows(t *testing.T) {
 	// Series every announced flow has from the start, at zero.
 	precreated := func(f FlowShape) map[series]float64 {
 		want := map[series]float64{
-			s("prober_runs_total", "flow", f.Name, "result", "success", "class", "ok"): 0,
-			s("prober_runs_skipped_total", "flow", f.Name):                             0,
-			s("prober_last_run_success", "flow", f.Name):                               0,
-			s("prober_flow_duration_seconds", "flow", f.Name):                          0,
+			s("prober_runs_total", "flow", f.Name, "result", "success"): 0,
+			s("prober_runs_skipped_total", "flow", f.Name):              0,
+			s("prober_last_run_success", "flow", f.Name):                0,
+			s("prober_flow_duration_seconds", "flow", f.Name):           0,
 		}
 		for _, st := range f.Steps {
 			want[s("prober_step_runs_total", "flow", f.Name, "step", st.Name, "class", "ok")] = 0
@@ -399,7 +399,7 @@ func TestSetFlows(t *testing.T) {
 			want[s("prober_step_phase_seconds", "flow", f.Name, "step", st.Name, "phase", "dns")] = 0
 			if st.Dependency != "" {
 				want[s("prober_dependency_calls_total", "flow", f.Name, "step", st.Name,
-					"dependency", st.Dependency, "outcome", "success", "class", "ok")] = 0
+					"dependency", st.Dependency, "outcome", "success")] = 0
 			}
 		}
 		return want
@@ -455,9 +455,9 @@ func TestSetFlows(t *testing.T) {
 			then:      []FlowShape{checkoutShape(), healthShape()},
 			wantFlows: 2,
 			want: map[series]float64{
-				s("prober_runs_total", "flow", "checkout", "result", "success", "class", "ok"):              1,
-				s("prober_runs_total", "flow", "checkout", "result", "failure", "class", "swallowed_error"): 1,
-				s("prober_step_runs_total", "flow", "checkout", "step", "login", "class", "ok"):             2,
+				s("prober_runs_total", "flow", "checkout", "result", "success"):                 1,
+				s("prober_runs_total", "flow", "checkout", "result", "failure"):                 1,
+				s("prober_step_runs_total", "flow", "checkout", "step", "login", "class", "ok"): 2,
 			},
 		},
 		{
@@ -466,18 +466,18 @@ func TestSetFlows(t *testing.T) {
 			then:      []FlowShape{edited},
 			wantFlows: 1,
 			want: map[series]float64{
-				s("prober_runs_total", "flow", "checkout", "result", "success", "class", "ok"):  1,
+				s("prober_runs_total", "flow", "checkout", "result", "success"):                 1,
 				s("prober_step_runs_total", "flow", "checkout", "step", "login", "class", "ok"): 2,
 				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "ok"):   1,
 				// the new dependency's series exists from the start
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "acquirer", "outcome", "success", "class", "ok"): 0,
+				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "acquirer", "outcome", "success"): 0,
 			},
 			goneSeries: []series{
 				s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok"),
 				s("prober_step_duration_seconds", "flow", "checkout", "step", "confirm"),
 				s("prober_step_phase_seconds", "flow", "checkout", "step", "confirm", "phase", "processing"),
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success", "class", "ok"),
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure", "class", "swallowed_error"),
+				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success"),
+				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure"),
 			},
 		},
 	}
@@ -544,12 +544,12 @@ func TestLateRunOfRemovedFlow(t *testing.T) {
 	m.SetFlows([]FlowShape{edited})
 	m.Observe(passingRun())
 	checkValues(t, reg, map[series]float64{
-		s("prober_runs_total", "flow", "checkout", "result", "success", "class", "ok"):  1,
+		s("prober_runs_total", "flow", "checkout", "result", "success"):                 1,
 		s("prober_step_runs_total", "flow", "checkout", "step", "login", "class", "ok"): 1,
 	})
 	checkAbsent(t, reg, []series{
 		s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok"),
-		s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success", "class", "ok"),
+		s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success"),
 	})
 }
 
@@ -938,9 +938,9 @@ func TestStreakFailureInfoAndRetries(t *testing.T) {
 		s("prober_run_retries_total", "flow", "checkout"): 1,
 		since: float64(t0.Unix()),
 	})
-	checkAbsent(t, reg, []series{
-		s("prober_runs_total", "flow", "checkout", "result", "failure", "class", "swallowed_error"),
-		s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure", "class", "swallowed_error"),
+	checkValues(t, reg, map[series]float64{
+		s("prober_runs_total", "flow", "checkout", "result", "failure"):                                                           0,
+		s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure"): 0,
 	})
 
 	// The confirming retry fails too: the streak turns, the failure shows.
@@ -952,7 +952,7 @@ func TestStreakFailureInfoAndRetries(t *testing.T) {
 	checkValues(t, reg, map[series]float64{
 		since: float64(final.Start.Unix()),
 		info:  float64(final.Start.Unix()),
-		s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure", "class", "swallowed_error"): 1,
+		s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure"): 1,
 	})
 	// Still failing: the streak keeps its start.
 	later := failingRun()

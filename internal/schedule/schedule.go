@@ -228,7 +228,10 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 		t.Stop()
 	}
 	s.mu.Unlock()
-	<-s.cron.Stop().Done()
+	// Not waiting for cron's own "jobs done": a cron-started run that is
+	// stuck would hold Stop past the grace. Every run is in wg (fire adds
+	// to it under mu, and no run starts once stopped is set).
+	s.cron.Stop()
 
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

@@ -308,3 +308,31 @@ func TestOverdue(t *testing.T) {
 		t.Fatalf("not overdue three minutes later: %v", got)
 	}
 }
+
+// A run started by cron (not the start-up run) that is stuck must not hold
+// Stop past its grace.
+func TestStopGraceForCronStartedRun(t *testing.T) {
+	s := New(Options{})
+	var n atomic.Int32
+	stuck := make(chan struct{})
+	_ = s.Set([]Job{{Name: "j", Schedule: config.Schedule{Every: time.Second}, Run: func(ctx context.Context, _ time.Time) {
+		if n.Add(1) == 2 { // the first cron-started run
+			close(stuck)
+			<-ctx.Done()
+		}
+	}}})
+	select {
+	case <-stuck:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no cron-started run")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := s.Stop(ctx); err == nil {
+		t.Error("Stop reported no cancellation")
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("Stop took %s with a 200ms grace", took)
+	}
+}
