@@ -38,6 +38,7 @@ for target in \
   ./internal/config:FuzzLoad \
   ./internal/assert:FuzzCompile \
   ./internal/assert:FuzzCheck \
+  ./internal/assert:FuzzValue \
   ./internal/template:FuzzParse; do
   pkg=${target%%:*} name=${target##*:}
   go test -run='^$' -fuzz="^${name}\$" -fuzztime="${FUZZTIME:-10s}" "$pkg"

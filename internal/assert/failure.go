@@ -78,10 +78,11 @@ func (n *node) missing(r *Response, p *problem) Cause {
 		p.actual = "nothing (" + reason + ")"
 		steps := n.path.steps
 		p.detail = "no such field"
-		if steps[len(steps)-1].isIdx {
+		last := len(steps) > 0 && steps[len(steps)-1].isIdx // json alone has no steps
+		if last {
 			p.detail = "no such element"
 		}
-		if parent || steps[len(steps)-1].isIdx {
+		if parent || last {
 			p.detail += " (" + reason + ")"
 		}
 	}
