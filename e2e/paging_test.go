@@ -36,13 +36,20 @@ type pagingEnv struct {
 
 func newPagingEnv(t *testing.T, rules string) *pagingEnv {
 	t.Helper()
-	e := &pagingEnv{pd: fakes.NewPagerDuty(pdKey), slack: fakes.NewSlack(slackTok, "#payments-oncall")}
+	return newPagingEnvWith(t, map[string]string{"SHOP_PASSWORD": secretPW, "PD_KEY": pdKey, "SLACK_TOKEN": slackTok}, rules)
+}
+
+// newPagingEnvWith is newPagingEnv with the given secret values.
+func newPagingEnvWith(t *testing.T, secrets map[string]string, rules string) *pagingEnv {
+	t.Helper()
+	e := &pagingEnv{pd: fakes.NewPagerDuty(secrets["PD_KEY"]), slack: fakes.NewSlack(secrets["SLACK_TOKEN"], "#payments-oncall")}
 	t.Cleanup(e.pd.Close)
 	t.Cleanup(e.slack.Close)
 	shopAddr := freeAddr(t)
 	e.shopURL = "http://" + shopAddr
 	e.shopLog = filepath.Join(t.TempDir(), "shop.log")
-	e.env = []string{"SHOP_PASSWORD=" + secretPW, "SHOP_URL=" + e.shopURL, "PD_KEY=" + pdKey, "SLACK_TOKEN=" + slackTok}
+	e.env = []string{"SHOP_PASSWORD=" + secrets["SHOP_PASSWORD"], "SHOP_URL=" + e.shopURL,
+		"PD_KEY=" + secrets["PD_KEY"], "SLACK_TOKEN=" + secrets["SLACK_TOKEN"]}
 	start(t, e.env, "shop", "--listen", shopAddr, "--log", e.shopLog, "--settle-delay", "100ms")
 	waitHTTP(t, e.shopURL+"/healthz")
 

@@ -27,6 +27,9 @@ type alerting struct {
 	db   *alert.DB
 	mgr  *alert.Manager
 	kick chan struct{} // a run finished: evaluate soon
+	// cycleTime is the duration of each evaluation cycle (rules and the
+	// alert lifecycle): prober_rule_evaluation_seconds.
+	cycleTime prometheus.Histogram
 
 	mu        sync.Mutex
 	cfg       *config.Config
@@ -49,6 +52,15 @@ func (d *Daemon) openAlerting(cfg *config.Config) (*alerting, error) {
 		return nil, fmt.Errorf("opening the alert state: %w", err)
 	}
 	a := &alerting{d: d, db: db, kick: make(chan struct{}, 1)}
+	a.cycleTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "prober_rule_evaluation_seconds",
+		Help:    "Duration of evaluation cycles: every rule evaluated once and the alert lifecycle updated.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	})
+	if err := d.regionReg(cfg).Register(a.cycleTime); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("registering prober_rule_evaluation_seconds: %w", err)
+	}
 	a.mgr = alert.NewManager(db, &cfg.Alerting, a.kickDispatch, alert.ManagerOptions{
 		Logger:     d.log,
 		Source:     "prober (region " + cfg.Region + ")",
@@ -229,6 +241,7 @@ func (a *alerting) cycle(ctx context.Context) {
 	if err := a.mgr.Process(ctx, evals, now); err != nil {
 		a.d.log.Error("alert_processing_failed", "error", err.Error())
 	}
+	a.cycleTime.Observe(time.Since(now).Seconds())
 	a.heartbeat(cfg, now)
 }
 
@@ -293,13 +306,17 @@ func ping(u string) error {
 // change a page), flushes the outbox within ctx, and closes the database.
 func (a *alerting) shutdown(ctx context.Context) {
 	a.cycle(ctx)
+	// Drain beside the running dispatcher, so that a send in flight is
+	// waited for rather than cut short and sent again.
 	a.mu.Lock()
-	a.stopDispatcher()
 	disp := a.disp
 	a.mu.Unlock()
 	if err := disp.Drain(ctx); err != nil {
 		a.d.log.Warn("outbox_not_empty_at_exit", "error", err.Error(), "note", "delivered after the next start")
 	}
+	a.mu.Lock()
+	a.stopDispatcher()
+	a.mu.Unlock()
 	if err := a.db.Close(); err != nil {
 		a.d.log.Error("alert_state_close_failed", "error", err.Error())
 	}
