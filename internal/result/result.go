@@ -116,6 +116,11 @@ type Run struct {
 	Retried bool `json:"retried,omitempty"`
 	// RetryOf is the trace id of the run this one retries.
 	RetryOf string `json:"retry_of,omitempty"`
+	// Summarized marks an older run that the store keeps only as a summary
+	// (it keeps the newest runs in full): Steps holds at most the step that
+	// failed the run, with its class and first failure; timings, URLs,
+	// span ids and the other steps are gone.
+	Summarized bool `json:"summarized,omitempty"`
 }
 
 // Final reports whether r is the final run of its schedule slot (not a failed

@@ -6,21 +6,43 @@
 package store
 
 import (
+	"encoding/hex"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prober-dev/prober/internal/result"
 )
 
+// Bounds over all flows, so that 10,000 flows cost megabytes, not
+// gigabytes: a run kept in full (steps, timings, URLs, failures) costs about
+// 0.5 KB a step; a summary 56 bytes.
+const (
+	// FullBudget is how many runs are kept in full over all flows: with n
+	// flows, each keeps its newest FullBudget/n runs in full (at least one,
+	// at most keep), the rest of its keep as summaries. Up to 100 flows
+	// keep 100 runs in full each.
+	FullBudget = 10_000
+	// RunBudget bounds the runs (full or summarised) kept over all flows:
+	// with n flows each keeps min(keep, max(MinKeep, RunBudget/n)).
+	RunBudget = 300_000
+	// MinKeep is what every flow keeps whatever the number of flows: the
+	// status page shows the last 30 runs.
+	MinKeep = 30
+)
+
 // Store is a set of per-flow rings of runs, with their history. Safe for
 // concurrent use.
 type Store struct {
 	mu    sync.RWMutex
-	keep  int
+	keep  int // runs kept per flow, as configured
 	flows map[string]*flowData
 	names []string // flows' names, sorted; nil when a flow came or went
 	deps  map[string]*depHist
+	// nflows is the number of configured flows (Retain), 0 before: the
+	// budgets divide by it.
+	nflows int
 	// Duration samples kept per series (SetSampleRetention).
 	sampleAge time.Duration
 	sampleMax int
@@ -32,15 +54,70 @@ type flowData struct {
 	hist *flowHist // nil until the first run with a start time
 }
 
+// ring holds a flow's newest runs in full and older ones as summaries.
 type ring struct {
-	runs []*result.Run // len <= keep
-	next int           // where the next run goes once full
+	full  []*result.Run // the newest runs, a ring (len <= the full bound)
+	fnext int           // where the next full run goes once full is at its bound
+	sums  []summary     // older runs, a ring (len <= keep - the full bound)
+	snext int
+	// What summaries share: the flow's labels (its latest run's), and
+	// the names of regions and failed steps they index.
+	labels  map[string]string
+	regions []string
+	steps   []string
+}
+
+// summary is a run kept without its steps: what the status page's strip,
+// the API and a page's evidence read. 56 bytes.
+type summary struct {
+	start int64    // unix ns
+	trace [16]byte // hex-decoded; extra.trace when not 32 lowercase hex digits
+	id    [8]byte  // hex-decoded; extra.id when not 16 lowercase hex digits
+	dur   uint32   // µs, saturating (71 minutes)
+	late  uint32   // start - planned, µs, saturating; planned is zero when flagNoPlan
+	class uint8    // index in result.Classes; extra.class when flagOddClass
+	step  uint8    // 1 + index in ring.steps of the failed step; 0: none
+	retry uint8
+	flags uint8
+	reg   uint8   // index in ring.regions
+	extra *sumExt // nil unless the run failed or something did not fit
+}
+
+const (
+	flagPassed = 1 << iota
+	flagRetried
+	flagRawTrace
+	flagRawID
+	flagOddClass
+	flagNoPlan
+	flagRawRegion // region in extra (more than 255 regions)
+)
+
+// sumExt is what only some summaries need: what failed, and what did not
+// fit the summary.
+type sumExt struct {
+	failed                       bool // the run had a failed step: its name, class and first failure
+	stepName, stepClass, message string
+	runClass, retryOf            string
+	trace, id, region            string
+	retry                        int
 }
 
 // New returns a store keeping up to keep runs per flow (at least 1).
 func New(keep int) *Store {
 	return &Store{keep: max(keep, 1), flows: map[string]*flowData{}, deps: map[string]*depHist{},
 		sampleAge: DefaultSampleAge, sampleMax: DefaultSamples}
+}
+
+// bounds are how many runs each flow keeps, and how many of them in full.
+func (s *Store) bounds() (keep, full int) {
+	keep = s.keep
+	if s.nflows > 0 {
+		keep = min(keep, max(MinKeep, RunBudget/s.nflows))
+		full = min(keep, max(1, FullBudget/s.nflows))
+		return keep, full
+	}
+	return keep, keep // flows not announced (tools, tests): all in full
 }
 
 // Observe stores a completed run and adds it to the history. The run must
@@ -50,20 +127,193 @@ func (s *Store) Observe(r *result.Run) {
 	defer s.mu.Unlock()
 	fd := s.flows[r.Flow]
 	if fd == nil {
-		fd = &flowData{ring: ring{runs: make([]*result.Run, 0, min(s.keep, 16))}}
+		fd = &flowData{}
 		s.flows[r.Flow] = fd
 		s.names = nil
 	}
 	s.observeHistory(fd, r)
-	if len(fd.runs) < s.keep {
-		fd.runs = append(fd.runs, r)
+	keep, full := s.bounds()
+	fd.labels = r.Labels
+	if len(fd.full) < full {
+		fd.full = append(fd.full, r)
 		return
 	}
-	fd.runs[fd.next] = r
-	fd.next = (fd.next + 1) % s.keep
+	old := fd.full[fd.fnext]
+	fd.full[fd.fnext] = r
+	fd.fnext = (fd.fnext + 1) % len(fd.full)
+	if keep > len(fd.full) {
+		fd.pushSummary(old, keep-len(fd.full))
+	}
+}
+
+// pushSummary adds r as the newest summary, of at most n.
+func (rg *ring) pushSummary(r *result.Run, n int) {
+	sm := rg.summarize(r)
+	if len(rg.sums) < n {
+		if rg.sums == nil {
+			rg.sums = make([]summary, 0, min(n, 16))
+		}
+		rg.sums = append(rg.sums, sm)
+		return
+	}
+	rg.sums[rg.snext] = sm
+	rg.snext = (rg.snext + 1) % len(rg.sums)
+}
+
+func (rg *ring) summarize(r *result.Run) summary {
+	sm := summary{start: r.Start.UnixNano(), dur: sat32(r.Duration.Microseconds()), retry: uint8(min(r.Retry, 255))}
+	ext := func() *sumExt {
+		if sm.extra == nil {
+			sm.extra = &sumExt{}
+		}
+		return sm.extra
+	}
+	if r.Start.IsZero() {
+		sm.start = 0
+	}
+	if r.OK() {
+		sm.flags |= flagPassed
+	}
+	if r.Retried {
+		sm.flags |= flagRetried
+	}
+	if r.Planned.IsZero() {
+		sm.flags |= flagNoPlan
+	} else {
+		sm.late = sat32(r.Start.Sub(r.Planned).Microseconds())
+	}
+	if !unhex(sm.trace[:], r.TraceID) {
+		sm.flags |= flagRawTrace
+		ext().trace = strings.Clone(r.TraceID)
+	}
+	if !unhex(sm.id[:], r.ID) {
+		sm.flags |= flagRawID
+		ext().id = strings.Clone(r.ID)
+	}
+	if i := slices.Index(result.Classes, r.Class); i >= 0 {
+		sm.class = uint8(i)
+	} else {
+		sm.flags |= flagOddClass
+		ext().runClass = string(r.Class)
+	}
+	if i := slices.Index(rg.regions, r.Region); i >= 0 {
+		sm.reg = uint8(i)
+	} else if len(rg.regions) < 255 {
+		rg.regions = append(rg.regions, strings.Clone(r.Region))
+		sm.reg = uint8(len(rg.regions) - 1)
+	} else {
+		sm.flags |= flagRawRegion
+		ext().region = strings.Clone(r.Region)
+	}
+	if r.FailedStep != "" {
+		if i := slices.Index(rg.steps, r.FailedStep); i >= 0 {
+			sm.step = uint8(i + 1)
+		} else if len(rg.steps) < 255 {
+			rg.steps = append(rg.steps, strings.Clone(r.FailedStep))
+			sm.step = uint8(len(rg.steps))
+		} else {
+			ext().stepName = strings.Clone(r.FailedStep)
+		}
+	}
+	if r.Retry > 255 {
+		ext().retry = r.Retry
+	}
+	if r.RetryOf != "" {
+		ext().retryOf = strings.Clone(r.RetryOf)
+	}
+	// What failed, for the run's page and the API: the failed step's
+	// first failure. The strings are cloned: a failure's actual value may
+	// be a slice of a large body.
+	if st := r.Failed(); st != nil {
+		e := ext()
+		e.failed, e.stepClass = true, string(st.Class)
+		if sm.step == 0 || st.Name != r.FailedStep {
+			e.stepName = strings.Clone(st.Name)
+		}
+		e.message = strings.Clone(st.Message())
+	}
+	return sm
+}
+
+func sat32(v int64) uint32 { return uint32(min(max(v, 0), 1<<32-1)) }
+
+// unhex decodes s, exactly len(dst)*2 lowercase hex digits, into dst.
+func unhex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	_, err := hex.Decode(dst, []byte(s))
+	return err == nil
+}
+
+// run rebuilds a summarised run: no steps, except, for a failed run, its
+// failed step with its class and first failure.
+func (rg *ring) run(flow string, sm *summary, into *result.Run) {
+	*into = result.Run{Flow: flow, Labels: rg.labels, Summarized: true, Retry: int(sm.retry),
+		Duration: time.Duration(sm.dur) * time.Microsecond, Class: result.OK}
+	e := sm.extra
+	if e == nil {
+		e = &sumExt{}
+	}
+	if sm.start != 0 {
+		into.Start = time.Unix(0, sm.start).UTC()
+	}
+	if sm.flags&flagNoPlan == 0 {
+		into.Planned = into.Start.Add(-time.Duration(sm.late) * time.Microsecond)
+	}
+	into.Status = result.Failed
+	if sm.flags&flagPassed != 0 {
+		into.Status = result.Passed
+	}
+	into.Retried = sm.flags&flagRetried != 0
+	if sm.flags&flagRawTrace != 0 {
+		into.TraceID = e.trace
+	} else {
+		into.TraceID = hex.EncodeToString(sm.trace[:])
+	}
+	if sm.flags&flagRawID != 0 {
+		into.ID = e.id
+	} else {
+		into.ID = hex.EncodeToString(sm.id[:])
+	}
+	if sm.flags&flagOddClass != 0 {
+		into.Class = result.Class(e.runClass)
+	} else {
+		into.Class = result.Classes[sm.class]
+	}
+	if sm.flags&flagRawRegion != 0 {
+		into.Region = e.region
+	} else if int(sm.reg) < len(rg.regions) {
+		into.Region = rg.regions[sm.reg]
+	}
+	if sm.step > 0 {
+		into.FailedStep = rg.steps[sm.step-1]
+	}
+	if e.retry > 0 {
+		into.Retry = e.retry
+	}
+	into.RetryOf = e.retryOf
+	if e.failed {
+		name := into.FailedStep
+		if e.stepName != "" {
+			name = e.stepName
+		}
+		st := result.Step{Name: name, Status: result.Failed, Class: result.Class(e.stepClass)}
+		if e.message != "" {
+			st.Failures = []result.Failure{{Message: e.message}}
+		}
+		into.Steps = []result.Step{st}
+	}
 }
 
 // Recent returns up to n runs of flow, newest first (all kept if n <= 0).
+// The newest are the runs as observed; older ones are rebuilt from their
+// summaries (Summarized is set).
 func (s *Store) Recent(flow string, n int) []*result.Run {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -71,7 +321,32 @@ func (s *Store) Recent(flow string, n int) []*result.Run {
 	if fd == nil {
 		return nil
 	}
-	return s.recentLocked(&fd.ring, n)
+	return recentLocked(flow, &fd.ring, n)
+}
+
+func recentLocked(flow string, rg *ring, n int) []*result.Run {
+	total := len(rg.full) + len(rg.sums)
+	if n <= 0 || n > total {
+		n = total
+	}
+	out := make([]*result.Run, 0, n)
+	nf := len(rg.full)
+	newest := (rg.fnext - 1 + nf) % max(nf, 1)
+	for i := 0; i < nf && len(out) < n; i++ {
+		out = append(out, rg.full[(newest-i+nf)%nf])
+	}
+	if len(out) == n {
+		return out
+	}
+	ns := len(rg.sums)
+	rebuilt := make([]result.Run, n-len(out)) // one allocation for them all
+	newest = (rg.snext - 1 + ns) % max(ns, 1)
+	for i := 0; len(out) < n; i++ {
+		r := &rebuilt[i]
+		rg.run(flow, &rg.sums[(newest-i+ns)%ns], r)
+		out = append(out, r)
+	}
+	return out
 }
 
 // Latest returns the newest run of flow, or nil.
@@ -105,11 +380,12 @@ func (s *Store) Flows() []string {
 }
 
 // Retain drops the runs and history of flows not in flows (after a reload
-// removed them) and applies a new per-flow bound.
+// removed them) and applies a new per-flow bound. flows is the configured
+// set: its size divides the budgets (FullBudget, RunBudget).
 func (s *Store) Retain(flows []string, keep int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	want := map[string]bool{}
+	want := make(map[string]bool, len(flows))
 	for _, f := range flows {
 		want[f] = true
 	}
@@ -120,33 +396,27 @@ func (s *Store) Retain(flows []string, keep int) {
 			s.names = nil
 		}
 	}
-	keep = max(keep, 1)
-	if keep == s.keep {
+	oldKeep, oldFull := s.bounds()
+	s.keep, s.nflows = max(keep, 1), len(want)
+	newKeep, newFull := s.bounds()
+	if newKeep == oldKeep && newFull == oldFull {
 		return
 	}
-	for _, fd := range s.flows {
-		old := s.recentLocked(&fd.ring, 0)
-		if len(old) > keep {
-			old = old[:keep]
+	for name, fd := range s.flows {
+		runs := recentLocked(name, &fd.ring, 0) // newest first
+		runs = runs[:min(len(runs), newKeep)]
+		rg := ring{labels: fd.labels}
+		for i := len(runs) - 1; i >= 0; i-- { // oldest first
+			r := runs[i]
+			if i >= newFull {
+				rg.pushSummary(r, newKeep-newFull) // older than the full ones
+				continue
+			}
+			rg.full = append(rg.full, r) // full at the bound or not, the oldest is at 0
 		}
-		slices.Reverse(old)       // oldest first again
-		fd.ring = ring{runs: old} // full or not, the oldest is at 0
+		if len(rg.full) == newFull {
+			rg.fnext = 0
+		}
+		fd.ring = rg
 	}
-	s.keep = keep
-}
-
-func (s *Store) recentLocked(rg *ring, n int) []*result.Run {
-	total := len(rg.runs)
-	if n <= 0 || n > total {
-		n = total
-	}
-	out := make([]*result.Run, 0, n)
-	newest := total - 1
-	if total == s.keep {
-		newest = (rg.next - 1 + total) % total
-	}
-	for i := 0; i < n; i++ {
-		out = append(out, rg.runs[(newest-i+total)%total])
-	}
-	return out
 }

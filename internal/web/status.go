@@ -42,15 +42,19 @@ type fragment struct {
 
 // fragKey identifies the runs a fragment shows: the strip's window of runs,
 // newest first. The newest run, the oldest shown and the count pin the window
-// because the source only ever prepends runs.
+// because the source only ever prepends runs. The oldest is named by its
+// trace id and start: the store rebuilds older runs from summaries at each
+// call, so their identity changes while they do not.
 type fragKey struct {
-	newest, oldest *result.Run
-	n              int
+	newest      *result.Run
+	oldestTrace string
+	oldestStart int64
+	n           int
 }
 
 func keyOf(runs []*result.Run) fragKey {
 	n := min(len(runs), stripRuns)
-	return fragKey{runs[0], runs[n-1], n}
+	return fragKey{runs[0], runs[n-1].TraceID, runs[n-1].Start.UnixNano(), n}
 }
 
 type fragCache struct {

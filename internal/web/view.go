@@ -80,6 +80,7 @@ type runView struct {
 	Started, Ago, Took string
 	Planned, Late      string
 	Labels             []string
+	Summarized         bool // kept without its steps (see result.Run)
 	Story              *story
 	Steps              []stepView
 	Failures           []stepFailures
@@ -256,7 +257,7 @@ func (s *server) runHead(r *result.Run, now time.Time) *runView {
 		Status: string(r.Status), Class: string(r.Class), Href: runHref(r),
 		TraceID: r.TraceID, TraceHref: s.logHref(r.TraceID), RunID: r.ID, RunRegion: r.Region,
 		Started: absTime(r.Start), Ago: ago(now, r.Start), Took: result.Round(r.Duration).String(),
-		Labels: labelList(r.Labels)}
+		Labels: labelList(r.Labels), Summarized: r.Summarized}
 	v.Badge, v.BadgeCSS = "PASSED", "pass"
 	if !v.OK {
 		v.Badge, v.BadgeCSS = "FAILED", "fail"

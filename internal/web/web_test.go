@@ -568,3 +568,31 @@ func TestConcurrentRequests(t *testing.T) {
 		}
 	}
 }
+
+// An older run the store keeps as a summary: its page says so and shows
+// what failed, without the tables of steps, requests and timings.
+func TestSummarizedRunPage(t *testing.T) {
+	src := newFake()
+	old := src.runs["checkout"][1]
+	sum := &result.Run{ID: old.ID, Flow: old.Flow, Region: old.Region, TraceID: old.TraceID, Labels: old.Labels,
+		Planned: old.Planned, Start: old.Start, Duration: old.Duration, Status: old.Status, Class: old.Class,
+		FailedStep: "pay", Summarized: true, Steps: []result.Step{{Name: "pay", Status: result.Failed,
+			Class: result.SwallowedError, Failures: []result.Failure{{Message: payMessage}}}}}
+	src.runs["checkout"][1] = sum
+	h := newHandler(func(o *Options) { o.Source = src })
+	_, body := do(t, h, "GET", "/runs/"+old.TraceID)
+	for _, w := range []string{`<b>pay failed:</b>`, "Kept as a summary, without its steps", `json.status == &#34;success&#34;: got &#34;processing&#34;`} {
+		if !strings.Contains(body, w) {
+			t.Errorf("summarized run page lacks %q", w)
+		}
+	}
+	for _, no := range []string{"<h2>Timings</h2>", "<h2>Requests</h2>", `<table class="steps">`} {
+		if strings.Contains(body, no) {
+			t.Errorf("summarized run page shows %q", no)
+		}
+	}
+	_, body = do(t, h, "GET", "/flows/checkout")
+	if strings.Count(body, "Kept as a summary") != 1 || strings.Count(body, `<table class="steps">`) != 5 {
+		t.Errorf("flow page: %d summaries, %d step tables", strings.Count(body, "Kept as a summary"), strings.Count(body, `<table class="steps">`))
+	}
+}
