@@ -2,78 +2,103 @@
 // duration histograms whose exemplars carry the trace id, dependency calls,
 // schedule health and the prober's own state. Label values are bounded: flow,
 // step, region, class, dependency; never trace ids or URLs.
+//
+// The per-flow series (about a hundred samples for a flow of four steps) are
+// held in compact per-flow records and exposed by one collector, rather than
+// as client_golang vectors whose children cost about 24 KB per such flow:
+// 10,000 flows fit in about 20 MB instead of 240 MB. What a scrape sees is
+// the same: names, labels, types, help, exemplars.
 package metrics
 
 import (
-	"maps"
+	"cmp"
+	"math"
 	"runtime"
+	"slices"
+	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/prober-dev/prober/internal/result"
 )
 
 // Buckets for step and flow durations: loopback calls to slow gateways.
-var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+var durationBuckets = [...]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
+const nBuckets = len(durationBuckets)
 
 // Metrics is the prober's set of collectors. Safe for concurrent use.
 type Metrics struct {
-	runs         *prometheus.CounterVec
-	runFailures  *prometheus.CounterVec
-	depFailures  *prometheus.CounterVec
-	flowDuration *prometheus.HistogramVec
-	lastSuccess  *prometheus.GaugeVec
-	lastRun      *prometheus.GaugeVec
-	steps        *prometheus.CounterVec
-	stepDuration *prometheus.HistogramVec
-	stepPhase    *prometheus.GaugeVec
-	dependency   *prometheus.CounterVec
-	skipped      *prometheus.CounterVec
-	retries      *prometheus.CounterVec
-	stateSince   *prometheus.GaugeVec
-	failure      *prometheus.GaugeVec
-	lateness     prometheus.Histogram
-	inFlight     prometheus.Gauge
-	flows        prometheus.Gauge
-	reloads      *prometheus.CounterVec
-	reloadOK     prometheus.Gauge
-	reloadTime   prometheus.Gauge
+	lateness   prometheus.Histogram
+	inFlight   prometheus.Gauge
+	flowsGauge prometheus.Gauge
+	reloads    *prometheus.CounterVec
+	reloadOK   prometheus.Gauge
+	reloadTime prometheus.Gauge
+
+	d      descs
+	region *dto.LabelPair
 
 	mu    sync.RWMutex
-	cache map[string]*flowHandles // per flow, resolved children (label hashing off the hot path)
-	// announced is set by the first SetFlows: from then on the cache holds
-	// exactly the configured flows, and a run of any other flow (one still in
-	// flight when a reload removed its flow) is not recorded, so that it
+	flows map[string]*flowData
+	// announced is set by the first SetFlows: from then on flows holds
+	// exactly the configured flows, and a run of any other flow (one still
+	// in flight when a reload removed its flow) is not recorded, so that it
 	// cannot bring the removed flow's series back.
 	announced bool
+	// Label pairs shared by every series with the same label and value
+	// (step and dependency names repeat across flows). Guarded by mu.
+	interned map[[2]string]*dto.LabelPair
 }
 
-type flowHandles struct {
-	since       prometheus.Gauge
-	state       atomic.Int32 // 0 unknown, 1 passing, 2 failing
-	failMu      sync.Mutex
-	lastFailure prometheus.Labels
-	runsOK      prometheus.Counter
-	runsFailed  prometheus.Counter
-	duration    prometheus.Observer
-	lastSuccess prometheus.Gauge
-	lastRun     prometheus.Gauge
-	steps       map[string]*stepHandles
-}
-
-type stepHandles struct {
-	dependency string // as configured; "" for none
-	okCount    prometheus.Counter
-	duration   prometheus.Observer
-	phases     [5]prometheus.Gauge // dns, connect, tls, processing, transfer
-	depOK      prometheus.Counter  // nil without a dependency
-	depFailed  prometheus.Counter
+// descs of the per-flow families.
+type descs struct {
+	runs, runFailures, retries, skipped, stateSince, failure       *prometheus.Desc
+	flowDuration, lastSuccess, lastRun                             *prometheus.Desc
+	steps, stepDuration, stepPhase, dependency, dependencyFailures *prometheus.Desc
 }
 
 var phaseNames = [5]string{"dns", "connect", "tls", "processing", "transfer"}
+
+// Label pairs of fixed values, shared by every series.
+var (
+	lpSuccess = labelPair("result", "success")
+	lpFailure = labelPair("result", "failure")
+	lpOutSucc = labelPair("outcome", "success")
+	lpOutFail = labelPair("outcome", "failure")
+	lpClassOK = labelPair("class", string(result.OK))
+	lpPhases  = func() (out [5]*dto.LabelPair) {
+		for i, p := range phaseNames {
+			out[i] = labelPair("phase", p)
+		}
+		return out
+	}()
+	lpClasses = func() map[string]*dto.LabelPair {
+		m := map[string]*dto.LabelPair{}
+		for _, c := range result.Classes {
+			m[string(c)] = labelPair("class", string(c))
+		}
+		return m
+	}()
+	traceIDName = "trace_id"
+)
+
+func labelPair(name, value string) *dto.LabelPair {
+	return &dto.LabelPair{Name: &name, Value: &value}
+}
+
+// classLP is the shared pair for a known class, or a new one.
+func classLP(class string) *dto.LabelPair {
+	if lp := lpClasses[class]; lp != nil {
+		return lp
+	}
+	return labelPair("class", class)
+}
 
 // BuildInfo is reported as prober_build_info.
 type BuildInfo struct {
@@ -83,66 +108,43 @@ type BuildInfo struct {
 // New registers the collectors with reg. region is added to every series so
 // that many regions' probers can share one Prometheus.
 func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
-	reg = prometheus.WrapRegistererWith(prometheus.Labels{"region": region}, reg)
+	wrapped := prometheus.WrapRegistererWith(prometheus.Labels{"region": region}, reg)
+	cl := prometheus.Labels{"region": region}
+	nd := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, cl)
+	}
 	m := &Metrics{
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "prober_runs_total",
-			Help: "Final flow runs by result (success or failure); both series exist from the start so rates see the first failure. Failures carry trace_id exemplars.",
-		}, []string{"flow", "result"}),
-		runFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "prober_run_failures_total",
-			Help: "Final failed flow runs by failure class.",
-		}, []string{"flow", "class"}),
-		flowDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "prober_flow_duration_seconds",
-			Help:    "Duration of flow runs (main steps, cleanup excluded). Exemplars carry trace_id.",
-			Buckets: durationBuckets,
-		}, []string{"flow"}),
-		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "prober_last_run_success",
-			Help: "1 if the flow's last run passed, 0 if it failed.",
-		}, []string{"flow"}),
-		lastRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "prober_last_run_timestamp_seconds",
-			Help: "Unix time at which the flow's last run started.",
-		}, []string{"flow"}),
-		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "prober_step_runs_total",
-			Help: "Executed steps by failure class (ok when the step passed). Skipped steps are not counted.",
-		}, []string{"flow", "step", "class"}),
-		stepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "prober_step_duration_seconds",
-			Help:    "Duration of steps, including polling. Exemplars carry trace_id.",
-			Buckets: durationBuckets,
-		}, []string{"flow", "step"}),
-		stepPhase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "prober_step_phase_seconds",
-			Help: "Phases of the last attempt of the step's last run: dns, connect, tls, processing (request sent to first byte), transfer.",
-		}, []string{"flow", "step", "phase"}),
-		dependency: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "prober_dependency_calls_total",
-			Help: "Calls of steps marked with a dependency (e.g. a bank gateway) in final runs, by outcome; both series exist from the start.",
-		}, []string{"flow", "step", "dependency", "outcome"}),
-		depFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "prober_dependency_failures_total",
-			Help: "Failed calls of steps marked with a dependency (final runs), by failure class.",
-		}, []string{"flow", "step", "dependency", "class"}),
-		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "prober_runs_skipped_total",
-			Help: "Scheduled runs not started because the previous run of the flow was still going.",
-		}, []string{"flow"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "prober_run_retries_total",
-			Help: "Failed runs retried at once to confirm the failure (the retry's outcome is counted in prober_runs_total).",
-		}, []string{"flow"}),
-		stateSince: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "prober_flow_state_since_timestamp_seconds",
-			Help: "Unix time at which the flow's current state (passing or failing, final runs) began.",
-		}, []string{"flow"}),
-		failure: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "prober_last_failure_info",
-			Help: "Present while the flow fails: where and how its last final run failed (value: when). Labels are bounded by the configuration.",
-		}, []string{"flow", "step", "class", "dependency", "expectation"}),
+		d: descs{
+			runs: nd("prober_runs_total",
+				"Final flow runs by result (success or failure); both series exist from the start so rates see the first failure. Failures carry trace_id exemplars.",
+				"flow", "result"),
+			runFailures: nd("prober_run_failures_total", "Final failed flow runs by failure class.", "flow", "class"),
+			flowDuration: nd("prober_flow_duration_seconds",
+				"Duration of flow runs (main steps, cleanup excluded). Exemplars carry trace_id.", "flow"),
+			lastSuccess: nd("prober_last_run_success", "1 if the flow's last run passed, 0 if it failed.", "flow"),
+			lastRun:     nd("prober_last_run_timestamp_seconds", "Unix time at which the flow's last run started.", "flow"),
+			steps: nd("prober_step_runs_total",
+				"Executed steps by failure class (ok when the step passed). Skipped steps are not counted.", "flow", "step", "class"),
+			stepDuration: nd("prober_step_duration_seconds", "Duration of steps, including polling. Exemplars carry trace_id.", "flow", "step"),
+			stepPhase: nd("prober_step_phase_seconds",
+				"Phases of the last attempt of the step's last run: dns, connect, tls, processing (request sent to first byte), transfer.",
+				"flow", "step", "phase"),
+			dependency: nd("prober_dependency_calls_total",
+				"Calls of steps marked with a dependency (e.g. a bank gateway) in final runs, by outcome; both series exist from the start.",
+				"flow", "step", "dependency", "outcome"),
+			dependencyFailures: nd("prober_dependency_failures_total",
+				"Failed calls of steps marked with a dependency (final runs), by failure class.", "flow", "step", "dependency", "class"),
+			skipped: nd("prober_runs_skipped_total",
+				"Scheduled runs not started because the previous run of the flow was still going.", "flow"),
+			retries: nd("prober_run_retries_total",
+				"Failed runs retried at once to confirm the failure (the retry's outcome is counted in prober_runs_total).", "flow"),
+			stateSince: nd("prober_flow_state_since_timestamp_seconds",
+				"Unix time at which the flow's current state (passing or failing, final runs) began.", "flow"),
+			failure: nd("prober_last_failure_info",
+				"Present while the flow fails: where and how its last final run failed (value: when). Labels are bounded by the configuration.",
+				"flow", "step", "class", "dependency", "expectation"),
+		},
+		region: labelPair("region", region),
 		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "prober_schedule_lateness_seconds",
 			Help:    "How late runs started against their planned time (scheduler and concurrency-limit delay).",
@@ -152,7 +154,7 @@ func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
 			Name: "prober_runs_in_flight",
 			Help: "Flow runs in progress.",
 		}),
-		flows: prometheus.NewGauge(prometheus.GaugeOpts{
+		flowsGauge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "prober_flows_configured",
 			Help: "Flows in the active configuration.",
 		}),
@@ -168,7 +170,8 @@ func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
 			Name: "prober_config_last_reload_success_timestamp_seconds",
 			Help: "Unix time of the last successful configuration load.",
 		}),
-		cache: map[string]*flowHandles{},
+		flows:    map[string]*flowData{},
+		interned: map[[2]string]*dto.LabelPair{},
 	}
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "prober_build_info",
@@ -176,9 +179,10 @@ func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": runtime.Version()},
 	})
 	info.Set(1)
-	reg.MustRegister(m.runs, m.runFailures, m.depFailures, m.flowDuration, m.lastSuccess, m.lastRun, m.steps, m.stepDuration,
-		m.stepPhase, m.dependency, m.skipped, m.retries, m.stateSince, m.failure, m.lateness, m.inFlight, m.flows, m.reloads,
-		m.reloadOK, m.reloadTime, info)
+	// The per-flow collector carries region as a constant label itself:
+	// wrapping would allocate a label pair per series at every scrape.
+	reg.MustRegister(flowCollector{m})
+	wrapped.MustRegister(m.lateness, m.inFlight, m.flowsGauge, m.reloads, m.reloadOK, m.reloadTime, info)
 	for _, r := range []string{"success", "failure"} {
 		m.reloads.WithLabelValues(r)
 	}
@@ -196,6 +200,194 @@ type StepShape struct {
 	Name, Dependency string
 }
 
+// ---- per-flow state ----------------------------------------------------------
+
+// flowData is one flow's series, guarded by mu.
+type flowData struct {
+	name string
+	lp   *dto.LabelPair // flow=name
+
+	mu sync.Mutex
+	// shaped: the flow's series exist (announced by SetFlows, or seen in an
+	// ad-hoc run). A flow only ever skipped, ad hoc, has only its skips.
+	// Changes only under Metrics.mu held for writing (and mu).
+	shaped  bool
+	removed bool // a reload removed it; a scrape in progress skips it
+
+	runsOK, runsFailed uint64
+	failedEx           exemplar // of the last failed final run
+	failures           classCounts
+	retries, skipped   uint64
+	duration           histo
+	lastSuccess        float64
+	lastRun            float64
+	since              float64
+	state              int8      // 0 unknown, 1 passing, 2 failing
+	lastFailure        *failInfo // prober_last_failure_info while failing
+	steps              []*stepData
+}
+
+type failInfo struct {
+	step, class, dependency, expectation string
+	value                                float64
+}
+
+type stepData struct {
+	name string
+	lp   *dto.LabelPair
+	// shaped: the step's series exist. An unknown step of an ad-hoc flow
+	// is only counted by class (in classes, ok included).
+	shaped     bool
+	dependency string // as configured (announced) or first seen (ad hoc)
+	ok         uint64
+	classes    classCounts // failure classes
+	duration   histo
+	phases     [5]float64
+	deps       []*depData // the configured dependency first
+}
+
+type depData struct {
+	name       string
+	lp         *dto.LabelPair
+	ok, failed uint64
+	// Which outcome series exist: both from the start for a configured
+	// dependency, as they occur for another one of an ad-hoc flow.
+	hasOK, hasFailed bool
+	failures         classCounts
+}
+
+type classCount struct {
+	class string
+	n     uint64
+}
+
+// classCounts counts by class: a few entries, searched linearly.
+type classCounts []classCount
+
+func (c *classCounts) inc(class string) {
+	for i := range *c {
+		if (*c)[i].class == class {
+			(*c)[i].n++
+			return
+		}
+	}
+	*c = append(*c, classCount{class, 1})
+}
+
+func (c classCounts) get(class string) uint64 {
+	for _, x := range c {
+		if x.class == class {
+			return x.n
+		}
+	}
+	return 0
+}
+
+// exemplar is an observation's trace id, value and time (unix ns); no
+// trace id: none.
+type exemplar struct {
+	trace string
+	value float64
+	at    int64
+}
+
+// histo is a classic histogram over durationBuckets, with the latest
+// exemplar of each bucket hit.
+type histo struct {
+	counts [nBuckets + 1]uint64 // per bucket, not cumulative; the last is +Inf
+	count  uint64
+	sum    float64
+	ex     []bucketExemplar
+}
+
+type bucketExemplar struct {
+	bucket int
+	exemplar
+}
+
+func (h *histo) observe(v float64, ex exemplar) {
+	i := sort.SearchFloat64s(durationBuckets[:], v) // le: the first bound >= v
+	h.counts[i]++
+	h.count++
+	h.sum += v
+	if ex.trace == "" {
+		return
+	}
+	ex.value = v
+	for j := range h.ex {
+		if h.ex[j].bucket == i {
+			h.ex[j].exemplar = ex
+			return
+		}
+	}
+	h.ex = append(h.ex, bucketExemplar{i, ex})
+}
+
+// validExemplar: client_golang panics on exemplar labels over 128 runes.
+func validExemplar(trace string) bool {
+	return trace != "" && utf8.ValidString(trace) && utf8.RuneCountInString(trace)+len(traceIDName) <= prometheus.ExemplarMaxRunes
+}
+
+// intern returns the shared label pair name=value. The caller holds mu for
+// writing.
+func (m *Metrics) intern(name, value string) *dto.LabelPair {
+	k := [2]string{name, value}
+	lp := m.interned[k]
+	if lp == nil {
+		lp = labelPair(name, value)
+		m.interned[k] = lp
+	}
+	return lp
+}
+
+// reshape gives fd the series of shape s, keeping the counts of the steps
+// it keeps. Callers hold m.mu for writing and fd.mu.
+func (m *Metrics) reshape(fd *flowData, s FlowShape) {
+	fd.shaped = true
+	steps := make([]*stepData, 0, len(s.Steps))
+	for _, ss := range s.Steps {
+		var sd *stepData
+		for _, old := range fd.steps {
+			if old.name == ss.Name {
+				sd = old
+				break
+			}
+		}
+		if slices.ContainsFunc(steps, func(x *stepData) bool { return x.name == ss.Name }) {
+			continue // a step name twice: one set of series
+		}
+		if sd == nil {
+			sd = &stepData{name: ss.Name}
+		}
+		sd.lp = m.intern("step", ss.Name)
+		if !sd.shaped { // counted ad hoc until now: its ok count moves over
+			sd.shaped = true
+			sd.ok += sd.classes.get(string(result.OK))
+			sd.classes = slices.DeleteFunc(sd.classes, func(c classCount) bool { return c.class == string(result.OK) })
+		}
+		sd.dependency = ss.Dependency
+		// Only the configured dependency's series: another one's (a
+		// changed dependency, or one an ad-hoc run used) are dropped.
+		var dep *depData
+		for _, d := range sd.deps {
+			if d.name == ss.Dependency {
+				dep = d
+			}
+		}
+		sd.deps = sd.deps[:0:0]
+		if ss.Dependency != "" {
+			if dep == nil {
+				dep = &depData{name: ss.Dependency}
+			}
+			dep.lp = m.intern("dependency", ss.Dependency)
+			dep.hasOK, dep.hasFailed = true, true
+			sd.deps = append(sd.deps, dep)
+		}
+		steps = append(steps, sd)
+	}
+	fd.steps = steps
+}
+
 // SetFlows makes the configured flows' series exist from the start (so rates
 // and "absent" checks work before the first failure) and deletes the series
 // of flows no longer configured, and of steps (and step dependencies) that a
@@ -205,100 +397,30 @@ func (m *Metrics) SetFlows(flows []FlowShape) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.announced = true
-	keep := map[string]bool{}
+	m.interned = map[[2]string]*dto.LabelPair{} // only what the new set uses stays
+	next := make(map[string]*flowData, len(flows))
 	for _, f := range flows {
-		keep[f.Name] = true
-		if old := m.cache[f.Name]; old != nil {
-			m.deleteStaleSteps(f, old)
+		fd := m.flows[f.Name]
+		if fd == nil {
+			fd = &flowData{name: f.Name, lp: labelPair("flow", f.Name)}
 		}
-		m.cache[f.Name] = m.newFlowHandles(f)
+		fd.mu.Lock()
+		m.reshape(fd, f)
+		fd.mu.Unlock()
+		next[f.Name] = fd
 	}
-	for name := range m.cache {
-		if !keep[name] {
-			delete(m.cache, name)
-			l := prometheus.Labels{"flow": name}
-			m.runs.DeletePartialMatch(l)
-			m.runFailures.DeletePartialMatch(l)
-			m.depFailures.DeletePartialMatch(l)
-			m.flowDuration.DeletePartialMatch(l)
-			m.lastSuccess.DeletePartialMatch(l)
-			m.lastRun.DeletePartialMatch(l)
-			m.steps.DeletePartialMatch(l)
-			m.stepDuration.DeletePartialMatch(l)
-			m.stepPhase.DeletePartialMatch(l)
-			m.dependency.DeletePartialMatch(l)
-			m.skipped.DeletePartialMatch(l)
-			m.retries.DeletePartialMatch(l)
-			m.stateSince.DeletePartialMatch(l)
-			m.failure.DeletePartialMatch(l)
+	for name, fd := range m.flows {
+		if next[name] == nil {
+			fd.mu.Lock()
+			fd.removed = true
+			fd.mu.Unlock()
 		}
 	}
-	m.flows.Set(float64(len(flows)))
+	m.flows = next
+	m.flowsGauge.Set(float64(len(flows)))
 }
 
-// deleteStaleSteps deletes the series of old's steps that f no longer has,
-// and the dependency series of steps whose dependency changed.
-func (m *Metrics) deleteStaleSteps(f FlowShape, old *flowHandles) {
-	now := make(map[string]string, len(f.Steps)) // step -> dependency
-	for _, s := range f.Steps {
-		now[s.Name] = s.Dependency
-	}
-	for name, sh := range old.steps {
-		dep, ok := now[name]
-		l := prometheus.Labels{"flow": f.Name, "step": name}
-		if !ok {
-			m.steps.DeletePartialMatch(l)
-			m.stepDuration.DeletePartialMatch(l)
-			m.stepPhase.DeletePartialMatch(l)
-			m.dependency.DeletePartialMatch(l)
-			m.depFailures.DeletePartialMatch(l)
-			continue
-		}
-		if sh.dependency != "" && sh.dependency != dep {
-			l["dependency"] = sh.dependency
-			m.dependency.DeletePartialMatch(l)
-			m.depFailures.DeletePartialMatch(l)
-		}
-	}
-}
-
-func (m *Metrics) newFlowHandles(f FlowShape) *flowHandles {
-	h := &flowHandles{
-		runsOK:      m.runs.WithLabelValues(f.Name, "success"),
-		runsFailed:  m.runs.WithLabelValues(f.Name, "failure"),
-		duration:    m.flowDuration.WithLabelValues(f.Name),
-		lastSuccess: m.lastSuccess.WithLabelValues(f.Name),
-		lastRun:     m.lastRun.WithLabelValues(f.Name),
-		since:       m.stateSince.WithLabelValues(f.Name),
-		steps:       make(map[string]*stepHandles, len(f.Steps)),
-	}
-	if old := m.cache[f.Name]; old != nil { // a reload: the streak goes on
-		h.state.Store(old.state.Load())
-		old.failMu.Lock()
-		h.lastFailure = old.lastFailure
-		old.failMu.Unlock()
-	}
-	m.skipped.WithLabelValues(f.Name)
-	m.retries.WithLabelValues(f.Name)
-	for _, s := range f.Steps {
-		sh := &stepHandles{
-			dependency: s.Dependency,
-			okCount:    m.steps.WithLabelValues(f.Name, s.Name, string(result.OK)),
-			duration:   m.stepDuration.WithLabelValues(f.Name, s.Name),
-		}
-		for i, p := range phaseNames {
-			sh.phases[i] = m.stepPhase.WithLabelValues(f.Name, s.Name, p)
-		}
-		if s.Dependency != "" {
-			sh.depOK = m.dependency.WithLabelValues(f.Name, s.Name, s.Dependency, "success")
-			sh.depFailed = m.dependency.WithLabelValues(f.Name, s.Name, s.Dependency, "failure")
-		}
-		h.steps[s.Name] = sh
-	}
-	return h
-}
-
-// adhoc resolves the children of a run's flow that SetFlows did not announce
+// adhoc gives the series of a run's flow that SetFlows did not announce
 // (tools that never call SetFlows). Once SetFlows has been called it does
 // nothing: the run's flow was removed by a reload.
 func (m *Metrics) adhoc(r *result.Run) {
@@ -308,121 +430,188 @@ func (m *Metrics) adhoc(r *result.Run) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.announced && m.cache[r.Flow] == nil {
-		m.cache[r.Flow] = m.newFlowHandles(shape)
+	if m.announced {
+		return
+	}
+	fd := m.flows[r.Flow]
+	if fd == nil {
+		fd = &flowData{name: r.Flow, lp: labelPair("flow", r.Flow)}
+		m.flows[r.Flow] = fd
+	}
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	if !fd.shaped {
+		m.reshape(fd, shape)
 	}
 }
 
 // Observe records a completed run.
 //
 // The read lock is held throughout so that a concurrent SetFlows cannot
-// delete a flow's series halfway through and see some of them come back.
+// remove a flow's series halfway through and see some of them come back.
 func (m *Metrics) Observe(r *result.Run) {
 	m.mu.RLock()
-	h, announced := m.cache[r.Flow], m.announced
-	if h == nil && !announced {
+	fd, announced := m.flows[r.Flow], m.announced
+	if (fd == nil || !fd.shaped) && !announced {
 		m.mu.RUnlock()
 		m.adhoc(r)
 		m.mu.RLock()
-		h, announced = m.cache[r.Flow], m.announced
+		fd, announced = m.flows[r.Flow], m.announced
 	}
 	defer m.mu.RUnlock()
-	if h == nil {
+	if fd == nil || !fd.shaped {
 		return // a late run of a flow a reload removed
 	}
-	ex := prometheus.Labels{"trace_id": r.TraceID}
+	var ex exemplar
+	if validExemplar(r.TraceID) {
+		ex = exemplar{trace: r.TraceID, at: time.Now().UnixNano()}
+	}
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
 	switch {
 	case r.Retried:
 		// Not the final word on its slot: the retry that follows is. The
 		// run counters (and so success ratios and burn rates) see each slot
 		// once; a blip the retry clears is only a retry.
-		m.retries.WithLabelValues(r.Flow).Inc()
+		fd.retries++
 	case r.OK():
-		h.runsOK.Inc()
-		h.lastSuccess.Set(1)
+		fd.runsOK++
+		fd.lastSuccess = 1
 	default:
 		// The exemplar lets an evaluator far away find the trace ids of
 		// failing runs (query_exemplars) without a label per trace.
-		if ea, ok := h.runsFailed.(prometheus.ExemplarAdder); ok {
-			ea.AddWithExemplar(1, ex)
-		} else {
-			h.runsFailed.Inc()
+		fd.runsFailed++
+		if ex.trace != "" {
+			fd.failedEx = ex
+			fd.failedEx.value = 1
 		}
-		m.runFailures.WithLabelValues(r.Flow, string(r.Class)).Inc()
-		h.lastSuccess.Set(0)
+		fd.failures.inc(string(r.Class))
+		fd.lastSuccess = 0
 	}
 	if !r.Retried {
-		h.lastRun.Set(float64(r.Start.UnixNano()) / 1e9)
-		observe(h.duration, r.Duration, ex)
-		m.streak(h, r)
+		fd.lastRun = float64(r.Start.UnixNano()) / 1e9
+		fd.duration.observe(r.Duration.Seconds(), ex)
+		streak(fd, r)
 	}
 	for i := range r.Steps {
 		s := &r.Steps[i]
 		if s.Status == result.Skipped {
 			continue
 		}
-		sh := h.steps[s.Name]
-		if sh == nil {
+		var sd *stepData
+		for _, x := range fd.steps {
+			if x.name == s.Name {
+				sd = x
+				break
+			}
+		}
+		if sd == nil {
 			// A step the configured flow does not have: a late run of the
 			// flow's previous shape (not recorded, its series were
 			// deleted), or an ad-hoc flow that changed shape (counted).
 			if !announced {
-				m.steps.WithLabelValues(r.Flow, s.Name, string(s.Class)).Inc()
+				sd = &stepData{name: s.Name, lp: labelPair("step", s.Name)}
+				fd.steps = append(fd.steps, sd) // under m.mu for reading, but ad hoc: SetFlows was never called
+				sd.classes.inc(string(s.Class))
 			}
 			continue
 		}
-		if s.Status == result.Passed {
-			sh.okCount.Inc()
-		} else {
-			m.steps.WithLabelValues(r.Flow, s.Name, string(s.Class)).Inc()
+		if !sd.shaped {
+			sd.classes.inc(string(s.Class))
+			continue
 		}
-		observe(sh.duration, s.Duration, ex)
+		if s.Status == result.Passed {
+			sd.ok++
+		} else {
+			sd.classes.inc(string(s.Class))
+		}
+		sd.duration.observe(s.Duration.Seconds(), ex)
 		t := s.Timings
 		for j, d := range [5]time.Duration{t.DNS, t.Connect, t.TLS, t.Processing, t.Transfer} {
-			sh.phases[j].Set(d.Seconds())
+			sd.phases[j] = d.Seconds()
 		}
 		// Dependency calls count final runs only, as the rules do: a blip a
 		// retry cleared is not a gateway failure.
-		if s.Dependency != "" && !r.Retried && (s.Dependency == sh.dependency || !announced) {
-			switch {
-			case s.Dependency == sh.dependency && s.Status == result.Passed:
-				sh.depOK.Inc()
-			case s.Dependency == sh.dependency:
-				sh.depFailed.Inc()
-			default: // an ad-hoc flow whose step changed its dependency
-				m.dependency.WithLabelValues(r.Flow, s.Name, s.Dependency, outcome(s)).Inc()
+		if s.Dependency == "" || r.Retried || (s.Dependency != sd.dependency && announced) {
+			continue
+		}
+		var dep *depData
+		for _, d := range sd.deps {
+			if d.name == s.Dependency {
+				dep = d
+				break
 			}
-			if s.Status != result.Passed {
-				m.depFailures.WithLabelValues(r.Flow, s.Name, s.Dependency, string(s.Class)).Inc()
-			}
+		}
+		if dep == nil { // an ad-hoc flow whose step changed its dependency
+			dep = &depData{name: s.Dependency, lp: labelPair("dependency", s.Dependency)}
+			sd.deps = append(sd.deps, dep)
+		}
+		if s.Status == result.Passed {
+			dep.ok++
+			dep.hasOK = true
+		} else {
+			dep.failed++
+			dep.hasFailed = true
+			dep.failures.inc(string(s.Class))
 		}
 	}
 }
 
-func outcome(s *result.Step) string {
-	if s.Status == result.Passed {
-		return "success"
+// streak keeps the state-since gauge and the failure info of a flow: what
+// an evaluator reading Prometheus needs to tell "failing since 02:14 at
+// step pay (swallowed_error)" without the prober's memory. The caller holds
+// fd.mu.
+func streak(fd *flowData, r *result.Run) {
+	state := int8(1)
+	if !r.OK() {
+		state = 2
 	}
-	return "failure"
-}
-
-func observe(o prometheus.Observer, d time.Duration, ex prometheus.Labels) {
-	if eo, ok := o.(prometheus.ExemplarObserver); ok {
-		eo.ObserveWithExemplar(d.Seconds(), ex)
+	if fd.state != state {
+		fd.state = state
+		fd.since = float64(r.Start.UnixNano()) / 1e9
+	}
+	if r.OK() {
+		fd.lastFailure = nil
 		return
 	}
-	o.Observe(d.Seconds())
+	s := r.Failed()
+	if s == nil {
+		return
+	}
+	exp := ""
+	if len(s.Failures) > 0 {
+		exp = s.Failures[0].Expectation
+	}
+	fd.lastFailure = &failInfo{step: s.Name, class: string(s.Class), dependency: s.Dependency, expectation: exp,
+		value: float64(r.Start.UnixNano()) / 1e9}
 }
 
 // Skipped counts a run not started because the previous one was running.
 // Like Observe, it records nothing for a flow a reload removed.
 func (m *Metrics) Skipped(flow string) {
 	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if m.announced && m.cache[flow] == nil {
-		return
+	fd := m.flows[flow]
+	if fd == nil {
+		announced := m.announced
+		m.mu.RUnlock()
+		if announced {
+			return
+		}
+		m.mu.Lock()
+		if fd = m.flows[flow]; fd == nil && !m.announced {
+			fd = &flowData{name: flow, lp: labelPair("flow", flow)}
+			m.flows[flow] = fd
+		}
+		m.mu.Unlock()
+		if fd == nil {
+			return
+		}
+		m.mu.RLock()
 	}
-	m.skipped.WithLabelValues(flow).Inc()
+	defer m.mu.RUnlock()
+	fd.mu.Lock()
+	fd.skipped++
+	fd.mu.Unlock()
 }
 
 // Started records a run's start and how late it was.
@@ -446,35 +635,172 @@ func (m *Metrics) ConfigLoaded(ok bool, at time.Time) {
 	m.reloadOK.Set(0)
 }
 
-// streak keeps the state-since gauge and the failure info of a flow: what
-// an evaluator reading Prometheus needs to tell "failing since 02:14 at
-// step pay (swallowed_error)" without the prober's memory.
-func (m *Metrics) streak(h *flowHandles, r *result.Run) {
-	state := int32(1)
-	if !r.OK() {
-		state = 2
+// ---- exposition ---------------------------------------------------------------
+
+// flowCollector exposes every flow's series.
+type flowCollector struct{ m *Metrics }
+
+func (c flowCollector) Describe(ch chan<- *prometheus.Desc) {
+	d := &c.m.d
+	for _, x := range []*prometheus.Desc{d.runs, d.runFailures, d.retries, d.skipped, d.stateSince, d.failure,
+		d.flowDuration, d.lastSuccess, d.lastRun, d.steps, d.stepDuration, d.stepPhase, d.dependency, d.dependencyFailures} {
+		ch <- x
 	}
-	if h.state.Swap(state) != state {
-		h.since.Set(float64(r.Start.UnixNano()) / 1e9)
+}
+
+func (c flowCollector) Collect(ch chan<- prometheus.Metric) {
+	m := c.m
+	m.mu.RLock()
+	fds := make([]*flowData, 0, len(m.flows))
+	for _, fd := range m.flows {
+		fds = append(fds, fd)
 	}
-	if r.OK() {
-		m.failure.DeletePartialMatch(prometheus.Labels{"flow": r.Flow})
-		return
+	m.mu.RUnlock()
+	for _, fd := range fds {
+		// One allocation per flow for its series: they are sent, and
+		// read by the registry after this returns, so never reused.
+		batch := m.collectFlow(fd)
+		for i := range batch {
+			ch <- &batch[i]
+		}
 	}
-	s := r.Failed()
-	if s == nil {
-		return
+}
+
+// sample is one series as a prometheus.Metric: labels (region, then
+// variable labels in any order), and a counter or gauge value or a
+// histogram.
+type sample struct {
+	desc   *prometheus.Desc
+	kind   dto.MetricType
+	labels [6]*dto.LabelPair
+	n      int
+	value  float64
+	ex     exemplar
+	h      *histo // a copy
+}
+
+func (s *sample) Desc() *prometheus.Desc { return s.desc }
+
+func (s *sample) Write(out *dto.Metric) error {
+	// A fresh slice, exactly as long: a wrapping registry appends to it.
+	out.Label = slices.Clone(s.labels[:s.n])
+	slices.SortFunc(out.Label, func(a, b *dto.LabelPair) int { return cmp.Compare(a.GetName(), b.GetName()) })
+	switch s.kind {
+	case dto.MetricType_COUNTER:
+		out.Counter = &dto.Counter{Value: &s.value, Exemplar: s.ex.dto()}
+	case dto.MetricType_GAUGE:
+		out.Gauge = &dto.Gauge{Value: &s.value}
+	case dto.MetricType_HISTOGRAM:
+		out.Histogram = s.h.dto()
 	}
-	exp := ""
-	if len(s.Failures) > 0 {
-		exp = s.Failures[0].Expectation
+	return nil
+}
+
+func (e exemplar) dto() *dto.Exemplar {
+	if e.trace == "" {
+		return nil
 	}
-	labels := prometheus.Labels{"flow": r.Flow, "step": s.Name, "class": string(s.Class), "dependency": s.Dependency, "expectation": exp}
-	h.failMu.Lock()
-	defer h.failMu.Unlock()
-	if h.lastFailure != nil && !maps.Equal(h.lastFailure, labels) {
-		m.failure.Delete(h.lastFailure)
+	v, trace := e.value, e.trace
+	return &dto.Exemplar{
+		Label:     []*dto.LabelPair{{Name: &traceIDName, Value: &trace}},
+		Value:     &v,
+		Timestamp: timestamppb.New(time.Unix(0, e.at)),
 	}
-	h.lastFailure = labels
-	m.failure.With(labels).Set(float64(r.Start.UnixNano()) / 1e9)
+}
+
+func (h *histo) dto() *dto.Histogram {
+	count, sum := h.count, h.sum
+	out := &dto.Histogram{SampleCount: &count, SampleSum: &sum, Bucket: make([]*dto.Bucket, nBuckets, nBuckets+1)}
+	cums := make([]uint64, nBuckets+1)
+	var cum uint64
+	for i := range durationBuckets {
+		cum += h.counts[i]
+		cums[i] = cum
+		out.Bucket[i] = &dto.Bucket{CumulativeCount: &cums[i], UpperBound: &durationBuckets[i]}
+	}
+	cums[nBuckets] = count
+	for _, e := range h.ex {
+		if e.bucket < nBuckets {
+			out.Bucket[e.bucket].Exemplar = e.exemplar.dto()
+			continue
+		}
+		// An exemplar on +Inf needs that bucket spelled out, as client_golang does.
+		inf := math.Inf(1)
+		out.Bucket = append(out.Bucket, &dto.Bucket{CumulativeCount: &cums[nBuckets], UpperBound: &inf, Exemplar: e.exemplar.dto()})
+	}
+	return out
+}
+
+// collectFlow returns fd's series.
+func (m *Metrics) collectFlow(fd *flowData) []sample {
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	if fd.removed {
+		return nil
+	}
+	out := make([]sample, 0, 12+10*len(fd.steps))
+	add := func(desc *prometheus.Desc, kind dto.MetricType, v float64, lps ...*dto.LabelPair) *sample {
+		out = append(out, sample{desc: desc, kind: kind, value: v})
+		s := &out[len(out)-1]
+		s.labels[0], s.labels[1] = m.region, fd.lp
+		s.n = 2 + copy(s.labels[2:], lps)
+		return s
+	}
+	const (
+		counter = dto.MetricType_COUNTER
+		gauge   = dto.MetricType_GAUGE
+	)
+	d := &m.d
+	if fd.skipped > 0 || fd.shaped {
+		add(d.skipped, counter, float64(fd.skipped))
+	}
+	if !fd.shaped {
+		return out
+	}
+	add(d.runs, counter, float64(fd.runsOK), lpSuccess)
+	add(d.runs, counter, float64(fd.runsFailed), lpFailure).ex = fd.failedEx
+	for _, c := range fd.failures {
+		add(d.runFailures, counter, float64(c.n), classLP(c.class))
+	}
+	add(d.retries, counter, float64(fd.retries))
+	add(d.stateSince, gauge, fd.since)
+	add(d.lastSuccess, gauge, fd.lastSuccess)
+	add(d.lastRun, gauge, fd.lastRun)
+	h := fd.duration
+	h.ex = slices.Clone(h.ex)
+	add(d.flowDuration, dto.MetricType_HISTOGRAM, 0).h = &h
+	if f := fd.lastFailure; f != nil {
+		add(d.failure, gauge, f.value, labelPair("step", f.step), classLP(f.class),
+			labelPair("dependency", f.dependency), labelPair("expectation", f.expectation))
+	}
+	for _, sd := range fd.steps {
+		if !sd.shaped {
+			for _, c := range sd.classes {
+				add(d.steps, counter, float64(c.n), sd.lp, classLP(c.class))
+			}
+			continue
+		}
+		add(d.steps, counter, float64(sd.ok), sd.lp, lpClassOK)
+		for _, c := range sd.classes {
+			add(d.steps, counter, float64(c.n), sd.lp, classLP(c.class))
+		}
+		h := sd.duration
+		h.ex = slices.Clone(h.ex)
+		add(d.stepDuration, dto.MetricType_HISTOGRAM, 0, sd.lp).h = &h
+		for i, v := range sd.phases {
+			add(d.stepPhase, gauge, v, sd.lp, lpPhases[i])
+		}
+		for _, dep := range sd.deps {
+			if dep.hasOK {
+				add(d.dependency, counter, float64(dep.ok), sd.lp, dep.lp, lpOutSucc)
+			}
+			if dep.hasFailed {
+				add(d.dependency, counter, float64(dep.failed), sd.lp, dep.lp, lpOutFail)
+			}
+			for _, c := range dep.failures {
+				add(d.dependencyFailures, counter, float64(c.n), sd.lp, dep.lp, classLP(c.class))
+			}
+		}
+	}
+	return out
 }

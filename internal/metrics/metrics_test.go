@@ -323,11 +323,11 @@ prober_last_run_success{flow="checkout",region="eu-west-1"} 0
 		"prober_runs_total", "prober_dependency_calls_total", "prober_last_run_success"); err != nil {
 		t.Error(err)
 	}
-	// ToFloat64 on the children, as a second opinion on the hot-path handles.
-	if got := testutil.ToFloat64(m.runFailures.WithLabelValues("checkout", "swallowed_error")); got != 2 {
+	// The series the comparison above leaves out, as a second opinion.
+	if got, _ := lookup(t, reg, s("prober_run_failures_total", "flow", "checkout", "class", "swallowed_error")); got != 2 {
 		t.Errorf("run_failures{swallowed_error} = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(m.steps.WithLabelValues("checkout", "confirm", "ok")); got != 1 {
+	if got, _ := lookup(t, reg, s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok")); got != 1 {
 		t.Errorf("step_runs{confirm,ok} = %v, want 1 (two skips must not count)", got)
 	}
 }
