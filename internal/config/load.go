@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/prober-dev/prober/internal/assert"
 	"github.com/prober-dev/prober/internal/secret"
 	"github.com/prober-dev/prober/internal/template"
 )
@@ -90,6 +91,12 @@ type loader struct {
 	// optionalUnset are the secrets declared optional: true whose source is
 	// not set: notifiers that need one are disabled, flows may not use one.
 	optionalUnset map[string]bool
+	// Compiled expectations, capture values and templates, shared by every
+	// step that writes the same text (they are immutable): 10,000 similar
+	// flows hold one `status == 200`, not 10,000.
+	expects   map[string]*assert.Expectation
+	values    map[string]*assert.Value
+	templates template.Interner
 }
 
 // maxErrors bounds the errors collected: past that many, more would not
@@ -549,7 +556,7 @@ func (f *file) headers(n *yaml.Node, uses *[]use) []Header {
 			f.errorf(v, "header %s: values cannot contain line breaks", canon)
 			continue
 		}
-		out = append(out, Header{Name: canon, Value: joinPieces(ps, template.Raw)})
+		out = append(out, Header{Name: canon, Value: f.l.joinPieces(ps, template.Raw)})
 	}
 	return out
 }

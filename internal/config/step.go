@@ -104,7 +104,7 @@ func (fc *flowCtx) request(n *yaml.Node, info *stepInfo) {
 			f.errorf(n, "request needs a url")
 		}
 	} else if ps, ok := f.pieces(v, "a URL", &info.uses); ok {
-		s.URL = joinPieces(ps, template.Raw)
+		s.URL = f.l.joinPieces(ps, template.Raw)
 		checkURL(f, v, ps)
 	}
 	if v := o.get("headers"); v != nil {
@@ -257,7 +257,7 @@ func (fc *flowCtx) expectations(n *yaml.Node) ([]*assert.Expectation, assert.Sou
 			f.errorf(it, "expected an expectation like status == 200, got %s", describe(it))
 			continue
 		}
-		e, err := compileExpectation(it.Value)
+		e, err := f.l.compileExpectation(it.Value)
 		if err != nil {
 			f.assertError(it, err)
 			continue
@@ -271,7 +271,18 @@ func (fc *flowCtx) expectations(n *yaml.Node) ([]*assert.Expectation, assert.Sou
 // compileExpectation and compileValue shield Load from a panic in the
 // expression compiler: config input is fuzzed, and a crash would take the
 // daemon down on reload.
-func compileExpectation(src string) (e *assert.Expectation, err error) {
+func (l *loader) compileExpectation(src string) (e *assert.Expectation, err error) {
+	if e := l.expects[src]; e != nil {
+		return e, nil
+	}
+	defer func() {
+		if err == nil {
+			if l.expects == nil {
+				l.expects = map[string]*assert.Expectation{}
+			}
+			l.expects[src] = e
+		}
+	}()
 	defer func() {
 		if r := recover(); r != nil {
 			e, err = nil, fmt.Errorf("internal error compiling %s (please report): %v", quote(src), r)
@@ -280,7 +291,18 @@ func compileExpectation(src string) (e *assert.Expectation, err error) {
 	return assert.Compile(src)
 }
 
-func compileValue(src string) (v *assert.Value, err error) {
+func (l *loader) compileValue(src string) (v *assert.Value, err error) {
+	if v := l.values[src]; v != nil {
+		return v, nil
+	}
+	defer func() {
+		if err == nil {
+			if l.values == nil {
+				l.values = map[string]*assert.Value{}
+			}
+			l.values[src] = v
+		}
+	}()
 	defer func() {
 		if r := recover(); r != nil {
 			v, err = nil, fmt.Errorf("internal error compiling %s (please report): %v", quote(src), r)
@@ -322,7 +344,7 @@ func (fc *flowCtx) captures(n *yaml.Node, info *stepInfo) {
 			f.errorf(v, "expected a value expression like json.token, got %s", describe(v))
 			continue
 		}
-		val, err := compileValue(v.Value)
+		val, err := f.l.compileValue(v.Value)
 		if err != nil {
 			f.assertError(v, err)
 			continue

@@ -256,7 +256,12 @@ func (f *file) tmpl(n *yaml.Node, want string, uses *[]use) (*template.Template,
 	if !ok {
 		return nil, false
 	}
-	return joinPieces(ps, template.Raw), true
+	return f.l.joinPieces(ps, template.Raw), true
+}
+
+// joinPieces is joinPieces interned.
+func (l *loader) joinPieces(ps []piece, esc template.Escape) *template.Template {
+	return l.templates.Intern(joinPieces(ps, esc))
 }
 
 func joinPieces(ps []piece, esc template.Escape) *template.Template {
@@ -306,7 +311,7 @@ func (f *file) jsonTemplate(n *yaml.Node, uses *[]use) (*template.Template, bool
 	j := &jsonBody{f: f, uses: uses, ok: true}
 	j.value(n)
 	j.flush()
-	return template.Join(j.parts...), j.ok
+	return f.l.templates.Intern(template.Join(j.parts...)), j.ok
 }
 
 func (j *jsonBody) flush() {

@@ -54,3 +54,31 @@ rules:
 		}
 	}
 }
+
+// Evaluations after runs: soon for cheap rules, at most 1/dutyFactor of a
+// core for expensive ones, never later than the periodic evaluation.
+func TestKickDelay(t *testing.T) {
+	now := time.Date(2026, 11, 3, 2, 14, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		sinceLast time.Duration // since the last cycle began
+		took      time.Duration // how long it took
+		want      time.Duration
+	}{
+		{"cheap rules, long idle", time.Minute, 200 * time.Microsecond, kickSettle},
+		{"cheap rules, just evaluated", 0, 200 * time.Microsecond, kickSettle},
+		{"10,000 flows, just evaluated", 25 * time.Millisecond, 20 * time.Millisecond, time.Second - 25*time.Millisecond},
+		{"10,000 flows, a while ago", 2 * time.Second, 20 * time.Millisecond, kickSettle},
+		{"slower than the interval allows", 0, time.Second, 5 * time.Second},
+		{"first evaluation", 0, 0, kickSettle},
+	}
+	for _, tc := range tests {
+		last := now.Add(-tc.sinceLast)
+		if tc.name == "first evaluation" {
+			last = time.Time{}
+		}
+		if got := kickDelay(now, last, tc.took, 5*time.Second); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}

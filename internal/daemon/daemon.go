@@ -91,6 +91,8 @@ type Daemon struct {
 	sched   *schedule.Scheduler
 	handler http.Handler
 	alerts  *alerting // nil without rules or notifiers
+	// transports are shared by every flow's runs (runner.Transports).
+	transports *runner.Transports
 
 	mu       sync.RWMutex
 	cfg      *config.Config
@@ -126,7 +128,7 @@ func New(o Options) (*Daemon, error) {
 		}
 		o.StatusURL = "http://" + listen
 	}
-	d := &Daemon{opts: o, log: o.Logger, reg: prometheus.NewRegistry()}
+	d := &Daemon{opts: o, log: o.Logger, reg: prometheus.NewRegistry(), transports: runner.NewTransports()}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.metrics = metrics.New(d.reg, cfg.Region, metrics.BuildInfo{Version: o.Version, Revision: o.Revision})
 	d.store = store.New(cfg.Store.Keep)
@@ -196,7 +198,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	case len(cfg.Alerting.Rules) > 0 && d.opts.Role != RoleProbe:
 		d.log.Warn("alerting_added_on_reload", "note", "rules take effect at the next restart")
 	}
-	ropts := runner.Options{Version: d.opts.Version, Region: cfg.Region, Secrets: cfg.Secrets}
+	ropts := runner.Options{Version: d.opts.Version, Region: cfg.Region, Secrets: cfg.Secrets, Transports: d.transports}
 	jobs := make([]schedule.Job, 0, len(cfg.Flows))
 	shapes := make([]metrics.FlowShape, 0, len(cfg.Flows))
 	infos := make([]web.FlowInfo, 0, len(cfg.Flows))

@@ -6,6 +6,7 @@ package template
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -175,6 +176,29 @@ func Join(parts ...Part) *Template {
 	}
 	out.src = src.String()
 	return out
+}
+
+// Interner shares equal templates: a configuration of many similar flows
+// repeats the same URLs, headers and bodies, and templates are immutable.
+// The zero value is ready; not safe for concurrent use.
+type Interner struct{ m map[string][]*Template }
+
+// Intern returns a template equal to t (same source, same placeholders and
+// escaping) interned before, or t.
+func (in *Interner) Intern(t *Template) *Template {
+	if in == nil || t == nil {
+		return t
+	}
+	if in.m == nil {
+		in.m = map[string][]*Template{}
+	}
+	for _, c := range in.m[t.src] {
+		if slices.Equal(c.segs, t.segs) && slices.Equal(c.refs, t.refs) {
+			return c
+		}
+	}
+	in.m[t.src] = append(in.m[t.src], t)
+	return t
 }
 
 // String returns the source text.
