@@ -1,0 +1,49 @@
+# prober's container image: a static binary on distroless, as non-root, with
+# the shipped probes.yaml and flows/ in /etc/prober.
+#
+#   docker buildx build --platform linux/amd64,linux/arm64 \
+#     --build-arg VERSION=v1.4.2 --build-arg COMMIT=$(git rev-parse HEAD) \
+#     --build-arg DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ) -t prober:v1.4.2 .
+#
+# internal/deploycheck runs this file's `go build` line (parsed from here, so
+# the two cannot drift) and the binary as uid 65532 in a root holding only
+# what this image ships; CI has no Docker engine.
+#
+# No HEALTHCHECK: distroless has no shell or curl to run one, and the prober
+# has no health-probe subcommand. Orchestrators probe GET /healthz and
+# /readyz on :9115 (ECS container health checks run inside the container
+# too, so they are not used; an exiting essential container stops the task).
+
+ARG GO_VERSION=1.26
+
+FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
+ARG TARGETOS
+ARG TARGETARCH
+ARG VERSION=dev
+ARG COMMIT=
+ARG DATE=
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
+    go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT} -X main.date=${DATE}" \
+    -o /out/prober ./cmd/prober
+# The state directory, owned by the nonroot user in the final image.
+RUN mkdir -p /out/state
+
+FROM gcr.io/distroless/static-debian12:nonroot
+# distroless/static brings CA certificates (/etc/ssl/certs), tzdata and the
+# nonroot user (65532); the binary also embeds time/tzdata.
+COPY --from=build /out/prober /prober
+COPY probes.yaml /etc/prober/probes.yaml
+COPY flows/ /etc/prober/flows/
+COPY --from=build --chown=65532:65532 /out/state /var/lib/prober
+USER 65532:65532
+# A VOLUME so that a fresh volume mounted here (docker run -v, an ECS task
+# volume) starts out owned by 65532.
+VOLUME ["/var/lib/prober"]
+EXPOSE 9115
+ENTRYPOINT ["/prober"]
+CMD ["run", "--config", "/etc/prober/probes.yaml", "--listen", "0.0.0.0:9115", "--state-dir", "/var/lib/prober"]

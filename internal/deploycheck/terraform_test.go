@@ -1,0 +1,249 @@
+package deploycheck
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+)
+
+// repoRoot is the module root (two levels up from this package).
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("no caller")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+func terraformDir(t *testing.T) string {
+	return filepath.Join(repoRoot(t), "deploy", "terraform")
+}
+
+// TestTerraformReferences: every reference in deploy/terraform resolves and
+// every module call passes exactly the variables its module declares.
+func TestTerraformReferences(t *testing.T) {
+	root := repoRoot(t)
+	c := NewChecker(root)
+	problems, err := c.CheckTree(terraformDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+	// The tree has the modules and the example it should.
+	for _, d := range []string{"modules/prober-region", "modules/prober-evaluator", "examples/three-regions"} {
+		m, err := c.Load(filepath.Join(terraformDir(t), d))
+		if err != nil || len(m.Files) == 0 {
+			t.Errorf("%s: no module (%v)", d, err)
+		}
+	}
+	ex, _ := c.Load(filepath.Join(terraformDir(t), "examples/three-regions"))
+	var calls []string
+	for n, call := range ex.Calls {
+		if call.Child == nil {
+			t.Errorf("module %s: source %s is not a local module", n, call.Source)
+		}
+		calls = append(calls, n)
+	}
+	slices.Sort(calls)
+	if want := []string{"evaluator", "probe_home", "probe_second", "probe_third"}; !slices.Equal(calls, want) {
+		t.Errorf("three-regions calls %v, want %v", calls, want)
+	}
+}
+
+// TestTerraformChecker: each fixture under testdata/terraform holds one
+// kind of mistake; the checker must report exactly it, at file:line:col.
+func TestTerraformChecker(t *testing.T) {
+	cases := []struct {
+		dir  string
+		want []string
+	}{
+		{"ok", nil},
+		{"undeclared_var", []string{
+			`main.tf:6:22: reference to undeclared input variable "regoin" (did you mean "region"?)`,
+		}},
+		{"undeclared_local", []string{
+			`main.tf:6:12: reference to undeclared local value "prefx" (did you mean "prefix"?)`,
+		}},
+		{"undeclared_resource", []string{
+			`main.tf:9:24: reference to undeclared resource "aws_iam_role.execution"`,
+		}},
+		{"undeclared_data", []string{
+			`main.tf:5:12: reference to undeclared data source "data.aws_iam_policy_document.task"`,
+		}},
+		{"undeclared_module", []string{
+			`main.tf:2:11: reference to undeclared module "region_a"`,
+		}},
+		{"module_output", []string{
+			`main.tf:11:11: module "eu" (./modules/region) has no output "config_bucket_name"`,
+		}},
+		{"module_missing_arg", []string{
+			`main.tf:1:1: module "eu": missing required argument "region" (variable "region" at modules/region/variables.tf:1 has no default)`,
+		}},
+		{"module_unknown_arg", []string{
+			`main.tf:4:3: module "eu": unsupported argument "retention_days": ./modules/region declares no variable "retention_days"`,
+		}},
+		{"module_bad_source", []string{
+			`main.tf:2:12: module "eu": source "./modules/regoin" is not a directory of .tf files`,
+		}},
+		{"count_outside", []string{
+			`main.tf:2:45: count.index used where there is no count (only in a resource, data or module block that sets count)`,
+		}},
+		{"each_outside", []string{
+			`main.tf:2:10: each.key used where there is no for_each`,
+		}},
+		{"self_outside", []string{
+			`main.tf:2:19: self used outside a provisioner, connection or postcondition block`,
+		}},
+		{"iterator_outside", []string{
+			// The iterator is "port", so "ingress" is nothing here.
+			`main.tf:11:19: reference to undeclared resource "ingress.value"`,
+		}},
+		{"bad_path", []string{
+			`main.tf:2:14: invalid reference path.modul: path has only module, root and cwd`,
+		}},
+		{"bare_name", []string{
+			`main.tf:6:11: invalid reference "kind": a resource type must be followed by a resource name`,
+		}},
+		{"provider_alias", []string{
+			`main.tf:7:14: reference to undeclared provider configuration "aws.hoem" (no provider "aws" block with alias = "hoem", nor a configuration_aliases entry)`,
+		}},
+		{"duplicate", []string{
+			`more.tf:1:1: duplicate variable "region"; first declared at main.tf:1`,
+		}},
+		{"parse_error", []string{
+			`main.tf:1:30: Unclosed configuration block: There is no closing brace for this block before the end of the file. This may be caused by incorrect brace nesting elsewhere in this file.`,
+		}},
+	}
+	seen := map[string]bool{}
+	for _, tc := range cases {
+		seen[tc.dir] = true
+		t.Run(tc.dir, func(t *testing.T) {
+			dir := filepath.Join("testdata", "terraform", tc.dir)
+			problems, err := NewChecker(dir).CheckTree(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range problems {
+				got = append(got, p.String())
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
+			}
+		})
+	}
+	entries, err := os.ReadDir(filepath.Join("testdata", "terraform"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !seen[e.Name()] {
+			t.Errorf("fixture testdata/terraform/%s has no case", e.Name())
+		}
+	}
+}
+
+// TestTerraformFormatted is the fast, in-process form of `tofu fmt -check`
+// (scripts/test.sh runs the real one): every .tf file is as hclwrite
+// formats it.
+func TestTerraformFormatted(t *testing.T) {
+	root := repoRoot(t)
+	n := 0
+	err := filepath.WalkDir(terraformDir(t), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !(strings.HasSuffix(p, ".tf") || strings.HasSuffix(p, ".tfvars") || strings.HasSuffix(p, ".tfvars.example")) {
+			return err
+		}
+		n++
+		src, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if got := hclwrite.Format(src); !bytes.Equal(got, src) {
+			rel, _ := filepath.Rel(root, p)
+			t.Errorf("%s is not formatted: run tofu fmt (or terraform fmt) -recursive deploy/terraform", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("no .tf files")
+	}
+}
+
+// nonTaggable lists the resource types used here that take no tags.
+var nonTaggable = map[string]bool{
+	"aws_route_table_association":                        true,
+	"aws_s3_bucket_versioning":                           true,
+	"aws_s3_bucket_public_access_block":                  true,
+	"aws_s3_bucket_ownership_controls":                   true,
+	"aws_s3_bucket_server_side_encryption_configuration": true,
+	"aws_s3_bucket_lifecycle_configuration":              true,
+	"aws_s3_bucket_policy":                               true,
+	"aws_iam_role_policy":                                true,
+	"aws_efs_mount_target":                               true,
+	"aws_efs_file_system_policy":                         true,
+	// Objects take tags, but at most 10, default_tags included; they inherit
+	// the provider's default_tags and carry no more.
+	"aws_s3_object": true,
+}
+
+// TestTerraformConventions: every variable is typed and described (and
+// validated unless it is a bool), every output described, every taggable
+// resource tagged.
+func TestTerraformConventions(t *testing.T) {
+	c := NewChecker(repoRoot(t))
+	err := filepath.WalkDir(terraformDir(t), func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || !hasTF(p) {
+			return err
+		}
+		m, err := c.Load(p)
+		if err != nil {
+			return err
+		}
+		for _, f := range m.Files {
+			for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+				at := func() string { return c.pos(b.DefRange()) }
+				switch b.Type {
+				case "variable":
+					ta, typed := b.Body.Attributes["type"]
+					if !typed {
+						t.Errorf("%s: variable %s has no type", at(), b.Labels[0])
+					}
+					if _, ok := b.Body.Attributes["description"]; !ok {
+						t.Errorf("%s: variable %s has no description", at(), b.Labels[0])
+					}
+					isBool := typed && hcl.ExprAsKeyword(ta.Expr) == "bool"
+					hasValidation := slices.ContainsFunc(b.Body.Blocks, func(x *hclsyntax.Block) bool { return x.Type == "validation" })
+					if !isBool && !hasValidation {
+						t.Errorf("%s: variable %s has no validation block", at(), b.Labels[0])
+					}
+				case "output":
+					if _, ok := b.Body.Attributes["description"]; !ok {
+						t.Errorf("%s: output %s has no description", at(), b.Labels[0])
+					}
+				case "resource":
+					if _, ok := b.Body.Attributes["tags"]; !ok && !nonTaggable[b.Labels[0]] {
+						t.Errorf("%s: resource %s.%s has no tags", at(), b.Labels[0], b.Labels[1])
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,7 @@
+variable "kind" {
+  type = string
+}
+
+output "kind" {
+  value = kind
+}

@@ -1,0 +1,7 @@
+variable "region" {
+  type = string
+}
+
+resource "aws_s3_bucket" "b" {
+  bucket = var.region
+}

@@ -1,0 +1,4 @@
+module "eu" {
+  source = "./modules/regoin"
+  region = "eu-west-1"
+}

@@ -1,0 +1,4 @@
+module "eu" {
+  source             = "./modules/region"
+  log_retention_days = 14
+}

@@ -1,0 +1,3 @@
+output "log_group_name" {
+  value = "/prober/${var.region}"
+}

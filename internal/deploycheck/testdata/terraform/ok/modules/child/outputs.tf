@@ -1,0 +1,3 @@
+output "out" {
+  value = "${var.required_input}${coalesce(var.optional_input, "")}"
+}

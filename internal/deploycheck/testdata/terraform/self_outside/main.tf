@@ -1,0 +1,3 @@
+resource "aws_instance" "i" {
+  tags = { Name = self.id }
+}

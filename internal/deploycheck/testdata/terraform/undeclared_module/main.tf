@@ -1,0 +1,3 @@
+output "bucket" {
+  value = module.region_a.config_bucket_name
+}
