@@ -1,0 +1,569 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/prober-dev/prober/internal/daemon"
+	"github.com/prober-dev/prober/internal/result"
+)
+
+// options of one load run.
+type options struct {
+	Flows, Steps int
+	Every        time.Duration
+	Duration     time.Duration // measured, after the warm-up
+	Warmup       time.Duration // 0: one interval plus the start-up spread
+	Segments     int           // the measured time is reported in this many parts
+	Target       string        // "child" (default), "inproc" or a base URL
+	TargetDelay  time.Duration // the target's own processing time per request
+	Concurrency  int           // 0: the daemon's default
+	Keep         int           // store.keep; 0: the daemon's default
+	Scrape       time.Duration // scrape /metrics this often (0: never)
+	Rules        bool          // a flow_failing rule over every flow and a dependency rule
+	LogFile      string        // the daemon's JSON log ("": formatted, then discarded)
+	Reload       bool          // reload the configuration in the middle of the measured time
+	CPUProfile   string
+	MemProfile   string
+	Progress     io.Writer // one line per segment while running (nil: quiet)
+}
+
+func (o *options) defaults() {
+	if o.Flows <= 0 {
+		o.Flows = 10000
+	}
+	if o.Steps <= 0 {
+		o.Steps = 4
+	}
+	if o.Every <= 0 {
+		o.Every = time.Minute
+	}
+	if o.Duration <= 0 {
+		o.Duration = 2 * time.Minute
+	}
+	if o.Warmup <= 0 {
+		// Every flow runs once at start (spread over up to 10s), then
+		// on its phase: after one interval and the spread, the schedule
+		// is in its steady state.
+		o.Warmup = o.Every + min(time.Duration(o.Flows)*5*time.Millisecond, 10*time.Second) + 2*time.Second
+	}
+	if o.Segments <= 0 {
+		o.Segments = 4
+	}
+	if o.Target == "" {
+		o.Target = "child"
+	}
+}
+
+// segment is what the recorder saw in one part of the run.
+type segment struct {
+	lateness hist // scheduled runs: actual start - planned start
+	stepDur  hist // executed steps: the duration the prober reported
+	runs     atomic.Int64
+	failed   atomic.Int64 // final runs that failed
+	retried  atomic.Int64
+	steps    atomic.Int64 // executed steps (retries included)
+	late     atomic.Int64 // scheduled runs that started more than 10ms late
+}
+
+// recorder is an observer of every run the daemon completes.
+type recorder struct{ cur atomic.Pointer[segment] }
+
+func (r *recorder) Observe(run *result.Run) {
+	s := r.cur.Load()
+	if run.Retry == 0 {
+		l := run.Start.Sub(run.Planned)
+		s.lateness.add(l)
+		if l > 10*time.Millisecond {
+			s.late.Add(1)
+		}
+	}
+	if run.Retried {
+		s.retried.Add(1)
+	} else {
+		s.runs.Add(1)
+		if !run.OK() {
+			s.failed.Add(1)
+		}
+	}
+	for i := range run.Steps {
+		st := &run.Steps[i]
+		if st.Status == result.Skipped {
+			continue
+		}
+		s.steps.Add(1)
+		s.stepDur.add(st.Duration)
+	}
+}
+
+// sample is the process at one instant.
+type sample struct {
+	at         time.Time
+	cpu        time.Duration // user + system, this process
+	rss, hwm   int64         // bytes
+	liveHeap   uint64        // heap live after the last GC
+	goroutines int
+}
+
+func takeSample() sample {
+	s := sample{at: time.Now(), cpu: processCPU(), goroutines: runtime.NumGoroutine()}
+	s.rss, s.hwm = procStatus()
+	ms := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(ms)
+	if ms[0].Value.Kind() == metrics.KindUint64 {
+		s.liveHeap = ms[0].Value.Uint64()
+	}
+	return s
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procStatus reads VmRSS and VmHWM (peak RSS) of this process.
+func procStatus() (rss, hwm int64) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(v)
+		if len(fields) == 0 {
+			continue
+		}
+		n, _ := strconv.ParseInt(fields[0], 10, 64)
+		switch k {
+		case "VmRSS":
+			rss = n << 10
+		case "VmHWM":
+			hwm = n << 10
+		}
+	}
+	return rss, hwm
+}
+
+// segResult is one measured part of the run.
+type segResult struct {
+	from, to         sample
+	runs, steps      int64
+	failed, retried  int64
+	late             int64
+	latP50, latP99   time.Duration
+	latMax           time.Duration
+	stepP50, stepP99 time.Duration
+}
+
+// report is everything a load run measured.
+type report struct {
+	opts        options
+	loadTime    time.Duration // daemon.New: configuration load and set-up
+	reloadTime  time.Duration // Reload, when asked
+	base        sample        // before the configuration was loaded
+	configured  sample        // after the daemon was built, before any run
+	warm        sample        // end of the warm-up
+	end         sample
+	segs        []segResult
+	total       *segment // the whole measured time
+	server      *hist    // target-side durations over the measured time (nil if unknown)
+	skipped     float64  // prober_runs_skipped_total at the end
+	evalCount   uint64   // rule evaluation cycles during the measured time
+	evalSum     float64  // seconds spent in them
+	evalBuckets []*dto.Bucket
+	evalMax     float64 // upper bound of the slowest cycle's bucket
+	scrapes     int
+	scrapeTime  time.Duration // wall time of all scrapes
+	scrapeBytes int64         // of the last scrape
+}
+
+// run performs one load run.
+func run(ctx context.Context, o options) (*report, error) {
+	o.defaults()
+	rep := &report{opts: o}
+	base, stopTarget, err := startTarget(o)
+	if err != nil {
+		return nil, err
+	}
+	defer stopTarget()
+
+	dir, err := os.MkdirTemp("", "prober-load-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if err := writeConfig(dir, o, base); err != nil {
+		return nil, err
+	}
+
+	logw := io.Discard
+	if o.LogFile != "" {
+		f, err := os.Create(o.LogFile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		bw := bufio.NewWriterSize(f, 64<<10)
+		defer bw.Flush() // after the daemon stopped (deferred later, runs first)
+		logw = bw        // slog's handler serialises its writes
+	}
+	rec := &recorder{}
+	rec.cur.Store(&segment{})
+	if o.MemProfile != "" {
+		runtime.MemProfileRate = 4096 // finer than the default 512 KiB, to see per-flow costs
+	}
+
+	runtime.GC()
+	rep.base = takeSample()
+	t0 := time.Now()
+	d, err := daemon.New(daemon.Options{
+		ConfigFS: os.DirFS(dir), ConfigPath: "probes.yaml", Version: "load",
+		Logger:        slog.New(slog.NewJSONHandler(logw, nil)),
+		Observers:     []result.Observer{rec},
+		StateDir:      filepath.Join(dir, "state"),
+		ConsoleWriter: io.Discard,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	rep.loadTime = time.Since(t0)
+	runtime.GC()
+	rep.configured = takeSample()
+	if o.MemProfile != "" {
+		if err := writeHeapProfile(o.MemProfile + ".configured"); err != nil {
+			return nil, err
+		}
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	dctx, stopDaemon := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- d.Serve(dctx, ln) }()
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		stopDaemon()
+		return <-served
+	}
+	defer stop()
+
+	// Scrapes, as a Prometheus would: OpenMetrics, gzip.
+	scrapeDone := make(chan struct{})
+	var scrapes atomic.Int64
+	var scrapeNanos, scrapeBytes atomic.Int64
+	sctx, stopScrapes := context.WithCancel(ctx)
+	go func() {
+		defer close(scrapeDone)
+		if o.Scrape <= 0 {
+			return
+		}
+		client := &http.Client{Timeout: time.Minute}
+		t := time.NewTicker(o.Scrape)
+		defer t.Stop()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-t.C:
+			}
+			t0 := time.Now()
+			req, _ := http.NewRequestWithContext(sctx, http.MethodGet, "http://"+ln.Addr().String()+"/metrics", nil)
+			req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+			resp, err := client.Do(req) // the transport asks for gzip and decodes it
+			if err != nil {
+				continue
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			scrapes.Add(1)
+			scrapeNanos.Add(int64(time.Since(t0)))
+			scrapeBytes.Store(n)
+		}
+	}()
+	defer func() { stopScrapes(); <-scrapeDone }()
+
+	wait := func(d time.Duration) error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+			return nil
+		}
+	}
+	progress := func(format string, args ...any) {
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, format+"\n", args...)
+		}
+	}
+	progress("load: %d flows of %d steps every %s, configured in %s; warming up for %s",
+		o.Flows, o.Steps, o.Every, rep.loadTime.Round(time.Millisecond), o.Warmup)
+	if err := wait(o.Warmup); err != nil {
+		return nil, err
+	}
+
+	// The measured time, in segments.
+	evalBefore := evalHistogram(d)
+	targetReset(ctx, base)
+	scrapes.Store(0)
+	scrapeNanos.Store(0)
+	rep.total = &segment{}
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	rep.warm = takeSample()
+	prev := rep.warm
+	segLen := o.Duration / time.Duration(o.Segments)
+	all := &multiSegment{}
+	for i := 0; i < o.Segments; i++ {
+		seg := &segment{}
+		all.add(seg)
+		rec.cur.Store(seg)
+		if o.Reload && i == o.Segments/2 {
+			t := time.Now()
+			if err := d.Reload(); err != nil {
+				return nil, fmt.Errorf("reload: %w", err)
+			}
+			rep.reloadTime = time.Since(t)
+		}
+		if err := wait(time.Until(rep.warm.at.Add(time.Duration(i+1) * segLen))); err != nil {
+			return nil, err
+		}
+		now := takeSample()
+		rep.segs = append(rep.segs, segResult{from: prev, to: now,
+			runs: seg.runs.Load(), steps: seg.steps.Load(), failed: seg.failed.Load(), retried: seg.retried.Load(),
+			late: seg.late.Load(), latP50: seg.lateness.quantile(.5), latP99: seg.lateness.quantile(.99),
+			latMax: seg.lateness.quantile(1), stepP50: seg.stepDur.quantile(.5), stepP99: seg.stepDur.quantile(.99)})
+		r := rep.segs[len(rep.segs)-1]
+		progress("  %s", r.line())
+		prev = now
+	}
+	rec.cur.Store(&segment{}) // whatever finishes during shutdown
+	if o.CPUProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	rep.end = prev
+	rep.total = all.merge()
+	rep.server = targetStats(ctx, base)
+	rep.scrapes, rep.scrapeTime, rep.scrapeBytes = int(scrapes.Load()), time.Duration(scrapeNanos.Load()), scrapeBytes.Load()
+	stopScrapes()
+	<-scrapeDone
+
+	// What only the daemon's metrics know; gathered once, after the
+	// measured time (a gather of 10,000 flows' series is not free).
+	fams, err := d.Registry().Gather()
+	if err != nil {
+		return nil, err
+	}
+	for _, mf := range fams {
+		if mf.GetName() == "prober_runs_skipped_total" {
+			for _, m := range mf.GetMetric() {
+				rep.skipped += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if after := evalHistogram(d); after != nil {
+		rep.evalCount = after.GetSampleCount()
+		rep.evalSum = after.GetSampleSum()
+		var prevCounts map[float64]uint64
+		if evalBefore != nil {
+			rep.evalCount -= evalBefore.GetSampleCount()
+			rep.evalSum -= evalBefore.GetSampleSum()
+			prevCounts = map[float64]uint64{}
+			for _, b := range evalBefore.GetBucket() {
+				prevCounts[b.GetUpperBound()] = b.GetCumulativeCount()
+			}
+		}
+		for _, b := range after.GetBucket() {
+			c := b.GetCumulativeCount() - prevCounts[b.GetUpperBound()]
+			rep.evalBuckets = append(rep.evalBuckets, &dto.Bucket{UpperBound: b.UpperBound, CumulativeCount: &c})
+		}
+	}
+	if o.MemProfile != "" {
+		if err := writeHeapProfile(o.MemProfile); err != nil {
+			return nil, err
+		}
+	}
+	if err := stop(); err != nil && !errors.Is(err, context.Canceled) {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	return rep, nil
+}
+
+func writeHeapProfile(path string) error {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.WriteHeapProfile(f)
+}
+
+// evalHistogram reads prober_rule_evaluation_seconds (nil without rules).
+func evalHistogram(d *daemon.Daemon) *dto.Histogram {
+	fams, err := d.Registry().Gather()
+	if err != nil {
+		return nil
+	}
+	for _, mf := range fams {
+		if mf.GetName() == "prober_rule_evaluation_seconds" && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetHistogram()
+		}
+	}
+	return nil
+}
+
+// multiSegment merges segments' histograms for the whole measured time.
+type multiSegment struct{ segs []*segment }
+
+func (m *multiSegment) add(s *segment) { m.segs = append(m.segs, s) }
+
+func (m *multiSegment) merge() *segment {
+	out := &segment{}
+	for _, s := range m.segs {
+		for i := range s.lateness.counts {
+			out.lateness.counts[i].Add(s.lateness.counts[i].Load())
+			out.stepDur.counts[i].Add(s.stepDur.counts[i].Load())
+		}
+		for _, p := range [][2]*hist{{&out.lateness, &s.lateness}, {&out.stepDur, &s.stepDur}} {
+			p[0].n.Add(p[1].n.Load())
+			p[0].sum.Add(p[1].sum.Load())
+			p[0].max.Store(max(p[0].max.Load(), p[1].max.Load()))
+		}
+		out.runs.Add(s.runs.Load())
+		out.failed.Add(s.failed.Load())
+		out.retried.Add(s.retried.Load())
+		out.steps.Add(s.steps.Load())
+		out.late.Add(s.late.Load())
+	}
+	return out
+}
+
+// startTarget starts the target and returns its base URL.
+func startTarget(o options) (string, func(), error) {
+	switch {
+	case o.Target == "child":
+		c, err := startChildTarget(o.TargetDelay)
+		if err != nil {
+			return "", nil, err
+		}
+		return c.url, c.stop, nil
+	case o.Target == "inproc":
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", nil, err
+		}
+		t := &target{delay: o.TargetDelay}
+		t.server.Store(&hist{})
+		srv := &http.Server{Handler: t, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+	case strings.HasPrefix(o.Target, "http://") || strings.HasPrefix(o.Target, "https://"):
+		return strings.TrimSuffix(o.Target, "/"), func() {}, nil
+	}
+	return "", nil, fmt.Errorf("-target %q: want child, inproc or a URL", o.Target)
+}
+
+// writeConfig writes probes.yaml and one file per flow into dir.
+func writeConfig(dir string, o options, base string) error {
+	if err := os.MkdirAll(filepath.Join(dir, "flows"), 0o755); err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "region: load\nlisten: 127.0.0.1:0\n")
+	if o.Concurrency > 0 {
+		fmt.Fprintf(&b, "concurrency: %d\n", o.Concurrency)
+	}
+	if o.Keep > 0 {
+		fmt.Fprintf(&b, "store: {keep: %d}\n", o.Keep)
+	}
+	fmt.Fprintf(&b, "defaults: {every: %s, timeout: 30s, step_timeout: 10s, headers: {Accept: application/json}}\n", o.Every)
+	fmt.Fprintf(&b, "vars: {target: %q}\n", base)
+	b.WriteString("flows: [flows/*.yaml]\n")
+	if o.Rules {
+		b.WriteString(`notifiers:
+  console: {type: console}
+alerting:
+  evaluation_interval: 5s
+  routes: {critical: [console], warning: [console]}
+rules:
+  - name: any_flow_failing
+    flow_failing: {}
+    for: 90s
+    severity: critical
+  - name: gateway_success
+    dependency_success: {dependency: bank-gateway, below: 95%, window: 5m, min_calls: 3}
+    for: 1m
+    severity: critical
+`)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "probes.yaml"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	for i := 0; i < o.Flows; i++ {
+		if err := os.WriteFile(filepath.Join(dir, "flows", fmt.Sprintf("load-%05d.yaml", i)), flowYAML(i, o.Steps), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flowYAML is a checkout-like flow: log in (capture a token), fetch an
+// order with it (capture its id), pay through the gateway (a dependency),
+// then more reads; three expectations on every step.
+func flowYAML(i, steps int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "name: load-%05d\nlabels: {team: load}\nsteps:\n", i)
+	for j := 0; j < steps; j++ {
+		const expect = `    expect: [status == 200, json.status == "success", duration < 2s]` + "\n"
+		switch j {
+		case 0:
+			fmt.Fprintf(&b, "  - name: login\n    request: {method: POST, url: \"{{target}}/api/login\", json: {user: synthetic-%d, password: not-a-secret}}\n%s    capture: {token: json.token}\n", i, expect)
+		case 1:
+			fmt.Fprintf(&b, "  - name: order\n    request: {method: POST, url: \"{{target}}/api/orders\", headers: {Authorization: \"Bearer {{token}}\"}, json: {sku: SENTINEL-SKU-1}}\n%s    capture: {order_id: json.order.id}\n", expect)
+		case 2:
+			fmt.Fprintf(&b, "  - name: pay\n    dependency: bank-gateway\n    request: {method: POST, url: \"{{target}}/api/orders/{{order_id}}/pay\", headers: {Authorization: \"Bearer {{token}}\", Idempotency-Key: \"{{idempotency_key}}\"}, json: {card: \"4242424242424242\", mode: sandbox}}\n%s", expect)
+		default:
+			fmt.Fprintf(&b, "  - name: confirm%d\n    request: {url: \"{{target}}/api/orders/{{order_id}}\", headers: {Authorization: \"Bearer {{token}}\"}}\n%s", j, expect)
+		}
+	}
+	return []byte(b.String())
+}

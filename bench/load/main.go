@@ -1,0 +1,77 @@
+// Command load is prober's load harness: it generates N flows of K steps,
+// runs the real daemon (scheduler, runner, metrics, log, store, rules) in
+// this process against a minimal HTTP target in a child process, for a
+// bounded time, and prints what it measured as a markdown table: CPU per
+// step, cores used, RSS, scheduler start jitter, steps per second, step
+// durations against what the target measured, goroutines and heap over
+// time, and the rule evaluation time per cycle.
+//
+//	go run ./bench/load                                  # 10,000 flows × 4 steps every 1m, 2m measured
+//	go run ./bench/load -flows 1000 -every 6s -duration 10m    # the same steps/s, time compressed 10x: leak check
+//	go run ./bench/load -cpuprofile cpu.out -memprofile mem.out
+//	go run ./bench/load -serve 127.0.0.1:8081             # only the target
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"time"
+)
+
+func main() {
+	// The child process serving as the target.
+	if addr := os.Getenv(targetEnv); addr != "" {
+		delay, _ := time.ParseDuration(os.Getenv("PROBER_LOAD_TARGET_DELAY"))
+		if err := serveTarget(addr, delay); err != nil {
+			fmt.Fprintln(os.Stderr, "target:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var o options
+	serve := flag.String("serve", "", "only serve the target on this address (for -target URL from another process)")
+	flag.IntVar(&o.Flows, "flows", 10000, "flows to configure")
+	flag.IntVar(&o.Steps, "steps", 4, "steps per flow")
+	flag.DurationVar(&o.Every, "every", time.Minute, "every flow's interval (compress time with a shorter one, e.g. -flows 1000 -every 6s)")
+	flag.DurationVar(&o.Duration, "duration", 2*time.Minute, "measured time, after the warm-up")
+	flag.DurationVar(&o.Warmup, "warmup", 0, "warm-up before measuring (default: one interval plus the start-up spread)")
+	flag.IntVar(&o.Segments, "segments", 4, "report the measured time in this many parts (growth shows between them)")
+	flag.StringVar(&o.Target, "target", "child", "the system under test: child (this binary in a child process), inproc, or a base URL")
+	flag.DurationVar(&o.TargetDelay, "target-delay", 0, "the target's processing time per request")
+	flag.IntVar(&o.Concurrency, "concurrency", 0, "the daemon's concurrency (default: the daemon's default)")
+	flag.IntVar(&o.Keep, "keep", 0, "store.keep (default: the daemon's default)")
+	flag.DurationVar(&o.Scrape, "scrape", 0, "scrape /metrics this often, as Prometheus would (0: never)")
+	flag.BoolVar(&o.Rules, "rules", true, "configure a flow_failing rule over every flow and a dependency_success rule")
+	flag.StringVar(&o.LogFile, "log", "", "write the daemon's JSON log here (default: formatted and discarded)")
+	flag.BoolVar(&o.Reload, "reload", false, "reload the configuration half-way through the measured time")
+	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured time")
+	flag.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile at the end (and FILE.configured before the first run)")
+	quiet := flag.Bool("q", false, "no progress lines on stderr")
+	flag.Parse()
+
+	if *serve != "" {
+		delay := o.TargetDelay
+		if err := serveTarget(*serve, delay); err != nil {
+			fmt.Fprintln(os.Stderr, "target:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if !*quiet {
+		o.Progress = os.Stderr
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep, err := run(ctx, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+	rep.write(os.Stdout)
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"time"
+)
+
+// Derived numbers, for the table and for the test's thresholds.
+
+func (r *report) measured() time.Duration { return r.end.at.Sub(r.warm.at) }
+
+func (r *report) cpu() time.Duration { return r.end.cpu - r.warm.cpu }
+
+// cores is the average CPU use over the measured time.
+func (r *report) cores() float64 { return r.cpu().Seconds() / r.measured().Seconds() }
+
+func (r *report) steps() int64 { return r.total.steps.Load() }
+
+func (r *report) stepsPerSec() float64 { return float64(r.steps()) / r.measured().Seconds() }
+
+// expectedStepsPerSec is what the schedule asks for.
+func (r *report) expectedStepsPerSec() float64 {
+	return float64(r.opts.Flows*r.opts.Steps) / r.opts.Every.Seconds()
+}
+
+// cpuPerStep is the process CPU per executed step: everything the daemon
+// does (scheduling, runs, metrics, log, store, rules, scrapes) divided by
+// the steps.
+func (r *report) cpuPerStep() time.Duration {
+	if r.steps() == 0 {
+		return 0
+	}
+	return r.cpu() / time.Duration(r.steps())
+}
+
+// latenessGrowth compares the last segment's p99 start lateness with the first's.
+func (r *report) latenessGrowth() (first, last time.Duration) {
+	if len(r.segs) == 0 {
+		return 0, 0
+	}
+	return r.segs[0].latP99, r.segs[len(r.segs)-1].latP99
+}
+
+// keptUp: no skipped runs, (nearly) every scheduled run done, and start
+// lateness not growing from the first to the last segment.
+func (r *report) keptUp() (bool, string) {
+	first, last := r.latenessGrowth()
+	ratio := r.stepsPerSec() / r.expectedStepsPerSec()
+	growing := last > 2*first+5*time.Millisecond
+	ok := r.skipped == 0 && ratio > 0.97 && !growing
+	why := fmt.Sprintf("%.0f skipped runs, %.1f%% of the scheduled steps done, p99 lateness %s in the first segment, %s in the last",
+		r.skipped, 100*ratio, ms(first), ms(last))
+	return ok, why
+}
+
+// evalQuantile estimates a quantile of the rule cycles' durations: the upper
+// bound of the bucket holding it.
+func (r *report) evalQuantile(q float64) float64 {
+	if r.evalCount == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(r.evalCount)))
+	for _, b := range r.evalBuckets {
+		if b.GetCumulativeCount() >= rank {
+			return b.GetUpperBound()
+		}
+	}
+	return math.Inf(1)
+}
+
+func (r *report) evalMean() time.Duration {
+	if r.evalCount == 0 {
+		return 0
+	}
+	return time.Duration(r.evalSum / float64(r.evalCount) * 1e9)
+}
+
+// write prints the report as markdown.
+func (r *report) write(w io.Writer) {
+	o := r.opts
+	fmt.Fprintf(w, "## prober load: %d flows × %d steps every %s\n\n", o.Flows, o.Steps, o.Every)
+	fmt.Fprintf(w, "%s measured after a %s warm-up; target %s (delay %s); concurrency %s; store.keep %s; rules %v; scrape %s; GOMAXPROCS %d\n\n",
+		r.measured().Round(time.Second), o.Warmup, o.Target, o.TargetDelay, orDefault(o.Concurrency), orDefault(o.Keep), o.Rules,
+		orNever(o.Scrape), runtimeProcs())
+	ok, why := r.keptUp()
+	fmt.Fprintf(w, "| measure | value | target |\n|---|---|---|\n")
+	row := func(k, v, t string) { fmt.Fprintf(w, "| %s | %s | %s |\n", k, v, t) }
+	row("steps/s sustained", fmt.Sprintf("%.1f (schedule: %.1f)", r.stepsPerSec(), r.expectedStepsPerSec()), "")
+	row("kept up", yesNo(ok)+": "+why, "keeps up")
+	row("CPU per step (process)", us(r.cpuPerStep()), "")
+	row("cores used, average", fmt.Sprintf("%.3f (%.1f CPU s in %.1f s)", r.cores(), r.cpu().Seconds(), r.measured().Seconds()), "< 0.5")
+	t := r.total
+	row("start jitter p50 / p99 / max", fmt.Sprintf("%s / %s / %s (%d of %d runs > 10 ms)", ms(t.lateness.quantile(.5)),
+		ms(t.lateness.quantile(.99)), ms(t.lateness.quantile(1)), t.late.Load(), t.lateness.count()), "p99 < 10 ms")
+	row("RSS peak / end", fmt.Sprintf("%s / %s", mb(r.end.hwm), mb(r.end.rss)), "< 100 MB")
+	row("RSS before load / configured", fmt.Sprintf("%s / %s", mb(r.base.rss), mb(r.configured.rss)), "")
+	row("live heap: before load / configured / warm / end", fmt.Sprintf("%s / %s / %s / %s",
+		mbu(r.base.liveHeap), mbu(r.configured.liveHeap), mbu(r.warm.liveHeap), mbu(r.end.liveHeap)), "no growth")
+	row("goroutines: warm / end", fmt.Sprintf("%d / %d", r.warm.goroutines, r.end.goroutines), "no growth")
+	row("runs (final) / failed / retried", fmt.Sprintf("%d / %d / %d", t.runs.Load(), t.failed.Load(), t.retried.Load()), "")
+	row("step duration as reported p50 / p90 / p99 / mean", fmt.Sprintf("%s / %s / %s / %s", ms(t.stepDur.quantile(.5)),
+		ms(t.stepDur.quantile(.9)), ms(t.stepDur.quantile(.99)), ms(t.stepDur.mean())), "")
+	if s := r.server; s != nil && s.count() > 0 {
+		row("same requests as the target measured p50 / p90 / p99 / mean", fmt.Sprintf("%s / %s / %s / %s (%d requests)", ms(s.quantile(.5)),
+			ms(s.quantile(.9)), ms(s.quantile(.99)), ms(s.mean()), s.count()), "")
+		row("reported minus target-measured, mean", ms(t.stepDur.mean()-s.mean())+" (client, loopback, and the target's own scheduling)", "")
+	}
+	if r.evalCount > 0 {
+		row("rule evaluation per cycle: mean / p99 (bucket bound)", fmt.Sprintf("%s / ≤ %s", ms(r.evalMean()), secs(r.evalQuantile(.99))), "< 50 ms")
+		row("rule cycles", fmt.Sprintf("%d (%.2f/s, %.1f%% of a core)", r.evalCount, float64(r.evalCount)/r.measured().Seconds(),
+			100*r.evalSum/r.measured().Seconds()), "")
+	}
+	if r.scrapes > 0 {
+		row("/metrics scrapes: count / mean wall / size", fmt.Sprintf("%d / %s / %s", r.scrapes,
+			ms(r.scrapeTime/time.Duration(r.scrapes)), mb(r.scrapeBytes)), "")
+	}
+	row("configuration load (daemon.New)", ms(r.loadTime), "")
+	if o.Reload {
+		row("reload (same configuration)", ms(r.reloadTime), "")
+	}
+	fmt.Fprintf(w, "\n| segment | steps/s | cores | jitter p50 | jitter p99 | jitter max | step p50 | step p99 | live heap | goroutines | RSS |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for i, s := range r.segs {
+		fmt.Fprintf(w, "| %d | %s |\n", i+1, s.cells())
+	}
+}
+
+func (s segResult) wall() time.Duration { return s.to.at.Sub(s.from.at) }
+
+func (s segResult) cells() string {
+	return fmt.Sprintf("%.1f | %.3f | %s | %s | %s | %s | %s | %s | %d | %s",
+		float64(s.steps)/s.wall().Seconds(), (s.to.cpu-s.from.cpu).Seconds()/s.wall().Seconds(),
+		ms(s.latP50), ms(s.latP99), ms(s.latMax), ms(s.stepP50), ms(s.stepP99), mbu(s.to.liveHeap), s.to.goroutines, mb(s.to.rss))
+}
+
+func (s segResult) line() string {
+	return fmt.Sprintf("steps/s %.1f, cores %.3f, jitter p50 %s p99 %s max %s, live heap %s, goroutines %d, RSS %s",
+		float64(s.steps)/s.wall().Seconds(), (s.to.cpu-s.from.cpu).Seconds()/s.wall().Seconds(),
+		ms(s.latP50), ms(s.latP99), ms(s.latMax), mbu(s.to.liveHeap), s.to.goroutines, mb(s.to.rss))
+}
+
+func ms(d time.Duration) string {
+	switch {
+	case d >= 10*time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/1e3)
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/1e3) }
+
+func secs(s float64) string {
+	if math.IsInf(s, 1) {
+		return "+Inf"
+	}
+	return ms(time.Duration(s * 1e9))
+}
+
+func mb(b int64) string   { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
+func mbu(b uint64) string { return mb(int64(b)) }
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
+
+func orDefault(n int) string {
+	if n <= 0 {
+		return "default"
+	}
+	return fmt.Sprint(n)
+}
+
+func orNever(d time.Duration) string {
+	if d <= 0 {
+		return "none"
+	}
+	return "every " + d.String()
+}
