@@ -62,7 +62,7 @@ func Load(fsys fs.FS, name string, o Options) (cfg *Config, err error) {
 	if o.ReadFile == nil {
 		o.ReadFile = os.ReadFile
 	}
-	l := &loader{fsys: fsys, env: o.Env, readFile: o.ReadFile, region: o.Region, skipSecrets: o.SkipSecrets,
+	l := &loader{expects: map[string]*assert.Expectation{}, values: map[string]*assert.Value{}, fsys: fsys, env: o.Env, readFile: o.ReadFile, region: o.Region, skipSecrets: o.SkipSecrets,
 		every: o.Every, secretValues: map[string]string{}, optionalUnset: map[string]bool{}}
 	defer func() {
 		// A bug here must not take the daemon down on a config reload; it

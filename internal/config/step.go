@@ -268,47 +268,33 @@ func (fc *flowCtx) expectations(n *yaml.Node) ([]*assert.Expectation, assert.Sou
 	return out, src
 }
 
-// compileExpectation and compileValue shield Load from a panic in the
-// expression compiler: config input is fuzzed, and a crash would take the
-// daemon down on reload.
-func (l *loader) compileExpectation(src string) (e *assert.Expectation, err error) {
-	if e := l.expects[src]; e != nil {
-		return e, nil
-	}
-	defer func() {
-		if err == nil {
-			if l.expects == nil {
-				l.expects = map[string]*assert.Expectation{}
-			}
-			l.expects[src] = e
-		}
-	}()
-	defer func() {
-		if r := recover(); r != nil {
-			e, err = nil, fmt.Errorf("internal error compiling %s (please report): %v", quote(src), r)
-		}
-	}()
-	return assert.Compile(src)
+// compileExpectation and compileValue compile each distinct source once per
+// load (equal expressions are shared: they are immutable).
+func (l *loader) compileExpectation(src string) (*assert.Expectation, error) {
+	return compileOnce(l.expects, src, assert.Compile)
 }
 
-func (l *loader) compileValue(src string) (v *assert.Value, err error) {
-	if v := l.values[src]; v != nil {
-		return v, nil
+func (l *loader) compileValue(src string) (*assert.Value, error) {
+	return compileOnce(l.values, src, assert.CompileValue)
+}
+
+// compileOnce returns cache[src] or compiles and caches it, shielding Load
+// from a panic in the expression compiler: config input is fuzzed, and a
+// crash would take the daemon down on reload.
+func compileOnce[T any](cache map[string]T, src string, compile func(string) (T, error)) (out T, err error) {
+	if c, ok := cache[src]; ok {
+		return c, nil
 	}
 	defer func() {
-		if err == nil {
-			if l.values == nil {
-				l.values = map[string]*assert.Value{}
-			}
-			l.values[src] = v
-		}
-	}()
-	defer func() {
 		if r := recover(); r != nil {
-			v, err = nil, fmt.Errorf("internal error compiling %s (please report): %v", quote(src), r)
+			var zero T
+			out, err = zero, fmt.Errorf("internal error compiling %s (please report): %v", quote(src), r)
+		}
+		if err == nil {
+			cache[src] = out
 		}
 	}()
-	return assert.CompileValue(src)
+	return compile(src)
 }
 
 func (f *file) assertError(n *yaml.Node, err error) {
