@@ -232,6 +232,12 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	d.mu.Lock()
 	d.cfg, d.flows, d.names = cfg, infos, keep
 	d.store.Retain(names, cfg.Store.Keep) // under mu: see observe
+	sampled, age := latencySamples(cfg)
+	if d.opts.Role == RoleProbe {
+		sampled = []string{} // its rules are evaluated elsewhere, over Prometheus
+	}
+	d.store.SetSampledFlows(sampled)
+	d.store.SetSampleRetention(age, store.DefaultSamples)
 	d.mu.Unlock()
 	d.loaded.Store(true)
 	d.metrics.ConfigLoaded(true, time.Now())
@@ -401,6 +407,24 @@ func (d *Daemon) Flows() []web.FlowInfo {
 
 // Recent implements web.Source.
 func (d *Daemon) Recent(flow string, n int) []*result.Run { return d.store.Recent(flow, n) }
+
+// latencySamples are the flows whose durations the store keeps, and for how
+// long: those a latency rule reads from it, over its window (at least the
+// default hour). A prober without such rules (or one whose rules read
+// Prometheus) keeps none: nothing else reads them.
+func latencySamples(cfg *config.Config) ([]string, time.Duration) {
+	flows, age := []string{}, store.DefaultSampleAge
+	for _, r := range cfg.Alerting.Rules {
+		if r == nil || r.Kind != config.Latency || r.Latency == nil {
+			continue
+		}
+		if !slices.Contains(flows, r.Latency.Flow) {
+			flows = append(flows, r.Latency.Flow)
+		}
+		age = max(age, r.Latency.Window)
+	}
+	return flows, age
+}
 
 func shape(f *config.Flow) metrics.FlowShape {
 	s := metrics.FlowShape{Name: f.Name}

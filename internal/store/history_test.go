@@ -260,6 +260,54 @@ func TestQuantile(t *testing.T) {
 	}
 }
 
+func TestSampledFlows(t *testing.T) {
+	s := New(1)
+	obs := func(flow string, min int) {
+		s.Observe(&result.Run{Flow: flow, Region: "a", Start: at(time.Duration(min) * time.Minute),
+			Duration: time.Second, Status: result.Passed, Steps: []result.Step{{Name: "pay", Status: result.Passed, Duration: time.Second}}})
+	}
+	samples := func(flow string, min int) int {
+		_, n := s.Quantile(flow, "pay", 0.5, time.Hour, at(time.Duration(min)*time.Minute+30*time.Second))
+		return n
+	}
+	obs("a", 1)
+	obs("b", 1)
+	if samples("a", 1) != 1 || samples("b", 1) != 1 {
+		t.Fatal("by default every flow keeps samples")
+	}
+	// Only a is sampled from now on: b's samples are dropped at once (its
+	// counts stay), a's kept.
+	s.SetSampledFlows([]string{"a"})
+	if samples("a", 1) != 1 || samples("b", 1) != 0 {
+		t.Errorf("after limiting to a: a %d, b %d samples, want 1, 0", samples("a", 1), samples("b", 1))
+	}
+	obs("a", 2)
+	obs("b", 2)
+	if samples("a", 2) != 2 || samples("b", 2) != 0 {
+		t.Errorf("a %d, b %d samples, want 2, 0", samples("a", 2), samples("b", 2))
+	}
+	if _, n := s.FlowCounts("b", time.Hour, at(3*time.Minute)); n != 2 {
+		t.Errorf("b's run counts %d, want 2: only samples are limited", n)
+	}
+	// b listed again: its samples start with its next run; none listed
+	// (an empty set) keeps none; nil keeps all again.
+	s.SetSampledFlows([]string{"a", "b"})
+	obs("b", 3)
+	if samples("b", 3) != 1 {
+		t.Errorf("b relisted: %d samples, want 1", samples("b", 3))
+	}
+	s.SetSampledFlows([]string{})
+	obs("a", 4)
+	if samples("a", 4) != 0 {
+		t.Error("an empty set still samples")
+	}
+	s.SetSampledFlows(nil)
+	obs("a", 5)
+	if samples("a", 5) != 1 {
+		t.Error("nil does not sample every flow again")
+	}
+}
+
 func TestDurationTable(t *testing.T) {
 	var d durTable
 	base := uint32(t0.Unix())

@@ -43,9 +43,12 @@ type Store struct {
 	// nflows is the number of configured flows (Retain), 0 before: the
 	// budgets divide by it.
 	nflows int
-	// Duration samples kept per series (SetSampleRetention).
-	sampleAge time.Duration
-	sampleMax int
+	// Duration samples kept per series (SetSampleRetention), and for
+	// which flows (SetSampledFlows; all while sampleSome is false).
+	sampleAge  time.Duration
+	sampleMax  int
+	sampleSome bool
+	sampled    map[string]bool
 }
 
 // flowData is one flow's recent runs and history.
