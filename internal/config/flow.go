@@ -318,6 +318,7 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 		fl.Cleanup = fc.stepList(cl, true)
 	}
 	fc.checkRefs()
+	l.share(fl)
 	return fl, nameNode
 }
 

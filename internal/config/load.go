@@ -97,6 +97,7 @@ type loader struct {
 	expects   map[string]*assert.Expectation
 	values    map[string]*assert.Value
 	templates template.Interner
+	shared    interns
 }
 
 // maxErrors bounds the errors collected: past that many, more would not

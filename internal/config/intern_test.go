@@ -1,0 +1,68 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"unsafe"
+)
+
+// TestSharedPieces: flows with equal labels, vars and headers share them;
+// a flow that differs in any of them gets its own, with its own values.
+func TestSharedPieces(t *testing.T) {
+	flowFile := func(name, labels, header string) string {
+		return fmt.Sprintf(`name: %s
+labels: %s
+steps:
+  - name: login
+    request: {url: "http://x/login", headers: {Authorization: "%s"}}
+  - name: pay
+    dependency: bank-gateway
+    request: {url: "http://x/pay"}
+`, name, labels, header)
+	}
+	cfg, errs := loadFiles(t, map[string]string{
+		"probes.yaml": `vars: {target: "http://x"}
+defaults: {headers: {Accept: application/json}}
+flows: [a.yaml, b.yaml, c.yaml, {file: d.yaml, vars: {target: "http://y"}}]
+`,
+		"a.yaml": flowFile("a", "{team: pay}", "Bearer 1"),
+		"b.yaml": flowFile("b", "{team: pay}", "Bearer 1"),
+		"c.yaml": flowFile("c", "{team: pay, tier: 1}", "Bearer 2"),
+		"d.yaml": flowFile("d", "{team: pay}", "Bearer 1"),
+	})
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	byName := map[string]*Flow{}
+	for _, f := range cfg.Flows {
+		byName[f.Name] = f
+	}
+	a, b, c, d := byName["a"], byName["b"], byName["c"], byName["d"]
+	same := func(x, y any) bool { return reflect.ValueOf(x).UnsafePointer() == reflect.ValueOf(y).UnsafePointer() }
+	tests := []struct {
+		what       string
+		x, y       any
+		wantShared bool
+	}{
+		{"labels of a and b", a.Labels, b.Labels, true},
+		{"labels of a and c", a.Labels, c.Labels, false},
+		{"vars of a and b", a.Vars, b.Vars, true},
+		{"vars of a and d (entry vars)", a.Vars, d.Vars, false},
+		{"login headers of a and b", a.Steps[0].Headers, b.Steps[0].Headers, true},
+		{"login headers of a and c", a.Steps[0].Headers, c.Steps[0].Headers, false},
+		{"pay headers of a and c (defaults only)", a.Steps[1].Headers, c.Steps[1].Headers, true},
+		{"step names of a and c", unsafe.StringData(a.Steps[1].Name), unsafe.StringData(c.Steps[1].Name), true},
+	}
+	for _, tt := range tests {
+		if got := same(tt.x, tt.y); got != tt.wantShared {
+			t.Errorf("%s: shared %v, want %v", tt.what, got, tt.wantShared)
+		}
+	}
+	if fmt.Sprint(c.Labels) != "map[team:pay tier:1]" || d.Vars["target"] != "http://y" || a.Vars["target"] != "http://x" {
+		t.Errorf("values changed: c labels %v, d vars %v, a vars %v", c.Labels, d.Vars, a.Vars)
+	}
+	if h := c.Steps[0].Headers; len(h) != 2 || h[1].Value.String() != "Bearer 2" {
+		t.Errorf("c's login headers %v", h)
+	}
+}
