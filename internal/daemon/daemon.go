@@ -96,14 +96,12 @@ type Daemon struct {
 
 	mu       sync.RWMutex
 	cfg      *config.Config
-	flows    []web.FlowInfo
 	names    map[string]bool // the configured flows
 	loaded   atomic.Bool
 	stopping atomic.Bool // readiness fails during shutdown: load balancers stop sending
 
 	reloadMu sync.Mutex // one reload at a time; guards the fields below
 	jobs     []schedule.Job
-	shapes   []metrics.FlowShape
 	serving  bool // Serve has handed the jobs to the scheduler
 }
 
@@ -200,8 +198,6 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	}
 	ropts := runner.Options{Version: d.opts.Version, Region: cfg.Region, Secrets: cfg.Secrets, Transports: d.transports}
 	jobs := make([]schedule.Job, 0, len(cfg.Flows))
-	shapes := make([]metrics.FlowShape, 0, len(cfg.Flows))
-	infos := make([]web.FlowInfo, 0, len(cfg.Flows))
 	names := make([]string, 0, len(cfg.Flows))
 	for _, f := range cfg.Flows {
 		rf, err := runner.New(f, ropts)
@@ -209,28 +205,29 @@ func (d *Daemon) apply(cfg *config.Config) error {
 			return fmt.Errorf("preparing flow %s: %w", f.Name, err)
 		}
 		jobs = append(jobs, schedule.Job{Name: f.Name, Schedule: f.Schedule, Run: d.runFunc(rf)})
-		shapes = append(shapes, shape(f))
-		infos = append(infos, flowInfo(f))
 		names = append(names, f.Name)
 	}
 	// Series first, so that a new flow's first run finds them.
 	if d.opts.Role == RoleEvaluate {
 		jobs = nil // an evaluator probes nothing; its flows are what the rules name
 	}
-	d.metrics.SetFlows(shapes)
+	// Shapes and the status page's flow list are made from the
+	// configuration when needed rather than kept: at 10,000 flows they
+	// would hold 4 MB that is read once, or on a page view.
+	d.metrics.SetFlows(shapes(cfg))
 	if d.serving {
 		if err := d.sched.Set(jobs); err != nil {
-			d.metrics.SetFlows(d.shapes) // back to the configuration kept
+			d.metrics.SetFlows(shapes(d.Config())) // back to the configuration kept
 			return fmt.Errorf("scheduling: %w", err)
 		}
 	}
-	d.jobs, d.shapes = jobs, shapes
+	d.jobs = jobs
 	keep := make(map[string]bool, len(names))
 	for _, n := range names {
 		keep[n] = true
 	}
 	d.mu.Lock()
-	d.cfg, d.flows, d.names = cfg, infos, keep
+	d.cfg, d.names = cfg, keep
 	d.store.Retain(names, cfg.Store.Keep) // under mu: see observe
 	sampled, age := latencySamples(cfg)
 	if d.opts.Role == RoleProbe {
@@ -400,9 +397,26 @@ func (d *Daemon) ready() error {
 
 // Flows implements web.Source.
 func (d *Daemon) Flows() []web.FlowInfo {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	return d.flows
+	cfg := d.Config()
+	if cfg == nil {
+		return nil
+	}
+	n := 0
+	for _, f := range cfg.Flows {
+		n += len(f.Steps) + len(f.Cleanup)
+	}
+	infos := make([]web.FlowInfo, len(cfg.Flows))
+	steps := make([]web.StepInfo, 0, n) // one allocation for every flow's steps
+	for i, f := range cfg.Flows {
+		first := len(steps)
+		for _, st := range slices.Concat(f.Steps, f.Cleanup) {
+			steps = append(steps, web.StepInfo{Name: st.Name, Method: st.Method, URL: st.URL.String(),
+				Dependency: st.Dependency, Cleanup: st.Cleanup})
+		}
+		infos[i] = web.FlowInfo{Name: f.Name, Description: f.Description, File: f.File, Labels: f.Labels,
+			Schedule: DescribeSchedule(f.Schedule), Steps: steps[first:len(steps):len(steps)]}
+	}
+	return infos
 }
 
 // Recent implements web.Source.
@@ -426,22 +440,20 @@ func latencySamples(cfg *config.Config) ([]string, time.Duration) {
 	return flows, age
 }
 
-func shape(f *config.Flow) metrics.FlowShape {
-	s := metrics.FlowShape{Name: f.Name}
-	for _, st := range append(slices.Clone(f.Steps), f.Cleanup...) {
-		s.Steps = append(s.Steps, metrics.StepShape{Name: st.Name, Dependency: st.Dependency})
+// shapes are cfg's flows as the metrics pre-create their series.
+func shapes(cfg *config.Config) []metrics.FlowShape {
+	if cfg == nil {
+		return nil
 	}
-	return s
-}
-
-func flowInfo(f *config.Flow) web.FlowInfo {
-	fi := web.FlowInfo{Name: f.Name, Description: f.Description, File: f.File, Labels: f.Labels,
-		Schedule: DescribeSchedule(f.Schedule)}
-	for _, st := range append(slices.Clone(f.Steps), f.Cleanup...) {
-		fi.Steps = append(fi.Steps, web.StepInfo{Name: st.Name, Method: st.Method, URL: st.URL.String(),
-			Dependency: st.Dependency, Cleanup: st.Cleanup})
+	out := make([]metrics.FlowShape, len(cfg.Flows))
+	for i, f := range cfg.Flows {
+		out[i].Name = f.Name
+		out[i].Steps = make([]metrics.StepShape, 0, len(f.Steps)+len(f.Cleanup))
+		for _, st := range slices.Concat(f.Steps, f.Cleanup) {
+			out[i].Steps = append(out[i].Steps, metrics.StepShape{Name: st.Name, Dependency: st.Dependency})
+		}
 	}
-	return fi
+	return out
 }
 
 // DescribeSchedule is a schedule for people: "every 1m0s", "cron */5 * * * * (UTC)".
