@@ -39,7 +39,7 @@ func TestCounterRounding(t *testing.T) {
 	// Events at these seconds after t0; the 10s tier's buckets are
 	// [0,10) [10,20) [20,30) ...
 	events := []int64{0, 5, 9, 10, 19, 25}
-	var k counter[uint16]
+	var k counter[uint8, uint16]
 	for _, e := range events {
 		k.add(t0.Unix()+e, e != 9)
 	}
@@ -75,7 +75,7 @@ func TestCounterRounding(t *testing.T) {
 			t.Errorf("%s: (at %s, w %s) = %d/%d, want %d/%d", tt.why, tt.at, tt.w, g, n, tt.good, tt.total)
 		}
 	}
-	var empty counter[uint32]
+	var empty counter[uint32, uint32]
 	if g, n := empty.sum(t0, time.Hour); g != 0 || n != 0 {
 		t.Error("empty counter counted")
 	}
@@ -86,7 +86,7 @@ func TestCounterRounding(t *testing.T) {
 // an exact count: the windows and at are aligned, so rounding loses
 // nothing.
 func TestCounterTiers(t *testing.T) {
-	var k counter[uint16]
+	var k counter[uint8, uint16]
 	const minutes = 75 * 60
 	type ev struct {
 		sec  int64
@@ -143,8 +143,8 @@ func TestCounterTiers(t *testing.T) {
 	if _, n := k.sum(now, 100*time.Hour); n != minutes-120 {
 		t.Errorf("100h window: %d events, want %d (the first 2h evicted)", n, minutes-120)
 	}
-	if len(k.c) != 2*slots {
-		t.Errorf("ring grew: %d", len(k.c))
+	if len(k.fine)+len(k.coarse) != 2*slots {
+		t.Errorf("ring grew: %d+%d", len(k.fine), len(k.coarse))
 	}
 	// Jumping far ahead clears everything; a late event older than the
 	// rings is dropped, a late one within them counted.
@@ -160,13 +160,29 @@ func TestCounterTiers(t *testing.T) {
 }
 
 func TestCounterSaturates(t *testing.T) {
-	var k counter[uint16]
+	var k counter[uint8, uint16]
+	var d counter[uint32, uint32]
 	for i := 0; i < 70000; i++ {
 		k.add(t0.Unix(), i%2 == 0)
+		d.add(t0.Unix(), i%2 == 0)
 	}
-	g, n := k.sum(at(time.Second), 10*time.Second)
-	if n != 65535 || g != 32768 {
-		t.Errorf("saturated counts %d/%d, want 32768/65535", g, n)
+	tests := []struct {
+		name        string
+		k           interface{ sum(time.Time, time.Duration) (int, int) }
+		w           time.Duration
+		good, total int
+	}{
+		{"flow, 10s tier (uint8)", &k, 10 * time.Second, 128, 255},
+		{"flow, 1m tier (uint8)", &k, 30 * time.Minute, 128, 255},
+		{"flow, 10m tier (uint16)", &k, 3 * time.Hour, 32768, 65535},
+		{"flow, 1h tier (uint16)", &k, 24 * time.Hour, 32768, 65535},
+		{"dependency, 10s tier (uint32)", &d, 10 * time.Second, 35000, 70000},
+		{"dependency, 1h tier (uint32)", &d, 24 * time.Hour, 35000, 70000},
+	}
+	for _, tt := range tests {
+		if g, n := tt.k.sum(at(time.Second), tt.w); g != tt.good || n != tt.total {
+			t.Errorf("%s: %d/%d, want %d/%d", tt.name, g, n, tt.good, tt.total)
+		}
 	}
 }
 
