@@ -304,10 +304,10 @@ func (t *durTable) quantile(col int, q float64, at time.Time, w time.Duration) (
 // flowHist is one flow's history, allocated at its first timed run.
 type flowHist struct {
 	counts  counter[uint8, uint16] // final runs
-	dur     durTable        // durations of runs and steps
-	steps   []string        // dur's step columns, in first-seen order
-	regions []regionState   // one per region seen, sorted; usually one
-	deps    []string        // dependencies its steps called
+	dur     durTable               // durations of runs and steps
+	steps   []string               // dur's step columns, in first-seen order
+	regions []regionState          // one per region seen, sorted; usually one
+	deps    []string               // dependencies its steps called
 }
 
 // depHist is one dependency's calls, over every flow calling it.

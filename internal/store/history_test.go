@@ -167,8 +167,10 @@ func TestCounterSaturates(t *testing.T) {
 		d.add(t0.Unix(), i%2 == 0)
 	}
 	tests := []struct {
-		name        string
-		k           interface{ sum(time.Time, time.Duration) (int, int) }
+		name string
+		k    interface {
+			sum(time.Time, time.Duration) (int, int)
+		}
 		w           time.Duration
 		good, total int
 	}{
