@@ -121,16 +121,24 @@ type sample struct {
 	cpu        time.Duration // user + system, this process
 	rss, hwm   int64         // bytes
 	liveHeap   uint64        // heap live after the last GC
+	gcCPU      float64       // CPU seconds the GC used (estimate, runtime/metrics)
+	allocated  uint64        // bytes allocated on the heap, cumulative
 	goroutines int
 }
 
 func takeSample() sample {
 	s := sample{at: time.Now(), cpu: processCPU(), goroutines: runtime.NumGoroutine()}
 	s.rss, s.hwm = procStatus()
-	ms := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	ms := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(ms)
 	if ms[0].Value.Kind() == metrics.KindUint64 {
 		s.liveHeap = ms[0].Value.Uint64()
+	}
+	if ms[1].Value.Kind() == metrics.KindFloat64 {
+		s.gcCPU = ms[1].Value.Float64()
+	}
+	if ms[2].Value.Kind() == metrics.KindUint64 {
+		s.allocated = ms[2].Value.Uint64()
 	}
 	return s
 }

@@ -91,6 +91,13 @@ func (r *report) write(w io.Writer) {
 	row("kept up", yesNo(ok)+": "+why, "keeps up")
 	row("CPU per step (process)", us(r.cpuPerStep()), "")
 	row("cores used, average", fmt.Sprintf("%.3f (%.1f CPU s in %.1f s)", r.cores(), r.cpu().Seconds(), r.measured().Seconds()), "< 0.5")
+	// The GC's share and the allocation rate say what a smaller GOGC or a
+	// GOMEMLIMIT near the live heap would cost.
+	if gc := r.end.gcCPU - r.warm.gcCPU; r.cpu() > 0 {
+		alloc := float64(r.end.allocated - r.warm.allocated)
+		row("GC share of CPU; heap allocated", fmt.Sprintf("%.1f%% (%.1f CPU s); %s/s, %s per step", 100*gc/r.cpu().Seconds(), gc,
+			mb(int64(alloc/r.measured().Seconds())), fmt.Sprintf("%.1f KB", alloc/float64(max(r.steps(), 1))/1e3)), "")
+	}
 	t := r.total
 	row("start jitter p50 / p99 / max", fmt.Sprintf("%s / %s / %s (%d of %d runs > 10 ms)", ms(t.lateness.quantile(.5)),
 		ms(t.lateness.quantile(.99)), ms(t.lateness.quantile(1)), t.late.Load(), t.lateness.count()), "p99 < 10 ms")
