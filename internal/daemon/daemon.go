@@ -20,7 +20,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/metrics"
@@ -151,10 +150,10 @@ func New(o Options) (*Daemon, error) {
 		Region:  cfg.Region,
 		Version: o.Version,
 		Source:  d,
-		Metrics: promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{
-			EnableOpenMetrics: true, // exemplars (trace ids) are only served as OpenMetrics
-			ErrorLog:          slogErrorLog{o.Logger},
-		}),
+		// The per-flow families are streamed from the metrics' records; the
+		// rest of the registry is gathered. OpenMetrics is negotiated:
+		// exemplars (trace ids) are only served in it.
+		Metrics:      d.metrics.Handler(d.reg, metrics.HandlerOpts{ErrorLog: slogErrorLog{o.Logger}}),
 		Ready:        d.ready,
 		LogSearchURL: o.LogSearchURL,
 		Alerts:       alertsView,

@@ -7,7 +7,9 @@
 // held in compact per-flow records and exposed by one collector, rather than
 // as client_golang vectors whose children cost about 24 KB per such flow:
 // 10,000 flows fit in about 20 MB instead of 240 MB. What a scrape sees is
-// the same: names, labels, types, help, exemplars.
+// the same: names, labels, types, help, exemplars. /metrics (Handler)
+// streams those series from the records a few hundred at a time, rather
+// than having the registry build all million of them for each scrape.
 package metrics
 
 import (
@@ -16,7 +18,9 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -41,8 +45,13 @@ type Metrics struct {
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
 
-	d      descs
+	d      [nFamilies]*prometheus.Desc
 	region *dto.LabelPair
+	// quiet > 0 while Handler gathers the registry: the per-flow families
+	// are then streamed, not collected (see flowCollector.Collect).
+	quiet atomic.Int32
+	// batch overrides streamBatch (tests: many batches from few flows).
+	batch int
 
 	mu    sync.RWMutex
 	flows map[string]*flowData
@@ -56,11 +65,74 @@ type Metrics struct {
 	interned map[[2]string]*dto.LabelPair
 }
 
-// descs of the per-flow families.
-type descs struct {
-	runs, runFailures, retries, skipped, stateSince, failure       *prometheus.Desc
-	flowDuration, lastSuccess, lastRun                             *prometheus.Desc
-	steps, stepDuration, stepPhase, dependency, dependencyFailures *prometheus.Desc
+// family is one of the per-flow families; familyInfo describes each.
+type family uint8
+
+const (
+	famRuns family = iota
+	famRunFailures
+	famRetries
+	famSkipped
+	famStateSince
+	famFailure
+	famFlowDuration
+	famLastSuccess
+	famLastRun
+	famSteps
+	famStepDuration
+	famStepPhase
+	famDependency
+	famDependencyFailures
+	nFamilies
+
+	allFamilies = nFamilies // appendFlow: every family
+)
+
+// familyInfo is the one description of the per-flow families: their descs
+// for the registry, and the names, help and types the stream writes.
+var familyInfo = [nFamilies]struct {
+	name, help string
+	kind       dto.MetricType
+	labels     []string // variable labels; region is constant
+}{
+	famRuns: {"prober_runs_total",
+		"Final flow runs by result (success or failure); both series exist from the start so rates see the first failure. Failures carry trace_id exemplars.",
+		dto.MetricType_COUNTER, []string{"flow", "result"}},
+	famRunFailures: {"prober_run_failures_total", "Final failed flow runs by failure class.",
+		dto.MetricType_COUNTER, []string{"flow", "class"}},
+	famFlowDuration: {"prober_flow_duration_seconds",
+		"Duration of flow runs (main steps, cleanup excluded). Exemplars carry trace_id.",
+		dto.MetricType_HISTOGRAM, []string{"flow"}},
+	famLastSuccess: {"prober_last_run_success", "1 if the flow's last run passed, 0 if it failed.",
+		dto.MetricType_GAUGE, []string{"flow"}},
+	famLastRun: {"prober_last_run_timestamp_seconds", "Unix time at which the flow's last run started.",
+		dto.MetricType_GAUGE, []string{"flow"}},
+	famSteps: {"prober_step_runs_total",
+		"Executed steps by failure class (ok when the step passed). Skipped steps are not counted.",
+		dto.MetricType_COUNTER, []string{"flow", "step", "class"}},
+	famStepDuration: {"prober_step_duration_seconds", "Duration of steps, including polling. Exemplars carry trace_id.",
+		dto.MetricType_HISTOGRAM, []string{"flow", "step"}},
+	famStepPhase: {"prober_step_phase_seconds",
+		"Phases of the last attempt of the step's last run: dns, connect, tls, processing (request sent to first byte), transfer.",
+		dto.MetricType_GAUGE, []string{"flow", "step", "phase"}},
+	famDependency: {"prober_dependency_calls_total",
+		"Calls of steps marked with a dependency (e.g. a bank gateway) in final runs, by outcome; both series exist from the start.",
+		dto.MetricType_COUNTER, []string{"flow", "step", "dependency", "outcome"}},
+	famDependencyFailures: {"prober_dependency_failures_total",
+		"Failed calls of steps marked with a dependency (final runs), by failure class.",
+		dto.MetricType_COUNTER, []string{"flow", "step", "dependency", "class"}},
+	famSkipped: {"prober_runs_skipped_total",
+		"Scheduled runs not started because the previous run of the flow was still going.",
+		dto.MetricType_COUNTER, []string{"flow"}},
+	famRetries: {"prober_run_retries_total",
+		"Failed runs retried at once to confirm the failure (the retry's outcome is counted in prober_runs_total).",
+		dto.MetricType_COUNTER, []string{"flow"}},
+	famStateSince: {"prober_flow_state_since_timestamp_seconds",
+		"Unix time at which the flow's current state (passing or failing, final runs) began.",
+		dto.MetricType_GAUGE, []string{"flow"}},
+	famFailure: {"prober_last_failure_info",
+		"Present while the flow fails: where and how its last final run failed (value: when). Labels are bounded by the configuration.",
+		dto.MetricType_GAUGE, []string{"flow", "step", "class", "dependency", "expectation"}},
 }
 
 var phaseNames = [5]string{"dns", "connect", "tls", "processing", "transfer"}
@@ -88,7 +160,11 @@ var (
 	traceIDName = "trace_id"
 )
 
+// labelPair makes the pair name=value. Invalid UTF-8 in value (a flow or
+// step name, an expectation) is replaced: the registry would fail the whole
+// gather on it, and Prometheus the whole scrape.
 func labelPair(name, value string) *dto.LabelPair {
+	value = strings.ToValidUTF8(value, "\uFFFD")
 	return &dto.LabelPair{Name: &name, Value: &value}
 }
 
@@ -109,41 +185,7 @@ type BuildInfo struct {
 // that many regions' probers can share one Prometheus.
 func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
 	wrapped := prometheus.WrapRegistererWith(prometheus.Labels{"region": region}, reg)
-	cl := prometheus.Labels{"region": region}
-	nd := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc(name, help, labels, cl)
-	}
 	m := &Metrics{
-		d: descs{
-			runs: nd("prober_runs_total",
-				"Final flow runs by result (success or failure); both series exist from the start so rates see the first failure. Failures carry trace_id exemplars.",
-				"flow", "result"),
-			runFailures: nd("prober_run_failures_total", "Final failed flow runs by failure class.", "flow", "class"),
-			flowDuration: nd("prober_flow_duration_seconds",
-				"Duration of flow runs (main steps, cleanup excluded). Exemplars carry trace_id.", "flow"),
-			lastSuccess: nd("prober_last_run_success", "1 if the flow's last run passed, 0 if it failed.", "flow"),
-			lastRun:     nd("prober_last_run_timestamp_seconds", "Unix time at which the flow's last run started.", "flow"),
-			steps: nd("prober_step_runs_total",
-				"Executed steps by failure class (ok when the step passed). Skipped steps are not counted.", "flow", "step", "class"),
-			stepDuration: nd("prober_step_duration_seconds", "Duration of steps, including polling. Exemplars carry trace_id.", "flow", "step"),
-			stepPhase: nd("prober_step_phase_seconds",
-				"Phases of the last attempt of the step's last run: dns, connect, tls, processing (request sent to first byte), transfer.",
-				"flow", "step", "phase"),
-			dependency: nd("prober_dependency_calls_total",
-				"Calls of steps marked with a dependency (e.g. a bank gateway) in final runs, by outcome; both series exist from the start.",
-				"flow", "step", "dependency", "outcome"),
-			dependencyFailures: nd("prober_dependency_failures_total",
-				"Failed calls of steps marked with a dependency (final runs), by failure class.", "flow", "step", "dependency", "class"),
-			skipped: nd("prober_runs_skipped_total",
-				"Scheduled runs not started because the previous run of the flow was still going.", "flow"),
-			retries: nd("prober_run_retries_total",
-				"Failed runs retried at once to confirm the failure (the retry's outcome is counted in prober_runs_total).", "flow"),
-			stateSince: nd("prober_flow_state_since_timestamp_seconds",
-				"Unix time at which the flow's current state (passing or failing, final runs) began.", "flow"),
-			failure: nd("prober_last_failure_info",
-				"Present while the flow fails: where and how its last final run failed (value: when). Labels are bounded by the configuration.",
-				"flow", "step", "class", "dependency", "expectation"),
-		},
 		region: labelPair("region", region),
 		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "prober_schedule_lateness_seconds",
@@ -172,6 +214,9 @@ func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
 		}),
 		flows:    map[string]*flowData{},
 		interned: map[[2]string]*dto.LabelPair{},
+	}
+	for f, fi := range familyInfo {
+		m.d[f] = prometheus.NewDesc(fi.name, fi.help, fi.labels, prometheus.Labels{"region": region})
 	}
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "prober_build_info",
@@ -230,6 +275,9 @@ type flowData struct {
 type failInfo struct {
 	step, class, dependency, expectation string
 	value                                float64
+	// The series' labels, made once per distinct failure rather than at
+	// every scrape.
+	lps [4]*dto.LabelPair
 }
 
 type stepData struct {
@@ -582,8 +630,14 @@ func streak(fd *flowData, r *result.Run) {
 	if len(s.Failures) > 0 {
 		exp = s.Failures[0].Expectation
 	}
-	fd.lastFailure = &failInfo{step: s.Name, class: string(s.Class), dependency: s.Dependency, expectation: exp,
-		value: float64(r.Start.UnixNano()) / 1e9}
+	at := float64(r.Start.UnixNano()) / 1e9
+	if f := fd.lastFailure; f != nil && f.step == s.Name && f.class == string(s.Class) && f.dependency == s.Dependency && f.expectation == exp {
+		f.value = at // the same failure again: its labels stay
+		return
+	}
+	fd.lastFailure = &failInfo{step: s.Name, class: string(s.Class), dependency: s.Dependency, expectation: exp, value: at,
+		lps: [4]*dto.LabelPair{labelPair("step", s.Name), classLP(string(s.Class)),
+			labelPair("dependency", s.Dependency), labelPair("expectation", exp)}}
 }
 
 // Skipped counts a run not started because the previous one was running.
@@ -636,39 +690,58 @@ func (m *Metrics) ConfigLoaded(ok bool, at time.Time) {
 }
 
 // ---- exposition ---------------------------------------------------------------
+//
+// Two paths read the records, both through appendFlow: flowCollector, for
+// whoever gathers the registry (tests, tools, the load harness), and the
+// /metrics Handler (stream.go), which streams the same series family by
+// family without building them all at once.
 
-// flowCollector exposes every flow's series.
+// flowCollector exposes every flow's series to the registry. It stays
+// registered so that the registry checks names against it and a Gather
+// still sees every series; Handler silences it while it gathers.
 type flowCollector struct{ m *Metrics }
 
 func (c flowCollector) Describe(ch chan<- *prometheus.Desc) {
-	d := &c.m.d
-	for _, x := range []*prometheus.Desc{d.runs, d.runFailures, d.retries, d.skipped, d.stateSince, d.failure,
-		d.flowDuration, d.lastSuccess, d.lastRun, d.steps, d.stepDuration, d.stepPhase, d.dependency, d.dependencyFailures} {
-		ch <- x
+	for _, d := range c.m.d {
+		ch <- d
 	}
 }
 
 func (c flowCollector) Collect(ch chan<- prometheus.Metric) {
 	m := c.m
-	m.mu.RLock()
-	fds := make([]*flowData, 0, len(m.flows))
-	for _, fd := range m.flows {
-		fds = append(fds, fd)
+	if m.quiet.Load() > 0 {
+		// Handler is gathering the rest of the registry and streams these
+		// families itself. A Gather by anyone else at that moment misses
+		// them too: the daemon has no such gatherer while serving.
+		return
 	}
-	m.mu.RUnlock()
-	for _, fd := range fds {
+	for _, fd := range m.flowList(false) {
 		// One allocation per flow for its series: they are sent, and
 		// read by the registry after this returns, so never reused.
-		batch := m.collectFlow(fd)
+		batch := m.appendFlow(nil, fd, allFamilies, nil)
 		for i := range batch {
 			ch <- &batch[i]
 		}
 	}
 }
 
-// sample is one series as a prometheus.Metric: labels (region, then
-// variable labels in any order), and a counter or gauge value or a
-// histogram.
+// flowList returns the flows, sorted by name when sorted is set.
+func (m *Metrics) flowList(sorted bool) []*flowData {
+	m.mu.RLock()
+	fds := make([]*flowData, 0, len(m.flows))
+	for _, fd := range m.flows {
+		fds = append(fds, fd)
+	}
+	m.mu.RUnlock()
+	if sorted {
+		slices.SortFunc(fds, func(a, b *flowData) int { return strings.Compare(a.name, b.name) })
+	}
+	return fds
+}
+
+// sample is one series: labels (region, then variable labels in any
+// order), and a counter or gauge value or a histogram. As a
+// prometheus.Metric it is what flowCollector sends.
 type sample struct {
 	desc   *prometheus.Desc
 	kind   dto.MetricType
@@ -676,7 +749,7 @@ type sample struct {
 	n      int
 	value  float64
 	ex     exemplar
-	h      *histo // a copy
+	h      histo // a copy; its exemplars too
 }
 
 func (s *sample) Desc() *prometheus.Desc { return s.desc }
@@ -684,7 +757,7 @@ func (s *sample) Desc() *prometheus.Desc { return s.desc }
 func (s *sample) Write(out *dto.Metric) error {
 	// A fresh slice, exactly as long: a wrapping registry appends to it.
 	out.Label = slices.Clone(s.labels[:s.n])
-	slices.SortFunc(out.Label, func(a, b *dto.LabelPair) int { return cmp.Compare(a.GetName(), b.GetName()) })
+	slices.SortFunc(out.Label, compareLabels)
 	switch s.kind {
 	case dto.MetricType_COUNTER:
 		out.Counter = &dto.Counter{Value: &s.value, Exemplar: s.ex.dto()}
@@ -695,6 +768,8 @@ func (s *sample) Write(out *dto.Metric) error {
 	}
 	return nil
 }
+
+func compareLabels(a, b *dto.LabelPair) int { return cmp.Compare(a.GetName(), b.GetName()) }
 
 func (e exemplar) dto() *dto.Exemplar {
 	if e.trace == "" {
@@ -731,74 +806,104 @@ func (h *histo) dto() *dto.Histogram {
 	return out
 }
 
-// collectFlow returns fd's series.
-func (m *Metrics) collectFlow(fd *flowData) []sample {
+// appendFlow appends to out fd's series of family only, or of every family
+// (allFamilies), copied under fd's lock. Histogram exemplars are copied to
+// *exs when exs is not nil (storage the caller reuses), else to fresh
+// slices.
+func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]bucketExemplar) []sample {
 	fd.mu.Lock()
 	defer fd.mu.Unlock()
 	if fd.removed {
-		return nil
+		return out
 	}
-	out := make([]sample, 0, 12+10*len(fd.steps))
-	add := func(desc *prometheus.Desc, kind dto.MetricType, v float64, lps ...*dto.LabelPair) *sample {
-		out = append(out, sample{desc: desc, kind: kind, value: v})
+	want := func(f family) bool { return only == allFamilies || only == f }
+	add := func(f family, v float64, lps ...*dto.LabelPair) *sample {
+		out = append(out, sample{desc: m.d[f], kind: familyInfo[f].kind, value: v})
 		s := &out[len(out)-1]
 		s.labels[0], s.labels[1] = m.region, fd.lp
 		s.n = 2 + copy(s.labels[2:], lps)
 		return s
 	}
-	const (
-		counter = dto.MetricType_COUNTER
-		gauge   = dto.MetricType_GAUGE
-	)
-	d := &m.d
-	if fd.skipped > 0 || fd.shaped {
-		add(d.skipped, counter, float64(fd.skipped))
+	addHisto := func(f family, h *histo, lps ...*dto.LabelPair) {
+		s := add(f, 0, lps...)
+		s.h = *h
+		if exs == nil {
+			s.h.ex = slices.Clone(h.ex)
+			return
+		}
+		start := len(*exs)
+		*exs = append(*exs, h.ex...)
+		s.h.ex = (*exs)[start:len(*exs):len(*exs)]
+	}
+	if want(famSkipped) && (fd.skipped > 0 || fd.shaped) {
+		add(famSkipped, float64(fd.skipped))
 	}
 	if !fd.shaped {
 		return out
 	}
-	add(d.runs, counter, float64(fd.runsOK), lpSuccess)
-	add(d.runs, counter, float64(fd.runsFailed), lpFailure).ex = fd.failedEx
-	for _, c := range fd.failures {
-		add(d.runFailures, counter, float64(c.n), classLP(c.class))
+	if want(famRuns) {
+		add(famRuns, float64(fd.runsOK), lpSuccess)
+		add(famRuns, float64(fd.runsFailed), lpFailure).ex = fd.failedEx
 	}
-	add(d.retries, counter, float64(fd.retries))
-	add(d.stateSince, gauge, fd.since)
-	add(d.lastSuccess, gauge, fd.lastSuccess)
-	add(d.lastRun, gauge, fd.lastRun)
-	h := fd.duration
-	h.ex = slices.Clone(h.ex)
-	add(d.flowDuration, dto.MetricType_HISTOGRAM, 0).h = &h
-	if f := fd.lastFailure; f != nil {
-		add(d.failure, gauge, f.value, labelPair("step", f.step), classLP(f.class),
-			labelPair("dependency", f.dependency), labelPair("expectation", f.expectation))
+	if want(famRunFailures) {
+		for _, c := range fd.failures {
+			add(famRunFailures, float64(c.n), classLP(c.class))
+		}
+	}
+	if want(famRetries) {
+		add(famRetries, float64(fd.retries))
+	}
+	if want(famStateSince) {
+		add(famStateSince, fd.since)
+	}
+	if want(famLastSuccess) {
+		add(famLastSuccess, fd.lastSuccess)
+	}
+	if want(famLastRun) {
+		add(famLastRun, fd.lastRun)
+	}
+	if want(famFlowDuration) {
+		addHisto(famFlowDuration, &fd.duration)
+	}
+	if f := fd.lastFailure; f != nil && want(famFailure) {
+		add(famFailure, f.value, f.lps[:]...)
+	}
+	if !want(famSteps) && !want(famStepDuration) && !want(famStepPhase) && !want(famDependency) && !want(famDependencyFailures) {
+		return out
 	}
 	for _, sd := range fd.steps {
-		if !sd.shaped {
-			for _, c := range sd.classes {
-				add(d.steps, counter, float64(c.n), sd.lp, classLP(c.class))
+		if want(famSteps) {
+			if sd.shaped {
+				add(famSteps, float64(sd.ok), sd.lp, lpClassOK)
 			}
+			for _, c := range sd.classes {
+				add(famSteps, float64(c.n), sd.lp, classLP(c.class))
+			}
+		}
+		if !sd.shaped {
 			continue
 		}
-		add(d.steps, counter, float64(sd.ok), sd.lp, lpClassOK)
-		for _, c := range sd.classes {
-			add(d.steps, counter, float64(c.n), sd.lp, classLP(c.class))
+		if want(famStepDuration) {
+			addHisto(famStepDuration, &sd.duration, sd.lp)
 		}
-		h := sd.duration
-		h.ex = slices.Clone(h.ex)
-		add(d.stepDuration, dto.MetricType_HISTOGRAM, 0, sd.lp).h = &h
-		for i, v := range sd.phases {
-			add(d.stepPhase, gauge, v, sd.lp, lpPhases[i])
+		if want(famStepPhase) {
+			for i, v := range sd.phases {
+				add(famStepPhase, v, sd.lp, lpPhases[i])
+			}
 		}
 		for _, dep := range sd.deps {
-			if dep.hasOK {
-				add(d.dependency, counter, float64(dep.ok), sd.lp, dep.lp, lpOutSucc)
+			if want(famDependency) {
+				if dep.hasOK {
+					add(famDependency, float64(dep.ok), sd.lp, dep.lp, lpOutSucc)
+				}
+				if dep.hasFailed {
+					add(famDependency, float64(dep.failed), sd.lp, dep.lp, lpOutFail)
+				}
 			}
-			if dep.hasFailed {
-				add(d.dependency, counter, float64(dep.failed), sd.lp, dep.lp, lpOutFail)
-			}
-			for _, c := range dep.failures {
-				add(d.dependencyFailures, counter, float64(c.n), sd.lp, dep.lp, classLP(c.class))
+			if want(famDependencyFailures) {
+				for _, c := range dep.failures {
+					add(famDependencyFailures, float64(c.n), sd.lp, dep.lp, classLP(c.class))
+				}
 			}
 		}
 	}

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -656,10 +655,10 @@ func TestSchedulingHooksAndReloads(t *testing.T) {
 	})
 }
 
-// scrape serves reg as the daemon does and returns the response.
-func scrape(t *testing.T, reg *prometheus.Registry, accept string) (contentType string, body []byte) {
+// scrape serves m's /metrics as the daemon does and returns the response.
+func scrape(t *testing.T, reg *prometheus.Registry, m *Metrics, accept string) (contentType string, body []byte) {
 	t.Helper()
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	srv := httptest.NewServer(m.Handler(reg, HandlerOpts{}))
 	defer srv.Close()
 	req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
 	if err != nil {
@@ -727,7 +726,7 @@ func TestExemplarsServedAsOpenMetrics(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ct, body := scrape(t, reg, tc.accept)
+			ct, body := scrape(t, reg, m, tc.accept)
 			text := string(body)
 			if !tc.openMetrics {
 				if !strings.HasPrefix(ct, "text/plain") {
