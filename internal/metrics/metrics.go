@@ -342,7 +342,11 @@ type exemplar struct {
 // histo is a classic histogram over durationBuckets, with the latest
 // exemplar of each bucket hit.
 type histo struct {
-	counts [nBuckets + 1]uint64 // per bucket, not cumulative; the last is +Inf
+	// Per bucket, not cumulative; the last is +Inf. uint32, saturating
+	// (136 years of one step a second): 40,000 steps' histograms are
+	// 2.2 MB smaller than in uint64, and a step's record fits a smaller
+	// allocation size class (240 bytes instead of 320).
+	counts [nBuckets + 1]uint32
 	count  uint64
 	sum    float64
 	ex     []bucketExemplar
@@ -355,7 +359,9 @@ type bucketExemplar struct {
 
 func (h *histo) observe(v float64, ex exemplar) {
 	i := sort.SearchFloat64s(durationBuckets[:], v) // le: the first bound >= v
-	h.counts[i]++
+	if h.counts[i] != math.MaxUint32 {
+		h.counts[i]++
+	}
 	h.count++
 	h.sum += v
 	if ex.trace == "" {
@@ -789,7 +795,7 @@ func (h *histo) dto() *dto.Histogram {
 	cums := make([]uint64, nBuckets+1)
 	var cum uint64
 	for i := range durationBuckets {
-		cum += h.counts[i]
+		cum += uint64(h.counts[i])
 		cums[i] = cum
 		out.Bucket[i] = &dto.Bucket{CumulativeCount: &cums[i], UpperBound: &durationBuckets[i]}
 	}

@@ -966,3 +966,20 @@ func TestStreakFailureInfoAndRetries(t *testing.T) {
 	checkAbsent(t, reg, []series{info})
 	checkValues(t, reg, map[series]float64{since: float64(ok.Start.Unix())})
 }
+
+// A bucket saturates rather than wrapping: a counter never goes down.
+func TestHistoBucketSaturates(t *testing.T) {
+	var h histo
+	h.counts[0] = math.MaxUint32 - 1
+	h.count = math.MaxUint32 - 1
+	for range 3 {
+		h.observe(0.001, exemplar{})
+	}
+	d := h.dto()
+	if got := d.GetBucket()[0].GetCumulativeCount(); got != math.MaxUint32 {
+		t.Errorf("bucket 0 cumulative %d, want %d (saturated)", got, uint64(math.MaxUint32))
+	}
+	if got := d.GetSampleCount(); got != math.MaxUint32+2 {
+		t.Errorf("count %d, want %d", got, uint64(math.MaxUint32)+2)
+	}
+}

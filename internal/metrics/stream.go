@@ -380,7 +380,7 @@ func (s *streamer) histogram(h *histo) *dto.Histogram {
 	hs.h.SampleCount, hs.h.SampleSum = &hs.count, &hs.sum
 	var cum uint64
 	for i := range durationBuckets {
-		cum += h.counts[i]
+		cum += uint64(h.counts[i])
 		hs.cumulative[i] = cum
 		b := &hs.buckets[i]
 		b.CumulativeCount, b.UpperBound, b.Exemplar = &hs.cumulative[i], &durationBuckets[i], nil
