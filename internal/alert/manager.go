@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -118,16 +120,79 @@ func (m *Manager) Alerts() ([]*State, error) {
 
 // cycle is the work of one Process call.
 type cycle struct {
-	m        *Manager
-	tx       *Tx
-	now      time.Time
-	states   map[string]*State
-	evals    map[string]*golden.Evaluation // by alert key, this cycle
+	m      *Manager
+	tx     *Tx
+	now    time.Time
+	states map[string]*State
+	// evals are this cycle's evaluations by alert key, of the label sets
+	// that have an alert or fire: an OK or Unknown evaluation of a label
+	// set without one changes nothing (most of 10,000 flows, every cycle).
+	evals    map[string]*golden.Evaluation
 	enqueued int
 	// prevTrue is LastTrue before this cycle, by alert key: a firing alert
 	// owes Alertmanager a refresh when a multiple of amResend since it
 	// fired lies between the two.
 	prevTrue map[string]time.Time
+	// silences are the API silences, read once a cycle when an alert
+	// fires (Process writes none).
+	silences     []*SilenceRecord
+	silencesErr  error
+	silencesRead bool
+	// pages are the stored pages of alerts not decoded (yet): see
+	// loadAlerts.
+	pages map[*State]json.RawMessage
+}
+
+// lazyState is an alert's stored state but for its page, kept as stored.
+// Decoding a hundred firing alerts' pages every few seconds was most of the
+// cost of reading them, and a cycle mostly replaces them (advance renders
+// a firing alert's page afresh) or stores them as they were; only a
+// resolve reads one. The outer Page shadows State's: the JSON is State's.
+type lazyState struct {
+	*State
+	Page json.RawMessage `json:"page"`
+}
+
+// loadAlerts reads every alert state, as Tx.Alerts but for the pages,
+// kept in c.pages until page or store needs them.
+func (c *cycle) loadAlerts() error {
+	return c.tx.b(bucketAlerts).ForEach(func(k, v []byte) error {
+		ls := lazyState{State: &State{}}
+		if err := json.Unmarshal(v, &ls); err != nil {
+			return fmt.Errorf("decode alert %q: %w", k, err)
+		}
+		c.states[ls.Key] = ls.State
+		if len(ls.Page) > 0 {
+			c.pages[ls.State] = ls.Page // a copy: valid after the transaction
+		}
+		return nil
+	})
+}
+
+// page decodes s's stored page, unless it was already, or replaced.
+func (c *cycle) page(s *State) error {
+	raw, ok := c.pages[s]
+	if !ok {
+		return nil
+	}
+	delete(c.pages, s)
+	if err := json.Unmarshal(raw, &s.Page); err != nil {
+		return fmt.Errorf("decode alert %q: %w", s.Key, err)
+	}
+	return nil
+}
+
+// store writes s, with its stored page when that was neither read nor
+// replaced: the same bytes as decoding and encoding it again.
+func (c *cycle) store(s *State) error {
+	raw, ok := c.pages[s]
+	if !ok {
+		return c.tx.PutAlert(s)
+	}
+	if s.Key == "" {
+		return errors.New("alert state without a key")
+	}
+	return putJSON(c.tx.b(bucketAlerts), []byte(s.Key), lazyState{State: s, Page: raw})
 }
 
 // Process applies one evaluation cycle.
@@ -137,20 +202,20 @@ func (m *Manager) Process(ctx context.Context, evals []golden.Evaluation, now ti
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var enqueued int
+	var (
+		enqueued int
+		states   map[string]*State
+	)
 	err := m.db.Update(func(tx *Tx) error {
-		c := &cycle{m: m, tx: tx, now: now, states: map[string]*State{}, evals: map[string]*golden.Evaluation{}, prevTrue: map[string]time.Time{}}
-		all, err := tx.Alerts()
-		if err != nil {
+		c := &cycle{m: m, tx: tx, now: now, states: map[string]*State{}, evals: map[string]*golden.Evaluation{},
+			prevTrue: map[string]time.Time{}, pages: map[*State]json.RawMessage{}}
+		if err := c.loadAlerts(); err != nil {
 			return err
-		}
-		for _, s := range all {
-			c.states[s.Key] = s
 		}
 		if err := c.run(evals); err != nil {
 			return err
 		}
-		enqueued = c.enqueued
+		enqueued, states = c.enqueued, c.states
 		return nil
 	})
 	if err != nil {
@@ -159,15 +224,13 @@ func (m *Manager) Process(ctx context.Context, evals []golden.Evaluation, now ti
 	if enqueued > 0 {
 		m.kick()
 	}
-	m.updateGauge()
+	// The alerts just committed are exactly states: no need to read them
+	// back.
+	m.updateGauge(states)
 	return nil
 }
 
-func (m *Manager) updateGauge() {
-	states, err := m.Alerts()
-	if err != nil {
-		return
-	}
+func (m *Manager) updateGauge(states map[string]*State) {
 	m.alertsGauge.Reset()
 	for _, r := range m.cfg.Rules {
 		for _, st := range []string{"pending", "firing", "held"} {
@@ -190,11 +253,19 @@ func (c *cycle) run(evals []golden.Evaluation) error {
 		if e.Rule == nil {
 			continue
 		}
-		key := Key(e.Rule.Name, e.Labels)
-		c.evals[key] = e
 		if e.Status == golden.Unknown {
 			unknownRules[e.Rule.Name] = true
 		}
+		key := e.Key // the engine's, when it names label sets with Key
+		if key == "" {
+			key = Key(e.Rule.Name, e.Labels)
+		}
+		// The last evaluation of a key counts: once one is kept, so are
+		// the later ones.
+		if e.Status != golden.Firing && c.states[key] == nil && c.evals[key] == nil {
+			continue
+		}
+		c.evals[key] = e
 	}
 	// Conditions first: start pending, refresh, or clear.
 	for key, e := range c.evals {
@@ -260,9 +331,10 @@ func (c *cycle) run(evals []golden.Evaluation) error {
 			return err
 		}
 	}
-	for _, key := range slices.Sorted(maps.Keys(c.states)) {
+	// Alerts were only deleted since keys were sorted.
+	for _, key := range keys {
 		if s := c.states[key]; s != nil {
-			if err := c.tx.PutAlert(s); err != nil {
+			if err := c.store(s); err != nil {
 				return err
 			}
 		}
@@ -304,6 +376,7 @@ func (c *cycle) advance(s *State) (bool, error) {
 	e := c.evals[s.Key]
 	r := c.rule(s)
 	if e != nil && e.Status == golden.Firing {
+		delete(c.pages, s)
 		s.Page = c.render(s, e, Trigger) // the resolve retells the firing story
 	}
 	switch s.Phase {
@@ -395,12 +468,15 @@ func (c *cycle) notifyFiring(s *State, e *golden.Evaluation) error {
 	}
 	s.Incident = incident
 	want := c.channels(r, s.Severity)
-	page := c.render(s, e, Trigger)
 	var fresh []string
 	for _, ch := range want {
 		if !slices.Contains(s.Notified, ch) {
 			fresh = append(fresh, ch)
 		}
+	}
+	var page Page
+	if len(fresh) > 0 {
+		page = c.render(s, e, Trigger)
 	}
 	for _, ch := range fresh {
 		if err := c.enqueue(ch, incident, page); err != nil {
@@ -460,25 +536,23 @@ func (c *cycle) alertmanagers(names []string) []string {
 
 // held says why a firing alert must not notify now, or "".
 func (c *cycle) held(s *State, e *golden.Evaluation) string {
-	labels := maps.Clone(s.Labels)
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	labels["severity"] = s.Severity
-	labels["rule"] = s.Rule
 	for _, sil := range c.m.cfg.Silences {
-		if !c.now.Before(sil.Starts) && c.now.Before(sil.Ends) && matches(sil.Matchers, labels) {
+		if !c.now.Before(sil.Starts) && c.now.Before(sil.Ends) && matchesAlert(sil.Matchers, s) {
 			return "silenced until " + sil.Ends.UTC().Format(time.RFC3339)
 		}
 	}
 	for _, mw := range c.m.cfg.Maintenance {
-		if inMaintenance(mw, c.now) && matches(mw.Matchers, labels) {
+		if inMaintenance(mw, c.now) && matchesAlert(mw.Matchers, s) {
 			return "in a maintenance window (" + mw.Cron + " for " + mw.Duration.String() + ")"
 		}
 	}
-	if recs, err := c.tx.Silences(); err == nil {
-		for _, sil := range recs {
-			if !c.now.Before(sil.Starts) && c.now.Before(sil.Ends) && matches(sil.Matchers, labels) {
+	if !c.silencesRead {
+		c.silences, c.silencesErr = c.tx.Silences()
+		c.silencesRead = true
+	}
+	if c.silencesErr == nil {
+		for _, sil := range c.silences {
+			if !c.now.Before(sil.Starts) && c.now.Before(sil.Ends) && matchesAlert(sil.Matchers, s) {
 				return "silenced until " + sil.Ends.UTC().Format(time.RFC3339) + " (" + sil.ID + ")"
 			}
 		}
@@ -507,9 +581,21 @@ func (c *cycle) held(s *State, e *golden.Evaluation) string {
 	return ""
 }
 
-func matches(m, labels map[string]string) bool {
+// matchesAlert says whether every matcher of m (at least one) holds for
+// s's labels with its severity and rule (which win over labels of those
+// names), without building that map for every firing alert every cycle.
+func matchesAlert(m map[string]string, s *State) bool {
 	for k, v := range m {
-		if labels[k] != v {
+		var have string
+		switch k {
+		case "severity":
+			have = s.Severity
+		case "rule":
+			have = s.Rule
+		default:
+			have = s.Labels[k]
+		}
+		if have != v {
 			return false
 		}
 	}
@@ -573,6 +659,9 @@ func (c *cycle) clear(s *State, why string) error {
 			o.Held = ""
 			return nil
 		}
+	}
+	if err := c.page(s); err != nil {
+		return err
 	}
 	page := s.Page
 	page.Kind, page.At = Resolve, c.now

@@ -39,6 +39,10 @@ type alerting struct {
 	dispDone  chan struct{}
 	lastBeat  time.Time
 	beatInFly bool
+	// evals is the last cycle's evaluations, whose memory the next reuses
+	// (with 10,000 flows megabytes every few seconds); nil while a cycle
+	// has it.
+	evals []golden.Evaluation
 }
 
 // openAlerting opens the state database and builds the pipeline for cfg.
@@ -150,7 +154,8 @@ func (a *alerting) apply(cfg *config.Config) error {
 	} else {
 		src = golden.NewStoreSource(a.d.store, age, promql)
 	}
-	engine := golden.NewEngine(&cfg.Alerting, src, golden.Options{Logger: a.d.log})
+	// The engine keys each label set once, not the manager every cycle.
+	engine := golden.NewEngine(&cfg.Alerting, src, golden.Options{Logger: a.d.log, Key: alert.Key})
 	disp := alert.NewDispatcher(a.db, nts, alert.DispatcherOptions{Logger: a.d.log, Registerer: a.d.regionReg(cfg)})
 
 	a.mu.Lock()
@@ -255,16 +260,30 @@ func (a *alerting) loop(ctx context.Context) {
 
 // cycle is one evaluation: rules, lifecycle, heartbeat.
 func (a *alerting) cycle(ctx context.Context) {
-	a.mu.Lock()
-	engine, cfg := a.engine, a.cfg
-	a.mu.Unlock()
 	now := time.Now()
-	evals := engine.Evaluate(ctx, now)
+	cfg := a.evaluate(ctx, now)
+	a.cycleTime.Observe(time.Since(now).Seconds())
+	a.heartbeat(cfg, now)
+}
+
+// evaluate runs the rules and the alert lifecycle at now (tests and the
+// benchmark choose the time), and returns the configuration it used.
+func (a *alerting) evaluate(ctx context.Context, now time.Time) *config.Config {
+	a.mu.Lock()
+	engine, cfg, evals := a.engine, a.cfg, a.evals
+	a.evals = nil
+	a.mu.Unlock()
+	evals = engine.AppendEvaluations(ctx, evals[:0], now)
 	if err := a.mgr.Process(ctx, evals, now); err != nil {
 		a.d.log.Error("alert_processing_failed", "error", err.Error())
 	}
-	a.cycleTime.Observe(time.Since(now).Seconds())
-	a.heartbeat(cfg, now)
+	// Nothing keeps evaluations past Process. The next cycle overwrites
+	// them; what a longer cycle left beyond them must not hold memory.
+	clear(evals[len(evals):cap(evals)])
+	a.mu.Lock()
+	a.evals = evals
+	a.mu.Unlock()
+	return cfg
 }
 
 // heartbeat pings the configured URL when the prober is healthy, so that

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prober-dev/prober/internal/config"
@@ -17,15 +18,26 @@ import (
 // Options tune an Engine.
 type Options struct {
 	Logger *slog.Logger
+	// Key, when set, names a rule's label set (the alert lifecycle passes
+	// its dedup key, alert.Key). The engine computes it once per label set
+	// rather than every cycle, and carries it in Evaluation.Key, so that
+	// 10,000 label sets are not serialised again every few seconds.
+	Key func(rule string, labels map[string]string) string
 }
 
-// Engine evaluates a configuration's rules over a Source. It keeps no state
-// between evaluations (the alert lifecycle does), so it is safe for
-// concurrent use and cheap to rebuild on reload.
+// Engine evaluates a configuration's rules over a Source. It keeps no
+// verdicts between evaluations (the alert lifecycle does), so it is safe
+// for concurrent use and cheap to rebuild on reload. What it does keep is
+// derived from its configuration alone (label sets and their keys) and
+// reusable buffers.
 type Engine struct {
 	a   *config.Alerting
 	src Source
 	log *slog.Logger
+	key func(rule string, labels map[string]string) string
+	// scratch is what the previous cycle leaves the next: a cycle takes it
+	// (another running at the same time builds its own) and gives it back.
+	scratch atomic.Pointer[scratch]
 }
 
 // NewEngine returns an engine for a's rules and signals over src.
@@ -34,7 +46,91 @@ func NewEngine(a *config.Alerting, src Source, o Options) *Engine {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{a: a, src: src, log: l}
+	return &Engine{a: a, src: src, log: l, key: o.Key}
+}
+
+// scratch is memory cycles reuse, so that a cycle over 10,000 flows
+// allocates next to nothing per flow: label sets (built once, then shared
+// by every evaluation of them, this cycle and later ones: read only), and
+// where the flows' region states are read to.
+type scratch struct {
+	gen uint64 // cycles that used it
+	// flows are what rules read of each flow, with one lookup a flow.
+	flows  map[string]*flowRec
+	nflows int // flows used this cycle
+	idents map[*config.Rule]*ruleIdents
+	buf    []RegionState // region states read from the store this cycle
+}
+
+// flowRec is one flow's entry in the scratch.
+type flowRec struct {
+	used uint64 // the last cycle that used it
+	// The flow's region states and their error, read once a cycle (in
+	// cycle read) and valid in that cycle only.
+	read uint64
+	rs   []RegionState
+	err  error
+	age  time.Duration // its maximum age, from a store source (0: not yet asked)
+	// idents are its label sets under flow_failing rules: few rules.
+	idents []ruleIdent
+}
+
+type ruleIdent struct {
+	r  *config.Rule
+	id *ident
+}
+
+// ruleIdents are the label sets of a rule that is not per flow.
+type ruleIdents struct {
+	fixed *ident // the rule's one label set (burn rate, dependency, latency)
+	// by holds an absent rule's label sets, by region.
+	by   map[string]*ident
+	used int // entries of by used this cycle
+}
+
+// ident is a label set and its key (Options.Key; "" without).
+type ident struct {
+	labels map[string]string
+	key    string
+	gen    uint64 // the last cycle that used it
+}
+
+// takeScratch returns the engine's scratch for one cycle.
+func (e *Engine) takeScratch() *scratch {
+	s := e.scratch.Swap(nil)
+	if s == nil {
+		s = &scratch{flows: map[string]*flowRec{}, idents: map[*config.Rule]*ruleIdents{}}
+	}
+	s.gen++
+	s.nflows = 0
+	return s
+}
+
+// putScratch gives s back. The region states read are dropped (evaluations
+// hold copies of what they need); so are flows and regions not seen this
+// cycle (gone from the configuration or the source), unless the cycle saw
+// none (it could not list them: they are kept for when it can again).
+func (e *Engine) putScratch(s *scratch) {
+	clear(s.buf)
+	s.buf = s.buf[:0]
+	if s.nflows > 0 && len(s.flows) > s.nflows {
+		for f, fr := range s.flows {
+			if fr.used != s.gen {
+				delete(s.flows, f)
+			}
+		}
+	}
+	for _, ri := range s.idents {
+		if ri.used > 0 && len(ri.by) > ri.used {
+			for k, id := range ri.by {
+				if id.gen != s.gen {
+					delete(ri.by, k)
+				}
+			}
+		}
+		ri.used = 0
+	}
+	e.scratch.Store(s)
 }
 
 // maxTraceIDs bounds the trace ids in a page's evidence.
@@ -50,21 +146,46 @@ const burnEpsilon = 1e-9
 // Unknown with Err set. Firing evaluations carry evidence, signals and a
 // summary; OK and Unknown ones only what the alert lifecycle needs to
 // resolve or hold (Value, and Err).
+//
+// Evaluations' Labels maps are shared (by evaluations of the same label set
+// in this and later cycles): read only.
 func (e *Engine) Evaluate(ctx context.Context, at time.Time) []Evaluation {
+	return e.AppendEvaluations(ctx, nil, at)
+}
+
+// AppendEvaluations is Evaluate appending to dst: a caller evaluating every
+// few seconds can reuse one slice (with 10,000 flows it is megabytes).
+func (e *Engine) AppendEvaluations(ctx context.Context, dst []Evaluation, at time.Time) []Evaluation {
 	if e == nil || e.a == nil {
-		return nil
+		return dst
 	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	c := &cycle{e: e, ctx: ctx, at: at}
-	out := make([]Evaluation, 0, c.expected())
+	c := &cycle{e: e, ctx: ctx, at: at, s: e.takeScratch()}
+	defer e.putScratch(c.s)
+	out := slices.Grow(dst, c.expected())
 	for _, r := range e.a.Rules {
 		if r != nil {
+			n := len(out)
 			out = c.evalRule(r, out)
+			c.keys(out[n:])
 		}
 	}
 	return out
+}
+
+// keys names the evaluations whose label sets are not cached (errors,
+// PromQL series).
+func (c *cycle) keys(evs []Evaluation) {
+	if c.e.key == nil {
+		return
+	}
+	for i := range evs {
+		if ev := &evs[i]; ev.Key == "" {
+			ev.Key = c.e.key(ev.Rule.Name, ev.Labels)
+		}
+	}
 }
 
 // cycle is one Evaluate call: its time, and what several rules read once.
@@ -72,18 +193,15 @@ type cycle struct {
 	e   *Engine
 	ctx context.Context
 	at  time.Time
+	s   *scratch
 
 	flows     []string
 	flowsErr  error
 	flowsDone bool
-	states    map[string]flowStates
 	sigs      map[sigKey]sigVal
 	values    map[[2]int]string
-}
-
-type flowStates struct {
-	rs  []RegionState
-	err error
+	lastPass  [2]int // the last passing known/total, and its Value
+	lastValue string
 }
 
 type sigKey struct {
@@ -137,22 +255,110 @@ func (c *cycle) allFlows() ([]string, error) {
 	return c.flows, c.flowsErr
 }
 
+// flow returns flow's entry in the scratch.
+func (c *cycle) flow(flow string) *flowRec {
+	fr := c.s.flows[flow]
+	if fr == nil {
+		fr = &flowRec{}
+		c.s.flows[flow] = fr
+	}
+	if fr.used != c.s.gen {
+		fr.used = c.s.gen
+		c.s.nflows++
+	}
+	return fr
+}
+
 // flowStates reads a flow's region states once per cycle: several rules
 // (flow failing, burn rate evidence, dependency evidence) look at them.
 func (c *cycle) flowStates(flow string) ([]RegionState, error) {
-	if fs, ok := c.states[flow]; ok {
-		return fs.rs, fs.err
+	return c.flowRecStates(flow, c.flow(flow))
+}
+
+// flowRecStates is flowStates with flow's entry at hand. From the store,
+// states are read into the scratch buffer, which the next cycle reuses:
+// nothing that outlives the cycle may keep them (evidence copies).
+func (c *cycle) flowRecStates(flow string, fr *flowRec) ([]RegionState, error) {
+	if fr.read == c.s.gen {
+		return fr.rs, fr.err
 	}
-	if c.states == nil {
-		n := 16
-		if c.flowsDone {
-			n = len(c.flows)
+	var (
+		rs  []RegionState
+		err error
+	)
+	if sa, ok := c.e.src.(stateAppender); ok {
+		if fr.age == 0 {
+			fr.age = sa.flowMaxAge(flow)
 		}
-		c.states = make(map[string]flowStates, n)
+		start := len(c.s.buf)
+		c.s.buf = sa.appendFlowStates(c.s.buf, flow, c.at.Add(-fr.age))
+		if end := len(c.s.buf); end > start {
+			rs = c.s.buf[start:end:end] // capped: an append cannot reach the next flow's
+		}
+	} else {
+		rs, err = c.e.src.FlowStates(c.ctx, flow, c.at)
 	}
-	rs, err := c.e.src.FlowStates(c.ctx, flow, c.at)
-	c.states[flow] = flowStates{rs, err}
+	fr.read, fr.rs, fr.err = c.s.gen, rs, err
 	return rs, err
+}
+
+// flowIdent is flow's label set under r, a flow_failing rule:
+// ruleLabels(r, "flow", flow), built on first use.
+func (c *cycle) flowIdent(r *config.Rule, flow string, fr *flowRec) *ident {
+	for _, x := range fr.idents {
+		if x.r == r {
+			return x.id
+		}
+	}
+	id := c.newIdent(r, "flow", flow)
+	fr.idents = append(fr.idents, ruleIdent{r, id})
+	return id
+}
+
+// ruleIdents returns r's label sets.
+func (c *cycle) ruleIdents(r *config.Rule) *ruleIdents {
+	ri := c.s.idents[r]
+	if ri == nil {
+		ri = &ruleIdents{}
+		c.s.idents[r] = ri
+	}
+	return ri
+}
+
+// fixedIdent is the label set of a rule with one: ruleLabels(r, kv...),
+// built on first use. kv must be the same for every call with r.
+func (c *cycle) fixedIdent(r *config.Rule, kv ...string) *ident {
+	ri := c.ruleIdents(r)
+	if ri.fixed == nil {
+		ri.fixed = c.newIdent(r, kv...)
+	}
+	return ri.fixed
+}
+
+// regionIdent is an absent rule's label set for a region:
+// ruleLabels(r, "silent_region", region), built on first use.
+func (c *cycle) regionIdent(ri *ruleIdents, r *config.Rule, region string) *ident {
+	id := ri.by[region]
+	if id == nil {
+		id = c.newIdent(r, "silent_region", region)
+		if ri.by == nil {
+			ri.by = map[string]*ident{}
+		}
+		ri.by[region] = id
+	}
+	if id.gen != c.s.gen {
+		id.gen = c.s.gen
+		ri.used++
+	}
+	return id
+}
+
+func (c *cycle) newIdent(r *config.Rule, kv ...string) *ident {
+	id := &ident{labels: ruleLabels(r, kv...)}
+	if c.e.key != nil {
+		id.key = c.e.key(r.Name, id.labels)
+	}
+	return id
 }
 
 func (c *cycle) evalRule(r *config.Rule, out []Evaluation) (res []Evaluation) {
@@ -269,13 +475,15 @@ func (c *cycle) flowFailing(r *config.Rule, out []Evaluation) []Evaluation {
 }
 
 func (c *cycle) flowFailingOne(r *config.Rule, ff *config.FlowFailingRule, flow string) Evaluation {
-	ev := Evaluation{Rule: r, Labels: ruleLabels(r, "flow", flow), Severity: severity(r)}
+	fr := c.flow(flow)
+	id := c.flowIdent(r, flow, fr)
+	ev := Evaluation{Rule: r, Labels: id.labels, Key: id.key, Severity: severity(r)}
 	ev.Evidence.Flow = flow
 	if err := c.ctx.Err(); err != nil {
 		ev.Value, ev.Err = "evaluation cancelled", err
 		return ev
 	}
-	states, err := c.flowStates(flow)
+	states, err := c.flowRecStates(flow, fr)
 	if err != nil {
 		ev.Value, ev.Err = "cannot read the flow's state", fmt.Errorf("flow %s: %w", flow, err)
 		return ev
@@ -325,7 +533,11 @@ func (c *cycle) flowFailingOne(r *config.Rule, ff *config.FlowFailingRule, flow 
 // known/total: thousands of passing flows share a handful of strings.
 func (c *cycle) passing(known, total int) string {
 	k := [2]int{known, total}
+	if k == c.lastPass && c.lastValue != "" {
+		return c.lastValue // most flows report in as many regions as the last
+	}
 	if v, ok := c.values[k]; ok {
+		c.lastPass, c.lastValue = k, v
 		return v
 	}
 	v := fmt.Sprintf("passing in %d/%d %s", known, total, plural(total, "region", "regions"))
@@ -336,6 +548,7 @@ func (c *cycle) passing(known, total int) string {
 		c.values = map[[2]int]string{}
 	}
 	c.values[k] = v
+	c.lastPass, c.lastValue = k, v
 	return v
 }
 
@@ -490,7 +703,8 @@ type burnPair struct {
 
 func (c *cycle) burnRate(r *config.Rule) Evaluation {
 	br := r.BurnRate
-	ev := Evaluation{Rule: r, Labels: ruleLabels(r, "flow", br.Flow), Severity: severity(r)}
+	id := c.fixedIdent(r, "flow", br.Flow)
+	ev := Evaluation{Rule: r, Labels: id.labels, Key: id.key, Severity: severity(r)}
 	ev.Evidence.Flow = br.Flow
 	if !(br.SLO > 0 && br.SLO < 1) {
 		ev.Value, ev.Err = "the rule is incomplete", fmt.Errorf("rule %s: slo %v must be between 0 and 1", r.Name, br.SLO)
@@ -608,7 +822,8 @@ func runs(n float64) string {
 
 func (c *cycle) dependency(r *config.Rule) Evaluation {
 	d := r.DependencySuccess
-	ev := Evaluation{Rule: r, Labels: ruleLabels(r, "dependency", d.Dependency), Severity: severity(r)}
+	id := c.fixedIdent(r, "dependency", d.Dependency)
+	ev := Evaluation{Rule: r, Labels: id.labels, Key: id.key, Severity: severity(r)}
 	ev.Evidence.Dependency = d.Dependency
 	window := d.Window
 	if window <= 0 {
@@ -719,13 +934,13 @@ func (c *cycle) dependencyEvidence(ev *Evidence, dependency string) string {
 
 func (c *cycle) latency(r *config.Rule) Evaluation {
 	l := r.Latency
-	var lab map[string]string
+	var id *ident
 	if l.Step != "" {
-		lab = ruleLabels(r, "flow", l.Flow, "step", l.Step)
+		id = c.fixedIdent(r, "flow", l.Flow, "step", l.Step)
 	} else {
-		lab = ruleLabels(r, "flow", l.Flow)
+		id = c.fixedIdent(r, "flow", l.Flow)
 	}
-	ev := Evaluation{Rule: r, Labels: lab, Severity: severity(r)}
+	ev := Evaluation{Rule: r, Labels: id.labels, Key: id.key, Severity: severity(r)}
 	ev.Evidence.Flow, ev.Evidence.Step = l.Flow, l.Step
 	q := l.Quantile
 	if !(q > 0 && q <= 1) {
@@ -918,9 +1133,11 @@ func (c *cycle) absent(r *config.Rule, out []Evaluation) []Evaluation {
 	}
 	from := flowList(flows)
 	out = slices.Grow(out, len(expected))
+	ri := c.ruleIdents(r)
 	for _, reg := range expected {
 		v := at(reg)
-		ev := Evaluation{Rule: r, Labels: ruleLabels(r, "silent_region", reg), Severity: severity(r)}
+		id := c.regionIdent(ri, r, reg)
+		ev := Evaluation{Rule: r, Labels: id.labels, Key: id.key, Severity: severity(r)}
 		ev.Evidence.RegionsKnown, ev.Evidence.RegionsTotal = reporting, len(expected)
 		switch {
 		case v.fresh > 0:

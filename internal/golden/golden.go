@@ -126,7 +126,10 @@ type Evaluation struct {
 	// Labels identify the alert: rule, plus flow / dependency / step or
 	// the PromQL series labels, plus the rule's own labels. Never region:
 	// regions are evidence, not identity, so one incident spans them.
-	Labels   map[string]string
+	// Shared by the evaluations of the same label set: read only.
+	Labels map[string]string
+	// Key is Options.Key of the rule's name and Labels, "" without one.
+	Key      string
 	Status   Status
 	Severity string // the rule's, or its degraded/ticket severity
 	// Value is the measured condition in words: "failing in 3/3 regions",

@@ -28,7 +28,9 @@ const defaultMaxAge = 5 * time.Minute
 // NewStoreSource reads the in-process store. maxAge(flow) is how old a
 // region's last final run may be before the region is unknown (the daemon
 // passes 2×interval + timeout); nil or a non-positive answer means 5
-// minutes. promql, which may be nil, answers PromQL rules and signals.
+// minutes. It must answer the same for a flow as long as the source is
+// used: an engine asks once per flow. promql, which may be nil, answers
+// PromQL rules and signals.
 func NewStoreSource(st *store.Store, maxAge func(flow string) time.Duration, promql Querier) Source {
 	return &storeSource{st: st, maxAge: maxAge, promql: promql}
 }
@@ -65,11 +67,41 @@ func (s *storeSource) FlowStates(ctx context.Context, flow string, at time.Time)
 		if out == nil {
 			out = make([]RegionState, 0, n)
 		}
-		out = append(out, RegionState{Region: r.Region, Known: !r.Last.Before(oldest), Failing: !r.OK,
-			Since: r.Since, Last: r.Last, Retries: r.Retries, Step: r.Step, Dependency: r.Dependency,
-			Class: r.Class, Expectation: r.Expectation, Actual: r.Actual, Message: r.Message, TraceIDs: r.TraceIDs})
+		out = append(out, regionState(r, oldest))
 	})
 	return out, nil
+}
+
+// stateAppender is a source that reads a flow's states into a buffer the
+// engine reuses (the store: reading cannot fail), FlowStates being
+// appendFlowStates(nil, flow, at-flowMaxAge(flow)).
+type stateAppender interface {
+	// flowMaxAge is how old a region's last final run may be: the same for a
+	// flow as long as the source lives (the engine asks once).
+	flowMaxAge(flow string) time.Duration
+	// appendFlowStates appends flow's states, known in the regions whose
+	// last final run ended no earlier than oldest.
+	appendFlowStates(dst []RegionState, flow string, oldest time.Time) []RegionState
+}
+
+func (s *storeSource) flowMaxAge(flow string) time.Duration { return s.age(flow) }
+
+func (s *storeSource) appendFlowStates(dst []RegionState, flow string, oldest time.Time) []RegionState {
+	if s.st == nil {
+		return dst
+	}
+	s.st.EachRegion(flow, func(_ int, r *store.RegionState) {
+		dst = append(dst, regionState(r, oldest))
+	})
+	return dst
+}
+
+// regionState is r as rules see it: known when its last final run ended
+// no earlier than oldest.
+func regionState(r *store.RegionState, oldest time.Time) RegionState {
+	return RegionState{Region: r.Region, Known: !r.Last.Before(oldest), Failing: !r.OK,
+		Since: r.Since, Last: r.Last, Retries: r.Retries, Step: r.Step, Dependency: r.Dependency,
+		Class: r.Class, Expectation: r.Expectation, Actual: r.Actual, Message: r.Message, TraceIDs: r.TraceIDs}
 }
 
 func (s *storeSource) FlowRatio(ctx context.Context, flow string, window time.Duration, at time.Time) (float64, float64, error) {
