@@ -16,8 +16,8 @@ import (
 )
 
 // Bounds over all flows, so that 10,000 flows cost megabytes, not
-// gigabytes: a run kept in full (steps, timings, URLs, failures) costs about
-// 0.5 KB a step; a summary 56 bytes.
+// gigabytes: a run kept in full (steps, timings, URLs, failures), encoded,
+// costs about 100 bytes a step; a summary 56 bytes.
 const (
 	// FullBudget is how many runs are kept in full over all flows: with n
 	// flows, each keeps its newest FullBudget/n runs in full (at least one,
@@ -59,15 +59,23 @@ type flowData struct {
 
 // ring holds a flow's newest runs in full and older ones as summaries.
 type ring struct {
-	full  []*result.Run // the newest runs, a ring (len <= the full bound)
-	fnext int           // where the next full run goes once full is at its bound
-	sums  []summary     // older runs, a ring (len <= keep - the full bound)
+	full  []fullRun // the newest runs, a ring (len <= the full bound)
+	fnext int       // where the next full run goes once full is at its bound
+	sums  []summary // older runs, a ring (len <= keep - the full bound)
 	snext int
 	// What summaries share: the flow's labels (its latest run's), and
 	// the names of regions and failed steps they index.
 	labels  map[string]string
 	regions []string
 	steps   []string
+}
+
+// fullRun is a run kept in full, encoded (runcodec.go), with the summary
+// it becomes when newer runs push it out.
+type fullRun struct {
+	enc    []byte
+	labels map[string]string
+	sm     summary
 }
 
 // summary is a run kept without its steps: what the status page's strip,
@@ -138,23 +146,28 @@ func (s *Store) Observe(r *result.Run) {
 	keep, full := s.bounds()
 	fd.labels = r.Labels
 	if len(fd.full) < full {
-		fd.full = append(fd.full, r)
+		fd.full = append(fd.full, fullRun{enc: appendRun(nil, r), labels: r.Labels, sm: fd.summarize(r)})
 		return
 	}
-	old := fd.full[fd.fnext]
-	fd.full[fd.fnext] = r
+	fr := &fd.full[fd.fnext]
 	fd.fnext = (fd.fnext + 1) % len(fd.full)
 	if keep > len(fd.full) {
-		fd.pushSummary(old, keep-len(fd.full))
+		fd.pushSummary(fr.sm, keep-len(fd.full))
 	}
+	// The encoding's buffer is reused when the new run fits it (most runs
+	// of a flow encode to about the same size).
+	enc := appendRun(fr.enc[:0], r)
+	if cap(enc) > 2*len(enc) { // a large failure once: do not keep its buffer
+		enc = append([]byte(nil), enc...)
+	}
+	*fr = fullRun{enc: enc, labels: r.Labels, sm: fd.summarize(r)}
 }
 
-// pushSummary adds r as the newest summary, of at most n.
-func (rg *ring) pushSummary(r *result.Run, n int) {
-	sm := rg.summarize(r)
+// pushSummary adds sm as the newest summary, of at most n.
+func (rg *ring) pushSummary(sm summary, n int) {
 	if len(rg.sums) < n {
 		if rg.sums == nil {
-			rg.sums = make([]summary, 0, min(n, 16))
+			rg.sums = make([]summary, 0, min(n, MinKeep))
 		}
 		rg.sums = append(rg.sums, sm)
 		return
@@ -336,7 +349,8 @@ func recentLocked(flow string, rg *ring, n int) []*result.Run {
 	nf := len(rg.full)
 	newest := (rg.fnext - 1 + nf) % max(nf, 1)
 	for i := 0; i < nf && len(out) < n; i++ {
-		out = append(out, rg.full[(newest-i+nf)%nf])
+		fr := &rg.full[(newest-i+nf)%nf]
+		out = append(out, decodeRun(fr.enc, flow, fr.labels))
 	}
 	if len(out) == n {
 		return out
@@ -405,21 +419,35 @@ func (s *Store) Retain(flows []string, keep int) {
 	if newKeep == oldKeep && newFull == oldFull {
 		return
 	}
-	for name, fd := range s.flows {
-		runs := recentLocked(name, &fd.ring, 0) // newest first
-		runs = runs[:min(len(runs), newKeep)]
-		rg := ring{labels: fd.labels}
-		for i := len(runs) - 1; i >= 0; i-- { // oldest first
-			r := runs[i]
-			if i >= newFull {
-				rg.pushSummary(r, newKeep-newFull) // older than the full ones
-				continue
-			}
-			rg.full = append(rg.full, r) // full at the bound or not, the oldest is at 0
-		}
-		if len(rg.full) == newFull {
-			rg.fnext = 0
-		}
-		fd.ring = rg
+	for _, fd := range s.flows {
+		fd.ring = fd.rebound(newKeep, newFull)
 	}
+}
+
+// rebound returns the ring's newest keep runs, the newest full of them in
+// full, the others as summaries. A run once summarised stays so.
+func (rg *ring) rebound(keep, full int) ring {
+	out := ring{labels: rg.labels, regions: rg.regions, steps: rg.steps}
+	nf, ns := len(rg.full), len(rg.sums)
+	total := min(nf+ns, keep)
+	// Oldest first: i counts back from the newest (0).
+	for i := total - 1; i >= 0; i-- {
+		var fr fullRun
+		if i < nf {
+			fr = rg.full[(rg.fnext-1-i+2*nf)%nf]
+		} else {
+			fr.sm = rg.sums[(rg.snext-1-(i-nf)+2*ns)%ns]
+		}
+		if i >= full {
+			out.pushSummary(fr.sm, keep-full) // older than the full ones
+			continue
+		}
+		if fr.enc == nil { // a summary among the newest: kept as summarised
+			var r result.Run
+			rg.run("", &fr.sm, &r)
+			fr.enc, fr.labels = appendRun(nil, &r), r.Labels
+		}
+		out.full = append(out.full, fr) // full at the bound or not, the oldest is at 0
+	}
+	return out
 }

@@ -1,0 +1,300 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"time"
+
+	"github.com/prober-dev/prober/internal/result"
+)
+
+// The runs kept in full are kept encoded: a result.Run of 4 steps is about
+// 1.6 KB of structs, strings and pointers the collector scans at every
+// cycle; encoded it is one pointer-free slice of about 450 bytes. Runs are
+// decoded only when read (status page, API), which is rare next to the
+// 10,000 observed a minute.
+//
+// The encoding is private to this process (never stored or sent), so it
+// has no version. Strings are a uvarint length and their bytes; ids that
+// are lowercase hex are kept decoded; times as Unix nanoseconds (so they
+// come back in UTC, without a monotonic reading); durations as nanoseconds.
+// Decoding is lossless otherwise (see TestRunCodecRoundTrip).
+
+// Field tags of ids (appendID).
+const (
+	idRaw   = 0 // a uvarint length and the bytes
+	idHex8  = 1 // 8 bytes: 16 lowercase hex digits
+	idHex16 = 2 // 16 bytes: 32 lowercase hex digits
+)
+
+// Bits of a run's and a step's flags byte.
+const (
+	encRetried = 1 << iota
+	encSummarized
+	encNoStart
+	encNoPlanned
+	encCleanup
+	encReused
+	encNoStepStart
+)
+
+// appendRun appends r, its flow name and labels excepted, to b.
+func appendRun(b []byte, r *result.Run) []byte {
+	var flags byte
+	if r.Retried {
+		flags |= encRetried
+	}
+	if r.Summarized {
+		flags |= encSummarized
+	}
+	if r.Start.IsZero() {
+		flags |= encNoStart
+	}
+	if r.Planned.IsZero() {
+		flags |= encNoPlanned
+	}
+	b = append(b, flags)
+	b = appendID(b, r.ID)
+	b = appendID(b, r.TraceID)
+	b = appendID(b, r.RetryOf)
+	b = appendString(b, r.Region)
+	var start int64 // what the other times are relative to
+	if !r.Start.IsZero() {
+		start = r.Start.UnixNano()
+		b = binary.AppendVarint(b, start)
+	}
+	if !r.Planned.IsZero() {
+		b = binary.AppendVarint(b, r.Planned.UnixNano()-start)
+	}
+	b = binary.AppendVarint(b, int64(r.Duration))
+	b = appendString(b, string(r.Status))
+	b = appendClass(b, r.Class)
+	b = appendString(b, r.FailedStep)
+	b = binary.AppendVarint(b, int64(r.Retry))
+	b = binary.AppendUvarint(b, uint64(len(r.Steps)))
+	for i := range r.Steps {
+		b = appendStep(b, &r.Steps[i], start)
+	}
+	return b
+}
+
+func appendStep(b []byte, s *result.Step, runStart int64) []byte {
+	var flags byte
+	if s.Cleanup {
+		flags |= encCleanup
+	}
+	if s.Timings.Reused {
+		flags |= encReused
+	}
+	if s.Start.IsZero() {
+		flags |= encNoStepStart
+	}
+	b = append(b, flags)
+	b = appendString(b, s.Name)
+	b = appendString(b, s.Dependency)
+	b = appendID(b, s.SpanID)
+	b = appendString(b, s.Method)
+	b = appendString(b, s.URL)
+	b = appendString(b, string(s.Status))
+	b = appendClass(b, s.Class)
+	b = binary.AppendVarint(b, int64(s.HTTPStatus))
+	b = binary.AppendVarint(b, int64(s.Attempts))
+	if !s.Start.IsZero() {
+		b = binary.AppendVarint(b, s.Start.UnixNano()-runStart)
+	}
+	for _, d := range [...]time.Duration{s.Duration, s.Timings.DNS, s.Timings.Connect, s.Timings.TLS,
+		s.Timings.Processing, s.Timings.Transfer, s.Timings.FirstByte} {
+		b = binary.AppendVarint(b, int64(d))
+	}
+	b = binary.AppendVarint(b, s.BodyBytes)
+	b = binary.AppendUvarint(b, uint64(len(s.Failures)))
+	for _, f := range s.Failures {
+		b = appendString(b, f.Expectation)
+		b = appendString(b, f.Actual)
+		b = appendString(b, f.Message)
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// appendClass writes a known class as 1 + its index in result.Classes, an
+// unknown one as 0 and the string.
+func appendClass(b []byte, c result.Class) []byte {
+	for i, k := range result.Classes {
+		if k == c {
+			return append(b, byte(i+1))
+		}
+	}
+	return appendString(append(b, 0), string(c))
+}
+
+func appendID(b []byte, s string) []byte {
+	var raw [16]byte
+	switch {
+	case len(s) == 16 && unhex(raw[:8], s):
+		return append(append(b, idHex8), raw[:8]...)
+	case len(s) == 32 && unhex(raw[:], s):
+		return append(append(b, idHex16), raw[:]...)
+	}
+	return appendString(append(b, idRaw), s)
+}
+
+// runDecoder reads an encoding made by appendRun. The encoding is
+// converted to one string, so that the run's strings share it (one
+// allocation rather than one per string). A short or malformed input
+// (which appendRun never makes) yields zero values, never a panic.
+type runDecoder struct {
+	s   string
+	bad bool
+}
+
+func decodeRun(enc []byte, flow string, labels map[string]string) *result.Run {
+	d := runDecoder{s: string(enc)}
+	r := &result.Run{Flow: flow, Labels: labels}
+	flags := d.byte()
+	r.Retried = flags&encRetried != 0
+	r.Summarized = flags&encSummarized != 0
+	r.ID = d.id()
+	r.TraceID = d.id()
+	r.RetryOf = d.id()
+	r.Region = d.string()
+	var start int64
+	if flags&encNoStart == 0 {
+		start = d.varint()
+		r.Start = time.Unix(0, start).UTC()
+	}
+	if flags&encNoPlanned == 0 {
+		r.Planned = time.Unix(0, start+d.varint()).UTC()
+	}
+	r.Duration = time.Duration(d.varint())
+	r.Status = result.Status(d.string())
+	r.Class = d.class()
+	r.FailedStep = d.string()
+	r.Retry = int(d.varint())
+	n := d.uvarint()
+	if n > uint64(len(d.s)) { // each step takes at least one byte
+		n = 0
+	}
+	if n > 0 {
+		r.Steps = make([]result.Step, n)
+	}
+	for i := range r.Steps {
+		d.step(&r.Steps[i], start)
+	}
+	return r
+}
+
+func (d *runDecoder) step(s *result.Step, runStart int64) {
+	flags := d.byte()
+	s.Cleanup = flags&encCleanup != 0
+	s.Timings.Reused = flags&encReused != 0
+	s.Name = d.string()
+	s.Dependency = d.string()
+	s.SpanID = d.id()
+	s.Method = d.string()
+	s.URL = d.string()
+	s.Status = result.Status(d.string())
+	s.Class = d.class()
+	s.HTTPStatus = int(d.varint())
+	s.Attempts = int(d.varint())
+	if flags&encNoStepStart == 0 {
+		s.Start = time.Unix(0, runStart+d.varint()).UTC()
+	}
+	for _, p := range [...]*time.Duration{&s.Duration, &s.Timings.DNS, &s.Timings.Connect, &s.Timings.TLS,
+		&s.Timings.Processing, &s.Timings.Transfer, &s.Timings.FirstByte} {
+		*p = time.Duration(d.varint())
+	}
+	s.BodyBytes = d.varint()
+	n := d.uvarint()
+	if n > uint64(len(d.s)) {
+		n = 0
+	}
+	if n > 0 {
+		s.Failures = make([]result.Failure, n)
+	}
+	for i := range s.Failures {
+		f := &s.Failures[i]
+		f.Expectation, f.Actual, f.Message = d.string(), d.string(), d.string()
+	}
+}
+
+func (d *runDecoder) byte() byte {
+	if len(d.s) == 0 {
+		d.bad = true
+		return 0
+	}
+	c := d.s[0]
+	d.s = d.s[1:]
+	return c
+}
+
+func (d *runDecoder) uvarint() uint64 {
+	var x uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		c := d.byte()
+		if d.bad {
+			return 0
+		}
+		x |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return x
+		}
+	}
+	d.bad = true
+	return 0
+}
+
+func (d *runDecoder) varint() int64 {
+	u := d.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
+}
+
+func (d *runDecoder) string() string {
+	n := d.uvarint()
+	if n > uint64(len(d.s)) {
+		d.bad = true
+		d.s = ""
+		return ""
+	}
+	v := d.s[:n]
+	d.s = d.s[n:]
+	return v
+}
+
+func (d *runDecoder) class() result.Class {
+	i := int(d.byte())
+	if i == 0 {
+		return result.Class(d.string())
+	}
+	if i <= len(result.Classes) {
+		return result.Classes[i-1]
+	}
+	d.bad = true
+	return ""
+}
+
+func (d *runDecoder) id() string {
+	var n int
+	switch d.byte() {
+	case idRaw:
+		return d.string()
+	case idHex8:
+		n = 8
+	case idHex16:
+		n = 16
+	default:
+		d.bad = true
+		return ""
+	}
+	if len(d.s) < n {
+		d.bad, d.s = true, ""
+		return ""
+	}
+	v := hex.EncodeToString([]byte(d.s[:n]))
+	d.s = d.s[n:]
+	return v
+}
