@@ -57,9 +57,11 @@ echo "== fuzz (${FUZZTIME:-10s} per target)"
 for target in \
   ./internal/config:FuzzLoad \
   ./internal/assert:FuzzCompile \
+  ./internal/store:FuzzRunCodec \
   ./internal/assert:FuzzCheck \
   ./internal/assert:FuzzValue \
-  ./internal/template:FuzzParse; do
+  ./internal/template:FuzzParse \
+  ./internal/memlimit:FuzzParseLimit; do
   pkg=${target%%:*} name=${target##*:}
   go test -run='^$' -fuzz="^${name}\$" -fuzztime="${FUZZTIME:-10s}" "$pkg"
 done

@@ -34,6 +34,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	stateDir := fl.String("state-dir", "", "directory of the durable alert state and outbox (default the config's alerting.state_dir)")
 	externalURL := fl.String("external-url", "", "the status page's address as pages link it (default http://<listen>)")
 	roleFlag := fl.String("role", "all", "all (probe and evaluate), probe (run flows, export metrics, page nothing) or evaluate (no flows; rules over prometheus:)")
+	memRatio := memoryLimitFlag(fl)
 	if err := parse(fl, args); err != nil {
 		return err
 	}
@@ -41,6 +42,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	applyMemoryLimit(log, memRatio)
 	role, err := daemon.ParseRole(*roleFlag)
 	if err != nil {
 		return usageError{err}

@@ -29,6 +29,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	shopAddr := fl.String("shop-listen", "127.0.0.1:0", "sandbox shop listen address")
 	every := fl.Duration("every", 0, "run every flow at this interval instead of its own schedule (e.g. 10s)")
 	dir := fl.String("dir", "", "directory for the demo's log files (default a new temporary directory)")
+	memRatio := memoryLimitFlag(fl)
 	if err := parse(fl, args); err != nil {
 		return err
 	}
@@ -56,6 +57,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer proberLog.Close()
+	log := slog.New(slog.NewJSONHandler(proberLog, nil))
+	applyMemoryLimit(log, memRatio)
 
 	// The sandbox user's password is a secret like any other: from the
 	// environment if given, else random; it must appear in no output.
@@ -98,7 +101,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	printer := &runPrinter{w: stdout}
 	d, err := daemon.New(daemon.Options{
 		ConfigFS: fsys, ConfigPath: path, Load: lo, Version: version, Revision: commit,
-		Logger:        slog.New(slog.NewJSONHandler(proberLog, nil)),
+		Logger:        log,
 		Observers:     []result.Observer{printer},
 		StateDir:      filepath.Join(*dir, "state"),
 		ConsoleWriter: printer,

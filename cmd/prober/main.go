@@ -23,12 +23,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	_ "time/tzdata" // cron timezones work in minimal containers
 
 	prober "github.com/prober-dev/prober"
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/memlimit"
 )
 
 // Set by the build: -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
@@ -197,6 +199,35 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 		return nil, usageError{fmt.Errorf("--log-level: %w", err)}
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// ratioFlag is --memory-limit-ratio: a fraction from 0 to 1, checked as it
+// is parsed so that a bad one is a usage error.
+type ratioFlag float64
+
+func (r *ratioFlag) String() string { return strconv.FormatFloat(float64(*r), 'g', -1, 64) }
+
+func (r *ratioFlag) Set(s string) error {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(v >= 0 && v <= 1) {
+		return errors.New("want a number from 0 to 1")
+	}
+	*r = ratioFlag(v)
+	return nil
+}
+
+// memoryLimitFlag registers --memory-limit-ratio for the long-running commands.
+func memoryLimitFlag(fl *flag.FlagSet) *ratioFlag {
+	r := ratioFlag(0.9) // Prometheus 3's auto-gomemlimit ratio
+	fl.Var(&r, "memory-limit-ratio", "set Go's soft memory limit to this `fraction` of the container's (cgroup) memory limit, "+
+		"so the GC works harder before the kernel kills the process; 0 disables; GOMEMLIMIT, if set, wins")
+	return &r
+}
+
+// applyMemoryLimit sets the soft memory limit of this process from its cgroup.
+func applyMemoryLimit(log *slog.Logger, ratio *ratioFlag) {
+	memlimit.Apply(log, float64(*ratio), os.Getenv,
+		func() (int64, string, error) { return memlimit.Detect("/") }, debug.SetMemoryLimit)
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM; SIGHUP calls reload.

@@ -150,6 +150,11 @@ func TestCommands(t *testing.T) {
 			stderr: []string{"--log-level"}},
 		{name: "run bad config", args: []string{"run", "--config", filepath.Join(bad, "probes.yaml")}, code: 2,
 			stderr: []string{"3 configuration error(s)"}},
+		{name: "run -h", args: []string{"run", "-h"}, code: 0, stderr: []string{"-memory-limit-ratio", "(default 0.9)", "GOMEMLIMIT"}},
+		{name: "run memory limit ratio above 1", args: []string{"run", "--memory-limit-ratio", "1.5", "--config", filepath.Join(good, "probes.yaml")}, code: 2,
+			stderr: []string{`invalid value "1.5" for flag -memory-limit-ratio: want a number from 0 to 1`}, noStdout: true},
+		{name: "demo memory limit ratio not a number", args: []string{"demo", "--memory-limit-ratio", "NaN"}, code: 2,
+			stderr: []string{"-memory-limit-ratio"}, noStdout: true},
 		{name: "once unknown flow", args: []string{"once", "--config", repo, "--flow", "nope"}, code: 2,
 			stderr: []string{`no flow "nope"`, "checkout", "shop_health"}, noStdout: true},
 		{name: "once one unknown flow among known", args: []string{"once", "--config", repo, "--flow", "checkout,nope"}, code: 2,
@@ -184,6 +189,31 @@ func TestCommands(t *testing.T) {
 			}
 			if strings.Contains(stdout+stderr, password) {
 				t.Errorf("output holds the password:\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
+			}
+		})
+	}
+}
+
+// run sets the memory limit before it loads the configuration, and a
+// GOMEMLIMIT in the environment is left to the runtime. (Setting it here
+// changes nothing: the runtime reads it at start.)
+func TestRunMemoryLimit(t *testing.T) {
+	t.Setenv("SHOP_PASSWORD", password)
+	t.Setenv("GOMEMLIMIT", "3GiB")
+	bad := writeFiles(t, map[string]string{"probes.yaml": goodProbes, "flows/checkout.yaml": badFlow})
+	tests := []struct {
+		ratio string
+		want  bool
+	}{{"0.9", true}, {"0", false}}
+	for _, tc := range tests {
+		t.Run(tc.ratio, func(t *testing.T) {
+			code, stdout, _ := invoke("run", "--memory-limit-ratio", tc.ratio, "--config", filepath.Join(bad, "probes.yaml"))
+			if code != 2 {
+				t.Errorf("exit %d, want 2 (the bad configuration)", code)
+			}
+			line := `"level":"INFO","msg":"memory_limit_from_env","gomemlimit":"3GiB"}`
+			if got := strings.Contains(stdout, line); got != tc.want {
+				t.Errorf("log has %s: %v, want %v:\n%s", line, got, tc.want, stdout)
 			}
 		})
 	}
