@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prober-dev/prober/internal/result"
 )
@@ -97,4 +98,12 @@ func FuzzRunCodec(f *testing.F) {
 			t.Errorf("decoded as %+v, want %+v", got, r)
 		}
 	})
+}
+
+// The sizes the budgets were set with (store.go): a change that grows them
+// grows every 10,000-flow deployment by 300,000 times as much.
+func TestSummarySize(t *testing.T) {
+	if n := unsafe.Sizeof(summary{}); n != 48 {
+		t.Errorf("summary is %d bytes, want 48", n)
+	}
 }

@@ -17,7 +17,7 @@ import (
 
 // Bounds over all flows, so that 10,000 flows cost megabytes, not
 // gigabytes: a run kept in full (steps, timings, URLs, failures), encoded,
-// costs about 100 bytes a step; a summary 56 bytes.
+// costs about 100 bytes a step; a summary 48 bytes.
 const (
 	// FullBudget is how many runs are kept in full over all flows: with n
 	// flows, each keeps its newest FullBudget/n runs in full (at least one,
@@ -49,6 +49,7 @@ type Store struct {
 	sampleMax  int
 	sampleSome bool
 	sampled    map[string]bool
+	scratch    []byte // where a run is encoded (Observe)
 }
 
 // flowData is one flow's recent runs and history.
@@ -68,6 +69,10 @@ type ring struct {
 	labels  map[string]string
 	regions []string
 	steps   []string
+	// What only some summaries need (failed runs, mostly), by
+	// summary.ext; an entry goes when its summary does.
+	exts    map[uint32]*sumExt
+	nextExt uint32
 }
 
 // fullRun is a run kept in full, encoded (runcodec.go), with the summary
@@ -79,19 +84,19 @@ type fullRun struct {
 }
 
 // summary is a run kept without its steps: what the status page's strip,
-// the API and a page's evidence read. 56 bytes.
+// the API and a page's evidence read. 48 bytes and no pointers, so that
+// the collector does not scan the 300,000 of 10,000 flows.
 type summary struct {
 	start int64    // unix ns
-	trace [16]byte // hex-decoded; extra.trace when not 32 lowercase hex digits
-	id    [8]byte  // hex-decoded; extra.id when not 16 lowercase hex digits
+	trace [16]byte // hex-decoded; ext's trace when not 32 lowercase hex digits
+	id    [8]byte  // hex-decoded; ext's id when not 16 lowercase hex digits
 	dur   uint32   // µs, saturating (71 minutes)
 	late  uint32   // start - planned, µs, saturating; planned is zero when flagNoPlan
-	class uint8    // index in result.Classes; extra.class when flagOddClass
+	ext   uint32   // key in ring.exts; 0: none (the run passed and all fitted)
+	class uint8    // index in result.Classes; ext's class when flagOddClass
 	step  uint8    // 1 + index in ring.steps of the failed step; 0: none
-	retry uint8
 	flags uint8
-	reg   uint8   // index in ring.regions
-	extra *sumExt // nil unless the run failed or something did not fit
+	reg   uint8 // index in ring.regions
 }
 
 const (
@@ -105,7 +110,7 @@ const (
 )
 
 // sumExt is what only some summaries need: what failed, and what did not
-// fit the summary.
+// fit the summary (retry is here: only failures are retried).
 type sumExt struct {
 	failed                       bool // the run had a failed step: its name, class and first failure
 	stepName, stepClass, message string
@@ -146,21 +151,32 @@ func (s *Store) Observe(r *result.Run) {
 	keep, full := s.bounds()
 	fd.labels = r.Labels
 	if len(fd.full) < full {
-		fd.full = append(fd.full, fullRun{enc: appendRun(nil, r), labels: r.Labels, sm: fd.summarize(r)})
+		fd.full = append(fd.full, fullRun{enc: s.encode(nil, r), labels: r.Labels, sm: fd.summarize(r)})
 		return
 	}
 	fr := &fd.full[fd.fnext]
 	fd.fnext = (fd.fnext + 1) % len(fd.full)
 	if keep > len(fd.full) {
 		fd.pushSummary(fr.sm, keep-len(fd.full))
+	} else {
+		fd.dropExt(fr.sm)
 	}
-	// The encoding's buffer is reused when the new run fits it (most runs
-	// of a flow encode to about the same size).
-	enc := appendRun(fr.enc[:0], r)
-	if cap(enc) > 2*len(enc) { // a large failure once: do not keep its buffer
-		enc = append([]byte(nil), enc...)
+	*fr = fullRun{enc: s.encode(fr.enc, r), labels: r.Labels, sm: fd.summarize(r)}
+}
+
+// encode returns r encoded, in buf when it fits well (most runs of a flow
+// encode to about the same size), else in a new slice of the exact size.
+func (s *Store) encode(buf []byte, r *result.Run) []byte {
+	s.scratch = appendRun(s.scratch[:0], r)
+	n := len(s.scratch)
+	if cap(buf) < n || cap(buf) > 2*n {
+		buf = make([]byte, 0, n)
 	}
-	*fr = fullRun{enc: enc, labels: r.Labels, sm: fd.summarize(r)}
+	enc := append(buf[:0], s.scratch...)
+	if cap(s.scratch) > 64<<10 { // a huge failure once: do not keep its buffer
+		s.scratch = nil
+	}
+	return enc
 }
 
 // pushSummary adds sm as the newest summary, of at most n.
@@ -172,18 +188,43 @@ func (rg *ring) pushSummary(sm summary, n int) {
 		rg.sums = append(rg.sums, sm)
 		return
 	}
+	rg.dropExt(rg.sums[rg.snext])
 	rg.sums[rg.snext] = sm
 	rg.snext = (rg.snext + 1) % len(rg.sums)
 }
 
-func (rg *ring) summarize(r *result.Run) summary {
-	sm := summary{start: r.Start.UnixNano(), dur: sat32(r.Duration.Microseconds()), retry: uint8(min(r.Retry, 255))}
-	ext := func() *sumExt {
-		if sm.extra == nil {
-			sm.extra = &sumExt{}
-		}
-		return sm.extra
+// dropExt forgets what only sm needed.
+func (rg *ring) dropExt(sm summary) {
+	if sm.ext != 0 {
+		delete(rg.exts, sm.ext)
 	}
+}
+
+func (rg *ring) summarize(r *result.Run) (sm summary) {
+	sm = summary{start: r.Start.UnixNano(), dur: sat32(r.Duration.Microseconds())}
+	var e *sumExt
+	ext := func() *sumExt {
+		if e == nil {
+			e = &sumExt{}
+		}
+		return e
+	}
+	defer func() {
+		if e == nil {
+			return
+		}
+		if rg.exts == nil {
+			rg.exts = map[uint32]*sumExt{}
+		}
+		for { // 0 is none; a key still in use after 2^32 is skipped
+			rg.nextExt++
+			if _, used := rg.exts[rg.nextExt]; rg.nextExt != 0 && !used {
+				break
+			}
+		}
+		sm.ext = rg.nextExt
+		rg.exts[sm.ext] = e
+	}()
 	if r.Start.IsZero() {
 		sm.start = 0
 	}
@@ -231,7 +272,7 @@ func (rg *ring) summarize(r *result.Run) summary {
 			ext().stepName = strings.Clone(r.FailedStep)
 		}
 	}
-	if r.Retry > 255 {
+	if r.Retry > 0 {
 		ext().retry = r.Retry
 	}
 	if r.RetryOf != "" {
@@ -270,9 +311,9 @@ func unhex(dst []byte, s string) bool {
 // run rebuilds a summarised run: no steps, except, for a failed run, its
 // failed step with its class and first failure.
 func (rg *ring) run(flow string, sm *summary, into *result.Run) {
-	*into = result.Run{Flow: flow, Labels: rg.labels, Summarized: true, Retry: int(sm.retry),
+	*into = result.Run{Flow: flow, Labels: rg.labels, Summarized: true,
 		Duration: time.Duration(sm.dur) * time.Microsecond, Class: result.OK}
-	e := sm.extra
+	e := rg.exts[sm.ext]
 	if e == nil {
 		e = &sumExt{}
 	}
@@ -310,9 +351,7 @@ func (rg *ring) run(flow string, sm *summary, into *result.Run) {
 	if sm.step > 0 {
 		into.FailedStep = rg.steps[sm.step-1]
 	}
-	if e.retry > 0 {
-		into.Retry = e.retry
-	}
+	into.Retry = e.retry
 	into.RetryOf = e.retryOf
 	if e.failed {
 		name := into.FailedStep
@@ -427,7 +466,15 @@ func (s *Store) Retain(flows []string, keep int) {
 // rebound returns the ring's newest keep runs, the newest full of them in
 // full, the others as summaries. A run once summarised stays so.
 func (rg *ring) rebound(keep, full int) ring {
-	out := ring{labels: rg.labels, regions: rg.regions, steps: rg.steps}
+	out := ring{labels: rg.labels, regions: rg.regions, steps: rg.steps, nextExt: rg.nextExt}
+	keepExt := func(sm summary) {
+		if e := rg.exts[sm.ext]; e != nil {
+			if out.exts == nil {
+				out.exts = map[uint32]*sumExt{}
+			}
+			out.exts[sm.ext] = e
+		}
+	}
 	nf, ns := len(rg.full), len(rg.sums)
 	total := min(nf+ns, keep)
 	// Oldest first: i counts back from the newest (0).
@@ -438,6 +485,7 @@ func (rg *ring) rebound(keep, full int) ring {
 		} else {
 			fr.sm = rg.sums[(rg.snext-1-(i-nf)+2*ns)%ns]
 		}
+		keepExt(fr.sm)
 		if i >= full {
 			out.pushSummary(fr.sm, keep-full) // older than the full ones
 			continue

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,5 +186,54 @@ func TestSummaries(t *testing.T) {
 	s.Retain(more, 100)
 	if got := s.Recent("a", 0); len(got) != MinKeep || !sameRun(got[0], all[0]) || !got[1].Summarized || got[1].TraceID != all[69].TraceID {
 		t.Errorf("with 25,000 flows: %d runs", len(got))
+	}
+}
+
+// What only failed runs' summaries need is dropped with them: however many
+// runs fail, a flow keeps at most one entry per run kept.
+func TestSummaryExtsBounded(t *testing.T) {
+	failing := func(i int) *result.Run {
+		return &result.Run{Flow: "a", ID: fmt.Sprint("r", i), Status: result.Failed, Class: result.HTTP5xx, FailedStep: "pay",
+			Retry: i % 2, Steps: []result.Step{{Name: "pay", Status: result.Failed, Class: result.HTTP5xx,
+				Failures: []result.Failure{{Message: fmt.Sprint("status 503 #", i)}}}}}
+	}
+	flows := func(n int) []string {
+		out := []string{"a"}
+		for i := 1; i < n; i++ {
+			out = append(out, fmt.Sprint("f", i))
+		}
+		return out
+	}
+	s := New(5)
+	check := func(when string, keep int) {
+		t.Helper()
+		fd := s.flows["a"]
+		if kept := len(fd.full) + len(fd.sums); kept != keep || len(fd.exts) > kept {
+			t.Errorf("%s: %d runs kept (want %d), %d extra entries", when, kept, keep, len(fd.exts))
+		}
+		rs := s.Recent("a", 0)
+		last := rs[len(rs)-1]
+		if f := last.Failed(); f == nil || !strings.HasPrefix(f.Message(), "status 503 #") || last.Retry > 1 {
+			t.Errorf("%s: oldest run kept rebuilt as %+v", when, last)
+		}
+	}
+	i := 0
+	for ; i < 100; i++ {
+		s.Observe(failing(i))
+	}
+	check("all in full", 5)
+	s.Retain(flows(1000), 100) // keep 100, 10 in full
+	for ; i < 600; i++ {
+		s.Observe(failing(i))
+	}
+	check("1,000 flows", 100)
+	s.Retain(flows(20000), 100) // keep 30, 1 in full
+	check("20,000 flows, retained", 30)
+	for ; i < 700; i++ {
+		s.Observe(failing(i))
+	}
+	check("20,000 flows", 30)
+	if rs := s.Recent("a", 2); rs[1].ID != "r698" || rs[1].Retry != 0 || rs[0].Retry != 1 || !rs[1].Summarized {
+		t.Errorf("newest two: %+v %+v", rs[0], rs[1])
 	}
 }
