@@ -16,9 +16,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"time"
 )
 
@@ -75,3 +77,15 @@ func main() {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// gcSettings says how the collector trades memory for CPU in this run
+// (GOGC and GOMEMLIMIT from the environment): RSS means little without it.
+func gcSettings() string {
+	pct := debug.SetGCPercent(-1)
+	debug.SetGCPercent(pct)
+	limit := "none"
+	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
+		limit = fmt.Sprintf("%.0f MiB", float64(l)/(1<<20))
+	}
+	return fmt.Sprintf("GOGC %d, memory limit %s", pct, limit)
+}

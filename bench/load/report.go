@@ -81,9 +81,9 @@ func (r *report) evalMean() time.Duration {
 func (r *report) write(w io.Writer) {
 	o := r.opts
 	fmt.Fprintf(w, "## prober load: %d flows × %d steps every %s\n\n", o.Flows, o.Steps, o.Every)
-	fmt.Fprintf(w, "%s measured after a %s warm-up; target %s (delay %s); concurrency %s; store.keep %s; rules %v; scrape %s; GOMAXPROCS %d\n\n",
+	fmt.Fprintf(w, "%s measured after a %s warm-up; target %s (delay %s); concurrency %s; store.keep %s; rules %v; scrape %s; GOMAXPROCS %d; %s\n\n",
 		r.measured().Round(time.Second), o.Warmup, o.Target, o.TargetDelay, orDefault(o.Concurrency), orDefault(o.Keep), o.Rules,
-		orNever(o.Scrape), runtimeProcs())
+		orNever(o.Scrape), runtimeProcs(), gcSettings())
 	ok, why := r.keptUp()
 	fmt.Fprintf(w, "| measure | value | target |\n|---|---|---|\n")
 	row := func(k, v, t string) { fmt.Fprintf(w, "| %s | %s | %s |\n", k, v, t) }
