@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -39,11 +40,15 @@ type alerting struct {
 	dispDone  chan struct{}
 	lastBeat  time.Time
 	beatInFly bool
-	// evals is the last cycle's evaluations, whose memory the next reuses
-	// (with 10,000 flows megabytes every few seconds); nil while a cycle
-	// has it.
-	evals []golden.Evaluation
+	// spare is the last cycle's evaluations, whose memory the next reuses
+	// (with 10,000 flows megabytes every few seconds); unset while a cycle
+	// has it. Held weakly: dead between cycles, they are memory a
+	// collection may take back (the next cycle then makes them anew).
+	spare weak.Pointer[evalBuf]
 }
+
+// evalBuf is what alerting.spare points at.
+type evalBuf struct{ evs []golden.Evaluation }
 
 // openAlerting opens the state database and builds the pipeline for cfg.
 func (d *Daemon) openAlerting(cfg *config.Config) (*alerting, error) {
@@ -270,18 +275,23 @@ func (a *alerting) cycle(ctx context.Context) {
 // benchmark choose the time), and returns the configuration it used.
 func (a *alerting) evaluate(ctx context.Context, now time.Time) *config.Config {
 	a.mu.Lock()
-	engine, cfg, evals := a.engine, a.cfg, a.evals
-	a.evals = nil
+	engine, cfg, buf := a.engine, a.cfg, a.spare.Value()
+	a.spare = weak.Pointer[evalBuf]{}
 	a.mu.Unlock()
-	evals = engine.AppendEvaluations(ctx, evals[:0], now)
+	if buf == nil {
+		buf = &evalBuf{}
+	}
+	evals := engine.AppendEvaluations(ctx, buf.evs[:0], now)
 	if err := a.mgr.Process(ctx, evals, now); err != nil {
 		a.d.log.Error("alert_processing_failed", "error", err.Error())
 	}
 	// Nothing keeps evaluations past Process. The next cycle overwrites
-	// them; what a longer cycle left beyond them must not hold memory.
+	// them; what a longer cycle left beyond them must not hold memory
+	// while the buffer lives.
 	clear(evals[len(evals):cap(evals)])
+	buf.evs = evals
 	a.mu.Lock()
-	a.evals = evals
+	a.spare = weak.Make(buf)
 	a.mu.Unlock()
 	return cfg
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/prober-dev/prober/internal/config"
 )
@@ -59,40 +60,53 @@ type scratch struct {
 	flows  map[string]*flowRec
 	nflows int // flows used this cycle
 	idents map[*config.Rule]*ruleIdents
-	buf    []RegionState // region states read from the store this cycle
+	// buf holds the region states read this cycle. Between cycles only
+	// spare points at it, weakly: dead then, it is megabytes at 10,000
+	// flows that a collection may take back (the next cycle then makes one
+	// of bufLen), and that the next cycle reuses when none did.
+	buf    []RegionState
+	held   *stateBuf // spare's, while a cycle has it
+	spare  weak.Pointer[stateBuf]
+	bufLen int
 }
 
-// flowRec is one flow's entry in the scratch.
+// stateBuf is what scratch.spare points at.
+type stateBuf struct{ rs []RegionState }
+
+// flowRec is one flow's entry in the scratch: 64 bytes, kept for every flow
+// from one cycle to the next.
 type flowRec struct {
 	used uint64 // the last cycle that used it
-	// The flow's region states and their error, read once a cycle (in
-	// cycle read) and valid in that cycle only.
-	read uint64
-	rs   []RegionState
-	err  error
-	age  time.Duration // its maximum age, from a store source (0: not yet asked)
-	// idents are its label sets under flow_failing rules: few rules.
-	idents []ruleIdent
-}
-
-type ruleIdent struct {
+	// read is the last cycle that read its region states: buf[lo:hi], or
+	// the error in cycle.errs. Valid in that cycle only.
+	read   uint64
+	lo, hi int32
+	age    time.Duration // its maximum age, from a store source (0: not yet asked)
+	// r is the first flow_failing rule over it, and id its label set under
+	// r; other rules over it (few) keep theirs in their ruleIdents.
 	r  *config.Rule
-	id *ident
+	id labelSet
 }
 
-// ruleIdents are the label sets of a rule that is not per flow.
+// ruleIdents are the label sets of a rule that has one (burn rate,
+// dependency, latency), or many: by region (absent), by flow (a
+// flow_failing rule second over a flow).
 type ruleIdents struct {
-	fixed *ident // the rule's one label set (burn rate, dependency, latency)
-	// by holds an absent rule's label sets, by region.
-	by   map[string]*ident
-	used int // entries of by used this cycle
+	fixed *ident
+	by    map[string]*ident
+	used  int // entries of by used this cycle
 }
 
-// ident is a label set and its key (Options.Key; "" without).
-type ident struct {
+// labelSet is a label set and its key (Options.Key; "" without).
+type labelSet struct {
 	labels map[string]string
 	key    string
-	gen    uint64 // the last cycle that used it
+}
+
+// ident is a label set of ruleIdents.
+type ident struct {
+	labelSet
+	gen uint64 // the last cycle that used it
 }
 
 // takeScratch returns the engine's scratch for one cycle.
@@ -103,16 +117,26 @@ func (e *Engine) takeScratch() *scratch {
 	}
 	s.gen++
 	s.nflows = 0
+	if s.held = s.spare.Value(); s.held != nil {
+		s.buf = s.held.rs[:0]
+	} else {
+		s.buf = make([]RegionState, 0, s.bufLen)
+	}
 	return s
 }
 
-// putScratch gives s back. The region states read are dropped (evaluations
-// hold copies of what they need); so are flows and regions not seen this
-// cycle (gone from the configuration or the source), unless the cycle saw
-// none (it could not list them: they are kept for when it can again).
+// putScratch gives s back. The region states read are held weakly
+// (evaluations hold copies of what they need); flows and regions not seen
+// this cycle (gone from the configuration or the source) are dropped, unless
+// the cycle saw none (it could not list them: they are kept for when it can
+// again).
 func (e *Engine) putScratch(s *scratch) {
-	clear(s.buf)
-	s.buf = s.buf[:0]
+	if s.held == nil {
+		s.held = &stateBuf{}
+		s.spare = weak.Make(s.held)
+	}
+	s.held.rs, s.bufLen = s.buf, len(s.buf)
+	s.held, s.buf = nil, nil
 	if s.nflows > 0 && len(s.flows) > s.nflows {
 		for f, fr := range s.flows {
 			if fr.used != s.gen {
@@ -202,6 +226,7 @@ type cycle struct {
 	values    map[[2]int]string
 	lastPass  [2]int // the last passing known/total, and its Value
 	lastValue string
+	errs      map[*flowRec]error // flows whose states could not be read
 }
 
 type sigKey struct {
@@ -275,44 +300,45 @@ func (c *cycle) flowStates(flow string) ([]RegionState, error) {
 	return c.flowRecStates(flow, c.flow(flow))
 }
 
-// flowRecStates is flowStates with flow's entry at hand. From the store,
-// states are read into the scratch buffer, which the next cycle reuses:
-// nothing that outlives the cycle may keep them (evidence copies).
+// flowRecStates is flowStates with flow's entry at hand. States are read
+// into the scratch buffer, which the next cycle reuses: nothing that
+// outlives the cycle may keep them (evidence copies).
 func (c *cycle) flowRecStates(flow string, fr *flowRec) ([]RegionState, error) {
-	if fr.read == c.s.gen {
-		return fr.rs, fr.err
-	}
-	var (
-		rs  []RegionState
-		err error
-	)
-	if sa, ok := c.e.src.(stateAppender); ok {
-		if fr.age == 0 {
-			fr.age = sa.flowMaxAge(flow)
-		}
+	if fr.read != c.s.gen {
+		fr.read = c.s.gen
 		start := len(c.s.buf)
-		c.s.buf = sa.appendFlowStates(c.s.buf, flow, c.at.Add(-fr.age))
-		if end := len(c.s.buf); end > start {
-			rs = c.s.buf[start:end:end] // capped: an append cannot reach the next flow's
+		if sa, ok := c.e.src.(stateAppender); ok {
+			if fr.age == 0 {
+				fr.age = sa.flowMaxAge(flow)
+			}
+			c.s.buf = sa.appendFlowStates(c.s.buf, flow, c.at.Add(-fr.age))
+		} else if rs, err := c.e.src.FlowStates(c.ctx, flow, c.at); err != nil {
+			if c.errs == nil {
+				c.errs = map[*flowRec]error{}
+			}
+			c.errs[fr] = err
+		} else {
+			c.s.buf = append(c.s.buf, rs...)
 		}
-	} else {
-		rs, err = c.e.src.FlowStates(c.ctx, flow, c.at)
+		fr.lo, fr.hi = int32(start), int32(len(c.s.buf))
 	}
-	fr.read, fr.rs, fr.err = c.s.gen, rs, err
-	return rs, err
+	if fr.hi > fr.lo {
+		return c.s.buf[fr.lo:fr.hi:fr.hi], nil // capped: an append cannot reach the next flow's
+	}
+	return nil, c.errs[fr]
 }
 
 // flowIdent is flow's label set under r, a flow_failing rule:
 // ruleLabels(r, "flow", flow), built on first use.
-func (c *cycle) flowIdent(r *config.Rule, flow string, fr *flowRec) *ident {
-	for _, x := range fr.idents {
-		if x.r == r {
-			return x.id
-		}
+func (c *cycle) flowIdent(r *config.Rule, flow string, fr *flowRec) labelSet {
+	switch fr.r {
+	case r:
+	case nil:
+		fr.r, fr.id = r, c.newLabelSet(r, "flow", flow)
+	default:
+		return c.byIdent(c.ruleIdents(r), r, "flow", flow).labelSet
 	}
-	id := c.newIdent(r, "flow", flow)
-	fr.idents = append(fr.idents, ruleIdent{r, id})
-	return id
+	return fr.id
 }
 
 // ruleIdents returns r's label sets.
@@ -330,21 +356,21 @@ func (c *cycle) ruleIdents(r *config.Rule) *ruleIdents {
 func (c *cycle) fixedIdent(r *config.Rule, kv ...string) *ident {
 	ri := c.ruleIdents(r)
 	if ri.fixed == nil {
-		ri.fixed = c.newIdent(r, kv...)
+		ri.fixed = &ident{labelSet: c.newLabelSet(r, kv...)}
 	}
 	return ri.fixed
 }
 
-// regionIdent is an absent rule's label set for a region:
-// ruleLabels(r, "silent_region", region), built on first use.
-func (c *cycle) regionIdent(ri *ruleIdents, r *config.Rule, region string) *ident {
-	id := ri.by[region]
+// byIdent is r's label set ruleLabels(r, name, value), built on first use;
+// name must be the same for every call with ri.
+func (c *cycle) byIdent(ri *ruleIdents, r *config.Rule, name, value string) *ident {
+	id := ri.by[value]
 	if id == nil {
-		id = c.newIdent(r, "silent_region", region)
+		id = &ident{labelSet: c.newLabelSet(r, name, value)}
 		if ri.by == nil {
 			ri.by = map[string]*ident{}
 		}
-		ri.by[region] = id
+		ri.by[value] = id
 	}
 	if id.gen != c.s.gen {
 		id.gen = c.s.gen
@@ -353,12 +379,12 @@ func (c *cycle) regionIdent(ri *ruleIdents, r *config.Rule, region string) *iden
 	return id
 }
 
-func (c *cycle) newIdent(r *config.Rule, kv ...string) *ident {
-	id := &ident{labels: ruleLabels(r, kv...)}
+func (c *cycle) newLabelSet(r *config.Rule, kv ...string) labelSet {
+	ls := labelSet{labels: ruleLabels(r, kv...)}
 	if c.e.key != nil {
-		id.key = c.e.key(r.Name, id.labels)
+		ls.key = c.e.key(r.Name, ls.labels)
 	}
-	return id
+	return ls
 }
 
 func (c *cycle) evalRule(r *config.Rule, out []Evaluation) (res []Evaluation) {
@@ -1136,7 +1162,7 @@ func (c *cycle) absent(r *config.Rule, out []Evaluation) []Evaluation {
 	ri := c.ruleIdents(r)
 	for _, reg := range expected {
 		v := at(reg)
-		id := c.regionIdent(ri, r, reg)
+		id := c.byIdent(ri, r, "silent_region", reg)
 		ev := Evaluation{Rule: r, Labels: id.labels, Key: id.key, Severity: severity(r)}
 		ev.Evidence.RegionsKnown, ev.Evidence.RegionsTotal = reporting, len(expected)
 		switch {

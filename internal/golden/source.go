@@ -63,11 +63,11 @@ func (s *storeSource) FlowStates(ctx context.Context, flow string, at time.Time)
 	}
 	oldest := at.Add(-s.age(flow))
 	var out []RegionState
-	s.st.EachRegion(flow, func(n int, r *store.RegionState) {
+	s.st.EachRegion(flow, func(n int, r store.RegionState) {
 		if out == nil {
 			out = make([]RegionState, 0, n)
 		}
-		out = append(out, regionState(r, oldest))
+		out = append(out, regionState(&r, oldest))
 	})
 	return out, nil
 }
@@ -90,8 +90,8 @@ func (s *storeSource) appendFlowStates(dst []RegionState, flow string, oldest ti
 	if s.st == nil {
 		return dst
 	}
-	s.st.EachRegion(flow, func(_ int, r *store.RegionState) {
-		dst = append(dst, regionState(r, oldest))
+	s.st.EachRegion(flow, func(_ int, r store.RegionState) {
+		dst = append(dst, regionState(&r, oldest))
 	})
 	return dst
 }
@@ -148,7 +148,7 @@ func (s *storeSource) Regions(ctx context.Context, flows []string, at time.Time)
 	}
 	last := map[string]time.Time{}
 	for _, f := range flows {
-		s.st.EachRegion(f, func(_ int, r *store.RegionState) {
+		s.st.EachRegion(f, func(_ int, r store.RegionState) {
 			if at.Sub(r.Last) > regionsWindow {
 				return
 			}
