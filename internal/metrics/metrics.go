@@ -6,7 +6,7 @@
 // The per-flow series (about a hundred samples for a flow of four steps) are
 // held in compact per-flow records and exposed by one collector, rather than
 // as client_golang vectors whose children cost about 24 KB per such flow:
-// 10,000 flows fit in about 20 MB instead of 240 MB. What a scrape sees is
+// 10,000 flows fit in about 15 MB instead of 240 MB. What a scrape sees is
 // the same: names, labels, types, help, exemplars. /metrics (Handler)
 // streams those series from the records a few hundred at a time, rather
 // than having the registry build all million of them for each scrape.
@@ -14,15 +14,18 @@ package metrics
 
 import (
 	"cmp"
+	"encoding/binary"
+	"encoding/hex"
 	"math"
+	"math/bits"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -60,9 +63,9 @@ type Metrics struct {
 	// in flight when a reload removed its flow) is not recorded, so that it
 	// cannot bring the removed flow's series back.
 	announced bool
-	// Label pairs shared by every series with the same label and value
-	// (step and dependency names repeat across flows). Guarded by mu.
-	interned map[[2]string]*dto.LabelPair
+	// Labels shared by every series with the same label and value (step
+	// and dependency names repeat across flows). Guarded by mu.
+	interned map[[2]string]*label
 }
 
 // family is one of the per-flow families; familyInfo describes each.
@@ -157,7 +160,8 @@ var (
 		}
 		return m
 	}()
-	traceIDName = "trace_id"
+	// Label names that labels point to rather than each holding a copy.
+	traceIDName, flowName, stepName, depName = "trace_id", "flow", "step", "dependency"
 )
 
 // labelPair makes the pair name=value. Invalid UTF-8 in value (a flow or
@@ -166,6 +170,26 @@ var (
 func labelPair(name, value string) *dto.LabelPair {
 	value = strings.ToValidUTF8(value, "\uFFFD")
 	return &dto.LabelPair{Name: &name, Value: &value}
+}
+
+// label is a per-flow label pair (flow, step or dependency) and the name it
+// was made from: the pair's value has invalid UTF-8 replaced, and records
+// are found by the name as runs give it. One allocation, rather than a
+// pair, its two strings and the name in the record.
+type label struct {
+	lp  dto.LabelPair
+	raw string
+}
+
+// newLabel makes the label *name=raw. name is one of the label names above.
+func newLabel(name *string, raw string) *label {
+	l := &label{raw: raw}
+	l.lp.Name, l.lp.Value = name, &l.raw
+	if !utf8.ValidString(raw) {
+		v := strings.ToValidUTF8(raw, "\uFFFD")
+		l.lp.Value = &v
+	}
+	return l
 }
 
 // classLP is the shared pair for a known class, or a new one.
@@ -213,7 +237,7 @@ func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
 			Help: "Unix time of the last successful configuration load.",
 		}),
 		flows:    map[string]*flowData{},
-		interned: map[[2]string]*dto.LabelPair{},
+		interned: map[[2]string]*label{},
 	}
 	for f, fi := range familyInfo {
 		m.d[f] = prometheus.NewDesc(fi.name, fi.help, fi.labels, prometheus.Labels{"region": region})
@@ -247,10 +271,13 @@ type StepShape struct {
 
 // ---- per-flow state ----------------------------------------------------------
 
+// The records below are cut to allocation size classes: at 10,000 flows of
+// four steps, 40,000 stepData of 160 bytes (were 240) and 10,000 flowData
+// of 256 (were 288). TestRecordSizes pins their sizes.
+
 // flowData is one flow's series, guarded by mu.
 type flowData struct {
-	name string
-	lp   *dto.LabelPair // flow=name
+	lbl *label // flow=name
 
 	mu sync.Mutex
 	// shaped: the flow's series exist (announced by SetFlows, or seen in an
@@ -258,16 +285,21 @@ type flowData struct {
 	// Changes only under Metrics.mu held for writing (and mu).
 	shaped  bool
 	removed bool // a reload removed it; a scrape in progress skips it
+	state   int8 // 0 unknown, 1 passing, 2 failing
+	// steps[:nShaped] are the configured steps, whose series exist; the
+	// rest, of an ad-hoc flow that changed shape, are only counted by class
+	// (in classes, ok included). A count rather than a flag per step.
+	nShaped int32
 
 	runsOK, runsFailed uint64
 	failedEx           exemplar // of the last failed final run
+	failedOdd          *string  // its trace id when failedEx.id cannot hold it
 	failures           classCounts
 	retries, skipped   uint64
 	duration           histo
 	lastSuccess        float64
 	lastRun            float64
 	since              float64
-	state              int8      // 0 unknown, 1 passing, 2 failing
 	lastFailure        *failInfo // prober_last_failure_info while failing
 	steps              []*stepData
 }
@@ -281,62 +313,143 @@ type failInfo struct {
 }
 
 type stepData struct {
-	name string
-	lp   *dto.LabelPair
-	// shaped: the step's series exist. An unknown step of an ad-hoc flow
-	// is only counted by class (in classes, ok included).
-	shaped     bool
-	dependency string // as configured (announced) or first seen (ad hoc)
-	ok         uint64
-	classes    classCounts // failure classes
-	duration   histo
-	phases     [5]float64
-	deps       []*depData // the configured dependency first
+	lbl      *label // step=name, interned once configured
+	ok       uint64
+	classes  classCounts // failure classes
+	deps     *depData    // the configured dependency first: once announced, the only one
+	duration histo
+	phases   [5]time.Duration // in seconds when exposed: off the observe path
 }
 
 type depData struct {
-	name       string
-	lp         *dto.LabelPair
+	lbl        *label // dependency=name
+	next       *depData
 	ok, failed uint64
+	failures   classCounts
 	// Which outcome series exist: both from the start for a configured
 	// dependency, as they occur for another one of an ad-hoc flow.
 	hasOK, hasFailed bool
-	failures         classCounts
 }
 
+// classCount is one class's count in a list: most records count no class
+// or one, for which a slice would take 24 bytes of header alone.
 type classCount struct {
 	class string
 	n     uint64
+	next  *classCount
 }
 
-// classCounts counts by class: a few entries, searched linearly.
-type classCounts []classCount
+// classCounts counts by class, in the order first counted.
+type classCounts struct{ first *classCount }
 
 func (c *classCounts) inc(class string) {
-	for i := range *c {
-		if (*c)[i].class == class {
-			(*c)[i].n++
+	p := &c.first
+	for ; *p != nil; p = &(*p).next {
+		if (*p).class == class {
+			(*p).n++
 			return
 		}
 	}
-	*c = append(*c, classCount{class, 1})
+	*p = &classCount{class: class, n: 1}
 }
 
-func (c classCounts) get(class string) uint64 {
-	for _, x := range c {
-		if x.class == class {
-			return x.n
+// take removes class's count and returns it.
+func (c *classCounts) take(class string) uint64 {
+	for p := &c.first; *p != nil; p = &(*p).next {
+		if (*p).class == class {
+			n := (*p).n
+			*p = (*p).next
+			return n
 		}
 	}
 	return 0
 }
 
-// exemplar is an observation's trace id, value and time (unix ns); no
-// trace id: none.
+// traceID is a trace id of 32 lowercase hex digits (the runner's), decoded
+// so that an exemplar holds no pointer: no string kept alive per exemplar,
+// nothing for the GC to scan. Zero: no trace id, or one of another form,
+// kept aside as a string by the exemplar's owner. Two words, not [16]byte:
+// written and copied in 8-byte moves, it is read back without the
+// store-forwarding stalls of byte stores read 16 at a time.
+type traceID struct{ hi, lo uint64 }
+
+const traceIDLen = 32 // hex digits
+
+// parseTraceID decodes s if it is 32 lowercase hex digits, not all zero
+// (so that the id encodes back to s, and zero stays free). It is on the
+// path of every run: eight digits at a time, it costs less than the UTF-8
+// checks of validExemplar it spares.
+func parseTraceID(s string) (traceID, bool) {
+	if len(s) != traceIDLen {
+		return traceID{}, false
+	}
+	a, okA := unhex8(s[0:8])
+	b, okB := unhex8(s[8:16])
+	c, okC := unhex8(s[16:24])
+	d, okD := unhex8(s[24:32])
+	id := traceID{uint64(a)<<32 | uint64(b), uint64(c)<<32 | uint64(d)}
+	if !(okA && okB && okC && okD) || id == (traceID{}) {
+		return traceID{}, false
+	}
+	return id, true
+}
+
+// unhex8 decodes 8 lowercase hex digits, all bytes at once (SWAR).
+func unhex8(s string) (uint32, bool) {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	// s[0] in the top byte. Every byte below 0x80 (checked), adding
+	// 0x80-k sets a byte's top bit iff it is >= k, carrying into no other.
+	_ = s[7]
+	x := uint64(s[0])<<56 | uint64(s[1])<<48 | uint64(s[2])<<40 | uint64(s[3])<<32 |
+		uint64(s[4])<<24 | uint64(s[5])<<16 | uint64(s[6])<<8 | uint64(s[7])
+	ge := func(k uint64) uint64 { return (x + (0x80-k)*ones) & highs }
+	digit := ge('0') &^ ge('9'+1)
+	letter := ge('a') &^ ge('f'+1)
+	if x&highs != 0 || digit|letter != highs {
+		return 0, false
+	}
+	n := x&(0x0f*ones) + (letter>>7)*9  // each byte its digit's value
+	n = (n | n>>4) & 0x00ff00ff00ff00ff // two digits a byte
+	n = (n | n>>8) & 0x0000ffff0000ffff
+	return uint32(n | n>>16), true
+}
+
+func (id traceID) String() string { return string(id.appendHex(nil)) }
+
+func (id traceID) appendHex(b []byte) []byte {
+	var raw [16]byte
+	binary.BigEndian.PutUint64(raw[:8], id.hi)
+	binary.BigEndian.PutUint64(raw[8:], id.lo)
+	return hex.AppendEncode(b, raw[:])
+}
+
+// exemplar is an observation's trace id, value and time (unix ns). A zero
+// id: none, or the odd trace id its owner keeps next to it.
 type exemplar struct {
-	trace string
+	id    traceID
 	value float64
 	at    int64
+}
+
+// runTrace is a run's trace id as its exemplars take it: id, or odd when
+// the id is valid but not of the form a traceID holds. ok: either.
+type runTrace struct {
+	id  traceID
+	odd string
+	at  int64
+	ok  bool
+}
+
+// newRunTrace returns literals: a local set field by field is returned
+// through 16-byte copies that stall on its smaller stores.
+func newRunTrace(s string) runTrace {
+	if id, ok := parseTraceID(s); ok {
+		return runTrace{id: id, at: time.Now().UnixNano(), ok: true}
+	}
+	if validExemplar(s) {
+		return runTrace{odd: s, at: time.Now().UnixNano(), ok: true}
+	}
+	return runTrace{}
 }
 
 // histo is a classic histogram over durationBuckets, with the latest
@@ -344,37 +457,135 @@ type exemplar struct {
 type histo struct {
 	// Per bucket, not cumulative; the last is +Inf. uint32, saturating
 	// (136 years of one step a second): 40,000 steps' histograms are
-	// 2.2 MB smaller than in uint64, and a step's record fits a smaller
-	// allocation size class (240 bytes instead of 320).
+	// 2.2 MB smaller than in uint64. The count is their sum (and ext's).
 	counts [nBuckets + 1]uint32
-	count  uint64
 	sum    float64
-	ex     []bucketExemplar
+	// The exemplars of the buckets in exb, in bucket order, in an array
+	// of exactly that many: most histograms hold one to three. A pointer
+	// and a bit set rather than a slice (and a bucket in each): what takes
+	// stepData down to the 160-byte size class and an exemplar to 32 bytes.
+	ex  *exemplar
+	ext *histoExt // nil but in the rare cases it holds
+	exb uint16
 }
 
-type bucketExemplar struct {
-	bucket int
-	exemplar
+// histoExt is what few histograms need: the count of observations a
+// saturated bucket did not take, and trace ids that a traceID cannot hold.
+type histoExt struct {
+	over uint64
+	odd  []string // by bucket, when the exemplar's id is zero; or nil
 }
 
-func (h *histo) observe(v float64, ex exemplar) {
-	i := sort.SearchFloat64s(durationBuckets[:], v) // le: the first bound >= v
-	if h.counts[i] != math.MaxUint32 {
-		h.counts[i]++
-	}
-	h.count++
-	h.sum += v
-	if ex.trace == "" {
-		return
-	}
-	ex.value = v
-	for j := range h.ex {
-		if h.ex[j].bucket == i {
-			h.ex[j].exemplar = ex
-			return
+// bucketOf is the bucket of v: the first bound >= v (le), as
+// sort.SearchFloat64s finds it, but small enough to be inlined.
+func bucketOf(v float64) int {
+	i, j := 0, nBuckets
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if !(durationBuckets[h] >= v) {
+			i = h + 1
+		} else {
+			j = h
 		}
 	}
-	h.ex = append(h.ex, bucketExemplar{i, ex})
+	return i
+}
+
+// exemplars returns h's exemplars (h's own storage), in bucket order.
+func (h *histo) exemplars() []exemplar { return unsafe.Slice(h.ex, bits.OnesCount16(h.exb)) }
+
+// eachExemplar calls f with each exemplar's bucket, exemplar and odd
+// trace id (see histoExt), in bucket order.
+func (h *histo) eachExemplar(f func(bucket int, e exemplar, odd string)) {
+	b := h.exb
+	for _, e := range h.exemplars() {
+		i := bits.TrailingZeros16(b)
+		b &^= 1 << i
+		odd := ""
+		if h.ext != nil && h.ext.odd != nil {
+			odd = h.ext.odd[i]
+		}
+		f(i, e, odd)
+	}
+}
+
+func (h *histo) count() uint64 {
+	var n uint64
+	for _, c := range h.counts {
+		n += uint64(c)
+	}
+	if h.ext != nil {
+		n += h.ext.over
+	}
+	return n
+}
+
+func (h *histo) extend() *histoExt {
+	if h.ext == nil {
+		h.ext = &histoExt{}
+	}
+	return h.ext
+}
+
+func (h *histo) observe(v float64, t *runTrace) {
+	i := bucketOf(v)
+	if h.counts[i] != math.MaxUint32 {
+		h.counts[i]++
+	} else {
+		h.extend().over++
+	}
+	h.sum += v
+	if !t.ok {
+		return
+	}
+	bit := uint16(1) << i
+	k := bits.OnesCount16(h.exb & (bit - 1)) // bucket i's exemplar: the k-th
+	ex := h.exemplars()
+	if h.exb&bit == 0 {
+		// Exactly one more: a histogram's buckets stop being new after
+		// its first runs.
+		grown := make([]exemplar, len(ex)+1)
+		copy(grown, ex[:k])
+		copy(grown[k+1:], ex[k:])
+		h.ex, h.exb, ex = &grown[0], h.exb|bit, grown
+	}
+	// Field by field: a composite literal is built on the stack and copied
+	// in 16-byte moves that stall on its 8-byte stores.
+	e := &ex[k]
+	e.id, e.value, e.at = t.id, v, t.at
+	if t.odd != "" {
+		x := h.extend()
+		if x.odd == nil {
+			x.odd = make([]string, nBuckets+1)
+		}
+		x.odd[i] = t.odd
+	} else if h.ext != nil && h.ext.odd != nil {
+		h.ext.odd[i] = "" // the id is the trace id now: the string goes
+	}
+}
+
+// clone is a copy of h that shares nothing with it, its exemplars in exs
+// when exs is not nil (storage the caller reuses).
+func (h *histo) clone(exs *[]exemplar) histo {
+	c := *h
+	ex := h.exemplars()
+	if exs != nil {
+		start := len(*exs)
+		*exs = append(*exs, ex...)
+		ex = (*exs)[start:len(*exs):len(*exs)]
+	} else {
+		ex = slices.Clone(ex)
+	}
+	c.ex = nil
+	if len(ex) > 0 {
+		c.ex = &ex[0]
+	}
+	if h.ext != nil {
+		x := *h.ext
+		x.odd = slices.Clone(x.odd)
+		c.ext = &x
+	}
+	return c
 }
 
 // validExemplar: client_golang panics on exemplar labels over 128 runes.
@@ -382,16 +593,16 @@ func validExemplar(trace string) bool {
 	return trace != "" && utf8.ValidString(trace) && utf8.RuneCountInString(trace)+len(traceIDName) <= prometheus.ExemplarMaxRunes
 }
 
-// intern returns the shared label pair name=value. The caller holds mu for
+// intern returns the shared label *name=value. The caller holds mu for
 // writing.
-func (m *Metrics) intern(name, value string) *dto.LabelPair {
-	k := [2]string{name, value}
-	lp := m.interned[k]
-	if lp == nil {
-		lp = labelPair(name, value)
-		m.interned[k] = lp
+func (m *Metrics) intern(name *string, value string) *label {
+	k := [2]string{*name, value}
+	l := m.interned[k]
+	if l == nil {
+		l = newLabel(name, value)
+		m.interned[k] = l
 	}
-	return lp
+	return l
 }
 
 // reshape gives fd the series of shape s, keeping the counts of the steps
@@ -401,45 +612,44 @@ func (m *Metrics) reshape(fd *flowData, s FlowShape) {
 	steps := make([]*stepData, 0, len(s.Steps))
 	for _, ss := range s.Steps {
 		var sd *stepData
-		for _, old := range fd.steps {
-			if old.name == ss.Name {
-				sd = old
+		shaped := false
+		for i, old := range fd.steps {
+			if old.lbl.raw == ss.Name {
+				sd, shaped = old, i < int(fd.nShaped)
 				break
 			}
 		}
-		if slices.ContainsFunc(steps, func(x *stepData) bool { return x.name == ss.Name }) {
+		if slices.ContainsFunc(steps, func(x *stepData) bool { return x.lbl.raw == ss.Name }) {
 			continue // a step name twice: one set of series
 		}
 		if sd == nil {
-			sd = &stepData{name: ss.Name}
+			sd = &stepData{}
 		}
-		sd.lp = m.intern("step", ss.Name)
-		if !sd.shaped { // counted ad hoc until now: its ok count moves over
-			sd.shaped = true
-			sd.ok += sd.classes.get(string(result.OK))
-			sd.classes = slices.DeleteFunc(sd.classes, func(c classCount) bool { return c.class == string(result.OK) })
+		sd.lbl = m.intern(&stepName, ss.Name)
+		if !shaped { // counted ad hoc until now: its ok count moves over
+			sd.ok += sd.classes.take(string(result.OK))
 		}
-		sd.dependency = ss.Dependency
 		// Only the configured dependency's series: another one's (a
 		// changed dependency, or one an ad-hoc run used) are dropped.
 		var dep *depData
-		for _, d := range sd.deps {
-			if d.name == ss.Dependency {
+		for d := sd.deps; d != nil; d = d.next {
+			if d.lbl.raw == ss.Dependency {
 				dep = d
 			}
 		}
-		sd.deps = sd.deps[:0:0]
+		sd.deps = nil
 		if ss.Dependency != "" {
 			if dep == nil {
-				dep = &depData{name: ss.Dependency}
+				dep = &depData{}
 			}
-			dep.lp = m.intern("dependency", ss.Dependency)
+			dep.lbl = m.intern(&depName, ss.Dependency)
 			dep.hasOK, dep.hasFailed = true, true
-			sd.deps = append(sd.deps, dep)
+			dep.next = nil
+			sd.deps = dep
 		}
 		steps = append(steps, sd)
 	}
-	fd.steps = steps
+	fd.steps, fd.nShaped = steps, int32(len(steps))
 }
 
 // SetFlows makes the configured flows' series exist from the start (so rates
@@ -451,12 +661,12 @@ func (m *Metrics) SetFlows(flows []FlowShape) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.announced = true
-	m.interned = map[[2]string]*dto.LabelPair{} // only what the new set uses stays
+	m.interned = map[[2]string]*label{} // only what the new set uses stays
 	next := make(map[string]*flowData, len(flows))
 	for _, f := range flows {
 		fd := m.flows[f.Name]
 		if fd == nil {
-			fd = &flowData{name: f.Name, lp: labelPair("flow", f.Name)}
+			fd = &flowData{lbl: newLabel(&flowName, f.Name)}
 		}
 		fd.mu.Lock()
 		m.reshape(fd, f)
@@ -489,7 +699,7 @@ func (m *Metrics) adhoc(r *result.Run) {
 	}
 	fd := m.flows[r.Flow]
 	if fd == nil {
-		fd = &flowData{name: r.Flow, lp: labelPair("flow", r.Flow)}
+		fd = &flowData{lbl: newLabel(&flowName, r.Flow)}
 		m.flows[r.Flow] = fd
 	}
 	fd.mu.Lock()
@@ -516,10 +726,7 @@ func (m *Metrics) Observe(r *result.Run) {
 	if fd == nil || !fd.shaped {
 		return // a late run of a flow a reload removed
 	}
-	var ex exemplar
-	if validExemplar(r.TraceID) {
-		ex = exemplar{trace: r.TraceID, at: time.Now().UnixNano()}
-	}
+	t := newRunTrace(r.TraceID)
 	fd.mu.Lock()
 	defer fd.mu.Unlock()
 	switch {
@@ -535,16 +742,19 @@ func (m *Metrics) Observe(r *result.Run) {
 		// The exemplar lets an evaluator far away find the trace ids of
 		// failing runs (query_exemplars) without a label per trace.
 		fd.runsFailed++
-		if ex.trace != "" {
-			fd.failedEx = ex
-			fd.failedEx.value = 1
+		if t.ok {
+			fd.failedEx, fd.failedOdd = exemplar{t.id, 1, t.at}, nil
+			if t.odd != "" {
+				odd := t.odd
+				fd.failedOdd = &odd
+			}
 		}
 		fd.failures.inc(string(r.Class))
 		fd.lastSuccess = 0
 	}
 	if !r.Retried {
 		fd.lastRun = float64(r.Start.UnixNano()) / 1e9
-		fd.duration.observe(r.Duration.Seconds(), ex)
+		fd.duration.observe(r.Duration.Seconds(), &t)
 		streak(fd, r)
 	}
 	for i := range r.Steps {
@@ -552,25 +762,28 @@ func (m *Metrics) Observe(r *result.Run) {
 		if s.Status == result.Skipped {
 			continue
 		}
+		// Steps run in the configured order: the i-th is tried first.
+		j := i
+		if j >= len(fd.steps) || fd.steps[j].lbl.raw != s.Name {
+			j = slices.IndexFunc(fd.steps, func(x *stepData) bool { return x.lbl.raw == s.Name })
+		}
 		var sd *stepData
-		for _, x := range fd.steps {
-			if x.name == s.Name {
-				sd = x
-				break
-			}
+		shaped := false
+		if j >= 0 {
+			sd, shaped = fd.steps[j], j < int(fd.nShaped)
 		}
 		if sd == nil {
 			// A step the configured flow does not have: a late run of the
 			// flow's previous shape (not recorded, its series were
 			// deleted), or an ad-hoc flow that changed shape (counted).
 			if !announced {
-				sd = &stepData{name: s.Name, lp: labelPair("step", s.Name)}
+				sd = &stepData{lbl: newLabel(&stepName, s.Name)}
 				fd.steps = append(fd.steps, sd) // under m.mu for reading, but ad hoc: SetFlows was never called
 				sd.classes.inc(string(s.Class))
 			}
 			continue
 		}
-		if !sd.shaped {
+		if !shaped {
 			sd.classes.inc(string(s.Class))
 			continue
 		}
@@ -579,26 +792,23 @@ func (m *Metrics) Observe(r *result.Run) {
 		} else {
 			sd.classes.inc(string(s.Class))
 		}
-		sd.duration.observe(s.Duration.Seconds(), ex)
-		t := s.Timings
-		for j, d := range [5]time.Duration{t.DNS, t.Connect, t.TLS, t.Processing, t.Transfer} {
-			sd.phases[j] = d.Seconds()
-		}
+		sd.duration.observe(s.Duration.Seconds(), &t)
+		tm := &s.Timings
+		sd.phases = [5]time.Duration{tm.DNS, tm.Connect, tm.TLS, tm.Processing, tm.Transfer}
 		// Dependency calls count final runs only, as the rules do: a blip a
-		// retry cleared is not a gateway failure.
-		if s.Dependency == "" || r.Retried || (s.Dependency != sd.dependency && announced) {
+		// retry cleared is not a gateway failure. Once announced, only the
+		// configured dependency (deps' first) is counted.
+		if s.Dependency == "" || r.Retried || (announced && (sd.deps == nil || sd.deps.lbl.raw != s.Dependency)) {
 			continue
 		}
-		var dep *depData
-		for _, d := range sd.deps {
-			if d.name == s.Dependency {
-				dep = d
-				break
-			}
+		p := &sd.deps // its first, the configured one, once announced
+		for *p != nil && (*p).lbl.raw != s.Dependency {
+			p = &(*p).next
 		}
+		dep := *p
 		if dep == nil { // an ad-hoc flow whose step changed its dependency
-			dep = &depData{name: s.Dependency, lp: labelPair("dependency", s.Dependency)}
-			sd.deps = append(sd.deps, dep)
+			dep = &depData{lbl: newLabel(&depName, s.Dependency)}
+			*p = dep
 		}
 		if s.Status == result.Passed {
 			dep.ok++
@@ -659,7 +869,7 @@ func (m *Metrics) Skipped(flow string) {
 		}
 		m.mu.Lock()
 		if fd = m.flows[flow]; fd == nil && !m.announced {
-			fd = &flowData{name: flow, lp: labelPair("flow", flow)}
+			fd = &flowData{lbl: newLabel(&flowName, flow)}
 			m.flows[flow] = fd
 		}
 		m.mu.Unlock()
@@ -740,7 +950,7 @@ func (m *Metrics) flowList(sorted bool) []*flowData {
 	}
 	m.mu.RUnlock()
 	if sorted {
-		slices.SortFunc(fds, func(a, b *flowData) int { return strings.Compare(a.name, b.name) })
+		slices.SortFunc(fds, func(a, b *flowData) int { return strings.Compare(a.lbl.raw, b.lbl.raw) })
 	}
 	return fds
 }
@@ -755,7 +965,8 @@ type sample struct {
 	n      int
 	value  float64
 	ex     exemplar
-	h      histo // a copy; its exemplars too
+	exOdd  string // ex's trace id if its id is zero
+	h      histo  // a copy; its exemplars too
 }
 
 func (s *sample) Desc() *prometheus.Desc { return s.desc }
@@ -766,7 +977,7 @@ func (s *sample) Write(out *dto.Metric) error {
 	slices.SortFunc(out.Label, compareLabels)
 	switch s.kind {
 	case dto.MetricType_COUNTER:
-		out.Counter = &dto.Counter{Value: &s.value, Exemplar: s.ex.dto()}
+		out.Counter = &dto.Counter{Value: &s.value, Exemplar: s.ex.dto(s.exOdd)}
 	case dto.MetricType_GAUGE:
 		out.Gauge = &dto.Gauge{Value: &s.value}
 	case dto.MetricType_HISTOGRAM:
@@ -777,11 +988,15 @@ func (s *sample) Write(out *dto.Metric) error {
 
 func compareLabels(a, b *dto.LabelPair) int { return cmp.Compare(a.GetName(), b.GetName()) }
 
-func (e exemplar) dto() *dto.Exemplar {
-	if e.trace == "" {
+// dto is e as a message, odd its trace id if its id is zero; nil if none.
+func (e exemplar) dto(odd string) *dto.Exemplar {
+	trace := odd
+	if e.id != (traceID{}) {
+		trace = e.id.String()
+	} else if odd == "" {
 		return nil
 	}
-	v, trace := e.value, e.trace
+	v := e.value
 	return &dto.Exemplar{
 		Label:     []*dto.LabelPair{{Name: &traceIDName, Value: &trace}},
 		Value:     &v,
@@ -790,7 +1005,7 @@ func (e exemplar) dto() *dto.Exemplar {
 }
 
 func (h *histo) dto() *dto.Histogram {
-	count, sum := h.count, h.sum
+	count, sum := h.count(), h.sum
 	out := &dto.Histogram{SampleCount: &count, SampleSum: &sum, Bucket: make([]*dto.Bucket, nBuckets, nBuckets+1)}
 	cums := make([]uint64, nBuckets+1)
 	var cum uint64
@@ -800,15 +1015,15 @@ func (h *histo) dto() *dto.Histogram {
 		out.Bucket[i] = &dto.Bucket{CumulativeCount: &cums[i], UpperBound: &durationBuckets[i]}
 	}
 	cums[nBuckets] = count
-	for _, e := range h.ex {
-		if e.bucket < nBuckets {
-			out.Bucket[e.bucket].Exemplar = e.exemplar.dto()
-			continue
+	h.eachExemplar(func(b int, e exemplar, odd string) {
+		if b < nBuckets {
+			out.Bucket[b].Exemplar = e.dto(odd)
+			return
 		}
 		// An exemplar on +Inf needs that bucket spelled out, as client_golang does.
 		inf := math.Inf(1)
-		out.Bucket = append(out.Bucket, &dto.Bucket{CumulativeCount: &cums[nBuckets], UpperBound: &inf, Exemplar: e.exemplar.dto()})
-	}
+		out.Bucket = append(out.Bucket, &dto.Bucket{CumulativeCount: &cums[nBuckets], UpperBound: &inf, Exemplar: e.dto(odd)})
+	})
 	return out
 }
 
@@ -816,7 +1031,7 @@ func (h *histo) dto() *dto.Histogram {
 // (allFamilies), copied under fd's lock. Histogram exemplars are copied to
 // *exs when exs is not nil (storage the caller reuses), else to fresh
 // slices.
-func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]bucketExemplar) []sample {
+func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]exemplar) []sample {
 	fd.mu.Lock()
 	defer fd.mu.Unlock()
 	if fd.removed {
@@ -826,20 +1041,12 @@ func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]buc
 	add := func(f family, v float64, lps ...*dto.LabelPair) *sample {
 		out = append(out, sample{desc: m.d[f], kind: familyInfo[f].kind, value: v})
 		s := &out[len(out)-1]
-		s.labels[0], s.labels[1] = m.region, fd.lp
+		s.labels[0], s.labels[1] = m.region, &fd.lbl.lp
 		s.n = 2 + copy(s.labels[2:], lps)
 		return s
 	}
 	addHisto := func(f family, h *histo, lps ...*dto.LabelPair) {
-		s := add(f, 0, lps...)
-		s.h = *h
-		if exs == nil {
-			s.h.ex = slices.Clone(h.ex)
-			return
-		}
-		start := len(*exs)
-		*exs = append(*exs, h.ex...)
-		s.h.ex = (*exs)[start:len(*exs):len(*exs)]
+		add(f, 0, lps...).h = h.clone(exs)
 	}
 	if want(famSkipped) && (fd.skipped > 0 || fd.shaped) {
 		add(famSkipped, float64(fd.skipped))
@@ -849,10 +1056,14 @@ func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]buc
 	}
 	if want(famRuns) {
 		add(famRuns, float64(fd.runsOK), lpSuccess)
-		add(famRuns, float64(fd.runsFailed), lpFailure).ex = fd.failedEx
+		s := add(famRuns, float64(fd.runsFailed), lpFailure)
+		s.ex = fd.failedEx
+		if fd.failedOdd != nil {
+			s.exOdd = *fd.failedOdd
+		}
 	}
 	if want(famRunFailures) {
-		for _, c := range fd.failures {
+		for c := fd.failures.first; c != nil; c = c.next {
 			add(famRunFailures, float64(c.n), classLP(c.class))
 		}
 	}
@@ -877,38 +1088,39 @@ func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]buc
 	if !want(famSteps) && !want(famStepDuration) && !want(famStepPhase) && !want(famDependency) && !want(famDependencyFailures) {
 		return out
 	}
-	for _, sd := range fd.steps {
+	for i, sd := range fd.steps {
+		shaped, slp := i < int(fd.nShaped), &sd.lbl.lp
 		if want(famSteps) {
-			if sd.shaped {
-				add(famSteps, float64(sd.ok), sd.lp, lpClassOK)
+			if shaped {
+				add(famSteps, float64(sd.ok), slp, lpClassOK)
 			}
-			for _, c := range sd.classes {
-				add(famSteps, float64(c.n), sd.lp, classLP(c.class))
+			for c := sd.classes.first; c != nil; c = c.next {
+				add(famSteps, float64(c.n), slp, classLP(c.class))
 			}
 		}
-		if !sd.shaped {
+		if !shaped {
 			continue
 		}
 		if want(famStepDuration) {
-			addHisto(famStepDuration, &sd.duration, sd.lp)
+			addHisto(famStepDuration, &sd.duration, slp)
 		}
 		if want(famStepPhase) {
-			for i, v := range sd.phases {
-				add(famStepPhase, v, sd.lp, lpPhases[i])
+			for i, d := range sd.phases {
+				add(famStepPhase, d.Seconds(), slp, lpPhases[i])
 			}
 		}
-		for _, dep := range sd.deps {
+		for dep := sd.deps; dep != nil; dep = dep.next {
 			if want(famDependency) {
 				if dep.hasOK {
-					add(famDependency, float64(dep.ok), sd.lp, dep.lp, lpOutSucc)
+					add(famDependency, float64(dep.ok), slp, &dep.lbl.lp, lpOutSucc)
 				}
 				if dep.hasFailed {
-					add(famDependency, float64(dep.failed), sd.lp, dep.lp, lpOutFail)
+					add(famDependency, float64(dep.failed), slp, &dep.lbl.lp, lpOutFail)
 				}
 			}
 			if want(famDependencyFailures) {
-				for _, c := range dep.failures {
-					add(famDependencyFailures, float64(c.n), sd.lp, dep.lp, classLP(c.class))
+				for c := dep.failures.first; c != nil; c = c.next {
+					add(famDependencyFailures, float64(c.n), slp, &dep.lbl.lp, classLP(c.class))
 				}
 			}
 		}

@@ -970,10 +970,9 @@ func TestStreakFailureInfoAndRetries(t *testing.T) {
 // A bucket saturates rather than wrapping: a counter never goes down.
 func TestHistoBucketSaturates(t *testing.T) {
 	var h histo
-	h.counts[0] = math.MaxUint32 - 1
-	h.count = math.MaxUint32 - 1
+	h.counts[0] = math.MaxUint32 - 1 // and so the count
 	for range 3 {
-		h.observe(0.001, exemplar{})
+		h.observe(0.001, &runTrace{})
 	}
 	d := h.dto()
 	if got := d.GetBucket()[0].GetCumulativeCount(); got != math.MaxUint32 {

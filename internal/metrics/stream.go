@@ -270,7 +270,8 @@ type streamer struct {
 	batch  int         // series per batch, at least (a flow's are not split)
 
 	samples []sample
-	exs     []bucketExemplar // histogram exemplars of samples
+	exs     []exemplar // histogram exemplars of samples
+	ids     []byte     // the batch's hex trace ids (see flush)
 	mf      dto.MetricFamily
 	metrics []*dto.Metric
 	slots   []*metricSlot
@@ -303,6 +304,7 @@ type exemplarSlot struct {
 	label dto.LabelPair
 	lps   [1]*dto.LabelPair
 	trace string
+	id    int // trace is ids[id:id+32] when >= 0
 	value float64
 	ts    timestamppb.Timestamp
 }
@@ -336,6 +338,17 @@ func (s *streamer) flush(headerDone bool) error {
 	for i := range s.samples {
 		s.metrics = append(s.metrics, s.fill(i, &s.samples[i]))
 	}
+	if len(s.ids) > 0 {
+		// One string for the batch's trace ids, which exemplars hold
+		// decoded, rather than one each.
+		ids := string(s.ids)
+		for _, x := range s.exSlots[:s.nx] {
+			if x.id >= 0 {
+				x.trace = ids[x.id : x.id+traceIDLen]
+			}
+		}
+		s.ids = s.ids[:0]
+	}
 	s.mf.Metric = s.metrics
 	if headerDone {
 		s.hf.dropHeader()
@@ -358,7 +371,7 @@ func (s *streamer) fill(i int, smp *sample) *dto.Metric {
 	sl.value = smp.value
 	switch smp.kind {
 	case dto.MetricType_COUNTER:
-		sl.counter.Value, sl.counter.Exemplar = &sl.value, s.exemplar(smp.ex)
+		sl.counter.Value, sl.counter.Exemplar = &sl.value, s.exemplar(smp.ex, smp.exOdd)
 		m.Counter = &sl.counter
 	case dto.MetricType_GAUGE:
 		sl.gauge.Value = &sl.value
@@ -376,7 +389,7 @@ func (s *streamer) histogram(h *histo) *dto.Histogram {
 	}
 	hs := s.hists[s.nh]
 	s.nh++
-	hs.count, hs.sum = h.count, h.sum
+	hs.count, hs.sum = h.count(), h.sum
 	hs.h.SampleCount, hs.h.SampleSum = &hs.count, &hs.sum
 	var cum uint64
 	for i := range durationBuckets {
@@ -386,26 +399,26 @@ func (s *streamer) histogram(h *histo) *dto.Histogram {
 		b.CumulativeCount, b.UpperBound, b.Exemplar = &hs.cumulative[i], &durationBuckets[i], nil
 		hs.ptrs[i] = b
 	}
-	hs.cumulative[nBuckets] = h.count
+	hs.cumulative[nBuckets] = hs.count
 	hs.h.Bucket = hs.ptrs[:nBuckets]
-	for _, e := range h.ex {
-		if e.bucket < nBuckets {
-			hs.buckets[e.bucket].Exemplar = s.exemplar(e.exemplar)
-			continue
+	h.eachExemplar(func(i int, e exemplar, odd string) {
+		if i < nBuckets {
+			hs.buckets[i].Exemplar = s.exemplar(e, odd)
+			return
 		}
 		// An exemplar on +Inf needs that bucket spelled out.
 		hs.inf = math.Inf(1)
 		b := &hs.buckets[nBuckets]
-		b.CumulativeCount, b.UpperBound, b.Exemplar = &hs.cumulative[nBuckets], &hs.inf, s.exemplar(e.exemplar)
+		b.CumulativeCount, b.UpperBound, b.Exemplar = &hs.cumulative[nBuckets], &hs.inf, s.exemplar(e, odd)
 		hs.ptrs[nBuckets] = b
 		hs.h.Bucket = hs.ptrs[:nBuckets+1]
-	}
+	})
 	return &hs.h
 }
 
-// exemplar is e.dto() in reused storage.
-func (s *streamer) exemplar(e exemplar) *dto.Exemplar {
-	if e.trace == "" {
+// exemplar is e.dto(odd) in reused storage; its trace id is set by flush.
+func (s *streamer) exemplar(e exemplar, odd string) *dto.Exemplar {
+	if e.id == (traceID{}) && odd == "" {
 		return nil
 	}
 	if s.nx == len(s.exSlots) {
@@ -413,7 +426,11 @@ func (s *streamer) exemplar(e exemplar) *dto.Exemplar {
 	}
 	x := s.exSlots[s.nx]
 	s.nx++
-	x.trace, x.value = e.trace, e.value
+	x.trace, x.id, x.value = odd, -1, e.value
+	if e.id != (traceID{}) {
+		x.id = len(s.ids)
+		s.ids = e.id.appendHex(s.ids)
+	}
 	x.label.Name, x.label.Value = &traceIDName, &x.trace
 	x.lps[0] = &x.label
 	t := time.Unix(0, e.at)
