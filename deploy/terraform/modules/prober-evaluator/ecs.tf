@@ -59,7 +59,10 @@ locals {
     "max-buffer-size" = "25m"
   }
 
-  evaluator_environment = merge(var.environment, {
+  # As in prober-region: a soft limit at half the task's memory (shared
+  # with the metrics agent; Fargate's task limit is not visible inside the
+  # container). var.environment may set its own GOMEMLIMIT.
+  evaluator_environment = merge({ GOMEMLIMIT = "${floor(var.memory / 2)}MiB" }, var.environment, {
     PROBER_REGION  = var.region_label
     PROMETHEUS_URL = local.prometheus_url
   })

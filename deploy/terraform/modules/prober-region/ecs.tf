@@ -58,7 +58,12 @@ locals {
     "max-buffer-size" = "25m"
   }
 
-  prober_environment = merge(var.environment, { PROBER_REGION = local.label })
+  # The task's memory is shared with the metrics agent, and Fargate's limit
+  # is on the task, which the prober cannot see from its container (so
+  # --memory-limit-ratio finds none): give Go a soft limit at half the
+  # task, so the collector works harder there rather than the task being
+  # killed. var.environment may set its own GOMEMLIMIT.
+  prober_environment = merge({ GOMEMLIMIT = "${floor(var.memory / 2)}MiB" }, var.environment, { PROBER_REGION = local.label })
 
   containers = [
     {
