@@ -60,7 +60,7 @@ locals {
   }
 
   # As in prober-region: a soft limit at half the task's memory (shared
-  # with the metrics agent; Fargate's task limit is not visible inside the
+  # with the metrics agent; Fargate's task limit is usually not visible inside the
   # container). var.environment may set its own GOMEMLIMIT.
   evaluator_environment = merge({ GOMEMLIMIT = "${floor(var.memory / 2)}MiB" }, var.environment, {
     PROBER_REGION  = var.region_label

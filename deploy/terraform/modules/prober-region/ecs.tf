@@ -59,7 +59,7 @@ locals {
   }
 
   # The task's memory is shared with the metrics agent, and Fargate's limit
-  # is on the task, which the prober cannot see from its container (so
+  # is on the task, which the prober usually cannot see from its container (so
   # --memory-limit-ratio finds none): give Go a soft limit at half the
   # task, so the collector works harder there rather than the task being
   # killed. var.environment may set its own GOMEMLIMIT.
