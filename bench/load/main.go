@@ -20,7 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
+	"runtime/metrics"
 	"time"
 )
 
@@ -81,11 +81,11 @@ func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
 // gcSettings says how the collector trades memory for CPU in this run
 // (GOGC and GOMEMLIMIT from the environment): RSS means little without it.
 func gcSettings() string {
-	pct := debug.SetGCPercent(-1)
-	debug.SetGCPercent(pct)
+	ms := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+	metrics.Read(ms)
 	limit := "none"
-	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
+	if l := ms[1].Value.Uint64(); l != math.MaxInt64 {
 		limit = fmt.Sprintf("%.0f MiB", float64(l)/(1<<20))
 	}
-	return fmt.Sprintf("GOGC %d, memory limit %s", pct, limit)
+	return fmt.Sprintf("GOGC %d, memory limit %s", ms[0].Value.Uint64(), limit)
 }

@@ -200,8 +200,8 @@ func (rg *ring) dropExt(sm summary) {
 	}
 }
 
-func (rg *ring) summarize(r *result.Run) (sm summary) {
-	sm = summary{start: r.Start.UnixNano(), dur: sat32(r.Duration.Microseconds())}
+func (rg *ring) summarize(r *result.Run) summary {
+	sm := summary{start: r.Start.UnixNano(), dur: sat32(r.Duration.Microseconds())}
 	var e *sumExt
 	ext := func() *sumExt {
 		if e == nil {
@@ -209,22 +209,6 @@ func (rg *ring) summarize(r *result.Run) (sm summary) {
 		}
 		return e
 	}
-	defer func() {
-		if e == nil {
-			return
-		}
-		if rg.exts == nil {
-			rg.exts = map[uint32]*sumExt{}
-		}
-		for { // 0 is none; a key still in use after 2^32 is skipped
-			rg.nextExt++
-			if _, used := rg.exts[rg.nextExt]; rg.nextExt != 0 && !used {
-				break
-			}
-		}
-		sm.ext = rg.nextExt
-		rg.exts[sm.ext] = e
-	}()
 	if r.Start.IsZero() {
 		sm.start = 0
 	}
@@ -289,7 +273,25 @@ func (rg *ring) summarize(r *result.Run) (sm summary) {
 		}
 		e.message = strings.Clone(st.Message())
 	}
+	if e != nil {
+		sm.ext = rg.addExt(e)
+	}
 	return sm
+}
+
+// addExt keeps e in the side table and returns its key (never 0).
+func (rg *ring) addExt(e *sumExt) uint32 {
+	if rg.exts == nil {
+		rg.exts = map[uint32]*sumExt{}
+	}
+	for { // 0 is none; a key still in use after 2^32 is skipped
+		rg.nextExt++
+		if _, used := rg.exts[rg.nextExt]; rg.nextExt != 0 && !used {
+			break
+		}
+	}
+	rg.exts[rg.nextExt] = e
+	return rg.nextExt
 }
 
 func sat32(v int64) uint32 { return uint32(min(max(v, 0), 1<<32-1)) }
