@@ -124,13 +124,33 @@ type sample struct {
 	gcCPU      float64       // CPU seconds the GC used (estimate, runtime/metrics)
 	allocated  uint64        // bytes allocated on the heap, cumulative
 	goroutines int
+	// What the Go runtime holds of the RSS: heap spans with objects,
+	// free heap not yet returned to the OS, goroutine stacks, and the
+	// rest (runtime metadata, buffers), bytes.
+	heapInUse, heapFree, stacks, runtimeOther uint64
 }
 
 func takeSample() sample {
 	s := sample{at: time.Now(), cpu: processCPU(), goroutines: runtime.NumGoroutine()}
 	s.rss, s.hwm = procStatus()
-	ms := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/gc/heap/allocs:bytes"}}
+	ms := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/gc/heap/allocs:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"},
+		{Name: "/memory/classes/os-stacks:bytes"}, {Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"}}
 	metrics.Read(ms)
+	u := func(i int) uint64 {
+		if ms[i].Value.Kind() == metrics.KindUint64 {
+			return ms[i].Value.Uint64()
+		}
+		return 0
+	}
+	s.heapInUse = u(3) + u(4)
+	s.heapFree = u(5)
+	s.stacks = u(6) + u(7)
+	if mapped := u(8) - u(9); mapped > s.heapInUse+s.heapFree+s.stacks {
+		s.runtimeOther = mapped - s.heapInUse - s.heapFree - s.stacks
+	}
 	if ms[0].Value.Kind() == metrics.KindUint64 {
 		s.liveHeap = ms[0].Value.Uint64()
 	}

@@ -102,6 +102,8 @@ func (r *report) write(w io.Writer) {
 	row("start jitter p50 / p99 / max", fmt.Sprintf("%s / %s / %s (%d of %d runs > 10 ms)", ms(t.lateness.quantile(.5)),
 		ms(t.lateness.quantile(.99)), ms(t.lateness.quantile(1)), t.late.Load(), t.lateness.count()), "p99 < 10 ms")
 	row("RSS peak / end", fmt.Sprintf("%s / %s", mb(r.end.hwm), mb(r.end.rss)), "< 100 MB")
+	row("Go memory at end: heap in use / free, not returned / stacks / runtime", fmt.Sprintf("%s / %s / %s / %s",
+		mbu(r.end.heapInUse), mbu(r.end.heapFree), mbu(r.end.stacks), mbu(r.end.runtimeOther)), "")
 	row("RSS before load / configured", fmt.Sprintf("%s / %s", mb(r.base.rss), mb(r.configured.rss)), "")
 	row("live heap: before load / configured / warm / end", fmt.Sprintf("%s / %s / %s / %s",
 		mbu(r.base.liveHeap), mbu(r.configured.liveHeap), mbu(r.warm.liveHeap), mbu(r.end.liveHeap)), "no growth")
