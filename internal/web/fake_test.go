@@ -3,16 +3,26 @@ package web
 import (
 	"fmt"
 	"hash/fnv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prober-dev/prober/internal/result"
 )
 
 // fakeSource is a Source over fixed data. Recent mirrors store.Store: newest
-// first, n <= 0 meaning all.
+// first, n <= 0 meaning all. It counts what the pages ask of it, since the
+// status page's cost is mostly the runs it asks for.
 type fakeSource struct {
 	flows []FlowInfo
 	runs  map[string][]*result.Run // newest first
+
+	recentAll atomic.Int64 // Recent calls with n <= 0
+	recentN   atomic.Int64 // Recent calls with n > 0
+	returned  atomic.Int64 // runs returned by Recent
+
+	mu   sync.Mutex
+	full map[string]int // Recent(flow, n <= 0) calls by flow; nil: not tracked
 }
 
 func (f *fakeSource) Flows() []FlowInfo { return f.flows }
@@ -22,7 +32,39 @@ func (f *fakeSource) Recent(flow string, n int) []*result.Run {
 	if n > 0 && n < len(rs) {
 		rs = rs[:n]
 	}
+	if n > 0 {
+		f.recentN.Add(1)
+	} else {
+		f.recentAll.Add(1)
+		f.mu.Lock()
+		if f.full != nil {
+			f.full[flow]++
+		}
+		f.mu.Unlock()
+	}
+	f.returned.Add(int64(len(rs)))
 	return rs
+}
+
+// track starts recording which flows Recent(flow, 0) is called for, and
+// resets the counters.
+func (f *fakeSource) track() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.full = map[string]int{}
+	f.recentAll.Store(0)
+	f.recentN.Store(0)
+	f.returned.Store(0)
+}
+
+// fullCalls returns the flows Recent(flow, 0) was called for since track,
+// and resets that record.
+func (f *fakeSource) fullCalls() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := f.full
+	f.full = map[string]int{}
+	return m
 }
 
 var testNow = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
@@ -131,17 +173,34 @@ func newFake() *fakeSource {
 	return f
 }
 
-// bigSource is n flows of 30 runs each, every tenth flow failing.
+// bigSource is n flows of 30 runs each, every tenth flow failing for its
+// last 3 runs. Runs are shallow copies of 60 prototypes (run j of a passing or
+// failing flow) with their own flow, trace and run ids, so that 10,000 flows
+// cost ~100 MB rather than ~650 MB of test heap whose marking would be
+// charged to the benchmarks; the pages render the same bytes either way.
 func bigSource(n int) *fakeSource {
-	f := &fakeSource{runs: map[string][]*result.Run{}}
+	var protos [2][30]*result.Run
+	for fail := range 2 {
+		for j := range 30 {
+			protos[fail][j] = checkoutRun(testNow.Add(-time.Duration(j+1)*time.Minute), traceID("proto", j), fail == 1 && j < 3)
+		}
+	}
+	f := &fakeSource{flows: make([]FlowInfo, 0, n), runs: make(map[string][]*result.Run, n)}
+	labels := map[string]string{"team": "t"}
 	for i := range n {
 		name := fmt.Sprintf("flow-%04d", i)
-		f.flows = append(f.flows, FlowInfo{Name: name, Description: "a flow", Schedule: "every 1m0s",
-			Labels: map[string]string{"team": "t"}})
-		for j := range 30 {
-			r := checkoutRun(testNow.Add(-time.Duration(j+1)*time.Minute), traceID(name, j), i%10 == 0 && j < 3)
-			r.Flow = name
-			f.runs[name] = append(f.runs[name], r)
+		f.flows = append(f.flows, FlowInfo{Name: name, Description: "a flow", Schedule: "every 1m0s", Labels: labels})
+		fail := 0
+		if i%10 == 0 {
+			fail = 1
+		}
+		runs := make([]result.Run, 30) // one allocation per flow
+		f.runs[name] = make([]*result.Run, 30)
+		for j := range runs {
+			runs[j] = *protos[fail][j]
+			runs[j].Flow, runs[j].TraceID = name, traceID(name, j)
+			runs[j].ID = "run-" + runs[j].TraceID[:8]
+			f.runs[name][j] = &runs[j]
 		}
 	}
 	return f

@@ -13,6 +13,9 @@ var assets embed.FS
 type pages struct {
 	t   *template.Template
 	csp string
+	// statusCSP is csp but lets the status page's filter form submit to this
+	// origin; the other pages have no forms and keep form-action 'none'.
+	statusCSP string
 }
 
 // mustParsePages parses the page templates and derives the CSP. The style
@@ -30,8 +33,9 @@ func mustParsePages() *pages {
 		return t
 	}
 	sum := sha256.Sum256(css)
-	p := &pages{t: parse(),
-		csp: "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
-			"'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"}
-	return p
+	csp := func(formAction string) string {
+		return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
+			"'; base-uri 'none'; form-action " + formAction + "; frame-ancestors 'none'"
+	}
+	return &pages{t: parse(), csp: csp("'none'"), statusCSP: csp("'self'")}
 }

@@ -85,7 +85,7 @@ type server struct {
 
 // New returns the handler for all of the prober's endpoints:
 //
-//	GET /                      status page (HTML)
+//	GET /                      status page (HTML; ?q=FILTER&page=N&per_page=N)
 //	GET /flows/{name}          a flow's steps and kept runs (HTML)
 //	GET /runs/{trace_id}       one kept run (HTML)
 //	GET /api/v1/results        latest runs as JSON (?flow=NAME&limit=N)
@@ -96,6 +96,12 @@ type server struct {
 // Templates are parsed here, once; a parse error is a programming error and
 // panics.
 func New(o Options) http.Handler {
+	_, h := newServer(o)
+	return h
+}
+
+// newServer is New that also returns the server, for tests to look inside.
+func newServer(o Options) (*server, http.Handler) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -121,7 +127,7 @@ func New(o Options) http.Handler {
 		mux.Handle("GET /metrics", o.Metrics)
 	}
 	// nosniff on everything, including the mux's own 404 and 405 answers.
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		mux.ServeHTTP(w, r)
 	})

@@ -5,10 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -456,14 +459,29 @@ func (d *discard) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// The page must render well under 100 ms for 1,000 flows × 30 runs.
+// The page must render well under 100 ms for 1,000 flows × 30 runs, and
+// stay cheap at 10,000 flows (a supported scale).
 //
 //   - cold: nothing memoized (the first request after start).
 //   - steady: a new run for 1 in 6 flows between requests (flows every
 //     minute, a browser refreshing every 10 s).
 //   - unchanged: no new runs since the last request.
+//
+// Besides time and allocation, cold reports the page's size (MB/page), the
+// runs the source returned per view (runs/op: the store decodes each of them),
+// the heap a view leaves behind (MB-retained) and of that the memoized
+// fragments (frags, MB-frags). The default page shows 100 flows; per_page=1000
+// is the largest page.
 func BenchmarkStatusPage(b *testing.B) {
-	req := httptest.NewRequest("GET", "/", nil)
+	for _, n := range []int{1000, 10000} {
+		src := bigSource(n)
+		b.Run(fmt.Sprintf("flows=%d", n), func(b *testing.B) { benchStatusPage(b, src, "/") })
+		b.Run(fmt.Sprintf("flows=%d,per_page=1000", n), func(b *testing.B) { benchStatusPage(b, src, "/?per_page=1000") })
+	}
+}
+
+func benchStatusPage(b *testing.B, src *fakeSource, target string) {
+	req := httptest.NewRequest("GET", target, nil)
 	serve := func(b *testing.B, h http.Handler) int {
 		w := &discard{h: http.Header{}}
 		h.ServeHTTP(w, req)
@@ -475,9 +493,9 @@ func BenchmarkStatusPage(b *testing.B) {
 	opts := func(src Source) Options {
 		return Options{Region: "r", Version: "v", Source: src, Now: func() time.Time { return testNow }}
 	}
-	src := bigSource(1000)
 	b.Run("cold", func(b *testing.B) {
 		var size int
+		src.returned.Store(0)
 		for b.Loop() {
 			b.StopTimer()
 			h := New(opts(src))
@@ -485,9 +503,21 @@ func BenchmarkStatusPage(b *testing.B) {
 			size = serve(b, h)
 		}
 		b.ReportMetric(float64(size)/1e6, "MB/page")
+		b.ReportMetric(float64(src.returned.Load())/float64(b.N), "runs/op")
+		srv, h := newServer(opts(src))
+		b.ReportMetric(retainedMB(b, serve, h), "MB-retained")
+		frags, size := 0, 0
+		for _, fr := range srv.frags.get() {
+			frags++
+			size += len(fr.strip) + len(fr.table)
+		}
+		b.ReportMetric(float64(frags), "frags")
+		b.ReportMetric(float64(size)/1e6, "MB-frags")
 	})
 	b.Run("steady", func(b *testing.B) {
-		src := bigSource(1000)
+		// A copy to change: new runs replace the per-flow slices, never the
+		// runs or arrays src shares with the other cases.
+		src := &fakeSource{flows: src.flows, runs: maps.Clone(src.runs)}
 		h := New(opts(src))
 		serve(b, h)
 		i := 0
@@ -511,6 +541,25 @@ func BenchmarkStatusPage(b *testing.B) {
 			serve(b, h)
 		}
 	})
+}
+
+// retainedMB is the heap one view of a fresh handler leaves reachable, in MB:
+// live heap after a collection, before vs after the view, with the free list
+// of page buffers emptied first so that a buffer it keeps counts too.
+func retainedMB(b *testing.B, serve func(*testing.B, http.Handler) int, h http.Handler) float64 {
+	b.StopTimer()
+	defer b.StartTimer()
+	for len(freeBufs) > 0 {
+		<-freeBufs
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	serve(b, h)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(h)
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / 1e6
 }
 
 // Memoized fragments must never show stale runs: after any change, a warm
