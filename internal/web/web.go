@@ -5,6 +5,7 @@
 package web
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -267,8 +268,19 @@ func (s *server) apiResults(w http.ResponseWriter, r *http.Request) {
 		}
 		flows = []FlowInfo{fi}
 	}
-	out := apiResults{Region: s.o.Region, GeneratedAt: s.now(), Flows: make([]apiFlowRuns, 0, len(flows))}
-	for _, f := range flows {
+	// Streamed a flow at a time: at 10,000 flows with limit=1000 the whole
+	// answer is 300,000 runs and hundreds of megabytes, which would
+	// otherwise all be held at once. The shape is apiResults'.
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	head, _ := json.Marshal(apiResults{Region: s.o.Region, GeneratedAt: s.now()})
+	bw.Write(bytes.TrimSuffix(head, []byte("null}"))) // up to "flows":, whose value follows
+	bw.WriteByte('[')
+	for i, f := range flows {
 		runs := s.o.Source.Recent(f.Name, limit)
 		if runs == nil {
 			runs = []*result.Run{} // [] rather than null: clients iterate
@@ -277,10 +289,16 @@ func (s *server) apiResults(w http.ResponseWriter, r *http.Request) {
 		if labels == nil {
 			labels = map[string]string{}
 		}
-		out.Flows = append(out.Flows, apiFlowRuns{Name: f.Name, Description: f.Description,
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		// Only unencodable values could fail here, and these types hold
+		// none; a client that went away shows as a write error, ignored.
+		_ = enc.Encode(apiFlowRuns{Name: f.Name, Description: f.Description,
 			Schedule: f.Schedule, Labels: labels, State: stateOf(runs).API, Runs: runs})
 	}
-	writeJSON(w, http.StatusOK, out)
+	bw.WriteString("]}\n")
+	_ = bw.Flush()
 }
 
 func (s *server) apiFlows(w http.ResponseWriter, _ *http.Request) {

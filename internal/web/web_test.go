@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -643,5 +644,42 @@ func TestSummarizedRunPage(t *testing.T) {
 	_, body = do(t, h, "GET", "/flows/checkout")
 	if strings.Count(body, "Kept as a summary") != 1 || strings.Count(body, `<table class="steps">`) != 5 {
 		t.Errorf("flow page: %d summaries, %d step tables", strings.Count(body, "Kept as a summary"), strings.Count(body, `<table class="steps">`))
+	}
+}
+
+// The streamed answer is byte for byte (whitespace aside) what encoding the
+// whole apiResults at once gives.
+func TestAPIResultsStreamedAsOneDocument(t *testing.T) {
+	src := bigSource(50)
+	h := New(Options{Region: "eu-west-1", Source: src, Now: func() time.Time { return testNow }})
+	for _, q := range []string{"", "?limit=30", "?flow=flow-0007&limit=5"} {
+		_, body := do(t, h, "GET", "/api/v1/results"+q)
+		want := apiResults{Region: "eu-west-1", GeneratedAt: testNow, Flows: []apiFlowRuns{}}
+		limit := 1
+		if q == "?limit=30" {
+			limit = 30
+		}
+		for _, f := range src.flows {
+			if q == "?flow=flow-0007&limit=5" {
+				if f.Name != "flow-0007" {
+					continue
+				}
+				limit = 5
+			}
+			runs := src.runs[f.Name][:limit]
+			want.Flows = append(want.Flows, apiFlowRuns{Name: f.Name, Description: f.Description, Schedule: f.Schedule,
+				Labels: f.Labels, State: stateOf(runs).API, Runs: runs})
+		}
+		wb, err := json.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		if err := json.Compact(&got, []byte(body)); err != nil {
+			t.Fatalf("%s: not one JSON document: %v", q, err)
+		}
+		if !bytes.Equal(got.Bytes(), wb) {
+			t.Errorf("%s: streamed answer differs from the whole one (%d vs %d bytes)", q, got.Len(), len(wb))
+		}
 	}
 }
