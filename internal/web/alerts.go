@@ -60,11 +60,11 @@ func (s *server) guard(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.o.APIToken != "" {
 			if r.Header.Get("Authorization") != "Bearer "+s.o.APIToken {
-				apiErr(w, http.StatusUnauthorized, "a bearer token is required to change silences")
+				s.apiErr(w, http.StatusUnauthorized, "a bearer token is required to change silences")
 				return
 			}
 		} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err != nil || !net.ParseIP(host).IsLoopback() {
-			apiErr(w, http.StatusForbidden, "silences can be changed from loopback only, unless an API token is configured")
+			s.apiErr(w, http.StatusForbidden, "silences can be changed from loopback only, unless an API token is configured")
 			return
 		}
 		h(w, r)
@@ -73,34 +73,34 @@ func (s *server) guard(h http.HandlerFunc) http.HandlerFunc {
 
 func (s *server) apiAlerts(w http.ResponseWriter, _ *http.Request) {
 	if s.o.Alerts == nil {
-		writeJSON(w, http.StatusOK, map[string]any{"alerts": []AlertInfo{}})
+		s.writeJSON(w, http.StatusOK, map[string]any{"alerts": []AlertInfo{}})
 		return
 	}
 	alerts, err := s.o.Alerts.Alerts()
 	if err != nil {
-		apiErr(w, http.StatusInternalServerError, "reading alerts: "+err.Error())
+		s.apiErr(w, http.StatusInternalServerError, "reading alerts: "+err.Error())
 		return
 	}
 	if alerts == nil {
 		alerts = []AlertInfo{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"generated_at": s.now(), "alerts": alerts})
+	s.writeJSON(w, http.StatusOK, map[string]any{"generated_at": s.now(), "alerts": alerts})
 }
 
 func (s *server) apiSilences(w http.ResponseWriter, _ *http.Request) {
 	if s.o.Alerts == nil {
-		writeJSON(w, http.StatusOK, map[string]any{"silences": []SilenceInfo{}})
+		s.writeJSON(w, http.StatusOK, map[string]any{"silences": []SilenceInfo{}})
 		return
 	}
 	sil, err := s.o.Alerts.Silences()
 	if err != nil {
-		apiErr(w, http.StatusInternalServerError, "reading silences: "+err.Error())
+		s.apiErr(w, http.StatusInternalServerError, "reading silences: "+err.Error())
 		return
 	}
 	if sil == nil {
 		sil = []SilenceInfo{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"silences": sil})
+	s.writeJSON(w, http.StatusOK, map[string]any{"silences": sil})
 }
 
 // silenceRequest is the POST body: ends, or a duration from now.
@@ -115,18 +115,18 @@ type silenceRequest struct {
 
 func (s *server) apiAddSilence(w http.ResponseWriter, r *http.Request) {
 	if s.o.Alerts == nil {
-		apiErr(w, http.StatusNotFound, "alerting is not configured")
+		s.apiErr(w, http.StatusNotFound, "alerting is not configured")
 		return
 	}
 	var req silenceRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		apiErr(w, http.StatusBadRequest, "bad silence: "+err.Error())
+		s.apiErr(w, http.StatusBadRequest, "bad silence: "+err.Error())
 		return
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		apiErr(w, http.StatusBadRequest, "bad silence: trailing data after the JSON object")
+		s.apiErr(w, http.StatusBadRequest, "bad silence: trailing data after the JSON object")
 		return
 	}
 	if req.Starts.IsZero() {
@@ -134,45 +134,45 @@ func (s *server) apiAddSilence(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Duration != "" {
 		if !req.Ends.IsZero() {
-			apiErr(w, http.StatusBadRequest, "give ends or duration, not both")
+			s.apiErr(w, http.StatusBadRequest, "give ends or duration, not both")
 			return
 		}
 		d, err := time.ParseDuration(req.Duration)
 		if err != nil || d <= 0 {
-			apiErr(w, http.StatusBadRequest, fmt.Sprintf("bad duration %q: want e.g. 2h or 30m", req.Duration))
+			s.apiErr(w, http.StatusBadRequest, fmt.Sprintf("bad duration %q: want e.g. 2h or 30m", req.Duration))
 			return
 		}
 		req.Ends = req.Starts.Add(d)
 	}
 	if req.Ends.IsZero() {
-		apiErr(w, http.StatusBadRequest, "a silence needs ends or duration")
+		s.apiErr(w, http.StatusBadRequest, "a silence needs ends or duration")
 		return
 	}
 	got, err := s.o.Alerts.AddSilence(SilenceInfo{Matchers: req.Matchers, Starts: req.Starts, Ends: req.Ends,
 		Comment: req.Comment, CreatedBy: req.CreatedBy, Origin: "api"})
 	if err != nil {
-		apiErr(w, http.StatusBadRequest, err.Error())
+		s.apiErr(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusCreated, got)
+	s.writeJSON(w, http.StatusCreated, got)
 }
 
 func (s *server) apiRemoveSilence(w http.ResponseWriter, r *http.Request) {
 	if s.o.Alerts == nil {
-		apiErr(w, http.StatusNotFound, "alerting is not configured")
+		s.apiErr(w, http.StatusNotFound, "alerting is not configured")
 		return
 	}
 	id := r.PathValue("id")
 	sil, err := s.o.Alerts.Silences()
 	if err == nil && !slices.ContainsFunc(sil, func(x SilenceInfo) bool { return x.ID == id && x.Origin == "api" }) {
-		apiErr(w, http.StatusNotFound, "no API silence "+id+" (silences from probes.yaml are removed there)")
+		s.apiErr(w, http.StatusNotFound, "no API silence "+id+" (silences from probes.yaml are removed there)")
 		return
 	}
 	if err == nil {
 		err = s.o.Alerts.RemoveSilence(id)
 	}
 	if err != nil {
-		apiErr(w, http.StatusInternalServerError, "removing the silence: "+err.Error())
+		s.apiErr(w, http.StatusInternalServerError, "removing the silence: "+err.Error())
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -212,6 +212,6 @@ func (s *server) alertLines() []alertLine {
 	return out
 }
 
-func apiErr(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, apiError{msg})
+func (s *server) apiErr(w http.ResponseWriter, code int, msg string) {
+	s.writeJSON(w, code, apiError{msg})
 }

@@ -130,8 +130,8 @@ func (s *server) statusPage(w http.ResponseWriter, r *http.Request) {
 	}
 	head.page = s.page(title, true)
 
-	buf := getBuf()
-	defer putBuf(buf)
+	buf := s.bufs.get()
+	defer s.bufs.put(buf)
 	err := s.pages.t.ExecuteTemplate(buf, "statushead", head)
 	var list *listView
 	if len(infos) > 0 { // with no flows the headline says it all

@@ -82,6 +82,7 @@ type server struct {
 	o     Options
 	pages *pages
 	frags fragCache // status page fragments, see status.go
+	bufs  bufList   // page and JSON buffers for reuse
 }
 
 // New returns the handler for all of the prober's endpoints:
@@ -109,7 +110,7 @@ func newServer(o Options) (*server, http.Handler) {
 	if o.Source == nil {
 		o.Source = emptySource{}
 	}
-	s := &server{o: o, pages: mustParsePages()}
+	s := &server{o: o, pages: mustParsePages(), bufs: make(bufList, 64)}
 
 	// Method-qualified patterns: the mux answers 405 with Allow for other
 	// methods on these paths, 404 for any other path, and GET covers HEAD.
@@ -163,14 +164,14 @@ func writeBody(w http.ResponseWriter, code int, ctype string, body []byte) {
 }
 
 // Pages render into buffers first so that a template error never leaves half
-// a page. The buffers are reused through a small free list rather than a
-// sync.Pool: a big status page makes enough garbage to trigger GCs, which
-// empty a Pool on every request.
-var freeBufs = make(chan *bytes.Buffer, 64)
+// a page. The buffers are reused through a small free list, one per server,
+// rather than a sync.Pool: a big status page makes enough garbage to trigger
+// GCs, which empty a Pool on every request.
+type bufList chan *bytes.Buffer
 
-func getBuf() *bytes.Buffer {
+func (l bufList) get() *bytes.Buffer {
 	select {
-	case b := <-freeBufs:
+	case b := <-l:
 		b.Reset()
 		return b
 	default:
@@ -178,19 +179,19 @@ func getBuf() *bytes.Buffer {
 	}
 }
 
-func putBuf(b *bytes.Buffer) {
-	if b.Cap() > 4<<20 { // don't pin a one-off giant (e.g. a 1,000-run API answer)
+func (l bufList) put(b *bytes.Buffer) {
+	if b.Cap() > 4<<20 { // don't pin a one-off giant
 		return
 	}
 	select {
-	case freeBufs <- b:
+	case l <- b:
 	default:
 	}
 }
 
 func (s *server) html(w http.ResponseWriter, code int, name string, data any) {
-	buf := getBuf()
-	defer putBuf(buf)
+	buf := s.bufs.get()
+	defer s.bufs.put(buf)
 	if err := s.pages.t.ExecuteTemplate(buf, name, data); err != nil {
 		text(w, http.StatusInternalServerError, "rendering page: "+err.Error())
 		return
@@ -254,7 +255,7 @@ func (s *server) apiResults(w http.ResponseWriter, r *http.Request) {
 		if err != nil || n < 1 || n > maxLimit {
 			// An explicit error rather than clamping: a script asking for
 			// limit=5000 should learn it gets at most 1000.
-			writeJSON(w, http.StatusBadRequest, apiError{fmt.Sprintf("limit must be an integer from 1 to %d, got %q", maxLimit, v)})
+			s.writeJSON(w, http.StatusBadRequest, apiError{fmt.Sprintf("limit must be an integer from 1 to %d, got %q", maxLimit, v)})
 			return
 		}
 		limit = n
@@ -263,7 +264,7 @@ func (s *server) apiResults(w http.ResponseWriter, r *http.Request) {
 	if name, ok := q["flow"]; ok {
 		fi, found := findFlow(flows, name[0])
 		if !found {
-			writeJSON(w, http.StatusNotFound, apiError{"unknown flow " + strconv.Quote(name[0])})
+			s.writeJSON(w, http.StatusNotFound, apiError{"unknown flow " + strconv.Quote(name[0])})
 			return
 		}
 		flows = []FlowInfo{fi}
@@ -306,12 +307,12 @@ func (s *server) apiFlows(w http.ResponseWriter, _ *http.Request) {
 	if flows == nil {
 		flows = []FlowInfo{}
 	}
-	writeJSON(w, http.StatusOK, flows)
+	s.writeJSON(w, http.StatusOK, flows)
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	buf := getBuf()
-	defer putBuf(buf)
+func (s *server) writeJSON(w http.ResponseWriter, code int, v any) {
+	buf := s.bufs.get()
+	defer s.bufs.put(buf)
 	if err := json.NewEncoder(buf).Encode(v); err != nil {
 		code, buf = http.StatusInternalServerError, bytes.NewBuffer(nil)
 		json.NewEncoder(buf).Encode(apiError{"encoding response: " + err.Error()})

@@ -550,9 +550,6 @@ func benchStatusPage(b *testing.B, src *fakeSource, target string) {
 func retainedMB(b *testing.B, serve func(*testing.B, http.Handler) int, h http.Handler) float64 {
 	b.StopTimer()
 	defer b.StartTimer()
-	for len(freeBufs) > 0 {
-		<-freeBufs
-	}
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
