@@ -545,8 +545,8 @@ func benchStatusPage(b *testing.B, src *fakeSource, target string) {
 }
 
 // retainedMB is the heap one view of a fresh handler leaves reachable, in MB:
-// live heap after a collection, before vs after the view, with the free list
-// of page buffers emptied first so that a buffer it keeps counts too.
+// live heap after a collection, before vs after the view (a fresh handler's
+// free list of page buffers is empty, so a buffer it keeps counts too).
 func retainedMB(b *testing.B, serve func(*testing.B, http.Handler) int, h http.Handler) float64 {
 	b.StopTimer()
 	defer b.StartTimer()
