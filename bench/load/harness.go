@@ -39,6 +39,7 @@ type options struct {
 	Concurrency  int           // 0: the daemon's default
 	Keep         int           // store.keep; 0: the daemon's default
 	Scrape       time.Duration // scrape /metrics this often (0: never)
+	View         time.Duration // open the status page this often (0: never)
 	Rules        bool          // a flow_failing rule over every flow and a dependency rule
 	LogFile      string        // the daemon's JSON log ("": formatted, then discarded)
 	Reload       bool          // reload the configuration in the middle of the measured time
@@ -225,9 +226,8 @@ type report struct {
 	evalSum     float64  // seconds spent in them
 	evalBuckets []*dto.Bucket
 	evalMax     float64 // upper bound of the slowest cycle's bucket
-	scrapes     int
-	scrapeTime  time.Duration // wall time of all scrapes
-	scrapeBytes int64         // of the last scrape
+	scrapes     polls   // of /metrics
+	views       polls   // of the status page
 }
 
 // run performs one load run.
@@ -306,40 +306,13 @@ func run(ctx context.Context, o options) (*report, error) {
 	}
 	defer stop()
 
-	// Scrapes, as a Prometheus would: OpenMetrics, gzip.
-	scrapeDone := make(chan struct{})
-	var scrapes atomic.Int64
-	var scrapeNanos, scrapeBytes atomic.Int64
-	sctx, stopScrapes := context.WithCancel(ctx)
-	go func() {
-		defer close(scrapeDone)
-		if o.Scrape <= 0 {
-			return
-		}
-		client := &http.Client{Timeout: time.Minute}
-		t := time.NewTicker(o.Scrape)
-		defer t.Stop()
-		for {
-			select {
-			case <-sctx.Done():
-				return
-			case <-t.C:
-			}
-			t0 := time.Now()
-			req, _ := http.NewRequestWithContext(sctx, http.MethodGet, "http://"+ln.Addr().String()+"/metrics", nil)
-			req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
-			resp, err := client.Do(req) // the transport asks for gzip and decodes it
-			if err != nil {
-				continue
-			}
-			n, _ := io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			scrapes.Add(1)
-			scrapeNanos.Add(int64(time.Since(t0)))
-			scrapeBytes.Store(n)
-		}
-	}()
-	defer func() { stopScrapes(); <-scrapeDone }()
+	// Scrapes, as a Prometheus would (OpenMetrics, gzip), and views of
+	// the status page, as someone paged would.
+	base0 := "http://" + ln.Addr().String()
+	scrapes := startPoller(ctx, o.Scrape, base0+"/metrics", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+	defer scrapes.stop()
+	views := startPoller(ctx, o.View, base0+"/", "text/html")
+	defer views.stop()
 
 	wait := func(d time.Duration) error {
 		select {
@@ -369,8 +342,8 @@ func run(ctx context.Context, o options) (*report, error) {
 	debug.FreeOSMemory()
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // 5: reset VmHWM
 	targetReset(ctx, base)
-	scrapes.Store(0)
-	scrapeNanos.Store(0)
+	scrapes.reset()
+	views.reset()
 	rep.total = &segment{}
 	if o.CPUProfile != "" {
 		f, err := os.Create(o.CPUProfile)
@@ -417,9 +390,7 @@ func run(ctx context.Context, o options) (*report, error) {
 	rep.end = prev
 	rep.total = all.merge()
 	rep.server = targetStats(ctx, base)
-	rep.scrapes, rep.scrapeTime, rep.scrapeBytes = int(scrapes.Load()), time.Duration(scrapeNanos.Load()), scrapeBytes.Load()
-	stopScrapes()
-	<-scrapeDone
+	rep.scrapes, rep.views = scrapes.stop(), views.stop()
 
 	// What only the daemon's metrics know; gathered once, after the
 	// measured time (a gather of 10,000 flows' series is not free).
@@ -601,4 +572,70 @@ func flowYAML(i, steps int) []byte {
 		}
 	}
 	return []byte(b.String())
+}
+
+// polls is what a poller saw: how many answers, their wall time, and the
+// size of the last one.
+type polls struct {
+	n     int
+	wall  time.Duration
+	bytes int64
+}
+
+// poller GETs one URL at an interval until stopped.
+type poller struct {
+	n, nanos, bytes atomic.Int64
+	cancel          context.CancelFunc
+	done            chan struct{}
+	stopped         *polls
+}
+
+func startPoller(ctx context.Context, every time.Duration, url, accept string) *poller {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &poller{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		if every <= 0 {
+			return
+		}
+		client := &http.Client{Timeout: time.Minute}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			t0 := time.Now()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			req.Header.Set("Accept", accept)
+			resp, err := client.Do(req) // the transport asks for gzip and decodes it
+			if err != nil {
+				continue
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			p.n.Add(1)
+			p.nanos.Add(int64(time.Since(t0)))
+			p.bytes.Store(n)
+		}
+	}()
+	return p
+}
+
+// reset starts the counts again (at the start of the measured time).
+func (p *poller) reset() {
+	p.n.Store(0)
+	p.nanos.Store(0)
+}
+
+// stop ends the polling and returns what it saw; later calls return the same.
+func (p *poller) stop() polls {
+	if p.stopped == nil {
+		p.stopped = &polls{int(p.n.Load()), time.Duration(p.nanos.Load()), p.bytes.Load()}
+		p.cancel()
+		<-p.done
+	}
+	return *p.stopped
 }

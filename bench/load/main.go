@@ -47,6 +47,7 @@ func main() {
 	flag.IntVar(&o.Concurrency, "concurrency", 0, "the daemon's concurrency (default: the daemon's default)")
 	flag.IntVar(&o.Keep, "keep", 0, "store.keep (default: the daemon's default)")
 	flag.DurationVar(&o.Scrape, "scrape", 0, "scrape /metrics this often, as Prometheus would (0: never)")
+	flag.DurationVar(&o.View, "view", 0, "open the status page (/) this often, as someone paged would (0: never)")
 	flag.BoolVar(&o.Rules, "rules", true, "configure a flow_failing rule over every flow and a dependency_success rule")
 	flag.StringVar(&o.LogFile, "log", "", "write the daemon's JSON log here (default: formatted and discarded)")
 	flag.BoolVar(&o.Reload, "reload", false, "reload the configuration half-way through the measured time")

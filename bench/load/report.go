@@ -81,9 +81,9 @@ func (r *report) evalMean() time.Duration {
 func (r *report) write(w io.Writer) {
 	o := r.opts
 	fmt.Fprintf(w, "## prober load: %d flows × %d steps every %s\n\n", o.Flows, o.Steps, o.Every)
-	fmt.Fprintf(w, "%s measured after a %s warm-up; target %s (delay %s); concurrency %s; store.keep %s; rules %v; scrape %s; GOMAXPROCS %d; %s\n\n",
+	fmt.Fprintf(w, "%s measured after a %s warm-up; target %s (delay %s); concurrency %s; store.keep %s; rules %v; scrape %s; status page views %s; GOMAXPROCS %d; %s\n\n",
 		r.measured().Round(time.Second), o.Warmup, o.Target, o.TargetDelay, orDefault(o.Concurrency), orDefault(o.Keep), o.Rules,
-		orNever(o.Scrape), runtimeProcs(), gcSettings())
+		orNever(o.Scrape), orNever(o.View), runtimeProcs(), gcSettings())
 	ok, why := r.keptUp()
 	fmt.Fprintf(w, "| measure | value | target |\n|---|---|---|\n")
 	row := func(k, v, t string) { fmt.Fprintf(w, "| %s | %s | %s |\n", k, v, t) }
@@ -121,9 +121,13 @@ func (r *report) write(w io.Writer) {
 		row("rule cycles", fmt.Sprintf("%d (%.2f/s, %.1f%% of a core)", r.evalCount, float64(r.evalCount)/r.measured().Seconds(),
 			100*r.evalSum/r.measured().Seconds()), "")
 	}
-	if r.scrapes > 0 {
-		row("/metrics scrapes: count / mean wall / size", fmt.Sprintf("%d / %s / %s", r.scrapes,
-			ms(r.scrapeTime/time.Duration(r.scrapes)), mb(r.scrapeBytes)), "")
+	if p := r.scrapes; p.n > 0 {
+		row("/metrics scrapes: count / mean wall / size", fmt.Sprintf("%d / %s / %s", p.n,
+			ms(p.wall/time.Duration(p.n)), mb(p.bytes)), "")
+	}
+	if p := r.views; p.n > 0 {
+		row("status page views: count / mean wall / size", fmt.Sprintf("%d / %s / %s", p.n,
+			ms(p.wall/time.Duration(p.n)), mb(p.bytes)), "")
 	}
 	row("configuration load (daemon.New)", ms(r.loadTime), "")
 	if o.Reload {
