@@ -71,8 +71,8 @@ for target in \
   go test -run='^$' -fuzz="^${name}\$" -fuzztime="${FUZZTIME:-$count}" "$pkg"
 done
 
-echo "== load harness (bounded: 300 flows of 4 steps every 5s, 20s measured)"
-go run ./bench/load -q -flows 300 -steps 4 -every 5s -warmup 8s -duration 20s -segments 2
+echo "== load harness (bounded: 300 flows of 4 steps every 5s, 20s measured, scraped and viewed every 5s)"
+go run ./bench/load -q -flows 300 -steps 4 -every 5s -warmup 8s -duration 20s -segments 2 -scrape 5s -view 5s
 
 echo "== benchmarks (one short pass)"
 go test -run='^$' -bench=. -benchtime=1x ./... >/dev/null

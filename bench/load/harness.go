@@ -391,6 +391,11 @@ func run(ctx context.Context, o options) (*report, error) {
 	rep.total = all.merge()
 	rep.server = targetStats(ctx, base)
 	rep.scrapes, rep.views = scrapes.stop(), views.stop()
+	for what, p := range map[string]polls{"/metrics scrapes": rep.scrapes, "status page views": rep.views} {
+		if p.failed > 0 {
+			return nil, fmt.Errorf("%d of %d %s failed, the last: %s", p.failed, p.failed+p.n, what, p.last)
+		}
+	}
 
 	// What only the daemon's metrics know; gathered once, after the
 	// measured time (a gather of 10,000 flows' series is not free).
@@ -577,14 +582,18 @@ func flowYAML(i, steps int) []byte {
 // polls is what a poller saw: how many answers, their wall time, and the
 // size of the last one.
 type polls struct {
-	n     int
-	wall  time.Duration
-	bytes int64
+	n      int
+	wall   time.Duration
+	bytes  int64
+	failed int    // answers that were not 200, or no answer
+	last   string // the last failure
 }
 
 // poller GETs one URL at an interval until stopped.
 type poller struct {
 	n, nanos, bytes atomic.Int64
+	failed          atomic.Int64
+	last            atomic.Value // string: the last failure
 	cancel          context.CancelFunc
 	done            chan struct{}
 	stopped         *polls
@@ -612,10 +621,19 @@ func startPoller(ctx context.Context, every time.Duration, url, accept string) *
 			req.Header.Set("Accept", accept)
 			resp, err := client.Do(req) // the transport asks for gzip and decodes it
 			if err != nil {
+				if ctx.Err() == nil {
+					p.failed.Add(1)
+					p.last.Store(err.Error())
+				}
 				continue
 			}
-			n, _ := io.Copy(io.Discard, resp.Body)
+			n, err := io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || err != nil {
+				p.failed.Add(1)
+				p.last.Store(fmt.Sprintf("%s: status %d (body read: %v)", url, resp.StatusCode, err))
+				continue
+			}
 			p.n.Add(1)
 			p.nanos.Add(int64(time.Since(t0)))
 			p.bytes.Store(n)
@@ -628,12 +646,16 @@ func startPoller(ctx context.Context, every time.Duration, url, accept string) *
 func (p *poller) reset() {
 	p.n.Store(0)
 	p.nanos.Store(0)
+	p.failed.Store(0)
 }
 
 // stop ends the polling and returns what it saw; later calls return the same.
 func (p *poller) stop() polls {
 	if p.stopped == nil {
-		p.stopped = &polls{int(p.n.Load()), time.Duration(p.nanos.Load()), p.bytes.Load()}
+		p.stopped = &polls{n: int(p.n.Load()), wall: time.Duration(p.nanos.Load()), bytes: p.bytes.Load(), failed: int(p.failed.Load())}
+		if p.stopped.failed > 0 {
+			p.stopped.last, _ = p.last.Load().(string)
+		}
 		p.cancel()
 		<-p.done
 	}
