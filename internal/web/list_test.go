@@ -321,7 +321,7 @@ func TestStatusPageFilter(t *testing.T) {
 			if empty := strings.Contains(body, `<p class="empty">No flow has`); empty != (len(tt.flows) == 0) {
 				t.Errorf("empty message shown: %v", empty)
 			}
-			if strings.Contains(body, "<script") || strings.Contains(body, "<b>bold") {
+			if b := withoutOwnScript(body); strings.Contains(b, "<script") || strings.Contains(b, "<b>bold") {
 				t.Error("page contains unescaped markup")
 			}
 			if strings.Contains(body, `<nav class="pager"`) {

@@ -7,7 +7,7 @@ import (
 	"html/template"
 )
 
-//go:embed pages.html style.css
+//go:embed pages.html style.css refresh.js
 var assets embed.FS
 
 type pages struct {
@@ -19,23 +19,31 @@ type pages struct {
 }
 
 // mustParsePages parses the page templates and derives the CSP. The style
-// sheet is its own template of static text so that it is emitted byte for
-// byte, which lets the CSP allow exactly it by hash instead of any inline
-// style.
+// sheet and the refresh script are templates of static text so that they are
+// emitted byte for byte, which lets the CSP allow exactly them by hash
+// instead of any inline style or script.
 func mustParsePages() *pages {
 	css, err := assets.ReadFile("style.css")
+	if err != nil {
+		panic(err)
+	}
+	js, err := assets.ReadFile("refresh.js")
 	if err != nil {
 		panic(err)
 	}
 	parse := func() *template.Template {
 		t := template.Must(template.New("pages").ParseFS(assets, "pages.html"))
 		template.Must(t.New("css").Parse(string(css)))
+		template.Must(t.New("refreshjs").Parse(string(js)))
 		return t
 	}
-	sum := sha256.Sum256(css)
+	hash := func(b []byte) string {
+		sum := sha256.Sum256(b)
+		return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	}
 	csp := func(formAction string) string {
-		return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
-			"'; base-uri 'none'; form-action " + formAction + "; frame-ancestors 'none'"
+		return "default-src 'none'; style-src " + hash(css) + "; script-src " + hash(js) +
+			"; base-uri 'none'; form-action " + formAction + "; frame-ancestors 'none'"
 	}
 	return &pages{t: parse(), csp: csp("'none'"), statusCSP: csp("'self'")}
 }
