@@ -282,6 +282,9 @@ func (s *server) apiResults(w http.ResponseWriter, r *http.Request) {
 	bw.Write(bytes.TrimSuffix(head, []byte("null}"))) // up to "flows":, whose value follows
 	bw.WriteByte('[')
 	for i, f := range flows {
+		if r.Context().Err() != nil {
+			return // the client went away: stop reading the store for it
+		}
 		runs := s.o.Source.Recent(f.Name, limit)
 		if runs == nil {
 			runs = []*result.Run{} // [] rather than null: clients iterate

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -718,4 +719,32 @@ func withoutOwnScript(body string) string {
 		panic(err)
 	}
 	return strings.Replace(body, "<script>"+string(js)+"</script>", "", 1)
+}
+
+// A client that goes away mid-answer stops the store reads for it.
+func TestAPIResultsStopsWhenTheClientLeaves(t *testing.T) {
+	src := bigSource(200)
+	h := New(Options{Region: "r", Source: src, Now: func() time.Time { return testNow }})
+	ctx, cancel := context.WithCancel(context.Background())
+	req := httptest.NewRequest("GET", "/api/v1/results?limit=30", nil).WithContext(ctx)
+	w := &leavingWriter{ResponseRecorder: httptest.NewRecorder(), after: 64 << 10, cancel: cancel}
+	h.ServeHTTP(w, req)
+	if n := src.recentN.Load(); n == 0 || n >= 200 {
+		t.Errorf("%d flows read after the client left, want some but not all 200", n)
+	}
+}
+
+// leavingWriter cancels its request once after bytes are written, as a
+// client hanging up would.
+type leavingWriter struct {
+	*httptest.ResponseRecorder
+	after  int
+	cancel context.CancelFunc
+}
+
+func (w *leavingWriter) Write(b []byte) (int, error) {
+	if w.after -= len(b); w.after <= 0 {
+		w.cancel()
+	}
+	return w.ResponseRecorder.Write(b)
 }
