@@ -308,10 +308,10 @@ func run(ctx context.Context, o options) (*report, error) {
 
 	// Scrapes, as a Prometheus would (OpenMetrics, gzip), and views of
 	// the status page, as someone paged would.
-	base0 := "http://" + ln.Addr().String()
-	scrapes := startPoller(ctx, o.Scrape, base0+"/metrics", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+	daemonURL := "http://" + ln.Addr().String()
+	scrapes := startPoller(ctx, o.Scrape, daemonURL+"/metrics", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
 	defer scrapes.stop()
-	views := startPoller(ctx, o.View, base0+"/", "text/html")
+	views := startPoller(ctx, o.View, daemonURL+"/", "text/html")
 	defer views.stop()
 
 	wait := func(d time.Duration) error {
@@ -391,9 +391,12 @@ func run(ctx context.Context, o options) (*report, error) {
 	rep.total = all.merge()
 	rep.server = targetStats(ctx, base)
 	rep.scrapes, rep.views = scrapes.stop(), views.stop()
-	for what, p := range map[string]polls{"/metrics scrapes": rep.scrapes, "status page views": rep.views} {
+	for _, p := range []struct {
+		what string
+		polls
+	}{{"/metrics scrapes", rep.scrapes}, {"status page views", rep.views}} {
 		if p.failed > 0 {
-			return nil, fmt.Errorf("%d of %d %s failed, the last: %s", p.failed, p.failed+p.n, what, p.last)
+			return nil, fmt.Errorf("%d of %d %s failed, the last: %s", p.failed, p.failed+p.n, p.what, p.last)
 		}
 	}
 
