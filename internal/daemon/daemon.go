@@ -444,12 +444,26 @@ func shapes(cfg *config.Config) []metrics.FlowShape {
 	if cfg == nil {
 		return nil
 	}
+	// Each latency rule's threshold becomes a bucket boundary of the
+	// histogram it reads (the flow's, or one step's), so that the rule
+	// exported to Prometheus counts the runs above it exactly, as the
+	// engine does.
+	type hist struct{ flow, step string }
+	bounds := map[hist][]float64{}
+	for _, r := range cfg.Alerting.Rules {
+		if r != nil && r.Kind == config.Latency && r.Latency != nil && r.Latency.Above > 0 {
+			k := hist{r.Latency.Flow, r.Latency.Step}
+			bounds[k] = append(bounds[k], r.Latency.Above.Seconds())
+		}
+	}
 	out := make([]metrics.FlowShape, len(cfg.Flows))
 	for i, f := range cfg.Flows {
 		out[i].Name = f.Name
+		out[i].Bounds = bounds[hist{f.Name, ""}]
 		out[i].Steps = make([]metrics.StepShape, 0, len(f.Steps)+len(f.Cleanup))
 		for _, st := range slices.Concat(f.Steps, f.Cleanup) {
-			out[i].Steps = append(out[i].Steps, metrics.StepShape{Name: st.Name, Dependency: st.Dependency})
+			out[i].Steps = append(out[i].Steps, metrics.StepShape{Name: st.Name, Dependency: st.Dependency,
+				Bounds: bounds[hist{f.Name, st.Name}]})
 		}
 	}
 	return out

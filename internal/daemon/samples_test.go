@@ -78,3 +78,42 @@ rules:
 		t.Errorf("the latency rule is gone but health keeps %d samples", n)
 	}
 }
+
+// TestShapesTakeLatencyThresholds: the metrics shapes carry each latency
+// rule's threshold as a bucket boundary of the histogram the rule reads
+// (a step's, or the flow's), and nothing for flows and steps no rule reads.
+func TestShapesTakeLatencyThresholds(t *testing.T) {
+	lat := func(flow, step string, above time.Duration) *config.Rule {
+		return &config.Rule{Name: "slow", Kind: config.Latency, Latency: &config.LatencyRule{Flow: flow, Step: step, Quantile: .95, Above: above}}
+	}
+	flow := func(name string, steps ...string) *config.Flow {
+		f := &config.Flow{Name: name}
+		for _, s := range steps {
+			f.Steps = append(f.Steps, &config.Step{Name: s})
+		}
+		return f
+	}
+	cfg := &config.Config{
+		Flows: []*config.Flow{flow("checkout", "login", "pay"), flow("health", "healthz")},
+		Alerting: config.Alerting{Rules: []*config.Rule{
+			lat("checkout", "pay", 2*time.Second), lat("checkout", "pay", 1500*time.Millisecond),
+			lat("checkout", "", 5*time.Second), lat("search", "pay", time.Second), nil,
+			{Name: "f", Kind: config.FlowFailing, FlowFailing: &config.FlowFailingRule{}},
+		}},
+	}
+	got := map[string][]float64{}
+	for _, s := range shapes(cfg) {
+		if len(s.Bounds) > 0 {
+			got[s.Name] = s.Bounds
+		}
+		for _, st := range s.Steps {
+			if len(st.Bounds) > 0 {
+				got[s.Name+"/"+st.Name] = st.Bounds
+			}
+		}
+	}
+	want := map[string][]float64{"checkout": {5}, "checkout/pay": {2, 1.5}}
+	if len(got) != len(want) || !slices.Equal(got["checkout"], want["checkout"]) || !slices.Equal(got["checkout/pay"], want["checkout/pay"]) {
+		t.Errorf("bounds %v, want %v", got, want)
+	}
+}

@@ -262,11 +262,19 @@ func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
 type FlowShape struct {
 	Name  string
 	Steps []StepShape
+	// Bounds are bucket boundaries (seconds) that the flow's duration
+	// histogram has besides the standard ones: the thresholds of latency
+	// rules over the flow, so that a Prometheus rule can ask "how many runs
+	// were slower than the threshold" of a le bucket exactly, rather than
+	// interpolating within one. Only the histograms a rule reads get one:
+	// each is one more series.
+	Bounds []float64
 }
 
 // StepShape is one step of a FlowShape.
 type StepShape struct {
 	Name, Dependency string
+	Bounds           []float64 // of the step's duration histogram, as FlowShape.Bounds
 }
 
 // ---- per-flow state ----------------------------------------------------------
@@ -474,6 +482,94 @@ type histo struct {
 type histoExt struct {
 	over uint64
 	odd  []string // by bucket, when the exemplar's id is zero; or nil
+	// Bounds besides durationBuckets (FlowShape.Bounds), ascending, none
+	// of them standard, each with the observations that fell in its
+	// standard bucket at or below it: a le bucket of its own at the price
+	// of a count, while the standard buckets stay one array for all.
+	extra []extraBound
+}
+
+// extraBound is a bucket boundary besides the standard ones.
+type extraBound struct {
+	le  float64
+	std int    // the standard bucket it lies in (nBuckets: above the last)
+	n   uint64 // observations in that bucket and <= le
+}
+
+// normBounds is bounds as histoExt.extra wants them: positive and finite,
+// not standard, sorted, each once.
+func normBounds(bounds []float64) []float64 {
+	var out []float64
+	for _, b := range bounds {
+		if b > 0 && !math.IsInf(b, 0) && !slices.Contains(durationBuckets[:], b) && !slices.Contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// setBounds gives h the extra bounds (normalised by normBounds). A
+// histogram whose bounds change starts again from zero, as it would in a
+// new process: a new le bucket cannot know how many of the past
+// observations it holds, and one that started at zero beside a count that
+// did not would read as slow runs.
+func (h *histo) setBounds(bounds []float64) {
+	var have []float64
+	if h.ext != nil {
+		for _, x := range h.ext.extra {
+			have = append(have, x.le)
+		}
+	}
+	if slices.Equal(have, bounds) {
+		return
+	}
+	*h = histo{}
+	if len(bounds) == 0 {
+		return
+	}
+	x := h.extend()
+	x.extra = make([]extraBound, len(bounds))
+	for i, b := range bounds {
+		x.extra[i] = extraBound{le: b, std: bucketOf(b)}
+	}
+}
+
+// withExtra inserts h's extra bounds into bs, its standard buckets (in
+// order, exemplars set, and +Inf last if an exemplar needed it), and moves
+// an exemplar to the extra bucket it falls in, if any.
+func (h *histo) withExtra(bs []*dto.Bucket) []*dto.Bucket {
+	if h.ext == nil || len(h.ext.extra) == 0 {
+		return bs
+	}
+	extra := h.ext.extra
+	out := make([]*dto.Bucket, 0, len(bs)+len(extra))
+	var below uint64 // the cumulative count of the standard bucket before
+	add := func(x extraBound) {
+		le, cum := x.le, below+x.n
+		out = append(out, &dto.Bucket{UpperBound: &le, CumulativeCount: &cum})
+	}
+	j := 0
+	for _, b := range bs {
+		start := len(out)
+		for ; j < len(extra) && extra[j].le < b.GetUpperBound(); j++ {
+			add(extra[j])
+		}
+		if ex := b.Exemplar; ex != nil {
+			for _, e := range out[start:] {
+				if ex.GetValue() <= e.GetUpperBound() {
+					e.Exemplar, b.Exemplar = ex, nil
+					break
+				}
+			}
+		}
+		out = append(out, b)
+		below = b.GetCumulativeCount()
+	}
+	for ; j < len(extra); j++ { // above the last standard bound, +Inf not spelled out
+		add(extra[j])
+	}
+	return out
 }
 
 // bucketOf is the bucket of v: the first bound >= v (le), as
@@ -535,6 +631,13 @@ func (h *histo) observe(v float64, t *runTrace) {
 		h.extend().over++
 	}
 	h.sum += v
+	if x := h.ext; x != nil {
+		for k := range x.extra {
+			if e := &x.extra[k]; e.std == i && v <= e.le {
+				e.n++
+			}
+		}
+	}
 	if !t.ok {
 		return
 	}
@@ -583,6 +686,7 @@ func (h *histo) clone(exs *[]exemplar) histo {
 	if h.ext != nil {
 		x := *h.ext
 		x.odd = slices.Clone(x.odd)
+		x.extra = slices.Clone(x.extra)
 		c.ext = &x
 	}
 	return c
@@ -626,6 +730,7 @@ func (m *Metrics) reshape(fd *flowData, s FlowShape) {
 			sd = &stepData{}
 		}
 		sd.lbl = m.intern(&stepName, ss.Name)
+		sd.duration.setBounds(normBounds(ss.Bounds))
 		if !shaped { // counted ad hoc until now: its ok count moves over
 			sd.ok += sd.classes.take(string(result.OK))
 		}
@@ -650,6 +755,7 @@ func (m *Metrics) reshape(fd *flowData, s FlowShape) {
 		steps = append(steps, sd)
 	}
 	fd.steps, fd.nShaped = steps, int32(len(steps))
+	fd.duration.setBounds(normBounds(s.Bounds))
 }
 
 // SetFlows makes the configured flows' series exist from the start (so rates
@@ -690,7 +796,7 @@ func (m *Metrics) SetFlows(flows []FlowShape) {
 func (m *Metrics) adhoc(r *result.Run) {
 	shape := FlowShape{Name: r.Flow}
 	for _, s := range r.Steps {
-		shape.Steps = append(shape.Steps, StepShape{s.Name, s.Dependency})
+		shape.Steps = append(shape.Steps, StepShape{Name: s.Name, Dependency: s.Dependency})
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -1024,6 +1130,7 @@ func (h *histo) dto() *dto.Histogram {
 		inf := math.Inf(1)
 		out.Bucket = append(out.Bucket, &dto.Bucket{CumulativeCount: &cums[nBuckets], UpperBound: &inf, Exemplar: e.dto(odd)})
 	})
+	out.Bucket = h.withExtra(out.Bucket)
 	return out
 }
 

@@ -982,3 +982,95 @@ func TestHistoBucketSaturates(t *testing.T) {
 		t.Errorf("count %d, want %d", got, uint64(math.MaxUint32)+2)
 	}
 }
+
+// seriesCount is how many series a scrape of /metrics holds.
+func seriesCount(t *testing.T, reg *prometheus.Registry, m *Metrics) int {
+	t.Helper()
+	_, body := scrape(t, reg, m, "")
+	return len(decode(t, body, expfmt.NewFormat(expfmt.TypeTextPlain)))
+}
+
+// A latency rule's threshold is a bucket boundary of the histogram the rule
+// reads, and of no other (issue 12, item 7): le="2" on checkout's pay, not
+// on its other steps, its flow duration or another flow; one series more
+// for each threshold, none for one that is already standard.
+func TestRuleBoundsAreBuckets(t *testing.T) {
+	plain := []FlowShape{checkoutShape(), healthShape()}
+	reg0, m0 := newTestMetrics(t)
+	m0.SetFlows(plain)
+	before := seriesCount(t, reg0, m0)
+
+	withRule := []FlowShape{checkoutShape(), healthShape()}
+	withRule[0].Steps[2].Bounds = []float64{2, 2, 2.5, 0, math.Inf(1)} // 2.5 is standard; 0 and +Inf are no bounds
+	reg, m := newTestMetrics(t)
+	m.SetFlows(withRule)
+	if after := seriesCount(t, reg, m); after != before+1 {
+		t.Errorf("%d series with the rule's bound, %d without: want exactly one more", after, before)
+	}
+	t.Logf("series: %d without the latency rule's bound, %d with it", before, before+1)
+
+	for _, d := range []time.Duration{1600 * time.Millisecond, 2 * time.Second, 2400 * time.Millisecond} {
+		r := passingRun()
+		r.Steps[2].Duration = d
+		m.Observe(r)
+	}
+	pay := func(le string) series {
+		return s("prober_step_duration_seconds_bucket", "flow", "checkout", "step", "pay", "le", le)
+	}
+	checkValues(t, reg, map[series]float64{
+		pay("1"): 0, pay("2"): 2, pay("2.5"): 3, pay("+Inf"): 3, // 2s itself is at or below 2
+	})
+	checkAbsent(t, reg, []series{
+		s("prober_step_duration_seconds_bucket", "flow", "checkout", "step", "login", "le", "2"),
+		s("prober_flow_duration_seconds_bucket", "flow", "checkout", "le", "2"),
+		s("prober_step_duration_seconds_bucket", "flow", "health", "step", "healthz", "le", "2"),
+	})
+
+	// The /metrics stream has it too, in order, in both formats.
+	for _, accept := range []string{"", acceptPrometheus} {
+		_, body := scrape(t, reg, m, accept)
+		lines := grepLines(string(body), `prober_step_duration_seconds_bucket{flow="checkout",`)
+		want := regexp.MustCompile(`step="pay"[^\n]*le="1(\.0)?"[^\n]*\n[^\n]*le="2(\.0)?"} 2\b[^\n]*\n[^\n]*le="2\.5"} 3`)
+		if !want.MatchString(lines) {
+			t.Errorf("Accept %q: pay's buckets lack le=2 between 1 and 2.5:\n%s", accept, lines)
+		}
+	}
+}
+
+// Extra bounds below the first standard one and above the last, with
+// exemplars moved to the extra bucket they fall in; a histogram whose
+// bounds change starts again from zero.
+func TestExtraBoundsEdges(t *testing.T) {
+	var h histo
+	h.setBounds(normBounds([]float64{90, 0.003, 2}))
+	tr := newRunTrace(traceOK)
+	// 200 then 70: one exemplar per standard bucket (the last), and 70's
+	// moves from +Inf to the extra bucket le=90.
+	for _, v := range []float64{0.001, 1.5, 200, 70} {
+		h.observe(v, &tr)
+	}
+	type bucket struct {
+		le  float64
+		cum uint64
+		ex  float64 // exemplar value, 0 for none
+	}
+	var got []bucket
+	for _, b := range h.dto().GetBucket() {
+		got = append(got, bucket{b.GetUpperBound(), b.GetCumulativeCount(), b.GetExemplar().GetValue()})
+	}
+	want := []bucket{{0.003, 1, 0.001}, {0.005, 1, 0}, {0.01, 1, 0}, {0.025, 1, 0}, {0.05, 1, 0}, {0.1, 1, 0}, {0.25, 1, 0},
+		{0.5, 1, 0}, {1, 1, 0}, {2, 2, 1.5}, {2.5, 2, 0}, {5, 2, 0}, {10, 2, 0}, {30, 2, 0}, {60, 2, 0}, {90, 3, 70},
+		{math.Inf(1), 4, 0}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("buckets\n got %v\nwant %v", got, want)
+	}
+
+	h.setBounds(normBounds([]float64{2, 0.003, 90, 90})) // the same: kept
+	if h.count() != 4 {
+		t.Errorf("count %d after setting the same bounds, want 4", h.count())
+	}
+	h.setBounds(normBounds([]float64{3}))
+	if h.count() != 0 || h.sum != 0 || len(h.exemplars()) != 0 {
+		t.Errorf("count %d, sum %v, %d exemplars after the bounds changed: want a fresh histogram", h.count(), h.sum, len(h.exemplars()))
+	}
+}

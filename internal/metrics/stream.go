@@ -413,6 +413,8 @@ func (s *streamer) histogram(h *histo) *dto.Histogram {
 		hs.ptrs[nBuckets] = b
 		hs.h.Bucket = hs.ptrs[:nBuckets+1]
 	})
+	// Rule thresholds, on the few histograms with some: a fresh slice.
+	hs.h.Bucket = h.withExtra(hs.h.Bucket)
 	return &hs.h
 }
 

@@ -312,6 +312,16 @@ func TestStreamEqualsRegistryPath(t *testing.T) {
 			m.Observe(genRun("edited", 4, -1, "", traceOK, time.Second, t0)) // late run of the old shape
 			m.Skipped("gone")
 		}},
+		{"rule thresholds as extra bounds", func(t *testing.T, reg *prometheus.Registry, m *Metrics) {
+			c := checkoutShape()
+			c.Bounds = []float64{0.003, 2, 90}
+			c.Steps[2].Bounds = []float64{2}
+			m.SetFlows([]FlowShape{c, healthShape()})
+			slow := passingRun()
+			slow.Steps[2].Duration, slow.Duration = 1600*time.Millisecond, 95*time.Second
+			m.Observe(slow)
+			m.Observe(failingRun())
+		}},
 		{"ad hoc", func(t *testing.T, reg *prometheus.Registry, m *Metrics) {
 			populate(m, 40, 3, false)
 			m.Observe(passingRun())
