@@ -213,10 +213,10 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	// Shapes and the status page's flow list are made from the
 	// configuration when needed rather than kept: at 10,000 flows they
 	// would hold 4 MB that is read once, or on a page view.
-	d.metrics.SetFlows(shapes(cfg))
+	d.metrics.SetFlows(Shapes(cfg))
 	if d.serving {
 		if err := d.sched.Set(jobs); err != nil {
-			d.metrics.SetFlows(shapes(d.Config())) // back to the configuration kept
+			d.metrics.SetFlows(Shapes(d.Config())) // back to the configuration kept
 			return fmt.Errorf("scheduling: %w", err)
 		}
 	}
@@ -439,8 +439,9 @@ func latencySamples(cfg *config.Config) ([]string, time.Duration) {
 	return flows, age
 }
 
-// shapes are cfg's flows as the metrics pre-create their series.
-func shapes(cfg *config.Config) []metrics.FlowShape {
+// Shapes are cfg's flows as the metrics pre-create their series, with
+// the bucket boundaries its latency rules need.
+func Shapes(cfg *config.Config) []metrics.FlowShape {
 	if cfg == nil {
 		return nil
 	}

@@ -102,7 +102,7 @@ func TestShapesTakeLatencyThresholds(t *testing.T) {
 		}},
 	}
 	got := map[string][]float64{}
-	for _, s := range shapes(cfg) {
+	for _, s := range Shapes(cfg) {
 		if len(s.Bounds) > 0 {
 			got[s.Name] = s.Bounds
 		}

@@ -976,12 +976,19 @@ func (c *cycle) latency(r *config.Rule) Evaluation {
 	if window <= 0 {
 		window = 10 * time.Minute
 	}
-	d, n, err := c.e.src.Quantile(c.ctx, l.Flow, l.Step, q, window, c.at)
+	// The q-quantile is above the threshold when more than 1-q of the
+	// samples are: the nearest-rank quantile, what Prometheus reads exactly
+	// from the le bucket at the threshold (promrules exports the same
+	// comparison). Compared as the share at or below it against q, as the
+	// exported rule does, so that a share exactly at the limit does not
+	// fire on rounding: 19 of 20 within is 0.95, not above 1-0.95.
+	slower, total, err := c.e.src.Slower(c.ctx, l.Flow, l.Step, l.Above, window, c.at)
 	if err != nil {
 		ev.Value, ev.Err = "cannot read durations", fmt.Errorf("flow %s step %q: %w", l.Flow, l.Step, err)
 		return ev
 	}
-	if need := max(l.MinSamples, 1); n < need {
+	n := int(math.Round(total))
+	if need := max(l.MinSamples, 1); n < need || total <= 0 {
 		ev.Value = fmt.Sprintf("%d %s over %s, fewer than the %d needed", n, plural(n, "sample", "samples"), span(window), need)
 		return ev
 	}
@@ -989,16 +996,16 @@ func (c *cycle) latency(r *config.Rule) Evaluation {
 	if l.Step != "" {
 		what += " step " + l.Step
 	}
-	if d > l.Above {
+	share := fmt.Sprintf("%s of %d %s slower than %s (limit %s)", percent(slower/total), n, plural(n, "sample", "samples"),
+		latency(l.Above), percent(1-q))
+	if (total-slower)/total < q {
 		ev.Status = Firing
-		ev.Value = fmt.Sprintf("%s %s > %s over %s (%d %s)", quantileName(q), latency(d), latency(l.Above), span(window),
-			n, plural(n, "sample", "samples"))
+		ev.Value = fmt.Sprintf("%s > %s over %s: %s", quantileName(q), latency(l.Above), span(window), share)
 		c.fire(r, &ev, what+" "+ev.Value)
 		return ev
 	}
 	ev.Status = OK
-	ev.Value = fmt.Sprintf("%s %s over %s (%d %s), limit %s", quantileName(q), latency(d), span(window),
-		n, plural(n, "sample", "samples"), latency(l.Above))
+	ev.Value = fmt.Sprintf("%s <= %s over %s: %s", quantileName(q), latency(l.Above), span(window), share)
 	return ev
 }
 

@@ -185,11 +185,11 @@ func TestSummaries(t *testing.T) {
 			r := rule("pay_slow", config.Latency)
 			r.Latency = &config.LatencyRule{Flow: "checkout", Step: "pay", Quantile: 0.95, Above: 2 * time.Second, Window: 10 * time.Minute, MinSamples: 5}
 			return r
-		}(), &fakeSource{quantile: func(string, string, float64, time.Duration, time.Time) (time.Duration, int, error) {
-			return 2312 * time.Millisecond, 57, nil
+		}(), &fakeSource{slower: func(string, string, time.Duration, time.Duration, time.Time) (float64, float64, error) {
+			return 12, 57, nil
 		}, flowRatio: func(string, time.Duration, time.Time) (float64, float64, error) { return 10, 10, nil }},
 			[]*config.Signal{{Name: "checkout success", Flow: "checkout", Window: 5 * time.Minute}},
-			`checkout step pay p95 2.31s > 2s over 10m (57 samples); checkout success 100% (was 100%)`},
+			`checkout step pay p95 > 2s over 10m: 21.1% of 57 samples slower than 2s (limit 5%); checkout success 100% (was 100%)`},
 		{"promql", func() *config.Rule {
 			r := rule("shop_errors", config.PromQL)
 			r.PromQL = &config.PromQLRule{Query: `sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))`, Op: ">", Value: 0.05}
@@ -408,27 +408,35 @@ func TestLatency(t *testing.T) {
 		r.Latency = &config.LatencyRule{Flow: "checkout", Step: step, Quantile: 0.99, Above: 2 * time.Second, Window: 10 * time.Minute, MinSamples: 5}
 		return r
 	}
-	q := func(d time.Duration, n int, err error) func(string, string, float64, time.Duration, time.Time) (time.Duration, int, error) {
-		return func(string, string, float64, time.Duration, time.Time) (time.Duration, int, error) { return d, n, err }
-	}
+	// p99: fires when more than 1% of the samples are slower than 2s.
 	tests := []struct {
 		name   string
 		step   string
-		d      time.Duration
-		n      int
+		slower float64
+		n      float64
 		err    error
 		status Status
 		value  string
 	}{
-		{"slow", "pay", 2500 * time.Millisecond, 10, nil, Firing, "p99 2.5s > 2s over 10m (10 samples)"},
-		{"at the limit", "pay", 2 * time.Second, 10, nil, OK, "p99 2s over 10m (10 samples), limit 2s"},
-		{"fast", "", 350 * time.Millisecond, 60, nil, OK, "p99 350ms over 10m (60 samples), limit 2s"},
-		{"too few samples", "pay", 9 * time.Second, 4, nil, Unknown, "4 samples over 10m, fewer than the 5 needed"},
+		{"slow", "pay", 2, 100, nil, Firing, "p99 > 2s over 10m: 2% of 100 samples slower than 2s (limit 1%)"},
+		{"at the limit", "pay", 1, 100, nil, OK, "p99 <= 2s over 10m: 1% of 100 samples slower than 2s (limit 1%)"},
+		{"one of ten", "pay", 1, 10, nil, Firing, "p99 > 2s over 10m: 10% of 10 samples slower than 2s (limit 1%)"},
+		{"fast", "", 0, 60, nil, OK, "p99 <= 2s over 10m: 0% of 60 samples slower than 2s (limit 1%)"},
+		{"Prometheus's extrapolated counts", "", 0.9, 102.3, nil, OK, "p99 <= 2s over 10m: 0.9% of 102 samples slower than 2s (limit 1%)"},
+		{"too few samples", "pay", 4, 4, nil, Unknown, "4 samples over 10m, fewer than the 5 needed"},
 		{"error", "pay", 0, 0, errors.New("x"), Unknown, "cannot read durations"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev := one(t, &fakeSource{quantile: q(tt.d, tt.n, tt.err)}, mk(tt.step))
+			var gotAbove time.Duration
+			src := &fakeSource{slower: func(_, _ string, above, _ time.Duration, _ time.Time) (float64, float64, error) {
+				gotAbove = above
+				return tt.slower, tt.n, tt.err
+			}}
+			ev := one(t, src, mk(tt.step))
+			if gotAbove != 2*time.Second {
+				t.Errorf("read durations above %s, want the rule's 2s", gotAbove)
+			}
 			if ev.Status != tt.status || ev.Value != tt.value {
 				t.Errorf("got %s %q, want %s %q", ev.Status, ev.Value, tt.status, tt.value)
 			}
@@ -559,15 +567,17 @@ func TestSignals(t *testing.T) {
 	depEnds = nil
 	lr := rule("slow", config.Latency)
 	lr.Latency = &config.LatencyRule{Flow: "checkout", Quantile: 0.5, Above: time.Second, Window: time.Minute, MinSamples: 1}
-	src.quantile = func(string, string, float64, time.Duration, time.Time) (time.Duration, int, error) {
-		return 2 * time.Second, 3, nil
+	src.slower = func(string, string, time.Duration, time.Duration, time.Time) (float64, float64, error) {
+		return 2, 3, nil
 	}
 	ev := one(t, src, lr, gw)
 	if ev.Status != Firing || len(depEnds) != 2 || !depEnds[1].Equal(ago(time.Hour)) {
 		t.Errorf("before without since: %v %s", depEnds, ev.Status)
 	}
 	// OK and Unknown evaluations carry no signals.
-	src.quantile = func(string, string, float64, time.Duration, time.Time) (time.Duration, int, error) { return 0, 3, nil }
+	src.slower = func(string, string, time.Duration, time.Duration, time.Time) (float64, float64, error) {
+		return 1, 3, nil
+	}
 	if ev := one(t, src, lr, gw); ev.Status != OK || ev.Signals != nil || ev.Summary != "" {
 		t.Errorf("OK evaluation with signals: %+v", ev)
 	}

@@ -25,6 +25,7 @@ type fakeSource struct {
 	flowRatio  func(flow string, w time.Duration, at time.Time) (float64, float64, error)
 	depRatio   func(dep string, w time.Duration, at time.Time) (float64, float64, error)
 	quantile   func(flow, step string, q float64, w time.Duration, at time.Time) (time.Duration, int, error)
+	slower     func(flow, step string, threshold, w time.Duration, at time.Time) (float64, float64, error)
 	query      func(q string, at time.Time) ([]Sample, error)
 	regions    []RegionSeen
 	regionsErr error
@@ -70,6 +71,13 @@ func (f *fakeSource) Quantile(ctx context.Context, flow, step string, q float64,
 		return 0, 0, nil
 	}
 	return f.quantile(flow, step, q, w, at)
+}
+
+func (f *fakeSource) Slower(ctx context.Context, flow, step string, threshold, w time.Duration, at time.Time) (float64, float64, error) {
+	if f.slower == nil {
+		return 0, 0, nil
+	}
+	return f.slower(flow, step, threshold, w, at)
 }
 
 func (f *fakeSource) Query(ctx context.Context, q string, at time.Time) ([]Sample, error) {

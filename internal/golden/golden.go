@@ -83,6 +83,11 @@ type Source interface {
 	// Quantile is the q-quantile of step durations (step "" = the flow's
 	// run durations) in (at-window, at], and how many samples it is over.
 	Quantile(ctx context.Context, flow, step string, q float64, window time.Duration, at time.Time) (time.Duration, int, error)
+	// Slower counts the durations Quantile reads: those above threshold,
+	// and all. Latency rules read it: the q-quantile is above a threshold
+	// when more than 1-q of the samples are, which a le bucket at the
+	// threshold tells Prometheus exactly (see LatencySeries).
+	Slower(ctx context.Context, flow, step string, threshold, window time.Duration, at time.Time) (slower, total float64, err error)
 	// Query runs an instant PromQL query at at.
 	Query(ctx context.Context, promql string, at time.Time) ([]Sample, error)
 	// Regions lists the regions that reported any of flows (every flow

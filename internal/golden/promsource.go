@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -623,6 +625,58 @@ func (s *promSource) Quantile(ctx context.Context, flow, step string, q float64,
 		return 0, 0, nil
 	}
 	return time.Duration(d * float64(time.Second)), int(math.Round(n)), nil
+}
+
+func (s *promSource) Slower(ctx context.Context, flow, step string, threshold, window time.Duration, at time.Time) (float64, float64, error) {
+	bucket, count := LatencySeries(flow, step, threshold)
+	w := promDuration(window)
+	qw := `sum(increase(` + bucket + `[` + w + `]))`
+	qn := `sum(increase(` + count + `[` + w + `]))`
+	var (
+		wg         sync.WaitGroup
+		vw, vn     model.Vector
+		errW, errN error
+	)
+	wg.Go(func() { vw, errW = s.q.vector(ctx, qw, at) })
+	wg.Go(func() { vn, errN = s.q.vector(ctx, qn, at) })
+	wg.Wait()
+	if err := errors.Join(errW, errN); err != nil {
+		return 0, 0, err
+	}
+	if len(vn) == 0 {
+		return 0, 0, nil
+	}
+	n := float64(vn[0].Value)
+	if math.IsNaN(n) || n <= 0 {
+		return 0, 0, nil
+	}
+	if len(vw) == 0 {
+		// Durations but no bucket at the threshold: a prober whose
+		// configuration lacks the rule. Unknown, rather than all slow.
+		return 0, 0, fmt.Errorf("no le=%q bucket in %s: the probers' configuration must have this latency rule", number(threshold.Seconds()), count)
+	}
+	within := float64(vw[0].Value)
+	return max(n-within, 0), n, nil
+}
+
+// LatencySeries are the series a latency rule over flow (and step, if not
+// "") with threshold above reads, in Prometheus: the bucket of durations
+// at or below the threshold (a bucket boundary of that histogram: the
+// daemon makes it one), and the count of all. The engine over Prometheus
+// and the exported rules (promrules) both read these.
+func LatencySeries(flow, step string, above time.Duration) (bucket, count string) {
+	metric, sel := "prober_flow_duration_seconds", `flow=`+promString(flow)
+	if step != "" {
+		metric, sel = "prober_step_duration_seconds", sel+`,step=`+promString(step)
+	}
+	// le as the text format writes it ("2") or as OpenMetrics and
+	// Prometheus 3 do ("2.0").
+	le := strconv.FormatFloat(above.Seconds(), 'g', -1, 64)
+	alts := regexp.QuoteMeta(le)
+	if !strings.ContainsAny(le, ".e") {
+		alts += `|` + regexp.QuoteMeta(le+".0")
+	}
+	return metric + `_bucket{` + sel + `,le=~` + promString(alts) + `}`, metric + `_count{` + sel + `}`
 }
 
 func (s *promSource) Query(ctx context.Context, promql string, at time.Time) ([]Sample, error) {

@@ -283,6 +283,36 @@ func TestPromSourceRatios(t *testing.T) {
 			}
 		})
 	}
+	// Latency rules: the le bucket at the threshold (as the text format
+	// or OpenMetrics spells it) against the count.
+	payCount := `sum(increase(prober_step_duration_seconds_count{flow="checkout",step="pay"}[10m]))`
+	f.answer(`sum(increase(prober_step_duration_seconds_bucket{flow="checkout",step="pay",le=~"2|2\\.0"}[10m]))`, ser(17))
+	f.answer(payCount, ser(20))
+	f.answer(`sum(increase(prober_flow_duration_seconds_count{flow="checkout"}[1h]))`, ser(60))
+	f.answer(`sum(increase(prober_flow_duration_seconds_bucket{flow="checkout",le=~"1\\.5"}[1h]))`, ser(60))
+	f.answer(`sum(increase(prober_step_duration_seconds_count{flow="nobucket",step="pay"}[10m]))`, ser(20))
+	f.answer(`sum(increase(prober_step_duration_seconds_bucket{flow="nobucket",step="pay",le=~"1|1\\.0"}[10m]))`) // empty
+	f.answer(`sum(increase(prober_step_duration_seconds_count{flow="idle",step="x"}[10m]))`, ser(0))
+	f.answer(`sum(increase(prober_step_duration_seconds_bucket{flow="idle",step="x",le=~"1|1\\.0"}[10m]))`, ser(0))
+	slowers := []struct {
+		flow, step    string
+		above, w      time.Duration
+		slower, total float64
+		err           bool
+	}{
+		{"checkout", "pay", 2 * time.Second, 10 * time.Minute, 3, 20, false},
+		{"checkout", "", 1500 * time.Millisecond, time.Hour, 0, 60, false},
+		{"idle", "x", time.Second, 10 * time.Minute, 0, 0, false},      // no samples
+		{"nobucket", "pay", time.Second, 10 * time.Minute, 0, 0, true}, // no le bucket at the threshold: not "all slow"
+	}
+	for _, tt := range slowers {
+		t.Run("slower "+tt.flow+" "+tt.step, func(t *testing.T) {
+			slower, total, err := src.Slower(ctx, tt.flow, tt.step, tt.above, tt.w, now)
+			if (err != nil) != tt.err || slower != tt.slower || total != tt.total {
+				t.Errorf("%v of %v (%v), want %v of %v (error %v)", slower, total, err, tt.slower, tt.total, tt.err)
+			}
+		})
+	}
 	// Passthrough.
 	f.answer(`sum(rate(shop_http_requests_total{code=~"5.."}[5m]))`, ser(0.21, "job", "shop"))
 	s, err := src.Query(ctx, `sum(rate(shop_http_requests_total{code=~"5.."}[5m]))`, now)

@@ -128,6 +128,14 @@ func (s *storeSource) Quantile(ctx context.Context, flow, step string, q float64
 	return d, n, nil
 }
 
+func (s *storeSource) Slower(ctx context.Context, flow, step string, threshold, window time.Duration, at time.Time) (float64, float64, error) {
+	if s.st == nil {
+		return 0, 0, nil
+	}
+	slower, n := s.st.Slower(flow, step, threshold, window, at)
+	return float64(slower), float64(n), nil
+}
+
 func (s *storeSource) Query(ctx context.Context, promql string, at time.Time) ([]Sample, error) {
 	if s.promql == nil {
 		return nil, ErrNoPromQL

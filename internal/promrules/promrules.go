@@ -26,6 +26,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/golden"
 )
 
 // Group names in the generated file.
@@ -480,22 +481,30 @@ func (g *gen) latency(r *config.Rule) Rule {
 		window = 10 * time.Minute
 	}
 	w := dur(window)
-	metric, by, what, ident := "prober_flow_duration_seconds", "flow", "{{ $labels.flow }}", []string{"flow"}
-	m := []string{eq("flow", l.Flow)}
+	by, what, ident := "flow", "{{ $labels.flow }}", []string{"flow"}
 	if l.Step != "" {
-		metric, by, what, ident = "prober_step_duration_seconds", "flow, step", "{{ $labels.flow }} step {{ $labels.step }}", []string{"flow", "step"}
-		m = append(m, eq("step", l.Step))
+		by, what, ident = "flow, step", "{{ $labels.flow }} step {{ $labels.step }}", []string{"flow", "step"}
 	}
-	sel := braces(m)
-	// Over every region's runs, as the engine reads them. Prometheus
-	// interpolates within a bucket where the engine has every duration.
-	expr := "histogram_quantile(" + number(q) + ", sum by (" + by + ", le) (rate(" + metric + "_bucket" + sel + "[" + w + "])))" +
-		" > " + seconds(l.Above) + "\nand\n" +
-		"sum by (" + by + ") (increase(" + metric + "_count" + sel + "[" + w + "])) >= " + strconv.Itoa(max(l.MinSamples, 1))
+	// The q-quantile is above the threshold when more than 1-q of the
+	// durations are: counted exactly from the le bucket at the threshold,
+	// which the prober adds to the histogram for this rule, as the engine
+	// counts them (histogram_quantile would interpolate within a bucket:
+	// with every pay at 1.6s it read a p95 of 2.35s from the (1, 2.5]
+	// bucket). Compared as the share within against q, as the engine
+	// does; the value is the share slower.
+	bucket, count := golden.LatencySeries(l.Flow, l.Step, l.Above)
+	sum := func(f, series string) string { return "sum by (" + by + ") (" + f + "(" + series + "[" + w + "]))" }
+	expr := "1 - (\n" +
+		indent(sum("rate", bucket)+"\n/\n"+sum("rate", count)+"\n< "+number(q), 2) + "\n)\nand\n" +
+		sum("increase", count) + " >= " + strconv.Itoa(max(l.MinSamples, 1))
 	qn := "p" + number(q*100)
-	summary := what + " " + qn + " {{ $value | humanizeDuration }} > " + human(l.Above) + " over " + w
-	desc := "The " + qn + " of " + what + " durations over " + w + " is {{ $value | humanizeDuration }}, above " + human(l.Above) +
-		" (estimated from the duration histogram's buckets; pages from " + strconv.Itoa(max(l.MinSamples, 1)) + " samples)."
+	limit := percent(1 - q)
+	summary := what + " " + qn + " > " + human(l.Above) + " over " + w + ": {{ $value | humanizePercentage }} of samples slower than " +
+		human(l.Above) + " (limit " + limit + ")"
+	desc := "More than " + limit + " of " + what + " durations over " + w + " were slower than " + human(l.Above) +
+		" ({{ $value | humanizePercentage }}): the " + qn + " is above it. Counted from the duration histogram's le=\"" +
+		number(l.Above.Seconds()) + "\" bucket, which probers running this rule export; pages from " +
+		strconv.Itoa(max(l.MinSamples, 1)) + " samples."
 	return g.alert(r, severity(r), expr, summary, desc, ident...)
 }
 

@@ -301,6 +301,28 @@ func (t *durTable) quantile(col int, q float64, at time.Time, w time.Duration) (
 	return time.Duration(math.Round(v)) * time.Microsecond, len(vals)
 }
 
+// slower counts the durations of column col in (at-w, at] above
+// threshold, and all.
+func (t *durTable) slower(col int, threshold time.Duration, at time.Time, w time.Duration) (slower, n int) {
+	if t.n == 0 || w <= 0 || col >= t.cols {
+		return 0, 0
+	}
+	hi, lo := at.Unix(), at.Add(-w).Unix()
+	limit := threshold.Microseconds()
+	for i := 0; i < t.n; i++ {
+		k := (t.start + i) % len(t.at)
+		if s := int64(t.at[k]); s > lo && s <= hi {
+			if v := t.d[k*t.cols+col]; v != noDur {
+				n++
+				if int64(v) > limit {
+					slower++
+				}
+			}
+		}
+	}
+	return slower, n
+}
+
 // flowHist is one flow's history, allocated at its first timed run.
 type flowHist struct {
 	counts  counter[uint8, uint16] // final runs
@@ -582,6 +604,29 @@ func (s *Store) Quantile(flow, step string, q float64, window time.Duration, at 
 		col = 1 + i
 	}
 	return fd.hist.dur.quantile(col, q, at, window)
+}
+
+// Slower counts the durations Quantile reads (flow's step, or with step
+// "" the flow's final runs, in (at-window, at]): those above threshold, and
+// all. A latency rule fires on slower/n > 1-q, which is the q-quantile (by
+// nearest rank) above threshold: what Prometheus reads exactly from the le
+// bucket at the threshold.
+func (s *Store) Slower(flow, step string, threshold, window time.Duration, at time.Time) (slower, n int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fd := s.flows[flow]
+	if fd == nil || fd.hist == nil {
+		return 0, 0
+	}
+	col := 0
+	if step != "" {
+		i := slices.Index(fd.hist.steps, step)
+		if i < 0 {
+			return 0, 0
+		}
+		col = 1 + i
+	}
+	return fd.hist.dur.slower(col, threshold, at, window)
 }
 
 // Dependencies lists the dependencies called in final runs, sorted.

@@ -278,6 +278,36 @@ func TestQuantile(t *testing.T) {
 	}
 }
 
+// TestSlower counts the durations above a threshold: strictly above, as
+// a le bucket at the threshold counts the rest.
+func TestSlower(t *testing.T) {
+	s := New(1)
+	for i := 1; i <= 10; i++ { // 100ms..1000ms, one run a minute
+		s.Observe(&result.Run{Flow: "f", Region: "a", Start: at(time.Duration(i) * time.Minute),
+			Duration: time.Duration(i) * 100 * time.Millisecond, Status: result.Passed,
+			Steps: []result.Step{{Name: "pay", Status: result.Passed, Duration: time.Duration(i) * 200 * time.Millisecond}}})
+	}
+	now := at(10*time.Minute + 30*time.Second)
+	tests := []struct {
+		step             string
+		threshold, w     time.Duration
+		wantSlower, want int
+	}{
+		{"", 800 * time.Millisecond, time.Hour, 2, 10}, // 900, 1000; 800 itself is not slower
+		{"", 2 * time.Second, time.Hour, 0, 10},
+		{"", 0, 3 * time.Minute, 3, 3},
+		{"pay", time.Second, time.Hour, 5, 10}, // 1200..2000
+		{"pay", time.Second, time.Second, 0, 0},
+		{"nostep", time.Second, time.Hour, 0, 0},
+	}
+	for _, tt := range tests {
+		slower, n := s.Slower("f", tt.step, tt.threshold, tt.w, now)
+		if slower != tt.wantSlower || n != tt.want {
+			t.Errorf("step %q above %s over %s: %d of %d, want %d of %d", tt.step, tt.threshold, tt.w, slower, n, tt.wantSlower, tt.want)
+		}
+	}
+}
+
 func TestSampledFlows(t *testing.T) {
 	s := New(1)
 	obs := func(flow string, min int) {
