@@ -93,7 +93,13 @@ func (s *server) statusPage(w http.ResponseWriter, r *http.Request) {
 	rows := make([]flowRow, 0, len(infos))
 	var failing, nodata int
 	for i := range infos {
-		st := stateOf(s.o.Source.Recent(infos[i].Name, 1))
+		newest := s.o.Source.Recent(infos[i].Name, 1)
+		if len(newest) == 1 && !newest[0].Final() {
+			// A retry confirming its failure is going: the state is that
+			// of the last final run, further back.
+			newest = s.o.Source.Recent(infos[i].Name, 0)
+		}
+		st := stateOf(newest)
 		switch st {
 		case stateFailing:
 			failing++
@@ -198,7 +204,7 @@ func (s *server) renderFlow(buf *bytes.Buffer, f *flowRuns, fr *fragment, now ti
 		return nil, err
 	}
 	if !hit {
-		s.addSteps(fv.Last, f.runs[0])
+		s.addSteps(fv.Last, latestFinal(f.runs))
 	}
 	if err := piece(t, buf, "flowtable", fv.Last, hit, &fr.table); err != nil {
 		return nil, err

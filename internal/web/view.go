@@ -31,16 +31,60 @@ var (
 )
 
 // stateOf is the state of a flow given its runs, newest first: that of the
-// latest run.
+// latest final run, as the rules read it (a failed run whose confirming
+// retry is still going is not yet the flow's state), or of the latest run
+// when none is final.
 func stateOf(runs []*result.Run) state {
-	switch {
-	case len(runs) == 0:
+	if len(runs) == 0 {
 		return stateNoData
-	case runs[0].OK():
-		return statePassing
-	default:
-		return stateFailing
 	}
+	if latestFinal(runs).OK() {
+		return statePassing
+	}
+	return stateFailing
+}
+
+// latestFinal is the newest final run of runs (newest first, not empty), or
+// the newest run when none is final.
+func latestFinal(runs []*result.Run) *result.Run {
+	for _, r := range runs {
+		if r.Final() {
+			return r
+		}
+	}
+	return runs[0]
+}
+
+// retryMark says how a run stands among the attempts of its schedule slot:
+// an immediate retry confirming an earlier run's failure, or a failed run a
+// retry superseded. Href is the other run's page.
+type retryMark struct {
+	Text, Href string
+}
+
+// markRetry is r's retry mark, finding the run that superseded r among
+// runs (any order), or nil for a run that is neither.
+func markRetry(r *result.Run, runs []*result.Run) *retryMark {
+	switch {
+	case r.Retry > 0:
+		m := &retryMark{Text: "retry " + strconv.Itoa(r.Retry) + " confirming a failure"}
+		if r.RetryOf != "" {
+			m.Text = "retry " + strconv.Itoa(r.Retry) + " of run " + short(r.RetryOf)
+			m.Href = "/runs/" + url.PathEscape(r.RetryOf)
+		}
+		return m
+	case r.Retried:
+		m := &retryMark{Text: "superseded by its retry (not counted)"}
+		for _, x := range runs {
+			if x.RetryOf == r.TraceID && r.TraceID != "" {
+				m.Text = "superseded by retry " + strconv.Itoa(x.Retry) + ", run " + short(x.TraceID) + " (not counted)"
+				m.Href = "/runs/" + url.PathEscape(x.TraceID)
+				break
+			}
+		}
+		return m
+	}
+	return nil
 }
 
 type page struct {
@@ -53,7 +97,7 @@ type flowView struct {
 	Labels                                  []string // "k=v", sorted
 	State                                   state
 	Since                                   string // "failing since … (3m ago, 4 runs)"
-	Ratio                                   string // "98.0% of last 50 runs"
+	Ratio                                   string // "98.0% of the last 50 runs passed, over 50m"
 	Strip                                   []box  // oldest first, newest at the right
 	StripLabel                              string
 	Last                                    *runView // nil when no data
@@ -65,8 +109,9 @@ type flowView struct {
 // /runs/{{.ID}}: a fixed prefix saves html/template a URL filter call per
 // box, which matters at 30 boxes × 1,000 flows.
 type box struct {
-	OK        bool
-	ID, Title string // ID is the path-escaped trace id
+	OK         bool
+	Superseded bool   // a failed run its immediate retry superseded
+	ID, Title  string // ID is the path-escaped trace id
 }
 
 type runView struct {
@@ -80,7 +125,8 @@ type runView struct {
 	Started, Ago, Took string
 	Planned, Late      string
 	Labels             []string
-	Summarized         bool // kept without its steps (see result.Run)
+	Summarized         bool       // kept without its steps (see result.Run)
+	Retry              *retryMark // nil: neither a retry nor retried
 	Story              *story
 	Steps              []stepView
 	Failures           []stepFailures
@@ -141,17 +187,37 @@ func (s *server) flowSummary(fi *FlowInfo, runs []*result.Run, now time.Time) *f
 		return fv
 	}
 
+	// Final runs only, as the rules count them: a failed run that an
+	// immediate retry followed is an attempt of the same slot, not a run
+	// of its own.
+	finals := make([]*result.Run, 0, len(runs))
+	for _, r := range runs {
+		if r.Final() {
+			finals = append(finals, r)
+		}
+	}
+	if len(finals) == 0 { // the first run failed and its retry is going
+		finals = runs[:1]
+	}
+
 	// Since: the start of the oldest run in the streak that shares the latest
-	// run's outcome. If the streak spans every kept run, it began earlier.
-	ok := runs[0].OK()
+	// run's outcome (its slot's first attempt). If the streak spans every
+	// kept run, it began earlier.
+	ok := finals[0].OK()
 	streak := 1
-	for streak < len(runs) && runs[streak].OK() == ok {
+	for streak < len(finals) && finals[streak].OK() == ok {
 		streak++
 	}
-	first := runs[streak-1]
+	first := finals[streak-1]
+	if i := slices.Index(runs, first); i >= 0 {
+		for i+1 < len(runs) && runs[i+1].Retried { // the attempts it confirmed
+			i++
+		}
+		first = runs[i]
+	}
 	word := strings.ToLower(fv.State.Badge)
 	switch {
-	case streak < len(runs):
+	case streak < len(finals):
 		fv.Since = fmt.Sprintf("%s since %s (%s, %d %s)", word, absTime(first.Start), ago(now, first.Start),
 			streak, plural(streak, "run", "runs"))
 	case streak == 1:
@@ -161,14 +227,18 @@ func (s *server) flowSummary(fi *FlowInfo, runs []*result.Run, now time.Time) *f
 	}
 
 	passed := 0
-	for _, r := range runs {
+	for _, r := range finals {
 		if r.OK() {
 			passed++
 		}
 	}
-	fv.Ratio = fmt.Sprintf("%.1f%% of last %d %s", 100*float64(passed)/float64(len(runs)),
-		len(runs), plural(len(runs), "run", "runs"))
-	fv.Last = s.runHead(runs[0], now)
+	fv.Ratio = fmt.Sprintf("%.1f%% of the last %d %s passed, over %s", 100*float64(passed)/float64(len(finals)),
+		len(finals), plural(len(finals), "run", "runs"), strings.TrimSuffix(ago(now, finals[len(finals)-1].Start), " ago"))
+	if len(finals) < len(runs) {
+		fv.Ratio += " (a failure retried at once counts once)"
+	}
+	fv.Last = s.runHead(finals[0], now)
+	fv.Last.Retry = markRetry(finals[0], nil)
 	return fv
 }
 
@@ -177,7 +247,7 @@ func addStrip(fv *flowView, runs []*result.Run) {
 	strip := runs[:min(len(runs), stripRuns)]
 	fv.Strip = make([]box, len(strip))
 	for i, r := range strip {
-		b := box{OK: r.OK(), ID: url.PathEscape(r.TraceID)}
+		b := box{OK: r.OK(), Superseded: r.Retried, ID: url.PathEscape(r.TraceID)}
 		var t strings.Builder
 		t.WriteString(absTime(r.Start))
 		t.WriteString(" · ")
@@ -194,10 +264,25 @@ func addStrip(fv *flowView, runs []*result.Run) {
 			t.WriteString(string(r.Class))
 			t.WriteString(")")
 		}
+		if m := markRetry(r, runs); m != nil {
+			t.WriteString(" · ")
+			t.WriteString(m.Text)
+		}
 		b.Title = t.String()
 		fv.Strip[len(strip)-1-i] = b // oldest at the left, like a timeline
 	}
-	fv.StripLabel = fmt.Sprintf("last %d %s, oldest first", len(strip), plural(len(strip), "run", "runs"))
+	superseded := 0
+	for _, b := range fv.Strip {
+		if b.Superseded {
+			superseded++
+		}
+	}
+	n := len(strip) - superseded
+	fv.StripLabel = fmt.Sprintf("last %d %s, oldest first", n, plural(n, "run", "runs"))
+	if superseded > 0 {
+		fv.StripLabel = fmt.Sprintf("last %d %s and %d superseded %s, oldest first", n, plural(n, "run", "runs"),
+			superseded, plural(superseded, "attempt", "attempts"))
+	}
 }
 
 func (s *server) flowView(name string) (*flowPageView, bool) {
@@ -214,6 +299,7 @@ func (s *server) flowView(name string) (*flowPageView, bool) {
 	fv.Runs = make([]*runView, len(runs))
 	for j, r := range runs {
 		fv.Runs[j] = s.run(r, now)
+		fv.Runs[j].Retry = markRetry(r, runs)
 	}
 	return &flowPageView{page: s.page(fv.Name+" · prober", true), flowView: fv}, true
 }
@@ -234,9 +320,11 @@ func (s *server) runView(traceID string) (*runPageView, bool) {
 		return nil, false
 	}
 	for _, f := range s.o.Source.Flows() {
-		for _, r := range s.o.Source.Recent(f.Name, 0) {
+		runs := s.o.Source.Recent(f.Name, 0)
+		for _, r := range runs {
 			if r.TraceID == traceID {
 				v := s.run(r, s.now())
+				v.Retry = markRetry(r, runs)
 				return &runPageView{page: s.page(r.Flow+" run "+short(traceID)+" · prober", false), runView: v}, true
 			}
 		}

@@ -170,9 +170,9 @@ func TestStatusPage(t *testing.T) {
 		"Last run 46s ago (2026-03-14 15:08:40 UTC), took 201ms",
 		// State, since, ratio.
 		`<span class="badge fail">FAILING</span>`, `<span class="badge pass">PASSING</span>`, `<span class="badge nodata">NO DATA</span>`,
-		"failing since 2026-03-14 15:07:40 UTC (1m46s ago, 2 runs)", "66.7% of last 6 runs",
-		"passing since at least 2026-03-14 15:05:26 UTC (4m00s ago, all 4 kept runs)", "100.0% of last 4 runs",
-		"failing since at least 2026-03-14 15:08:56 UTC (30s ago, the only kept run)", "0.0% of last 1 run",
+		"failing since 2026-03-14 15:07:40 UTC (1m46s ago, 2 runs)", "66.7% of the last 6 runs passed, over 5m46s",
+		"passing since at least 2026-03-14 15:05:26 UTC (4m00s ago, all 4 kept runs)", "100.0% of the last 4 runs passed, over 4m00s",
+		"failing since at least 2026-03-14 15:08:56 UTC (30s ago, the only kept run)", "0.0% of the last 1 run passed, over 30s",
 		"waiting for the first run", "every 1m0s", "cron */5 * * * * (UTC)",
 		`<span class="label">team=payments</span>`,
 		// The steps table: status as text, attempts, http status, skipped, cleanup, span id, more failures.
@@ -747,4 +747,88 @@ func (w *leavingWriter) Write(b []byte) (int, error) {
 		w.cancel()
 	}
 	return w.ResponseRecorder.Write(b)
+}
+
+// retrySource: checkout whose newest run is a retry confirming the failure
+// of the run before it, and earlier a blip that its retry cleared. Six runs,
+// four final: three passed.
+func retrySource() (f *fakeSource, confirmed, retry, blip, cleared string) {
+	f = newFake()
+	confirmed, retry, blip, cleared = traceID("r", 1), traceID("r", 0), traceID("r", 4), traceID("r", 3)
+	at := func(min int) time.Time { return testNow.Add(-time.Duration(min) * time.Minute) }
+	runs := []*result.Run{
+		checkoutRun(at(1).Add(2*time.Second), retry, true),
+		checkoutRun(at(1), confirmed, true),
+		checkoutRun(at(2), traceID("r", 2), false),
+		checkoutRun(at(3).Add(2*time.Second), cleared, false),
+		checkoutRun(at(3), blip, true),
+		checkoutRun(at(4), traceID("r", 5), false),
+	}
+	runs[0].Retry, runs[0].RetryOf = 1, confirmed
+	runs[1].Retried = true
+	runs[3].Retry, runs[3].RetryOf = 1, blip
+	runs[4].Retried = true
+	f.runs["checkout"] = runs
+	return f, confirmed, retry, blip, cleared
+}
+
+// Retries are marked wherever runs are listed, and ratios and streaks
+// count final runs, as the rules do (issue 12, item 11): the run and its
+// confirming retry are one failed slot, not two failed runs.
+func TestRetriesMarked(t *testing.T) {
+	f, confirmed, retry, blip, cleared := retrySource()
+	h := newHandler(func(o *Options) { o.Source = f })
+	wants := map[string][]string{
+		"/": {
+			"75.0% of the last 4 runs passed, over 4m00s (a failure retried at once counts once)",
+			// The streak began with the confirmed run's first attempt: one slot.
+			"failing since 2026-03-14 15:08:26 UTC (1m00s ago, 1 run)",
+			// The last run is the retry, and says so.
+			`took 201ms <span class="tag retry"><a href="/runs/` + confirmed + `">retry 1 of run ` + confirmed[:8] + `</a></span> · trace`,
+			// In the strip: the superseded attempts are ↻, named in their titles.
+			`<a class="r" href="/runs/` + confirmed + `" title="2026-03-14 15:08:26 UTC · 201ms · failed at pay (swallowed_error) · superseded by retry 1, run ` + retry[:8] + ` (not counted)">↻</a>`,
+			`<a class="r" href="/runs/` + blip + `"`,
+			`aria-label="last 4 runs and 2 superseded attempts, oldest first"`,
+			`href="/runs/` + cleared + `" title="2026-03-14 15:06:28 UTC · 201ms · passed · retry 1 of run ` + blip[:8] + `">✓</a>`,
+		},
+		"/flows/checkout": {
+			"75.0% of the last 4 runs passed",
+			`<span class="tag retry"><a href="/runs/` + retry + `">superseded by retry 1, run ` + retry[:8] + ` (not counted)</a></span></h3>`,
+			`<span class="tag retry"><a href="/runs/` + confirmed + `">retry 1 of run ` + confirmed[:8] + `</a></span></h3>`,
+			`<span class="tag retry"><a href="/runs/` + blip + `">retry 1 of run ` + blip[:8] + `</a></span></h3>`,
+		},
+		"/runs/" + confirmed: {`<dt>Retry</dt><dd><span class="tag retry"><a href="/runs/` + retry + `">superseded by retry 1, run ` + retry[:8] + ` (not counted)</a></span></dd>`},
+		"/runs/" + retry:     {`<dt>Retry</dt><dd><span class="tag retry"><a href="/runs/` + confirmed + `">retry 1 of run ` + confirmed[:8] + `</a></span></dd>`},
+	}
+	for target, ws := range wants {
+		_, body := do(t, h, "GET", target)
+		for _, w := range ws {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s lacks %q", target, w)
+			}
+		}
+		if strings.Contains(body, "6 runs") {
+			t.Errorf("%s counts the 6 runs kept, attempts included, as runs", target)
+		}
+	}
+	// The results API carries the same facts as fields.
+	if _, body := do(t, h, "GET", "/api/v1/results?flow=checkout&limit=10"); !strings.Contains(body, `"retry":1,"retry_of":"`+confirmed+`"`) ||
+		!strings.Contains(body, `"retried":true`) {
+		t.Errorf("/api/v1/results lacks the retry fields:\n%s", body)
+	}
+	// A run that is neither has no mark.
+	if _, body := do(t, h, "GET", "/runs/"+traceID("r", 2)); strings.Contains(body, "<dt>Retry</dt>") {
+		t.Errorf("a plain run is marked as a retry")
+	}
+
+	// While the retry confirming a failure is going, the flow's state is
+	// its last final run's: not yet failing.
+	f.runs["checkout"] = f.runs["checkout"][1:]
+	_, body := do(t, h, "GET", "/")
+	for _, w := range []string{"100.0% of the last 3 runs passed", "passing since at least 2026-03-14 15:05:26 UTC",
+		`<span class="badge pass">PASSING</span> <a href="/flows/checkout">`} {
+		if !strings.Contains(body, w) {
+			t.Errorf("with the retry in flight, the status page lacks %q", w)
+		}
+	}
 }
