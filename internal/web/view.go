@@ -56,35 +56,46 @@ func latestFinal(runs []*result.Run) *result.Run {
 }
 
 // retryMark says how a run stands among the attempts of its schedule slot:
-// an immediate retry confirming an earlier run's failure, or a failed run a
-// retry superseded. Href is the other run's page.
-type retryMark struct {
+// an immediate retry confirming an earlier run's failure, a failed run a
+// retry superseded, or both (the first of two retries). Each part links to
+// the other run's page when it is known.
+type retryMark []retryPart
+
+type retryPart struct {
 	Text, Href string
 }
 
+func (m retryMark) String() string {
+	texts := make([]string, len(m))
+	for i, p := range m {
+		texts[i] = p.Text
+	}
+	return strings.Join(texts, ", ")
+}
+
 // markRetry is r's retry mark, finding the run that superseded r among
-// runs (any order), or nil for a run that is neither.
-func markRetry(r *result.Run, runs []*result.Run) *retryMark {
-	switch {
-	case r.Retry > 0:
-		m := &retryMark{Text: "retry " + strconv.Itoa(r.Retry) + " confirming a failure"}
+// runs (any order); nil for a run that is neither.
+func markRetry(r *result.Run, runs []*result.Run) retryMark {
+	var m retryMark
+	if r.Retry > 0 {
+		p := retryPart{Text: "retry " + strconv.Itoa(r.Retry) + " confirming a failure"}
 		if r.RetryOf != "" {
-			m.Text = "retry " + strconv.Itoa(r.Retry) + " of run " + short(r.RetryOf)
-			m.Href = "/runs/" + url.PathEscape(r.RetryOf)
+			p = retryPart{"retry " + strconv.Itoa(r.Retry) + " of run " + short(r.RetryOf), "/runs/" + url.PathEscape(r.RetryOf)}
 		}
-		return m
-	case r.Retried:
-		m := &retryMark{Text: "superseded by its retry (not counted)"}
+		m = append(m, p)
+	}
+	if r.Retried {
+		p := retryPart{Text: "superseded by its retry (not counted)"}
 		for _, x := range runs {
 			if x.RetryOf == r.TraceID && r.TraceID != "" {
-				m.Text = "superseded by retry " + strconv.Itoa(x.Retry) + ", run " + short(x.TraceID) + " (not counted)"
-				m.Href = "/runs/" + url.PathEscape(x.TraceID)
+				p = retryPart{"superseded by retry " + strconv.Itoa(x.Retry) + ", run " + short(x.TraceID) + " (not counted)",
+					"/runs/" + url.PathEscape(x.TraceID)}
 				break
 			}
 		}
-		return m
+		m = append(m, p)
 	}
-	return nil
+	return m
 }
 
 type page struct {
@@ -125,8 +136,8 @@ type runView struct {
 	Started, Ago, Took string
 	Planned, Late      string
 	Labels             []string
-	Summarized         bool       // kept without its steps (see result.Run)
-	Retry              *retryMark // nil: neither a retry nor retried
+	Summarized         bool      // kept without its steps (see result.Run)
+	Retry              retryMark // nil: neither a retry nor retried
 	Story              *story
 	Steps              []stepView
 	Failures           []stepFailures
@@ -266,7 +277,7 @@ func addStrip(fv *flowView, runs []*result.Run) {
 		}
 		if m := markRetry(r, runs); m != nil {
 			t.WriteString(" · ")
-			t.WriteString(m.Text)
+			t.WriteString(m.String())
 		}
 		b.Title = t.String()
 		fv.Strip[len(strip)-1-i] = b // oldest at the left, like a timeline

@@ -832,3 +832,27 @@ func TestRetriesMarked(t *testing.T) {
 		}
 	}
 }
+
+// With two retries, the middle attempt is both a retry and superseded.
+func TestMarkRetryChain(t *testing.T) {
+	a := &result.Run{TraceID: traceID("c", 0), Retried: true}
+	b := &result.Run{TraceID: traceID("c", 1), Retry: 1, RetryOf: a.TraceID, Retried: true}
+	c := &result.Run{TraceID: traceID("c", 2), Retry: 2, RetryOf: b.TraceID}
+	plain := &result.Run{TraceID: traceID("c", 3)}
+	runs := []*result.Run{c, b, a, plain}
+	tests := []struct {
+		r    *result.Run
+		want string
+	}{
+		{a, "superseded by retry 1, run " + b.TraceID[:8] + " (not counted)"},
+		{b, "retry 1 of run " + a.TraceID[:8] + ", superseded by retry 2, run " + c.TraceID[:8] + " (not counted)"},
+		{c, "retry 2 of run " + b.TraceID[:8]},
+		{plain, ""},
+		{&result.Run{Retried: true}, "superseded by its retry (not counted)"}, // its retry is not kept
+	}
+	for _, tt := range tests {
+		if got := markRetry(tt.r, runs).String(); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.r.TraceID, got, tt.want)
+		}
+	}
+}
