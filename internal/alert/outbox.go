@@ -140,3 +140,30 @@ func eachNotification(b *bolt.Bucket, fn func(n *Notification) error) error {
 		return fn(&n)
 	})
 }
+
+// lastDeliveryKey is the meta key of a notifier's last successful delivery.
+func lastDeliveryKey(notifier string) string { return "last_delivery\x00" + notifier }
+
+// setLastDelivery records that notifier delivered a notification at t: its
+// earlier dead letters no longer say that it cannot deliver.
+func (tx *Tx) setLastDelivery(notifier string, t time.Time) error {
+	b, err := t.UTC().MarshalText()
+	if err != nil {
+		return err
+	}
+	return tx.PutMeta(lastDeliveryKey(notifier), b)
+}
+
+// lastDelivery is when notifier last delivered a notification (zero if
+// never, as far as this state file knows).
+func (tx *Tx) lastDelivery(notifier string) (time.Time, error) {
+	b, err := tx.Meta(lastDeliveryKey(notifier))
+	if err != nil || b == nil {
+		return time.Time{}, err
+	}
+	var t time.Time
+	if err := t.UnmarshalText(b); err != nil {
+		return time.Time{}, fmt.Errorf("last delivery of %s: %w", notifier, err)
+	}
+	return t, nil
+}
