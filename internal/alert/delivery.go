@@ -178,3 +178,39 @@ func (d *Dispatcher) DeliveryTrouble(notifiers []string, maxAge time.Duration) (
 	slices.Sort(why)
 	return strings.Join(why, "; "), nil
 }
+
+// RetryFailed puts the open dead letters of notifier (every configured
+// notifier when "") back into the outbox and wakes the workers: after the
+// cause is fixed (a routing key, a token), the pages that failed for good
+// are sent after all, and the heartbeat resumes once they are delivered.
+func (d *Dispatcher) RetryFailed(notifier string) (int, error) {
+	var names []string
+	for _, w := range d.order {
+		if notifier == "" || w.name == notifier {
+			names = append(names, w.name)
+		}
+	}
+	if len(names) == 0 {
+		return 0, fmt.Errorf("no notifier %q is configured", notifier)
+	}
+	total := 0
+	err := d.db.Update(func(tx *Tx) error {
+		total = 0
+		for _, name := range names {
+			n, err := tx.requeueOpenDead(name, d.now())
+			if err != nil {
+				return err
+			}
+			total += n
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("requeueing dead letters: %w", err)
+	}
+	if total > 0 {
+		d.log.Info("dead_letters_requeued", "notifier", notifier, "count", total)
+		d.Kick()
+	}
+	return total, nil
+}

@@ -247,3 +247,53 @@ func TestDrainLastAttemptBeyondTheGrace(t *testing.T) {
 		})
 	})
 }
+
+// Once the routing key is fixed, the pages that failed for good can be
+// sent after all, in order; a dead letter that a later delivery of the
+// same notifier superseded is not sent again.
+func TestRetryFailed(t *testing.T) {
+	pd := fakes.NewPagerDuty(pdKey)
+	defer pd.Close()
+	h := newHarness(t, fastOptions(), newPDNotifier(t, pd.URL, pdOtherKey, NotifierOptions{}))
+	h.enqueue("pd", "A", Trigger, "A fires")
+	h.enqueue("pd", "A", Resolve, "A resolves")
+	h.run()
+	waitFor(t, 10*time.Second, "two dead letters", func() bool { return len(h.dead()) == 2 })
+	h.stop()
+
+	h.dispatcher(fastOptions(), newPDNotifier(t, pd.URL, pdKey, NotifierOptions{}))
+	h.run()
+	if n, err := h.d.RetryFailed("pd"); n != 2 || err != nil {
+		t.Fatalf("RetryFailed = %d, %v", n, err)
+	}
+	waitFor(t, 10*time.Second, "both delivered", func() bool { return len(pd.Events()) == 2 })
+	if ev := pd.Events(); ev[0].Action != "trigger" || ev[1].Action != "resolve" {
+		t.Errorf("events %s, %s: want trigger then resolve", ev[0].Action, ev[1].Action)
+	}
+	if inc := pd.Incidents(); len(inc) != 1 || inc[0].Status != "resolved" {
+		t.Errorf("incidents = %+v", inc)
+	}
+	if why, _ := h.d.DeliveryTrouble([]string{"pd"}, time.Minute); why != "" {
+		t.Errorf("trouble after the retry: %s", why)
+	}
+	if _, err := h.d.RetryFailed("nope"); err == nil {
+		t.Error("RetryFailed of an unknown notifier: no error")
+	}
+
+	t.Run("superseded", func(t *testing.T) {
+		n := newScript("pd", func(ctx context.Context, p *Page, thread string, attempt int) (string, error) {
+			if p.Kind == Trigger {
+				return "", &DeliveryError{Permanent: true, Status: 400, Msg: "Invalid event"}
+			}
+			return "", nil
+		})
+		h := newHarness(t, fastOptions(), n)
+		h.enqueue("pd", "B", Trigger, "B fires")
+		h.enqueue("pd", "B", Resolve, "B resolves")
+		h.run()
+		waitFor(t, 10*time.Second, "the resolve", func() bool { return len(n.delivered()) == 1 })
+		if got, err := h.d.RetryFailed(""); got != 0 || err != nil {
+			t.Errorf("RetryFailed = %d, %v: the trigger would reopen an incident already resolved", got, err)
+		}
+	})
+}

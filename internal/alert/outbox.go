@@ -167,3 +167,35 @@ func (tx *Tx) lastDelivery(notifier string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// requeueOpenDead moves notifier's open dead letters (failed after its last
+// delivery) back into the outbox under their own IDs, so they keep their
+// place before later notifications of the same alert, with no attempts
+// made. A dead letter followed by a delivery stays dead: a later
+// notification (a resolve, say) already reached the service, and sending
+// the older one now would undo it. It returns how many it moved.
+func (tx *Tx) requeueOpenDead(notifier string, now time.Time) (int, error) {
+	last, err := tx.lastDelivery(notifier)
+	if err != nil {
+		return 0, err
+	}
+	var move []*Notification
+	if err := tx.eachDead(func(n *Notification) error {
+		if n.Notifier == notifier && !n.Failed.IsZero() && n.Failed.After(last) {
+			move = append(move, n)
+		}
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	for _, n := range move {
+		if err := tx.b(bucketDead).Delete(u64key(n.ID)); err != nil {
+			return 0, err
+		}
+		n.Attempts, n.NextAttempt, n.Failed = 0, now, time.Time{}
+		if err := tx.putNotification(n); err != nil {
+			return 0, err
+		}
+	}
+	return len(move), nil
+}

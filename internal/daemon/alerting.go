@@ -3,6 +3,7 @@ package daemon
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -472,6 +473,17 @@ func (w webAlerts) Deliveries() ([]web.DeliveryInfo, error) {
 		}
 	}
 	return out, nil
+}
+
+// RetryFailed sends the pages that failed for good again (web.DeliveryRetrier).
+func (w webAlerts) RetryFailed(notifier string) (int, error) {
+	w.a.mu.Lock()
+	disp := w.a.disp
+	w.a.mu.Unlock()
+	if disp == nil {
+		return 0, errors.New("alerting is not running")
+	}
+	return disp.RetryFailed(notifier)
 }
 
 func (w webAlerts) undelivered() ([]alert.Undelivered, error) {

@@ -155,6 +155,24 @@ steps:
 	if _, _, m := f.get("/metrics", ""); !strings.Contains(m, `prober_notifications_dead_letters{notifier="pd",region="`+region+`"} 1`) {
 		t.Error("no prober_notifications_dead_letters 1 for pd in /metrics")
 	}
+
+	// The key is fixed and the failed page sent again: it is delivered,
+	// and the heartbeat resumes.
+	f.write(map[string]string{"pd.key": goodKey})
+	if err := f.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := f.client.Post(f.base+"/api/v1/deliveries/retry?notifier=pd", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("retry: %s", resp.Status)
+	}
+	waitFor(t, 10*time.Second, "the page delivered", func() bool { return len(pd.Events()) == 1 })
+	resumed := pings.Load()
+	waitFor(t, 10*time.Second, "the heartbeat to resume", func() bool { return pings.Load() > resumed })
 	f.stop()
 	for _, l := range f.log.lines(t) {
 		for _, v := range l {

@@ -57,6 +57,12 @@ type DeliveryLister interface {
 	Deliveries() ([]DeliveryInfo, error)
 }
 
+// DeliveryRetrier is what Alerts may also offer: send the pages that failed
+// for good again (after their cause is fixed), for one notifier or all ("").
+type DeliveryRetrier interface {
+	RetryFailed(notifier string) (int, error)
+}
+
 // SilenceInfo is a silence for display and the API.
 type SilenceInfo struct {
 	ID        string            `json:"id,omitempty"`
@@ -81,6 +87,7 @@ type Alerts interface {
 func (s *server) routeAlerts(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/alerts", s.apiAlerts)
 	mux.HandleFunc("GET /api/v1/deliveries", s.apiDeliveries)
+	mux.HandleFunc("POST /api/v1/deliveries/retry", s.guard(s.apiRetryDeliveries))
 	mux.HandleFunc("GET /api/v1/silences", s.apiSilences)
 	mux.HandleFunc("POST /api/v1/silences", s.guard(s.apiAddSilence))
 	mux.HandleFunc("DELETE /api/v1/silences/{id}", s.guard(s.apiRemoveSilence))
@@ -134,6 +141,21 @@ func (s *server) apiDeliveries(w http.ResponseWriter, _ *http.Request) {
 		ds = []DeliveryInfo{}
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"generated_at": s.now(), "deliveries": ds})
+}
+
+// apiRetryDeliveries requeues the failed pages (?notifier=NAME for one).
+func (s *server) apiRetryDeliveries(w http.ResponseWriter, r *http.Request) {
+	dr, ok := s.o.Alerts.(DeliveryRetrier)
+	if !ok {
+		s.apiErr(w, http.StatusNotFound, "alerting is not configured")
+		return
+	}
+	n, err := dr.RetryFailed(r.URL.Query().Get("notifier"))
+	if err != nil {
+		s.apiErr(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{"requeued": n})
 }
 
 func (s *server) apiSilences(w http.ResponseWriter, _ *http.Request) {

@@ -2,7 +2,9 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 type fakeAlerts struct {
 	alerts     []AlertInfo
 	deliveries []DeliveryInfo
+	retried    []string
 }
 
 func (f *fakeAlerts) Alerts() ([]AlertInfo, error)                { return f.alerts, nil }
@@ -68,5 +71,39 @@ func TestUndeliveredPagesShow(t *testing.T) {
 	var dl struct{ Deliveries []DeliveryInfo }
 	if err := json.Unmarshal([]byte(body), &dl); err != nil || len(dl.Deliveries) != 2 || dl.Deliveries[0].State != "failed" {
 		t.Errorf("deliveries API = %s (%v)", body, err)
+	}
+}
+
+func (f *fakeAlerts) RetryFailed(notifier string) (int, error) {
+	if notifier != "" && notifier != "pagerduty" {
+		return 0, errors.New(`no notifier "` + notifier + `" is configured`)
+	}
+	f.retried = append(f.retried, notifier)
+	return 1, nil
+}
+
+// POST /api/v1/deliveries/retry requeues failed pages: guarded like the
+// silences, per notifier or all.
+func TestRetryDeliveriesAPI(t *testing.T) {
+	fa := &fakeAlerts{}
+	h := newHandler(func(o *Options) { o.Alerts = fa })
+	post := func(target, remote string) (int, string) {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, target, nil)
+		req.RemoteAddr = remote
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := post("/api/v1/deliveries/retry?notifier=pagerduty", "127.0.0.1:5555"); code != 200 || !strings.Contains(body, `"requeued":1`) {
+		t.Errorf("retry = %d %s", code, body)
+	}
+	if code, _ := post("/api/v1/deliveries/retry", "192.0.2.7:5555"); code != http.StatusForbidden {
+		t.Errorf("retry from afar = %d, want 403", code)
+	}
+	if code, body := post("/api/v1/deliveries/retry?notifier=nope", "127.0.0.1:5555"); code != 400 || !strings.Contains(body, "nope") {
+		t.Errorf("retry of an unknown notifier = %d %s", code, body)
+	}
+	if len(fa.retried) != 1 || fa.retried[0] != "pagerduty" {
+		t.Errorf("retried %v", fa.retried)
 	}
 }
