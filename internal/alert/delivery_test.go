@@ -128,6 +128,7 @@ func TestDispatchDeliversSoonAfterAnOutageEnds(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		took := time.Since(healed)
+		t.Logf("delivered %s (virtual) after recovery; the backoff step would have ended %s after", took, p.NextAttempt.Sub(healed).Round(time.Second))
 		if took > 10*time.Second {
 			t.Errorf("delivered %s after PagerDuty answered again, want within 10s (its backoff step ended %s after)", took, p.NextAttempt.Sub(healed))
 		}
