@@ -298,3 +298,30 @@ func TestRetryFailed(t *testing.T) {
 		}
 	})
 }
+
+// A page that waits too long in the outbox (an outage) is trouble for
+// the heartbeat, only once it is older than the bound.
+func TestDeliveryTroubleLatePage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newScript("pd", func(ctx context.Context, p *Page, thread string, attempt int) (string, error) {
+			return "", errUnavailable
+		})
+		h := newHarness(t, DispatcherOptions{}, n, newScript("slack", nil))
+		h.enqueue("pd", "A", Trigger, "A")
+		h.enqueue("slack", "A", Trigger, "A")
+		h.run()
+		time.Sleep(4 * time.Minute)
+		if why, err := h.d.DeliveryTrouble([]string{"pd", "slack"}, 5*time.Minute); why != "" || err != nil {
+			t.Errorf("after 4m: %q, %v", why, err)
+		}
+		time.Sleep(2 * time.Minute)
+		why, err := h.d.DeliveryTrouble([]string{"pd", "slack"}, 5*time.Minute)
+		if err != nil || !strings.HasPrefix(why, "pd: 1 page(s) undelivered for more than 5m0s (oldest 6m0s) (last error: HTTP 503: Service Unavailable)") || strings.Contains(why, "slack") {
+			t.Errorf("after 6m: %q, %v", why, err)
+		}
+		if why, _ := h.d.DeliveryTrouble([]string{"slack"}, 5*time.Minute); why != "" {
+			t.Errorf("slack, which delivered: %q", why)
+		}
+		h.stop()
+	})
+}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/fakes"
 	"github.com/prober-dev/prober/internal/web"
 )
@@ -180,5 +181,24 @@ steps:
 				t.Fatalf("routing key in log line %v", l)
 			}
 		}
+	}
+}
+
+// The heartbeat watches the notifiers a critical alert can go to.
+func TestPagingNotifiers(t *testing.T) {
+	cfg := &config.Config{Alerting: config.Alerting{
+		Routes: map[string][]string{"critical": {"pagerduty", "slack"}, "warning": {"tickets"}},
+		Notifiers: []*config.Notifier{{Name: "pagerduty"}, {Name: "slack"}, {Name: "tickets"}, {Name: "oncall"},
+			{Name: "burn"}, {Name: "off", Disabled: "optional secret X is not set"}},
+		Rules: []*config.Rule{
+			{Name: "warn", Severity: "warning", Notify: []string{"tickets"}},
+			{Name: "crit", Severity: "critical", Notify: []string{"oncall", "off"}},
+			{Name: "slo", Severity: "warning", Notify: []string{"burn"},
+				BurnRate: &config.BurnRateRule{Windows: []config.BurnWindow{{Severity: "critical"}, {Severity: "warning"}}}},
+		},
+	}}
+	got := pagingNotifiers(cfg)
+	if want := []string{"burn", "oncall", "pagerduty", "slack"}; !slices.Equal(got, want) {
+		t.Errorf("pagingNotifiers = %v, want %v", got, want)
 	}
 }
