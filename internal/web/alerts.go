@@ -283,6 +283,10 @@ func (s *server) alertLines() []alertLine {
 	return out
 }
 
+// maxDeliveryLines bounds the undelivered pages listed on the status page
+// (a revoked token can fail hundreds); the API lists them all.
+const maxDeliveryLines = 20
+
 // deliveryLines are pages that did not reach their channel, first on the
 // status page: a page nobody received is worse than any alert.
 func (s *server) deliveryLines() []alertLine {
@@ -296,7 +300,11 @@ func (s *server) deliveryLines() []alertLine {
 	}
 	now := s.now()
 	var out []alertLine
-	for _, d := range ds {
+	for i, d := range ds {
+		if i == maxDeliveryLines {
+			out = append(out, alertLine{CSS: "fail", Text: fmt.Sprintf("... and %d more undelivered pages: see /api/v1/deliveries", len(ds)-i)})
+			break
+		}
 		what := d.Notifier + " " + d.Kind
 		if d.Rule != "" {
 			what += " of " + d.Rule

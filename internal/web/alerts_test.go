@@ -107,3 +107,19 @@ func TestRetryDeliveriesAPI(t *testing.T) {
 		t.Errorf("retried %v", fa.retried)
 	}
 }
+
+// Hundreds of failed pages (a revoked token) do not bury the status page.
+func TestUndeliveredPagesBounded(t *testing.T) {
+	fa := &fakeAlerts{}
+	for range maxDeliveryLines + 5 {
+		fa.deliveries = append(fa.deliveries, DeliveryInfo{Notifier: "slack", State: "failed", Kind: "trigger", Attempts: 1,
+			FailedAt: testNow.Add(-time.Minute), Error: "token_revoked"})
+	}
+	_, body := do(t, newHandler(func(o *Options) { o.Alerts = fa }), http.MethodGet, "/")
+	if n := strings.Count(body, "PAGE NOT DELIVERED"); n != maxDeliveryLines {
+		t.Errorf("%d lines, want %d", n, maxDeliveryLines)
+	}
+	if !strings.Contains(body, "... and 5 more undelivered pages: see /api/v1/deliveries") {
+		t.Error("no line saying how many more")
+	}
+}
