@@ -83,6 +83,11 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *secrets {
+		if errs := secretShapes(cfg); len(errs) > 0 {
+			return errs
+		}
+	}
 	steps := 0
 	for _, f := range cfg.Flows {
 		steps += len(f.Steps) + len(f.Cleanup)
@@ -102,6 +107,11 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 		for _, r := range a.Rules {
 			fmt.Fprintf(stdout, "  %-20s %-20s %-9s for %s\n", r.Name, r.Kind, r.Severity, r.For)
 		}
+	}
+	if a.Heartbeat != nil && a.Heartbeat.URL != "" {
+		fmt.Fprintf(stdout, "heartbeat: every %s, withheld while a page waits over %s or failed\n", a.Heartbeat.Interval, a.Heartbeat.MaxPageDelay)
+	} else if *secrets {
+		fmt.Fprintln(stdout, "heartbeat: off (no heartbeat url): nobody is paged if this prober dies")
 	}
 	if len(a.Notifiers) > 0 {
 		fmt.Fprintf(stdout, "%d notifier(s):\n", len(a.Notifiers))

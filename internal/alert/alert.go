@@ -71,6 +71,8 @@ type Notification struct {
 	Attempts    int       `json:"attempts"`
 	NextAttempt time.Time `json:"next_attempt"`
 	LastError   string    `json:"last_error,omitempty"`
+	// Failed is when a dead letter failed for good (zero while pending).
+	Failed time.Time `json:"failed,omitzero"`
 }
 
 // Notifier delivers pages to one destination.

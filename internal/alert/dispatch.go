@@ -47,6 +47,15 @@ import (
 //   - A notification for a notifier that is not configured (the config
 //     changed) stays in the outbox, is logged once, and is delivered if a
 //     notifier of that name comes back.
+//   - Fast recovery: while a notifier's pages wait on a backoff, its
+//     service is asked every ReachInterval whether it answers (a GET that
+//     sends nothing). When it answers after failing, each waiting page gets
+//     one attempt at once instead of at the end of its backoff step. A
+//     rushed attempt is still the one attempt of its alert key in flight,
+//     so it never duplicates a page; pages a service asked to wait
+//     (Retry-After) keep waiting.
+//   - Drain (SIGTERM) makes one last attempt for every page whose next
+//     retry falls after its deadline, rather than leaving it untried.
 
 // DispatcherOptions tune a Dispatcher. Zero values take the defaults.
 type DispatcherOptions struct {
@@ -67,6 +76,9 @@ type DispatcherOptions struct {
 	// Concurrency is how many alert keys one notifier delivers at once
 	// (default 4), so one hanging alert does not hold back another's page.
 	Concurrency int
+	// ReachInterval is how often a notifier with pages waiting on a backoff
+	// is asked whether its service answers again (default 5s).
+	ReachInterval time.Duration
 }
 
 // PendingStats describes one notifier's share of the outbox.
@@ -106,6 +118,17 @@ type worker struct {
 	// uncommitted are notifications delivered whose removal did not commit
 	// (ID -> thread): the commit is retried, the page is not sent again.
 	uncommitted map[uint64]string
+	// rush are waiting notifications to attempt now, whatever their
+	// backoff: the service answers again, or Drain's last attempt.
+	rush map[uint64]bool
+	// honour are notifications the service asked to wait (Retry-After):
+	// a reachability probe does not rush them.
+	honour map[uint64]bool
+	// down says the service failed since it last answered a probe; a probe
+	// that succeeds while down rushes the waiting pages.
+	down      bool
+	reaching  bool      // a probe is in flight
+	nextReach time.Time // earliest next probe
 }
 
 // NewDispatcher returns a dispatcher over db's outbox for notifiers (by
@@ -135,6 +158,9 @@ func NewDispatcher(db *DB, notifiers []Notifier, o DispatcherOptions) *Dispatche
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
+	if o.ReachInterval <= 0 {
+		o.ReachInterval = 5 * time.Second
+	}
 	d := &Dispatcher{
 		db:      db,
 		o:       o,
@@ -158,6 +184,11 @@ func NewDispatcher(db *DB, notifiers []Notifier, o DispatcherOptions) *Dispatche
 			inflight:    map[string]bool{},
 			hold:        map[uint64]time.Time{},
 			uncommitted: map[uint64]string{},
+			rush:        map[uint64]bool{},
+			honour:      map[uint64]bool{},
+			// Pages already retrying when we start failed before: the
+			// first probe that succeeds retries them.
+			down: true,
 		}
 		d.workers[w.name] = w
 		d.order = append(d.order, w)
@@ -234,6 +265,9 @@ func (d *Dispatcher) work(ctx context.Context, w *worker) {
 		} else if !r.next.IsZero() {
 			wait = min(wait, max(r.next.Sub(d.now()), time.Millisecond))
 		}
+		if next, ok := d.maybeReach(ctx, w, r.rushable, &deliveries); ok {
+			wait = min(wait, max(next.Sub(d.now()), time.Millisecond))
+		}
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
@@ -252,9 +286,16 @@ func (d *Dispatcher) work(ctx context.Context, w *worker) {
 
 // passResult is what one look at a notifier's outbox found.
 type passResult struct {
-	next     time.Time // earliest time a waiting head is due; zero if none waits
-	pending  int       // notifications of this notifier in the outbox
-	inflight int       // alert keys being delivered
+	next     time.Time     // earliest time a waiting head is due; zero if none waits
+	pending  int           // notifications of this notifier in the outbox
+	inflight int           // alert keys being delivered
+	waiting  []waitingHead // heads waiting on a backoff
+	rushable []uint64      // of those, the ones a reachable service may rush (no Retry-After)
+}
+
+type waitingHead struct {
+	id  uint64
+	due time.Time
 }
 
 // pass starts a delivery for every head of line (lowest ID per alert key)
@@ -295,9 +336,16 @@ func (d *Dispatcher) pass(ctx context.Context, w *worker, wg *sync.WaitGroup) (p
 		if t, ok := w.hold[h.ID]; ok && t.After(due) {
 			due = t
 		}
+		if w.rush[h.ID] {
+			due = time.Time{}
+		}
 		if due.After(now) {
 			if r.next.IsZero() || due.Before(r.next) {
 				r.next = due
+			}
+			r.waiting = append(r.waiting, waitingHead{h.ID, due})
+			if !w.honour[h.ID] && !strings.HasPrefix(h.LastError, "HTTP 429") {
+				r.rushable = append(r.rushable, h.ID)
 			}
 			continue
 		}
@@ -343,8 +391,10 @@ func (d *Dispatcher) deliver(ctx context.Context, w *worker, id uint64, key stri
 	w.mu.Lock()
 	newThread, delivered := w.uncommitted[id]
 	hold := w.hold[id]
+	rushed := w.rush[id]
+	delete(w.rush, id) // one rushed attempt per rush
 	w.mu.Unlock()
-	if now := d.now(); (n.Attempts > 0 && n.NextAttempt.After(now)) || hold.After(now) {
+	if now := d.now(); !rushed && ((n.Attempts > 0 && n.NextAttempt.After(now)) || hold.After(now)) {
 		return
 	}
 	if delivered {
@@ -370,8 +420,55 @@ func (d *Dispatcher) deliver(ctx context.Context, w *worker, id uint64, key stri
 	case errors.As(err, &de) && de.Permanent:
 		d.bury(w, n, de)
 	default:
-		d.retry(w, n, err, de)
+		d.retry(w, n, err, de, rushed)
 	}
+}
+
+// maybeReach starts a reachability probe of w's service when pages wait on
+// a backoff (rushable) and the last probe is ReachInterval old. It returns
+// when the next probe is due, ok false when none is wanted.
+func (d *Dispatcher) maybeReach(ctx context.Context, w *worker, rushable []uint64, wg *sync.WaitGroup) (time.Time, bool) {
+	rc, ok := w.n.(reacher)
+	if !ok || len(rushable) == 0 {
+		return time.Time{}, false
+	}
+	now := d.now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.reaching {
+		return time.Time{}, false // its end pokes the worker
+	}
+	if now.Before(w.nextReach) {
+		return w.nextReach, true
+	}
+	w.reaching = true
+	w.nextReach = now.Add(d.o.ReachInterval)
+	ids := slices.Clone(rushable)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		pctx, cancel := context.WithTimeout(ctx, min(d.o.ReachInterval, d.o.SendTimeout))
+		err := rc.reach(pctx)
+		cancel()
+		w.mu.Lock()
+		w.reaching = false
+		rush := err == nil && w.down
+		if err != nil {
+			w.down = true
+		} else if rush {
+			w.down = false
+			for _, id := range ids {
+				w.rush[id] = true
+			}
+		}
+		w.mu.Unlock()
+		if rush {
+			d.log.Info("notifier_reachable", "notifier", w.name, "retrying_now", len(ids),
+				"note", "the service answers again: waiting pages retried without waiting for their backoff")
+		}
+		w.poke()
+	}()
+	return w.nextReach, true
 }
 
 // safeSend turns a notifier's panic into a retryable error: one bad page
@@ -401,9 +498,15 @@ func (d *Dispatcher) commitSent(w *worker, n *Notification, thread string, took 
 		if err := tx.removeNotification(n.ID); err != nil {
 			return err
 		}
+		if err := tx.setLastDelivery(w.name, d.now()); err != nil {
+			return err
+		}
 		return tx.setThread(w.name, n.AlertKey, thread)
 	})
 	w.mu.Lock()
+	delete(w.rush, n.ID)
+	delete(w.honour, n.ID)
+	w.down = false // it answered
 	if err != nil {
 		// Do not send it again while this process lives; retry the commit.
 		w.uncommitted[n.ID] = thread
@@ -428,6 +531,11 @@ func (d *Dispatcher) commitSent(w *worker, n *Notification, thread string, took 
 func (d *Dispatcher) bury(w *worker, n *Notification, de *DeliveryError) {
 	n.Attempts++
 	n.LastError = clip(de.Error(), 2000)
+	n.Failed = d.now()
+	w.mu.Lock()
+	delete(w.rush, n.ID)
+	delete(w.honour, n.ID)
+	w.mu.Unlock()
 	err := d.db.Update(func(tx *Tx) error {
 		cur, err := tx.notification(n.ID)
 		if err != nil || cur == nil {
@@ -458,13 +566,25 @@ func (d *Dispatcher) bury(w *worker, n *Notification, de *DeliveryError) {
 		"attempts", n.Attempts, "status", de.Status, "error", n.LastError)
 }
 
-func (d *Dispatcher) retry(w *worker, n *Notification, err error, de *DeliveryError) {
+// retry schedules the next attempt after a retryable failure. rushed says
+// the attempt was rushed (a probe said the service answers): its failure
+// does not mark the service down again, so a service that answers probes
+// but fails pages earns at most one rushed attempt per backoff step.
+func (d *Dispatcher) retry(w *worker, n *Notification, err error, de *DeliveryError, rushed bool) {
 	n.Attempts++
 	n.LastError = clip(err.Error(), 2000)
 	wait := d.backoff(n.Attempts, de)
 	n.NextAttempt = d.now().Add(wait)
 	w.mu.Lock()
 	w.hold[n.ID] = n.NextAttempt
+	if de != nil && de.RetryAfter > 0 {
+		w.honour[n.ID] = true
+	} else {
+		delete(w.honour, n.ID)
+	}
+	if !rushed {
+		w.down = true
+	}
 	w.mu.Unlock()
 	werr := d.db.Update(func(tx *Tx) error {
 		cur, err := tx.notification(n.ID)
@@ -540,6 +660,7 @@ func (d *Dispatcher) checkMissing() {
 func (d *Dispatcher) Drain(ctx context.Context) error {
 	var wg sync.WaitGroup
 	deadline, hasDeadline := ctx.Deadline()
+	lastTried := map[uint64]bool{} // given their last attempt
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -550,6 +671,7 @@ func (d *Dispatcher) Drain(ctx context.Context) error {
 		changed := d.changedChan()
 		var pending, inflight int
 		var next time.Time
+		waiting := map[*worker][]waitingHead{}
 		for _, w := range d.order {
 			r, err := d.pass(ctx, w, &wg)
 			if err != nil {
@@ -560,6 +682,28 @@ func (d *Dispatcher) Drain(ctx context.Context) error {
 			inflight += r.inflight
 			if !r.next.IsZero() && (next.IsZero() || r.next.Before(next)) {
 				next = r.next
+			}
+			waiting[w] = r.waiting
+		}
+		if hasDeadline {
+			// Pages whose next retry falls after the deadline get one last
+			// attempt now, once, rather than none (the service may well
+			// answer by now).
+			rushed := 0
+			for w, hs := range waiting {
+				w.mu.Lock()
+				for _, h := range hs {
+					if h.due.After(deadline) && !lastTried[h.id] {
+						lastTried[h.id] = true
+						w.rush[h.id] = true
+						rushed++
+					}
+				}
+				w.mu.Unlock()
+			}
+			if rushed > 0 {
+				d.log.Info("drain_last_attempt", "pages", rushed, "note", "their next retry falls after the shutdown grace")
+				continue
 			}
 		}
 		if pending == 0 {
@@ -735,11 +879,13 @@ type outboxCollector struct {
 	src     atomic.Pointer[Dispatcher]
 	pending *prometheus.Desc
 	oldest  *prometheus.Desc
+	dead    *prometheus.Desc
 }
 
 func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.pending
 	ch <- c.oldest
+	ch <- c.dead
 }
 
 func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
@@ -749,6 +895,14 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	now := d.now()
 	stats := d.Stats()
+	dead := map[string]int{}
+	if und, err := d.Undelivered(); err == nil {
+		for _, u := range und {
+			if u.Open {
+				dead[u.Notifier]++
+			}
+		}
+	}
 	names := make([]string, 0, len(stats))
 	for name := range stats {
 		names = append(names, name)
@@ -762,6 +916,7 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 			age = max(now.Sub(s.Oldest).Seconds(), 0)
 		}
 		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age, name)
+		ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(dead[name]), name)
 	}
 }
 
@@ -780,6 +935,8 @@ func newDispatchMetrics(reg prometheus.Registerer, d *Dispatcher) *dispatchMetri
 	c := &outboxCollector{
 		pending: prometheus.NewDesc("prober_outbox_pending", "Notifications waiting in the outbox, by notifier.", []string{"notifier"}, nil),
 		oldest:  prometheus.NewDesc("prober_outbox_oldest_pending_seconds", "Age of the oldest notification waiting in the outbox (0 when empty), by notifier.", []string{"notifier"}, nil),
+		dead: prometheus.NewDesc("prober_notifications_dead_letters",
+			"Notifications that failed for good (dead letters) since the notifier's last successful delivery, by notifier: pages nobody received.", []string{"notifier"}, nil),
 	}
 	c.src.Store(d)
 	if reg == nil {

@@ -140,3 +140,62 @@ func eachNotification(b *bolt.Bucket, fn func(n *Notification) error) error {
 		return fn(&n)
 	})
 }
+
+// lastDeliveryKey is the meta key of a notifier's last successful delivery.
+func lastDeliveryKey(notifier string) string { return "last_delivery\x00" + notifier }
+
+// setLastDelivery records that notifier delivered a notification at t: its
+// earlier dead letters no longer say that it cannot deliver.
+func (tx *Tx) setLastDelivery(notifier string, t time.Time) error {
+	b, err := t.UTC().MarshalText()
+	if err != nil {
+		return err
+	}
+	return tx.PutMeta(lastDeliveryKey(notifier), b)
+}
+
+// lastDelivery is when notifier last delivered a notification (zero if
+// never, as far as this state file knows).
+func (tx *Tx) lastDelivery(notifier string) (time.Time, error) {
+	b, err := tx.Meta(lastDeliveryKey(notifier))
+	if err != nil || b == nil {
+		return time.Time{}, err
+	}
+	var t time.Time
+	if err := t.UnmarshalText(b); err != nil {
+		return time.Time{}, fmt.Errorf("last delivery of %s: %w", notifier, err)
+	}
+	return t, nil
+}
+
+// requeueOpenDead moves notifier's open dead letters (failed after its last
+// delivery) back into the outbox under their own IDs, so they keep their
+// place before later notifications of the same alert, with no attempts
+// made. A dead letter followed by a delivery stays dead: a later
+// notification (a resolve, say) already reached the service, and sending
+// the older one now would undo it. It returns how many it moved.
+func (tx *Tx) requeueOpenDead(notifier string, now time.Time) (int, error) {
+	last, err := tx.lastDelivery(notifier)
+	if err != nil {
+		return 0, err
+	}
+	var move []*Notification
+	if err := tx.eachDead(func(n *Notification) error {
+		if n.Notifier == notifier && !n.Failed.IsZero() && n.Failed.After(last) {
+			move = append(move, n)
+		}
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	for _, n := range move {
+		if err := tx.b(bucketDead).Delete(u64key(n.ID)); err != nil {
+			return 0, err
+		}
+		n.Attempts, n.NextAttempt, n.Failed = 0, now, time.Time{}
+		if err := tx.putNotification(n); err != nil {
+			return 0, err
+		}
+	}
+	return len(move), nil
+}

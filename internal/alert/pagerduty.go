@@ -41,6 +41,8 @@ type pagerDutyNotifier struct {
 	bucket    *tokenBucket
 	secrets   *secret.Set
 	log       *slog.Logger
+	hc        *http.Client
+	reachURL  string // the events endpoint, for the reachability probe
 }
 
 // NewPagerDuty returns a notifier for the PagerDuty Events API v2.
@@ -55,8 +57,11 @@ func NewPagerDuty(cfg *config.Notifier, o NotifierOptions) (Notifier, error) {
 		return nil, fmt.Errorf("notifier %q: %w", cfg.Name, err)
 	}
 	c := pagerduty.NewClient("", pagerduty.WithV2EventsAPIEndpoint(base))
-	c.HTTPClient = o.client(cfg.Timeout)
+	hc := o.client(cfg.Timeout)
+	c.HTTPClient = hc
 	return &pagerDutyNotifier{
+		hc:        hc,
+		reachURL:  strings.TrimSuffix(base, "/") + pagerDutyEnqueuePath,
 		name:      cfg.Name,
 		key:       cfg.RoutingKey,
 		client:    c,

@@ -40,6 +40,7 @@ type slackNotifier struct {
 	api     *slack.Client // bot token: threads and updates
 	channel string
 	webhook string // incoming webhook instead of api
+	apiBase string // the Web API base, for the reachability probe
 	hc      *http.Client
 	bucket  *tokenBucket
 	secrets *secret.Set
@@ -75,6 +76,7 @@ func NewSlack(cfg *config.Notifier, o NotifierOptions) (Notifier, error) {
 		if !strings.HasSuffix(base, "/") {
 			base += "/" // slack-go appends the method name to the base as is
 		}
+		n.apiBase = base
 		n.api = slack.New(cfg.Token, slack.OptionAPIURL(base), slack.OptionHTTPClient(n.hc))
 		secrets["slack_token"] = cfg.Token
 	case cfg.WebhookURL != "":

@@ -397,8 +397,8 @@ func (l *loader) heartbeat(f *file, n *yaml.Node, c *common) *Heartbeat {
 	if n == nil {
 		return nil
 	}
-	o := f.object(n, "heartbeat", []string{"url", "interval"})
-	h := &Heartbeat{Interval: time.Minute}
+	o := f.object(n, "heartbeat", []string{"url", "interval", "max_page_delay"})
+	h := &Heartbeat{Interval: time.Minute, MaxPageDelay: 5 * time.Minute}
 	un := o.get("url")
 	if un == nil {
 		f.errorf(n, "heartbeat needs a url")
@@ -416,6 +416,11 @@ func (l *loader) heartbeat(f *file, n *yaml.Node, c *common) *Heartbeat {
 	if v := o.get("interval"); v != nil {
 		if d, ok := f.positive(v, "heartbeat.interval"); ok {
 			h.Interval = d
+		}
+	}
+	if v := o.get("max_page_delay"); v != nil {
+		if d, ok := f.positive(v, "heartbeat.max_page_delay"); ok {
+			h.MaxPageDelay = d
 		}
 	}
 	return h

@@ -43,6 +43,9 @@ type Link struct {
 type Heartbeat struct {
 	URL      string // may hold a secret (resolved; redacted everywhere)
 	Interval time.Duration
+	// MaxPageDelay: the heartbeat stops while a page to a paging notifier
+	// waits longer than this, or failed for good (default 5m).
+	MaxPageDelay time.Duration
 }
 
 // Silence mutes notifications of matching alerts between Starts and Ends.

@@ -1,12 +1,15 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 	"weak"
@@ -312,11 +315,16 @@ func (a *alerting) heartbeat(cfg *config.Config, now time.Time) {
 	if !due {
 		return
 	}
-	if err := a.d.ready(); err != nil {
+	err := a.d.ready()
+	if err == nil {
+		err = a.canPage(cfg)
+	}
+	if err != nil {
 		a.mu.Lock()
 		a.beatInFly = false
 		a.mu.Unlock()
-		a.d.log.Warn("heartbeat_withheld", "reason", err.Error())
+		a.d.log.Warn("heartbeat_withheld", "reason", cfg.Secrets.Redact(err.Error()),
+			"note", "the dead man's switch pages when pings stop")
 		return
 	}
 	go func() {
@@ -332,6 +340,50 @@ func (a *alerting) heartbeat(cfg *config.Config, now time.Time) {
 			a.d.log.Warn("heartbeat_failed", "error", cfg.Secrets.Redact(err.Error()))
 		}
 	}()
+}
+
+// canPage says why pages cannot be trusted to reach a paging notifier
+// (one a critical alert goes to): a page failed for good since the
+// notifier last delivered, or one waits longer than the heartbeat's
+// max_page_delay. The heartbeat then stops, so that the dead man's switch
+// pages someone by another path.
+func (a *alerting) canPage(cfg *config.Config) error {
+	a.mu.Lock()
+	disp := a.disp
+	a.mu.Unlock()
+	if disp == nil {
+		return nil
+	}
+	maxDelay := cmp.Or(cfg.Alerting.Heartbeat.MaxPageDelay, 5*time.Minute)
+	why, err := disp.DeliveryTrouble(pagingNotifiers(cfg), maxDelay)
+	if err != nil {
+		return fmt.Errorf("cannot tell whether pages are delivered: %w", err)
+	}
+	if why != "" {
+		return fmt.Errorf("pages are not being delivered: %s", why)
+	}
+	return nil
+}
+
+// pagingNotifiers are the enabled notifiers a critical alert goes to: the
+// critical route, and those named by rules that can fire critical.
+func pagingNotifiers(cfg *config.Config) []string {
+	a := &cfg.Alerting
+	names := slices.Clone(a.Routes["critical"])
+	for _, r := range a.Rules {
+		critical := r.Severity == "critical"
+		if r.BurnRate != nil {
+			critical = critical || slices.ContainsFunc(r.BurnRate.Windows, func(w config.BurnWindow) bool { return w.Severity == "critical" })
+		}
+		if critical {
+			names = append(names, r.Notify...)
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	return slices.DeleteFunc(names, func(n string) bool {
+		return !slices.ContainsFunc(a.Notifiers, func(nt *config.Notifier) bool { return nt.Name == n && nt.Disabled == "" })
+	})
 }
 
 func ping(u string) error {
@@ -381,13 +433,72 @@ func (w webAlerts) Alerts() ([]web.AlertInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	und, err := w.undelivered()
+	if err != nil {
+		return nil, err
+	}
 	out := make([]web.AlertInfo, 0, len(states))
 	for _, s := range states {
-		out = append(out, web.AlertInfo{Key: s.Key, Rule: s.Rule, Severity: s.Severity, Phase: string(s.Phase),
-			Held: s.Held, Summary: s.Page.Summary, Labels: s.Labels, Since: s.ActiveSince, FiredAt: s.FiredAt,
-			Notified: s.Notified})
+		info := web.AlertInfo{Key: s.Key, Rule: s.Rule, Severity: s.Severity, Phase: string(s.Phase),
+			Held: s.Held, Summary: s.Page.Summary, Labels: s.Labels, Since: s.ActiveSince, FiredAt: s.FiredAt}
+		// Notified is what was delivered, not what was meant to be.
+		for _, c := range alert.Channels(s, und) {
+			switch c.State {
+			case alert.DeliveryDelivered:
+				info.Notified = append(info.Notified, c.Notifier)
+			case alert.DeliverySending:
+				info.Sending = append(info.Sending, c.Notifier)
+			case alert.DeliveryRetrying:
+				info.Retrying = append(info.Retrying, deliveryInfo(c.Last))
+			case alert.DeliveryFailed:
+				info.Failed = append(info.Failed, deliveryInfo(c.Last))
+			}
+		}
+		out = append(out, info)
 	}
 	return out, nil
+}
+
+// Deliveries lists the pages retrying, and those failed for good since
+// their notifier last delivered (web.DeliveryLister).
+func (w webAlerts) Deliveries() ([]web.DeliveryInfo, error) {
+	und, err := w.undelivered()
+	if err != nil {
+		return nil, err
+	}
+	var out []web.DeliveryInfo
+	for _, u := range und {
+		if u.State == alert.DeliveryRetrying || (u.State == alert.DeliveryFailed && u.Open) {
+			out = append(out, deliveryInfo(u))
+		}
+	}
+	return out, nil
+}
+
+// RetryFailed sends the pages that failed for good again (web.DeliveryRetrier).
+func (w webAlerts) RetryFailed(notifier string) (int, error) {
+	w.a.mu.Lock()
+	disp := w.a.disp
+	w.a.mu.Unlock()
+	if disp == nil {
+		return 0, errors.New("alerting is not running")
+	}
+	return disp.RetryFailed(notifier)
+}
+
+func (w webAlerts) undelivered() ([]alert.Undelivered, error) {
+	w.a.mu.Lock()
+	disp := w.a.disp
+	w.a.mu.Unlock()
+	if disp == nil {
+		return nil, nil
+	}
+	return disp.Undelivered()
+}
+
+func deliveryInfo(u alert.Undelivered) web.DeliveryInfo {
+	return web.DeliveryInfo{Notifier: u.Notifier, State: u.State, Kind: string(u.Kind), Rule: u.Rule, Severity: u.Severity,
+		AlertKey: u.AlertKey, Attempts: u.Attempts, Queued: u.Created, NextAttempt: u.NextAttempt, FailedAt: u.Failed, Error: u.Error}
 }
 
 func (w webAlerts) Silences() ([]web.SilenceInfo, error) {

@@ -23,7 +23,44 @@ type AlertInfo struct {
 	Labels   map[string]string `json:"labels,omitempty"`
 	Since    time.Time         `json:"since"`
 	FiredAt  time.Time         `json:"fired_at,omitzero"`
-	Notified []string          `json:"notified,omitempty"`
+	// Notified are the channels that accepted the page (delivered), not
+	// those it was meant for: those are also in Sending, Retrying or Failed.
+	Notified []string `json:"notified,omitempty"`
+	// Sending are channels whose page awaits its first attempt.
+	Sending []string `json:"sending,omitempty"`
+	// Retrying are channels whose page failed and will be tried again;
+	// Failed those whose page failed for good (a dead letter).
+	Retrying []DeliveryInfo `json:"retrying,omitempty"`
+	Failed   []DeliveryInfo `json:"failed,omitempty"`
+}
+
+// DeliveryInfo is a page not delivered to one channel: retrying or failed
+// for good. Error is the service's answer, with secrets redacted.
+type DeliveryInfo struct {
+	Notifier    string    `json:"notifier"`
+	State       string    `json:"state"` // retrying, failed
+	Kind        string    `json:"kind"`  // trigger, reminder, resolve
+	Rule        string    `json:"rule,omitempty"`
+	Severity    string    `json:"severity,omitempty"`
+	AlertKey    string    `json:"alert_key,omitempty"`
+	Attempts    int       `json:"attempts"`
+	Queued      time.Time `json:"queued"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	FailedAt    time.Time `json:"failed_at,omitzero"`
+	Error       string    `json:"error,omitempty"`
+}
+
+// DeliveryLister is what Alerts may also offer: every page not delivered,
+// whether or not its alert still fires (a failed resolve, say): retrying
+// ones, and those failed for good since their channel last delivered.
+type DeliveryLister interface {
+	Deliveries() ([]DeliveryInfo, error)
+}
+
+// DeliveryRetrier is what Alerts may also offer: send the pages that failed
+// for good again (after their cause is fixed), for one notifier or all ("").
+type DeliveryRetrier interface {
+	RetryFailed(notifier string) (int, error)
 }
 
 // SilenceInfo is a silence for display and the API.
@@ -49,6 +86,8 @@ type Alerts interface {
 
 func (s *server) routeAlerts(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/alerts", s.apiAlerts)
+	mux.HandleFunc("GET /api/v1/deliveries", s.apiDeliveries)
+	mux.HandleFunc("POST /api/v1/deliveries/retry", s.guard(s.apiRetryDeliveries))
 	mux.HandleFunc("GET /api/v1/silences", s.apiSilences)
 	mux.HandleFunc("POST /api/v1/silences", s.guard(s.apiAddSilence))
 	mux.HandleFunc("DELETE /api/v1/silences/{id}", s.guard(s.apiRemoveSilence))
@@ -85,6 +124,38 @@ func (s *server) apiAlerts(w http.ResponseWriter, _ *http.Request) {
 		alerts = []AlertInfo{}
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"generated_at": s.now(), "alerts": alerts})
+}
+
+func (s *server) apiDeliveries(w http.ResponseWriter, _ *http.Request) {
+	dl, ok := s.o.Alerts.(DeliveryLister)
+	if !ok {
+		s.writeJSON(w, http.StatusOK, map[string]any{"deliveries": []DeliveryInfo{}})
+		return
+	}
+	ds, err := dl.Deliveries()
+	if err != nil {
+		s.apiErr(w, http.StatusInternalServerError, "reading deliveries: "+err.Error())
+		return
+	}
+	if ds == nil {
+		ds = []DeliveryInfo{}
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{"generated_at": s.now(), "deliveries": ds})
+}
+
+// apiRetryDeliveries requeues the failed pages (?notifier=NAME for one).
+func (s *server) apiRetryDeliveries(w http.ResponseWriter, r *http.Request) {
+	dr, ok := s.o.Alerts.(DeliveryRetrier)
+	if !ok {
+		s.apiErr(w, http.StatusNotFound, "alerting is not configured")
+		return
+	}
+	n, err := dr.RetryFailed(r.URL.Query().Get("notifier"))
+	if err != nil {
+		s.apiErr(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{"requeued": n})
 }
 
 func (s *server) apiSilences(w http.ResponseWriter, _ *http.Request) {
@@ -197,7 +268,7 @@ func (s *server) alertLines() []alertLine {
 		}
 		return strings.Compare(a.Key, b.Key)
 	})
-	var out []alertLine
+	out := s.deliveryLines()
 	for _, a := range alerts {
 		l := alertLine{CSS: "nodata", Held: a.Held}
 		since := a.Since
@@ -210,6 +281,55 @@ func (s *server) alertLines() []alertLine {
 		out = append(out, l)
 	}
 	return out
+}
+
+// maxDeliveryLines bounds the undelivered pages listed on the status page
+// (a revoked token can fail hundreds); the API lists them all.
+const maxDeliveryLines = 20
+
+// deliveryLines are pages that did not reach their channel, first on the
+// status page: a page nobody received is worse than any alert.
+func (s *server) deliveryLines() []alertLine {
+	dl, ok := s.o.Alerts.(DeliveryLister)
+	if !ok {
+		return nil
+	}
+	ds, err := dl.Deliveries()
+	if err != nil {
+		return []alertLine{{CSS: "fail", Text: "page deliveries unavailable: " + err.Error()}}
+	}
+	now := s.now()
+	var out []alertLine
+	for i, d := range ds {
+		if i == maxDeliveryLines {
+			out = append(out, alertLine{CSS: "fail", Text: fmt.Sprintf("... and %d more undelivered pages: see /api/v1/deliveries", len(ds)-i)})
+			break
+		}
+		what := d.Notifier + " " + d.Kind
+		if d.Rule != "" {
+			what += " of " + d.Rule
+		}
+		var text string
+		switch d.State {
+		case "failed":
+			text = fmt.Sprintf("PAGE NOT DELIVERED: %s failed for good %s after %d attempt(s): %s", what, ago(now, d.FailedAt), d.Attempts, d.Error)
+		case "retrying":
+			text = fmt.Sprintf("PAGE RETRYING: %s, queued %s, %d attempt(s), next %s: %s", what, ago(now, d.Queued), d.Attempts, until(now, d.NextAttempt), d.Error)
+		default:
+			continue
+		}
+		out = append(out, alertLine{CSS: "fail", Text: text})
+	}
+	return out
+}
+
+// until says when t comes, from now.
+func until(now, t time.Time) string {
+	d := t.Sub(now)
+	if d <= 0 {
+		return "now"
+	}
+	return "in " + d.Round(time.Second).String()
 }
 
 func (s *server) apiErr(w http.ResponseWriter, code int, msg string) {
