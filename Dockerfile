@@ -13,6 +13,12 @@
 # has no health-probe subcommand. Orchestrators probe GET /healthz and
 # /readyz on :9115 (ECS container health checks run inside the container
 # too, so they are not used; an exiting essential container stops the task).
+#
+# The command below listens on 0.0.0.0:9115 in plain HTTP without
+# authentication: publish the port only to what needs it. For TLS and basic
+# auth, mount a directory with web-config.yml, its certificate and key
+# (readable by 65532) and add --web.config.file to the command; health
+# probes then need the credentials too. README, "Security".
 
 ARG GO_VERSION=1.26
 

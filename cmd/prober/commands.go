@@ -15,6 +15,7 @@ import (
 	"github.com/prober-dev/prober/internal/report"
 	"github.com/prober-dev/prober/internal/result"
 	"github.com/prober-dev/prober/internal/runner"
+	"github.com/prober-dev/prober/internal/web"
 )
 
 // probeFailed makes once exit 1.
@@ -34,6 +35,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	stateDir := fl.String("state-dir", "", "directory of the durable alert state and outbox (default the config's alerting.state_dir)")
 	externalURL := fl.String("external-url", "", "the status page's address as pages link it (default http://<listen>)")
 	roleFlag := fl.String("role", "all", "all (probe and evaluate), probe (run flows, export metrics, page nothing) or evaluate (no flows; rules over prometheus:)")
+	webConfig := fl.String("web.config.file", "", "Prometheus web configuration file: TLS and basic auth for every endpoint (default plain HTTP, no auth)")
 	memRatio := memoryLimitFlag(fl)
 	if err := parse(fl, args); err != nil {
 		return err
@@ -43,6 +45,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	applyMemoryLimit(log, memRatio)
+	// Checked before anything starts: a bad file is bad configuration (exit
+	// 2), not an HTTP server that fails after the flows began.
+	if _, err := web.LoadWebConfig(*webConfig); err != nil {
+		return usageError{err}
+	}
 	role, err := daemon.ParseRole(*roleFlag)
 	if err != nil {
 		return usageError{err}
@@ -54,7 +61,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	d, err := daemon.New(daemon.Options{
 		ConfigFS: fsys, ConfigPath: path, Load: cf.loadOptions(), Listen: *listen,
 		Version: version, Revision: commit, Logger: log, ShutdownGrace: *grace, LogSearchURL: *logSearch,
-		StateDir: *stateDir, StatusURL: *externalURL, Role: role,
+		StateDir: *stateDir, StatusURL: *externalURL, Role: role, WebConfigFile: *webConfig,
 	})
 	if err != nil {
 		return err
@@ -70,8 +77,13 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	var cf configFlags
 	cf.register(fl)
 	secrets := fl.Bool("secrets", false, "also resolve every secret (needs the environment and files the daemon has)")
+	webConfig := fl.String("web.config.file", "", "also check this Prometheus web configuration file (TLS, basic auth)")
 	if err := parse(fl, args); err != nil {
 		return err
+	}
+	wc, err := web.LoadWebConfig(*webConfig)
+	if err != nil {
+		return usageError{err}
 	}
 	fsys, path, err := cf.source(false, stderr)
 	if err != nil {
@@ -100,6 +112,13 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	for _, f := range cfg.Flows {
 		fmt.Fprintf(stdout, "  %-20s %-28s %d step(s)  %s\n", f.Name, daemon.DescribeSchedule(f.Schedule),
 			len(f.Steps)+len(f.Cleanup), f.File)
+	}
+	if *webConfig != "" {
+		scheme := "plain HTTP"
+		if wc.TLS {
+			scheme = "TLS"
+		}
+		fmt.Fprintf(stdout, "%s: ok: %s, %d basic auth user(s)\n", *webConfig, scheme, len(wc.Users))
 	}
 	a := cfg.Alerting
 	if len(a.Rules) > 0 {

@@ -113,6 +113,7 @@ const usage = `prober: synthetic monitoring for multi-step HTTP flows
 
 Usage:
   prober [run]       [--config probes.yaml] [--region R] [--listen ADDR] [--role all|probe|evaluate]
+                     [--web.config.file web-config.yml]
   prober validate    [--config probes.yaml]
   prober once        [--config probes.yaml] [--flow NAME]... [--junit FILE] [--json]
   prober demo        [--listen ADDR] [--every 10s]

@@ -57,6 +57,10 @@ type Options struct {
 	// metrics, paging nothing; RoleEvaluate runs no flows and evaluates the
 	// rules over the Prometheus where every region's metrics meet.
 	Role Role
+	// WebConfigFile is the Prometheus web configuration file (TLS, basic
+	// auth) for the HTTP endpoints (--web.config.file); empty means plain
+	// HTTP without authentication. See web.Serve.
+	WebConfigFile string
 }
 
 // Role is a daemon's part in a many-region deployment.
@@ -89,7 +93,8 @@ type Daemon struct {
 	runlog  *runlog.Logger
 	sched   *schedule.Scheduler
 	handler http.Handler
-	alerts  *alerting // nil without rules or notifiers
+	web     web.WebConfig // what --web.config.file turns on, for the log
+	alerts  *alerting     // nil without rules or notifiers
 	// transports are shared by every flow's runs (runner.Transports).
 	transports *runner.Transports
 
@@ -118,14 +123,21 @@ func New(o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	webCfg, err := web.LoadWebConfig(o.WebConfigFile)
+	if err != nil {
+		return nil, err
+	}
 	if o.StatusURL == "" {
 		listen := o.Listen
 		if listen == "" {
 			listen = cfg.Listen
 		}
 		o.StatusURL = "http://" + listen
+		if webCfg.TLS {
+			o.StatusURL = "https://" + listen
+		}
 	}
-	d := &Daemon{opts: o, log: o.Logger, reg: prometheus.NewRegistry(), transports: runner.NewTransports()}
+	d := &Daemon{opts: o, log: o.Logger, reg: prometheus.NewRegistry(), transports: runner.NewTransports(), web: webCfg}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.metrics = metrics.New(d.reg, cfg.Region, metrics.BuildInfo{Version: o.Version, Revision: o.Revision})
 	d.store = store.New(cfg.Store.Keep)
@@ -336,8 +348,8 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	d.log.Info("listening", "addr", ln.Addr().String())
+	go func() { errc <- web.Serve(ln, srv, d.opts.WebConfigFile, d.log) }()
+	d.log.Info("listening", "addr", ln.Addr().String(), "tls", d.web.TLS, "basic_auth", len(d.web.Users) > 0)
 	alertCtx, stopAlerts := context.WithCancel(context.Background())
 	alertsDone := make(chan struct{})
 	if d.alerts != nil {

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -94,6 +95,10 @@ type server struct {
 //	GET /api/v1/flows          configured flows as JSON
 //	GET /healthz, /readyz      liveness, readiness
 //	GET /metrics               Options.Metrics
+//	GET, POST /api/v1/silences, DELETE /api/v1/silences/{id}   see alerts.go
+//
+// State-changing requests (any method but GET, HEAD and OPTIONS) are
+// refused when cross-origin (403) or not JSON (415): see admit.
 //
 // Templates are parsed here, once; a parse error is a programming error and
 // panics.
@@ -128,11 +133,68 @@ func newServer(o Options) (*server, http.Handler) {
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics)
 	}
+	cop := http.NewCrossOriginProtection()
 	// nosniff on everything, including the mux's own 404 and 405 answers.
 	return s, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if !s.admit(w, r, mux, cop) {
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// admit refuses state-changing requests that a page on another site could
+// have made a browser send (CSRF): a browser holding the prober's basic-auth
+// credentials, or simply running on its host (silences may be changed from
+// loopback), would otherwise silence pages for any page it visits.
+//
+// Every request with a method other than GET, HEAD and OPTIONS, on any
+// path, so that an endpoint added later is covered too:
+//   - cross-origin browser requests are refused with 403, by
+//     http.CrossOriginProtection: Sec-Fetch-Site other than same-origin or
+//     none, or else an Origin whose host is not the request's Host. Requests
+//     with neither header (curl, scripts) are not from a browser and pass;
+//   - a routed one must send its body as application/json, else 415. A page
+//     can send a cross-site form or a "simple" fetch (text/plain,
+//     form-urlencoded, multipart) without asking, but JSON only after a CORS
+//     preflight, which the prober never answers: this holds even for browsers
+//     too old to send Sec-Fetch-Site. A DELETE may come without a body and
+//     so without a type. Requests the mux answers 404 or 405 keep those codes.
+func (s *server) admit(w http.ResponseWriter, r *http.Request, mux *http.ServeMux, cop *http.CrossOriginProtection) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	if err := cop.Check(r); err != nil {
+		s.apiErr(w, http.StatusForbidden, "cross-origin request refused ("+err.Error()+
+			"): state-changing requests are accepted from the prober's own pages and from clients that are not browsers (curl, scripts)")
+		return false
+	}
+	if _, pattern := mux.Handler(r); pattern == "" {
+		return true
+	}
+	if err := jsonContent(r); err != nil {
+		s.apiErr(w, http.StatusUnsupportedMediaType, err.Error())
+		return false
+	}
+	return true
+}
+
+// jsonContent checks that a state-changing request's body is declared
+// application/json (parameters such as charset are allowed).
+func jsonContent(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		if r.Method == http.MethodDelete && r.ContentLength == 0 {
+			return nil
+		}
+		return fmt.Errorf("%s %s needs Content-Type: application/json", r.Method, r.URL.Path)
+	}
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		return fmt.Errorf("%s %s accepts only Content-Type: application/json, got %q", r.Method, r.URL.Path, ct)
+	}
+	return nil
 }
 
 type emptySource struct{}

@@ -254,8 +254,8 @@ variable "extra_args" {
   default     = []
 
   validation {
-    condition     = alltrue([for a in var.extra_args : !contains(["--role", "--region", "--config", "--listen", "--state-dir", "--external-url"], split("=", a)[0])])
-    error_message = "The extra_args cannot set --role, --region, --config, --listen, --state-dir or --external-url."
+    condition     = alltrue([for a in var.extra_args : !contains(["--role", "--region", "--config", "--listen", "--state-dir", "--external-url", "--web.config.file"], split("=", a)[0])])
+    error_message = "The extra_args cannot set --role, --region, --config, --listen, --state-dir or --external-url (the module sets them), nor --web.config.file: the prober listens on 127.0.0.1 inside the task, where only the metrics agent reaches it, and the agent scrapes without credentials (see the README, Security)."
   }
 }
 
