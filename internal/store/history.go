@@ -593,6 +593,18 @@ func (s *Store) FlowHistorySince(flow string) time.Time {
 	return time.Unix(0, fd.hist.first)
 }
 
+// Resolution is the bucket width counts are read at for a window that
+// starts back before now: a window's ends are rounded to it (by up to half
+// of it), so a window meant to end before an event ends a bucket earlier.
+func Resolution(back time.Duration) time.Duration {
+	for _, tr := range tiers {
+		if back <= time.Duration(tr.width*(tr.n-1))*time.Second {
+			return time.Duration(tr.width) * time.Second
+		}
+	}
+	return time.Duration(tiers[len(tiers)-1].width) * time.Second
+}
+
 // RegionCount is what one region counted.
 type RegionCount struct {
 	Region      string
