@@ -250,3 +250,85 @@ func TestSignalWasBeforeFirstFailure(t *testing.T) {
 // workbookTime is the SRE workbook's detection time of the 14.4x pair at
 // 100% errors: 14.4 × 1% of an hour = 8.64 minutes.
 const workbookTime = 518400 * time.Millisecond
+
+// TestPromSourceEvidence: the Prometheus-backed source has the same
+// guards: a burn-rate window is judged only once the flow's run counter
+// reaches back to its start, and the dependency is judged per region.
+func TestPromSourceEvidence(t *testing.T) {
+	const (
+		runs1h = `sum by (result) (increase(prober_runs_total{flow="checkout"}[1h]))`
+		runs5m = `sum by (result) (increase(prober_runs_total{flow="checkout"}[5m]))`
+		gw5m   = `sum by (region, outcome) (increase(prober_dependency_calls_total{dependency="bank-gateway"}[5m]))`
+	)
+	burn := sloRule(10)
+	burn.BurnRate.Windows = config.DefaultBurnWindows[:1]
+	// 3 regions, one run a minute each for 12 minutes, all failing the
+	// last 5: 1h 15 of 36 failed (41.7x); 5m 15 of 15.
+	for _, tt := range []struct {
+		name    string
+		covered bool
+		status  Status
+		value   string
+	}{
+		{"young", false, Unknown, "the flow's history does not cover 1h yet"},
+		{"covered", true, Firing, "burning 41.7x the error budget over 1h and 5m (limit 14.4x)"},
+	} {
+		t.Run("burn "+tt.name, func(t *testing.T) {
+			f := newPromAPIFake()
+			f.answer(runs1h, ser(21, "result", "success"), ser(15, "result", "failure"))
+			f.answer(runs5m, ser(15, "result", "failure"))
+			if tt.covered {
+				f.answer(coverageQuery("checkout", 2*time.Minute), ser(1))
+			} else {
+				f.answer(coverageQuery("checkout", 2*time.Minute))
+			}
+			ev := one(t, fakePromSource(t, f, map[string]time.Duration{"checkout": 3 * time.Minute}), burn)
+			if ev.Status != tt.status || ev.Value != tt.value {
+				t.Errorf("%s %q (%v), want %s %q", ev.Status, ev.Value, ev.Err, tt.status, tt.value)
+			}
+			// The coverage query is asked where the window begins, plus the
+			// slack: max(half of 3m, 2m).
+			var asked bool
+			for _, c := range f.takeCalls() {
+				if c.Query == coverageQuery("checkout", 2*time.Minute) {
+					asked = c.Time == at(now.Add(-time.Hour+2*time.Minute))
+				}
+			}
+			if !asked {
+				t.Error("coverage not asked at the window's start")
+			}
+		})
+	}
+	for _, tt := range []struct {
+		name     string
+		failing  []string
+		severity string
+		value    string
+	}{
+		{"1 of 3", []string{"b"}, "warning", "degraded: bank-gateway success 0% < 95% over 5m (5 calls) in 1/3 regions (b)"},
+		{"3 of 3", []string{"a", "b", "c"}, "critical", "bank-gateway success 0% < 95% over 5m (15 calls) in 3/3 regions"},
+	} {
+		t.Run("dependency "+tt.name, func(t *testing.T) {
+			f := newPromAPIFake()
+			var ss []series
+			for _, region := range []string{"a", "b", "c"} {
+				outcome := "success"
+				if slices.Contains(tt.failing, region) {
+					outcome = "failure"
+				}
+				ss = append(ss, ser(5, "region", region, "outcome", outcome))
+			}
+			f.answer(gw5m, ss...)
+			r := rule("gateway_success", config.DependencySuccess)
+			r.DependencySuccess = &config.DependencySuccessRule{Dependency: "bank-gateway", Below: 0.95, Window: 5 * time.Minute,
+				MinCalls: 3, MinFailures: 2, MinRegions: 2, DegradedSeverity: "warning"}
+			ev := one(t, fakePromSource(t, f, nil), r)
+			if ev.Status != Firing || ev.Severity != tt.severity || ev.Value != tt.value {
+				t.Errorf("%s %s %q (%v), want %s %q", ev.Status, ev.Severity, ev.Value, ev.Err, tt.severity, tt.value)
+			}
+			if !slices.Equal(ev.Evidence.RegionsFailing, tt.failing) {
+				t.Errorf("regions failing %v", ev.Evidence.RegionsFailing)
+			}
+		})
+	}
+}
