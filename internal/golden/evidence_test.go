@@ -240,7 +240,7 @@ func TestSignalWasBeforeFirstFailure(t *testing.T) {
 	if s := ev.Signals[0]; s.Before != 1 || s.Text != "checkout success 60% (was 100%)" {
 		t.Errorf("signal %q (before %v), want it read before 02:14:07", s.Text, s.Before)
 	}
-	// Nothing before (and nothing now): no "(no data before)".
+	// Nothing before the trouble: the value now alone, no "(no data before)".
 	sv := SignalValue{Name: gw.Name, Unit: "ratio", Now: 0, HasNow: true}
 	if got := signalText(&sv); got != "refund gateway 0%" {
 		t.Errorf("signal without a before: %q", got)
