@@ -45,35 +45,29 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // (corrupt, truncated, empty, or of another version).
 var ErrBadHistory = errors.New("unreadable history snapshot")
 
-// AppendHistory appends a snapshot of the rules' history at at to b.
+// AppendHistory appends a snapshot of the rules' history at at to b. The
+// counts are copied under the store's read lock and encoded after it, so
+// that runs are not held up while 10,000 flows encode.
 func (s *Store) AppendHistory(b []byte, at time.Time) []byte {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	sn := s.copyHistory()
 	start := len(b)
 	b = append(b, historyMagic...)
 	b = append(b, historyVersion, 0, 0, 0, 0, 0, 0, 0, 0)
 	body := len(b)
 	b = binary.AppendVarint(b, at.UnixNano())
-	n := 0
-	for _, fd := range s.flows {
-		if fd.hist != nil && fd.hist.counts.fine != nil {
-			n++
-		}
+	b = binary.AppendUvarint(b, uint64(len(sn.flows)))
+	for i := range sn.flows {
+		f := &sn.flows[i]
+		b = appendString(b, f.name)
+		b = binary.AppendVarint(b, f.first)
+		b = f.counts.appendTo(b)
 	}
-	b = binary.AppendUvarint(b, uint64(n))
-	for name, fd := range s.flows {
-		if fd.hist == nil || fd.hist.counts.fine == nil {
-			continue
-		}
-		b = appendString(b, name)
-		b = binary.AppendVarint(b, fd.hist.first)
-		b = fd.hist.counts.appendTo(b)
-	}
-	b = binary.AppendUvarint(b, uint64(len(s.deps)))
-	for name, d := range s.deps {
-		b = appendString(b, name)
+	b = binary.AppendUvarint(b, uint64(len(sn.deps)))
+	for i := range sn.deps {
+		d := &sn.deps[i]
+		b = appendString(b, d.name)
 		b = binary.AppendUvarint(b, uint64(len(d.flows)))
-		for f := range d.flows {
+		for _, f := range d.flows {
 			b = appendString(b, f)
 		}
 		b = d.counts.appendTo(b)
@@ -87,6 +81,49 @@ func (s *Store) AppendHistory(b []byte, at time.Time) []byte {
 	binary.BigEndian.PutUint32(hdr, crc32.Checksum(b[body:], castagnoli))
 	binary.BigEndian.PutUint32(hdr[4:], uint32(len(b)-body))
 	return b
+}
+
+// copyHistory copies what a snapshot holds (names are immutable strings,
+// shared).
+func (s *Store) copyHistory() *snapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sn := &snapshot{flows: make([]snapFlow, 0, len(s.flows)), deps: make([]snapDep, 0, len(s.deps))}
+	// The flows' cells in two allocations, not two a flow: the lock is
+	// held while they are copied.
+	var nFine, nCoarse int
+	for _, fd := range s.flows {
+		if fd.hist != nil {
+			nFine, nCoarse = nFine+len(fd.hist.counts.fine), nCoarse+len(fd.hist.counts.coarse)
+		}
+	}
+	fine, coarse := make([]uint8, 0, nFine), make([]uint16, 0, nCoarse)
+	for name, fd := range s.flows {
+		if fd.hist == nil || fd.hist.counts.fine == nil {
+			continue
+		}
+		k := &fd.hist.counts
+		f, c := len(fine), len(coarse)
+		fine, coarse = append(fine, k.fine...), append(coarse, k.coarse...)
+		sn.flows = append(sn.flows, snapFlow{name: name, first: fd.hist.first,
+			counts: counter[uint8, uint16]{latest: k.latest, fine: fine[f:len(fine):len(fine)], coarse: coarse[c:len(coarse):len(coarse)]}})
+	}
+	for name, d := range s.deps {
+		sd := snapDep{name: name, counts: d.counts.clone(), byRegion: make(map[string]*counter[uint32, uint32], len(d.byRegion))}
+		for f := range d.flows {
+			sd.flows = append(sd.flows, f)
+		}
+		for reg, c := range d.byRegion {
+			cc := c.clone()
+			sd.byRegion[reg] = &cc
+		}
+		sn.deps = append(sn.deps, sd)
+	}
+	return sn
+}
+
+func (k *counter[F, C]) clone() counter[F, C] {
+	return counter[F, C]{latest: k.latest, fine: slices.Clone(k.fine), coarse: slices.Clone(k.coarse)}
 }
 
 func (k *counter[F, C]) appendTo(b []byte) []byte {

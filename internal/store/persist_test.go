@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -160,5 +161,31 @@ func FuzzHistorySnapshot(f *testing.F) {
 			t.Fatalf("a snapshot of a loaded snapshot does not load: %v", err)
 		}
 		_ = viewHistory(st, at(time.Hour))
+	})
+}
+
+// BenchmarkHistorySnapshot: a snapshot of 10,000 flows with an hour of
+// runs each (what the daemon writes every minute), its size, and the part
+// of it that holds the store's read lock (runs wait for it).
+func BenchmarkHistorySnapshot(b *testing.B) {
+	st := New(10)
+	for i := range 10_000 {
+		for m := range 60 {
+			r := mkRun("a", at(time.Duration(m)*time.Minute), m != 30, "t")
+			r.Flow = fmt.Sprintf("flow-%05d", i)
+			st.Observe(r)
+		}
+	}
+	b.Run("snapshot", func(b *testing.B) {
+		var buf []byte
+		for b.Loop() {
+			buf = st.AppendHistory(buf[:0], at(time.Hour))
+		}
+		b.ReportMetric(float64(len(buf)), "bytes")
+	})
+	b.Run("under the lock", func(b *testing.B) {
+		for b.Loop() {
+			st.copyHistory()
+		}
 	})
 }
