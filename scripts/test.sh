@@ -63,6 +63,7 @@ for target in \
   ./internal/config:FuzzLoad:20000x \
   ./internal/assert:FuzzCompile:150000x \
   ./internal/store:FuzzRunCodec:150000x \
+  ./internal/store:FuzzHistorySnapshot:50000x \
   ./internal/assert:FuzzCheck:150000x \
   ./internal/assert:FuzzValue:150000x \
   ./internal/template:FuzzParse:150000x \

@@ -818,15 +818,24 @@ func (l *loader) flowRef(f *file, n *yaml.Node, sc ruleScope) string {
 
 func (l *loader) flowFailing(f *file, n *yaml.Node, sc ruleScope) *FlowFailingRule {
 	o := f.object(n, "flow_failing", []string{"flows", "min_regions", "regions", "degraded_severity"})
-	r := &FlowFailingRule{MinRegions: 1, DegradedSeverity: "warning"}
+	r := &FlowFailingRule{}
 	for _, it := range f.list(o.get("flows"), "a list of flow names") {
 		if s := l.flowRef(f, it, sc); s != "" {
 			r.Flows = append(r.Flows, s)
 		}
 	}
+	r.MinRegions, r.Regions, r.DegradedSeverity = f.quorum(o)
+	return r
+}
+
+// quorum reads a rule's region quorum (flow_failing, dependency_success):
+// min_regions (default 1), regions (the M expected) and degraded_severity
+// (default warning).
+func (f *file) quorum(o *object) (minRegions int, regions []string, degraded string) {
+	minRegions, degraded = 1, "warning"
 	if v := o.get("min_regions"); v != nil {
 		if m, ok := f.integer(v, "min_regions", 1, 1000); ok {
-			r.MinRegions = int(m)
+			minRegions = int(m)
 		}
 	}
 	for _, it := range f.list(o.get("regions"), "a list of regions") {
@@ -835,16 +844,16 @@ func (l *loader) flowFailing(f *file, n *yaml.Node, sc ruleScope) *FlowFailingRu
 				f.errorf(it, "region %s must match [a-z0-9][a-z0-9_-]*", quote(s))
 				continue
 			}
-			r.Regions = append(r.Regions, s)
+			regions = append(regions, s)
 		}
 	}
-	if len(r.Regions) > 0 && r.MinRegions > len(r.Regions) {
-		f.errorf(o.get("min_regions"), "min_regions %d is more than the %d regions listed", r.MinRegions, len(r.Regions))
+	if len(regions) > 0 && minRegions > len(regions) {
+		f.errorf(o.get("min_regions"), "min_regions %d is more than the %d regions listed", minRegions, len(regions))
 	}
 	if v := o.get("degraded_severity"); v != nil {
-		r.DegradedSeverity = f.severity(v)
+		degraded = f.severity(v)
 	}
-	return r
+	return minRegions, regions, degraded
 }
 
 func (l *loader) burnRate(f *file, n *yaml.Node, sc ruleScope) *BurnRateRule {
@@ -924,8 +933,10 @@ func (f *file) float(n *yaml.Node, what string) (float64, bool) {
 }
 
 func (l *loader) dependencySuccess(f *file, n *yaml.Node, sc ruleScope) *DependencySuccessRule {
-	o := f.object(n, "dependency_success", []string{"dependency", "below", "window", "min_calls", "min_failures"})
+	o := f.object(n, "dependency_success", []string{"dependency", "below", "window", "min_calls", "min_failures",
+		"min_regions", "regions", "degraded_severity"})
 	r := &DependencySuccessRule{Window: 5 * time.Minute, MinCalls: 3, MinFailures: 2}
+	r.MinRegions, r.Regions, r.DegradedSeverity = f.quorum(o)
 	if v := o.get("dependency"); v == nil {
 		f.errorf(n, "dependency_success needs a dependency")
 	} else if d, ok := f.str(v, "a dependency name"); ok {

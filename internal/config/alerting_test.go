@@ -52,7 +52,7 @@ rules:
     group: checkout
     notify: [pd, off]
   - name: gateway
-    dependency_success: {dependency: bank-gateway, below: 95%, window: 10m}
+    dependency_success: {dependency: bank-gateway, below: 95%, window: 10m, min_regions: 2, regions: [a, b, c], degraded_severity: info}
     inhibits: [failing]
   - name: slo
     burn_rate: {flow: checkout, slo: 99.5%}
@@ -96,7 +96,8 @@ rules:
 		!slices.Equal(r[0].Notify, []string{"pd", "off"}) || r[0].KeepFiringFor != defaultKeepFiring {
 		t.Errorf("rule 0 %+v %+v", r[0], r[0].FlowFailing)
 	}
-	if d := r[1].DependencySuccess; d.Below != 0.95 || d.Window != 10*time.Minute || d.MinCalls != 3 || !slices.Equal(r[1].Inhibits, []string{"failing"}) {
+	if d := r[1].DependencySuccess; d.Below != 0.95 || d.Window != 10*time.Minute || d.MinCalls != 3 || !slices.Equal(r[1].Inhibits, []string{"failing"}) ||
+		d.MinRegions != 2 || !slices.Equal(d.Regions, []string{"a", "b", "c"}) || d.DegradedSeverity != "info" {
 		t.Errorf("rule 1 %+v", d)
 	}
 	if b := r[2].BurnRate; b.SLO != 0.995 || len(b.Windows) != 4 || r[2].For != 0 {
@@ -164,6 +165,10 @@ func TestAlertingErrors(t *testing.T) {
 			want: []string{`probes.yaml:7:43: unknown severity "urgent": want critical, error, warning or info`}},
 		{name: "min regions above listed", extra: "rules:\n  - {name: r, flow_failing: {min_regions: 3, regions: [a, b]}}",
 			want: []string{`probes.yaml:7:43: min_regions 3 is more than the 2 regions listed`}},
+		{name: "dependency min regions above listed", extra: "rules:\n  - {name: r, dependency_success: {dependency: bank-gateway, below: 95%, min_regions: 3, regions: [a, b]}}",
+			want: []string{`probes.yaml:7:87: min_regions 3 is more than the 2 regions listed`}},
+		{name: "dependency bad degraded severity", extra: "rules:\n  - {name: r, dependency_success: {dependency: bank-gateway, below: 95%, degraded_severity: meh}}",
+			want: []string{`probes.yaml:7:93: unknown severity "meh": want critical, error, warning or info`}},
 		{name: "silence without matchers", extra: "alerting:\n  silences: [{starts: 2026-01-01T00:00:00Z, ends: 2026-01-02T00:00:00Z}]",
 			want: []string{`probes.yaml:7:14: a silence needs matchers (e.g. {flow: checkout}); an empty one would mute everything`}},
 		{name: "silence ends first", extra: "alerting:\n  silences: [{matchers: {flow: x}, starts: 2026-01-02T00:00:00Z, ends: 2026-01-01T00:00:00Z}]",

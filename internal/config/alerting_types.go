@@ -197,6 +197,12 @@ type DependencySuccessRule struct {
 	Window      time.Duration
 	MinCalls    int // default 3
 	MinFailures int // default 2: one failed call alone never pages
+	// Each region (of the probers making the calls) is judged on its own
+	// calls, as flow_failing judges them: failing in at least MinRegions
+	// regions is the rule's severity, in fewer DegradedSeverity.
+	MinRegions       int      // default 1
+	Regions          []string // the M regions expected; default those with calls
+	DegradedSeverity string   // default warning
 }
 
 // LatencyRule fires when the Quantile of a step's (or, with Step empty, the

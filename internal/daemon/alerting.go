@@ -28,6 +28,7 @@ import (
 // reload.
 type alerting struct {
 	d    *Daemon
+	dir  string // the state dir
 	db   *alert.DB
 	mgr  *alert.Manager
 	kick chan struct{} // a run finished: evaluate soon
@@ -48,6 +49,8 @@ type alerting struct {
 	// has it. Held weakly: dead between cycles, they are memory a
 	// collection may take back (the next cycle then makes them anew).
 	spare weak.Pointer[evalBuf]
+
+	histMu sync.Mutex // one history save at a time (history.go)
 }
 
 // evalBuf is what alerting.spare points at.
@@ -63,7 +66,7 @@ func (d *Daemon) openAlerting(cfg *config.Config) (*alerting, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the alert state: %w", err)
 	}
-	a := &alerting{d: d, db: db, kick: make(chan struct{}, 1)}
+	a := &alerting{d: d, dir: dir, db: db, kick: make(chan struct{}, 1)}
 	a.cycleTime = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "prober_rule_evaluation_seconds",
 		Help:    "Duration of evaluation cycles: every rule evaluated once and the alert lifecycle updated.",
@@ -80,6 +83,7 @@ func (d *Daemon) openAlerting(cfg *config.Config) (*alerting, error) {
 		Registerer: d.regionReg(cfg),
 	})
 	a.cfg = cfg
+	a.loadHistory(cfg, time.Now())
 	return a, nil
 }
 
@@ -240,6 +244,9 @@ func (a *alerting) loop(ctx context.Context) {
 	a.mu.Lock()
 	a.startDispatcher()
 	a.mu.Unlock()
+	var hist sync.WaitGroup
+	hist.Go(func() { a.historyLoop(ctx) })
+	defer hist.Wait()
 	var lastStart time.Time
 	var lastTook time.Duration
 	for {
@@ -409,6 +416,7 @@ func ping(u string) error {
 // change a page), flushes the outbox within ctx, and closes the database.
 func (a *alerting) shutdown(ctx context.Context) {
 	a.cycle(ctx)
+	a.saveHistory(time.Now())
 	// Drain beside the running dispatcher, so that a send in flight is
 	// waited for rather than cut short and sent again.
 	a.mu.Lock()

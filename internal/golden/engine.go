@@ -776,9 +776,30 @@ func (c *cycle) burnRate(r *config.Rule) Evaluation {
 			}
 			continue
 		}
-		if nL < minRuns {
+		// Evidence: one failure alone must not fire the pair. Both windows
+		// must cross the limit, so it is enough that the long one holds
+		// more than 1/(factor×budget) runs (one failure is then below the
+		// limit there) and at least min_runs; requiring it of the short
+		// window too would blind the 14.4x pair of a flow run once a
+		// minute in one region (5 runs in 5m, 7 needed).
+		need := max(minRuns, math.Floor(1/(w.Factor*budget))+1)
+		if nL < need {
 			if why == "" {
-				why = fmt.Sprintf("%s over %s, fewer than the %s needed", runs(nL), span(w.Long), number(minRuns))
+				why = fmt.Sprintf("%s over %s, fewer than the %s needed", runs(nL), span(w.Long), number(need))
+			}
+			continue
+		}
+		// And the data must cover the long window: a young history (a new
+		// flow, a restart without the saved history) counts its few runs
+		// as if they were the window's.
+		if covered, err := c.covers(br.Flow, w.Long); err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("flow %s: %w", br.Flow, err)
+			}
+			continue
+		} else if !covered {
+			if why == "" {
+				why = fmt.Sprintf("the flow's history does not cover %s yet", span(w.Long))
 			}
 			continue
 		}
@@ -837,6 +858,16 @@ func (c *cycle) burnRate(r *config.Rule) Evaluation {
 	return ev
 }
 
+// covers says whether the source's data of flow covers window; a source
+// that cannot tell covers every window.
+func (c *cycle) covers(flow string, window time.Duration) (bool, error) {
+	hc, ok := c.e.src.(HistoryCoverage)
+	if !ok {
+		return true, nil
+	}
+	return hc.FlowCovers(c.ctx, flow, window, c.at)
+}
+
 func runs(n float64) string {
 	if n == 1 {
 		return "1 run"
@@ -855,35 +886,126 @@ func (c *cycle) dependency(r *config.Rule) Evaluation {
 	if window <= 0 {
 		window = 5 * time.Minute
 	}
-	good, n, err := c.e.src.DependencyRatio(c.ctx, d.Dependency, window, c.at)
+	regions, named, err := c.dependencyRegions(d.Dependency, window)
 	if err != nil {
 		ev.Value, ev.Err = "cannot count the dependency's calls", fmt.Errorf("dependency %s: %w", d.Dependency, err)
 		return ev
 	}
+	// Each region is judged on its own calls, as flow_failing judges a
+	// flow's: one region's gateway failing is a regional degradation, not
+	// the outage that summing the regions' calls (77% < 95% with one of
+	// three failing) would make it.
 	minCalls := float64(max(d.MinCalls, 1))
-	if n < minCalls {
-		ev.Value = fmt.Sprintf("%s over %s, fewer than the %s needed", calls(n), span(window), number(minCalls))
+	minFailures := float64(max(d.MinFailures, 1))
+	var (
+		failing, judged []RegionRatio
+		all, fl         RegionRatio // sums: every region listed, and the failing
+		below           *RegionRatio
+		total           = len(regions)
+	)
+	if len(d.Regions) > 0 {
+		total = len(d.Regions)
+	}
+	for i := range regions {
+		x := &regions[i]
+		if len(d.Regions) > 0 && !slices.Contains(d.Regions, x.Region) {
+			continue
+		}
+		all.Good, all.Total = all.Good+x.Good, all.Total+x.Total
+		if x.Total < minCalls {
+			continue // too few calls to judge: unknown, not healthy
+		}
+		judged = append(judged, *x)
+		switch {
+		case x.Good/x.Total >= d.Below:
+		case x.Total-x.Good >= minFailures:
+			failing = append(failing, *x)
+			fl.Good, fl.Total = fl.Good+x.Good, fl.Total+x.Total
+		case below == nil:
+			below = x
+		}
+	}
+	if len(judged) == 0 {
+		ev.Value = fmt.Sprintf("%s over %s, fewer than the %s needed", calls(all.Total), span(window), number(minCalls))
+		if named && len(regions) > 1 {
+			ev.Value += " in any region"
+		}
 		return ev
 	}
-	ratio, failures := good/n, n-good
-	ev.Value = fmt.Sprintf("%s success %s over %s (%s)", d.Dependency, percent(ratio), span(window), calls(n))
-	switch {
-	case ratio < d.Below && failures >= float64(max(d.MinFailures, 1)):
+	inRegions := func(n int, list []RegionRatio) string {
+		if !named || total <= 1 {
+			return ""
+		}
+		names := make([]string, len(list))
+		for i, x := range list {
+			names[i] = x.Region
+		}
+		s := fmt.Sprintf(" in %d/%d %s", n, total, plural(total, "region", "regions"))
+		if n < total {
+			s += " (" + strings.Join(names, ", ") + ")"
+		}
+		return s
+	}
+	need := max(d.MinRegions, 1)
+	nf := len(failing)
+	firing := func(prefix string) {
 		ev.Status = Firing
-		ev.Value = fmt.Sprintf("%s success %s < %s over %s (%s)", d.Dependency, percent(ratio), percent(d.Below), span(window), calls(n))
+		ev.Value = fmt.Sprintf("%s%s success %s < %s over %s (%s)%s", prefix, d.Dependency, percent(fl.Good/fl.Total),
+			percent(d.Below), span(window), calls(fl.Total), inRegions(nf, failing))
 		parts := []string{ev.Value}
-		if fl := c.dependencyEvidence(&ev.Evidence, d.Dependency); fl != "" {
-			parts = append(parts, "failing flows: "+fl)
+		if f := c.dependencyEvidence(&ev.Evidence, d.Dependency); f != "" {
+			parts = append(parts, "failing flows: "+f)
+		}
+		if named {
+			// The regions whose calls fail, as counted: flows' states may
+			// be stale or fail elsewhere.
+			ev.Evidence.RegionsFailing = ev.Evidence.RegionsFailing[:0]
+			for _, x := range failing {
+				ev.Evidence.RegionsFailing = append(ev.Evidence.RegionsFailing, x.Region)
+			}
+			ev.Evidence.RegionsKnown, ev.Evidence.RegionsTotal = len(judged), total
 		}
 		c.fire(r, &ev, parts...)
-	case ratio < d.Below:
+	}
+	switch {
+	case nf >= need:
+		firing("")
+	case nf > 0 && d.DegradedSeverity != "":
+		ev.Severity = d.DegradedSeverity
+		firing("degraded: ")
+	case nf > 0:
 		ev.Status = OK
-		ev.Value += fmt.Sprintf(", but %s %s, fewer than the %d that page", number(failures),
-			plural(int(failures), "failure", "failures"), max(d.MinFailures, 1))
+		ev.Value = fmt.Sprintf("%s success below %s%s, fewer than the %d %s needed", d.Dependency, percent(d.Below),
+			inRegions(nf, failing), need, plural(need, "region", "regions"))
 	default:
 		ev.Status = OK
+		ev.Value = fmt.Sprintf("%s success %s over %s (%s)", d.Dependency, percent(all.Good/all.Total), span(window), calls(all.Total))
+		if below != nil {
+			fails := below.Total - below.Good
+			where := ""
+			if named && total > 1 {
+				where = " in " + below.Region
+			}
+			ev.Value += fmt.Sprintf(", but %s %s%s, fewer than the %d that page", number(fails),
+				plural(int(fails), "failure", "failures"), where, max(d.MinFailures, 1))
+		}
 	}
 	return ev
+}
+
+// dependencyRegions counts dependency's calls per region, or over all of
+// them as one region without a name (named false) when the source cannot
+// tell regions apart.
+func (c *cycle) dependencyRegions(dependency string, window time.Duration) (rs []RegionRatio, named bool, err error) {
+	if dr, ok := c.e.src.(DependencyRegions); ok {
+		rs, err = dr.DependencyRegionRatios(c.ctx, dependency, window, c.at)
+		return rs, true, err
+	}
+	good, n, err := c.e.src.DependencyRatio(c.ctx, dependency, window, c.at)
+	if err != nil {
+		return nil, false, err
+	}
+	return []RegionRatio{{Good: good, Total: n}}, false, nil
 }
 
 func calls(n float64) string {
@@ -1224,17 +1346,23 @@ func clock(t, at time.Time) string {
 
 // --- signals ----------------------------------------------------------------
 
+// beforeEnder is a source whose windows' ends are rounded (the store's
+// buckets): beforeEnd is the end of a window that holds nothing after t.
+type beforeEnder interface {
+	beforeEnd(t time.Time, window time.Duration, at time.Time) time.Time
+}
+
 // signals reads every configured signal over its window ending now and
-// ending when the trouble began (an hour ago when that is not known).
+// over its window ending before the trouble began (before its first
+// failure: a window ending later holds the failures, and "was 66.7%" of a
+// gateway failing since is not what it was; an hour ago when that is not
+// known).
 func (c *cycle) signals(since time.Time) []SignalValue {
 	sigs := c.e.a.Signals
 	if len(sigs) == 0 {
 		return nil
 	}
-	before := since
-	if before.IsZero() || before.After(c.at) {
-		before = c.at.Add(-time.Hour)
-	}
+	known := !since.IsZero() && !since.After(c.at)
 	out := make([]SignalValue, 0, len(sigs))
 	for i, s := range sigs {
 		if s == nil {
@@ -1246,6 +1374,19 @@ func (c *cycle) signals(since time.Time) []SignalValue {
 		}
 		if sv.Name == "" {
 			sv.Name = cmpOr(s.Dependency, s.Flow, "signal")
+		}
+		before := c.at.Add(-time.Hour)
+		if known {
+			// Windows are (end-w, end]: the first failing run started at
+			// since and ended after it.
+			before = since
+			if be, ok := c.e.src.(beforeEnder); ok {
+				w := s.Window
+				if w <= 0 {
+					w = 5 * time.Minute
+				}
+				before = be.beforeEnd(since, w, c.at)
+			}
 		}
 		sv.Now, sv.HasNow = c.signalValue(i, s, c.at)
 		sv.Before, sv.HasBefore = c.signalValue(i, s, before)
@@ -1328,7 +1469,10 @@ func signalText(sv *SignalValue) string {
 	case sv.HasNow && sv.HasBefore:
 		return fmt.Sprintf("%s %s (was %s)", sv.Name, f(sv.Now), f(sv.Before))
 	case sv.HasNow:
-		return fmt.Sprintf("%s %s (no data before)", sv.Name, f(sv.Now))
+		// Nothing before the trouble (a new flow, or a signal read since
+		// it began): no comparison, rather than a "no data before" that
+		// reads like a second failure.
+		return fmt.Sprintf("%s %s", sv.Name, f(sv.Now))
 	case sv.HasBefore:
 		return fmt.Sprintf("%s no data (was %s)", sv.Name, f(sv.Before))
 	}

@@ -96,6 +96,32 @@ type Source interface {
 	Regions(ctx context.Context, flows []string, at time.Time) ([]RegionSeen, error)
 }
 
+// HistoryCoverage is a source that knows how far back a flow's data
+// reaches (both sources do). A burn-rate window the data does not cover
+// yet (a new flow, a prober just started without its history) holds fewer
+// runs than its span, so that one failure weighs as many: it is not judged.
+// A source without it is taken to cover every window.
+type HistoryCoverage interface {
+	// FlowCovers says whether flow's data reaches back to the start of
+	// (at-window, at], within about one run interval.
+	FlowCovers(ctx context.Context, flow string, window time.Duration, at time.Time) (bool, error)
+}
+
+// RegionRatio is what one region counted.
+type RegionRatio struct {
+	Region      string
+	Good, Total float64
+}
+
+// DependencyRegions is a source that counts a dependency's calls per region
+// (both sources do): dependency_success judges each region, as
+// flow_failing does. A source without it is one region without a name.
+type DependencyRegions interface {
+	// DependencyRegionRatios is DependencyRatio per region, sorted by
+	// region; regions without calls in the window may be left out.
+	DependencyRegionRatios(ctx context.Context, dependency string, window time.Duration, at time.Time) ([]RegionRatio, error)
+}
+
 // RegionSeen is a region that has reported, and when it last did (the
 // newest final run of the flows asked about; zero when the region has
 // reported no run yet, only its series).

@@ -576,6 +576,65 @@ func (s *promSource) DependencyRatio(ctx context.Context, dependency string, win
 	return s.ratio(ctx, q, "outcome", at)
 }
 
+// DependencyRegionRatios counts the calls per region label of the
+// probers that made them.
+func (s *promSource) DependencyRegionRatios(ctx context.Context, dependency string, window time.Duration, at time.Time) ([]RegionRatio, error) {
+	q := `sum by (region, outcome) (increase(prober_dependency_calls_total{dependency=` + promString(dependency) + `}[` + promDuration(window) + `]))`
+	v, err := s.q.vector(ctx, q, at)
+	if err != nil {
+		return nil, err
+	}
+	by := map[string]*RegionRatio{}
+	var out []RegionRatio
+	for _, smp := range v {
+		x := float64(smp.Value)
+		if math.IsNaN(x) || x < 0 {
+			continue
+		}
+		reg := string(smp.Metric["region"])
+		r := by[reg]
+		if r == nil {
+			r = &RegionRatio{Region: reg}
+			by[reg] = r
+		}
+		r.Total += x
+		if smp.Metric["outcome"] == "success" {
+			r.Good += x
+		}
+	}
+	for _, r := range by {
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b RegionRatio) int { return strings.Compare(a.Region, b.Region) })
+	return out, nil
+}
+
+// minCoverageSlack is the least slack FlowCovers allows: a scrape interval
+// (commonly 1m) and then some, so that the first scrape counts.
+const minCoverageSlack = 2 * time.Minute
+
+// FlowCovers: a series of the flow's run counter had a sample near the
+// window's start (within half the freshness bound, at least
+// minCoverageSlack). Prometheus keeps the counters across the probers'
+// restarts (increase handles the resets), so only a flow (or a
+// Prometheus) younger than the window is not covered.
+func (s *promSource) FlowCovers(ctx context.Context, flow string, window time.Duration, at time.Time) (bool, error) {
+	slack := max(s.age(flow)/2, minCoverageSlack)
+	if slack >= window {
+		return true, nil
+	}
+	q := coverageQuery(flow, slack)
+	v, err := s.q.vector(ctx, q, at.Add(-window).Add(slack))
+	if err != nil {
+		return false, err
+	}
+	return len(v) > 0, nil
+}
+
+func coverageQuery(flow string, slack time.Duration) string {
+	return `group(present_over_time(prober_runs_total{flow=` + promString(flow) + `}[` + promDuration(slack) + `]))`
+}
+
 // ratio sums a "sum by (label)" answer: the "success" series is good, all
 // of them are the total. No series: no runs (0 of 0).
 func (s *promSource) ratio(ctx context.Context, q, label string, at time.Time) (good, total float64, err error) {
@@ -705,4 +764,8 @@ func promDuration(d time.Duration) string {
 }
 
 // compile-time check: the source answers what the engine asks.
-var _ Source = (*promSource)(nil)
+var (
+	_ Source            = (*promSource)(nil)
+	_ HistoryCoverage   = (*promSource)(nil)
+	_ DependencyRegions = (*promSource)(nil)
+)

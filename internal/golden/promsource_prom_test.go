@@ -236,6 +236,25 @@ func TestPromSourceRealPrometheus(t *testing.T) {
 	if err != nil || d <= 500*time.Millisecond || d > time.Second || n <= 0 {
 		t.Errorf("p95 %s over %d (%v)", d, n, err)
 	}
+	// Per region: a's calls fail, b's and c's pass. Coverage: the counters
+	// are seconds old, so an hour is not covered; a window starting just
+	// now (2m of slack) is.
+	rr, err := src.(DependencyRegions).DependencyRegionRatios(ctx, "bank-gateway", time.Minute, nowT)
+	if err != nil || len(rr) < 2 || rr[0].Region != "a" || rr[0].Good > 0.5*rr[0].Total {
+		t.Errorf("gateway per region %+v (%v)", rr, err)
+	}
+	for _, r := range rr[min(1, len(rr)):] { // b, c (a region may lack two samples yet)
+		if r.Good < 0.5*r.Total {
+			t.Errorf("gateway in %s: %+v", r.Region, r)
+		}
+	}
+	hc := src.(HistoryCoverage)
+	if ok, err := hc.FlowCovers(ctx, "checkout", time.Hour, nowT); ok || err != nil {
+		t.Errorf("an hour covered by seconds of data (%v)", err)
+	}
+	if ok, err := hc.FlowCovers(ctx, "checkout", 2*time.Minute+time.Second, nowT); !ok || err != nil {
+		t.Errorf("2m1s not covered (%v)", err)
+	}
 	if flows, err := src.Flows(ctx); err != nil || len(flows) != 1 || flows[0] != "checkout" {
 		t.Errorf("flows %v %v", flows, err)
 	}

@@ -112,6 +112,29 @@ func (s *storeSource) FlowRatio(ctx context.Context, flow string, window time.Du
 	return float64(g), float64(n), nil
 }
 
+// FlowCovers: the flow's history (kept across restarts in the state dir)
+// began no later than the window's start, give or take half the freshness
+// bound (2×interval + timeouts: about one interval).
+func (s *storeSource) FlowCovers(ctx context.Context, flow string, window time.Duration, at time.Time) (bool, error) {
+	if s.st == nil {
+		return false, nil
+	}
+	since := s.st.FlowHistorySince(flow)
+	return !since.IsZero() && !since.After(at.Add(-window).Add(s.age(flow)/2)), nil
+}
+
+func (s *storeSource) DependencyRegionRatios(ctx context.Context, dependency string, window time.Duration, at time.Time) ([]RegionRatio, error) {
+	if s.st == nil {
+		return nil, nil
+	}
+	rc := s.st.DependencyRegionCounts(dependency, window, at)
+	out := make([]RegionRatio, len(rc))
+	for i, c := range rc {
+		out[i] = RegionRatio{Region: c.Region, Good: float64(c.Good), Total: float64(c.Total)}
+	}
+	return out, nil
+}
+
 func (s *storeSource) DependencyRatio(ctx context.Context, dependency string, window time.Duration, at time.Time) (float64, float64, error) {
 	if s.st == nil {
 		return 0, 0, nil
@@ -183,3 +206,16 @@ func (s *storeSource) DependencyFlows(ctx context.Context, dependency string) ([
 	}
 	return s.st.DependencyFlows(dependency), nil
 }
+
+// beforeEnd ends a window before t: the store rounds a window's end to the
+// nearest edge of its buckets, so a window ending at t may count a bucket
+// holding runs just after it.
+func (s *storeSource) beforeEnd(t time.Time, window time.Duration, at time.Time) time.Time {
+	return t.Add(-store.Resolution(at.Sub(t) + window))
+}
+
+// compile-time check: the store answers what the engine asks.
+var (
+	_ HistoryCoverage   = (*storeSource)(nil)
+	_ DependencyRegions = (*storeSource)(nil)
+)

@@ -114,7 +114,7 @@ func TestStoreStory(t *testing.T) {
 	// The gateway, as above: 24/30.
 	g, n := st.DependencyCounts("bank-gateway", 5*time.Minute, now)
 	d := got["gateway_success/"]
-	wantDep := fmt.Sprintf("bank-gateway success %s < 95%% over 5m (%d calls)", percent(float64(g)/float64(n)), n)
+	wantDep := fmt.Sprintf("bank-gateway success %s < 95%% over 5m (%d calls) in 3/3 regions", percent(float64(g)/float64(n)), n)
 	if d.Status != Firing || d.Value != wantDep || !strings.Contains(d.Summary, "failing flows: checkout at pay (swallowed_error)") {
 		t.Errorf("dependency: %s %q (want %q)\n%s", d.Status, d.Value, wantDep, d.Summary)
 	}
@@ -124,12 +124,11 @@ func TestStoreStory(t *testing.T) {
 
 	// Burn rate against 99.5% (a 0.5% budget). The store holds an hour:
 	// 60 slots x 3 regions = 180 final runs, 6 failed = 3.33% = 6.67x.
-	// 1h&5m: 6.67x < 14.4x. 6h&30m: the 6h window holds the same 180
-	// runs (6.67x > 6x) and 30m 90 runs, 6 failed (13.3x > 6x): fires,
-	// critical, named by the lower burn. 1d&2h, 3d&6h (warning) fire too
-	// (6.67x > 3x, > 1x), but critical wins.
-	if b := got["checkout_slo/checkout"]; b.Status != Firing || b.Severity != "critical" ||
-		b.Value != "burning 6.67x the error budget over 6h and 30m (limit 6x)" {
+	// 1h&5m: 6.67x < 14.4x: OK. The 6h, 1d and 3d windows would hold the
+	// same 180 runs (6.67x > 6x, 3x, 1x) but the history covers one hour
+	// of them: not judged (they paged critical before they had to cover).
+	if b := got["checkout_slo/checkout"]; b.Status != OK ||
+		b.Value != "burning 6.67x the error budget over 1h and 5m (limit 14.4x)" {
 		t.Errorf("burn: %s %s %q", b.Status, b.Severity, b.Value)
 	}
 	// Latency: pay takes 600ms in every run (retried ones too).

@@ -59,13 +59,20 @@ type Rule struct {
 
 // Recording rule names. The window is appended (5m, 1h, 3d).
 const (
-	recFlowSuccess = "prober:flow_success:ratio_rate"       // by flow, region
-	recFlowError   = "prober:flow_error:ratio_rate"         // by flow, all regions: burn rates
-	recFlowRuns    = "prober:flow_runs:increase"            // by flow: the min_runs guard
-	recDepSuccess  = "prober:dependency_success:ratio_rate" // by dependency, all regions and flows
+	recFlowSuccess = "prober:flow_success:ratio_rate" // by flow, region
+	recFlowError   = "prober:flow_error:ratio_rate"   // by flow, all regions: burn rates
+	recFlowRuns    = "prober:flow_runs:increase"      // by flow: the min_runs guard
+	// By dependency and region (of the probers calling it), over all
+	// flows: dependency_success judges each region, as flow_failing does.
+	recDepSuccess  = "prober:dependency_success:ratio_rate" // the ratio compared with below
 	recDepCalls    = "prober:dependency_calls:increase"     // the min_calls guard
 	recDepFailures = "prober:dependency_failures:increase"  // the min_failures guard
 )
+
+// minCoverageSlack is the least slack of a burn-rate window's coverage
+// test (a scrape interval and then some), as the engine's Prometheus
+// source allows.
+const minCoverageSlack = 2 * time.Minute
 
 // defaultFreshness is the daemon's bound for a flow it knows nothing about.
 const defaultFreshness = 5 * time.Minute
@@ -159,7 +166,7 @@ func (g *gen) rule(r *config.Rule) ([]Rule, error) {
 		}
 	case config.DependencySuccess:
 		if r.DependencySuccess != nil {
-			return []Rule{g.dependency(r)}, nil
+			return g.dependency(r), nil
 		}
 	case config.Latency:
 		if r.Latency != nil {
@@ -213,13 +220,19 @@ func (g *gen) recording() []Rule {
 		out = append(out,
 			Rule{
 				Record: recDepSuccess + d,
-				Expr: "sum by (dependency) (rate(prober_dependency_calls_total{outcome=\"success\"}[" + d + "]))\n/\n" +
-					"sum by (dependency) (rate(prober_dependency_calls_total[" + d + "]))",
+				// Successes "or" zero: a region whose every call fails
+				// has no success series, and its ratio is 0, not absent.
+				Expr: "sum by (dependency, region) (\n" +
+					"  rate(prober_dependency_calls_total{outcome=\"success\"}[" + d + "])\n" +
+					"  or\n" +
+					"  rate(prober_dependency_calls_total{outcome=\"failure\"}[" + d + "]) * 0\n" +
+					")\n/\n" +
+					"sum by (dependency, region) (rate(prober_dependency_calls_total[" + d + "]))",
 			},
-			Rule{Record: recDepCalls + d, Expr: "sum by (dependency) (increase(prober_dependency_calls_total[" + d + "]))"},
+			Rule{Record: recDepCalls + d, Expr: "sum by (dependency, region) (increase(prober_dependency_calls_total[" + d + "]))"},
 			Rule{
 				Record: recDepFailures + d,
-				Expr: "sum by (dependency) (\n" +
+				Expr: "sum by (dependency, region) (\n" +
 					"  increase(prober_dependency_calls_total{outcome=\"failure\"}[" + d + "])\n" +
 					"  or\n" +
 					"  increase(prober_dependency_calls_total{outcome=\"success\"}[" + d + "]) * 0\n" +
@@ -414,22 +427,39 @@ func (g *gen) burnRate(r *config.Rule) ([]Rule, error) {
 	if len(sevs) == 0 {
 		return nil, errors.New("no burn windows")
 	}
+	// Coverage slack: half the flow's freshness bound (about one
+	// interval), at least a scrape or two.
+	slack := minCoverageSlack
+	if f := g.flows[br.Flow]; f != nil {
+		slack = max(Freshness(f)/2, minCoverageSlack)
+	}
 	var out []Rule
 	for _, s := range sevs {
 		var parts, limits, now []string
 		for _, w := range s.pairs {
 			limit := ratio(w.Factor * budget)
-			parts = append(parts,
-				recFlowError+dur(w.Long)+"{"+flow+"} > "+limit+"\nand\n"+
-					recFlowError+dur(w.Short)+"{"+flow+"} > "+limit+"\nand\n"+
-					recFlowRuns+dur(w.Long)+"{"+flow+"} >= "+strconv.Itoa(minRuns))
+			// As the engine: the long window holds more runs than one
+			// failure could push over the limit, and at least min_runs.
+			need := max(minRuns, int(math.Floor(1/(w.Factor*budget)))+1)
+			part := recFlowError + dur(w.Long) + "{" + flow + "} > " + limit + "\nand\n" +
+				recFlowError + dur(w.Short) + "{" + flow + "} > " + limit + "\nand\n" +
+				recFlowRuns + dur(w.Long) + "{" + flow + "} >= " + strconv.Itoa(need)
+			if slack < w.Long {
+				// And the flow's runs counter reaches back to the long
+				// window's start: a flow younger than the window counts
+				// its few runs as the window's.
+				part += "\nand\n" + "group by (flow) (present_over_time(prober_runs_total{" + flow + "}[" + dur(slack) +
+					"] offset " + dur(w.Long-slack) + "))"
+			}
+			parts = append(parts, part)
 			limits = append(limits, fmt.Sprintf("%sx over %s and %s", number(w.Factor), dur(w.Long), dur(w.Short)))
 			now = append(now, fmt.Sprintf("%s and %s (limit %s)", failedOver(w.Long), failedOver(w.Short), percent(w.Factor*budget)))
 		}
 		summary := "{{ $labels.flow }} burning its error budget too fast: {{ $value | humanizePercentage }} of runs failed" +
 			" (SLO " + percent(br.SLO) + ", limit " + strings.Join(limits, " or ") + ")"
 		desc := "The synthetic success SLO of {{ $labels.flow }} is " + percent(br.SLO) + " (a budget of " + percent(budget) +
-			" failed runs). Runs failed: " + strings.Join(now, "; ") + ". Windows need at least " + strconv.Itoa(minRuns) + " runs."
+			" failed runs). Runs failed: " + strings.Join(now, "; ") + ". A long window is judged once the flow's runs cover it" +
+			" and it holds at least " + strconv.Itoa(minRuns) + " runs, and more than one failure could push over its limit."
 		out = append(out, g.alert(r, s.name, orJoin(parts), summary, desc, "flow"))
 	}
 	return out, nil
@@ -443,7 +473,7 @@ func failedOver(w time.Duration) string {
 
 // --- dependency success -----------------------------------------------------
 
-func (g *gen) dependency(r *config.Rule) Rule {
+func (g *gen) dependency(r *config.Rule) []Rule {
 	d := r.DependencySuccess
 	window := d.Window
 	if window <= 0 {
@@ -451,21 +481,43 @@ func (g *gen) dependency(r *config.Rule) Rule {
 	}
 	need(&g.depWindows, window)
 	w := dur(window)
-	dep := "{" + eq("dependency", d.Dependency) + "}"
-	expr := recDepSuccess + w + dep + " < " + ratio(d.Below) + "\nand\n" +
-		recDepCalls + w + dep + " >= " + strconv.Itoa(max(d.MinCalls, 1)) + "\nand\n" +
-		recDepFailures + w + dep + " >= " + strconv.Itoa(max(d.MinFailures, 1))
-	count := func(rec string) string {
-		return "{{ with printf `" + rec + w + "{dependency=%q}` $labels.dependency | query }}{{ . | first | value | printf \"%.0f\" }}{{ else }}?{{ end }}"
+	m := []string{eq("dependency", d.Dependency)}
+	if len(d.Regions) > 0 {
+		// A region outside the list is ignored, as the engine does.
+		m = append(m, oneOf("region", d.Regions))
 	}
-	summary := "{{ $labels.dependency }} success {{ $value | humanizePercentage }} < " + percent(d.Below) + " over " + w +
-		" (" + count(recDepCalls) + " calls)"
-	desc := "Steps marked dependency: {{ $labels.dependency }} succeeded in {{ $value | humanizePercentage }} of final runs over " + w +
-		": " + count(recDepFailures) + " of " + count(recDepCalls) + " calls failed (pages from " + strconv.Itoa(max(d.MinCalls, 1)) +
-		" calls and " + strconv.Itoa(max(d.MinFailures, 1)) + " failures)." +
+	sel := braces(m)
+	// Each region judged on its own calls: failing regions, counted.
+	failing := "count by (dependency) (\n" +
+		"  " + recDepSuccess + w + sel + " < " + ratio(d.Below) + "\n  and\n" +
+		"  " + recDepCalls + w + sel + " >= " + strconv.Itoa(max(d.MinCalls, 1)) + "\n  and\n" +
+		"  " + recDepFailures + w + sel + " >= " + strconv.Itoa(max(d.MinFailures, 1)) + "\n)"
+	n := max(d.MinRegions, 1)
+	total := ""
+	if len(d.Regions) > 0 {
+		total = strconv.Itoa(len(d.Regions))
+	} else {
+		total = "{{ with printf `count(" + recDepCalls + w + "{dependency=%q} > 0)` $labels.dependency | query }}" +
+			"{{ . | first | value }}{{ else }}?{{ end }}"
+	}
+	regions := "{{ range printf `" + recDepSuccess + w + "{dependency=%q} < " + ratio(d.Below) + "` $labels.dependency | query | sortByLabel \"region\" }}" +
+		"\n- {{ .Labels.region }}: success {{ .Value | humanizePercentage }}{{ end }}"
+	desc := "Steps marked dependency: {{ $labels.dependency }} failed in {{ $value }} of " + total + " regions over " + w +
+		" (a region counts from " + strconv.Itoa(max(d.MinCalls, 1)) + " calls and " + strconv.Itoa(max(d.MinFailures, 1)) +
+		" failures with success below " + percent(d.Below) + ")." + regions +
 		"{{ range printf `prober_last_failure_info{dependency=%q}` $labels.dependency | query }}\n" +
 		"- {{ .Labels.flow }} at {{ .Labels.step }} ({{ .Labels.class }}) in {{ .Labels.region }}{{ with .Labels.expectation }}: {{ . }} failed{{ end }}{{ end }}"
-	return g.alert(r, severity(r), expr, summary, desc, "dependency")
+	out := []Rule{g.alert(r, severity(r), failing+" >= "+strconv.Itoa(n),
+		"{{ $labels.dependency }} success < "+percent(d.Below)+" over "+w+" in {{ $value }}/"+total+" regions", desc, "dependency")}
+	if n > 1 && d.DegradedSeverity != "" {
+		// Fewer regions than the quorum: a regional degradation at its
+		// own severity (count never returns 0).
+		out = append(out, g.alert(r, d.DegradedSeverity, failing+" < "+strconv.Itoa(n),
+			"{{ $labels.dependency }} degraded: success < "+percent(d.Below)+" over "+w+" in {{ $value }}/"+total+" regions",
+			"{{ $labels.dependency }} fails in fewer than the "+strconv.Itoa(n)+" regions that make an outage: a regional degradation. "+desc,
+			"dependency"))
+	}
+	return out
 }
 
 // --- latency ----------------------------------------------------------------

@@ -102,6 +102,11 @@ var goldenCases = []struct {
     for: 1m
     group: checkout
 `},
+	{name: "dependency_success_quorum", rules: `
+  - name: gateway_success
+    dependency_success: {dependency: bank-gateway, below: 95%, min_regions: 2, regions: [eu-west-1, us-east-1, ap-south-1], degraded_severity: warning}
+    group: checkout
+`},
 	{name: "latency_step", rules: `
   - name: pay_latency
     latency: {flow: checkout, step: pay, quantile: 0.95, above: 2s, window: 10m, min_samples: 5}

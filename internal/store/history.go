@@ -325,6 +325,9 @@ func (t *durTable) slower(col int, threshold time.Duration, at time.Time, w time
 
 // flowHist is one flow's history, allocated at its first timed run.
 type flowHist struct {
+	// first is the start (unix ns) of the first final run counted: the
+	// history covers windows that begin after it (FlowHistorySince).
+	first   int64
 	counts  counter[uint8, uint16] // final runs
 	dur     durTable               // durations of runs and steps
 	steps   []string               // dur's step columns, in first-seen order
@@ -336,6 +339,9 @@ type flowHist struct {
 type depHist struct {
 	counts counter[uint32, uint32]
 	flows  map[string]struct{}
+	// byRegion counts the same calls per region: a dependency failing in
+	// one region of three is a regional degradation, not an outage.
+	byRegion map[string]*counter[uint32, uint32]
 }
 
 // failInfo is what failed in a final failed run.
@@ -374,6 +380,9 @@ func (s *Store) observeHistory(fd *flowData, r *result.Run) {
 	final := r.Final()
 	if final {
 		h.counts.add(sec, r.OK())
+		if st := r.Start.UnixNano(); h.first == 0 || st < h.first {
+			h.first = st
+		}
 	}
 	// Durations: one row for the run, with a column per executed step
 	// (registered first, so that the row is wide enough).
@@ -388,7 +397,7 @@ func (s *Store) observeHistory(fd *flowData, r *result.Run) {
 			h.steps = append(h.steps, st.Name)
 		}
 		if st.Dependency != "" && final {
-			s.observeDependency(h, r.Flow, st, sec)
+			s.observeDependency(h, r.Flow, r.Region, st, sec)
 		}
 	}
 	if (final || executed > 0) && (!s.sampleSome || s.sampled[r.Flow]) {
@@ -408,7 +417,7 @@ func (s *Store) observeHistory(fd *flowData, r *result.Run) {
 // observeDependency counts one call of a final run: a call an immediate
 // retry went on to clear is a blip, not a dependency failure (as the
 // dependency_success rule says).
-func (s *Store) observeDependency(h *flowHist, flow string, st *result.Step, sec int64) {
+func (s *Store) observeDependency(h *flowHist, flow, region string, st *result.Step, sec int64) {
 	d := s.deps[st.Dependency]
 	if d == nil {
 		d = &depHist{flows: map[string]struct{}{}}
@@ -418,7 +427,17 @@ func (s *Store) observeDependency(h *flowHist, flow string, st *result.Step, sec
 		h.deps = append(h.deps, st.Dependency)
 		d.flows[flow] = struct{}{}
 	}
-	d.counts.add(sec, st.Status == result.Passed)
+	ok := st.Status == result.Passed
+	d.counts.add(sec, ok)
+	rc := d.byRegion[region]
+	if rc == nil {
+		if d.byRegion == nil {
+			d.byRegion = map[string]*counter[uint32, uint32]{}
+		}
+		rc = &counter[uint32, uint32]{}
+		d.byRegion[strings.Clone(region)] = rc
+	}
+	rc.add(sec, ok)
 }
 
 func (s *Store) observeRegion(h *flowHist, r *result.Run, end time.Time) {
@@ -580,6 +599,58 @@ func (s *Store) DependencyCounts(dependency string, window time.Duration, at tim
 		return 0, 0
 	}
 	return d.counts.sum(at, window)
+}
+
+// FlowHistorySince is when flow's counted history begins: the start of the
+// first final run counted (kept across restarts by SaveHistory and
+// LoadHistory); zero when there is none. A window that begins before it
+// holds less than its span of runs: rules must not judge it yet.
+func (s *Store) FlowHistorySince(flow string) time.Time {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fd := s.flows[flow]
+	if fd == nil || fd.hist == nil || fd.hist.first == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, fd.hist.first)
+}
+
+// Resolution is the bucket width counts are read at for a window that
+// starts back before now: a window's ends are rounded to it (by up to half
+// of it), so a window meant to end before an event ends a bucket earlier.
+func Resolution(back time.Duration) time.Duration {
+	for _, tr := range tiers {
+		if back <= time.Duration(tr.width*(tr.n-1))*time.Second {
+			return time.Duration(tr.width) * time.Second
+		}
+	}
+	return time.Duration(tiers[len(tiers)-1].width) * time.Second
+}
+
+// RegionCount is what one region counted.
+type RegionCount struct {
+	Region      string
+	Good, Total int
+}
+
+// DependencyRegionCounts is DependencyCounts per region (of the prober that
+// ran the calls), sorted by region; regions without calls in the window are
+// left out.
+func (s *Store) DependencyRegionCounts(dependency string, window time.Duration, at time.Time) []RegionCount {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d := s.deps[dependency]
+	if d == nil {
+		return nil
+	}
+	out := make([]RegionCount, 0, len(d.byRegion))
+	for reg, c := range d.byRegion {
+		if g, n := c.sum(at, window); n > 0 {
+			out = append(out, RegionCount{Region: reg, Good: g, Total: n})
+		}
+	}
+	slices.SortFunc(out, func(a, b RegionCount) int { return strings.Compare(a.Region, b.Region) })
+	return out
 }
 
 // Quantile is the q-quantile (linear interpolation between closest ranks)

@@ -1,0 +1,191 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// historyStore is an hour of checkout runs once a minute in regions a and b,
+// b's pay failing in the last 10 minutes.
+func historyStore() *Store {
+	st := New(10)
+	for i := range 60 {
+		start := at(time.Duration(i) * time.Minute)
+		st.Observe(mkRun("a", start, true, "a"))
+		st.Observe(mkRun("b", start, i < 50, "b"))
+	}
+	return st
+}
+
+type historyView struct {
+	since          time.Time
+	good, total    [3]int
+	dgood, dtotal  int
+	regions        []RegionCount
+	depFlows, deps []string
+}
+
+func viewHistory(st *Store, end time.Time) historyView {
+	var v historyView
+	v.since = st.FlowHistorySince("checkout")
+	for i, w := range []time.Duration{5 * time.Minute, 30 * time.Minute, time.Hour} {
+		v.good[i], v.total[i] = st.FlowCounts("checkout", w, end)
+	}
+	v.dgood, v.dtotal = st.DependencyCounts("bank-gateway", 10*time.Minute, end)
+	v.regions = st.DependencyRegionCounts("bank-gateway", 10*time.Minute, end)
+	v.depFlows, v.deps = st.DependencyFlows("bank-gateway"), st.Dependencies()
+	return v
+}
+
+func TestHistorySnapshotRoundTrip(t *testing.T) {
+	st := historyStore()
+	end := at(60 * time.Minute)
+	want := viewHistory(st, end)
+	if !want.since.Equal(t0) || want.total[2] != 120 || len(want.regions) != 2 || want.regions[1].Good != 0 {
+		t.Fatalf("the fixture is not what the test assumes: %+v", want)
+	}
+	path := filepath.Join(t.TempDir(), "history")
+	if err := st.SaveHistory(path, end); err != nil {
+		t.Fatal(err)
+	}
+	fresh := New(10)
+	if err := fresh.LoadHistory(path, end.Add(30*time.Second), 72*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	got := viewHistory(fresh, end)
+	if !got.since.Equal(want.since) || got.good != want.good || got.total != want.total || got.dgood != want.dgood ||
+		got.dtotal != want.dtotal || !slices.Equal(got.regions, want.regions) || !slices.Equal(got.depFlows, want.depFlows) ||
+		!slices.Equal(got.deps, want.deps) {
+		t.Errorf("after a round trip\n%+v\nwant\n%+v", got, want)
+	}
+	// No temporary file is left beside the snapshot.
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
+		t.Errorf("files beside the snapshot: %v", ents)
+	}
+	// Runs after the load count on top of the loaded history.
+	fresh.Observe(mkRun("a", end, true, "a"))
+	if g, n := fresh.FlowCounts("checkout", time.Hour, end.Add(time.Minute)); n != 119 || g != 109 {
+		t.Errorf("after one more run: %d of %d over 1h, want 109 of 119 (the first minute left the window)", g, n)
+	}
+}
+
+// Buckets older than the longest window a rule reads are dropped at load; a
+// flow whose whole history is older is not loaded at all.
+func TestHistorySnapshotDropsOld(t *testing.T) {
+	st := historyStore()
+	b := st.AppendHistory(nil, at(time.Hour))
+	fresh := New(10)
+	// Loaded 40 minutes later keeping 1h: only the last 20 minutes of runs
+	// (40..59) remain.
+	if err := fresh.RestoreHistory(b, at(100*time.Minute), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, n := fresh.FlowCounts("checkout", 3*time.Hour, at(100*time.Minute)); n != 40 {
+		t.Errorf("kept %d runs, want the 40 of the last hour", n)
+	}
+	if got := fresh.FlowHistorySince("checkout"); !got.Equal(t0) {
+		t.Errorf("history since %v, want %v: it began then", got, t0)
+	}
+	old := New(10)
+	if err := old.RestoreHistory(b, at(5*time.Hour), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if f := old.Flows(); len(f) != 0 || !old.FlowHistorySince("checkout").IsZero() {
+		t.Errorf("history older than the longest window loaded: %v", f)
+	}
+}
+
+// A snapshot that cannot be read is one clear error and a store left fresh.
+func TestHistorySnapshotCorrupt(t *testing.T) {
+	good := historyStore().AppendHistory(nil, at(time.Hour))
+	flip := slices.Clone(good)
+	flip[len(flip)/2] ^= 0x40
+	version := slices.Clone(good)
+	version[len(historyMagic)] = 9
+	tests := []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"empty", nil, "unreadable history snapshot: empty"},
+		{"not a snapshot", []byte("{\"flows\": []}"), "unreadable history snapshot: not a history snapshot"},
+		{"header only", good[:historyHeader-1], "unreadable history snapshot: not a history snapshot"},
+		{"truncated", good[:len(good)-7], "unreadable history snapshot: truncated"},
+		{"bit flipped", flip, "unreadable history snapshot: checksum mismatch"},
+		{"other version", version, "unreadable history snapshot: version 9, this prober reads 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "history")
+			if err := os.WriteFile(path, tt.b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			st := New(10)
+			err := st.LoadHistory(path, at(time.Hour), 72*time.Hour)
+			if !errors.Is(err, ErrBadHistory) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), path) {
+				t.Errorf("error %v, want one naming %s and saying %q", err, path, tt.want)
+			}
+			if len(st.Flows()) != 0 || len(st.Dependencies()) != 0 {
+				t.Errorf("a bad snapshot loaded something: %v %v", st.Flows(), st.Dependencies())
+			}
+		})
+	}
+	err := New(1).LoadHistory(filepath.Join(t.TempDir(), "none"), at(0), time.Hour)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing snapshot: %v, want fs.ErrNotExist", err)
+	}
+}
+
+func FuzzHistorySnapshot(f *testing.F) {
+	f.Add(historyStore().AppendHistory(nil, at(time.Hour)))
+	f.Add([]byte(historyMagic + "\x01\x00\x00\x00\x00\x00\x00\x00\x00"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st := New(10)
+		if err := st.RestoreHistory(b, at(time.Hour), 72*time.Hour); err != nil {
+			if !errors.Is(err, ErrBadHistory) {
+				t.Fatalf("error %v does not wrap ErrBadHistory", err)
+			}
+			return
+		}
+		// Whatever was read is written and read again.
+		again := st.AppendHistory(nil, at(time.Hour))
+		if err := New(10).RestoreHistory(again, at(time.Hour), 72*time.Hour); err != nil {
+			t.Fatalf("a snapshot of a loaded snapshot does not load: %v", err)
+		}
+		_ = viewHistory(st, at(time.Hour))
+	})
+}
+
+// BenchmarkHistorySnapshot: a snapshot of 10,000 flows with an hour of
+// runs each (what the daemon writes every minute), its size, and the part
+// of it that holds the store's read lock (runs wait for it).
+func BenchmarkHistorySnapshot(b *testing.B) {
+	st := New(10)
+	for i := range 10_000 {
+		for m := range 60 {
+			r := mkRun("a", at(time.Duration(m)*time.Minute), m != 30, "t")
+			r.Flow = fmt.Sprintf("flow-%05d", i)
+			st.Observe(r)
+		}
+	}
+	b.Run("snapshot", func(b *testing.B) {
+		var buf []byte
+		for b.Loop() {
+			buf = st.AppendHistory(buf[:0], at(time.Hour))
+		}
+		b.ReportMetric(float64(len(buf)), "bytes")
+	})
+	b.Run("under the lock", func(b *testing.B) {
+		for b.Loop() {
+			st.copyHistory()
+		}
+	})
+}
