@@ -163,7 +163,7 @@ steps:
 	if err := f.d.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := f.client.Post(f.base+"/api/v1/deliveries/retry?notifier=pd", "", nil)
+	resp, err := f.client.Post(f.base+"/api/v1/deliveries/retry?notifier=pd", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

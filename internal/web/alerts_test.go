@@ -90,6 +90,7 @@ func TestRetryDeliveriesAPI(t *testing.T) {
 	post := func(target, remote string) (int, string) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodPost, target, nil)
+		req.Header.Set("Content-Type", "application/json") // state-changing: JSON only
 		req.RemoteAddr = remote
 		h.ServeHTTP(rec, req)
 		return rec.Code, rec.Body.String()

@@ -11,24 +11,24 @@ import (
 	"testing"
 )
 
-// fakeAlerts is an Alerts that keeps API silences in memory.
-type fakeAlerts struct {
+// silenceAlerts is an Alerts that keeps API silences in memory.
+type silenceAlerts struct {
 	mu       sync.Mutex
 	silences []SilenceInfo
 	n        int
 }
 
-func (f *fakeAlerts) Alerts() ([]AlertInfo, error) {
+func (f *silenceAlerts) Alerts() ([]AlertInfo, error) {
 	return []AlertInfo{{Key: "checkout-failing", Rule: "checkout-failing", Severity: "page", Phase: "firing"}}, nil
 }
 
-func (f *fakeAlerts) Silences() ([]SilenceInfo, error) {
+func (f *silenceAlerts) Silences() ([]SilenceInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]SilenceInfo(nil), f.silences...), nil
 }
 
-func (f *fakeAlerts) AddSilence(s SilenceInfo) (SilenceInfo, error) {
+func (f *silenceAlerts) AddSilence(s SilenceInfo) (SilenceInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.n++
@@ -37,7 +37,7 @@ func (f *fakeAlerts) AddSilence(s SilenceInfo) (SilenceInfo, error) {
 	return s, nil
 }
 
-func (f *fakeAlerts) RemoveSilence(id string) error {
+func (f *silenceAlerts) RemoveSilence(id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i, s := range f.silences {
@@ -49,7 +49,7 @@ func (f *fakeAlerts) RemoveSilence(id string) error {
 	return fmt.Errorf("no silence %s", id)
 }
 
-func (f *fakeAlerts) count() int {
+func (f *silenceAlerts) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.silences)
@@ -64,7 +64,7 @@ const silenceJSON = `{"matchers":{"rule":"checkout-failing"},"duration":"2h","co
 // refused case here was served (201 or 204): a page open in a browser on the
 // prober's host could silence a firing alert.
 func TestStateChangingRequestsRefuseCrossSiteAndNonJSON(t *testing.T) {
-	alerts := &fakeAlerts{}
+	alerts := &silenceAlerts{}
 	srv := httptest.NewServer(newHandler(func(o *Options) { o.Alerts = alerts }))
 	defer srv.Close()
 	self := srv.URL // the origin of the prober's own pages
@@ -191,7 +191,7 @@ func TestStateChangingRequestsRefuseCrossSiteAndNonJSON(t *testing.T) {
 // Reading stays open to any origin: the refusals are for state changes only,
 // so a dashboard on another origin can still link or embed-fetch the API.
 func TestCrossSiteReadsAreServed(t *testing.T) {
-	h := newHandler(func(o *Options) { o.Alerts = &fakeAlerts{} })
+	h := newHandler(func(o *Options) { o.Alerts = &silenceAlerts{} })
 	for _, path := range []string{"/", "/api/v1/silences", "/api/v1/alerts", "/api/v1/results"} {
 		req := httptest.NewRequest("GET", path, nil)
 		req.Header.Set("Origin", "http://evil.example")
