@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -666,13 +667,27 @@ func (c *cycle) clear(s *State, why string) error {
 	page := s.Page
 	page.Kind, page.At = Resolve, c.now
 	page.DedupKey = s.Incident
-	page.Summary = truncateBytes(fmt.Sprintf("RESOLVED after %s (%s): %s", humanDuration(c.now.Sub(s.FiredAt)), why, s.Page.Summary), 1024)
+	page.Summary = resolveSummary(s.Page.Summary)
+	page.Details = append([]Field{{Name: "resolved", Value: why}}, page.Details...)
 	for _, ch := range s.Notified {
 		if err := c.enqueue(ch, s.Incident, page); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// elapsed matches the engine's " for 2m" (since the trouble began) in a
+// firing summary.
+var elapsed = regexp.MustCompile(` for \d+[dhms](\d+[hms])?\b`)
+
+// resolveSummary is the firing story a resolve retells, without its own
+// elapsed time: a resolve states one duration, from the first failure to
+// the resolve (Page.Since to Page.At), which the notifiers render as
+// "Resolved after 47m". The firing summary's "for 20s" was true when it
+// was written and reads as a second, conflicting duration on a resolve.
+func resolveSummary(summary string) string {
+	return truncateBytes(elapsed.ReplaceAllString(summary, ""), 1024)
 }
 
 func (c *cycle) enqueue(notifier, incident string, p Page) error {
@@ -734,7 +749,9 @@ func (c *cycle) render(s *State, e *golden.Evaluation, kind Kind) Page {
 	add("actual", ev.Actual)
 	add("failure", ev.Message)
 	add("class", ev.Class)
-	if ev.RegionsTotal > 0 {
+	// Only a list that names someone: a burn rate or a dependency rule has
+	// regions in its evidence but none failing by itself ("0 of 1 ()").
+	if ev.RegionsTotal > 0 && len(ev.RegionsFailing) > 0 {
 		add("regions failing", fmt.Sprintf("%d of %d (%s)", len(ev.RegionsFailing), ev.RegionsTotal, strings.Join(ev.RegionsFailing, ", ")))
 	}
 	if ev.Retries > 0 {
