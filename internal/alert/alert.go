@@ -136,7 +136,8 @@ type State struct {
 	// Incident is the dedup key paged for this alert: its own, or its group
 	// leader's when it joined a firing group.
 	Incident string `json:"incident,omitempty"`
-	// Fires are recent times the alert fired, for flap damping.
+	// Fires are the times its key fired within flapWindow up to this
+	// firing, read from the durable history (Tx.Fires), for flap damping.
 	Fires []time.Time `json:"fires,omitempty"`
 	// Page is the last page rendered for it.
 	Page Page `json:"page"`

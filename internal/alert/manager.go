@@ -51,9 +51,12 @@ type Manager struct {
 	transitions *prometheus.CounterVec
 }
 
-// flapWindow and flapFires: an alert that fired this often within the
+// flapWindow and flapFires: an alert key that fired this often within the
 // window is flapping; it then stays firing for flapHold after its
-// condition clears, so it pages once rather than again and again.
+// condition clears, so it pages once rather than again and again. The
+// firings are kept per key in the database beyond the alert's life
+// (bucketFires), so a resolve or a restart does not forget them: a key
+// pages at most flapFires times while it flaps faster than flapHold.
 const (
 	flapWindow = time.Hour
 	flapFires  = 3
@@ -359,9 +362,11 @@ func (c *cycle) keepFiring(s *State) time.Duration {
 	if r := c.rule(s); r != nil {
 		d = r.KeepFiringFor
 	}
+	// Flapping is judged at the firing (the firings in the window up to
+	// it), not now: an alert that keeps flapping for hours stays held.
 	recent := 0
 	for _, t := range s.Fires {
-		if c.now.Sub(t) < flapWindow {
+		if !t.After(s.FiredAt) && s.FiredAt.Sub(t) < flapWindow {
 			recent++
 		}
 	}
@@ -389,7 +394,9 @@ func (c *cycle) advance(s *State) (bool, error) {
 			return false, nil
 		}
 		s.Phase, s.FiredAt = Firing, c.now
-		s.Fires = append(recentFires(s.Fires, c.now), c.now)
+		if err := c.recordFire(s); err != nil {
+			return false, err
+		}
 		c.transition(s, "firing")
 		return true, nil
 	case Firing:
@@ -399,6 +406,18 @@ func (c *cycle) advance(s *State) (bool, error) {
 		return e != nil && e.Status == golden.Firing, nil
 	}
 	return false, nil
+}
+
+// recordFire adds this firing to the key's durable history (which
+// outlives the alert: a flapping alert is deleted on every resolve) and
+// copies the last flapWindow of it into s, for keepFiring.
+func (c *cycle) recordFire(s *State) error {
+	fires, err := c.tx.Fires(s.Key)
+	if err != nil {
+		return err
+	}
+	s.Fires = append(recentFires(fires, c.now), c.now)
+	return c.tx.PutFires(s.Key, s.Fires, c.now.Add(-flapWindow))
 }
 
 func recentFires(f []time.Time, now time.Time) []time.Time {

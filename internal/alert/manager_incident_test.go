@@ -110,3 +110,118 @@ func TestPageHasNoEmptyRegionList(t *testing.T) {
 		})
 	}
 }
+
+// reopen closes the harness's database and opens it again under a new
+// manager: a restart.
+func (h *mgrHarness) reopen(a *config.Alerting) {
+	h.t.Helper()
+	path := h.db.Path()
+	if err := h.db.Close(); err != nil {
+		h.t.Fatal(err)
+	}
+	db, err := OpenDB(path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { db.Close() })
+	h.db = db
+	h.m = NewManager(db, a, nil, ManagerOptions{Source: "prober (region a)", StatusURL: "http://prober.test"})
+}
+
+// count returns how many of the outbox lines (as h.outbox gives them)
+// start with prefix.
+func count(lines []string, prefix string) int {
+	n := 0
+	for _, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// checkout_failing fired and resolved 4 times in 3 minutes: the fire
+// history went with each resolve. Flap damping remembers firings per key
+// beyond the alert and across restarts, so a key pages at most flapFires
+// times while it flaps, then resolves flapHold after it stops.
+func TestFlappingPagesBoundedAcrossResolvesAndRestarts(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one process", true: "restarts"}[restart], func(t *testing.T) {
+			// The corpus's timings: every 5s, for 10s, keep_firing_for 10s.
+			r := rule("checkout_failing", func(r *config.Rule) { r.For = 10 * time.Second; r.KeepFiringFor = 10 * time.Second })
+			a := alerting(r)
+			h := newMgrHarness(t, a)
+			var sent []string
+			// One flap: 20s failing, 25s passing; 4 in 3 minutes, then
+			// on for the rest of the hour.
+			start := h.now
+			var lastFailure time.Time
+			for h.now.Sub(start) < time.Hour {
+				for i := range 9 {
+					st := golden.OK
+					if i < 4 {
+						st, lastFailure = golden.Firing, h.now.Add(5*time.Second)
+					}
+					h.step(5*time.Second, h.eval(r, st, nil))
+					sent = append(sent, h.outbox()...)
+				}
+				if restart && h.now.Sub(start) < 5*time.Minute {
+					h.reopen(a) // after each of the first flaps
+				}
+			}
+			if n := count(sent, "pd trigger"); n != flapFires {
+				t.Errorf("%d PagerDuty triggers in an hour of flapping every 45s, want %d:\n%v", n, flapFires, sent)
+			}
+			if n := count(sent, "pd resolve"); n != flapFires-1 {
+				t.Errorf("%d PagerDuty resolves while flapping, want %d (held firing from firing %d on)", n, flapFires-1, flapFires)
+			}
+			// It stops: held for flapHold after its last failure, then one resolve.
+			for h.now.Add(5*time.Second).Sub(lastFailure) < flapHold {
+				h.step(5*time.Second, h.eval(r, golden.OK, nil))
+				if got := h.outbox(); len(got) != 0 {
+					t.Fatalf("%v after its last failure: %v", h.now.Sub(lastFailure), got)
+				}
+			}
+			h.step(5*time.Second, h.eval(r, golden.OK, nil))
+			if got := h.outbox(); count(got, "pd resolve") != 1 {
+				t.Errorf("after flapHold: %v, want the resolve", got)
+			}
+		})
+	}
+}
+
+// The firing history outlives alerts but not the flap window: a key that
+// stopped firing is dropped when another key next fires.
+func TestFireHistoryPruned(t *testing.T) {
+	h := newMgrHarness(t, alerting())
+	at := func(d time.Duration) []time.Time { return []time.Time{t0.Add(d)} }
+	steps := []struct {
+		key   string
+		fires []time.Time
+		now   time.Duration
+		want  map[string]bool // keys with a history afterwards
+	}{
+		{"a", at(0), 0, map[string]bool{"a": true}},
+		{"b", at(30 * time.Minute), 30 * time.Minute, map[string]bool{"a": true, "b": true}},
+		{"c", at(61 * time.Minute), 61 * time.Minute, map[string]bool{"b": true, "c": true}},
+		{"c", nil, 62 * time.Minute, map[string]bool{"b": true}},
+	}
+	for i, st := range steps {
+		err := h.db.Update(func(tx *Tx) error {
+			return tx.PutFires(st.key, st.fires, t0.Add(st.now-flapWindow))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"a", "b", "c"} {
+			var got []time.Time
+			h.db.View(func(tx *Tx) error {
+				got, err = tx.Fires(k)
+				return err
+			})
+			if err != nil || (len(got) > 0) != st.want[k] {
+				t.Errorf("step %d: history of %s %v (%v), want kept %v", i, k, got, err, st.want[k])
+			}
+		}
+	}
+}
