@@ -126,15 +126,24 @@ type State struct {
 	LastTrue    time.Time `json:"last_true"`
 	FiredAt     time.Time `json:"fired_at,omitzero"`
 	Severity    string    `json:"severity"`
-	// Notified are the notifiers that received this incident's trigger:
-	// the resolve goes to exactly these.
-	Notified     []string  `json:"notified,omitempty"`
-	LastNotified time.Time `json:"last_notified,omitzero"`
+	// Notified are the channels this alert holds its incident open on:
+	// those its severity routes to, told by its trigger or by a note when
+	// another member had opened the incident there. A channel resolves
+	// when its last holder releases it.
+	Notified []string `json:"notified,omitempty"`
+	// Routed is when its severity last routed to each channel it holds:
+	// a channel it no longer routes to is released after keep_firing_for.
+	Routed map[string]time.Time `json:"routed,omitempty"`
+	// IncidentSince is when its incident began (the first failure of the
+	// members holding it when it joined): resolves count from there.
+	IncidentSince time.Time `json:"incident_since,omitzero"`
+	LastNotified  time.Time `json:"last_notified,omitzero"`
 	// Held says why a firing alert did not page: "silenced", "inhibited by
-	// <rule>", or "grouped with <key>" (it joined that incident).
+	// <rule>" ("grouped with <rule>" was written by older releases for a
+	// member that joined an incident).
 	Held string `json:"held,omitempty"`
-	// Incident is the dedup key paged for this alert: its own, or its group
-	// leader's when it joined a firing group.
+	// Incident is the dedup key paged for this alert: its group's, or its
+	// own.
 	Incident string `json:"incident,omitempty"`
 	// Fires are the times its key fired within flapWindow up to this
 	// firing, read from the durable history (Tx.Fires), for flap damping.

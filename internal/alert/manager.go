@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -445,9 +446,19 @@ func (c *cycle) channels(r *config.Rule, severity string) []string {
 	return out
 }
 
-// notifyFiring sends what a firing alert owes: its trigger to channels not
-// yet told (first fire, a silence ending, a severity escalation), or a
-// reminder after the repeat interval; unless it is held.
+// notifyFiring sends what a firing alert owes, as a member of its incident
+// (its group's, or its own). The incident is open on a channel while a
+// firing member whose severity routes there holds it (State.Notified), so
+// its severity is the highest of its firing members:
+//   - a channel its severity routes to that no member holds yet gets a
+//     Trigger with this member's story, under the incident's dedup key, in
+//     this cycle (a critical member joining a warning incident pages);
+//   - a channel another member holds gets a note in its thread;
+//   - a channel its severity no longer routes to (for keep_firing_for) is
+//     released, and resolved if no other member holds it;
+//   - a reminder after the repeat interval, an Alertmanager refresh.
+//
+// Unless it is held (silenced, inhibited).
 func (c *cycle) notifyFiring(s *State, e *golden.Evaluation) error {
 	r := c.rule(s)
 	if held := c.held(s, e); held != "" {
@@ -457,53 +468,68 @@ func (c *cycle) notifyFiring(s *State, e *golden.Evaluation) error {
 		s.Held = held
 		return nil
 	}
+	// A member that joined an incident under an older release ("grouped
+	// with"): its channels were told by the leader's trigger and its note.
+	joined := strings.HasPrefix(s.Held, "grouped with ")
 	s.Held = ""
 	incident := c.incident(s)
-	// Joining a group's open incident: no new page, a note in its thread.
-	if leader := c.groupLeader(s, incident); leader != nil {
-		if s.Incident != incident {
-			s.Incident = incident
-			s.Held = "grouped with " + leader.Rule
-			note := c.render(s, e, Reminder)
-			note.DedupKey = incident
-			note.Summary = "also firing: " + note.Summary
-			for _, ch := range leader.Notified {
-				if err := c.enqueue(ch, incident, note); err != nil {
-					return err
-				}
-			}
-		} else if c.amResendDue(s) {
-			// Alertmanager holds the member as an alert of its own
-			// (from the note): keep it from expiring too.
-			note := c.render(s, e, Reminder)
-			note.DedupKey = incident
-			for _, ch := range c.alertmanagers(leader.Notified) {
-				if err := c.enqueue(ch, incident, note); err != nil {
-					return err
-				}
-			}
-		}
-		s.Held = "grouped with " + leader.Rule
-		return nil
-	}
 	s.Incident = incident
+	if s.IncidentSince.IsZero() {
+		s.IncidentSince = c.incidentSince(s)
+	}
 	want := c.channels(r, s.Severity)
-	var fresh []string
+	if s.Routed == nil {
+		s.Routed = map[string]time.Time{}
+	}
 	for _, ch := range want {
-		if !slices.Contains(s.Notified, ch) {
-			fresh = append(fresh, ch)
+		s.Routed[ch] = c.now
+	}
+	var drop []string
+	for _, ch := range s.Notified {
+		if slices.Contains(want, ch) {
+			continue
+		}
+		if _, ok := s.Routed[ch]; !ok {
+			s.Routed[ch] = c.now // stored before routes were kept: from now
+		}
+		if c.now.Sub(s.Routed[ch]) >= c.keepFiring(s) {
+			drop = append(drop, ch)
 		}
 	}
-	var page Page
-	if len(fresh) > 0 {
-		page = c.render(s, e, Trigger)
-	}
-	for _, ch := range fresh {
-		if err := c.enqueue(ch, incident, page); err != nil {
+	if len(drop) > 0 {
+		if err := c.release(s, drop, "now "+s.Severity, false); err != nil {
 			return err
 		}
 	}
-	if len(fresh) > 0 {
+	var trigger, note []string
+	for _, ch := range want {
+		switch {
+		case slices.Contains(s.Notified, ch):
+		case c.holder(s, ch) != nil:
+			note = append(note, ch)
+		default:
+			trigger = append(trigger, ch)
+		}
+	}
+	if len(trigger) > 0 {
+		page := c.render(s, e, Trigger)
+		page.Since = s.IncidentSince
+		for _, ch := range trigger {
+			if err := c.enqueue(ch, incident, page); err != nil {
+				return err
+			}
+		}
+	}
+	if len(note) > 0 && !joined {
+		n := c.render(s, e, Reminder)
+		n.Summary = "also firing: " + n.Summary
+		for _, ch := range note {
+			if err := c.enqueue(ch, incident, n); err != nil {
+				return err
+			}
+		}
+	}
+	if fresh := append(trigger, note...); len(fresh) > 0 {
 		s.Notified = append(s.Notified, fresh...)
 		s.LastNotified = c.now
 		return nil
@@ -639,22 +665,61 @@ func (c *cycle) incident(s *State) string {
 	return s.Key
 }
 
-// groupLeader returns another alert that has already paged the incident.
-func (c *cycle) groupLeader(s *State, incident string) *State {
-	if s.Group == "" {
+// holder returns another firing member of s's incident that holds
+// channel ch (has told it), or nil.
+func (c *cycle) holder(s *State, ch string) *State {
+	if s.Incident == "" {
 		return nil
 	}
+	var found *State
 	for _, o := range c.states {
-		if o != s && o.Phase == Firing && o.Incident == incident && len(o.Notified) > 0 {
-			return o
+		if o != s && o.Phase == Firing && o.Incident == s.Incident && slices.Contains(o.Notified, ch) &&
+			(found == nil || o.Key < found.Key) { // stable across runs
+			found = o
 		}
 	}
-	return nil
+	return found
 }
 
-// clear ends an alert: its incident resolves unless another alert of the
-// same group still holds it open, which then inherits the channels to
-// resolve.
+// members are the other firing members of s's incident that hold a
+// channel, by key.
+func (c *cycle) members(s *State) []*State {
+	var out []*State
+	for _, o := range c.states {
+		if o != s && o.Phase == Firing && s.Incident != "" && o.Incident == s.Incident && len(o.Notified) > 0 {
+			out = append(out, o)
+		}
+	}
+	slices.SortFunc(out, func(a, b *State) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// incidentSince is when s's incident began: the first failure of the
+// members holding it, or s's own when it opens the incident.
+func (c *cycle) incidentSince(s *State) time.Time {
+	since := s.ActiveSince
+	if !s.Page.Since.IsZero() && s.Page.Since.Before(since) {
+		since = s.Page.Since
+	}
+	for _, o := range c.members(s) {
+		if !o.IncidentSince.IsZero() && o.IncidentSince.Before(since) {
+			since = o.IncidentSince
+		}
+	}
+	return since
+}
+
+// firingList names members as "checkout_slo (warning), gateway_success
+// (critical)".
+func firingList(ms []*State) string {
+	parts := make([]string, len(ms))
+	for i, o := range ms {
+		parts[i] = o.Rule + " (" + o.Severity + ")"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// clear ends an alert: it releases every channel it holds.
 func (c *cycle) clear(s *State, why string) error {
 	defer func() {
 		delete(c.states, s.Key)
@@ -670,28 +735,63 @@ func (c *cycle) clear(s *State, why string) error {
 	if len(s.Notified) == 0 {
 		return nil // never paged (held the whole time): nothing to resolve
 	}
-	for _, o := range c.states {
-		if o != s && o.Phase == Firing && o.Incident == s.Incident && s.Incident != "" {
-			o.Notified = append(o.Notified, s.Notified...)
-			slices.Sort(o.Notified)
-			o.Notified = slices.Compact(o.Notified)
-			o.LastNotified = s.LastNotified
-			o.Held = ""
-			return nil
-		}
-	}
+	return c.release(s, slices.Clone(s.Notified), why, true)
+}
+
+// release gives up s's hold on channels chs: it cleared, or its severity
+// no longer routes there. Per channel:
+//   - Alertmanager holds each member as an alert of its own: it resolves;
+//   - another member still holds the channel: the incident stays open
+//     there; a member that cleared says so in the thread (PagerDuty, which
+//     shows no notes, is told nothing);
+//   - nobody holds it: the incident resolves there, naming the members
+//     still firing elsewhere (e.g. PagerDuty resolves while a warning keeps
+//     the Slack thread open).
+func (c *cycle) release(s *State, chs []string, why string, cleared bool) error {
 	if err := c.page(s); err != nil {
 		return err
 	}
-	page := s.Page
-	page.Kind, page.At = Resolve, c.now
-	page.DedupKey = s.Incident
-	page.Summary = resolveSummary(s.Page.Summary)
-	page.Details = append([]Field{{Name: "resolved", Value: why}}, page.Details...)
-	for _, ch := range s.Notified {
-		if err := c.enqueue(ch, s.Incident, page); err != nil {
-			return err
+	others := c.members(s)
+	base := s.Page
+	base.At, base.DedupKey = c.now, s.Incident
+	base.Since = cmp.Or(s.IncidentSince, base.Since)
+	base.Summary = resolveSummary(base.Summary)
+	for _, ch := range chs {
+		nt := c.m.notifiers[ch]
+		var p Page
+		switch o := c.holder(s, ch); {
+		case nt != nil && nt.Type == config.Alertmanager:
+			p = base
+			p.Kind, p.Since = Resolve, s.Page.Since
+			p.Details = append([]Field{{Name: "resolved", Value: why}}, p.Details...)
+		case o != nil:
+			if !cleared || nt != nil && nt.Type == config.PagerDuty {
+				break
+			}
+			p = base
+			p.Kind = Reminder
+			var still []*State
+			for _, m := range others {
+				if slices.Contains(m.Notified, ch) {
+					still = append(still, m)
+				}
+			}
+			p.Summary = truncateBytes(fmt.Sprintf("%s resolved (%s); still firing: %s", s.Rule, why, firingList(still)), 1024)
+		default:
+			p = base
+			p.Kind = Resolve
+			p.Details = append([]Field{{Name: "resolved", Value: why}}, p.Details...)
+			if len(others) > 0 {
+				p.Details = append(p.Details[:1:1], append([]Field{{Name: "still firing", Value: firingList(others)}}, p.Details[1:]...)...)
+			}
 		}
+		if p.Kind != "" {
+			if err := c.enqueue(ch, s.Incident, p); err != nil {
+				return err
+			}
+		}
+		s.Notified = slices.DeleteFunc(s.Notified, func(n string) bool { return n == ch })
+		delete(s.Routed, ch)
 	}
 	return nil
 }

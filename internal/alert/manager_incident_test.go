@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -222,6 +224,160 @@ func TestFireHistoryPruned(t *testing.T) {
 			if err != nil || (len(got) > 0) != st.want[k] {
 				t.Errorf("step %d: history of %s %v (%v), want kept %v", i, k, got, err, st.want[k])
 			}
+		}
+	}
+}
+
+// incidentStep is one evaluation cycle of a scenario: each rule's status
+// ("" = not firing, else its severity), and what the outbox must hold.
+type incidentStep struct {
+	after time.Duration
+	slo   string // checkout_slo: a burn rate, warning or critical
+	flow  string // checkout_failing
+	gw    string // gateway_success
+	want  []string
+	// summaries the step's notifications must carry, by "notifier kind".
+	says map[string]string
+}
+
+// The shipped checkout group: a burn rate that warns, and two critical
+// rules, all one incident. Routes: critical to PagerDuty and Slack,
+// warning to Slack.
+func runIncident(t *testing.T, steps []incidentStep, restart bool) {
+	t.Helper()
+	keep := func(r *config.Rule) { r.For, r.KeepFiringFor, r.Group = 0, 30*time.Second, "checkout" }
+	slo := rule("checkout_slo", keep, func(r *config.Rule) { r.Kind, r.Severity = config.BurnRate, "warning" })
+	flow := rule("checkout_failing", keep)
+	gw := rule("gateway_success", keep, func(r *config.Rule) { r.Kind = config.DependencySuccess })
+	a := alerting(slo, flow, gw)
+	h := newMgrHarness(t, a)
+	evals := func(st incidentStep) []golden.Evaluation {
+		var out []golden.Evaluation
+		for _, x := range []struct {
+			r   *config.Rule
+			sev string
+			l   map[string]string
+		}{
+			{slo, st.slo, map[string]string{"rule": slo.Name, "flow": "checkout"}},
+			{flow, st.flow, nil},
+			{gw, st.gw, map[string]string{"rule": gw.Name, "dependency": "bank-gateway"}},
+		} {
+			status := golden.OK
+			if x.sev != "" {
+				status = golden.Firing
+			}
+			out = append(out, h.eval(x.r, status, x.l, func(e *golden.Evaluation) {
+				e.Severity = x.sev
+				e.Summary = x.r.Name + " story"
+			}))
+		}
+		return out
+	}
+	incident := Key("group:checkout", nil)
+	for i, st := range steps {
+		h.step(st.after, evals(st)...)
+		ns := h.pages()
+		got := h.outbox()
+		var want []string
+		for _, w := range st.want {
+			want = append(want, w+" "+incident)
+		}
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("step %d (+%v): %v\nwant %v", i, h.now.Sub(t0), got, want)
+		}
+		for what, summary := range st.says {
+			found := false
+			for _, n := range ns {
+				if n.Notifier+" "+string(n.Page.Kind) == what {
+					found = true
+					if !strings.Contains(n.Page.Summary+" "+detailsText(n.Page), summary) {
+						t.Errorf("step %d: %s says %q, %v; want %q", i, what, n.Page.Summary, n.Page.Details, summary)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("step %d: no %s", i, what)
+			}
+		}
+		if restart {
+			h.reopen(a)
+		}
+	}
+}
+
+func detailsText(p Page) string {
+	var b strings.Builder
+	for _, f := range p.Details {
+		b.WriteString(f.Name + ": " + f.Value + "\n")
+	}
+	return b.String()
+}
+
+// An incident's severity is the highest of its firing members: a
+// critical member joining a warning-led incident pages PagerDuty in the
+// same cycle, under the incident's key, with its own story (it was a note
+// to the warning's Slack thread). PagerDuty resolves when the members that
+// paged clear, though the warning still fires: the Slack thread stays open
+// for it and says which members are still firing, and resolves when it
+// clears. All of it across restarts.
+func TestIncidentEscalatesAndResolvesByMember(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []incidentStep
+	}{
+		{"warning leads, critical joins, critical clears first", []incidentStep{
+			{after: 0, slo: "warning", want: []string{"slack trigger"}},
+			{after: 10 * time.Second, slo: "warning", flow: "critical",
+				want: []string{"pd trigger", "slack reminder"},
+				says: map[string]string{"pd trigger": "checkout_failing story", "slack reminder": "also firing: checkout_failing story"}},
+			{after: 10 * time.Second, slo: "warning", flow: "critical", gw: "critical",
+				want: []string{"pd reminder", "slack reminder"}, says: map[string]string{"slack reminder": "also firing: gateway_success story"}},
+			{after: 10 * time.Second, slo: "warning", flow: "critical", gw: "critical"},
+			// The gateway heals: PagerDuty stays open for the flow.
+			{after: 10 * time.Second, slo: "warning", flow: "critical"},
+			{after: 30 * time.Second, slo: "warning", flow: "critical", want: []string{"slack reminder"},
+				says: map[string]string{"slack reminder": "gateway_success resolved (condition cleared); still firing: checkout_failing (critical), checkout_slo (warning)"}},
+			// The flow heals: PagerDuty resolves though the warning still fires.
+			{after: 10 * time.Second, slo: "warning"},
+			{after: 30 * time.Second, slo: "warning", want: []string{"pd resolve", "slack reminder"},
+				says: map[string]string{"pd resolve": "still firing: checkout_slo (warning)",
+					"slack reminder": "checkout_failing resolved (condition cleared); still firing: checkout_slo (warning)"}},
+			{after: 10 * time.Minute, slo: "warning"},
+			{after: 10 * time.Second},
+			{after: 30 * time.Second, want: []string{"slack resolve"}, says: map[string]string{"slack resolve": "checkout_slo story"}},
+		}},
+		{"critical leads, warning joins, critical clears", []incidentStep{
+			{after: 0, flow: "critical", want: []string{"pd trigger", "slack trigger"}},
+			{after: 10 * time.Second, flow: "critical", slo: "warning", want: []string{"slack reminder"}},
+			{after: 10 * time.Second, slo: "warning"},
+			{after: 30 * time.Second, slo: "warning", want: []string{"pd resolve", "slack reminder"}},
+			{after: 10 * time.Second},
+			{after: 30 * time.Second, want: []string{"slack resolve"}},
+		}},
+		{"a burn rate pages, then only warns: PagerDuty resolves after keep_firing_for", []incidentStep{
+			{after: 0, slo: "critical", want: []string{"pd trigger", "slack trigger"}},
+			{after: 10 * time.Second, slo: "warning"},
+			{after: 30 * time.Second, slo: "warning", want: []string{"pd resolve"}, says: map[string]string{"pd resolve": "now warning"}},
+			{after: time.Hour, slo: "warning"},
+			// It burns fast again: a new page under the same key.
+			{after: 10 * time.Second, slo: "critical", want: []string{"pd trigger"}},
+			{after: 10 * time.Second},
+			{after: 30 * time.Second, want: []string{"pd resolve", "slack resolve"}},
+		}},
+		{"both critical in one cycle: one trigger per channel", []incidentStep{
+			{after: 0, flow: "critical", gw: "critical", want: []string{"pd reminder", "pd trigger", "slack reminder", "slack trigger"}},
+			{after: 10 * time.Second, flow: "critical"},
+			{after: 30 * time.Second, flow: "critical", want: []string{"slack reminder"}},
+			{after: 10 * time.Second},
+			{after: 30 * time.Second, want: []string{"pd resolve", "slack resolve"}},
+		}},
+	}
+	for _, tt := range tests {
+		for _, restart := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/restart=%v", tt.name, restart), func(t *testing.T) {
+				runIncident(t, tt.steps, restart)
+			})
 		}
 	}
 }
