@@ -513,7 +513,6 @@ func (c *cycle) notifyFiring(s *State, e *golden.Evaluation) error {
 	}
 	if len(trigger) > 0 {
 		page := c.render(s, e, Trigger)
-		page.Since = s.IncidentSince
 		for _, ch := range trigger {
 			if err := c.enqueue(ch, incident, page); err != nil {
 				return err

@@ -238,6 +238,9 @@ type incidentStep struct {
 	want  []string
 	// summaries the step's notifications must carry, by "notifier kind".
 	says map[string]string
+	// since: the Page.Since (as an offset from t0) of a notification, by
+	// "notifier kind": a resolve counts from the incident's first failure.
+	since map[string]time.Duration
 }
 
 // The shipped checkout group: a burn rate that warns, and two critical
@@ -300,6 +303,13 @@ func runIncident(t *testing.T, steps []incidentStep, restart bool) {
 				t.Errorf("step %d: no %s", i, what)
 			}
 		}
+		for what, d := range st.since {
+			for _, n := range ns {
+				if n.Notifier+" "+string(n.Page.Kind) == what && !n.Page.Since.Equal(t0.Add(d)) {
+					t.Errorf("step %d: %s since +%v, want +%v", i, what, n.Page.Since.Sub(t0), d)
+				}
+			}
+		}
 		if restart {
 			h.reopen(a)
 		}
@@ -353,7 +363,7 @@ func TestIncidentEscalatesAndResolvesByMember(t *testing.T) {
 			{after: 10 * time.Second, slo: "warning"},
 			{after: 30 * time.Second, slo: "warning", want: []string{"pd resolve", "slack reminder"}},
 			{after: 10 * time.Second},
-			{after: 30 * time.Second, want: []string{"slack resolve"}},
+			{after: 30 * time.Second, want: []string{"slack resolve"}, since: map[string]time.Duration{"slack resolve": 0}},
 		}},
 		{"a burn rate pages, then only warns: PagerDuty resolves after keep_firing_for", []incidentStep{
 			{after: 0, slo: "critical", want: []string{"pd trigger", "slack trigger"}},
@@ -379,5 +389,45 @@ func TestIncidentEscalatesAndResolvesByMember(t *testing.T) {
 				runIncident(t, tt.steps, restart)
 			})
 		}
+	}
+}
+
+// An incident stored by an older release, where a critical member joined a
+// warning leader as "grouped with" it and PagerDuty was never told, pages
+// PagerDuty at the first cycle after the upgrade, and only that: Slack had
+// the leader's trigger and the member's note.
+func TestIncidentStoredByOlderReleaseEscalates(t *testing.T) {
+	slo := rule("checkout_slo", func(r *config.Rule) { r.For, r.Group, r.Kind, r.Severity = 0, "checkout", config.BurnRate, "warning" })
+	flow := rule("checkout_failing", func(r *config.Rule) { r.For, r.Group = 0, "checkout" })
+	h := newMgrHarness(t, alerting(slo, flow))
+	incident := Key("group:checkout", nil)
+	sloLabels := map[string]string{"rule": slo.Name, "flow": "checkout"}
+	flowLabels := map[string]string{"rule": flow.Name, "flow": "checkout"}
+	old := []*State{
+		{Key: Key(slo.Name, sloLabels), Rule: slo.Name, Group: "checkout", Labels: sloLabels, Phase: Firing, Severity: "warning",
+			ActiveSince: t0.Add(-time.Minute), LastTrue: t0, FiredAt: t0.Add(-time.Minute), Notified: []string{"slack"},
+			LastNotified: t0.Add(-time.Minute), Incident: incident},
+		{Key: Key(flow.Name, flowLabels), Rule: flow.Name, Group: "checkout", Labels: flowLabels, Phase: Firing, Severity: "critical",
+			ActiveSince: t0.Add(-30 * time.Second), LastTrue: t0, FiredAt: t0.Add(-30 * time.Second),
+			Held: "grouped with checkout_slo", Incident: incident},
+	}
+	if err := h.db.Update(func(tx *Tx) error {
+		for _, s := range old {
+			if err := tx.PutAlert(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	warn := func(e *golden.Evaluation) { e.Severity = "warning" }
+	h.step(10*time.Second, h.eval(slo, golden.Firing, sloLabels, warn), h.eval(flow, golden.Firing, flowLabels))
+	if got := h.outbox(); !slices.Equal(got, []string{"pd trigger " + incident}) {
+		t.Fatalf("first cycle after the upgrade: %v, want PagerDuty paged", got)
+	}
+	h.step(10*time.Second, h.eval(slo, golden.Firing, sloLabels, warn), h.eval(flow, golden.Firing, flowLabels))
+	if got := h.outbox(); len(got) != 0 {
+		t.Fatalf("second cycle: %v", got)
 	}
 }
