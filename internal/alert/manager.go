@@ -57,7 +57,9 @@ type Manager struct {
 // condition clears, so it pages once rather than again and again. The
 // firings are kept per key in the database beyond the alert's life
 // (bucketFires), so a resolve or a restart does not forget them: a key
-// pages at most flapFires times while it flaps faster than flapHold.
+// pages at most flapFires times while it flaps faster than flapHold. A
+// page to a channel of an alert already firing (an escalation) counts as
+// a firing.
 const (
 	flapWindow = time.Hour
 	flapFires  = 3
@@ -363,12 +365,16 @@ func (c *cycle) keepFiring(s *State) time.Duration {
 	if r := c.rule(s); r != nil {
 		d = r.KeepFiringFor
 	}
-	// Flapping is judged at the firing (the firings in the window up to
-	// it), not now: an alert that keeps flapping for hours stays held.
+	// Flapping is judged at the latest firing (the firings in the window
+	// up to it), not now: an alert that keeps flapping for hours stays
+	// held.
 	recent := 0
-	for _, t := range s.Fires {
-		if !t.After(s.FiredAt) && s.FiredAt.Sub(t) < flapWindow {
-			recent++
+	if n := len(s.Fires); n > 0 {
+		last := s.Fires[n-1]
+		for _, t := range s.Fires {
+			if last.Sub(t) < flapWindow {
+				recent++
+			}
 		}
 	}
 	if recent >= flapFires {
@@ -512,6 +518,15 @@ func (c *cycle) notifyFiring(s *State, e *golden.Evaluation) error {
 		}
 	}
 	if len(trigger) > 0 {
+		// Paging again without firing again (its severity rose back, a
+		// silence ended) counts as a firing for flap damping: a burn rate
+		// that swings between critical and warning pages flapFires times,
+		// then holds the page for flapHold.
+		if n := len(s.Fires); n == 0 || !s.Fires[n-1].Equal(c.now) {
+			if err := c.recordFire(s); err != nil {
+				return err
+			}
+		}
 		page := c.render(s, e, Trigger)
 		for _, ch := range trigger {
 			if err := c.enqueue(ch, incident, page); err != nil {
@@ -528,7 +543,7 @@ func (c *cycle) notifyFiring(s *State, e *golden.Evaluation) error {
 			}
 		}
 	}
-	if fresh := append(trigger, note...); len(fresh) > 0 {
+	if fresh := slices.Concat(trigger, note); len(fresh) > 0 {
 		s.Notified = append(s.Notified, fresh...)
 		s.LastNotified = c.now
 		return nil

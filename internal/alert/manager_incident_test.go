@@ -431,3 +431,31 @@ func TestIncidentStoredByOlderReleaseEscalates(t *testing.T) {
 		t.Fatalf("second cycle: %v", got)
 	}
 }
+
+// A burn rate that swings between critical and warning (its fast pair
+// crossing the threshold and back) pages PagerDuty again at each swing
+// once a warning releases the page; flap damping counts those pages as
+// firings, so the swings page at most flapFires times, then hold.
+func TestSeveritySwingsPageBounded(t *testing.T) {
+	slo := rule("checkout_slo", func(r *config.Rule) { r.For, r.KeepFiringFor, r.Kind = 0, 0, config.BurnRate })
+	a := alerting(slo)
+	h := newMgrHarness(t, a)
+	var sent []string
+	for i := range 20 {
+		sev := "critical"
+		if i%2 == 1 {
+			sev = "warning"
+		}
+		h.step(time.Minute, h.eval(slo, golden.Firing, nil, func(e *golden.Evaluation) { e.Severity = sev }))
+		sent = append(sent, h.outbox()...)
+		if i == 10 {
+			h.reopen(a)
+		}
+	}
+	if n := count(sent, "pd trigger"); n != flapFires {
+		t.Errorf("%d PagerDuty triggers over 10 swings, want %d:\n%v", n, flapFires, sent)
+	}
+	if n := count(sent, "slack trigger"); n != 1 {
+		t.Errorf("%d Slack triggers, want 1 (Slack is told by both severities)", n)
+	}
+}
