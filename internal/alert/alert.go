@@ -131,9 +131,10 @@ type State struct {
 	// another member had opened the incident there. A channel resolves
 	// when its last holder releases it.
 	Notified []string `json:"notified,omitempty"`
-	// Routed is when its severity last routed to each channel it holds:
-	// a channel it no longer routes to is released after keep_firing_for.
-	Routed map[string]time.Time `json:"routed,omitempty"`
+	// Unrouted are the channels it holds that its severity no longer
+	// routes to, since the first cycle it did not: each is released after
+	// keep_firing_for.
+	Unrouted map[string]time.Time `json:"unrouted,omitempty"`
 	// IncidentSince is when its incident began (the first failure of the
 	// members holding it when it joined): resolves count from there.
 	IncidentSince time.Time `json:"incident_since,omitzero"`

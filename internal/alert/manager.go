@@ -148,6 +148,9 @@ type cycle struct {
 	// pages are the stored pages of alerts not decoded (yet): see
 	// loadAlerts.
 	pages map[*State]json.RawMessage
+	// byIncident indexes alerts by State.Incident, built at first use in
+	// a cycle; see members.
+	byIncident map[string][]*State
 }
 
 // lazyState is an alert's stored state but for its page, kept as stored.
@@ -479,28 +482,29 @@ func (c *cycle) notifyFiring(s *State, e *golden.Evaluation) error {
 	joined := strings.HasPrefix(s.Held, "grouped with ")
 	s.Held = ""
 	incident := c.incident(s)
-	s.Incident = incident
+	c.join(s, incident)
 	if s.IncidentSince.IsZero() {
 		s.IncidentSince = c.incidentSince(s)
 	}
 	want := c.channels(r, s.Severity)
-	if s.Routed == nil {
-		s.Routed = map[string]time.Time{}
-	}
-	for _, ch := range want {
-		s.Routed[ch] = c.now
-	}
 	var drop []string
 	for _, ch := range s.Notified {
 		if slices.Contains(want, ch) {
+			delete(s.Unrouted, ch)
 			continue
 		}
-		if _, ok := s.Routed[ch]; !ok {
-			s.Routed[ch] = c.now // stored before routes were kept: from now
+		if _, ok := s.Unrouted[ch]; !ok {
+			if s.Unrouted == nil {
+				s.Unrouted = map[string]time.Time{}
+			}
+			s.Unrouted[ch] = c.now
 		}
-		if c.now.Sub(s.Routed[ch]) >= c.keepFiring(s) {
+		if c.now.Sub(s.Unrouted[ch]) >= c.keepFiring(s) {
 			drop = append(drop, ch)
 		}
+	}
+	if len(s.Unrouted) == 0 {
+		s.Unrouted = nil // the usual case, stored as nothing
 	}
 	if len(drop) > 0 {
 		if err := c.release(s, drop, "now "+s.Severity, false); err != nil {
@@ -511,7 +515,7 @@ func (c *cycle) notifyFiring(s *State, e *golden.Evaluation) error {
 	for _, ch := range want {
 		switch {
 		case slices.Contains(s.Notified, ch):
-		case c.holder(s, ch) != nil:
+		case c.heldByPeer(s, ch):
 			note = append(note, ch)
 		default:
 			trigger = append(trigger, ch)
@@ -679,33 +683,58 @@ func (c *cycle) incident(s *State) string {
 	return s.Key
 }
 
-// holder returns another firing member of s's incident that holds
-// channel ch (has told it), or nil.
-func (c *cycle) holder(s *State, ch string) *State {
-	if s.Incident == "" {
-		return nil
+// join makes s a member of incident, in the cycle's index of members.
+func (c *cycle) join(s *State, incident string) {
+	if s.Incident == incident && c.byIncident != nil {
+		return // indexed when the index was built, or when it joined
 	}
-	var found *State
-	for _, o := range c.states {
-		if o != s && o.Phase == Firing && o.Incident == s.Incident && slices.Contains(o.Notified, ch) &&
-			(found == nil || o.Key < found.Key) { // stable across runs
-			found = o
+	s.Incident = incident
+	if c.byIncident != nil {
+		c.byIncident[incident] = append(c.byIncident[incident], s)
+	}
+}
+
+// peers calls fn for the other firing members of s's incident that hold a
+// channel, until fn returns false. The index is built once a cycle: a
+// group of 10,000 flows must not scan every alert for every member.
+func (c *cycle) peers(s *State, fn func(o *State) bool) {
+	if s.Incident == "" {
+		return
+	}
+	if c.byIncident == nil {
+		c.byIncident = map[string][]*State{}
+		for _, o := range c.states {
+			if o.Incident != "" {
+				c.byIncident[o.Incident] = append(c.byIncident[o.Incident], o)
+			}
 		}
 	}
-	return found
+	for _, o := range c.byIncident[s.Incident] {
+		// Entries go stale as alerts clear or move: check them.
+		if o != s && c.states[o.Key] == o && o.Phase == Firing && o.Incident == s.Incident && len(o.Notified) > 0 && !fn(o) {
+			return
+		}
+	}
 }
 
 // members are the other firing members of s's incident that hold a
 // channel, by key.
 func (c *cycle) members(s *State) []*State {
 	var out []*State
-	for _, o := range c.states {
-		if o != s && o.Phase == Firing && s.Incident != "" && o.Incident == s.Incident && len(o.Notified) > 0 {
-			out = append(out, o)
-		}
-	}
+	c.peers(s, func(o *State) bool { out = append(out, o); return true })
 	slices.SortFunc(out, func(a, b *State) int { return strings.Compare(a.Key, b.Key) })
 	return out
+}
+
+// heldByPeer says whether another firing member of s's incident holds channel
+// ch (has told it).
+func (c *cycle) heldByPeer(s *State, ch string) bool {
+	found := false
+	c.peers(s, func(o *State) bool {
+		found = slices.Contains(o.Notified, ch)
+		return !found
+	})
+	return found
 }
 
 // incidentSince is when s's incident began: the first failure of the
@@ -773,12 +802,12 @@ func (c *cycle) release(s *State, chs []string, why string, cleared bool) error 
 	for _, ch := range chs {
 		nt := c.m.notifiers[ch]
 		var p Page
-		switch o := c.holder(s, ch); {
+		switch held := c.heldByPeer(s, ch); {
 		case nt != nil && nt.Type == config.Alertmanager:
 			p = base
 			p.Kind, p.Since = Resolve, s.Page.Since
 			p.Details = append([]Field{{Name: "resolved", Value: why}}, p.Details...)
-		case o != nil:
+		case held:
 			if !cleared || nt != nil && nt.Type == config.PagerDuty {
 				break
 			}
@@ -805,7 +834,7 @@ func (c *cycle) release(s *State, chs []string, why string, cleared bool) error 
 			}
 		}
 		s.Notified = slices.DeleteFunc(s.Notified, func(n string) bool { return n == ch })
-		delete(s.Routed, ch)
+		delete(s.Unrouted, ch)
 	}
 	return nil
 }
