@@ -47,6 +47,11 @@ type Page struct {
 	Severity string `json:"severity"`
 	// Summary is the one line that reads like a story (<= 1024 bytes).
 	Summary string `json:"summary"`
+	// Note, on a Reminder, is a thread note's own words about the
+	// incident ("checkout_failing resolved (condition cleared); still
+	// firing: checkout_slo (warning)"), shown instead of "Still failing":
+	// its Rule may have resolved while the incident stays open.
+	Note string `json:"note,omitempty"`
 	// Source is where it was seen from: "prober (regions a, b, c)".
 	Source    string            `json:"source"`
 	Component string            `json:"component,omitempty"` // the flow or dependency

@@ -819,7 +819,7 @@ func (c *cycle) release(s *State, chs []string, why string, cleared bool) error 
 					still = append(still, m)
 				}
 			}
-			p.Summary = truncateBytes(fmt.Sprintf("%s resolved (%s); still firing: %s", s.Rule, why, firingList(still)), 1024)
+			p.Note = truncateBytes(fmt.Sprintf("%s resolved (%s); still firing: %s", s.Rule, why, firingList(still)), 1024)
 		default:
 			p = base
 			p.Kind = Resolve

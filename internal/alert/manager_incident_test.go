@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/fakes"
 	"github.com/prober-dev/prober/internal/golden"
 )
 
@@ -294,7 +295,7 @@ func runIncident(t *testing.T, steps []incidentStep, restart bool) {
 			for _, n := range ns {
 				if n.Notifier+" "+string(n.Page.Kind) == what {
 					found = true
-					if !strings.Contains(n.Page.Summary+" "+detailsText(n.Page), summary) {
+					if !strings.Contains(n.Page.Summary+" "+n.Page.Note+" "+detailsText(n.Page), summary) {
 						t.Errorf("step %d: %s says %q, %v; want %q", i, what, n.Page.Summary, n.Page.Details, summary)
 					}
 				}
@@ -457,5 +458,57 @@ func TestSeveritySwingsPageBounded(t *testing.T) {
 	}
 	if n := count(sent, "slack trigger"); n != 1 {
 		t.Errorf("%d Slack triggers, want 1 (Slack is told by both severities)", n)
+	}
+}
+
+// A note that a member resolved while its incident stays open reads as
+// such in Slack (thread reply, or a message of its own without a thread)
+// and on the console, not as "Still failing" of the resolved rule.
+func TestMemberResolvedNoteRendering(t *testing.T) {
+	note := samplePage(Reminder)
+	note.Note = "checkout_failing resolved (condition cleared); still firing: checkout_slo (warning)"
+	const want = "checkout_failing resolved (condition cleared); still firing: checkout_slo (warning)"
+
+	var console bytes.Buffer
+	if _, err := NewConsole("console", &console).Send(context.Background(), note, ""); err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := strings.Cut(console.String(), "\n"); first != "PAGE reminder critical [checkout_failing] "+want ||
+		strings.Contains(console.String(), "failing_for") {
+		t.Errorf("console:\n%s", console.String())
+	}
+
+	s := fakes.NewSlack(slackToken, "#alerts")
+	defer s.Close()
+	n := newSlackAPI(t, s, slackToken, "#alerts", nil)
+	ctx := context.Background()
+	thread, err := n.Send(ctx, samplePage(Trigger), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Send(ctx, note, thread); err != nil {
+		t.Fatal(err)
+	}
+	orig := s.Messages()[0]
+	if replies := s.Thread(orig.TS); len(replies) != 1 || replies[0].Text != want {
+		t.Errorf("thread reply: %+v", replies)
+	}
+	// No thread (the trigger went elsewhere): a message of its own.
+	if _, err := n.Send(ctx, note, ""); err != nil {
+		t.Fatal(err)
+	}
+	msgs := s.Messages()
+	last := msgs[len(msgs)-1]
+	if last.Text != want || strings.Contains(headerOf(last), "Still failing") || !strings.Contains(blocksJSON(last), want) {
+		t.Errorf("message without a thread: text %q, header %q", last.Text, headerOf(last))
+	}
+	// Through the webhook: no threads, a message of its own.
+	if _, err := newSlackHook(t, s.WebhookURL, nil).Send(ctx, note, ""); err != nil {
+		t.Fatal(err)
+	}
+	msgs = s.Messages()
+	last = msgs[len(msgs)-1]
+	if last.Via != "webhook" || last.Text != want || strings.Contains(headerOf(last), "Still failing") {
+		t.Errorf("webhook message: text %q, header %q", last.Text, headerOf(last))
 	}
 }

@@ -204,7 +204,7 @@ func TestGroupPagesOnce(t *testing.T) {
 	h.step(3*time.Minute, h.eval(flow, golden.OK, nil), h.eval(gw, golden.Firing, gwLabels))
 	ns := h.pages()
 	if got := h.outbox(); !slices.Equal(got, []string{"slack reminder " + incident}) ||
-		ns[0].Page.Summary != "checkout_failing resolved (condition cleared); still firing: gateway_success (critical)" {
+		ns[0].Page.Note != "checkout_failing resolved (condition cleared); still firing: gateway_success (critical)" {
 		t.Fatalf("resolved while a member still fires: %v %+v", got, ns)
 	}
 	h.step(3*time.Minute, h.eval(flow, golden.OK, nil), h.eval(gw, golden.OK, gwLabels))
