@@ -151,6 +151,13 @@ type cycle struct {
 	// byIncident indexes alerts by State.Incident, built at first use in
 	// a cycle; see members.
 	byIncident map[string][]*State
+	// clearing are the alerts whose condition cleared this cycle, in key
+	// order: they resolve after the notifications. Until they have, they
+	// hold their channels (a member firing now joins them, and the last
+	// of them to clear resolves), but they hold nothing back and are not
+	// "still firing".
+	clearing   []*State
+	isClearing map[*State]bool
 }
 
 // lazyState is an alert's stored state but for its page, kept as stored.
@@ -218,7 +225,7 @@ func (m *Manager) Process(ctx context.Context, evals []golden.Evaluation, now ti
 	)
 	err := m.db.Update(func(tx *Tx) error {
 		c := &cycle{m: m, tx: tx, now: now, states: map[string]*State{}, evals: map[string]*golden.Evaluation{},
-			prevTrue: map[string]time.Time{}, pages: map[*State]json.RawMessage{}}
+			prevTrue: map[string]time.Time{}, pages: map[*State]json.RawMessage{}, isClearing: map[*State]bool{}}
 		if err := c.loadAlerts(); err != nil {
 			return err
 		}
@@ -315,9 +322,12 @@ func (c *cycle) run(evals []golden.Evaluation) error {
 			return err
 		}
 	}
-	// Then transitions, in two passes so that what holds a page back
-	// (an inhibiting alert, a group's leader) is known before anything
-	// pages: first phases, then notifications, in a stable order.
+	// Then transitions, in three passes so that what holds a page back
+	// (an inhibiting alert) is known before anything pages: first phases,
+	// then notifications, in a stable order, then the resolves of alerts
+	// whose condition cleared, so that a member firing in the same cycle
+	// as another clears joins the incident instead of a resolve and a new
+	// trigger.
 	keys := slices.Sorted(maps.Keys(c.states))
 	var firing []*State
 	for _, key := range keys {
@@ -338,6 +348,11 @@ func (c *cycle) run(evals []golden.Evaluation) error {
 			continue
 		}
 		if err := c.notifyFiring(s, c.evals[s.Key]); err != nil {
+			return err
+		}
+	}
+	for _, s := range c.clearing {
+		if err := c.clear(s, "condition cleared"); err != nil {
 			return err
 		}
 	}
@@ -411,7 +426,9 @@ func (c *cycle) advance(s *State) (bool, error) {
 		return true, nil
 	case Firing:
 		if e != nil && e.Status == golden.OK && c.now.Sub(s.LastTrue) >= c.keepFiring(s) {
-			return false, c.clear(s, "condition cleared")
+			c.clearing = append(c.clearing, s) // after the notifications: see run
+			c.isClearing[s] = true
+			return false, nil
 		}
 		return e != nil && e.Status == golden.Firing, nil
 	}
@@ -630,7 +647,7 @@ func (c *cycle) held(s *State, e *golden.Evaluation) string {
 		dep = e.Evidence.Dependency
 	}
 	for _, o := range c.states {
-		if o == s || o.Held != "" && !strings.HasPrefix(o.Held, "grouped") {
+		if o == s || o.Held != "" && !strings.HasPrefix(o.Held, "grouped") || c.isClearing[o] {
 			continue
 		}
 		or := c.m.rules[o.Rule]
@@ -711,17 +728,25 @@ func (c *cycle) peers(s *State, fn func(o *State) bool) {
 	}
 	for _, o := range c.byIncident[s.Incident] {
 		// Entries go stale as alerts clear or move: check them.
-		if o != s && c.states[o.Key] == o && o.Phase == Firing && o.Incident == s.Incident && len(o.Notified) > 0 && !fn(o) {
+		if o == s || c.states[o.Key] != o || o.Phase != Firing || o.Incident != s.Incident || len(o.Notified) == 0 {
+			continue
+		}
+		if !fn(o) {
 			return
 		}
 	}
 }
 
-// members are the other firing members of s's incident that hold a
-// channel, by key.
+// members are the other members of s's incident still firing (not
+// clearing this cycle) that hold a channel, by key.
 func (c *cycle) members(s *State) []*State {
 	var out []*State
-	c.peers(s, func(o *State) bool { out = append(out, o); return true })
+	c.peers(s, func(o *State) bool {
+		if !c.isClearing[o] {
+			out = append(out, o)
+		}
+		return true
+	})
 	slices.SortFunc(out, func(a, b *State) int { return strings.Compare(a.Key, b.Key) })
 	return out
 }
@@ -808,17 +833,19 @@ func (c *cycle) release(s *State, chs []string, why string, cleared bool) error 
 			p.Kind, p.Since = Resolve, s.Page.Since
 			p.Details = append([]Field{{Name: "resolved", Value: why}}, p.Details...)
 		case held:
-			if !cleared || nt != nil && nt.Type == config.PagerDuty {
-				break
-			}
-			p = base
-			p.Kind = Reminder
+			// Held by a member still firing, or by one that clears later
+			// this cycle and resolves the channel then.
 			var still []*State
 			for _, m := range others {
 				if slices.Contains(m.Notified, ch) {
 					still = append(still, m)
 				}
 			}
+			if !cleared || len(still) == 0 || nt != nil && nt.Type == config.PagerDuty {
+				break
+			}
+			p = base
+			p.Kind = Reminder
 			p.Note = truncateBytes(fmt.Sprintf("%s resolved (%s); still firing: %s", s.Rule, why, firingList(still)), 1024)
 		default:
 			p = base
