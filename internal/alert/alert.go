@@ -47,6 +47,11 @@ type Page struct {
 	Severity string `json:"severity"`
 	// Summary is the one line that reads like a story (<= 1024 bytes).
 	Summary string `json:"summary"`
+	// Note, on a Reminder, is a thread note's own words about the
+	// incident ("checkout_failing resolved (condition cleared); still
+	// firing: checkout_slo (warning)"), shown instead of "Still failing":
+	// its Rule may have resolved while the incident stays open.
+	Note string `json:"note,omitempty"`
 	// Source is where it was seen from: "prober (regions a, b, c)".
 	Source    string            `json:"source"`
 	Component string            `json:"component,omitempty"` // the flow or dependency
@@ -128,17 +133,28 @@ type State struct {
 	LastTrue    time.Time `json:"last_true"`
 	FiredAt     time.Time `json:"fired_at,omitzero"`
 	Severity    string    `json:"severity"`
-	// Notified are the notifiers that received this incident's trigger:
-	// the resolve goes to exactly these.
-	Notified     []string  `json:"notified,omitempty"`
-	LastNotified time.Time `json:"last_notified,omitzero"`
+	// Notified are the channels this alert holds its incident open on:
+	// those its severity routes to, told by its trigger or by a note when
+	// another member had opened the incident there. A channel resolves
+	// when its last holder releases it.
+	Notified []string `json:"notified,omitempty"`
+	// Unrouted are the channels it holds that its severity no longer
+	// routes to, since the first cycle it did not: each is released after
+	// keep_firing_for.
+	Unrouted map[string]time.Time `json:"unrouted,omitempty"`
+	// IncidentSince is when its incident began (the first failure of the
+	// members holding it when it joined): resolves count from there.
+	IncidentSince time.Time `json:"incident_since,omitzero"`
+	LastNotified  time.Time `json:"last_notified,omitzero"`
 	// Held says why a firing alert did not page: "silenced", "inhibited by
-	// <rule>", or "grouped with <key>" (it joined that incident).
+	// <rule>" ("grouped with <rule>" was written by older releases for a
+	// member that joined an incident).
 	Held string `json:"held,omitempty"`
-	// Incident is the dedup key paged for this alert: its own, or its group
-	// leader's when it joined a firing group.
+	// Incident is the dedup key paged for this alert: its group's, or its
+	// own.
 	Incident string `json:"incident,omitempty"`
-	// Fires are recent times the alert fired, for flap damping.
+	// Fires are the times its key fired within flapWindow up to this
+	// firing, read from the durable history (Tx.Fires), for flap damping.
 	Fires []time.Time `json:"fires,omitempty"`
 	// Page is the last page rendered for it.
 	Page Page `json:"page"`

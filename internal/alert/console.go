@@ -38,7 +38,11 @@ func (c *consoleNotifier) Type() config.NotifierType { return config.Console }
 
 func (c *consoleNotifier) Send(ctx context.Context, p *Page, thread string) (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "PAGE %s %s [%s] %s\n", p.Kind, cmpOrDash(p.Severity), cmpOrDash(p.Rule), oneLine(p.Summary))
+	headline := p.Summary
+	if p.Kind == Reminder && p.Note != "" {
+		headline = p.Note // about the incident: its Rule may have resolved
+	}
+	fmt.Fprintf(&b, "PAGE %s %s [%s] %s\n", p.Kind, cmpOrDash(p.Severity), cmpOrDash(p.Rule), oneLine(headline))
 	line := func(name, value string) {
 		if value == "" {
 			return
@@ -53,7 +57,7 @@ func (c *consoleNotifier) Send(ctx context.Context, p *Page, thread string) (str
 			line("resolved_after", d)
 		}
 	case Reminder:
-		if d := slackFor(p); d != "" {
+		if d := slackFor(p); d != "" && p.Note == "" {
 			line("failing_for", d)
 		}
 	}

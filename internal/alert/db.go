@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -237,4 +238,53 @@ func (tx *Tx) PutMeta(key string, v []byte) error {
 		return tx.b(bucketMeta).Delete([]byte(key))
 	}
 	return tx.b(bucketMeta).Put([]byte(key), v)
+}
+
+// bucketFires keeps each alert key's recent firing times for flap damping,
+// beyond the alert's life: an alert's state is deleted on resolve, and a
+// history that went with it never saw a flapping alert fire twice. It is
+// created on first write rather than in OpenDB, and pruned there.
+var bucketFires = []byte("fires")
+
+// Fires returns the stored firing times of the alert key, oldest first.
+func (tx *Tx) Fires(key string) ([]time.Time, error) {
+	b := tx.b(bucketFires)
+	if b == nil {
+		return nil, nil // never written: no alert has fired since
+	}
+	var out []time.Time
+	if _, err := getJSON(b, []byte(key), &out); err != nil {
+		return nil, fmt.Errorf("reading the firing history: %w", err)
+	}
+	return out, nil
+}
+
+// PutFires stores the firing times of the alert key (none deletes them),
+// and drops every other key's history whose newest firing is before
+// expired: a key that stopped firing must not stay forever.
+func (tx *Tx) PutFires(key string, fires []time.Time, expired time.Time) error {
+	b, err := tx.tx.CreateBucketIfNotExists(bucketFires)
+	if err != nil {
+		return fmt.Errorf("creating the firing history: %w", err)
+	}
+	var stale [][]byte
+	err = b.ForEach(func(k, v []byte) error {
+		var ts []time.Time
+		if json.Unmarshal(v, &ts) != nil || len(ts) == 0 || ts[len(ts)-1].Before(expired) {
+			stale = append(stale, slices.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range stale {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	if len(fires) == 0 {
+		return b.Delete([]byte(key))
+	}
+	return putJSON(b, []byte(key), fires)
 }

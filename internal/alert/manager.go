@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -50,9 +52,14 @@ type Manager struct {
 	transitions *prometheus.CounterVec
 }
 
-// flapWindow and flapFires: an alert that fired this often within the
+// flapWindow and flapFires: an alert key that fired this often within the
 // window is flapping; it then stays firing for flapHold after its
-// condition clears, so it pages once rather than again and again.
+// condition clears, so it pages once rather than again and again. The
+// firings are kept per key in the database beyond the alert's life
+// (bucketFires), so a resolve or a restart does not forget them: a key
+// pages at most flapFires times while it flaps faster than flapHold. A
+// page to a channel of an alert already firing (an escalation) counts as
+// a firing.
 const (
 	flapWindow = time.Hour
 	flapFires  = 3
@@ -141,6 +148,16 @@ type cycle struct {
 	// pages are the stored pages of alerts not decoded (yet): see
 	// loadAlerts.
 	pages map[*State]json.RawMessage
+	// byIncident indexes alerts by State.Incident, built at first use in
+	// a cycle; see members.
+	byIncident map[string][]*State
+	// clearing are the alerts whose condition cleared this cycle, in key
+	// order: they resolve after the notifications. Until they have, they
+	// hold their channels (a member firing now joins them, and the last
+	// of them to clear resolves), but they hold nothing back and are not
+	// "still firing".
+	clearing   []*State
+	isClearing map[*State]bool
 }
 
 // lazyState is an alert's stored state but for its page, kept as stored.
@@ -208,7 +225,7 @@ func (m *Manager) Process(ctx context.Context, evals []golden.Evaluation, now ti
 	)
 	err := m.db.Update(func(tx *Tx) error {
 		c := &cycle{m: m, tx: tx, now: now, states: map[string]*State{}, evals: map[string]*golden.Evaluation{},
-			prevTrue: map[string]time.Time{}, pages: map[*State]json.RawMessage{}}
+			prevTrue: map[string]time.Time{}, pages: map[*State]json.RawMessage{}, isClearing: map[*State]bool{}}
 		if err := c.loadAlerts(); err != nil {
 			return err
 		}
@@ -305,9 +322,12 @@ func (c *cycle) run(evals []golden.Evaluation) error {
 			return err
 		}
 	}
-	// Then transitions, in two passes so that what holds a page back
-	// (an inhibiting alert, a group's leader) is known before anything
-	// pages: first phases, then notifications, in a stable order.
+	// Then transitions, in three passes so that what holds a page back
+	// (an inhibiting alert) is known before anything pages: first phases,
+	// then notifications, in a stable order, then the resolves of alerts
+	// whose condition cleared, so that a member firing in the same cycle
+	// as another clears joins the incident instead of a resolve and a new
+	// trigger.
 	keys := slices.Sorted(maps.Keys(c.states))
 	var firing []*State
 	for _, key := range keys {
@@ -328,6 +348,11 @@ func (c *cycle) run(evals []golden.Evaluation) error {
 			continue
 		}
 		if err := c.notifyFiring(s, c.evals[s.Key]); err != nil {
+			return err
+		}
+	}
+	for _, s := range c.clearing {
+		if err := c.clear(s, "condition cleared"); err != nil {
 			return err
 		}
 	}
@@ -358,10 +383,16 @@ func (c *cycle) keepFiring(s *State) time.Duration {
 	if r := c.rule(s); r != nil {
 		d = r.KeepFiringFor
 	}
+	// Flapping is judged at the latest firing (the firings in the window
+	// up to it), not now: an alert that keeps flapping for hours stays
+	// held.
 	recent := 0
-	for _, t := range s.Fires {
-		if c.now.Sub(t) < flapWindow {
-			recent++
+	if n := len(s.Fires); n > 0 {
+		last := s.Fires[n-1]
+		for _, t := range s.Fires {
+			if last.Sub(t) < flapWindow {
+				recent++
+			}
 		}
 	}
 	if recent >= flapFires {
@@ -388,16 +419,32 @@ func (c *cycle) advance(s *State) (bool, error) {
 			return false, nil
 		}
 		s.Phase, s.FiredAt = Firing, c.now
-		s.Fires = append(recentFires(s.Fires, c.now), c.now)
+		if err := c.recordFire(s); err != nil {
+			return false, err
+		}
 		c.transition(s, "firing")
 		return true, nil
 	case Firing:
 		if e != nil && e.Status == golden.OK && c.now.Sub(s.LastTrue) >= c.keepFiring(s) {
-			return false, c.clear(s, "condition cleared")
+			c.clearing = append(c.clearing, s) // after the notifications: see run
+			c.isClearing[s] = true
+			return false, nil
 		}
 		return e != nil && e.Status == golden.Firing, nil
 	}
 	return false, nil
+}
+
+// recordFire adds this firing to the key's durable history (which
+// outlives the alert: a flapping alert is deleted on every resolve) and
+// copies the last flapWindow of it into s, for keepFiring.
+func (c *cycle) recordFire(s *State) error {
+	fires, err := c.tx.Fires(s.Key)
+	if err != nil {
+		return err
+	}
+	s.Fires = append(recentFires(fires, c.now), c.now)
+	return c.tx.PutFires(s.Key, s.Fires, c.now.Add(-flapWindow))
 }
 
 func recentFires(f []time.Time, now time.Time) []time.Time {
@@ -425,9 +472,19 @@ func (c *cycle) channels(r *config.Rule, severity string) []string {
 	return out
 }
 
-// notifyFiring sends what a firing alert owes: its trigger to channels not
-// yet told (first fire, a silence ending, a severity escalation), or a
-// reminder after the repeat interval; unless it is held.
+// notifyFiring sends what a firing alert owes, as a member of its incident
+// (its group's, or its own). The incident is open on a channel while a
+// firing member whose severity routes there holds it (State.Notified), so
+// its severity is the highest of its firing members:
+//   - a channel its severity routes to that no member holds yet gets a
+//     Trigger with this member's story, under the incident's dedup key, in
+//     this cycle (a critical member joining a warning incident pages);
+//   - a channel another member holds gets a note in its thread;
+//   - a channel its severity no longer routes to (for keep_firing_for) is
+//     released, and resolved if no other member holds it;
+//   - a reminder after the repeat interval, an Alertmanager refresh.
+//
+// Unless it is held (silenced, inhibited).
 func (c *cycle) notifyFiring(s *State, e *golden.Evaluation) error {
 	r := c.rule(s)
 	if held := c.held(s, e); held != "" {
@@ -437,53 +494,77 @@ func (c *cycle) notifyFiring(s *State, e *golden.Evaluation) error {
 		s.Held = held
 		return nil
 	}
+	// A member that joined an incident under an older release ("grouped
+	// with"): its channels were told by the leader's trigger and its note.
+	joined := strings.HasPrefix(s.Held, "grouped with ")
 	s.Held = ""
 	incident := c.incident(s)
-	// Joining a group's open incident: no new page, a note in its thread.
-	if leader := c.groupLeader(s, incident); leader != nil {
-		if s.Incident != incident {
-			s.Incident = incident
-			s.Held = "grouped with " + leader.Rule
-			note := c.render(s, e, Reminder)
-			note.DedupKey = incident
-			note.Summary = "also firing: " + note.Summary
-			for _, ch := range leader.Notified {
-				if err := c.enqueue(ch, incident, note); err != nil {
-					return err
-				}
-			}
-		} else if c.amResendDue(s) {
-			// Alertmanager holds the member as an alert of its own
-			// (from the note): keep it from expiring too.
-			note := c.render(s, e, Reminder)
-			note.DedupKey = incident
-			for _, ch := range c.alertmanagers(leader.Notified) {
-				if err := c.enqueue(ch, incident, note); err != nil {
-					return err
-				}
-			}
-		}
-		s.Held = "grouped with " + leader.Rule
-		return nil
+	c.join(s, incident)
+	if s.IncidentSince.IsZero() {
+		s.IncidentSince = c.incidentSince(s)
 	}
-	s.Incident = incident
 	want := c.channels(r, s.Severity)
-	var fresh []string
-	for _, ch := range want {
-		if !slices.Contains(s.Notified, ch) {
-			fresh = append(fresh, ch)
+	var drop []string
+	for _, ch := range s.Notified {
+		if slices.Contains(want, ch) {
+			delete(s.Unrouted, ch)
+			continue
+		}
+		if _, ok := s.Unrouted[ch]; !ok {
+			if s.Unrouted == nil {
+				s.Unrouted = map[string]time.Time{}
+			}
+			s.Unrouted[ch] = c.now
+		}
+		if c.now.Sub(s.Unrouted[ch]) >= c.keepFiring(s) {
+			drop = append(drop, ch)
 		}
 	}
-	var page Page
-	if len(fresh) > 0 {
-		page = c.render(s, e, Trigger)
+	if len(s.Unrouted) == 0 {
+		s.Unrouted = nil // the usual case, stored as nothing
 	}
-	for _, ch := range fresh {
-		if err := c.enqueue(ch, incident, page); err != nil {
+	if len(drop) > 0 {
+		if err := c.release(s, drop, "now "+s.Severity, false); err != nil {
 			return err
 		}
 	}
-	if len(fresh) > 0 {
+	var trigger, note []string
+	for _, ch := range want {
+		switch {
+		case slices.Contains(s.Notified, ch):
+		case c.heldByPeer(s, ch):
+			note = append(note, ch)
+		default:
+			trigger = append(trigger, ch)
+		}
+	}
+	if len(trigger) > 0 {
+		// Paging again without firing again (its severity rose back, a
+		// silence ended) counts as a firing for flap damping: a burn rate
+		// that swings between critical and warning pages flapFires times,
+		// then holds the page for flapHold.
+		if n := len(s.Fires); n == 0 || !s.Fires[n-1].Equal(c.now) {
+			if err := c.recordFire(s); err != nil {
+				return err
+			}
+		}
+		page := c.render(s, e, Trigger)
+		for _, ch := range trigger {
+			if err := c.enqueue(ch, incident, page); err != nil {
+				return err
+			}
+		}
+	}
+	if len(note) > 0 && !joined {
+		n := c.render(s, e, Reminder)
+		n.Summary = "also firing: " + n.Summary
+		for _, ch := range note {
+			if err := c.enqueue(ch, incident, n); err != nil {
+				return err
+			}
+		}
+	}
+	if fresh := slices.Concat(trigger, note); len(fresh) > 0 {
 		s.Notified = append(s.Notified, fresh...)
 		s.LastNotified = c.now
 		return nil
@@ -566,7 +647,7 @@ func (c *cycle) held(s *State, e *golden.Evaluation) string {
 		dep = e.Evidence.Dependency
 	}
 	for _, o := range c.states {
-		if o == s || o.Held != "" && !strings.HasPrefix(o.Held, "grouped") {
+		if o == s || o.Held != "" && !strings.HasPrefix(o.Held, "grouped") || c.isClearing[o] {
 			continue
 		}
 		or := c.m.rules[o.Rule]
@@ -619,22 +700,94 @@ func (c *cycle) incident(s *State) string {
 	return s.Key
 }
 
-// groupLeader returns another alert that has already paged the incident.
-func (c *cycle) groupLeader(s *State, incident string) *State {
-	if s.Group == "" {
-		return nil
+// join makes s a member of incident, in the cycle's index of members.
+func (c *cycle) join(s *State, incident string) {
+	if s.Incident == incident && c.byIncident != nil {
+		return // indexed when the index was built, or when it joined
 	}
-	for _, o := range c.states {
-		if o != s && o.Phase == Firing && o.Incident == incident && len(o.Notified) > 0 {
-			return o
-		}
+	s.Incident = incident
+	if c.byIncident != nil {
+		c.byIncident[incident] = append(c.byIncident[incident], s)
 	}
-	return nil
 }
 
-// clear ends an alert: its incident resolves unless another alert of the
-// same group still holds it open, which then inherits the channels to
-// resolve.
+// peers calls fn for the other firing members of s's incident that hold a
+// channel, until fn returns false. The index is built once a cycle: a
+// group of 10,000 flows must not scan every alert for every member.
+func (c *cycle) peers(s *State, fn func(o *State) bool) {
+	if s.Incident == "" {
+		return
+	}
+	if c.byIncident == nil {
+		c.byIncident = map[string][]*State{}
+		for _, o := range c.states {
+			if o.Incident != "" {
+				c.byIncident[o.Incident] = append(c.byIncident[o.Incident], o)
+			}
+		}
+	}
+	for _, o := range c.byIncident[s.Incident] {
+		// Entries go stale as alerts clear or move: check them.
+		if o == s || c.states[o.Key] != o || o.Phase != Firing || o.Incident != s.Incident || len(o.Notified) == 0 {
+			continue
+		}
+		if !fn(o) {
+			return
+		}
+	}
+}
+
+// members are the other members of s's incident still firing (not
+// clearing this cycle) that hold a channel, by key.
+func (c *cycle) members(s *State) []*State {
+	var out []*State
+	c.peers(s, func(o *State) bool {
+		if !c.isClearing[o] {
+			out = append(out, o)
+		}
+		return true
+	})
+	slices.SortFunc(out, func(a, b *State) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// heldByPeer says whether another firing member of s's incident holds channel
+// ch (has told it).
+func (c *cycle) heldByPeer(s *State, ch string) bool {
+	found := false
+	c.peers(s, func(o *State) bool {
+		found = slices.Contains(o.Notified, ch)
+		return !found
+	})
+	return found
+}
+
+// incidentSince is when s's incident began: the first failure of the
+// members holding it, or s's own when it opens the incident.
+func (c *cycle) incidentSince(s *State) time.Time {
+	since := s.ActiveSince
+	if !s.Page.Since.IsZero() && s.Page.Since.Before(since) {
+		since = s.Page.Since
+	}
+	for _, o := range c.members(s) {
+		if !o.IncidentSince.IsZero() && o.IncidentSince.Before(since) {
+			since = o.IncidentSince
+		}
+	}
+	return since
+}
+
+// firingList names members as "checkout_slo (warning), gateway_success
+// (critical)".
+func firingList(ms []*State) string {
+	parts := make([]string, len(ms))
+	for i, o := range ms {
+		parts[i] = o.Rule + " (" + o.Severity + ")"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// clear ends an alert: it releases every channel it holds.
 func (c *cycle) clear(s *State, why string) error {
 	defer func() {
 		delete(c.states, s.Key)
@@ -650,29 +803,80 @@ func (c *cycle) clear(s *State, why string) error {
 	if len(s.Notified) == 0 {
 		return nil // never paged (held the whole time): nothing to resolve
 	}
-	for _, o := range c.states {
-		if o != s && o.Phase == Firing && o.Incident == s.Incident && s.Incident != "" {
-			o.Notified = append(o.Notified, s.Notified...)
-			slices.Sort(o.Notified)
-			o.Notified = slices.Compact(o.Notified)
-			o.LastNotified = s.LastNotified
-			o.Held = ""
-			return nil
-		}
-	}
+	return c.release(s, slices.Clone(s.Notified), why, true)
+}
+
+// release gives up s's hold on channels chs: it cleared, or its severity
+// no longer routes there. Per channel:
+//   - Alertmanager holds each member as an alert of its own: it resolves;
+//   - another member still holds the channel: the incident stays open
+//     there; a member that cleared says so in the thread (PagerDuty, which
+//     shows no notes, is told nothing);
+//   - nobody holds it: the incident resolves there, naming the members
+//     still firing elsewhere (e.g. PagerDuty resolves while a warning keeps
+//     the Slack thread open).
+func (c *cycle) release(s *State, chs []string, why string, cleared bool) error {
 	if err := c.page(s); err != nil {
 		return err
 	}
-	page := s.Page
-	page.Kind, page.At = Resolve, c.now
-	page.DedupKey = s.Incident
-	page.Summary = truncateBytes(fmt.Sprintf("RESOLVED after %s (%s): %s", humanDuration(c.now.Sub(s.FiredAt)), why, s.Page.Summary), 1024)
-	for _, ch := range s.Notified {
-		if err := c.enqueue(ch, s.Incident, page); err != nil {
-			return err
+	others := c.members(s)
+	base := s.Page
+	base.At, base.DedupKey = c.now, s.Incident
+	base.Since = cmp.Or(s.IncidentSince, base.Since)
+	base.Summary = resolveSummary(base.Summary)
+	for _, ch := range chs {
+		nt := c.m.notifiers[ch]
+		var p Page
+		switch held := c.heldByPeer(s, ch); {
+		case nt != nil && nt.Type == config.Alertmanager:
+			p = base
+			p.Kind, p.Since = Resolve, s.Page.Since
+			p.Details = append([]Field{{Name: "resolved", Value: why}}, p.Details...)
+		case held:
+			// Held by a member still firing, or by one that clears later
+			// this cycle and resolves the channel then.
+			var still []*State
+			for _, m := range others {
+				if slices.Contains(m.Notified, ch) {
+					still = append(still, m)
+				}
+			}
+			if !cleared || len(still) == 0 || nt != nil && nt.Type == config.PagerDuty {
+				break
+			}
+			p = base
+			p.Kind = Reminder
+			p.Note = truncateBytes(fmt.Sprintf("%s resolved (%s); still firing: %s", s.Rule, why, firingList(still)), 1024)
+		default:
+			p = base
+			p.Kind = Resolve
+			p.Details = append([]Field{{Name: "resolved", Value: why}}, p.Details...)
+			if len(others) > 0 {
+				p.Details = append(p.Details[:1:1], append([]Field{{Name: "still firing", Value: firingList(others)}}, p.Details[1:]...)...)
+			}
 		}
+		if p.Kind != "" {
+			if err := c.enqueue(ch, s.Incident, p); err != nil {
+				return err
+			}
+		}
+		s.Notified = slices.DeleteFunc(s.Notified, func(n string) bool { return n == ch })
+		delete(s.Unrouted, ch)
 	}
 	return nil
+}
+
+// elapsed matches the engine's " for 2m" (since the trouble began) in a
+// firing summary.
+var elapsed = regexp.MustCompile(` for \d+[dhms](\d+[hms])?\b`)
+
+// resolveSummary is the firing story a resolve retells, without its own
+// elapsed time: a resolve states one duration, from the first failure to
+// the resolve (Page.Since to Page.At), which the notifiers render as
+// "Resolved after 47m". The firing summary's "for 20s" was true when it
+// was written and reads as a second, conflicting duration on a resolve.
+func resolveSummary(summary string) string {
+	return truncateBytes(elapsed.ReplaceAllString(summary, ""), 1024)
 }
 
 func (c *cycle) enqueue(notifier, incident string, p Page) error {
@@ -734,7 +938,9 @@ func (c *cycle) render(s *State, e *golden.Evaluation, kind Kind) Page {
 	add("actual", ev.Actual)
 	add("failure", ev.Message)
 	add("class", ev.Class)
-	if ev.RegionsTotal > 0 {
+	// Only a list that names someone: a burn rate or a dependency rule has
+	// regions in its evidence but none failing by itself ("0 of 1 ()").
+	if ev.RegionsTotal > 0 && len(ev.RegionsFailing) > 0 {
 		add("regions failing", fmt.Sprintf("%d of %d (%s)", len(ev.RegionsFailing), ev.RegionsTotal, strings.Join(ev.RegionsFailing, ", ")))
 	}
 	if ev.Retries > 0 {

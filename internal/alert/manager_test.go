@@ -199,10 +199,13 @@ func TestGroupPagesOnce(t *testing.T) {
 	if got := h.outbox(); !slices.Equal(got, []string{"pd reminder " + incident, "slack reminder " + incident}) {
 		t.Fatalf("join: %v", got)
 	}
-	// The flow heals first: the incident stays open for the gateway.
+	// The flow heals first: the incident stays open for the gateway, and
+	// the Slack thread says so.
 	h.step(3*time.Minute, h.eval(flow, golden.OK, nil), h.eval(gw, golden.Firing, gwLabels))
-	if got := h.outbox(); len(got) != 0 {
-		t.Fatalf("resolved while a member still fires: %v", got)
+	ns := h.pages()
+	if got := h.outbox(); !slices.Equal(got, []string{"slack reminder " + incident}) ||
+		ns[0].Page.Note != "checkout_failing resolved (condition cleared); still firing: gateway_success (critical)" {
+		t.Fatalf("resolved while a member still fires: %v %+v", got, ns)
 	}
 	h.step(3*time.Minute, h.eval(flow, golden.OK, nil), h.eval(gw, golden.OK, gwLabels))
 	if got := h.outbox(); !slices.Equal(got, []string{"pd resolve " + incident, "slack resolve " + incident}) {

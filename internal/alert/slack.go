@@ -134,15 +134,19 @@ func (n *slackNotifier) Send(ctx context.Context, p *Page, thread string) (strin
 		}
 		return ch + "|" + ts, nil
 	case Reminder:
+		reply, text, state := slackReply("Still failing", p), slackFallback(p, "Still failing: "), stateReminder
+		if p.Note != "" {
+			reply, text, state = mrkdwnClip(p.Note, slackTextMax), mrkdwnClip(p.Note, slackTextMax), stateNote
+		}
 		if threaded {
-			_, _, err := n.post(ctx, ch, slackReply("Still failing", p), nil, ts)
+			_, _, err := n.post(ctx, ch, reply, nil, ts)
 			if err == nil || !slackGone(err) {
 				return thread, err
 			}
 		}
 		// No message to thread under (trigger lost, sent elsewhere, or
 		// deleted): post one, and thread what follows under it.
-		ch, ts, err := n.post(ctx, n.channel, slackFallback(p, "Still failing: "), slackBlocks(p, stateReminder), "")
+		ch, ts, err := n.post(ctx, n.channel, text, slackBlocks(p, state), "")
 		if err != nil {
 			return thread, err
 		}
@@ -186,14 +190,21 @@ func (n *slackNotifier) sendWebhook(ctx context.Context, p *Page) error {
 	switch p.Kind {
 	case Reminder:
 		state, prefix = stateReminder, "Still failing: "
+		if p.Note != "" {
+			state, prefix = stateNote, ""
+		}
 	case Resolve:
 		state, prefix = stateResolved, "Resolved: "
 	}
 	if err := n.bucket.wait(ctx); err != nil {
 		return &DeliveryError{Msg: "waiting for Slack's rate limit: " + err.Error()}
 	}
+	text := slackFallback(p, prefix)
+	if state == stateNote {
+		text = mrkdwnClip(p.Note, slackTextMax)
+	}
 	msg := &slack.WebhookMessage{
-		Text:   slackFallback(p, prefix),
+		Text:   text,
 		Blocks: &slack.Blocks{BlockSet: slackBlocks(p, state)},
 	}
 	cctx, c := withCapture(ctx)
@@ -324,6 +335,7 @@ const (
 	stateFiring slackState = iota
 	stateReminder
 	stateResolved
+	stateNote // a note about the incident (Page.Note): a member resolved
 )
 
 var severityEmoji = map[string]string{"critical": "🔴", "error": "🟠", "warning": "🟡", "info": "🔵"}
@@ -336,12 +348,17 @@ func slackBlocks(p *Page, state slackState) []slack.Block {
 		header = "✅ RESOLVED · " + title
 	case stateReminder:
 		header = "🔁 Still failing · " + title
+	case stateNote:
+		header = "📝 Update · " + cmp.Or(p.Group, title)
 	default:
 		header = cmp.Or(severityEmoji[strings.ToLower(p.Severity)], "⚪") + " " + cmp.Or(p.Severity, "alert") + " · " + title
 	}
 	blocks := []slack.Block{slack.NewHeaderBlock(plain(truncateRunes(header, slackHeaderMax)))}
 
 	summary := mrkdwnClip(cmp.Or(p.Summary, title+" firing"), slackTextMax-40)
+	if state == stateNote {
+		summary = mrkdwnClip(p.Note, slackTextMax-40)
+	}
 	switch state {
 	case stateResolved:
 		if !strings.ContainsAny(summary, "~\n") {
