@@ -399,7 +399,8 @@ func (e *qEnv) make(f *config.Flow, region string, planned, slot, start time.Tim
 // for history before the scenario (the scenario's faults apply to it too,
 // at negative times): the rules' longest windows are 3 days, and a prober
 // younger than them is a scenario of its own (young_windows_restart). Runs
-// go straight to the store, as observe would put them, retries included.
+// are observed as the daemon observes them (metrics, log, store), retries
+// included, but without evaluations in between.
 func (e *qEnv) prefill(history time.Duration) {
 	for _, f := range e.d.Config().Flows {
 		every := f.Schedule.Every
@@ -412,10 +413,10 @@ func (e *qEnv) prefill(history time.Duration) {
 				r := e.make(f, region, planned, planned, planned, 0, "")
 				for i := 1; !r.OK() && i <= f.Retries; i++ {
 					r.Retried = true
-					e.d.store.Observe(r)
+					e.d.observe(r)
 					r = e.make(f, region, time.Time{}, planned, r.Start.Add(r.Duration), i, r.TraceID)
 				}
-				e.d.store.Observe(r)
+				e.d.observe(r)
 			}
 		}
 	}

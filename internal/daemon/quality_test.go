@@ -55,6 +55,8 @@ var knownMisses = map[string]string{
 	"slow_gateway":          "#6 the shipped flow fails pay at duration >= 2s: a slow gateway pages critical",
 	"delivery_failure":      "#8 notified lists pagerduty after its 400; the error is not shown",
 	"notifier_outage":       "#9 delivery waits for the backoff after PagerDuty returns",
+	"drain_on_sigterm":      "#9 SIGTERM's drain skips a page whose next retry falls after the grace",
+	"restart_mid_outage":    "#3 held open by checkout_slo (burn rate) after recovery",
 	"page_text":             "#10 \"was\" read over a window holding the first failure; #3 held open after recovery",
 	"retries_not_runs":      "#11 the status page counts retried runs",
 	"heartbeat":             "#12 the shipped configuration has no heartbeat",
@@ -78,6 +80,7 @@ type qScenario struct {
 	end               time.Duration // how long to replay
 	fault             func(q qAttempt) *qResp
 	restarts          []time.Duration // deploys: SIGTERM and start on the same state
+	kills             []time.Duration // kill -9, and start on the same state
 	dieAt             time.Duration   // the prober is killed and stays dead
 	pagerduty         func(at time.Duration) error
 	expect            string
@@ -86,6 +89,8 @@ type qScenario struct {
 	// pagers are the rules whose for, windows and keep_firing_for bound
 	// time to page (the first present) and time to resolve (all).
 	pagers []string
+	// sigterm: the notifier-outage scenario ends in a SIGTERM (no restart).
+	sigterm bool
 	// pageByFn, when set, replaces the time-to-page budget (once replayed).
 	pageByFn func() time.Duration
 	// jitter: delivery is retried with random backoff, so a late page's
@@ -205,7 +210,9 @@ func qScenarios() []*qScenario {
 			faultAt: warm, faultFor: 30 * time.Minute, end: warm + time.Hour,
 			fault: qWindow("pay", qSlowPay, warm, 30*time.Minute), expect: qTicket},
 		qDeliveryFailure(),
-		qNotifierOutage(),
+		qNotifierOutage("notifier_outage", "9", 10*time.Minute, false),
+		qNotifierOutage("drain_on_sigterm", "9", 8*time.Minute, true),
+		qRestartMidOutage(),
 		qPageText(),
 		qRetriesNotRuns(),
 		qHeartbeat(),
@@ -352,43 +359,82 @@ func qDeliveryFailure() *qScenario {
 			if stats["pagerduty"].Dead == 0 {
 				o.problem("the dispatcher counts no dead letter for pagerduty")
 			}
+			if _, page := e.get("/"); !strings.Contains(page, "Invalid routing key") {
+				o.problem("the status page does not show PagerDuty's error")
+			}
+			// The heartbeat must stop while pages cannot be delivered.
+			if hb := e.d.Config().Alerting.Heartbeat; hb == nil || hb.URL == "" {
+				o.problem("no heartbeat to withhold")
+			} else if p := e.rec.pingTimes(); len(p) > 0 && time.Since(p[len(p)-1]) < 2*hb.Interval {
+				o.problem("the heartbeat pinged %s ago, with a page in the dead letters", qDur(time.Since(p[len(p)-1])))
+			}
 		}}}}
 }
 
 // qNotifierOutage: PagerDuty answers 503 from 10m before an outage until
-// the first attempt 10m into it, and is back one second after that attempt
-// (the worst moment for a backoff): the page must follow within 10s.
-func qNotifierOutage() *qScenario {
+// the first attempt at least back into it, and is back one second after that
+// attempt (the worst moment for a backoff): the page must follow within 10s.
+// With sigterm the prober gets SIGTERM one second after PagerDuty's return:
+// its drain must make a last attempt.
+func qNotifierOutage(name, item string, backAfter time.Duration, sigterm bool) *qScenario {
 	from := time.Hour
 	var mu sync.Mutex
 	var back time.Duration // when PagerDuty answers again; 0 while unknown
-	sc := &qScenario{name: "notifier_outage", item: "9",
-		story:   "PagerDuty answers 503 from 10m before a 30m outage until 10m into it; the page follows within 10s of its return",
+	story := fmt.Sprintf("PagerDuty answers 503 from 10m before a 30m outage until %s into it; the page follows within 10s of its return", qDur(backAfter))
+	if sigterm {
+		story = fmt.Sprintf("PagerDuty answers 503 until %s into an outage; SIGTERM 1s after its return: the drain delivers the page", qDur(backAfter))
+	}
+	sc := &qScenario{name: name, item: item, story: story,
 		faultAt: from, faultFor: 30 * time.Minute, end: from + time.Hour,
 		fault:  qWindow("pay", qSwallowed, from, 30*time.Minute),
 		expect: qPage, class: result.SwallowedError, pagers: []string{"checkout_failing", "gateway_success"}, jitter: true,
+		sigterm: sigterm,
 		pagerduty: func(at time.Duration) error {
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case at < from-10*time.Minute:
 				return nil
-			case back == 0 && at >= from+10*time.Minute:
+			case back == 0 && at >= from+backAfter:
 				back = at + time.Second
 			case back != 0 && at >= back:
 				return nil
 			}
 			return errQ(false, 503, "service unavailable")
 		}}
-	sc.pageByFn = func() time.Duration {
+	returned := func() time.Duration {
 		mu.Lock()
 		defer mu.Unlock()
-		if back == 0 {
-			return 0
+		return back
+	}
+	sc.pageByFn = func() time.Duration {
+		if b := returned(); b != 0 {
+			return b - from + 10*time.Second
 		}
-		return back - from + 10*time.Second
+		return 0
+	}
+	if sigterm {
+		sc.probes = []qProbe{{at: from + backAfter, fn: func(e *qEnv, o *qOutcome) {
+			for returned() == 0 {
+				time.Sleep(time.Second)
+			}
+			time.Sleep(time.Until(e.t0.Add(returned() + time.Second)))
+			e.stop(true)
+		}}}
 	}
 	return sc
+}
+
+// qRestartMidOutage: a deploy and a crash during an outage: one incident,
+// neither lost nor doubled, and it resolves.
+func qRestartMidOutage() *qScenario {
+	from := time.Hour
+	return &qScenario{name: "restart_mid_outage",
+		story:   "pay swallowed for 30m; a deploy 10m in and a kill -9 20m in: one incident, resolved",
+		faultAt: from, faultFor: 30 * time.Minute, end: from + time.Hour,
+		restarts: []time.Duration{from + 10*time.Minute}, kills: []time.Duration{from + 20*time.Minute},
+		fault:  qWindow("pay", qSwallowed, from, 30*time.Minute),
+		expect: qPage, class: result.SwallowedError, pagers: []string{"checkout_failing", "gateway_success"}}
 }
 
 // qPageText: what the page says.
@@ -453,7 +499,7 @@ func qRetriesNotRuns() *qScenario {
 			}
 			want := fmt.Sprintf("%.1f%%", 100*float64(passed)/float64(finals))
 			_, body := e.get("/")
-			m := regexp.MustCompile(`([0-9.]+%) of last (\d+) runs?`).FindStringSubmatch(body)
+			m := regexp.MustCompile(`([0-9.]+%) of (?:the )?last (\d+) [a-z ]*?runs?\b`).FindStringSubmatch(body)
 			if m == nil {
 				o.problem("the status page shows no success ratio")
 				return
@@ -490,6 +536,9 @@ func qReplay(t *testing.T, sc *qScenario, o *qOutcome) {
 		var evs []event
 		for _, r := range sc.restarts {
 			evs = append(evs, event{r, e.restart})
+		}
+		for _, k := range sc.kills {
+			evs = append(evs, event{k, func() { e.stop(false); e.start() }})
 		}
 		if sc.dieAt > 0 {
 			evs = append(evs, event{sc.dieAt, func() { e.stop(false) }})
@@ -577,6 +626,8 @@ func (e *qEnv) measure(o *qOutcome) {
 	switch {
 	case len(opens) > 0:
 		o.observed = qPage + " " + opens[0].page.Severity
+	case ticket != nil && ticket.page.Severity == "critical":
+		o.observed = "critical, not to PagerDuty"
 	case ticket != nil:
 		o.observed = qTicket + " " + ticket.page.Severity
 	default:
@@ -621,11 +672,18 @@ func (e *qEnv) measure(o *qOutcome) {
 		if sev := during[0].page.Severity; sev != "critical" {
 			o.problem("paged at severity %s", sev)
 		}
-		if o.ttp > o.ttpMax {
+		switch {
+		case o.ttp <= o.ttpMax:
+		case sc.jitter: // random backoff: no times in the text
+			o.problem("paged more than 10s after PagerDuty's return")
+		default:
 			o.problem("paged after %s, more than %s", qDur(o.ttp), qDur(o.ttpMax))
 		}
 		if sc.class != "" && !strings.Contains(during[0].page.Summary, string(sc.class)) {
 			o.problem("the page does not name class %s: %q", sc.class, during[0].page.Summary)
+		}
+		if sc.dieAt > 0 || sc.sigterm {
+			break // nobody is left to resolve
 		}
 		if len(open) == 0 && !lastClose.Before(faultEnd) {
 			o.resolved, o.ttr = true, lastClose.Sub(faultEnd)
@@ -885,10 +943,10 @@ func qTable(outs []*qOutcome) string {
 		case o.resolved:
 			ttr = qDur(o.ttr)
 			ttrs = append(ttrs, o.ttr)
-		case o.paged && sc.name != "heartbeat":
+		case o.paged && o.openAfter > 0:
 			ttr = "open > " + qDur(o.openAfter)
 		}
-		if o.ttrMax > 0 && sc.expect == qPage && sc.name != "heartbeat" {
+		if o.ttrMax > 0 && sc.expect == qPage && sc.dieAt == 0 && !sc.sigterm {
 			ttr += " (" + qDur(o.ttrMax) + ")"
 		}
 		res := "pass"
@@ -915,6 +973,24 @@ func qTable(outs []*qOutcome) string {
 		fmt.Fprintf(&b, "; reset median %s, max %s", qDur(qMedian(ttrs)), qDur(slices.Max(ttrs)))
 	}
 	b.WriteString(".\n")
+	first := true
+	for _, o := range outs {
+		if len(o.problems) == 0 {
+			continue
+		}
+		if first {
+			b.WriteString("\nWhy each miss misses (observed):\n\n")
+			first = false
+		}
+		ps := make([]string, len(o.problems))
+		for i, p := range o.problems {
+			if len(p) > 160 {
+				p = p[:157] + "..."
+			}
+			ps[i] = strings.ReplaceAll(p, "|", "/")
+		}
+		fmt.Fprintf(&b, "- %s: %s.\n", o.sc.name, strings.Join(ps, "; "))
+	}
 	return b.String()
 }
 
