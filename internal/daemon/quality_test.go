@@ -117,19 +117,18 @@ func (sc *qScenario) failFor(n *config.Notifier, t0 time.Time) func(time.Time) e
 
 // qOutcome is what a scenario observed.
 type qOutcome struct {
-	sc                    *qScenario
-	observed              string
-	ttp, ttr              time.Duration
-	paged, resolved       bool
-	ttpMax, ttrMax        time.Duration
-	falsePages            int
-	problems, notes       []string
-	openAfter             time.Duration // when not resolved: how long after the fault it was still open
-	mu                    sync.Mutex
-	deliveries, accepted  int
-	firstTicket           time.Duration
-	ticketed              bool
-	pagesBefore, pagesDur int
+	sc       *qScenario
+	observed string // "page critical", "ticket warning", "none", ...
+	// ttp is the time from the fault to the page (or ticket); ttr from the
+	// fault's end to the page's resolve; their budgets.
+	ttp, ttr        time.Duration
+	ttpMax, ttrMax  time.Duration
+	paged, ticketed bool
+	resolved        bool
+	openAfter       time.Duration // not resolved: still open this long after the fault
+	falsePages      int           // PagerDuty incidents the scenario does not warrant
+	mu              sync.Mutex    // guards problems and notes (probes run beside the replay)
+	problems, notes []string
 }
 
 func (o *qOutcome) problem(format string, args ...any) {
@@ -235,7 +234,7 @@ func qBlips(p float64) func(qAttempt) *qResp {
 
 func qBlipPremise(e *qEnv) string {
 	// The store keeps 100 runs in full: count from its history.
-	good, runs := e.d.store.FlowCounts("checkout", 7*time.Hour, time.Now())
+	good, runs := e.d.store.FlowCounts("checkout", e.sc.end, time.Now())
 	confirmed := runs - good
 	if runs < 1000 {
 		return fmt.Sprintf("only %d final runs", runs)
@@ -603,7 +602,6 @@ func (e *qEnv) measure(o *qOutcome) {
 		if d.err != nil || d.at.After(end) {
 			continue
 		}
-		o.accepted++
 		if d.typ != config.PagerDuty {
 			if ticket == nil && d.page.Kind == alert.Trigger {
 				ticket = &d
@@ -973,6 +971,10 @@ func qTable(outs []*qOutcome) string {
 		fmt.Fprintf(&b, "; reset median %s, max %s", qDur(qMedian(ttrs)), qDur(slices.Max(ttrs)))
 	}
 	b.WriteString(".\n")
+	b.WriteString("\nThe scenarios (times from the start of the fault; three days of history before each):\n\n")
+	for _, o := range outs {
+		fmt.Fprintf(&b, "- %s: %s.\n", o.sc.name, o.sc.story)
+	}
 	first := true
 	for _, o := range outs {
 		if len(o.problems) == 0 {
