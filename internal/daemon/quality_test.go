@@ -440,7 +440,7 @@ func qRestartMidOutage() *qScenario {
 func qPageText() *qScenario {
 	from := time.Hour
 	return &qScenario{name: "page_text", item: "10",
-		story:   `a 30m swallowed outage after 2h healthy: "was" 100%, one duration in resolves, no empty region lists`,
+		story:   `the shop refuses connections for 30m: "was" reads 100% (the days before), one duration in resolves, no empty region lists`,
 		faultAt: from, faultFor: 30 * time.Minute, end: from + time.Hour + 30*time.Minute,
 		fault:  qWindow("login", qRefused, from, 30*time.Minute),
 		expect: qPage, class: result.ConnectRefused, pagers: []string{"checkout_failing"},
