@@ -12,10 +12,12 @@ package daemon
 // notifiers are in-process alert.Notifiers that record what they are sent.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"hash/fnv"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +27,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/prober-dev/prober/internal/alert"
@@ -154,7 +157,7 @@ func (p *qPings) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("no heartbeat receiver for %s", req.URL.Path)
 	}
 	rec.ping(time.Now())
-	return &http.Response{StatusCode: 200, Body: io.NopCloser(nil), Header: http.Header{}, Request: req}, nil
+	return &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{}, Request: req}, nil
 }
 
 func (p *qPings) register(path string, rec *qRecorder) {
@@ -201,6 +204,43 @@ func qEnvFor(name string) map[string]string {
 	}
 }
 
+// qQuorum is the README's rule for probers in several regions ("Many
+// regions"): an outage is failing in 2 of the 3, fewer is a regional
+// degradation at warning. The shipped probes.yaml is for one region.
+const qQuorum = "min_regions: 2, regions: [eu-west-1, us-east-1, ap-south-1], degraded_severity: warning"
+
+// configFS is the repository, whose probes.yaml the three-region scenarios
+// see with the README's multi-region quorum in place of min_regions: 1 (in
+// checkout_failing and gateway_success, which must both have it).
+func (e *qEnv) configFS() fs.FS {
+	repo := os.DirFS(qRepo)
+	if len(e.regions) < 3 {
+		return repo
+	}
+	b, err := fs.ReadFile(repo, "probes.yaml")
+	if err != nil {
+		e.tb.Fatalf("reading the shipped configuration: %v", err)
+	}
+	if n := bytes.Count(b, []byte("min_regions: 1")); n != 2 {
+		e.tb.Fatalf("the shipped probes.yaml has %d rules with min_regions: 1, want checkout_failing and gateway_success: update qQuorum's overlay", n)
+	}
+	return qOverlay{FS: repo, name: "probes.yaml", data: bytes.ReplaceAll(b, []byte("min_regions: 1"), []byte(qQuorum))}
+}
+
+// qOverlay is an FS with one file replaced.
+type qOverlay struct {
+	fs.FS
+	name string
+	data []byte
+}
+
+func (o qOverlay) Open(name string) (fs.File, error) {
+	if name == o.name {
+		return fstest.MapFS{name: {Data: o.data, Mode: 0o644}}.Open(name)
+	}
+	return o.FS.Open(name)
+}
+
 // start builds the daemon from the shipped configuration and the state
 // directory, as `prober run` does after a restart, and starts its schedule
 // and evaluation loop. A history that survives restarts is whatever
@@ -208,7 +248,7 @@ func qEnvFor(name string) map[string]string {
 func (e *qEnv) start() {
 	e.tb.Helper()
 	d, err := New(Options{
-		ConfigFS:      os.DirFS(qRepo),
+		ConfigFS:      e.configFS(),
 		ConfigPath:    "probes.yaml",
 		Load:          config.Options{Region: e.regions[0], Env: func(k string) (string, bool) { v, ok := e.env[k]; return v, ok }},
 		StateDir:      e.stateDir,
