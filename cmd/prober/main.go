@@ -182,11 +182,30 @@ func (c *configFlags) source(allowEmbedded bool, stderr io.Writer) (fs.FS, strin
 	if err != nil {
 		return nil, "", usageError{err}
 	}
-	if _, err := os.Stat(abs); err != nil {
+	st, err := os.Stat(abs)
+	if err != nil {
 		return nil, "", usageError{fmt.Errorf("config: %w", err)}
+	}
+	if !st.Mode().IsRegular() {
+		// /dev/zero or a FIFO would read forever (the loader refuses them too).
+		return nil, "", usageError{fmt.Errorf("config %s: %s, not a regular file", path, fileKind(st.Mode()))}
 	}
 	// Paths in errors are relative to the config's directory, as written in it.
 	return os.DirFS(filepath.Dir(abs)), filepath.Base(abs), nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "special"
 }
 
 func (c *configFlags) loadOptions() config.Options {

@@ -543,3 +543,40 @@ func TestRunListenInUse(t *testing.T) {
 		t.Errorf("a run was logged:\n%s", stdout)
 	}
 }
+
+// --config naming a device, a FIFO or a directory exits 2 at once with the
+// path in the message (a device or FIFO used to be read forever).
+func TestConfigNotARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "probes.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"/dev/zero", "prober: config /dev/zero: a device, not a regular file\n"},
+		{fifo, "prober: config " + fifo + ": a named pipe (FIFO), not a regular file\n"},
+		{dir, "prober: config " + dir + ": a directory, not a regular file\n"},
+	} {
+		for _, cmd := range []string{"validate", "run"} {
+			t.Run(cmd+" "+tc.path, func(t *testing.T) {
+				type out struct {
+					code   int
+					stderr string
+				}
+				done := make(chan out, 1)
+				go func() {
+					code, _, stderr := invoke(cmd, "--config", tc.path)
+					done <- out{code, stderr}
+				}()
+				select {
+				case o := <-done:
+					if o.code != exitUsage || o.stderr != tc.want {
+						t.Errorf("exit %d, stderr %q; want %d and %q", o.code, o.stderr, exitUsage, tc.want)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("still running after 10s")
+				}
+			})
+		}
+	}
+}
