@@ -328,6 +328,10 @@ func (r *run) checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) > r.f.cfg.HTTP.MaxRedirects {
 		return fmt.Errorf("%w: stopped after %d", errTooManyRedirects, r.f.cfg.HTTP.MaxRedirects)
 	}
+	// The scheme only, never the URL: it may carry what the server echoed.
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+		return fmt.Errorf("%w %q (want http or https)", errRedirectScheme, req.URL.Scheme)
+	}
 	return nil
 }
 
@@ -523,7 +527,7 @@ func (r *run) attempt(ctx context.Context, st *config.Step, p *prepared, s *resu
 	st0 := attemptState{stepTimeout: st.Timeout}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		st0.dnsStarted, st0.dnsDone, st0.connected, st0.gotFirstByte = r.timing.state()
+		r.timing.state(&st0)
 		st0.flowDeadline = ctx.Err() != nil
 		s.Timings = r.timing.snapshot(time.Now())
 		return classify(err, st0)
@@ -538,7 +542,7 @@ func (r *run) attempt(ctx context.Context, st *config.Step, p *prepared, s *resu
 	s.BodyBytes = n
 	s.HTTPStatus = resp.StatusCode
 	if rerr != nil {
-		st0.dnsStarted, st0.dnsDone, st0.connected, st0.gotFirstByte = r.timing.state()
+		r.timing.state(&st0)
 		st0.readingBody, st0.bodyBytes = true, n
 		st0.flowDeadline = ctx.Err() != nil
 		return classify(rerr, st0)
