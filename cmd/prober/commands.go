@@ -33,6 +33,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	grace := fl.Duration("shutdown-grace", 30*time.Second, "how long SIGTERM waits for runs in flight and undelivered pages")
 	stateDir := fl.String("state-dir", "", "directory of the durable alert state and outbox (default the config's alerting.state_dir)")
 	externalURL := fl.String("external-url", "", "the status page's address as pages link it (default http://<listen>)")
+	freshState := fl.Bool("fresh-state", false, "if the alert state file is corrupt, rename it aside (prober.db.corrupt-<time>) and start with empty state; a sound file is used as is")
 	roleFlag := fl.String("role", "all", "all (probe and evaluate), probe (run flows, export metrics, page nothing) or evaluate (no flows; rules over prometheus:)")
 	memRatio := memoryLimitFlag(fl)
 	if err := parse(fl, args); err != nil {
@@ -54,7 +55,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	d, err := daemon.New(daemon.Options{
 		ConfigFS: fsys, ConfigPath: path, Load: cf.loadOptions(), Listen: *listen,
 		Version: version, Revision: commit, Logger: log, ShutdownGrace: *grace, LogSearchURL: *logSearch,
-		StateDir: *stateDir, StatusURL: *externalURL, Role: role,
+		StateDir: *stateDir, FreshState: *freshState, StatusURL: *externalURL, Role: role,
 	})
 	if err != nil {
 		return err

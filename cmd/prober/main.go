@@ -29,6 +29,7 @@ import (
 	_ "time/tzdata" // cron timezones work in minimal containers
 
 	prober "github.com/prober-dev/prober"
+	"github.com/prober-dev/prober/internal/alert"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/memlimit"
 )
@@ -45,6 +46,7 @@ const (
 	exitOK     = 0
 	exitFailed = 1 // a probe failed (once)
 	exitUsage  = 2 // bad usage or bad configuration
+	exitState  = 3 // the alert state file is corrupt
 )
 
 // usageError marks errors that exit 2.
@@ -89,6 +91,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var ue usageError
 	var ce config.Errors
 	var pf probeFailed
+	var se *alert.CorruptError
 	switch {
 	case err == nil:
 		return exitOK
@@ -103,6 +106,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "prober: %v\n", err)
 		return exitUsage
+	case errors.As(err, &se):
+		// One line: what is wrong and the two ways forward.
+		fmt.Fprintf(stderr, "prober: %v; to start with empty alert state (firing alerts, silences and undelivered pages in it are lost), "+
+			"move it aside (mv %s %s.corrupt) or restart with --fresh-state, which renames it with a timestamp and starts fresh\n", se, se.Path, se.Path)
+		return exitState
 	default:
 		fmt.Fprintf(stderr, "prober: %v\n", err)
 		return exitFailed
@@ -120,7 +128,8 @@ Usage:
   prober rules       [--config probes.yaml] [--out FILE]
   prober version
 
-Exit codes: 0 ok, 1 a probe failed (once), 2 bad usage or bad configuration.
+Exit codes: 0 ok, 1 a probe failed (once), 2 bad usage or bad configuration,
+3 the alert state file is corrupt (see --fresh-state).
 Run 'prober <command> -h' for a command's flags.
 `
 

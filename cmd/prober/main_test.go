@@ -580,3 +580,24 @@ func TestConfigNotARegularFile(t *testing.T) {
 		}
 	}
 }
+
+// A corrupt state file (here emptied) stops `run` with exit 3 and one line
+// saying what is wrong and how to go on; it is left where it was.
+func TestRunCorruptStateExits3(t *testing.T) {
+	t.Setenv("SHOP_PASSWORD", password)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "prober.db")
+	if err := os.WriteFile(db, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := invoke("run", "--config", repoProbes(t), "--listen", "127.0.0.1:0", "--state-dir", dir)
+	want := "prober: alert state " + db + " is corrupt (the file is empty (0 bytes)); " +
+		"to start with empty alert state (firing alerts, silences and undelivered pages in it are lost), move it aside (mv " + db + " " + db + ".corrupt) " +
+		"or restart with --fresh-state, which renames it with a timestamp and starts fresh\n"
+	if code != exitState || stderr != want {
+		t.Errorf("exit %d, stderr\n%q\nwant %d and\n%q", code, stderr, exitState, want)
+	}
+	if st, err := os.Stat(db); err != nil || st.Size() != 0 {
+		t.Errorf("the state file was touched: %v %v", st, err)
+	}
+}
