@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 )
 
 // maxAuxFileSize bounds a secret or CA file (CA bundles run to a few hundred
@@ -19,14 +18,26 @@ const maxAuxFileSize = 4 << 20
 // until a writer comes), so the type is checked before opening and the read
 // itself is bounded.
 func readBounded(fsys fs.FS, name string, limit int64) ([]byte, error) {
-	st, err := fs.Stat(fsys, name)
+	return readRegular(name, func() (fs.FileInfo, error) { return fs.Stat(fsys, name) },
+		func() (fs.File, error) { return fsys.Open(name) }, limit)
+}
+
+// readOSBounded is readBounded for an absolute path on the OS (secret and
+// CA files outside the configuration directory).
+func readOSBounded(p string) ([]byte, error) {
+	return readRegular(p, func() (fs.FileInfo, error) { return os.Stat(p) },
+		func() (fs.File, error) { return os.Open(p) }, maxAuxFileSize)
+}
+
+func readRegular(name string, stat func() (fs.FileInfo, error), open func() (fs.File, error), limit int64) ([]byte, error) {
+	st, err := stat()
 	if err != nil {
 		return nil, err
 	}
 	if err := regular(name, st); err != nil {
 		return nil, err
 	}
-	f, err := fsys.Open(name)
+	f, err := open()
 	if err != nil {
 		return nil, err
 	}
@@ -39,12 +50,6 @@ func readBounded(fsys fs.FS, name string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	return readLimited(f, name, st.Size(), limit)
-}
-
-// readOSBounded is readBounded for an absolute path on the OS (secret and
-// CA files outside the configuration directory).
-func readOSBounded(p string) ([]byte, error) {
-	return readBounded(os.DirFS(filepath.Dir(p)), filepath.Base(p), maxAuxFileSize)
 }
 
 func readLimited(r io.Reader, name string, hint, limit int64) ([]byte, error) {

@@ -93,7 +93,7 @@ func TestNonRegularFilesRefused(t *testing.T) {
 		{os.DirFS(dir), "dir.yaml", "reading dir.yaml: is a directory, not a file"},
 		{os.DirFS(dir), "flowfifo.yaml", "reading fifo.yaml: is a named pipe (FIFO), not a regular file"},
 		{os.DirFS(dir), "secretfifo.yaml", "secret API_KEY: reading fifo.yaml: is a named pipe (FIFO), not a regular file"},
-		{os.DirFS(dir), "secretdev.yaml", "secret API_KEY: reading zero: is a device, not a regular file"},
+		{os.DirFS(dir), "secretdev.yaml", "secret API_KEY: reading /dev/zero: is a device, not a regular file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := loadWithin(t, tc.fsys, tc.name, Options{})
