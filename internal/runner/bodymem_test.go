@@ -65,7 +65,8 @@ func TestResponseMemoryNearBodyLimit(t *testing.T) {
 	}{
 		{"/cl?n=1048576", 1.25},     // exactly the limit, Content-Length known
 		{"/cl?n=1048577", 1.25},     // one over: body_too_large after limit+1 bytes
-		{"/chunked?n=1048576", 2.1}, // unknown length: grown, but capped at limit+1
+		{"/chunked?n=1048576", 2.1}, // unknown length: grown by doubling, capped at limit+1
+		{"/chunked?n=2097152", 2.1}, // unknown length, over the limit (an endless body, a gzip bomb)
 		{"/cl?n=300000", 0.35},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
