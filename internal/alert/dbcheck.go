@@ -48,7 +48,7 @@ const (
 	maxTreeDepth     = 64
 )
 
-var le = binary.LittleEndian // bbolt writes native order; prober's platforms are little-endian
+var le = binary.NativeEndian // bbolt writes its structs in native byte order
 
 type meta struct {
 	pageSize       uint32

@@ -149,13 +149,13 @@ func TestOpenDBCorruptFiles(t *testing.T) {
 // pageOf returns the header fields of page id.
 func pageOf(b []byte, ps, id int) (flags, count uint16) {
 	p := b[id*ps:]
-	return binary.LittleEndian.Uint16(p[8:]), binary.LittleEndian.Uint16(p[10:])
+	return binary.NativeEndian.Uint16(p[8:]), binary.NativeEndian.Uint16(p[10:])
 }
 
 // firstBranch returns the id of the first branch page.
 func firstBranch(t *testing.T, b []byte, ps int) int {
 	for id := 2; id < len(b)/ps; id++ {
-		if f, n := pageOf(b, ps, id); f == branchPageFlag && n > 0 && binary.LittleEndian.Uint64(b[id*ps:]) == uint64(id) {
+		if f, n := pageOf(b, ps, id); f == branchPageFlag && n > 0 && binary.NativeEndian.Uint64(b[id*ps:]) == uint64(id) {
 			return id
 		}
 	}
@@ -167,7 +167,7 @@ func firstBranch(t *testing.T, b []byte, ps int) int {
 // would recurse until the stack overflows (fatal, not a panic).
 func selfLoop(t *testing.T, b []byte, ps int) []byte {
 	id := firstBranch(t, b, ps)
-	binary.LittleEndian.PutUint64(b[id*ps+pageHeaderSize+8:], uint64(id))
+	binary.NativeEndian.PutUint64(b[id*ps+pageHeaderSize+8:], uint64(id))
 	return b
 }
 
@@ -175,7 +175,7 @@ func selfLoop(t *testing.T, b []byte, ps int) []byte {
 // outside its mmap (a fault).
 func pointPast(t *testing.T, b []byte, ps int) []byte {
 	id := firstBranch(t, b, ps)
-	binary.LittleEndian.PutUint64(b[id*ps+pageHeaderSize+8:], 1<<40)
+	binary.NativeEndian.PutUint64(b[id*ps+pageHeaderSize+8:], 1<<40)
 	return b
 }
 
@@ -197,7 +197,7 @@ func FuzzOpenDB(f *testing.F) {
 	f.Fuzz(func(t *testing.T, flips []byte, cut uint32) {
 		b := append([]byte(nil), good...)
 		for ; len(flips) >= 5; flips = flips[5:] {
-			off := int(binary.LittleEndian.Uint32(flips)) % len(b)
+			off := int(binary.NativeEndian.Uint32(flips)) % len(b)
 			b[off] ^= flips[4] | 1
 		}
 		if cut > 0 && int(cut) < len(b) {
