@@ -84,21 +84,21 @@ func lockedError(path string) error {
 // reads as locked, not corrupt. It returns the file's size, -1 if there is
 // none.
 func precheck(path string) (int64, error) {
-	f, err := os.Open(path)
+	st, err := os.Stat(path) // before opening: opening a FIFO blocks
 	if errors.Is(err, fs.ErrNotExist) {
 		return -1, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("alert state %s: %w", path, err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return 0, fmt.Errorf("alert state %s: %w", path, err)
-	}
 	if !st.Mode().IsRegular() {
 		return 0, fmt.Errorf("alert state %s: not a regular file", path)
 	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("alert state %s: %w", path, err)
+	}
+	defer f.Close()
 	if err := lockShared(f, lockTimeout); err != nil {
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return 0, lockedError(path)
