@@ -233,3 +233,31 @@ func FuzzOpenDB(f *testing.F) {
 		}
 	})
 }
+
+// MoveAside renames with a timestamp and never over an earlier one.
+func TestMoveAsideNeverOverwrites(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "prober.db")
+	at := time.Date(2026, 12, 7, 11, 58, 12, 0, time.UTC)
+	var got []string
+	for i, content := range []string{"first", "second"} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		to, err := MoveAside(path, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(to); string(b) != content {
+			t.Errorf("move %d: %s holds %q, want %q", i, to, b, content)
+		}
+		got = append(got, filepath.Base(to))
+	}
+	want := []string{"prober.db.corrupt-20261207T115812Z", "prober.db.corrupt-20261207T115812Z-2"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("moved to %v, want %v", got, want)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the state file is still there: %v", err)
+	}
+}
