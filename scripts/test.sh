@@ -61,6 +61,7 @@ go test -race -count=1 -timeout 20m ./...
 echo "== fuzz (${FUZZTIME:-a count of inputs} per target)"
 for target in \
   ./internal/config:FuzzLoad:20000x \
+  ./internal/alert:FuzzOpenDB:2000x \
   ./internal/assert:FuzzCompile:150000x \
   ./internal/store:FuzzRunCodec:150000x \
   ./internal/store:FuzzHistorySnapshot:50000x \

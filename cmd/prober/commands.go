@@ -34,6 +34,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	grace := fl.Duration("shutdown-grace", 30*time.Second, "how long SIGTERM waits for runs in flight and undelivered pages")
 	stateDir := fl.String("state-dir", "", "directory of the durable alert state and outbox (default the config's alerting.state_dir)")
 	externalURL := fl.String("external-url", "", "the status page's address as pages link it (default http://<listen>)")
+	freshState := fl.Bool("fresh-state", false, "if the alert state file is corrupt, rename it aside (prober.db.corrupt-<time>) and start with empty state; a sound file is used as is")
 	roleFlag := fl.String("role", "all", "all (probe and evaluate), probe (run flows, export metrics, page nothing) or evaluate (no flows; rules over prometheus:)")
 	webConfig := fl.String("web.config.file", "", "Prometheus web configuration file: TLS and basic auth for every endpoint (default plain HTTP, no auth)")
 	memRatio := memoryLimitFlag(fl)
@@ -61,7 +62,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	d, err := daemon.New(daemon.Options{
 		ConfigFS: fsys, ConfigPath: path, Load: cf.loadOptions(), Listen: *listen,
 		Version: version, Revision: commit, Logger: log, ShutdownGrace: *grace, LogSearchURL: *logSearch,
-		StateDir: *stateDir, StatusURL: *externalURL, Role: role, WebConfigFile: *webConfig,
+		StateDir: *stateDir, FreshState: *freshState, StatusURL: *externalURL, Role: role, WebConfigFile: *webConfig,
 	})
 	if err != nil {
 		return err

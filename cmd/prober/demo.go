@@ -27,6 +27,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	cf.register(fl)
 	listen := fl.String("listen", "127.0.0.1:9115", "prober HTTP listen address")
 	shopAddr := fl.String("shop-listen", "127.0.0.1:0", "sandbox shop listen address")
+	freshState := fl.Bool("fresh-state", false, "if the alert state file is corrupt, rename it aside and start with empty state")
 	every := fl.Duration("every", 0, "run every flow at this interval instead of its own schedule (e.g. 10s)")
 	dir := fl.String("dir", "", "directory for the demo's log files (default a new temporary directory)")
 	memRatio := memoryLimitFlag(fl)
@@ -104,6 +105,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		Logger:        log,
 		Observers:     []result.Observer{printer},
 		StateDir:      filepath.Join(*dir, "state"),
+		FreshState:    *freshState,
 		ConsoleWriter: printer,
 		StatusURL:     "http://" + ln.Addr().String(),
 	})

@@ -29,6 +29,7 @@ import (
 	_ "time/tzdata" // cron timezones work in minimal containers
 
 	prober "github.com/prober-dev/prober"
+	"github.com/prober-dev/prober/internal/alert"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/memlimit"
 )
@@ -45,6 +46,7 @@ const (
 	exitOK     = 0
 	exitFailed = 1 // a probe failed (once)
 	exitUsage  = 2 // bad usage or bad configuration
+	exitState  = 3 // the alert state file is corrupt
 )
 
 // usageError marks errors that exit 2.
@@ -89,6 +91,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var ue usageError
 	var ce config.Errors
 	var pf probeFailed
+	var se *alert.CorruptError
 	switch {
 	case err == nil:
 		return exitOK
@@ -103,6 +106,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "prober: %v\n", err)
 		return exitUsage
+	case errors.As(err, &se):
+		// One line: what is wrong and the two ways forward.
+		fmt.Fprintf(stderr, "prober: %v; to start with empty alert state (firing alerts, silences and undelivered pages in it are lost), "+
+			"move it aside (mv %s %s.corrupt) or restart with --fresh-state, which renames it with a timestamp and starts fresh\n", se, se.Path, se.Path)
+		return exitState
 	default:
 		fmt.Fprintf(stderr, "prober: %v\n", err)
 		return exitFailed
@@ -121,7 +129,8 @@ Usage:
   prober rules       [--config probes.yaml] [--out FILE]
   prober version
 
-Exit codes: 0 ok, 1 a probe failed (once), 2 bad usage or bad configuration.
+Exit codes: 0 ok, 1 a probe failed (once), 2 bad usage or bad configuration,
+3 the alert state file is corrupt (see --fresh-state).
 Run 'prober <command> -h' for a command's flags.
 `
 
@@ -183,11 +192,30 @@ func (c *configFlags) source(allowEmbedded bool, stderr io.Writer) (fs.FS, strin
 	if err != nil {
 		return nil, "", usageError{err}
 	}
-	if _, err := os.Stat(abs); err != nil {
+	st, err := os.Stat(abs)
+	if err != nil {
 		return nil, "", usageError{fmt.Errorf("config: %w", err)}
+	}
+	if !st.Mode().IsRegular() {
+		// /dev/zero or a FIFO would read forever (the loader refuses them too).
+		return nil, "", usageError{fmt.Errorf("config %s: %s, not a regular file", path, fileKind(st.Mode()))}
 	}
 	// Paths in errors are relative to the config's directory, as written in it.
 	return os.DirFS(filepath.Dir(abs)), filepath.Base(abs), nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "special"
 }
 
 func (c *configFlags) loadOptions() config.Options {

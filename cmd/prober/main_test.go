@@ -551,3 +551,61 @@ func TestRunListenInUse(t *testing.T) {
 		t.Errorf("a run was logged:\n%s", stdout)
 	}
 }
+
+// --config naming a device, a FIFO or a directory exits 2 at once with the
+// path in the message (a device or FIFO used to be read forever).
+func TestConfigNotARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "probes.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"/dev/zero", "prober: config /dev/zero: a device, not a regular file\n"},
+		{fifo, "prober: config " + fifo + ": a named pipe (FIFO), not a regular file\n"},
+		{dir, "prober: config " + dir + ": a directory, not a regular file\n"},
+	} {
+		for _, cmd := range []string{"validate", "run"} {
+			t.Run(cmd+" "+tc.path, func(t *testing.T) {
+				type out struct {
+					code   int
+					stderr string
+				}
+				done := make(chan out, 1)
+				go func() {
+					code, _, stderr := invoke(cmd, "--config", tc.path)
+					done <- out{code, stderr}
+				}()
+				select {
+				case o := <-done:
+					if o.code != exitUsage || o.stderr != tc.want {
+						t.Errorf("exit %d, stderr %q; want %d and %q", o.code, o.stderr, exitUsage, tc.want)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("still running after 10s")
+				}
+			})
+		}
+	}
+}
+
+// A corrupt state file (here emptied) stops `run` with exit 3 and one line
+// saying what is wrong and how to go on; it is left where it was.
+func TestRunCorruptStateExits3(t *testing.T) {
+	t.Setenv("SHOP_PASSWORD", password)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "prober.db")
+	if err := os.WriteFile(db, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := invoke("run", "--config", repoProbes(t), "--listen", "127.0.0.1:0", "--state-dir", dir)
+	want := "prober: alert state " + db + " is corrupt (the file is empty (0 bytes)); " +
+		"to start with empty alert state (firing alerts, silences and undelivered pages in it are lost), move it aside (mv " + db + " " + db + ".corrupt) " +
+		"or restart with --fresh-state, which renames it with a timestamp and starts fresh\n"
+	if code != exitState || stderr != want {
+		t.Errorf("exit %d, stderr\n%q\nwant %d and\n%q", code, stderr, exitState, want)
+	}
+	if st, err := os.Stat(db); err != nil || st.Size() != 0 {
+		t.Errorf("the state file was touched: %v %v", st, err)
+	}
+}

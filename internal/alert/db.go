@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -33,6 +36,9 @@ const deadLetterCap = 1000
 // for tests).
 var lockTimeout = 2 * time.Second
 
+// boltNoSync skips fsync (FuzzOpenDB's thousands of opens only).
+var boltNoSync = false
+
 var (
 	bucketSchema   = []byte("schema")
 	bucketMeta     = []byte("meta")
@@ -55,21 +61,95 @@ type DB struct {
 	bolt *bolt.DB
 }
 
-// OpenDB opens (creating if needed) the state file at path.
+// OpenDB opens the state file at path, creating it (and its directory) when
+// it does not exist. A file that exists must be sound: an empty, truncated
+// or damaged one is a *CorruptError (errors.Is ErrCorrupt), never a panic
+// and never a silent fresh start.
 func OpenDB(path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("alert state %s: %w", path, err)
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	size, err := precheck(path)
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("alert state %s: locked by another process (is another prober running with the same state_dir?)", path)
+		return nil, err
+	}
+	return openBolt(path, size)
+}
+
+func lockedError(path string) error {
+	return fmt.Errorf("alert state %s: locked by another process (is another prober running with the same state_dir?)", path)
+}
+
+// precheck walks an existing file's structure before bbolt maps it (see
+// checkFile), under a shared lock so that a file another prober is writing
+// reads as locked, not corrupt. It returns the file's size, -1 if there is
+// none.
+func precheck(path string) (int64, error) {
+	st, err := os.Stat(path) // before opening: opening a FIFO blocks
+	if errors.Is(err, fs.ErrNotExist) {
+		return -1, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("alert state %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return 0, fmt.Errorf("alert state %s: not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("alert state %s: %w", path, err)
+	}
+	defer f.Close()
+	if err := lockShared(f, lockTimeout); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return 0, lockedError(path)
 		}
+		return 0, fmt.Errorf("alert state %s: lock: %w", path, err)
+	}
+	why, err := checkOpenFile(f)
+	if err != nil {
+		return 0, fmt.Errorf("alert state %s: %w", path, err)
+	}
+	if why != "" {
+		return 0, &CorruptError{Path: path, Reason: why}
+	}
+	return st.Size(), nil
+}
+
+// maxCheckedSize bounds the files whose every record OpenDB reads back
+// (bbolt's Check and a decode of each value): state files are kilobytes to
+// a few megabytes; a bigger one is only walked by precheck, keeping a start
+// bounded in time.
+const maxCheckedSize = 64 << 20
+
+// openBolt opens the (prechecked) file with bbolt. A fault or panic inside
+// bbolt, should precheck have missed a kind of damage, becomes a
+// CorruptError too.
+func openBolt(path string, size int64) (db *DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	var b *bolt.DB
+	defer func() {
+		if r := recover(); r != nil {
+			if b != nil {
+				closeQuietly(b)
+			}
+			db, err = nil, &CorruptError{Path: path, Reason: fmt.Sprintf("bbolt: %v", r)}
+		}
+	}()
+	b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, NoSync: boltNoSync})
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, lockedError(path)
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrVersionMismatch):
+		return nil, &CorruptError{Path: path, Reason: err.Error()}
+	case err != nil:
 		return nil, fmt.Errorf("alert state %s: %w", path, err)
 	}
+	var damaged string
 	err = b.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				damaged = fmt.Sprintf("bucket %s: %v", name, err)
 				return err
 			}
 		}
@@ -77,7 +157,8 @@ func OpenDB(path string) (*DB, error) {
 		if v := sb.Get(keyVersion); v != nil {
 			n, err := strconv.Atoi(string(v))
 			if err != nil {
-				return fmt.Errorf("unreadable schema version %q", v)
+				damaged = fmt.Sprintf("unreadable schema version %q", v)
+				return errors.New(damaged)
 			}
 			if n > schemaVersion {
 				return fmt.Errorf("schema version %d is newer than this prober's %d (written by a newer release; upgrade, or move the file away)", n, schemaVersion)
@@ -88,11 +169,54 @@ func OpenDB(path string) (*DB, error) {
 		}
 		return sb.Put(keyVersion, []byte(strconv.Itoa(schemaVersion)))
 	})
+	if err == nil && size >= 0 && size <= maxCheckedSize {
+		if damaged = readBack(b); damaged != "" {
+			err = errors.New(damaged)
+		}
+	}
 	if err != nil {
 		_ = b.Close()
+		if damaged != "" {
+			return nil, &CorruptError{Path: path, Reason: damaged}
+		}
 		return nil, fmt.Errorf("alert state %s: %w", path, err)
 	}
 	return &DB{path: path, bolt: b}, nil
+}
+
+// readBack runs bbolt's consistency check (key order, page accounting) and
+// decodes every stored record, returning what is wrong or "".
+func readBack(b *bolt.DB) string {
+	var why string
+	_ = b.View(func(btx *bolt.Tx) error {
+		for err := range btx.Check() {
+			if why == "" {
+				why = err.Error()
+			}
+		}
+		if why != "" {
+			return nil
+		}
+		tx := &Tx{tx: btx}
+		for _, read := range []func() error{
+			func() error { _, err := tx.Alerts(); return err },
+			func() error { _, err := tx.Silences(); return err },
+			func() error { _, err := tx.Pending(); return err },
+			func() error { _, err := tx.Dead(); return err },
+		} {
+			if err := read(); err != nil {
+				why = err.Error()
+				return nil
+			}
+		}
+		return nil
+	})
+	return why
+}
+
+func closeQuietly(b *bolt.DB) {
+	defer func() { _ = recover() }()
+	_ = b.Close()
 }
 
 // Path is the state file.

@@ -232,7 +232,7 @@ type stepInfo struct {
 // flow loads one flow file. It returns the flow's name node for the
 // duplicate-name check across flows.
 func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
-	data, err := fs.ReadFile(l.fsys, e.path)
+	data, err := readBounded(l.fsys, e.path, maxFileSize)
 	if err != nil {
 		c.probes.errorf(e.at, "%s", readError(err))
 		return nil, nil

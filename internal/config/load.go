@@ -25,7 +25,7 @@ import (
 // Options are the inputs of Load besides the files.
 type Options struct {
 	Env      func(name string) (string, bool)  // default os.LookupEnv; demo/tests inject
-	ReadFile func(path string) ([]byte, error) // absolute paths (secret files, CA files); default os.ReadFile
+	ReadFile func(path string) ([]byte, error) // absolute paths (secret files, CA files); default a bounded read of regular files
 	Region   string                            // --region flag; wins over everything
 	// SkipSecrets checks the secrets: section but reads no value: for
 	// `prober validate` on a machine without the daemon's environment.
@@ -60,7 +60,7 @@ func Load(fsys fs.FS, name string, o Options) (cfg *Config, err error) {
 		o.Env = os.LookupEnv
 	}
 	if o.ReadFile == nil {
-		o.ReadFile = os.ReadFile
+		o.ReadFile = readOSBounded
 	}
 	l := &loader{expects: map[string]*assert.Expectation{}, values: map[string]*assert.Value{}, fsys: fsys, env: o.Env, readFile: o.ReadFile, region: o.Region, skipSecrets: o.SkipSecrets,
 		every: o.Every, secretValues: map[string]string{}, optionalUnset: map[string]bool{}}
@@ -141,7 +141,7 @@ func (l *loader) load(name string) *Config {
 		Concurrency: defaultConcurrency,
 		Store:       StoreConfig{Keep: defaultKeep},
 	}
-	data, err := fs.ReadFile(l.fsys, name)
+	data, err := readBounded(l.fsys, name, maxFileSize)
 	if err != nil {
 		l.errorAt(Pos{}, "%s", readError(err)) // the message names the file
 		return nil
@@ -281,7 +281,7 @@ func (f *file) readFile(p string) (string, []byte, error) {
 	if !fs.ValidPath(full) {
 		return p, nil, fmt.Errorf("%s is outside the configuration directory", quote(p))
 	}
-	b, err := fs.ReadFile(f.l.fsys, full)
+	b, err := readBounded(f.l.fsys, full, maxAuxFileSize)
 	return full, b, err
 }
 

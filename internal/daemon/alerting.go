@@ -62,7 +62,17 @@ func (d *Daemon) openAlerting(cfg *config.Config) (*alerting, error) {
 	if d.opts.StateDir != "" {
 		dir = d.opts.StateDir
 	}
-	db, err := alert.OpenDB(filepath.Join(dir, "prober.db"))
+	path := filepath.Join(dir, "prober.db")
+	db, err := alert.OpenDB(path)
+	if errors.Is(err, alert.ErrCorrupt) && d.opts.FreshState {
+		aside, merr := alert.MoveAside(path, time.Now())
+		if merr != nil {
+			return nil, fmt.Errorf("opening the alert state: %w (%w)", err, merr)
+		}
+		d.log.Warn("alert_state_moved_aside", "path", path, "moved_to", aside, "reason", err.Error(),
+			"consequence", "starting with empty alert state: firing alerts, silences and undelivered pages in the old file are not carried over")
+		db, err = alert.OpenDB(path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening the alert state: %w", err)
 	}

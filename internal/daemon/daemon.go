@@ -48,6 +48,10 @@ type Options struct {
 	LogSearchURL string
 	// StateDir overrides alerting.state_dir (--state-dir).
 	StateDir string
+	// FreshState moves a corrupt state file aside (renamed, kept) and
+	// starts with empty state (--fresh-state); a sound file is used as is.
+	// Without it a corrupt file stops the daemon.
+	FreshState bool
 	// ConsoleWriter is where console notifiers write (default stderr).
 	ConsoleWriter io.Writer
 	// StatusURL is the status page's address as pages should link it.

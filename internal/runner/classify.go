@@ -19,9 +19,15 @@ import (
 // errTooManyRedirects is returned by CheckRedirect; classify maps it to Redirect.
 var errTooManyRedirects = errors.New("too many redirects")
 
+// errRedirectScheme is returned by CheckRedirect for a Location that is not
+// http or https (file:, javascript:, gopher:); classify maps it to Request,
+// like such a URL in the configuration.
+var errRedirectScheme = errors.New("redirect to an unsupported URL scheme")
+
 // attemptState is what was known when a transport error happened.
 type attemptState struct {
 	dnsStarted, dnsDone, connected, gotFirstByte bool
+	tlsStarted, tlsDone                          bool
 	readingBody                                  bool
 	bodyBytes                                    int64
 	stepTimeout                                  time.Duration
@@ -40,6 +46,8 @@ func classify(err error, st attemptState) (result.Class, string) {
 	switch {
 	case errors.Is(err, errTooManyRedirects):
 		return result.Redirect, err.Error()
+	case errors.Is(err, errRedirectScheme):
+		return result.Request, err.Error()
 	case errors.As(err, &dnsErr):
 		if dnsErr.IsTimeout {
 			return result.DNS, "dns: lookup of " + dnsErr.Name + " timed out"
@@ -86,6 +94,10 @@ func timeoutClass(st attemptState) (result.Class, string) {
 		return result.DNS, "dns: lookup not finished within " + limit
 	case !st.connected:
 		return result.ConnectTimeout, "no connection within " + limit
+	case st.tlsStarted && !st.tlsDone:
+		// A handshake that never finishes is a TLS failure, not a slow
+		// server: no request was sent yet.
+		return result.TLS, "tls: handshake not finished within " + limit
 	case !st.gotFirstByte:
 		return result.Timeout, "no response headers within " + limit
 	default:

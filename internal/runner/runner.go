@@ -194,13 +194,13 @@ type run struct {
 	client  *http.Client
 	timing  *timing
 	resp    assert.Response
-	buf     *bytes.Buffer
-	url     []byte // scratch for template expansion
+	buf     *[]byte // the body of the last response, reused across steps
+	url     []byte  // scratch for template expansion
 	step    *config.Step
 	redacts bool
 }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var bufPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // Run executes the flow once. planned is when the scheduler meant it to start
 // (zero for an ad-hoc run). The context bounds the whole run including
@@ -233,7 +233,7 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 			idemKey: newUUID(), traceID: traceID, startUnixMS: start.UnixMilli(),
 		},
 		timing:  newTiming(),
-		buf:     bufPool.Get().(*bytes.Buffer),
+		buf:     bufPool.Get().(*[]byte),
 		redacts: f.opts.Secrets.Len() > 0,
 	}
 	// Each run starts with fresh connections, as a new user would, so DNS,
@@ -242,8 +242,8 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 	tr := f.transports.get()
 	r.client = &http.Client{Transport: tr, Jar: jar, CheckRedirect: r.checkRedirect}
 	defer func() {
-		if r.buf.Cap() <= 4<<20 { // don't let one huge body pin memory in the pool
-			r.buf.Reset()
+		if cap(*r.buf) <= 4<<20 { // don't let one huge body pin memory in the pool
+			*r.buf = (*r.buf)[:0]
 			bufPool.Put(r.buf)
 		}
 		f.transports.put(tr)
@@ -327,6 +327,10 @@ func (r *run) checkRedirect(req *http.Request, via []*http.Request) error {
 	}
 	if len(via) > r.f.cfg.HTTP.MaxRedirects {
 		return fmt.Errorf("%w: stopped after %d", errTooManyRedirects, r.f.cfg.HTTP.MaxRedirects)
+	}
+	// The scheme only, never the URL: it may carry what the server echoed.
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+		return fmt.Errorf("%w %q (want http or https)", errRedirectScheme, req.URL.Scheme)
 	}
 	return nil
 }
@@ -523,7 +527,7 @@ func (r *run) attempt(ctx context.Context, st *config.Step, p *prepared, s *resu
 	st0 := attemptState{stepTimeout: st.Timeout}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		st0.dnsStarted, st0.dnsDone, st0.connected, st0.gotFirstByte = r.timing.state()
+		r.timing.state(&st0)
 		st0.flowDeadline = ctx.Err() != nil
 		s.Timings = r.timing.snapshot(time.Now())
 		return classify(err, st0)
@@ -531,14 +535,15 @@ func (r *run) attempt(ctx context.Context, st *config.Step, p *prepared, s *resu
 	defer resp.Body.Close()
 
 	limit := r.f.cfg.HTTP.BodyLimit
-	r.buf.Reset()
-	n, rerr := r.buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+	data, rerr := readBody(*r.buf, resp.Body, resp.ContentLength, limit)
+	*r.buf = data
+	n := int64(len(data))
 	end := time.Now()
 	s.Timings = r.timing.snapshot(end)
 	s.BodyBytes = n
 	s.HTTPStatus = resp.StatusCode
 	if rerr != nil {
-		st0.dnsStarted, st0.dnsDone, st0.connected, st0.gotFirstByte = r.timing.state()
+		r.timing.state(&st0)
 		st0.readingBody, st0.bodyBytes = true, n
 		st0.flowDeadline = ctx.Err() != nil
 		return classify(rerr, st0)
@@ -549,9 +554,55 @@ func (r *run) attempt(ctx context.Context, st *config.Step, p *prepared, s *resu
 	r.resp.Reset()
 	r.resp.Status = resp.StatusCode
 	r.resp.Header = resp.Header
-	r.resp.Body = r.buf.Bytes()
+	r.resp.Body = data
 	r.resp.Duration = end.Sub(start)
 	return "", ""
+}
+
+// readBody reads a body of at most limit bytes into buf's memory (reused
+// across runs), returning limit+1 bytes when there are more. The buffer is
+// sized from Content-Length when there is one, else grown by doubling to at
+// most limit+1: with a bytes.Buffer, which keeps 512 bytes free before every
+// read and doubles plus copies to get them, a body of exactly body_limit cost
+// 2x that in allocations and one byte more 4x.
+func readBody(buf []byte, r io.Reader, size, limit int64) ([]byte, error) {
+	if r == http.NoBody { // HEAD, 204, 304: Content-Length describes no body here
+		return buf[:0], nil
+	}
+	end := limit + 1
+	if size >= 0 && size < limit {
+		end = size + 1 // the +1 sees EOF without growing
+	}
+	buf = buf[:0]
+	switch {
+	case int64(cap(buf)) >= end:
+	case size >= 0:
+		buf = make([]byte, 0, end)
+	case cap(buf) < 32<<10:
+		buf = make([]byte, 0, min(end, 32<<10))
+	}
+	for {
+		if int64(len(buf)) >= end {
+			return buf, nil // over the limit, or over Content-Length
+		}
+		if len(buf) == cap(buf) {
+			next := 2 * int64(cap(buf))
+			if 2*next > end {
+				next = end // straight to the end rather than one doubling short of it
+			}
+			grown := make([]byte, len(buf), next)
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):min(int64(cap(buf)), end)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // stripURL drops the URL from a url.Error: it may carry secrets and is shown

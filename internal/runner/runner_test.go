@@ -261,6 +261,11 @@ func hostile(t *testing.T) *httptest.Server {
 	mux.HandleFunc("/truncated-json", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"status":"succ`) })
 	mux.HandleFunc("/wrongtype", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"status":42}`) })
 	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop", http.StatusFound) })
+	mux.HandleFunc("/redirect-to/{scheme}", func(w http.ResponseWriter, r *http.Request) {
+		loc := map[string]string{"file": "file:///etc/passwd", "javascript": "javascript:alert(1)", "gopher": "gopher://example.com/1"}
+		w.Header().Set("Location", loc[r.PathValue("scheme")])
+		w.WriteHeader(http.StatusFound)
+	})
 	mux.HandleFunc("/redirect-once", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ok", http.StatusFound) })
 	var bomb bytes.Buffer // 50 MiB of zeros in about 50 KiB
 	gz := gzip.NewWriter(&bomb)
@@ -340,6 +345,11 @@ func TestClassification(t *testing.T) {
 		{name: "redirect followed", path: "/redirect-once", expects: []string{`json.status == "success"`}, class: result.OK},
 		{name: "redirect not followed", path: "/redirect-once", expects: []string{"status == 302"},
 			mutate: func(f *config.Flow) { f.Steps[0].FollowRedirects = false }, class: result.OK},
+		{name: "redirect to file:", path: "/redirect-to/file", class: result.Request, msg: `redirect to an unsupported URL scheme "file" (want http or https)`},
+		{name: "redirect to javascript:", path: "/redirect-to/javascript", class: result.Request, msg: `unsupported URL scheme "javascript"`},
+		{name: "redirect to gopher:", path: "/redirect-to/gopher", class: result.Request, msg: `unsupported URL scheme "gopher"`},
+		{name: "redirect to file: not followed", path: "/redirect-to/file", expects: []string{"status == 302"},
+			mutate: func(f *config.Flow) { f.Steps[0].FollowRedirects = false }, class: result.OK},
 		{name: "connection reset mid-body", path: "/reset", class: result.Network},
 		{name: "closed before headers", path: "/close-before-headers", class: result.Network},
 		{name: "1000 headers", path: "/manyheaders", expects: []string{"status == 200"}, class: result.OK},
@@ -417,6 +427,28 @@ func TestDNSAndTLSClasses(t *testing.T) {
 	}
 	if tm := r.Steps[0].Timings; tm.TLS <= 0 || tm.Connect <= 0 || tm.Reused {
 		t.Errorf("timings on a new TLS connection: %+v", tm)
+	}
+	// A server that accepts and never answers the ClientHello: the step
+	// times out in the handshake, and says so.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	hang := newStep("s", "GET", "https://"+ln.Addr().String()+"/", "status == 200")
+	hang.Timeout = 300 * time.Millisecond
+	r = mustRun(t, newFlow(hang), Options{})
+	if msg := r.Steps[0].Message(); r.Class != result.TLS || !strings.Contains(msg, "tls: handshake not finished within the step timeout (300ms)") {
+		t.Errorf("handshake never finishing: class %s, %q", r.Class, msg)
 	}
 	f.HTTP.CAPEM = []byte("not pem")
 	if _, err := New(f, Options{}); err == nil {

@@ -100,9 +100,13 @@ func (t *timing) snapshot(end time.Time) result.Timings {
 	return r
 }
 
-// state reports what had happened when an attempt failed, for classification.
-func (t *timing) state() (dnsStarted, dnsDone, connected, gotFirstByte bool) {
+// state records in st what had happened when an attempt failed, for
+// classification.
+func (t *timing) state(st *attemptState) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return !t.p.dnsStart.IsZero(), !t.p.dnsDone.IsZero(), t.p.connected || !t.p.connDone.IsZero(), !t.p.firstByte.IsZero()
+	st.dnsStarted, st.dnsDone = !t.p.dnsStart.IsZero(), !t.p.dnsDone.IsZero()
+	st.connected = t.p.connected || !t.p.connDone.IsZero()
+	st.tlsStarted, st.tlsDone = !t.p.tlsStart.IsZero(), !t.p.tlsDone.IsZero()
+	st.gotFirstByte = !t.p.firstByte.IsZero()
 }
