@@ -113,6 +113,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	base := "http://" + ln.Addr().String()
 	printBanner(stdout, d.Config(), base, sb, *dir)
+	defer routeStdLog(d.Logger())()
 	return d.Serve(ctx, ln)
 }
 

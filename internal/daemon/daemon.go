@@ -27,6 +27,7 @@ import (
 	"github.com/prober-dev/prober/internal/runlog"
 	"github.com/prober-dev/prober/internal/runner"
 	"github.com/prober-dev/prober/internal/schedule"
+	"github.com/prober-dev/prober/internal/secret"
 	"github.com/prober-dev/prober/internal/store"
 	"github.com/prober-dev/prober/internal/web"
 )
@@ -97,7 +98,8 @@ type Daemon struct {
 	cfg      *config.Config
 	names    map[string]bool // the configured flows
 	loaded   atomic.Bool
-	stopping atomic.Bool // readiness fails during shutdown: load balancers stop sending
+	secrets  atomic.Pointer[secret.Set] // of the configuration in force, for the logs
+	stopping atomic.Bool                // readiness fails during shutdown: load balancers stop sending
 
 	reloadMu sync.Mutex // one reload at a time; guards the fields below
 	jobs     []schedule.Job
@@ -125,7 +127,14 @@ func New(o Options) (*Daemon, error) {
 		}
 		o.StatusURL = "http://" + listen
 	}
-	d := &Daemon{opts: o, log: o.Logger, reg: prometheus.NewRegistry(), transports: runner.NewTransports()}
+	d := &Daemon{opts: o, reg: prometheus.NewRegistry(), transports: runner.NewTransports()}
+	// Every line the daemon logs passes the redactor of the configuration
+	// in force, whoever writes it (the runs, the scheduler, notifiers,
+	// net/http's server).
+	d.secrets.Store(cfg.Secrets)
+	d.log = slog.New(secret.NewHandler(o.Logger.Handler(), d.secrets.Load))
+	d.opts.Logger = d.log
+	o.Logger = d.log
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.metrics = metrics.New(d.reg, cfg.Region, metrics.BuildInfo{Version: o.Version, Revision: o.Revision})
 	d.store = store.New(cfg.Store.Keep)
@@ -173,6 +182,10 @@ func (d *Daemon) Config() *config.Config {
 	defer d.mu.RUnlock()
 	return d.cfg
 }
+
+// Logger is the daemon's logger: every record passes the redactor of the
+// configuration in force.
+func (d *Daemon) Logger() *slog.Logger { return d.log }
 
 // Handler serves /, /metrics, /healthz, /readyz and the API.
 func (d *Daemon) Handler() http.Handler { return d.handler }
@@ -227,6 +240,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	}
 	d.mu.Lock()
 	d.cfg, d.names = cfg, keep
+	d.secrets.Store(cfg.Secrets)
 	d.store.Retain(names, cfg.Store.Keep) // under mu: see observe
 	sampled, age := latencySamples(cfg)
 	if d.opts.Role == RoleProbe {
@@ -330,6 +344,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	srv := &http.Server{
 		Handler:           d.handler,
+		ErrorLog:          secret.StdLog(d.log, "http_server"),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"strings"
@@ -104,5 +105,26 @@ type lineWriter struct {
 
 func (w lineWriter) Write(p []byte) (int, error) {
 	w.l.Warn(w.msg, "text", strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// Writer returns a writer that redacts each write with the set secrets
+// returns at the time, for outputs written a whole message at a time (a
+// console notifier, a report rendered into a buffer first).
+func Writer(w io.Writer, secrets func() *Set) io.Writer { return redactingWriter{w, secrets} }
+
+type redactingWriter struct {
+	w       io.Writer
+	secrets func() *Set
+}
+
+func (r redactingWriter) Write(p []byte) (int, error) {
+	s := r.secrets()
+	if s.Len() == 0 {
+		return r.w.Write(p)
+	}
+	if _, err := io.WriteString(r.w, s.Redact(string(p))); err != nil {
+		return 0, err
+	}
 	return len(p), nil
 }
