@@ -32,7 +32,7 @@ var encodings = map[string]func(string) string{
 	"html":         func(v string) string { return "<p>" + html.EscapeString(v) + "</p>" },
 	"html/template": func(v string) string {
 		var b bytes.Buffer
-		template.Must(template.New("").Parse(`<p title="{{.}}">{{.}}</p>`)).Execute(&b, v)
+		htmlTemplate.Execute(&b, v)
 		return b.String()
 	},
 	"xml": func(v string) string {
@@ -46,6 +46,8 @@ var encodings = map[string]func(string) string{
 	},
 	"folded": func(v string) string { return strings.Join(strings.Fields("error: "+v+" happened"), " ") },
 }
+
+var htmlTemplate = template.Must(template.New("").Parse(`<p title="{{.}}">{{.}}</p>`))
 
 func jsonNoHTML(v string) string {
 	var b bytes.Buffer
@@ -77,6 +79,7 @@ func leak(out, v string) string { return newChecker(v).leak(out) }
 // encoding makes of it, without the text it adds around), indexed by
 // their first 8 bytes.
 type checker struct {
+	first [1 << 16]bool // by the hash of the first 4 bytes of a part
 	parts map[string][]string
 	raw   map[string]bool // 8-byte windows of the secret, for base64
 }
@@ -108,6 +111,7 @@ func newChecker(v string) *checker {
 				continue
 			}
 			c.parts[mid[:8]] = append(c.parts[mid[:8]], mid)
+			c.first[hash(key(mid))] = true
 		}
 	}
 	return c
@@ -115,6 +119,9 @@ func newChecker(v string) *checker {
 
 func (c *checker) leak(out string) string {
 	for i := 0; i+8 <= len(out); i++ {
+		if !c.first[hash(key(out[i:]))] {
+			continue
+		}
 		for _, p := range c.parts[out[i:i+8]] {
 			if strings.HasPrefix(out[i:], p) {
 				return fmt.Sprintf("%q at %d in …%q…", p, i, out[max(0, i-60):min(len(out), i+len(p)+60)])
