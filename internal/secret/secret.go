@@ -118,6 +118,12 @@ func key(s string) uint32 {
 
 func hash(k uint32) uint32 { return (k * 0x9E3779B1) >> 16 }
 
+// maybe says whether window k may be part of a form (false: it is not).
+func (s *Set) maybe(k uint32) bool {
+	h := hash(k)
+	return s.seen[h/64]&(1<<(h%64)) != 0
+}
+
 // Forms are the texts a secret value v can become on its way to an output:
 //   - as is, and as a header carries it (CR and LF sent as spaces, the ends
 //     trimmed on reading, whitespace runs folded);
@@ -235,7 +241,7 @@ func (s *Set) mask(str string) string {
 	var found []span
 	for p := 0; p+anchor <= len(str); p += s.step {
 		k := key(str[p:])
-		if h := hash(k); s.seen[h/64]&(1<<(h%64)) == 0 {
+		if !s.maybe(k) {
 			continue
 		}
 		for _, l := range s.windows[k] {
@@ -313,8 +319,12 @@ func (s *Set) prefixEndingAt(str string, end, minLen int) (span, bool) {
 	if end < max(minLen, anchor) {
 		return span{}, false
 	}
+	k := key(str[end-anchor:])
+	if !s.maybe(k) {
+		return span{}, false
+	}
 	best, bestLen := -1, 0
-	for _, l := range s.windows[key(str[end-anchor:])] {
+	for _, l := range s.windows[k] {
 		f := s.forms[l.form].text
 		stop := int(l.at) + anchor // str[end-anchor:end] == f[at:stop]
 		n := anchor
@@ -338,8 +348,12 @@ func (s *Set) suffixAt(str string, start, minLen int) (span, bool) {
 	if len(str)-start < max(minLen, anchor) {
 		return span{}, false
 	}
+	k := key(str[start:])
+	if !s.maybe(k) {
+		return span{}, false
+	}
 	best, bestLen := -1, 0
-	for _, l := range s.windows[key(str[start:])] {
+	for _, l := range s.windows[k] {
 		f := s.forms[l.form].text[l.at:]
 		n := anchor
 		for n < len(f) && start+n < len(str) && str[start+n] == f[n] {
