@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -187,6 +188,10 @@ func (d *Daemon) Config() *config.Config {
 // configuration in force.
 func (d *Daemon) Logger() *slog.Logger { return d.log }
 
+// srvErrorLog is the HTTP server's error log: its lines (which may quote
+// what a client sent) become redacted records of the daemon's log.
+func (d *Daemon) srvErrorLog() *log.Logger { return secret.StdLog(d.log, "http_server") }
+
 // Handler serves /, /metrics, /healthz, /readyz and the API.
 func (d *Daemon) Handler() http.Handler { return d.handler }
 
@@ -344,7 +349,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	srv := &http.Server{
 		Handler:           d.handler,
-		ErrorLog:          secret.StdLog(d.log, "http_server"),
+		ErrorLog:          d.srvErrorLog(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
