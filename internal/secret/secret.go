@@ -15,6 +15,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"html"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -58,8 +59,8 @@ type Set struct {
 	// windows of a text are sampled: any form covers one sampled window.
 	seen [1 << 16 / 64]uint64
 	step int
-	// replacer masks sets with a form shorter than a window (only tests
-	// and the loader's error messages make such sets: Load refuses them).
+	// replacer masks sets with a form shorter than a window (Load refuses
+	// such secrets; tests and a notifier's literal key may still make one).
 	replacer *strings.Replacer
 }
 
@@ -72,7 +73,10 @@ type loc struct{ form, at int32 }
 func NewSet(values map[string]string) *Set {
 	s := &Set{values: make(map[string]string, len(values))}
 	seen := map[string]bool{}
-	for name, v := range values {
+	// In name order, so that a form two secrets share is always masked
+	// with the same name.
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		v := values[name]
 		s.values[name] = v
 		for _, f := range Forms(v) {
 			if !seen[f] {
