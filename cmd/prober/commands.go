@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/prober-dev/prober/internal/report"
 	"github.com/prober-dev/prober/internal/result"
 	"github.com/prober-dev/prober/internal/runner"
+	"github.com/prober-dev/prober/internal/secret"
 	"github.com/prober-dev/prober/internal/web"
 )
 
@@ -67,6 +70,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer routeStdLog(d.Logger())()
 	ctx, stop := signalContext(func() { _ = d.Reload() })
 	defer stop()
 	return d.Run(ctx)
@@ -179,6 +183,11 @@ func cmdOnce(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Everything once writes passes the redactor as a whole: the runs'
+	// text, JSON and JUnit, and the standard library's messages on stderr.
+	secrets := func() *secret.Set { return cfg.Secrets }
+	defer routeStdLog(slog.New(secret.NewHandler(slog.NewJSONHandler(stderr, nil), secrets)))()
+	stdout = secret.Writer(stdout, secrets)
 	var selected []*config.Flow
 	for _, f := range cfg.Flows {
 		if len(flows) == 0 || slices.Contains(flows, f.Name) {
@@ -213,22 +222,28 @@ func cmdOnce(args []string, stdout, stderr io.Writer) error {
 		if *asJSON {
 			continue
 		}
+		var buf bytes.Buffer // one write: the redactor sees the text whole
 		if i > 0 {
-			fmt.Fprintln(stdout)
+			buf.WriteString("\n")
 		}
-		if err := report.Text(stdout, r); err != nil {
+		if err := report.Text(&buf, r); err != nil {
+			return err
+		}
+		if _, err := stdout.Write(buf.Bytes()); err != nil {
 			return err
 		}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(runs); err != nil {
+		b, err := json.MarshalIndent(runs, "", "  ")
+		if err != nil {
+			return err
+		}
+		if _, err := stdout.Write(append(b, '\n')); err != nil {
 			return err
 		}
 	}
 	if *junit != "" {
-		if err := writeJUnit(*junit, runs); err != nil {
+		if err := writeJUnit(*junit, runs, cfg.Secrets); err != nil {
 			return err
 		}
 	}
@@ -238,14 +253,18 @@ func cmdOnce(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func writeJUnit(path string, runs []*result.Run) error {
+func writeJUnit(path string, runs []*result.Run, secrets *secret.Set) error {
+	var buf bytes.Buffer
+	if err := report.JUnit(&buf, runs); err != nil {
+		return err
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("writing JUnit report: %w", err)
 	}
-	if err := report.JUnit(f, runs); err != nil {
+	if _, err := io.WriteString(f, secrets.Redact(buf.String())); err != nil {
 		f.Close()
-		return err
+		return fmt.Errorf("writing JUnit report: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("writing JUnit report: %w", err)

@@ -115,6 +115,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	base := "http://" + ln.Addr().String()
 	printBanner(stdout, d.Config(), base, sb, *dir)
+	defer routeStdLog(d.Logger())()
 	return d.Serve(ctx, ln)
 }
 

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -32,6 +33,7 @@ import (
 	"github.com/prober-dev/prober/internal/alert"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/memlimit"
+	"github.com/prober-dev/prober/internal/secret"
 )
 
 // Set by the build: -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
@@ -56,7 +58,22 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func main() {
+	// The standard library's own messages (net/http's "Unsolicited
+	// response ...", which quotes what a server sent) are JSON on stderr
+	// from the start; the commands that load secrets route them through
+	// the redactor (routeStdLog).
+	routeStdLog(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// routeStdLog sends the standard library's logger through l (a redacting
+// logger, once secrets are loaded) until the returned func restores the
+// previous route.
+func routeStdLog(l *slog.Logger) (restore func()) {
+	w, flags := log.Writer(), log.Flags()
+	log.SetFlags(0)
+	log.SetOutput(secret.StdLog(l, "go_log").Writer())
+	return func() { log.SetOutput(w); log.SetFlags(flags) }
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

@@ -277,7 +277,7 @@ func (n *slackNotifier) classify(err error, c *captured) *DeliveryError {
 	}
 	if c.status != 0 && c.status != http.StatusOK {
 		text := strings.Join(strings.Fields(string(c.body)), " ")
-		de := &DeliveryError{Status: c.status, Msg: n.secrets.Redact(clip(cmp.Or(text, http.StatusText(c.status)), 500))}
+		de := &DeliveryError{Status: c.status, Msg: clip(n.secrets.Redact(cmp.Or(text, http.StatusText(c.status))), 500)}
 		switch {
 		case c.status == http.StatusTooManyRequests:
 			de.RetryAfter = retryAfter(c.header, time.Now())
@@ -293,7 +293,7 @@ func (n *slackNotifier) classify(err error, c *captured) *DeliveryError {
 		if m := se.ResponseMetadata.Messages; len(m) > 0 {
 			msg += " (" + strings.Join(m, "; ") + ")"
 		}
-		return &DeliveryError{Permanent: slackPermanent[se.Err], Msg: n.secrets.Redact(clip(msg, 1000))}
+		return &DeliveryError{Permanent: slackPermanent[se.Err], Msg: clip(n.secrets.Redact(msg), 1000)}
 	}
 	if c.status == http.StatusOK {
 		// Answered 200 but unreadable: it may have posted; retrying may

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -302,9 +303,19 @@ func (l *loader) secrets(f *file, n *yaml.Node) map[string]bool {
 			continue
 		}
 		declared[p.name] = true
-		if v, ok := l.resolveSecret(f, p, !l.skipSecrets); ok {
-			l.secretValues[p.name] = v
+		v, ok := l.resolveSecret(f, p, !l.skipSecrets)
+		if !ok {
+			continue
 		}
+		if secret.Short(v) {
+			// Refused rather than redacted: masking a short value would
+			// shred every message it happens to appear in (these errors
+			// too, so it is not masked in them either).
+			f.errorf(p.key, "secret %s is too short: %d characters, want at least %d", p.name,
+				utf8.RuneCountInString(strings.Join(strings.Fields(v), " ")), secret.MinLen)
+			continue
+		}
+		l.secretValues[p.name] = v
 	}
 	return declared
 }

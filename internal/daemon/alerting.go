@@ -19,6 +19,7 @@ import (
 	"github.com/prober-dev/prober/internal/alert"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/golden"
+	"github.com/prober-dev/prober/internal/secret"
 	"github.com/prober-dev/prober/internal/web"
 )
 
@@ -122,7 +123,7 @@ func (a *alerting) notifiers(cfg *config.Config) ([]alert.Notifier, error) {
 			if w == nil {
 				w = os.Stderr
 			}
-			nt = alert.NewConsole(n.Name, w)
+			nt = alert.NewConsole(n.Name, secret.Writer(w, a.d.secrets.Load))
 		default:
 			a.d.log.Warn("notifier_unsupported", "notifier", n.Name, "type", string(n.Type))
 			continue

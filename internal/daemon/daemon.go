@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 	"github.com/prober-dev/prober/internal/runlog"
 	"github.com/prober-dev/prober/internal/runner"
 	"github.com/prober-dev/prober/internal/schedule"
+	"github.com/prober-dev/prober/internal/secret"
 	"github.com/prober-dev/prober/internal/store"
 	"github.com/prober-dev/prober/internal/web"
 )
@@ -106,7 +108,8 @@ type Daemon struct {
 	cfg      *config.Config
 	names    map[string]bool // the configured flows
 	loaded   atomic.Bool
-	stopping atomic.Bool // readiness fails during shutdown: load balancers stop sending
+	secrets  atomic.Pointer[secret.Set] // of the configuration in force, for the logs
+	stopping atomic.Bool                // readiness fails during shutdown: load balancers stop sending
 
 	reloadMu sync.Mutex // one reload at a time; guards the fields below
 	jobs     []schedule.Job
@@ -141,7 +144,14 @@ func New(o Options) (*Daemon, error) {
 			o.StatusURL = "https://" + listen
 		}
 	}
-	d := &Daemon{opts: o, log: o.Logger, reg: prometheus.NewRegistry(), transports: runner.NewTransports(), web: webCfg}
+	d := &Daemon{opts: o, reg: prometheus.NewRegistry(), transports: runner.NewTransports(), web: webCfg}
+	// Every line the daemon logs passes the redactor of the configuration
+	// in force, whoever writes it (the runs, the scheduler, notifiers,
+	// net/http's server).
+	d.secrets.Store(cfg.Secrets)
+	d.log = slog.New(secret.NewHandler(o.Logger.Handler(), d.secrets.Load))
+	d.opts.Logger = d.log
+	o.Logger = d.log
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.metrics = metrics.New(d.reg, cfg.Region, metrics.BuildInfo{Version: o.Version, Revision: o.Revision})
 	d.store = store.New(cfg.Store.Keep)
@@ -189,6 +199,14 @@ func (d *Daemon) Config() *config.Config {
 	defer d.mu.RUnlock()
 	return d.cfg
 }
+
+// Logger is the daemon's logger: every record passes the redactor of the
+// configuration in force.
+func (d *Daemon) Logger() *slog.Logger { return d.log }
+
+// srvErrorLog is the HTTP server's error log: its lines (which may quote
+// what a client sent) become redacted records of the daemon's log.
+func (d *Daemon) srvErrorLog() *log.Logger { return secret.StdLog(d.log, "http_server") }
 
 // Handler serves /, /metrics, /healthz, /readyz and the API.
 func (d *Daemon) Handler() http.Handler { return d.handler }
@@ -243,6 +261,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	}
 	d.mu.Lock()
 	d.cfg, d.names = cfg, keep
+	d.secrets.Store(cfg.Secrets)
 	d.store.Retain(names, cfg.Store.Keep) // under mu: see observe
 	sampled, age := latencySamples(cfg)
 	if d.opts.Role == RoleProbe {
@@ -346,6 +365,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	srv := &http.Server{
 		Handler:           d.handler,
+		ErrorLog:          d.srvErrorLog(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
