@@ -424,6 +424,7 @@ func (f *file) labelsInto(n *yaml.Node, into map[string]string) {
 type defaults struct {
 	every, timeout, stepTimeout time.Duration
 	retries                     int
+	runOnStart                  bool
 	http                        HTTPOptions
 	headers                     []Header
 	headerUses                  []use
@@ -437,7 +438,12 @@ func (l *loader) defaults(f *file, n *yaml.Node) *defaults {
 		retries:     defaultRetries,
 		http:        HTTPOptions{BodyLimit: defaultBodyLimit, FollowRedirects: true, MaxRedirects: defaultMaxRedirect},
 	}
-	o := f.object(n, "defaults", []string{"every", "timeout", "step_timeout", "retries", "body_limit", "follow_redirects", "max_redirects", "headers", "tls"})
+	o := f.object(n, "defaults", []string{"every", "timeout", "step_timeout", "retries", "body_limit", "follow_redirects", "max_redirects", "headers", "tls", "run_on_start"})
+	if v := o.get("run_on_start"); v != nil {
+		if b, ok := f.boolean(v); ok {
+			d.runOnStart = b
+		}
+	}
 	if v := o.get("retries"); v != nil {
 		if r, ok := f.integer(v, "retries", 0, 3); ok {
 			d.retries = int(r)

@@ -511,3 +511,34 @@ func TestShippedConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// run_on_start: false unless asked, in defaults (inherited) or per flow.
+func TestRunOnStart(t *testing.T) {
+	flow := func(name, extra string) string {
+		return "name: " + name + "\n" + extra + "steps:\n  - name: a\n    request: {url: \"http://x/\"}\n"
+	}
+	for _, tt := range []struct {
+		name, defaults string
+		want           map[string]bool
+	}{
+		{"default off", "", map[string]bool{"plain": false, "on": true, "off": false}},
+		{"defaults on", "defaults: {run_on_start: true}\n", map[string]bool{"plain": true, "on": true, "off": false}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, errs := loadFiles(t, map[string]string{
+				"probes.yaml": tt.defaults + "flows: [plain.yaml, on.yaml, off.yaml]\n",
+				"plain.yaml":  flow("plain", ""),
+				"on.yaml":     flow("on", "run_on_start: true\n"),
+				"off.yaml":    flow("off", "run_on_start: false\n"),
+			})
+			if errs != nil {
+				t.Fatal(errs)
+			}
+			for _, f := range cfg.Flows {
+				if f.RunOnStart != tt.want[f.Name] {
+					t.Errorf("%s: run_on_start %v, want %v", f.Name, f.RunOnStart, tt.want[f.Name])
+				}
+			}
+		})
+	}
+}
