@@ -15,6 +15,7 @@ import (
 	"github.com/prober-dev/prober/internal/report"
 	"github.com/prober-dev/prober/internal/result"
 	"github.com/prober-dev/prober/internal/runner"
+	"github.com/prober-dev/prober/internal/schedule"
 )
 
 // probeFailed makes once exit 1.
@@ -34,9 +35,19 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	stateDir := fl.String("state-dir", "", "directory of the durable alert state and outbox (default the config's alerting.state_dir)")
 	externalURL := fl.String("external-url", "", "the status page's address as pages link it (default http://<listen>)")
 	roleFlag := fl.String("role", "all", "all (probe and evaluate), probe (run flows, export metrics, page nothing) or evaluate (no flows; rules over prometheus:)")
+	shardFlag := fl.String("shard", "", "`i/n`: run only this prober's part of the flows when n probers share them (rendezvous hashing of the flow name); "+
+		"auto/n takes i from the hostname's ordinal (prober-2 is 2, as in a StatefulSet); needs --role probe")
 	memRatio := memoryLimitFlag(fl)
 	if err := parse(fl, args); err != nil {
 		return err
+	}
+	var shard schedule.Shard
+	if *shardFlag != "" {
+		host, _ := os.Hostname()
+		var err error
+		if shard, err = schedule.ParseShard(*shardFlag, host); err != nil {
+			return usageError{fmt.Errorf("--shard: %w", err)}
+		}
 	}
 	log, err := newLogger(stdout, *logLevel)
 	if err != nil {
@@ -47,6 +58,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if err := daemon.CheckShard(shard, role); err != nil {
+		return usageError{err}
+	}
 	fsys, path, err := cf.source(false, stderr)
 	if err != nil {
 		return err
@@ -54,7 +68,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	d, err := daemon.New(daemon.Options{
 		ConfigFS: fsys, ConfigPath: path, Load: cf.loadOptions(), Listen: *listen,
 		Version: version, Revision: commit, Logger: log, ShutdownGrace: *grace, LogSearchURL: *logSearch,
-		StateDir: *stateDir, StatusURL: *externalURL, Role: role,
+		StateDir: *stateDir, StatusURL: *externalURL, Role: role, Shard: shard,
 	})
 	if err != nil {
 		return err

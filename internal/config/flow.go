@@ -305,6 +305,7 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 			fl.RunOnStart = b
 		}
 	}
+	fl.RunOnStart = fl.RunOnStart || l.runOnStart
 	fl.HTTP = c.defs.http
 	f.httpOptions(o, &fl.HTTP)
 	fc.headers = overlayHeaders(c.defs.headers, f.headers(o.get("headers"), &fc.headerUses))

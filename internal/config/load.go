@@ -35,6 +35,9 @@ type Options struct {
 	// Every, when > 0, replaces every flow's schedule (--every of `prober
 	// demo`). It must be at least 1s, like every: in files.
 	Every time.Duration
+	// RunOnStart makes every flow run_on_start (`prober demo`: something to
+	// see at once).
+	RunOnStart bool
 }
 
 // Built-in defaults, for settings neither a flow nor probes.yaml sets.
@@ -63,7 +66,7 @@ func Load(fsys fs.FS, name string, o Options) (cfg *Config, err error) {
 		o.ReadFile = os.ReadFile
 	}
 	l := &loader{expects: map[string]*assert.Expectation{}, values: map[string]*assert.Value{}, fsys: fsys, env: o.Env, readFile: o.ReadFile, region: o.Region, skipSecrets: o.SkipSecrets,
-		every: o.Every, secretValues: map[string]string{}, optionalUnset: map[string]bool{}}
+		every: o.Every, runOnStart: o.RunOnStart, secretValues: map[string]string{}, optionalUnset: map[string]bool{}}
 	defer func() {
 		// A bug here must not take the daemon down on a config reload; it
 		// becomes an error (which the fuzz test treats as a failure).
@@ -84,6 +87,7 @@ type loader struct {
 	region      string
 	skipSecrets bool
 	every       time.Duration
+	runOnStart  bool
 	errs        Errors
 	// secretValues are the resolved secrets, also used to scrub them from
 	// error messages: an env value reused in a URL must not leak that way.

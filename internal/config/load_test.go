@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/prober-dev/prober/internal/assert"
@@ -540,5 +541,13 @@ func TestRunOnStart(t *testing.T) {
 				}
 			}
 		})
+	}
+	// Options.RunOnStart (prober demo) makes every flow run at start.
+	cfg, err := Load(fstest.MapFS{
+		"probes.yaml": {Data: []byte("flows: [off.yaml]\n")},
+		"off.yaml":    {Data: []byte(flow("off", "run_on_start: false\n"))},
+	}, "probes.yaml", Options{RunOnStart: true})
+	if err != nil || !cfg.Flows[0].RunOnStart {
+		t.Fatalf("Options.RunOnStart: %v", err)
 	}
 }

@@ -137,7 +137,7 @@ func New(o Options) (*Daemon, error) {
 	if o.Role == "" {
 		o.Role, d.opts.Role = RoleAll, RoleAll
 	}
-	if err := checkShard(o.Shard, o.Role); err != nil {
+	if err := CheckShard(o.Shard, o.Role); err != nil {
 		return nil, err
 	}
 	if o.Role == RoleEvaluate && cfg.Alerting.Prometheus == nil {

@@ -12,10 +12,10 @@ import (
 	"github.com/prober-dev/prober/internal/schedule"
 )
 
-// checkShard: sharding splits the flows between probers whose results meet
+// CheckShard says whether s and role go together: sharding splits the flows between probers whose results meet
 // in Prometheus, where one evaluator reads them all. A sharded prober that
 // evaluated rules itself would see only its own flows' results.
-func checkShard(s schedule.Shard, role Role) error {
+func CheckShard(s schedule.Shard, role Role) error {
 	if s.Count > 1 && role != RoleProbe {
 		return fmt.Errorf("--shard %s needs --role probe: shards export their own flows' series to one Prometheus, where a --role evaluate prober reads them all", s)
 	}
