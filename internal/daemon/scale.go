@@ -61,8 +61,9 @@ func (d *Daemon) registerBehind(cfg *config.Config) {
 // make it catch up. Everything else, and not-ready, is the web handler's.
 func (d *Daemon) withBehind(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/readyz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && d.ready() == nil {
-			if b, behind := d.sched.Behind(time.Now()); behind {
+		if r.URL.Path == "/readyz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			// Behind first: it is cheap, ready() walks every flow.
+			if b, behind := d.sched.Behind(time.Now()); behind && d.ready() == nil {
 				body := "ready, behind: " + b.String() + "\n"
 				h := w.Header()
 				h.Set("Content-Type", "text/plain; charset=utf-8")
