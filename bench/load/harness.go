@@ -62,9 +62,9 @@ func (o *options) defaults() {
 		o.Duration = 2 * time.Minute
 	}
 	if o.Warmup <= 0 {
-		// Every flow runs once at start (spread over up to 10s), then
-		// on its phase: after one interval and the spread, the schedule
-		// is in its steady state.
+		// Every flow first runs at its phase (before issue 20: once at
+		// start, spread over up to 10s, then at its phase): after one
+		// interval and the spread, the schedule is in its steady state.
 		o.Warmup = o.Every + min(time.Duration(o.Flows)*5*time.Millisecond, 10*time.Second) + 2*time.Second
 	}
 	if o.Segments <= 0 {
@@ -87,9 +87,22 @@ type segment struct {
 }
 
 // recorder is an observer of every run the daemon completes.
-type recorder struct{ cur atomic.Pointer[segment] }
+type recorder struct {
+	cur atomic.Pointer[segment]
+	// Requests (executed steps) by the second they started in, from the
+	// start of the schedule: the start-up rate against the steady one.
+	origin time.Time
+	perSec []atomic.Int64
+}
 
 func (r *recorder) Observe(run *result.Run) {
+	for i := range run.Steps {
+		if st := &run.Steps[i]; st.Status != result.Skipped {
+			if k := int(st.Start.Sub(r.origin) / time.Second); st.Start.After(r.origin) && k < len(r.perSec) {
+				r.perSec[k].Add(1)
+			}
+		}
+	}
 	s := r.cur.Load()
 	if run.Retry == 0 {
 		l := run.Start.Sub(run.Planned)
@@ -228,6 +241,10 @@ type report struct {
 	evalMax     float64 // upper bound of the slowest cycle's bucket
 	scrapes     polls   // of /metrics
 	views       polls   // of the status page
+	perSec      []int64 // requests started in each second from the start of the schedule
+	log         *countingWriter
+	readyCode   int    // /readyz at the end of the measured time
+	readyBody   string // and what it said
 }
 
 // run performs one load run.
@@ -260,7 +277,10 @@ func run(ctx context.Context, o options) (*report, error) {
 		defer bw.Flush() // after the daemon stopped (deferred later, runs first)
 		logw = bw        // slog's handler serialises its writes
 	}
-	rec := &recorder{}
+	rep.log = &countingWriter{w: logw}
+	logw = rep.log
+	// Two intervals of start-up and steady rate, a few minutes at most.
+	rec := &recorder{perSec: make([]atomic.Int64, min(2*int(o.Every/time.Second)+2, 1200))}
 	rec.cur.Store(&segment{})
 	if o.MemProfile != "" {
 		runtime.MemProfileRate = 4096 // finer than the default 512 KiB, to see per-flow costs
@@ -293,6 +313,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		return nil, err
 	}
 	dctx, stopDaemon := context.WithCancel(context.Background())
+	rec.origin = time.Now()
 	served := make(chan error, 1)
 	go func() { served <- d.Serve(dctx, ln) }()
 	stopped := false
@@ -390,6 +411,10 @@ func run(ctx context.Context, o options) (*report, error) {
 	rep.end = prev
 	rep.total = all.merge()
 	rep.server = targetStats(ctx, base)
+	rep.readyCode, rep.readyBody = getText(ctx, daemonURL+"/readyz")
+	for i := range rec.perSec {
+		rep.perSec = append(rep.perSec, rec.perSec[i].Load())
+	}
 	rep.scrapes, rep.views = scrapes.stop(), views.stop()
 	for _, p := range []struct {
 		what string
@@ -663,4 +688,33 @@ func (p *poller) stop() polls {
 		<-p.done
 	}
 	return *p.stopped
+}
+
+// countingWriter counts the daemon's log: lines, bytes, and the lines about
+// skipped runs (run_skipped, one a skip, before issue 20; runs_skipped, a
+// summary at most once a minute, after). slog writes a line a Write.
+type countingWriter struct {
+	w                   io.Writer
+	lines, bytes, skips atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.lines.Add(1)
+	c.bytes.Add(int64(len(p)))
+	if strings.Contains(string(p), `"msg":"run_skipped"`) || strings.Contains(string(p), `"msg":"runs_skipped"`) {
+		c.skips.Add(1)
+	}
+	return c.w.Write(p)
+}
+
+// getText GETs url and returns its status and (the start of) its body.
+func getText(ctx context.Context, url string) (int, string) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	return resp.StatusCode, strings.TrimSpace(string(b))
 }

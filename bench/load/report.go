@@ -129,6 +129,13 @@ func (r *report) write(w io.Writer) {
 		row("status page views: count / mean wall / size", fmt.Sprintf("%d / %s / %s", p.n,
 			ms(p.wall/time.Duration(p.n)), mb(p.bytes)), "")
 	}
+	if first, second, ok := r.startupRate(); ok {
+		row("requests/s at the target, start-up: first interval after start peak / mean; second interval peak / mean",
+			fmt.Sprintf("%d / %.1f; %d / %.1f (busiest second of the first: %d)", first.peak, first.mean, second.peak, second.mean, first.at), "first peak ≤ steady peak")
+	}
+	row("overload: runs skipped; log lines about skips / all lines / log bytes", fmt.Sprintf("%.0f; %d / %d / %s",
+		r.skipped, r.log.skips.Load(), r.log.lines.Load(), mb(r.log.bytes.Load())), "a summary a minute")
+	row("/readyz at the end", fmt.Sprintf("%d %q", r.readyCode, r.readyBody), "")
 	row("configuration load (daemon.New)", ms(r.loadTime), "")
 	if o.Reload {
 		row("reload (same configuration)", ms(r.reloadTime), "")
@@ -138,6 +145,35 @@ func (r *report) write(w io.Writer) {
 	for i, s := range r.segs {
 		fmt.Fprintf(w, "| %d | %s |\n", i+1, s.cells())
 	}
+}
+
+// rate is requests per second over one interval of the schedule.
+type rate struct {
+	peak int64   // the busiest second
+	at   int     // which second it was, from the start of the schedule
+	mean float64 // over the interval
+}
+
+// startupRate is the request rate in the first interval after start and in
+// the second (steady, by then) one.
+func (r *report) startupRate() (first, second rate, ok bool) {
+	n := int(r.opts.Every / time.Second)
+	if n < 1 || len(r.perSec) < 2*n {
+		return rate{}, rate{}, false
+	}
+	over := func(from int) rate {
+		var out rate
+		var sum int64
+		for i := from; i < from+n; i++ {
+			sum += r.perSec[i]
+			if r.perSec[i] > out.peak {
+				out.peak, out.at = r.perSec[i], i
+			}
+		}
+		out.mean = float64(sum) / float64(n)
+		return out
+	}
+	return over(0), over(n), true
 }
 
 func (s segResult) wall() time.Duration { return s.to.at.Sub(s.from.at) }

@@ -17,6 +17,7 @@ import (
 	"github.com/prober-dev/prober/internal/report"
 	"github.com/prober-dev/prober/internal/result"
 	"github.com/prober-dev/prober/internal/runner"
+	"github.com/prober-dev/prober/internal/schedule"
 	"github.com/prober-dev/prober/internal/secret"
 	"github.com/prober-dev/prober/internal/web"
 )
@@ -40,9 +41,19 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	freshState := fl.Bool("fresh-state", false, "if the alert state file is corrupt, rename it aside (prober.db.corrupt-<time>) and start with empty state; a sound file is used as is")
 	roleFlag := fl.String("role", "all", "all (probe and evaluate), probe (run flows, export metrics, page nothing) or evaluate (no flows; rules over prometheus:)")
 	webConfig := fl.String("web.config.file", "", "Prometheus web configuration file: TLS and basic auth for every endpoint (default plain HTTP, no auth)")
+	shardFlag := fl.String("shard", "", "`i/n`: run only this prober's part of the flows when n probers share them (rendezvous hashing of the flow name); "+
+		"auto/n takes i from the hostname's ordinal (prober-2 is 2, as in a StatefulSet); needs --role probe")
 	memRatio := memoryLimitFlag(fl)
 	if err := parse(fl, args); err != nil {
 		return err
+	}
+	var shard schedule.Shard
+	if *shardFlag != "" {
+		host, _ := os.Hostname()
+		var err error
+		if shard, err = schedule.ParseShard(*shardFlag, host); err != nil {
+			return usageError{fmt.Errorf("--shard: %w", err)}
+		}
 	}
 	log, err := newLogger(stdout, *logLevel)
 	if err != nil {
@@ -58,6 +69,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if err := daemon.CheckShard(shard, role); err != nil {
+		return usageError{err}
+	}
 	fsys, path, err := cf.source(false, stderr)
 	if err != nil {
 		return err
@@ -65,7 +79,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	d, err := daemon.New(daemon.Options{
 		ConfigFS: fsys, ConfigPath: path, Load: cf.loadOptions(), Listen: *listen,
 		Version: version, Revision: commit, Logger: log, ShutdownGrace: *grace, LogSearchURL: *logSearch,
-		StateDir: *stateDir, FreshState: *freshState, StatusURL: *externalURL, Role: role, WebConfigFile: *webConfig,
+		StateDir: *stateDir, FreshState: *freshState, StatusURL: *externalURL, Role: role, WebConfigFile: *webConfig, Shard: shard,
 	})
 	if err != nil {
 		return err

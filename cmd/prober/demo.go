@@ -92,6 +92,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	lo := cf.loadOptions()
 	lo.Env = env
+	lo.RunOnStart = true // a demo shows runs at once, not after each flow's phase
 	if *every > 0 {
 		lo.Every = *every
 	}

@@ -150,6 +150,10 @@ func TestCommands(t *testing.T) {
 			stderr: []string{"--log-level"}},
 		{name: "run bad config", args: []string{"run", "--config", filepath.Join(bad, "probes.yaml")}, code: 2,
 			stderr: []string{"3 configuration error(s)"}},
+		{name: "run bad shard", args: []string{"run", "--role", "probe", "--shard", "3/3", "--config", filepath.Join(good, "probes.yaml")}, code: 2,
+			stderr: []string{"--shard", "from 0 to 2"}, noStdout: true},
+		{name: "run shard without role probe", args: []string{"run", "--shard", "0/2", "--config", filepath.Join(good, "probes.yaml")}, code: 2,
+			stderr: []string{"--shard 0/2 needs --role probe"}, noStdout: true},
 		{name: "run -h", args: []string{"run", "-h"}, code: 0, stderr: []string{"-memory-limit-ratio", "(default 0.9)", "GOMEMLIMIT"}},
 		{name: "run memory limit ratio above 1", args: []string{"run", "--memory-limit-ratio", "1.5", "--config", filepath.Join(good, "probes.yaml")}, code: 2,
 			stderr: []string{`invalid value "1.5" for flag -memory-limit-ratio: want a number from 0 to 1`}, noStdout: true},
@@ -442,6 +446,32 @@ func TestOnceAgainstSandbox(t *testing.T) {
 
 // The daemon in-process: it serves, reloads on SIGHUP and stops cleanly on
 // SIGTERM (exit 0), without the password in its log.
+// checkoutOnStart is the shipped configuration with run_on_start on the
+// checkout flow: it runs at once, not at its phase up to a minute later.
+func checkoutOnStart(t *testing.T) string {
+	t.Helper()
+	src, dir := filepath.Dir(repoProbes(t)), t.TempDir()
+	for _, f := range []string{"probes.yaml", "flows/checkout.yaml", "flows/health.yaml"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "flows/checkout.yaml" {
+			b = []byte(strings.Replace(string(b), "\nevery: 60s\n", "\nevery: 60s\nrun_on_start: true\n", 1))
+			if !strings.Contains(string(b), "run_on_start") {
+				t.Fatal("flows/checkout.yaml no longer has every: 60s; adjust the test")
+			}
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "probes.yaml")
+}
+
 func TestRunDaemonSignals(t *testing.T) {
 	sb, err := shop.StartSandbox(context.Background(), shop.SandboxOptions{Password: password})
 	if err != nil {
@@ -464,7 +494,7 @@ func TestRunDaemonSignals(t *testing.T) {
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run([]string{"run", "--config", repoProbes(t), "--listen", addr, "--shutdown-grace", "10s", "--state-dir", t.TempDir()}, stdout, stderr)
+		done <- run([]string{"run", "--config", checkoutOnStart(t), "--listen", addr, "--shutdown-grace", "10s", "--state-dir", t.TempDir()}, stdout, stderr)
 	}()
 	client := &http.Client{Timeout: 2 * time.Second}
 	up := false

@@ -169,6 +169,17 @@ steps:
 			},
 		},
 		{
+			name: "run_on_start",
+			files: map[string]string{
+				"probes.yaml": "defaults: {run_on_start: soon}\nflows: [f.yaml]\n",
+				"f.yaml":      "name: f\nrun_on_start: [yes]\nsteps:\n  - name: a\n    request: {url: \"http://x/\"}\n",
+			},
+			want: []string{
+				`f.yaml:2:15: expected true or false, got a list`,
+				`probes.yaml:1:26: expected true or false, got "soon"`,
+			},
+		},
+		{
 			name: "schedules",
 			files: map[string]string{
 				"probes.yaml": "flows: [\"c*.yaml\"]\n",

@@ -244,6 +244,7 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 	o := f.topObject(root, "flow", []string{
 		"name", "description", "every", "cron", "timezone", "timeout", "step_timeout", "labels", "vars",
 		"headers", "body_limit", "follow_redirects", "max_redirects", "tls", "steps", "cleanup", "retries",
+		"run_on_start",
 	})
 	fl := &Flow{File: e.path, Pos: f.pos(root), Labels: map[string]string{}, Vars: map[string]string{}}
 	fc := &flowCtx{l: l, c: c, f: f, fl: fl, stepNames: map[string]Pos{}}
@@ -298,6 +299,13 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 			fl.Retries = int(v)
 		}
 	}
+	fl.RunOnStart = c.defs.runOnStart
+	if n := o.get("run_on_start"); n != nil {
+		if b, ok := f.boolean(n); ok {
+			fl.RunOnStart = b
+		}
+	}
+	fl.RunOnStart = fl.RunOnStart || l.runOnStart
 	fl.HTTP = c.defs.http
 	f.httpOptions(o, &fl.HTTP)
 	fc.headers = overlayHeaders(c.defs.headers, f.headers(o.get("headers"), &fc.headerUses))

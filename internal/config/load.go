@@ -36,6 +36,9 @@ type Options struct {
 	// Every, when > 0, replaces every flow's schedule (--every of `prober
 	// demo`). It must be at least 1s, like every: in files.
 	Every time.Duration
+	// RunOnStart makes every flow run_on_start (`prober demo`: something to
+	// see at once).
+	RunOnStart bool
 }
 
 // Built-in defaults, for settings neither a flow nor probes.yaml sets.
@@ -64,7 +67,7 @@ func Load(fsys fs.FS, name string, o Options) (cfg *Config, err error) {
 		o.ReadFile = readOSBounded
 	}
 	l := &loader{expects: map[string]*assert.Expectation{}, values: map[string]*assert.Value{}, fsys: fsys, env: o.Env, readFile: o.ReadFile, region: o.Region, skipSecrets: o.SkipSecrets,
-		every: o.Every, secretValues: map[string]string{}, optionalUnset: map[string]bool{}}
+		every: o.Every, runOnStart: o.RunOnStart, secretValues: map[string]string{}, optionalUnset: map[string]bool{}}
 	defer func() {
 		// A bug here must not take the daemon down on a config reload; it
 		// becomes an error (which the fuzz test treats as a failure).
@@ -85,6 +88,7 @@ type loader struct {
 	region      string
 	skipSecrets bool
 	every       time.Duration
+	runOnStart  bool
 	errs        Errors
 	// secretValues are the resolved secrets, also used to scrub them from
 	// error messages: an env value reused in a URL must not leak that way.
@@ -435,6 +439,7 @@ func (f *file) labelsInto(n *yaml.Node, into map[string]string) {
 type defaults struct {
 	every, timeout, stepTimeout time.Duration
 	retries                     int
+	runOnStart                  bool
 	http                        HTTPOptions
 	headers                     []Header
 	headerUses                  []use
@@ -448,7 +453,12 @@ func (l *loader) defaults(f *file, n *yaml.Node) *defaults {
 		retries:     defaultRetries,
 		http:        HTTPOptions{BodyLimit: defaultBodyLimit, FollowRedirects: true, MaxRedirects: defaultMaxRedirect},
 	}
-	o := f.object(n, "defaults", []string{"every", "timeout", "step_timeout", "retries", "body_limit", "follow_redirects", "max_redirects", "headers", "tls"})
+	o := f.object(n, "defaults", []string{"every", "timeout", "step_timeout", "retries", "body_limit", "follow_redirects", "max_redirects", "headers", "tls", "run_on_start"})
+	if v := o.get("run_on_start"); v != nil {
+		if b, ok := f.boolean(v); ok {
+			d.runOnStart = b
+		}
+	}
 	if v := o.get("retries"); v != nil {
 		if r, ok := f.integer(v, "retries", 0, 3); ok {
 			d.retries = int(r)

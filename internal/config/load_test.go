@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/prober-dev/prober/internal/assert"
@@ -509,5 +510,44 @@ func TestShippedConfig(t *testing.T) {
 	_, err := Load(os.DirFS("../.."), "probes.yaml", Options{Env: lookup(goodEnv())})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// run_on_start: false unless asked, in defaults (inherited) or per flow.
+func TestRunOnStart(t *testing.T) {
+	flow := func(name, extra string) string {
+		return "name: " + name + "\n" + extra + "steps:\n  - name: a\n    request: {url: \"http://x/\"}\n"
+	}
+	for _, tt := range []struct {
+		name, defaults string
+		want           map[string]bool
+	}{
+		{"default off", "", map[string]bool{"plain": false, "on": true, "off": false}},
+		{"defaults on", "defaults: {run_on_start: true}\n", map[string]bool{"plain": true, "on": true, "off": false}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, errs := loadFiles(t, map[string]string{
+				"probes.yaml": tt.defaults + "flows: [plain.yaml, on.yaml, off.yaml]\n",
+				"plain.yaml":  flow("plain", ""),
+				"on.yaml":     flow("on", "run_on_start: true\n"),
+				"off.yaml":    flow("off", "run_on_start: false\n"),
+			})
+			if errs != nil {
+				t.Fatal(errs)
+			}
+			for _, f := range cfg.Flows {
+				if f.RunOnStart != tt.want[f.Name] {
+					t.Errorf("%s: run_on_start %v, want %v", f.Name, f.RunOnStart, tt.want[f.Name])
+				}
+			}
+		})
+	}
+	// Options.RunOnStart (prober demo) makes every flow run at start.
+	cfg, err := Load(fstest.MapFS{
+		"probes.yaml": {Data: []byte("flows: [off.yaml]\n")},
+		"off.yaml":    {Data: []byte(flow("off", "run_on_start: false\n"))},
+	}, "probes.yaml", Options{RunOnStart: true})
+	if err != nil || !cfg.Flows[0].RunOnStart {
+		t.Fatalf("Options.RunOnStart: %v", err)
 	}
 }

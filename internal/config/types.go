@@ -48,6 +48,10 @@ type Flow struct {
 	// Retries is how many times a failed run is run again at once to
 	// confirm the failure (default 1, at most 3): a single blip never pages.
 	Retries int
+	// RunOnStart runs the flow once soon after the prober starts (or a
+	// reload adds it), besides its schedule; otherwise its first run is
+	// its first planned one (default false: a start never bursts).
+	RunOnStart bool
 }
 
 // Schedule is when a flow runs. Exactly one of Every and Cron is set.

@@ -67,6 +67,9 @@ type Options struct {
 	// auth) for the HTTP endpoints (--web.config.file); empty means plain
 	// HTTP without authentication. See web.Serve.
 	WebConfigFile string
+	// Shard is this prober's part of the flows (--shard i/n): it runs and
+	// exports only the flows it owns. Needs RoleProbe.
+	Shard schedule.Shard
 }
 
 // Role is a daemon's part in a many-region deployment.
@@ -160,6 +163,9 @@ func New(o Options) (*Daemon, error) {
 	if o.Role == "" {
 		o.Role, d.opts.Role = RoleAll, RoleAll
 	}
+	if err := CheckShard(o.Shard, o.Role); err != nil {
+		return nil, err
+	}
 	if o.Role == RoleEvaluate && cfg.Alerting.Prometheus == nil {
 		return nil, config.Errors{{Pos: config.Pos{File: cfg.File}, Msg: "role evaluate reads every region's results from Prometheus: set prometheus: {url: ...}"}}
 	}
@@ -172,6 +178,7 @@ func New(o Options) (*Daemon, error) {
 	if d.alerts != nil {
 		alertsView = webAlerts{d.alerts}
 	}
+	d.registerBehind(cfg)
 	d.handler = web.New(web.Options{
 		Region:  cfg.Region,
 		Version: o.Version,
@@ -184,6 +191,7 @@ func New(o Options) (*Daemon, error) {
 		LogSearchURL: o.LogSearchURL,
 		Alerts:       alertsView,
 	})
+	d.handler = d.withBehind(d.handler)
 	if err := d.apply(cfg); err != nil {
 		if d.alerts != nil {
 			d.alerts.db.Close()
@@ -229,6 +237,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	case len(cfg.Alerting.Rules) > 0 && d.opts.Role != RoleProbe:
 		d.log.Warn("alerting_added_on_reload", "note", "rules take effect at the next restart")
 	}
+	cfg = d.ownFlows(cfg)
 	ropts := runner.Options{Version: d.opts.Version, Region: cfg.Region, Secrets: cfg.Secrets, Transports: d.transports}
 	jobs := make([]schedule.Job, 0, len(cfg.Flows))
 	names := make([]string, 0, len(cfg.Flows))
@@ -237,7 +246,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 		if err != nil {
 			return fmt.Errorf("preparing flow %s: %w", f.Name, err)
 		}
-		jobs = append(jobs, schedule.Job{Name: f.Name, Schedule: f.Schedule, Run: d.runFunc(rf)})
+		jobs = append(jobs, schedule.Job{Name: f.Name, Schedule: f.Schedule, RunOnStart: f.RunOnStart, Run: d.runFunc(rf)})
 		names = append(names, f.Name)
 	}
 	// Series first, so that a new flow's first run finds them.

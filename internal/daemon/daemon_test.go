@@ -27,6 +27,7 @@ import (
 
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/schedule"
 	"github.com/prober-dev/prober/internal/shop"
 )
 
@@ -224,6 +225,8 @@ type fixture struct {
 type fixtureOpts struct {
 	files map[string]string // relative to the config directory
 	grace time.Duration
+	role  Role
+	shard schedule.Shard
 }
 
 func newFixture(t *testing.T, o fixtureOpts) *fixture {
@@ -257,6 +260,8 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 		Logger:        slog.New(slog.NewJSONHandler(f.log, nil)),
 		Observers:     []result.Observer{f.rec},
 		ShutdownGrace: o.grace,
+		Role:          o.role,
+		Shard:         o.shard,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

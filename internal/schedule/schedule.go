@@ -1,7 +1,9 @@
-// Package schedule decides when each flow runs: once at start, then on its
-// interval or cron spec (robfig/cron/v3's parser and schedules), with start
-// times spread deterministically, no run overlapping the previous run of the
-// same flow (skips are counted), and a global limit on runs in flight.
+// Package schedule decides when each flow runs: on its interval or cron spec
+// (robfig/cron/v3's parser and schedules), from its first planned instant
+// (a start or reload never bursts: the first run comes at the flow's
+// phase, unless the flow asks to run on start), with no run overlapping the
+// previous run of the same flow (skips are counted and summarised), and a
+// global limit on runs in flight. Which flows run here is decided by Shard.
 //
 // The timing loop is ours rather than cron.Cron's: that one sorts every
 // entry at every wake and times the next wake from the time of the previous
@@ -34,6 +36,10 @@ type Job struct {
 	// Run performs one run; planned is when it was meant to start. It must
 	// return promptly once ctx is done.
 	Run func(ctx context.Context, planned time.Time)
+	// RunOnStart runs the flow once soon after it is first scheduled (start
+	// or the reload that adds it), spread over a short window, besides its
+	// schedule. Without it the first run is the first planned one.
+	RunOnStart bool
 }
 
 // Hooks receive scheduling events (metrics implement them).
@@ -58,7 +64,6 @@ type Scheduler struct {
 	sem    chan struct{}
 	runCtx context.Context
 	abort  context.CancelFunc
-	start  time.Time
 	wake   chan struct{} // the heap changed: the loop recomputes its timer
 	done   chan struct{} // the loop has returned
 
@@ -67,6 +72,8 @@ type Scheduler struct {
 	queue   queue // entries with a next time, soonest first
 	stopped bool
 	wg      sync.WaitGroup
+
+	skips skipLog // runs skipped, summarised in the log at most once a minute
 }
 
 type entry struct {
@@ -75,9 +82,11 @@ type entry struct {
 	running atomic.Bool
 
 	// Guarded by Scheduler.mu.
-	index   int       // in the queue, -1 when not in it
-	next    time.Time // the next planned run by the schedule (zero: never)
-	startAt time.Time // the start-up run, when still due (zero: none)
+	index   int             // in the queue, -1 when not in it
+	next    time.Time       // the next planned run by the schedule (zero: never)
+	startAt time.Time       // the start-up run, when still due (zero: none)
+	spec    config.Schedule // as configured: a reload keeps next when it is unchanged
+	added   time.Time       // when first scheduled: Overdue counts from it until the first run
 
 	mu    sync.Mutex
 	sched cron.Schedule
@@ -148,10 +157,10 @@ func New(o Options) *Scheduler {
 		runCtx:  ctx,
 		abort:   cancel,
 		entries: map[string]*entry{},
-		start:   time.Now(),
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
+	s.skips.log = o.Logger
 	go s.loop()
 	return s
 }
@@ -162,10 +171,13 @@ func (nopHooks) Skipped(string)                {}
 func (nopHooks) Started(string, time.Duration) {}
 func (nopHooks) Finished(string)               {}
 
-// Set makes jobs the scheduled set. New flows run once right away (spread
-// over a short window when there are many), then on schedule; flows already
-// scheduled keep their rhythm and running state; flows not in jobs stop being
-// scheduled (a run in flight finishes).
+// Set makes jobs the scheduled set. A new flow's first run is its first
+// planned one (an interval flow's phase, a cron flow's next time), so that
+// starting or reloading with many flows runs them at the steady rate, not
+// all at once; a flow with RunOnStart also runs once soon (spread over a
+// short window when many do). Flows already scheduled keep their next run
+// (unless their schedule changed) and running state: a reload adds no run.
+// Flows not in jobs stop being scheduled (a run in flight finishes).
 func (s *Scheduler) Set(jobs []Job) error {
 	scheds := make([]cron.Schedule, len(jobs))
 	for i, j := range jobs {
@@ -181,26 +193,43 @@ func (s *Scheduler) Set(jobs []Job) error {
 		return fmt.Errorf("scheduler stopped")
 	}
 	now := time.Now()
-	window := spreadWindow(len(jobs))
+	onStart := 0
+	for _, j := range jobs {
+		if j.RunOnStart && s.entries[j.Name] == nil {
+			onStart++
+		}
+	}
+	window := spreadWindow(onStart)
 	keep := make(map[string]bool, len(jobs))
 	for i, j := range jobs {
 		keep[j.Name] = true
 		e := s.entries[j.Name]
-		if e == nil {
-			e = &entry{name: j.Name, index: -1}
+		fresh := e == nil
+		if fresh {
+			e = &entry{name: j.Name, index: -1, added: now}
 			s.entries[j.Name] = e
-			e.startAt = now.Add(offset(j.Name, window))
+			if j.RunOnStart {
+				e.startAt = now.Add(offset(j.Name, window))
+			}
 		}
 		run := j.Run
 		e.run.Store(&run)
+		if !fresh && sameSchedule(e.spec, j.Schedule) {
+			// Unchanged: keep the compiled schedule too. A cron flow's
+			// spread offset depends on the number of flows; taking the new
+			// one would move its next run (a second run in one period).
+			s.requeue(e)
+			continue
+		}
 		e.mu.Lock()
 		e.sched = scheds[i]
 		e.mu.Unlock()
-		if e.startAt.IsZero() {
-			e.next = scheds[i].Next(now)
-		} else {
+		if !e.startAt.IsZero() {
 			e.next = firstAfterStart(scheds[i], e.startAt)
+		} else {
+			e.next = scheds[i].Next(now)
 		}
+		e.spec = j.Schedule
 		s.requeue(e)
 	}
 	for name, e := range s.entries {
@@ -216,6 +245,12 @@ func (s *Scheduler) Set(jobs []Job) error {
 	default:
 	}
 	return nil
+}
+
+// sameSchedule: a and b plan the same runs (a cron flow's spread offset may
+// still move with the number of flows; its next run is kept regardless).
+func sameSchedule(a, b config.Schedule) bool {
+	return a.Every == b.Every && a.Cron == b.Cron && a.Location.String() == b.Location.String()
 }
 
 // firstAfterStart is the first planned run after a start-up run at start.
@@ -297,9 +332,10 @@ func (s *Scheduler) launch(e *entry, planned time.Time) {
 // fire runs e unless its previous run is still going.
 func (s *Scheduler) fire(e *entry, planned time.Time) {
 	if !e.running.CompareAndSwap(false, true) {
+		// Counted per flow in the metric; in the log, summarised: under
+		// overload a line per skip would be thousands a second.
 		s.opts.Hooks.Skipped(e.name)
-		s.log.Warn("run_skipped", "flow", e.name, "reason", "previous run still in progress",
-			"planned", planned.UTC().Format(time.RFC3339Nano))
+		s.skips.note(e.name, time.Now())
 		return
 	}
 	defer e.running.Store(false)
@@ -345,6 +381,7 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 	default:
 	}
 	<-s.done // no run is launched after this
+	s.skips.stop()
 
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -373,7 +410,7 @@ func (s *Scheduler) Overdue(now time.Time, grace time.Duration) []string {
 		last, sched := e.last, e.sched
 		e.mu.Unlock()
 		if last.IsZero() {
-			last = s.start
+			last = e.added // not the scheduler's start: a flow added by a reload runs at its phase
 		}
 		next := sched.Next(last)
 		if !next.IsZero() && now.Sub(next) > grace {

@@ -132,7 +132,7 @@ func TestRunsAtStartThenOnSchedule(t *testing.T) {
 	var runs atomic.Int32
 	var plannedOK atomic.Bool
 	plannedOK.Store(true)
-	err := s.Set([]Job{{Name: "a", Schedule: config.Schedule{Every: time.Second}, Run: func(ctx context.Context, planned time.Time) {
+	err := s.Set([]Job{{Name: "a", RunOnStart: true, Schedule: config.Schedule{Every: time.Second}, Run: func(ctx context.Context, planned time.Time) {
 		if d := time.Since(planned); d < 0 || d > 600*time.Millisecond { // loose: shared, loaded machines
 			plannedOK.Store(false)
 		}
@@ -171,7 +171,7 @@ func TestNoOverlapAndSkipsCounted(t *testing.T) {
 	h := newHooks()
 	s := New(Options{Hooks: h})
 	var inFlight, maxInFlight, runs atomic.Int32
-	err := s.Set([]Job{{Name: "slow", Schedule: config.Schedule{Every: time.Second}, Run: func(ctx context.Context, _ time.Time) {
+	err := s.Set([]Job{{Name: "slow", RunOnStart: true, Schedule: config.Schedule{Every: time.Second}, Run: func(ctx context.Context, _ time.Time) {
 		n := inFlight.Add(1)
 		for {
 			m := maxInFlight.Load()
@@ -209,7 +209,7 @@ func TestConcurrencyLimit(t *testing.T) {
 	var inFlight, maxInFlight, runs atomic.Int32
 	var jobs []Job
 	for _, name := range []string{"a", "b", "c", "d", "e"} {
-		jobs = append(jobs, Job{Name: name, Schedule: config.Schedule{Every: time.Hour}, Run: func(context.Context, time.Time) {
+		jobs = append(jobs, Job{Name: name, RunOnStart: true, Schedule: config.Schedule{Every: time.Hour}, Run: func(context.Context, time.Time) {
 			n := inFlight.Add(1)
 			for {
 				m := maxInFlight.Load()
@@ -239,7 +239,7 @@ func TestStopCancelsAfterGrace(t *testing.T) {
 	s := New(Options{})
 	started := make(chan struct{})
 	var cancelled atomic.Bool
-	_ = s.Set([]Job{{Name: "stuck", Schedule: config.Schedule{Every: time.Hour}, Run: func(ctx context.Context, _ time.Time) {
+	_ = s.Set([]Job{{Name: "stuck", RunOnStart: true, Schedule: config.Schedule{Every: time.Hour}, Run: func(ctx context.Context, _ time.Time) {
 		close(started)
 		<-ctx.Done()
 		cancelled.Store(true)
@@ -260,7 +260,7 @@ func TestSetReplacesWithoutRerunningOrOverlapping(t *testing.T) {
 	defer s.Stop(context.Background())
 	var a1, a2, b atomic.Int32
 	release := make(chan struct{})
-	_ = s.Set([]Job{{Name: "a", Schedule: config.Schedule{Every: time.Hour}, Run: func(context.Context, time.Time) {
+	_ = s.Set([]Job{{Name: "a", RunOnStart: true, Schedule: config.Schedule{Every: time.Hour}, Run: func(context.Context, time.Time) {
 		a1.Add(1)
 		<-release
 	}}})
@@ -268,8 +268,8 @@ func TestSetReplacesWithoutRerunningOrOverlapping(t *testing.T) {
 	// Reload while a's first run is in flight: a is not run again at once,
 	// the new flow b is.
 	_ = s.Set([]Job{
-		{Name: "a", Schedule: config.Schedule{Every: time.Hour}, Run: func(context.Context, time.Time) { a2.Add(1) }},
-		{Name: "b", Schedule: config.Schedule{Every: time.Hour}, Run: func(context.Context, time.Time) { b.Add(1) }},
+		{Name: "a", RunOnStart: true, Schedule: config.Schedule{Every: time.Hour}, Run: func(context.Context, time.Time) { a2.Add(1) }},
+		{Name: "b", RunOnStart: true, Schedule: config.Schedule{Every: time.Hour}, Run: func(context.Context, time.Time) { b.Add(1) }},
 	})
 	time.Sleep(100 * time.Millisecond)
 	close(release)
@@ -286,8 +286,8 @@ func TestPanicDoesNotKill(t *testing.T) {
 	s := New(Options{})
 	var after atomic.Int32
 	_ = s.Set([]Job{
-		{Name: "boom", Schedule: config.Schedule{Every: time.Hour}, Run: func(context.Context, time.Time) { panic("bug") }},
-		{Name: "fine", Schedule: config.Schedule{Every: time.Hour}, Run: func(context.Context, time.Time) { after.Add(1) }},
+		{Name: "boom", RunOnStart: true, Schedule: config.Schedule{Every: time.Hour}, Run: func(context.Context, time.Time) { panic("bug") }},
+		{Name: "fine", RunOnStart: true, Schedule: config.Schedule{Every: time.Hour}, Run: func(context.Context, time.Time) { after.Add(1) }},
 	})
 	time.Sleep(200 * time.Millisecond)
 	if after.Load() != 1 {
@@ -301,7 +301,7 @@ func TestPanicDoesNotKill(t *testing.T) {
 func TestOverdue(t *testing.T) {
 	s := New(Options{})
 	defer s.Stop(context.Background())
-	_ = s.Set([]Job{{Name: "a", Schedule: config.Schedule{Every: time.Minute}, Run: func(context.Context, time.Time) {}}})
+	_ = s.Set([]Job{{Name: "a", RunOnStart: true, Schedule: config.Schedule{Every: time.Minute}, Run: func(context.Context, time.Time) {}}})
 	time.Sleep(50 * time.Millisecond)
 	if got := s.Overdue(time.Now(), 30*time.Second); len(got) != 0 {
 		t.Fatalf("overdue right after a run: %v", got)
@@ -317,7 +317,7 @@ func TestStopGraceForCronStartedRun(t *testing.T) {
 	s := New(Options{})
 	var n atomic.Int32
 	stuck := make(chan struct{})
-	_ = s.Set([]Job{{Name: "j", Schedule: config.Schedule{Every: time.Second}, Run: func(ctx context.Context, _ time.Time) {
+	_ = s.Set([]Job{{Name: "j", RunOnStart: true, Schedule: config.Schedule{Every: time.Second}, Run: func(ctx context.Context, _ time.Time) {
 		if n.Add(1) == 2 { // the first cron-started run
 			close(stuck)
 			<-ctx.Done()
