@@ -444,8 +444,6 @@ func TestOnceAgainstSandbox(t *testing.T) {
 	}
 }
 
-// The daemon in-process: it serves, reloads on SIGHUP and stops cleanly on
-// SIGTERM (exit 0), without the password in its log.
 // checkoutOnStart is the shipped configuration with run_on_start on the
 // checkout flow: it runs at once, not at its phase up to a minute later.
 func checkoutOnStart(t *testing.T) string {
@@ -472,6 +470,8 @@ func checkoutOnStart(t *testing.T) string {
 	return filepath.Join(dir, "probes.yaml")
 }
 
+// The daemon in-process: it serves, reloads on SIGHUP and stops cleanly on
+// SIGTERM (exit 0), without the password in its log.
 func TestRunDaemonSignals(t *testing.T) {
 	sb, err := shop.StartSandbox(context.Background(), shop.SandboxOptions{Password: password})
 	if err != nil {

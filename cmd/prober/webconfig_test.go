@@ -161,7 +161,7 @@ func TestRunWithWebConfig(t *testing.T) {
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run([]string{"run", "--config", repoProbes(t), "--listen", addr, "--shutdown-grace", "10s",
+		done <- run([]string{"run", "--config", checkoutOnStart(t), "--listen", addr, "--shutdown-grace", "10s",
 			"--state-dir", t.TempDir(), "--web.config.file", webCfg}, stdout, stderr)
 	}()
 	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
