@@ -225,9 +225,8 @@ type report struct {
 	evalCount   uint64   // rule evaluation cycles during the measured time
 	evalSum     float64  // seconds spent in them
 	evalBuckets []*dto.Bucket
-	evalMax     float64 // upper bound of the slowest cycle's bucket
-	scrapes     polls   // of /metrics
-	views       polls   // of the status page
+	scrapes     polls // of /metrics
+	views       polls // of the status page
 }
 
 // run performs one load run.

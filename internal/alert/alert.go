@@ -1,7 +1,8 @@
 // Package alert turns rule evaluations into pages that are sent once and
 // never lost: the alert lifecycle (pending, firing, resolved; hysteresis,
-// dedup, groups, silences, inhibition), a durable outbox on disk (bbolt), and
-// the notifiers that deliver from it (PagerDuty Events v2, Slack, console).
+// dedup, incidents, silences, inhibition), a durable outbox on disk (bbolt),
+// and the notifiers that deliver from it (PagerDuty Events v2, Slack,
+// Alertmanager, console).
 package alert
 
 import (

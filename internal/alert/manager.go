@@ -84,7 +84,7 @@ func NewManager(db *DB, cfg *config.Alerting, kick func(), o ManagerOptions) *Ma
 	m := &Manager{db: db, log: o.Logger, opts: o, kick: kick,
 		alertsGauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "prober_alerts",
-			Help: "Alerts by rule and state (pending, firing, held: silenced, inhibited or grouped into another incident).",
+			Help: "Alerts by rule and state (pending, firing, held: silenced, inhibited or in a maintenance window; a member that joined an open incident counts as firing).",
 		}, []string{"rule", "state"}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "prober_alert_transitions_total",

@@ -344,16 +344,6 @@ func (f *file) list(n *yaml.Node, want string) []*yaml.Node {
 	return nil
 }
 
-func (l *loader) stringList(f *file, n *yaml.Node, want string) []string {
-	var out []string
-	for _, it := range f.list(n, "a list of "+want+"s") {
-		if s, ok := f.plain(it, want, want+" cannot use {{...}}"); ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 var linkVars = []string{"flow", "step", "trace_id", "rule", "region", "dependency"}
 
 func (l *loader) links(f *file, n *yaml.Node) []Link {
