@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/prober-dev/prober/internal/daemon"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -191,7 +192,7 @@ func (c *configFlags) source(allowEmbedded bool, stderr io.Writer) (fs.FS, strin
 }
 
 func (c *configFlags) loadOptions() config.Options {
-	return config.Options{Region: c.region}
+	return config.Options{Region: c.region, Notifiers: daemon.NotifierKinds()}
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {

@@ -160,3 +160,16 @@ type State struct {
 	// Page is the last page rendered for it.
 	Page Page `json:"page"`
 }
+
+// NotifierPlugin is a notifier type in its own package (alert/notify/...):
+// config decodes and validates its block through it (config.NotifierKind),
+// and New builds the notifier from the decoded block. The daemon's one
+// table of plug-ins is what registers it.
+type NotifierPlugin interface {
+	config.NotifierKind
+	// New builds the notifier of n, whose Spec is what Decode returned.
+	New(n *config.Notifier, o NotifierOptions) (Notifier, error)
+	// Example is a valid block of the type, in YAML flow style: the
+	// daemon's tests load and build it.
+	Example() string
+}
