@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"github.com/prober-dev/prober/internal/alert"
+	"github.com/prober-dev/prober/internal/alert/notify/webhook"
 	"github.com/prober-dev/prober/internal/config"
 )
 
@@ -11,6 +12,7 @@ import (
 func notifierPlugins() []alert.NotifierPlugin {
 	return []alert.NotifierPlugin{
 		// One line per plug-in, e.g. example.Plugin{},
+		webhook.Plugin{},
 	}
 }
 
