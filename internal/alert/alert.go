@@ -2,7 +2,8 @@
 // never lost: the alert lifecycle (pending, firing, resolved; hysteresis,
 // dedup, incidents, silences, inhibition), a durable outbox on disk (bbolt),
 // and the notifiers that deliver from it (PagerDuty Events v2, Slack,
-// Alertmanager, console).
+// Alertmanager API v2, console; others, such as the generic webhook, live in
+// their own packages under alert/notify and plug in as NotifierPlugin).
 package alert
 
 import (
