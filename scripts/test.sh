@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test prober has, e2e included: formatting, vet, unit and e2e tests
+# Every test prober has, e2e included: formatting, vet, staticcheck, unit and e2e tests
 # under the race detector, a bounded fuzzing pass over each parser, and one
 # pass of every benchmark (so they keep compiling and running).
 # Installs what it needs on a fresh Debian machine.
@@ -32,6 +32,20 @@ if [ -n "$bad" ]; then echo "gofmt needed on: $bad" >&2; exit 1; fi
 
 echo "== go vet"
 go vet ./...
+
+# staticcheck, built from the Go module proxy and kept beside tofu below
+# (seconds to build warm; nothing but the module proxy is downloaded).
+STATICCHECK_VERSION="${STATICCHECK_VERSION:-v0.8.2}"
+echo "== staticcheck ${STATICCHECK_VERSION}"
+staticcheck="${XDG_CACHE_HOME:-$HOME/.cache}/prober-tools/staticcheck-${STATICCHECK_VERSION}"
+if [ ! -x "$staticcheck" ]; then
+  (cd "$(mktemp -d)" && GOFLAGS= go mod download "honnef.co/go/tools@${STATICCHECK_VERSION}")
+  mkdir -p "$(dirname "$staticcheck")"
+  (cd "$(go env GOMODCACHE)/honnef.co/go/tools@${STATICCHECK_VERSION}" &&
+    GOFLAGS=-buildvcs=false GOWORK=off go build -trimpath -o "$staticcheck.tmp" ./cmd/staticcheck)
+  mv "$staticcheck.tmp" "$staticcheck"
+fi
+"$staticcheck" ./...
 
 # deploy/terraform's formatting, checked by OpenTofu built from its Go module:
 # the Go module proxy is the only download it needs. Not `go install

@@ -238,7 +238,6 @@ type report struct {
 	evalCount   uint64   // rule evaluation cycles during the measured time
 	evalSum     float64  // seconds spent in them
 	evalBuckets []*dto.Bucket
-	evalMax     float64 // upper bound of the slowest cycle's bucket
 	scrapes     polls   // of /metrics
 	views       polls   // of the status page
 	perSec      []int64 // requests started in each second from the start of the schedule

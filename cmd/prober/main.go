@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/prober-dev/prober/internal/daemon"
 	"io"
 	"io/fs"
 	"log"
@@ -236,7 +237,7 @@ func fileKind(m fs.FileMode) string {
 }
 
 func (c *configFlags) loadOptions() config.Options {
-	return config.Options{Region: c.region}
+	return config.Options{Region: c.region, Notifiers: daemon.NotifierKinds()}
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {

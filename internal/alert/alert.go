@@ -1,7 +1,9 @@
 // Package alert turns rule evaluations into pages that are sent once and
 // never lost: the alert lifecycle (pending, firing, resolved; hysteresis,
-// dedup, groups, silences, inhibition), a durable outbox on disk (bbolt), and
-// the notifiers that deliver from it (PagerDuty Events v2, Slack, console).
+// dedup, incidents, silences, inhibition), a durable outbox on disk (bbolt),
+// and the notifiers that deliver from it (PagerDuty Events v2, Slack,
+// Alertmanager API v2, console; others, such as the generic webhook, live in
+// their own packages under alert/notify and plug in as NotifierPlugin).
 package alert
 
 import (
@@ -158,4 +160,17 @@ type State struct {
 	Fires []time.Time `json:"fires,omitempty"`
 	// Page is the last page rendered for it.
 	Page Page `json:"page"`
+}
+
+// NotifierPlugin is a notifier type in its own package (alert/notify/...):
+// config decodes and validates its block through it (config.NotifierKind),
+// and New builds the notifier from the decoded block. The daemon's one
+// table of plug-ins is what registers it.
+type NotifierPlugin interface {
+	config.NotifierKind
+	// New builds the notifier of n, whose Spec is what Decode returned.
+	New(n *config.Notifier, o NotifierOptions) (Notifier, error)
+	// Example is a valid block of the type, in YAML flow style: the
+	// daemon's tests load and build it.
+	Example() string
 }

@@ -31,11 +31,11 @@ import (
 const (
 	amAlertsPath = "/api/v2/alerts"
 	// amHorizon is how far ahead a firing alert's endsAt is set. The manager
-	// re-sends firing alerts every amResend; if they stop coming (the
+	// re-sends firing alerts every SyncResend; if they stop coming (the
 	// evaluator died), Alertmanager resolves the alert by itself at endsAt.
 	// Four resends, as Prometheus does (4 x its resend delay), so a missed
 	// refresh or two (a retry backing off, a slow cycle) does not flap it.
-	amHorizon = 4 * amResend
+	amHorizon = 4 * SyncResend
 	// Labels the notifier sets itself; page labels of these names lose.
 	amAlertname = "alertname"
 	amSeverity  = "severity"

@@ -426,14 +426,14 @@ func TestAlertmanagerErrorClasses(t *testing.T) {
 }
 
 // The manager refreshes a firing alert at Alertmanager notifiers every
-// amResend, apart from RepeatInterval (the human reminders to Slack), and
+// SyncResend, apart from RepeatInterval (the human reminders to Slack), and
 // never twice in one cycle.
 func TestAlertmanagerResendEveryMinute(t *testing.T) {
 	r := rule("checkout_failing")
 	a := alerting(r)
 	a.RepeatInterval = 150 * time.Second
-	a.Notifiers = append(a.Notifiers, &config.Notifier{Name: "am", Type: config.Alertmanager},
-		&config.Notifier{Name: "am-off", Type: config.Alertmanager, Disabled: "no url"})
+	a.Notifiers = append(a.Notifiers, &config.Notifier{Name: "am", Type: config.Alertmanager, Traits: amTraits},
+		&config.Notifier{Name: "am-off", Type: config.Alertmanager, Disabled: "no url", Traits: amTraits})
 	a.Routes["critical"] = append(a.Routes["critical"], "am", "am-off")
 	h := newMgrHarness(t, a)
 	key := Key(r.Name, map[string]string{"rule": r.Name, "flow": "checkout"})
@@ -505,7 +505,7 @@ func TestAlertmanagerResendEveryMinute(t *testing.T) {
 		flow := rule("checkout_failing", func(r *config.Rule) { r.Group = "checkout"; r.For = 0 })
 		gw := rule("gateway_success", func(r *config.Rule) { r.Group = "checkout"; r.Kind = config.DependencySuccess; r.For = 0 })
 		a := alerting(flow, gw)
-		a.Notifiers = append(a.Notifiers, &config.Notifier{Name: "am", Type: config.Alertmanager})
+		a.Notifiers = append(a.Notifiers, &config.Notifier{Name: "am", Type: config.Alertmanager, Traits: amTraits})
 		a.Routes["critical"] = []string{"slack", "am"}
 		h := newMgrHarness(t, a)
 		gwLabels := map[string]string{"rule": gw.Name, "dependency": "bank-gateway"}
@@ -578,7 +578,7 @@ receivers:
 	var replicas []*Manager
 	for i, region := range []string{"a", "b"} {
 		a := &config.Alerting{
-			Notifiers: []*config.Notifier{{Name: "am1", Type: config.Alertmanager, URL: am1.URL}, {Name: "am2", Type: config.Alertmanager, URL: am2.URL}},
+			Notifiers: []*config.Notifier{{Name: "am1", Type: config.Alertmanager, URL: am1.URL, Traits: amTraits}, {Name: "am2", Type: config.Alertmanager, URL: am2.URL, Traits: amTraits}},
 			Routes:    map[string][]string{"critical": {"am1", "am2"}},
 			Rules:     []*config.Rule{r},
 		}

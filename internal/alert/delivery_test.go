@@ -154,7 +154,7 @@ type reachScript struct {
 	reachy func() error
 }
 
-func (r *reachScript) reach(ctx context.Context) error {
+func (r *reachScript) Reach(ctx context.Context) error {
 	r.probes.Add(1)
 	return r.reachy()
 }

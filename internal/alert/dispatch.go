@@ -428,7 +428,7 @@ func (d *Dispatcher) deliver(ctx context.Context, w *worker, id uint64, key stri
 // a backoff (rushable) and the last probe is ReachInterval old. It returns
 // when the next probe is due, ok false when none is wanted.
 func (d *Dispatcher) maybeReach(ctx context.Context, w *worker, rushable []uint64, wg *sync.WaitGroup) (time.Time, bool) {
-	rc, ok := w.n.(reacher)
+	rc, ok := w.n.(Reacher)
 	if !ok || len(rushable) == 0 {
 		return time.Time{}, false
 	}
@@ -448,7 +448,7 @@ func (d *Dispatcher) maybeReach(ctx context.Context, w *worker, rushable []uint6
 	go func() {
 		defer wg.Done()
 		pctx, cancel := context.WithTimeout(ctx, min(d.o.ReachInterval, d.o.SendTimeout))
-		err := rc.reach(pctx)
+		err := rc.Reach(pctx)
 		cancel()
 		w.mu.Lock()
 		w.reaching = false
@@ -965,7 +965,7 @@ func register[T prometheus.Collector](reg prometheus.Registerer, c T, log *slog.
 	return c
 }
 
-// Notifier plumbing shared by the PagerDuty and Slack notifiers.
+// Notifier plumbing shared by the notifiers, here and in their own packages.
 
 // NotifierOptions are what notifiers share.
 type NotifierOptions struct {
@@ -1007,6 +1007,50 @@ func (o NotifierOptions) client(timeout time.Duration) *http.Client {
 	}
 	c.Transport = &captureTransport{base: base}
 	return &c
+}
+
+// Log is the notifiers' logger (never nil).
+func (o NotifierOptions) Log() *slog.Logger { return o.logger() }
+
+// Client is the HTTP client a notifier sends with: the configured one with
+// timeout, keeping the bodies of failed responses for CaptureResponse.
+func (o NotifierOptions) Client(timeout time.Duration) *http.Client { return o.client(timeout) }
+
+// Limiter paces a notifier to rate events a second with burst (Rate and
+// Burst override them).
+func (o NotifierOptions) Limiter(rate float64, burst int) *Limiter {
+	return &Limiter{b: o.bucket(rate, burst)}
+}
+
+// Limiter is a token bucket pacing requests to a service's documented rate.
+type Limiter struct{ b *tokenBucket }
+
+// Wait takes a token, waiting for one as long as ctx allows.
+func (l *Limiter) Wait(ctx context.Context) error { return l.b.wait(ctx) }
+
+// HTTPDeliveryError classifies a service's HTTP answer the way the
+// dispatcher retries, as the built-in notifiers do: nil for a 2xx; a 429
+// waits its Retry-After; a 408 or 5xx is retried; any other 4xx is
+// permanent (resending the same request cannot fix it). msg is the
+// service's error text, already redacted.
+func HTTPDeliveryError(status int, h http.Header, msg string, now time.Time) *DeliveryError {
+	de := &DeliveryError{Status: status, Msg: msg}
+	switch {
+	case status >= 200 && status <= 299:
+		return nil
+	case status == http.StatusTooManyRequests:
+		de.RetryAfter = retryAfter(h, now)
+	case status == http.StatusRequestTimeout || status >= 500:
+	case status >= 400:
+		de.Permanent = true
+	}
+	return de
+}
+
+// TransportError is a failure to get an answer at all, retried, described
+// without the request URL (which may hold a secret).
+func TransportError(what string, err error) *DeliveryError {
+	return &DeliveryError{Msg: what + ": " + transportText(err)}
 }
 
 func (o NotifierOptions) bucket(rate float64, burst int) *tokenBucket {

@@ -66,11 +66,12 @@ const (
 	flapHold   = 15 * time.Minute
 )
 
-// amResend is how often a firing alert is re-sent to Alertmanager
-// notifiers, apart from RepeatInterval: Alertmanager resolves an alert whose
-// endsAt passes without a refresh (so a dead evaluator's alerts end by
-// themselves), which takes refreshes far more often than human reminders.
-const amResend = time.Minute
+// SyncResend is how often a firing alert is re-sent to state-synced
+// notifiers (NotifierTraits.StateSync: Alertmanager), apart from
+// RepeatInterval: such a service resolves an alert not refreshed in time
+// (so a dead evaluator's alerts end by themselves), which takes refreshes
+// far more often than human reminders.
+const SyncResend = time.Minute
 
 // NewManager returns a manager over db. kick is called after notifications
 // are enqueued (the dispatcher's Kick).
@@ -84,7 +85,7 @@ func NewManager(db *DB, cfg *config.Alerting, kick func(), o ManagerOptions) *Ma
 	m := &Manager{db: db, log: o.Logger, opts: o, kick: kick,
 		alertsGauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "prober_alerts",
-			Help: "Alerts by rule and state (pending, firing, held: silenced, inhibited or grouped into another incident).",
+			Help: "Alerts by rule and state (pending, firing, held: silenced, inhibited or in a maintenance window; a member that joined an open incident counts as firing).",
 		}, []string{"rule", "state"}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "prober_alert_transitions_total",
@@ -137,7 +138,7 @@ type cycle struct {
 	evals    map[string]*golden.Evaluation
 	enqueued int
 	// prevTrue is LastTrue before this cycle, by alert key: a firing alert
-	// owes Alertmanager a refresh when a multiple of amResend since it
+	// owes state-synced notifiers a refresh when a multiple of SyncResend since it
 	// fired lies between the two.
 	prevTrue map[string]time.Time
 	// silences are the API silences, read once a cycle when an alert
@@ -578,12 +579,12 @@ func (c *cycle) notifyFiring(s *State, e *golden.Evaluation) error {
 			}
 		}
 		s.LastNotified = c.now
-		return nil // Alertmanager notifiers had their refresh too
+		return nil // state-synced notifiers had their refresh too
 	}
-	if c.amResendDue(s) {
+	if c.syncResendDue(s) {
 		// Not LastNotified: that paces the human reminders.
 		rem := c.render(s, e, Reminder)
-		for _, ch := range c.alertmanagers(s.Notified) {
+		for _, ch := range c.stateSynced(s.Notified) {
 			if err := c.enqueue(ch, incident, rem); err != nil {
 				return err
 			}
@@ -592,23 +593,23 @@ func (c *cycle) notifyFiring(s *State, e *golden.Evaluation) error {
 	return nil
 }
 
-// amResendDue says whether firing alert s owes Alertmanager notifiers a
-// refresh this cycle: a multiple of amResend since it fired was crossed
+// syncResendDue says whether firing alert s owes state-synced notifiers a
+// refresh this cycle: a multiple of SyncResend since it fired was crossed
 // since its previous true evaluation. Derived from durable state, so the
 // rhythm survives restarts, and a restart after a long gap refreshes at once.
-func (c *cycle) amResendDue(s *State) bool {
+func (c *cycle) syncResendDue(s *State) bool {
 	prev, ok := c.prevTrue[s.Key]
 	if !ok || s.FiredAt.IsZero() {
 		return false
 	}
-	return c.now.Sub(s.FiredAt)/amResend > prev.Sub(s.FiredAt)/amResend
+	return c.now.Sub(s.FiredAt)/SyncResend > prev.Sub(s.FiredAt)/SyncResend
 }
 
-// alertmanagers are the enabled Alertmanager notifiers among names.
-func (c *cycle) alertmanagers(names []string) []string {
+// stateSynced are the enabled state-synced notifiers among names.
+func (c *cycle) stateSynced(names []string) []string {
 	var out []string
 	for _, n := range names {
-		if nt := c.m.notifiers[n]; nt != nil && nt.Type == config.Alertmanager && nt.Disabled == "" {
+		if nt := c.m.notifiers[n]; nt != nil && nt.Traits.StateSync && nt.Disabled == "" {
 			out = append(out, n)
 		}
 	}
@@ -828,7 +829,7 @@ func (c *cycle) release(s *State, chs []string, why string, cleared bool) error 
 		nt := c.m.notifiers[ch]
 		var p Page
 		switch held := c.heldByPeer(s, ch); {
-		case nt != nil && nt.Type == config.Alertmanager:
+		case nt != nil && nt.Traits.StateSync:
 			p = base
 			p.Kind, p.Since = Resolve, s.Page.Since
 			p.Details = append([]Field{{Name: "resolved", Value: why}}, p.Details...)
@@ -841,7 +842,7 @@ func (c *cycle) release(s *State, chs []string, why string, cleared bool) error 
 					still = append(still, m)
 				}
 			}
-			if !cleared || len(still) == 0 || nt != nil && nt.Type == config.PagerDuty {
+			if !cleared || len(still) == 0 || nt != nil && nt.Traits.NoNotes {
 				break
 			}
 			p = base

@@ -23,11 +23,18 @@ func rule(name string, mut ...func(*config.Rule)) *config.Rule {
 	return r
 }
 
+// The traits config gives PagerDuty and Alertmanager notifiers.
+var (
+	pdTraits = config.NotifierTraits{Pages: true, NoNotes: true}
+	amTraits = config.NotifierTraits{StateSync: true}
+)
+
 func alerting(rules ...*config.Rule) *config.Alerting {
 	return &config.Alerting{
 		RepeatInterval: 4 * time.Hour,
 		Notifiers: []*config.Notifier{
-			{Name: "pd", Type: config.PagerDuty}, {Name: "slack", Type: config.Slack}, {Name: "off", Type: config.PagerDuty, Disabled: "no key"},
+			{Name: "pd", Type: config.PagerDuty, Traits: pdTraits}, {Name: "slack", Type: config.Slack},
+			{Name: "off", Type: config.PagerDuty, Traits: pdTraits, Disabled: "no key"},
 		},
 		Routes: map[string][]string{"critical": {"pd", "slack", "off"}, "warning": {"slack"}},
 		Rules:  rules,
@@ -356,4 +363,26 @@ func deleteAll(tx *Tx, ns []*Notification) error {
 		}
 	}
 	return nil
+}
+
+// The lifecycle follows a notifier's traits, not its type: a registered
+// type that keeps state like Alertmanager gets the periodic refresh, and
+// an Alertmanager without the trait (as config never builds it) does not.
+func TestStateSyncIsATraitNotAType(t *testing.T) {
+	r := rule("checkout_failing", func(r *config.Rule) { r.For = 0 })
+	a := alerting(r)
+	a.RepeatInterval = 0
+	a.Notifiers = append(a.Notifiers, &config.Notifier{Name: "sync", Type: "somewhere", Traits: amTraits},
+		&config.Notifier{Name: "plain", Type: config.Alertmanager})
+	a.Routes["critical"] = []string{"sync", "plain"}
+	h := newMgrHarness(t, a)
+	key := Key(r.Name, map[string]string{"rule": r.Name, "flow": "checkout"})
+	h.step(0, h.eval(r, golden.Firing, nil))
+	if got := h.outbox(); !slices.Equal(got, []string{"plain trigger " + key, "sync trigger " + key}) {
+		t.Fatalf("trigger: %v", got)
+	}
+	h.step(SyncResend, h.eval(r, golden.Firing, nil))
+	if got := h.outbox(); !slices.Equal(got, []string{"sync reminder " + key}) {
+		t.Errorf("a minute later: %v, want the refresh to the state-synced notifier only", got)
+	}
 }

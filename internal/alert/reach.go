@@ -8,18 +8,19 @@ import (
 	"strings"
 )
 
-// reacher is a notifier that can tell cheaply, without sending anything a
-// human sees, whether its service answers again. The dispatcher asks it
-// while pages wait on a backoff, and retries them at once when it does.
-type reacher interface {
-	reach(ctx context.Context) error
+// Reacher is a notifier that can tell cheaply, without sending anything a
+// human sees, whether its service answers again: an optional behaviour the
+// dispatcher tests for. It asks while pages wait on a backoff, and retries
+// them at once when the service answers.
+type Reacher interface {
+	Reach(ctx context.Context) error
 }
 
-// reachHTTP asks u with a GET and judges the answer: any HTTP answer but a
+// ReachHTTP asks u with a GET and judges the answer: any HTTP answer but a
 // 5xx or 429 means the service is back (a 404 or 405 for a GET on an
 // endpoint that only takes POST is a healthy service saying so). The error
 // never quotes u, which may be a secret (a Slack webhook).
-func reachHTTP(ctx context.Context, hc *http.Client, u string) error {
+func ReachHTTP(ctx context.Context, hc *http.Client, u string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return fmt.Errorf("reachability request: %s", transportText(err))
@@ -36,18 +37,18 @@ func reachHTTP(ctx context.Context, hc *http.Client, u string) error {
 	return nil
 }
 
-func (n *pagerDutyNotifier) reach(ctx context.Context) error {
-	return reachHTTP(ctx, n.hc, n.reachURL)
+func (n *pagerDutyNotifier) Reach(ctx context.Context) error {
+	return ReachHTTP(ctx, n.hc, n.reachURL)
 }
 
-func (n *slackNotifier) reach(ctx context.Context) error {
+func (n *slackNotifier) Reach(ctx context.Context) error {
 	if n.api == nil {
-		return reachHTTP(ctx, n.hc, n.webhook)
+		return ReachHTTP(ctx, n.hc, n.webhook)
 	}
 	// api.test needs no token and posts nothing.
-	return reachHTTP(ctx, n.hc, strings.TrimSuffix(n.apiBase, "/")+"/api.test")
+	return ReachHTTP(ctx, n.hc, strings.TrimSuffix(n.apiBase, "/")+"/api.test")
 }
 
-func (n *alertmanagerNotifier) reach(ctx context.Context) error {
-	return reachHTTP(ctx, n.hc, n.endpoint)
+func (n *alertmanagerNotifier) Reach(ctx context.Context) error {
+	return ReachHTTP(ctx, n.hc, n.endpoint)
 }

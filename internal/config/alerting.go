@@ -161,11 +161,11 @@ func (l *loader) notifiers(f *file, n *yaml.Node, c *common, a *Alerting) map[st
 			f.errorf(p.key, "notifier name %s must match [a-z0-9][a-z0-9_-]*", quote(p.name))
 			continue
 		}
-		no := f.object(p.val, "notifier", []string{"type", "url", "routing_key", "token", "channel", "webhook_url", "timeout"})
+		no := f.object(p.val, "notifier", l.notifierKeys())
 		nt := &Notifier{Name: p.name, Pos: f.pos(p.key), Timeout: defaultNotifyTimeout}
 		tn := no.get("type")
 		if tn == nil {
-			f.errorf(p.key, "notifier %s needs a type: pagerduty, slack, console or alertmanager", p.name)
+			f.errorf(p.key, "notifier %s needs a type: %s", p.name, l.notifierTypes())
 			continue
 		}
 		typ, ok := f.str(tn, "a notifier type")
@@ -173,18 +173,20 @@ func (l *loader) notifiers(f *file, n *yaml.Node, c *common, a *Alerting) map[st
 			continue
 		}
 		nt.Type = NotifierType(typ)
-		allowed := map[NotifierType][]string{
-			PagerDuty:    {"url", "routing_key", "timeout"},
-			Slack:        {"url", "token", "channel", "webhook_url", "timeout"},
-			Console:      {},
-			Alertmanager: {"url", "timeout"},
-		}[nt.Type]
-		if allowed == nil && nt.Type != Console {
-			f.errorf(tn, "unknown notifier type %s: want pagerduty, slack, console or alertmanager", quote(typ))
+		kind := l.notifierKind(typ)
+		builtin := slices.IndexFunc(builtinNotifiers, func(b builtinNotifier) bool { return b.typ == nt.Type })
+		var allowed []string
+		switch {
+		case builtin >= 0:
+			allowed = builtinNotifiers[builtin].keys
+		case kind != nil:
+			allowed = kind.Keys()
+		default:
+			f.errorf(tn, "unknown notifier type %s: want %s", quote(typ), l.notifierTypes())
 			continue
 		}
 		for name, fp := range no.known {
-			if name != "type" && !slices.Contains(allowed, name) {
+			if name != "type" && name != "timeout" && !slices.Contains(allowed, name) {
 				f.errorf(fp.key, "%s does not apply to a %s notifier", name, typ)
 			}
 		}
@@ -192,6 +194,16 @@ func (l *loader) notifiers(f *file, n *yaml.Node, c *common, a *Alerting) map[st
 			if d, ok := f.positive(v, "timeout"); ok {
 				nt.Timeout = d
 			}
+		}
+		if kind != nil {
+			// A registered kind owns its block.
+			nt.Spec = kind.Decode(&NotifierBlock{l: l, f: f, c: c, o: no, n: nt, k: p.key})
+			if t, ok := kind.(NotifierTraiter); ok {
+				nt.Traits = t.Traits()
+			}
+			byName[p.name] = nt
+			a.Notifiers = append(a.Notifiers, nt)
+			continue
 		}
 		if v := no.get("url"); v != nil {
 			if s, ok := f.plain(v, "a URL", "url cannot use {{...}}; secrets belong in routing_key, token or webhook_url"); ok {
@@ -221,6 +233,7 @@ func (l *loader) notifiers(f *file, n *yaml.Node, c *common, a *Alerting) map[st
 		}
 		switch nt.Type {
 		case PagerDuty:
+			nt.Traits = NotifierTraits{Pages: true, NoNotes: true}
 			if no.get("routing_key") == nil {
 				f.errorf(p.key, "pagerduty notifier %s needs routing_key (use {{secret:NAME}})", p.name)
 			}
@@ -241,6 +254,7 @@ func (l *loader) notifiers(f *file, n *yaml.Node, c *common, a *Alerting) map[st
 				nt.URL += "/" // slack-go joins method names onto it
 			}
 		case Alertmanager:
+			nt.Traits = NotifierTraits{StateSync: true}
 			if nt.URL == "" {
 				f.errorf(p.key, "alertmanager notifier %s needs a url", p.name)
 			}
@@ -276,14 +290,14 @@ func checkHTTPURL(f *file, n *yaml.Node, s string) bool {
 }
 
 // routes reads severity -> notifiers. Without routes:, critical and error go
-// to every notifier and warning and info to every notifier but PagerDuty:
-// a warning should not wake anyone.
+// to every notifier and warning and info to every notifier but those that
+// page (PagerDuty): a warning should not wake anyone.
 func (l *loader) routes(f *file, n, key *yaml.Node, all []*Notifier, names map[string]*Notifier) map[string][]string {
 	routes := map[string][]string{}
 	if n == nil {
 		for _, nt := range all {
 			for _, sev := range severities {
-				if nt.Type == PagerDuty && (sev == "warning" || sev == "info") {
+				if nt.Traits.Pages && (sev == "warning" || sev == "info") {
 					continue
 				}
 				routes[sev] = append(routes[sev], nt.Name)
@@ -342,16 +356,6 @@ func (f *file) list(n *yaml.Node, want string) []*yaml.Node {
 	}
 	f.errorf(n, "expected %s, got %s", want, describe(n))
 	return nil
-}
-
-func (l *loader) stringList(f *file, n *yaml.Node, want string) []string {
-	var out []string
-	for _, it := range f.list(n, "a list of "+want+"s") {
-		if s, ok := f.plain(it, want, want+" cannot use {{...}}"); ok {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 var linkVars = []string{"flow", "step", "trace_id", "rule", "region", "dependency"}

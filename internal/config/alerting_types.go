@@ -71,6 +71,7 @@ type Maintenance struct {
 // NotifierType names a kind of notifier.
 type NotifierType string
 
+// The built-in notifier types; others register a NotifierKind.
 const (
 	PagerDuty    NotifierType = "pagerduty"    // Events API v2
 	Slack        NotifierType = "slack"        // bot token (threads) or incoming webhook
@@ -93,6 +94,11 @@ type Notifier struct {
 	WebhookURL string // slack incoming webhook, instead of Token
 	Channel    string // slack, with Token
 	Timeout    time.Duration
+	// Spec is a registered kind's own settings (NotifierKind.Decode); nil
+	// for the built-in types, whose settings are the fields above.
+	Spec any
+	// Traits are what the lifecycle and the default routes know of it.
+	Traits NotifierTraits
 	// Disabled says why the notifier is off: an optional secret it needs
 	// is not set. Rules routing to it skip it.
 	Disabled string

@@ -21,9 +21,9 @@ func ParseCron(spec string) (sched cron.Schedule, err error) {
 	case s == "":
 		return nil, errors.New("cron spec is empty")
 	case strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ="):
-		return nil, errors.New("cron spec cannot set a time zone; use timezone:")
+		return nil, errors.New("cron spec cannot set a time zone; use the timezone key")
 	case strings.HasPrefix(s, "@every"):
-		return nil, errors.New("@every is not supported in cron; use every:")
+		return nil, errors.New("@every is not supported in cron; use the every key")
 	}
 	defer func() {
 		if r := recover(); r != nil {

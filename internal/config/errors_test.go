@@ -194,8 +194,8 @@ steps:
 				"c9.yaml":     schedFlow("c9", `cron: "* * *"`),
 			},
 			want: []string{
-				`c1.yaml:2:7: cron spec cannot set a time zone; use timezone:`,
-				`c2.yaml:2:7: @every is not supported in cron; use every:`,
+				`c1.yaml:2:7: cron spec cannot set a time zone; use the timezone key`,
+				`c2.yaml:2:7: @every is not supported in cron; use the every key`,
 				`c3.yaml:2:7: cron spec is empty`,
 				`c4.yaml:2:7: cron spec "0 0 30 2 *" never fires`,
 				`c5.yaml:2:7: bad cron spec "61 * * * *": end of range (61) above maximum (59): 61`,

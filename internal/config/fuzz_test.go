@@ -29,6 +29,8 @@ func FuzzLoad(f *testing.F) {
 	f.Add(read("testdata/bad/flows/three.yaml"), read("testdata/bad/probes.yaml"))
 	f.Add(checkout, read("testdata/bad/leak.yaml"))
 	f.Add([]byte("a: &a [*a]\nb: *a\n"), probes)
+	f.Add(checkout, []byte("flows: [flows/checkout.yaml]\nsecrets: {S: {env: S, optional: true}}\n"+
+		"notifiers: {h: {type: hook, url: \"http://h/\", secret: \"{{secret:S}}\", mode: b}, x: {type: hook, mode: c, channel: a}}\n"))
 	f.Add([]byte("name: x\nsteps:\n  - <<: [*a]\n"), []byte("flows: ['flows/*']\n"))
 
 	env := lookup(goodEnv())
@@ -50,6 +52,9 @@ func FuzzLoad(f *testing.F) {
 			cfg, err = Load(fsys, "probes.yaml", Options{
 				Env:      env,
 				ReadFile: func(string) ([]byte, error) { return nil, os.ErrNotExist },
+				// A registered kind, so that blocks of type hook reach
+				// NotifierBlock's readers too.
+				Notifiers: []NotifierKind{hookKind{}},
 			})
 		}()
 		select {

@@ -33,6 +33,9 @@ type Options struct {
 	// Config.Secrets then maps every declared name to "", so such a config
 	// must never run flows.
 	SkipSecrets bool
+	// Notifiers are the notifier types registered besides the built-in
+	// ones (one table: the daemon's); a config naming another type fails.
+	Notifiers []NotifierKind
 	// Every, when > 0, replaces every flow's schedule (--every of `prober
 	// demo`). It must be at least 1s, like every: in files.
 	Every time.Duration
@@ -67,7 +70,10 @@ func Load(fsys fs.FS, name string, o Options) (cfg *Config, err error) {
 		o.ReadFile = readOSBounded
 	}
 	l := &loader{expects: map[string]*assert.Expectation{}, values: map[string]*assert.Value{}, fsys: fsys, env: o.Env, readFile: o.ReadFile, region: o.Region, skipSecrets: o.SkipSecrets,
-		every: o.Every, runOnStart: o.RunOnStart, secretValues: map[string]string{}, optionalUnset: map[string]bool{}}
+		every: o.Every, runOnStart: o.RunOnStart, secretValues: map[string]string{}, optionalUnset: map[string]bool{}, notifierKinds: o.Notifiers}
+	if err := l.checkNotifierKinds(); err != nil {
+		return nil, err
+	}
 	defer func() {
 		// A bug here must not take the daemon down on a config reload; it
 		// becomes an error (which the fuzz test treats as a failure).
@@ -89,7 +95,9 @@ type loader struct {
 	skipSecrets bool
 	every       time.Duration
 	runOnStart  bool
-	errs        Errors
+	// notifierKinds are the registered notifier types (Options.Notifiers).
+	notifierKinds []NotifierKind
+	errs          Errors
 	// secretValues are the resolved secrets, also used to scrub them from
 	// error messages: an env value reused in a URL must not leak that way.
 	secretValues map[string]string

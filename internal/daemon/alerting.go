@@ -125,8 +125,13 @@ func (a *alerting) notifiers(cfg *config.Config) ([]alert.Notifier, error) {
 			}
 			nt = alert.NewConsole(n.Name, secret.Writer(w, a.d.secrets.Load))
 		default:
-			a.d.log.Warn("notifier_unsupported", "notifier", n.Name, "type", string(n.Type))
-			continue
+			p := notifierPlugin(string(n.Type))
+			if p == nil {
+				// config accepted a type nobody builds: its pages would wait
+				// in the outbox forever, so the config is refused.
+				return nil, fmt.Errorf("notifier %s: type %s is configurable but not registered (daemon/notifiers.go)", n.Name, n.Type)
+			}
+			nt, err = p.New(n, o)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("notifier %s: %w", n.Name, err)

@@ -129,6 +129,9 @@ func New(o Options) (*Daemon, error) {
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = 30 * time.Second
 	}
+	if o.Load.Notifiers == nil {
+		o.Load.Notifiers = NotifierKinds()
+	}
 	cfg, err := config.Load(o.ConfigFS, o.ConfigPath, o.Load)
 	if err != nil {
 		return nil, err

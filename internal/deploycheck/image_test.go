@@ -523,9 +523,10 @@ func flagValue(args []string, name string) string {
 
 func runGo(t *testing.T, dir string, env []string, args ...string) {
 	t.Helper()
+	// go test puts its own GOROOT/bin first on PATH, so go is found there.
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("finding the go command: %v", err)
 	}
 	cmd := exec.Command(goBin, args...)
 	cmd.Dir = dir

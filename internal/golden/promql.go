@@ -214,17 +214,6 @@ func (p *promQL) value(ctx context.Context, q string, at time.Time) (model.Value
 	return val, nil
 }
 
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 200 {
-		s = truncate(s, 200) + "..."
-	}
-	if s == "" {
-		return "empty body"
-	}
-	return s
-}
-
 func redactURL(s string) string {
 	if u, err := url.Parse(s); err == nil {
 		return u.Redacted()

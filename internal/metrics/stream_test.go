@@ -602,7 +602,7 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 // while the families' names and label names are legacy names.
 func TestFamiliesNeedNoEscaping(t *testing.T) {
 	for _, fi := range familyInfo {
-		if !model.IsValidLegacyMetricName(fi.name) {
+		if !model.LegacyValidation.IsValidMetricName(fi.name) {
 			t.Errorf("%s needs escaping", fi.name)
 		}
 		for _, l := range append([]string{"region", "le"}, fi.labels...) {

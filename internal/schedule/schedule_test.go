@@ -90,8 +90,8 @@ func TestCompile(t *testing.T) {
 }
 
 func TestSpreadIsDeterministicAndSpread(t *testing.T) {
-	if offset("checkout", time.Minute) != offset("checkout", time.Minute) {
-		t.Fatal("not deterministic")
+	if a, b := offset("checkout", time.Minute), offset("checkout", time.Minute); a != b {
+		t.Fatalf("not deterministic: %s then %s", a, b)
 	}
 	seconds := map[int64]int{}
 	for i := 0; i < 600; i++ {

@@ -1,7 +1,8 @@
 // Package web serves the prober's HTTP surface: the status page SREs read when
 // paged, per-flow and per-run detail pages, a JSON results API, health and
-// readiness probes, and /metrics. Pages are plain server-rendered HTML (no
-// JavaScript) built from a Source on every request.
+// readiness probes, and /metrics. Pages are server-rendered HTML built from a
+// Source on every request; they work without JavaScript, and one small
+// script (refresh.js) only refreshes them in place.
 package web
 
 import (

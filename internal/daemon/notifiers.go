@@ -1,0 +1,37 @@
+package daemon
+
+import (
+	"github.com/prober-dev/prober/internal/alert"
+	"github.com/prober-dev/prober/internal/alert/notify/webhook"
+	"github.com/prober-dev/prober/internal/config"
+)
+
+// notifierPlugins are the notifier types in their own packages, registered
+// with config (which decodes their blocks) and built by the daemon: adding
+// a notifier is its package and one line here.
+func notifierPlugins() []alert.NotifierPlugin {
+	return []alert.NotifierPlugin{
+		// One line per plug-in, e.g. example.Plugin{},
+		webhook.Plugin{},
+	}
+}
+
+// NotifierKinds are the plug-in notifier types for config.Options.Notifiers.
+func NotifierKinds() []config.NotifierKind {
+	ps := notifierPlugins()
+	out := make([]config.NotifierKind, len(ps))
+	for i, p := range ps {
+		out[i] = p
+	}
+	return out
+}
+
+// notifierPlugin returns the plug-in of type typ, or nil.
+func notifierPlugin(typ string) alert.NotifierPlugin {
+	for _, p := range notifierPlugins() {
+		if p.Type() == typ {
+			return p
+		}
+	}
+	return nil
+}
