@@ -14,6 +14,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -98,6 +99,20 @@ func (n *qNotifier) Send(_ context.Context, p *alert.Page, thread string) (strin
 		thread = "thread-" + p.DedupKey
 	}
 	return thread, nil
+}
+
+// Reach answers the dispatcher's reachability probe as the service would
+// a GET: down while it fails sends with a temporary error (5xx, 429), up
+// otherwise (a service refusing a routing key is up).
+func (n *qNotifier) Reach(context.Context) error {
+	if n.fail == nil {
+		return nil
+	}
+	var de *alert.DeliveryError
+	if err := n.fail(time.Now()); errors.As(err, &de) && !de.Permanent {
+		return err
+	}
+	return nil
 }
 
 // qDelivery is one Send: accepted, or failed with err.
