@@ -384,7 +384,9 @@ func TestSlackThroughDispatcher(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.FailFor(503, 200*time.Millisecond)
+	// A count, not a time: a timed outage could end before a loaded
+	// machine sends the first page, and then nothing is retried.
+	s.FailNext(2, 503, 0)
 	for _, k := range []Kind{Trigger, Reminder, Resolve} {
 		enqueue("slack", k)
 		enqueue("slack-hook", k)
