@@ -94,6 +94,7 @@ type server struct {
 //	GET /runs/{trace_id}       one kept run (HTML)
 //	GET /api/v1/results        latest runs as JSON (?flow=NAME&limit=N)
 //	GET /api/v1/flows          configured flows as JSON
+//	GET /alerts                alerts and silences (HTML; silences.js changes silences through the API)
 //	GET /healthz, /readyz      liveness, readiness
 //	GET /metrics               Options.Metrics
 //	GET, POST /api/v1/silences, DELETE /api/v1/silences/{id}   see alerts.go
@@ -253,13 +254,18 @@ func (l bufList) put(b *bytes.Buffer) {
 }
 
 func (s *server) html(w http.ResponseWriter, code int, name string, data any) {
+	s.htmlCSP(w, code, name, data, s.pages.csp)
+}
+
+// htmlCSP is html with a page's own Content-Security-Policy.
+func (s *server) htmlCSP(w http.ResponseWriter, code int, name string, data any, csp string) {
 	buf := s.bufs.get()
 	defer s.bufs.put(buf)
 	if err := s.pages.t.ExecuteTemplate(buf, name, data); err != nil {
 		text(w, http.StatusInternalServerError, "rendering page: "+err.Error())
 		return
 	}
-	w.Header().Set("Content-Security-Policy", s.pages.csp)
+	w.Header().Set("Content-Security-Policy", csp)
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	writeBody(w, code, "text/html; charset=utf-8", buf.Bytes())
 }
