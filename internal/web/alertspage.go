@@ -40,12 +40,12 @@ type alertRow struct {
 }
 
 type silenceRow struct {
-	ID                      string
-	Matchers                []string // "k=v", sorted
-	Starts, Ends, EndsIn    string
-	Comment, CreatedBy      string
-	Origin                  string
-	Pending, Expirable      bool
+	ID                   string
+	Matchers             []string // "k=v", sorted
+	Starts, Ends, EndsIn string
+	Comment, CreatedBy   string
+	Origin               string
+	Pending, Expirable   bool
 }
 
 func (s *server) alertsPage(w http.ResponseWriter, r *http.Request) {
