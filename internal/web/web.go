@@ -60,6 +60,10 @@ type Options struct {
 	// Ready reports readiness: nil error = ready; otherwise /readyz answers 503
 	// with the error text. Nil Ready means always ready.
 	Ready func() error
+	// ReloadFailure says why the last configuration reload failed, for a
+	// banner on every page and a note in /readyz; "" when it succeeded (or
+	// none was tried). Nil means never.
+	ReloadFailure func() string
 	// Now is the clock; default time.Now (tests fix it).
 	Now func() time.Time
 	// LogSearchURL optionally links trace ids to a log search: "{trace_id}" is
@@ -208,6 +212,10 @@ func text(w http.ResponseWriter, code int, msg string) {
 	writeBody(w, code, "text/plain; charset=utf-8", []byte(msg))
 }
 
+// readyz answers 503 when not ready. A failed reload is a note in a 200
+// answer ("ready, configuration reload failed ..."), not a 503: the prober
+// keeps probing and alerting with the previous configuration, and taking it
+// out of service would stop that without fixing the file.
 func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if s.o.Ready != nil {
 		if err := s.o.Ready(); err != nil {
@@ -215,7 +223,18 @@ func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 			return
 		}
 	}
+	if note := s.reloadFailure(); note != "" {
+		text(w, http.StatusOK, "ready, "+note)
+		return
+	}
 	text(w, http.StatusOK, "ready")
+}
+
+func (s *server) reloadFailure() string {
+	if s.o.ReloadFailure == nil {
+		return ""
+	}
+	return s.o.ReloadFailure()
 }
 
 func writeBody(w http.ResponseWriter, code int, ctype string, body []byte) {
