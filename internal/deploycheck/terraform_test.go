@@ -118,6 +118,10 @@ func TestTerraformChecker(t *testing.T) {
 		{"provider_alias", []string{
 			`main.tf:7:14: reference to undeclared provider configuration "aws.hoem" (no provider "aws" block with alias = "hoem", nor a configuration_aliases entry)`,
 		}},
+		{"sort_dynamic_set", []string{
+			`main.tf:15:40: sort() of a set of module outputs: terraform validate fails (string required, but received dynamic), as their types are unknown until plan; sort [for x in SET : tostring(x)] instead`,
+			`main.tf:20:16: sort() of a set of module outputs: terraform validate fails (string required, but received dynamic), as their types are unknown until plan; sort [for x in SET : tostring(x)] instead`,
+		}},
 		{"duplicate", []string{
 			`more.tf:1:1: duplicate variable "region"; first declared at main.tf:1`,
 		}},
