@@ -251,3 +251,52 @@ func TestTerraformConventions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRegionModuleExistingVPC: with vpc_id and subnet_ids, prober-region
+// creates no network of its own: every network resource but the task's
+// security group is counted by whether the VPC is created, and the task,
+// its security group and the outputs use the chosen VPC and subnets, never
+// the created ones directly (which would not exist).
+func TestRegionModuleExistingVPC(t *testing.T) {
+	c := NewChecker(repoRoot(t))
+	m, err := c.Load(filepath.Join(terraformDir(t), "modules", "prober-region"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"vpc_id", "subnet_ids"} {
+		if v := m.Variables[name]; v == nil || v.Required {
+			t.Errorf("variable %s: missing or required", name)
+		}
+	}
+	counted := map[string]bool{"local.create_vpc": true, "local.subnets": true, "local.nat_count": true}
+	for _, f := range m.Files {
+		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+			if b.Type != "resource" {
+				continue
+			}
+			addr := b.Labels[0] + "." + b.Labels[1]
+			network := strings.HasSuffix(f.Body.(*hclsyntax.Body).SrcRange.Filename, "network.tf")
+			if network && addr != "aws_security_group.task" && addr != "aws_vpc_security_group_egress_rule.task_all" {
+				ok := false
+				if a, has := b.Body.Attributes["count"]; has {
+					for _, tr := range hclsyntax.Variables(a.Expr) {
+						ok = ok || counted[tr.RootName()+"."+attrOr(tr, 1, "")]
+					}
+				}
+				if !ok {
+					t.Errorf("%s: %s is created even with vpc_id set (count must depend on local.create_vpc)", c.pos(b.DefRange()), addr)
+				}
+				continue
+			}
+			// Outside the network itself, nothing names the created VPC or subnets.
+			hclsyntax.VisitAll(b.Body, func(n hclsyntax.Node) hcl.Diagnostics {
+				if e, ok := n.(*hclsyntax.ScopeTraversalExpr); ok {
+					if r := e.Traversal.RootName() + "." + attrOr(e.Traversal, 1, ""); r == "aws_vpc.this" || r == "aws_subnet.private" {
+						t.Errorf("%s: %s names %s, which does not exist with vpc_id set: use local.vpc_id or local.subnet_ids", c.pos(e.Range()), addr, r)
+					}
+				}
+				return nil
+			})
+		}
+	}
+}
