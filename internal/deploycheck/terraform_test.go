@@ -300,3 +300,64 @@ func TestRegionModuleExistingVPC(t *testing.T) {
 		}
 	}
 }
+
+// TestModuleReadmes: each module's README lists every input and output, and
+// its example (the first hcl block) parses, calls the module with every
+// required input, and passes none it does not declare.
+func TestModuleReadmes(t *testing.T) {
+	c := NewChecker(repoRoot(t))
+	dirs, err := filepath.Glob(filepath.Join(terraformDir(t), "modules", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no modules (%v)", err)
+	}
+	for _, dir := range dirs {
+		name := filepath.Base(dir)
+		m, err := c.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "README.md"))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		readme := string(b)
+		for v := range m.Variables {
+			if !strings.Contains(readme, "| `"+v+"` |") {
+				t.Errorf("%s/README.md: input %s is not listed", name, v)
+			}
+		}
+		for o := range m.Outputs {
+			if !strings.Contains(readme, "| `"+o+"` |") {
+				t.Errorf("%s/README.md: output %s is not listed", name, o)
+			}
+		}
+		_, rest, ok := strings.Cut(readme, "```hcl\n")
+		example, _, ok2 := strings.Cut(rest, "```")
+		if !ok || !ok2 {
+			t.Errorf("%s/README.md: no hcl example", name)
+			continue
+		}
+		f, diags := hclsyntax.ParseConfig([]byte(example), name+"/README.md", hcl.Pos{Line: 1, Column: 1})
+		if diags.HasErrors() {
+			t.Errorf("%s/README.md: example: %v", name, diags)
+			continue
+		}
+		blocks := f.Body.(*hclsyntax.Body).Blocks
+		if len(blocks) != 1 || blocks[0].Type != "module" {
+			t.Errorf("%s/README.md: the example is not one module block", name)
+			continue
+		}
+		args := blocks[0].Body.Attributes
+		for n, v := range m.Variables {
+			if _, ok := args[n]; v.Required && !ok {
+				t.Errorf("%s/README.md: the example lacks required input %s", name, n)
+			}
+		}
+		for n := range args {
+			if _, ok := m.Variables[n]; !ok && !metaModuleArgs[n] {
+				t.Errorf("%s/README.md: the example passes %s, which the module does not declare", name, n)
+			}
+		}
+	}
+}
