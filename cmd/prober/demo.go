@@ -64,7 +64,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	// The sandbox user's password is a secret like any other: from the
 	// environment if given, else random; it must appear in no output.
 	password, ok := os.LookupEnv("SHOP_PASSWORD")
-	if !ok || password == "" {
+	ownPassword := ok && password != ""
+	if !ownPassword {
 		b := make([]byte, 12)
 		_, _ = rand.Read(b)
 		password = hex.EncodeToString(b)
@@ -115,12 +116,23 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
-	printBanner(stdout, d.Config(), base, sb, *dir)
+	printBanner(stdout, d.Config(), base, sb, *dir, ownPassword)
 	defer routeStdLog(d.Logger())()
 	return d.Serve(ctx, ln)
 }
 
-func printBanner(w io.Writer, cfg *config.Config, base string, sb *shop.Sandbox, dir string) {
+// printBanner says where everything is. It never prints the shop's
+// password: with SHOP_PASSWORD set, the 'once' command it shows reads the
+// same variable; without, the password is random and the banner says how to
+// choose one.
+func printBanner(w io.Writer, cfg *config.Config, base string, sb *shop.Sandbox, dir string, ownPassword bool) {
+	once := "Run the flows once against this shop, from another shell with the same SHOP_PASSWORD exported:\n" +
+		"  SHOP_URL=" + sb.ShopURL + " prober once"
+	if !ownPassword {
+		once = "Its shop password is random and shown nowhere; to run 'prober once' against the demo's shop,\n" +
+			"start the demo with SHOP_PASSWORD exported, and run from another shell with it exported too:\n" +
+			"  SHOP_URL=" + sb.ShopURL + " prober once"
+	}
 	fmt.Fprintf(w, `prober demo: probing the sandbox shop with the shipped configuration (%d flows)
 
   status page   %[2]s/
@@ -139,11 +151,13 @@ Find a probe's requests in the shop's logs by its trace id:
 
 Pages print here (the console notifier) once the rules confirm users are hurt;
 with PAGERDUTY_ROUTING_KEY, or SLACK_TOKEN and SLACK_CHANNEL, set they also go
-to PagerDuty and Slack. Alerts: %[2]s/api/v1/alerts
+to PagerDuty and Slack. Alerts and silences: %[2]s/alerts
+
+%[6]s
 
 Ctrl-C stops the demo.
 
-`, len(cfg.Flows), base, sb.ShopURL, filepath.Join(dir, "shop.log"), filepath.Join(dir, "prober.log"))
+`, len(cfg.Flows), base, sb.ShopURL, filepath.Join(dir, "shop.log"), filepath.Join(dir, "prober.log"), once)
 }
 
 // runPrinter prints one line per run, for people watching the demo, and is

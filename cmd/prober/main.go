@@ -8,6 +8,7 @@
 //	prober demo      the daemon against the built-in sandbox shop
 //	prober shop      serve the sandbox shop and its fake bank gateway
 //	prober rules     print the rules as a Prometheus rule file
+//	prober init      write a starter configuration
 //	prober version   print the version
 package main
 
@@ -79,7 +80,11 @@ func routeStdLog(l *slog.Logger) (restore func()) {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	switch {
+	case len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help"):
+		// Help for prober itself, not for run, the default command.
+		cmd, args = "help", args[1:]
+	case len(args) > 0 && !strings.HasPrefix(args[0], "-"):
 		cmd, args = args[0], args[1:]
 	}
 	var err error
@@ -96,10 +101,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdShop(args, stdout, stderr)
 	case "rules":
 		err = cmdRules(args, stdout, stderr)
+	case "init":
+		err = cmdInit(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
-	case "help", "-h", "--help":
+	case "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
@@ -145,6 +152,7 @@ Usage:
   prober demo        [--listen ADDR] [--every 10s]
   prober shop        [--listen ADDR] [--gateway-listen ADDR]
   prober rules       [--config probes.yaml] [--out FILE]
+  prober init        [--dir DIR] [URL]   write a starter probes.yaml and flow
   prober version
 
 Exit codes: 0 ok, 1 a probe failed (once), 2 bad usage or bad configuration,
@@ -304,15 +312,33 @@ func signalContext(reload func()) (context.Context, func()) {
 	return ctx, func() { close(done); signal.Stop(ch); cancel() }
 }
 
+// parse parses a command's flags. The flag package would print a bad
+// flag's error and the whole usage, and run prints the error again: so it
+// prints nothing itself here, -h prints the command's flags, and a bad flag
+// is one line (from run) that says where the flags are listed.
 func parse(fl *flag.FlagSet, args []string) error {
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+	if err := parseFlags(fl, args); err != nil {
+		return err
 	}
 	if fl.NArg() > 0 {
 		return usageError{fmt.Errorf("%s: unexpected arguments: %s", fl.Name(), strings.Join(fl.Args(), " "))}
+	}
+	return nil
+}
+
+// parseFlags is parse for commands that take arguments after their flags.
+func parseFlags(fl *flag.FlagSet, args []string) error {
+	out := fl.Output()
+	fl.SetOutput(io.Discard)
+	err := fl.Parse(args)
+	fl.SetOutput(out)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(out, "Usage: prober %s [flags]\n\nFlags:\n", fl.Name())
+			fl.PrintDefaults()
+			return err
+		}
+		return usageError{fmt.Errorf("%s: %w (see 'prober %s -h')", fl.Name(), err, fl.Name())}
 	}
 	return nil
 }

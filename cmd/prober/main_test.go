@@ -118,11 +118,19 @@ func TestCommands(t *testing.T) {
 		stderrRE   []string // regexps, multi-line mode
 		noStdout   bool
 		stderrNone bool
+		once       []string // in stderr exactly once
+		absent     []string // in neither output
 	}{
 		{name: "version", args: []string{"version"}, code: 0, stdout: []string{"prober "}, stderrNone: true},
 		{name: "help", args: []string{"help"}, code: 0, stdout: []string{"Usage:", "prober once"}},
 		{name: "unknown command", args: []string{"nope"}, code: 2, stderr: []string{`unknown command "nope"`, "Usage:"}, noStdout: true},
-		{name: "unknown flag", args: []string{"validate", "--nope"}, code: 2, stderr: []string{"nope"}},
+		{name: "unknown flag", args: []string{"validate", "--nope"}, code: 2, stderr: []string{"prober validate -h"},
+			once: []string{"flag provided but not defined: -nope"}, absent: []string{"Usage"}, noStdout: true},
+		{name: "-h", args: []string{"-h"}, code: 0, stdout: []string{"Usage:", "prober once", "prober init"}, absent: []string{"Usage of"}},
+		{name: "--help", args: []string{"--help"}, code: 0, stdout: []string{"Usage:", "prober validate"}, absent: []string{"Usage of"}},
+		{name: "-help", args: []string{"-help"}, code: 0, stdout: []string{"Usage:", "prober demo"}, absent: []string{"Usage of"}},
+		{name: "once -h", args: []string{"once", "-h"}, code: 0, stderr: []string{"Usage: prober once [flags]", "-junit"}, absent: []string{"Usage of"}},
+		{name: "run bad flag value", args: []string{"run", "--listen"}, code: 2, once: []string{"flag needs an argument: -listen"}},
 		{name: "validate -h", args: []string{"validate", "-h"}, code: 0, stderr: []string{"-config"}},
 		{name: "unexpected argument", args: []string{"validate", "--config", filepath.Join(good, "probes.yaml"), "extra"}, code: 2,
 			stderr: []string{"unexpected arguments: extra"}},
@@ -190,6 +198,16 @@ func TestCommands(t *testing.T) {
 			}
 			if tc.stderrNone && stderr != "" {
 				t.Errorf("stderr not empty:\n%s", stderr)
+			}
+			for _, s := range tc.once {
+				if n := strings.Count(stderr, s); n != 1 {
+					t.Errorf("stderr holds %q %d times, want once:\n%s", s, n, stderr)
+				}
+			}
+			for _, s := range tc.absent {
+				if strings.Contains(stdout+stderr, s) {
+					t.Errorf("output holds %q:\nstdout:\n%s\nstderr:\n%s", s, stdout, stderr)
+				}
 			}
 			if strings.Contains(stdout+stderr, password) {
 				t.Errorf("output holds the password:\nstdout:\n%s\nstderr:\n%s", stdout, stderr)

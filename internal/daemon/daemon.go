@@ -113,6 +113,9 @@ type Daemon struct {
 	loaded   atomic.Bool
 	secrets  atomic.Pointer[secret.Set] // of the configuration in force, for the logs
 	stopping atomic.Bool                // readiness fails during shutdown: load balancers stop sending
+	// reloadFailed is why the last reload failed (redacted), nil once one
+	// succeeds: the pages' banner and /readyz's note.
+	reloadFailed atomic.Pointer[string]
 
 	reloadMu sync.Mutex // one reload at a time; guards the fields below
 	jobs     []schedule.Job
@@ -189,10 +192,11 @@ func New(o Options) (*Daemon, error) {
 		// The per-flow families are streamed from the metrics' records; the
 		// rest of the registry is gathered. OpenMetrics is negotiated:
 		// exemplars (trace ids) are only served in it.
-		Metrics:      d.metrics.Handler(d.reg, metrics.HandlerOpts{ErrorLog: slogErrorLog{o.Logger}}),
-		Ready:        d.ready,
-		LogSearchURL: o.LogSearchURL,
-		Alerts:       alertsView,
+		Metrics:       d.metrics.Handler(d.reg, metrics.HandlerOpts{ErrorLog: slogErrorLog{o.Logger}}),
+		Ready:         d.ready,
+		ReloadFailure: d.reloadFailure,
+		LogSearchURL:  o.LogSearchURL,
+		Alerts:        alertsView,
 	})
 	d.handler = d.withBehind(d.handler)
 	if err := d.apply(cfg); err != nil {
@@ -344,11 +348,25 @@ func (d *Daemon) Reload() error {
 		err = d.apply(cfg)
 	}
 	if err != nil {
-		d.metrics.ConfigLoaded(false, time.Now())
+		now := time.Now()
+		d.metrics.ConfigLoaded(false, now)
 		d.log.Error("config_reload_failed", "error", err.Error(), "kept", "previous configuration")
+		// The error may quote the file; masked as the log masks it.
+		note := "configuration reload failed at " + now.UTC().Format("2006-01-02 15:04:05 UTC") + ": " +
+			d.secrets.Load().Redact(err.Error()) + "; running the previous configuration"
+		d.reloadFailed.Store(&note)
 		return err
 	}
+	d.reloadFailed.Store(nil)
 	return nil
+}
+
+// reloadFailure is why the last reload failed, "" if it did not.
+func (d *Daemon) reloadFailure() string {
+	if p := d.reloadFailed.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // Run serves HTTP and runs flows until ctx is done, then stops scheduling,

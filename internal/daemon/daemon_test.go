@@ -931,3 +931,44 @@ func TestDescribeSchedule(t *testing.T) {
 		}
 	}
 }
+
+// A reload of a broken configuration shows on every page as a banner and in
+// /readyz as a note of a 200 answer (the prober still runs the previous
+// configuration, as when it is behind); the next good reload clears both.
+func TestFailedReloadIsVisible(t *testing.T) {
+	f := newFixture(t, fixtureOpts{files: map[string]string{
+		"probes.yaml":       probes("health"),
+		"flows/health.yaml": healthFlow("health"),
+	}})
+	f.serve()
+	if code, _, body := f.get("/readyz", ""); code != 200 || body != "ready" {
+		t.Fatalf("/readyz before = %d %q", code, body)
+	}
+	f.write(map[string]string{"flows/health.yaml": "name: health\nevery: 1s\nsteps: [}\n"})
+	if err := f.d.Reload(); err == nil {
+		t.Fatal("the broken configuration reloaded")
+	}
+	code, _, body := f.get("/readyz", "")
+	if code != 200 || !strings.HasPrefix(body, "ready, configuration reload failed at ") ||
+		!strings.Contains(body, "flows/health.yaml") || !strings.HasSuffix(body, "; running the previous configuration") {
+		t.Errorf("/readyz after a failed reload = %d %q", code, body)
+	}
+	for _, path := range []string{"/", "/flows/health", "/alerts"} {
+		_, _, page := f.get(path, "")
+		i := strings.Index(page, `<p class="banner" role="alert">configuration reload failed at `)
+		if i < 0 || !strings.Contains(page[i:], "running the previous configuration</p>") {
+			t.Errorf("%s has no reload banner", path)
+		}
+	}
+	f.write(map[string]string{"flows/health.yaml": healthFlow("health")})
+	if err := f.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, body := f.get("/readyz", ""); code != 200 || body != "ready" {
+		t.Errorf("/readyz after a good reload = %d %q", code, body)
+	}
+	if _, _, page := f.get("/", ""); strings.Contains(page, `class="banner"`) {
+		t.Error("the banner outlived a good reload")
+	}
+	f.stop()
+}

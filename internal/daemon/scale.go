@@ -65,6 +65,9 @@ func (d *Daemon) withBehind(next http.Handler) http.Handler {
 			// Behind first: it is cheap, ready() walks every flow.
 			if b, behind := d.sched.Behind(time.Now()); behind && d.ready() == nil {
 				body := "ready, behind: " + b.String() + "\n"
+				if note := d.reloadFailure(); note != "" {
+					body = "ready, " + note + "; behind: " + b.String() + "\n"
+				}
 				h := w.Header()
 				h.Set("Content-Type", "text/plain; charset=utf-8")
 				h.Set("Content-Length", strconv.Itoa(len(body)))

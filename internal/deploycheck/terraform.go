@@ -594,6 +594,101 @@ func (w *walker) expr(e hclsyntax.Expression, s scope) {
 	for _, t := range hclsyntax.Variables(e) {
 		w.traversal(t, s)
 	}
+	w.calls(e)
+}
+
+// calls checks the function calls in e that terraform validate rejects on
+// the types alone. One so far: sort() of a set whose elements are module
+// outputs or resource attributes. validate knows neither their values nor
+// their types, so toset([...]) of them is a set of "dynamic", and sort,
+// which takes list(string), fails with "string required, but received
+// dynamic" (a plan, knowing the types, would pass). Sorting
+// [for x in SET : tostring(x)] passes both.
+func (w *walker) calls(e hclsyntax.Expression) {
+	hclsyntax.VisitAll(e, func(n hclsyntax.Node) hcl.Diagnostics {
+		call, ok := n.(*hclsyntax.FunctionCallExpr)
+		if !ok || call.Name != "sort" || len(call.Args) != 1 {
+			return nil
+		}
+		if what := w.dynamicSet(call.Args[0], 0); what != "" {
+			w.add(call.Args[0].Range(), "sort() of a set of %s: terraform validate fails (string required, but received dynamic), "+
+				"as their types are unknown until plan; sort [for x in SET : tostring(x)] instead", what)
+		}
+		return nil
+	})
+}
+
+// dynamicSet says what e is a set of when it is toset() of values whose type
+// validate does not know ("module outputs"), through local values; "" when
+// it is not (or this cannot tell).
+func (w *walker) dynamicSet(e hclsyntax.Expression, depth int) string {
+	if depth > 8 {
+		return "" // a local referring to itself, through others
+	}
+	switch e := e.(type) {
+	case *hclsyntax.ScopeTraversalExpr:
+		if x := w.local(e.Traversal); x != nil {
+			return w.dynamicSet(x, depth+1)
+		}
+	case *hclsyntax.FunctionCallExpr:
+		if e.Name != "toset" || len(e.Args) != 1 {
+			return ""
+		}
+		tuple, ok := e.Args[0].(*hclsyntax.TupleConsExpr)
+		if !ok {
+			return ""
+		}
+		for _, el := range tuple.Exprs {
+			if what := w.untyped(el, depth+1); what != "" {
+				return what
+			}
+		}
+	}
+	return ""
+}
+
+// untyped says what e is when validate cannot know its type: a module
+// output, a resource or data source attribute (directly or through a local).
+func (w *walker) untyped(e hclsyntax.Expression, depth int) string {
+	if depth > 8 {
+		return ""
+	}
+	t, ok := e.(*hclsyntax.ScopeTraversalExpr)
+	if !ok {
+		return ""
+	}
+	switch root := t.Traversal.RootName(); root {
+	case "module":
+		return "module outputs"
+	case "data":
+		return "data source attributes"
+	case "local":
+		if x := w.local(t.Traversal); x != nil {
+			return w.untyped(x, depth+1)
+		}
+	case "var", "path", "terraform", "count", "each", "self":
+	default:
+		if _, ok := w.m.Resources[root+"."+attrOr(t.Traversal, 1, "")]; ok {
+			return "resource attributes"
+		}
+	}
+	return ""
+}
+
+// local returns the expression of the local value t names, if it does.
+func (w *walker) local(t hcl.Traversal) hclsyntax.Expression {
+	if t.RootName() != "local" || len(t) != 2 {
+		return nil
+	}
+	n, _ := attr(t, 1)
+	for _, f := range w.m.Files {
+		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+			if a, ok := b.Body.Attributes[n]; ok && b.Type == "locals" {
+				return a.Expr
+			}
+		}
+	}
+	return nil
 }
 
 // attr returns the name of step i of t if it is an attribute access.

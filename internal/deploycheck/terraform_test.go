@@ -118,6 +118,10 @@ func TestTerraformChecker(t *testing.T) {
 		{"provider_alias", []string{
 			`main.tf:7:14: reference to undeclared provider configuration "aws.hoem" (no provider "aws" block with alias = "hoem", nor a configuration_aliases entry)`,
 		}},
+		{"sort_dynamic_set", []string{
+			`main.tf:15:40: sort() of a set of module outputs: terraform validate fails (string required, but received dynamic), as their types are unknown until plan; sort [for x in SET : tostring(x)] instead`,
+			`main.tf:20:16: sort() of a set of module outputs: terraform validate fails (string required, but received dynamic), as their types are unknown until plan; sort [for x in SET : tostring(x)] instead`,
+		}},
 		{"duplicate", []string{
 			`more.tf:1:1: duplicate variable "region"; first declared at main.tf:1`,
 		}},
@@ -245,5 +249,115 @@ func TestTerraformConventions(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRegionModuleExistingVPC: with vpc_id and subnet_ids, prober-region
+// creates no network of its own: every network resource but the task's
+// security group is counted by whether the VPC is created, and the task,
+// its security group and the outputs use the chosen VPC and subnets, never
+// the created ones directly (which would not exist).
+func TestRegionModuleExistingVPC(t *testing.T) {
+	c := NewChecker(repoRoot(t))
+	m, err := c.Load(filepath.Join(terraformDir(t), "modules", "prober-region"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"vpc_id", "subnet_ids"} {
+		if v := m.Variables[name]; v == nil || v.Required {
+			t.Errorf("variable %s: missing or required", name)
+		}
+	}
+	counted := map[string]bool{"local.create_vpc": true, "local.subnets": true, "local.nat_count": true}
+	for _, f := range m.Files {
+		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+			if b.Type != "resource" {
+				continue
+			}
+			addr := b.Labels[0] + "." + b.Labels[1]
+			network := strings.HasSuffix(f.Body.(*hclsyntax.Body).SrcRange.Filename, "network.tf")
+			if network && addr != "aws_security_group.task" && addr != "aws_vpc_security_group_egress_rule.task_all" {
+				ok := false
+				if a, has := b.Body.Attributes["count"]; has {
+					for _, tr := range hclsyntax.Variables(a.Expr) {
+						ok = ok || counted[tr.RootName()+"."+attrOr(tr, 1, "")]
+					}
+				}
+				if !ok {
+					t.Errorf("%s: %s is created even with vpc_id set (count must depend on local.create_vpc)", c.pos(b.DefRange()), addr)
+				}
+				continue
+			}
+			// Outside the network itself, nothing names the created VPC or subnets.
+			hclsyntax.VisitAll(b.Body, func(n hclsyntax.Node) hcl.Diagnostics {
+				if e, ok := n.(*hclsyntax.ScopeTraversalExpr); ok {
+					if r := e.Traversal.RootName() + "." + attrOr(e.Traversal, 1, ""); r == "aws_vpc.this" || r == "aws_subnet.private" {
+						t.Errorf("%s: %s names %s, which does not exist with vpc_id set: use local.vpc_id or local.subnet_ids", c.pos(e.Range()), addr, r)
+					}
+				}
+				return nil
+			})
+		}
+	}
+}
+
+// TestModuleReadmes: each module's README lists every input and output, and
+// its example (the first hcl block) parses, calls the module with every
+// required input, and passes none it does not declare.
+func TestModuleReadmes(t *testing.T) {
+	c := NewChecker(repoRoot(t))
+	dirs, err := filepath.Glob(filepath.Join(terraformDir(t), "modules", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no modules (%v)", err)
+	}
+	for _, dir := range dirs {
+		name := filepath.Base(dir)
+		m, err := c.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "README.md"))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		readme := string(b)
+		for v := range m.Variables {
+			if !strings.Contains(readme, "| `"+v+"` |") {
+				t.Errorf("%s/README.md: input %s is not listed", name, v)
+			}
+		}
+		for o := range m.Outputs {
+			if !strings.Contains(readme, "| `"+o+"` |") {
+				t.Errorf("%s/README.md: output %s is not listed", name, o)
+			}
+		}
+		_, rest, ok := strings.Cut(readme, "```hcl\n")
+		example, _, ok2 := strings.Cut(rest, "```")
+		if !ok || !ok2 {
+			t.Errorf("%s/README.md: no hcl example", name)
+			continue
+		}
+		f, diags := hclsyntax.ParseConfig([]byte(example), name+"/README.md", hcl.Pos{Line: 1, Column: 1})
+		if diags.HasErrors() {
+			t.Errorf("%s/README.md: example: %v", name, diags)
+			continue
+		}
+		blocks := f.Body.(*hclsyntax.Body).Blocks
+		if len(blocks) != 1 || blocks[0].Type != "module" {
+			t.Errorf("%s/README.md: the example is not one module block", name)
+			continue
+		}
+		args := blocks[0].Body.Attributes
+		for n, v := range m.Variables {
+			if _, ok := args[n]; v.Required && !ok {
+				t.Errorf("%s/README.md: the example lacks required input %s", name, n)
+			}
+		}
+		for n := range args {
+			if _, ok := m.Variables[n]; !ok && !metaModuleArgs[n] {
+				t.Errorf("%s/README.md: the example passes %s, which the module does not declare", name, n)
+			}
+		}
 	}
 }

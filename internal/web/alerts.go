@@ -85,6 +85,7 @@ type Alerts interface {
 }
 
 func (s *server) routeAlerts(mux *http.ServeMux) {
+	mux.HandleFunc("GET /alerts", s.alertsPage)
 	mux.HandleFunc("GET /api/v1/alerts", s.apiAlerts)
 	mux.HandleFunc("GET /api/v1/deliveries", s.apiDeliveries)
 	mux.HandleFunc("POST /api/v1/deliveries/retry", s.guard(s.apiRetryDeliveries))

@@ -7,7 +7,7 @@ import (
 	"html/template"
 )
 
-//go:embed pages.html style.css refresh.js
+//go:embed pages.html style.css refresh.js silences.js
 var assets embed.FS
 
 type pages struct {
@@ -16,6 +16,10 @@ type pages struct {
 	// statusCSP is csp but lets the status page's filter form submit to this
 	// origin; the other pages have no forms and keep form-action 'none'.
 	statusCSP string
+	// alertsCSP is the alerts page's: its one script is silences.js (no
+	// refresh), which may fetch this origin's API; its form never submits
+	// (the script sends JSON instead), so form-action stays 'none'.
+	alertsCSP string
 }
 
 // mustParsePages parses the page templates and derives the CSP. The style
@@ -31,10 +35,15 @@ func mustParsePages() *pages {
 	if err != nil {
 		panic(err)
 	}
+	sjs, err := assets.ReadFile("silences.js")
+	if err != nil {
+		panic(err)
+	}
 	parse := func() *template.Template {
 		t := template.Must(template.New("pages").ParseFS(assets, "pages.html"))
 		template.Must(t.New("css").Parse(string(css)))
 		template.Must(t.New("refreshjs").Parse(string(js)))
+		template.Must(t.New("silencesjs").Parse(string(sjs)))
 		return t
 	}
 	hash := func(b []byte) string {
@@ -45,5 +54,7 @@ func mustParsePages() *pages {
 		return "default-src 'none'; style-src " + hash(css) + "; script-src " + hash(js) +
 			"; base-uri 'none'; form-action " + formAction + "; frame-ancestors 'none'"
 	}
-	return &pages{t: parse(), csp: csp("'none'"), statusCSP: csp("'self'")}
+	alerts := "default-src 'none'; style-src " + hash(css) + "; script-src " + hash(sjs) +
+		"; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	return &pages{t: parse(), csp: csp("'none'"), statusCSP: csp("'self'"), alertsCSP: alerts}
 }

@@ -101,6 +101,8 @@ func markRetry(r *result.Run, runs []*result.Run) retryMark {
 type page struct {
 	Title, Region, Version, Now string
 	Refresh                     bool
+	// Banner is a failed reload (Options.ReloadFailure), atop every page.
+	Banner string
 }
 
 type flowView struct {
@@ -180,7 +182,7 @@ type errorView struct {
 
 func (s *server) page(title string, refresh bool) page {
 	return page{Title: title, Region: s.o.Region, Version: s.o.Version,
-		Now: absTime(s.now()), Refresh: refresh}
+		Now: absTime(s.now()), Refresh: refresh, Banner: s.reloadFailure()}
 }
 
 func (s *server) errorView(heading, msg string) errorView {

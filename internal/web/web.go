@@ -60,6 +60,10 @@ type Options struct {
 	// Ready reports readiness: nil error = ready; otherwise /readyz answers 503
 	// with the error text. Nil Ready means always ready.
 	Ready func() error
+	// ReloadFailure says why the last configuration reload failed, for a
+	// banner on every page and a note in /readyz; "" when it succeeded (or
+	// none was tried). Nil means never.
+	ReloadFailure func() string
 	// Now is the clock; default time.Now (tests fix it).
 	Now func() time.Time
 	// LogSearchURL optionally links trace ids to a log search: "{trace_id}" is
@@ -94,6 +98,7 @@ type server struct {
 //	GET /runs/{trace_id}       one kept run (HTML)
 //	GET /api/v1/results        latest runs as JSON (?flow=NAME&limit=N)
 //	GET /api/v1/flows          configured flows as JSON
+//	GET /alerts                alerts and silences (HTML; silences.js changes silences through the API)
 //	GET /healthz, /readyz      liveness, readiness
 //	GET /metrics               Options.Metrics
 //	GET, POST /api/v1/silences, DELETE /api/v1/silences/{id}   see alerts.go
@@ -207,6 +212,10 @@ func text(w http.ResponseWriter, code int, msg string) {
 	writeBody(w, code, "text/plain; charset=utf-8", []byte(msg))
 }
 
+// readyz answers 503 when not ready. A failed reload is a note in a 200
+// answer ("ready, configuration reload failed ..."), not a 503: the prober
+// keeps probing and alerting with the previous configuration, and taking it
+// out of service would stop that without fixing the file.
 func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if s.o.Ready != nil {
 		if err := s.o.Ready(); err != nil {
@@ -214,7 +223,18 @@ func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 			return
 		}
 	}
+	if note := s.reloadFailure(); note != "" {
+		text(w, http.StatusOK, "ready, "+note)
+		return
+	}
 	text(w, http.StatusOK, "ready")
+}
+
+func (s *server) reloadFailure() string {
+	if s.o.ReloadFailure == nil {
+		return ""
+	}
+	return s.o.ReloadFailure()
 }
 
 func writeBody(w http.ResponseWriter, code int, ctype string, body []byte) {
@@ -253,13 +273,18 @@ func (l bufList) put(b *bytes.Buffer) {
 }
 
 func (s *server) html(w http.ResponseWriter, code int, name string, data any) {
+	s.htmlCSP(w, code, name, data, s.pages.csp)
+}
+
+// htmlCSP is html with a page's own Content-Security-Policy.
+func (s *server) htmlCSP(w http.ResponseWriter, code int, name string, data any, csp string) {
 	buf := s.bufs.get()
 	defer s.bufs.put(buf)
 	if err := s.pages.t.ExecuteTemplate(buf, name, data); err != nil {
 		text(w, http.StatusInternalServerError, "rendering page: "+err.Error())
 		return
 	}
-	w.Header().Set("Content-Security-Policy", s.pages.csp)
+	w.Header().Set("Content-Security-Policy", csp)
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	writeBody(w, code, "text/html; charset=utf-8", buf.Bytes())
 }

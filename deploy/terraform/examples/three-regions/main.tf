@@ -146,10 +146,12 @@ module "evaluator" {
 }
 
 # A warning (not an error) when the rules name regions nothing deploys, or a
-# region is deployed that no quorum or absent rule watches.
+# region is deployed that no quorum or absent rule watches. The labels are
+# sorted as [for r in SET : tostring(r)]: they are module outputs, whose type
+# terraform validate does not know, and sort() of the set as it is fails it.
 check "rule_regions" {
   assert {
     condition     = length(local.rule_regions) == 0 || (length(setsubtract(local.rule_regions, local.region_labels)) == 0 && length(setsubtract(local.region_labels, local.rule_regions)) == 0)
-    error_message = "probes.yaml's rules name regions [${join(", ", sort(local.rule_regions))}] but the probers run as [${join(", ", sort(local.region_labels))}]: update flow_failing.regions and absent.regions."
+    error_message = "probes.yaml's rules name regions [${join(", ", sort([for r in local.rule_regions : tostring(r)]))}] but the probers run as [${join(", ", sort([for r in local.region_labels : tostring(r)]))}]: update flow_failing.regions and absent.regions."
   }
 }

@@ -193,7 +193,7 @@ resource "aws_ecs_service" "prober" {
   }
 
   network_configuration {
-    subnets          = aws_subnet.private[*].id
+    subnets          = local.subnet_ids
     security_groups  = [aws_security_group.task.id]
     assign_public_ip = false
   }

@@ -7,6 +7,10 @@
 # unreachable, but its source address changes with every task and one added
 # inbound rule would expose it; private subnets make that impossible.
 
+# Or, with vpc_id and subnet_ids set, the tasks run in an existing VPC's
+# subnets and nothing of the above is created: routing (egress to what is
+# probed and to the AWS APIs, S3 for the config fetch) is that VPC's.
+
 data "aws_availability_zones" "available" {
   state = "available"
 
@@ -17,11 +21,43 @@ data "aws_availability_zones" "available" {
 }
 
 locals {
-  azs       = slice(data.aws_availability_zones.available.names, 0, var.az_count)
-  nat_count = var.nat_gateway_per_az ? var.az_count : 1
+  create_vpc = var.vpc_id == null
+  azs        = slice(data.aws_availability_zones.available.names, 0, var.az_count)
+  subnets    = local.create_vpc ? var.az_count : 0
+  nat_count  = local.create_vpc ? (var.nat_gateway_per_az ? var.az_count : 1) : 0
+  vpc_id     = local.create_vpc ? aws_vpc.this[0].id : var.vpc_id
+  subnet_ids = local.create_vpc ? aws_subnet.private[*].id : var.subnet_ids
+}
+
+# The network resources were singletons before vpc_id: they keep their state.
+moved {
+  from = aws_vpc.this
+  to   = aws_vpc.this[0]
+}
+
+moved {
+  from = aws_default_security_group.this
+  to   = aws_default_security_group.this[0]
+}
+
+moved {
+  from = aws_internet_gateway.this
+  to   = aws_internet_gateway.this[0]
+}
+
+moved {
+  from = aws_route_table.public
+  to   = aws_route_table.public[0]
+}
+
+moved {
+  from = aws_vpc_endpoint.s3
+  to   = aws_vpc_endpoint.s3[0]
 }
 
 resource "aws_vpc" "this" {
+  count = local.create_vpc ? 1 : 0
+
   cidr_block           = var.vpc_cidr
   enable_dns_support   = true
   enable_dns_hostnames = true
@@ -31,21 +67,25 @@ resource "aws_vpc" "this" {
 
 # Nothing may use the default security group.
 resource "aws_default_security_group" "this" {
-  vpc_id = aws_vpc.this.id
+  count = local.create_vpc ? 1 : 0
+
+  vpc_id = aws_vpc.this[0].id
 
   tags = merge(local.tags, { Name = "${local.prefix}-default-unused" })
 }
 
 resource "aws_internet_gateway" "this" {
-  vpc_id = aws_vpc.this.id
+  count = local.create_vpc ? 1 : 0
+
+  vpc_id = aws_vpc.this[0].id
 
   tags = merge(local.tags, { Name = local.prefix })
 }
 
 resource "aws_subnet" "public" {
-  count = var.az_count
+  count = local.subnets
 
-  vpc_id                  = aws_vpc.this.id
+  vpc_id                  = aws_vpc.this[0].id
   availability_zone       = local.azs[count.index]
   cidr_block              = cidrsubnet(var.vpc_cidr, 4, count.index)
   map_public_ip_on_launch = false
@@ -54,9 +94,9 @@ resource "aws_subnet" "public" {
 }
 
 resource "aws_subnet" "private" {
-  count = var.az_count
+  count = local.subnets
 
-  vpc_id            = aws_vpc.this.id
+  vpc_id            = aws_vpc.this[0].id
   availability_zone = local.azs[count.index]
   cidr_block        = cidrsubnet(var.vpc_cidr, 4, 8 + count.index)
 
@@ -83,27 +123,29 @@ resource "aws_nat_gateway" "this" {
 }
 
 resource "aws_route_table" "public" {
-  vpc_id = aws_vpc.this.id
+  count = local.create_vpc ? 1 : 0
+
+  vpc_id = aws_vpc.this[0].id
 
   route {
     cidr_block = "0.0.0.0/0"
-    gateway_id = aws_internet_gateway.this.id
+    gateway_id = aws_internet_gateway.this[0].id
   }
 
   tags = merge(local.tags, { Name = "${local.prefix}-public" })
 }
 
 resource "aws_route_table_association" "public" {
-  count = var.az_count
+  count = local.subnets
 
   subnet_id      = aws_subnet.public[count.index].id
-  route_table_id = aws_route_table.public.id
+  route_table_id = aws_route_table.public[0].id
 }
 
 resource "aws_route_table" "private" {
-  count = var.az_count
+  count = local.subnets
 
-  vpc_id = aws_vpc.this.id
+  vpc_id = aws_vpc.this[0].id
 
   route {
     cidr_block     = "0.0.0.0/0"
@@ -114,7 +156,7 @@ resource "aws_route_table" "private" {
 }
 
 resource "aws_route_table_association" "private" {
-  count = var.az_count
+  count = local.subnets
 
   subnet_id      = aws_subnet.private[count.index].id
   route_table_id = aws_route_table.private[count.index].id
@@ -122,7 +164,9 @@ resource "aws_route_table_association" "private" {
 
 # S3 (the config fetch) without the NAT gateway; gateway endpoints are free.
 resource "aws_vpc_endpoint" "s3" {
-  vpc_id            = aws_vpc.this.id
+  count = local.create_vpc ? 1 : 0
+
+  vpc_id            = aws_vpc.this[0].id
   service_name      = "com.amazonaws.${var.region}.s3"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = aws_route_table.private[*].id
@@ -133,7 +177,7 @@ resource "aws_vpc_endpoint" "s3" {
 resource "aws_security_group" "task" {
   name        = "${local.prefix}-probe"
   description = "prober probe task: no inbound rules; egress to what it probes and AWS APIs"
-  vpc_id      = aws_vpc.this.id
+  vpc_id      = local.vpc_id
 
   tags = merge(local.tags, { Name = "${local.prefix}-probe" })
 }

@@ -49,17 +49,17 @@ output "config_objects" {
 }
 
 output "vpc_id" {
-  description = "The region's VPC."
-  value       = aws_vpc.this.id
+  description = "The region's VPC: the one created, or var.vpc_id."
+  value       = local.vpc_id
 }
 
 output "private_subnet_ids" {
-  description = "Private subnets (no public IPs; egress through NAT) where tasks run."
-  value       = aws_subnet.private[*].id
+  description = "Subnets where tasks run: the private subnets created (no public IPs; egress through NAT), or var.subnet_ids."
+  value       = local.subnet_ids
 }
 
 output "egress_ips" {
-  description = "Public IPs of the NAT gateways: every probe from this region comes from one of them."
+  description = "Public IPs of the NAT gateways: every probe from this region comes from one of them (empty with vpc_id: the existing VPC's egress is its own)."
   value       = aws_eip.nat[*].public_ip
 }
 

@@ -227,6 +227,33 @@ variable "vpc_cidr" {
   }
 }
 
+variable "vpc_id" {
+  description = "An existing VPC to run the task in, instead of the VPC this module creates (with its subnets, NAT gateways and S3 endpoint). Set subnet_ids with it; their routes must reach what the flows probe, the AWS APIs (ECS, Secrets Manager, CloudWatch Logs, AMP) and S3."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.vpc_id == null || can(regex("^vpc-[0-9a-f]{8,17}$", var.vpc_id))
+    error_message = "The vpc_id must be a VPC id such as vpc-0a1b2c3d4e5f67890, or null to create the VPC."
+  }
+}
+
+variable "subnet_ids" {
+  description = "Subnets of vpc_id the task runs in (no public IP is assigned, so they need a NAT or endpoints for egress). Only with vpc_id."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = (var.vpc_id == null) == (length(var.subnet_ids) == 0)
+    error_message = "Set vpc_id and subnet_ids together, or neither (the module then creates the VPC)."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
+    error_message = "The subnet_ids must be subnet ids such as subnet-0a1b2c3d4e5f67890."
+  }
+}
+
 variable "az_count" {
   description = "Availability zones to spread subnets over (the service runs one task; ECS places it in any of them)."
   type        = number

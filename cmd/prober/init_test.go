@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/shop"
+)
+
+// prober init writes a starter that validate accepts, pointed at the URL
+// given, and refuses to overwrite anything.
+func TestInit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "conf")
+	code, stdout, stderr := invoke("init", "--dir", dir, "http://127.0.0.1:8080/health")
+	if code != 0 || !strings.Contains(stdout, "wrote "+filepath.Join(dir, "probes.yaml")) {
+		t.Fatalf("init: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = invoke("validate", "--config", filepath.Join(dir, "probes.yaml"))
+	if code != 0 || !strings.Contains(stdout, "ok: 1 flow(s)") || !strings.Contains(stdout, "example") {
+		t.Fatalf("validate of the starter: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "probes.yaml")); !strings.Contains(string(b), "http://127.0.0.1:8080/health") {
+		t.Errorf("the URL is not in probes.yaml:\n%s", b)
+	}
+
+	// A second init changes nothing, even when only the flow exists.
+	os.Remove(filepath.Join(dir, "probes.yaml"))
+	os.WriteFile(filepath.Join(dir, "flows", "example.yaml"), []byte("mine"), 0o644)
+	code, _, stderr = invoke("init", "--dir", dir)
+	if code != 2 || !strings.Contains(stderr, "exists; not overwriting") {
+		t.Errorf("init over a flow: exit %d %s", code, stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "flows", "example.yaml")); string(b) != "mine" {
+		t.Error("init overwrote flows/example.yaml")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "probes.yaml")); err == nil {
+		t.Error("init wrote probes.yaml beside an existing flow")
+	}
+	if code, _, stderr := invoke("init", "--dir", t.TempDir(), "ftp://x"); code != 2 || !strings.Contains(stderr, "not an http(s) URL") {
+		t.Errorf("init with a bad URL: exit %d %s", code, stderr)
+	}
+}
+
+// The demo's banner shows how to run once against its shop, and never the
+// password.
+func TestDemoBannerShowsOnce(t *testing.T) {
+	for _, own := range []bool{true, false} {
+		var b bytes.Buffer
+		printBanner(&b, &config.Config{}, "http://127.0.0.1:9115", &shop.Sandbox{ShopURL: "http://127.0.0.1:4242"}, "/tmp/d", own)
+		out := b.String()
+		if !strings.Contains(out, "SHOP_URL=http://127.0.0.1:4242 prober once") || !strings.Contains(out, "http://127.0.0.1:9115/alerts") {
+			t.Errorf("own password %v: banner lacks the once command or the alerts page:\n%s", own, out)
+		}
+		if random := strings.Contains(out, "password is random"); random == own {
+			t.Errorf("own password %v: banner says random: %v", own, random)
+		}
+	}
+}

@@ -1,0 +1,7 @@
+variable "region" {
+  type = string
+}
+
+output "label" {
+  value = var.region
+}
