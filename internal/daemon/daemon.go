@@ -497,22 +497,31 @@ func Shapes(cfg *config.Config) []metrics.FlowShape {
 	// histogram it reads (the flow's, or one step's), so that the rule
 	// exported to Prometheus counts the runs above it exactly, as the
 	// engine does.
+	// A step's histogram is exported at the default level only where a
+	// latency rule reads it (read: the key is there).
 	type hist struct{ flow, step string }
 	bounds := map[hist][]float64{}
 	for _, r := range cfg.Alerting.Rules {
-		if r != nil && r.Kind == config.Latency && r.Latency != nil && r.Latency.Above > 0 {
+		if r != nil && r.Kind == config.Latency && r.Latency != nil {
 			k := hist{r.Latency.Flow, r.Latency.Step}
-			bounds[k] = append(bounds[k], r.Latency.Above.Seconds())
+			b := bounds[k]
+			if r.Latency.Above > 0 {
+				b = append(b, r.Latency.Above.Seconds())
+			}
+			bounds[k] = b
 		}
 	}
 	out := make([]metrics.FlowShape, len(cfg.Flows))
 	for i, f := range cfg.Flows {
 		out[i].Name = f.Name
 		out[i].Bounds = bounds[hist{f.Name, ""}]
+		out[i].Detailed = f.Metrics == config.MetricsDetailed
+		out[i].Retries = f.Retries > 0
 		out[i].Steps = make([]metrics.StepShape, 0, len(f.Steps)+len(f.Cleanup))
 		for _, st := range slices.Concat(f.Steps, f.Cleanup) {
+			b, read := bounds[hist{f.Name, st.Name}]
 			out[i].Steps = append(out[i].Steps, metrics.StepShape{Name: st.Name, Dependency: st.Dependency,
-				Bounds: bounds[hist{f.Name, st.Name}]})
+				Bounds: b, Histogram: read})
 		}
 	}
 	return out
