@@ -11,12 +11,13 @@ const (
 
 // metricsLevel reads a `metrics:` value, or reports where it is wrong.
 func (f *file) metricsLevel(n *yaml.Node) (string, bool) {
-	s, ok := f.str(n, "a metric level")
+	s, ok := f.plain(n, "a metric level", "metrics cannot use {{...}}")
 	if !ok {
 		return "", false
 	}
 	if s != MetricsDefault && s != MetricsDetailed {
-		f.errorf(n, "metrics %s must be %s or %s", quote(s), MetricsDefault, MetricsDetailed)
+		// The source, not the expansion, as for region.
+		f.errorf(n, "metrics %s must be %s or %s", quote(n.Value), MetricsDefault, MetricsDetailed)
 		return "", false
 	}
 	return s, true
