@@ -3,9 +3,13 @@ package daemon
 import (
 	"maps"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/metrics"
@@ -88,5 +92,62 @@ func TestSeriesCountIsScraped(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("scrape: %v series per flow, calculator %v", got, want)
+	}
+}
+
+// Every per-flow metric that the exported Prometheus rules and the
+// engine's Prometheus source read exists at the default level for the
+// shipped flows, so both work at either level.
+func TestDefaultLevelServesRulesAndSource(t *testing.T) {
+	cfg, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true,
+		Env: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(level string) map[string]bool {
+		for _, f := range cfg.Flows {
+			f.Metrics = level
+		}
+		reg := prometheus.NewRegistry()
+		m := metrics.New(reg, "r", metrics.BuildInfo{})
+		m.SetFlows(Shapes(cfg))
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, mf := range mfs {
+			out[mf.GetName()] = true
+			if mf.GetType() == dto.MetricType_HISTOGRAM {
+				for _, s := range []string{"_bucket", "_sum", "_count"} {
+					out[mf.GetName()+s] = true
+				}
+			}
+		}
+		return out
+	}
+	detailed, dflt := names(config.MetricsDetailed), names(config.MetricsDefault)
+	if len(dflt) >= len(detailed) {
+		t.Fatalf("default level: %d names, detailed %d", len(dflt), len(detailed))
+	}
+	nameRE := regexp.MustCompile(`prober_[a-z_]+`)
+	for _, file := range []string{"../../deploy/prometheus/prober.rules.yml", "../golden/promsource.go"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := 0
+		for _, n := range nameRE.FindAllString(string(b), -1) {
+			if !detailed[n] {
+				continue // not a per-flow family (recording rules, the alert metrics)
+			}
+			read++
+			if !dflt[n] {
+				t.Errorf("%s reads %s, which the default metric level does not export", file, n)
+			}
+		}
+		if read == 0 {
+			t.Errorf("%s reads no per-flow metric", file)
+		}
 	}
 }
