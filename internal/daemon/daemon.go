@@ -98,6 +98,7 @@ type Daemon struct {
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	metrics *metrics.Metrics
+	series  atomic.Int64 // the flows' series at the last load (setShapes)
 	store   *store.Store
 	runlog  *runlog.Logger
 	sched   *schedule.Scheduler
@@ -191,6 +192,7 @@ func New(o Options) (*Daemon, error) {
 		// exemplars (trace ids) are only served in it.
 		Metrics:      d.metrics.Handler(d.reg, metrics.HandlerOpts{ErrorLog: slogErrorLog{o.Logger}}),
 		Ready:        d.ready,
+		Series:       func() int { return int(d.series.Load()) },
 		LogSearchURL: o.LogSearchURL,
 		Alerts:       alertsView,
 	})
@@ -259,10 +261,10 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	// Shapes and the status page's flow list are made from the
 	// configuration when needed rather than kept: at 10,000 flows they
 	// would hold 4 MB that is read once, or on a page view.
-	d.metrics.SetFlows(Shapes(cfg))
+	d.setShapes(cfg)
 	if d.serving {
 		if err := d.sched.Set(jobs); err != nil {
-			d.metrics.SetFlows(Shapes(d.Config())) // back to the configuration kept
+			d.setShapes(d.Config()) // back to the configuration kept
 			return fmt.Errorf("scheduling: %w", err)
 		}
 	}
@@ -485,6 +487,18 @@ func latencySamples(cfg *config.Config) ([]string, time.Duration) {
 		age = max(age, r.Latency.Window)
 	}
 	return flows, age
+}
+
+// setShapes announces cfg's flows to the metrics and counts the series
+// they export, for the status page's footer: counted once a load, from the
+// records a scrape reads.
+func (d *Daemon) setShapes(cfg *config.Config) {
+	d.metrics.SetFlows(Shapes(cfg))
+	n := 0
+	for _, c := range d.metrics.Series() {
+		n += c
+	}
+	d.series.Store(int64(n))
 }
 
 // Shapes are cfg's flows as the metrics pre-create their series, with

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"regexp"
@@ -92,6 +93,14 @@ func TestSeriesCountIsScraped(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("scrape: %v series per flow, calculator %v", got, want)
+	}
+	// The status page's footer shows the total.
+	total := 0
+	for _, n := range want {
+		total += n
+	}
+	if _, _, page := f.get("/", ""); !strings.Contains(page, fmt.Sprintf(" · %d series exported", total)) {
+		t.Errorf("status page footer lacks %d series: %s", total, page[max(0, strings.Index(page, "<footer")):])
 	}
 }
 

@@ -101,6 +101,7 @@ func markRetry(r *result.Run, runs []*result.Run) retryMark {
 type page struct {
 	Title, Region, Version, Now string
 	Refresh                     bool
+	Series                      int // the footer's count, 0: not shown
 }
 
 type flowView struct {
@@ -180,7 +181,14 @@ type errorView struct {
 
 func (s *server) page(title string, refresh bool) page {
 	return page{Title: title, Region: s.o.Region, Version: s.o.Version,
-		Now: absTime(s.now()), Refresh: refresh}
+		Now: absTime(s.now()), Refresh: refresh, Series: s.series()}
+}
+
+func (s *server) series() int {
+	if s.o.Series == nil {
+		return 0
+	}
+	return s.o.Series()
 }
 
 func (s *server) errorView(heading, msg string) errorView {

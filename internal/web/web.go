@@ -60,6 +60,8 @@ type Options struct {
 	// Ready reports readiness: nil error = ready; otherwise /readyz answers 503
 	// with the error text. Nil Ready means always ready.
 	Ready func() error
+	// Series is how many series the flows export (the footer's count); optional.
+	Series func() int
 	// Now is the clock; default time.Now (tests fix it).
 	Now func() time.Time
 	// LogSearchURL optionally links trace ids to a log search: "{trace_id}" is
