@@ -46,6 +46,7 @@ type dashboardPanel struct {
 	ID         int              `json:"id"`
 	Type       string           `json:"type"`
 	Title      string           `json:"title"`
+	Desc       string           `json:"description"`
 	Datasource *datasourceRef   `json:"datasource"`
 	GridPos    gridPos          `json:"gridPos"`
 	Targets    []panelTarget    `json:"targets"`
@@ -120,7 +121,13 @@ type promQuery struct {
 	exemplar bool
 	// label is set for a label_values(...) variable: the label listed.
 	label string
+	// detailedOnly: its panel says it has data only with metrics: detailed.
+	detailedOnly bool
 }
+
+// detailedOnlyMark is how a panel's description says it has data only at
+// the detailed metric level.
+const detailedOnlyMark = "Only with metrics: detailed"
 
 var labelValuesRE = regexp.MustCompile(`^\s*label_values\(\s*(.*?)\s*,\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\)\s*$`)
 
@@ -135,7 +142,8 @@ func (d dashboard) queries(t *testing.T) []promQuery {
 				t.Errorf("panel %q target %s has no expr", p.Title, tg.RefID)
 				continue
 			}
-			out = append(out, promQuery{where: fmt.Sprintf("panel %q target %s", p.Title, tg.RefID), expr: tg.Expr, exemplar: tg.Exemplar})
+			out = append(out, promQuery{where: fmt.Sprintf("panel %q target %s", p.Title, tg.RefID), expr: tg.Expr, exemplar: tg.Exemplar,
+				detailedOnly: strings.Contains(p.Desc, detailedOnlyMark)})
 		}
 	}
 	for _, v := range d.Templating.List {
@@ -387,7 +395,7 @@ func exportedMetrics(t *testing.T) map[string]map[string]bool {
 	alert.NewDispatcher(nil, nil, alert.DispatcherOptions{Registerer: rec2})
 
 	// Give every vector a child, so that gathering tells the types.
-	m.SetFlows([]metrics.FlowShape{{Name: "checkout", Steps: []metrics.StepShape{{Name: "pay", Dependency: "bank-gateway"}}}})
+	m.SetFlows([]metrics.FlowShape{{Name: "checkout", Detailed: true, Steps: []metrics.StepShape{{Name: "pay", Dependency: "bank-gateway"}}}})
 	now := time.Now()
 	m.Observe(&result.Run{Flow: "checkout", TraceID: strings.Repeat("a", 32), Start: now, Duration: time.Second, Status: result.Failed,
 		Class: result.SwallowedError, FailedStep: "pay", Steps: []result.Step{{Name: "pay", Dependency: "bank-gateway", Status: result.Failed,
@@ -574,8 +582,16 @@ func TestGrafanaSelectors(t *testing.T) {
 // long enough to page: every panel must have data, and the panels with
 // exemplars must find trace ids. The same Prometheus loads the rules
 // `prober rules` generates from the shipped probes.yaml, and fires the
-// gateway alert too.
+// gateway alert too. It does so at both metric levels (issue 20): at the
+// default level a panel marked detailed-only may be empty, but its queries
+// must still be valid.
 func TestGrafanaDashboardQueries(t *testing.T) {
+	for _, level := range []string{config.MetricsDefault, config.MetricsDetailed} {
+		t.Run(level, func(t *testing.T) { testGrafanaDashboardQueries(t, level) })
+	}
+}
+
+func testGrafanaDashboardQueries(t *testing.T, level string) {
 	prometheusBinary(t)
 	d := loadDashboard(t)
 	queries := d.queries(t)
@@ -586,7 +602,7 @@ func TestGrafanaDashboardQueries(t *testing.T) {
 	}
 
 	addr, shopAddr := freeAddr(t), freeAddr(t)
-	start(t, []string{"SHOP_PASSWORD=" + secretPW}, "demo", "--every", "2s", "--listen", addr,
+	start(t, []string{"SHOP_PASSWORD=" + secretPW, "PROBER_METRICS=" + level}, "demo", "--every", "2s", "--listen", addr,
 		"--shop-listen", shopAddr, "--dir", t.TempDir())
 	ps := startPrometheus(t, map[string][]string{"prober": {addr}}, time.Second, rules)
 	base := "http://" + addr
@@ -618,9 +634,19 @@ func TestGrafanaDashboardQueries(t *testing.T) {
 				t.Errorf("%s: %s: %v", pass.name, q.where, err)
 				continue
 			}
-			r := waitData(t, ps, expr, 30*time.Second)
+			within := 30 * time.Second
+			if q.detailedOnly && level != config.MetricsDetailed {
+				within = 0 // valid, and empty at this level
+			}
+			r := waitData(t, ps, expr, within)
 			if r.Status != "success" {
 				t.Errorf("%s: %s: %s\n  %s", pass.name, q.where, r.Error, expr)
+				continue
+			}
+			if q.detailedOnly && level != config.MetricsDetailed {
+				if len(r.Data.Result) > 0 {
+					t.Errorf("%s: %s has data at the %s level: is it detailed-only?\n  %s", pass.name, q.where, level, expr)
+				}
 				continue
 			}
 			if len(r.Data.Result) == 0 {

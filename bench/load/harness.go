@@ -24,6 +24,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/prober-dev/prober/internal/daemon"
+	probermetrics "github.com/prober-dev/prober/internal/metrics"
 	"github.com/prober-dev/prober/internal/result"
 )
 
@@ -43,6 +44,7 @@ type options struct {
 	Rules        bool          // a flow_failing rule over every flow and a dependency rule
 	LogFile      string        // the daemon's JSON log ("": formatted, then discarded)
 	Reload       bool          // reload the configuration in the middle of the measured time
+	Metrics      string        // the metric level (probes.yaml's metrics:); "": the default
 	CPUProfile   string
 	MemProfile   string
 	Progress     io.Writer // one line per segment while running (nil: quiet)
@@ -238,9 +240,10 @@ type report struct {
 	evalCount   uint64   // rule evaluation cycles during the measured time
 	evalSum     float64  // seconds spent in them
 	evalBuckets []*dto.Bucket
-	scrapes     polls   // of /metrics
-	views       polls   // of the status page
-	perSec      []int64 // requests started in each second from the start of the schedule
+	scrapes     polls          // of /metrics
+	series      map[string]int // per flow, as the calculator counts them
+	views       polls          // of the status page
+	perSec      []int64        // requests started in each second from the start of the schedule
 	log         *countingWriter
 	readyCode   int    // /readyz at the end of the measured time
 	readyBody   string // and what it said
@@ -298,6 +301,7 @@ func run(ctx context.Context, o options) (*report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
+	rep.series = probermetrics.SeriesOf(daemon.Shapes(d.Config()))
 	rep.loadTime = time.Since(t0)
 	runtime.GC()
 	rep.configured = takeSample()
@@ -552,6 +556,9 @@ func writeConfig(dir string, o options, base string) error {
 	}
 	if o.Keep > 0 {
 		fmt.Fprintf(&b, "store: {keep: %d}\n", o.Keep)
+	}
+	if o.Metrics != "" {
+		fmt.Fprintf(&b, "metrics: %s\n", o.Metrics)
 	}
 	fmt.Fprintf(&b, "defaults: {every: %s, timeout: 30s, step_timeout: 10s, headers: {Accept: application/json}}\n", o.Every)
 	fmt.Fprintf(&b, "vars: {target: %q}\n", base)

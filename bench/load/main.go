@@ -53,6 +53,7 @@ func main() {
 	flag.BoolVar(&o.Reload, "reload", false, "reload the configuration half-way through the measured time")
 	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured time")
 	flag.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile at the end (and FILE.configured before the first run)")
+	flag.StringVar(&o.Metrics, "metrics", "", "the metric level: default or detailed (every flow's series as before the levels)")
 	quiet := flag.Bool("q", false, "no progress lines on stderr")
 	flag.Parse()
 

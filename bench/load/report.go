@@ -121,6 +121,14 @@ func (r *report) write(w io.Writer) {
 		row("rule cycles", fmt.Sprintf("%d (%.2f/s, %.1f%% of a core)", r.evalCount, float64(r.evalCount)/r.measured().Seconds(),
 			100*r.evalSum/r.measured().Seconds()), "")
 	}
+	if len(r.series) > 0 {
+		total, most := 0, 0
+		for _, n := range r.series {
+			total += n
+			most = max(most, n)
+		}
+		row("series: per flow (most) / total (prober validate's count)", fmt.Sprintf("%d / %d", most, total), "≤ 40 for 4 steps")
+	}
 	if p := r.scrapes; p.n > 0 {
 		row("/metrics scrapes: count / mean wall / size", fmt.Sprintf("%d / %s / %s", p.n,
 			ms(p.wall/time.Duration(p.n)), mb(p.bytes)), "")

@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/daemon"
+	"github.com/prober-dev/prober/internal/metrics"
 	"github.com/prober-dev/prober/internal/report"
 	"github.com/prober-dev/prober/internal/result"
 	"github.com/prober-dev/prober/internal/runner"
@@ -97,8 +99,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	cf.register(fl)
 	secrets := fl.Bool("secrets", false, "also resolve every secret (needs the environment and files the daemon has)")
 	webConfig := fl.String("web.config.file", "", "also check this Prometheus web configuration file (TLS, basic auth)")
+	scrape := fl.Duration("scrape-interval", 15*time.Second, "Prometheus' scrape interval, for the samples a month the series cost")
 	if err := parse(fl, args); err != nil {
 		return err
+	}
+	if *scrape <= 0 {
+		return usageError{fmt.Errorf("--scrape-interval %s: must be positive", *scrape)}
 	}
 	wc, err := web.LoadWebConfig(*webConfig)
 	if err != nil {
@@ -132,6 +138,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  %-20s %-28s %d step(s)  %s\n", f.Name, daemon.DescribeSchedule(f.Schedule),
 			len(f.Steps)+len(f.Cleanup), f.File)
 	}
+	writeSeries(stdout, cfg, *scrape)
 	if *webConfig != "" {
 		scheme := "plain HTTP"
 		if wc.TLS {
@@ -284,4 +291,40 @@ func writeJUnit(path string, runs []*result.Run, secrets *secret.Set) error {
 		return fmt.Errorf("writing JUnit report: %w", err)
 	}
 	return nil
+}
+
+// writeSeries is the series calculator: how many series each flow exports
+// at its metric level (counted by the metrics package from the shapes the
+// daemon announces, as a scrape of it would count them) and the samples a
+// month they cost at one scrape every interval.
+func writeSeries(w io.Writer, cfg *config.Config, interval time.Duration) {
+	counts := metrics.SeriesOf(daemon.Shapes(cfg))
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	const month = 30 * 24 * time.Hour
+	samples := float64(total) * float64(month/interval)
+	fmt.Fprintf(w, "series: %d from %d flow(s) (metrics: %s); %s samples a month at a %s scrape\n",
+		total, len(cfg.Flows), cfg.Metrics, humanCount(samples), interval)
+	for _, f := range cfg.Flows {
+		fmt.Fprintf(w, "  %-20s %-8s %4d series\n", f.Name, f.Metrics, counts[f.Name])
+	}
+}
+
+// humanCount is n in thousands, millions or billions.
+func humanCount(n float64) string {
+	for _, u := range []struct {
+		div  float64
+		name string
+	}{{1e9, " billion"}, {1e6, " million"}, {1e3, " thousand"}} {
+		if n >= u.div {
+			x, prec := n/u.div, 0
+			if x < 10 {
+				prec = 1
+			}
+			return strconv.FormatFloat(x, 'f', prec, 64) + u.name
+		}
+	}
+	return strconv.FormatFloat(n, 'f', 0, 64)
 }

@@ -147,7 +147,7 @@ const usage = `prober: synthetic monitoring for multi-step HTTP flows
 Usage:
   prober [run]       [--config probes.yaml] [--region R] [--listen ADDR] [--role all|probe|evaluate]
                      [--web.config.file web-config.yml]
-  prober validate    [--config probes.yaml]
+  prober validate    [--config probes.yaml] [--scrape-interval 15s]
   prober once        [--config probes.yaml] [--flow NAME]... [--junit FILE] [--json]
   prober demo        [--listen ADDR] [--every 10s]
   prober shop        [--listen ADDR] [--gateway-listen ADDR]

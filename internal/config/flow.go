@@ -244,7 +244,7 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 	o := f.topObject(root, "flow", []string{
 		"name", "description", "every", "cron", "timezone", "timeout", "step_timeout", "labels", "vars",
 		"headers", "body_limit", "follow_redirects", "max_redirects", "tls", "steps", "cleanup", "retries",
-		"run_on_start",
+		"run_on_start", "metrics",
 	})
 	fl := &Flow{File: e.path, Pos: f.pos(root), Labels: map[string]string{}, Vars: map[string]string{}}
 	fc := &flowCtx{l: l, c: c, f: f, fl: fl, stepNames: map[string]Pos{}}
@@ -306,6 +306,12 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 		}
 	}
 	fl.RunOnStart = fl.RunOnStart || l.runOnStart
+	fl.Metrics = c.metrics
+	if n := o.get("metrics"); n != nil {
+		if lv, ok := f.metricsLevel(n); ok {
+			fl.Metrics = lv
+		}
+	}
 	fl.HTTP = c.defs.http
 	f.httpOptions(o, &fl.HTTP)
 	fc.headers = overlayHeaders(c.defs.headers, f.headers(o.get("headers"), &fc.headerUses))

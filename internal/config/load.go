@@ -144,6 +144,7 @@ type common struct {
 	vars    map[string]string
 	secrets map[string]bool // declared names, resolved or not
 	defs    *defaults
+	metrics string // probes.yaml's metric level: the flows' unless they say
 }
 
 func (l *loader) load(name string) *Config {
@@ -153,6 +154,7 @@ func (l *loader) load(name string) *Config {
 		Listen:      defaultListen,
 		Concurrency: defaultConcurrency,
 		Store:       StoreConfig{Keep: defaultKeep},
+		Metrics:     MetricsDefault,
 	}
 	data, err := readBounded(l.fsys, name, maxFileSize)
 	if err != nil {
@@ -163,7 +165,7 @@ func (l *loader) load(name string) *Config {
 	if root == nil || !f.isMapping(root, path.Base(name)) {
 		return nil
 	}
-	o := f.topObject(root, path.Base(name), append([]string{"region", "listen", "concurrency", "store", "defaults", "vars", "secrets", "flows"}, topLevelAlerting...))
+	o := f.topObject(root, path.Base(name), append([]string{"region", "listen", "concurrency", "store", "defaults", "vars", "secrets", "flows", "metrics"}, topLevelAlerting...))
 	l.setRegion(cfg, f, o.get("region"))
 	if n := o.get("listen"); n != nil {
 		if s, ok := f.plain(n, "a host:port address", "listen cannot use {{...}}"); ok && checkListen(f, n, s) {
@@ -183,7 +185,12 @@ func (l *loader) load(name string) *Config {
 			}
 		}
 	}
-	c := &common{probes: f, vars: map[string]string{}}
+	c := &common{probes: f, vars: map[string]string{}, metrics: MetricsDefault}
+	if n := o.get("metrics"); n != nil {
+		if lv, ok := f.metricsLevel(n); ok {
+			cfg.Metrics, c.metrics = lv, lv
+		}
+	}
 	c.secrets = l.secrets(f, o.get("secrets"))
 	if l.skipSecrets {
 		unread := map[string]string{}

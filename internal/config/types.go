@@ -22,6 +22,9 @@ type Config struct {
 	Flows       []*Flow
 	Secrets     *secret.Set // every secret declared in probes.yaml, resolved
 	Alerting    Alerting
+	// Metrics is probes.yaml's metric level (MetricsDefault or
+	// MetricsDetailed), each flow's unless its file says.
+	Metrics string
 }
 
 // StoreConfig bounds the in-memory store of recent results.
@@ -52,6 +55,9 @@ type Flow struct {
 	// reload adds it), besides its schedule; otherwise its first run is
 	// its first planned one (default false: a start never bursts).
 	RunOnStart bool
+	// Metrics is the flow's metric level: its file's `metrics:`, else
+	// probes.yaml's.
+	Metrics string
 }
 
 // Schedule is when a flow runs. Exactly one of Every and Cron is set.

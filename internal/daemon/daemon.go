@@ -98,6 +98,7 @@ type Daemon struct {
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	metrics *metrics.Metrics
+	series  atomic.Int64 // the flows' series at the last load (setShapes)
 	store   *store.Store
 	runlog  *runlog.Logger
 	sched   *schedule.Scheduler
@@ -195,6 +196,7 @@ func New(o Options) (*Daemon, error) {
 		Metrics:       d.metrics.Handler(d.reg, metrics.HandlerOpts{ErrorLog: slogErrorLog{o.Logger}}),
 		Ready:         d.ready,
 		ReloadFailure: d.reloadFailure,
+		Series:        func() int { return int(d.series.Load()) },
 		LogSearchURL:  o.LogSearchURL,
 		Alerts:        alertsView,
 	})
@@ -263,10 +265,10 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	// Shapes and the status page's flow list are made from the
 	// configuration when needed rather than kept: at 10,000 flows they
 	// would hold 4 MB that is read once, or on a page view.
-	d.metrics.SetFlows(Shapes(cfg))
+	d.setShapes(cfg)
 	if d.serving {
 		if err := d.sched.Set(jobs); err != nil {
-			d.metrics.SetFlows(Shapes(d.Config())) // back to the configuration kept
+			d.setShapes(d.Config()) // back to the configuration kept
 			return fmt.Errorf("scheduling: %w", err)
 		}
 	}
@@ -505,6 +507,18 @@ func latencySamples(cfg *config.Config) ([]string, time.Duration) {
 	return flows, age
 }
 
+// setShapes announces cfg's flows to the metrics and counts the series
+// they export, for the status page's footer: counted once a load, from the
+// records a scrape reads.
+func (d *Daemon) setShapes(cfg *config.Config) {
+	d.metrics.SetFlows(Shapes(cfg))
+	n := 0
+	for _, c := range d.metrics.Series() {
+		n += c
+	}
+	d.series.Store(int64(n))
+}
+
 // Shapes are cfg's flows as the metrics pre-create their series, with
 // the bucket boundaries its latency rules need.
 func Shapes(cfg *config.Config) []metrics.FlowShape {
@@ -515,22 +529,31 @@ func Shapes(cfg *config.Config) []metrics.FlowShape {
 	// histogram it reads (the flow's, or one step's), so that the rule
 	// exported to Prometheus counts the runs above it exactly, as the
 	// engine does.
+	// A step's histogram is exported at the default level only where a
+	// latency rule reads it (read: the key is there).
 	type hist struct{ flow, step string }
 	bounds := map[hist][]float64{}
 	for _, r := range cfg.Alerting.Rules {
-		if r != nil && r.Kind == config.Latency && r.Latency != nil && r.Latency.Above > 0 {
+		if r != nil && r.Kind == config.Latency && r.Latency != nil {
 			k := hist{r.Latency.Flow, r.Latency.Step}
-			bounds[k] = append(bounds[k], r.Latency.Above.Seconds())
+			b := bounds[k]
+			if r.Latency.Above > 0 {
+				b = append(b, r.Latency.Above.Seconds())
+			}
+			bounds[k] = b
 		}
 	}
 	out := make([]metrics.FlowShape, len(cfg.Flows))
 	for i, f := range cfg.Flows {
 		out[i].Name = f.Name
 		out[i].Bounds = bounds[hist{f.Name, ""}]
+		out[i].Detailed = f.Metrics == config.MetricsDetailed
+		out[i].Retries = f.Retries > 0
 		out[i].Steps = make([]metrics.StepShape, 0, len(f.Steps)+len(f.Cleanup))
 		for _, st := range slices.Concat(f.Steps, f.Cleanup) {
+			b, read := bounds[hist{f.Name, st.Name}]
 			out[i].Steps = append(out[i].Steps, metrics.StepShape{Name: st.Name, Dependency: st.Dependency,
-				Bounds: bounds[hist{f.Name, st.Name}]})
+				Bounds: b, Histogram: read})
 		}
 	}
 	return out

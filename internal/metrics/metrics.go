@@ -3,7 +3,9 @@
 // schedule health and the prober's own state. Label values are bounded: flow,
 // step, region, class, dependency; never trace ids or URLs.
 //
-// The per-flow series (about a hundred samples for a flow of four steps) are
+// A flow's series are within a budget at the default level (at most 15 for
+// one step, 40 for four: FlowShape.Detailed, README "Metric levels"); the
+// detailed level exports about a hundred for four steps. They are
 // held in compact per-flow records and exposed by one collector, rather than
 // as client_golang vectors whose children cost about 24 KB per such flow:
 // 10,000 flows fit in about 15 MB instead of 240 MB. What a scrape sees is
@@ -38,6 +40,19 @@ import (
 var durationBuckets = [...]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
 const nBuckets = len(durationBuckets)
+
+// coarse marks the durationBuckets that a histogram at the default metric
+// level exposes (.1, .25, 1 and 5 s; +Inf always): four le buckets rather
+// than thirteen keep a one-step flow within its budget of 15 series, and a
+// latency rule's threshold adds its exact bucket (FlowShape.Bounds) where a
+// question is asked. The counts are kept per standard bucket regardless:
+// a coarse bucket's cumulative count is exact, only the exposure differs.
+var coarse = func() (out [nBuckets]bool) {
+	for i, b := range durationBuckets {
+		out[i] = b == .1 || b == .25 || b == 1 || b == 5
+	}
+	return out
+}()
 
 // Metrics is the prober's set of collectors. Safe for concurrent use.
 type Metrics struct {
@@ -269,13 +284,32 @@ type FlowShape struct {
 	// interpolating within one. Only the histograms a rule reads get one:
 	// each is one more series.
 	Bounds []float64
+	// Detailed: the flow exports the full detail (Level) rather than the
+	// default level's budget.
+	Detailed bool
+	// Retries: the flow retries failed runs, so its retry counter exists
+	// from the start at the default level too (rates see the first one).
+	Retries bool
 }
 
 // StepShape is one step of a FlowShape.
 type StepShape struct {
 	Name, Dependency string
 	Bounds           []float64 // of the step's duration histogram, as FlowShape.Bounds
+	// Histogram: the step's duration histogram is exported at the default
+	// level (a latency rule reads it); at the detailed level every step's is.
+	// A step with Bounds has one anyway.
+	Histogram bool
 }
+
+// The metric levels. Default keeps what the rules, the dashboard and the
+// exemplars need within a budget (at most 15 series for a one-step flow,
+// 40 for four steps); detailed adds the per-class, per-phase and per-step
+// detail. README: "Metric levels".
+const (
+	LevelDefault  = "default"
+	LevelDetailed = "detailed"
+)
 
 // ---- per-flow state ----------------------------------------------------------
 
@@ -294,6 +328,8 @@ type flowData struct {
 	shaped  bool
 	removed bool // a reload removed it; a scrape in progress skips it
 	state   int8 // 0 unknown, 1 passing, 2 failing
+	// opts are the shape's level options (optDetailed, optRetries).
+	opts uint8
 	// steps[:nShaped] are the configured steps, whose series exist; the
 	// rest, of an ad-hoc flow that changed shape, are only counted by class
 	// (in classes, ok included). A count rather than a flag per step.
@@ -311,6 +347,11 @@ type flowData struct {
 	lastFailure        *failInfo // prober_last_failure_info while failing
 	steps              []*stepData
 }
+
+const (
+	optDetailed uint8 = 1 << iota // FlowShape.Detailed
+	optRetries                    // FlowShape.Retries
+)
 
 type failInfo struct {
 	step, class, dependency, expectation string
@@ -475,7 +516,18 @@ type histo struct {
 	ex  *exemplar
 	ext *histoExt // nil but in the rare cases it holds
 	exb uint16
+	// view is what a scrape sees of it: every standard bucket (viewFull,
+	// the zero value: a flow never shaped, or detailed), the coarse ones
+	// (viewCoarse), or nothing (viewHidden: a step at the default level
+	// that no rule reads). In the struct's padding: no record grows.
+	view uint8
 }
+
+const (
+	viewFull uint8 = iota
+	viewCoarse
+	viewHidden
+)
 
 // histoExt is what few histograms need: the count of observations a
 // saturated bucket did not take, and trace ids that a traceID cannot hold.
@@ -535,18 +587,21 @@ func (h *histo) setBounds(bounds []float64) {
 	}
 }
 
-// withExtra inserts h's extra bounds into bs, its standard buckets (in
+// withExtra inserts h's extra bounds into bs, its exposed buckets (in
 // order, exemplars set, and +Inf last if an exemplar needed it), and moves
-// an exemplar to the extra bucket it falls in, if any.
-func (h *histo) withExtra(bs []*dto.Bucket) []*dto.Bucket {
+// an exemplar to the extra bucket it falls in, if any. cums are the
+// cumulative counts of the standard buckets (eachBucket's).
+func (h *histo) withExtra(bs []*dto.Bucket, cums *[nBuckets + 1]uint64) []*dto.Bucket {
 	if h.ext == nil || len(h.ext.extra) == 0 {
 		return bs
 	}
 	extra := h.ext.extra
 	out := make([]*dto.Bucket, 0, len(bs)+len(extra))
-	var below uint64 // the cumulative count of the standard bucket before
 	add := func(x extraBound) {
-		le, cum := x.le, below+x.n
+		le, cum := x.le, x.n
+		if x.std > 0 { // and the standard buckets below its own
+			cum += cums[x.std-1]
+		}
 		out = append(out, &dto.Bucket{UpperBound: &le, CumulativeCount: &cum})
 	}
 	j := 0
@@ -564,12 +619,45 @@ func (h *histo) withExtra(bs []*dto.Bucket) []*dto.Bucket {
 			}
 		}
 		out = append(out, b)
-		below = b.GetCumulativeCount()
 	}
 	for ; j < len(extra); j++ { // above the last standard bound, +Inf not spelled out
 		add(extra[j])
 	}
 	return out
+}
+
+// eachBucket sets cums to the cumulative count of every standard bucket
+// (+Inf last) and calls f, in order, with each standard bucket a scrape
+// shows of h (all, or the coarse ones; nBuckets: +Inf, always) and the
+// latest exemplar of the standard buckets it covers, if any (odd: see
+// histoExt).
+func (h *histo) eachBucket(cums *[nBuckets + 1]uint64, f func(i int, e *exemplar, odd string)) {
+	var cum uint64
+	for i := range nBuckets {
+		cum += uint64(h.counts[i])
+		cums[i] = cum
+	}
+	cums[nBuckets] = h.count()
+	ex := h.exemplars()
+	var best *exemplar
+	bestOdd, k := "", 0
+	for i := 0; i <= nBuckets; i++ {
+		if h.exb&(1<<i) != 0 {
+			e := &ex[k]
+			k++
+			if best == nil || e.at >= best.at {
+				best, bestOdd = e, ""
+				if h.ext != nil && h.ext.odd != nil {
+					bestOdd = h.ext.odd[i]
+				}
+			}
+		}
+		if i < nBuckets && h.view == viewCoarse && !coarse[i] {
+			continue // its exemplar, if the latest, goes to the next one shown
+		}
+		f(i, best, bestOdd)
+		best, bestOdd = nil, ""
+	}
 }
 
 // bucketOf is the bucket of v: the first bound >= v (le), as
@@ -730,7 +818,16 @@ func (m *Metrics) reshape(fd *flowData, s FlowShape) {
 			sd = &stepData{}
 		}
 		sd.lbl = m.intern(&stepName, ss.Name)
-		sd.duration.setBounds(normBounds(ss.Bounds))
+		bounds := normBounds(ss.Bounds)
+		sd.duration.setBounds(bounds)
+		switch {
+		case s.Detailed:
+			sd.duration.view = viewFull
+		case ss.Histogram || len(bounds) > 0:
+			sd.duration.view = viewCoarse
+		default:
+			sd.duration.view = viewHidden
+		}
 		if !shaped { // counted ad hoc until now: its ok count moves over
 			sd.ok += sd.classes.take(string(result.OK))
 		}
@@ -756,6 +853,13 @@ func (m *Metrics) reshape(fd *flowData, s FlowShape) {
 	}
 	fd.steps, fd.nShaped = steps, int32(len(steps))
 	fd.duration.setBounds(normBounds(s.Bounds))
+	fd.opts, fd.duration.view = 0, viewCoarse
+	if s.Detailed {
+		fd.opts, fd.duration.view = optDetailed, viewFull
+	}
+	if s.Retries {
+		fd.opts |= optRetries
+	}
 }
 
 // SetFlows makes the configured flows' series exist from the start (so rates
@@ -794,7 +898,8 @@ func (m *Metrics) SetFlows(flows []FlowShape) {
 // (tools that never call SetFlows). Once SetFlows has been called it does
 // nothing: the run's flow was removed by a reload.
 func (m *Metrics) adhoc(r *result.Run) {
-	shape := FlowShape{Name: r.Flow}
+	// No configuration says what it needs: everything, as ever.
+	shape := FlowShape{Name: r.Flow, Detailed: true}
 	for _, s := range r.Steps {
 		shape.Steps = append(shape.Steps, StepShape{Name: s.Name, Dependency: s.Dependency})
 	}
@@ -1112,25 +1217,26 @@ func (e exemplar) dto(odd string) *dto.Exemplar {
 
 func (h *histo) dto() *dto.Histogram {
 	count, sum := h.count(), h.sum
-	out := &dto.Histogram{SampleCount: &count, SampleSum: &sum, Bucket: make([]*dto.Bucket, nBuckets, nBuckets+1)}
-	cums := make([]uint64, nBuckets+1)
-	var cum uint64
-	for i := range durationBuckets {
-		cum += uint64(h.counts[i])
-		cums[i] = cum
-		out.Bucket[i] = &dto.Bucket{CumulativeCount: &cums[i], UpperBound: &durationBuckets[i]}
-	}
-	cums[nBuckets] = count
-	h.eachExemplar(func(b int, e exemplar, odd string) {
-		if b < nBuckets {
-			out.Bucket[b].Exemplar = e.dto(odd)
+	out := &dto.Histogram{SampleCount: &count, SampleSum: &sum, Bucket: make([]*dto.Bucket, 0, nBuckets+1)}
+	cums := new([nBuckets + 1]uint64)
+	h.eachBucket(cums, func(i int, e *exemplar, odd string) {
+		var ub *float64
+		if i < nBuckets {
+			ub = &durationBuckets[i]
+		} else if e != nil {
+			// An exemplar on +Inf needs that bucket spelled out, as client_golang does.
+			inf := math.Inf(1)
+			ub = &inf
+		} else {
 			return
 		}
-		// An exemplar on +Inf needs that bucket spelled out, as client_golang does.
-		inf := math.Inf(1)
-		out.Bucket = append(out.Bucket, &dto.Bucket{CumulativeCount: &cums[nBuckets], UpperBound: &inf, Exemplar: e.dto(odd)})
+		b := &dto.Bucket{CumulativeCount: &cums[i], UpperBound: ub}
+		if e != nil {
+			b.Exemplar = e.dto(odd)
+		}
+		out.Bucket = append(out.Bucket, b)
 	})
-	out.Bucket = h.withExtra(out.Bucket)
+	out.Bucket = h.withExtra(out.Bucket, cums)
 	return out
 }
 
@@ -1155,7 +1261,10 @@ func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]exe
 	addHisto := func(f family, h *histo, lps ...*dto.LabelPair) {
 		add(f, 0, lps...).h = h.clone(exs)
 	}
-	if want(famSkipped) && (fd.skipped > 0 || fd.shaped) {
+	detailed := fd.opts&optDetailed != 0
+	// At the default level the skip counter appears with the first skip:
+	// an overloaded prober is rare, and its rate is still seen from then.
+	if want(famSkipped) && (fd.skipped > 0 || (fd.shaped && detailed)) {
 		add(famSkipped, float64(fd.skipped))
 	}
 	if !fd.shaped {
@@ -1169,12 +1278,12 @@ func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]exe
 			s.exOdd = *fd.failedOdd
 		}
 	}
-	if want(famRunFailures) {
+	if want(famRunFailures) && detailed { // per step, by class, at both levels
 		for c := fd.failures.first; c != nil; c = c.next {
 			add(famRunFailures, float64(c.n), classLP(c.class))
 		}
 	}
-	if want(famRetries) {
+	if want(famRetries) && (detailed || fd.opts&optRetries != 0 || fd.retries > 0) {
 		add(famRetries, float64(fd.retries))
 	}
 	if want(famStateSince) {
@@ -1208,10 +1317,10 @@ func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]exe
 		if !shaped {
 			continue
 		}
-		if want(famStepDuration) {
+		if want(famStepDuration) && sd.duration.view != viewHidden {
 			addHisto(famStepDuration, &sd.duration, slp)
 		}
-		if want(famStepPhase) {
+		if want(famStepPhase) && detailed {
 			for i, d := range sd.phases {
 				add(famStepPhase, d.Seconds(), slp, lpPhases[i])
 			}
@@ -1225,7 +1334,7 @@ func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]exe
 					add(famDependency, float64(dep.failed), slp, &dep.lbl.lp, lpOutFail)
 				}
 			}
-			if want(famDependencyFailures) {
+			if want(famDependencyFailures) && detailed {
 				for c := dep.failures.first; c != nil; c = c.next {
 					add(famDependencyFailures, float64(c.n), slp, &dep.lbl.lp, classLP(c.class))
 				}
@@ -1233,4 +1342,51 @@ func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]exe
 		}
 	}
 	return out
+}
+
+// ---- series counts -------------------------------------------------------------
+
+// Series counts the series a scrape shows of each flow now, by flow name:
+// every sample line of the per-flow families, histograms' buckets, _sum
+// and _count included. It reads the same records through the same code
+// (appendFlow) as /metrics does.
+func (m *Metrics) Series() map[string]int {
+	out := map[string]int{}
+	var batch []sample
+	for _, fd := range m.flowList(false) {
+		batch = m.appendFlow(batch[:0], fd, allFamilies, nil)
+		n := 0
+		for i := range batch {
+			n += batch[i].lines()
+		}
+		if n > 0 {
+			out[fd.lbl.raw] = n
+		}
+	}
+	return out
+}
+
+// lines is how many sample lines s is in the text formats.
+func (s *sample) lines() int {
+	if s.kind != dto.MetricType_HISTOGRAM {
+		return 1
+	}
+	bs := s.h.dto().GetBucket()
+	n := len(bs) + 2 // _sum, _count
+	if len(bs) == 0 || !math.IsInf(bs[len(bs)-1].GetUpperBound(), 1) {
+		n++ // +Inf, written by the encoders when not spelled out
+	}
+	return n
+}
+
+// SeriesOf counts the series that a prober configured with flows exports
+// per flow before its first run (as Series would): the series calculator
+// of `prober validate`. Runs add to it only as they fail: a series per
+// failure class seen per step (and per flow and dependency when detailed)
+// and the failure info while failing; the first skip (or retry, in a flow
+// without retries) adds its counter.
+func SeriesOf(flows []FlowShape) map[string]int {
+	m := New(prometheus.NewRegistry(), "", BuildInfo{})
+	m.SetFlows(flows)
+	return m.Series()
 }

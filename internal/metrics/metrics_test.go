@@ -38,14 +38,14 @@ func newTestMetrics(t testing.TB) (*prometheus.Registry, *Metrics) {
 
 // checkoutShape is the shipped checkout flow: four steps and one cleanup step.
 func checkoutShape() FlowShape {
-	return FlowShape{Name: "checkout", Steps: []StepShape{
+	return FlowShape{Detailed: true, Name: "checkout", Steps: []StepShape{
 		{Name: "login"}, {Name: "create_order"}, {Name: "pay", Dependency: "bank-gateway"},
 		{Name: "confirm"}, {Name: "cancel_order"},
 	}}
 }
 
 func healthShape() FlowShape {
-	return FlowShape{Name: "health", Steps: []StepShape{{Name: "healthz"}}}
+	return FlowShape{Detailed: true, Name: "health", Steps: []StepShape{{Name: "healthz"}}}
 }
 
 var t0 = time.Date(2026, 11, 3, 2, 14, 0, 0, time.UTC)
@@ -538,7 +538,7 @@ func TestLateRunOfRemovedFlow(t *testing.T) {
 	// Likewise a run of the old shape of a kept flow: the removed step and
 	// the old dependency stay gone, the rest is counted.
 	reg, m = newTestMetrics(t)
-	edited := FlowShape{Name: "checkout", Steps: []StepShape{{Name: "login"}, {Name: "create_order"}, {Name: "pay", Dependency: "acquirer"}, {Name: "cancel_order"}}}
+	edited := FlowShape{Detailed: true, Name: "checkout", Steps: []StepShape{{Name: "login"}, {Name: "create_order"}, {Name: "pay", Dependency: "acquirer"}, {Name: "cancel_order"}}}
 	m.SetFlows([]FlowShape{checkoutShape()})
 	m.SetFlows([]FlowShape{edited})
 	m.Observe(passingRun())
@@ -908,7 +908,7 @@ func TestConcurrentObserveAndSetFlows(t *testing.T) {
 func BenchmarkObserve(b *testing.B) {
 	reg := prometheus.NewRegistry()
 	m := New(reg, testRegion, BuildInfo{Version: "bench"})
-	shape := FlowShape{Name: "checkout"}
+	shape := FlowShape{Detailed: true, Name: "checkout"}
 	r := passingRun()
 	r.Steps = r.Steps[:4]
 	r.Steps = append(r.Steps, step("logout", result.Passed, result.OK, 5*time.Millisecond))

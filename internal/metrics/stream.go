@@ -391,30 +391,29 @@ func (s *streamer) histogram(h *histo) *dto.Histogram {
 	s.nh++
 	hs.count, hs.sum = h.count(), h.sum
 	hs.h.SampleCount, hs.h.SampleSum = &hs.count, &hs.sum
-	var cum uint64
-	for i := range durationBuckets {
-		cum += uint64(h.counts[i])
-		hs.cumulative[i] = cum
-		b := &hs.buckets[i]
-		b.CumulativeCount, b.UpperBound, b.Exemplar = &hs.cumulative[i], &durationBuckets[i], nil
-		hs.ptrs[i] = b
-	}
-	hs.cumulative[nBuckets] = hs.count
-	hs.h.Bucket = hs.ptrs[:nBuckets]
-	h.eachExemplar(func(i int, e exemplar, odd string) {
+	n := 0
+	h.eachBucket(&hs.cumulative, func(i int, e *exemplar, odd string) {
+		var ub *float64
 		if i < nBuckets {
-			hs.buckets[i].Exemplar = s.exemplar(e, odd)
+			ub = &durationBuckets[i]
+		} else if e != nil {
+			// An exemplar on +Inf needs that bucket spelled out.
+			hs.inf = math.Inf(1)
+			ub = &hs.inf
+		} else {
 			return
 		}
-		// An exemplar on +Inf needs that bucket spelled out.
-		hs.inf = math.Inf(1)
-		b := &hs.buckets[nBuckets]
-		b.CumulativeCount, b.UpperBound, b.Exemplar = &hs.cumulative[nBuckets], &hs.inf, s.exemplar(e, odd)
-		hs.ptrs[nBuckets] = b
-		hs.h.Bucket = hs.ptrs[:nBuckets+1]
+		b := &hs.buckets[n]
+		b.CumulativeCount, b.UpperBound, b.Exemplar = &hs.cumulative[i], ub, nil
+		if e != nil {
+			b.Exemplar = s.exemplar(*e, odd)
+		}
+		hs.ptrs[n] = b
+		n++
 	})
+	hs.h.Bucket = hs.ptrs[:n]
 	// Rule thresholds, on the few histograms with some: a fresh slice.
-	hs.h.Bucket = h.withExtra(hs.h.Bucket)
+	hs.h.Bucket = h.withExtra(hs.h.Bucket, &hs.cumulative)
 	return &hs.h
 }
 

@@ -62,7 +62,7 @@ func genRun(flow string, steps, failAt int, class result.Class, trace string, d 
 }
 
 func genShape(flow string, steps int) FlowShape {
-	s := FlowShape{Name: flow}
+	s := FlowShape{Detailed: true, Name: flow}
 	for i := range steps {
 		ss := StepShape{Name: fmt.Sprintf("s%d", i)}
 		if i == 2 {
@@ -298,7 +298,7 @@ func TestStreamEqualsRegistryPath(t *testing.T) {
 			populate(m, 520, 1, true) // each flow family in two batches or more
 		}},
 		{"checkout, reloads, removed and edited flows", func(t *testing.T, reg *prometheus.Registry, m *Metrics) {
-			gone := FlowShape{Name: "gone", Steps: []StepShape{{Name: "a"}}}
+			gone := FlowShape{Detailed: true, Name: "gone", Steps: []StepShape{{Name: "a"}}}
 			m.SetFlows([]FlowShape{checkoutShape(), healthShape(), gone, genShape("edited", 4)})
 			m.Observe(passingRun())
 			m.Observe(failingRun())
@@ -306,7 +306,7 @@ func TestStreamEqualsRegistryPath(t *testing.T) {
 			m.Observe(genRun("edited", 4, 2, result.Timeout, traceFail, time.Second, t0))
 			m.Skipped("health")
 			// edited loses s3 and its dependency changes; gone goes.
-			m.SetFlows([]FlowShape{checkoutShape(), healthShape(), {Name: "edited", Steps: []StepShape{
+			m.SetFlows([]FlowShape{checkoutShape(), healthShape(), {Detailed: true, Name: "edited", Steps: []StepShape{
 				{Name: "s0"}, {Name: "s1"}, {Name: "s2", Dependency: "acquirer"}}}})
 			m.Observe(genRun("gone", 1, -1, "", traceOK, time.Second, t0))   // late run of a removed flow
 			m.Observe(genRun("edited", 4, -1, "", traceOK, time.Second, t0)) // late run of the old shape

@@ -103,6 +103,7 @@ type page struct {
 	Refresh                     bool
 	// Banner is a failed reload (Options.ReloadFailure), atop every page.
 	Banner string
+	Series int // the footer's count, 0: not shown
 }
 
 type flowView struct {
@@ -182,7 +183,14 @@ type errorView struct {
 
 func (s *server) page(title string, refresh bool) page {
 	return page{Title: title, Region: s.o.Region, Version: s.o.Version,
-		Now: absTime(s.now()), Refresh: refresh, Banner: s.reloadFailure()}
+		Now: absTime(s.now()), Refresh: refresh, Banner: s.reloadFailure(), Series: s.series()}
+}
+
+func (s *server) series() int {
+	if s.o.Series == nil {
+		return 0
+	}
+	return s.o.Series()
 }
 
 func (s *server) errorView(heading, msg string) errorView {

@@ -64,6 +64,8 @@ type Options struct {
 	// banner on every page and a note in /readyz; "" when it succeeded (or
 	// none was tried). Nil means never.
 	ReloadFailure func() string
+	// Series is how many series the flows export (the footer's count); optional.
+	Series func() int
 	// Now is the clock; default time.Now (tests fix it).
 	Now func() time.Time
 	// LogSearchURL optionally links trace ids to a log search: "{trace_id}" is
