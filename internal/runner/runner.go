@@ -198,6 +198,7 @@ type run struct {
 	url     []byte  // scratch for template expansion
 	step    *config.Step
 	redacts bool
+	flowCtx context.Context // the context of the step in progress (kinds' Classify)
 }
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -280,7 +281,7 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 
 func skippedStep(st *config.Step, why string) result.Step {
 	return result.Step{
-		Name: st.Name, Dependency: st.Dependency, Cleanup: st.Cleanup, Method: st.Method,
+		Name: st.Name, Dependency: st.Dependency, Cleanup: st.Cleanup, Method: st.Method, Kind: st.Kind,
 		Status: result.Skipped, Class: result.OK,
 		Failures: []result.Failure{{Message: "skipped: " + why}},
 	}
@@ -300,7 +301,7 @@ func (r *run) missingVar(st *config.Step) string {
 		}
 		return ""
 	}
-	ts := []*template.Template{st.URL, st.Body.Template}
+	ts := append([]*template.Template{st.URL, st.Body.Template}, st.Templates...)
 	for _, h := range st.Headers {
 		ts = append(ts, h.Value)
 	}
@@ -432,15 +433,16 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 		Name: st.Name, Dependency: st.Dependency, Cleanup: st.Cleanup,
 		SpanID: spanID, Method: st.Method, Start: time.Now(),
 	}
-	p, err := r.prepare(st, spanID)
-	if err != nil {
-		var miss *template.MissingError
-		if errors.As(err, &miss) {
-			return r.fail(s, result.CaptureMissing, r.redact(err.Error()))
+	var p *prepared
+	if st.Spec == nil { // HTTP: the request is expanded once for all attempts
+		var err error
+		if p, err = r.prepare(st, spanID); err != nil {
+			return r.fail(s, prepareClass(err), r.redact(err.Error()))
 		}
-		return r.fail(s, result.Request, r.redact(err.Error()))
+		s.URL = r.redact(p.url)
+	} else {
+		s.Kind = st.Kind
 	}
-	s.URL = r.redact(p.url)
 
 	var deadline time.Time
 	if st.Until != nil {
@@ -453,7 +455,14 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 	)
 	for {
 		s.Attempts++
-		class, msg = r.attempt(ctx, st, p, &s)
+		if p != nil {
+			class, msg = r.attempt(ctx, st, p, &s)
+		} else {
+			class, msg = r.attemptKind(ctx, st, &s)
+			if class == result.CaptureMissing || class == result.Request {
+				break // expanding failed: another attempt would too
+			}
+		}
 		if st.Until == nil {
 			break
 		}
@@ -479,6 +488,15 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 	s.HTTPStatus = r.resp.Status
 	r.evaluate(st, &s, untilBad)
 	return s
+}
+
+// prepareClass classifies a failure to build a step's request.
+func prepareClass(err error) result.Class {
+	var miss *template.MissingError
+	if errors.As(err, &miss) {
+		return result.CaptureMissing
+	}
+	return result.Request
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
