@@ -130,9 +130,14 @@ func (r *run) attemptKind(ctx context.Context, st *config.Step, s *result.Step) 
 	defer cancel()
 	r.flowCtx = ctx
 	r.resp.Reset()
-	s.Timings = result.Timings{}
-	x := &Exchange{r: r, s: s, st: st, start: time.Now()}
+	// The Exchange escapes (an interface call), and with it the step it
+	// points to: a copy, so that HTTP steps keep theirs on the stack.
+	ks := new(result.Step)
+	*ks = *s
+	ks.Timings = result.Timings{}
+	x := &Exchange{r: r, s: ks, st: st, start: time.Now()}
 	class, msg := exec.Execute(actx, x)
+	*s = *ks
 	if r.resp.Duration == 0 {
 		r.resp.Duration = time.Since(x.start)
 	}
