@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/kinds/tcpkind"
 	"github.com/prober-dev/prober/internal/kinds/tlskind"
 )
 
@@ -11,5 +12,6 @@ import (
 func StepKinds() []config.StepKind {
 	return []config.StepKind{
 		tlskind.Kind{},
+		tcpkind.Kind{},
 	}
 }
