@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/prober-dev/prober/internal/assert"
+	"github.com/prober-dev/prober/internal/certinfo"
 	"github.com/prober-dev/prober/internal/template"
 )
 
@@ -105,6 +106,12 @@ func (fc *flowCtx) step(n *yaml.Node, cleanup bool) *stepInfo {
 	// Polling until a 404 must not fail at the first 404: until's
 	// expectations count as checking the status too.
 	s.StatusChecked = sources&assert.SourceStatus != 0
+	if kind == nil {
+		s.ReadsConn = sources&assert.SourceAttr != 0
+		for _, c := range s.Captures {
+			s.ReadsConn = s.ReadsConn || c.Value.Sources()&assert.SourceAttr != 0
+		}
+	}
 	if v := o.get("dependency"); v != nil {
 		if d, ok := f.str(v, "a dependency name"); ok {
 			if validSlug(d) {
@@ -307,8 +314,10 @@ func (fc *flowCtx) expectations(n *yaml.Node, kind StepKind) ([]*assert.Expectat
 // compileExpectation and compileValue compile each distinct source once per
 // load (equal expressions are shared: they are immutable).
 func (l *loader) compileExpectation(src string, kind StepKind) (*assert.Expectation, error) {
-	if kind == nil {
-		return compileOnce(l.expects, src, assert.Compile)
+	if kind == nil { // HTTP: HTTPS steps read their connection's certificate
+		return compileOnce(l.expects, src, func(src string) (*assert.Expectation, error) {
+			return assert.CompileWith(src, certinfo.Operands)
+		})
 	}
 	return compileOnce(l.expects, kind.Name()+"\x00"+src, func(string) (*assert.Expectation, error) {
 		return assert.CompileWith(src, kind.Operands())
@@ -317,7 +326,9 @@ func (l *loader) compileExpectation(src string, kind StepKind) (*assert.Expectat
 
 func (l *loader) compileValue(src string, kind StepKind) (*assert.Value, error) {
 	if kind == nil {
-		return compileOnce(l.values, src, assert.CompileValue)
+		return compileOnce(l.values, src, func(src string) (*assert.Value, error) {
+			return assert.CompileValueWith(src, certinfo.Operands)
+		})
 	}
 	return compileOnce(l.values, kind.Name()+"\x00"+src, func(string) (*assert.Value, error) {
 		return assert.CompileValueWith(src, kind.Operands())

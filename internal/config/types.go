@@ -111,6 +111,9 @@ type Step struct {
 	StatusChecked bool
 	Until         *Until
 	Captures      []Capture
+	// ReadsConn is true when an HTTP step's expectations or captures read
+	// its connection (cert.*, tls.*): only then does the runner record it.
+	ReadsConn bool
 }
 
 // Header is a request header whose value may hold placeholders.

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/prober-dev/prober/internal/assert"
+	"github.com/prober-dev/prober/internal/certinfo"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/result"
 	"github.com/prober-dev/prober/internal/secret"
@@ -574,7 +575,27 @@ func (r *run) attempt(ctx context.Context, st *config.Step, p *prepared, s *resu
 	r.resp.Header = resp.Header
 	r.resp.Body = data
 	r.resp.Duration = end.Sub(start)
+	if st.ReadsConn && resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		r.recordConn(resp.TLS, s, end)
+	}
 	return "", ""
+}
+
+// errNotVerified is the verification of a connection made with
+// insecure_skip_verify: none.
+var errNotVerified = errors.New("not verified (insecure_skip_verify is set)")
+
+// recordConn sets an HTTPS step's cert.* and tls.* operands and records
+// them in its result, for steps that read them.
+func (r *run) recordConn(cs *tls.ConnectionState, s *result.Step, now time.Time) {
+	var verr error
+	if len(cs.VerifiedChains) == 0 {
+		verr = errNotVerified
+	}
+	s.Attrs = s.Attrs[:0]
+	for _, a := range certinfo.Record(&r.resp, cs, verr, now) {
+		s.Attrs = append(s.Attrs, result.Attr{Name: a.Name, Value: r.redact(a.Value)})
+	}
 }
 
 // readBody reads a body of at most limit bytes into buf's memory (reused

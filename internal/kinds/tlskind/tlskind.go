@@ -9,10 +9,10 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/prober-dev/prober/internal/assert"
+	"github.com/prober-dev/prober/internal/certinfo"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/kinds"
 	"github.com/prober-dev/prober/internal/result"
@@ -37,21 +37,8 @@ func (Kind) Operands() assert.Operands { return Operands }
 // Builtins implements config.StepKind: duration only.
 func (Kind) Builtins() assert.Source { return 0 }
 
-// Operands are what tls steps' expectations read. The cert.* operands are
-// the leaf certificate's.
-var Operands = assert.Operands{
-	"cert.expires_in":       assert.DurationOperand, // not after minus now (negative once expired)
-	"cert.chain_expires_in": assert.DurationOperand, // the earliest not after of the chain the server sent
-	"cert.not_after":        assert.StringOperand,   // RFC 3339, UTC
-	"cert.not_before":       assert.StringOperand,
-	"cert.issuer":           assert.StringOperand, // CN=R11,O=Let's Encrypt,C=US
-	"cert.subject":          assert.StringOperand,
-	"cert.sans":             assert.StringOperand, // DNS names and IP addresses, comma-separated
-	"tls.version":           assert.StringOperand, // "TLS 1.3"
-	"tls.cipher":            assert.StringOperand,
-	"tls.verified":          assert.BoolOperand,   // the chain verifies for server_name
-	"tls.verify_error":      assert.StringOperand, // why not, or ""
-}
+// Operands are what tls steps' expectations read (besides duration).
+var Operands = certinfo.Operands
 
 // Spec is a decoded tls: block; it runs as a runner.Executor.
 type Spec struct {
@@ -155,42 +142,7 @@ func verify(chain []*x509.Certificate, name string, roots *x509.CertPool, now ti
 
 // record sets the operands and the step's attributes.
 func record(x *runner.Exchange, cs *tls.ConnectionState, verr error, now time.Time) {
-	leaf := cs.PeerCertificates[0]
-	earliest := leaf.NotAfter
-	for _, c := range cs.PeerCertificates[1:] {
-		if c.NotAfter.Before(earliest) {
-			earliest = c.NotAfter
-		}
-	}
-	sans := append([]string(nil), leaf.DNSNames...)
-	for _, ip := range leaf.IPAddresses {
-		sans = append(sans, ip.String())
-	}
-	notAfter := leaf.NotAfter.UTC().Format(time.RFC3339)
-	verifyErr := ""
-	if verr != nil {
-		verifyErr = verr.Error()
-	}
-	r := x.Response()
-	r.SetDuration("cert.expires_in", leaf.NotAfter.Sub(now))
-	r.SetDuration("cert.chain_expires_in", earliest.Sub(now))
-	r.SetString("cert.not_after", notAfter)
-	r.SetString("cert.not_before", leaf.NotBefore.UTC().Format(time.RFC3339))
-	r.SetString("cert.issuer", leaf.Issuer.String())
-	r.SetString("cert.subject", leaf.Subject.String())
-	r.SetString("cert.sans", strings.Join(sans, ", "))
-	r.SetString("tls.version", tls.VersionName(cs.Version))
-	r.SetString("tls.cipher", tls.CipherSuiteName(cs.CipherSuite))
-	r.SetBool("tls.verified", verr == nil)
-	r.SetString("tls.verify_error", verifyErr)
-
-	x.Attr("cert.not_after", notAfter)
-	x.Attr("cert.subject", leaf.Subject.String())
-	x.Attr("cert.issuer", leaf.Issuer.String())
-	x.Attr("cert.sans", strings.Join(sans, ", "))
-	x.Attr("tls.version", tls.VersionName(cs.Version))
-	x.Attr("tls.verified", fmt.Sprint(verr == nil))
-	if verifyErr != "" {
-		x.Attr("tls.verify_error", verifyErr)
+	for _, a := range certinfo.Record(x.Response(), cs, verr, now) {
+		x.Attr(a.Name, a.Value)
 	}
 }

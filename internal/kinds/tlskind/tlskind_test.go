@@ -9,8 +9,11 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -194,5 +197,42 @@ func TestTLSKindConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("flow:\n%s\nerr %v\nwant %q", tc.flow, err, tc.want)
 		}
+	}
+}
+
+// TestHTTPSCertOperands: an HTTPS step reads its own connection's
+// certificate with the tls kind's operands, without a tls step; a step
+// that does not read them records nothing.
+func TestHTTPSCertOperands(t *testing.T) {
+	dir := t.TempDir()
+	c := newCA(t)
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), c.pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{c.leaf(t, "shop", time.Now().Add(48*time.Hour), "127.0.0.1")}}
+	srv.StartTLS()
+	defer srv.Close()
+	for _, tc := range []struct {
+		name, tlsOpts, expect string
+		class                 result.Class
+		msg                   string
+		attrs                 bool
+	}{
+		{"verified", "{ca_file: ca.pem}", `['cert.issuer contains "Test CA"', tls.verified, cert.expires_in > 24h, 'tls.version == "TLS 1.3"']`, result.OK, "", true},
+		{"expiring", "{ca_file: ca.pem}", `[status == 200, cert.expires_in > 336h]`, result.Assertion, "cert.expires_in > 336h: got 4", true},
+		{"insecure", "{insecure_skip_verify: true}", `['!tls.verified', 'tls.verify_error contains "insecure_skip_verify"']`, result.OK, "", true},
+		{"not read", "{ca_file: ca.pem}", `status == 200`, result.OK, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := kindtest.Run(t, dir, "name: f\ntls: "+tc.tlsOpts+"\nsteps:\n  - name: home\n    request: {url: \""+srv.URL+"/\"}\n    expect: "+tc.expect+"\n", tlskind.Kind{})
+			s := r.Steps[0]
+			if s.Class != tc.class || !strings.Contains(s.Message(), tc.msg) {
+				t.Fatalf("class %s message %q, want %s %q", s.Class, s.Message(), tc.class, tc.msg)
+			}
+			if got := s.Attr("cert.subject") == "CN=shop"; got != tc.attrs || s.Kind != "" {
+				t.Errorf("kind %q attrs %v, want recorded: %v", s.Kind, s.Attrs, tc.attrs)
+			}
+		})
 	}
 }
