@@ -245,7 +245,7 @@ func fileKind(m fs.FileMode) string {
 }
 
 func (c *configFlags) loadOptions() config.Options {
-	return config.Options{Region: c.region, Notifiers: daemon.NotifierKinds()}
+	return config.Options{Region: c.region, Notifiers: daemon.NotifierKinds(), StepKinds: daemon.StepKinds()}
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {

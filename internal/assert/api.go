@@ -20,12 +20,13 @@ type Response struct {
 	Body     []byte
 	Duration time.Duration
 
-	json jsonCache // lazily computed facts about Body, reset by Reset
+	attrs []attr    // a step kind's operands (SetString and the like)
+	json  jsonCache // lazily computed facts about Body, reset by Reset
 }
 
 // Reset clears r for reuse with a new response, keeping Body's capacity.
 func (r *Response) Reset() {
-	*r = Response{Body: r.Body[:0]}
+	*r = Response{Body: r.Body[:0], attrs: r.attrs[:0]}
 }
 
 // Source is the set of response parts an expression reads.
@@ -37,6 +38,7 @@ const (
 	SourceBody // the body as text
 	SourceJSON // the body parsed as JSON
 	SourceDuration
+	SourceAttr // an operand of a step kind (cert.expires_in)
 )
 
 // Cause says why a check failed or a value could not be read.

@@ -300,6 +300,13 @@ func (n *node) eval(r *Response, v *value, why *problem) Cause {
 		}
 		v.setResult(res)
 		return 0
+	case nAttr:
+		a, ok := r.attr(n.key)
+		if !ok {
+			return n.missing(r, why)
+		}
+		*v = a
+		return 0
 	}
 
 	// A function: compute the argument into v, then transform it in place.
@@ -381,6 +388,8 @@ func (n *node) format() string {
 		return "header[" + fmt.Sprintf("%q", n.key) + "]"
 	case nJSON:
 		return n.path.text
+	case nAttr:
+		return n.key
 	case nMatch:
 		return "match(" + n.arg.format() + ", " + n.reLit.format() + ")"
 	}

@@ -70,6 +70,9 @@ func (n *node) missing(r *Response, p *problem) Cause {
 	case nHeader:
 		p.actual = "nothing (no header " + strconv.Quote(n.key) + ")"
 		p.detail = "no such header"
+	case nAttr:
+		p.actual = "nothing (" + n.key + " is not known for this response)"
+		p.detail = "not known for this response"
 	case nMatch:
 		p.actual = "nothing (no match for " + n.reLit.format() + ")"
 		p.detail = "no match"

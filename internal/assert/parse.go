@@ -52,6 +52,7 @@ const (
 	nTrim
 	nExists
 	nMatch
+	nAttr // a step kind's operand (key: its dotted name)
 )
 
 // funcNames maps function names to opcodes (a constant table).
@@ -132,6 +133,7 @@ type parser struct {
 	src   string
 	pos   int
 	depth int
+	ops   Operands // a step kind's operands, besides the built-in ones
 }
 
 // bailout carries a syntax error up the parser's stack.
@@ -528,10 +530,16 @@ func (p *parser) parseName(rhs bool) *node {
 	case "null":
 		n = &node{op: nLit, typ: tNull, lit: value{k: kNull}, litSrc: name}
 	default:
+		if n := p.parseOperand(start); n != nil {
+			return n
+		}
 		if _, ok := funcNames[name]; ok {
 			p.fail(start, "%s is a function: write %s(...)", name, name)
 		}
-		hint := didYouMean(name, false)
+		hint := p.operandHint(name)
+		if hint == "" {
+			hint = didYouMean(name, false)
+		}
 		if hint == "" && rhs {
 			hint = fmt.Sprintf(" (strings need quotes: %q)", name)
 		}

@@ -32,6 +32,8 @@ func FuzzLoad(f *testing.F) {
 	f.Add(checkout, []byte("flows: [flows/checkout.yaml]\nsecrets: {S: {env: S, optional: true}}\n"+
 		"notifiers: {h: {type: hook, url: \"http://h/\", secret: \"{{secret:S}}\", mode: b}, x: {type: hook, mode: c, channel: a}}\n"))
 	f.Add([]byte("name: x\nsteps:\n  - <<: [*a]\n"), []byte("flows: ['flows/*']\n"))
+	f.Add([]byte("name: p\nvars: {h: x}\nsteps:\n  - name: a\n    ping: {host: \"{{h}}\", wait: 1s, quiet: true, ca_file: ca.pem, label: bad}\n"+
+		"    expect: [ping.rtt < 1s, 'ping.from == \"x\"']\n    capture: {f: ping.from}\n"), probes)
 
 	env := lookup(goodEnv())
 	f.Fuzz(func(t *testing.T, flow, probesYAML []byte) {
@@ -55,6 +57,8 @@ func FuzzLoad(f *testing.F) {
 				// A registered kind, so that blocks of type hook reach
 				// NotifierBlock's readers too.
 				Notifiers: []NotifierKind{hookKind{}},
+				// And a step kind, for StepBlock's readers.
+				StepKinds: []StepKind{pingKind{}},
 			})
 		}()
 		select {

@@ -36,6 +36,9 @@ type Options struct {
 	// Notifiers are the notifier types registered besides the built-in
 	// ones (one table: the daemon's); a config naming another type fails.
 	Notifiers []NotifierKind
+	// StepKinds are the step kinds besides HTTP (one table: the daemon's);
+	// a flow using another fails.
+	StepKinds []StepKind
 	// Every, when > 0, replaces every flow's schedule (--every of `prober
 	// demo`). It must be at least 1s, like every: in files.
 	Every time.Duration
@@ -70,7 +73,10 @@ func Load(fsys fs.FS, name string, o Options) (cfg *Config, err error) {
 		o.ReadFile = readOSBounded
 	}
 	l := &loader{expects: map[string]*assert.Expectation{}, values: map[string]*assert.Value{}, fsys: fsys, env: o.Env, readFile: o.ReadFile, region: o.Region, skipSecrets: o.SkipSecrets,
-		every: o.Every, runOnStart: o.RunOnStart, secretValues: map[string]string{}, optionalUnset: map[string]bool{}, notifierKinds: o.Notifiers}
+		every: o.Every, runOnStart: o.RunOnStart, secretValues: map[string]string{}, optionalUnset: map[string]bool{}, notifierKinds: o.Notifiers, stepKinds: o.StepKinds}
+	if err := l.checkStepKinds(); err != nil {
+		return nil, err
+	}
 	if err := l.checkNotifierKinds(); err != nil {
 		return nil, err
 	}
@@ -97,7 +103,9 @@ type loader struct {
 	runOnStart  bool
 	// notifierKinds are the registered notifier types (Options.Notifiers).
 	notifierKinds []NotifierKind
-	errs          Errors
+	// stepKinds are the registered step kinds (Options.StepKinds).
+	stepKinds []StepKind
+	errs      Errors
 	// secretValues are the resolved secrets, also used to scrub them from
 	// error messages: an env value reused in a URL must not leak that way.
 	secretValues map[string]string

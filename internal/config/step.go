@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/prober-dev/prober/internal/assert"
+	"github.com/prober-dev/prober/internal/certinfo"
 	"github.com/prober-dev/prober/internal/template"
 )
 
@@ -29,7 +30,11 @@ func (fc *flowCtx) step(n *yaml.Node, cleanup bool) *stepInfo {
 		f.errorf(n, "expected a mapping for step, got %s", describe(n))
 		return info
 	}
-	o := f.object(n, "step", []string{"name", "request", "timeout", "expect", "capture", "until", "dependency"})
+	keys := stepKeys
+	for _, k := range fc.l.stepKinds {
+		keys = append(slices.Clip(keys), k.Name())
+	}
+	o := f.object(n, "step", keys)
 
 	if v := o.get("name"); v == nil {
 		f.errorf(n, "step needs a name")
@@ -44,11 +49,31 @@ func (fc *flowCtx) step(n *yaml.Node, cleanup bool) *stepInfo {
 			s.Name = name
 		}
 	}
-	if v := o.get("request"); v == nil {
-		f.errorf(n, "step needs a request")
-	} else {
-		fc.request(v, info)
+	// The step's kind: request: (HTTP), or one registered kind's block.
+	var kind StepKind
+	kindKey := ""
+	if o.get("request") != nil {
+		kindKey = "request"
 	}
+	for _, k := range fc.l.stepKinds {
+		if o.get(k.Name()) == nil {
+			continue
+		}
+		if kindKey != "" {
+			f.errorf(o.key(k.Name()), "a step is one of request or %s (%s is already set)", kindNames(fc.l.stepKinds), kindKey)
+			continue
+		}
+		kindKey, kind = k.Name(), k
+	}
+	switch {
+	case kind != nil:
+		s.Kind, s.Method, s.Headers, s.FollowRedirects = kind.Name(), strings.ToUpper(kind.Name()), nil, false
+	case kindKey == "" && len(fc.l.stepKinds) > 0:
+		f.errorf(n, "step needs a request (or one of %s)", kindNames(fc.l.stepKinds))
+	case kindKey == "":
+		f.errorf(n, "step needs a request")
+	}
+	// The timeout first: a kind's block may read it (Step()).
 	if v := o.get("timeout"); v != nil {
 		if t, ok := f.positive(v, "timeout"); ok {
 			if t > fc.fl.Timeout {
@@ -58,21 +83,35 @@ func (fc *flowCtx) step(n *yaml.Node, cleanup bool) *stepInfo {
 			}
 		}
 	}
+	if v := o.get("request"); v != nil && kindKey == "request" {
+		fc.request(v, info)
+	}
+	if kind != nil {
+		v := o.get(kind.Name())
+		b := &StepBlock{f: f, o: f.object(v, kind.Name(), kind.Keys()), n: v, info: info}
+		s.Spec = kind.Decode(b)
+	}
 	var sources assert.Source
 	if v := o.get("expect"); v != nil {
-		s.Expect, sources = fc.expectations(v)
+		s.Expect, sources = fc.expectations(v, kind)
 	}
 	if v := o.get("capture"); v != nil {
-		fc.captures(v, info)
+		fc.captures(v, info, kind)
 	}
 	if v := o.get("until"); v != nil {
 		var src assert.Source
-		s.Until, src = fc.until(v)
+		s.Until, src = fc.until(v, kind)
 		sources |= src
 	}
 	// Polling until a 404 must not fail at the first 404: until's
 	// expectations count as checking the status too.
 	s.StatusChecked = sources&assert.SourceStatus != 0
+	if kind == nil {
+		s.ReadsConn = sources&assert.SourceAttr != 0
+		for _, c := range s.Captures {
+			s.ReadsConn = s.ReadsConn || c.Value.Sources()&assert.SourceAttr != 0
+		}
+	}
 	if v := o.get("dependency"); v != nil {
 		if d, ok := f.str(v, "a dependency name"); ok {
 			if validSlug(d) {
@@ -237,7 +276,7 @@ func (f *file) params(n *yaml.Node, what string, uses *[]use) []Param {
 }
 
 // expectations compiles a list of expectation strings (or a single one).
-func (fc *flowCtx) expectations(n *yaml.Node) ([]*assert.Expectation, assert.Source) {
+func (fc *flowCtx) expectations(n *yaml.Node, kind StepKind) ([]*assert.Expectation, assert.Source) {
 	f := fc.f
 	var items []*yaml.Node
 	switch n.Kind {
@@ -257,9 +296,13 @@ func (fc *flowCtx) expectations(n *yaml.Node) ([]*assert.Expectation, assert.Sou
 			f.errorf(it, "expected an expectation like status == 200, got %s", describe(it))
 			continue
 		}
-		e, err := f.l.compileExpectation(it.Value)
+		e, err := f.l.compileExpectation(it.Value, kind)
 		if err != nil {
 			f.assertError(it, err)
+			continue
+		}
+		if kind != nil && e.Sources()&^kindSources(kind) != 0 {
+			f.errorf(it, "%s steps cannot read that: their operands are %s", kind.Name(), operandList(kind))
 			continue
 		}
 		out = append(out, e)
@@ -270,12 +313,38 @@ func (fc *flowCtx) expectations(n *yaml.Node) ([]*assert.Expectation, assert.Sou
 
 // compileExpectation and compileValue compile each distinct source once per
 // load (equal expressions are shared: they are immutable).
-func (l *loader) compileExpectation(src string) (*assert.Expectation, error) {
-	return compileOnce(l.expects, src, assert.Compile)
+func (l *loader) compileExpectation(src string, kind StepKind) (*assert.Expectation, error) {
+	if kind == nil { // HTTP: HTTPS steps read their connection's certificate
+		return compileOnce(l.expects, src, func(src string) (*assert.Expectation, error) {
+			return assert.CompileWith(src, certinfo.Operands)
+		})
+	}
+	return compileOnce(l.expects, kind.Name()+"\x00"+src, func(string) (*assert.Expectation, error) {
+		return assert.CompileWith(src, kind.Operands())
+	})
 }
 
-func (l *loader) compileValue(src string) (*assert.Value, error) {
-	return compileOnce(l.values, src, assert.CompileValue)
+func (l *loader) compileValue(src string, kind StepKind) (*assert.Value, error) {
+	if kind == nil {
+		return compileOnce(l.values, src, func(src string) (*assert.Value, error) {
+			return assert.CompileValueWith(src, certinfo.Operands)
+		})
+	}
+	return compileOnce(l.values, kind.Name()+"\x00"+src, func(string) (*assert.Value, error) {
+		return assert.CompileValueWith(src, kind.Operands())
+	})
+}
+
+// kindNames lists the registered kinds for messages: "tls or tcp".
+func kindNames(ks []StepKind) string {
+	names := make([]string, len(ks))
+	for i, k := range ks {
+		names[i] = k.Name()
+	}
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // compileOnce returns cache[src] or compiles and caches it, shielding Load
@@ -306,7 +375,7 @@ func (f *file) assertError(n *yaml.Node, err error) {
 	f.errorf(n, "%v", err)
 }
 
-func (fc *flowCtx) captures(n *yaml.Node, info *stepInfo) {
+func (fc *flowCtx) captures(n *yaml.Node, info *stepInfo, kind StepKind) {
 	f := fc.f
 	if n.Kind != yaml.MappingNode {
 		f.errorf(n, "expected a mapping of captures (name: expression), got %s", describe(n))
@@ -330,16 +399,20 @@ func (fc *flowCtx) captures(n *yaml.Node, info *stepInfo) {
 			f.errorf(v, "expected a value expression like json.token, got %s", describe(v))
 			continue
 		}
-		val, err := f.l.compileValue(v.Value)
+		val, err := f.l.compileValue(v.Value, kind)
 		if err != nil {
 			f.assertError(v, err)
+			continue
+		}
+		if kind != nil && val.Sources()&^kindSources(kind) != 0 {
+			f.errorf(v, "%s steps cannot read that: their operands are %s", kind.Name(), operandList(kind))
 			continue
 		}
 		info.step.Captures = append(info.step.Captures, Capture{Name: p.name, Value: val})
 	}
 }
 
-func (fc *flowCtx) until(n *yaml.Node) (*Until, assert.Source) {
+func (fc *flowCtx) until(n *yaml.Node, kind StepKind) (*Until, assert.Source) {
 	f := fc.f
 	o := f.object(n, "until", []string{"expect", "interval", "within"})
 	u := &Until{Interval: defaultInterval, Within: min(defaultWithin, fc.fl.Timeout)}
@@ -349,7 +422,7 @@ func (fc *flowCtx) until(n *yaml.Node) (*Until, assert.Source) {
 			f.errorf(n, "until needs expect: the conditions to wait for")
 		}
 	} else {
-		u.Expect, src = fc.expectations(v)
+		u.Expect, src = fc.expectations(v, kind)
 	}
 	withinNode := o.get("within")
 	if withinNode != nil {

@@ -85,12 +85,22 @@ type Pos struct {
 	Col  int
 }
 
-// Step is one HTTP request with expectations and captures.
+// Step is one check (an HTTP request, or a registered kind's) with
+// expectations and captures.
 type Step struct {
 	Name       string
 	Pos        Pos
 	Dependency string // e.g. "bank-gateway": counted in dependency success
 	Cleanup    bool
+
+	// Kind is "" for an HTTP step (request:, the fields below), else the
+	// name of a registered StepKind whose decoded block is Spec: the runner
+	// executes Spec, and Method is the kind's name in capitals, for display.
+	Kind string
+	Spec any
+	// Templates are the placeholders of Spec's fields (StepBlock.Template),
+	// so the runner can tell which variables a kind step needs.
+	Templates []*template.Template
 
 	Method    string
 	URL       *template.Template
@@ -107,6 +117,9 @@ type Step struct {
 	StatusChecked bool
 	Until         *Until
 	Captures      []Capture
+	// ReadsConn is true when an HTTP step's expectations or captures read
+	// its connection (cert.*, tls.*): only then does the runner record it.
+	ReadsConn bool
 }
 
 // Header is a request header whose value may hold placeholders.

@@ -136,6 +136,9 @@ func New(o Options) (*Daemon, error) {
 	if o.Load.Notifiers == nil {
 		o.Load.Notifiers = NotifierKinds()
 	}
+	if o.Load.StepKinds == nil {
+		o.Load.StepKinds = StepKinds()
+	}
 	cfg, err := config.Load(o.ConfigFS, o.ConfigPath, o.Load)
 	if err != nil {
 		return nil, err

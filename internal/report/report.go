@@ -54,6 +54,13 @@ func Text(w io.Writer, r *result.Run) error {
 		}
 		if s.HTTPStatus != 0 {
 			fmt.Fprintf(&b, "       %s\n", phases(s.Timings))
+		} else if s.Kind != "" && s.Timings != (result.Timings{}) {
+			fmt.Fprintf(&b, "       connect %s, tls %s, first byte %s\n",
+				result.Round(s.Timings.Connect), result.Round(s.Timings.TLS), result.Round(s.Timings.FirstByte))
+		}
+		// A step kind's own part, whatever the kind (already redacted).
+		for _, a := range s.Attrs {
+			fmt.Fprintf(&b, "       %s: %s\n", a.Name, a.Value)
 		}
 		for _, f := range s.Failures {
 			fmt.Fprintf(&b, "       -> %s\n", f.Message)

@@ -151,6 +151,24 @@ func TestText(t *testing.T) {
 			not: []string{"failed at step"},
 		},
 		{
+			name: "a step kind's part",
+			run: func() *result.Run {
+				r := passingRun()
+				r.Steps = append(r.Steps[:1], result.Step{Name: "cert", Kind: "tls", Method: "TLS", URL: "tls://shop.test:443",
+					SpanID: "6666666666666666", Status: result.Passed, Class: result.OK, Attempts: 1, Duration: 3 * time.Millisecond,
+					Timings: result.Timings{Connect: time.Millisecond, TLS: 2 * time.Millisecond},
+					Attrs:   []result.Attr{{Name: "cert.not_after", Value: "2027-01-02T03:04:05Z"}, {Name: "tls.version", Value: "TLS 1.3"}}})
+				return r
+			}(),
+			lines: [][]string{
+				{"ok", "cert", "---", "3ms", "span_id=6666666666666666"},
+				{"TLS tls://shop.test:443"},
+				{"connect 1ms", "tls 2ms"},
+				{"cert.not_after: 2027-01-02T03:04:05Z"},
+				{"tls.version: TLS 1.3"},
+			},
+		},
+		{
 			name: "no response",
 			run:  refused(),
 			lines: [][]string{

@@ -91,6 +91,28 @@ type Step struct {
 	Timings    Timings       `json:"-"`
 	BodyBytes  int64         `json:"body_bytes"`
 	Failures   []Failure     `json:"failures,omitempty"`
+	// Kind is the step's kind when it is not HTTP: "tls", "tcp".
+	Kind string `json:"kind,omitempty"`
+	// Attrs are the kind's own part of the result (a certificate's
+	// not-after, a banner), already redacted, in the order the kind set
+	// them: the store, pages and logs carry them without knowing the kind.
+	Attrs []Attr `json:"attrs,omitempty"`
+}
+
+// Attr is one named fact a step kind recorded.
+type Attr struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Attr returns the value of the attribute name, or "".
+func (s *Step) Attr(name string) string {
+	for _, a := range s.Attrs {
+		if a.Name == name {
+			return a.Value
+		}
+	}
+	return ""
 }
 
 // Run is the one record of a flow run.

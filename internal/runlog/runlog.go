@@ -49,6 +49,16 @@ func (lg *Logger) Observe(r *result.Run) {
 		if s.Method != "" && s.URL != "" {
 			attrs = append(attrs, slog.String("method", s.Method), slog.String("url", s.URL))
 		}
+		if s.Kind != "" {
+			attrs = append(attrs, slog.String("kind", s.Kind))
+		}
+		if len(s.Attrs) > 0 { // a step kind's own part, whatever the kind
+			group := make([]any, len(s.Attrs))
+			for i, a := range s.Attrs {
+				group[i] = slog.String(a.Name, a.Value)
+			}
+			attrs = append(attrs, slog.Group("attrs", group...))
+		}
 		if s.Attempts > 1 {
 			attrs = append(attrs, slog.Int("attempts", s.Attempts))
 		}

@@ -257,6 +257,28 @@ func TestOneLinePerStepAndRun(t *testing.T) {
 	}
 }
 
+// TestKindAttrs: a step kind's part is logged under attrs, whatever the
+// kind, with the kind's name.
+func TestKindAttrs(t *testing.T) {
+	var buf bytes.Buffer
+	lg := New(slog.New(slog.NewJSONHandler(&buf, nil)))
+	r := passingRun()
+	r.Steps = []result.Step{{Name: "cert", Kind: "tls", Method: "TLS", URL: "tls://shop.test:443", Status: result.Passed,
+		Class: result.OK, Attrs: []result.Attr{{Name: "cert.not_after", Value: "2027-01-02T03:04:05Z"}, {Name: "tls.version", Value: "TLS 1.3"}}}}
+	lg.Observe(r)
+	var line struct {
+		Kind  string            `json:"kind"`
+		URL   string            `json:"url"`
+		Attrs map[string]string `json:"attrs"`
+	}
+	if err := json.Unmarshal([]byte(strings.SplitN(buf.String(), "\n", 2)[0]), &line); err != nil {
+		t.Fatal(err)
+	}
+	if line.Kind != "tls" || line.URL != "tls://shop.test:443" || line.Attrs["cert.not_after"] != "2027-01-02T03:04:05Z" || line.Attrs["tls.version"] != "TLS 1.3" {
+		t.Errorf("step line %+v\n%s", line, buf.String())
+	}
+}
+
 func BenchmarkObserve(b *testing.B) {
 	lg := New(slog.New(slog.NewJSONHandler(discard{}, nil)))
 	r := passingRun()

@@ -32,6 +32,7 @@ type attemptState struct {
 	bodyBytes                                    int64
 	stepTimeout                                  time.Duration
 	flowDeadline                                 bool // the run's own deadline expired (not only the attempt's)
+	reply                                        bool // a step kind's attempt: it awaits a reply, not response headers
 }
 
 // classify maps a transport error to a class and a sentence for people. The
@@ -98,6 +99,10 @@ func timeoutClass(st attemptState) (result.Class, string) {
 		// A handshake that never finishes is a TLS failure, not a slow
 		// server: no request was sent yet.
 		return result.TLS, "tls: handshake not finished within " + limit
+	case st.reply && st.connected && (!st.tlsStarted || st.tlsDone):
+		return result.Timeout, "no reply within " + limit
+	case st.reply:
+		return result.Timeout, "not finished within " + limit
 	case !st.gotFirstByte:
 		return result.Timeout, "no response headers within " + limit
 	default:
@@ -143,6 +148,8 @@ func during(st attemptState) string {
 	switch {
 	case st.readingBody:
 		return fmt.Sprintf(" while reading the body (%d bytes read)", st.bodyBytes)
+	case st.reply && st.connected:
+		return " before the reply"
 	case st.connected && !st.gotFirstByte:
 		return " before response headers"
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/prober-dev/prober/internal/assert"
+	"github.com/prober-dev/prober/internal/certinfo"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/result"
 	"github.com/prober-dev/prober/internal/secret"
@@ -198,6 +199,7 @@ type run struct {
 	url     []byte  // scratch for template expansion
 	step    *config.Step
 	redacts bool
+	flowCtx context.Context // the context of the step in progress (kinds' Classify)
 }
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -280,7 +282,7 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 
 func skippedStep(st *config.Step, why string) result.Step {
 	return result.Step{
-		Name: st.Name, Dependency: st.Dependency, Cleanup: st.Cleanup, Method: st.Method,
+		Name: st.Name, Dependency: st.Dependency, Cleanup: st.Cleanup, Method: st.Method, Kind: st.Kind,
 		Status: result.Skipped, Class: result.OK,
 		Failures: []result.Failure{{Message: "skipped: " + why}},
 	}
@@ -300,7 +302,7 @@ func (r *run) missingVar(st *config.Step) string {
 		}
 		return ""
 	}
-	ts := []*template.Template{st.URL, st.Body.Template}
+	ts := append([]*template.Template{st.URL, st.Body.Template}, st.Templates...)
 	for _, h := range st.Headers {
 		ts = append(ts, h.Value)
 	}
@@ -432,15 +434,16 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 		Name: st.Name, Dependency: st.Dependency, Cleanup: st.Cleanup,
 		SpanID: spanID, Method: st.Method, Start: time.Now(),
 	}
-	p, err := r.prepare(st, spanID)
-	if err != nil {
-		var miss *template.MissingError
-		if errors.As(err, &miss) {
-			return r.fail(s, result.CaptureMissing, r.redact(err.Error()))
+	var p *prepared
+	if st.Spec == nil { // HTTP: the request is expanded once for all attempts
+		var err error
+		if p, err = r.prepare(st, spanID); err != nil {
+			return r.fail(s, prepareClass(err), r.redact(err.Error()))
 		}
-		return r.fail(s, result.Request, r.redact(err.Error()))
+		s.URL = r.redact(p.url)
+	} else {
+		s.Kind = st.Kind
 	}
-	s.URL = r.redact(p.url)
 
 	var deadline time.Time
 	if st.Until != nil {
@@ -453,7 +456,14 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 	)
 	for {
 		s.Attempts++
-		class, msg = r.attempt(ctx, st, p, &s)
+		if p != nil {
+			class, msg = r.attempt(ctx, st, p, &s)
+		} else {
+			class, msg = r.attemptKind(ctx, st, &s)
+			if class == result.CaptureMissing || class == result.Request {
+				break // expanding failed: another attempt would too
+			}
+		}
 		if st.Until == nil {
 			break
 		}
@@ -479,6 +489,15 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 	s.HTTPStatus = r.resp.Status
 	r.evaluate(st, &s, untilBad)
 	return s
+}
+
+// prepareClass classifies a failure to build a step's request.
+func prepareClass(err error) result.Class {
+	var miss *template.MissingError
+	if errors.As(err, &miss) {
+		return result.CaptureMissing
+	}
+	return result.Request
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -556,7 +575,27 @@ func (r *run) attempt(ctx context.Context, st *config.Step, p *prepared, s *resu
 	r.resp.Header = resp.Header
 	r.resp.Body = data
 	r.resp.Duration = end.Sub(start)
+	if st.ReadsConn && resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		r.recordConn(resp.TLS, s, end)
+	}
 	return "", ""
+}
+
+// errNotVerified is the verification of a connection made with
+// insecure_skip_verify: none.
+var errNotVerified = errors.New("not verified (insecure_skip_verify is set)")
+
+// recordConn sets an HTTPS step's cert.* and tls.* operands and records
+// them in its result, for steps that read them.
+func (r *run) recordConn(cs *tls.ConnectionState, s *result.Step, now time.Time) {
+	var verr error
+	if len(cs.VerifiedChains) == 0 {
+		verr = errNotVerified
+	}
+	s.Attrs = s.Attrs[:0]
+	for _, a := range certinfo.Record(&r.resp, cs, verr, now) {
+		s.Attrs = append(s.Attrs, result.Attr{Name: a.Name, Value: r.redact(a.Value)})
+	}
 }
 
 // readBody reads a body of at most limit bytes into buf's memory (reused

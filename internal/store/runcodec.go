@@ -36,6 +36,7 @@ const (
 	encCleanup
 	encReused
 	encNoStepStart
+	encKindPart // a step kind's name and attributes follow the failures
 )
 
 // appendRun appends r, its flow name and labels excepted, to b.
@@ -89,6 +90,9 @@ func appendStep(b []byte, s *result.Step, runStart int64) []byte {
 	if s.Start.IsZero() {
 		flags |= encNoStepStart
 	}
+	if s.Kind != "" || len(s.Attrs) > 0 {
+		flags |= encKindPart // HTTP steps pay nothing for it
+	}
 	b = append(b, flags)
 	b = appendString(b, s.Name)
 	b = appendString(b, s.Dependency)
@@ -112,6 +116,14 @@ func appendStep(b []byte, s *result.Step, runStart int64) []byte {
 		b = appendString(b, f.Expectation)
 		b = appendString(b, f.Actual)
 		b = appendString(b, f.Message)
+	}
+	if flags&encKindPart != 0 {
+		b = appendString(b, s.Kind)
+		b = binary.AppendUvarint(b, uint64(len(s.Attrs)))
+		for _, a := range s.Attrs {
+			b = appendString(b, a.Name)
+			b = appendString(b, a.Value)
+		}
 	}
 	return b
 }
@@ -219,6 +231,20 @@ func (d *runDecoder) step(s *result.Step, runStart int64) {
 	for i := range s.Failures {
 		f := &s.Failures[i]
 		f.Expectation, f.Actual, f.Message = d.string(), d.string(), d.string()
+	}
+	if flags&encKindPart == 0 {
+		return
+	}
+	s.Kind = d.string()
+	n = d.uvarint()
+	if n > uint64(len(d.s)) {
+		n = 0
+	}
+	if n > 0 {
+		s.Attrs = make([]result.Attr, n)
+	}
+	for i := range s.Attrs {
+		s.Attrs[i].Name, s.Attrs[i].Value = d.string(), d.string()
 	}
 }
 

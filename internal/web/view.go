@@ -162,7 +162,8 @@ type stepView struct {
 	More             int // further failures beyond Message
 	SpanID           string
 	Method, URL      string
-	Offset           string // start relative to the run's start
+	Attrs            []result.Attr // a step kind's own part (tls: the certificate's dates)
+	Offset           string        // start relative to the run's start
 	Body             string
 	Ran              bool
 	Reused           bool
@@ -395,7 +396,7 @@ func (s *server) addSteps(v *runView, r *result.Run) {
 		st := &r.Steps[i]
 		sv := stepView{Name: st.Name, Dependency: st.Dependency, Cleanup: st.Cleanup,
 			StatusText: string(st.Status), Class: string(st.Class),
-			Message: st.Message(), SpanID: st.SpanID, Method: st.Method, URL: st.URL,
+			Message: st.Message(), SpanID: st.SpanID, Method: st.Method, URL: st.URL, Attrs: st.Attrs,
 			Ran: st.Status != result.Skipped}
 		switch st.Status {
 		case result.Passed:

@@ -1,0 +1,192 @@
+package config
+
+import (
+	"crypto/x509"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/prober-dev/prober/internal/assert"
+	"github.com/prober-dev/prober/internal/template"
+)
+
+// StepKind is a kind of step besides HTTP (whose block is request:),
+// registered with the loader from outside this package
+// (Options.StepKinds): its block is decoded and validated by the kind's own
+// package, and the spec it returns is what the runner executes, so config
+// knows no kind and never imports the runner.
+type StepKind interface {
+	// Name is the step's key that holds the kind's block (tls:, tcp:), and
+	// the kind's name in results.
+	Name() string
+	// Keys are the fields of its block.
+	Keys() []string
+	// Operands are the kind's own operands for expectations and captures.
+	Operands() assert.Operands
+	// Builtins are the built-in operands its responses fill besides
+	// duration (e.g. assert.SourceBody for the reply of a tcp step).
+	Builtins() assert.Source
+	// Decode reads the block through b, reporting problems with b.Errorf,
+	// and returns the step's settings (kept as Step.Spec).
+	Decode(b *StepBlock) any
+}
+
+// StepBlock is one step's kind block in a flow file, read by its kind's
+// Decode with the loader's own checks and file:line:col errors.
+type StepBlock struct {
+	f    *file
+	o    *object
+	n    *yaml.Node
+	info *stepInfo
+}
+
+// Step is the step being decoded (name, timeout and the like are set).
+func (b *StepBlock) Step() *Step { return b.info.step }
+
+// Has says whether the block sets key.
+func (b *StepBlock) Has(key string) bool { return b.o.get(key) != nil }
+
+// Errorf reports a problem at key's value, or at the block when key is ""
+// or not set.
+func (b *StepBlock) Errorf(key, format string, args ...any) {
+	n := b.n
+	if v := b.o.get(key); key != "" && v != nil {
+		n = v
+	}
+	b.f.errorf(n, format, args...)
+}
+
+// String reads a plain string (${env:...} allowed, no placeholders).
+func (b *StepBlock) String(key, want string) (string, bool) {
+	v := b.o.get(key)
+	if v == nil {
+		return "", false
+	}
+	return b.f.plain(v, want, key+" cannot use {{...}}")
+}
+
+// Template reads a string that may hold {{var}} and {{secret:NAME}}
+// placeholders, checked like a request's: each must be defined before the
+// step runs.
+func (b *StepBlock) Template(key, want string) (*template.Template, bool) {
+	v := b.o.get(key)
+	if v == nil {
+		return nil, false
+	}
+	t, ok := b.f.tmpl(v, want, &b.info.uses)
+	if ok {
+		b.info.step.Templates = append(b.info.step.Templates, t)
+	}
+	return t, ok
+}
+
+// Duration reads a positive duration.
+func (b *StepBlock) Duration(key string) (time.Duration, bool) {
+	v := b.o.get(key)
+	if v == nil {
+		return 0, false
+	}
+	return b.f.positive(v, key)
+}
+
+// Bool reads true or false.
+func (b *StepBlock) Bool(key string) (bool, bool) {
+	v := b.o.get(key)
+	if v == nil {
+		return false, false
+	}
+	return b.f.boolean(v)
+}
+
+// PEMFile reads a file of PEM certificates (a CA file): its path as shown
+// and its contents.
+func (b *StepBlock) PEMFile(key string) (shown string, pem []byte, ok bool) {
+	v := b.o.get(key)
+	if v == nil {
+		return "", nil, false
+	}
+	p, ok := b.f.plain(v, "a file path", key+" cannot use {{...}}")
+	if !ok {
+		return "", nil, false
+	}
+	shown, data, err := b.f.readFile(p)
+	switch {
+	case err != nil:
+		b.f.errorf(v, "%s: %s", key, readError(err))
+	case !x509.NewCertPool().AppendCertsFromPEM(data):
+		b.f.errorf(v, "%s %s holds no PEM certificate", key, shown)
+	default:
+		return shown, data, true
+	}
+	return "", nil, false
+}
+
+// File reads a file named by key (a client key, say): its path as shown
+// and its contents.
+func (b *StepBlock) File(key string) (shown string, data []byte, ok bool) {
+	v := b.o.get(key)
+	if v == nil {
+		return "", nil, false
+	}
+	p, ok := b.f.plain(v, "a file path", key+" cannot use {{...}}")
+	if !ok {
+		return "", nil, false
+	}
+	shown, data, err := b.f.readFile(p)
+	if err != nil {
+		b.f.errorf(v, "%s: %s", key, readError(err))
+		return "", nil, false
+	}
+	return shown, data, true
+}
+
+// stepKind returns the registered kind named name, or nil.
+func (l *loader) stepKind(name string) StepKind {
+	for _, k := range l.stepKinds {
+		if k.Name() == name {
+			return k
+		}
+	}
+	return nil
+}
+
+// checkStepKinds reports kinds registered twice or over a step's own keys:
+// a programming error, caught by any load.
+func (l *loader) checkStepKinds() error {
+	seen := map[string]bool{}
+	for _, k := range stepKeys {
+		seen[k] = true
+	}
+	for _, k := range l.stepKinds {
+		if seen[k.Name()] || !validSlug(k.Name()) {
+			return fmt.Errorf("step kind %q registered twice, over a step field, or not a slug", k.Name())
+		}
+		seen[k.Name()] = true
+	}
+	return nil
+}
+
+// stepKeys are the fields of every step, whatever its kind.
+var stepKeys = []string{"name", "request", "timeout", "expect", "capture", "until", "dependency"}
+
+// kindSources are the built-in operands a kind's responses fill.
+func kindSources(k StepKind) assert.Source {
+	return k.Builtins() | assert.SourceDuration | assert.SourceAttr
+}
+
+// operandList names what a kind's expectations may read, for messages.
+func operandList(k StepKind) string {
+	names := []string{"duration"}
+	for _, s := range []struct {
+		src  assert.Source
+		name string
+	}{{assert.SourceStatus, "status"}, {assert.SourceHeader, "header.<name>"}, {assert.SourceBody, "body"}, {assert.SourceJSON, "json.<path>"}} {
+		if k.Builtins()&s.src != 0 {
+			names = append(names, s.name)
+		}
+	}
+	names = append(names, k.Operands().Names()...)
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,115 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/prober-dev/prober/internal/assert"
+	"github.com/prober-dev/prober/internal/template"
+)
+
+// pingKind is a registered step kind as a kind package writes one.
+type pingKind struct{ name string }
+
+type pingSpec struct {
+	Host  *template.Template
+	Count int
+	Wait  string
+	Quiet bool
+	CA    []byte
+	Key   []byte
+}
+
+func (k pingKind) Name() string {
+	if k.name != "" {
+		return k.name
+	}
+	return "ping"
+}
+func (pingKind) Keys() []string {
+	return []string{"host", "wait", "quiet", "ca_file", "key_file", "label"}
+}
+func (pingKind) Operands() assert.Operands {
+	return assert.Operands{"ping.rtt": assert.DurationOperand, "ping.from": assert.StringOperand}
+}
+func (pingKind) Builtins() assert.Source { return 0 }
+func (pingKind) Decode(b *StepBlock) any {
+	s := &pingSpec{}
+	if !b.Has("host") {
+		b.Errorf("", "ping needs a host")
+	}
+	s.Host, _ = b.Template("host", "a host")
+	if d, ok := b.Duration("wait"); ok {
+		s.Wait = d.String()
+	}
+	s.Quiet, _ = b.Bool("quiet")
+	_, s.CA, _ = b.PEMFile("ca_file")
+	_, s.Key, _ = b.File("key_file")
+	if l, ok := b.String("label", "a label"); ok && l == "bad" {
+		b.Errorf("label", "label cannot be bad")
+	}
+	return s
+}
+
+func loadSteps(t *testing.T, flow string, kinds ...StepKind) (*Config, error) {
+	t.Helper()
+	fsys := fstest.MapFS{"probes.yaml": {Data: []byte("flows: [f.yaml]\n")}, "f.yaml": {Data: []byte(flow)}}
+	return Load(fsys, "probes.yaml", Options{StepKinds: kinds})
+}
+
+func TestStepKind(t *testing.T) {
+	cfg, err := loadSteps(t, `name: f
+vars: {h: example.test}
+steps:
+  - name: a
+    ping: {host: "{{h}}", wait: 2s, quiet: true}
+    expect: [ping.rtt < 100ms, 'ping.from == "x"', duration < 1s]
+    capture: {from: ping.from}
+  - name: b
+    request: {url: "http://{{from}}/"}
+    expect: status == 200
+`, pingKind{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Flows[0].Steps[0], cfg.Flows[0].Steps[1]
+	spec, ok := a.Spec.(*pingSpec)
+	if !ok || a.Kind != "ping" || a.Method != "PING" || spec.Wait != "2s" || !spec.Quiet || len(a.Templates) != 1 || a.Headers != nil {
+		t.Errorf("step %+v spec %+v", a, a.Spec)
+	}
+	if len(a.Expect) != 3 || len(a.Captures) != 1 || b.Kind != "" || b.Spec != nil || b.Method != "GET" {
+		t.Errorf("a %+v b %+v", a, b)
+	}
+}
+
+func TestStepKindErrors(t *testing.T) {
+	for _, tc := range []struct{ flow, want string }{
+		{"name: f\nsteps:\n  - name: a\n    ping: {}\n", "f.yaml:4:11: ping needs a host"},
+		{"name: f\nsteps:\n  - name: a\n    ping: {host: x, label: bad}\n", "f.yaml:4:28: label cannot be bad"},
+		{"name: f\nsteps:\n  - name: a\n    ping: {host: x, wait: -1s}\n", "f.yaml:4:27: wait must be positive"},
+		{"name: f\nsteps:\n  - name: a\n    ping: {host: x, hots: y}\n", `f.yaml:4:21: unknown field "hots" in ping`},
+		{"name: f\nsteps:\n  - name: a\n    ping: {host: x}\n    expect: status == 200\n", "f.yaml:5:13: ping steps cannot read that: their operands are duration, ping.from, ping.rtt"},
+		{"name: f\nsteps:\n  - name: a\n    ping: {host: x}\n    capture: {b: body}\n", "f.yaml:5:18: ping steps cannot read that"},
+		{"name: f\nsteps:\n  - name: a\n    ping: {host: x}\n    expect: ping.rtt < 1\n", "f.yaml:5:24: type mismatch: ping.rtt is a duration"},
+		{"name: f\nsteps:\n  - name: a\n", "step needs a request (or one of ping)"},
+		{"name: f\nsteps:\n  - name: a\n    request: {url: \"http://a/\"}\n    ping: {host: x}\n", "f.yaml:5:5: a step is one of request or ping (request is already set)"},
+		{"name: f\nsteps:\n  - name: a\n    ping: {host: \"{{nope}}\"}\n", `undefined variable "nope"`},
+		// An HTTP step knows no kind's operands.
+		{"name: f\nsteps:\n  - name: a\n    request: {url: \"http://a/\"}\n    expect: ping.rtt < 1s\n", `unknown operand "ping"`},
+	} {
+		_, err := loadSteps(t, tc.flow, pingKind{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("flow:\n%s\nerr %v\nwant %q", tc.flow, err, tc.want)
+		}
+	}
+	// Without the kind, its key is an unknown field, as before.
+	if _, err := loadSteps(t, "name: f\nsteps:\n  - name: a\n    ping: {host: x}\n"); err == nil || !strings.Contains(err.Error(), `unknown field "ping"`) {
+		t.Errorf("err %v", err)
+	}
+	for _, ks := range [][]StepKind{{pingKind{}, pingKind{}}, {pingKind{name: "request"}}, {pingKind{name: "Not A Slug"}}} {
+		if _, err := loadSteps(t, "name: f\nsteps:\n  - name: a\n    request: {url: \"http://a/\"}\n", ks...); err == nil {
+			t.Errorf("kinds %v registered", ks)
+		}
+	}
+}

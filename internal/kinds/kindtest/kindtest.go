@@ -1,0 +1,65 @@
+// Package kindtest runs flows of step kinds through the real loader and
+// runner, for the kinds' tests.
+package kindtest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/runner"
+)
+
+// Load loads flow (the YAML of flows/f.yaml) with kinds registered. The
+// files of dir are beside it (CA files and the like). Secrets: S=s3cr3t-value.
+func Load(t testing.TB, dir, flow string, kinds ...config.StepKind) (*config.Config, error) {
+	t.Helper()
+	fsys := fstest.MapFS{
+		"probes.yaml":  {Data: []byte("flows: [flows/f.yaml]\nsecrets: {S: {env: S}}\n")},
+		"flows/f.yaml": {Data: []byte(flow)},
+	}
+	if dir != "" {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fsys["flows/"+e.Name()] = &fstest.MapFile{Data: data}
+		}
+	}
+	return config.Load(fsys, "probes.yaml", config.Options{
+		StepKinds: kinds,
+		Env: func(name string) (string, bool) {
+			if name == "S" {
+				return "s3cr3t-value", true
+			}
+			return "", false
+		},
+	})
+}
+
+// Run loads flow and runs it once.
+func Run(t testing.TB, dir, flow string, kinds ...config.StepKind) *result.Run {
+	t.Helper()
+	cfg, err := Load(t, dir, flow, kinds...)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	f, err := runner.New(cfg.Flows[0], runner.Options{Version: "test", Region: "here", Secrets: cfg.Secrets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return f.Run(ctx, time.Time{})
+}

@@ -1,0 +1,164 @@
+// Package tcpkind is the tcp step kind: it connects to host:port and,
+// optionally, sends bytes and reads the reply up to a regular expression,
+// for banner protocols (SMTP, Redis, Postgres, SSH). The reply is the
+// step's body for expectations and captures.
+package tcpkind
+
+import (
+	"context"
+	"errors"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prober-dev/prober/internal/assert"
+	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/kinds"
+	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/runner"
+	"github.com/prober-dev/prober/internal/template"
+)
+
+// ReadLimit bounds the reply read: a banner is short, and a server that
+// streams must not fill memory.
+const ReadLimit = 4 << 10
+
+// Kind is the tcp step kind, for config.Options.StepKinds.
+type Kind struct{}
+
+// Name implements config.StepKind.
+func (Kind) Name() string { return "tcp" }
+
+// Keys implements config.StepKind.
+func (Kind) Keys() []string { return []string{"address", "send", "reply"} }
+
+// Operands implements config.StepKind: none of its own.
+func (Kind) Operands() assert.Operands { return nil }
+
+// Builtins implements config.StepKind: the reply is the body (and may be
+// read as JSON).
+func (Kind) Builtins() assert.Source { return assert.SourceBody | assert.SourceJSON }
+
+// Spec is a decoded tcp: block; it runs as a runner.Executor.
+type Spec struct {
+	Address *template.Template
+	Send    *template.Template // nil: send nothing
+	Reply   *regexp.Regexp     // nil: read nothing; else read until it matches
+}
+
+// Decode implements config.StepKind.
+func (Kind) Decode(b *config.StepBlock) any {
+	s := &Spec{Address: kinds.Address(b, "")}
+	if t, ok := b.Template("send", "the bytes to send"); ok {
+		s.Send = t
+	}
+	if v, ok := b.String("reply", "a regular expression"); ok {
+		re, err := regexp.Compile(v)
+		if err != nil {
+			b.Errorf("reply", "reply: %v", err)
+		} else {
+			s.Reply = re
+		}
+	}
+	return s
+}
+
+// Execute implements runner.Executor.
+func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, string) {
+	addr, err := x.Expand(s.Address)
+	if err != nil {
+		return x.Classify(err, runner.Phase{})
+	}
+	var send string
+	if s.Send != nil {
+		if send, err = x.Expand(s.Send); err != nil {
+			return x.Classify(err, runner.Phase{})
+		}
+	}
+	x.Target("tcp://" + addr)
+	tm := x.Timings()
+	t0 := time.Now()
+	conn, err := x.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return x.Classify(err, runner.Phase{})
+	}
+	defer conn.Close()
+	tm.Connect = time.Since(t0)
+	// Reads and writes end with the step's context (timeout or shutdown).
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if send != "" {
+		if _, err := io.WriteString(conn, send); err != nil {
+			return x.Classify(ctxErr(ctx, err), runner.Phase{Connected: true, Sent: true})
+		}
+	}
+	if s.Reply == nil {
+		return "", ""
+	}
+	r := x.Response()
+	buf := r.Body[:0]
+	if cap(buf) < ReadLimit {
+		buf = make([]byte, 0, ReadLimit)
+	}
+	var rerr error
+	for !s.Reply.Match(buf) && len(buf) < ReadLimit {
+		var n int
+		n, rerr = conn.Read(buf[len(buf):ReadLimit])
+		if n > 0 && len(buf) == 0 {
+			tm.FirstByte = time.Since(x.Started())
+		}
+		buf = buf[:len(buf)+n]
+		if rerr != nil {
+			break
+		}
+	}
+	r.Body = buf
+	x.BodyBytes(int64(len(buf)))
+	x.Attr("reply", firstLine(buf))
+	if s.Reply.Match(buf) {
+		return "", ""
+	}
+	if rerr != nil && !errors.Is(rerr, io.EOF) {
+		return x.Classify(ctxErr(ctx, rerr), runner.Phase{Connected: true, Sent: true})
+	}
+	why := "the connection closed"
+	if rerr == nil {
+		why = "read " + strconv.Itoa(ReadLimit) + " bytes"
+	}
+	return result.Assertion, "reply " + strconv.Quote(s.Reply.String()) + " not seen (" + why + "): got " + quote(buf)
+}
+
+// ctxErr prefers the context's error: a read cut short by it is a timeout.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// firstLine is the reply's first line, shortened, for the result.
+func firstLine(b []byte) string {
+	s := string(b)
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return strings.ToValidUTF8(s, "?")
+}
+
+func quote(b []byte) string {
+	if len(b) == 0 {
+		return "nothing"
+	}
+	if len(b) > 100 {
+		return strconv.Quote(string(b[:100])) + "…"
+	}
+	return strconv.Quote(string(b))
+}

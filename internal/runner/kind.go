@@ -1,0 +1,156 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/prober-dev/prober/internal/assert"
+	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/template"
+)
+
+// Executor is how a step kind runs: the spec its config.StepKind decoded
+// (config.Step.Spec) implements it, so the runner executes a kind it does
+// not know, and config never imports the runner.
+type Executor interface {
+	// Execute makes one attempt of the step under ctx (the step's timeout):
+	// it fills x.Response() with what expectations and captures read, the
+	// timings and the kind's attributes, and returns a failure class and
+	// message when there is no answer to check, or "" when there is.
+	// Messages are redacted by the runner; they must not hold what the
+	// server sent beyond what a person needs.
+	Execute(ctx context.Context, x *Exchange) (result.Class, string)
+}
+
+// Exchange is what a kind's attempt gets from the run: variables, the
+// dialer, trace context, and where its results go. Valid during Execute
+// only.
+type Exchange struct {
+	r     *run
+	s     *result.Step
+	st    *config.Step
+	start time.Time
+}
+
+// Expand expands a template of the step's spec with the run's variables
+// and secrets. The result may hold secrets: show it only through the
+// result (Target, Attr), which redacts.
+func (x *Exchange) Expand(t *template.Template) (string, error) {
+	if t == nil {
+		return "", nil
+	}
+	v, err := t.ExpandString(&x.r.scope)
+	if err != nil {
+		return "", &expandError{err}
+	}
+	return v, nil
+}
+
+// Dial connects as the HTTP kind does (tests inject faults through
+// Options.DialContext).
+func (x *Exchange) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if d := x.r.f.opts.DialContext; d != nil {
+		return d(ctx, network, addr)
+	}
+	var nd net.Dialer
+	return nd.DialContext(ctx, network, addr)
+}
+
+// Traceparent is the W3C trace context of this step, for protocols that
+// can carry it.
+func (x *Exchange) Traceparent() string { return traceparent(x.r.res.TraceID, x.s.SpanID) }
+
+// Response is what the step's expectations and captures read: the kind
+// sets its operands (SetString, SetDuration, ...) and may set Body (a
+// reply) and Duration (else the attempt's time).
+func (x *Exchange) Response() *assert.Response { return &x.r.resp }
+
+// Timings are the attempt's phases (DNS, Connect, TLS, FirstByte, ...).
+func (x *Exchange) Timings() *result.Timings { return &x.s.Timings }
+
+// Started is when the attempt began, for the kind's timings.
+func (x *Exchange) Started() time.Time { return x.start }
+
+// Target sets what the step talks to, shown as the step's URL
+// ("tls://host:443"), redacted.
+func (x *Exchange) Target(s string) { x.s.URL = x.r.redact(s) }
+
+// Attr records one fact of the kind's part of the result (redacted); a
+// later attempt's value replaces an earlier one.
+func (x *Exchange) Attr(name, value string) {
+	value = x.r.redact(value)
+	for i := range x.s.Attrs {
+		if x.s.Attrs[i].Name == name {
+			x.s.Attrs[i].Value = value
+			return
+		}
+	}
+	x.s.Attrs = append(x.s.Attrs, result.Attr{Name: name, Value: value})
+}
+
+// BodyBytes records how many bytes the answer had.
+func (x *Exchange) BodyBytes(n int64) { x.s.BodyBytes = n }
+
+// Phase is how far an attempt got when it failed, for its class.
+type Phase struct {
+	Connected  bool // the TCP connection is up
+	TLSStarted bool // a TLS handshake began
+	TLSDone    bool // and finished
+	Sent       bool // the request (if any) was written; a reply was awaited
+}
+
+// Classify turns an error of a kind's attempt into a failure class and
+// message, as the HTTP kind's are: dns, connect_refused, connect_timeout,
+// tls, timeout, network.
+// An error of Expand is capture_missing (a variable without a value) or
+// request.
+func (x *Exchange) Classify(err error, p Phase) (result.Class, string) {
+	var terr *template.MissingError
+	if errors.As(err, &terr) || !p.Connected && !p.TLSStarted && isExpandError(err) {
+		return prepareClass(err), err.Error()
+	}
+	st := attemptState{
+		connected: p.Connected, tlsStarted: p.TLSStarted, tlsDone: p.TLSDone,
+		stepTimeout: x.st.Timeout, flowDeadline: x.r.flowCtx.Err() != nil, reply: true,
+	}
+	return classify(err, st)
+}
+
+// attemptKind makes one attempt of a kind's step.
+func (r *run) attemptKind(ctx context.Context, st *config.Step, s *result.Step) (result.Class, string) {
+	exec, ok := st.Spec.(Executor)
+	if !ok {
+		return result.Request, fmt.Sprintf("step kind %s cannot run here (its spec %T is no runner.Executor)", st.Kind, st.Spec)
+	}
+	actx, cancel := context.WithTimeout(ctx, st.Timeout)
+	defer cancel()
+	r.flowCtx = ctx
+	r.resp.Reset()
+	// The Exchange escapes (an interface call), and with it the step it
+	// points to: a copy, so that HTTP steps keep theirs on the stack.
+	ks := new(result.Step)
+	*ks = *s
+	ks.Timings = result.Timings{}
+	x := &Exchange{r: r, s: ks, st: st, start: time.Now()}
+	class, msg := exec.Execute(actx, x)
+	*s = *ks
+	if r.resp.Duration == 0 {
+		r.resp.Duration = time.Since(x.start)
+	}
+	return class, msg
+}
+
+// expandError marks errors of Exchange.Expand.
+type expandError struct{ err error }
+
+func (e *expandError) Error() string { return e.err.Error() }
+func (e *expandError) Unwrap() error { return e.err }
+
+func isExpandError(err error) bool {
+	var e *expandError
+	return errors.As(err, &e)
+}

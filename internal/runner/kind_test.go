@@ -1,0 +1,168 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prober-dev/prober/internal/assert"
+	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/secret"
+	"github.com/prober-dev/prober/internal/template"
+)
+
+// echoSpec is a step kind for the seam's tests: it expands Msg, answers
+// with it, counts its attempts in the operand n, and fails with Fail.
+type echoSpec struct {
+	Msg      *template.Template
+	Fail     result.Class
+	attempts int
+	trace    string
+}
+
+var echoOps = assert.Operands{"echo.n": assert.NumberOperand, "echo.msg": assert.StringOperand}
+
+func (e *echoSpec) Execute(_ context.Context, x *Exchange) (result.Class, string) {
+	msg, err := x.Expand(e.Msg)
+	if err != nil {
+		return x.Classify(err, Phase{})
+	}
+	e.attempts++
+	e.trace = x.Traceparent()
+	x.Target("echo://" + msg)
+	x.Attr("echo.msg", msg)
+	r := x.Response()
+	r.SetInt("echo.n", int64(e.attempts))
+	r.SetString("echo.msg", msg)
+	r.Body = append(r.Body[:0], msg...)
+	if e.Fail != "" {
+		return e.Fail, "echo failed with " + msg
+	}
+	return "", ""
+}
+
+func echoStep(name string, spec *echoSpec, expects ...string) *config.Step {
+	st := &config.Step{Name: name, Kind: "echo", Method: "ECHO", Spec: spec, Timeout: time.Second}
+	if spec.Msg != nil {
+		st.Templates = []*template.Template{spec.Msg}
+	}
+	for _, e := range expects {
+		x, err := assert.CompileWith(e, echoOps)
+		if err != nil {
+			panic(err)
+		}
+		st.Expect = append(st.Expect, x)
+	}
+	return st
+}
+
+// TestKindSeam: a kind's step runs through the runner like an HTTP step:
+// expectations over its operands, captures into later steps, until,
+// cleanup's inputs, trace context, and redaction of what it reports.
+func TestKindSeam(t *testing.T) {
+	secrets := secret.NewSet(map[string]string{"S": "hunter2-secret"})
+
+	t.Run("expect, capture, attrs", func(t *testing.T) {
+		first := echoStep("first", &echoSpec{Msg: template.MustParse("hello")}, `echo.msg == "hello"`, "echo.n == 1", `body contains "ell"`, "duration < 1s")
+		v, _ := assert.CompileValueWith("echo.msg", echoOps)
+		first.Captures = []config.Capture{{Name: "greeting", Value: v}}
+		second := echoStep("second", &echoSpec{Msg: template.MustParse("{{greeting}} again")}, `echo.msg == "hello again"`)
+		r := mustRun(t, newFlow(first, second), Options{})
+		if !r.OK() {
+			t.Fatalf("run failed: %s", r.Summary())
+		}
+		s := r.Steps[1]
+		if s.Kind != "echo" || s.Method != "ECHO" || s.URL != "echo://hello again" || s.Attr("echo.msg") != "hello again" {
+			t.Errorf("step %+v", s)
+		}
+		if tp := first.Spec.(*echoSpec).trace; !strings.Contains(tp, r.TraceID) || !strings.Contains(tp, r.Steps[0].SpanID) {
+			t.Errorf("traceparent %q lacks trace %s or span %s", tp, r.TraceID, r.Steps[0].SpanID)
+		}
+	})
+
+	t.Run("a failed expectation", func(t *testing.T) {
+		r := mustRun(t, newFlow(echoStep("a", &echoSpec{Msg: template.MustParse("x")}, "echo.n > 1")), Options{})
+		s := r.Steps[0]
+		if s.Class != result.Assertion || s.Message() != "echo.n > 1: got 1" {
+			t.Errorf("class %s message %q", s.Class, s.Message())
+		}
+	})
+
+	t.Run("until", func(t *testing.T) {
+		spec := &echoSpec{Msg: template.MustParse("x")}
+		st := echoStep("poll", spec)
+		e, _ := assert.CompileWith("echo.n >= 3", echoOps)
+		st.Until = &config.Until{Expect: []*assert.Expectation{e}, Interval: time.Millisecond, Within: time.Second}
+		r := mustRun(t, newFlow(st), Options{})
+		if !r.OK() || r.Steps[0].Attempts != 3 {
+			t.Errorf("ok %v after %d attempts, want 3: %s", r.OK(), r.Steps[0].Attempts, r.Summary())
+		}
+	})
+
+	t.Run("a kind's failure is redacted", func(t *testing.T) {
+		st := echoStep("a", &echoSpec{Msg: template.MustParse("{{secret:S}}"), Fail: result.ConnectRefused})
+		r := mustRun(t, newFlow(st), Options{Secrets: secrets})
+		s := r.Steps[0]
+		if s.Class != result.ConnectRefused {
+			t.Errorf("class %s", s.Class)
+		}
+		for _, out := range []string{s.Message(), s.URL, s.Attr("echo.msg")} {
+			if strings.Contains(out, "hunter2") || !strings.Contains(out, "[secret:S]") {
+				t.Errorf("not redacted: %q", out)
+			}
+		}
+	})
+
+	t.Run("cleanup needs its inputs", func(t *testing.T) {
+		f := newFlow(echoStep("a", &echoSpec{Msg: template.MustParse("x")}, "echo.n == 2"))
+		c := echoStep("undo", &echoSpec{Msg: template.MustParse("{{order}}")})
+		c.Cleanup = true
+		f.Cleanup = []*config.Step{c}
+		r := mustRun(t, f, Options{})
+		if s := r.Steps[1]; s.Status != result.Skipped || s.Kind != "echo" || !strings.Contains(s.Message(), `"order"`) {
+			t.Errorf("cleanup step %+v", s)
+		}
+	})
+
+	t.Run("a variable without a value", func(t *testing.T) {
+		r := mustRun(t, newFlow(echoStep("a", &echoSpec{Msg: template.MustParse("{{nope}}")})), Options{})
+		if s := r.Steps[0]; s.Class != result.CaptureMissing || s.Attempts != 1 {
+			t.Errorf("class %s after %d attempts: %s", s.Class, s.Attempts, s.Message())
+		}
+	})
+
+	t.Run("a spec that cannot run", func(t *testing.T) {
+		st := &config.Step{Name: "a", Kind: "odd", Spec: struct{}{}, Timeout: time.Second}
+		r := mustRun(t, newFlow(st), Options{})
+		if s := r.Steps[0]; s.Class != result.Request || !strings.Contains(s.Message(), "odd") {
+			t.Errorf("class %s: %s", s.Class, s.Message())
+		}
+	})
+}
+
+// TestKindClassify: a kind's errors get the HTTP kind's classes.
+func TestKindClassify(t *testing.T) {
+	r := &run{f: &Flow{cfg: newFlow()}, flowCtx: context.Background(), res: &result.Run{}}
+	x := &Exchange{r: r, s: &result.Step{}, st: &config.Step{Timeout: 2 * time.Second}}
+	for _, tc := range []struct {
+		err   error
+		p     Phase
+		class result.Class
+		msg   string
+	}{
+		{context.DeadlineExceeded, Phase{}, result.ConnectTimeout, "no connection within the step timeout (2s)"},
+		{context.DeadlineExceeded, Phase{Connected: true, TLSStarted: true}, result.TLS, "tls: handshake not finished"},
+		{context.DeadlineExceeded, Phase{Connected: true, Sent: true}, result.Timeout, "no reply within the step timeout (2s)"},
+		{fmt.Errorf("read: %w", errors.New("tls: bad certificate")), Phase{Connected: true}, result.TLS, "tls: bad certificate"},
+		{&expandError{&template.MissingError{Name: "x"}}, Phase{}, result.CaptureMissing, ""},
+	} {
+		c, msg := x.Classify(tc.err, tc.p)
+		if c != tc.class || !strings.Contains(msg, tc.msg) {
+			t.Errorf("%v %+v: %s %q, want %s %q", tc.err, tc.p, c, msg, tc.class, tc.msg)
+		}
+	}
+}
