@@ -142,16 +142,6 @@ func (b *StepBlock) File(key string) (shown string, data []byte, ok bool) {
 	return shown, data, true
 }
 
-// stepKind returns the registered kind named name, or nil.
-func (l *loader) stepKind(name string) StepKind {
-	for _, k := range l.stepKinds {
-		if k.Name() == name {
-			return k
-		}
-	}
-	return nil
-}
-
 // checkStepKinds reports kinds registered twice or over a step's own keys:
 // a programming error, caught by any load.
 func (l *loader) checkStepKinds() error {

@@ -678,21 +678,6 @@ func bucketOf(v float64) int {
 // exemplars returns h's exemplars (h's own storage), in bucket order.
 func (h *histo) exemplars() []exemplar { return unsafe.Slice(h.ex, bits.OnesCount16(h.exb)) }
 
-// eachExemplar calls f with each exemplar's bucket, exemplar and odd
-// trace id (see histoExt), in bucket order.
-func (h *histo) eachExemplar(f func(bucket int, e exemplar, odd string)) {
-	b := h.exb
-	for _, e := range h.exemplars() {
-		i := bits.TrailingZeros16(b)
-		b &^= 1 << i
-		odd := ""
-		if h.ext != nil && h.ext.odd != nil {
-			odd = h.ext.odd[i]
-		}
-		f(i, e, odd)
-	}
-}
-
 func (h *histo) count() uint64 {
 	var n uint64
 	for _, c := range h.counts {
