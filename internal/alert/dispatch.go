@@ -975,6 +975,9 @@ type NotifierOptions struct {
 	// StatusURL is the prober's status page (PagerDuty client_url).
 	StatusURL string
 	Logger    *slog.Logger
+	// Console is where notifiers that write locally (console) write,
+	// already redacted; nil: nowhere.
+	Console io.Writer
 	// Rate (events per second) and Burst override the service's documented
 	// limit the notifier paces itself to (tests; shared keys).
 	Rate  float64

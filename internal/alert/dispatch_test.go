@@ -86,7 +86,7 @@ func newScript(name string, fn func(ctx context.Context, p *Page, thread string,
 }
 
 func (s *scriptNotifier) Name() string              { return s.name }
-func (s *scriptNotifier) Type() config.NotifierType { return config.Console }
+func (s *scriptNotifier) Type() config.NotifierType { return "script" }
 
 func (s *scriptNotifier) Send(ctx context.Context, p *Page, thread string) (string, error) {
 	start := time.Now()

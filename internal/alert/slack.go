@@ -478,7 +478,11 @@ func slackReply(what string, p *Page) string {
 }
 
 // slackFor is how long the condition has held (until p.At).
-func slackFor(p *Page) string {
+func slackFor(p *Page) string { return Elapsed(p) }
+
+// Elapsed is how long the incident of p lasted (or has lasted) from its
+// first failure to p, as 47m, 2h5m or 3d4h; "" when p does not say.
+func Elapsed(p *Page) string {
 	if p.Since.IsZero() || p.At.IsZero() || p.At.Before(p.Since) {
 		return ""
 	}

@@ -72,7 +72,7 @@ rules:
 	if len(a.Notifiers) != 4 || a.Notifiers[0].RoutingKey != testEnv["TOKEN"] || a.Notifiers[1].URL != "http://127.0.0.1:1/api/" {
 		t.Errorf("notifiers %+v %+v", a.Notifiers[0], a.Notifiers[1])
 	}
-	if a.Notifiers[2].Disabled == "" || a.Notifiers[3].Type != Console {
+	if a.Notifiers[2].Disabled == "" || a.Notifiers[3].Type != "console" {
 		t.Errorf("optional notifier not disabled: %+v", a.Notifiers[2])
 	}
 	// Default routes: PagerDuty only for critical and error.
@@ -130,7 +130,7 @@ func TestAlertingErrors(t *testing.T) {
 		want        []string
 	}{
 		{name: "unknown notifier type", extra: `notifiers: {x: {type: pager}}`,
-			want: []string{`probes.yaml:6:23: unknown notifier type "pager": want pagerduty, slack, console or alertmanager`}},
+			want: []string{`probes.yaml:6:23: unknown notifier type "pager": want pagerduty, slack, alertmanager or console`}},
 		{name: "field of another notifier type", extra: `notifiers: {x: {type: console, channel: "#a"}}`,
 			want: []string{`probes.yaml:6:32: channel does not apply to a console notifier`}},
 		{name: "pagerduty without key", extra: `notifiers: {x: {type: pagerduty}}`,

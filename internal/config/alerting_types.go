@@ -75,7 +75,6 @@ type NotifierType string
 const (
 	PagerDuty    NotifierType = "pagerduty"    // Events API v2
 	Slack        NotifierType = "slack"        // bot token (threads) or incoming webhook
-	Console      NotifierType = "console"      // lines on stdout, for demo and tests
 	Alertmanager NotifierType = "alertmanager" // /api/v2/alerts (many-regions HA)
 )
 

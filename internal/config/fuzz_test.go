@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -54,7 +55,7 @@ func FuzzLoad(f *testing.F) {
 				ReadFile: func(string) ([]byte, error) { return nil, os.ErrNotExist },
 				// A registered kind, so that blocks of type hook reach
 				// NotifierBlock's readers too.
-				Notifiers: []NotifierKind{hookKind{}},
+				Notifiers: slices.Concat(testKinds, []NotifierKind{hookKind{}}),
 			})
 		}()
 		select {
@@ -108,7 +109,7 @@ func TestPathologicalInputs(t *testing.T) {
 				"f.yaml":      {Data: []byte(flow)},
 			}
 			start := time.Now()
-			_, err := Load(fsys, "probes.yaml", Options{Env: lookup(nil)})
+			_, err := Load(fsys, "probes.yaml", Options{Notifiers: testKinds, Env: lookup(nil)})
 			if d := time.Since(start); d > 5*time.Second {
 				t.Errorf("took %v", d)
 			}

@@ -128,7 +128,6 @@ type builtinNotifier struct {
 var builtinNotifiers = []builtinNotifier{
 	{PagerDuty, []string{"url", "routing_key"}},
 	{Slack, []string{"url", "token", "channel", "webhook_url"}},
-	{Console, nil},
 	{Alertmanager, []string{"url"}},
 }
 

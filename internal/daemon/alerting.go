@@ -106,7 +106,12 @@ func (a *alerting) notifiers(cfg *config.Config) ([]alert.Notifier, error) {
 			a.d.log.Info("notifier_disabled", "notifier", n.Name, "reason", n.Disabled)
 			continue
 		}
-		o := alert.NotifierOptions{HTTPClient: &http.Client{Timeout: n.Timeout}, StatusURL: a.d.opts.StatusURL, Logger: a.d.log}
+		w := a.d.opts.ConsoleWriter
+		if w == nil {
+			w = os.Stderr
+		}
+		o := alert.NotifierOptions{HTTPClient: &http.Client{Timeout: n.Timeout}, StatusURL: a.d.opts.StatusURL, Logger: a.d.log,
+			Console: secret.Writer(w, a.d.secrets.Load)}
 		var (
 			nt  alert.Notifier
 			err error
@@ -118,12 +123,6 @@ func (a *alerting) notifiers(cfg *config.Config) ([]alert.Notifier, error) {
 			nt, err = alert.NewSlack(n, o)
 		case config.Alertmanager:
 			nt, err = alert.NewAlertmanager(n, o)
-		case config.Console:
-			w := a.d.opts.ConsoleWriter
-			if w == nil {
-				w = os.Stderr
-			}
-			nt = alert.NewConsole(n.Name, secret.Writer(w, a.d.secrets.Load))
 		default:
 			p := notifierPlugin(string(n.Type))
 			if p == nil {

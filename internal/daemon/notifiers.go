@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"github.com/prober-dev/prober/internal/alert"
+	"github.com/prober-dev/prober/internal/alert/notify/console"
 	"github.com/prober-dev/prober/internal/alert/notify/webhook"
 	"github.com/prober-dev/prober/internal/config"
 )
@@ -11,7 +12,8 @@ import (
 // a notifier is its package and one line here.
 func notifierPlugins() []alert.NotifierPlugin {
 	return []alert.NotifierPlugin{
-		// One line per plug-in, e.g. example.Plugin{},
+		// One line per plug-in, in the order config's messages list them.
+		console.Plugin{},
 		webhook.Plugin{},
 	}
 }

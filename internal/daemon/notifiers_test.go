@@ -17,7 +17,6 @@ import (
 var sampleNotifiers = map[string]string{
 	"pagerduty":    `{type: pagerduty, routing_key: "{{secret:S}}"}`,
 	"slack":        `{type: slack, token: "{{secret:S}}", channel: "#a"}`,
-	"console":      `{type: console}`,
 	"alertmanager": `{type: alertmanager, url: "http://127.0.0.1:1"}`,
 }
 

@@ -1,0 +1,7 @@
+package alert
+
+// PageRenderers render a page as a notifier in its own package shows it
+// to a person, for the lifecycle's tests here (which that package, being
+// built on alert, cannot be imported into): renderers_ext_test.go, in
+// package alert_test, registers them before the tests run.
+var PageRenderers = map[string]func(*Page) (string, error){}
