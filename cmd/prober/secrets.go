@@ -4,16 +4,11 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/prober-dev/prober/internal/alert"
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/daemon"
 )
-
-// pdRoutingKeyLen is the length of a PagerDuty Events API v2 routing key
-// (the integration key of an Events API v2 integration): 32 letters and
-// digits. PagerDuty answers any other with a 400, "Length of 'routing_key'
-// is incorrect (should be 32 characters)", and the page is lost.
-const pdRoutingKeyLen = 32
 
 // secretShapes checks the notifiers' resolved secrets against the shapes
 // their services issue, so that a truncated or mistyped key fails
@@ -28,17 +23,13 @@ func secretShapes(cfg *config.Config) config.Errors {
 		if n.Disabled != "" {
 			continue
 		}
+		// Each notifier package knows its service's shapes.
+		if c, ok := daemon.NotifierPlugin(string(n.Type)).(alert.SecretChecker); ok {
+			for _, msg := range c.CheckSecrets(n) {
+				bad(n, "%s", msg)
+			}
+		}
 		switch n.Type {
-		case config.PagerDuty:
-			k := n.RoutingKey
-			if k == "" {
-				continue // not resolved: Load said why
-			}
-			if l := utf8.RuneCountInString(k); l != pdRoutingKeyLen {
-				bad(n, "routing_key is %d characters; a PagerDuty Events API v2 routing key (the integration key) is %d letters and digits", l, pdRoutingKeyLen)
-			} else if !alnum(k) {
-				bad(n, "routing_key holds characters other than letters and digits (a space or newline from the secret's source?); a PagerDuty Events API v2 routing key is %d letters and digits", pdRoutingKeyLen)
-			}
 		case config.Slack:
 			if t := n.Token; t != "" {
 				switch {
@@ -61,13 +52,4 @@ func secretShapes(cfg *config.Config) config.Errors {
 		}
 	}
 	return errs
-}
-
-func alnum(s string) bool {
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }

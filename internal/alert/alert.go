@@ -174,3 +174,12 @@ type NotifierPlugin interface {
 	// daemon's tests load and build it.
 	Example() string
 }
+
+// SecretChecker is a NotifierPlugin that checks its notifier's resolved
+// secrets against the shapes its service issues (validate --secrets), so
+// that a truncated or mistyped key fails validation instead of the first
+// page at night. Each problem is one message that describes the secret
+// (its length, the prefix expected) and never quotes it.
+type SecretChecker interface {
+	CheckSecrets(n *config.Notifier) []string
+}

@@ -186,7 +186,7 @@ func (n *alertmanagerNotifier) alert(p *Page, now time.Time) amAlert {
 		labels[amName(k)] = p.Labels[k]
 	}
 	labels[amAlertname] = cmp.Or(p.Rule, p.DedupKey, "prober")
-	labels[amSeverity] = cmp.Or(p.Severity, pdSeverityDflt)
+	labels[amSeverity] = cmp.Or(p.Severity, "critical")
 	if p.DedupKey != "" {
 		labels[amDedupKey] = p.DedupKey
 	}

@@ -5,3 +5,8 @@ package alert
 // built on alert, cannot be imported into): renderers_ext_test.go, in
 // package alert_test, registers them before the tests run.
 var PageRenderers = map[string]func(*Page) (string, error){}
+
+// BuildPagerDuty builds the PagerDuty notifier of its own package (with
+// url and routing key) for the dispatcher's tests against fakes.PagerDuty:
+// set by renderers_ext_test.go.
+var BuildPagerDuty func(url, key string, o NotifierOptions) (Notifier, error)

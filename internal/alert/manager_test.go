@@ -33,8 +33,8 @@ func alerting(rules ...*config.Rule) *config.Alerting {
 	return &config.Alerting{
 		RepeatInterval: 4 * time.Hour,
 		Notifiers: []*config.Notifier{
-			{Name: "pd", Type: config.PagerDuty, Traits: pdTraits}, {Name: "slack", Type: config.Slack},
-			{Name: "off", Type: config.PagerDuty, Traits: pdTraits, Disabled: "no key"},
+			{Name: "pd", Type: "pagerduty", Traits: pdTraits}, {Name: "slack", Type: config.Slack},
+			{Name: "off", Type: "pagerduty", Traits: pdTraits, Disabled: "no key"},
 		},
 		Routes: map[string][]string{"critical": {"pd", "slack", "off"}, "warning": {"slack"}},
 		Rules:  rules,

@@ -37,10 +37,6 @@ func ReachHTTP(ctx context.Context, hc *http.Client, u string) error {
 	return nil
 }
 
-func (n *pagerDutyNotifier) Reach(ctx context.Context) error {
-	return ReachHTTP(ctx, n.hc, n.reachURL)
-}
-
 func (n *slackNotifier) Reach(ctx context.Context) error {
 	if n.api == nil {
 		return ReachHTTP(ctx, n.hc, n.webhook)

@@ -207,7 +207,7 @@ func (n *slackNotifier) sendWebhook(ctx context.Context, p *Page) error {
 		Text:   text,
 		Blocks: &slack.Blocks{BlockSet: slackBlocks(p, state)},
 	}
-	cctx, c := withCapture(ctx)
+	cctx, c := CaptureResponse(ctx)
 	// PostWebhookCustomHTTPContext is PostWebhookContext with our client
 	// (timeout, error bodies) instead of http.DefaultClient.
 	if err := slack.PostWebhookCustomHTTPContext(cctx, n.webhook, n.hc, msg); err != nil {
@@ -227,7 +227,7 @@ func (n *slackNotifier) post(ctx context.Context, channel, text string, blocks [
 	if threadTS != "" {
 		opts = append(opts, slack.MsgOptionTS(threadTS))
 	}
-	cctx, c := withCapture(ctx)
+	cctx, c := CaptureResponse(ctx)
 	ch, ts, err := n.api.PostMessageContext(cctx, channel, opts...)
 	if err != nil {
 		return "", "", n.classify(err, c)
@@ -236,7 +236,7 @@ func (n *slackNotifier) post(ctx context.Context, channel, text string, blocks [
 }
 
 func (n *slackNotifier) update(ctx context.Context, channel, ts, text string, blocks []slack.Block) error {
-	cctx, c := withCapture(ctx)
+	cctx, c := CaptureResponse(ctx)
 	_, _, _, err := n.api.UpdateMessageContext(cctx, channel, ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
 	if err != nil {
 		return n.classify(err, c)
@@ -270,19 +270,19 @@ var slackPermanent = map[string]bool{
 // classify maps a slack-go error to a DeliveryError. Error codes Slack
 // might add later are retried: a page that keeps retrying shows in logs and
 // metrics, a dead letter by mistake is a page lost.
-func (n *slackNotifier) classify(err error, c *captured) *DeliveryError {
+func (n *slackNotifier) classify(err error, c *Captured) *DeliveryError {
 	var rl *slack.RateLimitedError
 	if errors.As(err, &rl) {
 		return &DeliveryError{Status: http.StatusTooManyRequests, RetryAfter: rl.RetryAfter, Msg: "rate limited"}
 	}
-	if c.status != 0 && c.status != http.StatusOK {
-		text := strings.Join(strings.Fields(string(c.body)), " ")
-		de := &DeliveryError{Status: c.status, Msg: clip(n.secrets.Redact(cmp.Or(text, http.StatusText(c.status))), 500)}
+	if c.Status != 0 && c.Status != http.StatusOK {
+		text := strings.Join(strings.Fields(string(c.Body)), " ")
+		de := &DeliveryError{Status: c.Status, Msg: clip(n.secrets.Redact(cmp.Or(text, http.StatusText(c.Status))), 500)}
 		switch {
-		case c.status == http.StatusTooManyRequests:
-			de.RetryAfter = retryAfter(c.header, time.Now())
-		case c.status == http.StatusRequestTimeout || c.status >= 500:
-		case c.status >= 400:
+		case c.Status == http.StatusTooManyRequests:
+			de.RetryAfter = retryAfter(c.Header, time.Now())
+		case c.Status == http.StatusRequestTimeout || c.Status >= 500:
+		case c.Status >= 400:
 			de.Permanent = true
 		}
 		return de
@@ -295,10 +295,10 @@ func (n *slackNotifier) classify(err error, c *captured) *DeliveryError {
 		}
 		return &DeliveryError{Permanent: slackPermanent[se.Err], Msg: clip(n.secrets.Redact(msg), 1000)}
 	}
-	if c.status == http.StatusOK {
+	if c.Status == http.StatusOK {
 		// Answered 200 but unreadable: it may have posted; retrying may
 		// post twice, not retrying may lose the page. Retry.
-		return &DeliveryError{Status: c.status, Msg: n.secrets.Redact("unreadable answer: " + err.Error())}
+		return &DeliveryError{Status: c.Status, Msg: n.secrets.Redact("unreadable answer: " + err.Error())}
 	}
 	return &DeliveryError{Msg: n.secrets.Redact("Slack unreachable: " + transportText(err))}
 }

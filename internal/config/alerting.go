@@ -20,7 +20,6 @@ const (
 	defaultFor           = time.Minute
 	defaultKeepFiring    = 2 * time.Minute
 	defaultNotifyTimeout = 10 * time.Second
-	defaultPDURL         = "https://events.pagerduty.com"
 	defaultSlackURL      = "https://slack.com/api/"
 )
 
@@ -212,15 +211,12 @@ func (l *loader) notifiers(f *file, n *yaml.Node, c *common, a *Alerting) map[st
 				}
 			}
 		}
-		for _, field := range []string{"routing_key", "token", "webhook_url"} {
+		for _, field := range []string{"token", "webhook_url"} {
 			if v := no.get(field); v != nil && v.Kind == yaml.ScalarNode {
 				if name := unsetSecret(v.Value, l.optionalUnset); name != "" {
 					nt.Disabled = "optional secret " + name + " is not set"
 				}
 			}
-		}
-		if v := no.get("routing_key"); v != nil {
-			nt.RoutingKey, _ = l.secretString(f, v, "a routing key", c)
 		}
 		if v := no.get("token"); v != nil {
 			nt.Token, _ = l.secretString(f, v, "a Slack bot token", c)
@@ -232,14 +228,6 @@ func (l *loader) notifiers(f *file, n *yaml.Node, c *common, a *Alerting) map[st
 			nt.Channel, _ = f.plain(v, "a Slack channel", "channel cannot use {{...}}")
 		}
 		switch nt.Type {
-		case PagerDuty:
-			nt.Traits = NotifierTraits{Pages: true, NoNotes: true}
-			if no.get("routing_key") == nil {
-				f.errorf(p.key, "pagerduty notifier %s needs routing_key (use {{secret:NAME}})", p.name)
-			}
-			if nt.URL == "" {
-				nt.URL = defaultPDURL
-			}
 		case Slack:
 			hasToken, hasHook := no.get("token") != nil, no.get("webhook_url") != nil
 			switch {

@@ -73,7 +73,6 @@ type NotifierType string
 
 // The built-in notifier types; others register a NotifierKind.
 const (
-	PagerDuty    NotifierType = "pagerduty"    // Events API v2
 	Slack        NotifierType = "slack"        // bot token (threads) or incoming webhook
 	Alertmanager NotifierType = "alertmanager" // /api/v2/alerts (many-regions HA)
 )
@@ -83,12 +82,10 @@ type Notifier struct {
 	Name string
 	Pos  Pos
 	Type NotifierType
-	// URL is the API endpoint: PagerDuty events URL (default
-	// https://events.pagerduty.com/v2/enqueue), Slack API base (default
+	// URL is the API endpoint: Slack API base (default
 	// https://slack.com/api/), Alertmanager base URL.
 	URL string
 	// Secrets, resolved (and so redacted wherever they would appear).
-	RoutingKey string // pagerduty
 	Token      string // slack bot token (xoxb-...)
 	WebhookURL string // slack incoming webhook, instead of Token
 	Channel    string // slack, with Token

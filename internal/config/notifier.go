@@ -91,11 +91,17 @@ func (b *NotifierBlock) Text(key, want string) (string, bool) {
 
 // URL reads an absolute http(s) URL that holds no secret.
 func (b *NotifierBlock) URL(key string) (string, bool) {
+	return b.URLSecretsIn(key, "the notifier's secret fields")
+}
+
+// URLSecretsIn is URL whose error for a placeholder says where secrets
+// belong instead ("routing_key, token or webhook_url").
+func (b *NotifierBlock) URLSecretsIn(key, where string) (string, bool) {
 	v := b.o.get(key)
 	if v == nil {
 		return "", false
 	}
-	s, ok := b.f.plain(v, "a URL", key+" cannot use {{...}}; secrets belong in the notifier's secret fields")
+	s, ok := b.f.plain(v, "a URL", key+" cannot use {{...}}; secrets belong in "+where)
 	if !ok || !checkHTTPURL(b.f, v, s) {
 		return "", false
 	}
@@ -126,7 +132,6 @@ type builtinNotifier struct {
 // builtinNotifiers are the notifier types decoded in alerting.go, with the
 // fields each takes besides type and timeout, in the order errors list them.
 var builtinNotifiers = []builtinNotifier{
-	{PagerDuty, []string{"url", "routing_key"}},
 	{Slack, []string{"url", "token", "channel", "webhook_url"}},
 	{Alertmanager, []string{"url"}},
 }

@@ -117,14 +117,12 @@ func (a *alerting) notifiers(cfg *config.Config) ([]alert.Notifier, error) {
 			err error
 		)
 		switch n.Type {
-		case config.PagerDuty:
-			nt, err = alert.NewPagerDuty(n, o)
 		case config.Slack:
 			nt, err = alert.NewSlack(n, o)
 		case config.Alertmanager:
 			nt, err = alert.NewAlertmanager(n, o)
 		default:
-			p := notifierPlugin(string(n.Type))
+			p := NotifierPlugin(string(n.Type))
 			if p == nil {
 				// config accepted a type nobody builds: its pages would wait
 				// in the outbox forever, so the config is refused.

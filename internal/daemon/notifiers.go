@@ -3,6 +3,7 @@ package daemon
 import (
 	"github.com/prober-dev/prober/internal/alert"
 	"github.com/prober-dev/prober/internal/alert/notify/console"
+	"github.com/prober-dev/prober/internal/alert/notify/pagerduty"
 	"github.com/prober-dev/prober/internal/alert/notify/webhook"
 	"github.com/prober-dev/prober/internal/config"
 )
@@ -13,6 +14,7 @@ import (
 func notifierPlugins() []alert.NotifierPlugin {
 	return []alert.NotifierPlugin{
 		// One line per plug-in, in the order config's messages list them.
+		pagerduty.Plugin{},
 		console.Plugin{},
 		webhook.Plugin{},
 	}
@@ -28,8 +30,9 @@ func NotifierKinds() []config.NotifierKind {
 	return out
 }
 
-// notifierPlugin returns the plug-in of type typ, or nil.
-func notifierPlugin(typ string) alert.NotifierPlugin {
+// NotifierPlugin returns the plug-in of type typ, or nil: for what only
+// some plug-ins do (alert.SecretChecker).
+func NotifierPlugin(typ string) alert.NotifierPlugin {
 	for _, p := range notifierPlugins() {
 		if p.Type() == typ {
 			return p
