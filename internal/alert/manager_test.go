@@ -373,7 +373,7 @@ func TestStateSyncIsATraitNotAType(t *testing.T) {
 	a := alerting(r)
 	a.RepeatInterval = 0
 	a.Notifiers = append(a.Notifiers, &config.Notifier{Name: "sync", Type: "somewhere", Traits: amTraits},
-		&config.Notifier{Name: "plain", Type: config.Alertmanager})
+		&config.Notifier{Name: "plain", Type: "alertmanager"})
 	a.Routes["critical"] = []string{"sync", "plain"}
 	h := newMgrHarness(t, a)
 	key := Key(r.Name, map[string]string{"rule": r.Name, "flow": "checkout"})

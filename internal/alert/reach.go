@@ -44,7 +44,3 @@ func (n *slackNotifier) Reach(ctx context.Context) error {
 	// api.test needs no token and posts nothing.
 	return ReachHTTP(ctx, n.hc, strings.TrimSuffix(n.apiBase, "/")+"/api.test")
 }
-
-func (n *alertmanagerNotifier) Reach(ctx context.Context) error {
-	return ReachHTTP(ctx, n.hc, n.endpoint)
-}

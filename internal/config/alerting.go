@@ -241,11 +241,6 @@ func (l *loader) notifiers(f *file, n *yaml.Node, c *common, a *Alerting) map[st
 			} else if !strings.HasSuffix(nt.URL, "/") {
 				nt.URL += "/" // slack-go joins method names onto it
 			}
-		case Alertmanager:
-			nt.Traits = NotifierTraits{StateSync: true}
-			if nt.URL == "" {
-				f.errorf(p.key, "alertmanager notifier %s needs a url", p.name)
-			}
 		}
 		byName[p.name] = nt
 		a.Notifiers = append(a.Notifiers, nt)

@@ -130,7 +130,7 @@ func TestAlertingErrors(t *testing.T) {
 		want        []string
 	}{
 		{name: "unknown notifier type", extra: `notifiers: {x: {type: pager}}`,
-			want: []string{`probes.yaml:6:23: unknown notifier type "pager": want slack, alertmanager, pagerduty or console`}},
+			want: []string{`probes.yaml:6:23: unknown notifier type "pager": want slack, pagerduty, console or alertmanager`}},
 		{name: "field of another notifier type", extra: `notifiers: {x: {type: console, channel: "#a"}}`,
 			want: []string{`probes.yaml:6:32: channel does not apply to a console notifier`}},
 		{name: "slack both", extra: `notifiers: {x: {type: slack, token: "{{secret:TOKEN}}", webhook_url: "{{secret:TOKEN}}"}}`,

@@ -73,8 +73,7 @@ type NotifierType string
 
 // The built-in notifier types; others register a NotifierKind.
 const (
-	Slack        NotifierType = "slack"        // bot token (threads) or incoming webhook
-	Alertmanager NotifierType = "alertmanager" // /api/v2/alerts (many-regions HA)
+	Slack NotifierType = "slack" // bot token (threads) or incoming webhook
 )
 
 // Notifier is one configured destination.
@@ -82,8 +81,7 @@ type Notifier struct {
 	Name string
 	Pos  Pos
 	Type NotifierType
-	// URL is the API endpoint: Slack API base (default
-	// https://slack.com/api/), Alertmanager base URL.
+	// URL is the Slack API base (default https://slack.com/api/).
 	URL string
 	// Secrets, resolved (and so redacted wherever they would appear).
 	Token      string // slack bot token (xoxb-...)

@@ -37,4 +37,5 @@ var testKinds = []NotifierKind{
 	stdKind{typ: "pagerduty", keys: []string{"url", "routing_key"}, secrets: []string{"routing_key"},
 		traits: NotifierTraits{Pages: true, NoNotes: true}},
 	stdKind{typ: "console"},
+	stdKind{typ: "alertmanager", keys: []string{"url"}, traits: NotifierTraits{StateSync: true}},
 }

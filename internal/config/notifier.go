@@ -133,7 +133,6 @@ type builtinNotifier struct {
 // fields each takes besides type and timeout, in the order errors list them.
 var builtinNotifiers = []builtinNotifier{
 	{Slack, []string{"url", "token", "channel", "webhook_url"}},
-	{Alertmanager, []string{"url"}},
 }
 
 // BuiltinNotifierTypes are the notifier types config decodes itself.

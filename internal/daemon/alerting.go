@@ -119,8 +119,6 @@ func (a *alerting) notifiers(cfg *config.Config) ([]alert.Notifier, error) {
 		switch n.Type {
 		case config.Slack:
 			nt, err = alert.NewSlack(n, o)
-		case config.Alertmanager:
-			nt, err = alert.NewAlertmanager(n, o)
 		default:
 			p := NotifierPlugin(string(n.Type))
 			if p == nil {

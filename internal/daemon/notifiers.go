@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"github.com/prober-dev/prober/internal/alert"
+	"github.com/prober-dev/prober/internal/alert/notify/alertmanager"
 	"github.com/prober-dev/prober/internal/alert/notify/console"
 	"github.com/prober-dev/prober/internal/alert/notify/pagerduty"
 	"github.com/prober-dev/prober/internal/alert/notify/webhook"
@@ -16,6 +17,7 @@ func notifierPlugins() []alert.NotifierPlugin {
 		// One line per plug-in, in the order config's messages list them.
 		pagerduty.Plugin{},
 		console.Plugin{},
+		alertmanager.Plugin{},
 		webhook.Plugin{},
 	}
 }

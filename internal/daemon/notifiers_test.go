@@ -15,8 +15,7 @@ import (
 // that none is configurable but not constructible (its pages would wait in
 // the outbox forever). The secret S is 32 letters and digits.
 var sampleNotifiers = map[string]string{
-	"slack":        `{type: slack, token: "{{secret:S}}", channel: "#a"}`,
-	"alertmanager": `{type: alertmanager, url: "http://127.0.0.1:1"}`,
+	"slack": `{type: slack, token: "{{secret:S}}", channel: "#a"}`,
 }
 
 func TestEveryConfigurableNotifierIsConstructible(t *testing.T) {

@@ -5,6 +5,7 @@ package alerttest
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
@@ -97,4 +98,23 @@ func Load(t testing.TB, notifiers string, secretS string, kinds ...config.Notifi
 		return nil, strings.Split(err.Error(), "\n")
 	}
 	return cfg, nil
+}
+
+// Lines are the JSON log lines in the buffer whose msg is msg (all for "").
+func (s *Buffer) Lines(t testing.TB, msg string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(s.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if msg == "" || m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
 }
