@@ -1,9 +1,10 @@
 // Package alert turns rule evaluations into pages that are sent once and
 // never lost: the alert lifecycle (pending, firing, resolved; hysteresis,
 // dedup, incidents, silences, inhibition), a durable outbox on disk (bbolt),
-// and the notifiers that deliver from it (PagerDuty Events v2, Slack,
-// Alertmanager API v2, console; others, such as the generic webhook, live in
-// their own packages under alert/notify and plug in as NotifierPlugin).
+// and the dispatcher that delivers from it with retries. The notifiers
+// (PagerDuty Events v2, Slack, Alertmanager API v2, console, the generic
+// webhook) live in their own packages under alert/notify and plug in as
+// NotifierPlugin; this package holds only their seam and shared plumbing.
 package alert
 
 import (

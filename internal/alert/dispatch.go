@@ -847,6 +847,9 @@ func truncateBytes(s string, n int) string {
 	return s[:cut] + ell
 }
 
+// TruncateRunes cuts s to at most n runes (Slack counts characters).
+func TruncateRunes(s string, n int) string { return truncateRunes(s, n) }
+
 // truncateRunes cuts s to at most n runes (Slack counts characters),
 // ending in "…" when it cut.
 func truncateRunes(s string, n int) string {
@@ -1115,6 +1118,9 @@ func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	return resp, nil
 }
+
+// RetryAfter parses a Retry-After header: seconds or an HTTP date.
+func RetryAfter(h http.Header, now time.Time) time.Duration { return retryAfter(h, now) }
 
 // retryAfter parses a Retry-After header: seconds or an HTTP date.
 func retryAfter(h http.Header, now time.Time) time.Duration {

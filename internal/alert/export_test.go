@@ -10,3 +10,8 @@ var PageRenderers = map[string]func(*Page) (string, error){}
 // url and routing key) for the dispatcher's tests against fakes.PagerDuty:
 // set by renderers_ext_test.go.
 var BuildPagerDuty func(url, key string, o NotifierOptions) (Notifier, error)
+
+// BuildSlack builds the Slack notifier of its own package: with token and
+// channel against the Web API at apiURL, or with webhookURL. Set by
+// renderers_ext_test.go.
+var BuildSlack func(name, apiURL, token, channel, webhookURL string, o NotifierOptions) (Notifier, error)

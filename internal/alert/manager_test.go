@@ -33,7 +33,7 @@ func alerting(rules ...*config.Rule) *config.Alerting {
 	return &config.Alerting{
 		RepeatInterval: 4 * time.Hour,
 		Notifiers: []*config.Notifier{
-			{Name: "pd", Type: "pagerduty", Traits: pdTraits}, {Name: "slack", Type: config.Slack},
+			{Name: "pd", Type: "pagerduty", Traits: pdTraits}, {Name: "slack", Type: "slack"},
 			{Name: "off", Type: "pagerduty", Traits: pdTraits, Disabled: "no key"},
 		},
 		Routes: map[string][]string{"critical": {"pd", "slack", "off"}, "warning": {"slack"}},

@@ -130,10 +130,3 @@ func assertNoSecrets(t *testing.T, text string, secrets ...string) {
 		}
 	}
 }
-
-func cmpOrS(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}

@@ -69,7 +69,7 @@ rules:
 	if a.StateDir != "/var/lib/prober" || a.EvaluationInterval != 2*time.Second || a.RepeatInterval != 0 {
 		t.Errorf("alerting basics %+v", a)
 	}
-	if len(a.Notifiers) != 4 || a.Notifiers[0].Spec.(map[string]string)["routing_key"] != testEnv["TOKEN"] || a.Notifiers[1].URL != "http://127.0.0.1:1/api/" {
+	if len(a.Notifiers) != 4 || a.Notifiers[0].Spec.(map[string]string)["routing_key"] != testEnv["TOKEN"] || a.Notifiers[1].Spec.(map[string]string)["url"] != "http://127.0.0.1:1/api" {
 		t.Errorf("notifiers %+v %+v", a.Notifiers[0], a.Notifiers[1])
 	}
 	if a.Notifiers[2].Disabled == "" || a.Notifiers[3].Type != "console" {
@@ -130,11 +130,9 @@ func TestAlertingErrors(t *testing.T) {
 		want        []string
 	}{
 		{name: "unknown notifier type", extra: `notifiers: {x: {type: pager}}`,
-			want: []string{`probes.yaml:6:23: unknown notifier type "pager": want slack, pagerduty, console or alertmanager`}},
+			want: []string{`probes.yaml:6:23: unknown notifier type "pager": want pagerduty, slack, console or alertmanager`}},
 		{name: "field of another notifier type", extra: `notifiers: {x: {type: console, channel: "#a"}}`,
 			want: []string{`probes.yaml:6:32: channel does not apply to a console notifier`}},
-		{name: "slack both", extra: `notifiers: {x: {type: slack, token: "{{secret:TOKEN}}", webhook_url: "{{secret:TOKEN}}"}}`,
-			want: []string{`probes.yaml:6:13: slack notifier x needs exactly one of token (with channel) or webhook_url`}},
 		{name: "secret not as placeholder", extra: `notifiers: {x: {type: pagerduty, routing_key: "{{base}}"}}`,
 			want: []string{`probes.yaml:6:48: only {{secret:NAME}} placeholders can be used here, not {{base}}`}},
 		{name: "undeclared secret", extra: `notifiers: {x: {type: pagerduty, routing_key: "{{secret:NOPE}}"}}`,

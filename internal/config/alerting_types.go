@@ -68,28 +68,18 @@ type Maintenance struct {
 	Comment  string
 }
 
-// NotifierType names a kind of notifier.
+// NotifierType names a kind of notifier: a registered NotifierKind's Type.
 type NotifierType string
-
-// The built-in notifier types; others register a NotifierKind.
-const (
-	Slack NotifierType = "slack" // bot token (threads) or incoming webhook
-)
 
 // Notifier is one configured destination.
 type Notifier struct {
-	Name string
-	Pos  Pos
-	Type NotifierType
-	// URL is the Slack API base (default https://slack.com/api/).
-	URL string
-	// Secrets, resolved (and so redacted wherever they would appear).
-	Token      string // slack bot token (xoxb-...)
-	WebhookURL string // slack incoming webhook, instead of Token
-	Channel    string // slack, with Token
-	Timeout    time.Duration
-	// Spec is a registered kind's own settings (NotifierKind.Decode); nil
-	// for the built-in types, whose settings are the fields above.
+	Name    string
+	Pos     Pos
+	Type    NotifierType
+	Timeout time.Duration
+	// Spec is its kind's own settings, as NotifierKind.Decode returned
+	// them (secrets in it resolved, and so redacted wherever they would
+	// appear).
 	Spec any
 	// Traits are what the lifecycle and the default routes know of it.
 	Traits NotifierTraits

@@ -36,6 +36,7 @@ func (k stdKind) Decode(b *NotifierBlock) any {
 var testKinds = []NotifierKind{
 	stdKind{typ: "pagerduty", keys: []string{"url", "routing_key"}, secrets: []string{"routing_key"},
 		traits: NotifierTraits{Pages: true, NoNotes: true}},
+	stdKind{typ: "slack", keys: []string{"url", "token", "channel", "webhook_url"}, secrets: []string{"token", "webhook_url"}},
 	stdKind{typ: "console"},
 	stdKind{typ: "alertmanager", keys: []string{"url"}, traits: NotifierTraits{StateSync: true}},
 }

@@ -87,7 +87,7 @@ notifiers:
 		{`notifiers: {x: {type: console, mode: a}}`,
 			`probes.yaml:6:32: mode does not apply to a console notifier`},
 		{`notifiers: {x: {type: hok}}`,
-			`probes.yaml:6:23: unknown notifier type "hok": want slack, pagerduty, console, alertmanager or hook`},
+			`probes.yaml:6:23: unknown notifier type "hok": want pagerduty, slack, console, alertmanager or hook`},
 		{`notifiers: {x: {type: hook, url: "http://h/", secret: "{{base}}"}}`,
 			`probes.yaml:6:56: only {{secret:NAME}} placeholders can be used here, not {{base}}`},
 	} {
@@ -98,7 +98,7 @@ notifiers:
 	}
 	// Without the kind registered, its type is unknown.
 	_, errs = loadWithKinds(t, `notifiers: {x: {type: hook, url: "http://h/"}}`)
-	if want := `probes.yaml:6:23: unknown notifier type "hook": want slack, pagerduty, console or alertmanager`; len(errs) == 0 || errs[0] != want {
+	if want := `probes.yaml:6:23: unknown notifier type "hook": want pagerduty, slack, console or alertmanager`; len(errs) == 0 || errs[0] != want {
 		t.Errorf("unregistered: %v", errs)
 	}
 	// A kind registered twice is a programming error.

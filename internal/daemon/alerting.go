@@ -112,22 +112,13 @@ func (a *alerting) notifiers(cfg *config.Config) ([]alert.Notifier, error) {
 		}
 		o := alert.NotifierOptions{HTTPClient: &http.Client{Timeout: n.Timeout}, StatusURL: a.d.opts.StatusURL, Logger: a.d.log,
 			Console: secret.Writer(w, a.d.secrets.Load)}
-		var (
-			nt  alert.Notifier
-			err error
-		)
-		switch n.Type {
-		case config.Slack:
-			nt, err = alert.NewSlack(n, o)
-		default:
-			p := NotifierPlugin(string(n.Type))
-			if p == nil {
-				// config accepted a type nobody builds: its pages would wait
-				// in the outbox forever, so the config is refused.
-				return nil, fmt.Errorf("notifier %s: type %s is configurable but not registered (daemon/notifiers.go)", n.Name, n.Type)
-			}
-			nt, err = p.New(n, o)
+		p := NotifierPlugin(string(n.Type))
+		if p == nil {
+			// config accepted a type nobody builds: its pages would wait in
+			// the outbox forever, so the config is refused.
+			return nil, fmt.Errorf("notifier %s: type %s is configurable but not registered (daemon/notifiers.go)", n.Name, n.Type)
 		}
+		nt, err := p.New(n, o)
 		if err != nil {
 			return nil, fmt.Errorf("notifier %s: %w", n.Name, err)
 		}

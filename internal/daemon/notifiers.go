@@ -5,6 +5,7 @@ import (
 	"github.com/prober-dev/prober/internal/alert/notify/alertmanager"
 	"github.com/prober-dev/prober/internal/alert/notify/console"
 	"github.com/prober-dev/prober/internal/alert/notify/pagerduty"
+	"github.com/prober-dev/prober/internal/alert/notify/slack"
 	"github.com/prober-dev/prober/internal/alert/notify/webhook"
 	"github.com/prober-dev/prober/internal/config"
 )
@@ -16,6 +17,7 @@ func notifierPlugins() []alert.NotifierPlugin {
 	return []alert.NotifierPlugin{
 		// One line per plug-in, in the order config's messages list them.
 		pagerduty.Plugin{},
+		slack.Plugin{},
 		console.Plugin{},
 		alertmanager.Plugin{},
 		webhook.Plugin{},

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/prober-dev/prober/internal/alert/alerttest"
+	"github.com/prober-dev/prober/internal/alert/notify/slack"
 	"github.com/prober-dev/prober/internal/config"
 )
 
@@ -37,7 +38,8 @@ func TestDecode(t *testing.T) {
 		{`{x: {type: pagerduty, routing_key: "{{secret:S}}", channel: "#a"}}`, `probes.yaml:3:63: channel does not apply to a pagerduty notifier`},
 		{`{x: {type: pagerduty, routing_key: "{{secret:NOPE}}"}}`, `probes.yaml:3:48: undefined secret "NOPE" (declare it under secrets: in probes.yaml)`},
 	} {
-		_, errs := alerttest.Load(t, tt.block, pdKey, Plugin{})
+		// Slack's keys are known, and do not apply here.
+		_, errs := alerttest.Load(t, tt.block, pdKey, Plugin{}, slack.Plugin{})
 		if got := strings.Join(errs, "\n"); got != tt.want {
 			t.Errorf("%s:\n%s\nwant:\n%s", tt.block, got, tt.want)
 		}
