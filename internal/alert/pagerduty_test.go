@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prober-dev/prober/internal/fakes"
@@ -104,22 +105,24 @@ func TestPagerDutyThroughDispatcher(t *testing.T) {
 }
 
 func TestTokenBucket(t *testing.T) {
-	b := newTokenBucket(20, 2) // 2 at once, then one per 50ms
-	ctx := context.Background()
-	start := time.Now()
-	for range 6 {
-		if err := b.wait(ctx); err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		b := newTokenBucket(20, 2) // 2 at once, then one per 50ms
+		ctx := context.Background()
+		start := time.Now()
+		for range 6 {
+			if err := b.wait(ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if d := time.Since(start); d < 190*time.Millisecond || d > 2*time.Second {
-		t.Errorf("6 tokens at 20/s with a burst of 2 took %v, want about 200ms", d)
-	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
-	defer cancel()
-	if err := b.wait(cctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("wait past the deadline = %v", err)
-	}
+		if d := time.Since(start); d < 190*time.Millisecond || d > 2*time.Second {
+			t.Errorf("6 tokens at 20/s with a burst of 2 took %v, want about 200ms", d)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+		defer cancel()
+		if err := b.wait(cctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("wait past the deadline = %v", err)
+		}
+	})
 }
 
 func assertNoSecrets(t *testing.T, text string, secrets ...string) {
