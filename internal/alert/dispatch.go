@@ -1040,7 +1040,7 @@ type Limiter struct{ b *tokenBucket }
 func (l *Limiter) Wait(ctx context.Context) error { return l.b.wait(ctx) }
 
 // HTTPDeliveryError classifies a service's HTTP answer the way the
-// dispatcher retries, as the built-in notifiers do: nil for a 2xx; a 429
+// dispatcher retries, as the notifiers under alert/notify do: nil for a 2xx; a 429
 // waits its Retry-After; a 408 or 5xx is retried; any other 4xx is
 // permanent (resending the same request cannot fix it). msg is the
 // service's error text, already redacted.

@@ -33,8 +33,8 @@ type Options struct {
 	// Config.Secrets then maps every declared name to "", so such a config
 	// must never run flows.
 	SkipSecrets bool
-	// Notifiers are the notifier types registered besides the built-in
-	// ones (one table: the daemon's); a config naming another type fails.
+	// Notifiers are the notifier types (one table: the daemon's,
+	// daemon.NotifierKinds()); a config naming another type fails.
 	Notifiers []NotifierKind
 	// Every, when > 0, replaces every flow's schedule (--every of `prober
 	// demo`). It must be at least 1s, like every: in files.

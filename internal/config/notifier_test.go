@@ -55,7 +55,7 @@ func loadWithKinds(t *testing.T, probes string, kinds ...NotifierKind) (*Config,
 
 // A registered kind owns its block: decoded by it, with file:line:col
 // errors, its traits in the default routes, an unset optional secret
-// disabling it like a built-in's.
+// disabling it.
 func TestRegisteredNotifierKind(t *testing.T) {
 	cfg, errs := loadWithKinds(t, `
 notifiers:

@@ -262,7 +262,7 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%s:\n got %v\nwant %s", tt.block, err, tt.want)
 		}
 	}
-	// An optional secret not set disables it, as for the built-in types.
+	// An optional secret not set disables it, as for every type.
 	cfg, err := load(t, `  x: {type: webhook, url: "http://h/", secret: "{{secret:OFF}}"}`+"\n")
 	if err != nil {
 		t.Fatal(err)
