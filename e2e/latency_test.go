@@ -46,7 +46,7 @@ func TestLatencyEngineAndPrometheusAgree(t *testing.T) {
 		}
 		t.Skip("promtool not installed (apt-get install prometheus)")
 	}
-	cfg, err := config.Load(os.DirFS(".."), "probes.yaml", config.Options{SkipSecrets: true})
+	cfg, err := config.Load(os.DirFS(".."), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: daemon.NotifierKinds()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/daemon"
 )
 
 // validate --secrets refuses secrets of the wrong shape, says which and
@@ -65,7 +66,7 @@ func TestShippedHeartbeat(t *testing.T) {
 			if tc.url != "" {
 				env["PROBER_HEARTBEAT_URL"] = tc.url
 			}
-			cfg, err := config.Load(os.DirFS(filepath.Dir(p)), filepath.Base(p), config.Options{Env: func(k string) (string, bool) {
+			cfg, err := config.Load(os.DirFS(filepath.Dir(p)), filepath.Base(p), config.Options{Notifiers: daemon.NotifierKinds(), Env: func(k string) (string, bool) {
 				v, ok := env[k]
 				return v, ok
 			}})

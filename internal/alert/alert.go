@@ -1,9 +1,10 @@
 // Package alert turns rule evaluations into pages that are sent once and
 // never lost: the alert lifecycle (pending, firing, resolved; hysteresis,
 // dedup, incidents, silences, inhibition), a durable outbox on disk (bbolt),
-// and the notifiers that deliver from it (PagerDuty Events v2, Slack,
-// Alertmanager API v2, console; others, such as the generic webhook, live in
-// their own packages under alert/notify and plug in as NotifierPlugin).
+// and the dispatcher that delivers from it with retries. The notifiers
+// (PagerDuty Events v2, Slack, Alertmanager API v2, console, the generic
+// webhook) live in their own packages under alert/notify and plug in as
+// NotifierPlugin; this package holds only their seam and shared plumbing.
 package alert
 
 import (
@@ -173,4 +174,13 @@ type NotifierPlugin interface {
 	// Example is a valid block of the type, in YAML flow style: the
 	// daemon's tests load and build it.
 	Example() string
+}
+
+// SecretChecker is a NotifierPlugin that checks its notifier's resolved
+// secrets against the shapes its service issues (validate --secrets), so
+// that a truncated or mistyped key fails validation instead of the first
+// page at night. Each problem is one message that describes the secret
+// (its length, the prefix expected) and never quotes it.
+type SecretChecker interface {
+	CheckSecrets(n *config.Notifier) []string
 }

@@ -818,6 +818,9 @@ func (d *Dispatcher) Stats() map[string]PendingStats {
 	return out
 }
 
+// Clip shortens s to at most n bytes for an error or log line.
+func Clip(s string, n int) string { return clip(s, n) }
+
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -825,8 +828,10 @@ func clip(s string, n int) string {
 	return truncateBytes(s, n)
 }
 
-// truncateBytes cuts s to at most n bytes on a rune boundary, ending in
-// "…" when it cut.
+// TruncateBytes cuts s to at most n bytes on a rune boundary, ending in
+// "…" when it cut (a service's field limit).
+func TruncateBytes(s string, n int) string { return truncateBytes(s, n) }
+
 func truncateBytes(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -841,6 +846,9 @@ func truncateBytes(s string, n int) string {
 	}
 	return s[:cut] + ell
 }
+
+// TruncateRunes cuts s to at most n runes (Slack counts characters).
+func TruncateRunes(s string, n int) string { return truncateRunes(s, n) }
 
 // truncateRunes cuts s to at most n runes (Slack counts characters),
 // ending in "…" when it cut.
@@ -975,6 +983,9 @@ type NotifierOptions struct {
 	// StatusURL is the prober's status page (PagerDuty client_url).
 	StatusURL string
 	Logger    *slog.Logger
+	// Console is where notifiers that write locally (console) write,
+	// already redacted; nil: nowhere.
+	Console io.Writer
 	// Rate (events per second) and Burst override the service's documented
 	// limit the notifier paces itself to (tests; shared keys).
 	Rate  float64
@@ -1029,7 +1040,7 @@ type Limiter struct{ b *tokenBucket }
 func (l *Limiter) Wait(ctx context.Context) error { return l.b.wait(ctx) }
 
 // HTTPDeliveryError classifies a service's HTTP answer the way the
-// dispatcher retries, as the built-in notifiers do: nil for a 2xx; a 429
+// dispatcher retries, as the notifiers under alert/notify do: nil for a 2xx; a 429
 // waits its Retry-After; a 408 or 5xx is retried; any other 4xx is
 // permanent (resending the same request cannot fix it). msg is the
 // service's error text, already redacted.
@@ -1063,19 +1074,21 @@ func (o NotifierOptions) bucket(rate float64, burst int) *tokenBucket {
 	return newTokenBucket(rate, burst)
 }
 
-// captured is the last response of one call, as the server sent it.
-type captured struct {
-	status int
-	header http.Header
-	body   []byte // only for non-2xx answers, up to 64 KiB
+// Captured is the last response of one call made under CaptureResponse,
+// as the server sent it.
+type Captured struct {
+	Status int
+	Header http.Header
+	Body   []byte // only for non-2xx answers, up to 64 KiB
 }
 
 type captureKey struct{}
 
-// withCapture returns a context under which captureTransport records the
-// response into the returned *captured.
-func withCapture(ctx context.Context) (context.Context, *captured) {
-	c := &captured{}
+// CaptureResponse returns a context under which a client from
+// NotifierOptions.Client records the response into the returned
+// *Captured: the service's error text that HTTP libraries drop or garble.
+func CaptureResponse(ctx context.Context) (context.Context, *Captured) {
+	c := &Captured{}
 	return context.WithValue(ctx, captureKey{}, c), c
 }
 
@@ -1090,21 +1103,24 @@ func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if err != nil || resp == nil {
 		return resp, err
 	}
-	c, _ := req.Context().Value(captureKey{}).(*captured)
+	c, _ := req.Context().Value(captureKey{}).(*Captured)
 	if c == nil {
 		return resp, nil
 	}
-	c.status = resp.StatusCode
-	c.header = resp.Header.Clone()
-	c.body = nil
+	c.Status = resp.StatusCode
+	c.Header = resp.Header.Clone()
+	c.Body = nil
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		_ = resp.Body.Close()
-		c.body = b
+		c.Body = b
 		resp.Body = io.NopCloser(bytes.NewReader(b))
 	}
 	return resp, nil
 }
+
+// RetryAfter parses a Retry-After header: seconds or an HTTP date.
+func RetryAfter(h http.Header, now time.Time) time.Duration { return retryAfter(h, now) }
 
 // retryAfter parses a Retry-After header: seconds or an HTTP date.
 func retryAfter(h http.Header, now time.Time) time.Duration {
@@ -1120,6 +1136,10 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 	}
 	return 0
 }
+
+// TransportText describes a failure to get an answer at all, without the
+// request URL (which may hold a secret).
+func TransportText(err error) string { return transportText(err) }
 
 // transportText describes a failure to get an answer at all, without the
 // request URL (which, for a Slack webhook, is the secret).

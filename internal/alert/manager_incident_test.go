@@ -1,9 +1,6 @@
 package alert
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -12,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prober-dev/prober/internal/config"
-	"github.com/prober-dev/prober/internal/fakes"
 	"github.com/prober-dev/prober/internal/golden"
 )
 
@@ -21,20 +17,23 @@ var durationRE = regexp.MustCompile(`\b\d+[dhms](\d+[hms])?\b`)
 
 // resolveTexts renders a resolve as each notifier shows it to a person:
 // the console block, the Slack message (updated in place) and the Slack
-// thread reply.
+// thread reply, each rendered by its notifier's package (PageRenderers,
+// filled by renderers_ext_test.go).
 func resolveTexts(t *testing.T, p Page) map[string]string {
 	t.Helper()
-	var console bytes.Buffer
-	if _, err := NewConsole("console", &console).Send(context.Background(), &p, ""); err != nil {
-		t.Fatal(err)
+	out := map[string]string{}
+	for _, name := range []string{"console", "slack message", "slack reply"} {
+		render := PageRenderers[name]
+		if render == nil {
+			t.Fatalf("no renderer %s registered (renderers_ext_test.go)", name)
+		}
+		text, err := render(&p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = text
 	}
-	var blocks strings.Builder
-	enc := json.NewEncoder(&blocks)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(slackBlocks(&p, stateResolved)); err != nil {
-		t.Fatal(err)
-	}
-	return map[string]string{"console": console.String(), "slack message": blocks.String(), "slack reply": slackReply("Resolved", &p)}
+	return out
 }
 
 // A resolve says one duration: how long from the first failure to the
@@ -472,57 +471,5 @@ func TestSeveritySwingsPageBounded(t *testing.T) {
 	}
 	if n := count(sent, "slack trigger"); n != 1 {
 		t.Errorf("%d Slack triggers, want 1 (Slack is told by both severities)", n)
-	}
-}
-
-// A note that a member resolved while its incident stays open reads as
-// such in Slack (thread reply, or a message of its own without a thread)
-// and on the console, not as "Still failing" of the resolved rule.
-func TestMemberResolvedNoteRendering(t *testing.T) {
-	note := samplePage(Reminder)
-	note.Note = "checkout_failing resolved (condition cleared); still firing: checkout_slo (warning)"
-	const want = "checkout_failing resolved (condition cleared); still firing: checkout_slo (warning)"
-
-	var console bytes.Buffer
-	if _, err := NewConsole("console", &console).Send(context.Background(), note, ""); err != nil {
-		t.Fatal(err)
-	}
-	if first, _, _ := strings.Cut(console.String(), "\n"); first != "PAGE reminder critical [checkout_failing] "+want ||
-		strings.Contains(console.String(), "failing_for") {
-		t.Errorf("console:\n%s", console.String())
-	}
-
-	s := fakes.NewSlack(slackToken, "#alerts")
-	defer s.Close()
-	n := newSlackAPI(t, s, slackToken, "#alerts", nil)
-	ctx := context.Background()
-	thread, err := n.Send(ctx, samplePage(Trigger), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.Send(ctx, note, thread); err != nil {
-		t.Fatal(err)
-	}
-	orig := s.Messages()[0]
-	if replies := s.Thread(orig.TS); len(replies) != 1 || replies[0].Text != want {
-		t.Errorf("thread reply: %+v", replies)
-	}
-	// No thread (the trigger went elsewhere): a message of its own.
-	if _, err := n.Send(ctx, note, ""); err != nil {
-		t.Fatal(err)
-	}
-	msgs := s.Messages()
-	last := msgs[len(msgs)-1]
-	if last.Text != want || strings.Contains(headerOf(last), "Still failing") || !strings.Contains(blocksJSON(last), want) {
-		t.Errorf("message without a thread: text %q, header %q", last.Text, headerOf(last))
-	}
-	// Through the webhook: no threads, a message of its own.
-	if _, err := newSlackHook(t, s.WebhookURL, nil).Send(ctx, note, ""); err != nil {
-		t.Fatal(err)
-	}
-	msgs = s.Messages()
-	last = msgs[len(msgs)-1]
-	if last.Via != "webhook" || last.Text != want || strings.Contains(headerOf(last), "Still failing") {
-		t.Errorf("webhook message: text %q, header %q", last.Text, headerOf(last))
 	}
 }

@@ -33,8 +33,8 @@ func alerting(rules ...*config.Rule) *config.Alerting {
 	return &config.Alerting{
 		RepeatInterval: 4 * time.Hour,
 		Notifiers: []*config.Notifier{
-			{Name: "pd", Type: config.PagerDuty, Traits: pdTraits}, {Name: "slack", Type: config.Slack},
-			{Name: "off", Type: config.PagerDuty, Traits: pdTraits, Disabled: "no key"},
+			{Name: "pd", Type: "pagerduty", Traits: pdTraits}, {Name: "slack", Type: "slack"},
+			{Name: "off", Type: "pagerduty", Traits: pdTraits, Disabled: "no key"},
 		},
 		Routes: map[string][]string{"critical": {"pd", "slack", "off"}, "warning": {"slack"}},
 		Rules:  rules,
@@ -373,7 +373,7 @@ func TestStateSyncIsATraitNotAType(t *testing.T) {
 	a := alerting(r)
 	a.RepeatInterval = 0
 	a.Notifiers = append(a.Notifiers, &config.Notifier{Name: "sync", Type: "somewhere", Traits: amTraits},
-		&config.Notifier{Name: "plain", Type: config.Alertmanager})
+		&config.Notifier{Name: "plain", Type: "alertmanager"})
 	a.Routes["critical"] = []string{"sync", "plain"}
 	h := newMgrHarness(t, a)
 	key := Key(r.Name, map[string]string{"rule": r.Name, "flow": "checkout"})

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 )
 
 // Reacher is a notifier that can tell cheaply, without sending anything a
@@ -35,20 +34,4 @@ func ReachHTTP(ctx context.Context, hc *http.Client, u string) error {
 		return fmt.Errorf("reachability: HTTP %d", resp.StatusCode)
 	}
 	return nil
-}
-
-func (n *pagerDutyNotifier) Reach(ctx context.Context) error {
-	return ReachHTTP(ctx, n.hc, n.reachURL)
-}
-
-func (n *slackNotifier) Reach(ctx context.Context) error {
-	if n.api == nil {
-		return ReachHTTP(ctx, n.hc, n.webhook)
-	}
-	// api.test needs no token and posts nothing.
-	return ReachHTTP(ctx, n.hc, strings.TrimSuffix(n.apiBase, "/")+"/api.test")
-}
-
-func (n *alertmanagerNotifier) Reach(ctx context.Context) error {
-	return ReachHTTP(ctx, n.hc, n.endpoint)
 }

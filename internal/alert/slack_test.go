@@ -2,17 +2,9 @@ package alert
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/fakes"
 )
 
@@ -24,7 +16,7 @@ func newSlackAPI(t *testing.T, s *fakes.Slack, token, channel string, logs *sync
 	if logs != nil {
 		o.Logger = testLogger(logs)
 	}
-	n, err := NewSlack(&config.Notifier{Name: "slack", Type: config.Slack, URL: s.APIURL, Token: token, Channel: channel, Timeout: 2 * time.Second}, o)
+	n, err := BuildSlack("slack", s.APIURL, token, channel, "", o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,19 +29,11 @@ func newSlackHook(t *testing.T, url string, logs *syncBuffer) Notifier {
 	if logs != nil {
 		o.Logger = testLogger(logs)
 	}
-	n, err := NewSlack(&config.Notifier{Name: "slack-hook", Type: config.Slack, WebhookURL: url, Timeout: 2 * time.Second}, o)
+	n, err := BuildSlack("slack-hook", "", "", "", url, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return n
-}
-
-func blocksJSON(m fakes.SlackMessage) string {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(m.Blocks)
-	return b.String()
 }
 
 func headerOf(m fakes.SlackMessage) string {
@@ -62,308 +46,6 @@ func headerOf(m fakes.SlackMessage) string {
 		}
 	}
 	return ""
-}
-
-func TestSlackThreadFlow(t *testing.T) {
-	s := fakes.NewSlack(slackToken, "#alerts")
-	defer s.Close()
-	n := newSlackAPI(t, s, slackToken, "#alerts", nil)
-	if n.Type() != config.Slack || n.Name() != "slack" {
-		t.Errorf("Name, Type = %q, %q", n.Name(), n.Type())
-	}
-	ctx := context.Background()
-
-	thread, err := n.Send(ctx, samplePage(Trigger), "")
-	if err != nil {
-		t.Fatalf("trigger: %v (rejected %+v)", err, s.Rejected())
-	}
-	msgs := s.Messages()
-	if len(msgs) != 1 {
-		t.Fatalf("messages: %+v", msgs)
-	}
-	orig := msgs[0]
-	if thread != orig.Channel+"|"+orig.TS || orig.Channel != s.ChannelID("#alerts") || orig.Via != "api" || orig.ThreadTS != "" {
-		t.Errorf("thread %q, message %+v", thread, orig)
-	}
-	p := samplePage(Trigger)
-	if orig.Text != p.Summary {
-		t.Errorf("fallback text = %q", orig.Text)
-	}
-	if h := headerOf(orig); h != "🔴 critical · checkout_failing" {
-		t.Errorf("header = %q", h)
-	}
-	bj := blocksJSON(orig)
-	for _, want := range []string{
-		`checkout failing in 3/3 regions`,                  // summary section
-		`*step*\npay`, `*gateway success*\n0% (was 99.8%)`, // fields
-		`prober (regions a, b, c)`, `class: swallowed_error`, // context
-		`team=payments tier=critical`, `<!date^`, // labels, since
-		`<https://grafana.example/d/checkout|dashboard>`, `|logs>`, // links line
-	} {
-		if !strings.Contains(bj, want) {
-			t.Errorf("blocks lack %q: %s", want, bj)
-		}
-	}
-
-	// Reminder: a reply in the thread; the thread is kept.
-	th2, err := n.Send(ctx, samplePage(Reminder), thread)
-	if err != nil || th2 != thread {
-		t.Fatalf("reminder = %q, %v", th2, err)
-	}
-	replies := s.Thread(orig.TS)
-	if len(replies) != 1 || !strings.HasPrefix(replies[0].Text, "Still failing after 2m: checkout failing") {
-		t.Errorf("thread after reminder: %+v", replies)
-	}
-
-	// Resolve: the original is marked resolved in place, and a reply says so.
-	th3, err := n.Send(ctx, samplePage(Resolve), thread)
-	if err != nil || th3 != "" {
-		t.Fatalf("resolve = %q, %v", th3, err)
-	}
-	msgs = s.Messages()
-	if len(msgs) != 3 {
-		t.Fatalf("%d messages after resolve, want 3 (trigger and two replies)", len(msgs))
-	}
-	orig = msgs[0]
-	if orig.Updates != 1 || !strings.HasPrefix(orig.UpdatedText, "Resolved: ") || headerOf(orig) != "✅ RESOLVED · checkout_failing" {
-		t.Errorf("original after resolve: updates %d, text %q, header %q", orig.Updates, orig.UpdatedText, headerOf(orig))
-	}
-	if bj := blocksJSON(orig); !strings.Contains(bj, "*Resolved* after 2m") || !strings.Contains(bj, "~checkout failing") {
-		t.Errorf("resolved blocks: %s", bj)
-	}
-	replies = s.Thread(orig.TS)
-	if len(replies) != 2 || replies[1].Text != "✅ Resolved after 2m: "+mrkdwnEscape(p.Summary) {
-		t.Errorf("thread after resolve: %+v", replies)
-	}
-}
-
-func TestSlackWithoutThreadPostsAnew(t *testing.T) {
-	s := fakes.NewSlack(slackToken, "#alerts")
-	defer s.Close()
-	n := newSlackAPI(t, s, slackToken, "#alerts", nil)
-	ctx := context.Background()
-
-	// A reminder with no thread memory posts a message and starts a thread.
-	th, err := n.Send(ctx, samplePage(Reminder), "")
-	if err != nil || th == "" {
-		t.Fatalf("reminder = %q, %v", th, err)
-	}
-	if m := s.Messages(); len(m) != 1 || m[0].ThreadTS != "" || headerOf(m[0]) != "🔁 Still failing · checkout_failing" {
-		t.Errorf("messages: %+v", m)
-	}
-	// A resolve with no thread memory posts a resolved message.
-	if th, err := n.Send(ctx, samplePage(Resolve), ""); err != nil || th != "" {
-		t.Fatalf("resolve = %q, %v", th, err)
-	}
-	// A resolve whose message is gone posts a new one instead.
-	gone := s.ChannelID("#alerts") + "|1700000000.000001"
-	if th, err := n.Send(ctx, samplePage(Resolve), gone); err != nil || th != "" {
-		t.Fatalf("resolve of a deleted message = %q, %v", th, err)
-	}
-	m := s.Messages()
-	if len(m) != 3 || headerOf(m[1]) != "✅ RESOLVED · checkout_failing" || headerOf(m[2]) != "✅ RESOLVED · checkout_failing" || m[2].ThreadTS != "" {
-		t.Errorf("messages: %+v", m)
-	}
-	// A reminder whose thread is gone starts a new thread.
-	th, err = n.Send(ctx, samplePage(Reminder), gone)
-	if err != nil || th == gone || th == "" {
-		t.Errorf("reminder on a deleted thread = %q, %v", th, err)
-	}
-}
-
-func TestSlackRetriggerUpdatesInPlace(t *testing.T) {
-	s := fakes.NewSlack(slackToken, "#alerts")
-	defer s.Close()
-	n := newSlackAPI(t, s, slackToken, "#alerts", nil)
-	ctx := context.Background()
-	th, err := n.Send(ctx, samplePage(Trigger), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := samplePage(Trigger)
-	p.Severity = "warning"
-	th2, err := n.Send(ctx, p, th)
-	if err != nil || th2 != th {
-		t.Fatalf("re-trigger = %q, %v", th2, err)
-	}
-	m := s.Messages()
-	if len(m) != 2 || m[0].Updates != 1 || headerOf(m[0]) != "🟡 warning · checkout_failing" || !strings.HasPrefix(m[1].Text, "Updated after 2m") {
-		t.Errorf("messages: %+v", m)
-	}
-}
-
-func TestSlackWebhookFlow(t *testing.T) {
-	s := fakes.NewSlack(slackToken, "#alerts")
-	defer s.Close()
-	n := newSlackHook(t, s.WebhookURL, nil)
-	ctx := context.Background()
-	for _, k := range []Kind{Trigger, Reminder, Resolve} {
-		th, err := n.Send(ctx, samplePage(k), "")
-		if err != nil || th != "" {
-			t.Fatalf("%s = %q, %v (rejected %+v)", k, th, err, s.Rejected())
-		}
-	}
-	m := s.Messages()
-	if len(m) != 3 {
-		t.Fatalf("messages: %+v", m)
-	}
-	wantHeaders := []string{"🔴 critical · checkout_failing", "🔁 Still failing · checkout_failing", "✅ RESOLVED · checkout_failing"}
-	wantText := []string{"checkout failing", "Still failing: checkout failing", "Resolved: checkout failing"}
-	for i, msg := range m {
-		if msg.Via != "webhook" || msg.ThreadTS != "" || headerOf(msg) != wantHeaders[i] || !strings.HasPrefix(msg.Text, wantText[i]) {
-			t.Errorf("message %d: via %s thread %q header %q text %q", i, msg.Via, msg.ThreadTS, headerOf(msg), msg.Text)
-		}
-	}
-}
-
-func TestSlackRespectsBlockKitLimits(t *testing.T) {
-	s := fakes.NewSlack(slackToken, "#alerts")
-	defer s.Close()
-	n := newSlackAPI(t, s, slackToken, "#alerts", nil)
-	p := samplePage(Trigger)
-	p.Rule = strings.Repeat("r", 300)
-	p.Summary = strings.Repeat("<&>", 2000)
-	p.Details = nil
-	for i := range 600 {
-		p.Details = append(p.Details, Field{Name: fmt.Sprint("detail ", i), Value: strings.Repeat("v", 2500)})
-	}
-	p.Links = nil
-	for i := range 100 {
-		p.Links = append(p.Links, Link{Name: fmt.Sprint("link|", i), URL: fmt.Sprintf("https://x.example/%d?a=b|c>d", i)})
-	}
-	p.Labels = map[string]string{}
-	for i := range 50 {
-		p.Labels[fmt.Sprint("l", i)] = strings.Repeat("x", 100)
-	}
-	if _, err := n.Send(context.Background(), p, ""); err != nil {
-		t.Fatalf("Send: %v (rejected %+v)", err, s.Rejected())
-	}
-	m := s.Messages()[0]
-	if len(m.Blocks) > 50 {
-		t.Errorf("%d blocks", len(m.Blocks))
-	}
-	if sum := m.Blocks[1]["text"].(map[string]any)["text"].(string); !strings.HasPrefix(sum, "&lt;&amp;&gt;") || len([]rune(sum)) < 2900 {
-		t.Errorf("summary section: %d runes", len([]rune(sum)))
-	}
-	if !strings.Contains(blocksJSON(m), "more details not shown") {
-		t.Error("no note of the details left out")
-	}
-	// Through the webhook too.
-	if _, err := newSlackHook(t, s.WebhookURL, nil).Send(context.Background(), p, ""); err != nil {
-		t.Fatalf("webhook Send: %v (rejected %+v)", err, s.Rejected())
-	}
-}
-
-func TestSlackErrorClasses(t *testing.T) {
-	tests := []struct {
-		name       string
-		webhook    bool
-		token      string
-		channel    string
-		hookPath   string // replaces the webhook's path
-		fault      func(s *fakes.Slack)
-		warm       bool // send once before the checked Send
-		permanent  bool
-		status     int
-		retryAfter time.Duration
-		msg        string
-	}{
-		{name: "invalid_auth", token: "xoxb-WRONGTOKENSECRET-0000", permanent: true, msg: "invalid_auth"},
-		{name: "channel_not_found", channel: "#nowhere", permanent: true, msg: "channel_not_found"},
-		{name: "429 with Retry-After", fault: func(s *fakes.Slack) { s.FailNext(1, 429, 3*time.Second) }, status: 429, retryAfter: 3 * time.Second},
-		{name: "rate limit of the channel", warm: true, fault: func(s *fakes.Slack) { s.SetRateLimit(1, time.Minute) }, status: 429, msg: "rate limited"},
-		{name: "503", fault: func(s *fakes.Slack) { s.FailNext(1, 503, 0) }, status: 503, msg: "Service Unavailable"},
-		{name: "reset", fault: func(s *fakes.Slack) { s.ResetNext(1) }, msg: "Slack unreachable"},
-		{name: "webhook 503", webhook: true, fault: func(s *fakes.Slack) { s.FailNext(1, 503, 0) }, status: 503},
-		{name: "webhook 429", webhook: true, fault: func(s *fakes.Slack) { s.FailNext(1, 429, 2*time.Second) }, status: 429, retryAfter: 2 * time.Second},
-		{name: "webhook no_service", webhook: true, hookPath: "/services/T000/B000/WRONGHOOKSECRET", permanent: true, status: 404, msg: "no_service"},
-		{name: "webhook reset", webhook: true, fault: func(s *fakes.Slack) { s.ResetNext(1) }, msg: "Slack unreachable"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := fakes.NewSlack(slackToken, "#alerts")
-			defer s.Close()
-			logs := &syncBuffer{}
-			hook := s.WebhookURL
-			if tt.hookPath != "" {
-				hook = strings.TrimSuffix(s.APIURL, "/api/") + tt.hookPath
-			}
-			var n Notifier
-			if tt.webhook {
-				n = newSlackHook(t, hook, logs)
-			} else {
-				n = newSlackAPI(t, s, cmpOrS(tt.token, slackToken), cmpOrS(tt.channel, "#alerts"), logs)
-			}
-			if tt.fault != nil {
-				tt.fault(s)
-			}
-			if tt.warm {
-				if _, err := n.Send(context.Background(), samplePage(Trigger), ""); err != nil {
-					t.Fatal(err)
-				}
-			}
-			_, err := n.Send(context.Background(), samplePage(Trigger), "")
-			var de *DeliveryError
-			if !errors.As(err, &de) {
-				t.Fatalf("Send = %v, want a *DeliveryError", err)
-			}
-			t.Logf("error: %v", err)
-			if de.Permanent != tt.permanent || de.Status != tt.status || (tt.retryAfter > 0 && de.RetryAfter != tt.retryAfter) || !strings.Contains(de.Error(), tt.msg) {
-				t.Errorf("got %+v (%q); want permanent=%v status=%d retryAfter=%v msg~%q", de, de.Error(), tt.permanent, tt.status, tt.retryAfter, tt.msg)
-			}
-			assertNoSecrets(t, err.Error()+logs.String(), slackToken, "xoxb-WRONGTOKENSECRET-0000", s.WebhookURL, "/services/T000/B000/XXXX", "WRONGHOOKSECRET", hook)
-		})
-	}
-}
-
-// Slack's Web API answers some errors as HTTP 200 with ok:false; which
-// of them are worth retrying.
-func TestSlackAPIErrorCodes(t *testing.T) {
-	code := ""
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"ok":false,"error":%q}`, code)
-	}))
-	defer srv.Close()
-	n, err := NewSlack(&config.Notifier{Name: "s", URL: srv.URL + "/api", Token: slackToken, Channel: "#a"}, NotifierOptions{Rate: 1000, Burst: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range []struct {
-		code      string
-		permanent bool
-	}{
-		{"invalid_auth", true}, {"not_in_channel", true}, {"msg_too_long", true}, {"invalid_blocks", true},
-		{"no_text", true}, {"is_archived", true}, {"token_revoked", true},
-		{"ratelimited", false}, {"internal_error", false}, {"fatal_error", false}, {"service_unavailable", false},
-		{"some_new_code", false},
-	} {
-		code = tt.code
-		_, err := n.Send(context.Background(), samplePage(Trigger), "")
-		var de *DeliveryError
-		if !errors.As(err, &de) || de.Permanent != tt.permanent || de.Msg != tt.code {
-			t.Errorf("%s: %#v, want permanent=%v", tt.code, err, tt.permanent)
-		}
-	}
-}
-
-func TestNewSlackConfigErrors(t *testing.T) {
-	const hook = "https://hooks.slack.example/services/T1/B1/HOOKSECRETVALUE"
-	for _, cfg := range []*config.Notifier{
-		{Name: "a"},
-		{Name: "b", Token: slackToken},
-		{Name: "c", Token: slackToken, WebhookURL: hook, Channel: "#x"},
-		{Name: "d", WebhookURL: "not a url " + hook[8:]},
-		{Name: "e", Token: slackToken, Channel: "#x", URL: "slack.com/api"},
-	} {
-		_, err := NewSlack(cfg, NotifierOptions{})
-		if err == nil {
-			t.Errorf("%s: accepted", cfg.Name)
-			continue
-		}
-		assertNoSecrets(t, err.Error(), slackToken, "HOOKSECRETVALUE")
-	}
 }
 
 // Through the dispatcher: the thread memory carries the trigger's message
@@ -428,37 +110,6 @@ func TestSlackThroughDispatcher(t *testing.T) {
 	assertNoSecrets(t, h.logs.String(), slackToken, s.WebhookURL, "/services/T000/B000/XXXX")
 }
 
-// A resolve whose in-place update Slack refuses still posts its reply.
-func TestSlackResolveWhenUpdateRefused(t *testing.T) {
-	var calls []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		calls = append(calls, r.URL.Path+" "+r.Form.Get("thread_ts"))
-		w.Header().Set("Content-Type", "application/json")
-		if strings.HasSuffix(r.URL.Path, "chat.update") {
-			_, _ = io.WriteString(w, `{"ok":false,"error":"cant_update_message"}`)
-			return
-		}
-		_, _ = io.WriteString(w, `{"ok":true,"channel":"C1","ts":"2.000000"}`)
-	}))
-	defer srv.Close()
-	logs := &syncBuffer{}
-	n, err := NewSlack(&config.Notifier{Name: "s", URL: srv.URL + "/api/", Token: slackToken, Channel: "#a"}, NotifierOptions{Rate: 1000, Burst: 1000, Logger: testLogger(logs)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	th, err := n.Send(context.Background(), samplePage(Resolve), "C1|1.000000")
-	if err != nil || th != "" {
-		t.Fatalf("Send = %q, %v", th, err)
-	}
-	if got := strings.Join(calls, ","); got != "/api/chat.update ,/api/chat.postMessage 1.000000" {
-		t.Errorf("calls: %s", got)
-	}
-	if l := logs.lines(t, "slack_update_failed"); len(l) != 1 || !strings.Contains(fmt.Sprint(l[0]["error"]), "cant_update_message") {
-		t.Errorf("logs: %v", l)
-	}
-}
-
 func TestHumanDuration(t *testing.T) {
 	for _, tt := range []struct {
 		d    time.Duration
@@ -467,8 +118,8 @@ func TestHumanDuration(t *testing.T) {
 		{30 * time.Second, "30s"}, {47 * time.Minute, "47m"}, {2 * time.Hour, "2h"},
 		{2*time.Hour + 5*time.Minute, "2h5m"}, {72 * time.Hour, "3d"}, {76 * time.Hour, "3d4h"},
 	} {
-		if got := humanDuration(tt.d); got != tt.want {
-			t.Errorf("humanDuration(%v) = %q, want %q", tt.d, got, tt.want)
+		if got := HumanDuration(tt.d); got != tt.want {
+			t.Errorf("HumanDuration(%v) = %q, want %q", tt.d, got, tt.want)
 		}
 	}
 }

@@ -20,8 +20,6 @@ const (
 	defaultFor           = time.Minute
 	defaultKeepFiring    = 2 * time.Minute
 	defaultNotifyTimeout = 10 * time.Second
-	defaultPDURL         = "https://events.pagerduty.com"
-	defaultSlackURL      = "https://slack.com/api/"
 )
 
 // Severities, most severe first (PagerDuty's enum).
@@ -174,17 +172,11 @@ func (l *loader) notifiers(f *file, n *yaml.Node, c *common, a *Alerting) map[st
 		}
 		nt.Type = NotifierType(typ)
 		kind := l.notifierKind(typ)
-		builtin := slices.IndexFunc(builtinNotifiers, func(b builtinNotifier) bool { return b.typ == nt.Type })
-		var allowed []string
-		switch {
-		case builtin >= 0:
-			allowed = builtinNotifiers[builtin].keys
-		case kind != nil:
-			allowed = kind.Keys()
-		default:
+		if kind == nil {
 			f.errorf(tn, "unknown notifier type %s: want %s", quote(typ), l.notifierTypes())
 			continue
 		}
+		allowed := kind.Keys()
 		for name, fp := range no.known {
 			if name != "type" && name != "timeout" && !slices.Contains(allowed, name) {
 				f.errorf(fp.key, "%s does not apply to a %s notifier", name, typ)
@@ -195,69 +187,10 @@ func (l *loader) notifiers(f *file, n *yaml.Node, c *common, a *Alerting) map[st
 				nt.Timeout = d
 			}
 		}
-		if kind != nil {
-			// A registered kind owns its block.
-			nt.Spec = kind.Decode(&NotifierBlock{l: l, f: f, c: c, o: no, n: nt, k: p.key})
-			if t, ok := kind.(NotifierTraiter); ok {
-				nt.Traits = t.Traits()
-			}
-			byName[p.name] = nt
-			a.Notifiers = append(a.Notifiers, nt)
-			continue
-		}
-		if v := no.get("url"); v != nil {
-			if s, ok := f.plain(v, "a URL", "url cannot use {{...}}; secrets belong in routing_key, token or webhook_url"); ok {
-				if checkHTTPURL(f, v, s) {
-					nt.URL = s
-				}
-			}
-		}
-		for _, field := range []string{"routing_key", "token", "webhook_url"} {
-			if v := no.get(field); v != nil && v.Kind == yaml.ScalarNode {
-				if name := unsetSecret(v.Value, l.optionalUnset); name != "" {
-					nt.Disabled = "optional secret " + name + " is not set"
-				}
-			}
-		}
-		if v := no.get("routing_key"); v != nil {
-			nt.RoutingKey, _ = l.secretString(f, v, "a routing key", c)
-		}
-		if v := no.get("token"); v != nil {
-			nt.Token, _ = l.secretString(f, v, "a Slack bot token", c)
-		}
-		if v := no.get("webhook_url"); v != nil {
-			nt.WebhookURL, _ = l.secretString(f, v, "a Slack webhook URL", c)
-		}
-		if v := no.get("channel"); v != nil {
-			nt.Channel, _ = f.plain(v, "a Slack channel", "channel cannot use {{...}}")
-		}
-		switch nt.Type {
-		case PagerDuty:
-			nt.Traits = NotifierTraits{Pages: true, NoNotes: true}
-			if no.get("routing_key") == nil {
-				f.errorf(p.key, "pagerduty notifier %s needs routing_key (use {{secret:NAME}})", p.name)
-			}
-			if nt.URL == "" {
-				nt.URL = defaultPDURL
-			}
-		case Slack:
-			hasToken, hasHook := no.get("token") != nil, no.get("webhook_url") != nil
-			switch {
-			case hasToken == hasHook:
-				f.errorf(p.key, "slack notifier %s needs exactly one of token (with channel) or webhook_url", p.name)
-			case hasToken && no.get("channel") == nil:
-				f.errorf(p.key, "slack notifier %s needs a channel to post to", p.name)
-			}
-			if nt.URL == "" {
-				nt.URL = defaultSlackURL
-			} else if !strings.HasSuffix(nt.URL, "/") {
-				nt.URL += "/" // slack-go joins method names onto it
-			}
-		case Alertmanager:
-			nt.Traits = NotifierTraits{StateSync: true}
-			if nt.URL == "" {
-				f.errorf(p.key, "alertmanager notifier %s needs a url", p.name)
-			}
+		// The kind owns its block.
+		nt.Spec = kind.Decode(&NotifierBlock{l: l, f: f, c: c, o: no, n: nt, k: p.key})
+		if t, ok := kind.(NotifierTraiter); ok {
+			nt.Traits = t.Traits()
 		}
 		byName[p.name] = nt
 		a.Notifiers = append(a.Notifiers, nt)
@@ -291,7 +224,7 @@ func checkHTTPURL(f *file, n *yaml.Node, s string) bool {
 
 // routes reads severity -> notifiers. Without routes:, critical and error go
 // to every notifier and warning and info to every notifier but those that
-// page (PagerDuty): a warning should not wake anyone.
+// page (NotifierTraits.Pages: PagerDuty): a warning should not wake anyone.
 func (l *loader) routes(f *file, n, key *yaml.Node, all []*Notifier, names map[string]*Notifier) map[string][]string {
 	routes := map[string][]string{}
 	if n == nil {

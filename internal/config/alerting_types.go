@@ -68,34 +68,18 @@ type Maintenance struct {
 	Comment  string
 }
 
-// NotifierType names a kind of notifier.
+// NotifierType names a kind of notifier: a registered NotifierKind's Type.
 type NotifierType string
-
-// The built-in notifier types; others register a NotifierKind.
-const (
-	PagerDuty    NotifierType = "pagerduty"    // Events API v2
-	Slack        NotifierType = "slack"        // bot token (threads) or incoming webhook
-	Console      NotifierType = "console"      // lines on stdout, for demo and tests
-	Alertmanager NotifierType = "alertmanager" // /api/v2/alerts (many-regions HA)
-)
 
 // Notifier is one configured destination.
 type Notifier struct {
-	Name string
-	Pos  Pos
-	Type NotifierType
-	// URL is the API endpoint: PagerDuty events URL (default
-	// https://events.pagerduty.com/v2/enqueue), Slack API base (default
-	// https://slack.com/api/), Alertmanager base URL.
-	URL string
-	// Secrets, resolved (and so redacted wherever they would appear).
-	RoutingKey string // pagerduty
-	Token      string // slack bot token (xoxb-...)
-	WebhookURL string // slack incoming webhook, instead of Token
-	Channel    string // slack, with Token
-	Timeout    time.Duration
-	// Spec is a registered kind's own settings (NotifierKind.Decode); nil
-	// for the built-in types, whose settings are the fields above.
+	Name    string
+	Pos     Pos
+	Type    NotifierType
+	Timeout time.Duration
+	// Spec is its kind's own settings, as NotifierKind.Decode returned
+	// them (secrets in it resolved, and so redacted wherever they would
+	// appear).
 	Spec any
 	// Traits are what the lifecycle and the default routes know of it.
 	Traits NotifierTraits

@@ -40,7 +40,7 @@ func loadFiles(t *testing.T, files map[string]string) (*Config, []string) {
 	if _, ok := fsys["probes.yaml"]; !ok {
 		fsys["probes.yaml"] = &fstest.MapFile{Data: []byte(baseProbes)}
 	}
-	cfg, err := Load(fsys, "probes.yaml", Options{
+	cfg, err := Load(fsys, "probes.yaml", Options{Notifiers: testKinds,
 		Env: lookup(testEnv),
 		ReadFile: func(p string) ([]byte, error) {
 			return nil, &fs.PathError{Op: "open", Path: p, Err: syscall.ENOENT}
@@ -620,7 +620,7 @@ func TestRootNotAMapping(t *testing.T) {
 }
 
 func TestMissingConfig(t *testing.T) {
-	_, err := Load(fstest.MapFS{}, "conf/probes.yaml", Options{Env: lookup(nil)})
+	_, err := Load(fstest.MapFS{}, "conf/probes.yaml", Options{Notifiers: testKinds, Env: lookup(nil)})
 	if want := "reading conf/probes.yaml: file does not exist"; err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
 	}

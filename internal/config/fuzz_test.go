@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -56,7 +57,7 @@ func FuzzLoad(f *testing.F) {
 				ReadFile: func(string) ([]byte, error) { return nil, os.ErrNotExist },
 				// A registered kind, so that blocks of type hook reach
 				// NotifierBlock's readers too.
-				Notifiers: []NotifierKind{hookKind{}},
+				Notifiers: slices.Concat(testKinds, []NotifierKind{hookKind{}}),
 				// And a step kind, for StepBlock's readers.
 				StepKinds: []StepKind{pingKind{}},
 			})
@@ -112,7 +113,7 @@ func TestPathologicalInputs(t *testing.T) {
 				"f.yaml":      {Data: []byte(flow)},
 			}
 			start := time.Now()
-			_, err := Load(fsys, "probes.yaml", Options{Env: lookup(nil)})
+			_, err := Load(fsys, "probes.yaml", Options{Notifiers: testKinds, Env: lookup(nil)})
 			// A blowup takes minutes; 0.7s is usual, and the race
 			// detector on a busy 2-core machine takes it to 4-9s.
 			if d := time.Since(start); d > 20*time.Second {

@@ -33,8 +33,8 @@ type Options struct {
 	// Config.Secrets then maps every declared name to "", so such a config
 	// must never run flows.
 	SkipSecrets bool
-	// Notifiers are the notifier types registered besides the built-in
-	// ones (one table: the daemon's); a config naming another type fails.
+	// Notifiers are the notifier types (one table: the daemon's,
+	// daemon.NotifierKinds()); a config naming another type fails.
 	Notifiers []NotifierKind
 	// StepKinds are the step kinds besides HTTP (one table: the daemon's);
 	// a flow using another fails.

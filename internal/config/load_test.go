@@ -26,6 +26,7 @@ func loadGood(t *testing.T, o Options) *Config {
 	if o.Env == nil {
 		o.Env = lookup(goodEnv())
 	}
+	o.Notifiers = testKinds
 	cfg, err := Load(os.DirFS("testdata/good"), "probes.yaml", o)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -183,7 +184,7 @@ func TestLoadGood(t *testing.T) {
 
 // The three problems of testdata/bad come out together, sorted.
 func TestAllErrorsAtOnce(t *testing.T) {
-	_, err := Load(os.DirFS("testdata/bad"), "probes.yaml", Options{Env: lookup(goodEnv())})
+	_, err := Load(os.DirFS("testdata/bad"), "probes.yaml", Options{Notifiers: testKinds, Env: lookup(goodEnv())})
 	want := `flows/three.yaml:9:14: expected a duration like 30s or 500ms, got "5x"
 flows/three.yaml:14:37: undefined variable "order_idd" (did you mean "order_id"?)
 flows/three.yaml:15:5: unknown field "expcet" in step (did you mean "expect"?)`
@@ -199,7 +200,7 @@ flows/three.yaml:15:5: unknown field "expcet" in step (did you mean "expect"?)`
 func TestSecretsNeverShown(t *testing.T) {
 	fsys := os.DirFS("testdata/bad")
 	for _, name := range []string{"probes.yaml", "leak.yaml"} {
-		_, err := Load(fsys, name, Options{Env: lookup(goodEnv())})
+		_, err := Load(fsys, name, Options{Notifiers: testKinds, Env: lookup(goodEnv())})
 		if err == nil {
 			t.Fatalf("%s: no error", name)
 		}
@@ -242,7 +243,7 @@ func TestRegionPrecedence(t *testing.T) {
 	if cfg := loadGood(t, Options{Env: lookup(env), Region: "us-1"}); cfg.Region != "us-1" {
 		t.Errorf("--region wins over everything: %q", cfg.Region)
 	}
-	_, err := Load(os.DirFS("testdata/good"), "probes.yaml", Options{Env: lookup(env), Region: "US 1"})
+	_, err := Load(os.DirFS("testdata/good"), "probes.yaml", Options{Notifiers: testKinds, Env: lookup(env), Region: "US 1"})
 	if want := `--region "US 1" must match [a-z0-9][a-z0-9_-]* (it becomes a Prometheus label value)`; err == nil || err.Error() != want {
 		t.Errorf("bad --region: %v", err)
 	}
@@ -465,7 +466,7 @@ func TestJSONBody(t *testing.T) {
 
 // Paths in probes.yaml and flow files are relative to the file's directory.
 func TestLoadFromSubdirectory(t *testing.T) {
-	cfg, err := Load(os.DirFS("testdata"), "good/probes.yaml", Options{Env: lookup(goodEnv())})
+	cfg, err := Load(os.DirFS("testdata"), "good/probes.yaml", Options{Notifiers: testKinds, Env: lookup(goodEnv())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +478,7 @@ func TestLoadFromSubdirectory(t *testing.T) {
 
 func TestSkipSecretsAndEvery(t *testing.T) {
 	// No environment at all: the secrets are declared but not read.
-	cfg, err := Load(os.DirFS("testdata/good"), "probes.yaml", Options{Env: lookup(nil), SkipSecrets: true, Every: 5 * time.Second})
+	cfg, err := Load(os.DirFS("testdata/good"), "probes.yaml", Options{Notifiers: testKinds, Env: lookup(nil), SkipSecrets: true, Every: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,11 +493,11 @@ func TestSkipSecretsAndEvery(t *testing.T) {
 			t.Errorf("%s: schedule %+v", fl.Name, fl.Schedule)
 		}
 	}
-	_, err = Load(os.DirFS("testdata/good"), "probes.yaml", Options{Env: lookup(nil)})
+	_, err = Load(os.DirFS("testdata/good"), "probes.yaml", Options{Notifiers: testKinds, Env: lookup(nil)})
 	if want := "probes.yaml:17:3: secret SHOP_PASSWORD: environment variable SHOP_PASSWORD is not set"; err == nil || err.Error() != want {
 		t.Errorf("without SkipSecrets: %v", err)
 	}
-	_, err = Load(os.DirFS("testdata/good"), "probes.yaml", Options{Env: lookup(goodEnv()), Every: time.Millisecond})
+	_, err = Load(os.DirFS("testdata/good"), "probes.yaml", Options{Notifiers: testKinds, Env: lookup(goodEnv()), Every: time.Millisecond})
 	if want := "--every 1ms: the minimum is 1s"; err == nil || err.Error() != want {
 		t.Errorf("tiny Every: %v", err)
 	}
@@ -507,7 +508,7 @@ func TestShippedConfig(t *testing.T) {
 	if _, err := os.Stat("../../probes.yaml"); err != nil {
 		t.Skip("no shipped probes.yaml")
 	}
-	_, err := Load(os.DirFS("../.."), "probes.yaml", Options{Env: lookup(goodEnv())})
+	_, err := Load(os.DirFS("../.."), "probes.yaml", Options{Notifiers: testKinds, Env: lookup(goodEnv())})
 	if err != nil {
 		t.Fatal(err)
 	}

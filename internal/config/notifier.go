@@ -8,11 +8,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// NotifierKind is a notifier type registered with the loader from outside
-// this package (Options.Notifiers): its block is decoded and validated by
-// the notifier's own package, so that config knows none of them. The
-// built-in types (builtinNotifiers) are still decoded here until each moves
-// to its own package.
+// NotifierKind is a notifier type registered with the loader
+// (Options.Notifiers, the daemon's one table): its block is decoded and
+// validated by the notifier's own package, so that config knows none of
+// them.
 type NotifierKind interface {
 	// Type is the value of type: that selects the kind.
 	Type() string
@@ -91,11 +90,17 @@ func (b *NotifierBlock) Text(key, want string) (string, bool) {
 
 // URL reads an absolute http(s) URL that holds no secret.
 func (b *NotifierBlock) URL(key string) (string, bool) {
+	return b.URLSecretsIn(key, "the notifier's secret fields")
+}
+
+// URLSecretsIn is URL whose error for a placeholder says where secrets
+// belong instead ("routing_key, token or webhook_url").
+func (b *NotifierBlock) URLSecretsIn(key, where string) (string, bool) {
 	v := b.o.get(key)
 	if v == nil {
 		return "", false
 	}
-	s, ok := b.f.plain(v, "a URL", key+" cannot use {{...}}; secrets belong in the notifier's secret fields")
+	s, ok := b.f.plain(v, "a URL", key+" cannot use {{...}}; secrets belong in "+where)
 	if !ok || !checkHTTPURL(b.f, v, s) {
 		return "", false
 	}
@@ -118,39 +123,16 @@ func (b *NotifierBlock) Secret(key, want string) (string, bool) {
 	return b.l.secretString(b.f, v, want, b.c)
 }
 
-type builtinNotifier struct {
-	typ  NotifierType
-	keys []string
-}
-
-// builtinNotifiers are the notifier types decoded in alerting.go, with the
-// fields each takes besides type and timeout, in the order errors list them.
-var builtinNotifiers = []builtinNotifier{
-	{PagerDuty, []string{"url", "routing_key"}},
-	{Slack, []string{"url", "token", "channel", "webhook_url"}},
-	{Console, nil},
-	{Alertmanager, []string{"url"}},
-}
-
-// BuiltinNotifierTypes are the notifier types config decodes itself.
-func BuiltinNotifierTypes() []NotifierType {
-	out := make([]NotifierType, len(builtinNotifiers))
-	for i, b := range builtinNotifiers {
-		out[i] = b.typ
-	}
-	return out
-}
-
 // notifierTypes lists every known type for error messages: "a, b or c".
 func (l *loader) notifierTypes() string {
 	var ts []string
-	for _, b := range builtinNotifiers {
-		ts = append(ts, string(b.typ))
-	}
 	for _, k := range l.notifierKinds {
 		ts = append(ts, k.Type())
 	}
-	if len(ts) == 1 {
+	switch len(ts) {
+	case 0:
+		return "none is registered"
+	case 1:
 		return ts[0]
 	}
 	return strings.Join(ts[:len(ts)-1], ", ") + " or " + ts[len(ts)-1]
@@ -159,9 +141,6 @@ func (l *loader) notifierTypes() string {
 // notifierKeys are every field a notifier block may hold.
 func (l *loader) notifierKeys() []string {
 	keys := []string{"type", "timeout"}
-	for _, b := range builtinNotifiers {
-		keys = append(keys, b.keys...)
-	}
 	for _, k := range l.notifierKinds {
 		keys = append(keys, k.Keys()...)
 	}
@@ -179,13 +158,10 @@ func (l *loader) notifierKind(typ string) NotifierKind {
 	return nil
 }
 
-// checkNotifierKinds reports kinds registered twice or over a built-in:
-// a programming error, caught by any load.
+// checkNotifierKinds reports kinds registered twice: a programming error,
+// caught by any load.
 func (l *loader) checkNotifierKinds() error {
 	seen := map[string]bool{}
-	for _, b := range builtinNotifiers {
-		seen[string(b.typ)] = true
-	}
 	for _, k := range l.notifierKinds {
 		if seen[k.Type()] {
 			return fmt.Errorf("notifier type %s registered twice", k.Type())

@@ -41,7 +41,7 @@ func loadWithKinds(t *testing.T, probes string, kinds ...NotifierKind) (*Config,
 	cfg, err := Load(fsys, "probes.yaml", Options{
 		Env:       lookup(testEnv),
 		ReadFile:  func(p string) ([]byte, error) { return nil, &fs.PathError{Op: "open", Path: p, Err: syscall.ENOENT} },
-		Notifiers: kinds,
+		Notifiers: slices.Concat(testKinds, kinds),
 	})
 	if err == nil {
 		return cfg, nil
@@ -55,7 +55,7 @@ func loadWithKinds(t *testing.T, probes string, kinds ...NotifierKind) (*Config,
 
 // A registered kind owns its block: decoded by it, with file:line:col
 // errors, its traits in the default routes, an unset optional secret
-// disabling it like a built-in's.
+// disabling it.
 func TestRegisteredNotifierKind(t *testing.T) {
 	cfg, errs := loadWithKinds(t, `
 notifiers:

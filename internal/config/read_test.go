@@ -52,7 +52,7 @@ func (e endless) Open(name string) (fs.File, error) {
 
 func TestConfigReadIsBounded(t *testing.T) {
 	fsys := endless{fstest.MapFS{"probes.yaml": {Data: []byte("region: x\n")}}}
-	err := loadWithin(t, fsys, "probes.yaml", Options{})
+	err := loadWithin(t, fsys, "probes.yaml", Options{Notifiers: testKinds})
 	if err == nil || !strings.Contains(err.Error(), "larger than 1048576 bytes") {
 		t.Fatalf("endless probes.yaml: got %v, want a size error", err)
 	}

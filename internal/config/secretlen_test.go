@@ -28,7 +28,7 @@ flows: [f.yaml]
 `)},
 		"f.yaml": {Data: []byte("name: f\nsteps:\n  - name: a\n    request: {url: \"http://x/{{secret:OK}}\"}\n")},
 	}
-	_, err := Load(fsys, "probes.yaml", Options{
+	_, err := Load(fsys, "probes.yaml", Options{Notifiers: testKinds,
 		Env: lookup(env),
 		ReadFile: func(p string) ([]byte, error) {
 			if p == "/run/secrets/f" {
@@ -54,7 +54,7 @@ flows: [f.yaml]
 
 	// Unset optional secrets and long enough ones load.
 	fsys["probes.yaml"] = &fstest.MapFile{Data: []byte("secrets:\n  OK: {env: OK}\n  OPT_UNSET: {env: OPT_UNSET, optional: true}\nflows: [f.yaml]\n")}
-	cfg, err := Load(fsys, "probes.yaml", Options{Env: lookup(env)})
+	cfg, err := Load(fsys, "probes.yaml", Options{Notifiers: testKinds, Env: lookup(env)})
 	if err != nil {
 		t.Fatal(err)
 	}

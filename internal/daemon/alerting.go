@@ -106,33 +106,19 @@ func (a *alerting) notifiers(cfg *config.Config) ([]alert.Notifier, error) {
 			a.d.log.Info("notifier_disabled", "notifier", n.Name, "reason", n.Disabled)
 			continue
 		}
-		o := alert.NotifierOptions{HTTPClient: &http.Client{Timeout: n.Timeout}, StatusURL: a.d.opts.StatusURL, Logger: a.d.log}
-		var (
-			nt  alert.Notifier
-			err error
-		)
-		switch n.Type {
-		case config.PagerDuty:
-			nt, err = alert.NewPagerDuty(n, o)
-		case config.Slack:
-			nt, err = alert.NewSlack(n, o)
-		case config.Alertmanager:
-			nt, err = alert.NewAlertmanager(n, o)
-		case config.Console:
-			w := a.d.opts.ConsoleWriter
-			if w == nil {
-				w = os.Stderr
-			}
-			nt = alert.NewConsole(n.Name, secret.Writer(w, a.d.secrets.Load))
-		default:
-			p := notifierPlugin(string(n.Type))
-			if p == nil {
-				// config accepted a type nobody builds: its pages would wait
-				// in the outbox forever, so the config is refused.
-				return nil, fmt.Errorf("notifier %s: type %s is configurable but not registered (daemon/notifiers.go)", n.Name, n.Type)
-			}
-			nt, err = p.New(n, o)
+		w := a.d.opts.ConsoleWriter
+		if w == nil {
+			w = os.Stderr
 		}
+		o := alert.NotifierOptions{HTTPClient: &http.Client{Timeout: n.Timeout}, StatusURL: a.d.opts.StatusURL, Logger: a.d.log,
+			Console: secret.Writer(w, a.d.secrets.Load)}
+		p := NotifierPlugin(string(n.Type))
+		if p == nil {
+			// config accepted a type nobody builds: its pages would wait in
+			// the outbox forever, so the config is refused.
+			return nil, fmt.Errorf("notifier %s: type %s is configurable but not registered (daemon/notifiers.go)", n.Name, n.Type)
+		}
+		nt, err := p.New(n, o)
 		if err != nil {
 			return nil, fmt.Errorf("notifier %s: %w", n.Name, err)
 		}

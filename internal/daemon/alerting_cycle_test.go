@@ -86,7 +86,7 @@ func benchConfig(tb testing.TB, flows int, rule string) (*config.Config, []strin
 		names[i] = fmt.Sprintf("load-%05d", i)
 		fsys[fmt.Sprintf("flows/%s.yaml", names[i])] = &fstest.MapFile{Data: []byte(benchFlow(i))}
 	}
-	cfg, err := config.Load(fsys, "probes.yaml", config.Options{Env: func(string) (string, bool) { return "", false }})
+	cfg, err := config.Load(fsys, "probes.yaml", config.Options{Notifiers: NotifierKinds(), Env: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		tb.Fatal(err)
 	}

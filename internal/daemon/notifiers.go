@@ -2,6 +2,10 @@ package daemon
 
 import (
 	"github.com/prober-dev/prober/internal/alert"
+	"github.com/prober-dev/prober/internal/alert/notify/alertmanager"
+	"github.com/prober-dev/prober/internal/alert/notify/console"
+	"github.com/prober-dev/prober/internal/alert/notify/pagerduty"
+	"github.com/prober-dev/prober/internal/alert/notify/slack"
 	"github.com/prober-dev/prober/internal/alert/notify/webhook"
 	"github.com/prober-dev/prober/internal/config"
 )
@@ -11,7 +15,11 @@ import (
 // a notifier is its package and one line here.
 func notifierPlugins() []alert.NotifierPlugin {
 	return []alert.NotifierPlugin{
-		// One line per plug-in, e.g. example.Plugin{},
+		// One line per plug-in, in the order config's messages list them.
+		pagerduty.Plugin{},
+		slack.Plugin{},
+		console.Plugin{},
+		alertmanager.Plugin{},
 		webhook.Plugin{},
 	}
 }
@@ -26,8 +34,9 @@ func NotifierKinds() []config.NotifierKind {
 	return out
 }
 
-// notifierPlugin returns the plug-in of type typ, or nil.
-func notifierPlugin(typ string) alert.NotifierPlugin {
+// NotifierPlugin returns the plug-in of type typ, or nil: for what only
+// some plug-ins do (alert.SecretChecker).
+func NotifierPlugin(typ string) alert.NotifierPlugin {
 	for _, p := range notifierPlugins() {
 		if p.Type() == typ {
 			return p

@@ -92,7 +92,7 @@ type qProbe struct {
 
 // failFor is the behaviour of the stand-in for notifier n.
 func (sc *qScenario) failFor(n *config.Notifier, t0 time.Time) func(time.Time) error {
-	if n.Type != config.PagerDuty || sc.pagerduty == nil {
+	if n.Type != "pagerduty" || sc.pagerduty == nil {
 		return nil
 	}
 	return func(now time.Time) error { return sc.pagerduty(now.Sub(t0)) }
@@ -591,10 +591,10 @@ func (e *qEnv) measure(o *qOutcome) {
 		if d.err != nil || d.at.After(end) {
 			continue
 		}
-		if d.typ == config.PagerDuty && d.page.Kind != alert.Resolve && !slices.Contains(pagedBy, d.page.Rule) {
+		if d.typ == "pagerduty" && d.page.Kind != alert.Resolve && !slices.Contains(pagedBy, d.page.Rule) {
 			pagedBy = append(pagedBy, d.page.Rule)
 		}
-		if d.typ != config.PagerDuty {
+		if d.typ != "pagerduty" {
 			if ticket == nil && d.page.Kind == alert.Trigger {
 				ticket = &d
 			}
@@ -746,7 +746,7 @@ type qConfig struct {
 }
 
 func (e *qEnv) loadConfig() qConfig {
-	cfg, err := config.Load(e.configFS(), "probes.yaml", config.Options{Env: func(k string) (string, bool) { v, ok := e.env[k]; return v, ok }})
+	cfg, err := config.Load(e.configFS(), "probes.yaml", config.Options{Notifiers: NotifierKinds(), Env: func(k string) (string, bool) { v, ok := e.env[k]; return v, ok }})
 	if err != nil {
 		e.tb.Fatalf("loading the shipped configuration: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/daemon"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -55,7 +56,7 @@ prometheus: {url: "http://127.0.0.1:9090"}
 	for name, body := range testFlows {
 		fsys[name] = &fstest.MapFile{Data: []byte(body)}
 	}
-	cfg, err := config.Load(fsys, "probes.yaml", config.Options{SkipSecrets: true})
+	cfg, err := config.Load(fsys, "probes.yaml", config.Options{SkipSecrets: true, Notifiers: daemon.NotifierKinds()})
 	if err != nil {
 		t.Fatalf("loading the test config: %v", err)
 	}
@@ -215,7 +216,7 @@ func TestPromtoolCheckGolden(t *testing.T) {
 func TestPromtoolCheckShipped(t *testing.T) {
 	promtool(t)
 	dir := t.TempDir()
-	shipped, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true})
+	shipped, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: daemon.NotifierKinds()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +253,7 @@ func TestPromtoolCheckShipped(t *testing.T) {
 // TestShippedRulesFile: deploy/prometheus/prober.rules.yml is what
 // `prober rules` prints for the shipped probes.yaml.
 func TestShippedRulesFile(t *testing.T) {
-	cfg, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true})
+	cfg, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: daemon.NotifierKinds()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +283,7 @@ func TestShippedRulesFile(t *testing.T) {
 // they should not.
 func TestPromtoolUnit(t *testing.T) {
 	bin := promtool(t)
-	cfg, err := config.Load(os.DirFS(filepath.Join("testdata", "unit")), "probes.yaml", config.Options{SkipSecrets: true})
+	cfg, err := config.Load(os.DirFS(filepath.Join("testdata", "unit")), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: daemon.NotifierKinds()})
 	if err != nil {
 		t.Fatal(err)
 	}

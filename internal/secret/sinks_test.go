@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/prober-dev/prober/internal/alert"
+	"github.com/prober-dev/prober/internal/alert/notify/console"
 	"github.com/prober-dev/prober/internal/assert"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/report"
@@ -140,10 +141,10 @@ func (s *sinks) outputs(t testing.TB, v string, pad int) []string {
 			page.Details = append(page.Details, alert.Field{Name: st.Name, Value: m})
 		}
 	}
-	var console bytes.Buffer
-	alert.NewConsole("console", &console).Send(context.Background(), page, "")
+	var cons bytes.Buffer
+	console.New("console", &cons).Send(context.Background(), page, "")
 	pj, _ := json.Marshal(page)
-	out = append(out, console.String(), string(pj))
+	out = append(out, cons.String(), string(pj))
 	return out
 }
 

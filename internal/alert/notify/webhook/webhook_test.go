@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prober-dev/prober/internal/alert"
+	"github.com/prober-dev/prober/internal/alert/notify/slack"
 	"github.com/prober-dev/prober/internal/config"
 )
 
@@ -72,14 +73,16 @@ func (r *receiver) getStatus() int {
 	return r.status
 }
 
-// load decodes probes.yaml notifiers through the plug-in, as the daemon does.
+// load decodes probes.yaml notifiers through the plug-in, as the daemon
+// does, beside the Slack plug-in (whose keys, such as channel, are known
+// but do not apply to a webhook).
 func load(t *testing.T, notifiers string) (*config.Config, error) {
 	t.Helper()
 	fsys := fstest.MapFS{
 		"probes.yaml": {Data: []byte("flows: [f.yaml]\nsecrets: {HOOK: {env: HOOK}, OFF: {env: OFF, optional: true}}\nnotifiers:\n" + notifiers)},
 		"f.yaml":      {Data: []byte("name: f\nsteps:\n  - name: a\n    request: {url: \"http://127.0.0.1:1/\"}\n")},
 	}
-	return config.Load(fsys, "probes.yaml", config.Options{Notifiers: []config.NotifierKind{Plugin{}},
+	return config.Load(fsys, "probes.yaml", config.Options{Notifiers: []config.NotifierKind{slack.Plugin{}, Plugin{}},
 		Env: func(k string) (string, bool) {
 			if k == "HOOK" {
 				return testSecret, true
@@ -259,7 +262,7 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%s:\n got %v\nwant %s", tt.block, err, tt.want)
 		}
 	}
-	// An optional secret not set disables it, as for the built-in types.
+	// An optional secret not set disables it, as for every type.
 	cfg, err := load(t, `  x: {type: webhook, url: "http://h/", secret: "{{secret:OFF}}"}`+"\n")
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,14 @@
-package alert
+// Package alertmanager is the Alertmanager notifier (API v2): each page is
+// an alert posted to /api/v2/alerts, its label set the alert's identity.
+// Alertmanager keeps alerts, not incidents, and forgets those not
+// refreshed: the notifier has the StateSync trait, so the lifecycle re-sends
+// each firing alert every alert.SyncResend and each member's resolve on its
+// own.
+//
+//	notifiers:
+//	  am-0: {type: alertmanager, url: "http://am-0:9093"}
+//	  am-1: {type: alertmanager, url: "http://am-1:9093"}
+package alertmanager
 
 import (
 	"bytes"
@@ -14,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prober-dev/prober/internal/alert"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/secret"
 )
@@ -31,11 +42,11 @@ import (
 const (
 	amAlertsPath = "/api/v2/alerts"
 	// amHorizon is how far ahead a firing alert's endsAt is set. The manager
-	// re-sends firing alerts every SyncResend; if they stop coming (the
+	// re-sends firing alerts every alert.SyncResend; if they stop coming (the
 	// evaluator died), Alertmanager resolves the alert by itself at endsAt.
 	// Four resends, as Prometheus does (4 x its resend delay), so a missed
 	// refresh or two (a retry backing off, a slow cycle) does not flap it.
-	amHorizon = 4 * SyncResend
+	amHorizon = 4 * alert.SyncResend
 	// Labels the notifier sets itself; page labels of these names lose.
 	amAlertname = "alertname"
 	amSeverity  = "severity"
@@ -45,7 +56,7 @@ const (
 	amAnnotationMax  = 4 << 10
 )
 
-type alertmanagerNotifier struct {
+type notifier struct {
 	name      string
 	endpoint  string // .../api/v2/alerts
 	hc        *http.Client
@@ -64,10 +75,18 @@ type amAlert struct {
 	GeneratorURL string            `json:"generatorURL,omitempty"`
 }
 
-// NewAlertmanager returns a notifier that posts pages to one Alertmanager's
-// API v2. cfg.URL is its base URL (http://am-0:9093, with any
-// --web.route-prefix path), or the full .../api/v2/alerts URL; user:password
-// in the URL is sent as basic auth and redacted from errors.
+// Type is the notifier type's name in probes.yaml.
+const Type = "alertmanager"
+
+// Spec is an Alertmanager notifier's block.
+type Spec struct {
+	// URL is its base URL (http://am-0:9093, with any --web.route-prefix
+	// path), or the full .../api/v2/alerts URL; user:password in the URL
+	// is sent as basic auth and redacted from errors.
+	URL string
+}
+
+// Plugin registers the alertmanager type (daemon/notifiers.go).
 //
 // For an Alertmanager cluster, configure one notifier per peer and route to
 // all of them, as Prometheus does: Alertmanager does not gossip alerts, only
@@ -75,10 +94,41 @@ type amAlert struct {
 // and resolve. A load balancer in front of the peers splits a replica's
 // updates across peers, and a peer that missed a resolve may notify the
 // alert as firing again.
-func NewAlertmanager(cfg *config.Notifier, o NotifierOptions) (Notifier, error) {
-	endpoint, err := alertmanagerEndpoint(cfg.URL)
+type Plugin struct{}
+
+func (Plugin) Type() string   { return Type }
+func (Plugin) Keys() []string { return []string{"url"} }
+
+// Traits: Alertmanager forgets alerts not refreshed, and takes each
+// member's resolve on its own.
+func (Plugin) Traits() config.NotifierTraits { return config.NotifierTraits{StateSync: true} }
+
+// Example is a valid block, built by the daemon's tests.
+func (Plugin) Example() string { return `{type: alertmanager, url: "http://127.0.0.1:1"}` }
+
+// Decode reads the block.
+func (Plugin) Decode(b *config.NotifierBlock) any {
+	s := &Spec{}
+	s.URL, _ = b.URLSecretsIn("url", "routing_key, token or webhook_url")
+	if s.URL == "" {
+		b.Errorf("", "alertmanager notifier %s needs a url", b.Name())
+	}
+	return s
+}
+
+// New builds the notifier of n (n.Spec is Decode's *Spec).
+func (Plugin) New(n *config.Notifier, o alert.NotifierOptions) (alert.Notifier, error) {
+	s, _ := n.Spec.(*Spec)
+	if s == nil {
+		return nil, fmt.Errorf("notifier %q: alertmanager needs a url", n.Name)
+	}
+	return newNotifier(n.Name, s.URL, n.Timeout, o)
+}
+
+func newNotifier(name, rawURL string, timeout time.Duration, o alert.NotifierOptions) (*notifier, error) {
+	endpoint, err := alertmanagerEndpoint(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("notifier %q: %w", cfg.Name, err)
+		return nil, fmt.Errorf("notifier %q: %w", name, err)
 	}
 	secrets := map[string]string{}
 	if u, _ := url.Parse(endpoint); u != nil && u.User != nil {
@@ -86,10 +136,10 @@ func NewAlertmanager(cfg *config.Notifier, o NotifierOptions) (Notifier, error) 
 			secrets["alertmanager_password"] = pw
 		}
 	}
-	return &alertmanagerNotifier{
-		name:      cfg.Name,
+	return &notifier{
+		name:      name,
 		endpoint:  endpoint,
-		hc:        o.client(cfg.Timeout),
+		hc:        o.Client(timeout),
 		statusURL: o.StatusURL,
 		secrets:   secret.NewSet(secrets),
 		now:       time.Now,
@@ -110,49 +160,42 @@ func alertmanagerEndpoint(raw string) (string, error) {
 	return u.String(), nil
 }
 
-func (n *alertmanagerNotifier) Name() string              { return n.name }
-func (n *alertmanagerNotifier) Type() config.NotifierType { return config.Alertmanager }
+func (n *notifier) Name() string              { return n.name }
+func (n *notifier) Type() config.NotifierType { return Type }
 
 // Send posts p as one alert. A trigger and a reminder say "firing until
 // now+amHorizon" (the reminder is the manager's periodic refresh); a
 // resolve says "ended when it resolved". There is no thread: the label set
 // is the alert's identity.
-func (n *alertmanagerNotifier) Send(ctx context.Context, p *Page, thread string) (string, error) {
+func (n *notifier) Send(ctx context.Context, p *alert.Page, thread string) (string, error) {
 	switch p.Kind {
-	case Trigger, Reminder, Resolve:
+	case alert.Trigger, alert.Reminder, alert.Resolve:
 	default:
-		return thread, &DeliveryError{Permanent: true, Msg: fmt.Sprintf("unknown notification kind %q", p.Kind)}
+		return thread, &alert.DeliveryError{Permanent: true, Msg: fmt.Sprintf("unknown notification kind %q", p.Kind)}
 	}
 	body, err := json.Marshal([]amAlert{n.alert(p, n.now())})
 	if err != nil {
-		return thread, &DeliveryError{Permanent: true, Msg: "encoding the alert: " + err.Error()}
+		return thread, &alert.DeliveryError{Permanent: true, Msg: "encoding the alert: " + err.Error()}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return thread, &DeliveryError{Permanent: true, Msg: n.secrets.Redact(err.Error())}
+		return thread, &alert.DeliveryError{Permanent: true, Msg: n.secrets.Redact(err.Error())}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	resp, err := n.hc.Do(req)
 	if err != nil {
-		return thread, &DeliveryError{Msg: n.secrets.Redact("Alertmanager unreachable: " + transportText(err))}
+		return thread, &alert.DeliveryError{Msg: n.secrets.Redact("Alertmanager unreachable: " + alert.TransportText(err))}
 	}
 	defer resp.Body.Close()
 	text, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return "", nil
 	}
-	de := &DeliveryError{Status: resp.StatusCode, Msg: n.secrets.Redact(alertmanagerErrorText(text, resp.StatusCode))}
-	switch {
-	case resp.StatusCode == http.StatusTooManyRequests:
-		de.RetryAfter = retryAfter(resp.Header, time.Now())
-	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500:
-	case resp.StatusCode >= 400:
-		// The alert is invalid (400, 422) or the URL or credentials are
-		// wrong (404, 401): resending the same request cannot fix it.
-		de.Permanent = true
-	}
-	return thread, de
+	// 429 waits its Retry-After, 408 and 5xx are retried; another 4xx is
+	// permanent: the alert is invalid (400, 422) or the URL or credentials
+	// are wrong (404, 401), and resending the same request cannot fix it.
+	return thread, alert.HTTPDeliveryError(resp.StatusCode, resp.Header, n.secrets.Redact(alertmanagerErrorText(text, resp.StatusCode)), time.Now())
 }
 
 // alertmanagerErrorText renders an error body: a JSON string (validation),
@@ -160,22 +203,22 @@ func (n *alertmanagerNotifier) Send(ctx context.Context, p *Page, thread string)
 func alertmanagerErrorText(body []byte, status int) string {
 	var s string
 	if json.Unmarshal(body, &s) == nil && s != "" {
-		return clip(s, 1000)
+		return alert.Clip(s, 1000)
 	}
 	var e struct {
 		Message string `json:"message"`
 	}
 	if json.Unmarshal(body, &e) == nil && e.Message != "" {
-		return clip(e.Message, 1000)
+		return alert.Clip(e.Message, 1000)
 	}
 	if t := strings.TrimSpace(string(body)); t != "" {
-		return clip(strings.Join(strings.Fields(t), " "), 500)
+		return alert.Clip(strings.Join(strings.Fields(t), " "), 500)
 	}
 	return http.StatusText(status)
 }
 
 // alert renders p as a postableAlert at now.
-func (n *alertmanagerNotifier) alert(p *Page, now time.Time) amAlert {
+func (n *notifier) alert(p *alert.Page, now time.Time) amAlert {
 	labels := map[string]string{}
 	for _, k := range slices.Sorted(maps.Keys(p.Labels)) {
 		// region: replicas and regions must agree on the identity; rule:
@@ -186,13 +229,13 @@ func (n *alertmanagerNotifier) alert(p *Page, now time.Time) amAlert {
 		labels[amName(k)] = p.Labels[k]
 	}
 	labels[amAlertname] = cmp.Or(p.Rule, p.DedupKey, "prober")
-	labels[amSeverity] = cmp.Or(p.Severity, pdSeverityDflt)
+	labels[amSeverity] = cmp.Or(p.Severity, "critical")
 	if p.DedupKey != "" {
 		labels[amDedupKey] = p.DedupKey
 	}
 
 	summary := p.Summary
-	if p.Kind == Reminder {
+	if p.Kind == alert.Reminder {
 		// A reminder is a refresh of the same alert: its annotations
 		// describe the alert, not this message.
 		summary = strings.TrimPrefix(strings.TrimPrefix(summary, "still firing: "), "also firing: ")
@@ -207,7 +250,7 @@ func (n *alertmanagerNotifier) alert(p *Page, now time.Time) amAlert {
 		for i := 2; ann[k] != ""; i++ {
 			k = fmt.Sprintf("%s_%d", base, i)
 		}
-		ann[k] = truncateBytes(v, amAnnotationMax)
+		ann[k] = alert.TruncateBytes(v, amAnnotationMax)
 	}
 	set("summary", summary)
 	var desc strings.Builder
@@ -220,7 +263,7 @@ func (n *alertmanagerNotifier) alert(p *Page, now time.Time) amAlert {
 			set("trace_ids", f.Value)
 		}
 	}
-	ann["description"] = truncateBytes(strings.TrimSpace(desc.String()), amDescriptionMax)
+	ann["description"] = alert.TruncateBytes(strings.TrimSpace(desc.String()), amDescriptionMax)
 	set("source", p.Source)
 	set("component", p.Component)
 	set("class", p.Class)
@@ -250,7 +293,7 @@ func (n *alertmanagerNotifier) alert(p *Page, now time.Time) amAlert {
 
 	start := cmp.Or(p.Since, p.At, now)
 	var end time.Time
-	if p.Kind == Resolve {
+	if p.Kind == alert.Resolve {
 		// When it resolved; never in the future, or it would stay firing
 		// until then.
 		end = p.At
@@ -292,4 +335,9 @@ func amName(s string) string {
 		return "_" + string(b)
 	}
 	return string(b)
+}
+
+// Reach asks the alerts endpoint (a GET lists alerts; nothing is posted).
+func (n *notifier) Reach(ctx context.Context) error {
+	return alert.ReachHTTP(ctx, n.hc, n.endpoint)
 }

@@ -1,4 +1,17 @@
-package alert
+// Package slack is the Slack notifier: with a bot token it posts to a
+// channel through the Web API, threads reminders and the resolve under the
+// trigger and updates the trigger in place when it resolves; with an
+// incoming webhook it posts each page as a new message.
+//
+//	notifiers:
+//	  slack:
+//	    type: slack
+//	    token: "{{secret:SLACK_BOT_TOKEN}}"   # xoxb-...
+//	    channel: "#payments-oncall"
+//	  slack-hook:
+//	    type: slack
+//	    webhook_url: "{{secret:SLACK_WEBHOOK_URL}}"
+package slack
 
 import (
 	"cmp"
@@ -16,12 +29,13 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/prober-dev/prober/internal/alert"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/secret"
 )
 
 const (
-	slackDefaultAPI = "https://slack.com/api/"
+	defaultAPI = "https://slack.com/api/"
 	// Slack's limits (Block Kit reference; chat.postMessage).
 	slackHeaderMax      = 150  // header block text
 	slackTextMax        = 3000 // section and context text
@@ -42,23 +56,99 @@ type slackNotifier struct {
 	webhook string // incoming webhook instead of api
 	apiBase string // the Web API base, for the reachability probe
 	hc      *http.Client
-	bucket  *tokenBucket
+	limiter *alert.Limiter
 	secrets *secret.Set
 	log     *slog.Logger
 }
 
-// NewSlack returns a Slack notifier: with cfg.Token it posts to cfg.Channel
-// through the Web API (cfg.URL is the API base, default
-// https://slack.com/api/), threads reminders and the resolve under the
-// trigger and updates the trigger in place when it resolves; with
-// cfg.WebhookURL it posts each page as a new message.
-func NewSlack(cfg *config.Notifier, o NotifierOptions) (Notifier, error) {
+// Type is the notifier type's name in probes.yaml.
+const Type = "slack"
+
+// Spec is a Slack notifier's block: Token with Channel, or WebhookURL.
+type Spec struct {
+	URL        string // the Web API base, default https://slack.com/api/
+	Token      string // bot token (xoxb-...), resolved secret
+	Channel    string // with Token
+	WebhookURL string // incoming webhook, resolved secret
+}
+
+// Plugin registers the slack type (daemon/notifiers.go).
+type Plugin struct{}
+
+func (Plugin) Type() string   { return Type }
+func (Plugin) Keys() []string { return []string{"url", "token", "channel", "webhook_url"} }
+
+// Example is a valid block, built by the daemon's tests.
+func (Plugin) Example() string { return `{type: slack, token: "{{secret:S}}", channel: "#a"}` }
+
+// Decode reads the block.
+func (Plugin) Decode(b *config.NotifierBlock) any {
+	s := &Spec{}
+	s.URL, _ = b.URLSecretsIn("url", "routing_key, token or webhook_url")
+	s.Token, _ = b.Secret("token", "a Slack bot token")
+	s.WebhookURL, _ = b.Secret("webhook_url", "a Slack webhook URL")
+	s.Channel, _ = b.String("channel", "a Slack channel")
+	hasToken, hasHook := b.Has("token"), b.Has("webhook_url")
+	switch {
+	case hasToken == hasHook:
+		b.Errorf("", "slack notifier %s needs exactly one of token (with channel) or webhook_url", b.Name())
+	case hasToken && !b.Has("channel"):
+		b.Errorf("", "slack notifier %s needs a channel to post to", b.Name())
+	}
+	if s.URL == "" {
+		s.URL = defaultAPI
+	} else if !strings.HasSuffix(s.URL, "/") {
+		s.URL += "/" // slack-go joins method names onto it
+	}
+	return s
+}
+
+// CheckSecrets checks the resolved token or webhook URL against the
+// shapes Slack issues (validate --secrets), never quoting them.
+func (Plugin) CheckSecrets(n *config.Notifier) []string {
+	s, _ := n.Spec.(*Spec)
+	if s == nil {
+		return nil
+	}
+	var out []string
+	if t := s.Token; t != "" {
+		switch {
+		case strings.TrimSpace(t) != t || strings.ContainsAny(t, " \t\r\n"):
+			out = append(out, "token holds whitespace (a newline from the secret's source?)")
+		case strings.HasPrefix(t, "xoxb-"), strings.HasPrefix(t, "xoxp-"):
+		default:
+			out = append(out, "token does not start with xoxb- (a Slack bot token) or xoxp- (a user token); app-level (xapp-) and other tokens cannot post messages")
+		}
+	}
+	if w := s.WebhookURL; w != "" {
+		u, err := url.Parse(w)
+		if err == nil && u.Host == "hooks.slack.com" {
+			parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+			if u.Scheme != "https" || len(parts) != 4 || parts[0] != "services" || parts[3] == "" {
+				out = append(out, "webhook_url is not a Slack incoming webhook (https://hooks.slack.com/services/T…/B…/…)")
+			}
+		}
+	}
+	return out
+}
+
+// New builds the notifier of n (n.Spec is Decode's *Spec).
+func (Plugin) New(n *config.Notifier, o alert.NotifierOptions) (alert.Notifier, error) {
+	s, _ := n.Spec.(*Spec)
+	if s == nil {
+		s = &Spec{}
+	}
+	return newNotifier(n.Name, s, n.Timeout, o)
+}
+
+func newNotifier(name string, s *Spec, timeout time.Duration, o alert.NotifierOptions) (*slackNotifier, error) {
+	cfg := struct{ Name, URL, Token, Channel, WebhookURL string }{name, s.URL, s.Token, s.Channel, s.WebhookURL}
 	n := &slackNotifier{
 		name:    cfg.Name,
 		channel: cfg.Channel,
-		hc:      o.client(cfg.Timeout),
-		bucket:  o.bucket(slackRatePerSec, slackBurst),
-		log:     o.logger(),
+		hc:      o.Client(timeout),
+		limiter: o.Limiter(slackRatePerSec, slackBurst),
+		log:     o.Log(),
 	}
 	secrets := map[string]string{}
 	switch {
@@ -68,7 +158,7 @@ func NewSlack(cfg *config.Notifier, o NotifierOptions) (Notifier, error) {
 		if cfg.Channel == "" {
 			return nil, fmt.Errorf("notifier %q: slack with a token needs a channel", cfg.Name)
 		}
-		base := cmp.Or(cfg.URL, slackDefaultAPI)
+		base := cmp.Or(cfg.URL, defaultAPI)
 		u, err := url.Parse(base)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("notifier %q: slack api url %q: want http(s)://host/api/", cfg.Name, base)
@@ -103,17 +193,17 @@ func NewSlack(cfg *config.Notifier, o NotifierOptions) (Notifier, error) {
 }
 
 func (n *slackNotifier) Name() string              { return n.name }
-func (n *slackNotifier) Type() config.NotifierType { return config.Slack }
+func (n *slackNotifier) Type() config.NotifierType { return Type }
 
 // Send posts p. thread is "channel|ts" of the incident's first message.
-func (n *slackNotifier) Send(ctx context.Context, p *Page, thread string) (string, error) {
+func (n *slackNotifier) Send(ctx context.Context, p *alert.Page, thread string) (string, error) {
 	if n.api == nil {
 		return "", n.sendWebhook(ctx, p)
 	}
 	ch, ts, threaded := strings.Cut(thread, "|")
 	threaded = threaded && ch != "" && ts != ""
 	switch p.Kind {
-	case Trigger:
+	case alert.Trigger:
 		if threaded {
 			// Fired again while its message is open (e.g. a changed
 			// severity): refresh the message in place, note it in the
@@ -133,7 +223,7 @@ func (n *slackNotifier) Send(ctx context.Context, p *Page, thread string) (strin
 			return thread, err
 		}
 		return ch + "|" + ts, nil
-	case Reminder:
+	case alert.Reminder:
 		reply, text, state := slackReply("Still failing", p), slackFallback(p, "Still failing: "), stateReminder
 		if p.Note != "" {
 			reply, text, state = mrkdwnClip(p.Note, slackTextMax), mrkdwnClip(p.Note, slackTextMax), stateNote
@@ -151,7 +241,7 @@ func (n *slackNotifier) Send(ctx context.Context, p *Page, thread string) (strin
 			return thread, err
 		}
 		return ch + "|" + ts, nil
-	case Resolve:
+	case alert.Resolve:
 		if threaded {
 			// Update first: it is idempotent, so a retry after a failed
 			// reply does not post the reply twice.
@@ -180,24 +270,24 @@ func (n *slackNotifier) Send(ctx context.Context, p *Page, thread string) (strin
 		}
 		return "", nil
 	}
-	return thread, &DeliveryError{Permanent: true, Msg: fmt.Sprintf("unknown notification kind %q", p.Kind)}
+	return thread, &alert.DeliveryError{Permanent: true, Msg: fmt.Sprintf("unknown notification kind %q", p.Kind)}
 }
 
 // sendWebhook posts p through the incoming webhook: no threads and no
 // updates, so every kind is a new message.
-func (n *slackNotifier) sendWebhook(ctx context.Context, p *Page) error {
+func (n *slackNotifier) sendWebhook(ctx context.Context, p *alert.Page) error {
 	state, prefix := stateFiring, ""
 	switch p.Kind {
-	case Reminder:
+	case alert.Reminder:
 		state, prefix = stateReminder, "Still failing: "
 		if p.Note != "" {
 			state, prefix = stateNote, ""
 		}
-	case Resolve:
+	case alert.Resolve:
 		state, prefix = stateResolved, "Resolved: "
 	}
-	if err := n.bucket.wait(ctx); err != nil {
-		return &DeliveryError{Msg: "waiting for Slack's rate limit: " + err.Error()}
+	if err := n.limiter.Wait(ctx); err != nil {
+		return &alert.DeliveryError{Msg: "waiting for Slack's rate limit: " + err.Error()}
 	}
 	text := slackFallback(p, prefix)
 	if state == stateNote {
@@ -207,7 +297,7 @@ func (n *slackNotifier) sendWebhook(ctx context.Context, p *Page) error {
 		Text:   text,
 		Blocks: &slack.Blocks{BlockSet: slackBlocks(p, state)},
 	}
-	cctx, c := withCapture(ctx)
+	cctx, c := alert.CaptureResponse(ctx)
 	// PostWebhookCustomHTTPContext is PostWebhookContext with our client
 	// (timeout, error bodies) instead of http.DefaultClient.
 	if err := slack.PostWebhookCustomHTTPContext(cctx, n.webhook, n.hc, msg); err != nil {
@@ -217,8 +307,8 @@ func (n *slackNotifier) sendWebhook(ctx context.Context, p *Page) error {
 }
 
 func (n *slackNotifier) post(ctx context.Context, channel, text string, blocks []slack.Block, threadTS string) (string, string, error) {
-	if err := n.bucket.wait(ctx); err != nil {
-		return "", "", &DeliveryError{Msg: "waiting for Slack's rate limit: " + err.Error()}
+	if err := n.limiter.Wait(ctx); err != nil {
+		return "", "", &alert.DeliveryError{Msg: "waiting for Slack's rate limit: " + err.Error()}
 	}
 	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionDisableLinkUnfurl()}
 	if len(blocks) > 0 {
@@ -227,7 +317,7 @@ func (n *slackNotifier) post(ctx context.Context, channel, text string, blocks [
 	if threadTS != "" {
 		opts = append(opts, slack.MsgOptionTS(threadTS))
 	}
-	cctx, c := withCapture(ctx)
+	cctx, c := alert.CaptureResponse(ctx)
 	ch, ts, err := n.api.PostMessageContext(cctx, channel, opts...)
 	if err != nil {
 		return "", "", n.classify(err, c)
@@ -236,7 +326,7 @@ func (n *slackNotifier) post(ctx context.Context, channel, text string, blocks [
 }
 
 func (n *slackNotifier) update(ctx context.Context, channel, ts, text string, blocks []slack.Block) error {
-	cctx, c := withCapture(ctx)
+	cctx, c := alert.CaptureResponse(ctx)
 	_, _, _, err := n.api.UpdateMessageContext(cctx, channel, ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
 	if err != nil {
 		return n.classify(err, c)
@@ -270,19 +360,19 @@ var slackPermanent = map[string]bool{
 // classify maps a slack-go error to a DeliveryError. Error codes Slack
 // might add later are retried: a page that keeps retrying shows in logs and
 // metrics, a dead letter by mistake is a page lost.
-func (n *slackNotifier) classify(err error, c *captured) *DeliveryError {
+func (n *slackNotifier) classify(err error, c *alert.Captured) *alert.DeliveryError {
 	var rl *slack.RateLimitedError
 	if errors.As(err, &rl) {
-		return &DeliveryError{Status: http.StatusTooManyRequests, RetryAfter: rl.RetryAfter, Msg: "rate limited"}
+		return &alert.DeliveryError{Status: http.StatusTooManyRequests, RetryAfter: rl.RetryAfter, Msg: "rate limited"}
 	}
-	if c.status != 0 && c.status != http.StatusOK {
-		text := strings.Join(strings.Fields(string(c.body)), " ")
-		de := &DeliveryError{Status: c.status, Msg: clip(n.secrets.Redact(cmp.Or(text, http.StatusText(c.status))), 500)}
+	if c.Status != 0 && c.Status != http.StatusOK {
+		text := strings.Join(strings.Fields(string(c.Body)), " ")
+		de := &alert.DeliveryError{Status: c.Status, Msg: alert.Clip(n.secrets.Redact(cmp.Or(text, http.StatusText(c.Status))), 500)}
 		switch {
-		case c.status == http.StatusTooManyRequests:
-			de.RetryAfter = retryAfter(c.header, time.Now())
-		case c.status == http.StatusRequestTimeout || c.status >= 500:
-		case c.status >= 400:
+		case c.Status == http.StatusTooManyRequests:
+			de.RetryAfter = alert.RetryAfter(c.Header, time.Now())
+		case c.Status == http.StatusRequestTimeout || c.Status >= 500:
+		case c.Status >= 400:
 			de.Permanent = true
 		}
 		return de
@@ -293,19 +383,19 @@ func (n *slackNotifier) classify(err error, c *captured) *DeliveryError {
 		if m := se.ResponseMetadata.Messages; len(m) > 0 {
 			msg += " (" + strings.Join(m, "; ") + ")"
 		}
-		return &DeliveryError{Permanent: slackPermanent[se.Err], Msg: clip(n.secrets.Redact(msg), 1000)}
+		return &alert.DeliveryError{Permanent: slackPermanent[se.Err], Msg: alert.Clip(n.secrets.Redact(msg), 1000)}
 	}
-	if c.status == http.StatusOK {
+	if c.Status == http.StatusOK {
 		// Answered 200 but unreadable: it may have posted; retrying may
 		// post twice, not retrying may lose the page. Retry.
-		return &DeliveryError{Status: c.status, Msg: n.secrets.Redact("unreadable answer: " + err.Error())}
+		return &alert.DeliveryError{Status: c.Status, Msg: n.secrets.Redact("unreadable answer: " + err.Error())}
 	}
-	return &DeliveryError{Msg: n.secrets.Redact("Slack unreachable: " + transportText(err))}
+	return &alert.DeliveryError{Msg: n.secrets.Redact("Slack unreachable: " + alert.TransportText(err))}
 }
 
 // slackGone says the message to update no longer exists.
 func slackGone(err error) bool {
-	var de *DeliveryError
+	var de *alert.DeliveryError
 	if !errors.As(err, &de) || !de.Permanent {
 		return false
 	}
@@ -314,7 +404,7 @@ func slackGone(err error) bool {
 }
 
 func isPermanent(err error) bool {
-	var de *DeliveryError
+	var de *alert.DeliveryError
 	return errors.As(err, &de) && de.Permanent
 }
 
@@ -335,12 +425,12 @@ const (
 	stateFiring slackState = iota
 	stateReminder
 	stateResolved
-	stateNote // a note about the incident (Page.Note): a member resolved
+	stateNote // a note about the incident (alert.Page.Note): a member resolved
 )
 
 var severityEmoji = map[string]string{"critical": "🔴", "error": "🟠", "warning": "🟡", "info": "🔵"}
 
-func slackBlocks(p *Page, state slackState) []slack.Block {
+func slackBlocks(p *alert.Page, state slackState) []slack.Block {
 	title := cmp.Or(p.Rule, p.DedupKey, "alert")
 	var header string
 	switch state {
@@ -353,7 +443,7 @@ func slackBlocks(p *Page, state slackState) []slack.Block {
 	default:
 		header = cmp.Or(severityEmoji[strings.ToLower(p.Severity)], "⚪") + " " + cmp.Or(p.Severity, "alert") + " · " + title
 	}
-	blocks := []slack.Block{slack.NewHeaderBlock(plain(truncateRunes(header, slackHeaderMax)))}
+	blocks := []slack.Block{slack.NewHeaderBlock(plain(alert.TruncateRunes(header, slackHeaderMax)))}
 
 	summary := mrkdwnClip(cmp.Or(p.Summary, title+" firing"), slackTextMax-40)
 	if state == stateNote {
@@ -374,7 +464,7 @@ func slackBlocks(p *Page, state slackState) []slack.Block {
 			summary = "*Still failing* after " + d + "\n" + summary
 		}
 	}
-	blocks = append(blocks, section(truncateRunes(summary, slackTextMax)))
+	blocks = append(blocks, section(alert.TruncateRunes(summary, slackTextMax)))
 
 	var tail []slack.Block
 	if ctx := slackContext(p); ctx != nil {
@@ -407,11 +497,11 @@ func slackBlocks(p *Page, state slackState) []slack.Block {
 	return append(blocks, tail...)
 }
 
-func slackContext(p *Page) *slack.ContextBlock {
+func slackContext(p *alert.Page) *slack.ContextBlock {
 	var els []slack.MixedElement
 	add := func(s string) {
 		if s != "" && len(els) < slackContextMax {
-			els = append(els, mrkdwn(truncateRunes(s, slackTextMax)))
+			els = append(els, mrkdwn(alert.TruncateRunes(s, slackTextMax)))
 		}
 	}
 	add(mrkdwnEscape(p.Source))
@@ -444,7 +534,7 @@ func slackContext(p *Page) *slack.ContextBlock {
 
 // slackLinks renders links as one mrkdwn line (link buttons would need an
 // interactivity endpoint to acknowledge clicks).
-func slackLinks(links []Link) string {
+func slackLinks(links []alert.Link) string {
 	var parts []string
 	n := 0
 	for _, l := range links {
@@ -465,12 +555,12 @@ func slackLinks(links []Link) string {
 
 // slackFallback is the message's plain text: what notifications, screen
 // readers and clients without blocks show.
-func slackFallback(p *Page, prefix string) string {
+func slackFallback(p *alert.Page, prefix string) string {
 	return mrkdwnClip(prefix+cmp.Or(p.Summary, cmp.Or(p.Rule, p.DedupKey)+" firing"), slackTextMax)
 }
 
 // slackReply is a thread reply: "Resolved after 47m: <summary>".
-func slackReply(what string, p *Page) string {
+func slackReply(what string, p *alert.Page) string {
 	if d := slackFor(p); d != "" {
 		what += " after " + d
 	}
@@ -478,38 +568,11 @@ func slackReply(what string, p *Page) string {
 }
 
 // slackFor is how long the condition has held (until p.At).
-func slackFor(p *Page) string {
-	if p.Since.IsZero() || p.At.IsZero() || p.At.Before(p.Since) {
-		return ""
-	}
-	return humanDuration(p.At.Sub(p.Since))
-}
+func slackFor(p *alert.Page) string { return alert.Elapsed(p) }
 
 // slackDate shows t in the reader's time zone, with a UTC fallback.
 func slackDate(t time.Time) string {
 	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
-}
-
-// humanDuration renders 47m, 2h5m, 3d4h, 30s.
-func humanDuration(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 24*time.Hour:
-		h, m := int(d.Hours()), int(d.Minutes())%60
-		if m == 0 {
-			return fmt.Sprintf("%dh", h)
-		}
-		return fmt.Sprintf("%dh%dm", h, m)
-	default:
-		days, h := int(d.Hours())/24, int(d.Hours())%24
-		if h == 0 {
-			return fmt.Sprintf("%dd", days)
-		}
-		return fmt.Sprintf("%dd%dh", days, h)
-	}
 }
 
 // mrkdwnClip escapes s and cuts it to at most n runes without splitting
@@ -517,7 +580,7 @@ func humanDuration(d time.Duration) string {
 func mrkdwnClip(s string, n int) string {
 	raw := n
 	for {
-		e := mrkdwnEscape(truncateRunes(s, raw))
+		e := mrkdwnEscape(alert.TruncateRunes(s, raw))
 		l := utf8.RuneCountInString(e)
 		if l <= n || raw <= 1 {
 			return e
@@ -542,4 +605,13 @@ func mrkdwn(s string) *slack.TextBlockObject {
 
 func section(text string) *slack.SectionBlock {
 	return slack.NewSectionBlock(mrkdwn(text), nil, nil)
+}
+
+// Reach asks api.test (which needs no token and posts nothing), or the
+// webhook with a GET (which posts nothing either).
+func (n *slackNotifier) Reach(ctx context.Context) error {
+	if n.api == nil {
+		return alert.ReachHTTP(ctx, n.hc, n.webhook)
+	}
+	return alert.ReachHTTP(ctx, n.hc, strings.TrimSuffix(n.apiBase, "/")+"/api.test")
 }

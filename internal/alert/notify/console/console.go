@@ -1,4 +1,10 @@
-package alert
+// Package console is the console notifier: each page is a readable block
+// of lines on the daemon's console writer (stderr, or the demo's printer),
+// for `prober demo` and tests.
+//
+//	notifiers:
+//	  console: {type: console}
+package console
 
 import (
 	"context"
@@ -9,8 +15,34 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prober-dev/prober/internal/alert"
 	"github.com/prober-dev/prober/internal/config"
 )
+
+// Type is the notifier type's name in probes.yaml.
+const Type = "console"
+
+// Plugin registers the console type (daemon/notifiers.go).
+type Plugin struct{}
+
+func (Plugin) Type() string   { return Type }
+func (Plugin) Keys() []string { return nil }
+
+// Example is a valid block, built by the daemon's tests.
+func (Plugin) Example() string { return `{type: console}` }
+
+// Decode reads the block: it has no fields of its own.
+func (Plugin) Decode(*config.NotifierBlock) any { return nil }
+
+// New builds the notifier of n, writing to o.Console (redacted by the
+// daemon), or to nowhere when there is none.
+func (Plugin) New(n *config.Notifier, o alert.NotifierOptions) (alert.Notifier, error) {
+	w := o.Console
+	if w == nil {
+		w = io.Discard
+	}
+	return New(n.Name, w), nil
+}
 
 type consoleNotifier struct {
 	name string
@@ -18,7 +50,7 @@ type consoleNotifier struct {
 	w    io.Writer
 }
 
-// NewConsole returns a notifier that writes each page to w as a readable
+// New returns a notifier that writes each page to w as a readable
 // block (for `prober demo` and tests):
 //
 //	PAGE trigger critical [checkout_failing] checkout failing in 3/3 regions for 2m; …
@@ -29,17 +61,17 @@ type consoleNotifier struct {
 //	    dashboard: https://grafana.example/d/checkout
 //
 // It is safe for concurrent use.
-func NewConsole(name string, w io.Writer) Notifier {
+func New(name string, w io.Writer) alert.Notifier {
 	return &consoleNotifier{name: name, w: w}
 }
 
 func (c *consoleNotifier) Name() string              { return c.name }
-func (c *consoleNotifier) Type() config.NotifierType { return config.Console }
+func (c *consoleNotifier) Type() config.NotifierType { return Type }
 
-func (c *consoleNotifier) Send(ctx context.Context, p *Page, thread string) (string, error) {
+func (c *consoleNotifier) Send(ctx context.Context, p *alert.Page, thread string) (string, error) {
 	var b strings.Builder
 	headline := p.Summary
-	if p.Kind == Reminder && p.Note != "" {
+	if p.Kind == alert.Reminder && p.Note != "" {
 		headline = p.Note // about the incident: its Rule may have resolved
 	}
 	fmt.Fprintf(&b, "PAGE %s %s [%s] %s\n", p.Kind, cmpOrDash(p.Severity), cmpOrDash(p.Rule), oneLine(headline))
@@ -52,12 +84,12 @@ func (c *consoleNotifier) Send(ctx context.Context, p *Page, thread string) (str
 	}
 	line("dedup_key", p.DedupKey)
 	switch p.Kind {
-	case Resolve:
-		if d := slackFor(p); d != "" {
+	case alert.Resolve:
+		if d := alert.Elapsed(p); d != "" {
 			line("resolved_after", d)
 		}
-	case Reminder:
-		if d := slackFor(p); d != "" && p.Note == "" {
+	case alert.Reminder:
+		if d := alert.Elapsed(p); d != "" && p.Note == "" {
 			line("failing_for", d)
 		}
 	}
