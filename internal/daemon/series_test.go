@@ -25,7 +25,7 @@ func seriesBudget(n int) int { return 15 + (n-1)*25/3 }
 // more than the budget at the default level; the detailed level, which is
 // what every flow exported before the levels, is logged for comparison.
 func TestSeriesBudget(t *testing.T) {
-	cfg, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true,
+	cfg, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: NotifierKinds(), StepKinds: StepKinds(),
 		Env: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func TestSeriesCountIsScraped(t *testing.T) {
 		"flows/health.yaml":   healthFlow("health"),
 		"flows/deep.yaml":     detailedHealth,
 	}})
-	cfg, err := config.Load(os.DirFS(f.dir), "probes.yaml", config.Options{SkipSecrets: true,
+	cfg, err := config.Load(os.DirFS(f.dir), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: NotifierKinds(), StepKinds: StepKinds(),
 		Env: func(k string) (string, bool) {
 			if strings.HasSuffix(k, "_URL") {
 				return "http://127.0.0.1:1", true
@@ -108,7 +108,7 @@ func TestSeriesCountIsScraped(t *testing.T) {
 // engine's Prometheus source read exists at the default level for the
 // shipped flows, so both work at either level.
 func TestDefaultLevelServesRulesAndSource(t *testing.T) {
-	cfg, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true,
+	cfg, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: NotifierKinds(), StepKinds: StepKinds(),
 		Env: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)
