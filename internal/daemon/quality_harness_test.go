@@ -35,6 +35,7 @@ import (
 	"github.com/prober-dev/prober/internal/assert"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/runner"
 	"github.com/prober-dev/prober/internal/schedule"
 )
 
@@ -489,7 +490,7 @@ func qJudge(st *config.Step, s *result.Step, resp *assert.Response) {
 		s.Failures = append(s.Failures, f)
 	}
 	if !st.StatusChecked && resp.Status >= 400 {
-		add(statusClass(resp.Status), result.Failure{Expectation: "status < 400", Actual: fmt.Sprint(resp.Status),
+		add(runner.StatusClass(resp.Status), result.Failure{Expectation: "status < 400", Actual: fmt.Sprint(resp.Status),
 			Message: fmt.Sprintf("status %d (without a status expectation, 4xx and 5xx fail)", resp.Status)})
 	}
 	var rest []assert.Failure
@@ -499,49 +500,19 @@ func qJudge(st *config.Step, s *result.Step, resp *assert.Response) {
 			continue
 		}
 		if f.Source&assert.SourceStatus != 0 {
-			add(failureClass(resp.Status, f), result.Failure{Expectation: f.Expectation, Actual: f.Actual, Message: f.Message})
+			add(runner.FailureClass(resp.Status, f), result.Failure{Expectation: f.Expectation, Actual: f.Actual, Message: f.Message})
 			continue
 		}
 		rest = append(rest, f)
 	}
 	for _, f := range rest {
-		add(failureClass(resp.Status, f), result.Failure{Expectation: f.Expectation, Actual: f.Actual, Message: f.Message})
+		add(runner.FailureClass(resp.Status, f), result.Failure{Expectation: f.Expectation, Actual: f.Actual, Message: f.Message})
 	}
 	if class == "" {
 		s.Status, s.Class = result.Passed, result.OK
 		return
 	}
 	s.Status, s.Class = result.Failed, class
-}
-
-// statusClass and failureClass are the runner's (internal/runner).
-func statusClass(status int) result.Class {
-	switch {
-	case status == http.StatusTooManyRequests:
-		return result.HTTP429
-	case status >= 500:
-		return result.HTTP5xx
-	case status >= 400:
-		return result.HTTP4xx
-	}
-	return result.Assertion
-}
-
-func failureClass(status int, f assert.Failure) result.Class {
-	switch {
-	case f.Cause == assert.InvalidJSON:
-		if status >= 400 {
-			return statusClass(status)
-		}
-		return result.InvalidJSON
-	case f.Source&assert.SourceStatus != 0:
-		return statusClass(status)
-	case status >= 400:
-		return statusClass(status)
-	case f.Source&(assert.SourceJSON|assert.SourceBody) != 0 && status >= 200 && status < 300:
-		return result.SwallowedError
-	}
-	return result.Assertion
 }
 
 // get serves one request from the daemon's handler, in process.

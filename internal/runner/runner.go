@@ -678,7 +678,7 @@ func (r *run) evaluate(st *config.Step, s *result.Step, untilBad []assert.Failur
 		s.Failures = append(s.Failures, f)
 	}
 	if !st.StatusChecked && status >= 400 {
-		add(statusClass(status), result.Failure{
+		add(StatusClass(status), result.Failure{
 			Expectation: "status < 400", Actual: fmt.Sprint(status),
 			Message: fmt.Sprintf("status %d (without a status expectation, 4xx and 5xx fail)", status),
 		})
@@ -725,7 +725,8 @@ func (r *run) evaluate(st *config.Step, s *result.Step, untilBad []assert.Failur
 	s.Status, s.Class = result.Failed, class
 }
 
-func statusClass(status int) result.Class {
+// StatusClass is the class of a response failed for its status alone.
+func StatusClass(status int) result.Class {
 	switch {
 	case status == http.StatusTooManyRequests:
 		return result.HTTP429
@@ -737,20 +738,24 @@ func statusClass(status int) result.Class {
 	return result.Assertion
 }
 
-// failureClass classifies a failed expectation. A body that contradicts a 2xx
-// status is a swallowed error: the server said "fine" and meant "failed".
-func (r *run) failureClass(f assert.Failure) result.Class {
-	status := r.resp.Status
+// failureClass classifies a failed expectation of this run's response.
+func (r *run) failureClass(f assert.Failure) result.Class { return FailureClass(r.resp.Status, f) }
+
+// FailureClass classifies a failed expectation of a response with status.
+// A body that contradicts a 2xx status is a swallowed error: the server
+// said "fine" and meant "failed". Exported so that runs made up elsewhere
+// (the alert-quality suite's) are classed exactly as real ones.
+func FailureClass(status int, f assert.Failure) result.Class {
 	switch {
 	case f.Cause == assert.InvalidJSON:
 		if status >= 400 {
-			return statusClass(status)
+			return StatusClass(status)
 		}
 		return result.InvalidJSON
 	case f.Source&assert.SourceStatus != 0:
-		return statusClass(status)
+		return StatusClass(status)
 	case status >= 400:
-		return statusClass(status)
+		return StatusClass(status)
 	case f.Source&(assert.SourceJSON|assert.SourceBody) != 0 && status >= 200 && status < 300:
 		return result.SwallowedError
 	}
