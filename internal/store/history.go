@@ -662,19 +662,11 @@ func (s *Store) DependencyRegionCounts(dependency string, window time.Duration, 
 func (s *Store) Quantile(flow, step string, q float64, window time.Duration, at time.Time) (time.Duration, int) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	fd := s.flows[flow]
-	if fd == nil || fd.hist == nil {
+	h, col, ok := s.durations(flow, step)
+	if !ok {
 		return 0, 0
 	}
-	col := 0
-	if step != "" {
-		i := slices.Index(fd.hist.steps, step)
-		if i < 0 {
-			return 0, 0
-		}
-		col = 1 + i
-	}
-	return fd.hist.dur.quantile(col, q, at, window)
+	return h.dur.quantile(col, q, at, window)
 }
 
 // Slower counts the durations Quantile reads (flow's step, or with step
@@ -685,19 +677,28 @@ func (s *Store) Quantile(flow, step string, q float64, window time.Duration, at 
 func (s *Store) Slower(flow, step string, threshold, window time.Duration, at time.Time) (slower, n int) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	fd := s.flows[flow]
-	if fd == nil || fd.hist == nil {
+	h, col, ok := s.durations(flow, step)
+	if !ok {
 		return 0, 0
 	}
-	col := 0
-	if step != "" {
-		i := slices.Index(fd.hist.steps, step)
-		if i < 0 {
-			return 0, 0
-		}
-		col = 1 + i
+	return h.dur.slower(col, threshold, at, window)
+}
+
+// durations finds the history and duration column of flow's step (column
+// 0, step "": the flow's final runs); under s.mu.
+func (s *Store) durations(flow, step string) (h *flowHist, col int, ok bool) {
+	fd := s.flows[flow]
+	if fd == nil || fd.hist == nil {
+		return nil, 0, false
 	}
-	return fd.hist.dur.slower(col, threshold, at, window)
+	if step == "" {
+		return fd.hist, 0, true
+	}
+	i := slices.Index(fd.hist.steps, step)
+	if i < 0 {
+		return nil, 0, false
+	}
+	return fd.hist, 1 + i, true
 }
 
 // Dependencies lists the dependencies called in final runs, sorted.
