@@ -6,11 +6,13 @@ import (
 	"github.com/prober-dev/prober/internal/kinds/tlskind"
 )
 
-// StepKinds are the step kinds besides HTTP, for config.Options.StepKinds:
-// each decodes its block, and the spec it decodes runs itself in the
-// runner (runner.Executor). Adding a kind is its package and one line here.
+// StepKinds are the step kinds, for config.Options.StepKinds: each decodes
+// its block, and the spec it decodes runs in the runner (runner.Executor).
+// Adding a kind is its package and one line here. HTTP's block is decoded
+// by config (every loader has it, listed or not) and run by the runner.
 func StepKinds() []config.StepKind {
 	return []config.StepKind{
+		config.HTTPKind{},
 		tlskind.Kind{},
 		tcpkind.Kind{},
 	}
