@@ -18,7 +18,8 @@ import (
 // the runner executes, so config never imports the runner.
 type StepKind interface {
 	// Name is the step's key that holds the kind's block (tls:, tcp:), and
-	// the kind's name in results.
+	// the kind's name in results (HTTP's excepted: results leave HTTP
+	// steps unnamed).
 	Name() string
 	// Keys are the fields of its block.
 	Keys() []string
@@ -158,14 +159,13 @@ func (l *loader) checkStepKinds() error {
 	return nil
 }
 
-// withHTTP is ks with the HTTP kind first: the one a step without a kind
-// is told to have. A kind named "request" in ks replaces HTTPKind.
+// withHTTP is ks with the HTTP kind first, whether ks lists it or not:
+// the kind a step without one is told to have. Another kind named
+// "request" is one registered twice (checkStepKinds).
 func withHTTP(ks []StepKind) []StepKind {
-	out, replaced := []StepKind{HTTPKind{}}, false
+	out := []StepKind{HTTPKind{}}
 	for _, k := range ks {
-		if k.Name() == (HTTPKind{}).Name() && !replaced {
-			out[0], replaced = k, true
-		} else {
+		if _, isHTTP := k.(HTTPKind); !isHTTP {
 			out = append(out, k)
 		}
 	}
