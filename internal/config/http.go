@@ -49,6 +49,10 @@ type HTTPSpec struct {
 	FollowRedirects bool // the flow's default unless the step overrides
 }
 
+// Target is what the step talks to, for display: its URL as configured
+// (placeholders shown).
+func (s *HTTPSpec) Target() string { return s.URL.String() }
+
 // Decode implements StepKind.
 func (HTTPKind) Decode(b *StepBlock) any {
 	fc, f, n, o, info := b.fc, b.f, b.n, b.o, b.info

@@ -493,7 +493,7 @@ func (d *Daemon) Flows() []web.FlowInfo {
 // the flow page; "" for other kinds.
 func stepURL(st *config.Step) string {
 	if h, ok := st.Spec.(*config.HTTPSpec); ok {
-		return h.URL.String()
+		return h.Target()
 	}
 	return ""
 }
