@@ -3,6 +3,7 @@ package daemon
 import (
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/kinds/dnskind"
+	"github.com/prober-dev/prober/internal/kinds/icmpkind"
 	"github.com/prober-dev/prober/internal/kinds/tcpkind"
 	"github.com/prober-dev/prober/internal/kinds/tlskind"
 )
@@ -15,5 +16,6 @@ func StepKinds() []config.StepKind {
 		tlskind.Kind{},
 		tcpkind.Kind{},
 		dnskind.Kind{},
+		icmpkind.Kind{},
 	}
 }
