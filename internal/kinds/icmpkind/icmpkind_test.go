@@ -145,11 +145,11 @@ func (c *lossy) WriteTo(b []byte, dst net.Addr) (int, error) {
 	return len(b), nil
 }
 
-func lossyKind(t *testing.T, answer func(seq int) bool) icmpkind.Kind {
+func lossyKind(answer func(seq int) bool) icmpkind.Kind {
 	return icmpkind.Kind{Listen: func(network, address string) (net.PacketConn, error) {
 		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		return &lossy{PacketConn: pc, answer: answer}, nil
 	}}
@@ -174,7 +174,7 @@ func TestICMPKindLoss(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := strings.Replace(flow(tc.block, tc.extra), "timeout: 2s", "timeout: 300ms", 1)
-			r := kindtest.Run(t, "", f, lossyKind(t, tc.answer))
+			r := kindtest.Run(t, "", f, lossyKind(tc.answer))
 			s := r.Steps[0]
 			if s.Class != tc.class {
 				t.Fatalf("class %s, want %s (%v)", s.Class, tc.class, s.Failures)
