@@ -100,6 +100,15 @@ func (b *StepBlock) Bool(key string) (bool, bool) {
 	return b.f.boolean(v)
 }
 
+// Int reads an integer between lo and hi (what names it in messages).
+func (b *StepBlock) Int(key string, lo, hi int64) (int64, bool) {
+	v := b.o.get(key)
+	if v == nil {
+		return 0, false
+	}
+	return b.f.integer(v, key, lo, hi)
+}
+
 // PEMFile reads a file of PEM certificates (a CA file): its path as shown
 // and its contents.
 func (b *StepBlock) PEMFile(key string) (shown string, pem []byte, ok bool) {

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/kinds/dnskind"
+	"github.com/prober-dev/prober/internal/kinds/icmpkind"
 	"github.com/prober-dev/prober/internal/kinds/tcpkind"
 	"github.com/prober-dev/prober/internal/kinds/tlskind"
 )
@@ -13,5 +15,7 @@ func StepKinds() []config.StepKind {
 	return []config.StepKind{
 		tlskind.Kind{},
 		tcpkind.Kind{},
+		dnskind.Kind{},
+		icmpkind.Kind{},
 	}
 }

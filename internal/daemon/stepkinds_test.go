@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -15,7 +16,9 @@ func TestStepKindsRegistered(t *testing.T) {
 		"f.yaml": {Data: []byte("name: f\nsteps:\n" +
 			"  - name: cert\n    tls: {address: \"shop.test:443\"}\n    expect: cert.expires_in > 336h\n" +
 			"  - name: redis\n    tcp: {address: \"127.0.0.1:6379\", send: \"PING\\r\\n\", reply: \"PONG\"}\n" +
-			"  - name: page\n    request: {url: \"http://127.0.0.1:1/\"}\n")},
+			"  - name: page\n    request: {url: \"http://127.0.0.1:1/\"}\n" +
+			"  - name: mx\n    dns: {name: shop.test, type: MX}\n    expect: answers.count > 0\n" +
+			"  - name: ping\n    icmp: {host: shop.test}\n    expect: loss == 0\n")},
 	}
 	cfg, err := config.Load(fsys, "probes.yaml", config.Options{StepKinds: StepKinds()})
 	if err != nil {
@@ -25,7 +28,7 @@ func TestStepKindsRegistered(t *testing.T) {
 	for _, s := range cfg.Flows[0].Steps {
 		kinds = append(kinds, s.Kind)
 	}
-	if len(kinds) != 3 || kinds[0] != "tls" || kinds[1] != "tcp" || kinds[2] != "" {
+	if strings.Join(kinds, ",") != "tls,tcp,,dns,icmp" {
 		t.Errorf("kinds %q", kinds)
 	}
 }
