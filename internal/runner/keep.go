@@ -64,37 +64,27 @@ func (r *run) note(s *result.Step, resp *http.Response, body []byte) {
 // keep returns s with the response of its last attempt when it failed
 // (and keep_response is not 0), else s as it is.
 func (r *run) keep(s result.Step) result.Step {
+	// A kind's reply (tcp) is what its last attempt left as the body: the
+	// response is reset at every attempt of a kind.
+	reply := r.resp.Body
+	if v := r.f.opts.Verbose; v != nil && s.Kind != "" && len(reply) > 0 {
+		v(s.Name, s.Attempts, &result.Sent{Method: s.Method, URL: s.URL},
+			&result.Response{Body: r.keptBody(reply, len(reply))})
+	}
 	limit := int(r.f.cfg.HTTP.KeepResponse)
-	var kept *result.Response
-	switch {
-	case s.Status != result.Failed && (r.f.opts.Verbose == nil || s.Kind == ""):
+	if s.Status != result.Failed || limit <= 0 {
 		return s
+	}
+	switch n := r.noted; {
 	case s.Kind != "":
-		// A kind's reply (tcp), which its attempt left as the body: the
-		// response is reset at every attempt of a kind.
-		if len(r.resp.Body) == 0 {
-			return s
+		if len(reply) > 0 {
+			s.Response = &result.Response{Body: r.keptBody(reply, limit), Truncated: len(reply) > limit}
 		}
-		kept = &result.Response{Body: r.keptBody(r.resp.Body, limit), Truncated: len(r.resp.Body) > limit}
-		if v := r.f.opts.Verbose; v != nil {
-			v(s.Name, s.Attempts, &result.Sent{Method: s.Method, URL: s.URL},
-				&result.Response{Body: r.keptBody(r.resp.Body, len(r.resp.Body))})
-		}
-		if s.Status != result.Failed {
-			return s
-		}
-	case r.noted.span != s.SpanID || r.noted.attempt != s.Attempts:
-		return s // the last attempt got no answer (refused, timed out)
-	default:
-		n := r.noted
-		kept = &result.Response{Proto: n.proto, Status: n.status, Headers: r.keptHeaders(n.header, keepHeaders),
+	case n.span == s.SpanID && n.attempt == s.Attempts: // else the last attempt got no answer
+		s.Response = &result.Response{Proto: n.proto, Status: n.status, Headers: r.keptHeaders(n.header, keepHeaders),
 			Body: r.keptBody(n.body, limit), Truncated: len(n.body) > limit}
 	}
 	r.noted = noted{} // the body buffer is the next step's
-	if limit <= 0 {
-		return s
-	}
-	s.Response = kept
 	return s
 }
 

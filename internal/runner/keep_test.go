@@ -146,8 +146,15 @@ func TestKeepKindReply(t *testing.T) {
 	}
 	f = newFlow(echoStep("banner", &echoSpec{Msg: template.MustParse("220 mail ESMTP")}))
 	f.HTTP.KeepResponse = 4096
-	if s := mustRun(t, f, Options{}).Steps[0]; s.Status != result.Passed || s.Response != nil {
+	var seen string
+	verbose := func(step string, attempt int, req *result.Sent, resp *result.Response) {
+		seen = fmt.Sprintf("%s#%d %s %s %q", step, attempt, req.Method, req.URL, resp.Body)
+	}
+	if s := mustRun(t, f, Options{Verbose: verbose}).Steps[0]; s.Status != result.Passed || s.Response != nil {
 		t.Errorf("passed kind step kept %+v", s.Response)
+	}
+	if want := `banner#1 ECHO echo://220 mail ESMTP "220 mail ESMTP"`; seen != want {
+		t.Errorf("verbose saw %q, want %q", seen, want)
 	}
 }
 
