@@ -480,7 +480,7 @@ func (d *Daemon) Flows() []web.FlowInfo {
 	for i, f := range cfg.Flows {
 		first := len(steps)
 		for _, st := range slices.Concat(f.Steps, f.Cleanup) {
-			steps = append(steps, web.StepInfo{Name: st.Name, Method: st.Method, URL: st.URL.String(),
+			steps = append(steps, web.StepInfo{Name: st.Name, Method: st.Method, URL: stepTarget(st),
 				Dependency: st.Dependency, Cleanup: st.Cleanup})
 		}
 		infos[i] = web.FlowInfo{Name: f.Name, Description: f.Description, File: f.File, Labels: f.Labels,

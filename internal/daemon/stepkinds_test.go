@@ -1,10 +1,12 @@
 package daemon
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
 
+	"github.com/prober-dev/prober/internal/assert"
 	"github.com/prober-dev/prober/internal/config"
 )
 
@@ -32,3 +34,38 @@ func TestStepKindsRegistered(t *testing.T) {
 		t.Errorf("kinds %q", kinds)
 	}
 }
+
+// TestFlowPageKindTargets: the flow page lists a kind's step with its
+// target (or its kind), not an empty URL.
+func TestFlowPageKindTargets(t *testing.T) {
+	fsys := fstest.MapFS{
+		"probes.yaml": {Data: []byte("flows: [f.yaml]\n")},
+		"f.yaml": {Data: []byte("name: f\nvars: {host: shop.test}\nsteps:\n" +
+			"  - name: cert\n    tls: {address: \"{{host}}:443\"}\n" +
+			"  - name: redis\n    tcp: {address: \"127.0.0.1:6379\"}\n" +
+			"  - name: page\n    request: {url: \"http://{{host}}/\"}\n" +
+			"  - name: odd\n    odd: {}\n")},
+	}
+	cfg, err := config.Load(fsys, "probes.yaml", config.Options{StepKinds: append(StepKinds(), oddKind{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{cfg: cfg}
+	var got []string
+	for _, s := range d.Flows()[0].Steps {
+		got = append(got, s.Method+" "+s.URL)
+	}
+	want := []string{"TLS tls://{{host}}:443", "TCP tcp://127.0.0.1:6379", "GET http://{{host}}/", "ODD odd"}
+	if !slices.Equal(got, want) {
+		t.Errorf("flow page steps %q, want %q", got, want)
+	}
+}
+
+// oddKind is a kind whose spec states no target.
+type oddKind struct{}
+
+func (oddKind) Name() string                   { return "odd" }
+func (oddKind) Keys() []string                 { return nil }
+func (oddKind) Operands() assert.Operands      { return nil }
+func (oddKind) Builtins() assert.Source        { return 0 }
+func (oddKind) Decode(b *config.StepBlock) any { return struct{}{} }

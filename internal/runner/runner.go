@@ -50,6 +50,9 @@ type Options struct {
 	// flows with the same TLS settings draw their HTTP transport from one
 	// pool instead of each flow holding its own (see Transports).
 	Transports *Transports
+	// Verbose, when set, is shown every request of a run and its whole
+	// response, redacted, as each attempt ends (`once --verbose`).
+	Verbose func(step string, attempt int, req *result.Sent, resp *result.Response)
 }
 
 // Transports pools HTTP transports across flows. A run takes a transport
@@ -200,6 +203,7 @@ type run struct {
 	step    *config.Step
 	redacts bool
 	flowCtx context.Context // the context of the step in progress (kinds' Classify)
+	noted   noted           // the last HTTP response, for keep
 }
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -258,7 +262,7 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 			res.Steps = append(res.Steps, skippedStep(st, "an earlier step failed"))
 			continue
 		}
-		s := r.runStep(mainCtx, st)
+		s := r.keep(r.runStep(mainCtx, st))
 		res.Steps = append(res.Steps, s)
 		if s.Status == result.Failed {
 			failed = true
@@ -275,7 +279,7 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 			res.Steps = append(res.Steps, skippedStep(st, fmt.Sprintf("variable %q was never captured", missing)))
 			continue
 		}
-		res.Steps = append(res.Steps, r.runStep(ctx, st))
+		res.Steps = append(res.Steps, r.keep(r.runStep(ctx, st)))
 	}
 	return res
 }
@@ -556,6 +560,7 @@ func (r *run) attempt(ctx context.Context, st *config.Step, p *prepared, s *resu
 	limit := r.f.cfg.HTTP.BodyLimit
 	data, rerr := readBody(*r.buf, resp.Body, resp.ContentLength, limit)
 	*r.buf = data
+	r.note(s, resp, data)
 	n := int64(len(data))
 	end := time.Now()
 	s.Timings = r.timing.snapshot(end)
