@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/kinds/grpckind"
 	"github.com/prober-dev/prober/internal/kinds/tcpkind"
 	"github.com/prober-dev/prober/internal/kinds/tlskind"
 )
@@ -13,5 +14,6 @@ func StepKinds() []config.StepKind {
 	return []config.StepKind{
 		tlskind.Kind{},
 		tcpkind.Kind{},
+		grpckind.Kind{},
 	}
 }
