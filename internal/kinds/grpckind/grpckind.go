@@ -1,7 +1,9 @@
 // Package grpckind is the grpc step kind: it calls the standard health
 // service of a gRPC server (grpc.health.v1.Health/Check) and exposes the
 // call's status and the service's serving status to expectations:
-// grpc.status == "OK", serving == "SERVING".
+// grpc.status == "OK", serving == "SERVING". With method: it makes a unary
+// call instead, its types found through server reflection, from a JSON
+// request to a JSON body.
 package grpckind
 
 import (
@@ -37,19 +39,24 @@ type Kind struct{}
 func (Kind) Name() string { return "grpc" }
 
 // Keys implements config.StepKind.
-func (Kind) Keys() []string { return []string{"address", "service", "tls", "metadata"} }
+func (Kind) Keys() []string {
+	return []string{"address", "service", "tls", "metadata", "method", "request"}
+}
 
 // Operands implements config.StepKind.
 func (Kind) Operands() assert.Operands { return Operands }
 
-// Builtins implements config.StepKind: duration only.
-func (Kind) Builtins() assert.Source { return 0 }
+// Builtins implements config.StepKind: the response, as JSON, is the body.
+func (Kind) Builtins() assert.Source { return assert.SourceBody | assert.SourceJSON }
+
+// healthMethod is the health check's full method name.
+const healthMethod = "/grpc.health.v1.Health/Check"
 
 // Operands are what grpc steps' expectations read (besides duration).
 var Operands = assert.Operands{
 	"grpc.status":  assert.StringOperand, // the call's status code: OK, UNAVAILABLE, NOT_FOUND, ...
 	"grpc.message": assert.StringOperand, // the status message, "" when OK
-	"serving":      assert.StringOperand, // SERVING, NOT_SERVING, SERVICE_UNKNOWN (NOT_FOUND), UNKNOWN
+	"serving":      assert.StringOperand, // SERVING, NOT_SERVING, SERVICE_UNKNOWN (NOT_FOUND), UNKNOWN; "" for a method:
 }
 
 // Spec is a decoded grpc: block; it runs as a runner.Executor.
@@ -58,6 +65,8 @@ type Spec struct {
 	Service  *template.Template // nil: "" (the server as a whole)
 	TLS      *kinds.TLSClient   // nil: plaintext (h2c)
 	Metadata []config.Param     // names in lower case
+	Method   string             // package.Service/Method: a unary call through server reflection instead of the health check
+	Request  *template.Template // its request, JSON; nil: {}
 	// step is the step decoded, for its expectations (read when it runs:
 	// they are decoded after the block): a step that checks none of the
 	// kind's operands passes only on OK and SERVING.
@@ -93,6 +102,7 @@ func (Kind) Decode(b *config.StepBlock) any {
 		}
 		s.Metadata = md
 	}
+	decodeCall(b, s)
 	return s
 }
 
@@ -123,6 +133,10 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 	if err != nil {
 		return x.Classify(err, runner.Phase{})
 	}
+	request, err := x.Expand(s.Request)
+	if err != nil {
+		return x.Classify(err, runner.Phase{})
+	}
 	md := metadata.MD{}
 	for _, p := range s.Metadata {
 		v, err := x.Expand(p.Value)
@@ -139,12 +153,16 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 	if s.TLS != nil {
 		scheme = "grpcs://"
 	}
-	x.Target(scheme + addr + "/" + service)
+	if s.Method != "" {
+		x.Target(scheme + addr + "/" + s.Method)
+	} else {
+		x.Target(scheme + addr + "/" + service)
+	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return result.Request, fmt.Sprintf("address %q is not host:port", addr)
 	}
 
-	tr := &tracker{start: x.Started()}
+	tr := &tracker{start: x.Started(), answered: map[string]bool{}}
 	creds := insecure.NewCredentials()
 	if s.TLS != nil {
 		creds = &trackTLS{TransportCredentials: credentials.NewTLS(s.tlsConfig()), tr: tr}
@@ -170,43 +188,73 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	defer context.AfterFunc(ctx, cancel)()
-	resp, err := healthpb.NewHealthClient(cc).Check(metadata.NewOutgoingContext(cctx, md), &healthpb.HealthCheckRequest{Service: service})
+	cctx = metadata.NewOutgoingContext(cctx, md)
+
+	if s.Method == "" {
+		resp, err := healthpb.NewHealthClient(cc).Check(cctx, &healthpb.HealthCheckRequest{Service: service})
+		tr.timings(x.Timings())
+		if class, msg := tr.failure(ctx, x, err, healthMethod); class != "" {
+			return class, msg
+		}
+		serving := healthpb.HealthCheckResponse_UNKNOWN.String()
+		var body []byte
+		switch {
+		case err == nil:
+			serving = resp.GetStatus().String()
+			body, _ = marshal(resp)
+		case status.Code(err) == codes.NotFound:
+			// The health protocol answers NOT_FOUND for a service it
+			// does not know; Watch would say SERVICE_UNKNOWN.
+			serving = healthpb.HealthCheckResponse_SERVICE_UNKNOWN.String()
+		}
+		return s.record(x, err, serving, body)
+	}
+	body, err := call(cctx, cc, s.Method, request)
 	tr.timings(x.Timings())
-	if class, msg := tr.failure(ctx, x, err); class != "" {
+	if msg, ok := isPrepare(err); ok {
+		return result.Request, "grpc: " + msg
+	}
+	if re, ok := err.(*reflectError); ok {
+		if class, msg := tr.failure(ctx, x, re.err, reflectMethod); class != "" {
+			return class, msg
+		}
+		st := status.Convert(re.err)
+		return result.Request, fmt.Sprintf("grpc: server reflection (needed for method:): %s %s", CodeName(st.Code()), short(st.Message()))
+	}
+	if class, msg := tr.failure(ctx, x, err, "/"+s.Method); class != "" {
 		return class, msg
 	}
-	return s.record(x, resp, err)
+	return s.record(x, err, "", body)
 }
 
-// record sets the operands and attributes of an answer (err is the
-// status the server sent, or nil), and applies the default rule.
-func (s *Spec) record(x *runner.Exchange, resp *healthpb.HealthCheckResponse, err error) (result.Class, string) {
+// record sets the operands, attributes and body of an answer (err is the
+// status the server sent, or nil), and applies the default rule: OK (and
+// SERVING for a health check) unless expectations read the operands.
+func (s *Spec) record(x *runner.Exchange, err error, serving string, body []byte) (result.Class, string) {
 	st := status.Convert(err)
 	code, msg := CodeName(st.Code()), st.Message()
-	serving := healthpb.HealthCheckResponse_UNKNOWN.String()
-	switch {
-	case err == nil:
-		serving = resp.GetStatus().String()
-	case st.Code() == codes.NotFound:
-		// The health protocol answers NOT_FOUND for a service it does
-		// not know; Watch would say SERVICE_UNKNOWN.
-		serving = healthpb.HealthCheckResponse_SERVICE_UNKNOWN.String()
-	}
 	r := x.Response()
 	r.SetString("grpc.status", code)
 	r.SetString("grpc.message", msg)
 	r.SetString("serving", serving)
+	r.Body = append(r.Body[:0], body...)
+	x.BodyBytes(int64(len(body)))
 	x.Attr("grpc.status", code)
 	x.Attr("grpc.message", short(msg))
-	x.Attr("serving", serving)
-	if (code == "OK" && serving == "SERVING") || s.checked() {
+	if s.Method == "" {
+		x.Attr("serving", serving)
+	}
+	if code == "OK" && (s.Method != "" || serving == "SERVING") || s.checked() {
 		return "", ""
 	}
-	got := "serving " + serving + " (grpc.status " + code + ")"
-	if code != "OK" {
-		got = fmt.Sprintf("grpc.status %s %q (serving %s)", code, short(msg), serving)
+	const rule = "; without an expectation on grpc.status, grpc.message or serving, only OK"
+	switch {
+	case s.Method != "":
+		return result.Assertion, fmt.Sprintf("grpc.status %s %q%s passes", code, short(msg), rule)
+	case code != "OK":
+		return result.Assertion, fmt.Sprintf("grpc.status %s %q (serving %s)%s and SERVING pass", code, short(msg), serving, rule)
 	}
-	return result.Assertion, got + "; without an expectation on grpc.status, grpc.message or serving, only OK and SERVING pass"
+	return result.Assertion, fmt.Sprintf("serving %s (grpc.status %s)%s and SERVING pass", serving, code, rule)
 }
 
 // checked says whether the step's expectations (or until) read the kind's
@@ -249,7 +297,7 @@ type tracker struct {
 	dialErr, tlsErr         error
 	connected               bool
 	tlsStarted, tlsDone     bool
-	answered                bool // the server sent headers or trailers
+	answered                map[string]bool // by method: the server sent headers or trailers
 	connect, tls, firstByte time.Duration
 }
 
@@ -273,7 +321,7 @@ func (t *tracker) dial(ctx context.Context, x *runner.Exchange, addr string) (ne
 // failure classes an attempt without an answer: the errors the dialer and
 // the handshake saw first, then the step's deadline; "" when the server
 // answered (err is then its status, or nil).
-func (t *tracker) failure(ctx context.Context, x *runner.Exchange, err error) (result.Class, string) {
+func (t *tracker) failure(ctx context.Context, x *runner.Exchange, err error, method string) (result.Class, string) {
 	if err == nil {
 		return "", ""
 	}
@@ -284,7 +332,7 @@ func (t *tracker) failure(ctx context.Context, x *runner.Exchange, err error) (r
 	switch {
 	case ctx.Err() != nil && code == codes.Canceled:
 		return x.Classify(ctx.Err(), late) // the step's time is up
-	case t.answered:
+	case t.answered[method]:
 		return "", ""
 	case t.dialErr != nil && !t.connected:
 		return x.Classify(t.dialErr, runner.Phase{})
@@ -302,18 +350,26 @@ func (t *tracker) timings(tm *result.Timings) {
 	tm.Connect, tm.TLS, tm.FirstByte = t.connect, t.tls, t.firstByte
 }
 
-// TagRPC implements stats.Handler.
-func (t *tracker) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+type methodKey struct{}
+
+// TagRPC implements stats.Handler: it notes which call the events are of.
+func (t *tracker) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
+	return context.WithValue(ctx, methodKey{}, info.FullMethodName)
+}
 
 // HandleRPC implements stats.Handler: headers or trailers from the server
 // mean the status is the server's, not one gRPC made up for a failed
 // connection.
-func (t *tracker) HandleRPC(_ context.Context, s stats.RPCStats) {
+func (t *tracker) HandleRPC(ctx context.Context, s stats.RPCStats) {
 	switch s.(type) {
 	case *stats.InHeader, *stats.InTrailer:
+		m, _ := ctx.Value(methodKey{}).(string)
 		t.mu.Lock()
-		if !t.answered {
-			t.answered, t.firstByte = true, time.Since(t.start)
+		if !t.answered[m] {
+			t.answered[m] = true
+			if m != reflectMethod {
+				t.firstByte = time.Since(t.start)
+			}
 		}
 		t.mu.Unlock()
 	}

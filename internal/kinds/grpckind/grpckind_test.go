@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
 	"github.com/prober-dev/prober/internal/kinds/grpckind"
@@ -40,10 +41,11 @@ func (s *server) calls() []metadata.MD {
 	return append([]metadata.MD(nil), s.seen...)
 }
 
-// serve starts a gRPC server (TLS with cert when given) whose health
+// serve starts a gRPC server (TLS with cert when given; with server
+// reflection if asked) whose health
 // service has shop SERVING and down NOT_SERVING. A call with metadata
 // echo is denied with the authorization it carried, as careless servers do.
-func serve(t *testing.T, cert *tls.Certificate, impl healthgrpc.HealthServer) *server {
+func serve(t *testing.T, cert *tls.Certificate, impl healthgrpc.HealthServer, reflect bool) *server {
 	t.Helper()
 	s := &server{health: health.NewServer()}
 	s.health.SetServingStatus("shop", healthgrpc.HealthCheckResponse_SERVING)
@@ -66,6 +68,9 @@ func serve(t *testing.T, cert *tls.Certificate, impl healthgrpc.HealthServer) *s
 		impl = s.health
 	}
 	healthgrpc.RegisterHealthServer(srv, impl)
+	if reflect {
+		reflection.Register(srv)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -99,9 +104,9 @@ func TestGRPCKind(t *testing.T) {
 		}
 	}
 	leaf := ca.Leaf(t, "grpc", time.Now().Add(24*time.Hour), "127.0.0.1", "grpc.test")
-	plain := serve(t, nil, nil)
-	secure := serve(t, &leaf, nil)
-	hung := serve(t, nil, hanging{})
+	plain := serve(t, nil, nil, true)
+	secure := serve(t, &leaf, nil, false)
+	hung := serve(t, nil, hanging{}, false)
 	// Accepts connections and never says a word (not even HTTP/2's preface).
 	quiet := kindtest.ServeTCP(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 	closed := kindtest.ClosedAddr(t)
@@ -143,13 +148,30 @@ func TestGRPCKind(t *testing.T) {
 		{"tls, system roots", "5s", `{address: "` + secure.addr + `", tls: true}`, "", result.TLS, "unknown authority", nil},
 		{"tls, unverified", "5s", `{address: "` + secure.addr + `", tls: {verify: false}}`, "", result.OK, "", nil},
 		{"tls to a plaintext server", "5s", `{address: "` + plain.addr + `", tls: {ca_file: ca.pem}}`, "", result.TLS, "", nil},
+		{"the health answer as JSON", "5s", `{address: "` + plain.addr + `", service: shop}`, `    expect: 'json.status == "SERVING"'` + "\n", result.OK, "", nil},
+		{"a method", "5s", `{address: "` + plain.addr + `", method: grpc.health.v1.Health/Check, request: '{"service": "{{svc}}"}'}`,
+			`    expect: ['json.status == "NOT_SERVING"', 'grpc.status == "OK"', 'body == "{\"status\":\"NOT_SERVING\"}"']` + "\n", result.OK, "",
+			map[string]string{"grpc.status": "OK", "serving": ""}},
+		{"a method's error status", "5s", `{address: "` + plain.addr + `", method: /grpc.health.v1.Health/Check, request: '{"service": "nope"}'}`, "", result.Assertion,
+			`grpc.status NOT_FOUND "unknown service"; without an expectation on grpc.status, grpc.message or serving, only OK passes`, nil},
+		{"a method's error status, expected", "5s", `{address: "` + plain.addr + `", method: grpc.health.v1.Health/Check, request: '{"service": "nope"}'}`,
+			`    expect: 'grpc.status == "NOT_FOUND"'` + "\n", result.OK, "", nil},
+		{"no such method", "5s", `{address: "` + plain.addr + `", method: grpc.health.v1.Health/Nope}`, "", result.Request,
+			"grpc: server reflection: service grpc.health.v1.Health has no method Nope", nil},
+		{"no such service", "5s", `{address: "` + plain.addr + `", method: shop.Orders/Get}`, "", result.Request, "grpc: server reflection: shop.Orders: ", nil},
+		{"a streaming method", "5s", `{address: "` + plain.addr + `", method: grpc.health.v1.Health/Watch}`, "", result.Request, "streams: only unary calls are supported", nil},
+		{"a request of the wrong shape", "5s", `{address: "` + plain.addr + `", method: grpc.health.v1.Health/Check, request: '{"servise": "{{secret:S}}"}'}`, "", result.Request,
+			`grpc: request: proto: (line 1:2): unknown field "servise"`, nil},
+		{"no reflection", "5s", `{address: "` + hung.addr + `", method: grpc.health.v1.Health/Check}`, "", result.Request,
+			"grpc: server reflection (needed for method:): UNIMPLEMENTED", nil},
+		{"a method, nothing listening", "5s", `{address: "` + closed + `", method: grpc.health.v1.Health/Check}`, "", result.ConnectRefused, "connection refused", nil},
 		{"a secret echoed", "5s", `{address: "` + plain.addr + `", metadata: {authorization: "Bearer {{secret:S}}", echo: "1"}}`, "", result.Assertion,
 			`grpc.status PERMISSION_DENIED "token Bearer [secret:S] is not allowed"`, map[string]string{"grpc.message": "token Bearer [secret:S] is not allowed"}},
 		{"a secret echoed, expected", "5s", `{address: "` + plain.addr + `", metadata: {authorization: "Bearer {{secret:S}}", echo: "1"}}`, "    expect: 'grpc.message == \"\"'\n", result.Assertion,
 			`grpc.message == "": got "token Bearer [secret:S] is not allowed"`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := kindtest.Run(t, dir, flow(tc.timeout, tc.block, tc.extra), grpckind.Kind{})
+			r := kindtest.Run(t, dir, flow(tc.timeout, tc.block, tc.extra)+"vars: {svc: down}\n", grpckind.Kind{})
 			s := r.Steps[0]
 			if s.Class != tc.class {
 				t.Fatalf("class %s, want %s (%v)", s.Class, tc.class, s.Failures)
@@ -194,7 +216,7 @@ func TestGRPCKind(t *testing.T) {
 // synthetic markers and the flow's metadata, variables and secrets
 // expanded.
 func TestGRPCKindMetadata(t *testing.T) {
-	srv := serve(t, nil, nil)
+	srv := serve(t, nil, nil, true)
 	r := kindtest.Run(t, "", "name: f\nvars: {tenant: acme}\nsteps:\n  - name: health\n    grpc:\n      address: \""+srv.addr+"\"\n      service: shop\n"+
 		"      metadata: {X-Tenant: \"{{tenant}}\", authorization: \"Bearer {{secret:S}}\", x-multi: [a, b]}\n", grpckind.Kind{})
 	if !r.OK() {
@@ -242,8 +264,14 @@ func TestGRPCKindConfig(t *testing.T) {
 		{f(`{address: "a:1", metadata: {"a b": x}}`, ""), `f.yaml:5:39: metadata name "a b": only letters`},
 		{f(`{address: "a:1", metadata: [x]}`, ""), `f.yaml:5:38: expected a mapping of metadata`},
 		{f(`{address: "a:1", metadata: {a: "{{nope}}"}}`, ""), `undefined variable "nope"`},
-		{f(`{address: "a:1"}`, "    expect: status == 200\n"), "f.yaml:6:13: grpc steps cannot read that: their operands are duration, grpc.message, grpc.status, serving"},
+		{f(`{address: "a:1"}`, "    expect: status == 200\n"), "f.yaml:6:13: grpc steps cannot read that: their operands are duration, body, json.<path>, grpc.message, grpc.status, serving"},
 		{f(`{address: "a:1"}`, "    expect: serving == 1\n"), "f.yaml:6:"},
+		{f(`{address: "a:1", method: Check}`, ""), `f.yaml:5:36: method "Check" is not package.Service/Method`},
+		{f(`{address: "a:1", method: a.B/C/D}`, ""), `f.yaml:5:36: method "a.B/C/D" is not package.Service/Method`},
+		{f(`{address: "a:1", method: a.B/C, service: x}`, ""), `f.yaml:5:52: service is the health check's`},
+		{f(`{address: "a:1", request: "{}"}`, ""), `f.yaml:5:37: request needs a method`},
+		{f(`{address: "a:1", method: a.B/C, request: "{x"}`, ""), `f.yaml:5:52: request is not JSON`},
+		{f(`{address: "a:1", method: a.B/C, request: "{\"a\": \"{{nope}}\"}"}`, ""), `undefined variable "nope"`},
 	} {
 		_, err := kindtest.Load(t, dir, tc.flow, grpckind.Kind{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
