@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -116,6 +117,8 @@ func TestGRPCKind(t *testing.T) {
 		_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
 	})
 
+	before := runtime.NumGoroutine()
+	defer kindtest.WaitGoroutines(t, before)
 	for _, tc := range []struct {
 		name, timeout, block, extra string
 		class                       result.Class
