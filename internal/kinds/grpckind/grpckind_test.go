@@ -25,6 +25,7 @@ import (
 	"github.com/prober-dev/prober/internal/kinds/grpckind"
 	"github.com/prober-dev/prober/internal/kinds/kindtest"
 	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/runner"
 )
 
 // server is a loopback gRPC server with the standard health service; it
@@ -212,6 +213,27 @@ func TestGRPCKind(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGRPCKindConnectTimeout: a connection that never comes (a black
+// hole) is connect_timeout, the dial made through the runner's dialer.
+func TestGRPCKindConnectTimeout(t *testing.T) {
+	dialed := make(chan string, 4)
+	hole := func(ctx context.Context, _, addr string) (net.Conn, error) {
+		dialed <- addr
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	for _, block := range []string{`{address: "192.0.2.1:50051"}`, `{address: "192.0.2.1:50051", method: a.B/C}`} {
+		r := kindtest.RunWith(t, "", flow("300ms", block, ""), runner.Options{DialContext: hole}, grpckind.Kind{})
+		s := r.Steps[0]
+		if s.Class != result.ConnectTimeout || !strings.Contains(s.Message(), "no connection within the step timeout (300ms)") {
+			t.Errorf("%s: class %s message %q", block, s.Class, s.Message())
+		}
+		if got := <-dialed; got != "192.0.2.1:50051" {
+			t.Errorf("dialed %q", got)
+		}
 	}
 }
 

@@ -52,11 +52,19 @@ func Load(t testing.TB, dir, flow string, kinds ...config.StepKind) (*config.Con
 // Run loads flow and runs it once.
 func Run(t testing.TB, dir, flow string, kinds ...config.StepKind) *result.Run {
 	t.Helper()
+	return RunWith(t, dir, flow, runner.Options{}, kinds...)
+}
+
+// RunWith is Run with the runner's options (a DialContext that injects
+// faults); its version, region and secrets are the test's.
+func RunWith(t testing.TB, dir, flow string, opts runner.Options, kinds ...config.StepKind) *result.Run {
+	t.Helper()
 	cfg, err := Load(t, dir, flow, kinds...)
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	f, err := runner.New(cfg.Flows[0], runner.Options{Version: "test", Region: "here", Secrets: cfg.Secrets})
+	opts.Version, opts.Region, opts.Secrets = "test", "here", cfg.Secrets
+	f, err := runner.New(cfg.Flows[0], opts)
 	if err != nil {
 		t.Fatal(err)
 	}
