@@ -9,6 +9,7 @@ package grpckind
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -165,7 +166,7 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 	tr := &tracker{start: x.Started(), answered: map[string]bool{}}
 	creds := insecure.NewCredentials()
 	if s.TLS != nil {
-		creds = &trackTLS{TransportCredentials: credentials.NewTLS(s.tlsConfig()), tr: tr}
+		creds = &trackTLS{TransportCredentials: credentials.NewTLS(s.tlsConfig(tr)), tr: tr}
 	}
 	// One connection per attempt, through the runner's dialer: a probe
 	// measures connecting too, and a reused connection would hide a
@@ -275,17 +276,25 @@ func (s *Spec) checked() bool {
 	return false
 }
 
-func (s *Spec) tlsConfig() *tls.Config {
-	c := &tls.Config{
+func (s *Spec) tlsConfig(tr *tracker) *tls.Config {
+	return &tls.Config{
 		ServerName: s.TLS.ServerName, // "" : gRPC uses the address's host
 		RootCAs:    s.TLS.Roots,
 		// verify: false, as a tls step's: the chain is not checked.
 		InsecureSkipVerify: !s.TLS.Verify, //nolint:gosec // asked for by the flow
+		// Noted: under TLS 1.3 a server refuses a client certificate (or
+		// its absence) only after the handshake, and its alert may be lost
+		// to a reset.
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			tr.mu.Lock()
+			tr.certAsked = true
+			tr.mu.Unlock()
+			if s.TLS.ClientCert != nil {
+				return s.TLS.ClientCert, nil
+			}
+			return &tls.Certificate{}, nil
+		},
 	}
-	if s.TLS.ClientCert != nil {
-		c.Certificates = []tls.Certificate{*s.TLS.ClientCert}
-	}
-	return c
 }
 
 // tracker follows one attempt's connection from gRPC's goroutines: how far
@@ -297,6 +306,7 @@ type tracker struct {
 	dialErr, tlsErr         error
 	connected               bool
 	tlsStarted, tlsDone     bool
+	certAsked               bool            // the server asked for a client certificate
 	answered                map[string]bool // by method: the server sent headers or trailers
 	connect, tls, firstByte time.Duration
 }
@@ -340,6 +350,8 @@ func (t *tracker) failure(ctx context.Context, x *runner.Exchange, err error, me
 		return x.Classify(t.tlsErr, runner.Phase{Connected: true, TLSStarted: true})
 	case ctx.Err() != nil:
 		return x.Classify(ctx.Err(), late)
+	case t.certAsked && t.tlsDone:
+		return result.TLS, fmt.Sprintf("tls: the server asked for a client certificate, then closed the connection (%s)", short(status.Convert(err).Message()))
 	}
 	return result.Network, fmt.Sprintf("grpc: no answer (%s: %s)", CodeName(code), short(status.Convert(err).Message()))
 }
@@ -400,10 +412,34 @@ func (c *trackTLS) ClientHandshake(ctx context.Context, authority string, conn n
 	if err != nil && t.tlsErr == nil {
 		t.tlsErr = err
 	}
-	if err == nil && !t.tlsDone {
+	if err != nil {
+		return nc, info, err
+	}
+	if !t.tlsDone {
 		t.tlsDone, t.tls = true, time.Since(t0)
 	}
-	return nc, info, err
+	return alertConn{nc, t}, info, nil
+}
+
+// alertConn keeps an alert the server sends after the handshake: under
+// TLS 1.3 a client certificate is refused only then (certificate
+// required), and gRPC would turn it into a string.
+type alertConn struct {
+	net.Conn
+	tr *tracker
+}
+
+func (c alertConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	var oe *net.OpError
+	if err != nil && errors.As(err, &oe) && oe.Op == "remote error" {
+		c.tr.mu.Lock()
+		if c.tr.tlsErr == nil {
+			c.tr.tlsErr = err
+		}
+		c.tr.mu.Unlock()
+	}
+	return n, err
 }
 
 func (c *trackTLS) Clone() credentials.TransportCredentials {

@@ -3,6 +3,7 @@ package grpckind_test
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"os"
@@ -213,6 +214,46 @@ func TestGRPCKind(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGRPCKindClientCert: mutual TLS with the tls block's client_cert and
+// client_key; without them the server refuses the handshake.
+func TestGRPCKindClientCert(t *testing.T) {
+	dir := t.TempDir()
+	ca := kindtest.NewCA(t)
+	cert, key := kindtest.PEM(t, ca.Leaf(t, "prober", time.Now().Add(time.Hour), "prober.test"))
+	for name, data := range map[string][]byte{"ca.pem": ca.PEM, "client.pem": cert, "client-key.pem": key} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{
+		Certificates: []tls.Certificate{ca.Leaf(t, "grpc", time.Now().Add(time.Hour), "127.0.0.1")},
+		ClientCAs:    pool, ClientAuth: tls.RequireAndVerifyClientCert,
+	})))
+	healthgrpc.RegisterHealthServer(srv, health.NewServer())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Stop()
+	for _, tc := range []struct {
+		tls, msg string
+		class    result.Class
+	}{
+		{"{ca_file: ca.pem, client_cert: client.pem, client_key: client-key.pem}", "", result.OK},
+		// TLS 1.3: the server's alert comes after the client's handshake,
+		// and may be lost to a reset.
+		{"{ca_file: ca.pem}", "tls: ", result.TLS},
+	} {
+		r := kindtest.Run(t, dir, flow("5s", `{address: "`+ln.Addr().String()+`", tls: `+tc.tls+`}`, ""), grpckind.Kind{})
+		if s := r.Steps[0]; s.Class != tc.class || !strings.Contains(s.Message(), tc.msg) {
+			t.Errorf("tls %s: class %s (%s), want %s (%s)", tc.tls, s.Class, s.Message(), tc.class, tc.msg)
+		}
 	}
 }
 

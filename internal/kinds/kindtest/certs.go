@@ -38,7 +38,7 @@ func NewCA(t testing.TB) *CA {
 	return &CA{Cert: c, Key: key, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
 }
 
-// Leaf makes a server certificate for names (host names or IP addresses),
+// Leaf makes a server (or client) certificate for names (host names or IP addresses),
 // valid until notAfter, signed by c (or by itself when c is nil).
 func (c *CA) Leaf(t testing.TB, cn string, notAfter time.Time, names ...string) tls.Certificate {
 	t.Helper()
@@ -46,7 +46,7 @@ func (c *CA) Leaf(t testing.TB, cn string, notAfter time.Time, names ...string) 
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: notAfter,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {
@@ -64,4 +64,15 @@ func (c *CA) Leaf(t testing.TB, cn string, notAfter time.Time, names ...string) 
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// PEM encodes a certificate and its key, for client_cert and client_key.
+func PEM(t testing.TB, c tls.Certificate) (cert, key []byte) {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
