@@ -126,59 +126,22 @@ func checkKey(name string) string {
 
 // Execute implements runner.Executor.
 func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, string) {
-	addr, err := x.Expand(s.Address)
+	in, err := s.expand(x)
 	if err != nil {
 		return x.Classify(err, runner.Phase{})
 	}
-	service, err := x.Expand(s.Service)
-	if err != nil {
-		return x.Classify(err, runner.Phase{})
-	}
-	request, err := x.Expand(s.Request)
-	if err != nil {
-		return x.Classify(err, runner.Phase{})
-	}
-	md := metadata.MD{}
-	for _, p := range s.Metadata {
-		v, err := x.Expand(p.Value)
-		if err != nil {
-			return x.Classify(err, runner.Phase{})
-		}
-		md.Append(p.Name, v)
-	}
-	md.Set("traceparent", x.Traceparent())
-	md.Set("tracestate", runner.TraceState)
-	md.Set(runner.HeaderSynthetic, "true")
-
-	scheme := "grpc://"
+	scheme, path := "grpc://", in.service
 	if s.TLS != nil {
 		scheme = "grpcs://"
 	}
 	if s.Method != "" {
-		x.Target(scheme + addr + "/" + s.Method)
-	} else {
-		x.Target(scheme + addr + "/" + service)
+		path = s.Method
 	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return result.Request, fmt.Sprintf("address %q is not host:port", addr)
+	x.Target(scheme + in.addr + "/" + path)
+	if _, _, err := net.SplitHostPort(in.addr); err != nil {
+		return result.Request, fmt.Sprintf("address %q is not host:port", in.addr)
 	}
-
-	tr := &tracker{start: x.Started(), answered: map[string]bool{}}
-	creds := insecure.NewCredentials()
-	if s.TLS != nil {
-		creds = &trackTLS{TransportCredentials: credentials.NewTLS(s.tlsConfig(tr)), tr: tr}
-	}
-	// One connection per attempt, through the runner's dialer: a probe
-	// measures connecting too, and a reused connection would hide a
-	// server that no longer accepts new ones.
-	cc, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(creds),
-		grpc.WithContextDialer(func(_ context.Context, a string) (net.Conn, error) {
-			return tr.dial(ctx, x, a)
-		}),
-		grpc.WithStatsHandler(tr),
-		grpc.WithDisableRetry(),
-	)
+	cc, tr, err := s.client(ctx, x, in.addr)
 	if err != nil {
 		return result.Request, "grpc: " + err.Error()
 	}
@@ -189,10 +152,10 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	defer context.AfterFunc(ctx, cancel)()
-	cctx = metadata.NewOutgoingContext(cctx, md)
+	cctx = metadata.NewOutgoingContext(cctx, in.md)
 
 	if s.Method == "" {
-		resp, err := healthpb.NewHealthClient(cc).Check(cctx, &healthpb.HealthCheckRequest{Service: service})
+		resp, err := healthpb.NewHealthClient(cc).Check(cctx, &healthpb.HealthCheckRequest{Service: in.service})
 		tr.timings(x.Timings())
 		if class, msg := tr.failure(ctx, x, err, healthMethod); class != "" {
 			return class, msg
@@ -210,12 +173,12 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 		}
 		return s.record(x, err, serving, body)
 	}
-	body, err := call(cctx, cc, s.Method, request)
+	body, err := call(cctx, cc, s.Method, in.request)
 	tr.timings(x.Timings())
+	var re *reflectError
 	if msg, ok := isPrepare(err); ok {
 		return result.Request, "grpc: " + msg
-	}
-	if re, ok := err.(*reflectError); ok {
+	} else if errors.As(err, &re) {
 		if class, msg := tr.failure(ctx, x, re.err, reflectMethod); class != "" {
 			return class, msg
 		}
@@ -226,6 +189,58 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 		return class, msg
 	}
 	return s.record(x, err, "", body)
+}
+
+// inputs are a spec's templates expanded for one attempt.
+type inputs struct {
+	addr, service, request string
+	md                     metadata.MD // with the prober's own
+}
+
+func (s *Spec) expand(x *runner.Exchange) (in inputs, err error) {
+	if in.addr, err = x.Expand(s.Address); err != nil {
+		return in, err
+	}
+	if in.service, err = x.Expand(s.Service); err != nil {
+		return in, err
+	}
+	if in.request, err = x.Expand(s.Request); err != nil {
+		return in, err
+	}
+	in.md = metadata.MD{}
+	for _, p := range s.Metadata {
+		v, err := x.Expand(p.Value)
+		if err != nil {
+			return in, err
+		}
+		in.md.Append(p.Name, v)
+	}
+	in.md.Set("traceparent", x.Traceparent())
+	in.md.Set("tracestate", runner.TraceState)
+	in.md.Set(runner.HeaderSynthetic, "true")
+	return in, nil
+}
+
+// client makes the attempt's connection (on its first call), with a
+// tracker of how far it gets.
+func (s *Spec) client(ctx context.Context, x *runner.Exchange, addr string) (*grpc.ClientConn, *tracker, error) {
+	tr := &tracker{start: x.Started(), answered: map[string]bool{}}
+	creds := insecure.NewCredentials()
+	if s.TLS != nil {
+		creds = &trackTLS{TransportCredentials: credentials.NewTLS(s.tlsConfig(tr)), tr: tr}
+	}
+	// One connection per attempt, through the runner's dialer: a probe
+	// measures connecting too, and a reused connection would hide a
+	// server that no longer accepts new ones.
+	cc, err := grpc.NewClient("passthrough:///"+addr,
+		grpc.WithTransportCredentials(creds),
+		grpc.WithContextDialer(func(_ context.Context, a string) (net.Conn, error) {
+			return tr.dial(ctx, x, a)
+		}),
+		grpc.WithStatsHandler(tr),
+		grpc.WithDisableRetry(),
+	)
+	return cc, tr, err
 }
 
 // record sets the operands, attributes and body of an answer (err is the
