@@ -193,6 +193,7 @@ func cmdOnce(args []string, stdout, stderr io.Writer) error {
 	fl.Var(&flows, "flow", "flow to run (repeatable or comma-separated; default all)")
 	junit := fl.String("junit", "", "write a JUnit XML report to this file")
 	asJSON := fl.Bool("json", false, "print the runs as JSON instead of text")
+	verbose := fl.Bool("verbose", false, "print each request and response as curl -v would, redacted (on stderr with --json)")
 	if err := parse(fl, args); err != nil {
 		return err
 	}
@@ -227,6 +228,9 @@ func cmdOnce(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signalContext(nil)
 	defer stop()
 	ropts := runner.Options{Version: version, Region: cfg.Region, Secrets: cfg.Secrets}
+	if *verbose {
+		ropts.Verbose = onceVerbose(stdout, secret.Writer(stderr, secrets), *asJSON)
+	}
 	var runs []*result.Run
 	failed := 0
 	for i, f := range selected {
@@ -272,6 +276,21 @@ func cmdOnce(args []string, stdout, stderr io.Writer) error {
 		return probeFailed{failed}
 	}
 	return nil
+}
+
+// onceVerbose shows each exchange as it ends, curl -v style: on stdout
+// before the run's story, or on stderr when stdout is JSON. Both writers
+// redact; each exchange is one write, so the redactor sees it whole.
+func onceVerbose(stdout, stderr io.Writer, asJSON bool) func(string, int, *result.Sent, *result.Response) {
+	w := stdout
+	if asJSON {
+		w = stderr
+	}
+	return func(step string, attempt int, req *result.Sent, resp *result.Response) {
+		var buf bytes.Buffer
+		_ = report.Exchange(&buf, step, attempt, req, resp) // a bytes.Buffer never fails
+		_, _ = w.Write(buf.Bytes())                         // a failing stdout fails the story's write too
+	}
 }
 
 func writeJUnit(path string, runs []*result.Run, secrets *secret.Set) error {

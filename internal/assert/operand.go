@@ -2,6 +2,7 @@ package assert
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -75,6 +76,13 @@ func (r *Response) SetInt(name string, i int64) {
 	r.set(name, v)
 }
 
+// SetNumber sets the kind operand name to the number f (a ratio, say).
+func (r *Response) SetNumber(name string, f float64) {
+	var v value
+	v.setNumber(strconv.FormatFloat(f, 'g', -1, 64), f)
+	r.set(name, v)
+}
+
 // SetDuration sets the kind operand name to d.
 func (r *Response) SetDuration(name string, d time.Duration) {
 	r.set(name, value{k: kDuration, i: int64(d)})
@@ -91,6 +99,31 @@ func (r *Response) set(name string, v value) {
 		}
 	}
 	r.attrs = append(r.attrs, attr{name, v})
+}
+
+// Reads says whether the expectation reads the kind operand name, so a
+// kind can tell whether a flow checks a value itself (an expected NXDOMAIN)
+// or leaves it to the kind's default.
+func (e *Expectation) Reads(name string) bool {
+	if e.left.reads(name) || e.right != nil && e.right.reads(name) {
+		return true
+	}
+	return false
+}
+
+func (n *node) reads(name string) bool {
+	if n == nil {
+		return false
+	}
+	if n.op == nAttr && n.key == name {
+		return true
+	}
+	for _, el := range n.listElems {
+		if el.reads(name) {
+			return true
+		}
+	}
+	return n.arg.reads(name)
 }
 
 // attr looks a kind operand up: there are a handful, so a scan beats a map.

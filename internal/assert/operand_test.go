@@ -90,3 +90,61 @@ func TestKindOperandErrors(t *testing.T) {
 		t.Error("Compile accepted a kind operand")
 	}
 }
+
+// TestExpectationReads: a kind learns whether a flow checks an operand
+// itself (dns: an expectation on rcode turns off the NOERROR default).
+func TestExpectationReads(t *testing.T) {
+	ops := Operands{"rcode": StringOperand, "answers": StringOperand, "answers.count": NumberOperand}
+	for _, tc := range []struct {
+		src  string
+		want bool
+	}{
+		{`rcode == "NXDOMAIN"`, true},
+		{`"NXDOMAIN" == rcode`, true},
+		{`rcode in ["NOERROR", "NXDOMAIN"]`, true},
+		{`lower(rcode) == "nxdomain"`, true},
+		{`match(rcode, "^NX") == "NX"`, true},
+		{`!exists(match(rcode, "X"))`, true},
+		{`answers contains "rcode"`, false},
+		{`answers.count == 2`, false},
+		{`duration < 1s`, false},
+	} {
+		e, err := CompileWith(tc.src, ops)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.src, err)
+		}
+		if got := e.Reads("rcode"); got != tc.want {
+			t.Errorf("%s: Reads(rcode) = %v, want %v", tc.src, got, tc.want)
+		}
+	}
+}
+
+func TestSetNumber(t *testing.T) {
+	var r Response
+	r.SetNumber("loss", 0.25)
+	ops := Operands{"loss": NumberOperand}
+	for src, want := range map[string]bool{"loss == 0.25": true, "loss < 0.5": true, "loss > 0.3": false, "loss == 0": false} {
+		f, ok := mustWith(t, src, ops).Check(&r)
+		if ok != want {
+			t.Errorf("%s: ok = %v, want %v (%s)", src, ok, want, f.Message)
+		}
+	}
+	r.SetNumber("loss", 1)
+	if f, ok := mustWith(t, "loss == 1", ops).Check(&r); !ok {
+		t.Errorf("loss == 1: %s", f.Message)
+	}
+	v, _ := CompileValueWith("loss", ops)
+	r.SetNumber("loss", 0.5)
+	if s, err := v.Eval(&r); err != nil || s != "0.5" {
+		t.Errorf("capture loss: %q %v", s, err)
+	}
+}
+
+func mustWith(t *testing.T, src string, ops Operands) *Expectation {
+	t.Helper()
+	e, err := CompileWith(src, ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}

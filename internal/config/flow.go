@@ -243,7 +243,7 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 	}
 	o := f.topObject(root, "flow", []string{
 		"name", "description", "every", "cron", "timezone", "timeout", "step_timeout", "labels", "vars",
-		"headers", "body_limit", "follow_redirects", "max_redirects", "tls", "steps", "cleanup", "retries",
+		"headers", "body_limit", "keep_response", "follow_redirects", "max_redirects", "tls", "steps", "cleanup", "retries",
 		"run_on_start", "metrics",
 	})
 	fl := &Flow{File: e.path, Pos: f.pos(root), Labels: map[string]string{}, Vars: map[string]string{}}

@@ -62,6 +62,9 @@ const (
 	defaultRetries     = 1
 )
 
+// defaultKeepResponse is how much of a failed step's body is kept.
+const defaultKeepResponse = 4 << 10
+
 // Load reads probes.yaml at name inside fsys and every flow file it lists
 // (paths relative to probes.yaml's directory). It returns the compiled
 // configuration, or nil and Errors listing every problem found in all files.
@@ -475,9 +478,9 @@ func (l *loader) defaults(f *file, n *yaml.Node) *defaults {
 		timeout:     defaultTimeout,
 		stepTimeout: defaultStepTimeout,
 		retries:     defaultRetries,
-		http:        HTTPOptions{BodyLimit: defaultBodyLimit, FollowRedirects: true, MaxRedirects: defaultMaxRedirect},
+		http:        HTTPOptions{BodyLimit: defaultBodyLimit, KeepResponse: defaultKeepResponse, FollowRedirects: true, MaxRedirects: defaultMaxRedirect},
 	}
-	o := f.object(n, "defaults", []string{"every", "timeout", "step_timeout", "retries", "body_limit", "follow_redirects", "max_redirects", "headers", "tls", "run_on_start"})
+	o := f.object(n, "defaults", []string{"every", "timeout", "step_timeout", "retries", "body_limit", "keep_response", "follow_redirects", "max_redirects", "headers", "tls", "run_on_start"})
 	if v := o.get("run_on_start"); v != nil {
 		if b, ok := f.boolean(v); ok {
 			d.runOnStart = b
@@ -529,6 +532,11 @@ func (f *file) httpOptions(o *object, h *HTTPOptions) {
 			h.BodyLimit = b
 		}
 	}
+	if v := o.get("keep_response"); v != nil {
+		if b, ok := f.keepSize(v); ok {
+			h.KeepResponse = b
+		}
+	}
 	if v := o.get("follow_redirects"); v != nil {
 		if b, ok := f.boolean(v); ok {
 			h.FollowRedirects = b
@@ -542,6 +550,20 @@ func (f *file) httpOptions(o *object, h *HTTPOptions) {
 	if v := o.get("tls"); v != nil {
 		f.tls(v, h)
 	}
+}
+
+// keepSize reads keep_response: a size, or 0 to keep none. It is kept
+// for every failed step of every flow, so it is bounded well below body_limit's.
+func (f *file) keepSize(n *yaml.Node) (int64, bool) {
+	if f.isScalar(n) && strings.TrimSpace(n.Value) == "0" {
+		return 0, true
+	}
+	v, ok := f.size(n, "keep_response")
+	if ok && v > mib {
+		f.errorf(n, "keep_response must be between 0 (keep none) and 1MiB, got %s", describe(n))
+		return 0, false
+	}
+	return v, ok
 }
 
 func (f *file) tls(n *yaml.Node, h *HTTPOptions) {

@@ -70,6 +70,7 @@ type Schedule struct {
 // HTTPOptions apply to every request of a flow.
 type HTTPOptions struct {
 	BodyLimit          int64  // bytes read per response, default 1 MiB
+	KeepResponse       int64  // bytes of a failed step's body kept in its result, default 4 KiB; 0 keeps no response
 	FollowRedirects    bool   // default true
 	MaxRedirects       int    // default 10
 	CAFile             string // extra PEM roots, added to the system pool (path, for display)

@@ -480,22 +480,13 @@ func (d *Daemon) Flows() []web.FlowInfo {
 	for i, f := range cfg.Flows {
 		first := len(steps)
 		for _, st := range slices.Concat(f.Steps, f.Cleanup) {
-			steps = append(steps, web.StepInfo{Name: st.Name, Method: st.Method, URL: stepURL(st),
+			steps = append(steps, web.StepInfo{Name: st.Name, Method: st.Method, URL: stepTarget(st),
 				Dependency: st.Dependency, Cleanup: st.Cleanup})
 		}
 		infos[i] = web.FlowInfo{Name: f.Name, Description: f.Description, File: f.File, Labels: f.Labels,
 			Schedule: DescribeSchedule(f.Schedule), Steps: steps[first:len(steps):len(steps)]}
 	}
 	return infos
-}
-
-// stepURL is an HTTP step's URL as configured (placeholders shown), for
-// the flow page; "" for other kinds.
-func stepURL(st *config.Step) string {
-	if h, ok := st.Spec.(*config.HTTPSpec); ok {
-		return h.Target()
-	}
-	return ""
 }
 
 // Recent implements web.Source.

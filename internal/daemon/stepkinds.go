@@ -2,6 +2,9 @@ package daemon
 
 import (
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/kinds/dnskind"
+	"github.com/prober-dev/prober/internal/kinds/grpckind"
+	"github.com/prober-dev/prober/internal/kinds/icmpkind"
 	"github.com/prober-dev/prober/internal/kinds/tcpkind"
 	"github.com/prober-dev/prober/internal/kinds/tlskind"
 )
@@ -15,5 +18,8 @@ func StepKinds() []config.StepKind {
 		config.HTTPKind{},
 		tlskind.Kind{},
 		tcpkind.Kind{},
+		dnskind.Kind{},
+		icmpkind.Kind{},
+		grpckind.Kind{},
 	}
 }

@@ -6,20 +6,56 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/miekg/dns"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/prober-dev/prober/internal/kinds/dnskind"
+	"github.com/prober-dev/prober/internal/kinds/grpckind"
+	"github.com/prober-dev/prober/internal/kinds/icmpkind"
 	"github.com/prober-dev/prober/internal/kinds/kindtest"
 	"github.com/prober-dev/prober/internal/kinds/tcpkind"
 	"github.com/prober-dev/prober/internal/kinds/tlskind"
 )
 
-// TestMixedFlow: one flow of tls, tcp and HTTP steps, values flowing from
-// a tcp reply and a certificate into an HTTP request, and an HTTP cleanup.
+// dnsServer answers api.test with 127.0.0.1 over UDP on loopback.
+func dnsServer(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		if req.Question[0].Name == "api.test." {
+			rr, _ := dns.NewRR("api.test. 60 IN A 127.0.0.1")
+			m.Answer = append(m.Answer, rr)
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
+		_ = w.WriteMsg(m)
+	})}
+	started, done := make(chan struct{}), make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { defer close(done); _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown(); <-done })
+	return pc.LocalAddr().String()
+}
+
+// TestMixedFlow: one flow of dns, icmp, tls, tcp, grpc and HTTP steps,
+// values flowing from a dns answer, a tcp reply, a certificate and a
+// health check into the next steps and an HTTP request, and an HTTP cleanup.
 func TestMixedFlow(t *testing.T) {
 	var got []string
 	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = append(got, r.Method+" "+r.URL.Path+" "+r.URL.Query().Get("v")+" "+r.URL.Query().Get("issuer"))
+		got = append(got, r.Method+" "+r.URL.Path+" "+r.URL.Query().Get("v")+" "+r.URL.Query().Get("issuer")+" "+r.URL.Query().Get("serving"))
 		io.WriteString(w, `{"ok": true}`)
 	}))
 	defer api.Close()
@@ -38,11 +74,29 @@ func TestMixedFlow(t *testing.T) {
 			c.Close()
 		}
 	}()
+	hs := health.NewServer()
+	hs.SetServingStatus("shop", healthgrpc.HealthCheckResponse_SERVING)
+	gs := grpc.NewServer()
+	healthgrpc.RegisterHealthServer(gs, hs)
+	gln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = gs.Serve(gln) }()
+	defer gs.Stop()
 	apiAddr := strings.TrimPrefix(api.URL, "https://")
+	_, apiPort, _ := net.SplitHostPort(apiAddr)
 	flow := `name: mixed
 tls: {insecure_skip_verify: true}
-vars: {api: "` + api.URL + `"}
+vars: {svc: shop}
 steps:
+  - name: resolve
+    dns: {name: api.test, server: "` + dnsServer(t) + `"}
+    expect: [answers.count == 1, ttl == 60s]
+    capture: {ip: 'match(answers, "^\\S+")'}
+  - name: reach
+    icmp: {host: "{{ip}}", count: 2, interval: 10ms}
+    expect: [loss == 0]
   - name: cert
     tls: {address: "` + apiAddr + `", verify: false}
     expect: [cert.expires_in > 24h]
@@ -50,14 +104,20 @@ steps:
   - name: redis
     tcp: {address: "` + ln.Addr().String() + `", reply: "\\r\\n"}
     capture: {version: 'match(body, "redis-(\\d+)")'}
+  - name: health
+    grpc: {address: "` + gln.Addr().String() + `", service: "{{svc}}"}
+    capture: {serving: serving}
   - name: report
-    request: {url: "{{api}}/report", query: {v: "{{version}}", issuer: "{{issuer}}"}}
+    request: {url: "https://{{ip}}:` + apiPort + `/report", query: {v: "{{version}}", issuer: "{{issuer}}", serving: "{{serving}}"}}
     expect: [json.ok, status == 200, cert.expires_in > 24h]
 cleanup:
   - name: undo
-    request: {method: DELETE, url: "{{api}}/report/{{version}}"}
+    request: {method: DELETE, url: "https://{{ip}}:` + apiPort + `/report/{{version}}"}
 `
-	r := kindtest.Run(t, "", flow, tlskind.Kind{}, tcpkind.Kind{})
+	r := kindtest.Run(t, "", flow, tlskind.Kind{}, tcpkind.Kind{}, dnskind.Kind{}, icmpkind.Kind{}, grpckind.Kind{})
+	if s := r.Steps[1]; s.Message() == icmpkind.NotPermitted && os.Getenv("PROBER_TEST_ICMP_SKIP") != "" {
+		t.Skipf("%s (PROBER_TEST_ICMP_SKIP is set)", s.Message())
+	}
 	if !r.OK() {
 		t.Fatalf("%s", r.Summary())
 	}
@@ -65,13 +125,13 @@ cleanup:
 	for _, s := range r.Steps {
 		kinds = append(kinds, s.Kind+":"+string(s.Status))
 	}
-	if strings.Join(kinds, " ") != "tls:passed tcp:passed :passed :passed" {
+	if strings.Join(kinds, " ") != "dns:passed icmp:passed tls:passed tcp:passed grpc:passed :passed :passed" {
 		t.Errorf("steps %v", kinds)
 	}
-	if len(got) != 2 || !strings.HasPrefix(got[0], "GET /report 7 O=Acme") || got[1] != "DELETE /report/7  " {
+	if len(got) != 2 || !strings.HasPrefix(got[0], "GET /report 7 O=Acme") || !strings.HasSuffix(got[0], " SERVING") || got[1] != "DELETE /report/7   " {
 		t.Errorf("requests %q", got)
 	}
-	if r.Steps[2].Attr("cert.not_after") == "" || r.Steps[0].Attr("cert.not_after") != r.Steps[2].Attr("cert.not_after") {
-		t.Errorf("the HTTPS step and the tls step disagree on the certificate: %v vs %v", r.Steps[0].Attrs, r.Steps[2].Attrs)
+	if r.Steps[5].Attr("cert.not_after") == "" || r.Steps[2].Attr("cert.not_after") != r.Steps[5].Attr("cert.not_after") {
+		t.Errorf("the HTTPS step and the tls step disagree on the certificate: %v vs %v", r.Steps[2].Attrs, r.Steps[5].Attrs)
 	}
 }

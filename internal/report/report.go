@@ -65,6 +65,7 @@ func Text(w io.Writer, r *result.Run) error {
 		for _, f := range s.Failures {
 			fmt.Fprintf(&b, "       -> %s\n", f.Message)
 		}
+		writeKept(&b, &s, "       ")
 	}
 	if !r.OK() {
 		fmt.Fprintf(&b, "%s\n", r.Summary())
@@ -142,6 +143,9 @@ func JUnit(w io.Writer, runs []*result.Run) error {
 			c := junitCase{Name: st.Name, Classname: r.Flow, Time: secs(st.Duration)}
 			if st.Status != result.Skipped {
 				c.SystemOut = fmt.Sprintf("trace_id=%s span_id=%s http_status=%d", r.TraceID, st.SpanID, st.HTTPStatus)
+				if st.Response != nil {
+					c.SystemOut += "\n\nresponse:\n" + keptText(&st)
+				}
 			}
 			s.Tests++
 			switch st.Status {

@@ -97,6 +97,9 @@ type Step struct {
 	// not-after, a banner), already redacted, in the order the kind set
 	// them: the store, pages and logs carry them without knowing the kind.
 	Attrs []Attr `json:"attrs,omitempty"`
+	// Response is what the server answered to the last attempt of a
+	// failed step (nil for a step that passed, or that got no answer).
+	Response *Response `json:"response,omitempty"`
 }
 
 // Attr is one named fact a step kind recorded.

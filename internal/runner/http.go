@@ -192,6 +192,7 @@ func (h *httpStep) Execute(actx context.Context, x *Exchange) (result.Class, str
 	limit := r.f.cfg.HTTP.BodyLimit
 	data, rerr := readBody(*r.buf, resp.Body, resp.ContentLength, limit)
 	*r.buf = data
+	r.note(s, resp, data)
 	n := int64(len(data))
 	end := time.Now()
 	s.Timings = r.timing.snapshot(end)

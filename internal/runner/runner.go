@@ -45,6 +45,9 @@ type Options struct {
 	// flows with the same TLS settings draw their HTTP transport from one
 	// pool instead of each flow holding its own (see Transports).
 	Transports *Transports
+	// Verbose, when set, is shown every request of a run and its whole
+	// response, redacted, as each attempt ends (`once --verbose`).
+	Verbose func(step string, attempt int, req *result.Sent, resp *result.Response)
 }
 
 // Transports pools HTTP transports across flows. A run takes a transport
@@ -195,6 +198,7 @@ type run struct {
 	step    *config.Step
 	redacts bool
 	flowCtx context.Context // the context of the step in progress (kinds' Classify)
+	noted   noted           // the last HTTP response, for keep
 	// x and xs are the attempt in progress's Exchange and the step it
 	// fills: the Exchange escapes (an interface call), so the run holds
 	// them rather than each attempt allocating them.
@@ -262,7 +266,7 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 			res.Steps = append(res.Steps, skippedStep(st, "an earlier step failed"))
 			continue
 		}
-		s := r.runStep(mainCtx, st)
+		s := r.keep(r.runStep(mainCtx, st))
 		res.Steps = append(res.Steps, s)
 		if s.Status == result.Failed {
 			failed = true
@@ -279,7 +283,7 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 			res.Steps = append(res.Steps, skippedStep(st, fmt.Sprintf("variable %q was never captured", missing)))
 			continue
 		}
-		res.Steps = append(res.Steps, r.runStep(ctx, st))
+		res.Steps = append(res.Steps, r.keep(r.runStep(ctx, st)))
 	}
 	return res
 }

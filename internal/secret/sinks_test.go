@@ -31,7 +31,8 @@ import (
 // padding that puts it across the cuts of failure messages), expectations
 // fail on the echoes, and the run goes to the log (runlog's JSON, without
 // the redacting handler: the Result must be clean by itself), `once`'s
-// text, JSON and JUnit, the web pages and API, and a notifier's page. No
+// text, JSON, JUnit and --verbose, the web pages and API (the kept
+// response of the failed step included), and a notifier's page. No
 // encoding of the secret, nor 8 bytes of one, may show anywhere.
 
 // echoServer echoes the secret of a JSON body {"k": ...} back.
@@ -104,9 +105,14 @@ func newSinks(t testing.TB, pages ...string) *sinks {
 func (s *sinks) outputs(t testing.TB, v string, pad int) []string {
 	set := secret.NewSet(map[string]string{"S": v, "OTHER": "Other-Secret-42"})
 	f := &config.Flow{Name: "sink", Timeout: 10 * time.Second, Vars: map[string]string{},
-		HTTP:  config.HTTPOptions{BodyLimit: 1 << 20},
+		// keep_response moves with pad, so that its cut falls across the echoes.
+		HTTP:  config.HTTPOptions{BodyLimit: 1 << 20, KeepResponse: int64(64 + pad)},
 		Steps: []*config.Step{sinkStep(s.srv.URL, pad)}}
-	rf, err := runner.New(f, runner.Options{Region: "r", Version: "v", Secrets: set})
+	var verbose bytes.Buffer // once --verbose: every exchange, curl -v style
+	rf, err := runner.New(f, runner.Options{Region: "r", Version: "v", Secrets: set,
+		Verbose: func(step string, attempt int, req *result.Sent, resp *result.Response) {
+			report.Exchange(&verbose, step, attempt, req, resp)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +131,10 @@ func (s *sinks) outputs(t testing.TB, v string, pad int) []string {
 	report.Text(&text, r)
 	report.JUnit(&junit, []*result.Run{r})
 	js, _ := json.MarshalIndent([]*result.Run{r}, "", "  ")
-	out = append(out, text.String(), junit.String(), string(js))
+	out = append(out, text.String(), junit.String(), string(js), verbose.String())
+	if r.Steps[0].HTTPStatus != 0 && (r.Steps[0].Response == nil || verbose.Len() == 0) {
+		t.Fatalf("the answered step kept no response, or --verbose saw nothing: nothing proven of them")
+	}
 	s.src.run = r
 	for _, path := range s.pages {
 		path = strings.ReplaceAll(path, "{trace}", r.TraceID)

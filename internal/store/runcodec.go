@@ -39,6 +39,17 @@ const (
 	encKindPart // a step kind's name and attributes follow the failures
 )
 
+// A run's flags byte has bits to spare (the step bits above are a step's):
+// encStepFlags2 says that each of its steps has a second flags byte after
+// its first. Runs encoded before it (no bit, no byte) decode as they were,
+// and runs whose steps need none of its bits (every passing run) pay nothing.
+const encStepFlags2 = encCleanup
+
+// Bits of a step's second flags byte.
+const (
+	encResponse = 1 << iota // a kept response follows the kind part
+)
+
 // appendRun appends r, its flow name and labels excepted, to b.
 func appendRun(b []byte, r *result.Run) []byte {
 	var flags byte
@@ -53,6 +64,13 @@ func appendRun(b []byte, r *result.Run) []byte {
 	}
 	if r.Planned.IsZero() {
 		flags |= encNoPlanned
+	}
+	flags2 := false
+	for i := range r.Steps {
+		flags2 = flags2 || stepFlags2(&r.Steps[i]) != 0
+	}
+	if flags2 {
+		flags |= encStepFlags2
 	}
 	b = append(b, flags)
 	b = appendID(b, r.ID)
@@ -74,12 +92,21 @@ func appendRun(b []byte, r *result.Run) []byte {
 	b = binary.AppendVarint(b, int64(r.Retry))
 	b = binary.AppendUvarint(b, uint64(len(r.Steps)))
 	for i := range r.Steps {
-		b = appendStep(b, &r.Steps[i], start)
+		b = appendStep(b, &r.Steps[i], start, flags2)
 	}
 	return b
 }
 
-func appendStep(b []byte, s *result.Step, runStart int64) []byte {
+// stepFlags2 is s's second flags byte.
+func stepFlags2(s *result.Step) byte {
+	var f byte
+	if s.Response != nil {
+		f |= encResponse
+	}
+	return f
+}
+
+func appendStep(b []byte, s *result.Step, runStart int64, withFlags2 bool) []byte {
 	var flags byte
 	if s.Cleanup {
 		flags |= encCleanup
@@ -94,6 +121,10 @@ func appendStep(b []byte, s *result.Step, runStart int64) []byte {
 		flags |= encKindPart // HTTP steps pay nothing for it
 	}
 	b = append(b, flags)
+	flags2 := stepFlags2(s)
+	if withFlags2 {
+		b = append(b, flags2)
+	}
 	b = appendString(b, s.Name)
 	b = appendString(b, s.Dependency)
 	b = appendID(b, s.SpanID)
@@ -125,7 +156,25 @@ func appendStep(b []byte, s *result.Step, runStart int64) []byte {
 			b = appendString(b, a.Value)
 		}
 	}
+	if flags2&encResponse != 0 {
+		b = appendResponse(b, s.Response)
+	}
 	return b
+}
+
+func appendResponse(b []byte, r *result.Response) []byte {
+	b = appendString(b, r.Proto)
+	b = binary.AppendVarint(b, int64(r.Status))
+	b = binary.AppendUvarint(b, uint64(len(r.Headers)))
+	for _, h := range r.Headers {
+		b = appendString(b, h.Name)
+		b = appendString(b, h.Value)
+	}
+	b = appendString(b, string(r.Body))
+	if r.Truncated {
+		return append(b, 1)
+	}
+	return append(b, 0)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -195,13 +244,17 @@ func decodeRun(enc []byte, flow string, labels map[string]string) *result.Run {
 		r.Steps = make([]result.Step, n)
 	}
 	for i := range r.Steps {
-		d.step(&r.Steps[i], start)
+		d.step(&r.Steps[i], start, flags&encStepFlags2 != 0)
 	}
 	return r
 }
 
-func (d *runDecoder) step(s *result.Step, runStart int64) {
+func (d *runDecoder) step(s *result.Step, runStart int64, withFlags2 bool) {
 	flags := d.byte()
+	var flags2 byte
+	if withFlags2 {
+		flags2 = d.byte()
+	}
 	s.Cleanup = flags&encCleanup != 0
 	s.Timings.Reused = flags&encReused != 0
 	s.Name = d.string()
@@ -232,20 +285,32 @@ func (d *runDecoder) step(s *result.Step, runStart int64) {
 		f := &s.Failures[i]
 		f.Expectation, f.Actual, f.Message = d.string(), d.string(), d.string()
 	}
-	if flags&encKindPart == 0 {
-		return
+	if flags&encKindPart != 0 {
+		s.Kind = d.string()
+		s.Attrs = d.attrs()
 	}
-	s.Kind = d.string()
-	n = d.uvarint()
+	if flags2&encResponse != 0 {
+		s.Response = &result.Response{Proto: d.string(), Status: int(d.varint()), Headers: d.attrs()}
+		if body := d.string(); body != "" {
+			s.Response.Body = []byte(body)
+		}
+		s.Response.Truncated = d.byte() == 1
+	}
+}
+
+func (d *runDecoder) attrs() []result.Attr {
+	n := d.uvarint()
 	if n > uint64(len(d.s)) {
 		n = 0
 	}
-	if n > 0 {
-		s.Attrs = make([]result.Attr, n)
+	if n == 0 {
+		return nil
 	}
-	for i := range s.Attrs {
-		s.Attrs[i].Name, s.Attrs[i].Value = d.string(), d.string()
+	as := make([]result.Attr, n)
+	for i := range as {
+		as[i].Name, as[i].Value = d.string(), d.string()
 	}
+	return as
 }
 
 func (d *runDecoder) byte() byte {

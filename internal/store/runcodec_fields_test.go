@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/hex"
 	"fmt"
 	"reflect"
 	"testing"
@@ -29,6 +30,12 @@ func fillAll(t *testing.T, v reflect.Value, n *int) {
 		v.SetBool(true)
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		v.SetInt(int64(*n))
+	case reflect.Uint8:
+		v.SetUint(uint64(*n))
+	case reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		fillAll(t, p.Elem(), n)
+		v.Set(p)
 	case reflect.Struct:
 		for i := range v.NumField() {
 			if !v.Type().Field(i).IsExported() {
@@ -61,6 +68,12 @@ func diffPaths(got, want reflect.Value, path string, out *[]string) {
 		return
 	}
 	switch got.Kind() {
+	case reflect.Pointer:
+		if got.IsNil() != want.IsNil() {
+			*out = append(*out, fmt.Sprintf("%s (nil %v, want nil %v)", path, got.IsNil(), want.IsNil()))
+		} else if !got.IsNil() {
+			diffPaths(got.Elem(), want.Elem(), path, out)
+		}
 	case reflect.Struct:
 		for i := range got.NumField() {
 			diffPaths(got.Field(i), want.Field(i), path+"."+got.Type().Field(i).Name, out)
@@ -93,5 +106,41 @@ func TestRunCodecEveryField(t *testing.T) {
 	diffPaths(reflect.ValueOf(*got), reflect.ValueOf(r), "Run", &diffs)
 	for _, d := range diffs {
 		t.Errorf("field %s does not round-trip through the run codec", d)
+	}
+}
+
+// TestRunCodecOlderEncoding: a run encoded by the codec of the release
+// before kept responses (a tls step with attributes and a failed HTTP
+// step) decodes as it was, and the same run with a kept response
+// round-trips while a passing run's encoding is unchanged by it.
+func TestRunCodecOlderEncoding(t *testing.T) {
+	const old = "000100f067aa0ba902b7024bf92f3577b34da6a3ce929d0e0e473600000265758080a0bbd29df1fa310080d0acf30e066661696c65640a037061790002800463657274000100f067aa0ba902b803544c530e746c733a2f2f73686f703a343433067061737365640100020000000000000000000003746c73010e636572742e6e6f745f616674657214323032372d30312d30325430333a30343a30355a0003706179000100f067aa0ba902b904504f53540f687474703a2f2f73686f702f706179066661696c65640aee0702000000000000000084010100000a73746174757320353033"
+	t0 := time.Unix(1_800_000_000, 0).UTC()
+	want := &result.Run{Flow: "checkout", ID: "00f067aa0ba902b7", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", Region: "eu", Start: t0, Planned: t0,
+		Duration: 2 * time.Second, Status: result.Failed, Class: result.HTTP5xx, FailedStep: "pay",
+		Steps: []result.Step{
+			{Name: "cert", Kind: "tls", Method: "TLS", URL: "tls://shop:443", SpanID: "00f067aa0ba902b8", Status: result.Passed, Class: result.OK, Attempts: 1, Start: t0,
+				Attrs: []result.Attr{{Name: "cert.not_after", Value: "2027-01-02T03:04:05Z"}}},
+			{Name: "pay", Method: "POST", URL: "http://shop/pay", SpanID: "00f067aa0ba902b9", Status: result.Failed, Class: result.HTTP5xx, HTTPStatus: 503, Attempts: 1, Start: t0,
+				BodyBytes: 66, Failures: []result.Failure{{Message: "status 503"}}},
+		}}
+	enc, err := hex.DecodeString(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var diffs []string
+	diffPaths(reflect.ValueOf(*decodeRun(enc, "checkout", nil)), reflect.ValueOf(*want), "Run", &diffs)
+	for _, d := range diffs {
+		t.Errorf("older encoding: field %s", d)
+	}
+	if got := hex.EncodeToString(appendRun(nil, want)); got != old {
+		t.Errorf("a run without kept responses encodes differently than before:\n got %s\nwant %s", got, old)
+	}
+	want.Steps[1].Response = &result.Response{Proto: "HTTP/1.1", Status: 503, Truncated: true,
+		Headers: []result.Attr{{Name: "Retry-After", Value: "5"}}, Body: []byte("\x00gateway \xff timeout")}
+	diffs = nil
+	diffPaths(reflect.ValueOf(*decodeRun(appendRun(nil, want), "checkout", nil)), reflect.ValueOf(*want), "Run", &diffs)
+	for _, d := range diffs {
+		t.Errorf("kept response: field %s", d)
 	}
 }

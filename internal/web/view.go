@@ -175,6 +175,7 @@ type stepView struct {
 type stepFailures struct {
 	Step     string
 	Failures []result.Failure
+	Response *responseView // what the server answered, when the step kept it
 }
 
 type errorView struct {
@@ -412,7 +413,7 @@ func (s *server) addSteps(v *runView, r *result.Run) {
 		}
 		if len(st.Failures) > 0 {
 			sv.More = len(st.Failures) - 1
-			v.Failures = append(v.Failures, stepFailures{st.Name, st.Failures})
+			v.Failures = append(v.Failures, stepFailures{st.Name, st.Failures, responseOf(st)})
 		}
 		if st.HTTPStatus != 0 {
 			sv.HTTP = strconv.Itoa(st.HTTPStatus)

@@ -65,6 +65,10 @@ func (Kind) Decode(b *config.StepBlock) any {
 	return s
 }
 
+// Target is what the step talks to, as the flow page lists it: its
+// address as configured ("tcp://{{host}}:port").
+func (s *Spec) Target() string { return "tcp://" + s.Address.String() }
+
 // Execute implements runner.Executor.
 func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, string) {
 	addr, err := x.Expand(s.Address)
