@@ -49,6 +49,10 @@ type Spec struct {
 	ClientCert *tls.Certificate
 }
 
+// MakesTLSHandshake says that a tls step records a certificate whenever it
+// gets one: the series calculator counts its expiry series.
+func (*Spec) MakesTLSHandshake() bool { return true }
+
 // Decode implements config.StepKind.
 func (Kind) Decode(b *config.StepBlock) any {
 	s := &Spec{Address: kinds.Address(b, "443"), Verify: true}
