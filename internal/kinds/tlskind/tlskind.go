@@ -59,9 +59,14 @@ func (Kind) Decode(b *config.StepBlock) any {
 	if v, ok := b.String("server_name", "a host name"); ok {
 		s.ServerName = v
 	}
-	if _, pem, ok := b.PEMFile("ca_file"); ok {
-		s.Roots = x509.NewCertPool()
-		s.Roots.AppendCertsFromPEM(pem)
+	// An empty ca_file (`"${env:SHOP_CA_FILE:-}"` unset) is the system's
+	// roots, so that one flow serves a sandbox with its own CA and a
+	// public host alike.
+	if p, ok := b.String("ca_file", "a file path"); ok && p != "" {
+		if _, pem, ok := b.PEMFile("ca_file"); ok {
+			s.Roots = x509.NewCertPool()
+			s.Roots.AppendCertsFromPEM(pem)
+		}
 	}
 	if v, ok := b.Bool("verify"); ok {
 		s.Verify = v
