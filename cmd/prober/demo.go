@@ -194,7 +194,7 @@ func (p *runPrinter) Observe(r *result.Run) {
 	if !r.OK() {
 		verdict = "FAILED"
 	}
-	fmt.Fprintf(p.w, "%s  %-12s %s  %8s  trace_id=%s\n", r.Start.Format("15:04:05"), r.Flow, verdict,
+	fmt.Fprintf(p.w, "%s  %-16s %s  %8s  trace_id=%s\n", r.Start.Format("15:04:05"), r.Flow, verdict,
 		result.Round(r.Duration), r.TraceID)
 	if !r.OK() {
 		fmt.Fprintf(p.w, "          %s\n", r.Summary())

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/result"
 	"github.com/prober-dev/prober/internal/shop"
 )
 
@@ -66,5 +67,23 @@ func TestDemoBannerShowsOnce(t *testing.T) {
 		if random := strings.Contains(out, "password is random"); random == own {
 			t.Errorf("own password %v: banner says random: %v", own, random)
 		}
+	}
+}
+
+// The demo's run lines keep their verdicts in one column for the shipped
+// flows' names, shop_certificate the longest.
+func TestRunPrinterColumns(t *testing.T) {
+	var b bytes.Buffer
+	p := &runPrinter{w: &b}
+	for _, f := range []string{"checkout", "shop_health", "shop_certificate"} {
+		p.Observe(&result.Run{Flow: f, Status: result.Passed, Class: result.OK, Start: time.Now(), TraceID: strings.Repeat("a", 32)})
+	}
+	col := -1
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		i := strings.Index(line, "PASSED")
+		if col >= 0 && i != col {
+			t.Errorf("verdict at column %d, want %d:\n%s", i, col, b.String())
+		}
+		col = i
 	}
 }
