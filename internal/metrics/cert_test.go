@@ -177,12 +177,22 @@ func TestSeriesOfCountsCerts(t *testing.T) {
 			t.Errorf("detailed %v: %d series with two handshaking steps, %d without; want 2 more", detailed, got, base)
 		}
 		reg, m := newTestMetrics(t)
-		m.SetFlows([]FlowShape{withCert})
+		shapes := []FlowShape{withCert}
+		m.SetFlows(shapes)
+		if e := m.Expected(shapes)["site"]; e != got {
+			t.Errorf("detailed %v: Expected before a run %d, calculator %d", detailed, e, got)
+		}
 		at := t0.Add(24 * time.Hour)
 		m.Observe(certRun(certStep{"home", "https://x.example.com/", at, false}, certStep{"api", "http://x.example.com/", time.Time{}, false},
 			certStep{"tls", "tls://x.example.com:443", at, false}))
 		if scraped := scrapeCounts(t, reg, m)["site"]; scraped != got {
 			t.Errorf("detailed %v: scrape after a passing run %d, calculator %d", detailed, scraped, got)
+		}
+		// A reload of the same flows (the status page's count): the series
+		// that exist are not counted twice.
+		m.SetFlows(shapes)
+		if e := m.Expected(shapes)["site"]; e != got {
+			t.Errorf("detailed %v: Expected after a run and a reload %d, calculator %d", detailed, e, got)
 		}
 	}
 }

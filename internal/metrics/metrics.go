@@ -1461,15 +1461,35 @@ func (s *sample) lines() int {
 func SeriesOf(flows []FlowShape) map[string]int {
 	m := New(prometheus.NewRegistry(), "", BuildInfo{})
 	m.SetFlows(flows)
+	return m.Expected(flows)
+}
+
+// Expected is Series plus, for each of flows (as last given to SetFlows),
+// the certificate series its steps that make a TLS handshake
+// (StepShape.Cert) will export and do not yet: the count once every flow
+// has passed a run, whether they have or not (a reload counts a kept
+// step's series once).
+func (m *Metrics) Expected(flows []FlowShape) map[string]int {
 	out := m.Series()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	for _, f := range flows {
-		certs := map[string]bool{} // a step name twice is one set of series
+		fd := m.flows[f.Name]
+		if fd == nil {
+			continue
+		}
+		fd.mu.Lock()
+		counted := map[string]bool{} // a step name twice is one set of series
+		for c := fd.certs; c != nil; c = c.next {
+			counted[c.step.lbl.raw] = true
+		}
 		for _, s := range f.Steps {
-			if s.Cert {
-				certs[s.Name] = true
+			if s.Cert && !counted[s.Name] {
+				counted[s.Name] = true
+				out[f.Name]++
 			}
 		}
-		out[f.Name] += len(certs)
+		fd.mu.Unlock()
 	}
 	return out
 }
