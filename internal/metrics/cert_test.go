@@ -205,3 +205,25 @@ func countFamily(t *testing.T, reg prometheus.Gatherer, name string) int {
 	}
 	return n
 }
+
+// BenchmarkObserveHTTPS is BenchmarkObserve with every step over HTTPS,
+// each recording its certificate: what the expiry series costs a run.
+func BenchmarkObserveHTTPS(b *testing.B) {
+	reg := prometheus.NewRegistry()
+	m := New(reg, testRegion, BuildInfo{Version: "bench"})
+	shape := FlowShape{Detailed: true, Name: "checkout"}
+	r := passingRun()
+	r.Steps = r.Steps[:4]
+	r.Steps = append(r.Steps, step("logout", result.Passed, result.OK, 5*time.Millisecond))
+	attrs := certAttrs(t0.Add(30 * 24 * time.Hour))
+	for i := range r.Steps {
+		r.Steps[i].URL = "https://shop.example.com/api/" + r.Steps[i].Name
+		r.Steps[i].Attrs = attrs[:1] // cert.not_after only: an HTTPS step that reads no cert.* operand
+		shape.Steps = append(shape.Steps, StepShape{Name: r.Steps[i].Name, Dependency: r.Steps[i].Dependency, Cert: true})
+	}
+	m.SetFlows([]FlowShape{shape})
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Observe(r)
+	}
+}
