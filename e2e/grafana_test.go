@@ -22,6 +22,7 @@ import (
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/metrics"
 	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/shop"
 )
 
 // The Grafana dashboard in deploy/grafana, checked two ways: statically
@@ -265,7 +266,7 @@ func TestGrafanaDashboardStatic(t *testing.T) {
 	}), "\n"))
 	for _, want := range []string{"synthetic success by flow and region", "last run status", "step latency", "dependency success",
 		"failure classes", "alert states", "runs skipped and retries", "notifications sent and failed", "outbox",
-		"schedule lateness p99", "config reload"} {
+		"schedule lateness p99", "config reload", "certificate expiry"} {
 		if !strings.Contains(titles, want) {
 			t.Errorf("no panel %q", want)
 		}
@@ -671,6 +672,32 @@ func testGrafanaDashboardQueries(t *testing.T, level string) {
 			checked++
 		}
 		t.Logf("%s: %d of %d queries return data", pass.name, checked, len(queries))
+	}
+
+	// The certificate panel shows the sandbox shop's HTTPS certificate,
+	// made to expire 10 days after the demo starts: in the warning band.
+	found := false
+	for _, p := range d.allPanels() {
+		if p.Title != "Certificate expiry" {
+			continue
+		}
+		found = true
+		expr, err := substitute(p.Targets[0].Expr, withVars(map[string]string{"flow": ".+", "region": "local", "step": ".+"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := waitData(t, ps, expr, 30*time.Second)
+		if len(r.Data.Result) != 1 || !strings.HasPrefix(r.Data.Result[0].Metric["host"], "127.0.0.1:") {
+			t.Fatalf("certificate panel: %+v, want the sandbox shop's host", r.Data.Result)
+		}
+		v, _ := r.Data.Result[0].Value[1].(string)
+		days, err := strconv.ParseFloat(v, 64)
+		if want := shop.DefaultCertValidity.Hours() / 24; err != nil || days > want || days < want-1 {
+			t.Errorf("certificate panel: %s days left, want just under %g", v, want)
+		}
+	}
+	if !found {
+		t.Error("no panel \"Certificate expiry\"")
 	}
 }
 

@@ -216,7 +216,7 @@ func TestPromtoolCheckGolden(t *testing.T) {
 func TestPromtoolCheckShipped(t *testing.T) {
 	promtool(t)
 	dir := t.TempDir()
-	shipped, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: daemon.NotifierKinds()})
+	shipped, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: daemon.NotifierKinds(), StepKinds: daemon.StepKinds()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestPromtoolCheckShipped(t *testing.T) {
 // TestShippedRulesFile: deploy/prometheus/prober.rules.yml is what
 // `prober rules` prints for the shipped probes.yaml.
 func TestShippedRulesFile(t *testing.T) {
-	cfg, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: daemon.NotifierKinds()})
+	cfg, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: daemon.NotifierKinds(), StepKinds: daemon.StepKinds()})
 	if err != nil {
 		t.Fatal(err)
 	}
