@@ -4,6 +4,7 @@ import (
 	"github.com/prober-dev/prober/internal/alert"
 	"github.com/prober-dev/prober/internal/alert/notify/alertmanager"
 	"github.com/prober-dev/prober/internal/alert/notify/console"
+	"github.com/prober-dev/prober/internal/alert/notify/opsgenie"
 	"github.com/prober-dev/prober/internal/alert/notify/pagerduty"
 	"github.com/prober-dev/prober/internal/alert/notify/slack"
 	"github.com/prober-dev/prober/internal/alert/notify/webhook"
@@ -21,6 +22,7 @@ func notifierPlugins() []alert.NotifierPlugin {
 		console.Plugin{},
 		alertmanager.Plugin{},
 		webhook.Plugin{},
+		opsgenie.Plugin{},
 	}
 }
 
