@@ -7,6 +7,7 @@ import (
 	"github.com/prober-dev/prober/internal/alert/notify/opsgenie"
 	"github.com/prober-dev/prober/internal/alert/notify/pagerduty"
 	"github.com/prober-dev/prober/internal/alert/notify/slack"
+	"github.com/prober-dev/prober/internal/alert/notify/teams"
 	"github.com/prober-dev/prober/internal/alert/notify/webhook"
 	"github.com/prober-dev/prober/internal/config"
 )
@@ -23,6 +24,7 @@ func notifierPlugins() []alert.NotifierPlugin {
 		alertmanager.Plugin{},
 		webhook.Plugin{},
 		opsgenie.Plugin{},
+		teams.Plugin{},
 	}
 }
 
