@@ -4,6 +4,7 @@ import (
 	"github.com/prober-dev/prober/internal/alert"
 	"github.com/prober-dev/prober/internal/alert/notify/alertmanager"
 	"github.com/prober-dev/prober/internal/alert/notify/console"
+	"github.com/prober-dev/prober/internal/alert/notify/email"
 	"github.com/prober-dev/prober/internal/alert/notify/opsgenie"
 	"github.com/prober-dev/prober/internal/alert/notify/pagerduty"
 	"github.com/prober-dev/prober/internal/alert/notify/slack"
@@ -25,6 +26,7 @@ func notifierPlugins() []alert.NotifierPlugin {
 		webhook.Plugin{},
 		opsgenie.Plugin{},
 		teams.Plugin{},
+		email.Plugin{},
 	}
 }
 
