@@ -26,6 +26,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -282,11 +283,17 @@ func card(p *alert.Page) *Card {
 		}
 	}
 	add("severity", p.Severity)
-	add("flow", p.Component)
+	// The component is the flow or the dependency, which the details
+	// name as such when the lifecycle rendered them.
+	if !slices.ContainsFunc(p.Details, func(f alert.Field) bool {
+		return (f.Name == "flow" || f.Name == "dependency") && f.Value == p.Component
+	}) {
+		add("component", p.Component)
+	}
 	add("class", p.Class)
 	add("source", p.Source)
 	for _, f := range p.Details {
-		if f.Name == "flow" && f.Value == p.Component || f.Name == "class" && f.Value == p.Class || f.Name == "severity" {
+		if f.Name == "class" && f.Value == p.Class || f.Name == "severity" {
 			continue // shown above
 		}
 		add(cmp.Or(f.Name, "detail"), f.Value)

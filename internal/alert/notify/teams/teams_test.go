@@ -95,7 +95,7 @@ func TestTriggerCard(t *testing.T) {
 			t.Errorf("%s = %q, want %q", tt.path, got, tt.want)
 		}
 	}
-	want := map[string]string{"severity": "critical", "flow": "checkout", "class": "swallowed_error", "source": "prober (regions a, b, c)",
+	want := map[string]string{"severity": "critical", "component": "checkout", "class": "swallowed_error", "source": "prober (regions a, b, c)",
 		"step": "pay", "gateway success": "0% (was 99.8%)", "trace": "4bf92f3577b34da6a3ce929d0e0e4736"}
 	got := facts(c)
 	for k, v := range want {
@@ -106,6 +106,14 @@ func TestTriggerCard(t *testing.T) {
 	// The second "step" is a fact of its own, in order.
 	if fs := path(c, "body.2.facts").([]any); len(fs) != 8 || path(fs[7], "value") != "confirm" {
 		t.Errorf("facts %v", fs)
+	}
+	// A page that names its flow in the details shows it once, as flow.
+	p.Details = append([]alert.Field{{Name: "flow", Value: "checkout"}}, p.Details...)
+	if _, err := n.Send(context.Background(), p, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := facts(f.got()[1]); got["flow"] != "checkout" || got["component"] != "" {
+		t.Errorf("facts %v", got)
 	}
 }
 
