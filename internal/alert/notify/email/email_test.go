@@ -502,3 +502,20 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// A summary cannot add headers: the subject is one line, non-ASCII
+// encoded (RFC 2047).
+func TestSubjectOneEncodedLine(t *testing.T) {
+	s := newSMTPD(t, withAuth)
+	p := alerttest.SamplePage(alert.Trigger)
+	p.Summary = "caf\u00e9 down\r\nBcc: evil@example.org\n"
+	if _, err := build(t, s, "", nil).Send(context.Background(), p, ""); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := parse(t, s.got()[0])
+	raw := m.Header.Get("Subject")
+	dec, err := new(mime.WordDecoder).DecodeHeader(raw)
+	if err != nil || !strings.HasPrefix(raw, "=?utf-8?q?") || dec != "[CRITICAL] checkout_failing: caf\u00e9 down Bcc: evil@example.org" || m.Header.Get("Bcc") != "" {
+		t.Errorf("subject %q (%q), Bcc %q", raw, dec, m.Header.Get("Bcc"))
+	}
+}
