@@ -11,10 +11,10 @@
 #
 # No HEALTHCHECK: distroless has no shell or curl to run one, and the prober
 # has no health-probe subcommand. Orchestrators probe GET /healthz and
-# /readyz on :9115 (ECS container health checks run inside the container
+# /readyz on :8315 (ECS container health checks run inside the container
 # too, so they are not used; an exiting essential container stops the task).
 #
-# The command below listens on 0.0.0.0:9115 in plain HTTP without
+# The command below listens on 0.0.0.0:8315 in plain HTTP without
 # authentication: publish the port only to what needs it. For TLS and basic
 # auth, mount a directory with web-config.yml, its certificate and key
 # (readable by 65532) and add --web.config.file to the command; health
@@ -79,6 +79,6 @@ USER 65532:65532
 # A VOLUME so that a fresh volume mounted here (docker run -v, an ECS task
 # volume) starts out owned by 65532.
 VOLUME ["/var/lib/prober"]
-EXPOSE 9115
+EXPOSE 8315
 ENTRYPOINT ["/prober"]
-CMD ["run", "--config", "/etc/prober/probes.yaml", "--listen", "0.0.0.0:9115", "--state-dir", "/var/lib/prober"]
+CMD ["run", "--config", "/etc/prober/probes.yaml", "--listen", "0.0.0.0:8315", "--state-dir", "/var/lib/prober"]

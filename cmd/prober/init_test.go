@@ -50,9 +50,9 @@ func TestInit(t *testing.T) {
 func TestDemoBannerShowsOnce(t *testing.T) {
 	for _, own := range []bool{true, false} {
 		var b bytes.Buffer
-		printBanner(&b, &config.Config{}, "http://127.0.0.1:9115", &shop.Sandbox{ShopURL: "http://127.0.0.1:4242"}, "/tmp/d", own)
+		printBanner(&b, &config.Config{}, "http://127.0.0.1:8315", &shop.Sandbox{ShopURL: "http://127.0.0.1:4242"}, "/tmp/d", own)
 		out := b.String()
-		if !strings.Contains(out, "SHOP_URL=http://127.0.0.1:4242 prober once") || !strings.Contains(out, "http://127.0.0.1:9115/alerts") {
+		if !strings.Contains(out, "SHOP_URL=http://127.0.0.1:4242 prober once") || !strings.Contains(out, "http://127.0.0.1:8315/alerts") {
 			t.Errorf("own password %v: banner lacks the once command or the alerts page:\n%s", own, out)
 		}
 		if random := strings.Contains(out, "password is random"); random == own {

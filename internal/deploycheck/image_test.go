@@ -49,7 +49,7 @@ func TestDockerfile(t *testing.T) {
 	}
 	wantJSON := map[string][]string{
 		"ENTRYPOINT": {"/prober"},
-		"CMD":        {"run", "--config", "/etc/prober/probes.yaml", "--listen", "0.0.0.0:9115", "--state-dir", "/var/lib/prober"},
+		"CMD":        {"run", "--config", "/etc/prober/probes.yaml", "--listen", "0.0.0.0:8315", "--state-dir", "/var/lib/prober"},
 		"VOLUME":     {"/var/lib/prober"},
 	}
 	for cmd, want := range wantJSON {
@@ -58,8 +58,8 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("final stage %s: got %v, want exactly one, exec form %q", cmd, ins, want)
 		}
 	}
-	if ex := final.Find("EXPOSE"); len(ex) != 1 || ex[0].Args != "9115" {
-		t.Errorf("final stage EXPOSE %v: want 9115", ex)
+	if ex := final.Find("EXPOSE"); len(ex) != 1 || ex[0].Args != "8315" {
+		t.Errorf("final stage EXPOSE %v: want 8315", ex)
 	}
 	if hc := final.Find("HEALTHCHECK"); len(hc) != 0 {
 		t.Errorf("HEALTHCHECK on line %d: distroless has no shell or client to run one", hc[0].Line)
