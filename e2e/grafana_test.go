@@ -316,6 +316,7 @@ func TestGrafanaDashboardStatic(t *testing.T) {
 			JSONData struct {
 				Exemplars []struct {
 					Name string `yaml:"name"`
+					URL  string `yaml:"url"`
 				} `yaml:"exemplarTraceIdDestinations"`
 			} `yaml:"jsonData"`
 		} `yaml:"datasources"`
@@ -324,6 +325,30 @@ func TestGrafanaDashboardStatic(t *testing.T) {
 	if len(ds.Datasources) == 0 || ds.Datasources[0].Type != "prometheus" || len(ds.Datasources[0].JSONData.Exemplars) == 0 ||
 		ds.Datasources[0].JSONData.Exemplars[0].Name != "trace_id" {
 		t.Errorf("datasource provisioning: %+v", ds)
+	}
+	logLinks := 0
+	for _, d := range ds.Datasources {
+		for _, e := range d.JSONData.Exemplars {
+			if e.URL != "" {
+				logLinks++
+				checkLogLink(t, "datasource exemplar link", e.URL, "${__value.raw}")
+			}
+		}
+	}
+	var probes struct {
+		Alerting struct {
+			Links struct {
+				Logs string `yaml:"logs"`
+			} `yaml:"links"`
+		} `yaml:"alerting"`
+	}
+	readYAML(t, "../probes.yaml", &probes)
+	if l := probes.Alerting.Links.Logs; l != "" {
+		logLinks++
+		checkLogLink(t, "probes.yaml alerting.links.logs", l, "{trace_id}")
+	}
+	if logLinks != 2 {
+		t.Errorf("%d log links checked, want the exemplar's and probes.yaml's", logLinks)
 	}
 	var prov struct {
 		Providers []struct {
@@ -336,6 +361,51 @@ func TestGrafanaDashboardStatic(t *testing.T) {
 	readYAML(t, "../deploy/grafana/provisioning/dashboards/prober.yaml", &prov)
 	if len(prov.Providers) == 0 || prov.Providers[0].Type != "file" || prov.Providers[0].Options.Path == "" {
 		t.Errorf("dashboard provisioning: %+v", prov)
+	}
+}
+
+// logQLLineFilter is a LogQL query that selects streams by labels and
+// finds the trace id in the lines: {selector} |= "TRACE".
+var logQLLineFilter = regexp.MustCompile(`^\{([^}]*)\}\s*\|=\s*"TRACE"$`)
+
+// checkLogLink: a link from a trace id to the logs opens Grafana Explore (not
+// Loki's API port, which has no UI) with a Loki query that searches the log
+// lines for the trace id (placeholder), not a stream label: a label per trace
+// would be one stream per probe run.
+func checkLogLink(t *testing.T, where, link, placeholder string) {
+	t.Helper()
+	u, err := url.Parse(strings.ReplaceAll(link, placeholder, "TRACE"))
+	if err != nil {
+		t.Errorf("%s: %v", where, err)
+		return
+	}
+	if u.Path != "/explore" || u.Port() == "3100" || u.Query().Get("schemaVersion") != "1" {
+		t.Errorf("%s: %s is not Grafana Explore (/explore?schemaVersion=1&panes=... on Grafana's port)", where, link)
+		return
+	}
+	var panes map[string]struct {
+		Queries []struct {
+			Datasource struct {
+				Type string `json:"type"`
+			} `json:"datasource"`
+			Expr string `json:"expr"`
+		} `json:"queries"`
+	}
+	if err := json.Unmarshal([]byte(u.Query().Get("panes")), &panes); err != nil || len(panes) != 1 {
+		t.Errorf("%s: panes %q: %v", where, u.Query().Get("panes"), err)
+		return
+	}
+	for _, p := range panes {
+		if len(p.Queries) != 1 || p.Queries[0].Datasource.Type != "loki" {
+			t.Errorf("%s: want one Loki query, got %+v", where, p.Queries)
+			continue
+		}
+		m := logQLLineFilter.FindStringSubmatch(p.Queries[0].Expr)
+		if m == nil {
+			t.Errorf("%s: query %q is not {selector} |= \"<trace id>\"", where, p.Queries[0].Expr)
+		} else if strings.Contains(m[1], "trace") || strings.Contains(m[1], "TRACE") {
+			t.Errorf("%s: query %q selects streams by the trace id", where, p.Queries[0].Expr)
+		}
 	}
 }
 
