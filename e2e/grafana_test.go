@@ -123,6 +123,8 @@ type promQuery struct {
 	label string
 	// detailedOnly: its panel says it has data only with metrics: detailed.
 	detailedOnly bool
+	// panel is the panel's title ("" for a variable).
+	panel string
 }
 
 // detailedOnlyMark is how a panel's description says it has data only at
@@ -143,7 +145,7 @@ func (d dashboard) queries(t *testing.T) []promQuery {
 				continue
 			}
 			out = append(out, promQuery{where: fmt.Sprintf("panel %q target %s", p.Title, tg.RefID), expr: tg.Expr, exemplar: tg.Exemplar,
-				detailedOnly: strings.Contains(p.Desc, detailedOnlyMark)})
+				detailedOnly: strings.Contains(p.Desc, detailedOnlyMark), panel: p.Title})
 		}
 	}
 	for _, v := range d.Templating.List {
@@ -677,6 +679,7 @@ func testGrafanaDashboardQueries(t *testing.T, level string) {
 	ps := startPrometheus(t, map[string][]string{"prober": {addr}}, time.Second, rules)
 	base := "http://" + addr
 	waitRun(t, base, "checkout", 60*time.Second, passed)
+	freshPanels(t, ps, queries, level)
 
 	// The 2 AM story: failure classes, failure info and pages exist only
 	// once something fails, and a dashboard is for those nights.
@@ -686,7 +689,7 @@ func testGrafanaDashboardQueries(t *testing.T, level string) {
 	// from the generated rules (gateway_success, for 1m), in Prometheus.
 	// checkout_slo does not: a burn-rate window is judged only once the
 	// flow's runs cover it, and this demo is minutes old.
-	ps.waitSeries(t, `prober_notifications_total{notifier="console",outcome="sent"}`, 90*time.Second)
+	ps.waitSeries(t, `prober_notifications_total{notifier="console",outcome="sent"} > 0`, 90*time.Second)
 	ps.waitSeries(t, `ALERTS{alertname="gateway_success",alertstate="firing",severity="critical",dependency="bank-gateway"}`, 150*time.Second)
 
 	for _, pass := range []struct {
@@ -741,6 +744,45 @@ func testGrafanaDashboardQueries(t *testing.T, level string) {
 			checked++
 		}
 		t.Logf("%s: %d of %d queries return data", pass.name, checked, len(queries))
+	}
+}
+
+// freshPanels: on a fresh, healthy prober (a run or two, nothing failed,
+// no alert, no notification) every panel shows a value, 0 where nothing
+// happened, not "No data": an operator cannot tell "none" from "not
+// collected". A panel has data when one of its targets has (a table's
+// failure column may be empty beside the others). Panels only the
+// detailed level fills are left out at the default level.
+func freshPanels(t *testing.T, ps *promServer, queries []promQuery, level string) {
+	t.Helper()
+	ps.waitSeries(t, `prober_last_run_success{flow="checkout"}`, 30*time.Second)
+	vars := withVars(map[string]string{"flow": ".+", "region": ".+", "step": ".+"})
+	pending := map[string][]string{} // panel -> its expressions
+	for _, q := range queries {
+		if q.panel == "" || (q.detailedOnly && level != config.MetricsDetailed) {
+			continue
+		}
+		expr, err := substitute(q.expr, vars)
+		if err != nil {
+			t.Fatalf("%s: %v", q.where, err)
+		}
+		pending[q.panel] = append(pending[q.panel], expr)
+	}
+	// Rates need two scrapes of a series: a few seconds at a 1s interval.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(pending) > 0 && time.Now().Before(deadline) {
+		for panel, exprs := range pending {
+			for _, expr := range exprs {
+				if r := ps.query(t, expr); r.Status == "success" && len(r.Data.Result) > 0 && !allNaN(r) {
+					delete(pending, panel)
+					break
+				}
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for panel, exprs := range pending {
+		t.Errorf("fresh prober: panel %q shows No data (nothing failed yet: it should show 0)\n  %s", panel, strings.Join(exprs, "\n  "))
 	}
 }
 

@@ -876,6 +876,9 @@ type dispatchMetrics struct {
 	duration *prometheus.HistogramVec
 }
 
+// notificationOutcomes are prober_notifications_total's outcomes.
+var notificationOutcomes = [...]string{"sent", "retry", "failed"}
+
 func (m *dispatchMetrics) sent(notifier string, kind Kind, outcome string) {
 	m.total.WithLabelValues(notifier, string(kind), outcome).Inc()
 }
@@ -952,6 +955,16 @@ func newDispatchMetrics(reg prometheus.Registerer, d *Dispatcher) *dispatchMetri
 	}
 	m.total = register(reg, m.total, d.log)
 	m.duration = register(reg, m.duration, d.log)
+	// Every notifier's series exist from the start, at 0: a fresh prober's
+	// dashboard shows "0 failed", not "No data", and the first failure is
+	// an increase Prometheus can see.
+	for _, w := range d.order {
+		for _, k := range []Kind{Trigger, Reminder, Resolve} {
+			for _, outcome := range notificationOutcomes {
+				m.total.WithLabelValues(w.name, string(k), outcome)
+			}
+		}
+	}
 	if existing := register(reg, c, d.log); existing != c {
 		existing.src.Store(d)
 	}
