@@ -95,7 +95,6 @@ for target in \
   ./internal/assert:FuzzCheck:150000x \
   ./internal/assert:FuzzValue:150000x \
   ./internal/template:FuzzParse:150000x \
-  ./internal/memlimit:FuzzParseLimit:150000x \
   ./internal/secret:FuzzRedactSinks:10000x; do
   IFS=: read -r pkg name count <<<"$target"
   go test -run='^$' -fuzz="^${name}\$" -fuzztime="${FUZZTIME:-$count}" "$pkg"
