@@ -25,7 +25,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	var cf configFlags
 	cf.register(fl)
-	listen := fl.String("listen", "127.0.0.1:9115", "prober HTTP listen address")
+	listen := fl.String("listen", "127.0.0.1:8315", "prober HTTP listen address")
 	shopAddr := fl.String("shop-listen", "127.0.0.1:0", "sandbox shop listen address")
 	shopTLSAddr := fl.String("shop-tls-listen", "127.0.0.1:0", "sandbox shop HTTPS listen address")
 	freshState := fl.Bool("fresh-state", false, "if the alert state file is corrupt, rename it aside and start with empty state")

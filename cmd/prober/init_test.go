@@ -54,10 +54,10 @@ func TestDemoBannerShowsOnce(t *testing.T) {
 		var b bytes.Buffer
 		sb := &shop.Sandbox{ShopURL: "http://127.0.0.1:4242", TLSAddr: "127.0.0.1:4243", ShopHTTPSURL: "https://127.0.0.1:4243",
 			CertNotAfter: time.Now().Add(10*24*time.Hour + time.Hour)}
-		printBanner(&b, &config.Config{}, "http://127.0.0.1:9115", sb, "/tmp/d", "/tmp/d/shop-ca.pem", own)
+		printBanner(&b, &config.Config{}, "http://127.0.0.1:8315", sb, "/tmp/d", "/tmp/d/shop-ca.pem", own)
 		out := b.String()
 		if !strings.Contains(out, "SHOP_URL=http://127.0.0.1:4242 SHOP_TLS_ADDR=127.0.0.1:4243 SHOP_CA_FILE=/tmp/d/shop-ca.pem prober once") ||
-			!strings.Contains(out, "http://127.0.0.1:9115/alerts") {
+			!strings.Contains(out, "http://127.0.0.1:8315/alerts") {
 			t.Errorf("own password %v: banner lacks the once command or the alerts page:\n%s", own, out)
 		}
 		// The shop's HTTPS side, its CA, and when its certificate expires.

@@ -154,7 +154,7 @@ var familyInfo = [nFamilies]struct {
 		"Unix time at which the flow's current state (passing or failing, final runs) began.",
 		dto.MetricType_GAUGE, []string{"flow"}},
 	famFailure: {"prober_last_failure_info",
-		"Present while the flow fails: where and how its last final run failed (value: when). Labels are bounded by the configuration.",
+		"1 while the flow fails: where and how its last final run failed (when: prober_last_run_timestamp_seconds). Labels are bounded by the configuration.",
 		dto.MetricType_GAUGE, []string{"flow", "step", "class", "dependency", "expectation"}},
 }
 
@@ -369,7 +369,6 @@ const (
 
 type failInfo struct {
 	step, class, dependency, expectation string
-	value                                float64
 	// The series' labels, made once per distinct failure rather than at
 	// every scrape.
 	lps [4]*dto.LabelPair
@@ -1123,12 +1122,10 @@ func streak(fd *flowData, r *result.Run) {
 	if len(s.Failures) > 0 {
 		exp = s.Failures[0].Expectation
 	}
-	at := float64(r.Start.UnixNano()) / 1e9
 	if f := fd.lastFailure; f != nil && f.step == s.Name && f.class == string(s.Class) && f.dependency == s.Dependency && f.expectation == exp {
-		f.value = at // the same failure again: its labels stay
-		return
+		return // the same failure again: its labels stay
 	}
-	fd.lastFailure = &failInfo{step: s.Name, class: string(s.Class), dependency: s.Dependency, expectation: exp, value: at,
+	fd.lastFailure = &failInfo{step: s.Name, class: string(s.Class), dependency: s.Dependency, expectation: exp,
 		lps: [4]*dto.LabelPair{labelPair("step", s.Name), classLP(string(s.Class)),
 			labelPair("dependency", s.Dependency), labelPair("expectation", exp)}}
 }
@@ -1365,7 +1362,9 @@ func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]exe
 		addHisto(famFlowDuration, &fd.duration)
 	}
 	if f := fd.lastFailure; f != nil && want(famFailure) {
-		add(famFailure, f.value, f.lps[:]...)
+		// An info metric is 1: when the failure happened is the last
+		// run's timestamp (the info exists only while that run failed).
+		add(famFailure, 1, f.lps[:]...)
 	}
 	if want(famCertExpiry) {
 		for c := fd.certs; c != nil; c = c.next {

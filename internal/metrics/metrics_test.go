@@ -956,14 +956,17 @@ func TestStreakFailureInfoAndRetries(t *testing.T) {
 		"dependency", "bank-gateway", "expectation", `json.status == "success"`)
 	checkValues(t, reg, map[series]float64{
 		since: float64(final.Start.Unix()),
-		info:  float64(final.Start.Unix()),
+		// An _info metric is 1; when is the last run's timestamp.
+		info: 1,
+		s("prober_last_run_timestamp_seconds", "flow", "checkout"):                                                                float64(final.Start.Unix()),
 		s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure"): 1,
 	})
 	// Still failing: the streak keeps its start.
 	later := failingRun()
 	later.Start = later.Start.Add(time.Minute)
 	m.Observe(later)
-	checkValues(t, reg, map[series]float64{since: float64(final.Start.Unix())})
+	checkValues(t, reg, map[series]float64{since: float64(final.Start.Unix()), info: 1,
+		s("prober_last_run_timestamp_seconds", "flow", "checkout"): float64(later.Start.Unix())})
 
 	// Healed: the failure info goes away, the streak restarts.
 	ok := passingRun()
