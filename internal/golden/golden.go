@@ -80,13 +80,11 @@ type Source interface {
 	FlowRatio(ctx context.Context, flow string, window time.Duration, at time.Time) (good, total float64, err error)
 	// DependencyRatio counts steps marked with dependency in (at-window, at].
 	DependencyRatio(ctx context.Context, dependency string, window time.Duration, at time.Time) (good, total float64, err error)
-	// Quantile is the q-quantile of step durations (step "" = the flow's
-	// run durations) in (at-window, at], and how many samples it is over.
-	Quantile(ctx context.Context, flow, step string, q float64, window time.Duration, at time.Time) (time.Duration, int, error)
-	// Slower counts the durations Quantile reads: those above threshold,
-	// and all. Latency rules read it: the q-quantile is above a threshold
-	// when more than 1-q of the samples are, which a le bucket at the
-	// threshold tells Prometheus exactly (see LatencySeries).
+	// Slower counts step durations (step "" = the flow's run durations)
+	// in (at-window, at]: those above threshold, and all. Latency rules
+	// read it: the q-quantile is above a threshold when more than 1-q of
+	// the samples are, which a le bucket at the threshold tells Prometheus
+	// exactly (see LatencySeries).
 	Slower(ctx context.Context, flow, step string, threshold, window time.Duration, at time.Time) (slower, total float64, err error)
 	// Query runs an instant PromQL query at at.
 	Query(ctx context.Context, promql string, at time.Time) ([]Sample, error)

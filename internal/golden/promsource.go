@@ -655,37 +655,6 @@ func (s *promSource) ratio(ctx context.Context, q, label string, at time.Time) (
 	return good, total, nil
 }
 
-func (s *promSource) Quantile(ctx context.Context, flow, step string, q float64, window time.Duration, at time.Time) (time.Duration, int, error) {
-	metric, sel := "prober_flow_duration_seconds", `{flow=`+promString(flow)+`}`
-	if step != "" {
-		metric, sel = "prober_step_duration_seconds", `{flow=`+promString(flow)+`,step=`+promString(step)+`}`
-	}
-	w := promDuration(window)
-	qq := `histogram_quantile(` + strconv.FormatFloat(q, 'g', -1, 64) + `, sum by (le) (rate(` + metric + `_bucket` + sel + `[` + w + `])))`
-	qn := `sum(increase(` + metric + `_count` + sel + `[` + w + `]))`
-	var (
-		wg         sync.WaitGroup
-		vq, vn     model.Vector
-		errQ, errN error
-	)
-	wg.Go(func() { vq, errQ = s.q.vector(ctx, qq, at) })
-	wg.Go(func() { vn, errN = s.q.vector(ctx, qn, at) })
-	wg.Wait()
-	if err := errors.Join(errQ, errN); err != nil {
-		return 0, 0, err
-	}
-	if len(vq) == 0 || len(vn) == 0 {
-		return 0, 0, nil
-	}
-	d, n := float64(vq[0].Value), float64(vn[0].Value)
-	// NaN: no observations in the window; a quantile with no samples is
-	// not one.
-	if math.IsNaN(d) || math.IsNaN(n) || n <= 0 || math.IsInf(d, 0) {
-		return 0, 0, nil
-	}
-	return time.Duration(d * float64(time.Second)), int(math.Round(n)), nil
-}
-
 func (s *promSource) Slower(ctx context.Context, flow, step string, threshold, window time.Duration, at time.Time) (float64, float64, error) {
 	bucket, count := LatencySeries(flow, step, threshold)
 	w := promDuration(window)

@@ -143,14 +143,6 @@ func (s *storeSource) DependencyRatio(ctx context.Context, dependency string, wi
 	return float64(g), float64(n), nil
 }
 
-func (s *storeSource) Quantile(ctx context.Context, flow, step string, q float64, window time.Duration, at time.Time) (time.Duration, int, error) {
-	if s.st == nil {
-		return 0, 0, nil
-	}
-	d, n := s.st.Quantile(flow, step, q, window, at)
-	return d, n, nil
-}
-
 func (s *storeSource) Slower(ctx context.Context, flow, step string, threshold, window time.Duration, at time.Time) (float64, float64, error) {
 	if s.st == nil {
 		return 0, 0, nil
