@@ -162,8 +162,8 @@ func TestPromSourceFlowStates(t *testing.T) {
 		t.Errorf("flows %v %v", flows, err)
 	}
 	regions, err := src.Regions(ctx, []string{"signup"}, now)
-	if err != nil || fmt.Sprint(regions) != fmt.Sprint([]RegionSeen{{"a", clockAt(2, 15, 50)}, {"b", clockAt(2, 9, 0)},
-		{"c", clockAt(2, 5, 0)}, {"d", clockAt(2, 10, 0)}}) {
+	if err != nil || fmt.Sprint(regions) != fmt.Sprint([]RegionSeen{{Region: "a", Last: clockAt(2, 15, 50)}, {Region: "b", Last: clockAt(2, 9, 0)},
+		{Region: "c", Last: clockAt(2, 5, 0)}, {Region: "d", Last: clockAt(2, 10, 0)}}) {
 		t.Errorf("regions %v %v", regions, err)
 	}
 	f.takeCalls()
@@ -571,7 +571,7 @@ func TestAbsentRule(t *testing.T) {
 	t.Run("fake source", func(t *testing.T) {
 		fs := &fakeSource{flows: []string{"checkout"}, states: map[string][]RegionState{
 			"checkout": {passing("a"), {Region: "b", Last: ago(3 * time.Minute)}}}}
-		fs.regions = []RegionSeen{{"a", ago(time.Minute)}, {"b", ago(2 * time.Minute)}}
+		fs.regions = []RegionSeen{{Region: "a", Last: ago(time.Minute)}, {Region: "b", Last: ago(2 * time.Minute)}}
 		check(t, eval(t, fs, &config.Alerting{Rules: []*config.Rule{absent(nil)}}), []want{
 			{"a", OK, "region a reporting: 1 of 1 flow fresh", ""},
 			{"b", Firing, "region b silent: no fresh results from 1 flow", "region b silent: no results from checkout for 2m (last at 02:14:00Z)"},

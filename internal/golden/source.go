@@ -14,13 +14,6 @@ type Querier interface {
 	Query(ctx context.Context, promql string, at time.Time) ([]Sample, error)
 }
 
-// FlowsByDependency is implemented by sources that know which flows call a
-// dependency (the store does). Without it the engine looks through every
-// flow's failing steps.
-type FlowsByDependency interface {
-	DependencyFlows(ctx context.Context, dependency string) ([]string, error)
-}
-
 // defaultMaxAge is how old a region's last final run may be when the caller
 // gives no bound: about two one-minute intervals plus a timeout.
 const defaultMaxAge = 5 * time.Minute
