@@ -12,6 +12,7 @@ import (
 
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/daemon"
+	"github.com/prober-dev/prober/internal/rulekind"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -326,18 +327,9 @@ func TestFreshness(t *testing.T) {
 		"nightly_report": 2*72*time.Hour + 5*time.Minute, // longest gap: Friday 02:00 to Monday 02:00
 	}
 	for _, f := range cfg.Flows {
-		if got := Freshness(f); got != want[f.Name] {
+		if got := rulekind.Freshness(f); got != want[f.Name] {
 			t.Errorf("Freshness(%s) = %s, want %s", f.Name, got, want[f.Name])
 		}
-	}
-}
-
-func TestEscapeTemplate(t *testing.T) {
-	if got := escapeTemplate("a {{ b }} c"); got != "a {{ `{{` }} b }} c" {
-		t.Errorf("escapeTemplate = %q", got)
-	}
-	if got := escapeTemplate("plain"); got != "plain" {
-		t.Errorf("escapeTemplate = %q", got)
 	}
 }
 

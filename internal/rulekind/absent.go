@@ -164,3 +164,62 @@ func clock(t, at time.Time) string {
 	}
 	return t.Format("2006-01-02 15:04:05Z")
 }
+
+// --- absent -----------------------------------------------------------------
+
+// Export: absent() per listed region, or the regions seen in the last
+// day without a fresh run.
+func (absentKind) Export(g *Export, r *config.Rule) ([]AlertRule, error) {
+	return g.absent(r), nil
+}
+
+func (g *Export) absent(r *config.Rule) []AlertRule {
+	a := r.Absent
+	groups := g.freshGroups(a.Flows)
+	names := a.Flows
+	if len(names) == 0 {
+		names = g.flowNames
+	}
+	what := flowList(names)
+	flowsSel := ""
+	if len(a.Flows) > 0 {
+		flowsSel = oneOf("flow", a.Flows)
+	}
+	// fresh is the series with a final run recent enough: by value, so a
+	// prober still scraped whose scheduler stalled is silent too, and a
+	// dead or unscraped one (its series stale) is silent at once.
+	fresh := func(region []string) string {
+		var parts []string
+		for _, fg := range groups {
+			parts = append(parts, "time() - prober_last_run_timestamp_seconds"+braces(append(fg.matchers(), region...))+" <= "+seconds(fg.maxAge))
+		}
+		return orJoin(parts)
+	}
+	if len(a.Regions) > 0 {
+		var out []AlertRule
+		for _, region := range a.Regions {
+			last := "{{ with query `max(max_over_time(prober_last_run_timestamp_seconds" + braces(append(nonEmpty(flowsSel), eq("region", region))) +
+				"[" + dur(absentLookback) + "]) > 0)` }}{{ . | first | value | humanizeTimestamp }}{{ else }}none in the last day{{ end }}"
+			// absent() has no labels to carry the region: it is a static
+			// label, one alerting rule per region.
+			out = append(out, g.alertWith(r, Severity(r), "absent(\n"+indent(fresh([]string{eq("region", region)}), 2)+"\n)",
+				"region "+region+" silent: no results from "+what+" (last at "+last+")",
+				"The prober in "+region+" died, lost its network, or is no longer scraped: no final run of "+what+
+					" is recent enough. Its last run started at "+last+".",
+				map[string]string{"silent_region": region}))
+		}
+		return out
+	}
+	// Without a list, the regions expected are those that reported in the
+	// last day.
+	// > 0: a prober that has not run a flow yet exports 0.
+	seen := "max by (region) (max_over_time(prober_last_run_timestamp_seconds" + braces(nonEmpty(flowsSel)) + "[" + dur(absentLookback) + "])) > 0"
+	expr := "max by (silent_region) (\n  label_replace(\n" +
+		indent(seen, 4) + "\n    unless on (region)\n" + indent("(\n"+indent(fresh(nil), 2)+"\n)", 4) + ",\n" +
+		"    \"silent_region\", \"$1\", \"region\", \"(.+)\"\n  )\n)"
+	return []AlertRule{g.alert(r, Severity(r), expr,
+		"region {{ $labels.silent_region }} silent: no results from "+what+" (last at {{ $value | humanizeTimestamp }})",
+		"The prober in {{ $labels.silent_region }} died, lost its network, or is no longer scraped: no final run of "+what+
+			" is recent enough. It reported within the last day; its last run started at {{ $value | humanizeTimestamp }}.",
+		"silent_region")}
+}

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prober-dev/prober/internal/config"
@@ -22,6 +25,30 @@ type burnRateKind struct{}
 
 func (burnRateKind) Name() config.RuleKind   { return config.BurnRate }
 func (burnRateKind) Has(r *config.Rule) bool { return r.BurnRate != nil }
+
+// FlowRunsQuery counts flow's final runs over window by result (success,
+// failure): Source.FlowRatio in Prometheus.
+func FlowRunsQuery(flow string, window time.Duration) string {
+	return `sum by (result) (increase(prober_runs_total{` + eq("flow", flow) + `}[` + Window(window) + `]))`
+}
+
+// CoverageQuery is whether flow's runs counter had a sample within slack
+// before the query's time: asked at a window's start plus slack, whether
+// the flow's data covers the window (HistoryCoverage in Prometheus). The
+// exported rule asks the same with an offset.
+func CoverageQuery(flow string, slack time.Duration) string {
+	return "group(" + runsPresent(eq("flow", flow), slack, 0) + ")"
+}
+
+// runsPresent is whether the runs counter of the flows sel matches had a
+// sample within slack before offset.
+func runsPresent(sel string, slack, offset time.Duration) string {
+	q := "present_over_time(prober_runs_total{" + sel + "}[" + Window(slack) + "]"
+	if offset > 0 {
+		q += " offset " + dur(offset)
+	}
+	return q + ")"
+}
 
 // burnEpsilon keeps a burn rate that equals its factor (0.144/0.01 against
 // 14.4 is 14.399999999999999 or 14.400000000000002 in floating point)
@@ -186,4 +213,88 @@ func runs(n float64) string {
 		return "1 run"
 	}
 	return number(n) + " runs"
+}
+
+// --- burn rate --------------------------------------------------------------
+
+// Export: one alert per severity, its window pairs or-ed, over the
+// recording rules of failed-run ratios and run counts.
+func (burnRateKind) Export(g *Export, r *config.Rule) ([]AlertRule, error) {
+	br := r.BurnRate
+	if !(br.SLO > 0 && br.SLO < 1) {
+		return nil, fmt.Errorf("slo %v must be between 0 and 1", br.SLO)
+	}
+	budget := 1 - br.SLO
+	windows := br.Windows
+	if len(windows) == 0 {
+		windows = config.DefaultBurnWindows
+	}
+	minRuns := max(br.MinRuns, 1)
+	flow := eq("flow", br.Flow)
+	// One alert per severity, its window pairs or-ed (the SRE workbook's
+	// form): the engine pages at the most severe pair that fires.
+	type sev struct {
+		name  string
+		pairs []config.BurnWindow
+	}
+	var sevs []*sev
+	for _, w := range windows {
+		if w.Long <= 0 || w.Short <= 0 || w.Factor <= 0 {
+			continue
+		}
+		s := cmpOr(w.Severity, Severity(r))
+		i := slices.IndexFunc(sevs, func(x *sev) bool { return x.name == s })
+		if i < 0 {
+			sevs = append(sevs, &sev{name: s})
+			i = len(sevs) - 1
+		}
+		sevs[i].pairs = append(sevs[i].pairs, w)
+		need(&g.flowErrWindows, w.Long)
+		need(&g.flowErrWindows, w.Short)
+		need(&g.flowRunsWindows, w.Long)
+	}
+	if len(sevs) == 0 {
+		return nil, errors.New("no burn windows")
+	}
+	// Coverage slack: half the flow's freshness bound (about one
+	// interval), at least a scrape or two.
+	slack := minCoverageSlack
+	if f := g.flows[br.Flow]; f != nil {
+		slack = max(Freshness(f)/2, minCoverageSlack)
+	}
+	var out []AlertRule
+	for _, s := range sevs {
+		var parts, limits, now []string
+		for _, w := range s.pairs {
+			limit := pqRatio(w.Factor * budget)
+			// As the engine: the long window holds more runs than one
+			// failure could push over the limit, and at least min_runs.
+			need := max(minRuns, int(math.Floor(1/(w.Factor*budget)))+1)
+			part := recFlowError + dur(w.Long) + "{" + flow + "} > " + limit + "\nand\n" +
+				recFlowError + dur(w.Short) + "{" + flow + "} > " + limit + "\nand\n" +
+				recFlowRuns + dur(w.Long) + "{" + flow + "} >= " + strconv.Itoa(need)
+			if slack < w.Long {
+				// And the flow's runs counter reaches back to the long
+				// window's start: a flow younger than the window counts
+				// its few runs as the window's.
+				part += "\nand\n" + "group by (flow) (" + runsPresent(flow, slack, w.Long-slack) + ")"
+			}
+			parts = append(parts, part)
+			limits = append(limits, fmt.Sprintf("%sx over %s and %s", pqNumber(w.Factor), dur(w.Long), dur(w.Short)))
+			now = append(now, fmt.Sprintf("%s and %s (limit %s)", failedOver(w.Long), failedOver(w.Short), pqPercent(w.Factor*budget)))
+		}
+		summary := "{{ $labels.flow }} burning its error budget too fast: {{ $value | humanizePercentage }} of runs failed" +
+			" (SLO " + pqPercent(br.SLO) + ", limit " + strings.Join(limits, " or ") + ")"
+		desc := "The synthetic success SLO of {{ $labels.flow }} is " + pqPercent(br.SLO) + " (a budget of " + pqPercent(budget) +
+			" failed runs). Runs failed: " + strings.Join(now, "; ") + ". A long window is judged once the flow's runs cover it" +
+			" and it holds at least " + strconv.Itoa(minRuns) + " runs, and more than one failure could push over its limit."
+		out = append(out, g.alert(r, s.name, orJoin(parts), summary, desc, "flow"))
+	}
+	return out, nil
+}
+
+// failedOver is a template for the flow's failed-run ratio over w, read
+// from its recording rule when the alert is rendered.
+func failedOver(w time.Duration) string {
+	return "{{ with printf `" + recFlowError + dur(w) + "{flow=%q}` $labels.flow | query }}{{ . | first | value | humanizePercentage }}{{ else }}?{{ end }} over " + dur(w)
 }

@@ -3,6 +3,7 @@ package rulekind
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,14 @@ import (
 // Source.DependencyRatio over all regions), and the flows failing at a
 // step calling it, for the page. PromQL: dependencyExport.
 type dependencyKind struct{}
+
+// DependencyCallsQuery counts dependency's final calls over window, by
+// the labels by (outcome; region, outcome): Source.DependencyRatio and
+// DependencyRegions in Prometheus.
+func DependencyCallsQuery(dependency string, window time.Duration, by ...string) string {
+	return `sum by (` + strings.Join(by, ", ") + `) (increase(prober_dependency_calls_total{` + eq("dependency", dependency) +
+		`}[` + Window(window) + `]))`
+}
 
 func (dependencyKind) Name() config.RuleKind   { return config.DependencySuccess }
 func (dependencyKind) Has(r *config.Rule) bool { return r.DependencySuccess != nil }
@@ -225,4 +234,59 @@ func dependencyEvidence(c Cycle, ev *Evidence, dependency string) string {
 		list = append(list[:show], fmt.Sprintf("and %d more", len(list)-show))
 	}
 	return strings.Join(list, ", ")
+}
+
+// --- dependency success -----------------------------------------------------
+
+// Export: the regions whose calls fail, over recording rules per
+// dependency and region.
+func (dependencyKind) Export(g *Export, r *config.Rule) ([]AlertRule, error) {
+	return g.dependency(r), nil
+}
+
+func (g *Export) dependency(r *config.Rule) []AlertRule {
+	d := r.DependencySuccess
+	window := d.Window
+	if window <= 0 {
+		window = 5 * time.Minute
+	}
+	need(&g.depWindows, window)
+	w := dur(window)
+	m := []string{eq("dependency", d.Dependency)}
+	if len(d.Regions) > 0 {
+		// A region outside the list is ignored, as the engine does.
+		m = append(m, oneOf("region", d.Regions))
+	}
+	sel := braces(m)
+	// Each region judged on its own calls: failing regions, counted.
+	failing := "count by (dependency) (\n" +
+		"  " + recDepSuccess + w + sel + " < " + pqRatio(d.Below) + "\n  and\n" +
+		"  " + recDepCalls + w + sel + " >= " + strconv.Itoa(max(d.MinCalls, 1)) + "\n  and\n" +
+		"  " + recDepFailures + w + sel + " >= " + strconv.Itoa(max(d.MinFailures, 1)) + "\n)"
+	n := max(d.MinRegions, 1)
+	total := ""
+	if len(d.Regions) > 0 {
+		total = strconv.Itoa(len(d.Regions))
+	} else {
+		total = "{{ with printf `count(" + recDepCalls + w + "{dependency=%q} > 0)` $labels.dependency | query }}" +
+			"{{ . | first | value }}{{ else }}?{{ end }}"
+	}
+	regions := "{{ range printf `" + recDepSuccess + w + "{dependency=%q} < " + pqRatio(d.Below) + "` $labels.dependency | query | sortByLabel \"region\" }}" +
+		"\n- {{ .Labels.region }}: success {{ .Value | humanizePercentage }}{{ end }}"
+	desc := "Steps marked dependency: {{ $labels.dependency }} failed in {{ $value }} of " + total + " regions over " + w +
+		" (a region counts from " + strconv.Itoa(max(d.MinCalls, 1)) + " calls and " + strconv.Itoa(max(d.MinFailures, 1)) +
+		" failures with success below " + pqPercent(d.Below) + ")." + regions +
+		"{{ range printf `prober_last_failure_info{dependency=%q}` $labels.dependency | query }}\n" +
+		"- {{ .Labels.flow }} at {{ .Labels.step }} ({{ .Labels.class }}) in {{ .Labels.region }}{{ with .Labels.expectation }}: {{ . }} failed{{ end }}{{ end }}"
+	out := []AlertRule{g.alert(r, Severity(r), failing+" >= "+strconv.Itoa(n),
+		"{{ $labels.dependency }} success < "+pqPercent(d.Below)+" over "+w+" in {{ $value }}/"+total+" regions", desc, "dependency")}
+	if n > 1 && d.DegradedSeverity != "" {
+		// Fewer regions than the quorum: a regional degradation at its
+		// own severity (count never returns 0).
+		out = append(out, g.alert(r, d.DegradedSeverity, failing+" < "+strconv.Itoa(n),
+			"{{ $labels.dependency }} degraded: success < "+pqPercent(d.Below)+" over "+w+" in {{ $value }}/"+total+" regions",
+			"{{ $labels.dependency }} fails in fewer than the "+strconv.Itoa(n)+" regions that make an outage: a regional degradation. "+desc,
+			"dependency"))
+	}
+	return out
 }

@@ -3,7 +3,9 @@ package rulekind
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prober-dev/prober/internal/config"
 )
@@ -212,4 +214,148 @@ func failureParts(ev *Evidence) []string {
 		parts = append(parts, fmt.Sprintf("confirmed by %d %s", ev.Retries, plural(ev.Retries, "retry", "retries")))
 	}
 	return parts
+}
+
+// --- flow failing -----------------------------------------------------------
+
+// Export: the regions failing a fresh final run, counted per flow.
+func (flowFailingKind) Export(g *Export, r *config.Rule) ([]AlertRule, error) {
+	return g.flowFailing(r), nil
+}
+
+func (g *Export) flowFailing(r *config.Rule) []AlertRule {
+	ff := r.FlowFailing
+	var extra []string
+	if len(ff.Regions) > 0 {
+		// A region outside the list is ignored; a listed one not
+		// reporting is unknown, never failing.
+		extra = append(extra, oneOf("region", ff.Regions))
+	}
+	var parts []string
+	for _, fg := range g.freshGroups(ff.Flows) {
+		m := append(fg.matchers(), extra...)
+		// The same series' timestamp (plain "and" matches every label):
+		// a failure counts only while its prober still reports it.
+		parts = append(parts, "prober_last_run_success"+braces(m)+" == 0\nand\n"+
+			"time() - prober_last_run_timestamp_seconds"+braces(m)+" <= "+seconds(fg.maxAge))
+	}
+	// Regions, not series: two probers in one region count once.
+	failing := "count by (flow) (\n  count by (flow, region) (\n" + indent(orJoin(parts), 4) + "\n  )\n)"
+	n := max(ff.MinRegions, 1)
+
+	total := ""
+	if len(ff.Regions) > 0 {
+		total = strconv.Itoa(len(ff.Regions))
+	} else {
+		// M is the regions reporting the flow, as the engine counts them
+		// (0 is a prober that has not run it yet).
+		total = "{{ with printf `count(count by (region) (prober_last_run_timestamp_seconds{flow=%q} > 0))` $labels.flow | query }}" +
+			"{{ . | first | value }}{{ else }}?{{ end }}"
+	}
+	infoSel := "prober_last_failure_info{flow=%q" + strings.Join(prepend(",", extra), "") + "}"
+	failures := "{{ range printf `" + infoSel + "` $labels.flow | query }}\n" +
+		"- {{ .Labels.region }}: step {{ .Labels.step }}{{ with .Labels.expectation }}: {{ . }} failed{{ end }}" +
+		" (class {{ .Labels.class }}{{ with .Labels.dependency }}, dependency {{ . }}{{ end }}){{ end }}"
+	forText := ""
+	if r.For > 0 {
+		forText = " for at least " + pqHuman(r.For)
+	}
+	desc := "{{ $labels.flow }} has failed in {{ $value }} of " + total + " regions" + forText +
+		" (final runs: a blip an immediate retry cleared does not count)." + failures
+	// What failed, from one failing region: the page's "step pay: ...; class ...".
+	what := "{{ with printf `" + infoSel + "` $labels.flow | query }}{{ with . | first }}; step {{ .Labels.step }}" +
+		"{{ with .Labels.expectation }}: {{ . }}{{ end }} failed; class {{ .Labels.class }}{{ end }}{{ end }}"
+	out := []AlertRule{g.alert(r, Severity(r), failing+" >= "+strconv.Itoa(n),
+		"{{ $labels.flow }} failing in {{ $value }}/"+total+" regions"+what, desc, "flow")}
+	if n > 1 && ff.DegradedSeverity != "" {
+		// Fewer regions than the quorum: a regional degradation at its own
+		// severity. count never returns 0, so this also means ">= 1".
+		out = append(out, g.alert(r, ff.DegradedSeverity, failing+" < "+strconv.Itoa(n),
+			"{{ $labels.flow }} degraded: failing in {{ $value }}/"+total+" regions"+what,
+			"{{ $labels.flow }} fails in fewer than the "+strconv.Itoa(n)+" regions that make an outage: a regional degradation."+failures,
+			"flow"))
+	}
+	return out
+}
+
+// freshGroup is flows that share a freshness bound.
+type freshGroup struct {
+	maxAge time.Duration
+	flows  []string // nil: every flow (no configured flows to name)
+}
+
+func (fg freshGroup) matchers() []string {
+	if len(fg.flows) == 0 {
+		return nil
+	}
+	return []string{oneOf("flow", fg.flows)}
+}
+
+// freshGroups groups flows (every configured flow when empty) by how old
+// their last final run may be, shortest first, so that one selector per
+// group carries the right bound.
+func (g *Export) freshGroups(flows []string) []freshGroup {
+	if len(flows) == 0 {
+		flows = g.flowNames
+	}
+	if len(flows) == 0 {
+		return []freshGroup{{maxAge: defaultFreshness}}
+	}
+	by := map[time.Duration][]string{}
+	for _, f := range flows {
+		d := defaultFreshness
+		if fl := g.flows[f]; fl != nil {
+			d = Freshness(fl)
+		}
+		if !slices.Contains(by[d], f) {
+			by[d] = append(by[d], f)
+		}
+	}
+	var out []freshGroup
+	for _, d := range sortedKeys(by) {
+		out = append(out, freshGroup{maxAge: d, flows: by[d]})
+	}
+	return out
+}
+
+// Freshness is how old a region's last final run of f may be before the
+// region is unknown: two intervals plus the timeout of the run and of each
+// immediate retry, as the daemon computes it. For a cron schedule the
+// interval is its longest gap (a weekday-only flow is not "absent" every
+// weekend).
+func Freshness(f *config.Flow) time.Duration {
+	interval := f.Schedule.Every
+	if interval <= 0 {
+		interval = cronGap(f.Schedule)
+	}
+	if interval <= 0 {
+		return defaultFreshness
+	}
+	return 2*interval + f.Timeout*time.Duration(1+max(f.Retries, 0))
+}
+
+// cronRef makes the generated file the same on every run.
+var cronRef = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// cronGap is the longest gap between runs of a cron schedule over a year
+// from cronRef (at least two runs, at most a few thousand).
+func cronGap(s config.Schedule) time.Duration {
+	end := cronRef.AddDate(1, 0, 0)
+	prev := s.Next(cronRef)
+	if prev.IsZero() {
+		return 0
+	}
+	var gap time.Duration
+	for i := 0; i < 5000; i++ {
+		next := s.Next(prev)
+		if next.IsZero() {
+			break
+		}
+		gap = max(gap, next.Sub(prev))
+		prev = next
+		if prev.After(end) {
+			break
+		}
+	}
+	return gap
 }

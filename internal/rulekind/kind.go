@@ -23,7 +23,7 @@ type Kind interface {
 	Evaluate(c Cycle, r *config.Rule, out []Evaluation) []Evaluation
 	// Export returns r's Prometheus alerting rules (`prober rules`),
 	// asking x for the recording rules they read.
-	// Export(x *Export, r *config.Rule) ([]AlertRule, error)
+	Export(x *Export, r *config.Rule) ([]AlertRule, error)
 }
 
 // Sizer is a kind that makes more than one evaluation per rule: the engine

@@ -1,8 +1,11 @@
 package rulekind
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/prober-dev/prober/internal/config"
 )
@@ -81,4 +84,27 @@ func compare(v float64, op string, x float64) (hit, ok bool) {
 		return v != x, true
 	}
 	return false, false
+}
+
+// --- promql -----------------------------------------------------------------
+
+// Export: the query, compared.
+func (promqlKind) Export(g *Export, r *config.Rule) ([]AlertRule, error) {
+	p := r.PromQL
+	if !slices.Contains([]string{">", ">=", "<", "<=", "==", "!="}, p.Op) {
+		return nil, fmt.Errorf("unknown comparison %q", p.Op)
+	}
+	if strings.TrimSpace(p.Query) == "" {
+		return nil, errors.New("no query")
+	}
+	q := "(\n" + indent(strings.TrimSpace(p.Query), 2) + "\n)"
+	expr := q + " " + p.Op + " " + pqNumber(p.Value)
+	if p.Op == "!=" {
+		// NaN != x holds in PromQL; the engine never fires on NaN (and
+		// NaN == NaN does not hold).
+		expr += "\nand\n" + q + " == " + q
+	}
+	summary := r.Name + ": {{ $value | humanize }} " + p.Op + " " + pqNumber(p.Value)
+	desc := "The query of rule " + r.Name + " returns {{ $value }}, " + p.Op + " " + pqNumber(p.Value) + ".\nQuery: " + strings.TrimSpace(p.Query)
+	return []AlertRule{g.alert(r, Severity(r), expr, summary, desc)}, nil
 }
