@@ -631,7 +631,6 @@ func (s *promSource) FlowCovers(ctx context.Context, flow string, window time.Du
 	return len(v) > 0, nil
 }
 
-
 // ratio sums a "sum by (label)" answer: the "success" series is good, all
 // of them are the total. No series: no runs (0 of 0).
 func (s *promSource) ratio(ctx context.Context, q, label string, at time.Time) (good, total float64, err error) {
