@@ -303,8 +303,13 @@ func (c *cycle) Ident(r *config.Rule, kv ...string) rulekind.Ident {
 	return rulekind.Ident{Labels: id.labels, Key: id.key}
 }
 
-func (c *cycle) IdentBy(r *config.Rule, name, value string) rulekind.Ident {
-	id := c.byIdent(c.ruleIdents(r), r, name, value)
+func (c *cycle) IdentBy(r *config.Rule, kv ...string) rulekind.Ident {
+	var id *ident
+	if len(kv) == 2 {
+		id = c.byIdent(c.ruleIdents(r), r, kv[0], kv[1])
+	} else {
+		id = c.byIdents(c.ruleIdents(r), r, kv)
+	}
 	return rulekind.Ident{Labels: id.labels, Key: id.key}
 }
 
@@ -416,6 +421,30 @@ func (c *cycle) byIdent(ri *ruleIdents, r *config.Rule, name, value string) *ide
 			ri.by = map[string]*ident{}
 		}
 		ri.by[value] = id
+	}
+	if id.gen != c.s.gen {
+		id.gen = c.s.gen
+		ri.used++
+	}
+	return id
+}
+
+// byIdents is byIdent for label sets of several identity labels
+// (flow, step and host), keyed by their values.
+func (c *cycle) byIdents(ri *ruleIdents, r *config.Rule, kv []string) *ident {
+	var b strings.Builder
+	for i := 1; i < len(kv); i += 2 {
+		b.WriteString(kv[i])
+		b.WriteByte(0)
+	}
+	k := b.String()
+	id := ri.by[k]
+	if id == nil {
+		id = &ident{labelSet: c.newLabelSet(r, kv...)}
+		if ri.by == nil {
+			ri.by = map[string]*ident{}
+		}
+		ri.by[k] = id
 	}
 	if id.gen != c.s.gen {
 		id.gen = c.s.gen

@@ -683,6 +683,28 @@ func (s *promSource) Slower(ctx context.Context, flow, step string, threshold, w
 	return max(n-within, 0), n, nil
 }
 
+// Certificates reads the certificate gauge: the earliest not-after per
+// flow, step and host over the regions (no issuer: it is not a label).
+func (s *promSource) Certificates(ctx context.Context, flows []string, at time.Time) ([]rulekind.Certificate, error) {
+	v, err := s.q.vector(ctx, rulekind.CertExpiryQuery(flows, nil), at)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]rulekind.Certificate, 0, len(v))
+	for _, smp := range v {
+		t := unixTime(float64(smp.Value))
+		if t.IsZero() {
+			continue
+		}
+		m := smp.Metric
+		out = append(out, rulekind.Certificate{Flow: string(m["flow"]), Step: string(m["step"]), Host: string(m["host"]), NotAfter: t})
+	}
+	slices.SortFunc(out, func(a, b rulekind.Certificate) int {
+		return cmp.Or(strings.Compare(a.Flow, b.Flow), strings.Compare(a.Step, b.Step), strings.Compare(a.Host, b.Host))
+	})
+	return out, nil
+}
+
 func (s *promSource) Query(ctx context.Context, promql string, at time.Time) ([]Sample, error) {
 	return s.q.Query(ctx, promql, at)
 }
@@ -704,7 +726,8 @@ var promDuration = rulekind.Window
 
 // compile-time check: the source answers what the engine asks.
 var (
-	_ Source            = (*promSource)(nil)
-	_ HistoryCoverage   = (*promSource)(nil)
-	_ DependencyRegions = (*promSource)(nil)
+	_ Source                = (*promSource)(nil)
+	_ HistoryCoverage       = (*promSource)(nil)
+	_ DependencyRegions     = (*promSource)(nil)
+	_ rulekind.Certificates = (*promSource)(nil)
 )

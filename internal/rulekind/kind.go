@@ -42,6 +42,7 @@ func Kinds() []Kind {
 		latencyKind{},
 		promqlKind{},
 		absentKind{},
+		certExpiryKind{},
 	}
 }
 
@@ -78,9 +79,9 @@ type Cycle interface {
 	// Ident is r's one label set, Labels(r, kv...): kv must be the same on
 	// every call with r.
 	Ident(r *config.Rule, kv ...string) Ident
-	// IdentBy is r's label set Labels(r, name, value), one of many: name
-	// must be the same on every call with r.
-	IdentBy(r *config.Rule, name, value string) Ident
+	// IdentBy is r's label set Labels(r, kv...), one of many: the names
+	// in kv must be the same on every call with r.
+	IdentBy(r *config.Rule, kv ...string) Ident
 	// Text is format(a, b), made once per cycle for each name and pair:
 	// thousands of passing flows share a handful of strings. format must
 	// be the same for every call with name.
