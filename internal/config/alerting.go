@@ -638,7 +638,9 @@ func ruleKindTable() []ruleKind {
 			r.PromQL = l.promqlRule(f, n, rs.prom)
 		}},
 		{Absent, func(l *loader, f *file, n *yaml.Node, rs ruleSettings, r *Rule) { r.Absent = l.absent(f, n, rs.scope) }},
-		{CertExpiry, func(l *loader, f *file, n *yaml.Node, rs ruleSettings, r *Rule) { r.CertExpiry = l.certExpiry(f, n, rs.scope) }},
+		{CertExpiry, func(l *loader, f *file, n *yaml.Node, rs ruleSettings, r *Rule) {
+			r.CertExpiry = l.certExpiry(f, n, rs.scope)
+		}},
 	}
 }
 

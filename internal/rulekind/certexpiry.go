@@ -22,7 +22,7 @@ import (
 // certExpiryExport.
 type certExpiryKind struct{}
 
-func (certExpiryKind) Name() config.RuleKind     { return config.CertExpiry }
+func (certExpiryKind) Name() config.RuleKind   { return config.CertExpiry }
 func (certExpiryKind) Has(r *config.Rule) bool { return r.CertExpiry != nil }
 
 // CertExpiryMetric is the gauge of a step's leaf certificate's not-after
