@@ -180,6 +180,76 @@ func TestEngineAgreesWithPrometheus(t *testing.T) {
 	runPromtool(t, bin, cfg, series, evals, engine)
 }
 
+// TestCertExpiryAgreesWithPrometheus: cert_expiry judged by the engine
+// from the certificates runs recorded and by Prometheus from the gauge of
+// the same not-afters agree as region a's certificate is replaced by ones
+// expiring sooner (region b's stays far: the earliest counts).
+func TestCertExpiryAgreesWithPrometheus(t *testing.T) {
+	bin := promtool(t)
+	cfg := load(t, `
+  - name: cert
+    cert_expiry: {flows: [checkout], steps: [pay], within: 14d, critical: 3d}
+    for: 0s
+    keep_firing_for: 0s
+`, "")
+	const day = 24 * time.Hour
+	notAfter := func(region string, k int) time.Duration { // from the start
+		switch {
+		case region == "b":
+			return 60 * day
+		case k < 10:
+			return 20 * day
+		case k < 20:
+			return 10 * day
+		}
+		return 2 * day
+	}
+	const minutes = 30
+	evals := []int{8, 15, 25}
+	want := map[int]string{8: "", 15: "warning", 25: "critical"}
+	base := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	at := func(k int) time.Time { return base.Add(time.Duration(k) * time.Minute) }
+	engine := map[int][]alertLabels{}
+	for _, e := range evals {
+		st := store.New(100)
+		for k := 1; k <= e; k++ {
+			for _, reg := range []string{"a", "b"} {
+				st.Observe(&result.Run{Flow: "checkout", Region: reg, Start: at(k).Add(-2 * time.Second), Duration: time.Second,
+					Status: result.Passed, Class: result.OK, Steps: []result.Step{
+						{Name: "login", URL: "https://shop.test/api/login", Status: result.Passed, Class: result.OK},
+						{Name: "pay", URL: "https://shop.test/api/pay", Status: result.Passed, Class: result.OK, Attrs: []result.Attr{
+							{Name: "cert.not_after", Value: base.Add(notAfter(reg, k)).Format(time.RFC3339)}}},
+					}})
+			}
+		}
+		eng := golden.NewEngine(&cfg.Alerting, golden.NewStoreSource(st, nil, nil), golden.Options{})
+		got := ""
+		for _, ev := range eng.Evaluate(context.Background(), at(e)) {
+			if ev.Err != nil || ev.Status == golden.Unknown {
+				t.Fatalf("at %dm: %s %q %v", e, ev.Status, ev.Value, ev.Err)
+			}
+			if ev.Status == golden.Firing {
+				l := maps.Clone(ev.Labels)
+				l["severity"] = ev.Severity
+				engine[e] = append(engine[e], alertLabels{ev.Rule.Name, l})
+				got += ev.Severity
+			}
+		}
+		if got != want[e] {
+			t.Errorf("engine at %dm fires %q, want %q", e, got, want[e])
+		}
+	}
+	series := map[string][]string{}
+	for _, reg := range []string{"a", "b"} {
+		s := fmt.Sprintf(`prober_cert_expiry_timestamp_seconds{flow="checkout",step="pay",host="shop.test",region=%q}`, reg)
+		series[s] = []string{"_"}
+		for k := 1; k <= minutes; k++ {
+			series[s] = append(series[s], strconv.FormatFloat(notAfter(reg, k).Seconds(), 'f', -1, 64))
+		}
+	}
+	runPromtool(t, bin, cfg, series, evals, engine)
+}
+
 // alertLabels is one alert the engine fires: its rule and labels.
 type alertLabels struct {
 	rule   string
