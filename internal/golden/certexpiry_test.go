@@ -21,7 +21,7 @@ func tlsRun(flow, region string, start, notAfter time.Time, issuer string) *resu
 			{Name: "tls", Kind: "tls", URL: "tls://shop.test:8443", Status: result.Passed, Class: result.OK, Duration: 50 * time.Millisecond,
 				Attrs: []result.Attr{{Name: "cert.not_after", Value: notAfter.UTC().Format(time.RFC3339)},
 					{Name: "cert.subject", Value: "CN=shop.test"}, {Name: "cert.issuer", Value: issuer}}},
-			{Name: "pay", URL: "https://pay.test/api/pay", Status: result.Passed, Class: result.OK, Duration: 200 * time.Millisecond,
+			{Name: "pay", URL: "https://pay.test:443/api/pay", Status: result.Passed, Class: result.OK, Duration: 200 * time.Millisecond,
 				Attrs: []result.Attr{{Name: "cert.not_after", Value: now.Add(300 * 24 * time.Hour).UTC().Format(time.RFC3339)}}},
 		}}
 }
@@ -45,14 +45,14 @@ func TestCertExpiry(t *testing.T) {
 		value, sum string
 	}{
 		{name: "far", left: 60 * 24 * time.Hour, steps: []string{"tls"}, want: OK, severity: "warning",
-			value: "certificate of shop.test expires in 60 days (2027-01-02 02:16Z), after the 14 days warned of"},
+			value: "certificate of shop.test:8443 expires in 60 days (2027-01-02 02:16Z), after the 14 days warned of"},
 		{name: "within", left: 9*24*time.Hour + 5*time.Hour, steps: []string{"tls"}, want: Firing, severity: "warning",
-			value: "certificate of shop.test expires in 9 days (2026-11-12 07:16Z)",
-			sum:   "checkout step tls: certificate of shop.test (issuer " + issuer + ") expires in 9 days, on 2026-11-12 07:16Z"},
+			value: "certificate of shop.test:8443 expires in 9 days (2026-11-12 07:16Z)",
+			sum:   "checkout step tls: certificate of shop.test:8443 (issuer " + issuer + ") expires in 9 days, on 2026-11-12 07:16Z"},
 		{name: "critical", left: 40 * time.Hour, steps: []string{"tls"}, want: Firing, severity: "critical",
-			value: "certificate of shop.test expires in 1d16h (2026-11-04 18:16Z)"},
+			value: "certificate of shop.test:8443 expires in 1d16h (2026-11-04 18:16Z)"},
 		{name: "expired", left: -50 * time.Hour, steps: []string{"tls"}, want: Firing, severity: "critical",
-			value: "certificate of shop.test expired 2 days ago (2026-11-01 00:16Z)"},
+			value: "certificate of shop.test:8443 expired 2 days ago (2026-11-01 00:16Z)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,7 +64,7 @@ func TestCertExpiry(t *testing.T) {
 			if ev.Status != tt.want || ev.Severity != tt.severity || ev.Value != tt.value || ev.Err != nil {
 				t.Errorf("%s %s %q (%v), want %s %s %q", ev.Status, ev.Severity, ev.Value, ev.Err, tt.want, tt.severity, tt.value)
 			}
-			if l := ev.Labels; l["flow"] != "checkout" || l["step"] != "tls" || l["host"] != "shop.test" || l["rule"] != "cert" {
+			if l := ev.Labels; l["flow"] != "checkout" || l["step"] != "tls" || l["host"] != "shop.test:8443" || l["rule"] != "cert" {
 				t.Errorf("labels %v", l)
 			}
 			if tt.sum != "" && ev.Summary != tt.sum {
@@ -77,7 +77,7 @@ func TestCertExpiry(t *testing.T) {
 		st.Observe(tlsRun("checkout", "a", now.Add(-time.Minute), now.Add(time.Hour), issuer))
 		evs := eval(t, NewStoreSource(st, nil, nil), &config.Alerting{Rules: []*config.Rule{rule()}})
 		if len(evs) != 2 || evs[0].Labels["host"] != "pay.test" || evs[0].Status != OK ||
-			evs[1].Labels["host"] != "shop.test" || evs[1].Status != Firing {
+			evs[1].Labels["host"] != "shop.test:8443" || evs[1].Status != Firing {
 			t.Errorf("evaluations %+v", evs)
 		}
 	})

@@ -281,10 +281,12 @@ func hasCert(r *result.Run) bool {
 }
 
 // stepHost is the host of a step's target (https://shop.example/pay,
-// tls://shop.example:443): the name its certificate is for.
+// tls://shop.example:8443) as the certificate metric labels it: host, or
+// host:port when the port is not 443.
 func stepHost(target string) string {
-	if u, err := url.Parse(target); err == nil && u.Hostname() != "" {
-		return u.Hostname()
+	u, err := url.Parse(target)
+	if err != nil {
+		return ""
 	}
-	return target
+	return strings.TrimSuffix(u.Host, ":443")
 }
