@@ -486,15 +486,22 @@ func (c *cycle) evalRule(r *config.Rule, out []Evaluation) (res []Evaluation) {
 	return k.Evaluate(c, r, out)
 }
 
-// The rule kinds' helpers the engine uses too.
-var (
-	ruleLabels = rulekind.Labels
-	unknown    = rulekind.UnknownEval
-)
+// ruleLabels is rulekind.Labels, called directly (through a func variable
+// its kv would escape: an allocation per flow).
+func ruleLabels(r *config.Rule, kv ...string) map[string]string { return rulekind.Labels(r, kv...) }
+
+func unknown(r *config.Rule, labels map[string]string, value string, err error) Evaluation {
+	return rulekind.UnknownEval(r, labels, value, err)
+}
 
 // fire completes a Firing evaluation: signals, then the summary from
 // parts, the signals and the newest trace id.
-func (c *cycle) Fire(r *config.Rule, ev *Evaluation, parts ...string) {
+func (c *cycle) Fire(r *config.Rule, ev Evaluation, parts ...string) Evaluation {
+	c.fire(r, &ev, parts...)
+	return ev
+}
+
+func (c *cycle) fire(r *config.Rule, ev *Evaluation, parts ...string) {
 	ev.Signals = c.signals(ev.Evidence.Since)
 	var b strings.Builder
 	if r.Summary != "" {

@@ -135,7 +135,7 @@ func (absentKind) Evaluate(c Cycle, r *config.Rule, out []Evaluation) []Evaluati
 			if !v.last.IsZero() {
 				head += forText(c, v.last) + " (last at " + clock(v.last, c.At()) + ")"
 			}
-			c.Fire(r, &ev, head)
+			ev = c.Fire(r, ev, head)
 		}
 		out = append(out, ev)
 	}

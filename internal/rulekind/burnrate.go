@@ -181,7 +181,7 @@ func burnRate(c Cycle, r *config.Rule) Evaluation {
 				parts = append(parts, failureParts(&ev.Evidence)...)
 			}
 		}
-		c.Fire(r, &ev, parts...)
+		ev = c.Fire(r, ev, parts...)
 	case closest != nil:
 		ev.Status, ev.Value = OK, describe(closest)
 	default:

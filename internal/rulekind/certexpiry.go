@@ -108,7 +108,7 @@ func certExpiryOne(c Cycle, r *config.Rule, ce *config.CertExpiryRule, ct Certif
 	if ct.Issuer != "" {
 		what += " (issuer " + ct.Issuer + ")"
 	}
-	c.Fire(r, &ev, fmt.Sprintf("%s %s, on %s", what, expiresIn(left), date))
+	ev = c.Fire(r, ev, fmt.Sprintf("%s %s, on %s", what, expiresIn(left), date))
 	return ev
 }
 

@@ -123,7 +123,7 @@ func dependency(c Cycle, r *config.Rule) Evaluation {
 			}
 			ev.Evidence.RegionsKnown, ev.Evidence.RegionsTotal = len(judged), total
 		}
-		c.Fire(r, &ev, parts...)
+		ev = c.Fire(r, ev, parts...)
 	}
 	switch {
 	case nf >= need:

@@ -79,7 +79,7 @@ func flowFailingOne(c Cycle, r *config.Rule, ff *config.FlowFailingRule, flow st
 		if nf < q.total {
 			head += " (" + strings.Join(ev.Evidence.RegionsFailing, ", ") + ")"
 		}
-		c.Fire(r, &ev, append([]string{head + forText(c, ev.Evidence.Since)}, failureParts(&ev.Evidence)...)...)
+		ev = c.Fire(r, ev, append([]string{head + forText(c, ev.Evidence.Since)}, failureParts(&ev.Evidence)...)...)
 	case nf > 0 && ff.DegradedSeverity != "":
 		// Failing somewhere, but fewer regions than confirm an outage: a
 		// regional degradation, at its own (lower) severity.
@@ -87,7 +87,7 @@ func flowFailingOne(c Cycle, r *config.Rule, ff *config.FlowFailingRule, flow st
 		ev.Evidence = evidenceOf(flow, q)
 		ev.Value = fmt.Sprintf("degraded: failing in %d/%d %s (%s)", nf, q.total, plural(q.total, "region", "regions"),
 			strings.Join(ev.Evidence.RegionsFailing, ", "))
-		c.Fire(r, &ev, append([]string{flow + " " + ev.Value + forText(c, ev.Evidence.Since)}, failureParts(&ev.Evidence)...)...)
+		ev = c.Fire(r, ev, append([]string{flow + " " + ev.Value + forText(c, ev.Evidence.Since)}, failureParts(&ev.Evidence)...)...)
 	case nf > 0:
 		// No degraded severity: a failure below the quorum is not an alert.
 		ev.Status = OK

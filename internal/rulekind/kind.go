@@ -87,8 +87,10 @@ type Cycle interface {
 	// be the same for every call with name.
 	Text(name string, a, b int, format func(a, b int) string) string
 	// Fire completes a Firing evaluation: the golden signals, then the
-	// summary from parts, the signals and the newest trace id.
-	Fire(r *config.Rule, ev *Evaluation, parts ...string)
+	// summary from parts, the signals and the newest trace id. By value:
+	// an evaluation whose address went to an interface method would be
+	// allocated on the heap for every flow, firing or not.
+	Fire(r *config.Rule, ev Evaluation, parts ...string) Evaluation
 }
 
 // Labels are the rule's own labels, then identity labels (which win), then

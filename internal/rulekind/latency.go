@@ -70,7 +70,7 @@ func latencyEval(c Cycle, r *config.Rule) Evaluation {
 	if (total-slower)/total < q {
 		ev.Status = Firing
 		ev.Value = fmt.Sprintf("%s > %s over %s: %s", quantileName(q), latency(l.Above), span(window), share)
-		c.Fire(r, &ev, what+" "+ev.Value)
+		ev = c.Fire(r, ev, what+" "+ev.Value)
 		return ev
 	}
 	ev.Status = OK

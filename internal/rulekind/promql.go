@@ -58,7 +58,7 @@ func (promqlKind) Evaluate(c Cycle, r *config.Rule, out []Evaluation) []Evaluati
 			if ls := labelString(series); ls != "" {
 				head += " " + ls
 			}
-			c.Fire(r, &ev, head+": "+ev.Value)
+			ev = c.Fire(r, ev, head+": "+ev.Value)
 		default:
 			ev.Status = OK
 			ev.Value = fmt.Sprintf("%s, not %s %s", number(s.Value), p.Op, number(p.Value))
