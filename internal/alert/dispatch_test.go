@@ -285,6 +285,29 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map
 
 var errUnavailable = &DeliveryError{Status: 503, Msg: "Service Unavailable"}
 
+// TestNotificationSeriesFromTheStart: before anything is sent, every
+// notifier has its prober_notifications_total series at 0, for each kind
+// and outcome, so that a fresh dashboard shows 0 and the first failure is
+// an increase; a notifier added by a reload gets them too.
+func TestNotificationSeriesFromTheStart(t *testing.T) {
+	ok := func(ctx context.Context, p *Page, thread string, attempt int) (string, error) { return "", nil }
+	h := newHarness(t, DispatcherOptions{}, newScript("pd", ok))
+	check := func(notifier string) {
+		t.Helper()
+		for _, kind := range []string{"trigger", "reminder", "resolve"} {
+			for _, outcome := range []string{"sent", "retry", "failed"} {
+				labels := map[string]string{"notifier": notifier, "kind": kind, "outcome": outcome}
+				if got := metricValue(t, h.reg, "prober_notifications_total", labels); got != 0 {
+					t.Errorf("%v = %v, want a series at 0", labels, got)
+				}
+			}
+		}
+	}
+	check("pd")
+	h.dispatcher(DispatcherOptions{}, newScript("pd", ok), newScript("slack", ok))
+	check("slack")
+}
+
 func TestDispatchOrderPerAlertKeyUnderFailures(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := newScript("pd", func(ctx context.Context, p *Page, thread string, attempt int) (string, error) {

@@ -49,7 +49,9 @@ type Options struct {
 
 // Built-in defaults, for settings neither a flow nor probes.yaml sets.
 const (
-	defaultListen      = "127.0.0.1:9115"
+	// 8315: no entry of Prometheus's "Default port allocations" list
+	// (9115 is blackbox_exporter's, which often runs on the same host).
+	defaultListen      = "127.0.0.1:8315"
 	defaultConcurrency = 16
 	defaultKeep        = 100
 	defaultEvery       = 60 * time.Second

@@ -512,11 +512,13 @@ func latencySamples(cfg *config.Config) ([]string, time.Duration) {
 
 // setShapes announces cfg's flows to the metrics and counts the series
 // they export, for the status page's footer: counted once a load, from the
-// records a scrape reads.
+// records a scrape reads, plus the certificate series the flows' first
+// runs add (as prober validate counts them).
 func (d *Daemon) setShapes(cfg *config.Config) {
-	d.metrics.SetFlows(Shapes(cfg))
+	shapes := Shapes(cfg)
+	d.metrics.SetFlows(shapes)
 	n := 0
-	for _, c := range d.metrics.Series() {
+	for _, c := range d.metrics.Expected(shapes) {
 		n += c
 	}
 	d.series.Store(int64(n))
@@ -556,7 +558,7 @@ func Shapes(cfg *config.Config) []metrics.FlowShape {
 		for _, st := range slices.Concat(f.Steps, f.Cleanup) {
 			b, read := bounds[hist{f.Name, st.Name}]
 			out[i].Steps = append(out[i].Steps, metrics.StepShape{Name: st.Name, Dependency: st.Dependency,
-				Bounds: b, Histogram: read})
+				Bounds: b, Histogram: read, Cert: handshakes(st, f.Vars)})
 		}
 	}
 	return out

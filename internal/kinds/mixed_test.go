@@ -134,4 +134,13 @@ cleanup:
 	if r.Steps[5].Attr("cert.not_after") == "" || r.Steps[2].Attr("cert.not_after") != r.Steps[5].Attr("cert.not_after") {
 		t.Errorf("the HTTPS step and the tls step disagree on the certificate: %v vs %v", r.Steps[2].Attrs, r.Steps[5].Attrs)
 	}
+	// An HTTPS step whose expectations read no cert.* operand still
+	// records its certificate's not-after (the expiry metric), and only
+	// that; the tcp step made no handshake.
+	if a := r.Steps[3].Attrs; len(a) != 1 || a[0].Name != "cert.not_after" || a[0].Value != r.Steps[0].Attr("cert.not_after") {
+		t.Errorf("the cleanup's attributes %v, want only the not-after %s", a, r.Steps[0].Attr("cert.not_after"))
+	}
+	if a := r.Steps[1].Attrs; len(a) != 0 && r.Steps[1].Attr("cert.not_after") != "" {
+		t.Errorf("the tcp step has a certificate: %v", a)
+	}
 }

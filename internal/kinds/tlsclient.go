@@ -25,9 +25,14 @@ func DecodeTLS(b *config.StepBlock) TLSClient {
 	if v, ok := b.String("server_name", "a host name"); ok {
 		c.ServerName = v
 	}
-	if _, pem, ok := b.PEMFile("ca_file"); ok {
-		c.Roots = x509.NewCertPool()
-		c.Roots.AppendCertsFromPEM(pem)
+	// An empty ca_file (`"${env:SHOP_CA_FILE:-}"` unset) is the system's
+	// roots, so that one flow serves a sandbox with its own CA and a
+	// public host alike.
+	if p, ok := b.String("ca_file", "a file path"); ok && p != "" {
+		if _, pem, ok := b.PEMFile("ca_file"); ok {
+			c.Roots = x509.NewCertPool()
+			c.Roots.AppendCertsFromPEM(pem)
+		}
 	}
 	if v, ok := b.Bool("verify"); ok {
 		c.Verify = v

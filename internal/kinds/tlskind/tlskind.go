@@ -44,6 +44,10 @@ type Spec struct {
 	kinds.TLSClient
 }
 
+// MakesTLSHandshake says that a tls step records a certificate whenever it
+// gets one: the series calculator counts its expiry series.
+func (*Spec) MakesTLSHandshake() bool { return true }
+
 // Decode implements config.StepKind.
 func (Kind) Decode(b *config.StepBlock) any {
 	return &Spec{Address: kinds.Address(b, "443"), TLSClient: kinds.DecodeTLS(b)}

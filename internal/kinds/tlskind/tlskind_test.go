@@ -86,6 +86,10 @@ func TestTLSKind(t *testing.T) {
 			result.OK, "", nil},
 		{"self-signed", `{address: "` + selfSigned + `"}`, `[]`,
 			result.TLS, "unknown authority", nil},
+		{"empty ca_file: the system's roots", `{address: "` + good + `", ca_file: ""}`, `[]`,
+			result.TLS, "unknown authority", nil},
+		{"ca_file from an unset variable", `{address: "` + good + `", ca_file: "${env:PROBER_TEST_UNSET_CA:-}"}`, `[]`,
+			result.TLS, "unknown authority", nil},
 		{"self-signed, watched", `{address: "` + selfSigned + `", verify: false}`, `['!tls.verified', 'tls.verify_error contains "unknown authority"', cert.expires_in > 600h]`,
 			result.OK, "", nil},
 		{"refused", `{address: "` + closed + `"}`, `[]`, result.ConnectRefused, "connection refused", nil},
@@ -145,7 +149,7 @@ func TestTLSKindConfig(t *testing.T) {
 
 // TestHTTPSCertOperands: an HTTPS step reads its own connection's
 // certificate with the tls kind's operands, without a tls step; a step
-// that does not read them records nothing.
+// that does not read them records only the not-after (the expiry metric's).
 func TestHTTPSCertOperands(t *testing.T) {
 	dir := t.TempDir()
 	c := kindtest.NewCA(t)
@@ -175,6 +179,10 @@ func TestHTTPSCertOperands(t *testing.T) {
 			}
 			if got := s.Attr("cert.subject") == "CN=shop"; got != tc.attrs || s.Kind != "" {
 				t.Errorf("kind %q attrs %v, want recorded: %v", s.Kind, s.Attrs, tc.attrs)
+			}
+			na, _ := time.Parse(time.RFC3339, s.Attr("cert.not_after"))
+			if d := time.Until(na); !tc.attrs && (len(s.Attrs) != 1 || d < 47*time.Hour || d > 48*time.Hour) {
+				t.Errorf("attrs %v, want only cert.not_after, in two days", s.Attrs)
 			}
 		})
 	}
