@@ -136,6 +136,14 @@ func (s *Store) bounds() (keep, full int) {
 	return keep, keep // flows not announced (tools, tests): all in full
 }
 
+// KeepPerFlow is how many runs each flow keeps at the current bounds.
+func (s *Store) KeepPerFlow() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	keep, _ := s.bounds()
+	return keep
+}
+
 // Observe stores a completed run and adds it to the history. The run must
 // not be modified afterwards.
 func (s *Store) Observe(r *result.Run) {
