@@ -339,3 +339,49 @@ func BenchmarkArchiveFlush(b *testing.B) {
 		}
 	}
 }
+
+// What the status page pays a flow: its 24h uptime from a full day of
+// 5-minute buckets.
+func BenchmarkArchiveUptime24h(b *testing.B) {
+	a := openArchive(b, filepath.Join(b.TempDir(), "h.db"), ArchiveLimits{})
+	now := t0.Add(48 * time.Hour)
+	for i := range 24 * 60 {
+		a.Observe(timed("f", now.Add(-time.Duration(i)*time.Minute), time.Second, i%50 != 0, i))
+	}
+	if err := a.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, n := a.Uptime("f", 24*time.Hour, now); n == 0 {
+			b.Fatal("no runs")
+		}
+	}
+}
+
+// Up to a day, Uptime reads whole hours from the hourly buckets and the
+// edges from the 5-minute ones: the same figures as all 5-minute ones.
+func TestArchiveUptimeSplit(t *testing.T) {
+	a := openArchive(t, filepath.Join(t.TempDir(), "h.db"), ArchiveLimits{})
+	base := t0.Add(24 * time.Hour)
+	for i := range 30 * 60 / 7 {
+		a.Observe(timed("f", base.Add(time.Duration(i)*7*time.Minute), 3*time.Second, i%5 != 0, i))
+	}
+	a.Flush()
+	a.Observe(timed("f", base.Add(29*time.Hour+59*time.Minute), time.Second, false, 9999)) // queued
+	for _, at := range []time.Duration{29 * time.Hour, 29*time.Hour + 5*time.Minute, 29*time.Hour + 7*time.Minute + 13*time.Second,
+		29*time.Hour + 59*time.Minute + 59*time.Second, 27*time.Hour + 30*time.Minute} {
+		for _, w := range []time.Duration{2 * time.Minute, 5 * time.Minute, 55 * time.Minute, time.Hour, 90 * time.Minute,
+			2*time.Hour + 5*time.Minute, 24 * time.Hour} {
+			now := base.Add(at)
+			var wg, wn int
+			for _, b := range a.Buckets("f", FineBucket, now.Add(-w), now) {
+				wg += b.Runs - b.Failed
+				wn += b.Runs
+			}
+			if g, n := a.Uptime("f", w, now); g != wg || n != wn || (n == 0 && w >= time.Hour) {
+				t.Errorf("at +%s, window %s: %d/%d, want %d/%d (all 5-minute buckets)", at, w, g, n, wg, wn)
+			}
+		}
+	}
+}
