@@ -6,6 +6,9 @@ import "time"
 // (probes.yaml's history:). The uptime buckets are bounded by their spans
 // (a day of 5-minute ones, 30 days of hourly ones), not by these.
 type HistoryConfig struct {
+	// Off turns the history on disk off (enabled: false): no file, no
+	// uptime, graph or uptime badges, the runs strip empty after a restart.
+	Off bool
 	// RunsFor is how long runs are kept (default 48h; 0 keeps none, only
 	// the uptime and latency buckets).
 	RunsFor time.Duration
@@ -22,6 +25,11 @@ const (
 
 // history reads probes.yaml's history: block into h.
 func (f *file) history(o *object, h *HistoryConfig) {
+	if n := o.get("enabled"); n != nil {
+		if b, ok := f.boolean(n); ok {
+			h.Off = !b
+		}
+	}
 	if n := o.get("runs_for"); n != nil {
 		if d, ok := f.duration(n); ok {
 			if d < 0 {

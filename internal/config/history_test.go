@@ -16,6 +16,7 @@ func TestHistoryConfig(t *testing.T) {
 	}{
 		{name: "defaults", want: HistoryConfig{RunsFor: 48 * time.Hour, MaxSizeMB: 256}},
 		{name: "set", history: "history: {runs_for: 6h, max_size_mb: 32}\n", want: HistoryConfig{RunsFor: 6 * time.Hour, MaxSizeMB: 32}},
+		{name: "off", history: "history: {enabled: false}\n", want: HistoryConfig{Off: true, RunsFor: 48 * time.Hour, MaxSizeMB: 256}},
 		{name: "no runs", history: "history: {runs_for: 0s}\n", want: HistoryConfig{MaxSizeMB: 256}},
 		{name: "bad", history: "history: {runs_for: -1h, max_size_mb: 0, keep: 3}\n", errs: []string{
 			`probes.yaml:1:42: unknown field "keep" in history`,

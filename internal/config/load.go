@@ -195,7 +195,7 @@ func (l *loader) load(name string) *Config {
 		}
 	}
 	if n := o.get("history"); n != nil {
-		f.history(f.object(n, "history", []string{"runs_for", "max_size_mb"}), &cfg.History)
+		f.history(f.object(n, "history", []string{"enabled", "runs_for", "max_size_mb"}), &cfg.History)
 	}
 	c := &common{probes: f, vars: map[string]string{}, metrics: MetricsDefault}
 	if n := o.get("metrics"); n != nil {

@@ -39,7 +39,7 @@ func (d *Daemon) stateDir(cfg *config.Config) string {
 // evidence for pages, not alert state (as rule-history.snap). A history
 // locked by another prober is an error.
 func (d *Daemon) openArchive(cfg *config.Config) error {
-	if d.opts.Role == RoleEvaluate {
+	if d.opts.Role == RoleEvaluate || cfg.History.Off {
 		return nil
 	}
 	path := filepath.Join(d.stateDir(cfg), archiveFile)

@@ -147,3 +147,22 @@ func TestUnreadableRunHistory(t *testing.T) {
 		t.Errorf("%d runs from an unreadable history", len(got))
 	}
 }
+
+// history: {enabled: false} keeps no file and shows no history.
+func TestRunHistoryOff(t *testing.T) {
+	dir := t.TempDir()
+	d, err := New(Options{ConfigFS: fstest.MapFS{"probes.yaml": {Data: []byte("history: {enabled: false}\n" + archiveProbes)},
+		"f.yaml": {Data: []byte(archiveFlow)}}, ConfigPath: "probes.yaml", StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveAndStop(t, d, func() {
+		d.observe(&result.Run{Flow: "shop", Start: time.Now(), Status: result.Passed, Class: result.OK})
+	})
+	if _, err := os.Stat(filepath.Join(dir, archiveFile)); err == nil {
+		t.Error("history.db written with history off")
+	}
+	if page := get(t, d, "/flows/shop"); strings.Contains(page, "<svg") {
+		t.Error("a latency graph with history off")
+	}
+}
