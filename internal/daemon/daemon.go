@@ -100,7 +100,7 @@ type Daemon struct {
 	metrics *metrics.Metrics
 	series  atomic.Int64 // the flows' series at the last load (setShapes)
 	store   *store.Store
-	archive *store.Archive // the run history on disk; nil in the evaluate role
+	archive *store.Archive // the run history on disk; nil in the evaluate role or with history off
 	runlog  *runlog.Logger
 	sched   *schedule.Scheduler
 	handler http.Handler
