@@ -3,8 +3,8 @@ package daemon
 import (
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/kinds/dnskind"
-	"github.com/prober-dev/prober/internal/kinds/icmpkind"
 	"github.com/prober-dev/prober/internal/kinds/grpckind"
+	"github.com/prober-dev/prober/internal/kinds/icmpkind"
 	"github.com/prober-dev/prober/internal/kinds/tcpkind"
 	"github.com/prober-dev/prober/internal/kinds/tlskind"
 )
