@@ -168,6 +168,7 @@ func (l *loader) load(name string) *Config {
 		Listen:      defaultListen,
 		Concurrency: defaultConcurrency,
 		Store:       StoreConfig{Keep: defaultKeep},
+		History:     HistoryConfig{RunsFor: DefaultHistoryRunsFor, MaxSizeMB: DefaultHistoryMaxSizeMB},
 		Metrics:     MetricsDefault,
 	}
 	data, err := readBounded(l.fsys, name, maxFileSize)
@@ -179,7 +180,7 @@ func (l *loader) load(name string) *Config {
 	if root == nil || !f.isMapping(root, path.Base(name)) {
 		return nil
 	}
-	o := f.topObject(root, path.Base(name), append([]string{"region", "listen", "concurrency", "store", "defaults", "vars", "secrets", "flows", "metrics"}, topLevelAlerting...))
+	o := f.topObject(root, path.Base(name), append([]string{"region", "listen", "concurrency", "store", "history", "defaults", "vars", "secrets", "flows", "metrics"}, topLevelAlerting...))
 	l.setRegion(cfg, f, o.get("region"))
 	if n := o.get("listen"); n != nil {
 		if s, ok := f.plain(n, "a host:port address", "listen cannot use {{...}}"); ok && checkListen(f, n, s) {
@@ -198,6 +199,9 @@ func (l *loader) load(name string) *Config {
 				cfg.Store.Keep = int(v)
 			}
 		}
+	}
+	if n := o.get("history"); n != nil {
+		f.history(f.object(n, "history", []string{"enabled", "runs_for", "max_size_mb"}), &cfg.History)
 	}
 	c := &common{probes: f, vars: map[string]string{}, metrics: MetricsDefault}
 	if n := o.get("metrics"); n != nil {

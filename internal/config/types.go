@@ -19,6 +19,7 @@ type Config struct {
 	Listen      string // HTTP listen address, default 127.0.0.1:8315
 	Concurrency int    // most flow runs at once, default 16
 	Store       StoreConfig
+	History     HistoryConfig // the run history on disk
 	Flows       []*Flow
 	Secrets     *secret.Set // every secret declared in probes.yaml, resolved
 	Alerting    Alerting

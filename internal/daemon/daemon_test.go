@@ -262,6 +262,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 		ShutdownGrace: o.grace,
 		Role:          o.role,
 		Shard:         o.shard,
+		StateDir:      filepath.Join(f.dir, "state"),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
