@@ -1,0 +1,86 @@
+package daemon
+
+import (
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// otlpReceiver collects the trace ids and span ids an OTLP/HTTP exporter sends.
+type otlpReceiver struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	spans map[string][]string // trace id -> span ids
+}
+
+func newOTLPReceiver(t *testing.T) *otlpReceiver {
+	rc := &otlpReceiver{spans: map[string][]string{}}
+	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var req collectortrace.ExportTraceServiceRequest
+		if r.URL.Path != "/v1/traces" || proto.Unmarshal(b, &req) != nil {
+			http.Error(w, "bad export", http.StatusBadRequest)
+			return
+		}
+		rc.mu.Lock()
+		for _, rs := range req.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				for _, s := range ss.Spans {
+					tid := hex.EncodeToString(s.TraceId)
+					rc.spans[tid] = append(rc.spans[tid], hex.EncodeToString(s.SpanId))
+				}
+			}
+		}
+		rc.mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		out, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
+		w.Write(out)
+	}))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+func (rc *otlpReceiver) of(traceID string) []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]string(nil), rc.spans[traceID]...)
+}
+
+// TestTracing: with a tracing block the daemon exports every run's spans
+// (the last ones flushed at shutdown), counts drops in its metrics, and
+// its pages link trace ids to alerting.links.trace.
+func TestTracing(t *testing.T) {
+	rc := newOTLPReceiver(t)
+	f := newFixture(t, fixtureOpts{files: map[string]string{
+		"probes.yaml": probes("health") + "tracing: {endpoint: \"" + rc.srv.URL + "\"}\n" +
+			"alerting:\n  links: {trace: \"http://jaeger.test/trace/{trace_id}\"}\n",
+		"flows/health.yaml": healthFlow("health"),
+	}})
+	f.serve()
+	waitFor(t, 10*time.Second, "a health run", func() bool { return len(f.rec.of("health")) > 0 })
+	run := f.rec.of("health")[0]
+	if _, _, body := f.get("/runs/"+run.TraceID, "text/html"); !strings.Contains(body, `<a href="http://jaeger.test/trace/`+run.TraceID+`">trace</a>`) {
+		t.Errorf("the run page does not link its trace to alerting.links.trace")
+	}
+	if _, ok := value(f.metrics(), "prober_trace_spans_dropped_total"); !ok {
+		t.Error("no prober_trace_spans_dropped_total in /metrics")
+	}
+	if _, err := f.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Every observed run was exported by the time Serve returned.
+	for _, r := range f.rec.of("health") {
+		got := strings.Join(rc.of(r.TraceID), ",")
+		if want := r.ID + "," + r.Steps[0].SpanID; !strings.Contains(got, r.Steps[0].SpanID) || !strings.Contains(got, r.ID) {
+			t.Errorf("run %s: exported spans %q, want %s", r.TraceID, got, want)
+		}
+	}
+}
