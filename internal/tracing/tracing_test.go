@@ -22,6 +22,8 @@ import (
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/prober-dev/prober/internal/config"
@@ -432,5 +434,96 @@ func TestOutageRealEndpoints(t *testing.T) {
 				t.Error("no span counted as dropped")
 			}
 		})
+	}
+}
+
+// grpcReceiver is an OTLP/gRPC trace receiver on loopback.
+type grpcReceiver struct {
+	collectortrace.UnimplementedTraceServiceServer
+	mu    sync.Mutex
+	spans []*tracepb.Span
+	md    metadata.MD
+}
+
+func (g *grpcReceiver) Export(ctx context.Context, req *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.md, _ = metadata.FromIncomingContext(ctx)
+	for _, rs := range req.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			g.spans = append(g.spans, ss.Spans...)
+		}
+	}
+	return &collectortrace.ExportTraceServiceResponse{}, nil
+}
+
+// TestGRPC: protocol grpc exports the same spans, with the configured
+// headers as metadata.
+func TestGRPC(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &grpcReceiver{}
+	srv := grpc.NewServer()
+	collectortrace.RegisterTraceServiceServer(srv, rc)
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	exp, err := NewExporter(t.Context(), &config.Tracing{Endpoint: "http://" + ln.Addr().String(), Protocol: "grpc",
+		Headers: []config.TracingHeader{{Name: "X-Api-Key", Value: apiKey}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := New(t.Context(), Options{Exporter: exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := fakeRun(1)
+	tr.Observe(run)
+	if err := tr.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.spans) != 2 || hex.EncodeToString(rc.spans[0].TraceId) != run.TraceID {
+		t.Fatalf("got %d spans, want the run's 2", len(rc.spans))
+	}
+	if got := rc.md.Get("x-api-key"); len(got) != 1 || got[0] != apiKey {
+		t.Errorf("x-api-key metadata %q, want the configured header", got)
+	}
+}
+
+// TestEnvironment: with no endpoint in probes.yaml the standard variables
+// say where to send and what the service is called.
+func TestEnvironment(t *testing.T) {
+	rc := newReceiver(t)
+	var hdr sync.Map
+	inner := rc.srv.Config.Handler
+	rc.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hdr.Store("auth", r.Header.Get("Authorization"))
+		inner.ServeHTTP(w, r)
+	})
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rc.srv.URL)
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20env-token")
+	t.Setenv("OTEL_SERVICE_NAME", "prober-eu")
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=prod")
+	tr := httpTracer(t, "", nil, Options{})
+	tr.Observe(fakeRun(2))
+	if err := tr.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.spans) != 2 {
+		t.Fatalf("got %d spans at OTEL_EXPORTER_OTLP_ENDPOINT, want 2", len(rc.spans))
+	}
+	if v, _ := attr(rc.res[0], "service.name"); v != "prober-eu" {
+		t.Errorf("service.name = %q, want OTEL_SERVICE_NAME's", v)
+	}
+	if v, _ := attr(rc.res[0], "deployment.environment.name"); v != "prod" {
+		t.Errorf("deployment.environment.name = %q, want OTEL_RESOURCE_ATTRIBUTES'", v)
+	}
+	if v, _ := hdr.Load("auth"); v != "Bearer env-token" {
+		t.Errorf("Authorization = %q, want OTEL_EXPORTER_OTLP_HEADERS'", v)
 	}
 }
