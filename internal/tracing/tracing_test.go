@@ -101,7 +101,7 @@ type target struct {
 	tp  map[string]string
 }
 
-func newTarget(t *testing.T) *target {
+func newTarget(t testing.TB) *target {
 	tg := &target{tp: map[string]string{}}
 	tg.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tg.mu.Lock()
@@ -131,7 +131,7 @@ steps:
     expect: [status == 200, json.status == "success"]
 `
 
-func loadFlow(t *testing.T, base string) (*config.Config, *runner.Flow) {
+func loadFlow(t testing.TB, base string) (*config.Config, *runner.Flow) {
 	t.Helper()
 	fsys := fstest.MapFS{
 		"probes.yaml":   {Data: []byte("region: eu-west\nvars: {base: \"" + base + "\"}\nsecrets: {API_KEY: {env: API_KEY}}\nflows: [checkout.yaml]\n")},
