@@ -73,6 +73,17 @@ func TestTracing(t *testing.T) {
 	if _, ok := value(f.metrics(), "prober_trace_spans_dropped_total"); !ok {
 		t.Error("no prober_trace_spans_dropped_total in /metrics")
 	}
+	// A reload that changes the block keeps the running exporter: spans
+	// still reach the first receiver.
+	f.write(map[string]string{"probes.yaml": probes("health") + "tracing: {endpoint: \"http://127.0.0.1:1\"}\n"})
+	if err := f.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.log.find(t, "config_reload_partial", "reason", "tracing applies at restart")) != 1 {
+		t.Error("no config_reload_partial line for the changed tracing block")
+	}
+	after := len(f.rec.of("health"))
+	waitFor(t, 10*time.Second, "a health run after the reload", func() bool { return len(f.rec.of("health")) > after })
 	if _, err := f.stop(); err != nil {
 		t.Fatal(err)
 	}

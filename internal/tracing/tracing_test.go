@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -352,7 +353,9 @@ func TestOutageNeverWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		exp := &blockingExporter{exports: make(chan int, 100)}
 		reg := prometheus.NewRegistry()
-		tr, err := New(t.Context(), Options{Exporter: exp, Registerer: reg, Queue: 4, Batch: 2, ExportTimeout: time.Hour})
+		var logged lockedBuf
+		tr, err := New(t.Context(), Options{Exporter: exp, Registerer: reg, Queue: 4, Batch: 2, ExportTimeout: time.Hour,
+			Logger: slog.New(slog.NewJSONHandler(&logged, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -376,6 +379,15 @@ func TestOutageNeverWaits(t *testing.T) {
 		}
 		if n, err := testutil.GatherAndCount(reg, "prober_trace_spans_dropped_total"); n != 1 || err != nil {
 			t.Errorf("metric registered %d times (%v), want once", n, err)
+		}
+		// One line for the 94 drops: the log is rate-limited.
+		if n := strings.Count(logged.String(), `"msg":"trace_spans_dropped"`); n != 1 {
+			t.Errorf("%d trace_spans_dropped lines, want 1:\n%s", n, logged.String())
+		}
+		time.Sleep(logEvery) // the fake clock: a minute later a drop is logged again
+		tr.Observe(fakeRun(50))
+		if n := strings.Count(logged.String(), `"msg":"trace_spans_dropped"`); n != 2 {
+			t.Errorf("%d trace_spans_dropped lines a minute later, want 2", n)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -531,4 +543,21 @@ func TestEnvironment(t *testing.T) {
 	if v, _ := hdr.Load("auth"); v != "Bearer env-token" {
 		t.Errorf("Authorization = %q, want OTEL_EXPORTER_OTLP_HEADERS'", v)
 	}
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
