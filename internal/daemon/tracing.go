@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +27,11 @@ func newTracer(c *config.Tracing, version string, log *slog.Logger, reg promethe
 	if err != nil {
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
-	log.Info("tracing_on", "protocol", c.Protocol, "endpoint", c.Endpoint, "sampling", c.Sampling)
+	endpoint := c.Endpoint
+	if u, err := url.Parse(endpoint); err == nil {
+		endpoint = u.Redacted() // a password in the URL is not for the log
+	}
+	log.Info("tracing_on", "protocol", c.Protocol, "endpoint", endpoint, "sampling", c.Sampling)
 	return t, nil
 }
 

@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/hex"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,8 @@ import (
 
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/prober-dev/prober/internal/config"
 )
 
 // otlpReceiver collects the trace ids and span ids an OTLP/HTTP exporter sends.
@@ -65,6 +68,9 @@ func TestTracing(t *testing.T) {
 		"flows/health.yaml": healthFlow("health"),
 	}})
 	f.serve()
+	if len(f.log.find(t, "tracing_on", "protocol", "http", "endpoint", rc.srv.URL)) != 1 {
+		t.Error("no tracing_on line naming the endpoint")
+	}
 	waitFor(t, 10*time.Second, "a health run", func() bool { return len(f.rec.of("health")) > 0 })
 	run := f.rec.of("health")[0]
 	if _, _, body := f.get("/runs/"+run.TraceID, "text/html"); !strings.Contains(body, `<a href="http://jaeger.test/trace/`+run.TraceID+`">trace</a>`) {
@@ -93,5 +99,20 @@ func TestTracing(t *testing.T) {
 		if want := r.ID + "," + r.Steps[0].SpanID; !strings.Contains(got, r.Steps[0].SpanID) || !strings.Contains(got, r.ID) {
 			t.Errorf("run %s: exported spans %q, want %s", r.TraceID, got, want)
 		}
+	}
+}
+
+// TestTracerLogHidesPassword: a password in the endpoint URL (from
+// ${env:...}) is not logged.
+func TestTracerLogHidesPassword(t *testing.T) {
+	var buf logBuf
+	tr, err := newTracer(&config.Tracing{Endpoint: "http://otel:pw-in-url-123@127.0.0.1:1", Protocol: "http", Sampling: 1},
+		"test", slog.New(slog.NewJSONHandler(&buf, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Shutdown(t.Context())
+	if lines := buf.find(t, "tracing_on", "endpoint", "http://otel:xxxxx@127.0.0.1:1"); len(lines) != 1 || strings.Contains(buf.b.String(), "pw-in-url-123") {
+		t.Errorf("tracing_on lines %v, want the endpoint with its password hidden", buf.lines(t))
 	}
 }
