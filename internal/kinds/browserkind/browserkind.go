@@ -1,0 +1,265 @@
+// Package browserkind is the browser step kind: a list of actions (goto,
+// click, fill, wait_for, extract) run in a real Chromium through the
+// DevTools protocol (chromedp), each step in a fresh incognito context of
+// one browser process per prober. Expectations read the page: page.url,
+// page.title, page.text, console.errors, requests.failed, the navigation
+// timings, status (of the last goto's document) and json.values.NAME (what
+// extract read). Requests the page makes to the first goto's origin (and
+// origins:) carry the run's traceparent and the synthetic headers.
+package browserkind
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/prober-dev/prober/internal/assert"
+	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/template"
+)
+
+// DefaultConcurrency is browser_concurrency when not set: pages open at
+// once. A page costs 50-150 MB of memory.
+const DefaultConcurrency = 2
+
+// Options configure the kind.
+type Options struct {
+	// Chromium is the browser binary; "" looks up Binaries on PATH.
+	Chromium string
+	// Concurrency bounds the pages open at once, across flows
+	// (browser_concurrency); 0 is DefaultConcurrency.
+	Concurrency int
+}
+
+// Kind is the browser step kind, for config.Options.StepKinds. It owns the
+// browser process: Close stops it (the daemon calls it at exit).
+type Kind struct{ b *browser }
+
+// New returns the kind; no browser starts until a browser step runs.
+func New(o Options) *Kind { return &Kind{b: newBrowser(o.Chromium, o.Concurrency)} }
+
+// Close stops the browser process, if one runs.
+func (k *Kind) Close() error { return k.b.close() }
+
+// Name implements config.StepKind.
+func (*Kind) Name() string { return "browser" }
+
+// Keys implements config.StepKind.
+func (*Kind) Keys() []string { return []string{"actions", "origins"} }
+
+// Operands implements config.StepKind.
+func (*Kind) Operands() assert.Operands { return Operands }
+
+// Builtins implements config.StepKind: status is the last goto's document
+// status; the body is a JSON summary of the page (url, title, values,
+// console_errors, failed_requests, text), so json.values.NAME reads what
+// extract read.
+func (*Kind) Builtins() assert.Source {
+	return assert.SourceStatus | assert.SourceBody | assert.SourceJSON
+}
+
+// Operands are what browser steps' expectations and captures read.
+var Operands = assert.Operands{
+	"page.url":                assert.StringOperand, // the final URL
+	"page.title":              assert.StringOperand,
+	"page.text":               assert.StringOperand, // the body's innerText, up to TextLimit bytes
+	"page.ttfb":               assert.DurationOperand,
+	"page.dom_content_loaded": assert.DurationOperand,
+	"page.load":               assert.DurationOperand,
+	"console.errors":          assert.NumberOperand, // console.error calls and uncaught exceptions
+	"requests.failed":         assert.NumberOperand, // requests that failed or got a status >= 400
+}
+
+// Action names, in the order the README lists them.
+const (
+	Goto    = "goto"
+	Click   = "click"
+	Fill    = "fill"
+	WaitFor = "wait_for"
+	Extract = "extract"
+)
+
+var actionNames = []string{Goto, Click, Fill, WaitFor, Extract}
+
+// Action is one decoded action.
+type Action struct {
+	Op       string
+	Pos      config.Pos         // where it is, for messages when it fails
+	URL      *template.Template // goto; wait_for url (a substring)
+	Selector string             // click, fill, wait_for selector, extract
+	Value    *template.Template // fill
+	Text     *template.Template // wait_for text (a substring of the page's text)
+	Name     string             // extract: the value's name
+	Attr     string             // extract: the attribute ("" reads the text)
+}
+
+// what names the action and its operand in messages: `click "#pay"`.
+func (a *Action) what() string {
+	switch {
+	case a.Op == Goto:
+		return "goto " + a.URL.String()
+	case a.Selector != "":
+		return a.Op + " " + quote(a.Selector)
+	case a.URL != nil:
+		return a.Op + " url " + quote(a.URL.String())
+	case a.Text != nil:
+		return a.Op + " text " + quote(a.Text.String())
+	}
+	return a.Op
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }
+
+// Spec is a decoded browser: block; it runs as a runner.Executor.
+type Spec struct {
+	Actions []Action
+	Origins []string // besides the first goto's, whose requests carry the trace headers
+
+	k    *Kind
+	step *config.Step // its expectations say what the flow checks itself
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Decode implements config.StepKind.
+func (k *Kind) Decode(b *config.StepBlock) any {
+	s := &Spec{k: k, step: b.Step()}
+	if !b.Has("actions") {
+		b.Errorf("", "browser needs actions (a list of %s)", strings.Join(actionNames, ", "))
+	}
+	for i, it := range b.List("actions", "action", actionNames) {
+		keys := it.Keys()
+		if len(keys) != 1 {
+			it.Errorf("", "an action is one of %s, one a list item", strings.Join(actionNames, ", "))
+			continue
+		}
+		a := Action{Op: keys[0], Pos: it.Pos(keys[0])}
+		ok := true
+		switch a.Op {
+		case Goto:
+			a.URL, ok = it.Template(Goto, "a URL")
+			if ok && a.URL.IsLiteral() {
+				if _, err := origin(a.URL.String()); err != nil {
+					it.Errorf(Goto, "goto: %v", err)
+				}
+			}
+		case Click:
+			a.Selector, ok = selector(it, Click)
+		case Fill:
+			fb := it.Block(Fill, "fill", []string{"selector", "value"})
+			if fb == nil {
+				it.Errorf(Fill, "fill needs {selector: ..., value: ...}")
+				continue
+			}
+			a.Selector, ok = selector(fb, "selector")
+			if !fb.Has("value") {
+				fb.Errorf("", "fill needs a value (the text to type)")
+				ok = false
+			} else if a.Value, ok = fb.Template("value", "the text to type"); !ok {
+				continue
+			}
+		case WaitFor:
+			if wb := it.Block(WaitFor, "wait_for", []string{"selector", "text", "url"}); wb != nil {
+				if len(wb.Keys()) != 1 {
+					wb.Errorf("", "wait_for needs one of selector, text or url")
+					continue
+				}
+				switch {
+				case wb.Has("selector"):
+					a.Selector, ok = selector(wb, "selector")
+				case wb.Has("text"):
+					a.Text, ok = wb.Template("text", "a text")
+				default:
+					a.URL, ok = wb.Template("url", "a part of a URL")
+				}
+			} else {
+				a.Selector, ok = selector(it, WaitFor) // the shorthand: a selector
+			}
+		case Extract:
+			eb := it.Block(Extract, "extract", []string{"name", "selector", "attr"})
+			if eb == nil {
+				it.Errorf(Extract, "extract needs {name: ..., selector: ..., attr: ...}")
+				continue
+			}
+			if !eb.Has("name") {
+				eb.Errorf("", "extract needs a name (json.values.NAME reads it)")
+			} else if a.Name, ok = eb.String("name", "a name"); ok && !nameRE.MatchString(a.Name) {
+				eb.Errorf("name", "extract name %q must match [A-Za-z_][A-Za-z0-9_]*", a.Name)
+			}
+			a.Selector, ok = selector(eb, "selector")
+			if eb.Has("attr") {
+				a.Attr, _ = eb.String("attr", "an attribute name")
+			}
+		}
+		if !ok {
+			continue
+		}
+		if i == 0 && a.Op != Goto {
+			it.Errorf("", "the first action must be goto (the page is blank until then)")
+		}
+		s.Actions = append(s.Actions, a)
+	}
+	if v, ok := b.Strings("origins", "an origin (scheme://host:port)"); ok {
+		for _, o := range v {
+			got, err := origin(o)
+			if err != nil || got != strings.TrimSuffix(o, "/") {
+				b.Errorf("origins", "origin %q is not scheme://host[:port]", o)
+				continue
+			}
+			s.Origins = append(s.Origins, got)
+		}
+	}
+	return s
+}
+
+// selector reads a CSS selector at key.
+func selector(b *config.StepBlock, key string) (string, bool) {
+	if !b.Has(key) {
+		b.Errorf("", "needs a %s (a CSS selector)", key)
+		return "", false
+	}
+	v, ok := b.String(key, "a CSS selector")
+	if ok && strings.TrimSpace(v) == "" {
+		b.Errorf(key, "%s is empty", key)
+		return "", false
+	}
+	return v, ok
+}
+
+// origin is u's scheme://host[:port]; only http and https pages are probed.
+func origin(u string) (string, error) {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a URL", u)
+	}
+	if p.Scheme != "http" && p.Scheme != "https" || p.Host == "" {
+		return "", fmt.Errorf("%q is not an http(s) URL", u)
+	}
+	return p.Scheme + "://" + p.Host, nil
+}
+
+// Target is what the step talks to, as the flow page lists it: its first
+// goto as configured.
+func (s *Spec) Target() string {
+	if len(s.Actions) == 0 {
+		return "browser:"
+	}
+	return s.Actions[0].URL.String()
+}
+
+// reads says whether an expectation of the step (or of its until) reads
+// the operand name: the flow decides about it, not the kind's default.
+func (s *Spec) reads(name string) bool {
+	exps := s.step.Expect
+	if s.step.Until != nil {
+		exps = append(slices.Clip(exps), s.step.Until.Expect...)
+	}
+	for _, e := range exps {
+		if e.Reads(name) {
+			return true
+		}
+	}
+	return false
+}
