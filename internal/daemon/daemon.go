@@ -429,6 +429,10 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	if err := d.sched.Stop(sctx); err != nil {
 		d.log.Warn("shutdown_runs_cancelled", "error", err.Error())
 	}
+	// The runs are over: what kinds started for them (a browser) stops.
+	if err := CloseKinds(d.opts.Load.StepKinds); err != nil {
+		d.log.Warn("closing_step_kinds", "error", err.Error())
+	}
 	stopAlerts()
 	<-alertsDone
 	if d.alerts != nil {
