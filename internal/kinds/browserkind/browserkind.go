@@ -204,7 +204,7 @@ func (k *Kind) Decode(b *config.StepBlock) any {
 	if v, ok := b.Strings("origins", "an origin (scheme://host:port)"); ok {
 		for _, o := range v {
 			got, err := origin(o)
-			if err != nil || got != strings.TrimSuffix(o, "/") {
+			if p, _ := url.Parse(o); err != nil || p.Path != "" && p.Path != "/" || p.RawQuery != "" || p.Fragment != "" || p.User != nil {
 				b.Errorf("origins", "origin %q is not scheme://host[:port]", o)
 				continue
 			}
@@ -237,7 +237,17 @@ func origin(u string) (string, error) {
 	if p.Scheme != "http" && p.Scheme != "https" || p.Host == "" {
 		return "", fmt.Errorf("%q is not an http(s) URL", u)
 	}
-	return p.Scheme + "://" + p.Host, nil
+	// As the browser writes request URLs: a lower-case host, no default
+	// port (the Fetch patterns must match them).
+	host := strings.ToLower(p.Host)
+	switch {
+	case p.Scheme == "http" && p.Port() == "80", p.Scheme == "https" && p.Port() == "443":
+		host = strings.ToLower(p.Hostname())
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+	}
+	return p.Scheme + "://" + host, nil
 }
 
 // Target is what the step talks to, as the flow page lists it: its first

@@ -314,3 +314,24 @@ func TestConcurrencyBound(t *testing.T) {
 		t.Errorf("class %s %q", s.Class, s.Message())
 	}
 }
+
+// TestOrigin: origins are written as the browser writes request URLs, so
+// that the Fetch patterns of the trace headers match them.
+func TestOrigin(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://Shop.Example:80/login":  "http://shop.example",
+		"https://shop.example:443/":     "https://shop.example",
+		"https://shop.example:8443/a?b": "https://shop.example:8443",
+		"http://[::1]:80/":              "http://[::1]",
+		"http://127.0.0.1:8080":         "http://127.0.0.1:8080",
+	} {
+		if got, err := origin(in); got != want || err != nil {
+			t.Errorf("origin(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"ftp://x/", "/relative", "http://", "::"} {
+		if got, err := origin(bad); err == nil {
+			t.Errorf("origin(%q) = %q, want an error", bad, got)
+		}
+	}
+}
