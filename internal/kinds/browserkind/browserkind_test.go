@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/prober-dev/prober/internal/kinds/kindtest"
 	"github.com/prober-dev/prober/internal/result"
 )
@@ -97,6 +99,8 @@ func shop(t *testing.T) (first, third *httptest.Server, fs, ts *seen) {
 			io.WriteString(w, "<!doctype html><html><body>"+p+"</body></html>")
 		case r.URL.Path == "/api/gateway":
 			http.Error(w, "gateway timeout", http.StatusGatewayTimeout)
+		case r.URL.Path == "/hang": // a page that never answers
+			<-r.Context().Done()
 		case r.URL.Path == "/gone":
 			http.Error(w, "gone", http.StatusServiceUnavailable)
 		case strings.HasPrefix(r.URL.Path, "/api/"):
@@ -212,6 +216,7 @@ func TestFailures(t *testing.T) {
 		{"missing element", "- goto: " + first.URL + "/slow\n        - click: \"#nothing\"", "", result.SelectorTimeout, `click "#nothing" (flows/f.yaml:8:18): no visible element matched`},
 		{"text never seen", "- goto: " + first.URL + "/slow\n        - wait_for: {text: never}", "", result.Timeout, `wait_for text "never" (flows/f.yaml:8:21): not seen`},
 		{"refused", "- goto: " + closed(t), "", result.Navigation, "net::ERR_CONNECTION_REFUSED"},
+		{"hung page", "- goto: " + first.URL + "/hang", "", result.Timeout, "goto " + first.URL + "/hang (flows/f.yaml:7:17): the page did not load within the step's timeout"},
 		{"document 503", "- goto: " + first.URL + "/gone", "", result.HTTP5xx, "HTTP 503"},
 		{"document 503 expected", "- goto: " + first.URL + "/gone", "[status == 503]", "", ""},
 		{"failed request", "- goto: " + first.URL + "/broken\n        - wait_for: {text: \"paid\"}", "[requests.failed == 0]", result.Assertion, "requests.failed == 0: got 1"},
@@ -237,8 +242,29 @@ func TestFailures(t *testing.T) {
 			if d := time.Since(start); d > 8*time.Second {
 				t.Errorf("took %s for a 4s step", d)
 			}
+			if n := openPages(t, k); n != 0 {
+				t.Errorf("%d pages left open after the step", n)
+			}
 		})
 	}
+}
+
+// openPages counts the browser's pages besides the first (blank) tab.
+func openPages(t *testing.T, k *Kind) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(k.b.ctx, 10*time.Second)
+	defer cancel()
+	infos, err := chromedp.Targets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := -1
+	for _, i := range infos {
+		if i.Type == "page" {
+			n++
+		}
+	}
+	return n
 }
 
 // TestLoadErrors: a bad block is an error at its file:line:col.
