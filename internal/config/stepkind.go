@@ -179,7 +179,7 @@ func (b *StepBlock) Strings(key, want string) ([]string, bool) {
 		return nil, false
 	}
 	if v.Kind != yaml.SequenceNode {
-		b.f.errorf(v, "%s: expected a list of %ss, got %s", key, want, describe(v))
+		b.f.errorf(v, "%s: expected a list, each %s, got %s", key, want, describe(v))
 		return nil, false
 	}
 	out := make([]string, 0, len(v.Content))
