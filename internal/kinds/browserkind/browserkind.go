@@ -1,5 +1,5 @@
 // Package browserkind is the browser step kind: a list of actions (goto,
-// click, fill, wait_for, extract) run in a real Chromium through the
+// click, fill, select, press, wait_for, extract, js) run in a real Chromium through the
 // DevTools protocol (chromedp), each step in a fresh incognito context of
 // one browser process per prober. Expectations read the page: page.url,
 // page.title, page.text, console.errors, requests.failed, the navigation
@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/prober-dev/prober/internal/assert"
 	"github.com/prober-dev/prober/internal/config"
@@ -79,9 +81,22 @@ const (
 	Fill    = "fill"
 	WaitFor = "wait_for"
 	Extract = "extract"
+	Select  = "select"
+	Press   = "press"
+	JS      = "js"
 )
 
-var actionNames = []string{Goto, Click, Fill, WaitFor, Extract}
+var actionNames = []string{Goto, Click, Fill, Select, Press, WaitFor, Extract, JS}
+
+// Keys are the key names press takes, besides a single character.
+var Keys = map[string]string{
+	"Enter": kb.Enter, "Tab": kb.Tab, "Escape": kb.Escape, "Backspace": kb.Backspace, "Delete": kb.Delete,
+	"ArrowUp": kb.ArrowUp, "ArrowDown": kb.ArrowDown, "ArrowLeft": kb.ArrowLeft, "ArrowRight": kb.ArrowRight,
+	"Home": kb.Home, "End": kb.End, "PageUp": kb.PageUp, "PageDown": kb.PageDown,
+}
+
+// JSLimit bounds a js action's expression: an escape hatch, not a script.
+const JSLimit = 1 << 10
 
 // Action is one decoded action.
 type Action struct {
@@ -91,8 +106,10 @@ type Action struct {
 	Selector string             // click, fill, wait_for selector, extract
 	Value    *template.Template // fill
 	Text     *template.Template // wait_for text (a substring of the page's text)
-	Name     string             // extract: the value's name
+	Name     string             // extract, js: the value's name
 	Attr     string             // extract: the attribute ("" reads the text)
+	Key      string             // press: what chromedp types (kb.Enter, "a")
+	JS       string             // js: the expression
 }
 
 // what names the action and its operand in messages: `click "#pay"`.
@@ -100,6 +117,10 @@ func (a *Action) what() string {
 	switch {
 	case a.Op == Goto:
 		return "goto " + a.URL.String()
+	case a.Op == JS:
+		return "js " + a.Name
+	case a.Op == Press && a.Selector == "":
+		return "press"
 	case a.Selector != "":
 		return a.Op + " " + quote(a.Selector)
 	case a.URL != nil:
@@ -177,6 +198,56 @@ func (k *Kind) Decode(b *config.StepBlock) any {
 			} else {
 				a.Selector, ok = selector(it, WaitFor) // the shorthand: a selector
 			}
+		case Select:
+			sb := it.Block(Select, "select", []string{"selector", "value"})
+			if sb == nil {
+				it.Errorf(Select, "select needs {selector: ..., value: ...}")
+				continue
+			}
+			a.Selector, ok = selector(sb, "selector")
+			if !sb.Has("value") {
+				sb.Errorf("", "select needs a value (the option's value)")
+				ok = false
+			} else if a.Value, ok = sb.Template("value", "an option's value"); !ok {
+				continue
+			}
+		case Press:
+			// press: Enter (to the focused element), or {selector, key}.
+			kblock := it
+			key := Press
+			if pb := it.Block(Press, "press", []string{"selector", "key"}); pb != nil {
+				if a.Selector, ok = selector(pb, "selector"); !ok {
+					continue
+				}
+				if !pb.Has("key") {
+					pb.Errorf("", "press needs a key")
+					continue
+				}
+				kblock, key = pb, "key"
+			}
+			name, _ := kblock.String(key, "a key name")
+			if k, known := Keys[name]; known {
+				a.Key = k
+			} else if len([]rune(name)) == 1 {
+				a.Key = name
+			} else {
+				kblock.Errorf(key, "key %q is not one character or one of %s", name, keyNames())
+				continue
+			}
+		case JS:
+			jb := it.Block(JS, "js", []string{"name", "expression"})
+			if jb == nil || !jb.Has("name") || !jb.Has("expression") {
+				it.Errorf(JS, "js needs {name: ..., expression: ...} (json.values.NAME reads its result)")
+				continue
+			}
+			if a.Name, ok = jb.String("name", "a name"); ok && !nameRE.MatchString(a.Name) {
+				jb.Errorf("name", "js name %q must match [A-Za-z_][A-Za-z0-9_]*", a.Name)
+				continue
+			}
+			if a.JS, ok = jb.String("expression", "a JavaScript expression"); ok && len(a.JS) > JSLimit {
+				jb.Errorf("expression", "expression is %d bytes, more than %d: put the script in the page", len(a.JS), JSLimit)
+				continue
+			}
 		case Extract:
 			eb := it.Block(Extract, "extract", []string{"name", "selector", "attr"})
 			if eb == nil {
@@ -212,6 +283,15 @@ func (k *Kind) Decode(b *config.StepBlock) any {
 		}
 	}
 	return s
+}
+
+func keyNames() string {
+	names := make([]string, 0, len(Keys))
+	for n := range Keys {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }
 
 // selector reads a CSS selector at key.

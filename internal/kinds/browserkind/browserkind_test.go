@@ -89,6 +89,10 @@ func shop(t *testing.T) (first, third *httptest.Server, fs, ts *seen) {
 <script>fetch("/api/orders").then(r => r.text()).then(t => { document.getElementById("x").textContent = t; });</script><p id="x"></p>`,
 		"/throws": `<title>Pay</title><p>pay</p><script>throw new Error("boom at pay");</script>`,
 		"/slow":   `<title>Slow</title><script>setTimeout(() => { const b = document.createElement("button"); b.id = "pay"; b.textContent = "Pay now"; document.body.appendChild(b); }, 300);</script>`,
+		"/search": `<title>Search</title><select id="size"><option value="s">S</option><option value="m">M</option></select>
+<input id="q"><p id="out"></p><ul><li>a</li><li>b</li><li>c</li></ul><script>
+document.getElementById("size").addEventListener("change", e => { out.textContent = "size " + e.target.value; });
+q.addEventListener("keydown", e => { if (e.key === "Enter") out.textContent = "searched " + q.value; });</script>`,
 		"/broken": `<title>Broken</title><script>fetch("/api/gateway").then(r => { console.error("gateway said no"); document.body.append("paid " + r.status); });</script>`,
 	}
 	first = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -216,6 +220,11 @@ func TestFailures(t *testing.T) {
 		{"missing element", "- goto: " + first.URL + "/slow\n        - click: \"#nothing\"", "", result.SelectorTimeout, `click "#nothing" (flows/f.yaml:8:18): no visible element matched`},
 		{"text never seen", "- goto: " + first.URL + "/slow\n        - wait_for: {text: never}", "", result.Timeout, `wait_for text "never" (flows/f.yaml:8:21): not seen`},
 		{"refused", "- goto: " + closed(t), "", result.Navigation, "net::ERR_CONNECTION_REFUSED"},
+		{"select press js", "- goto: " + first.URL + "/search\n        - select: {selector: \"#size\", value: m}\n        - wait_for: {text: size m}" +
+			"\n        - fill: {selector: \"#q\", value: shoes}\n        - press: {selector: \"#q\", key: Enter}\n        - wait_for: {text: searched shoes}" +
+			"\n        - js: {name: items, expression: \"document.querySelectorAll('li').length\"}", `[json.values.items == "3"]`, "", ""},
+		{"no such option", "- goto: " + first.URL + "/search\n        - select: {selector: \"#size\", value: xl}", "", result.Assertion, `select "#size" (flows/f.yaml:8:19): no option with that value`},
+		{"js throws", "- goto: " + first.URL + "/search\n        - js: {name: x, expression: \"nope.nope\"}", "", result.ScriptError, "js x (flows/f.yaml:8:15): "},
 		{"hung page", "- goto: " + first.URL + "/hang", "", result.Timeout, "goto " + first.URL + "/hang (flows/f.yaml:7:17): the page did not load within the step's timeout"},
 		{"document 503", "- goto: " + first.URL + "/gone", "", result.HTTP5xx, "HTTP 503"},
 		{"document 503 expected", "- goto: " + first.URL + "/gone", "[status == 503]", "", ""},
@@ -273,12 +282,15 @@ func TestLoadErrors(t *testing.T) {
 		{"{}", "flows/f.yaml:4:14: browser needs actions"},
 		{"{actions: [{click: '#a'}]}", "flows/f.yaml:4:25: the first action must be goto"},
 		{"{actions: [{goto: 'ftp://x/'}]}", "flows/f.yaml:4:32: goto: \"ftp://x/\" is not an http(s) URL"},
-		{"{actions: [{goto: 'http://a/', click: '#b'}]}", "flows/f.yaml:4:25: an action is one of goto, click, fill, wait_for, extract"},
+		{"{actions: [{goto: 'http://a/', click: '#b'}]}", "flows/f.yaml:4:25: an action is one of goto, click, fill, select, press, wait_for, extract, js"},
 		{"{actions: [{goto: 'http://a/'}, {fill: '#b'}]}", "flows/f.yaml:4:53: fill needs {selector: ..., value: ...}"},
 		{"{actions: [{goto: 'http://a/'}, {fill: {selector: '#b'}}]}", "flows/f.yaml:4:53: fill needs a value"},
 		{"{actions: [{goto: 'http://a/'}, {wait_for: {text: a, url: b}}]}", "flows/f.yaml:4:57: wait_for needs one of selector, text or url"},
 		{"{actions: [{goto: 'http://a/'}, {extract: {name: 1a, selector: x}}]}", "flows/f.yaml:4:63: extract name \"1a\" must match"},
 		{"{actions: [{goto: 'http://a/'}, {tap: x}]}", "flows/f.yaml:4:47: unknown field \"tap\" in action"},
+		{"{actions: [{goto: 'http://a/'}, {press: F13}]}", `key "F13" is not one character or one of ArrowDown`},
+		{"{actions: [{goto: 'http://a/'}, {js: {name: a}}]}", "js needs {name: ..., expression: ...}"},
+		{"{actions: [{goto: 'http://a/'}, {select: {selector: '#a'}}]}", "select needs a value"},
 		{"{actions: [{goto: 'http://a/'}], origins: ['http://a/b']}", "flows/f.yaml:4:56: origin \"http://a/b\" is not scheme://host[:port]"},
 		{"{actions: [{goto: 'http://a/'}, {wait_for: {url: '{{nope}}'}}]}", "nope"},
 	} {

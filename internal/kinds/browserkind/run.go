@@ -301,6 +301,29 @@ func (s *Spec) act(ctx, bctx context.Context, t *chromedp.Target, x *runner.Exch
 				_, err = chromedp.SendKeys(chromedp.CSS(a.Selector), ex.value)(ctx, t)
 			}
 		}
+	case a.Op == Select:
+		// As a person's choice: the value, then the events pages listen to.
+		if _, err = chromedp.WaitVisible(chromedp.CSS(a.Selector))(ctx, t); err == nil {
+			js := "(e => { if (!e || ![...e.options].some(o => o.value === v)) return false; e.value = v; " +
+				"e.dispatchEvent(new Event('input', {bubbles: true})); e.dispatchEvent(new Event('change', {bubbles: true})); return true; })" +
+				"(document.querySelector(" + jsString(a.Selector) + "))"
+			js = "(() => { const v = " + jsString(ex.value) + "; return " + js + "; })()"
+			var found bool
+			if found, err = chromedp.Evaluate[bool](js)(ctx, t); err == nil && !found {
+				return result.Assertion, fmt.Sprintf("%s (%s): no option with that value", a.what(), a.Pos)
+			}
+		}
+	case a.Op == Press && a.Selector != "":
+		_, err = chromedp.SendKeys(chromedp.CSS(a.Selector), a.Key)(ctx, t)
+	case a.Op == Press:
+		_, err = chromedp.KeyEvent(a.Key)(ctx, t)
+	case a.Op == JS:
+		var v any
+		if v, err = chromedp.Evaluate[any](a.JS)(ctx, t); err == nil {
+			values[a.Name] = jsValue(v)
+		} else if ctx.Err() == nil && bctx.Err() == nil {
+			return result.ScriptError, fmt.Sprintf("%s (%s): %s", a.what(), a.Pos, line(err.Error()))
+		}
 	case a.Op == WaitFor && a.Selector != "":
 		_, err = chromedp.WaitVisible(chromedp.CSS(a.Selector))(ctx, t)
 	case a.Op == WaitFor && a.Text != nil:
@@ -459,6 +482,19 @@ func cut(s string, n int) string {
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// jsValue is a js action's result as a value: a string as it is, else
+// its JSON ("3", "true", "null", "[1,2]").
+func jsValue(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return cut(string(b), TextLimit)
 }
 
 // argsText is a console call's arguments as the console shows them.
