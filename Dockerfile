@@ -11,18 +11,32 @@
 #
 # No HEALTHCHECK: distroless has no shell or curl to run one, and the prober
 # has no health-probe subcommand. Orchestrators probe GET /healthz and
-# /readyz on :9115 (ECS container health checks run inside the container
+# /readyz on :8315 (ECS container health checks run inside the container
 # too, so they are not used; an exiting essential container stops the task).
 #
-# The command below listens on 0.0.0.0:9115 in plain HTTP without
+# The command below listens on 0.0.0.0:8315 in plain HTTP without
 # authentication: publish the port only to what needs it. For TLS and basic
 # auth, mount a directory with web-config.yml, its certificate and key
 # (readable by 65532) and add --web.config.file to the command; health
 # probes then need the credentials too. README, "Security".
 
+# The base images, by tag; pin them by digest for a build that cannot change
+# under you. No digest is written here: none could be checked where this
+# file was last edited (no registry access), and a copied one would be an
+# unknown, unpatched build. To pin, resolve each tag's multi-platform index
+# digest with a registry client:
+#   crane digest golang:1.26
+#   crane digest gcr.io/distroless/static-debian12:nonroot
+#   (or: docker buildx imagetools inspect --format '{{.Manifest.Digest}}' IMAGE)
+# then build with them, or write them into the defaults below (and let
+# Renovate or Dependabot keep them current):
+#   --build-arg GO_IMAGE=golang:1.26@sha256:<digest>
+#   --build-arg BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot@sha256:<digest>
 ARG GO_VERSION=1.26
+ARG GO_IMAGE=golang:${GO_VERSION}
+ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot
 
-FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
+FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
 ARG TARGETOS
 ARG TARGETARCH
 ARG VERSION=dev
@@ -39,9 +53,24 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
 # The state directory, owned by the nonroot user in the final image.
 RUN mkdir -p /out/state
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM ${BASE_IMAGE}
 # distroless/static brings CA certificates (/etc/ssl/certs), tzdata and the
 # nonroot user (65532); the binary also embeds time/tzdata.
+ARG BASE_IMAGE
+ARG VERSION=dev
+ARG COMMIT=
+ARG DATE=
+# The OCI annotations (image-spec annotations.md), from the same build args
+# as the binary's stamp, so `docker inspect` and registries show what
+# `prober version` says.
+LABEL org.opencontainers.image.title="prober" \
+      org.opencontainers.image.description="Synthetic monitoring: scripted HTTP flows probed on a schedule, Prometheus metrics, alerts" \
+      org.opencontainers.image.source="https://github.com/prober-dev/prober" \
+      org.opencontainers.image.url="https://github.com/prober-dev/prober" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${COMMIT}" \
+      org.opencontainers.image.created="${DATE}" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"
 COPY --from=build /out/prober /prober
 COPY probes.yaml /etc/prober/probes.yaml
 COPY flows/ /etc/prober/flows/
@@ -50,6 +79,6 @@ USER 65532:65532
 # A VOLUME so that a fresh volume mounted here (docker run -v, an ECS task
 # volume) starts out owned by 65532.
 VOLUME ["/var/lib/prober"]
-EXPOSE 9115
+EXPOSE 8315
 ENTRYPOINT ["/prober"]
-CMD ["run", "--config", "/etc/prober/probes.yaml", "--listen", "0.0.0.0:9115", "--state-dir", "/var/lib/prober"]
+CMD ["run", "--config", "/etc/prober/probes.yaml", "--listen", "0.0.0.0:8315", "--state-dir", "/var/lib/prober"]

@@ -22,6 +22,7 @@ import (
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/metrics"
 	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/shop"
 )
 
 // The Grafana dashboard in deploy/grafana, checked two ways: statically
@@ -123,6 +124,8 @@ type promQuery struct {
 	label string
 	// detailedOnly: its panel says it has data only with metrics: detailed.
 	detailedOnly bool
+	// panel is the panel's title ("" for a variable).
+	panel string
 }
 
 // detailedOnlyMark is how a panel's description says it has data only at
@@ -143,7 +146,7 @@ func (d dashboard) queries(t *testing.T) []promQuery {
 				continue
 			}
 			out = append(out, promQuery{where: fmt.Sprintf("panel %q target %s", p.Title, tg.RefID), expr: tg.Expr, exemplar: tg.Exemplar,
-				detailedOnly: strings.Contains(p.Desc, detailedOnlyMark)})
+				detailedOnly: strings.Contains(p.Desc, detailedOnlyMark), panel: p.Title})
 		}
 	}
 	for _, v := range d.Templating.List {
@@ -265,7 +268,7 @@ func TestGrafanaDashboardStatic(t *testing.T) {
 	}), "\n"))
 	for _, want := range []string{"synthetic success by flow and region", "last run status", "step latency", "dependency success",
 		"failure classes", "alert states", "runs skipped and retries", "notifications sent and failed", "outbox",
-		"schedule lateness p99", "config reload"} {
+		"schedule lateness p99", "config reload", "certificate expiry"} {
 		if !strings.Contains(titles, want) {
 			t.Errorf("no panel %q", want)
 		}
@@ -316,6 +319,7 @@ func TestGrafanaDashboardStatic(t *testing.T) {
 			JSONData struct {
 				Exemplars []struct {
 					Name string `yaml:"name"`
+					URL  string `yaml:"url"`
 				} `yaml:"exemplarTraceIdDestinations"`
 			} `yaml:"jsonData"`
 		} `yaml:"datasources"`
@@ -324,6 +328,30 @@ func TestGrafanaDashboardStatic(t *testing.T) {
 	if len(ds.Datasources) == 0 || ds.Datasources[0].Type != "prometheus" || len(ds.Datasources[0].JSONData.Exemplars) == 0 ||
 		ds.Datasources[0].JSONData.Exemplars[0].Name != "trace_id" {
 		t.Errorf("datasource provisioning: %+v", ds)
+	}
+	logLinks := 0
+	for _, d := range ds.Datasources {
+		for _, e := range d.JSONData.Exemplars {
+			if e.URL != "" {
+				logLinks++
+				checkLogLink(t, "datasource exemplar link", e.URL, "${__value.raw}")
+			}
+		}
+	}
+	var probes struct {
+		Alerting struct {
+			Links struct {
+				Logs string `yaml:"logs"`
+			} `yaml:"links"`
+		} `yaml:"alerting"`
+	}
+	readYAML(t, "../probes.yaml", &probes)
+	if l := probes.Alerting.Links.Logs; l != "" {
+		logLinks++
+		checkLogLink(t, "probes.yaml alerting.links.logs", l, "{trace_id}")
+	}
+	if logLinks != 2 {
+		t.Errorf("%d log links checked, want the exemplar's and probes.yaml's", logLinks)
 	}
 	var prov struct {
 		Providers []struct {
@@ -336,6 +364,51 @@ func TestGrafanaDashboardStatic(t *testing.T) {
 	readYAML(t, "../deploy/grafana/provisioning/dashboards/prober.yaml", &prov)
 	if len(prov.Providers) == 0 || prov.Providers[0].Type != "file" || prov.Providers[0].Options.Path == "" {
 		t.Errorf("dashboard provisioning: %+v", prov)
+	}
+}
+
+// logQLLineFilter is a LogQL query that selects streams by labels and
+// finds the trace id in the lines: {selector} |= "TRACE".
+var logQLLineFilter = regexp.MustCompile(`^\{([^}]*)\}\s*\|=\s*"TRACE"$`)
+
+// checkLogLink: a link from a trace id to the logs opens Grafana Explore (not
+// Loki's API port, which has no UI) with a Loki query that searches the log
+// lines for the trace id (placeholder), not a stream label: a label per trace
+// would be one stream per probe run.
+func checkLogLink(t *testing.T, where, link, placeholder string) {
+	t.Helper()
+	u, err := url.Parse(strings.ReplaceAll(link, placeholder, "TRACE"))
+	if err != nil {
+		t.Errorf("%s: %v", where, err)
+		return
+	}
+	if u.Path != "/explore" || u.Port() == "3100" || u.Query().Get("schemaVersion") != "1" {
+		t.Errorf("%s: %s is not Grafana Explore (/explore?schemaVersion=1&panes=... on Grafana's port)", where, link)
+		return
+	}
+	var panes map[string]struct {
+		Queries []struct {
+			Datasource struct {
+				Type string `json:"type"`
+			} `json:"datasource"`
+			Expr string `json:"expr"`
+		} `json:"queries"`
+	}
+	if err := json.Unmarshal([]byte(u.Query().Get("panes")), &panes); err != nil || len(panes) != 1 {
+		t.Errorf("%s: panes %q: %v", where, u.Query().Get("panes"), err)
+		return
+	}
+	for _, p := range panes {
+		if len(p.Queries) != 1 || p.Queries[0].Datasource.Type != "loki" {
+			t.Errorf("%s: want one Loki query, got %+v", where, p.Queries)
+			continue
+		}
+		m := logQLLineFilter.FindStringSubmatch(p.Queries[0].Expr)
+		if m == nil {
+			t.Errorf("%s: query %q is not {selector} |= \"<trace id>\"", where, p.Queries[0].Expr)
+		} else if strings.Contains(m[1], "trace") || strings.Contains(m[1], "TRACE") {
+			t.Errorf("%s: query %q selects streams by the trace id", where, p.Queries[0].Expr)
+		}
 	}
 }
 
@@ -607,6 +680,7 @@ func testGrafanaDashboardQueries(t *testing.T, level string) {
 	ps := startPrometheus(t, map[string][]string{"prober": {addr}}, time.Second, rules)
 	base := "http://" + addr
 	waitRun(t, base, "checkout", 60*time.Second, passed)
+	freshPanels(t, ps, queries, level)
 
 	// The 2 AM story: failure classes, failure info and pages exist only
 	// once something fails, and a dashboard is for those nights.
@@ -616,7 +690,7 @@ func testGrafanaDashboardQueries(t *testing.T, level string) {
 	// from the generated rules (gateway_success, for 1m), in Prometheus.
 	// checkout_slo does not: a burn-rate window is judged only once the
 	// flow's runs cover it, and this demo is minutes old.
-	ps.waitSeries(t, `prober_notifications_total{notifier="console",outcome="sent"}`, 90*time.Second)
+	ps.waitSeries(t, `prober_notifications_total{notifier="console",outcome="sent"} > 0`, 90*time.Second)
 	ps.waitSeries(t, `ALERTS{alertname="gateway_success",alertstate="firing",severity="critical",dependency="bank-gateway"}`, 150*time.Second)
 
 	for _, pass := range []struct {
@@ -671,6 +745,71 @@ func testGrafanaDashboardQueries(t *testing.T, level string) {
 			checked++
 		}
 		t.Logf("%s: %d of %d queries return data", pass.name, checked, len(queries))
+	}
+
+	// The certificate panel shows the sandbox shop's HTTPS certificate,
+	// made to expire 10 days after the demo starts: in the warning band.
+	found := false
+	for _, p := range d.allPanels() {
+		if p.Title != "Certificate expiry" {
+			continue
+		}
+		found = true
+		expr, err := substitute(p.Targets[0].Expr, withVars(map[string]string{"flow": ".+", "region": "local", "step": ".+"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := waitData(t, ps, expr, 30*time.Second)
+		if len(r.Data.Result) != 1 || !strings.HasPrefix(r.Data.Result[0].Metric["host"], "127.0.0.1:") {
+			t.Fatalf("certificate panel: %+v, want the sandbox shop's host", r.Data.Result)
+		}
+		v, _ := r.Data.Result[0].Value[1].(string)
+		days, err := strconv.ParseFloat(v, 64)
+		if want := shop.DefaultCertValidity.Hours() / 24; err != nil || days > want || days < want-1 {
+			t.Errorf("certificate panel: %s days left, want just under %g", v, want)
+		}
+	}
+	if !found {
+		t.Error("no panel \"Certificate expiry\"")
+	}
+}
+
+// freshPanels: on a fresh, healthy prober (a run or two, nothing failed,
+// no alert, no notification) every panel shows a value, 0 where nothing
+// happened, not "No data": an operator cannot tell "none" from "not
+// collected". A panel has data when one of its targets has (a table's
+// failure column may be empty beside the others). Panels only the
+// detailed level fills are left out at the default level.
+func freshPanels(t *testing.T, ps *promServer, queries []promQuery, level string) {
+	t.Helper()
+	ps.waitSeries(t, `prober_last_run_success{flow="checkout"}`, 30*time.Second)
+	vars := withVars(map[string]string{"flow": ".+", "region": ".+", "step": ".+"})
+	pending := map[string][]string{} // panel -> its expressions
+	for _, q := range queries {
+		if q.panel == "" || (q.detailedOnly && level != config.MetricsDetailed) {
+			continue
+		}
+		expr, err := substitute(q.expr, vars)
+		if err != nil {
+			t.Fatalf("%s: %v", q.where, err)
+		}
+		pending[q.panel] = append(pending[q.panel], expr)
+	}
+	// Rates need two scrapes of a series: a few seconds at a 1s interval.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(pending) > 0 && time.Now().Before(deadline) {
+		for panel, exprs := range pending {
+			for _, expr := range exprs {
+				if r := ps.query(t, expr); r.Status == "success" && len(r.Data.Result) > 0 && !allNaN(r) {
+					delete(pending, panel)
+					break
+				}
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for panel, exprs := range pending {
+		t.Errorf("fresh prober: panel %q shows No data (nothing failed yet: it should show 0)\n  %s", panel, strings.Join(exprs, "\n  "))
 	}
 }
 

@@ -46,7 +46,7 @@ func TestLatencyEngineAndPrometheusAgree(t *testing.T) {
 		}
 		t.Skip("promtool not installed (apt-get install prometheus)")
 	}
-	cfg, err := config.Load(os.DirFS(".."), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: daemon.NotifierKinds()})
+	cfg, err := config.Load(os.DirFS(".."), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: daemon.NotifierKinds(), StepKinds: daemon.StepKinds()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -119,6 +119,7 @@ steps:
 	add("prober stdout", read(t, p.stdout))
 	add("prober stderr", read(t, p.stderr))
 	add("state db", read(t, filepath.Join(e.dir, "state", "prober.db")))
+	add("run history", read(t, filepath.Join(e.dir, "state", "history.db")))
 
 	for _, o := range outputs {
 		what, text, _ := strings.Cut(o, "\x00")

@@ -5,6 +5,8 @@
 # Installs what it needs on a fresh Debian machine.
 #   FUZZTIME=30s bash scripts/test.sh    fuzz each target for a time instead
 #                                        of its count of inputs (below)
+#   PROBER_TOFU=1 bash scripts/test.sh   also build OpenTofu and run its fmt
+#                                        -check (the default check is hclwrite's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +36,7 @@ if [ -n "$bad" ]; then echo "gofmt needed on: $bad" >&2; exit 1; fi
 echo "== go vet"
 go vet ./...
 
-# staticcheck, built from the Go module proxy and kept beside tofu below
+# staticcheck, built from the Go module proxy and kept in ~/.cache/prober-tools
 # (seconds to build warm; nothing but the module proxy is downloaded).
 STATICCHECK_VERSION="${STATICCHECK_VERSION:-v0.8.2}"
 echo "== staticcheck ${STATICCHECK_VERSION}"
@@ -48,23 +50,32 @@ if [ ! -x "$staticcheck" ]; then
 fi
 "$staticcheck" ./...
 
-# deploy/terraform's formatting, checked by OpenTofu built from its Go module:
-# the Go module proxy is the only download it needs. Not `go install
-# ...@version`: OpenTofu's go.mod has a replace directive, which go install
-# refuses; building inside the downloaded module honours it. The Go build
-# cache makes a rebuild a relink (about 10 minutes cold on 2 cores, seconds
-# warm), and the binary itself is kept in ~/.cache/prober-tools.
-TOFU_VERSION="${TOFU_VERSION:-v1.12.6}"
-echo "== tofu fmt -check (OpenTofu ${TOFU_VERSION}, built from the Go module proxy)"
-tofu="${XDG_CACHE_HOME:-$HOME/.cache}/prober-tools/tofu-${TOFU_VERSION}"
-if [ ! -x "$tofu" ]; then
-  (cd "$(mktemp -d)" && GOFLAGS= go mod download "github.com/opentofu/opentofu@${TOFU_VERSION}")
-  mkdir -p "$(dirname "$tofu")"
-  (cd "$(go env GOMODCACHE)/github.com/opentofu/opentofu@${TOFU_VERSION}" &&
-    GOFLAGS=-buildvcs=false GOWORK=off go build -trimpath -o "$tofu.tmp" ./cmd/tofu)
-  mv "$tofu.tmp" "$tofu"
+# deploy/terraform's formatting: tofu fmt -check in process, through
+# hashicorp/hcl's hclwrite (internal/deploycheck's CheckFormat), in seconds.
+echo "== terraform fmt check (hclwrite; PROBER_TOFU=1 adds OpenTofu's own)"
+go test -count=1 -run '^TestTerraformFormat' ./internal/deploycheck/
+
+# PROBER_TOFU=1: OpenTofu itself, built from its Go module (the module proxy
+# is the only download it needs), runs fmt -check and, through
+# PROBER_TOFU_BIN, the test that compares its verdicts with CheckFormat's.
+# Not `go install ...@version`: OpenTofu's go.mod has a replace directive,
+# which go install refuses; building inside the downloaded module honours
+# it. About 10 minutes cold on 2 cores, seconds warm; the binary is kept in
+# ~/.cache/prober-tools.
+if [ "${PROBER_TOFU:-}" = 1 ]; then
+  TOFU_VERSION="${TOFU_VERSION:-v1.12.6}"
+  echo "== tofu fmt -check (OpenTofu ${TOFU_VERSION}, built from the Go module proxy)"
+  tofu="${XDG_CACHE_HOME:-$HOME/.cache}/prober-tools/tofu-${TOFU_VERSION}"
+  if [ ! -x "$tofu" ]; then
+    (cd "$(mktemp -d)" && GOFLAGS= go mod download "github.com/opentofu/opentofu@${TOFU_VERSION}")
+    mkdir -p "$(dirname "$tofu")"
+    (cd "$(go env GOMODCACHE)/github.com/opentofu/opentofu@${TOFU_VERSION}" &&
+      GOFLAGS=-buildvcs=false GOWORK=off go build -trimpath -o "$tofu.tmp" ./cmd/tofu)
+    mv "$tofu.tmp" "$tofu"
+  fi
+  TF_CLI_CONFIG_FILE=/dev/null CHECKPOINT_DISABLE=1 "$tofu" fmt -check -recursive -diff deploy/terraform
+  export PROBER_TOFU_BIN="$tofu"
 fi
-TF_CLI_CONFIG_FILE=/dev/null CHECKPOINT_DISABLE=1 "$tofu" fmt -check -recursive -diff deploy/terraform
 
 echo "== go test -race (unit and e2e)"
 go test -race -count=1 -timeout 20m ./...
@@ -85,7 +96,6 @@ for target in \
   ./internal/assert:FuzzCheck:150000x \
   ./internal/assert:FuzzValue:150000x \
   ./internal/template:FuzzParse:150000x \
-  ./internal/memlimit:FuzzParseLimit:150000x \
   ./internal/secret:FuzzRedactSinks:10000x; do
   IFS=: read -r pkg name count <<<"$target"
   go test -run='^$' -fuzz="^${name}\$" -fuzztime="${FUZZTIME:-$count}" "$pkg"

@@ -34,7 +34,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	var cf configFlags
 	cf.register(fl)
-	listen := fl.String("listen", "", "HTTP listen address (default the config's listen, 127.0.0.1:9115)")
+	listen := fl.String("listen", "", "HTTP listen address (default the config's listen, 127.0.0.1:8315)")
 	logLevel := fl.String("log-level", "info", "debug, info, warn or error")
 	logSearch := fl.String("log-search-url", "", "URL linking trace ids on the status page; {trace_id} is replaced")
 	grace := fl.Duration("shutdown-grace", 30*time.Second, "how long SIGTERM waits for runs in flight and undelivered pages")

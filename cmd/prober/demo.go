@@ -25,8 +25,9 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	var cf configFlags
 	cf.register(fl)
-	listen := fl.String("listen", "127.0.0.1:9115", "prober HTTP listen address")
+	listen := fl.String("listen", "127.0.0.1:8315", "prober HTTP listen address")
 	shopAddr := fl.String("shop-listen", "127.0.0.1:0", "sandbox shop listen address")
+	shopTLSAddr := fl.String("shop-tls-listen", "127.0.0.1:0", "sandbox shop HTTPS listen address")
 	freshState := fl.Bool("fresh-state", false, "if the alert state file is corrupt, rename it aside and start with empty state")
 	every := fl.Duration("every", 0, "run every flow at this interval instead of its own schedule (e.g. 10s)")
 	dir := fl.String("dir", "", "directory for the demo's log files (default a new temporary directory)")
@@ -72,7 +73,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext(nil)
 	defer stop()
-	sb, err := shop.StartSandbox(ctx, shop.SandboxOptions{ShopAddr: *shopAddr, Password: password, Log: shopLog})
+	sb, err := shop.StartSandbox(ctx, shop.SandboxOptions{ShopAddr: *shopAddr, TLSAddr: *shopTLSAddr, Password: password, Log: shopLog})
 	if err != nil {
 		return fmt.Errorf("starting the sandbox shop: %w", err)
 	}
@@ -81,11 +82,21 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		defer cancel()
 		_ = sb.Close(cctx)
 	}()
+	// The CA of the shop's HTTPS certificate, for the certificate check
+	// (flows/certificate.yaml reads $SHOP_CA_FILE) and for curl --cacert.
+	caFile := filepath.Join(*dir, "shop-ca.pem")
+	if err := os.WriteFile(caFile, sb.CAPEM, 0o644); err != nil {
+		return fmt.Errorf("writing the sandbox shop's CA: %w", err)
+	}
 
 	env := func(name string) (string, bool) {
 		switch name {
 		case "SHOP_URL":
 			return sb.ShopURL, true
+		case "SHOP_TLS_ADDR":
+			return sb.TLSAddr, true
+		case "SHOP_CA_FILE":
+			return caFile, true
 		case "SHOP_PASSWORD":
 			return password, true
 		}
@@ -116,7 +127,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
-	printBanner(stdout, d.Config(), base, sb, *dir, ownPassword)
+	printBanner(stdout, d.Config(), base, sb, *dir, caFile, ownPassword)
 	defer routeStdLog(d.Logger())()
 	return d.Serve(ctx, ln)
 }
@@ -125,20 +136,22 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 // password: with SHOP_PASSWORD set, the 'once' command it shows reads the
 // same variable; without, the password is random and the banner says how to
 // choose one.
-func printBanner(w io.Writer, cfg *config.Config, base string, sb *shop.Sandbox, dir string, ownPassword bool) {
-	once := "Run the flows once against this shop, from another shell with the same SHOP_PASSWORD exported:\n" +
-		"  SHOP_URL=" + sb.ShopURL + " prober once"
+func printBanner(w io.Writer, cfg *config.Config, base string, sb *shop.Sandbox, dir, caFile string, ownPassword bool) {
+	onceCmd := "  SHOP_URL=" + sb.ShopURL + " SHOP_TLS_ADDR=" + sb.TLSAddr + " SHOP_CA_FILE=" + caFile + " prober once"
+	once := "Run the flows once against this shop, from another shell with the same SHOP_PASSWORD exported:\n" + onceCmd
 	if !ownPassword {
 		once = "Its shop password is random and shown nowhere; to run 'prober once' against the demo's shop,\n" +
-			"start the demo with SHOP_PASSWORD exported, and run from another shell with it exported too:\n" +
-			"  SHOP_URL=" + sb.ShopURL + " prober once"
+			"start the demo with SHOP_PASSWORD exported, and run from another shell with it exported too:\n" + onceCmd
 	}
+	days := time.Until(sb.CertNotAfter).Hours() / 24
 	fmt.Fprintf(w, `prober demo: probing the sandbox shop with the shipped configuration (%d flows)
 
   status page   %[2]s/
   metrics       %[2]s/metrics
   results API   %[2]s/api/v1/results
   sandbox shop  %[3]s   (its own metrics: %[3]s/metrics)
+  over HTTPS    %[7]s   (CA: %[8]s; the certificate expires in %.0[9]f days:
+                the shop_certificate flow checks it, the dashboard's "Certificate expiry" panel warns)
   shop logs     %[4]s
   prober logs   %[5]s
 
@@ -157,7 +170,8 @@ to PagerDuty and Slack. Alerts and silences: %[2]s/alerts
 
 Ctrl-C stops the demo.
 
-`, len(cfg.Flows), base, sb.ShopURL, filepath.Join(dir, "shop.log"), filepath.Join(dir, "prober.log"), once)
+`, len(cfg.Flows), base, sb.ShopURL, filepath.Join(dir, "shop.log"), filepath.Join(dir, "prober.log"), once,
+		sb.ShopHTTPSURL, caFile, days)
 }
 
 // runPrinter prints one line per run, for people watching the demo, and is
@@ -180,7 +194,7 @@ func (p *runPrinter) Observe(r *result.Run) {
 	if !r.OK() {
 		verdict = "FAILED"
 	}
-	fmt.Fprintf(p.w, "%s  %-12s %s  %8s  trace_id=%s\n", r.Start.Format("15:04:05"), r.Flow, verdict,
+	fmt.Fprintf(p.w, "%s  %-16s %s  %8s  trace_id=%s\n", r.Start.Format("15:04:05"), r.Flow, verdict,
 		result.Round(r.Duration), r.TraceID)
 	if !r.OK() {
 		fmt.Fprintf(p.w, "          %s\n", r.Summary())

@@ -16,7 +16,7 @@ import (
 const starterProbes = `# probes.yaml: what prober runs, where it reports, and when it pages.
 # See the README's Configuration section; check it with: prober validate
 region: "${env:PROBER_REGION:-local}"
-listen: "127.0.0.1:9115"
+listen: "127.0.0.1:8315"
 vars:
   target_url: "${env:TARGET_URL:-%s}"
 flows:

@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/result"
 	"github.com/prober-dev/prober/internal/shop"
 )
 
@@ -50,13 +52,38 @@ func TestInit(t *testing.T) {
 func TestDemoBannerShowsOnce(t *testing.T) {
 	for _, own := range []bool{true, false} {
 		var b bytes.Buffer
-		printBanner(&b, &config.Config{}, "http://127.0.0.1:9115", &shop.Sandbox{ShopURL: "http://127.0.0.1:4242"}, "/tmp/d", own)
+		sb := &shop.Sandbox{ShopURL: "http://127.0.0.1:4242", TLSAddr: "127.0.0.1:4243", ShopHTTPSURL: "https://127.0.0.1:4243",
+			CertNotAfter: time.Now().Add(10*24*time.Hour + time.Hour)}
+		printBanner(&b, &config.Config{}, "http://127.0.0.1:8315", sb, "/tmp/d", "/tmp/d/shop-ca.pem", own)
 		out := b.String()
-		if !strings.Contains(out, "SHOP_URL=http://127.0.0.1:4242 prober once") || !strings.Contains(out, "http://127.0.0.1:9115/alerts") {
+		if !strings.Contains(out, "SHOP_URL=http://127.0.0.1:4242 SHOP_TLS_ADDR=127.0.0.1:4243 SHOP_CA_FILE=/tmp/d/shop-ca.pem prober once") ||
+			!strings.Contains(out, "http://127.0.0.1:8315/alerts") {
 			t.Errorf("own password %v: banner lacks the once command or the alerts page:\n%s", own, out)
+		}
+		// The shop's HTTPS side, its CA, and when its certificate expires.
+		if !strings.Contains(out, "https://127.0.0.1:4243   (CA: /tmp/d/shop-ca.pem; the certificate expires in 10 days") {
+			t.Errorf("banner lacks the shop's HTTPS address, CA or expiry:\n%s", out)
 		}
 		if random := strings.Contains(out, "password is random"); random == own {
 			t.Errorf("own password %v: banner says random: %v", own, random)
 		}
+	}
+}
+
+// The demo's run lines keep their verdicts in one column for the shipped
+// flows' names, shop_certificate the longest.
+func TestRunPrinterColumns(t *testing.T) {
+	var b bytes.Buffer
+	p := &runPrinter{w: &b}
+	for _, f := range []string{"checkout", "shop_health", "shop_certificate"} {
+		p.Observe(&result.Run{Flow: f, Status: result.Passed, Class: result.OK, Start: time.Now(), TraceID: strings.Repeat("a", 32)})
+	}
+	col := -1
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		i := strings.Index(line, "PASSED")
+		if col >= 0 && i != col {
+			t.Errorf("verdict at column %d, want %d:\n%s", i, col, b.String())
+		}
+		col = i
 	}
 }

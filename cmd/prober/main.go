@@ -31,10 +31,11 @@ import (
 	"syscall"
 	_ "time/tzdata" // cron timezones work in minimal containers
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
+
 	prober "github.com/prober-dev/prober"
 	"github.com/prober-dev/prober/internal/alert"
 	"github.com/prober-dev/prober/internal/config"
-	"github.com/prober-dev/prober/internal/memlimit"
 	"github.com/prober-dev/prober/internal/secret"
 )
 
@@ -281,8 +282,7 @@ func memoryLimitFlag(fl *flag.FlagSet) *ratioFlag {
 
 // applyMemoryLimit sets the soft memory limit of this process from its cgroup.
 func applyMemoryLimit(log *slog.Logger, ratio *ratioFlag) {
-	memlimit.Apply(log, float64(*ratio), os.Getenv,
-		func() (int64, string, error) { return memlimit.Detect("/") }, debug.SetMemoryLimit)
+	setMemoryLimit(log, float64(*ratio), memlimit.FromCgroup)
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM; SIGHUP calls reload.

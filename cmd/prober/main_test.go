@@ -141,7 +141,7 @@ func TestCommands(t *testing.T) {
 		{name: "validate good, secrets resolved", args: []string{"validate", "--secrets", "--config", filepath.Join(good, "probes.yaml")}, code: 0,
 			stdout: []string{"ok", "secrets resolved"}},
 		{name: "validate shipped config", args: []string{"validate", "--config", repo}, code: 0,
-			stdout: []string{"ok: 2 flow(s)", "checkout", "shop_health"}},
+			stdout: []string{"ok: 3 flow(s)", "checkout", "shop_health", "shop_certificate"}},
 		{name: "validate bad", args: []string{"validate", "--config", filepath.Join(bad, "probes.yaml")}, code: 2,
 			stderrRE: []string{
 				`(?m)^flows/checkout\.yaml:2:8: .*duration.*"1minute"$`,
@@ -296,6 +296,13 @@ func TestOnceAgainstSandbox(t *testing.T) {
 	})
 	t.Setenv("SHOP_URL", sb.ShopURL)
 	t.Setenv("SHOP_PASSWORD", password)
+	// The shipped certificate check, against the sandbox's HTTPS side.
+	caFile := filepath.Join(t.TempDir(), "shop-ca.pem")
+	if err := os.WriteFile(caFile, sb.CAPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SHOP_TLS_ADDR", sb.TLSAddr)
+	t.Setenv("SHOP_CA_FILE", caFile)
 	repo := repoProbes(t)
 
 	swallowed := shop.FaultSet{GatewayStatus: 504, SwallowErrors: true}
@@ -318,7 +325,7 @@ func TestOnceAgainstSandbox(t *testing.T) {
 		},
 		{
 			name: "all flows pass", flags: nil, code: 0,
-			stdout:     []string{"checkout PASSED", "shop_health PASSED"},
+			stdout:     []string{"checkout PASSED", "shop_health PASSED", "shop_certificate PASSED"},
 			wantStatus: result.Passed, wantClass: result.OK,
 		},
 		{
@@ -467,7 +474,7 @@ func TestOnceAgainstSandbox(t *testing.T) {
 func checkoutOnStart(t *testing.T) string {
 	t.Helper()
 	src, dir := filepath.Dir(repoProbes(t)), t.TempDir()
-	for _, f := range []string{"probes.yaml", "flows/checkout.yaml", "flows/health.yaml"} {
+	for _, f := range []string{"probes.yaml", "flows/checkout.yaml", "flows/health.yaml", "flows/certificate.yaml"} {
 		b, err := os.ReadFile(filepath.Join(src, f))
 		if err != nil {
 			t.Fatal(err)

@@ -66,7 +66,7 @@ func TestShippedHeartbeat(t *testing.T) {
 			if tc.url != "" {
 				env["PROBER_HEARTBEAT_URL"] = tc.url
 			}
-			cfg, err := config.Load(os.DirFS(filepath.Dir(p)), filepath.Base(p), config.Options{Notifiers: daemon.NotifierKinds(), Env: func(k string) (string, bool) {
+			cfg, err := config.Load(os.DirFS(filepath.Dir(p)), filepath.Base(p), config.Options{Notifiers: daemon.NotifierKinds(), StepKinds: daemon.StepKinds(), Env: func(k string) (string, bool) {
 				v, ok := env[k]
 				return v, ok
 			}})

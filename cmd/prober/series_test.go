@@ -25,13 +25,13 @@ func TestValidateSeries(t *testing.T) {
 		if code := run(args, &out, &errb); code != 0 {
 			t.Fatalf("%v: exit %d\n%s%s", args, code, out.String(), errb.String())
 		}
-		head := regexp.MustCompile(`(?m)^series: (\d+) from 2 flow\(s\) \(metrics: default\); (\S+) (\S+) samples a month at a (\S+) scrape$`).FindStringSubmatch(out.String())
+		head := regexp.MustCompile(`(?m)^series: (\d+) from 3 flow\(s\) \(metrics: default\); (\S+) (\S+) samples a month at a (\S+) scrape$`).FindStringSubmatch(out.String())
 		if head == nil {
 			t.Fatalf("no series line in\n%s", out.String())
 		}
 		total, _ := strconv.Atoi(head[1])
 		sum := 0
-		for _, m := range regexp.MustCompile(`(?m)^  (checkout|shop_health) +default +(\d+) series$`).FindAllStringSubmatch(out.String(), -1) {
+		for _, m := range regexp.MustCompile(`(?m)^  (checkout|shop_health|shop_certificate) +default +(\d+) series$`).FindAllStringSubmatch(out.String(), -1) {
 			n, _ := strconv.Atoi(m[2])
 			sum += n
 		}

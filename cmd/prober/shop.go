@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,6 +19,8 @@ func cmdShop(args []string, stdout, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	listen := fl.String("listen", "127.0.0.1:8080", "shop listen address")
 	gateway := fl.String("gateway-listen", "127.0.0.1:0", "fake bank gateway listen address")
+	tlsListen := fl.String("tls-listen", "127.0.0.1:0", "the shop's HTTPS listen address (its certificate is made at start-up)")
+	caFile := fl.String("ca-file", "", "write the PEM of the CA that signed the shop's HTTPS certificate here (for SHOP_CA_FILE)")
 	settle := fl.Duration("settle-delay", 300*time.Millisecond, "time from payment to confirmed settlement")
 	logPath := fl.String("log", "", "write the shop's and gateway's JSON logs here (default stdout)")
 	if err := parse(fl, args); err != nil {
@@ -39,13 +42,20 @@ func cmdShop(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signalContext(nil)
 	defer stop()
 	sb, err := shop.StartSandbox(ctx, shop.SandboxOptions{
-		ShopAddr: *listen, GatewayAddr: *gateway, Password: password, SettleDelay: *settle, Log: logw,
+		ShopAddr: *listen, GatewayAddr: *gateway, TLSAddr: *tlsListen, Password: password, SettleDelay: *settle, Log: logw,
 	})
 	if err != nil {
 		return fmt.Errorf("starting the sandbox shop: %w", err)
 	}
-	fmt.Fprintf(stderr, "sandbox shop at %s, bank gateway at %s; faults at %s/admin/faults\n",
-		sb.ShopURL, sb.GatewayURL, sb.ShopURL)
+	if *caFile != "" {
+		if err := os.WriteFile(*caFile, sb.CAPEM, 0o644); err != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return errors.Join(fmt.Errorf("writing the shop's CA: %w", err), sb.Close(cctx))
+		}
+	}
+	fmt.Fprintf(stderr, "sandbox shop at %s (HTTPS at %s, certificate valid until %s), bank gateway at %s; faults at %s/admin/faults\n",
+		sb.ShopURL, sb.ShopHTTPSURL, sb.CertNotAfter.UTC().Format(time.RFC3339), sb.GatewayURL, sb.ShopURL)
 	<-ctx.Done()
 	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

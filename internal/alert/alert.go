@@ -3,8 +3,9 @@
 // dedup, incidents, silences, inhibition), a durable outbox on disk (bbolt),
 // and the dispatcher that delivers from it with retries. The notifiers
 // (PagerDuty Events v2, Slack, Alertmanager API v2, console, the generic
-// webhook) live in their own packages under alert/notify and plug in as
-// NotifierPlugin; this package holds only their seam and shared plumbing.
+// webhook, Opsgenie, Microsoft Teams, e-mail) live in their own packages
+// under alert/notify and plug in as NotifierPlugin; this package holds
+// only their seam and shared plumbing.
 package alert
 
 import (

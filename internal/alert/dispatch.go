@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 )
 
 // Delivery semantics (what the dispatcher promises):
@@ -876,6 +877,9 @@ type dispatchMetrics struct {
 	duration *prometheus.HistogramVec
 }
 
+// notificationOutcomes are prober_notifications_total's outcomes.
+var notificationOutcomes = [...]string{"sent", "retry", "failed"}
+
 func (m *dispatchMetrics) sent(notifier string, kind Kind, outcome string) {
 	m.total.WithLabelValues(notifier, string(kind), outcome).Inc()
 }
@@ -952,6 +956,16 @@ func newDispatchMetrics(reg prometheus.Registerer, d *Dispatcher) *dispatchMetri
 	}
 	m.total = register(reg, m.total, d.log)
 	m.duration = register(reg, m.duration, d.log)
+	// Every notifier's series exist from the start, at 0: a fresh prober's
+	// dashboard shows "0 failed", not "No data", and the first failure is
+	// an increase Prometheus can see.
+	for _, w := range d.order {
+		for _, k := range []Kind{Trigger, Reminder, Resolve} {
+			for _, outcome := range notificationOutcomes {
+				m.total.WithLabelValues(w.name, string(k), outcome)
+			}
+		}
+	}
 	if existing := register(reg, c, d.log); existing != c {
 		existing.src.Store(d)
 	}
@@ -1027,17 +1041,36 @@ func (o NotifierOptions) Log() *slog.Logger { return o.logger() }
 // timeout, keeping the bodies of failed responses for CaptureResponse.
 func (o NotifierOptions) Client(timeout time.Duration) *http.Client { return o.client(timeout) }
 
-// Limiter paces a notifier to rate events a second with burst (Rate and
+// Limiter paces a notifier to r events a second with burst (Rate and
 // Burst override them).
-func (o NotifierOptions) Limiter(rate float64, burst int) *Limiter {
-	return &Limiter{b: o.bucket(rate, burst)}
+func (o NotifierOptions) Limiter(r float64, burst int) *Limiter {
+	if o.Rate > 0 {
+		r = o.Rate
+	}
+	if o.Burst > 0 {
+		burst = o.Burst
+	}
+	return &Limiter{r: rate.NewLimiter(rate.Limit(r), max(burst, 1))}
 }
 
-// Limiter is a token bucket pacing requests to a service's documented rate.
-type Limiter struct{ b *tokenBucket }
+// Limiter paces requests to a service's documented rate (a token bucket,
+// golang.org/x/time/rate), so bursts (a backlog after an outage) do not
+// earn 429s.
+type Limiter struct{ r *rate.Limiter }
 
-// Wait takes a token, waiting for one as long as ctx allows.
-func (l *Limiter) Wait(ctx context.Context) error { return l.b.wait(ctx) }
+// Wait takes a token, waiting for one as long as ctx allows. A wait that
+// would outlast ctx's deadline fails at once, as context.DeadlineExceeded
+// (the delivery is retried later), taking no token; a wait cancelled
+// midway gives its token back.
+func (l *Limiter) Wait(ctx context.Context) error {
+	if err := l.r.Wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
+	}
+	return nil
+}
 
 // HTTPDeliveryError classifies a service's HTTP answer the way the
 // dispatcher retries, as the notifiers under alert/notify do: nil for a 2xx; a 429
@@ -1062,16 +1095,6 @@ func HTTPDeliveryError(status int, h http.Header, msg string, now time.Time) *De
 // without the request URL (which may hold a secret).
 func TransportError(what string, err error) *DeliveryError {
 	return &DeliveryError{Msg: what + ": " + transportText(err)}
-}
-
-func (o NotifierOptions) bucket(rate float64, burst int) *tokenBucket {
-	if o.Rate > 0 {
-		rate = o.Rate
-	}
-	if o.Burst > 0 {
-		burst = o.Burst
-	}
-	return newTokenBucket(rate, burst)
 }
 
 // Captured is the last response of one call made under CaptureResponse,
@@ -1152,47 +1175,4 @@ func transportText(err error) string {
 		return ue.Err.Error()
 	}
 	return err.Error()
-}
-
-// tokenBucket paces requests to a service's documented rate, so bursts
-// (a backlog after an outage) do not earn 429s. Waiters reserve a token
-// and sleep until it exists.
-type tokenBucket struct {
-	mu     sync.Mutex
-	rate   float64 // tokens per second
-	burst  float64
-	tokens float64
-	last   time.Time
-}
-
-func newTokenBucket(rate float64, burst int) *tokenBucket {
-	burst = max(burst, 1)
-	return &tokenBucket{rate: rate, burst: float64(burst), tokens: float64(burst), last: time.Now()}
-}
-
-func (b *tokenBucket) wait(ctx context.Context) error {
-	b.mu.Lock()
-	now := time.Now()
-	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
-	b.tokens--
-	var d time.Duration
-	if b.tokens < 0 {
-		d = time.Duration(-b.tokens / b.rate * float64(time.Second))
-	}
-	b.mu.Unlock()
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		b.mu.Lock()
-		b.tokens++ // give the reservation back
-		b.mu.Unlock()
-		return ctx.Err()
-	}
 }

@@ -160,6 +160,7 @@ func (h *harness) open() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	db.bolt.NoSync = true // see openNoSync: what is sent when is under test, not fsync
 	h.db = db
 }
 
@@ -284,6 +285,29 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map
 }
 
 var errUnavailable = &DeliveryError{Status: 503, Msg: "Service Unavailable"}
+
+// TestNotificationSeriesFromTheStart: before anything is sent, every
+// notifier has its prober_notifications_total series at 0, for each kind
+// and outcome, so that a fresh dashboard shows 0 and the first failure is
+// an increase; a notifier added by a reload gets them too.
+func TestNotificationSeriesFromTheStart(t *testing.T) {
+	ok := func(ctx context.Context, p *Page, thread string, attempt int) (string, error) { return "", nil }
+	h := newHarness(t, DispatcherOptions{}, newScript("pd", ok))
+	check := func(notifier string) {
+		t.Helper()
+		for _, kind := range []string{"trigger", "reminder", "resolve"} {
+			for _, outcome := range []string{"sent", "retry", "failed"} {
+				labels := map[string]string{"notifier": notifier, "kind": kind, "outcome": outcome}
+				if got := metricValue(t, h.reg, "prober_notifications_total", labels); got != 0 {
+					t.Errorf("%v = %v, want a series at 0", labels, got)
+				}
+			}
+		}
+	}
+	check("pd")
+	h.dispatcher(DispatcherOptions{}, newScript("pd", ok), newScript("slack", ok))
+	check("slack")
+}
 
 func TestDispatchOrderPerAlertKeyUnderFailures(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -518,57 +542,59 @@ func TestDispatchThreadMemory(t *testing.T) {
 }
 
 func TestDispatchSurvivesInterruptedDelivery(t *testing.T) {
-	entered := make(chan struct{}, 1)
-	first := newScript("pd", func(ctx context.Context, p *Page, thread string, attempt int) (string, error) {
-		if p.Summary == "A1" {
-			entered <- struct{}{}
-			<-ctx.Done() // still in flight when the process "dies"
-			return "", ctx.Err()
+	synctest.Test(t, func(t *testing.T) {
+		entered := make(chan struct{}, 1)
+		first := newScript("pd", func(ctx context.Context, p *Page, thread string, attempt int) (string, error) {
+			if p.Summary == "A1" {
+				entered <- struct{}{}
+				<-ctx.Done() // still in flight when the process "dies"
+				return "", ctx.Err()
+			}
+			return "", nil
+		})
+		h := newHarness(t, fastOptions(), first)
+		for _, l := range []string{"A1", "A2", "A3"} {
+			h.enqueue("pd", "A", Trigger, l)
 		}
-		return "", nil
-	})
-	h := newHarness(t, fastOptions(), first)
-	for _, l := range []string{"A1", "A2", "A3"} {
-		h.enqueue("pd", "A", Trigger, l)
-	}
-	h.enqueue("pd", "B", Trigger, "B1")
-	h.enqueue("pd", "B", Resolve, "B2")
-	h.run()
-	<-entered
-	h.stop()
-	if err := h.db.Close(); err != nil {
-		t.Fatal(err)
-	}
+		h.enqueue("pd", "B", Trigger, "B1")
+		h.enqueue("pd", "B", Resolve, "B2")
+		h.run()
+		<-entered
+		h.stop()
+		if err := h.db.Close(); err != nil {
+			t.Fatal(err)
+		}
 
-	h.open()
-	second := newScript("pd", nil)
-	h.dispatcher(fastOptions(), second)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := h.d.Drain(ctx); err != nil {
-		t.Fatalf("Drain: %v", err)
-	}
-	count := map[string]int{}
-	for _, l := range append(first.delivered(), second.delivered()...) {
-		count[l]++
-	}
-	for _, l := range []string{"A1", "A2", "A3", "B1", "B2"} {
-		if count[l] != 1 {
-			t.Errorf("%s delivered %d times, want once", l, count[l])
+		h.open()
+		second := newScript("pd", nil)
+		h.dispatcher(fastOptions(), second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.d.Drain(ctx); err != nil {
+			t.Fatalf("Drain: %v", err)
 		}
-	}
-	var order []string
-	for _, l := range second.delivered() {
-		if strings.HasPrefix(l, "A") {
-			order = append(order, l)
+		count := map[string]int{}
+		for _, l := range append(first.delivered(), second.delivered()...) {
+			count[l]++
 		}
-	}
-	if got := strings.Join(order, ","); got != "A1,A2,A3" {
-		t.Errorf("A delivered after restart in order %s", got)
-	}
-	if len(h.logs.lines(t, "page_retry")) != 0 {
-		t.Error("an interrupted attempt was counted as a retry")
-	}
+		for _, l := range []string{"A1", "A2", "A3", "B1", "B2"} {
+			if count[l] != 1 {
+				t.Errorf("%s delivered %d times, want once", l, count[l])
+			}
+		}
+		var order []string
+		for _, l := range second.delivered() {
+			if strings.HasPrefix(l, "A") {
+				order = append(order, l)
+			}
+		}
+		if got := strings.Join(order, ","); got != "A1,A2,A3" {
+			t.Errorf("A delivered after restart in order %s", got)
+		}
+		if len(h.logs.lines(t, "page_retry")) != 0 {
+			t.Error("an interrupted attempt was counted as a retry")
+		}
+	})
 }
 
 func TestDispatchCrashBetweenSendAndCommitSendsAtMostOnceMore(t *testing.T) {

@@ -121,11 +121,7 @@ func (h *mgrHarness) reopen(a *config.Alerting) {
 	if err := h.db.Close(); err != nil {
 		h.t.Fatal(err)
 	}
-	db, err := OpenDB(path)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() { db.Close() })
+	db := openNoSync(h.t, path)
 	h.db = db
 	h.m = NewManager(db, a, nil, ManagerOptions{Source: "prober (region a)", StatusURL: "http://prober.test"})
 }

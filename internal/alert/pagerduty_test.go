@@ -104,23 +104,56 @@ func TestPagerDutyThroughDispatcher(t *testing.T) {
 	assertNoSecrets(t, h.logs.String(), pdKey)
 }
 
-func TestTokenBucket(t *testing.T) {
+// TestLimiter: a notifier's limiter (golang.org/x/time/rate) lets the
+// burst through at once, then paces to the rate; NotifierOptions' Rate and
+// Burst override the service's; a wait the context's deadline cannot
+// cover fails at once, as context.DeadlineExceeded, and gives its token
+// back.
+func TestLimiter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newTokenBucket(20, 2) // 2 at once, then one per 50ms
+		l := NotifierOptions{}.Limiter(20, 2) // 2 at once, then one per 50ms
 		ctx := context.Background()
 		start := time.Now()
 		for range 6 {
-			if err := b.wait(ctx); err != nil {
+			if err := l.Wait(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if d := time.Since(start); d < 190*time.Millisecond || d > 2*time.Second {
-			t.Errorf("6 tokens at 20/s with a burst of 2 took %v, want about 200ms", d)
+		if d := time.Since(start); d != 200*time.Millisecond {
+			t.Errorf("6 tokens at 20/s with a burst of 2 took %v, want 200ms", d)
 		}
+
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
 		defer cancel()
-		if err := b.wait(cctx); !errors.Is(err, context.DeadlineExceeded) {
+		start = time.Now()
+		if err := l.Wait(cctx); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("wait past the deadline = %v", err)
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("a wait past the deadline took %v, want an answer at once", d)
+		}
+		// The refused wait took no token: the next is 50ms after the last.
+		start = time.Now()
+		if err := l.Wait(ctx); err != nil || time.Since(start) != 50*time.Millisecond {
+			t.Errorf("next wait %v (%v), want 50ms", time.Since(start), err)
+		}
+
+		// A cancelled context ends a wait with its error.
+		cctx, cancel = context.WithCancel(ctx)
+		cancel()
+		if err := l.Wait(cctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled wait = %v", err)
+		}
+
+		fast := NotifierOptions{Rate: 1000, Burst: 5}.Limiter(1, 1)
+		start = time.Now()
+		for range 5 {
+			if err := fast.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("a burst of 5 (overriding 1) took %v", d)
 		}
 	})
 }

@@ -76,3 +76,11 @@ func Record(r *assert.Response, cs *tls.ConnectionState, verr error, now time.Ti
 	}
 	return attrs
 }
+
+// NotAfter is the one fact an HTTPS step whose expectations read no cert.*
+// operand still records: its leaf's not-after, for the certificate expiry
+// metric (prober_cert_expiry_timestamp_seconds), without the cost of the
+// rest. cs must hold the server's certificates.
+func NotAfter(cs *tls.ConnectionState) result.Attr {
+	return result.Attr{Name: "cert.not_after", Value: cs.PeerCertificates[0].NotAfter.UTC().Format(time.RFC3339)}
+}

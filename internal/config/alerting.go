@@ -592,7 +592,57 @@ func (l *loader) signals(f *file, n *yaml.Node, sc ruleScope, prom *Prometheus) 
 	return out
 }
 
-var ruleKinds = []string{string(FlowFailing), string(BurnRate), string(DependencySuccess), string(Latency), string(PromQL), string(Absent)}
+// ruleKind is a rule kind's block: its key and its decoder, which sets the
+// rule's part of that kind.
+type ruleKind struct {
+	kind   RuleKind
+	decode func(l *loader, f *file, n *yaml.Node, rs ruleSettings, r *Rule)
+}
+
+// RuleKinds are the rule kinds a configuration may use, in the order
+// messages list them; each has its home in internal/rulekind (a test there
+// checks both tables agree).
+func RuleKinds() []RuleKind {
+	kinds := ruleKindTable()
+	out := make([]RuleKind, len(kinds))
+	for i, k := range kinds {
+		out[i] = k.kind
+	}
+	return out
+}
+
+// ruleSettings is what a rule kind's block is checked against.
+type ruleSettings struct {
+	scope ruleScope
+	prom  *Prometheus
+}
+
+// ruleKindTable is the one table of rule kinds' settings: adding a kind is
+// its settings (a type and a decoder) and one line here, beside its home in
+// internal/rulekind.
+func ruleKindTable() []ruleKind {
+	return []ruleKind{
+		{FlowFailing, func(l *loader, f *file, n *yaml.Node, rs ruleSettings, r *Rule) {
+			r.FlowFailing = l.flowFailing(f, n, rs.scope)
+		}},
+		{BurnRate, func(l *loader, f *file, n *yaml.Node, rs ruleSettings, r *Rule) {
+			r.BurnRate = l.burnRate(f, n, rs.scope)
+		}},
+		{DependencySuccess, func(l *loader, f *file, n *yaml.Node, rs ruleSettings, r *Rule) {
+			r.DependencySuccess = l.dependencySuccess(f, n, rs.scope)
+		}},
+		{Latency, func(l *loader, f *file, n *yaml.Node, rs ruleSettings, r *Rule) {
+			r.Latency = l.latency(f, n, rs.scope)
+		}},
+		{PromQL, func(l *loader, f *file, n *yaml.Node, rs ruleSettings, r *Rule) {
+			r.PromQL = l.promqlRule(f, n, rs.prom)
+		}},
+		{Absent, func(l *loader, f *file, n *yaml.Node, rs ruleSettings, r *Rule) { r.Absent = l.absent(f, n, rs.scope) }},
+		{CertExpiry, func(l *loader, f *file, n *yaml.Node, rs ruleSettings, r *Rule) {
+			r.CertExpiry = l.certExpiry(f, n, rs.scope)
+		}},
+	}
+}
 
 func (l *loader) rules(f *file, n *yaml.Node, sc ruleScope, notifiers map[string]*Notifier, prom *Prometheus) []*Rule {
 	var out []*Rule
@@ -602,6 +652,11 @@ func (l *loader) rules(f *file, n *yaml.Node, sc ruleScope, notifiers map[string
 		n []*yaml.Node
 	}
 	var inhibits []inhib
+	kinds := ruleKindTable()
+	ruleKinds := make([]string, len(kinds))
+	for i, k := range kinds {
+		ruleKinds[i] = string(k.kind)
+	}
 	for _, it := range f.list(n, "a list of rules") {
 		fields := append([]string{"name", "for", "keep_firing_for", "severity", "labels", "notify", "group", "inhibits", "summary"}, ruleKinds...)
 		o := f.object(it, "rule", fields)
@@ -619,14 +674,17 @@ func (l *loader) rules(f *file, n *yaml.Node, sc ruleScope, notifiers map[string
 				r.Name = name
 			}
 		}
-		var kindNode *yaml.Node
-		for _, k := range ruleKinds {
-			if v := o.get(k); v != nil {
+		var (
+			kindNode *yaml.Node
+			kind     ruleKind
+		)
+		for _, k := range kinds {
+			if v := o.get(string(k.kind)); v != nil {
 				if kindNode != nil {
-					f.errorf(o.key(k), "a rule has one kind; it already is %s", r.Kind)
+					f.errorf(o.key(string(k.kind)), "a rule has one kind; it already is %s", r.Kind)
 					continue
 				}
-				kindNode, r.Kind = v, RuleKind(k)
+				kindNode, r.Kind, kind = v, k.kind, k
 			}
 		}
 		if kindNode == nil {
@@ -668,20 +726,7 @@ func (l *loader) rules(f *file, n *yaml.Node, sc ruleScope, notifiers map[string
 		if v := o.get("inhibits"); v != nil {
 			inhibits = append(inhibits, inhib{r, f.list(v, "a list of rule names")})
 		}
-		switch r.Kind {
-		case FlowFailing:
-			r.FlowFailing = l.flowFailing(f, kindNode, sc)
-		case BurnRate:
-			r.BurnRate = l.burnRate(f, kindNode, sc)
-		case DependencySuccess:
-			r.DependencySuccess = l.dependencySuccess(f, kindNode, sc)
-		case Latency:
-			r.Latency = l.latency(f, kindNode, sc)
-		case PromQL:
-			r.PromQL = l.promqlRule(f, kindNode, prom)
-		case Absent:
-			r.Absent = l.absent(f, kindNode, sc)
-		}
+		kind.decode(l, f, kindNode, ruleSettings{sc, prom}, r)
 		out = append(out, r)
 	}
 	for _, in := range inhibits {

@@ -138,7 +138,7 @@ func TestAlertingErrors(t *testing.T) {
 		{name: "undeclared secret", extra: `notifiers: {x: {type: pagerduty, routing_key: "{{secret:NOPE}}"}}`,
 			want: []string{`probes.yaml:6:48: undefined secret "NOPE" (declare it under secrets: in probes.yaml)`}},
 		{name: "rule without kind", extra: "rules:\n  - {name: r}",
-			want: []string{`probes.yaml:7:5: a rule needs one of flow_failing, burn_rate, dependency_success, latency, promql, absent`}},
+			want: []string{`probes.yaml:7:5: a rule needs one of flow_failing, burn_rate, dependency_success, latency, promql, absent, cert_expiry`}},
 		{name: "rule with two kinds", extra: "rules:\n  - {name: r, flow_failing: {}, burn_rate: {flow: checkout, slo: 99%}}",
 			want: []string{`probes.yaml:7:33: a rule has one kind; it already is flow_failing`}},
 		{name: "unknown flow with suggestion", extra: "rules:\n  - {name: r, flow_failing: {flows: [chekout]}}",

@@ -128,6 +128,7 @@ type Rule struct {
 	Latency           *LatencyRule
 	PromQL            *PromQLRule
 	Absent            *AbsentRule
+	CertExpiry        *CertExpiryRule
 }
 
 // AbsentRule fires when a region's results stop arriving: none of its flows

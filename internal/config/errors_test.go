@@ -149,7 +149,7 @@ steps:
 				"probes.yaml": `concurrency: abc
 store: {keep: 0}
 defaults: {body_limit: 2GiB, max_redirects: 1.5, follow_redirects: yes}
-listen: "9115"
+listen: "8315"
 flows: [f.yaml]
 `,
 				"f.yaml": `name: f
@@ -165,7 +165,7 @@ steps:
 				`probes.yaml:3:24: body_limit must be between 1 byte and 1GiB, got "2GiB"`,
 				`probes.yaml:3:45: expected an integer, got "1.5"`,
 				`probes.yaml:3:68: expected true or false, got "yes"`,
-				`probes.yaml:4:9: listen address "9115" is not host:port: missing port in address`,
+				`probes.yaml:4:9: listen address "8315" is not host:port: missing port in address`,
 			},
 		},
 		{

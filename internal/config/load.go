@@ -49,7 +49,9 @@ type Options struct {
 
 // Built-in defaults, for settings neither a flow nor probes.yaml sets.
 const (
-	defaultListen      = "127.0.0.1:9115"
+	// 8315: no entry of Prometheus's "Default port allocations" list
+	// (9115 is blackbox_exporter's, which often runs on the same host).
+	defaultListen      = "127.0.0.1:8315"
 	defaultConcurrency = 16
 	defaultKeep        = 100
 	defaultEvery       = 60 * time.Second
@@ -165,6 +167,7 @@ func (l *loader) load(name string) *Config {
 		Listen:      defaultListen,
 		Concurrency: defaultConcurrency,
 		Store:       StoreConfig{Keep: defaultKeep},
+		History:     HistoryConfig{RunsFor: DefaultHistoryRunsFor, MaxSizeMB: DefaultHistoryMaxSizeMB},
 		Metrics:     MetricsDefault,
 	}
 	data, err := readBounded(l.fsys, name, maxFileSize)
@@ -176,7 +179,7 @@ func (l *loader) load(name string) *Config {
 	if root == nil || !f.isMapping(root, path.Base(name)) {
 		return nil
 	}
-	o := f.topObject(root, path.Base(name), append([]string{"region", "listen", "concurrency", "store", "defaults", "vars", "secrets", "flows", "metrics"}, topLevelAlerting...))
+	o := f.topObject(root, path.Base(name), append([]string{"region", "listen", "concurrency", "store", "history", "defaults", "vars", "secrets", "flows", "metrics"}, topLevelAlerting...))
 	l.setRegion(cfg, f, o.get("region"))
 	if n := o.get("listen"); n != nil {
 		if s, ok := f.plain(n, "a host:port address", "listen cannot use {{...}}"); ok && checkListen(f, n, s) {
@@ -195,6 +198,9 @@ func (l *loader) load(name string) *Config {
 				cfg.Store.Keep = int(v)
 			}
 		}
+	}
+	if n := o.get("history"); n != nil {
+		f.history(f.object(n, "history", []string{"enabled", "runs_for", "max_size_mb"}), &cfg.History)
 	}
 	c := &common{probes: f, vars: map[string]string{}, metrics: MetricsDefault}
 	if n := o.get("metrics"); n != nil {

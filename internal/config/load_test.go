@@ -51,7 +51,7 @@ func expand(t *testing.T, tm *template.Template, s scope) string {
 
 func TestLoadGood(t *testing.T) {
 	cfg := loadGood(t, Options{})
-	if cfg.File != "probes.yaml" || cfg.Region != "local" || cfg.Listen != "127.0.0.1:9115" ||
+	if cfg.File != "probes.yaml" || cfg.Region != "local" || cfg.Listen != "127.0.0.1:8315" ||
 		cfg.Concurrency != 16 || cfg.Store.Keep != 100 {
 		t.Errorf("daemon settings: %+v", cfg)
 	}
@@ -257,7 +257,7 @@ func TestDefaults(t *testing.T) {
 	if errs != nil {
 		t.Fatal(errs)
 	}
-	if cfg.Region != "local" || cfg.Listen != "127.0.0.1:9115" || cfg.Concurrency != 16 || cfg.Store.Keep != 100 || cfg.Secrets.Len() != 0 {
+	if cfg.Region != "local" || cfg.Listen != "127.0.0.1:8315" || cfg.Concurrency != 16 || cfg.Store.Keep != 100 || cfg.Secrets.Len() != 0 {
 		t.Errorf("config defaults: %+v", cfg)
 	}
 	fl := cfg.Flows[0]

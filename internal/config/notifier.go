@@ -107,6 +107,33 @@ func (b *NotifierBlock) URLSecretsIn(key, where string) (string, bool) {
 	return s, true
 }
 
+// Strings reads a list of plain strings (one string is a list of one),
+// such as a mail notifier's recipients. check, if not nil, vets each item;
+// its error is reported at the item. ok is false when any item failed.
+func (b *NotifierBlock) Strings(key, want string, check func(string) error) (out []string, ok bool) {
+	v := b.o.get(key)
+	if v == nil {
+		return nil, false
+	}
+	items := b.f.list(v, "a list of "+want)
+	ok = items != nil
+	for _, it := range items {
+		s, good := b.f.plain(it, want, key+" cannot use {{...}}")
+		if good && check != nil {
+			if err := check(s); err != nil {
+				b.f.errorf(it, "%v", err)
+				good = false
+			}
+		}
+		if !good {
+			ok = false
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, ok
+}
+
 // Secret reads a string that may hold {{secret:NAME}}, resolved (and so
 // redacted wherever it would appear). An optional secret that is not set
 // disables the notifier (Notifier.Disabled) rather than failing the load.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"slices"
 	"strings"
@@ -104,5 +105,43 @@ notifiers:
 	// A kind registered twice is a programming error.
 	if _, errs := loadWithKinds(t, ``, hookKind{}, hookKind{}); len(errs) != 1 || !strings.Contains(errs[0], "registered twice") {
 		t.Errorf("registered twice: %v", errs)
+	}
+}
+
+// listKind reads a list through NotifierBlock.Strings.
+type listKind struct{}
+
+func (listKind) Type() string   { return "list" }
+func (listKind) Keys() []string { return []string{"to"} }
+func (listKind) Decode(b *NotifierBlock) any {
+	to, _ := b.Strings("to", "an address", func(s string) error {
+		if !strings.Contains(s, "@") {
+			return fmt.Errorf("%q is no address", s)
+		}
+		return nil
+	})
+	return to
+}
+
+// A list in a notifier block is read item by item, each error at its item.
+func TestNotifierBlockStrings(t *testing.T) {
+	for _, tt := range []struct {
+		probes string
+		want   []string
+		errs   string
+	}{
+		{probes: `notifiers: {x: {type: list, to: [a@h, "b@h"]}}`, want: []string{"a@h", "b@h"}},
+		{probes: `notifiers: {x: {type: list, to: a@h}}`, want: []string{"a@h"}},
+		{probes: `notifiers: {x: {type: list, to: [a@h, bee, c@h, dee]}}`, errs: "probes.yaml:6:39: \"bee\" is no address\nprobes.yaml:6:49: \"dee\" is no address"},
+		{probes: `notifiers: {x: {type: list, to: {a: b}}}`, errs: "probes.yaml:6:33: expected a list of an address, got a mapping"},
+		{probes: `notifiers: {x: {type: list, to: ["{{secret:TOKEN}}"]}}`, errs: "probes.yaml:6:35: to cannot use {{...}}"},
+	} {
+		cfg, errs := loadWithKinds(t, tt.probes, listKind{})
+		if got := strings.Join(errs, "\n"); got != tt.errs {
+			t.Errorf("%s:\n%s\nwant:\n%s", tt.probes, got, tt.errs)
+		}
+		if tt.errs == "" && (cfg == nil || !slices.Equal(cfg.Alerting.Notifiers[0].Spec.([]string), tt.want)) {
+			t.Errorf("%s: %v", tt.probes, cfg.Alerting.Notifiers[0].Spec)
+		}
 	}
 }

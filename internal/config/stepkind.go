@@ -152,6 +152,47 @@ func (b *StepBlock) File(key string) (shown string, data []byte, ok bool) {
 	return shown, data, true
 }
 
+// Block reads key's value as a block of its own when it is a mapping (a
+// tls: block inside a kind's), with fields keys; ok is false when key is
+// not set or not a mapping, so a kind may read it otherwise (Bool).
+func (b *StepBlock) Block(key string, keys []string) (sub *StepBlock, ok bool) {
+	v := b.o.get(key)
+	if v == nil || b.f.node(v).Kind != yaml.MappingNode {
+		return nil, false
+	}
+	return &StepBlock{f: b.f, o: b.f.object(v, key, keys), n: v, info: b.info}, true
+}
+
+// Map reads a mapping of names to strings that may hold placeholders
+// (checked like Template's; a list gives a name several values), for
+// metadata or headers. check says what is wrong with a name, or "".
+func (b *StepBlock) Map(key, what string, check func(name string) string) ([]Param, bool) {
+	v := b.o.get(key)
+	if v == nil {
+		return nil, false
+	}
+	ps := b.f.params(v, what, &b.info.uses)
+	bad := map[string]bool{}
+	for _, p := range ps {
+		b.info.step.Templates = append(b.info.step.Templates, p.Value)
+		if msg := check(p.Name); msg != "" && !bad[p.Name] {
+			b.f.errorf(mapKey(b.f.node(v), p.Name), "%s", msg)
+			bad[p.Name] = true
+		}
+	}
+	return ps, len(bad) == 0
+}
+
+// mapKey is the node of name's key in mapping n, or n (a merged key).
+func mapKey(n *yaml.Node, name string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == name {
+			return n.Content[i]
+		}
+	}
+	return n
+}
+
 // List reads a list of mappings (a kind's actions, say), each holding only
 // keys: one block per item, read with the same methods and errors at the
 // item's own file:line:col. what names an item in messages ("an action").
@@ -191,16 +232,6 @@ func (b *StepBlock) Strings(key, want string) ([]string, bool) {
 		out = append(out, s)
 	}
 	return out, true
-}
-
-// Block reads key's value as a mapping of keys, or returns nil when it is
-// not a mapping (a scalar shorthand, say: read it with String or Template).
-func (b *StepBlock) Block(key, what string, keys []string) *StepBlock {
-	v := b.o.get(key)
-	if v == nil || v.Kind != yaml.MappingNode {
-		return nil
-	}
-	return &StepBlock{f: b.f, o: b.f.object(v, what, keys), n: v, info: b.info}
 }
 
 // Keys lists the keys the block sets, in document order.

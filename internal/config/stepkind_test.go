@@ -115,6 +115,64 @@ func TestStepKindErrors(t *testing.T) {
 	}
 }
 
+// nestKind reads a nested block (opts: true or {level: ...}) and a map.
+type nestKind struct{}
+
+type nestSpec struct {
+	Level string
+	On    bool
+	Tags  []Param
+}
+
+func (nestKind) Name() string              { return "nest" }
+func (nestKind) Keys() []string            { return []string{"opts", "tags"} }
+func (nestKind) Operands() assert.Operands { return nil }
+func (nestKind) Builtins() assert.Source   { return 0 }
+func (nestKind) Decode(b *StepBlock) any {
+	s := &nestSpec{}
+	if sub, ok := b.Block("opts", []string{"level"}); ok {
+		s.On = true
+		s.Level, _ = sub.String("level", "a level")
+	} else {
+		s.On, _ = b.Bool("opts")
+	}
+	s.Tags, _ = b.Map("tags", "tags", func(name string) string {
+		if name == "bad" {
+			return "tag bad is bad"
+		}
+		return ""
+	})
+	return s
+}
+
+// TestStepBlockNested: a kind reads a block inside its own (or a bool in
+// its place) and a map of templates, with file:line:col errors.
+func TestStepBlockNested(t *testing.T) {
+	cfg, err := loadSteps(t, "name: f\nvars: {v: x}\nsteps:\n  - name: a\n    nest: {opts: {level: high}, tags: {a: \"{{v}}\", b: [c, d]}}\n  - name: b\n    nest: {opts: true}\n", nestKind{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Flows[0].Steps[0].Spec.(*nestSpec), cfg.Flows[0].Steps[1].Spec.(*nestSpec)
+	if !a.On || a.Level != "high" || len(a.Tags) != 3 || a.Tags[0].Name != "a" || a.Tags[2].Value.String() != "d" || len(cfg.Flows[0].Steps[0].Templates) != 3 {
+		t.Errorf("a %+v", a)
+	}
+	if !b.On || b.Level != "" {
+		t.Errorf("b %+v", b)
+	}
+	for _, tc := range []struct{ flow, want string }{
+		{"name: f\nsteps:\n  - name: a\n    nest: {opts: {levle: x}}\n", `f.yaml:4:19: unknown field "levle" in opts`},
+		{"name: f\nsteps:\n  - name: a\n    nest: {opts: 3}\n", `f.yaml:4:18: expected true or false`},
+		{"name: f\nsteps:\n  - name: a\n    nest: {tags: {a: x, bad: y}}\n", `f.yaml:4:25: tag bad is bad`},
+		{"name: f\nsteps:\n  - name: a\n    nest: {tags: [a]}\n", `f.yaml:4:18: expected a mapping of tags`},
+		{"name: f\nsteps:\n  - name: a\n    nest: {tags: {a: \"{{nope}}\"}}\n", `undefined variable "nope"`},
+	} {
+		_, err := loadSteps(t, tc.flow, nestKind{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("flow:\n%s\nerr %v\nwant %q", tc.flow, err, tc.want)
+		}
+	}
+}
+
 // seqKind reads a list of one-key items (a browser's actions), sub-blocks
 // and a list of strings.
 type seqKind struct{}
@@ -142,7 +200,7 @@ func (seqKind) Decode(b *StepBlock) any {
 			continue
 		}
 		item := seqItem{op: keys[0], pos: it.Pos(keys[0])}
-		if sub := it.Block(keys[0], "pair", []string{"a", "b"}); sub != nil {
+		if sub, ok := it.Block(keys[0], []string{"a", "b"}); ok {
 			a, _ := sub.String("a", "a word")
 			bb, _ := sub.String("b", "a word")
 			item.arg = a + "+" + bb

@@ -16,9 +16,10 @@ import (
 type Config struct {
 	File        string // path of probes.yaml as given
 	Region      string // --region, else $PROBER_REGION, else probes.yaml's region, else "local"
-	Listen      string // HTTP listen address, default 127.0.0.1:9115
+	Listen      string // HTTP listen address, default 127.0.0.1:8315
 	Concurrency int    // most flow runs at once, default 16
 	Store       StoreConfig
+	History     HistoryConfig // the run history on disk
 	Flows       []*Flow
 	Secrets     *secret.Set // every secret declared in probes.yaml, resolved
 	Alerting    Alerting

@@ -59,10 +59,7 @@ type evalBuf struct{ evs []golden.Evaluation }
 
 // openAlerting opens the state database and builds the pipeline for cfg.
 func (d *Daemon) openAlerting(cfg *config.Config) (*alerting, error) {
-	dir := cfg.Alerting.StateDir
-	if d.opts.StateDir != "" {
-		dir = d.opts.StateDir
-	}
+	dir := d.stateDir(cfg)
 	path := filepath.Join(dir, "prober.db")
 	db, err := alert.OpenDB(path)
 	if errors.Is(err, alert.ErrCorrupt) && d.opts.FreshState {

@@ -130,8 +130,11 @@ steps:
 	f.serve()
 	waitFor(t, 20*time.Second, "PagerDuty to refuse the page", func() bool { return len(pd.Rejected()) > 0 })
 	waitFor(t, 10*time.Second, "the heartbeat to be withheld", func() bool { return len(f.log.find(t, "heartbeat_withheld")) > 0 })
-	before := pings.Load()
-	time.Sleep(1500 * time.Millisecond) // five heartbeat intervals
+	before, withheld := pings.Load(), len(f.log.find(t, "heartbeat_withheld"))
+	// Due five more times (every evaluation, as it never beat), withheld each time.
+	waitFor(t, 10*time.Second, "five more withheld heartbeats", func() bool {
+		return len(f.log.find(t, "heartbeat_withheld")) >= withheld+5
+	})
 	if got := pings.Load(); got != before {
 		t.Errorf("the heartbeat pinged %d times while no page could be delivered", got-before)
 	}

@@ -100,6 +100,7 @@ type Daemon struct {
 	metrics *metrics.Metrics
 	series  atomic.Int64 // the flows' series at the last load (setShapes)
 	store   *store.Store
+	archive *store.Archive // the run history on disk; nil in the evaluate role or with history off
 	runlog  *runlog.Logger
 	sched   *schedule.Scheduler
 	handler http.Handler
@@ -179,10 +180,18 @@ func New(o Options) (*Daemon, error) {
 	if o.Role == RoleEvaluate && cfg.Alerting.Prometheus == nil {
 		return nil, config.Errors{{Pos: config.Pos{File: cfg.File}, Msg: "role evaluate reads every region's results from Prometheus: set prometheus: {url: ...}"}}
 	}
+	if err := d.openArchive(cfg); err != nil {
+		return nil, err
+	}
 	if o.Role != RoleProbe && (len(cfg.Alerting.Rules) > 0 || len(cfg.Alerting.Notifiers) > 0) {
 		if d.alerts, err = d.openAlerting(cfg); err != nil {
+			d.closeArchive()
 			return nil, err
 		}
+	}
+	var history web.History
+	if d.archive != nil {
+		history = webHistory{d.archive}
 	}
 	var alertsView web.Alerts
 	if d.alerts != nil {
@@ -202,15 +211,25 @@ func New(o Options) (*Daemon, error) {
 		Series:        func() int { return int(d.series.Load()) },
 		LogSearchURL:  o.LogSearchURL,
 		Alerts:        alertsView,
+		History:       history,
 	})
 	d.handler = d.withBehind(d.handler)
 	if err := d.apply(cfg); err != nil {
 		if d.alerts != nil {
 			d.alerts.db.Close()
 		}
+		d.closeArchive()
 		return nil, err
 	}
+	d.restoreRuns()
 	return d, nil
+}
+
+// closeArchive closes the run history of a daemon that will not serve.
+func (d *Daemon) closeArchive() {
+	if d.archive != nil {
+		d.archive.Close()
+	}
 }
 
 // Config returns the active configuration.
@@ -284,6 +303,9 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	d.cfg, d.names = cfg, keep
 	d.secrets.Store(cfg.Secrets)
 	d.store.Retain(names, cfg.Store.Keep) // under mu: see observe
+	if d.archive != nil {
+		d.archive.SetFlows(len(names))
+	}
 	sampled, age := latencySamples(cfg)
 	if d.opts.Role == RoleProbe {
 		sampled = []string{} // its rules are evaluated elsewhere, over Prometheus
@@ -331,6 +353,9 @@ func (d *Daemon) observe(r *result.Run) {
 	d.mu.RLock()
 	if d.names[r.Flow] {
 		d.store.Observe(r)
+		if d.archive != nil {
+			d.archive.Observe(r)
+		}
 	}
 	d.mu.RUnlock()
 	for _, o := range d.opts.Observers {
@@ -409,6 +434,13 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- web.Serve(ln, srv, d.opts.WebConfigFile, d.log) }()
 	d.log.Info("listening", "addr", ln.Addr().String(), "tls", d.web.TLS, "basic_auth", len(d.web.Users) > 0)
+	archCtx, stopArchive := context.WithCancel(context.Background())
+	archDone := make(chan struct{})
+	if d.archive != nil {
+		go func() { defer close(archDone); d.archiveLoop(archCtx) }()
+	} else {
+		close(archDone)
+	}
 	alertCtx, stopAlerts := context.WithCancel(context.Background())
 	alertsDone := make(chan struct{})
 	if d.alerts != nil {
@@ -429,6 +461,8 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	if err := d.sched.Stop(sctx); err != nil {
 		d.log.Warn("shutdown_runs_cancelled", "error", err.Error())
 	}
+	stopArchive() // after the runs in flight: their results are written
+	<-archDone
 	// The runs are over: what kinds started for them (a browser) stops.
 	if err := CloseKinds(d.opts.Load.StepKinds); err != nil {
 		d.log.Warn("closing_step_kinds", "error", err.Error())
@@ -516,11 +550,13 @@ func latencySamples(cfg *config.Config) ([]string, time.Duration) {
 
 // setShapes announces cfg's flows to the metrics and counts the series
 // they export, for the status page's footer: counted once a load, from the
-// records a scrape reads.
+// records a scrape reads, plus the certificate series the flows' first
+// runs add (as prober validate counts them).
 func (d *Daemon) setShapes(cfg *config.Config) {
-	d.metrics.SetFlows(Shapes(cfg))
+	shapes := Shapes(cfg)
+	d.metrics.SetFlows(shapes)
 	n := 0
-	for _, c := range d.metrics.Series() {
+	for _, c := range d.metrics.Expected(shapes) {
 		n += c
 	}
 	d.series.Store(int64(n))
@@ -560,7 +596,7 @@ func Shapes(cfg *config.Config) []metrics.FlowShape {
 		for _, st := range slices.Concat(f.Steps, f.Cleanup) {
 			b, read := bounds[hist{f.Name, st.Name}]
 			out[i].Steps = append(out[i].Steps, metrics.StepShape{Name: st.Name, Dependency: st.Dependency,
-				Bounds: b, Histogram: read})
+				Bounds: b, Histogram: read, Cert: handshakes(st, f.Vars)})
 		}
 	}
 	return out

@@ -248,7 +248,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	f.sb = sb
 	f.slow = newSlowTarget(t)
 	f.write(o.files)
-	env := map[string]string{"SHOP_URL": sb.ShopURL, "SHOP_PASSWORD": password, "SLOW_URL": f.slow.srv.URL}
+	env := map[string]string{"SHOP_URL": sb.ShopURL, "SHOP_PASSWORD": password, "SLOW_URL": f.slow.srv.URL, "SHOP_TLS_ADDR": sb.TLSAddr}
 	d, err := New(Options{
 		ConfigFS:   os.DirFS(f.dir),
 		ConfigPath: "probes.yaml",
@@ -262,6 +262,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 		ShutdownGrace: o.grace,
 		Role:          o.role,
 		Shard:         o.shard,
+		StateDir:      filepath.Join(f.dir, "state"),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -4,8 +4,11 @@ import (
 	"github.com/prober-dev/prober/internal/alert"
 	"github.com/prober-dev/prober/internal/alert/notify/alertmanager"
 	"github.com/prober-dev/prober/internal/alert/notify/console"
+	"github.com/prober-dev/prober/internal/alert/notify/email"
+	"github.com/prober-dev/prober/internal/alert/notify/opsgenie"
 	"github.com/prober-dev/prober/internal/alert/notify/pagerduty"
 	"github.com/prober-dev/prober/internal/alert/notify/slack"
+	"github.com/prober-dev/prober/internal/alert/notify/teams"
 	"github.com/prober-dev/prober/internal/alert/notify/webhook"
 	"github.com/prober-dev/prober/internal/config"
 )
@@ -21,6 +24,9 @@ func notifierPlugins() []alert.NotifierPlugin {
 		console.Plugin{},
 		alertmanager.Plugin{},
 		webhook.Plugin{},
+		opsgenie.Plugin{},
+		teams.Plugin{},
+		email.Plugin{},
 	}
 }
 

@@ -329,6 +329,10 @@ func (e *qEnv) stop(graceful bool) {
 	}
 	e.stopLoop()
 	<-e.loopDone
+	if graceful && d.archive != nil {
+		_ = d.archive.Flush() // as Serve's shutdown does
+	}
+	d.closeArchive()
 	a := d.alerts
 	if graceful {
 		a.shutdown(sctx)

@@ -746,7 +746,7 @@ type qConfig struct {
 }
 
 func (e *qEnv) loadConfig() qConfig {
-	cfg, err := config.Load(e.configFS(), "probes.yaml", config.Options{Notifiers: NotifierKinds(), Env: func(k string) (string, bool) { v, ok := e.env[k]; return v, ok }})
+	cfg, err := config.Load(e.configFS(), "probes.yaml", config.Options{Notifiers: NotifierKinds(), StepKinds: StepKinds(), Env: func(k string) (string, bool) { v, ok := e.env[k]; return v, ok }})
 	if err != nil {
 		e.tb.Fatalf("loading the shipped configuration: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/model"
 
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/metrics"
@@ -51,20 +52,38 @@ func TestSeriesBudget(t *testing.T) {
 	}
 }
 
+// certFlow makes two TLS handshakes with the sandbox shop's HTTPS side: a
+// tls step and an HTTPS request; each exports its certificate's expiry.
+const certFlow = `name: cert
+every: 1s
+tls: {insecure_skip_verify: true}
+steps:
+  - name: handshake
+    tls: {address: "${env:SHOP_TLS_ADDR}", verify: false}
+  - name: home
+    request: {url: "https://${env:SHOP_TLS_ADDR}/healthz"}
+    expect: [status == 200]
+`
+
 // The calculator's count (prober validate's) is what a real scrape of a
-// daemon with that configuration shows, flow by flow, at both levels.
+// daemon with that configuration shows, flow by flow, at both levels, once
+// each flow has passed a run (certificate series included).
 func TestSeriesCountIsScraped(t *testing.T) {
 	detailedHealth := strings.Replace(healthFlow("deep"), "every: 1s\n", "every: 1s\nmetrics: detailed\n", 1)
 	f := newFixture(t, fixtureOpts{files: map[string]string{
-		"probes.yaml":         probes("checkout", "health", "deep"),
+		"probes.yaml":         probes("checkout", "health", "deep", "cert"),
 		"flows/checkout.yaml": checkoutFlow(t),
 		"flows/health.yaml":   healthFlow("health"),
 		"flows/deep.yaml":     detailedHealth,
+		"flows/cert.yaml":     certFlow,
 	}})
 	cfg, err := config.Load(os.DirFS(f.dir), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: NotifierKinds(), StepKinds: StepKinds(),
 		Env: func(k string) (string, bool) {
 			if strings.HasSuffix(k, "_URL") {
 				return "http://127.0.0.1:1", true
+			}
+			if k == "SHOP_TLS_ADDR" {
+				return "127.0.0.1:1", true
 			}
 			return "", false
 		}})
@@ -78,18 +97,27 @@ func TestSeriesCountIsScraped(t *testing.T) {
 	f.serve()
 	st := f.d.Store()
 	waitFor(t, 15*time.Second, "a passing run of each flow", func() bool {
-		for _, fl := range []string{"checkout", "health", "deep"} {
+		for _, fl := range []string{"checkout", "health", "deep", "cert"} {
 			if r := st.Latest(fl); r == nil || !r.OK() {
 				return false
 			}
 		}
 		return true
 	})
-	got := map[string]int{}
+	got, certs := map[string]int{}, 0
 	for _, s := range f.metrics() {
 		if fl := string(s.Metric["flow"]); fl != "" && strings.HasPrefix(string(s.Metric["__name__"]), "prober_") {
 			got[fl]++
 		}
+		if s.Metric["__name__"] == "prober_cert_expiry_timestamp_seconds" {
+			certs++
+			if s.Metric["flow"] != "cert" || s.Metric["host"] != model.LabelValue(f.sb.TLSAddr) {
+				t.Errorf("certificate series %v, want flow cert, host %s", s.Metric, f.sb.TLSAddr)
+			}
+		}
+	}
+	if certs != 2 {
+		t.Errorf("%d certificate series, want 2 (the tls step and the HTTPS request)", certs)
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("scrape: %v series per flow, calculator %v", got, want)

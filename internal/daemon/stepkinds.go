@@ -8,6 +8,7 @@ import (
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/kinds/browserkind"
 	"github.com/prober-dev/prober/internal/kinds/dnskind"
+	"github.com/prober-dev/prober/internal/kinds/grpckind"
 	"github.com/prober-dev/prober/internal/kinds/icmpkind"
 	"github.com/prober-dev/prober/internal/kinds/tcpkind"
 	"github.com/prober-dev/prober/internal/kinds/tlskind"
@@ -24,6 +25,7 @@ func StepKinds() []config.StepKind {
 		tcpkind.Kind{},
 		dnskind.Kind{},
 		icmpkind.Kind{},
+		grpckind.Kind{},
 		browserkind.New(browserkind.Options{}),
 	}
 }

@@ -23,6 +23,8 @@ type Stage struct {
 	Platform     string // --platform, unexpanded
 	Line         int
 	Instructions []Instruction
+
+	global map[string]string // the Dockerfile's global ARG defaults
 }
 
 // Instruction is one instruction, continuation lines joined.
@@ -97,15 +99,20 @@ func ParseDockerfile(src string) (*Dockerfile, error) {
 			if err != nil {
 				return nil, fmt.Errorf("line %d: %v", start, err)
 			}
-			cur = &Stage{From: img, Line: start}
+			cur = &Stage{From: img, Line: start, global: df.Args}
 			cur.Platform, _ = in.Flag("platform")
 			if len(words) == 3 {
 				cur.Name = words[2]
 			}
 			df.Stages = append(df.Stages, cur)
 		case cur == nil && in.Cmd == "ARG":
+			// A default may name an ARG declared before it.
 			name, val, _ := strings.Cut(rest, "=")
-			df.Args[name] = val
+			v, err := expandArgs(val, df.Args)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %v", start, err)
+			}
+			df.Args[name] = v
 		case cur == nil:
 			return nil, fmt.Errorf("line %d: %s before the first FROM", start, in.Cmd)
 		default:
@@ -143,8 +150,9 @@ func (s *Stage) Find(cmd string) []Instruction {
 }
 
 // Vars is what a RUN of the stage sees: its ARGs (defaults, overridden by
-// buildArgs, as --build-arg does; only declared ARGs are visible) and ENVs,
-// in order up to instruction index upTo.
+// buildArgs, as --build-arg does; only declared ARGs are visible, and one
+// declared without a default takes the global ARG's) and ENVs, in order up
+// to instruction index upTo.
 func (s *Stage) Vars(buildArgs map[string]string, upTo int) (map[string]string, error) {
 	vars := map[string]string{}
 	for i, in := range s.Instructions {
@@ -163,7 +171,7 @@ func (s *Stage) Vars(buildArgs map[string]string, upTo int) (map[string]string, 
 				}
 				vars[name] = v
 			} else {
-				vars[name] = ""
+				vars[name] = s.global[name]
 			}
 		case "ENV":
 			name, val, ok := strings.Cut(in.Args, "=")

@@ -49,7 +49,7 @@ func TestDockerfile(t *testing.T) {
 	}
 	wantJSON := map[string][]string{
 		"ENTRYPOINT": {"/prober"},
-		"CMD":        {"run", "--config", "/etc/prober/probes.yaml", "--listen", "0.0.0.0:9115", "--state-dir", "/var/lib/prober"},
+		"CMD":        {"run", "--config", "/etc/prober/probes.yaml", "--listen", "0.0.0.0:8315", "--state-dir", "/var/lib/prober"},
 		"VOLUME":     {"/var/lib/prober"},
 	}
 	for cmd, want := range wantJSON {
@@ -58,8 +58,8 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("final stage %s: got %v, want exactly one, exec form %q", cmd, ins, want)
 		}
 	}
-	if ex := final.Find("EXPOSE"); len(ex) != 1 || ex[0].Args != "9115" {
-		t.Errorf("final stage EXPOSE %v: want 9115", ex)
+	if ex := final.Find("EXPOSE"); len(ex) != 1 || ex[0].Args != "8315" {
+		t.Errorf("final stage EXPOSE %v: want 8315", ex)
 	}
 	if hc := final.Find("HEALTHCHECK"); len(hc) != 0 {
 		t.Errorf("HEALTHCHECK on line %d: distroless has no shell or client to run one", hc[0].Line)
@@ -67,6 +67,41 @@ func TestDockerfile(t *testing.T) {
 	for _, in := range final.Find("RUN") {
 		t.Errorf("RUN on line %d in the final stage: distroless has no shell", in.Line)
 	}
+	// The OCI labels, with the build args the binary is stamped from.
+	labels := map[string]string{}
+	vars, err := final.Vars(testBuildArgs, len(final.Instructions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range final.Find("LABEL") {
+		words, err := ShellWords(in.Args, vars)
+		if err != nil {
+			t.Fatalf("LABEL on line %d: %v", in.Line, err)
+		}
+		for _, w := range words {
+			k, v, _ := strings.Cut(w, "=")
+			labels[k] = v
+		}
+	}
+	const oci = "org.opencontainers.image."
+	for k, want := range map[string]string{
+		"title": "prober", "source": "https://github.com/prober-dev/prober",
+		"version": testBuildArgs["VERSION"], "revision": testBuildArgs["COMMIT"], "created": testBuildArgs["DATE"],
+		"base.name": final.From,
+	} {
+		if got, ok := labels[oci+k]; !ok || got != want {
+			t.Errorf("final stage LABEL %s%s=%q, want %q", oci, k, got, want)
+		}
+	}
+	if labels[oci+"description"] == "" {
+		t.Errorf("final stage: no %sdescription label", oci)
+	}
+	// The bases are build args, so that a digest pins them (see the
+	// Dockerfile's comment): the defaults are the tags this test expects.
+	if df.Args["BASE_IMAGE"] != final.From || !strings.HasPrefix(df.Args["GO_IMAGE"], "golang:1.") || df.Stage("build").From != df.Args["GO_IMAGE"] {
+		t.Errorf("bases: GO_IMAGE=%q (build FROM %q), BASE_IMAGE=%q (final FROM %q)", df.Args["GO_IMAGE"], df.Stage("build").From, df.Args["BASE_IMAGE"], final.From)
+	}
+
 	gb := goBuildOf(t, df)
 	for _, want := range []string{"CGO_ENABLED=0"} {
 		if !slices.Contains(gb.Env, want) {
@@ -87,7 +122,7 @@ func TestDockerfile(t *testing.T) {
 // TestDockerfileParser: the parts of the format the image test relies on,
 // including the refusals that keep the build line replayable.
 func TestDockerfileParser(t *testing.T) {
-	src := "ARG BASE=golang:1.26\n# c\nFROM --platform=$BUILDPLATFORM ${BASE} AS b\nARG V=dev\nENV X=1\nWORKDIR /src\n" +
+	src := "ARG GV=1.26\nARG BASE=golang:${GV}\n# c\nFROM --platform=$BUILDPLATFORM ${BASE} AS b\nARG V=dev\nARG BASE\nENV X=1\nWORKDIR /src\n" +
 		"RUN --mount=type=cache,target=/x \\\n  # inside\n  CGO_ENABLED=0 GOOS=${T} \\\n  go build -ldflags \"-X main.version=${V} -X 'a=b c'\" -o /out/p ./cmd/p\n" +
 		"FROM scratch\nCOPY --from=b /out/p /p\nENTRYPOINT [\"/p\"]\n"
 	df, err := ParseDockerfile(src)
@@ -103,8 +138,11 @@ func TestDockerfileParser(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := b.Find("RUN")[0]
-	if run.Line != 7 {
-		t.Errorf("RUN line %d, want 7", run.Line)
+	if run.Line != 9 {
+		t.Errorf("RUN line %d, want 9", run.Line)
+	}
+	if vars["BASE"] != "golang:1.26" {
+		t.Errorf("ARG BASE without a default: %q, want the global default", vars["BASE"])
 	}
 	if v, _ := run.Flag("mount"); v != "type=cache,target=/x" {
 		t.Errorf("mount flag %q", v)

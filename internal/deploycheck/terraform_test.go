@@ -1,7 +1,6 @@
 package deploycheck
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
-	"github.com/hashicorp/hcl/v2/hclwrite"
 )
 
 // repoRoot is the module root (two levels up from this package).
@@ -158,32 +156,18 @@ func TestTerraformChecker(t *testing.T) {
 	}
 }
 
-// TestTerraformFormatted is the fast, in-process form of `tofu fmt -check`
-// (scripts/test.sh runs the real one): every .tf file is as hclwrite
-// formats it.
+// TestTerraformFormatted is `tofu fmt -check -recursive deploy/terraform`
+// in process (see CheckFormat): every file is as tofu fmt would write it.
 func TestTerraformFormatted(t *testing.T) {
-	root := repoRoot(t)
-	n := 0
-	err := filepath.WalkDir(terraformDir(t), func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !(strings.HasSuffix(p, ".tf") || strings.HasSuffix(p, ".tfvars") || strings.HasSuffix(p, ".tfvars.example")) {
-			return err
-		}
-		n++
-		src, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if got := hclwrite.Format(src); !bytes.Equal(got, src) {
-			rel, _ := filepath.Rel(root, p)
-			t.Errorf("%s is not formatted: run tofu fmt (or terraform fmt) -recursive deploy/terraform", rel)
-		}
-		return nil
-	})
+	problems, n, err := NewChecker(repoRoot(t)).CheckFormat(terraformDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n == 0 {
 		t.Fatal("no .tf files")
+	}
+	for _, p := range problems {
+		t.Error(p)
 	}
 }
 

@@ -41,7 +41,7 @@ func TestTerraformExtraArgsRefuseWebConfig(t *testing.T) {
 		{nil, true},
 		{[]string{"--web.config.file=/etc/prober/web-config.yml"}, false},
 		{[]string{"--log-level=debug", "--web.config.file", "/etc/prober/web-config.yml"}, false},
-		{[]string{"--listen=0.0.0.0:9115"}, false},
+		{[]string{"--listen=0.0.0.0:8315"}, false},
 	}
 	c := NewChecker(repoRoot(t))
 	for _, mod := range []string{"prober-region", "prober-evaluator"} {

@@ -14,6 +14,7 @@ import (
 	"weak"
 
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/rulekind"
 )
 
 // Options tune an Engine.
@@ -36,6 +37,8 @@ type Engine struct {
 	src Source
 	log *slog.Logger
 	key func(rule string, labels map[string]string) string
+	// kinds are the rule kinds by name (rulekind.Kinds).
+	kinds map[config.RuleKind]rulekind.Kind
 	// scratch is what the previous cycle leaves the next: a cycle takes it
 	// (another running at the same time builds its own) and gives it back.
 	scratch atomic.Pointer[scratch]
@@ -47,7 +50,11 @@ func NewEngine(a *config.Alerting, src Source, o Options) *Engine {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{a: a, src: src, log: l, key: o.Key}
+	kinds := map[config.RuleKind]rulekind.Kind{}
+	for _, k := range rulekind.Kinds() {
+		kinds[k.Name()] = k
+	}
+	return &Engine{a: a, src: src, log: l, key: o.Key, kinds: kinds}
 }
 
 // scratch is memory cycles reuse, so that a cycle over 10,000 flows
@@ -158,12 +165,7 @@ func (e *Engine) putScratch(s *scratch) {
 }
 
 // maxTraceIDs bounds the trace ids in a page's evidence.
-const maxTraceIDs = 5
-
-// burnEpsilon keeps a burn rate that equals its factor (0.144/0.01 against
-// 14.4 is 14.399999999999999 or 14.400000000000002 in floating point)
-// from firing on rounding noise: exactly at the limit is not over it.
-const burnEpsilon = 1e-9
+const maxTraceIDs = rulekind.MaxTraceIDs
 
 // Evaluate judges every rule for every label set at at. It never panics: a
 // rule that cannot be judged (a source error, a panic, an odd rule) is
@@ -223,10 +225,15 @@ type cycle struct {
 	flowsErr  error
 	flowsDone bool
 	sigs      map[sigKey]sigVal
-	values    map[[2]int]string
-	lastPass  [2]int // the last passing known/total, and its Value
+	texts     map[textKey]string
+	lastText  textKey // the last Text asked for, and its value
 	lastValue string
 	errs      map[*flowRec]error // flows whose states could not be read
+}
+
+type textKey struct {
+	name string
+	a, b int
 }
 
 type sigKey struct {
@@ -244,19 +251,13 @@ type sigVal struct {
 func (c *cycle) expected() int {
 	n := 0
 	for _, r := range c.e.a.Rules {
-		switch {
-		case r == nil:
-		case r.Kind == config.FlowFailing && r.FlowFailing != nil && len(r.FlowFailing.Flows) > 0:
-			n += len(r.FlowFailing.Flows)
-		case r.Kind == config.Absent && r.Absent != nil && len(r.Absent.Regions) > 0:
-			n += len(r.Absent.Regions)
-		case r.Kind == config.FlowFailing && c.e.src != nil:
-			if c.ctx.Err() == nil {
-				flows, _ := c.allFlows()
-				n += len(flows)
-			}
-			n++
-		default:
+		if r == nil {
+			continue
+		}
+		k := c.e.kinds[r.Kind]
+		if sz, ok := k.(rulekind.Sizer); ok && c.e.src != nil && k.Has(r) {
+			n += sz.Expected(c, r)
+		} else {
 			n++
 		}
 	}
@@ -278,6 +279,55 @@ func (c *cycle) allFlows() ([]string, error) {
 		}()
 	}
 	return c.flows, c.flowsErr
+}
+
+// The rule kinds read through the cycle (rulekind.Cycle).
+
+func (c *cycle) Context() context.Context { return c.ctx }
+func (c *cycle) At() time.Time            { return c.at }
+func (c *cycle) Source() Source           { return c.e.src }
+func (c *cycle) Logger() *slog.Logger     { return c.e.log }
+func (c *cycle) Flows() ([]string, error) { return c.allFlows() }
+
+func (c *cycle) FlowStates(flow string) ([]RegionState, error) { return c.flowStates(flow) }
+
+func (c *cycle) FlowRule(r *config.Rule, flow string) (rulekind.Ident, []RegionState, error) {
+	fr := c.flow(flow)
+	id := c.flowIdent(r, flow, fr)
+	states, err := c.flowRecStates(flow, fr)
+	return rulekind.Ident{Labels: id.labels, Key: id.key}, states, err
+}
+
+func (c *cycle) Ident(r *config.Rule, kv ...string) rulekind.Ident {
+	id := c.fixedIdent(r, kv...)
+	return rulekind.Ident{Labels: id.labels, Key: id.key}
+}
+
+func (c *cycle) IdentBy(r *config.Rule, kv ...string) rulekind.Ident {
+	var id *ident
+	if len(kv) == 2 {
+		id = c.byIdent(c.ruleIdents(r), r, kv[0], kv[1])
+	} else {
+		id = c.byIdents(c.ruleIdents(r), r, kv)
+	}
+	return rulekind.Ident{Labels: id.labels, Key: id.key}
+}
+
+func (c *cycle) Text(name string, a, b int, format func(a, b int) string) string {
+	k := textKey{name, a, b}
+	if k == c.lastText && c.lastValue != "" {
+		return c.lastValue // most flows report in as many regions as the last
+	}
+	v, ok := c.texts[k]
+	if !ok {
+		v = format(a, b)
+		if c.texts == nil {
+			c.texts = map[textKey]string{}
+		}
+		c.texts[k] = v
+	}
+	c.lastText, c.lastValue = k, v
+	return v
 }
 
 // flow returns flow's entry in the scratch.
@@ -379,6 +429,30 @@ func (c *cycle) byIdent(ri *ruleIdents, r *config.Rule, name, value string) *ide
 	return id
 }
 
+// byIdents is byIdent for label sets of several identity labels
+// (flow, step and host), keyed by their values.
+func (c *cycle) byIdents(ri *ruleIdents, r *config.Rule, kv []string) *ident {
+	var b strings.Builder
+	for i := 1; i < len(kv); i += 2 {
+		b.WriteString(kv[i])
+		b.WriteByte(0)
+	}
+	k := b.String()
+	id := ri.by[k]
+	if id == nil {
+		id = &ident{labelSet: c.newLabelSet(r, kv...)}
+		if ri.by == nil {
+			ri.by = map[string]*ident{}
+		}
+		ri.by[k] = id
+	}
+	if id.gen != c.s.gen {
+		id.gen = c.s.gen
+		ri.used++
+	}
+	return id
+}
+
 func (c *cycle) newLabelSet(r *config.Rule, kv ...string) labelSet {
 	ls := labelSet{labels: ruleLabels(r, kv...)}
 	if c.e.key != nil {
@@ -402,291 +476,31 @@ func (c *cycle) evalRule(r *config.Rule, out []Evaluation) (res []Evaluation) {
 	if err := c.ctx.Err(); err != nil {
 		return append(out, unknown(r, ruleLabels(r), "evaluation cancelled", err))
 	}
-	missing := func(part string) []Evaluation {
-		return append(out, unknown(r, ruleLabels(r), "the rule is incomplete",
-			fmt.Errorf("rule %s of kind %s has no %s settings", r.Name, r.Kind, part)))
+	k := c.e.kinds[r.Kind]
+	switch {
+	case k == nil:
+		return append(out, unknown(r, ruleLabels(r), "unknown rule kind", fmt.Errorf("rule %s: unknown kind %q", r.Name, r.Kind)))
+	case !k.Has(r):
+		return append(out, rulekind.Incomplete(r))
 	}
-	switch r.Kind {
-	case config.FlowFailing:
-		if r.FlowFailing == nil {
-			return missing("flow_failing")
-		}
-		return c.flowFailing(r, out)
-	case config.BurnRate:
-		if r.BurnRate == nil {
-			return missing("burn_rate")
-		}
-		return append(out, c.burnRate(r))
-	case config.DependencySuccess:
-		if r.DependencySuccess == nil {
-			return missing("dependency_success")
-		}
-		return append(out, c.dependency(r))
-	case config.Latency:
-		if r.Latency == nil {
-			return missing("latency")
-		}
-		return append(out, c.latency(r))
-	case config.PromQL:
-		if r.PromQL == nil {
-			return missing("promql")
-		}
-		return c.promql(r, out)
-	case config.Absent:
-		if r.Absent == nil {
-			return missing("absent")
-		}
-		return c.absent(r, out)
-	}
-	return append(out, unknown(r, ruleLabels(r), "unknown rule kind", fmt.Errorf("rule %s: unknown kind %q", r.Name, r.Kind)))
+	return k.Evaluate(c, r, out)
 }
 
-// ruleLabels are the rule's own labels, then identity labels (which win),
-// then rule.
-func ruleLabels(r *config.Rule, kv ...string) map[string]string {
-	m := make(map[string]string, len(r.Labels)+1+len(kv)/2)
-	for k, v := range r.Labels {
-		m[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
-	m["rule"] = r.Name
-	return m
-}
+// ruleLabels is rulekind.Labels, called directly (through a func variable
+// its kv would escape: an allocation per flow).
+func ruleLabels(r *config.Rule, kv ...string) map[string]string { return rulekind.Labels(r, kv...) }
 
 func unknown(r *config.Rule, labels map[string]string, value string, err error) Evaluation {
-	return Evaluation{Rule: r, Labels: labels, Status: Unknown, Severity: severity(r), Value: value, Err: err}
-}
-
-func severity(r *config.Rule) string {
-	if r.Severity == "" {
-		return "critical"
-	}
-	return r.Severity
-}
-
-// severityRank orders severities: critical > error > warning > info.
-func severityRank(s string) int {
-	switch s {
-	case "critical":
-		return 4
-	case "error":
-		return 3
-	case "warning":
-		return 2
-	case "info":
-		return 1
-	}
-	return 0
-}
-
-// --- flow failing -----------------------------------------------------------
-
-func (c *cycle) flowFailing(r *config.Rule, out []Evaluation) []Evaluation {
-	ff := r.FlowFailing
-	flows := ff.Flows
-	if len(flows) == 0 {
-		all, err := c.allFlows()
-		if err != nil {
-			return append(out, unknown(r, ruleLabels(r), "cannot list flows", fmt.Errorf("listing flows: %w", err)))
-		}
-		flows = all
-	}
-	out = slices.Grow(out, len(flows))
-	for _, f := range flows {
-		out = append(out, c.flowFailingOne(r, ff, f))
-	}
-	return out
-}
-
-func (c *cycle) flowFailingOne(r *config.Rule, ff *config.FlowFailingRule, flow string) Evaluation {
-	fr := c.flow(flow)
-	id := c.flowIdent(r, flow, fr)
-	ev := Evaluation{Rule: r, Labels: id.labels, Key: id.key, Severity: severity(r)}
-	ev.Evidence.Flow = flow
-	if err := c.ctx.Err(); err != nil {
-		ev.Value, ev.Err = "evaluation cancelled", err
-		return ev
-	}
-	states, err := c.flowRecStates(flow, fr)
-	if err != nil {
-		ev.Value, ev.Err = "cannot read the flow's state", fmt.Errorf("flow %s: %w", flow, err)
-		return ev
-	}
-	q := quorumOf(states, ff.Regions)
-	ev.Evidence.RegionsKnown, ev.Evidence.RegionsTotal = q.known, q.total
-	need := max(ff.MinRegions, 1)
-	nf := len(q.failing)
-	switch {
-	case nf >= need:
-		ev.Status = Firing
-		ev.Evidence = evidenceOf(flow, q)
-		ev.Value = fmt.Sprintf("failing in %d/%d %s", nf, q.total, plural(q.total, "region", "regions"))
-		head := flow + " " + ev.Value
-		if nf < q.total {
-			head += " (" + strings.Join(ev.Evidence.RegionsFailing, ", ") + ")"
-		}
-		c.fire(r, &ev, append([]string{head + c.forText(ev.Evidence.Since)}, failureParts(&ev.Evidence)...)...)
-	case nf > 0 && ff.DegradedSeverity != "":
-		// Failing somewhere, but fewer regions than confirm an outage: a
-		// regional degradation, at its own (lower) severity.
-		ev.Status, ev.Severity = Firing, ff.DegradedSeverity
-		ev.Evidence = evidenceOf(flow, q)
-		ev.Value = fmt.Sprintf("degraded: failing in %d/%d %s (%s)", nf, q.total, plural(q.total, "region", "regions"),
-			strings.Join(ev.Evidence.RegionsFailing, ", "))
-		c.fire(r, &ev, append([]string{flow + " " + ev.Value + c.forText(ev.Evidence.Since)}, failureParts(&ev.Evidence)...)...)
-	case nf > 0:
-		// No degraded severity: a failure below the quorum is not an alert.
-		ev.Status = OK
-		ev.Value = fmt.Sprintf("failing in %d/%d %s, fewer than the %d needed", nf, q.total, plural(q.total, "region", "regions"), need)
-	case q.known == 0:
-		ev.Status = Unknown
-		switch {
-		case len(states) == 0:
-			ev.Value = "no runs yet"
-		default:
-			ev.Value = fmt.Sprintf("no fresh runs in any of %d %s", q.total, plural(q.total, "region", "regions"))
-		}
-	default:
-		ev.Status = OK
-		ev.Value = c.passing(q.known, q.total)
-	}
-	return ev
-}
-
-// passing is the Value of a passing flow, made once per cycle for each
-// known/total: thousands of passing flows share a handful of strings.
-func (c *cycle) passing(known, total int) string {
-	k := [2]int{known, total}
-	if k == c.lastPass && c.lastValue != "" {
-		return c.lastValue // most flows report in as many regions as the last
-	}
-	if v, ok := c.values[k]; ok {
-		c.lastPass, c.lastValue = k, v
-		return v
-	}
-	v := fmt.Sprintf("passing in %d/%d %s", known, total, plural(total, "region", "regions"))
-	if known < total {
-		v += fmt.Sprintf(" (%d without fresh runs)", total-known)
-	}
-	if c.values == nil {
-		c.values = map[[2]int]string{}
-	}
-	c.values[k] = v
-	c.lastPass, c.lastValue = k, v
-	return v
-}
-
-// quorum is a flow's regions as a rule sees them: how many it expects
-// (total), how many reported fresh final runs (known), and which of those
-// failed.
-type quorum struct {
-	total, known int
-	failing      []*RegionState
-}
-
-// quorumOf counts states. With regions listed, those are the M regions
-// expected (a region outside the list is ignored; a listed one not
-// reporting is unknown, not failing); else M is the regions reporting.
-func quorumOf(states []RegionState, regions []string) quorum {
-	q := quorum{total: len(states)}
-	if len(regions) > 0 {
-		q.total = len(regions)
-	}
-	for i := range states {
-		s := &states[i]
-		if len(regions) > 0 && !slices.Contains(regions, s.Region) {
-			continue
-		}
-		if s.Known {
-			q.known++
-			if s.Failing {
-				q.failing = append(q.failing, s)
-			}
-		}
-	}
-	return q
-}
-
-// evidenceOf describes a flow's failing regions: the newest failure's
-// details, the regions, retries that agreed, the earliest streak start,
-// and trace ids.
-func evidenceOf(flow string, q quorum) Evidence {
-	ev := Evidence{Flow: flow, RegionsKnown: q.known, RegionsTotal: q.total}
-	addFailures(&ev, q.failing)
-	return ev
-}
-
-// addFailures adds failing region states to ev.
-func addFailures(ev *Evidence, failing []*RegionState) {
-	if len(failing) == 0 {
-		return
-	}
-	byNewest := slices.Clone(failing)
-	slices.SortStableFunc(byNewest, func(a, b *RegionState) int { return b.Last.Compare(a.Last) })
-	n := byNewest[0]
-	ev.Step, ev.Class, ev.Expectation, ev.Actual, ev.Message = n.Step, n.Class, n.Expectation, n.Actual, n.Message
-	if ev.Dependency == "" {
-		ev.Dependency = n.Dependency
-	}
-	for _, s := range failing {
-		if !slices.Contains(ev.RegionsFailing, s.Region) {
-			ev.RegionsFailing = append(ev.RegionsFailing, s.Region)
-		}
-		ev.Retries += s.Retries
-		if !s.Since.IsZero() && (ev.Since.IsZero() || s.Since.Before(ev.Since)) {
-			ev.Since = s.Since
-		}
-	}
-	slices.Sort(ev.RegionsFailing)
-	// Newest first within each region; regions interleaved newest region
-	// first, so that a page's few trace ids span the regions failing.
-	for i := 0; len(ev.TraceIDs) < maxTraceIDs; i++ {
-		more := false
-		for _, s := range byNewest {
-			if i < len(s.TraceIDs) {
-				more = true
-				if t := s.TraceIDs[i]; t != "" && !slices.Contains(ev.TraceIDs, t) && len(ev.TraceIDs) < maxTraceIDs {
-					ev.TraceIDs = append(ev.TraceIDs, t)
-				}
-			}
-		}
-		if !more {
-			break
-		}
-	}
-}
-
-// failureParts tells what failed: the step and its expectation, the
-// class, and how many retries agreed.
-func failureParts(ev *Evidence) []string {
-	var parts []string
-	switch {
-	case ev.Step != "" && ev.Message != "":
-		parts = append(parts, "step "+ev.Step+": "+ev.Message)
-	case ev.Step != "":
-		parts = append(parts, "step "+ev.Step+" failed")
-	}
-	if ev.Class != "" && ev.Class != "ok" {
-		parts = append(parts, "class "+ev.Class)
-	}
-	if ev.Retries > 0 {
-		parts = append(parts, fmt.Sprintf("confirmed by %d %s", ev.Retries, plural(ev.Retries, "retry", "retries")))
-	}
-	return parts
-}
-
-// forText is " for 2m" since the trouble began, or "".
-func (c *cycle) forText(since time.Time) string {
-	if since.IsZero() || since.After(c.at) {
-		return ""
-	}
-	return " for " + human(c.at.Sub(since))
+	return rulekind.UnknownEval(r, labels, value, err)
 }
 
 // fire completes a Firing evaluation: signals, then the summary from
 // parts, the signals and the newest trace id.
+func (c *cycle) Fire(r *config.Rule, ev Evaluation, parts ...string) Evaluation {
+	c.fire(r, &ev, parts...)
+	return ev
+}
+
 func (c *cycle) fire(r *config.Rule, ev *Evaluation, parts ...string) {
 	ev.Signals = c.signals(ev.Evidence.Since)
 	var b strings.Builder
@@ -715,633 +529,6 @@ func (c *cycle) fire(r *config.Rule, ev *Evaluation, parts ...string) {
 		add("trace " + ev.Evidence.TraceIDs[0])
 	}
 	ev.Summary = truncate(b.String(), maxSummary)
-}
-
-// --- burn rate --------------------------------------------------------------
-
-type burnPair struct {
-	w            config.BurnWindow
-	severity     string
-	burnL, burnS float64
-	goodL, nL    float64
-	firing       bool
-}
-
-func (c *cycle) burnRate(r *config.Rule) Evaluation {
-	br := r.BurnRate
-	id := c.fixedIdent(r, "flow", br.Flow)
-	ev := Evaluation{Rule: r, Labels: id.labels, Key: id.key, Severity: severity(r)}
-	ev.Evidence.Flow = br.Flow
-	if !(br.SLO > 0 && br.SLO < 1) {
-		ev.Value, ev.Err = "the rule is incomplete", fmt.Errorf("rule %s: slo %v must be between 0 and 1", r.Name, br.SLO)
-		return ev
-	}
-	budget := 1 - br.SLO
-	windows := br.Windows
-	if len(windows) == 0 {
-		windows = config.DefaultBurnWindows
-	}
-	minRuns := float64(max(br.MinRuns, 1))
-	// A window may serve two pairs (6h is one's long and another's short).
-	type ratio struct {
-		w       time.Duration
-		good, n float64
-		err     error
-	}
-	var ratios []ratio
-	get := func(w time.Duration) (float64, float64, error) {
-		for _, x := range ratios {
-			if x.w == w {
-				return x.good, x.n, x.err
-			}
-		}
-		g, n, err := c.e.src.FlowRatio(c.ctx, br.Flow, w, c.at)
-		ratios = append(ratios, ratio{w, g, n, err})
-		return g, n, err
-	}
-	var (
-		best, closest *burnPair
-		why           string
-		firstErr      error
-	)
-	for _, w := range windows {
-		if w.Long <= 0 || w.Short <= 0 || w.Factor <= 0 {
-			continue
-		}
-		gL, nL, err := get(w.Long)
-		gS, nS, err2 := get(w.Short)
-		if err = errors.Join(err, err2); err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("flow %s: %w", br.Flow, err)
-			}
-			continue
-		}
-		// Evidence: one failure alone must not fire the pair. Both windows
-		// must cross the limit, so it is enough that the long one holds
-		// more than 1/(factor×budget) runs (one failure is then below the
-		// limit there) and at least min_runs; requiring it of the short
-		// window too would blind the 14.4x pair of a flow run once a
-		// minute in one region (5 runs in 5m, 7 needed).
-		need := max(minRuns, math.Floor(1/(w.Factor*budget))+1)
-		if nL < need {
-			if why == "" {
-				why = fmt.Sprintf("%s over %s, fewer than the %s needed", runs(nL), span(w.Long), number(need))
-			}
-			continue
-		}
-		// And the data must cover the long window: a young history (a new
-		// flow, a restart without the saved history) counts its few runs
-		// as if they were the window's.
-		if covered, err := c.covers(br.Flow, w.Long); err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("flow %s: %w", br.Flow, err)
-			}
-			continue
-		} else if !covered {
-			if why == "" {
-				why = fmt.Sprintf("the flow's history does not cover %s yet", span(w.Long))
-			}
-			continue
-		}
-		if nS <= 0 {
-			if why == "" {
-				why = fmt.Sprintf("no runs over %s", span(w.Short))
-			}
-			continue
-		}
-		p := &burnPair{w: w, severity: w.Severity, goodL: gL, nL: nL,
-			burnL: (nL - gL) / nL / budget, burnS: (nS - gS) / nS / budget}
-		if p.severity == "" {
-			p.severity = severity(r)
-		}
-		limit := w.Factor * budget * (1 + burnEpsilon)
-		p.firing = (nL-gL)/nL > limit && (nS-gS)/nS > limit
-		if p.firing && (best == nil || severityRank(p.severity) > severityRank(best.severity)) {
-			best = p
-		}
-		if closest == nil || min(p.burnL, p.burnS)/p.w.Factor > min(closest.burnL, closest.burnS)/closest.w.Factor {
-			closest = p
-		}
-	}
-	describe := func(p *burnPair) string {
-		return fmt.Sprintf("burning %s the error budget over %s and %s (limit %s)",
-			times(min(p.burnL, p.burnS)), span(p.w.Long), span(p.w.Short), times(p.w.Factor))
-	}
-	switch {
-	case best != nil:
-		ev.Status, ev.Severity, ev.Value = Firing, best.severity, describe(best)
-		parts := []string{br.Flow + " " + ev.Value,
-			fmt.Sprintf("success %s over %s against an SLO of %s", percent(best.goodL/best.nL), span(best.w.Long), percent(br.SLO))}
-		if states, err := c.flowStates(br.Flow); err == nil {
-			q := quorumOf(states, nil)
-			ev.Evidence = evidenceOf(br.Flow, q)
-			if n := len(q.failing); n > 0 {
-				parts = append(parts, fmt.Sprintf("failing now in %d/%d %s%s", n, q.total, plural(q.total, "region", "regions"),
-					c.forText(ev.Evidence.Since)))
-				parts = append(parts, failureParts(&ev.Evidence)...)
-			}
-		}
-		c.fire(r, &ev, parts...)
-	case closest != nil:
-		ev.Status, ev.Value = OK, describe(closest)
-	default:
-		ev.Status, ev.Err = Unknown, firstErr
-		switch {
-		case firstErr != nil:
-			ev.Value = "cannot count the flow's runs"
-		case why != "":
-			ev.Value = why
-		default:
-			ev.Value = "no burn windows"
-		}
-	}
-	return ev
-}
-
-// covers says whether the source's data of flow covers window; a source
-// that cannot tell covers every window.
-func (c *cycle) covers(flow string, window time.Duration) (bool, error) {
-	hc, ok := c.e.src.(HistoryCoverage)
-	if !ok {
-		return true, nil
-	}
-	return hc.FlowCovers(c.ctx, flow, window, c.at)
-}
-
-func runs(n float64) string {
-	if n == 1 {
-		return "1 run"
-	}
-	return number(n) + " runs"
-}
-
-// --- dependency success -----------------------------------------------------
-
-func (c *cycle) dependency(r *config.Rule) Evaluation {
-	d := r.DependencySuccess
-	id := c.fixedIdent(r, "dependency", d.Dependency)
-	ev := Evaluation{Rule: r, Labels: id.labels, Key: id.key, Severity: severity(r)}
-	ev.Evidence.Dependency = d.Dependency
-	window := d.Window
-	if window <= 0 {
-		window = 5 * time.Minute
-	}
-	regions, named, err := c.dependencyRegions(d.Dependency, window)
-	if err != nil {
-		ev.Value, ev.Err = "cannot count the dependency's calls", fmt.Errorf("dependency %s: %w", d.Dependency, err)
-		return ev
-	}
-	// Each region is judged on its own calls, as flow_failing judges a
-	// flow's: one region's gateway failing is a regional degradation, not
-	// the outage that summing the regions' calls (77% < 95% with one of
-	// three failing) would make it.
-	minCalls := float64(max(d.MinCalls, 1))
-	minFailures := float64(max(d.MinFailures, 1))
-	var (
-		failing, judged []RegionRatio
-		all, fl         RegionRatio // sums: every region listed, and the failing
-		below           *RegionRatio
-		total           = len(regions)
-	)
-	if len(d.Regions) > 0 {
-		total = len(d.Regions)
-	}
-	for i := range regions {
-		x := &regions[i]
-		if len(d.Regions) > 0 && !slices.Contains(d.Regions, x.Region) {
-			continue
-		}
-		all.Good, all.Total = all.Good+x.Good, all.Total+x.Total
-		if x.Total < minCalls {
-			continue // too few calls to judge: unknown, not healthy
-		}
-		judged = append(judged, *x)
-		switch {
-		case x.Good/x.Total >= d.Below:
-		case x.Total-x.Good >= minFailures:
-			failing = append(failing, *x)
-			fl.Good, fl.Total = fl.Good+x.Good, fl.Total+x.Total
-		case below == nil:
-			below = x
-		}
-	}
-	if len(judged) == 0 {
-		ev.Value = fmt.Sprintf("%s over %s, fewer than the %s needed", calls(all.Total), span(window), number(minCalls))
-		if named && len(regions) > 1 {
-			ev.Value += " in any region"
-		}
-		return ev
-	}
-	inRegions := func(n int, list []RegionRatio) string {
-		if !named || total <= 1 {
-			return ""
-		}
-		names := make([]string, len(list))
-		for i, x := range list {
-			names[i] = x.Region
-		}
-		s := fmt.Sprintf(" in %d/%d %s", n, total, plural(total, "region", "regions"))
-		if n < total {
-			s += " (" + strings.Join(names, ", ") + ")"
-		}
-		return s
-	}
-	need := max(d.MinRegions, 1)
-	nf := len(failing)
-	firing := func(prefix string) {
-		ev.Status = Firing
-		ev.Value = fmt.Sprintf("%s%s success %s < %s over %s (%s)%s", prefix, d.Dependency, percent(fl.Good/fl.Total),
-			percent(d.Below), span(window), calls(fl.Total), inRegions(nf, failing))
-		parts := []string{ev.Value}
-		if f := c.dependencyEvidence(&ev.Evidence, d.Dependency); f != "" {
-			parts = append(parts, "failing flows: "+f)
-		}
-		if named {
-			// The regions whose calls fail, as counted: flows' states may
-			// be stale or fail elsewhere.
-			ev.Evidence.RegionsFailing = ev.Evidence.RegionsFailing[:0]
-			for _, x := range failing {
-				ev.Evidence.RegionsFailing = append(ev.Evidence.RegionsFailing, x.Region)
-			}
-			ev.Evidence.RegionsKnown, ev.Evidence.RegionsTotal = len(judged), total
-		}
-		c.fire(r, &ev, parts...)
-	}
-	switch {
-	case nf >= need:
-		firing("")
-	case nf > 0 && d.DegradedSeverity != "":
-		ev.Severity = d.DegradedSeverity
-		firing("degraded: ")
-	case nf > 0:
-		ev.Status = OK
-		ev.Value = fmt.Sprintf("%s success below %s%s, fewer than the %d %s needed", d.Dependency, percent(d.Below),
-			inRegions(nf, failing), need, plural(need, "region", "regions"))
-	default:
-		ev.Status = OK
-		ev.Value = fmt.Sprintf("%s success %s over %s (%s)", d.Dependency, percent(all.Good/all.Total), span(window), calls(all.Total))
-		if below != nil {
-			fails := below.Total - below.Good
-			where := ""
-			if named && total > 1 {
-				where = " in " + below.Region
-			}
-			ev.Value += fmt.Sprintf(", but %s %s%s, fewer than the %d that page", number(fails),
-				plural(int(fails), "failure", "failures"), where, max(d.MinFailures, 1))
-		}
-	}
-	return ev
-}
-
-// dependencyRegions counts dependency's calls per region, or over all of
-// them as one region without a name (named false) when the source cannot
-// tell regions apart.
-func (c *cycle) dependencyRegions(dependency string, window time.Duration) (rs []RegionRatio, named bool, err error) {
-	if dr, ok := c.e.src.(DependencyRegions); ok {
-		rs, err = dr.DependencyRegionRatios(c.ctx, dependency, window, c.at)
-		return rs, true, err
-	}
-	good, n, err := c.e.src.DependencyRatio(c.ctx, dependency, window, c.at)
-	if err != nil {
-		return nil, false, err
-	}
-	return []RegionRatio{{Good: good, Total: n}}, false, nil
-}
-
-func calls(n float64) string {
-	if n == 1 {
-		return "1 call"
-	}
-	return number(n) + " calls"
-}
-
-// dependencyEvidence fills ev from the flows failing now at a step calling
-// dependency, and lists them: "checkout at pay (swallowed_error)".
-func (c *cycle) dependencyEvidence(ev *Evidence, dependency string) string {
-	var flows []string
-	var err error
-	if fd, ok := c.e.src.(FlowsByDependency); ok {
-		flows, err = fd.DependencyFlows(c.ctx, dependency)
-	} else {
-		flows, err = c.allFlows()
-	}
-	if err != nil {
-		c.e.log.Warn("dependency_evidence_failed", "dependency", dependency, "error", err.Error())
-		return ""
-	}
-	var (
-		failing []*RegionState
-		list    []string
-		regions = map[string]bool{}
-		known   = map[string]bool{}
-	)
-	for _, f := range flows {
-		states, err := c.flowStates(f)
-		if err != nil {
-			continue
-		}
-		var newest *RegionState
-		for i := range states {
-			s := &states[i]
-			calls := s.Dependency == dependency
-			if !calls && s.Dependency != "" {
-				continue // fails elsewhere: not evidence about this dependency
-			}
-			regions[s.Region] = true
-			if s.Known {
-				known[s.Region] = true
-			}
-			if s.Known && s.Failing && calls {
-				failing = append(failing, s)
-				if newest == nil || s.Last.After(newest.Last) {
-					newest = s
-				}
-			}
-		}
-		if newest != nil {
-			item := f
-			if newest.Step != "" {
-				item += " at " + newest.Step
-			}
-			if newest.Class != "" {
-				item += " (" + newest.Class + ")"
-			}
-			list = append(list, item)
-		}
-	}
-	ev.RegionsKnown, ev.RegionsTotal = len(known), len(regions)
-	addFailures(ev, failing)
-	const show = 5
-	if len(list) > show {
-		list = append(list[:show], fmt.Sprintf("and %d more", len(list)-show))
-	}
-	return strings.Join(list, ", ")
-}
-
-// --- latency ----------------------------------------------------------------
-
-func (c *cycle) latency(r *config.Rule) Evaluation {
-	l := r.Latency
-	var id *ident
-	if l.Step != "" {
-		id = c.fixedIdent(r, "flow", l.Flow, "step", l.Step)
-	} else {
-		id = c.fixedIdent(r, "flow", l.Flow)
-	}
-	ev := Evaluation{Rule: r, Labels: id.labels, Key: id.key, Severity: severity(r)}
-	ev.Evidence.Flow, ev.Evidence.Step = l.Flow, l.Step
-	q := l.Quantile
-	if !(q > 0 && q <= 1) {
-		q = 0.95
-	}
-	window := l.Window
-	if window <= 0 {
-		window = 10 * time.Minute
-	}
-	// The q-quantile is above the threshold when more than 1-q of the
-	// samples are: the nearest-rank quantile, what Prometheus reads exactly
-	// from the le bucket at the threshold (promrules exports the same
-	// comparison). Compared as the share at or below it against q, as the
-	// exported rule does, so that a share exactly at the limit does not
-	// fire on rounding: 19 of 20 within is 0.95, not above 1-0.95.
-	slower, total, err := c.e.src.Slower(c.ctx, l.Flow, l.Step, l.Above, window, c.at)
-	if err != nil {
-		ev.Value, ev.Err = "cannot read durations", fmt.Errorf("flow %s step %q: %w", l.Flow, l.Step, err)
-		return ev
-	}
-	n := int(math.Round(total))
-	if need := max(l.MinSamples, 1); n < need || total <= 0 {
-		ev.Value = fmt.Sprintf("%d %s over %s, fewer than the %d needed", n, plural(n, "sample", "samples"), span(window), need)
-		return ev
-	}
-	what := l.Flow
-	if l.Step != "" {
-		what += " step " + l.Step
-	}
-	share := fmt.Sprintf("%s of %d %s slower than %s (limit %s)", percent(slower/total), n, plural(n, "sample", "samples"),
-		latency(l.Above), percent(1-q))
-	if (total-slower)/total < q {
-		ev.Status = Firing
-		ev.Value = fmt.Sprintf("%s > %s over %s: %s", quantileName(q), latency(l.Above), span(window), share)
-		c.fire(r, &ev, what+" "+ev.Value)
-		return ev
-	}
-	ev.Status = OK
-	ev.Value = fmt.Sprintf("%s <= %s over %s: %s", quantileName(q), latency(l.Above), span(window), share)
-	return ev
-}
-
-// --- promql -----------------------------------------------------------------
-
-func (c *cycle) promql(r *config.Rule, out []Evaluation) []Evaluation {
-	p := r.PromQL
-	samples, err := c.e.src.Query(c.ctx, p.Query, c.at)
-	if err != nil {
-		return append(out, unknown(r, ruleLabels(r), "cannot run the query", err))
-	}
-	if len(samples) == 0 {
-		return append(out, unknown(r, ruleLabels(r), "the query returned no data", nil))
-	}
-	for _, s := range samples {
-		series := make(map[string]string, len(s.Labels))
-		for k, v := range s.Labels {
-			if k != "__name__" {
-				series[k] = v
-			}
-		}
-		lab := make(map[string]string, len(r.Labels)+len(series)+1)
-		for k, v := range r.Labels {
-			lab[k] = v
-		}
-		for k, v := range series {
-			lab[k] = v
-		}
-		lab["rule"] = r.Name
-		ev := Evaluation{Rule: r, Labels: lab, Severity: severity(r)}
-		hit, ok := compare(s.Value, p.Op, p.Value)
-		switch {
-		case !ok:
-			ev.Value, ev.Err = "the rule is incomplete", fmt.Errorf("rule %s: unknown comparison %q", r.Name, p.Op)
-		case math.IsNaN(s.Value):
-			ev.Value = "the query returned NaN"
-		case hit:
-			ev.Status = Firing
-			ev.Value = fmt.Sprintf("%s %s %s", number(s.Value), p.Op, number(p.Value))
-			head := r.Name
-			if ls := labelString(series); ls != "" {
-				head += " " + ls
-			}
-			c.fire(r, &ev, head+": "+ev.Value)
-		default:
-			ev.Status = OK
-			ev.Value = fmt.Sprintf("%s, not %s %s", number(s.Value), p.Op, number(p.Value))
-		}
-		out = append(out, ev)
-	}
-	return out
-}
-
-func compare(v float64, op string, x float64) (hit, ok bool) {
-	switch op {
-	case ">":
-		return v > x, true
-	case ">=":
-		return v >= x, true
-	case "<":
-		return v < x, true
-	case "<=":
-		return v <= x, true
-	case "==":
-		return v == x, true
-	case "!=":
-		return v != x, true
-	}
-	return false, false
-}
-
-// --- absent -----------------------------------------------------------------
-
-// absent judges each expected region: silent (Firing) when none of the
-// rule's flows has a fresh final run there, reporting (OK) when one has,
-// Unknown when the data cannot tell. One evaluation per region, labelled
-// silent_region (not region, which alert keys drop: each silent region is
-// its own alert).
-func (c *cycle) absent(r *config.Rule, out []Evaluation) []Evaluation {
-	a := r.Absent
-	flows := a.Flows
-	if len(flows) == 0 {
-		all, err := c.allFlows()
-		if err != nil {
-			return append(out, unknown(r, ruleLabels(r), "cannot list flows", fmt.Errorf("listing flows: %w", err)))
-		}
-		flows = all
-	}
-	type regionView struct {
-		fresh int       // flows with a fresh final run
-		last  time.Time // newest final run seen, fresh or not
-	}
-	view := map[string]*regionView{}
-	at := func(region string) *regionView {
-		v := view[region]
-		if v == nil {
-			v = &regionView{}
-			view[region] = v
-		}
-		return v
-	}
-	// States before regions seen: reading them tells a source of regions
-	// that just began reporting.
-	var statesErr error
-	for _, f := range flows {
-		if err := c.ctx.Err(); err != nil {
-			statesErr = err
-			break
-		}
-		states, err := c.flowStates(f)
-		if err != nil {
-			if statesErr == nil {
-				statesErr = fmt.Errorf("flow %s: %w", f, err)
-			}
-			continue
-		}
-		for i := range states {
-			s := &states[i]
-			v := at(s.Region)
-			if s.Known {
-				v.fresh++
-			}
-			if s.Last.After(v.last) {
-				v.last = s.Last
-			}
-		}
-	}
-	// Seen regions are read even when the rule lists its own: they tell
-	// when a region that vanished from the live series last reported.
-	seen, seenErr := c.e.src.Regions(c.ctx, a.Flows, c.at)
-	var expected []string
-	for _, reg := range a.Regions {
-		if !slices.Contains(expected, reg) {
-			expected = append(expected, reg)
-		}
-	}
-	if len(expected) == 0 {
-		if seenErr != nil {
-			return append(out, unknown(r, ruleLabels(r), "cannot list the regions reporting", fmt.Errorf("listing regions: %w", seenErr)))
-		}
-		for _, s := range seen {
-			expected = append(expected, s.Region)
-		}
-		if len(expected) == 0 {
-			return append(out, unknown(r, ruleLabels(r), "no region has reported in the last day", nil))
-		}
-	}
-	for _, s := range seen {
-		if v := at(s.Region); s.Last.After(v.last) {
-			v.last = s.Last
-		}
-	}
-	reporting := 0
-	for _, reg := range expected {
-		if at(reg).fresh > 0 {
-			reporting++
-		}
-	}
-	from := flowList(flows)
-	out = slices.Grow(out, len(expected))
-	ri := c.ruleIdents(r)
-	for _, reg := range expected {
-		v := at(reg)
-		id := c.byIdent(ri, r, "silent_region", reg)
-		ev := Evaluation{Rule: r, Labels: id.labels, Key: id.key, Severity: severity(r)}
-		ev.Evidence.RegionsKnown, ev.Evidence.RegionsTotal = reporting, len(expected)
-		switch {
-		case v.fresh > 0:
-			ev.Status = OK
-			ev.Value = fmt.Sprintf("region %s reporting: %d of %d %s fresh", reg, v.fresh, len(flows), plural(len(flows), "flow", "flows"))
-		case statesErr != nil:
-			// Silent in what was read, but a flow that could not be read
-			// may be reporting: not a page.
-			ev.Value, ev.Err = "cannot read the flows' state", statesErr
-		default:
-			ev.Status = Firing
-			ev.Evidence.RegionsFailing = []string{reg}
-			ev.Evidence.Since = v.last
-			ev.Value = fmt.Sprintf("region %s silent: no fresh results from %d %s", reg, len(flows), plural(len(flows), "flow", "flows"))
-			if len(flows) == 0 {
-				ev.Value = fmt.Sprintf("region %s silent: no flow reports anywhere", reg)
-			}
-			head := fmt.Sprintf("region %s silent: no results from %s", reg, from)
-			if !v.last.IsZero() {
-				head += c.forText(v.last) + " (last at " + clock(v.last, c.at) + ")"
-			}
-			c.fire(r, &ev, head)
-		}
-		out = append(out, ev)
-	}
-	return out
-}
-
-// flowList names flows for a summary: "checkout, shop_health", or the
-// first few and how many more.
-func flowList(flows []string) string {
-	const show = 5
-	switch {
-	case len(flows) == 0:
-		return "any flow"
-	case len(flows) > show:
-		return strings.Join(flows[:show], ", ") + fmt.Sprintf(" and %d more", len(flows)-show)
-	}
-	return strings.Join(flows, ", ")
-}
-
-// clock is t in UTC as a page shows it: 02:10:07Z the same day as at,
-// with the date when further back.
-func clock(t, at time.Time) string {
-	t = t.UTC()
-	if at.Sub(t) < 20*time.Hour {
-		return t.Format("15:04:05Z")
-	}
-	return t.Format("2006-01-02 15:04:05Z")
 }
 
 // --- signals ----------------------------------------------------------------

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/rulekind"
 	"github.com/prober-dev/prober/internal/store"
 )
 
@@ -278,9 +279,9 @@ func TestPromSourceEvidence(t *testing.T) {
 			f.answer(runs1h, ser(21, "result", "success"), ser(15, "result", "failure"))
 			f.answer(runs5m, ser(15, "result", "failure"))
 			if tt.covered {
-				f.answer(coverageQuery("checkout", 2*time.Minute), ser(1))
+				f.answer(rulekind.CoverageQuery("checkout", 2*time.Minute), ser(1))
 			} else {
-				f.answer(coverageQuery("checkout", 2*time.Minute))
+				f.answer(rulekind.CoverageQuery("checkout", 2*time.Minute))
 			}
 			ev := one(t, fakePromSource(t, f, map[string]time.Duration{"checkout": 3 * time.Minute}), burn)
 			if ev.Status != tt.status || ev.Value != tt.value {
@@ -290,7 +291,7 @@ func TestPromSourceEvidence(t *testing.T) {
 			// slack: max(half of 3m, 2m).
 			var asked bool
 			for _, c := range f.takeCalls() {
-				if c.Query == coverageQuery("checkout", 2*time.Minute) {
+				if c.Query == rulekind.CoverageQuery("checkout", 2*time.Minute) {
 					asked = c.Time == at(now.Add(-time.Hour+2*time.Minute))
 				}
 			}

@@ -24,7 +24,6 @@ type fakeSource struct {
 	statesErr  error
 	flowRatio  func(flow string, w time.Duration, at time.Time) (float64, float64, error)
 	depRatio   func(dep string, w time.Duration, at time.Time) (float64, float64, error)
-	quantile   func(flow, step string, q float64, w time.Duration, at time.Time) (time.Duration, int, error)
 	slower     func(flow, step string, threshold, w time.Duration, at time.Time) (float64, float64, error)
 	query      func(q string, at time.Time) ([]Sample, error)
 	regions    []RegionSeen
@@ -65,13 +64,6 @@ func (f *fakeSource) DependencyRatio(ctx context.Context, dep string, w time.Dur
 		return 0, 0, nil
 	}
 	return f.depRatio(dep, w, at)
-}
-
-func (f *fakeSource) Quantile(ctx context.Context, flow, step string, q float64, w time.Duration, at time.Time) (time.Duration, int, error) {
-	if f.quantile == nil {
-		return 0, 0, nil
-	}
-	return f.quantile(flow, step, q, w, at)
 }
 
 func (f *fakeSource) Slower(ctx context.Context, flow, step string, threshold, w time.Duration, at time.Time) (float64, float64, error) {

@@ -11,12 +11,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	promcfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 
 	"github.com/prober-dev/prober/internal/config"
@@ -56,20 +56,40 @@ func NewPromAPI(cfg *config.Prometheus, logger *slog.Logger) (v1.API, error) {
 	if timeout <= 0 {
 		timeout = defaultPromTimeout
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if len(cfg.CAPEM) > 0 {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(cfg.CAPEM) {
-			return nil, errors.New("prometheus: the CA holds no PEM certificate")
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	// Credentials and TLS are prometheus/common's HTTP client
+	// configuration, as Prometheus's own remote clients use: the token file
+	// is read at every request (a rotated token is picked up).
+	hc := promcfg.HTTPClientConfig{
+		FollowRedirects: true,
+		EnableHTTP2:     true,
+		ProxyConfig:     promcfg.ProxyConfig{ProxyFromEnvironment: true},
+		TLSConfig:       promcfg.TLSConfig{CA: string(cfg.CAPEM), MinVersion: tls.VersionTLS12},
 	}
-	rt := &authTransport{next: tr, tokenFile: cfg.BearerTokenFile, user: cfg.BasicAuthUser, pass: cfg.BasicAuthPass}
-	if rt.tokenFile != "" {
-		if _, err := rt.token(); err != nil {
-			return nil, fmt.Errorf("prometheus: %w", err)
+	switch {
+	case cfg.BearerTokenFile != "":
+		// Read once here, so that a missing or empty file fails at start.
+		tok, err := promcfg.NewFileSecret(cfg.BearerTokenFile).Fetch(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("prometheus: bearer token file: %w", err)
 		}
+		if tok == "" {
+			return nil, fmt.Errorf("prometheus: bearer token file %s is empty", cfg.BearerTokenFile)
+		}
+		hc.Authorization = &promcfg.Authorization{Type: "Bearer", CredentialsFile: cfg.BearerTokenFile}
+	case cfg.BasicAuthUser != "" || cfg.BasicAuthPass != "":
+		hc.BasicAuth = &promcfg.BasicAuth{Username: cfg.BasicAuthUser, Password: promcfg.Secret(cfg.BasicAuthPass)}
 	}
+	if len(cfg.CAPEM) > 0 && !x509.NewCertPool().AppendCertsFromPEM(cfg.CAPEM) {
+		return nil, errors.New("prometheus: the CA holds no PEM certificate")
+	}
+	if err := hc.Validate(); err != nil {
+		return nil, fmt.Errorf("prometheus: %w", err)
+	}
+	authRT, err := promcfg.NewRoundTripperFromConfig(hc, "prober_prometheus")
+	if err != nil {
+		return nil, fmt.Errorf("prometheus: %w", err)
+	}
+	rt := &boundedTransport{next: authRT}
 	c, err := api.NewClient(api.Config{Address: cfg.URL, Client: &http.Client{Transport: rt, Timeout: timeout}})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus: %w", err)
@@ -221,40 +241,11 @@ func redactURL(s string) string {
 	return "(unparsable)"
 }
 
-// authTransport adds credentials and bounds response bodies.
-type authTransport struct {
-	next       http.RoundTripper
-	tokenFile  string
-	user, pass string
-}
+// boundedTransport asks for JSON and bounds response bodies.
+type boundedTransport struct{ next http.RoundTripper }
 
-func (t *authTransport) token() (string, error) {
-	b, err := os.ReadFile(t.tokenFile)
-	if err != nil {
-		return "", fmt.Errorf("bearer token file: %w", err)
-	}
-	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return "", fmt.Errorf("bearer token file %s is empty", t.tokenFile)
-	}
-	return tok, nil
-}
-
-func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	req = req.Clone(req.Context()) // a RoundTripper must not change its request
-	switch {
-	case t.tokenFile != "":
-		tok, err := t.token()
-		if err != nil {
-			if req.Body != nil {
-				req.Body.Close()
-			}
-			return nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-	case t.user != "" || t.pass != "":
-		req.SetBasicAuth(t.user, t.pass)
-	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {

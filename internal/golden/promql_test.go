@@ -192,6 +192,10 @@ func TestPromQLAuth(t *testing.T) {
 	if _, err := NewPromQL(&config.Prometheus{URL: srv.URL, BearerTokenFile: tokenFile}, nil); err == nil {
 		t.Error("a missing token file at start is not an error")
 	}
+	os.WriteFile(tokenFile, []byte(" \n"), 0o600)
+	if _, err := NewPromQL(&config.Prometheus{URL: srv.URL, BearerTokenFile: tokenFile}, nil); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("an empty token file at start: %v", err)
+	}
 
 	q, err = NewPromQL(&config.Prometheus{URL: srv.URL + "/prom", BasicAuthUser: "grafana", BasicAuthPass: "pa55"}, nil)
 	if err != nil {

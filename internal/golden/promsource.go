@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +15,8 @@ import (
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/prober-dev/prober/internal/rulekind"
 )
 
 // PromSourceOptions tune NewPromSource.
@@ -567,19 +567,19 @@ func retriesQuery(w time.Duration) string {
 // --- counts and quantiles --------------------------------------------------------
 
 func (s *promSource) FlowRatio(ctx context.Context, flow string, window time.Duration, at time.Time) (float64, float64, error) {
-	q := `sum by (result) (increase(prober_runs_total{flow=` + promString(flow) + `}[` + promDuration(window) + `]))`
+	q := rulekind.FlowRunsQuery(flow, window)
 	return s.ratio(ctx, q, "result", at)
 }
 
 func (s *promSource) DependencyRatio(ctx context.Context, dependency string, window time.Duration, at time.Time) (float64, float64, error) {
-	q := `sum by (outcome) (increase(prober_dependency_calls_total{dependency=` + promString(dependency) + `}[` + promDuration(window) + `]))`
+	q := rulekind.DependencyCallsQuery(dependency, window, "outcome")
 	return s.ratio(ctx, q, "outcome", at)
 }
 
 // DependencyRegionRatios counts the calls per region label of the
 // probers that made them.
 func (s *promSource) DependencyRegionRatios(ctx context.Context, dependency string, window time.Duration, at time.Time) ([]RegionRatio, error) {
-	q := `sum by (region, outcome) (increase(prober_dependency_calls_total{dependency=` + promString(dependency) + `}[` + promDuration(window) + `]))`
+	q := rulekind.DependencyCallsQuery(dependency, window, "region", "outcome")
 	v, err := s.q.vector(ctx, q, at)
 	if err != nil {
 		return nil, err
@@ -623,16 +623,12 @@ func (s *promSource) FlowCovers(ctx context.Context, flow string, window time.Du
 	if slack >= window {
 		return true, nil
 	}
-	q := coverageQuery(flow, slack)
+	q := rulekind.CoverageQuery(flow, slack)
 	v, err := s.q.vector(ctx, q, at.Add(-window).Add(slack))
 	if err != nil {
 		return false, err
 	}
 	return len(v) > 0, nil
-}
-
-func coverageQuery(flow string, slack time.Duration) string {
-	return `group(present_over_time(prober_runs_total{flow=` + promString(flow) + `}[` + promDuration(slack) + `]))`
 }
 
 // ratio sums a "sum by (label)" answer: the "success" series is good, all
@@ -655,39 +651,8 @@ func (s *promSource) ratio(ctx context.Context, q, label string, at time.Time) (
 	return good, total, nil
 }
 
-func (s *promSource) Quantile(ctx context.Context, flow, step string, q float64, window time.Duration, at time.Time) (time.Duration, int, error) {
-	metric, sel := "prober_flow_duration_seconds", `{flow=`+promString(flow)+`}`
-	if step != "" {
-		metric, sel = "prober_step_duration_seconds", `{flow=`+promString(flow)+`,step=`+promString(step)+`}`
-	}
-	w := promDuration(window)
-	qq := `histogram_quantile(` + strconv.FormatFloat(q, 'g', -1, 64) + `, sum by (le) (rate(` + metric + `_bucket` + sel + `[` + w + `])))`
-	qn := `sum(increase(` + metric + `_count` + sel + `[` + w + `]))`
-	var (
-		wg         sync.WaitGroup
-		vq, vn     model.Vector
-		errQ, errN error
-	)
-	wg.Go(func() { vq, errQ = s.q.vector(ctx, qq, at) })
-	wg.Go(func() { vn, errN = s.q.vector(ctx, qn, at) })
-	wg.Wait()
-	if err := errors.Join(errQ, errN); err != nil {
-		return 0, 0, err
-	}
-	if len(vq) == 0 || len(vn) == 0 {
-		return 0, 0, nil
-	}
-	d, n := float64(vq[0].Value), float64(vn[0].Value)
-	// NaN: no observations in the window; a quantile with no samples is
-	// not one.
-	if math.IsNaN(d) || math.IsNaN(n) || n <= 0 || math.IsInf(d, 0) {
-		return 0, 0, nil
-	}
-	return time.Duration(d * float64(time.Second)), int(math.Round(n)), nil
-}
-
 func (s *promSource) Slower(ctx context.Context, flow, step string, threshold, window time.Duration, at time.Time) (float64, float64, error) {
-	bucket, count := LatencySeries(flow, step, threshold)
+	bucket, count := rulekind.LatencySeries(flow, step, threshold)
 	w := promDuration(window)
 	qw := `sum(increase(` + bucket + `[` + w + `]))`
 	qn := `sum(increase(` + count + `[` + w + `]))`
@@ -718,24 +683,26 @@ func (s *promSource) Slower(ctx context.Context, flow, step string, threshold, w
 	return max(n-within, 0), n, nil
 }
 
-// LatencySeries are the series a latency rule over flow (and step, if not
-// "") with threshold above reads, in Prometheus: the bucket of durations
-// at or below the threshold (a bucket boundary of that histogram: the
-// daemon makes it one), and the count of all. The engine over Prometheus
-// and the exported rules (promrules) both read these.
-func LatencySeries(flow, step string, above time.Duration) (bucket, count string) {
-	metric, sel := "prober_flow_duration_seconds", `flow=`+promString(flow)
-	if step != "" {
-		metric, sel = "prober_step_duration_seconds", sel+`,step=`+promString(step)
+// Certificates reads the certificate gauge: the earliest not-after per
+// flow, step and host over the regions (no issuer: it is not a label).
+func (s *promSource) Certificates(ctx context.Context, flows []string, at time.Time) ([]rulekind.Certificate, error) {
+	v, err := s.q.vector(ctx, rulekind.CertExpiryQuery(flows, nil), at)
+	if err != nil {
+		return nil, err
 	}
-	// le as the text format writes it ("2") or as OpenMetrics and
-	// Prometheus 3 do ("2.0").
-	le := strconv.FormatFloat(above.Seconds(), 'g', -1, 64)
-	alts := regexp.QuoteMeta(le)
-	if !strings.ContainsAny(le, ".e") {
-		alts += `|` + regexp.QuoteMeta(le+".0")
+	out := make([]rulekind.Certificate, 0, len(v))
+	for _, smp := range v {
+		t := unixTime(float64(smp.Value))
+		if t.IsZero() {
+			continue
+		}
+		m := smp.Metric
+		out = append(out, rulekind.Certificate{Flow: string(m["flow"]), Step: string(m["step"]), Host: string(m["host"]), NotAfter: t})
 	}
-	return metric + `_bucket{` + sel + `,le=~` + promString(alts) + `}`, metric + `_count{` + sel + `}`
+	slices.SortFunc(out, func(a, b rulekind.Certificate) int {
+		return cmp.Or(strings.Compare(a.Flow, b.Flow), strings.Compare(a.Step, b.Step), strings.Compare(a.Host, b.Host))
+	})
+	return out, nil
 }
 
 func (s *promSource) Query(ctx context.Context, promql string, at time.Time) ([]Sample, error) {
@@ -753,19 +720,14 @@ func unixTime(sec float64) time.Time {
 	return time.Unix(int64(s), int64(math.Round(frac*1e9))).UTC()
 }
 
-// promString quotes a label value for PromQL (Go's escaping, which
-// PromQL's double-quoted strings share).
-func promString(s string) string { return strconv.Quote(s) }
-
 // promDuration is a window in PromQL's syntax (1h, 5m, 1d); at least a
 // second.
-func promDuration(d time.Duration) string {
-	return model.Duration(max(d, time.Second).Round(time.Millisecond)).String()
-}
+var promDuration = rulekind.Window
 
 // compile-time check: the source answers what the engine asks.
 var (
-	_ Source            = (*promSource)(nil)
-	_ HistoryCoverage   = (*promSource)(nil)
-	_ DependencyRegions = (*promSource)(nil)
+	_ Source                = (*promSource)(nil)
+	_ HistoryCoverage       = (*promSource)(nil)
+	_ DependencyRegions     = (*promSource)(nil)
+	_ rulekind.Certificates = (*promSource)(nil)
 )

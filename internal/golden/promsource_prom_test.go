@@ -164,7 +164,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() (bool,
 // TestPromSourceRealPrometheus: three regions' probers (hand-written
 // metrics in the prober's shape) scraped by a real Prometheus; region a
 // fails at pay. The source reads states, failure details, trace ids,
-// ratios and quantiles through it; then region c's prober stops answering,
+// ratios through it; then region c's prober stops answering,
 // and c becomes unknown and silent.
 func TestPromSourceRealPrometheus(t *testing.T) {
 	if testing.Short() {
@@ -231,10 +231,6 @@ func TestPromSourceRealPrometheus(t *testing.T) {
 	good, total, err = src.DependencyRatio(ctx, "bank-gateway", time.Minute, nowT)
 	if err != nil || total <= 0 || good/total < 0.3 || good/total > 0.9 {
 		t.Errorf("gateway ratio %v of %v (%v)", good, total, err)
-	}
-	d, n, err := src.Quantile(ctx, "checkout", "pay", 0.95, time.Minute, nowT)
-	if err != nil || d <= 500*time.Millisecond || d > time.Second || n <= 0 {
-		t.Errorf("p95 %s over %d (%v)", d, n, err)
 	}
 	// Per region: a's calls fail, b's and c's pass. Coverage: the counters
 	// are seconds old, so an hour is not covered; a window starting just

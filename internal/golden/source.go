@@ -1,24 +1,21 @@
 package golden
 
 import (
+	"cmp"
 	"context"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/rulekind"
 	"github.com/prober-dev/prober/internal/store"
 )
 
 // Querier runs instant PromQL queries.
 type Querier interface {
 	Query(ctx context.Context, promql string, at time.Time) ([]Sample, error)
-}
-
-// FlowsByDependency is implemented by sources that know which flows call a
-// dependency (the store does). Without it the engine looks through every
-// flow's failing steps.
-type FlowsByDependency interface {
-	DependencyFlows(ctx context.Context, dependency string) ([]string, error)
 }
 
 // defaultMaxAge is how old a region's last final run may be when the caller
@@ -143,14 +140,6 @@ func (s *storeSource) DependencyRatio(ctx context.Context, dependency string, wi
 	return float64(g), float64(n), nil
 }
 
-func (s *storeSource) Quantile(ctx context.Context, flow, step string, q float64, window time.Duration, at time.Time) (time.Duration, int, error) {
-	if s.st == nil {
-		return 0, 0, nil
-	}
-	d, n := s.st.Quantile(flow, step, q, window, at)
-	return d, n, nil
-}
-
 func (s *storeSource) Slower(ctx context.Context, flow, step string, threshold, window time.Duration, at time.Time) (float64, float64, error) {
 	if s.st == nil {
 		return 0, 0, nil
@@ -216,6 +205,88 @@ func (s *storeSource) beforeEnd(t time.Time, window time.Duration, at time.Time)
 
 // compile-time check: the store answers what the engine asks.
 var (
-	_ HistoryCoverage   = (*storeSource)(nil)
-	_ DependencyRegions = (*storeSource)(nil)
+	_ HistoryCoverage       = (*storeSource)(nil)
+	_ DependencyRegions     = (*storeSource)(nil)
+	_ rulekind.Certificates = (*storeSource)(nil)
 )
+
+// certRuns is how many of a flow's latest runs are read for the
+// certificates its steps saw: a few per region, so that a step that failed
+// before its handshake in the latest run still shows its certificate.
+const certRuns = 20
+
+// Certificates reads the cert.* attributes the steps of flows' latest runs
+// recorded (tls steps, HTTPS steps reading their connection): a flow whose
+// latest run recorded none is skipped without reading more.
+func (s *storeSource) Certificates(ctx context.Context, flows []string, at time.Time) ([]rulekind.Certificate, error) {
+	if s.st == nil {
+		return nil, nil
+	}
+	if len(flows) == 0 {
+		flows = s.st.Flows()
+	}
+	var out []rulekind.Certificate
+	for _, f := range flows {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if last := s.st.Latest(f); last == nil || !hasCert(last) {
+			continue
+		}
+		type key struct{ region, step, host string }
+		seen := map[key]bool{}
+		byHost := map[[2]string]int{} // step, host: index in out
+		for _, r := range s.st.Recent(f, certRuns) {
+			for i := range r.Steps {
+				st := &r.Steps[i]
+				na := st.Attr("cert.not_after")
+				if na == "" {
+					continue
+				}
+				t, err := time.Parse(time.RFC3339, na)
+				if err != nil {
+					continue
+				}
+				host := stepHost(st.URL)
+				k := key{r.Region, st.Name, host}
+				if seen[k] {
+					continue // a newer run of this region said
+				}
+				seen[k] = true
+				c := rulekind.Certificate{Flow: f, Step: st.Name, Host: host, Issuer: st.Attr("cert.issuer"),
+					Subject: st.Attr("cert.subject"), NotAfter: t}
+				// The earliest over the regions: the one that expires first.
+				if j, ok := byHost[[2]string{st.Name, host}]; !ok {
+					byHost[[2]string{st.Name, host}] = len(out)
+					out = append(out, c)
+				} else if t.Before(out[j].NotAfter) {
+					out[j] = c
+				}
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b rulekind.Certificate) int {
+		return cmp.Or(strings.Compare(a.Flow, b.Flow), strings.Compare(a.Step, b.Step), strings.Compare(a.Host, b.Host))
+	})
+	return out, nil
+}
+
+func hasCert(r *result.Run) bool {
+	for i := range r.Steps {
+		if r.Steps[i].Attr("cert.not_after") != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// stepHost is the host of a step's target (https://shop.example/pay,
+// tls://shop.example:8443) as the certificate metric labels it: host, or
+// host:port when the port is not 443.
+func stepHost(target string) string {
+	u, err := url.Parse(target)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(u.Host, ":443")
+}

@@ -11,8 +11,12 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/prober-dev/prober/internal/kinds/dnskind"
+	"github.com/prober-dev/prober/internal/kinds/grpckind"
 	"github.com/prober-dev/prober/internal/kinds/icmpkind"
 	"github.com/prober-dev/prober/internal/kinds/kindtest"
 	"github.com/prober-dev/prober/internal/kinds/tcpkind"
@@ -45,13 +49,13 @@ func dnsServer(t *testing.T) string {
 	return pc.LocalAddr().String()
 }
 
-// TestMixedFlow: one flow of dns, icmp, tls, tcp and HTTP steps, values
-// flowing from a dns answer, a tcp reply and a certificate into the next
-// steps and an HTTP request, and an HTTP cleanup.
+// TestMixedFlow: one flow of dns, icmp, tls, tcp, grpc and HTTP steps,
+// values flowing from a dns answer, a tcp reply, a certificate and a
+// health check into the next steps and an HTTP request, and an HTTP cleanup.
 func TestMixedFlow(t *testing.T) {
 	var got []string
 	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = append(got, r.Method+" "+r.URL.Path+" "+r.URL.Query().Get("v")+" "+r.URL.Query().Get("issuer"))
+		got = append(got, r.Method+" "+r.URL.Path+" "+r.URL.Query().Get("v")+" "+r.URL.Query().Get("issuer")+" "+r.URL.Query().Get("serving"))
 		io.WriteString(w, `{"ok": true}`)
 	}))
 	defer api.Close()
@@ -70,10 +74,21 @@ func TestMixedFlow(t *testing.T) {
 			c.Close()
 		}
 	}()
+	hs := health.NewServer()
+	hs.SetServingStatus("shop", healthgrpc.HealthCheckResponse_SERVING)
+	gs := grpc.NewServer()
+	healthgrpc.RegisterHealthServer(gs, hs)
+	gln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = gs.Serve(gln) }()
+	defer gs.Stop()
 	apiAddr := strings.TrimPrefix(api.URL, "https://")
 	_, apiPort, _ := net.SplitHostPort(apiAddr)
 	flow := `name: mixed
 tls: {insecure_skip_verify: true}
+vars: {svc: shop}
 steps:
   - name: resolve
     dns: {name: api.test, server: "` + dnsServer(t) + `"}
@@ -89,14 +104,17 @@ steps:
   - name: redis
     tcp: {address: "` + ln.Addr().String() + `", reply: "\\r\\n"}
     capture: {version: 'match(body, "redis-(\\d+)")'}
+  - name: health
+    grpc: {address: "` + gln.Addr().String() + `", service: "{{svc}}"}
+    capture: {serving: serving}
   - name: report
-    request: {url: "https://{{ip}}:` + apiPort + `/report", query: {v: "{{version}}", issuer: "{{issuer}}"}}
+    request: {url: "https://{{ip}}:` + apiPort + `/report", query: {v: "{{version}}", issuer: "{{issuer}}", serving: "{{serving}}"}}
     expect: [json.ok, status == 200, cert.expires_in > 24h]
 cleanup:
   - name: undo
     request: {method: DELETE, url: "https://{{ip}}:` + apiPort + `/report/{{version}}"}
 `
-	r := kindtest.Run(t, "", flow, tlskind.Kind{}, tcpkind.Kind{}, dnskind.Kind{}, icmpkind.Kind{})
+	r := kindtest.Run(t, "", flow, tlskind.Kind{}, tcpkind.Kind{}, dnskind.Kind{}, icmpkind.Kind{}, grpckind.Kind{})
 	if s := r.Steps[1]; s.Message() == icmpkind.NotPermitted && os.Getenv("PROBER_TEST_ICMP_SKIP") != "" {
 		t.Skipf("%s (PROBER_TEST_ICMP_SKIP is set)", s.Message())
 	}
@@ -107,13 +125,22 @@ cleanup:
 	for _, s := range r.Steps {
 		kinds = append(kinds, s.Kind+":"+string(s.Status))
 	}
-	if strings.Join(kinds, " ") != "dns:passed icmp:passed tls:passed tcp:passed :passed :passed" {
+	if strings.Join(kinds, " ") != "dns:passed icmp:passed tls:passed tcp:passed grpc:passed :passed :passed" {
 		t.Errorf("steps %v", kinds)
 	}
-	if len(got) != 2 || !strings.HasPrefix(got[0], "GET /report 7 O=Acme") || got[1] != "DELETE /report/7  " {
+	if len(got) != 2 || !strings.HasPrefix(got[0], "GET /report 7 O=Acme") || !strings.HasSuffix(got[0], " SERVING") || got[1] != "DELETE /report/7   " {
 		t.Errorf("requests %q", got)
 	}
-	if r.Steps[4].Attr("cert.not_after") == "" || r.Steps[2].Attr("cert.not_after") != r.Steps[4].Attr("cert.not_after") {
-		t.Errorf("the HTTPS step and the tls step disagree on the certificate: %v vs %v", r.Steps[2].Attrs, r.Steps[4].Attrs)
+	if r.Steps[5].Attr("cert.not_after") == "" || r.Steps[2].Attr("cert.not_after") != r.Steps[5].Attr("cert.not_after") {
+		t.Errorf("the HTTPS step and the tls step disagree on the certificate: %v vs %v", r.Steps[2].Attrs, r.Steps[5].Attrs)
+	}
+	// An HTTPS step whose expectations read no cert.* operand still
+	// records its certificate's not-after (the expiry metric), and only
+	// that; the tcp step made no handshake.
+	if a := r.Steps[3].Attrs; len(a) != 1 || a[0].Name != "cert.not_after" || a[0].Value != r.Steps[0].Attr("cert.not_after") {
+		t.Errorf("the cleanup's attributes %v, want only the not-after %s", a, r.Steps[0].Attr("cert.not_after"))
+	}
+	if a := r.Steps[1].Attrs; len(a) != 0 && r.Steps[1].Attr("cert.not_after") != "" {
+		t.Errorf("the tcp step has a certificate: %v", a)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"encoding/hex"
 	"math"
 	"math/bits"
+	"net/url"
 	"runtime"
 	"slices"
 	"strings"
@@ -101,6 +102,7 @@ const (
 	famStepPhase
 	famDependency
 	famDependencyFailures
+	famCertExpiry
 	nFamilies
 
 	allFamilies = nFamilies // appendFlow: every family
@@ -139,6 +141,9 @@ var familyInfo = [nFamilies]struct {
 	famDependencyFailures: {"prober_dependency_failures_total",
 		"Failed calls of steps marked with a dependency (final runs), by failure class.",
 		dto.MetricType_COUNTER, []string{"flow", "step", "dependency", "class"}},
+	famCertExpiry: {"prober_cert_expiry_timestamp_seconds",
+		"Unix time at which the leaf certificate of the step's last TLS handshake (tls steps, HTTPS requests) expires (its not-after), by the host it was read from.",
+		dto.MetricType_GAUGE, []string{"flow", "step", "host"}},
 	famSkipped: {"prober_runs_skipped_total",
 		"Scheduled runs not started because the previous run of the flow was still going.",
 		dto.MetricType_COUNTER, []string{"flow"}},
@@ -149,7 +154,7 @@ var familyInfo = [nFamilies]struct {
 		"Unix time at which the flow's current state (passing or failing, final runs) began.",
 		dto.MetricType_GAUGE, []string{"flow"}},
 	famFailure: {"prober_last_failure_info",
-		"Present while the flow fails: where and how its last final run failed (value: when). Labels are bounded by the configuration.",
+		"1 while the flow fails: where and how its last final run failed (when: prober_last_run_timestamp_seconds). Labels are bounded by the configuration.",
 		dto.MetricType_GAUGE, []string{"flow", "step", "class", "dependency", "expectation"}},
 }
 
@@ -176,7 +181,7 @@ var (
 		return m
 	}()
 	// Label names that labels point to rather than each holding a copy.
-	traceIDName, flowName, stepName, depName = "trace_id", "flow", "step", "dependency"
+	traceIDName, flowName, stepName, depName, hostName = "trace_id", "flow", "step", "dependency", "host"
 )
 
 // labelPair makes the pair name=value. Invalid UTF-8 in value (a flow or
@@ -300,6 +305,11 @@ type StepShape struct {
 	// level (a latency rule reads it); at the detailed level every step's is.
 	// A step with Bounds has one anyway.
 	Histogram bool
+	// Cert: the step makes a TLS handshake when it runs (a tls step, an
+	// HTTPS request), so its first run adds its certificate's expiry
+	// series (at both levels). Only the series calculator reads it: the
+	// series itself follows the runs.
+	Cert bool
 }
 
 // The metric levels. Default keeps what the rules, the dashboard and the
@@ -346,6 +356,10 @@ type flowData struct {
 	since              float64
 	lastFailure        *failInfo // prober_last_failure_info while failing
 	steps              []*stepData
+	// certs: prober_cert_expiry_timestamp_seconds, one per shaped step
+	// that has made a TLS handshake. Here rather than in stepData, which
+	// has no byte left in its size class; most steps never have one.
+	certs *certData
 }
 
 const (
@@ -355,10 +369,20 @@ const (
 
 type failInfo struct {
 	step, class, dependency, expectation string
-	value                                float64
 	// The series' labels, made once per distinct failure rather than at
 	// every scrape.
 	lps [4]*dto.LabelPair
+}
+
+// certData is the certificate a step last saw: one series per step (the
+// latest host: a step whose address changes moves its series, rather than
+// growing one per host it ever saw).
+type certData struct {
+	step     *stepData
+	host     *label // host=...
+	target   string // the step's URL the host was read from: the same one next run reuses host
+	notAfter float64
+	next     *certData
 }
 
 type stepData struct {
@@ -837,6 +861,14 @@ func (m *Metrics) reshape(fd *flowData, s FlowShape) {
 		steps = append(steps, sd)
 	}
 	fd.steps, fd.nShaped = steps, int32(len(steps))
+	// A step the flow no longer has takes its certificate's series along.
+	for p := &fd.certs; *p != nil; {
+		if slices.Contains(steps, (*p).step) {
+			p = &(*p).next
+		} else {
+			*p = (*p).next
+		}
+	}
 	fd.duration.setBounds(normBounds(s.Bounds))
 	fd.opts, fd.duration.view = 0, viewCoarse
 	if s.Detailed {
@@ -991,6 +1023,9 @@ func (m *Metrics) Observe(r *result.Run) {
 		sd.duration.observe(s.Duration.Seconds(), &t)
 		tm := &s.Timings
 		sd.phases = [5]time.Duration{tm.DNS, tm.Connect, tm.TLS, tm.Processing, tm.Transfer}
+		if v := s.Attr(certNotAfter); v != "" {
+			fd.cert(sd, s.URL, v)
+		}
 		// Dependency calls count final runs only, as the rules do: a blip a
 		// retry cleared is not a gateway failure. Once announced, only the
 		// configured dependency (deps' first) is counted.
@@ -1015,6 +1050,51 @@ func (m *Metrics) Observe(r *result.Run) {
 			dep.failures.inc(string(s.Class))
 		}
 	}
+}
+
+// certNotAfter is the attribute in which tls steps and HTTPS steps record
+// the leaf certificate's not-after (internal/certinfo), RFC 3339.
+const certNotAfter = "cert.not_after"
+
+// cert records that step sd, whose target was target (tls://host:port,
+// https://host/path), saw a certificate expiring at notAfter (RFC 3339).
+// A certificate that no longer verifies (expired) is recorded all the
+// same: that is when the series matters most. The caller holds fd.mu.
+func (fd *flowData) cert(sd *stepData, target, notAfter string) {
+	t, err := time.Parse(time.RFC3339, notAfter)
+	if err != nil {
+		return // not a date (a redaction hit it): keep the last one
+	}
+	p := &fd.certs
+	for *p != nil && (*p).step != sd {
+		p = &(*p).next
+	}
+	c := *p
+	if c == nil {
+		c = &certData{step: sd}
+		*p = c
+	}
+	if c.host == nil || c.target != target {
+		if h := certHost(target); c.host == nil || c.host.raw != h {
+			c.host = newLabel(&hostName, h)
+		}
+		c.target = target
+	}
+	c.notAfter = float64(t.Unix())
+}
+
+// certHost is the host of a step's target as a label: host, or host:port
+// when the port is not 443. Never the path or query (bounded labels, and
+// no URL in a label).
+func certHost(target string) string {
+	u, err := url.Parse(target)
+	if err != nil {
+		return ""
+	}
+	if u.Port() == "443" {
+		return strings.TrimSuffix(u.Host, ":443")
+	}
+	return u.Host
 }
 
 // streak keeps the state-since gauge and the failure info of a flow: what
@@ -1042,12 +1122,10 @@ func streak(fd *flowData, r *result.Run) {
 	if len(s.Failures) > 0 {
 		exp = s.Failures[0].Expectation
 	}
-	at := float64(r.Start.UnixNano()) / 1e9
 	if f := fd.lastFailure; f != nil && f.step == s.Name && f.class == string(s.Class) && f.dependency == s.Dependency && f.expectation == exp {
-		f.value = at // the same failure again: its labels stay
-		return
+		return // the same failure again: its labels stay
 	}
-	fd.lastFailure = &failInfo{step: s.Name, class: string(s.Class), dependency: s.Dependency, expectation: exp, value: at,
+	fd.lastFailure = &failInfo{step: s.Name, class: string(s.Class), dependency: s.Dependency, expectation: exp,
 		lps: [4]*dto.LabelPair{labelPair("step", s.Name), classLP(string(s.Class)),
 			labelPair("dependency", s.Dependency), labelPair("expectation", exp)}}
 }
@@ -1284,7 +1362,14 @@ func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]exe
 		addHisto(famFlowDuration, &fd.duration)
 	}
 	if f := fd.lastFailure; f != nil && want(famFailure) {
-		add(famFailure, f.value, f.lps[:]...)
+		// An info metric is 1: when the failure happened is the last
+		// run's timestamp (the info exists only while that run failed).
+		add(famFailure, 1, f.lps[:]...)
+	}
+	if want(famCertExpiry) {
+		for c := fd.certs; c != nil; c = c.next {
+			add(famCertExpiry, c.notAfter, &c.step.lbl.lp, &c.host.lp)
+		}
 	}
 	if !want(famSteps) && !want(famStepDuration) && !want(famStepPhase) && !want(famDependency) && !want(famDependencyFailures) {
 		return out
@@ -1365,13 +1450,45 @@ func (s *sample) lines() int {
 }
 
 // SeriesOf counts the series that a prober configured with flows exports
-// per flow before its first run (as Series would): the series calculator
-// of `prober validate`. Runs add to it only as they fail: a series per
-// failure class seen per step (and per flow and dependency when detailed)
-// and the failure info while failing; the first skip (or retry, in a flow
-// without retries) adds its counter.
+// per flow once each has passed a run (as Series would then): the series
+// calculator of `prober validate`. That is the series that exist before
+// the first run plus a certificate's expiry per step that makes a TLS
+// handshake (StepShape.Cert). Runs add to it only as they fail: a series
+// per failure class seen per step (and per flow and dependency when
+// detailed) and the failure info while failing; the first skip (or retry,
+// in a flow without retries) adds its counter.
 func SeriesOf(flows []FlowShape) map[string]int {
 	m := New(prometheus.NewRegistry(), "", BuildInfo{})
 	m.SetFlows(flows)
-	return m.Series()
+	return m.Expected(flows)
+}
+
+// Expected is Series plus, for each of flows (as last given to SetFlows),
+// the certificate series its steps that make a TLS handshake
+// (StepShape.Cert) will export and do not yet: the count once every flow
+// has passed a run, whether they have or not (a reload counts a kept
+// step's series once).
+func (m *Metrics) Expected(flows []FlowShape) map[string]int {
+	out := m.Series()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, f := range flows {
+		fd := m.flows[f.Name]
+		if fd == nil {
+			continue
+		}
+		fd.mu.Lock()
+		counted := map[string]bool{} // a step name twice is one set of series
+		for c := fd.certs; c != nil; c = c.next {
+			counted[c.step.lbl.raw] = true
+		}
+		for _, s := range f.Steps {
+			if s.Cert && !counted[s.Name] {
+				counted[s.Name] = true
+				out[f.Name]++
+			}
+		}
+		fd.mu.Unlock()
+	}
+	return out
 }

@@ -806,6 +806,7 @@ var (
 	allowedL = map[string]bool{
 		"region": true, "flow": true, "step": true, "class": true, "dependency": true,
 		"outcome": true, "result": true, "phase": true, "version": true, "revision": true, "goversion": true, "expectation": true,
+		"host": true,
 	}
 )
 
@@ -830,7 +831,9 @@ func TestNoUnboundedLabels(t *testing.T) {
 				ids[r.TraceID], ids[r.ID] = true, true
 				for j := range r.Steps {
 					r.Steps[j].SpanID = fmt.Sprintf("%016x", 0x123000+100*i+j)
-					r.Steps[j].URL = fmt.Sprintf("http://127.0.0.1:8080/api/orders/ord-%d/%s", i, r.Steps[j].Name)
+					// HTTPS: each step's certificate too, whatever the path.
+					r.Steps[j].URL = fmt.Sprintf("https://127.0.0.1:8443/api/orders/ord-%d/%s", i, r.Steps[j].Name)
+					r.Steps[j].Attrs = certAttrs(t0.Add(time.Duration(i) * time.Hour))
 					ids[r.Steps[j].SpanID], ids[r.Steps[j].URL] = true, true
 				}
 				m.Observe(r)
@@ -857,6 +860,9 @@ func TestNoUnboundedLabels(t *testing.T) {
 			}
 			if n, err := testutil.GatherAndCount(reg, "prober_step_duration_seconds"); err != nil || n != 5 {
 				t.Errorf("prober_step_duration_seconds has %d series (err %v), want 5 (one per step)", n, err)
+			}
+			if n, err := testutil.GatherAndCount(reg, certFamily); err != nil || n != 5 {
+				t.Errorf("%s has %d series (err %v), want 5 (one per step)", certFamily, n, err)
 			}
 			if total > 400 {
 				t.Errorf("%d samples after %d runs of one flow; cardinality grows with runs", total, runs)
@@ -950,14 +956,17 @@ func TestStreakFailureInfoAndRetries(t *testing.T) {
 		"dependency", "bank-gateway", "expectation", `json.status == "success"`)
 	checkValues(t, reg, map[series]float64{
 		since: float64(final.Start.Unix()),
-		info:  float64(final.Start.Unix()),
+		// An _info metric is 1; when is the last run's timestamp.
+		info: 1,
+		s("prober_last_run_timestamp_seconds", "flow", "checkout"):                                                                float64(final.Start.Unix()),
 		s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure"): 1,
 	})
 	// Still failing: the streak keeps its start.
 	later := failingRun()
 	later.Start = later.Start.Add(time.Minute)
 	m.Observe(later)
-	checkValues(t, reg, map[series]float64{since: float64(final.Start.Unix())})
+	checkValues(t, reg, map[series]float64{since: float64(final.Start.Unix()), info: 1,
+		s("prober_last_run_timestamp_seconds", "flow", "checkout"): float64(later.Start.Unix())})
 
 	// Healed: the failure info goes away, the streak restarts.
 	ok := passingRun()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/daemon"
+	"github.com/prober-dev/prober/internal/rulekind"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -137,6 +138,11 @@ var goldenCases = []struct {
   - name: region_silent
     absent: {flows: [checkout, shop_health]}
 `},
+	{name: "cert_expiry", rules: `
+  - name: cert_expiring
+    cert_expiry: {flows: [checkout], steps: [pay], within: 21d, critical: 2d}
+    labels: {team: payments}
+`},
 	{name: "links_and_labels", extra: `alerting:
   links:
     dashboard: "https://grafana.test/d/prober/synthetics?var-flow={flow}&rule={rule}"
@@ -216,7 +222,7 @@ func TestPromtoolCheckGolden(t *testing.T) {
 func TestPromtoolCheckShipped(t *testing.T) {
 	promtool(t)
 	dir := t.TempDir()
-	shipped, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: daemon.NotifierKinds()})
+	shipped, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: daemon.NotifierKinds(), StepKinds: daemon.StepKinds()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +238,7 @@ func TestPromtoolCheckShipped(t *testing.T) {
 	for _, r := range every.Alerting.Rules {
 		kinds[r.Kind] = true
 	}
-	if len(kinds) != 6 {
+	if len(kinds) != len(rulekind.Kinds()) {
 		t.Fatalf("the every-kind config has kinds %v", kinds)
 	}
 	var files []string
@@ -253,7 +259,7 @@ func TestPromtoolCheckShipped(t *testing.T) {
 // TestShippedRulesFile: deploy/prometheus/prober.rules.yml is what
 // `prober rules` prints for the shipped probes.yaml.
 func TestShippedRulesFile(t *testing.T) {
-	cfg, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: daemon.NotifierKinds()})
+	cfg, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{SkipSecrets: true, Notifiers: daemon.NotifierKinds(), StepKinds: daemon.StepKinds()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,18 +332,9 @@ func TestFreshness(t *testing.T) {
 		"nightly_report": 2*72*time.Hour + 5*time.Minute, // longest gap: Friday 02:00 to Monday 02:00
 	}
 	for _, f := range cfg.Flows {
-		if got := Freshness(f); got != want[f.Name] {
+		if got := rulekind.Freshness(f); got != want[f.Name] {
 			t.Errorf("Freshness(%s) = %s, want %s", f.Name, got, want[f.Name])
 		}
-	}
-}
-
-func TestEscapeTemplate(t *testing.T) {
-	if got := escapeTemplate("a {{ b }} c"); got != "a {{ `{{` }} b }} c" {
-		t.Errorf("escapeTemplate = %q", got)
-	}
-	if got := escapeTemplate("plain"); got != "plain" {
-		t.Errorf("escapeTemplate = %q", got)
 	}
 }
 

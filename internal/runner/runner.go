@@ -580,8 +580,16 @@ func (r *run) attempt(ctx context.Context, st *config.Step, p *prepared, s *resu
 	r.resp.Header = resp.Header
 	r.resp.Body = data
 	r.resp.Duration = end.Sub(start)
-	if st.ReadsConn && resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
-		r.recordConn(resp.TLS, s, end)
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		if st.ReadsConn {
+			r.recordConn(resp.TLS, s, end)
+		} else {
+			// Every HTTPS step's certificate is watched (the expiry
+			// metric): its not-after, at the price of one small string.
+			a := certinfo.NotAfter(resp.TLS)
+			a.Value = r.redact(a.Value)
+			s.Attrs = append(s.Attrs[:0], a)
+		}
 	}
 	return "", ""
 }

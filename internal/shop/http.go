@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -31,6 +32,11 @@ type reqInfo struct {
 	synthetic bool
 	orderID   string
 	reset     bool
+	// resetConn is the hijacked connection of a reset request, closed (RST)
+	// only after the request is counted and logged, so that whoever sees
+	// the reset can already read it in /metrics and the log.
+	resetConn io.Closer
+	counted   bool // instrument counts it, and closes resetConn after
 }
 
 type ctxKey struct{}
@@ -107,6 +113,7 @@ func instrument(log *slog.Logger, m httpMetrics, mux *http.ServeMux) http.Handle
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ri := &reqInfo{
+			counted:   true,
 			trace:     newTraceContext(r.Header),
 			region:    r.Header.Get(headerRegion),
 			synthetic: isSynthetic(r.Header),
@@ -134,6 +141,9 @@ func instrument(log *slog.Logger, m httpMetrics, mux *http.ServeMux) http.Handle
 			m.requests.WithLabelValues(rt, code).Inc()
 			m.duration.WithLabelValues(rt).Observe(elapsed.Seconds())
 			logRequest(log, r, rt, rec.status, elapsed, ri)
+			if ri.resetConn != nil {
+				_ = ri.resetConn.Close()
+			}
 		}()
 		mux.ServeHTTP(rec, r)
 	})

@@ -2,6 +2,7 @@ package shop
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,9 +19,17 @@ import (
 type Sandbox struct {
 	ShopURL, GatewayURL string // "http://127.0.0.1:port"
 	Faults              *Faults
+	// The shop over HTTPS, beside ShopURL: its address (127.0.0.1:port),
+	// its URL, the PEM of the CA that signed its certificate (made at
+	// start-up, in memory: trust it to verify the shop) and the
+	// certificate's not-after.
+	TLSAddr, ShopHTTPSURL string
+	CAPEM                 []byte
+	CertNotAfter          time.Time
 
 	shop      *Shop
 	shopSrv   *server
+	tlsSrv    *server
 	gwSrv     *server
 	closeOnce sync.Once
 	closeErr  error
@@ -29,6 +38,8 @@ type Sandbox struct {
 // SandboxOptions configure StartSandbox.
 type SandboxOptions struct {
 	ShopAddr, GatewayAddr string        // default "127.0.0.1:0"
+	TLSAddr               string        // the shop over HTTPS; default "127.0.0.1:0"
+	CertValidity          time.Duration // of the HTTPS certificate from start-up; default DefaultCertValidity (10 days)
 	Password              string        // required
 	SettleDelay           time.Duration // default 300ms
 	Log                   io.Writer     // JSON logs of both services (nil = discard); lines carry "service"
@@ -107,6 +118,16 @@ func StartSandbox(ctx context.Context, o SandboxOptions) (*Sandbox, error) {
 	if o.GatewayAddr == "" {
 		o.GatewayAddr = "127.0.0.1:0"
 	}
+	if o.TLSAddr == "" {
+		o.TLSAddr = "127.0.0.1:0"
+	}
+	if o.CertValidity <= 0 {
+		o.CertValidity = DefaultCertValidity
+	}
+	cert, err := newCertificate(time.Now(), o.CertValidity)
+	if err != nil {
+		return nil, err
+	}
 	// One handler for both services so concurrent lines never interleave:
 	// slog handlers derived with With share the writer's mutex.
 	var h slog.Handler = slog.DiscardHandler
@@ -125,6 +146,12 @@ func StartSandbox(ctx context.Context, o SandboxOptions) (*Sandbox, error) {
 		_ = gl.Close()
 		return nil, fmt.Errorf("shop: shop listener: %w", err)
 	}
+	tl, err := lc.Listen(ctx, "tcp", o.TLSAddr)
+	if err != nil {
+		_ = gl.Close()
+		_ = sl.Close()
+		return nil, fmt.Errorf("shop: HTTPS listener: %w", err)
+	}
 	faults := NewFaults()
 	gatewayURL := "http://" + gl.Addr().String()
 	sh, err := New(Options{
@@ -134,15 +161,24 @@ func StartSandbox(ctx context.Context, o SandboxOptions) (*Sandbox, error) {
 	if err != nil {
 		_ = gl.Close()
 		_ = sl.Close()
+		_ = tl.Close()
 		return nil, err
 	}
+	shopLog := logger.With("service", "shop")
 	return &Sandbox{
-		ShopURL:    "http://" + sl.Addr().String(),
-		GatewayURL: gatewayURL,
-		Faults:     faults,
-		shop:       sh,
-		gwSrv:      newServer(gl, NewGateway(faults, logger), logger.With("service", "gateway")),
-		shopSrv:    newServer(sl, sh.Handler(), logger.With("service", "shop")),
+		ShopURL:      "http://" + sl.Addr().String(),
+		GatewayURL:   gatewayURL,
+		Faults:       faults,
+		TLSAddr:      tl.Addr().String(),
+		ShopHTTPSURL: "https://" + tl.Addr().String(),
+		CAPEM:        cert.caPEM,
+		CertNotAfter: cert.notAfter,
+		shop:         sh,
+		gwSrv:        newServer(gl, NewGateway(faults, logger), logger.With("service", "gateway")),
+		shopSrv:      newServer(sl, sh.Handler(), shopLog),
+		// The same shop, over TLS: what a certificate check watches.
+		tlsSrv: newServer(tls.NewListener(tl, &tls.Config{Certificates: []tls.Certificate{cert.leaf}, MinVersion: tls.VersionTLS12}),
+			sh.Handler(), shopLog),
 	}, nil
 }
 
@@ -151,7 +187,7 @@ func StartSandbox(ctx context.Context, o SandboxOptions) (*Sandbox, error) {
 func (s *Sandbox) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		// Shop first: its in-flight payments still need the gateway.
-		err := s.shopSrv.stop(ctx)
+		err := errors.Join(s.shopSrv.stop(ctx), s.tlsSrv.stop(ctx))
 		err = errors.Join(err, s.gwSrv.stop(ctx))
 		s.shop.Close()
 		s.closeErr = err

@@ -261,7 +261,10 @@ func (s *Shop) apiFaults(next http.HandlerFunc) http.Handler {
 		eff := s.faults.Effective(ri.region, s.now())
 		if eff.ResetConnections {
 			ri.reset = true
-			resetConnection(w)
+			ri.resetConn = resetConnection(w)
+			if !ri.counted {
+				_ = ri.resetConn.Close()
+			}
 			return
 		}
 		if eff.BlipRate > 0 && s.float64() < eff.BlipRate {
@@ -272,9 +275,10 @@ func (s *Shop) apiFaults(next http.HandlerFunc) http.Handler {
 	})
 }
 
-// resetConnection drops the TCP connection without an HTTP answer. Linger 0
-// turns the close into an RST, which is what a crashing proxy looks like.
-func resetConnection(w http.ResponseWriter) {
+// resetConnection takes the TCP connection from net/http so that it is
+// dropped without an HTTP answer when the caller closes it. Linger 0 turns
+// the close into an RST, which is what a crashing proxy looks like.
+func resetConnection(w http.ResponseWriter) io.Closer {
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		// HTTP/2 and test recorders cannot hijack; aborting the handler
@@ -284,7 +288,7 @@ func resetConnection(w http.ResponseWriter) {
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
-	_ = conn.Close()
+	return conn
 }
 
 func (s *Shop) float64() float64 {

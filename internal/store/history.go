@@ -270,37 +270,6 @@ func (t *durTable) relayout(size, cols int) {
 	t.at, t.d, t.cols, t.start = at, d, cols, 0
 }
 
-// quantile is the q-quantile (linear interpolation between the closest
-// ranks, as numpy's default) of column col's samples in (at-w, at].
-func (t *durTable) quantile(col int, q float64, at time.Time, w time.Duration) (time.Duration, int) {
-	if t.n == 0 || w <= 0 || col >= t.cols {
-		return 0, 0
-	}
-	hi := at.Unix()
-	lo := at.Add(-w).Unix()
-	vals := make([]uint32, 0, t.n)
-	for i := 0; i < t.n; i++ {
-		k := (t.start + i) % len(t.at)
-		if s := int64(t.at[k]); s > lo && s <= hi {
-			if v := t.d[k*t.cols+col]; v != noDur {
-				vals = append(vals, v)
-			}
-		}
-	}
-	if len(vals) == 0 {
-		return 0, 0
-	}
-	slices.Sort(vals)
-	q = min(max(q, 0), 1)
-	pos := q * float64(len(vals)-1)
-	i := int(pos)
-	v := float64(vals[i])
-	if i+1 < len(vals) {
-		v += (pos - float64(i)) * (float64(vals[i+1]) - v)
-	}
-	return time.Duration(math.Round(v)) * time.Microsecond, len(vals)
-}
-
 // slower counts the durations of column col in (at-w, at] above
 // threshold, and all.
 func (t *durTable) slower(col int, threshold time.Duration, at time.Time, w time.Duration) (slower, n int) {
@@ -653,27 +622,14 @@ func (s *Store) DependencyRegionCounts(dependency string, window time.Duration, 
 	return out
 }
 
-// Quantile is the q-quantile (linear interpolation between closest ranks)
-// of the durations of flow's step in runs that ended in (at-window, at],
-// retried runs included (step "": the durations of flow's final runs), and
-// how many samples it is over. Only the runs kept (the last hour, at most
-// 1,000, unless SetSampleRetention says otherwise) are seen: a longer
-// window is cut to them.
-func (s *Store) Quantile(flow, step string, q float64, window time.Duration, at time.Time) (time.Duration, int) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	h, col, ok := s.durations(flow, step)
-	if !ok {
-		return 0, 0
-	}
-	return h.dur.quantile(col, q, at, window)
-}
-
-// Slower counts the durations Quantile reads (flow's step, or with step
-// "" the flow's final runs, in (at-window, at]): those above threshold, and
-// all. A latency rule fires on slower/n > 1-q, which is the q-quantile (by
-// nearest rank) above threshold: what Prometheus reads exactly from the le
-// bucket at the threshold.
+// Slower counts the durations of flow's step (with step "" the
+// durations of flow's final runs) in runs that ended in (at-window, at],
+// retried runs included: those above threshold, and all. A latency rule
+// fires on slower/n > 1-q, which is the q-quantile (by nearest rank) above
+// threshold: what Prometheus reads exactly from the le bucket at the
+// threshold. Only the runs kept (the last hour, at most 1,000, unless
+// SetSampleRetention says otherwise) are seen: a longer window is cut to
+// them.
 func (s *Store) Slower(flow, step string, threshold, window time.Duration, at time.Time) (slower, n int) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -740,7 +696,7 @@ func (s *Store) SetSampleRetention(age time.Duration, n int) {
 	s.sampleMax = max(n, 1)
 }
 
-// SetSampledFlows keeps duration samples (what Quantile reads) only for
+// SetSampledFlows keeps duration samples (what Slower reads) only for
 // flows; nil keeps them for every flow, the default. Only latency rules read
 // them, and an hour of every flow's durations is about 1.5 KB a flow (15 MB
 // at 10,000 flows) that nothing reads when no rule names the flow. Samples

@@ -229,52 +229,16 @@ func TestFlowAndDependencyCounts(t *testing.T) {
 	}
 	// Every executed step is a duration sample, retried runs included: 5
 	// login samples. The flow's run durations are final runs only: 3.
-	if _, n := s.Quantile("checkout", "login", 0.5, 5*time.Minute, now); n != 5 {
+	if _, n := s.Slower("checkout", "login", 0, 5*time.Minute, now); n != 5 {
 		t.Errorf("login samples %d, want 5", n)
 	}
-	if _, n := s.Quantile("checkout", "", 0.5, 5*time.Minute, now); n != 3 {
+	if _, n := s.Slower("checkout", "", 0, 5*time.Minute, now); n != 3 {
 		t.Errorf("run samples %d, want 3", n)
 	}
 	// A run without a start time (hand-made) is stored but not history.
 	s.Observe(&result.Run{Flow: "bare", ID: "x"})
 	if s.Latest("bare") == nil || s.Regions("bare") != nil {
 		t.Error("bare run")
-	}
-}
-
-func TestQuantile(t *testing.T) {
-	s := New(1)
-	// Durations 100ms..1000ms, one run a minute (ends 1s after start, so
-	// the run with duration d ends at start+d).
-	for i := 1; i <= 10; i++ {
-		r := &result.Run{Flow: "f", Region: "a", Start: at(time.Duration(i) * time.Minute),
-			Duration: time.Duration(i) * 100 * time.Millisecond, Status: result.Passed}
-		s.Observe(r)
-	}
-	now := at(10*time.Minute + 30*time.Second)
-	tests := []struct {
-		q    float64
-		w    time.Duration
-		want time.Duration
-		n    int
-	}{
-		// 10 samples sorted 100..1000ms; R-7: pos = q*(n-1).
-		{0.5, time.Hour, 550 * time.Millisecond, 10},  // pos 4.5: 500 + .5*100
-		{0.95, time.Hour, 955 * time.Millisecond, 10}, // pos 8.55: 900 + .55*100
-		{1, time.Hour, time.Second, 10},
-		{0, time.Hour, 100 * time.Millisecond, 10},
-		// (7m30s, 10m30s]: runs 8, 9, 10 -> 800, 900, 1000; pos 1.
-		{0.5, 3 * time.Minute, 900 * time.Millisecond, 3},
-		{0.5, time.Second, 0, 0},
-	}
-	for _, tt := range tests {
-		d, n := s.Quantile("f", "", tt.q, tt.w, now)
-		if d != tt.want || n != tt.n {
-			t.Errorf("q%g over %s: %s over %d, want %s over %d", tt.q, tt.w, d, n, tt.want, tt.n)
-		}
-	}
-	if _, n := s.Quantile("f", "nostep", 0.5, time.Hour, now); n != 0 {
-		t.Error("unknown step has samples")
 	}
 }
 
@@ -315,7 +279,7 @@ func TestSampledFlows(t *testing.T) {
 			Duration: time.Second, Status: result.Passed, Steps: []result.Step{{Name: "pay", Status: result.Passed, Duration: time.Second}}})
 	}
 	samples := func(flow string, min int) int {
-		_, n := s.Quantile(flow, "pay", 0.5, time.Hour, at(time.Duration(min)*time.Minute+30*time.Second))
+		_, n := s.Slower(flow, "pay", 0, time.Hour, at(time.Duration(min)*time.Minute+30*time.Second))
 		return n
 	}
 	obs("a", 1)
@@ -384,12 +348,10 @@ func TestDurationTable(t *testing.T) {
 	r[0], r[2] = 200, 7
 	at := time.Unix(int64(base+3), 0)
 	for _, c := range []struct {
-		col int
-		n   int
-		q50 time.Duration
-	}{{0, 4, 100 * time.Microsecond}, {1, 3, 10 * time.Microsecond}, {2, 1, 7 * time.Microsecond}, {3, 0, 0}} {
-		if got, n := w.quantile(c.col, 0.5, at, time.Hour); n != c.n || got != c.q50 {
-			t.Errorf("column %d: p50 %s over %d, want %s over %d", c.col, got, n, c.q50, c.n)
+		col, n, over9 int // samples, and those above 9µs
+	}{{0, 4, 4}, {1, 3, 3}, {2, 1, 0}, {3, 0, 0}} {
+		if over9, n := w.slower(c.col, 9*time.Microsecond, at, time.Hour); n != c.n || over9 != c.over9 {
+			t.Errorf("column %d: %d of %d above 9µs, want %d of %d", c.col, over9, n, c.over9, c.n)
 		}
 	}
 	// The bound lowered: the table shrinks to it as rows arrive.
@@ -398,7 +360,7 @@ func TestDurationTable(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		s.Observe(&result.Run{Flow: "f", Start: at.Add(time.Duration(i) * time.Minute), Duration: time.Second})
 	}
-	if _, n := s.Quantile("f", "", 0.5, time.Hour, at.Add(time.Hour)); n != 5 {
+	if _, n := s.Slower("f", "", 0, time.Hour, at.Add(time.Hour)); n != 5 {
 		t.Errorf("retention 5: %d samples", n)
 	}
 	if micros(-time.Second) != 0 || micros(100*time.Hour) != noDur-1 {

@@ -14,8 +14,9 @@ import (
 // decoded only when read (status page, API), which is rare next to the
 // 10,000 observed a minute.
 //
-// The encoding is private to this process (never stored or sent), so it
-// has no version. Strings are a uvarint length and their bytes; ids that
+// The encoding has no version of its own: in memory it lives only as long
+// as the process; the archive (archive.go) stores it behind
+// archiveRunVersion, which a change of layout here must bump. Strings are a uvarint length and their bytes; ids that
 // are lowercase hex are kept decoded; times as Unix nanoseconds (so they
 // come back in UTC, without a monotonic reading); durations as nanoseconds.
 // Decoding is lossless otherwise (see TestRunCodecRoundTrip).
@@ -214,7 +215,14 @@ type runDecoder struct {
 }
 
 func decodeRun(enc []byte, flow string, labels map[string]string) *result.Run {
-	d := runDecoder{s: string(enc)}
+	r, _ := decodeRunChecked(string(enc), flow, labels)
+	return r
+}
+
+// decodeRunChecked is decodeRun that says whether the encoding was whole
+// and well formed.
+func decodeRunChecked(enc string, flow string, labels map[string]string) (*result.Run, bool) {
+	d := runDecoder{s: enc}
 	r := &result.Run{Flow: flow, Labels: labels}
 	flags := d.byte()
 	r.Retried = flags&encRetried != 0
@@ -246,7 +254,7 @@ func decodeRun(enc []byte, flow string, labels map[string]string) *result.Run {
 	for i := range r.Steps {
 		d.step(&r.Steps[i], start, flags&encStepFlags2 != 0)
 	}
-	return r
+	return r, !d.bad && len(d.s) == 0
 }
 
 func (d *runDecoder) step(s *result.Step, runStart int64, withFlags2 bool) {

@@ -136,6 +136,14 @@ func (s *Store) bounds() (keep, full int) {
 	return keep, keep // flows not announced (tools, tests): all in full
 }
 
+// KeepPerFlow is how many runs each flow keeps at the current bounds.
+func (s *Store) KeepPerFlow() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	keep, _ := s.bounds()
+	return keep
+}
+
 // Observe stores a completed run and adds it to the history. The run must
 // not be modified afterwards.
 func (s *Store) Observe(r *result.Run) {
@@ -148,6 +156,37 @@ func (s *Store) Observe(r *result.Run) {
 		s.names = nil
 	}
 	s.observeHistory(fd, r)
+	s.pushRun(fd, r)
+}
+
+// Restore puts runs (newest first, as Archive.Recent returns them) into
+// flow's ring of recent runs after a restart, without counting them in the
+// history: the rules' counts come back from their own snapshot
+// (RestoreHistory), and the regions' streaks start afresh. A flow that has
+// runs already keeps them as they are.
+func (s *Store) Restore(flow string, runs []*result.Run) {
+	if len(runs) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fd := s.flows[flow]
+	if fd == nil {
+		fd = &flowData{}
+		s.flows[flow] = fd
+		s.names = nil
+	}
+	if len(fd.full)+len(fd.sums) > 0 {
+		return
+	}
+	for i := len(runs) - 1; i >= 0; i-- {
+		s.pushRun(fd, runs[i])
+	}
+}
+
+// pushRun adds r as fd's newest run, pushing its oldest full run into the
+// summaries (and the oldest summary out) at the bounds.
+func (s *Store) pushRun(fd *flowData, r *result.Run) {
 	keep, full := s.bounds()
 	fd.labels = r.Labels
 	if len(fd.full) < full {

@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"fmt"
+	"html/template"
 	"net/url"
 	"slices"
 	"strconv"
@@ -117,6 +118,11 @@ type flowView struct {
 	Last                                    *runView // nil when no data
 	Config                                  []StepInfo
 	Runs                                    []*runView // detail page: all kept, newest first
+	// From the run history (Options.History), when there is one.
+	Uptime24 *uptimeView   // the status page's figure
+	Uptime   []uptimeView  // detail page: 24h, 7d, 30d
+	Latency  template.HTML // detail page: the last day's graph (latencySVG)
+	Badges   []string      // detail page: the badges' paths
 }
 
 // box is one run in the strip. The template builds its link as
@@ -205,6 +211,10 @@ func (s *server) flowSummary(fi *FlowInfo, runs []*result.Run, now time.Time) *f
 	fv := &flowView{Name: fi.Name, Href: "/flows/" + url.PathEscape(fi.Name),
 		Description: fi.Description, Schedule: fi.Schedule, File: fi.File,
 		Labels: labelList(fi.Labels), State: stateOf(runs)}
+	if s.o.History != nil {
+		u := s.uptime(fi.Name, "24h", 24*time.Hour, now)
+		fv.Uptime24 = &u
+	}
 	if len(runs) == 0 {
 		fv.Since = "waiting for the first run"
 		return fv
@@ -319,6 +329,11 @@ func (s *server) flowView(name string) (*flowPageView, bool) {
 	fv := s.flowSummary(&infos[i], runs, now)
 	addStrip(fv, runs)
 	fv.Config = infos[i].Steps
+	if s.o.History != nil {
+		fv.Uptime = s.uptimes(name, now)
+		fv.Latency = latencySVG(s.o.History.Latency(name, now.Add(-graphSpan), now), now)
+		fv.Badges = badgeLinks(name)
+	}
 	fv.Runs = make([]*runView, len(runs))
 	for j, r := range runs {
 		fv.Runs[j] = s.run(r, now)

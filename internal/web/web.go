@@ -75,6 +75,10 @@ type Options struct {
 	// Alerts is the alerting state (nil without rules): the status page
 	// shows it, /api/v1/alerts and /api/v1/silences serve it.
 	Alerts Alerts
+	// History is the durable run history (nil: none): uptime on the
+	// status and flow pages, the flow page's latency graph, and the
+	// /badges/ endpoints.
+	History History
 	// APIToken, when set, is required (as a bearer token) to change
 	// silences; without it only loopback clients may.
 	APIToken string
@@ -101,6 +105,7 @@ type server struct {
 //	GET /api/v1/results        latest runs as JSON (?flow=NAME&limit=N)
 //	GET /api/v1/flows          configured flows as JSON
 //	GET /alerts                alerts and silences (HTML; silences.js changes silences through the API)
+//	GET /badges/{flow}/health.svg, /badges/{flow}/uptime/{24h,7d,30d}.svg   SVG badges (history.go)
 //	GET /healthz, /readyz      liveness, readiness
 //	GET /metrics               Options.Metrics
 //	GET, POST /api/v1/silences, DELETE /api/v1/silences/{id}   see alerts.go
@@ -138,6 +143,7 @@ func newServer(o Options) (*server, http.Handler) {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.routeAlerts(mux)
+	s.routeBadges(mux)
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics)
 	}

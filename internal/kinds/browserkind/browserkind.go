@@ -169,7 +169,7 @@ func (k *Kind) Decode(b *config.StepBlock) any {
 		case Click:
 			a.Selector, ok = selector(it, Click)
 		case Fill:
-			fb := it.Block(Fill, "fill", []string{"selector", "value"})
+			fb, _ := it.Block(Fill, []string{"selector", "value"})
 			if fb == nil {
 				it.Errorf(Fill, "fill needs {selector: ..., value: ...}")
 				continue
@@ -182,7 +182,7 @@ func (k *Kind) Decode(b *config.StepBlock) any {
 				continue
 			}
 		case WaitFor:
-			if wb := it.Block(WaitFor, "wait_for", []string{"selector", "text", "url"}); wb != nil {
+			if wb, isMap := it.Block(WaitFor, []string{"selector", "text", "url"}); isMap {
 				if len(wb.Keys()) != 1 {
 					wb.Errorf("", "wait_for needs one of selector, text or url")
 					continue
@@ -199,7 +199,7 @@ func (k *Kind) Decode(b *config.StepBlock) any {
 				a.Selector, ok = selector(it, WaitFor) // the shorthand: a selector
 			}
 		case Select:
-			sb := it.Block(Select, "select", []string{"selector", "value"})
+			sb, _ := it.Block(Select, []string{"selector", "value"})
 			if sb == nil {
 				it.Errorf(Select, "select needs {selector: ..., value: ...}")
 				continue
@@ -215,7 +215,7 @@ func (k *Kind) Decode(b *config.StepBlock) any {
 			// press: Enter (to the focused element), or {selector, key}.
 			kblock := it
 			key := Press
-			if pb := it.Block(Press, "press", []string{"selector", "key"}); pb != nil {
+			if pb, isMap := it.Block(Press, []string{"selector", "key"}); isMap {
 				if a.Selector, ok = selector(pb, "selector"); !ok {
 					continue
 				}
@@ -235,7 +235,7 @@ func (k *Kind) Decode(b *config.StepBlock) any {
 				continue
 			}
 		case JS:
-			jb := it.Block(JS, "js", []string{"name", "expression"})
+			jb, _ := it.Block(JS, []string{"name", "expression"})
 			if jb == nil || !jb.Has("name") || !jb.Has("expression") {
 				it.Errorf(JS, "js needs {name: ..., expression: ...} (json.values.NAME reads its result)")
 				continue
@@ -249,7 +249,7 @@ func (k *Kind) Decode(b *config.StepBlock) any {
 				continue
 			}
 		case Extract:
-			eb := it.Block(Extract, "extract", []string{"name", "selector", "attr"})
+			eb, _ := it.Block(Extract, []string{"name", "selector", "attr"})
 			if eb == nil {
 				it.Errorf(Extract, "extract needs {name: ..., selector: ..., attr: ...}")
 				continue

@@ -13,31 +13,6 @@ import (
 	"github.com/prober-dev/prober/internal/result"
 )
 
-// serve starts a loopback server that runs handle on each connection.
-func serve(t *testing.T, handle func(c net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // smtp greets, then answers EHLO; anything else is echoed in an error
 // (as servers do: the test checks that a secret sent comes back redacted).
 func smtp(c net.Conn) {
@@ -61,14 +36,10 @@ func flow(block string, extra string) string {
 }
 
 func TestTCPKind(t *testing.T) {
-	mail := serve(t, smtp)
-	silent := serve(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
-	closing := serve(t, func(c net.Conn) { fmt.Fprint(c, "-ERR go away\r\n") })
-	closed := func() string {
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		defer ln.Close()
-		return ln.Addr().String()
-	}()
+	mail := kindtest.ServeTCP(t, smtp)
+	silent := kindtest.ServeTCP(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	closing := kindtest.ServeTCP(t, func(c net.Conn) { fmt.Fprint(c, "-ERR go away\r\n") })
+	closed := kindtest.ClosedAddr(t)
 	for _, tc := range []struct {
 		name, block, extra string
 		class              result.Class
@@ -112,7 +83,7 @@ func TestTCPKind(t *testing.T) {
 // TestTCPKindMixed: a flow mixes kinds, and a tcp step's capture feeds the
 // next step.
 func TestTCPKindMixed(t *testing.T) {
-	mail := serve(t, smtp)
+	mail := kindtest.ServeTCP(t, smtp)
 	r := kindtest.Run(t, "", "name: f\nvars: {addr: \""+mail+"\"}\nsteps:\n"+
 		"  - name: greet\n    tcp: {address: \"{{addr}}\", reply: \"^220 \"}\n    capture: {host: 'match(body, \"^220 (\\\\S+)\")'}\n"+
 		"  - name: ehlo\n    tcp: {address: \"{{addr}}\", send: \"EHLO {{host}}\\r\\n\", reply: \"(?m)^250 \"}\n    expect: 'body contains \"250-mail.test\"'\n",

@@ -27,9 +27,7 @@ type Kind struct{}
 func (Kind) Name() string { return "tls" }
 
 // Keys implements config.StepKind.
-func (Kind) Keys() []string {
-	return []string{"address", "server_name", "ca_file", "verify", "client_cert", "client_key"}
-}
+func (Kind) Keys() []string { return append([]string{"address"}, kinds.TLSKeys...) }
 
 // Operands implements config.StepKind.
 func (Kind) Operands() assert.Operands { return Operands }
@@ -42,40 +40,17 @@ var Operands = certinfo.Operands
 
 // Spec is a decoded tls: block; it runs as a runner.Executor.
 type Spec struct {
-	Address    *template.Template
-	ServerName string         // default: the address's host
-	Roots      *x509.CertPool // nil: the system's
-	Verify     bool           // a chain that does not verify fails the step (class tls); default true
-	ClientCert *tls.Certificate
+	Address *template.Template
+	kinds.TLSClient
 }
+
+// MakesTLSHandshake says that a tls step records a certificate whenever it
+// gets one: the series calculator counts its expiry series.
+func (*Spec) MakesTLSHandshake() bool { return true }
 
 // Decode implements config.StepKind.
 func (Kind) Decode(b *config.StepBlock) any {
-	s := &Spec{Address: kinds.Address(b, "443"), Verify: true}
-	if v, ok := b.String("server_name", "a host name"); ok {
-		s.ServerName = v
-	}
-	if _, pem, ok := b.PEMFile("ca_file"); ok {
-		s.Roots = x509.NewCertPool()
-		s.Roots.AppendCertsFromPEM(pem)
-	}
-	if v, ok := b.Bool("verify"); ok {
-		s.Verify = v
-	}
-	_, cert, okc := b.File("client_cert")
-	_, key, okk := b.File("client_key")
-	switch {
-	case b.Has("client_cert") != b.Has("client_key"):
-		b.Errorf("", "client_cert and client_key go together")
-	case okc && okk:
-		c, err := tls.X509KeyPair(cert, key)
-		if err != nil {
-			b.Errorf("client_cert", "client_cert and client_key: %v", err)
-		} else {
-			s.ClientCert = &c
-		}
-	}
-	return s
+	return &Spec{Address: kinds.Address(b, "443"), TLSClient: kinds.DecodeTLS(b)}
 }
 
 // Target is what the step talks to, as the flow page lists it: its

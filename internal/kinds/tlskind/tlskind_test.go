@@ -1,16 +1,9 @@
 package tlskind_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,56 +17,6 @@ import (
 	"github.com/prober-dev/prober/internal/kinds/tlskind"
 	"github.com/prober-dev/prober/internal/result"
 )
-
-type ca struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newCA(t *testing.T) *ca {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test CA", Organization: []string{"Prober Tests"}},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return &ca{cert: c, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// leaf makes a server certificate for names, valid until notAfter, signed
-// by c (or by itself when c is nil).
-func (c *ca) leaf(t *testing.T, cn string, notAfter time.Time, names ...string) tls.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: notAfter,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	parent, signer := tmpl, any(key)
-	if c != nil {
-		parent, signer = c.cert, c.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 // serve starts a loopback TLS server presenting cert; it returns the address.
 func serve(t *testing.T, cert tls.Certificate) string {
@@ -106,16 +49,16 @@ func flow(block, expect string) string {
 
 func TestTLSKind(t *testing.T) {
 	dir := t.TempDir()
-	c := newCA(t)
-	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), c.pem, 0o600); err != nil {
+	c := kindtest.NewCA(t)
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), c.PEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	good := serve(t, c.leaf(t, "shop", now.Add(30*24*time.Hour), "127.0.0.1", "shop.test"))
-	expiring := serve(t, c.leaf(t, "shop", now.Add(48*time.Hour), "127.0.0.1"))
-	expired := serve(t, c.leaf(t, "shop", now.Add(-time.Hour), "127.0.0.1"))
-	wrongHost := serve(t, c.leaf(t, "s3cr3t-value", now.Add(30*24*time.Hour), "other.test"))
-	selfSigned := serve(t, (*ca)(nil).leaf(t, "self", now.Add(30*24*time.Hour), "127.0.0.1"))
+	good := serve(t, c.Leaf(t, "shop", now.Add(30*24*time.Hour), "127.0.0.1", "shop.test"))
+	expiring := serve(t, c.Leaf(t, "shop", now.Add(48*time.Hour), "127.0.0.1"))
+	expired := serve(t, c.Leaf(t, "shop", now.Add(-time.Hour), "127.0.0.1"))
+	wrongHost := serve(t, c.Leaf(t, "s3cr3t-value", now.Add(30*24*time.Hour), "other.test"))
+	selfSigned := serve(t, (*kindtest.CA)(nil).Leaf(t, "self", now.Add(30*24*time.Hour), "127.0.0.1"))
 	closed := func() string {
 		ln, _ := net.Listen("tcp", "127.0.0.1:0")
 		defer ln.Close()
@@ -142,6 +85,10 @@ func TestTLSKind(t *testing.T) {
 		{"server name", `{address: "` + wrongHost + `", ca_file: ca.pem, server_name: other.test}`, `tls.verified`,
 			result.OK, "", nil},
 		{"self-signed", `{address: "` + selfSigned + `"}`, `[]`,
+			result.TLS, "unknown authority", nil},
+		{"empty ca_file: the system's roots", `{address: "` + good + `", ca_file: ""}`, `[]`,
+			result.TLS, "unknown authority", nil},
+		{"ca_file from an unset variable", `{address: "` + good + `", ca_file: "${env:PROBER_TEST_UNSET_CA:-}"}`, `[]`,
 			result.TLS, "unknown authority", nil},
 		{"self-signed, watched", `{address: "` + selfSigned + `", verify: false}`, `['!tls.verified', 'tls.verify_error contains "unknown authority"', cert.expires_in > 600h]`,
 			result.OK, "", nil},
@@ -189,7 +136,7 @@ func TestTLSKindConfig(t *testing.T) {
 		{flow(`{address: "a:1"}`, `status == 200`), "f.yaml:5:13: tls steps cannot read that: their operands are duration, cert.chain_expires_in"},
 		{flow(`{address: "a:1"}`, `cert.expires_in > 14`), "f.yaml:5:31: "},
 		{flow(`{address: "a:1", ca_file: nope.pem}`, `[]`), "f.yaml:4:36: ca_file: "},
-		{flow(`{address: "a:1", client_cert: c.pem}`, `[]`), "client_cert and client_key go together"},
+		{flow(`{address: "a:1", client_cert: c.PEM}`, `[]`), "client_cert and client_key go together"},
 		{"name: f\nsteps:\n  - name: a\n    tls: {address: \"a:1\"}\n    request: {url: \"http://a/\"}\n", "a step is one of request or tls (request is already set)"},
 		{flow(`{address: "{{nope}}:1"}`, `[]`), `undefined variable "nope"`},
 	} {
@@ -202,15 +149,15 @@ func TestTLSKindConfig(t *testing.T) {
 
 // TestHTTPSCertOperands: an HTTPS step reads its own connection's
 // certificate with the tls kind's operands, without a tls step; a step
-// that does not read them records nothing.
+// that does not read them records only the not-after (the expiry metric's).
 func TestHTTPSCertOperands(t *testing.T) {
 	dir := t.TempDir()
-	c := newCA(t)
-	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), c.pem, 0o600); err != nil {
+	c := kindtest.NewCA(t)
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), c.PEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{c.leaf(t, "shop", time.Now().Add(48*time.Hour), "127.0.0.1")}}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{c.Leaf(t, "shop", time.Now().Add(48*time.Hour), "127.0.0.1")}}
 	srv.StartTLS()
 	defer srv.Close()
 	for _, tc := range []struct {
@@ -232,6 +179,10 @@ func TestHTTPSCertOperands(t *testing.T) {
 			}
 			if got := s.Attr("cert.subject") == "CN=shop"; got != tc.attrs || s.Kind != "" {
 				t.Errorf("kind %q attrs %v, want recorded: %v", s.Kind, s.Attrs, tc.attrs)
+			}
+			na, _ := time.Parse(time.RFC3339, s.Attr("cert.not_after"))
+			if d := time.Until(na); !tc.attrs && (len(s.Attrs) != 1 || d < 47*time.Hour || d > 48*time.Hour) {
+				t.Errorf("attrs %v, want only cert.not_after, in two days", s.Attrs)
 			}
 		})
 	}

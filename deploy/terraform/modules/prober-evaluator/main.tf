@@ -48,7 +48,7 @@ locals {
   proxy_listen   = "127.0.0.1:8005"
   prometheus_url = "http://${local.proxy_listen}/workspaces/${local.workspace_id}"
 
-  listen    = "127.0.0.1:9115"
+  listen    = "127.0.0.1:8315"
   state_dir = "/var/lib/prober"
 
   # evaluate.yaml is probes.yaml with a prometheus: block appended at the

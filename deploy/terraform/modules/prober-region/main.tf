@@ -9,8 +9,8 @@
 #   config-fetch   AWS CLI; fetches the exact S3 object versions this task
 #                  definition names into the "config" volume, then exits 0
 #   prober         starts when config-fetch succeeded; reads /etc/prober
-#                  (read-only), listens on 127.0.0.1:9115 only
-#   metrics-agent  Prometheus --agent: scrapes 127.0.0.1:9115, remote-writes
+#                  (read-only), listens on 127.0.0.1:8315 only
+#   metrics-agent  Prometheus --agent: scrapes 127.0.0.1:8315, remote-writes
 #                  to AMP with SigV4 (the task role)
 
 data "aws_region" "current" {}
@@ -54,6 +54,6 @@ locals {
   ])
   ssm_parameter_arns = distinct([for arn in values(local.secret_value_from) : arn if split(":", arn)[2] == "ssm"])
 
-  listen    = "127.0.0.1:9115"
+  listen    = "127.0.0.1:8315"
   state_dir = "/var/lib/prober"
 }

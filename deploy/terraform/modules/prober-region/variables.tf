@@ -162,7 +162,7 @@ variable "amp" {
 }
 
 variable "scrape_interval" {
-  description = "How often the metrics agent scrapes the prober on 127.0.0.1:9115 and so how fresh the evaluator's view is."
+  description = "How often the metrics agent scrapes the prober on 127.0.0.1:8315 and so how fresh the evaluator's view is."
   type        = string
   default     = "15s"
 
