@@ -179,7 +179,7 @@ func (l *loader) load(name string) *Config {
 	if root == nil || !f.isMapping(root, path.Base(name)) {
 		return nil
 	}
-	o := f.topObject(root, path.Base(name), append([]string{"region", "listen", "concurrency", "store", "history", "defaults", "vars", "secrets", "flows", "metrics"}, topLevelAlerting...))
+	o := f.topObject(root, path.Base(name), append([]string{"region", "listen", "concurrency", "store", "history", "defaults", "vars", "secrets", "flows", "metrics", "tracing"}, topLevelAlerting...))
 	l.setRegion(cfg, f, o.get("region"))
 	if n := o.get("listen"); n != nil {
 		if s, ok := f.plain(n, "a host:port address", "listen cannot use {{...}}"); ok && checkListen(f, n, s) {
@@ -241,6 +241,7 @@ func (l *loader) load(name string) *Config {
 		cfg.Flows = append(cfg.Flows, fl)
 	}
 	l.alerting(f, o, c, cfg)
+	l.tracing(f, o.get("tracing"), c, cfg)
 	return cfg
 }
 

@@ -504,16 +504,6 @@ func TestSkipSecretsAndEvery(t *testing.T) {
 }
 
 // The configuration shipped with the binary loads.
-func TestShippedConfig(t *testing.T) {
-	if _, err := os.Stat("../../probes.yaml"); err != nil {
-		t.Skip("no shipped probes.yaml")
-	}
-	_, err := Load(os.DirFS("../.."), "probes.yaml", Options{Notifiers: testKinds, Env: lookup(goodEnv())})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // run_on_start: false unless asked, in defaults (inherited) or per flow.
 func TestRunOnStart(t *testing.T) {
 	flow := func(name, extra string) string {

@@ -26,6 +26,8 @@ type Config struct {
 	// Metrics is probes.yaml's metric level (MetricsDefault or
 	// MetricsDetailed), each flow's unless its file says.
 	Metrics string
+	// Tracing exports runs as OpenTelemetry spans; nil (the default) is off.
+	Tracing *Tracing
 }
 
 // StoreConfig bounds the in-memory store of recent results.

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ import (
 	"github.com/prober-dev/prober/internal/schedule"
 	"github.com/prober-dev/prober/internal/secret"
 	"github.com/prober-dev/prober/internal/store"
+	"github.com/prober-dev/prober/internal/tracing"
 	"github.com/prober-dev/prober/internal/web"
 )
 
@@ -104,8 +106,9 @@ type Daemon struct {
 	runlog  *runlog.Logger
 	sched   *schedule.Scheduler
 	handler http.Handler
-	web     web.WebConfig // what --web.config.file turns on, for the log
-	alerts  *alerting     // nil without rules or notifiers
+	web     web.WebConfig   // what --web.config.file turns on, for the log
+	alerts  *alerting       // nil without rules or notifiers
+	tracer  *tracing.Tracer // nil unless probes.yaml has a tracing block
 	// transports are shared by every flow's runs (runner.Transports).
 	transports *runner.Transports
 
@@ -210,15 +213,27 @@ func New(o Options) (*Daemon, error) {
 		ReloadFailure: d.reloadFailure,
 		Series:        func() int { return int(d.series.Load()) },
 		LogSearchURL:  o.LogSearchURL,
+		TraceURL:      d.traceURL,
 		Alerts:        alertsView,
 		History:       history,
 	})
 	d.handler = d.withBehind(d.handler)
+	if cfg.Tracing != nil {
+		if d.tracer, err = newTracer(cfg.Tracing, o.Version, d.log,
+			prometheus.WrapRegistererWith(prometheus.Labels{"region": cfg.Region}, d.reg)); err != nil {
+			if d.alerts != nil {
+				d.alerts.db.Close()
+			}
+			d.closeArchive()
+			return nil, err
+		}
+	}
 	if err := d.apply(cfg); err != nil {
 		if d.alerts != nil {
 			d.alerts.db.Close()
 		}
 		d.closeArchive()
+		d.stopTracer(context.Background())
 		return nil, err
 	}
 	d.restoreRuns()
@@ -358,6 +373,9 @@ func (d *Daemon) observe(r *result.Run) {
 		}
 	}
 	d.mu.RUnlock()
+	if d.tracer != nil {
+		d.tracer.Observe(r) // never waits on the tracing backend
+	}
 	for _, o := range d.opts.Observers {
 		o.Observe(r)
 	}
@@ -370,10 +388,16 @@ func (d *Daemon) Reload() error {
 	defer d.reloadMu.Unlock()
 	cfg, err := config.Load(d.opts.ConfigFS, d.opts.ConfigPath, d.opts.Load)
 	if err == nil {
-		if old := d.Config(); cfg.Region != old.Region || cfg.Listen != old.Listen {
+		old := d.Config()
+		if cfg.Region != old.Region || cfg.Listen != old.Listen {
 			d.log.Warn("config_reload_partial", "reason", "region and listen apply at restart",
 				"region", old.Region, "listen", old.Listen)
 			cfg.Region, cfg.Listen = old.Region, old.Listen
+		}
+		if !reflect.DeepEqual(cfg.Tracing, old.Tracing) {
+			// The exporter is built once: its queue holds spans in flight.
+			d.log.Warn("config_reload_partial", "reason", "tracing applies at restart")
+			cfg.Tracing = old.Tracing
 		}
 		err = d.apply(cfg)
 	}
@@ -472,6 +496,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	if d.alerts != nil {
 		d.alerts.shutdown(sctx)
 	}
+	d.stopTracer(sctx) // after the last run: its spans are queued
 	hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer hcancel()
 	_ = srv.Shutdown(hctx)

@@ -17,6 +17,17 @@ import (
 	"github.com/prober-dev/prober/internal/metrics"
 )
 
+// The shipped probes.yaml and flows load, secrets included, with the step
+// kinds and notifiers the binary registers (config alone knows neither).
+func TestShippedConfigLoads(t *testing.T) {
+	env := map[string]string{"SHOP_PASSWORD": "Hunter2:Secret!"}
+	_, err := config.Load(os.DirFS("../.."), "probes.yaml", config.Options{Notifiers: NotifierKinds(), StepKinds: StepKinds(),
+		Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // seriesBudget is the default level's budget for a flow of n main steps
 // (issue 20): 15 series for one step, 40 for four, and the line through
 // them for other sizes.

@@ -141,6 +141,7 @@ type runView struct {
 	Status, Class      string
 	Href               string // the run detail page
 	TraceID, TraceHref string // TraceHref: log search, "" when not configured
+	TraceViewHref      string // the tracing backend's view of the trace, "" when not configured
 	RunID, RunRegion   string
 	Started, Ago, Took string
 	Planned, Late      string
@@ -381,7 +382,7 @@ func (s *server) run(r *result.Run, now time.Time) *runView {
 func (s *server) runHead(r *result.Run, now time.Time) *runView {
 	v := &runView{Flow: r.Flow, FlowHref: "/flows/" + url.PathEscape(r.Flow), OK: r.OK(),
 		Status: string(r.Status), Class: string(r.Class), Href: runHref(r),
-		TraceID: r.TraceID, TraceHref: s.logHref(r.TraceID), RunID: r.ID, RunRegion: r.Region,
+		TraceID: r.TraceID, TraceHref: s.logHref(r.TraceID), TraceViewHref: s.traceHref(r.TraceID), RunID: r.ID, RunRegion: r.Region,
 		Started: absTime(r.Start), Ago: ago(now, r.Start), Took: result.Round(r.Duration).String(),
 		Labels: labelList(r.Labels), Summarized: r.Summarized}
 	v.Badge, v.BadgeCSS = "PASSED", "pass"
@@ -460,6 +461,17 @@ func (s *server) logHref(traceID string) string {
 		return ""
 	}
 	return strings.ReplaceAll(s.o.LogSearchURL, "{trace_id}", url.QueryEscape(traceID))
+}
+
+func (s *server) traceHref(traceID string) string {
+	if s.o.TraceURL == nil || traceID == "" {
+		return ""
+	}
+	u := s.o.TraceURL()
+	if u == "" {
+		return ""
+	}
+	return strings.ReplaceAll(u, "{trace_id}", url.QueryEscape(traceID))
 }
 
 func labelList(m map[string]string) []string {

@@ -72,6 +72,11 @@ type Options struct {
 	// replaced by the (query-escaped) trace id, e.g.
 	// "https://logs.example/search?q=trace_id%3D{trace_id}".
 	LogSearchURL string
+	// TraceURL optionally links trace ids to a tracing backend's view of
+	// the trace (alerting.links.trace, so it follows reloads): "{trace_id}"
+	// is replaced, e.g. "http://jaeger:16686/trace/{trace_id}". Nil or ""
+	// means no link.
+	TraceURL func() string
 	// Alerts is the alerting state (nil without rules): the status page
 	// shows it, /api/v1/alerts and /api/v1/silences serve it.
 	Alerts Alerts

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -248,6 +249,27 @@ func TestLogSearchURL(t *testing.T) {
 	h = newHandler(func(o *Options) { o.LogSearchURL = "javascript:alert('{trace_id}')" })
 	if _, body := do(t, h, "GET", "/"); strings.Contains(body, "javascript:") {
 		t.Error("javascript: URL rendered")
+	}
+}
+
+// TestTraceURL: with alerting.links.trace set, the status, flow and run
+// pages link the trace id to the tracing backend, and follow a reload.
+func TestTraceURL(t *testing.T) {
+	var link atomic.Pointer[string]
+	set := func(s string) { link.Store(&s) }
+	set("http://jaeger.test:16686/trace/{trace_id}")
+	h := newHandler(func(o *Options) { o.TraceURL = func() string { return *link.Load() } })
+	want := `<a href="http://jaeger.test:16686/trace/` + failTrace + `">trace</a>`
+	for _, target := range []string{"/", "/flows/checkout", "/runs/" + failTrace} {
+		if _, body := do(t, h, "GET", target); !strings.Contains(body, want) {
+			t.Errorf("%s lacks %s", target, want)
+		}
+	}
+	set("")
+	for _, target := range []string{"/", "/flows/checkout", "/runs/" + failTrace} {
+		if _, body := do(t, h, "GET", target); strings.Contains(body, ">trace</a>") {
+			t.Errorf("%s links a trace with the link unset", target)
+		}
 	}
 }
 

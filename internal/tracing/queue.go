@@ -1,0 +1,193 @@
+package tracing
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+)
+
+// queue is the span processor: ended spans go into a bounded channel that
+// one goroutine drains into batched exports. OnEnd never waits: when the
+// channel is full (the exporter is down or slow) the span is dropped and
+// counted, so an outage of the tracing backend never slows a run. The
+// SDK's BatchSpanProcessor drops the same way but does not say how many.
+type queue struct {
+	exp      sdktrace.SpanExporter
+	ch       chan sdktrace.ReadOnlySpan
+	batch    int
+	interval time.Duration
+	timeout  time.Duration
+	log      *slog.Logger
+
+	dropped atomic.Uint64
+	counter prometheus.Counter
+	lastLog atomic.Int64 // unix nanos of the last drop log line
+
+	flush    chan chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+	base     context.Context // cancelled when a shutdown runs out of time
+	cancel   context.CancelFunc
+}
+
+// logEvery rate-limits the log line about dropped spans.
+const logEvery = time.Minute
+
+func newQueue(o Options) *queue {
+	q := &queue{exp: o.Exporter, batch: o.Batch, interval: o.Interval, timeout: o.ExportTimeout, log: o.Logger,
+		flush: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	size := o.Queue
+	if size <= 0 {
+		size = 4096
+	}
+	if q.batch <= 0 {
+		q.batch = 512
+	}
+	if q.interval <= 0 {
+		q.interval = 2 * time.Second
+	}
+	if q.timeout <= 0 {
+		q.timeout = 10 * time.Second
+	}
+	if q.log == nil {
+		q.log = slog.New(slog.DiscardHandler)
+	}
+	q.ch = make(chan sdktrace.ReadOnlySpan, size)
+	q.counter = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "prober_trace_spans_dropped_total",
+		Help: "Spans of runs not exported: the export queue was full or the export failed.",
+	})
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(q.counter)
+	}
+	q.base, q.cancel = context.WithCancel(context.Background())
+	go q.loop()
+	return q
+}
+
+func (q *queue) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+
+func (q *queue) OnEnd(s sdktrace.ReadOnlySpan) {
+	if !s.SpanContext().IsSampled() {
+		return
+	}
+	select {
+	case <-q.stop:
+		q.drop(1, "stopped", nil)
+	default:
+		select {
+		case q.ch <- s:
+		default:
+			q.drop(1, "queue full", nil)
+		}
+	}
+}
+
+func (q *queue) drop(n int, why string, err error) {
+	total := q.dropped.Add(uint64(n))
+	q.counter.Add(float64(n))
+	now := time.Now().UnixNano()
+	last := q.lastLog.Load()
+	if last != 0 && now-last < int64(logEvery) || !q.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	args := []any{"reason", why, "dropped", n, "dropped_total", total}
+	if err != nil {
+		args = append(args, "error", err.Error())
+	}
+	q.log.Warn("trace_spans_dropped", args...)
+}
+
+func (q *queue) loop() {
+	defer close(q.done)
+	buf := make([]sdktrace.ReadOnlySpan, 0, q.batch)
+	tick := time.NewTicker(q.interval)
+	defer tick.Stop()
+	export := func() {
+		if len(buf) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(q.base, q.timeout)
+		err := q.exp.ExportSpans(ctx, buf)
+		cancel()
+		if err != nil {
+			q.drop(len(buf), "export failed", err)
+		}
+		clear(buf)
+		buf = buf[:0]
+	}
+	drain := func() {
+		for {
+			select {
+			case s := <-q.ch:
+				buf = append(buf, s)
+				if len(buf) >= q.batch {
+					export()
+				}
+			default:
+				export()
+				return
+			}
+		}
+	}
+	for {
+		select {
+		case s := <-q.ch:
+			buf = append(buf, s)
+			if len(buf) >= q.batch {
+				export()
+			}
+		case <-tick.C:
+			export()
+		case f := <-q.flush:
+			drain()
+			close(f)
+		case <-q.stop:
+			drain()
+			return
+		}
+	}
+}
+
+// ForceFlush exports what is queued now, within ctx.
+func (q *queue) ForceFlush(ctx context.Context) error {
+	f := make(chan struct{})
+	select {
+	case q.flush <- f:
+	case <-q.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-f:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Shutdown exports what is queued and stops the exporter, within ctx: past
+// it the export in flight is abandoned (its spans counted as dropped).
+func (q *queue) Shutdown(ctx context.Context) error {
+	q.stopOnce.Do(func() { close(q.stop) })
+	var err error
+	select {
+	case <-q.done:
+	case <-ctx.Done():
+		q.cancel()
+		<-q.done // the export in flight returns on cancel
+		err = ctx.Err()
+	}
+	q.cancel()
+	if e := q.exp.Shutdown(ctx); err == nil {
+		err = e
+	}
+	return err
+}
