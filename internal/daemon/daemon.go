@@ -487,6 +487,10 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stopArchive() // after the runs in flight: their results are written
 	<-archDone
+	// The runs are over: what kinds started for them (a browser) stops.
+	if err := CloseKinds(d.opts.Load.StepKinds); err != nil {
+		d.log.Warn("closing_step_kinds", "error", err.Error())
+	}
 	stopAlerts()
 	<-alertsDone
 	if d.alerts != nil {

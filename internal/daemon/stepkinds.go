@@ -1,7 +1,12 @@
 package daemon
 
 import (
+	"errors"
+	"fmt"
+	"io"
+
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/kinds/browserkind"
 	"github.com/prober-dev/prober/internal/kinds/dnskind"
 	"github.com/prober-dev/prober/internal/kinds/grpckind"
 	"github.com/prober-dev/prober/internal/kinds/icmpkind"
@@ -12,6 +17,8 @@ import (
 // StepKinds are the step kinds besides HTTP, for config.Options.StepKinds:
 // each decodes its block, and the spec it decodes runs itself in the
 // runner (runner.Executor). Adding a kind is its package and one line here.
+// A kind that owns a process (the browser) is an io.Closer: CloseKinds
+// stops it, and no process starts before a step of the kind runs.
 func StepKinds() []config.StepKind {
 	return []config.StepKind{
 		tlskind.Kind{},
@@ -19,5 +26,20 @@ func StepKinds() []config.StepKind {
 		dnskind.Kind{},
 		icmpkind.Kind{},
 		grpckind.Kind{},
+		browserkind.New(browserkind.Options{}),
 	}
+}
+
+// CloseKinds closes the kinds that are io.Closers (what they started
+// stops), at the exit of whatever ran their steps.
+func CloseKinds(kinds []config.StepKind) error {
+	var errs []error
+	for _, k := range kinds {
+		if c, ok := k.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("closing the %s step kind: %w", k.Name(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
