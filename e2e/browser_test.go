@@ -216,9 +216,9 @@ func (b *browser) clean(page string) {
 }
 
 func TestBrowserPages(t *testing.T) {
+	b := newBrowser(t) // first: without chromium, fail before starting anything
 	e := newPagingEnv(t, "")
 	_, base := e.startProber(t)
-	b := newBrowser(t)
 	waitRun(t, base, "checkout", 30*time.Second, passed)
 
 	e.fault(t, `{"gateway_status":504,"swallow_errors":true}`)
@@ -276,6 +276,19 @@ func TestBrowserPages(t *testing.T) {
 	}
 	b.clean("flow page")
 
+	// The badges it links to, opened as the SVG documents they are.
+	badges := eval[[]string](b, `Array.from(document.querySelectorAll("a[href^='/badges/']"), a => a.getAttribute("href"))`)
+	if len(badges) == 0 {
+		t.Error("flow page links no badges")
+	}
+	for _, href := range badges {
+		b.do("opening badge "+href, chromedp.Navigate(base+href))
+		if label := eval[string](b, `document.documentElement.localName + " " + document.documentElement.getAttribute("aria-label")`); !strings.HasPrefix(label, "svg ") || !strings.Contains(label, ":") {
+			t.Errorf("badge %s: %q", href, label)
+		}
+		b.clean("badge " + href)
+	}
+
 	// The failed run's page: the story and the response the pay step got.
 	b.open(base + "/runs/" + failed.TraceID)
 	if s := b.text("p.story"); !strings.Contains(s, "pay") {
@@ -295,6 +308,29 @@ func TestBrowserPages(t *testing.T) {
 		t.Fatal("alerts page: the form's submit button is not shown")
 	}
 	b.clean("alerts page")
+
+	// A duration the API refuses: the page says why and keeps the form.
+	b.do("sending a bad silence",
+		chromedp.SendKeys(chromedp.CSS("#silence-matchers"), "rule=checkout_failing"),
+		chromedp.Clear(chromedp.CSS("#silence-duration")),
+		chromedp.SendKeys(chromedp.CSS("#silence-duration"), "two hours"),
+		chromedp.Click(chromedp.CSS("#silence-form button[type=submit]")))
+	b.until(10*time.Second, "refusal shown", `document.querySelector("#silence-status").textContent.startsWith("Refused (HTTP 400)")`)
+	if sil := apiSilences(t, base); len(sil) != 0 {
+		t.Fatalf("a refused silence was created: %+v", sil)
+	}
+	if v := eval[string](b, `document.querySelector("#silence-matchers").value`); v != "rule=checkout_failing" {
+		t.Errorf("the form lost its matchers after a refusal: %q", v)
+	}
+	// The 400 answer is the page's own business, not a console error... but
+	// Chromium logs every failed fetch as "Failed to load resource"; only
+	// that one entry is expected.
+	for _, m := range b.console.take() {
+		if !strings.Contains(m, "Failed to load resource") || !strings.Contains(m, "400") {
+			t.Errorf("alerts page after a refused silence: %s", m)
+		}
+	}
+	b.open(base + "/alerts")
 
 	// A silence through the page's form, as a user makes one.
 	const comment = "e2e browser silence"
