@@ -425,3 +425,58 @@ func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// TestBrowserDemoPages walks the demo as a new user does in a browser: the
+// status page, every flow's page and newest run, and the alerts page (the
+// demo's 10-day sandbox certificate raises a warning), each without a
+// console message.
+func TestBrowserDemoPages(t *testing.T) {
+	b := newBrowser(t)
+	addr := freeAddr(t)
+	start(t, []string{"SHOP_PASSWORD=" + secretPW}, "demo", "--listen", addr, "--dir", t.TempDir())
+	base := "http://" + addr
+	waitRun(t, base, "checkout", 60*time.Second, passed)
+
+	var flows []struct {
+		Name string `json:"name"`
+	}
+	code, body := get(t, base+"/api/v1/flows")
+	if err := json.Unmarshal([]byte(body), &flows); code != 200 || err != nil {
+		t.Fatalf("flows API %d: %v: %.500s", code, err, body)
+	}
+	if len(flows) < 2 {
+		t.Fatalf("demo has %d flows", len(flows))
+	}
+
+	b.open(base + "/")
+	b.clean("demo status page")
+	for _, f := range flows {
+		r := waitRun(t, base, f.Name, 30*time.Second, func(*result.Run) bool { return true })
+		b.open(base + "/flows/" + f.Name)
+		if h := b.text("h1"); !strings.Contains(h, f.Name) {
+			t.Errorf("flow page of %s: heading %q", f.Name, h)
+		}
+		if n := eval[int](b, `document.querySelectorAll("section.runblock").length`); n == 0 {
+			t.Errorf("flow page of %s lists no runs", f.Name)
+		}
+		b.clean("demo flow page " + f.Name)
+		b.open(base + "/runs/" + r.TraceID)
+		if s := b.text("dl.facts"); !strings.Contains(s, r.TraceID) {
+			t.Errorf("run page of %s: facts %q", f.Name, s)
+		}
+		b.clean("demo run page of " + f.Name)
+	}
+	// The certificate rule's alert appears once its flow has run.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b.open(base + "/alerts")
+		if eval[bool](b, `!!document.querySelector("table.alertlist") && document.querySelector("table.alertlist").textContent.includes("shop_certificate_expiry")`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo alerts page lacks the certificate alert: %.1000s", b.text("main"))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	b.clean("demo alerts page")
+}
