@@ -30,22 +30,23 @@ import (
 // the page's securitypolicyviolation event is echoed to the console too), no
 // failed load.
 
-// chromiumPath is Debian's chromium. The test fails without it unless
-// PROBER_TEST_BROWSER_SKIP is set: a missing browser must not pass silently.
+// chromiumPath is Debian's chromium, or PROBER_CHROMIUM's. The test fails
+// without it unless PROBER_TEST_BROWSER_SKIP is set: a missing browser must
+// not pass silently.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
-	for _, p := range []string{os.Getenv("PROBER_CHROMIUM"), "/usr/bin/chromium", "chromium"} {
-		if p == "" {
-			continue
-		}
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
+	want := os.Getenv("PROBER_CHROMIUM")
+	if want == "" {
+		want = "chromium"
+	}
+	path, err := exec.LookPath(want)
+	if err == nil {
+		return path
 	}
 	if os.Getenv("PROBER_TEST_BROWSER_SKIP") != "" {
-		t.Skip("chromium not installed and PROBER_TEST_BROWSER_SKIP set")
+		t.Skipf("%v; PROBER_TEST_BROWSER_SKIP is set", err)
 	}
-	t.Fatal("chromium not found (apt-get install chromium, as scripts/test.sh does; PROBER_TEST_BROWSER_SKIP=1 skips)")
+	t.Fatalf("%v: install Debian's chromium (scripts/test.sh does), or set PROBER_TEST_BROWSER_SKIP=1 to skip", err)
 	return ""
 }
 
