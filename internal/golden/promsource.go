@@ -572,14 +572,14 @@ func (s *promSource) FlowRatio(ctx context.Context, flow string, window time.Dur
 }
 
 func (s *promSource) DependencyRatio(ctx context.Context, dependency string, window time.Duration, at time.Time) (float64, float64, error) {
-	q := rulekind.DependencyCallsQuery(dependency, window, "outcome")
-	return s.ratio(ctx, q, "outcome", at)
+	q := rulekind.DependencyCallsQuery(dependency, window, "result")
+	return s.ratio(ctx, q, "result", at)
 }
 
 // DependencyRegionRatios counts the calls per region label of the
 // probers that made them.
 func (s *promSource) DependencyRegionRatios(ctx context.Context, dependency string, window time.Duration, at time.Time) ([]RegionRatio, error) {
-	q := rulekind.DependencyCallsQuery(dependency, window, "region", "outcome")
+	q := rulekind.DependencyCallsQuery(dependency, window, "region", "result")
 	v, err := s.q.vector(ctx, q, at)
 	if err != nil {
 		return nil, err
@@ -598,7 +598,7 @@ func (s *promSource) DependencyRegionRatios(ctx context.Context, dependency stri
 			by[reg] = r
 		}
 		r.Total += x
-		if smp.Metric["outcome"] == "success" {
+		if smp.Metric["result"] == "success" {
 			r.Good += x
 		}
 	}

@@ -60,8 +60,8 @@ func (p *fakeProber) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.WriteString("\n# TYPE prober_run_retries counter\n")
 	fmt.Fprintf(&b, "prober_run_retries_total%s %d\n", l(), fail)
 	b.WriteString("# TYPE prober_dependency_calls counter\n")
-	fmt.Fprintf(&b, "prober_dependency_calls_total%s %d\n", l("step", "pay", "dependency", "bank-gateway", "outcome", "success", "class", "ok"), ok)
-	fmt.Fprintf(&b, "prober_dependency_calls_total%s %d\n", l("step", "pay", "dependency", "bank-gateway", "outcome", "failure", "class", "swallowed_error"), fail)
+	fmt.Fprintf(&b, "prober_dependency_calls_total%s %d\n", l("step", "pay", "dependency", "bank-gateway", "result", "success", "class", "ok"), ok)
+	fmt.Fprintf(&b, "prober_dependency_calls_total%s %d\n", l("step", "pay", "dependency", "bank-gateway", "result", "failure", "class", "swallowed_error"), fail)
 	b.WriteString("# TYPE prober_step_duration_seconds histogram\n")
 	step := func(kv ...string) string { return l(append([]string{"step", "pay"}, kv...)...) }
 	fmt.Fprintf(&b, "prober_step_duration_seconds_bucket%s 0\n", step("le", "0.5"))
