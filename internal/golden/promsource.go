@@ -584,6 +584,12 @@ func (s *promSource) DependencyRegionRatios(ctx context.Context, dependency stri
 	if err != nil {
 		return nil, err
 	}
+	return regionRatios(v), nil
+}
+
+// regionRatios sums a "sum by (region, result)" answer per region, sorted
+// by region: the "success" series are good, all of them the total.
+func regionRatios(v model.Vector) []RegionRatio {
 	by := map[string]*RegionRatio{}
 	var out []RegionRatio
 	for _, smp := range v {
@@ -606,7 +612,7 @@ func (s *promSource) DependencyRegionRatios(ctx context.Context, dependency stri
 		out = append(out, *r)
 	}
 	slices.SortFunc(out, func(a, b RegionRatio) int { return strings.Compare(a.Region, b.Region) })
-	return out, nil
+	return out
 }
 
 // minCoverageSlack is the least slack FlowCovers allows: a scrape interval

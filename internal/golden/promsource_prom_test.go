@@ -244,6 +244,17 @@ func TestPromSourceRealPrometheus(t *testing.T) {
 			t.Errorf("gateway in %s: %+v", r.Region, r)
 		}
 	}
+	// The flow page's uptime per region (evaluate role): a's final runs
+	// fail, b's and c's pass.
+	up, err := NewPromUptime(api, nil).RegionUptime(ctx, "checkout", 24*time.Hour, nowT)
+	if err != nil || len(up) < 2 || up[0].Region != "a" || up[0].Total <= 0 || up[0].Good != 0 {
+		t.Errorf("uptime per region %+v (%v)", up, err)
+	}
+	for _, r := range up[min(1, len(up)):] {
+		if r.Total <= 0 || r.Good != r.Total {
+			t.Errorf("uptime in %s: %+v", r.Region, r)
+		}
+	}
 	hc := src.(HistoryCoverage)
 	if ok, err := hc.FlowCovers(ctx, "checkout", time.Hour, nowT); ok || err != nil {
 		t.Errorf("an hour covered by seconds of data (%v)", err)
