@@ -690,7 +690,7 @@ func testGrafanaDashboardQueries(t *testing.T, level string) {
 	// from the generated rules (gateway_success, for 1m), in Prometheus.
 	// checkout_slo does not: a burn-rate window is judged only once the
 	// flow's runs cover it, and this demo is minutes old.
-	ps.waitSeries(t, `prober_notifications_total{notifier="console",outcome="sent"} > 0`, 90*time.Second)
+	ps.waitSeries(t, `prober_notifications_total{notifier="console",result="sent"} > 0`, 90*time.Second)
 	ps.waitSeries(t, `ALERTS{alertname="gateway_success",alertstate="firing",severity="critical",dependency="bank-gateway"}`, 150*time.Second)
 
 	for _, pass := range []struct {

@@ -13,13 +13,15 @@ cd "$(dirname "$0")/.."
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 command -v go >/dev/null || { echo "test.sh: Go 1.26 is required" >&2; exit 2; }
 
-# e2e runs the real Prometheus, promtool and Alertmanager from Debian;
-# internal/deploycheck runs Debian's systemd-analyze verify on the unit.
+# e2e runs the real Prometheus, promtool and Alertmanager from Debian, and
+# drives the pages in Debian's headless chromium; internal/deploycheck runs
+# Debian's systemd-analyze verify on the unit.
 need=()
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v chromium >/dev/null || need+=(chromium) # browser steps and the e2e page tests
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]} (Debian packages, for e2e)"
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo

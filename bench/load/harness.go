@@ -45,6 +45,7 @@ type options struct {
 	LogFile      string        // the daemon's JSON log ("": formatted, then discarded)
 	Reload       bool          // reload the configuration in the middle of the measured time
 	Metrics      string        // the metric level (probes.yaml's metrics:); "": the default
+	Bare         bool          // run the bare reference in a child process during the measured time
 	CPUProfile   string
 	MemProfile   string
 	Progress     io.Writer // one line per segment while running (nil: quiet)
@@ -133,13 +134,16 @@ func (r *recorder) Observe(run *result.Run) {
 
 // sample is the process at one instant.
 type sample struct {
-	at         time.Time
-	cpu        time.Duration // user + system, this process
-	rss, hwm   int64         // bytes
-	liveHeap   uint64        // heap live after the last GC
-	gcCPU      float64       // CPU seconds the GC used (estimate, runtime/metrics)
-	allocated  uint64        // bytes allocated on the heap, cumulative
-	goroutines int
+	at       time.Time
+	cpu      time.Duration // user + system, this process
+	rss, hwm int64         // bytes
+	// RSS by kind: anonymous (the Go heap, stacks, runtime) and file
+	// pages mapped (the binary, the run history's mmap), bytes.
+	rssAnon, rssFile int64
+	liveHeap         uint64  // heap live after the last GC
+	gcCPU            float64 // CPU seconds the GC used (estimate, runtime/metrics)
+	allocated        uint64  // bytes allocated on the heap, cumulative
+	goroutines       int
 	// What the Go runtime holds of the RSS: heap spans with objects,
 	// free heap not yet returned to the OS, goroutine stacks, and the
 	// rest (runtime metadata, buffers), bytes.
@@ -148,7 +152,7 @@ type sample struct {
 
 func takeSample() sample {
 	s := sample{at: time.Now(), cpu: processCPU(), goroutines: runtime.NumGoroutine()}
-	s.rss, s.hwm = procStatus()
+	s.rss, s.hwm, s.rssAnon, s.rssFile = procStatus()
 	ms := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/gc/heap/allocs:bytes"},
 		{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"},
 		{Name: "/memory/classes/heap/free:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"},
@@ -185,11 +189,12 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// procStatus reads VmRSS and VmHWM (peak RSS) of this process.
-func procStatus() (rss, hwm int64) {
+// procStatus reads VmRSS, VmHWM (peak RSS), RssAnon and RssFile of this
+// process.
+func procStatus() (rss, hwm, anon, file int64) {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
-		return 0, 0
+		return 0, 0, 0, 0
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -208,9 +213,13 @@ func procStatus() (rss, hwm int64) {
 			rss = n << 10
 		case "VmHWM":
 			hwm = n << 10
+		case "RssAnon":
+			anon = n << 10
+		case "RssFile":
+			file = n << 10
 		}
 	}
-	return rss, hwm
+	return rss, hwm, anon, file
 }
 
 // segResult is one measured part of the run.
@@ -245,8 +254,9 @@ type report struct {
 	views       polls          // of the status page
 	perSec      []int64        // requests started in each second from the start of the schedule
 	log         *countingWriter
-	readyCode   int    // /readyz at the end of the measured time
-	readyBody   string // and what it said
+	readyCode   int         // /readyz at the end of the measured time
+	readyBody   string      // and what it said
+	bare        *bareResult // the bare reference (nil without -bare)
 }
 
 // run performs one load run.
@@ -380,6 +390,13 @@ func run(ctx context.Context, o options) (*report, error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	var bare *bareChild
+	if o.Bare {
+		if bare, err = startBare(base+"/api/login", rep.expectedStepsPerSec(), o.Duration); err != nil {
+			return nil, err
+		}
+		defer bare.kill()
+	}
 	rep.warm = takeSample()
 	prev := rep.warm
 	segLen := o.Duration / time.Duration(o.Segments)
@@ -413,6 +430,11 @@ func run(ctx context.Context, o options) (*report, error) {
 	}
 	rep.end = prev
 	rep.total = all.merge()
+	if bare != nil {
+		if rep.bare, err = bare.wait(); err != nil {
+			return nil, err
+		}
+	}
 	rep.server = targetStats(ctx, base)
 	rep.readyCode, rep.readyBody = getText(ctx, daemonURL+"/readyz")
 	for i := range rec.perSec {

@@ -4,7 +4,9 @@
 // bounded time, and prints what it measured as a markdown table: CPU per
 // step, cores used, RSS, scheduler start jitter, steps per second, step
 // durations against what the target measured, goroutines and heap over
-// time, and the rule evaluation time per cycle.
+// time, the rule evaluation time per cycle, and the CPU per request of a
+// bare net/http loop (a new connection each) against the same target at the
+// same rate in the same time, as a ratio.
 //
 //	go run ./bench/load                                  # 10,000 flows × 4 steps every 1m, 2m measured
 //	go run ./bench/load -flows 1000 -every 6s -duration 10m    # the same steps/s, time compressed 10x: leak check
@@ -34,6 +36,14 @@ func main() {
 		}
 		return
 	}
+	// The child process running the bare reference loop.
+	if spec := os.Getenv(bareEnv); spec != "" {
+		if err := runBare(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "bare:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var o options
 	serve := flag.String("serve", "", "only serve the target on this address (for -target URL from another process)")
 	flag.IntVar(&o.Flows, "flows", 10000, "flows to configure")
@@ -54,6 +64,7 @@ func main() {
 	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured time")
 	flag.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile at the end (and FILE.configured before the first run)")
 	flag.StringVar(&o.Metrics, "metrics", "", "the metric level: default or detailed (every flow's series as before the levels)")
+	flag.BoolVar(&o.Bare, "bare", true, "run the bare reference (net/http, a new connection per request, same target and rate) in a child process during the measured time")
 	quiet := flag.Bool("q", false, "no progress lines on stderr")
 	flag.Parse()
 

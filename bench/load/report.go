@@ -90,6 +90,14 @@ func (r *report) write(w io.Writer) {
 	row("steps/s sustained", fmt.Sprintf("%.1f (schedule: %.1f)", r.stepsPerSec(), r.expectedStepsPerSec()), "")
 	row("kept up", yesNo(ok)+": "+why, "keeps up")
 	row("CPU per step (process)", us(r.cpuPerStep()), "")
+	if b := r.bare; b != nil {
+		ratio := "-"
+		if b.perRequest() > 0 {
+			ratio = fmt.Sprintf("%.2fx", float64(r.cpuPerStep())/float64(b.perRequest()))
+		}
+		row("bare net/http, a new connection per request, same target, rate and time (child process): CPU per request; ours/bare",
+			fmt.Sprintf("%s (%d requests, %d failed); **%s**", us(b.perRequest()), b.Requests, b.Failed, ratio), "≤ 1.5x at 100 checks/s")
+	}
 	row("cores used, average", fmt.Sprintf("%.3f (%.1f CPU s in %.1f s)", r.cores(), r.cpu().Seconds(), r.measured().Seconds()), "< 0.5")
 	// The GC's share and the allocation rate say what a smaller GOGC or a
 	// GOMEMLIMIT near the live heap would cost.
@@ -102,6 +110,7 @@ func (r *report) write(w io.Writer) {
 	row("start jitter p50 / p99 / max", fmt.Sprintf("%s / %s / %s (%d of %d runs > 10 ms)", ms(t.lateness.quantile(.5)),
 		ms(t.lateness.quantile(.99)), ms(t.lateness.quantile(1)), t.late.Load(), t.lateness.count()), "p99 < 10 ms")
 	row("RSS peak / end", fmt.Sprintf("%s / %s", mb(r.end.hwm), mb(r.end.rss)), "< 100 MB")
+	row("RSS at end: anonymous / file pages", fmt.Sprintf("%s / %s", mb(r.end.rssAnon), mb(r.end.rssFile)), "")
 	row("Go memory at end: heap in use / free, not returned / stacks / runtime", fmt.Sprintf("%s / %s / %s / %s",
 		mbu(r.end.heapInUse), mbu(r.end.heapFree), mbu(r.end.stacks), mbu(r.end.runtimeOther)), "")
 	row("RSS before load / configured", fmt.Sprintf("%s / %s", mb(r.base.rss), mb(r.configured.rss)), "")

@@ -201,7 +201,9 @@ func cmdOnce(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(fsys, path, cf.loadOptions())
+	lo := cf.loadOptions()
+	defer daemon.CloseKinds(lo.StepKinds) // a browser started for the runs stops
+	cfg, err := config.Load(fsys, path, lo)
 	if err != nil {
 		return err
 	}

@@ -871,17 +871,17 @@ func truncateRunes(s string, n int) string {
 }
 
 // dispatchMetrics are the dispatcher's Prometheus series. Label values
-// are notifier names (from config), kinds and outcomes: bounded.
+// are notifier names (from config), kinds and results: bounded.
 type dispatchMetrics struct {
 	total    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
 
-// notificationOutcomes are prober_notifications_total's outcomes.
-var notificationOutcomes = [...]string{"sent", "retry", "failed"}
+// notificationResults are prober_notifications_total's result label values.
+var notificationResults = [...]string{"sent", "retry", "failed"}
 
-func (m *dispatchMetrics) sent(notifier string, kind Kind, outcome string) {
-	m.total.WithLabelValues(notifier, string(kind), outcome).Inc()
+func (m *dispatchMetrics) sent(notifier string, kind Kind, res string) {
+	m.total.WithLabelValues(notifier, string(kind), res).Inc()
 }
 
 // outboxCollector reports pending counts and ages at scrape time, from the
@@ -936,8 +936,8 @@ func newDispatchMetrics(reg prometheus.Registerer, d *Dispatcher) *dispatchMetri
 	m := &dispatchMetrics{
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "prober_notifications_total",
-			Help: "Notification delivery attempts by notifier, kind (trigger, reminder, resolve) and outcome (sent, retry, failed).",
-		}, []string{"notifier", "kind", "outcome"}),
+			Help: "Notification delivery attempts by notifier, kind (trigger, reminder, resolve) and result (sent, retry, failed).",
+		}, []string{"notifier", "kind", "result"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "prober_notification_duration_seconds",
 			Help:    "Time of one delivery attempt, including the notifier's rate-limit wait.",
@@ -961,8 +961,8 @@ func newDispatchMetrics(reg prometheus.Registerer, d *Dispatcher) *dispatchMetri
 	// an increase Prometheus can see.
 	for _, w := range d.order {
 		for _, k := range []Kind{Trigger, Reminder, Resolve} {
-			for _, outcome := range notificationOutcomes {
-				m.total.WithLabelValues(w.name, string(k), outcome)
+			for _, res := range notificationResults {
+				m.total.WithLabelValues(w.name, string(k), res)
 			}
 		}
 	}

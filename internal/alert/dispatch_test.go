@@ -297,7 +297,7 @@ func TestNotificationSeriesFromTheStart(t *testing.T) {
 		t.Helper()
 		for _, kind := range []string{"trigger", "reminder", "resolve"} {
 			for _, outcome := range []string{"sent", "retry", "failed"} {
-				labels := map[string]string{"notifier": notifier, "kind": kind, "outcome": outcome}
+				labels := map[string]string{"notifier": notifier, "kind": kind, "result": outcome}
 				if got := metricValue(t, h.reg, "prober_notifications_total", labels); got != 0 {
 					t.Errorf("%v = %v, want a series at 0", labels, got)
 				}
@@ -400,10 +400,10 @@ func TestDispatchLongOutageDelaysNeverDrops(t *testing.T) {
 		if a := n.attemptsOf("A-trigger"); a != failures+1 {
 			t.Errorf("attempts = %d, want %d", a, failures+1)
 		}
-		if got := metricValue(t, h.reg, "prober_notifications_total", map[string]string{"notifier": "pd", "kind": "trigger", "outcome": "retry"}); got != failures {
+		if got := metricValue(t, h.reg, "prober_notifications_total", map[string]string{"notifier": "pd", "kind": "trigger", "result": "retry"}); got != failures {
 			t.Errorf("retry count = %v", got)
 		}
-		if got := metricValue(t, h.reg, "prober_notifications_total", map[string]string{"notifier": "pd", "kind": "trigger", "outcome": "sent"}); got != 1 {
+		if got := metricValue(t, h.reg, "prober_notifications_total", map[string]string{"notifier": "pd", "kind": "trigger", "result": "sent"}); got != 1 {
 			t.Errorf("sent count = %v", got)
 		}
 		sent := h.logs.lines(t, "page_sent")
@@ -500,7 +500,7 @@ func TestDispatchPermanentFailureGoesToDeadLetters(t *testing.T) {
 		if f["level"] != "ERROR" || f["notifier"] != "pd" || f["kind"] != "trigger" || f["dedup_key"] != "A" || !strings.Contains(fmt.Sprint(f["error"]), pdText) {
 			t.Errorf("page_failed = %v", f)
 		}
-		if got := metricValue(t, h.reg, "prober_notifications_total", map[string]string{"notifier": "pd", "kind": "trigger", "outcome": "failed"}); got != 1 {
+		if got := metricValue(t, h.reg, "prober_notifications_total", map[string]string{"notifier": "pd", "kind": "trigger", "result": "failed"}); got != 1 {
 			t.Errorf("failed count = %v", got)
 		}
 		if s := h.d.Stats()["pd"]; s.Dead != 1 || s.Pending != 0 {
@@ -818,10 +818,10 @@ func TestDispatchMetrics(t *testing.T) {
 			labels map[string]string
 			want   float64
 		}{
-			{"prober_notifications_total", map[string]string{"notifier": "pd", "kind": "trigger", "outcome": "retry"}, 2},
-			{"prober_notifications_total", map[string]string{"notifier": "pd", "kind": "trigger", "outcome": "sent"}, 1},
-			{"prober_notifications_total", map[string]string{"notifier": "pd", "kind": "trigger", "outcome": "failed"}, 1},
-			{"prober_notifications_total", map[string]string{"notifier": "pd", "kind": "resolve", "outcome": "sent"}, 1},
+			{"prober_notifications_total", map[string]string{"notifier": "pd", "kind": "trigger", "result": "retry"}, 2},
+			{"prober_notifications_total", map[string]string{"notifier": "pd", "kind": "trigger", "result": "sent"}, 1},
+			{"prober_notifications_total", map[string]string{"notifier": "pd", "kind": "trigger", "result": "failed"}, 1},
+			{"prober_notifications_total", map[string]string{"notifier": "pd", "kind": "resolve", "result": "sent"}, 1},
 			{"prober_notification_duration_seconds", map[string]string{"notifier": "pd"}, 5},
 			{"prober_outbox_pending", map[string]string{"notifier": "pd"}, 0},
 			{"prober_outbox_pending", map[string]string{"notifier": "gone"}, 1},
@@ -842,7 +842,7 @@ func TestDispatchMetrics(t *testing.T) {
 		if got := metricValue(t, h.reg, "prober_outbox_pending", map[string]string{"notifier": "pd2"}); got != 0 {
 			t.Errorf("pending for the new dispatcher's notifier = %v", got)
 		}
-		if got := metricValue(t, h.reg, "prober_notifications_total", map[string]string{"notifier": "pd", "outcome": "sent", "kind": "trigger"}); got != 1 {
+		if got := metricValue(t, h.reg, "prober_notifications_total", map[string]string{"notifier": "pd", "result": "sent", "kind": "trigger"}); got != 1 {
 			t.Errorf("counter lost on rebuild: %v", got)
 		}
 	})

@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -191,6 +192,72 @@ func mapKey(n *yaml.Node, name string) *yaml.Node {
 		}
 	}
 	return n
+}
+
+// List reads a list of mappings (a kind's actions, say), each holding only
+// keys: one block per item, read with the same methods and errors at the
+// item's own file:line:col. what names an item in messages ("an action").
+func (b *StepBlock) List(key, what string, keys []string) []*StepBlock {
+	v := b.o.get(key)
+	if v == nil {
+		return nil
+	}
+	if v.Kind != yaml.SequenceNode {
+		b.f.errorf(v, "%s: expected a list of %ss, got %s", key, what, describe(v))
+		return nil
+	}
+	out := make([]*StepBlock, 0, len(v.Content))
+	for _, item := range v.Content {
+		n := b.f.node(item)
+		out = append(out, &StepBlock{f: b.f, o: b.f.object(n, what, keys), n: n, info: b.info})
+	}
+	return out
+}
+
+// Strings reads a list of plain strings (no placeholders).
+func (b *StepBlock) Strings(key, want string) ([]string, bool) {
+	v := b.o.get(key)
+	if v == nil {
+		return nil, false
+	}
+	if v.Kind != yaml.SequenceNode {
+		b.f.errorf(v, "%s: expected a list, each %s, got %s", key, want, describe(v))
+		return nil, false
+	}
+	out := make([]string, 0, len(v.Content))
+	for _, item := range v.Content {
+		s, ok := b.f.plain(b.f.node(item), want, key+" cannot use {{...}}")
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
+}
+
+// Keys lists the keys the block sets, in document order.
+func (b *StepBlock) Keys() []string {
+	var out []string
+	if b.n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i < len(b.n.Content); i += 2 {
+		k := b.n.Content[i]
+		if _, ok := b.o.known[k.Value]; ok && k.Kind == yaml.ScalarNode && !slices.Contains(out, k.Value) {
+			out = append(out, k.Value)
+		}
+	}
+	return out
+}
+
+// Pos is where key's value is (the block's own position when key is "" or
+// not set), for messages a kind gives when the step runs.
+func (b *StepBlock) Pos(key string) Pos {
+	n := b.n
+	if v := b.o.get(key); key != "" && v != nil {
+		n = v
+	}
+	return b.f.pos(n)
 }
 
 // checkStepKinds reports kinds registered twice or over a step's own keys:

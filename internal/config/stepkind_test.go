@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -224,6 +225,73 @@ func TestStepBlockNested(t *testing.T) {
 		_, err := loadSteps(t, tc.flow, nestKind{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("flow:\n%s\nerr %v\nwant %q", tc.flow, err, tc.want)
+		}
+	}
+}
+
+// seqKind reads a list of one-key items (a browser's actions), sub-blocks
+// and a list of strings.
+type seqKind struct{}
+
+type seqItem struct {
+	op, arg string
+	pos     Pos
+}
+
+type seqSpec struct {
+	items []seqItem
+	tags  []string
+}
+
+func (seqKind) Name() string              { return "seq" }
+func (seqKind) Keys() []string            { return []string{"items", "tags"} }
+func (seqKind) Operands() assert.Operands { return nil }
+func (seqKind) Builtins() assert.Source   { return 0 }
+func (seqKind) Decode(b *StepBlock) any {
+	s := &seqSpec{}
+	for _, it := range b.List("items", "item", []string{"say", "pair"}) {
+		keys := it.Keys()
+		if len(keys) != 1 {
+			it.Errorf("", "one key an item, got %v", keys)
+			continue
+		}
+		item := seqItem{op: keys[0], pos: it.Pos(keys[0])}
+		if sub, ok := it.Block(keys[0], []string{"a", "b"}); ok {
+			a, _ := sub.String("a", "a word")
+			bb, _ := sub.String("b", "a word")
+			item.arg = a + "+" + bb
+		} else {
+			item.arg, _ = it.String(keys[0], "a word")
+		}
+		s.items = append(s.items, item)
+	}
+	s.tags, _ = b.Strings("tags", "a tag")
+	return s
+}
+
+// TestStepBlockLists: a kind reads lists of blocks, sub-blocks and lists
+// of strings, with positions and errors at the items' own file:line:col.
+func TestStepBlockLists(t *testing.T) {
+	cfg, err := loadSteps(t, "name: f\nsteps:\n  - name: a\n    seq:\n      items:\n        - say: hi\n        - pair: {a: x, b: y}\n      tags: [t1, t2]\n", seqKind{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Flows[0].Steps[0].Spec.(*seqSpec)
+	want := []seqItem{{"say", "hi", Pos{"f.yaml", 6, 16}}, {"pair", "x+y", Pos{"f.yaml", 7, 17}}}
+	if !slices.Equal(s.items, want) || !slices.Equal(s.tags, []string{"t1", "t2"}) {
+		t.Errorf("items %v tags %v, want %v", s.items, s.tags, want)
+	}
+	for _, tc := range []struct{ block, want string }{
+		{"{items: x}", "f.yaml:4:18: items: expected a list of items, got"},
+		{"{items: [{say: a, pair: {a: b}}]}", "f.yaml:4:19: one key an item, got [say pair]"},
+		{"{items: [{shout: a}]}", `f.yaml:4:20: unknown field "shout" in item`},
+		{"{items: [{pair: {c: d}}]}", `f.yaml:4:27: unknown field "c" in pair`},
+		{"{tags: t1}", "f.yaml:4:17: tags: expected a list, each a tag, got"},
+		{"{tags: [\"{{x}}\"]}", "tags cannot use {{...}}"},
+	} {
+		_, err := loadSteps(t, "name: f\nsteps:\n  - name: a\n    seq: "+tc.block+"\n", seqKind{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err %v, want %q", tc.block, err, tc.want)
 		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/golden"
 	"github.com/prober-dev/prober/internal/metrics"
 	"github.com/prober-dev/prober/internal/result"
 	"github.com/prober-dev/prober/internal/runlog"
@@ -121,6 +122,9 @@ type Daemon struct {
 	// reloadFailed is why the last reload failed (redacted), nil once one
 	// succeeds: the pages' banner and /readyz's note.
 	reloadFailed atomic.Pointer[string]
+	// uptime reads the regions' uptime from Prometheus for the flow page
+	// (evaluate role; nil otherwise), remade with each configuration.
+	uptime atomic.Pointer[golden.PromUptime]
 
 	reloadMu sync.Mutex // one reload at a time; guards the fields below
 	jobs     []schedule.Job
@@ -200,6 +204,10 @@ func New(o Options) (*Daemon, error) {
 	if d.alerts != nil {
 		alertsView = webAlerts{d.alerts}
 	}
+	var regions web.RegionUptimes
+	if o.Role == RoleEvaluate {
+		regions = webRegions{d}
+	}
 	d.registerBehind(cfg)
 	d.handler = web.New(web.Options{
 		Region:  cfg.Region,
@@ -216,6 +224,7 @@ func New(o Options) (*Daemon, error) {
 		TraceURL:      d.traceURL,
 		Alerts:        alertsView,
 		History:       history,
+		Regions:       regions,
 	})
 	d.handler = d.withBehind(d.handler)
 	if cfg.Tracing != nil {
@@ -283,6 +292,14 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	case len(cfg.Alerting.Rules) > 0 && d.opts.Role != RoleProbe:
 		d.log.Warn("alerting_added_on_reload", "note", "rules take effect at the next restart")
 	}
+	var uptime *golden.PromUptime
+	if d.opts.Role == RoleEvaluate {
+		api, err := golden.NewPromAPI(cfg.Alerting.Prometheus, d.log)
+		if err != nil {
+			return fmt.Errorf("prometheus: %w", err)
+		}
+		uptime = golden.NewPromUptime(api, d.log)
+	}
 	cfg = d.ownFlows(cfg)
 	ropts := runner.Options{Version: d.opts.Version, Region: cfg.Region, Secrets: cfg.Secrets, Transports: d.transports}
 	jobs := make([]schedule.Job, 0, len(cfg.Flows))
@@ -316,6 +333,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	}
 	d.mu.Lock()
 	d.cfg, d.names = cfg, keep
+	d.uptime.Store(uptime)
 	d.secrets.Store(cfg.Secrets)
 	d.store.Retain(names, cfg.Store.Keep) // under mu: see observe
 	if d.archive != nil {
@@ -487,6 +505,10 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stopArchive() // after the runs in flight: their results are written
 	<-archDone
+	// The runs are over: what kinds started for them (a browser) stops.
+	if err := CloseKinds(d.opts.Load.StepKinds); err != nil {
+		d.log.Warn("closing_step_kinds", "error", err.Error())
+	}
 	stopAlerts()
 	<-alertsDone
 	if d.alerts != nil {

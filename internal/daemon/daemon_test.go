@@ -563,7 +563,7 @@ func TestServe(t *testing.T) {
 			{"prober_runs_total", []string{"flow", "checkout", "result", "success"}, 1, 1e9},
 			{"prober_runs_total", []string{"flow", "health", "result", "success"}, 1, 1e9},
 			{"prober_step_runs_total", []string{"flow", "checkout", "step", "pay", "class", "ok"}, 1, 1e9},
-			{"prober_dependency_calls_total", []string{"flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success"}, 1, 1e9},
+			{"prober_dependency_calls_total", []string{"flow", "checkout", "step", "pay", "dependency", "bank-gateway", "result", "success"}, 1, 1e9},
 			{"prober_last_run_success", []string{"flow", "checkout"}, 1, 1},
 			{"prober_flows_configured", nil, 2, 2},
 			{"prober_config_reloads_total", []string{"result", "success"}, 1, 1},

@@ -3,6 +3,7 @@ package daemon
 import (
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 
@@ -20,7 +21,8 @@ func TestStepKindsRegistered(t *testing.T) {
 			"  - name: redis\n    tcp: {address: \"127.0.0.1:6379\", send: \"PING\\r\\n\", reply: \"PONG\"}\n" +
 			"  - name: page\n    request: {url: \"http://127.0.0.1:1/\"}\n" +
 			"  - name: mx\n    dns: {name: shop.test, type: MX}\n    expect: answers.count > 0\n" +
-			"  - name: ping\n    icmp: {host: shop.test}\n    expect: loss == 0\n")},
+			"  - name: ping\n    icmp: {host: shop.test}\n    expect: loss == 0\n" +
+			"  - name: shop\n    browser: {actions: [{goto: \"http://shop.test/\"}, {click: \"#pay\"}]}\n    expect: console.errors == 0\n")},
 	}
 	cfg, err := config.Load(fsys, "probes.yaml", config.Options{StepKinds: StepKinds()})
 	if err != nil {
@@ -30,7 +32,7 @@ func TestStepKindsRegistered(t *testing.T) {
 	for _, s := range cfg.Flows[0].Steps {
 		kinds = append(kinds, s.Kind)
 	}
-	if strings.Join(kinds, ",") != "tls,tcp,,dns,icmp" {
+	if strings.Join(kinds, ",") != "tls,tcp,,dns,icmp,browser" {
 		t.Errorf("kinds %q", kinds)
 	}
 }
@@ -69,3 +71,32 @@ func (oddKind) Keys() []string                 { return nil }
 func (oddKind) Operands() assert.Operands      { return nil }
 func (oddKind) Builtins() assert.Source        { return 0 }
 func (oddKind) Decode(b *config.StepBlock) any { return struct{}{} }
+
+// closerKind is a kind that started something its Close stops.
+type closerKind struct {
+	oddKind
+	closed atomic.Int32
+}
+
+func (k *closerKind) Close() error { k.closed.Add(1); return nil }
+
+// TestServeClosesKinds: when Serve returns, the kinds that are io.Closers
+// (the browser's process) are closed, once; not before.
+func TestServeClosesKinds(t *testing.T) {
+	f := newFixture(t, fixtureOpts{files: map[string]string{
+		"probes.yaml":       probes("health"),
+		"flows/health.yaml": healthFlow("health"),
+	}})
+	k := &closerKind{}
+	f.d.opts.Load.StepKinds = append(f.d.opts.Load.StepKinds, k)
+	f.serve()
+	if k.closed.Load() != 0 {
+		t.Fatal("closed while serving")
+	}
+	if _, err := f.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := k.closed.Load(); n != 1 {
+		t.Errorf("closed %d times after Serve returned, want 1", n)
+	}
+}

@@ -138,7 +138,7 @@ func TestEvaluatorConfig(t *testing.T) {
 	const url = "http://127.0.0.1:8005/workspaces/ws-0123abcd-0000-1111-2222-333344445555"
 	env := map[string]string{"PROMETHEUS_URL": url}
 	cfg, err := config.Load(os.DirFS(dir), "evaluate.yaml", config.Options{
-		Region: "global", SkipSecrets: true, Notifiers: daemon.NotifierKinds(),
+		Region: "global", SkipSecrets: true, Notifiers: daemon.NotifierKinds(), StepKinds: daemon.StepKinds(),
 		Env: func(n string) (string, bool) { v, ok := env[n]; return v, ok },
 	})
 	if err != nil {

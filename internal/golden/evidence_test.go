@@ -259,7 +259,7 @@ func TestPromSourceEvidence(t *testing.T) {
 	const (
 		runs1h = `sum by (result) (increase(prober_runs_total{flow="checkout"}[1h]))`
 		runs5m = `sum by (result) (increase(prober_runs_total{flow="checkout"}[5m]))`
-		gw5m   = `sum by (region, outcome) (increase(prober_dependency_calls_total{dependency="bank-gateway"}[5m]))`
+		gw5m   = `sum by (region, result) (increase(prober_dependency_calls_total{dependency="bank-gateway"}[5m]))`
 	)
 	burn := sloRule(10)
 	burn.BurnRate.Windows = config.DefaultBurnWindows[:1]
@@ -317,7 +317,7 @@ func TestPromSourceEvidence(t *testing.T) {
 				if slices.Contains(tt.failing, region) {
 					outcome = "failure"
 				}
-				ss = append(ss, ser(5, "region", region, "outcome", outcome))
+				ss = append(ss, ser(5, "region", region, "result", outcome))
 			}
 			f.answer(gw5m, ss...)
 			r := rule("gateway_success", config.DependencySuccess)

@@ -572,18 +572,24 @@ func (s *promSource) FlowRatio(ctx context.Context, flow string, window time.Dur
 }
 
 func (s *promSource) DependencyRatio(ctx context.Context, dependency string, window time.Duration, at time.Time) (float64, float64, error) {
-	q := rulekind.DependencyCallsQuery(dependency, window, "outcome")
-	return s.ratio(ctx, q, "outcome", at)
+	q := rulekind.DependencyCallsQuery(dependency, window, "result")
+	return s.ratio(ctx, q, "result", at)
 }
 
 // DependencyRegionRatios counts the calls per region label of the
 // probers that made them.
 func (s *promSource) DependencyRegionRatios(ctx context.Context, dependency string, window time.Duration, at time.Time) ([]RegionRatio, error) {
-	q := rulekind.DependencyCallsQuery(dependency, window, "region", "outcome")
+	q := rulekind.DependencyCallsQuery(dependency, window, "region", "result")
 	v, err := s.q.vector(ctx, q, at)
 	if err != nil {
 		return nil, err
 	}
+	return regionRatios(v), nil
+}
+
+// regionRatios sums a "sum by (region, result)" answer per region, sorted
+// by region: the "success" series are good, all of them the total.
+func regionRatios(v model.Vector) []RegionRatio {
 	by := map[string]*RegionRatio{}
 	var out []RegionRatio
 	for _, smp := range v {
@@ -598,7 +604,7 @@ func (s *promSource) DependencyRegionRatios(ctx context.Context, dependency stri
 			by[reg] = r
 		}
 		r.Total += x
-		if smp.Metric["outcome"] == "success" {
+		if smp.Metric["result"] == "success" {
 			r.Good += x
 		}
 	}
@@ -606,7 +612,7 @@ func (s *promSource) DependencyRegionRatios(ctx context.Context, dependency stri
 		out = append(out, *r)
 	}
 	slices.SortFunc(out, func(a, b RegionRatio) int { return strings.Compare(a.Region, b.Region) })
-	return out, nil
+	return out
 }
 
 // minCoverageSlack is the least slack FlowCovers allows: a scrape interval

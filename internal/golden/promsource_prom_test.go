@@ -60,8 +60,8 @@ func (p *fakeProber) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.WriteString("\n# TYPE prober_run_retries counter\n")
 	fmt.Fprintf(&b, "prober_run_retries_total%s %d\n", l(), fail)
 	b.WriteString("# TYPE prober_dependency_calls counter\n")
-	fmt.Fprintf(&b, "prober_dependency_calls_total%s %d\n", l("step", "pay", "dependency", "bank-gateway", "outcome", "success", "class", "ok"), ok)
-	fmt.Fprintf(&b, "prober_dependency_calls_total%s %d\n", l("step", "pay", "dependency", "bank-gateway", "outcome", "failure", "class", "swallowed_error"), fail)
+	fmt.Fprintf(&b, "prober_dependency_calls_total%s %d\n", l("step", "pay", "dependency", "bank-gateway", "result", "success", "class", "ok"), ok)
+	fmt.Fprintf(&b, "prober_dependency_calls_total%s %d\n", l("step", "pay", "dependency", "bank-gateway", "result", "failure", "class", "swallowed_error"), fail)
 	b.WriteString("# TYPE prober_step_duration_seconds histogram\n")
 	step := func(kv ...string) string { return l(append([]string{"step", "pay"}, kv...)...) }
 	fmt.Fprintf(&b, "prober_step_duration_seconds_bucket%s 0\n", step("le", "0.5"))
@@ -242,6 +242,17 @@ func TestPromSourceRealPrometheus(t *testing.T) {
 	for _, r := range rr[min(1, len(rr)):] { // b, c (a region may lack two samples yet)
 		if r.Good < 0.5*r.Total {
 			t.Errorf("gateway in %s: %+v", r.Region, r)
+		}
+	}
+	// The flow page's uptime per region (evaluate role): a's final runs
+	// fail, b's and c's pass.
+	up, err := NewPromUptime(api, nil).RegionUptime(ctx, "checkout", 24*time.Hour, nowT)
+	if err != nil || len(up) < 2 || up[0].Region != "a" || up[0].Total <= 0 || up[0].Good != 0 {
+		t.Errorf("uptime per region %+v (%v)", up, err)
+	}
+	for _, r := range up[min(1, len(up)):] {
+		if r.Total <= 0 || r.Good != r.Total {
+			t.Errorf("uptime in %s: %+v", r.Region, r)
 		}
 	}
 	hc := src.(HistoryCoverage)

@@ -219,14 +219,14 @@ func TestPromSourceRatios(t *testing.T) {
 		runs1h  = `sum by (result) (increase(prober_runs_total{flow="checkout"}[1h]))`
 		runs3d  = `sum by (result) (increase(prober_runs_total{flow="checkout"}[3d]))`
 		runsNew = `sum by (result) (increase(prober_runs_total{flow="new"}[5m]))`
-		gw5m    = `sum by (outcome) (increase(prober_dependency_calls_total{dependency="bank-gateway"}[5m]))`
-		gw90s   = `sum by (outcome) (increase(prober_dependency_calls_total{dependency="bank-gateway"}[1m30s]))`
+		gw5m    = `sum by (result) (increase(prober_dependency_calls_total{dependency="bank-gateway"}[5m]))`
+		gw90s   = `sum by (result) (increase(prober_dependency_calls_total{dependency="bank-gateway"}[1m30s]))`
 	)
 	f.answer(runs1h, ser(57.5, "result", "success"), ser(2.5, "result", "failure"))
 	f.answer(runs3d, ser(4320, "result", "success"))
 	f.answer(runsNew)
-	f.answer(gw5m, ser(0, "outcome", "success"), ser(8.2, "outcome", "failure"))
-	f.answer(gw90s, ser(3, "outcome", "success"))
+	f.answer(gw5m, ser(0, "result", "success"), ser(8.2, "result", "failure"))
+	f.answer(gw90s, ser(3, "result", "success"))
 	src := fakePromSource(t, f, nil)
 	ctx := context.Background()
 
@@ -337,7 +337,7 @@ func TestPromSourceErrors(t *testing.T) {
 		lat.Latency = &config.LatencyRule{Flow: "checkout", Step: "pay", Quantile: 0.95, Above: time.Second, Window: 10 * time.Minute}
 		for _, q := range []string{
 			`sum by (result) (increase(prober_runs_total{flow="checkout"}[1h]))`,
-			`sum by (outcome) (increase(prober_dependency_calls_total{dependency="bank-gateway"}[5m]))`,
+			`sum by (result) (increase(prober_dependency_calls_total{dependency="bank-gateway"}[5m]))`,
 			`sum(increase(prober_step_duration_seconds_count{flow="checkout",step="pay"}[10m]))`,
 		} {
 			f.fail(q, http.StatusInternalServerError)

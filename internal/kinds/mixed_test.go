@@ -137,10 +137,10 @@ cleanup:
 	// An HTTPS step whose expectations read no cert.* operand still
 	// records its certificate's not-after (the expiry metric), and only
 	// that; the tcp step made no handshake.
-	if a := r.Steps[3].Attrs; len(a) != 1 || a[0].Name != "cert.not_after" || a[0].Value != r.Steps[0].Attr("cert.not_after") {
-		t.Errorf("the cleanup's attributes %v, want only the not-after %s", a, r.Steps[0].Attr("cert.not_after"))
+	if a := r.Steps[6].Attrs; len(a) != 1 || a[0].Name != "cert.not_after" || a[0].Value != r.Steps[2].Attr("cert.not_after") {
+		t.Errorf("the cleanup's attributes %v, want only the not-after %s", a, r.Steps[2].Attr("cert.not_after"))
 	}
-	if a := r.Steps[1].Attrs; len(a) != 0 && r.Steps[1].Attr("cert.not_after") != "" {
+	if a := r.Steps[3].Attrs; len(a) != 0 && r.Steps[3].Attr("cert.not_after") != "" {
 		t.Errorf("the tcp step has a certificate: %v", a)
 	}
 }

@@ -136,8 +136,8 @@ var familyInfo = [nFamilies]struct {
 		"Phases of the last attempt of the step's last run: dns, connect, tls, processing (request sent to first byte), transfer.",
 		dto.MetricType_GAUGE, []string{"flow", "step", "phase"}},
 	famDependency: {"prober_dependency_calls_total",
-		"Calls of steps marked with a dependency (e.g. a bank gateway) in final runs, by outcome; both series exist from the start.",
-		dto.MetricType_COUNTER, []string{"flow", "step", "dependency", "outcome"}},
+		"Calls of steps marked with a dependency (e.g. a bank gateway) in final runs, by result (success, failure, as in prober_runs_total); both series exist from the start.",
+		dto.MetricType_COUNTER, []string{"flow", "step", "dependency", "result"}},
 	famDependencyFailures: {"prober_dependency_failures_total",
 		"Failed calls of steps marked with a dependency (final runs), by failure class.",
 		dto.MetricType_COUNTER, []string{"flow", "step", "dependency", "class"}},
@@ -164,8 +164,6 @@ var phaseNames = [5]string{"dns", "connect", "tls", "processing", "transfer"}
 var (
 	lpSuccess = labelPair("result", "success")
 	lpFailure = labelPair("result", "failure")
-	lpOutSucc = labelPair("outcome", "success")
-	lpOutFail = labelPair("outcome", "failure")
 	lpClassOK = labelPair("class", string(result.OK))
 	lpPhases  = func() (out [5]*dto.LabelPair) {
 		for i, p := range phaseNames {
@@ -1398,10 +1396,10 @@ func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]exe
 		for dep := sd.deps; dep != nil; dep = dep.next {
 			if want(famDependency) {
 				if dep.hasOK {
-					add(famDependency, float64(dep.ok), slp, &dep.lbl.lp, lpOutSucc)
+					add(famDependency, float64(dep.ok), slp, &dep.lbl.lp, lpSuccess)
 				}
 				if dep.hasFailed {
-					add(famDependency, float64(dep.failed), slp, &dep.lbl.lp, lpOutFail)
+					add(famDependency, float64(dep.failed), slp, &dep.lbl.lp, lpFailure)
 				}
 			}
 			if want(famDependencyFailures) && detailed {

@@ -204,17 +204,17 @@ func TestObserve(t *testing.T) {
 			name: "passing run",
 			runs: []*result.Run{passingRun()},
 			want: map[series]float64{
-				s("prober_runs_total", "flow", "checkout", "result", "success"):                                                           1,
-				s("prober_last_run_success", "flow", "checkout"):                                                                          1,
-				s("prober_last_run_timestamp_seconds", "flow", "checkout"):                                                                float64(t0.Unix()),
-				s("prober_flow_duration_seconds", "flow", "checkout"):                                                                     1,
-				s("prober_step_runs_total", "flow", "checkout", "step", "login", "class", "ok"):                                           1,
-				s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok"):                                         1,
-				s("prober_step_runs_total", "flow", "checkout", "step", "cancel_order", "class", "ok"):                                    1,
-				s("prober_step_duration_seconds", "flow", "checkout", "step", "pay"):                                                      1,
-				s("prober_step_phase_seconds", "flow", "checkout", "step", "pay", "phase", "processing"):                                  0.15,
-				s("prober_step_phase_seconds", "flow", "checkout", "step", "pay", "phase", "connect"):                                     0.002,
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success"): 1,
+				s("prober_runs_total", "flow", "checkout", "result", "success"):                                                          1,
+				s("prober_last_run_success", "flow", "checkout"):                                                                         1,
+				s("prober_last_run_timestamp_seconds", "flow", "checkout"):                                                               float64(t0.Unix()),
+				s("prober_flow_duration_seconds", "flow", "checkout"):                                                                    1,
+				s("prober_step_runs_total", "flow", "checkout", "step", "login", "class", "ok"):                                          1,
+				s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok"):                                        1,
+				s("prober_step_runs_total", "flow", "checkout", "step", "cancel_order", "class", "ok"):                                   1,
+				s("prober_step_duration_seconds", "flow", "checkout", "step", "pay"):                                                     1,
+				s("prober_step_phase_seconds", "flow", "checkout", "step", "pay", "phase", "processing"):                                 0.15,
+				s("prober_step_phase_seconds", "flow", "checkout", "step", "pay", "phase", "connect"):                                    0.002,
+				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "result", "success"): 1,
 			},
 			absent: []series{
 				s("prober_run_failures_total", "flow", "checkout", "class", "ok"),
@@ -232,14 +232,14 @@ func TestObserve(t *testing.T) {
 				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "swallowed_error"):                                         1,
 				s("prober_step_runs_total", "flow", "checkout", "step", "cancel_order", "class", "ok"):                                             1,
 				s("prober_step_duration_seconds", "flow", "checkout", "step", "pay"):                                                               1,
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure"):          1,
+				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "result", "failure"):           1,
 				s("prober_run_failures_total", "flow", "checkout", "class", "swallowed_error"):                                                     1,
 				s("prober_dependency_failures_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "class", "swallowed_error"): 1,
 				// A failed step counts under its class, not ok; a skipped step not at all.
-				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "ok"):                                             0,
-				s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok"):                                         0,
-				s("prober_step_duration_seconds", "flow", "checkout", "step", "confirm"):                                                  0,
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success"): 0,
+				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "ok"):                                            0,
+				s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok"):                                        0,
+				s("prober_step_duration_seconds", "flow", "checkout", "step", "confirm"):                                                 0,
+				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "result", "success"): 0,
 			},
 			absent: []series{
 				// A skipped step is counted under no failure class.
@@ -250,18 +250,18 @@ func TestObserve(t *testing.T) {
 			name: "passing then failing",
 			runs: []*result.Run{passingRun(), failingRun()},
 			want: map[series]float64{
-				s("prober_runs_total", "flow", "checkout", "result", "success"):                                                           1,
-				s("prober_runs_total", "flow", "checkout", "result", "failure"):                                                           1,
-				s("prober_last_run_success", "flow", "checkout"):                                                                          0,
-				s("prober_flow_duration_seconds", "flow", "checkout"):                                                                     2,
-				s("prober_step_runs_total", "flow", "checkout", "step", "login", "class", "ok"):                                           2,
-				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "ok"):                                             1,
-				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "swallowed_error"):                                1,
-				s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok"):                                         1,
-				s("prober_step_duration_seconds", "flow", "checkout", "step", "confirm"):                                                  1,
-				s("prober_step_duration_seconds", "flow", "checkout", "step", "pay"):                                                      2,
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success"): 1,
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure"): 1,
+				s("prober_runs_total", "flow", "checkout", "result", "success"):                                                          1,
+				s("prober_runs_total", "flow", "checkout", "result", "failure"):                                                          1,
+				s("prober_last_run_success", "flow", "checkout"):                                                                         0,
+				s("prober_flow_duration_seconds", "flow", "checkout"):                                                                    2,
+				s("prober_step_runs_total", "flow", "checkout", "step", "login", "class", "ok"):                                          2,
+				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "ok"):                                            1,
+				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "swallowed_error"):                               1,
+				s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok"):                                        1,
+				s("prober_step_duration_seconds", "flow", "checkout", "step", "confirm"):                                                 1,
+				s("prober_step_duration_seconds", "flow", "checkout", "step", "pay"):                                                     2,
+				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "result", "success"): 1,
+				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "result", "failure"): 1,
 			},
 		},
 		{
@@ -310,10 +310,10 @@ func TestObserveGatherAndCompare(t *testing.T) {
 # TYPE prober_runs_total counter
 prober_runs_total{flow="checkout",region="eu-west-1",result="failure"} 2
 prober_runs_total{flow="checkout",region="eu-west-1",result="success"} 1
-# HELP prober_dependency_calls_total Calls of steps marked with a dependency (e.g. a bank gateway) in final runs, by outcome; both series exist from the start.
+# HELP prober_dependency_calls_total Calls of steps marked with a dependency (e.g. a bank gateway) in final runs, by result (success, failure, as in prober_runs_total); both series exist from the start.
 # TYPE prober_dependency_calls_total counter
-prober_dependency_calls_total{dependency="bank-gateway",flow="checkout",outcome="failure",region="eu-west-1",step="pay"} 2
-prober_dependency_calls_total{dependency="bank-gateway",flow="checkout",outcome="success",region="eu-west-1",step="pay"} 1
+prober_dependency_calls_total{dependency="bank-gateway",flow="checkout",region="eu-west-1",result="failure",step="pay"} 2
+prober_dependency_calls_total{dependency="bank-gateway",flow="checkout",region="eu-west-1",result="success",step="pay"} 1
 # HELP prober_last_run_success 1 if the flow's last run passed, 0 if it failed.
 # TYPE prober_last_run_success gauge
 prober_last_run_success{flow="checkout",region="eu-west-1"} 0
@@ -398,7 +398,7 @@ func TestSetFlows(t *testing.T) {
 			want[s("prober_step_phase_seconds", "flow", f.Name, "step", st.Name, "phase", "dns")] = 0
 			if st.Dependency != "" {
 				want[s("prober_dependency_calls_total", "flow", f.Name, "step", st.Name,
-					"dependency", st.Dependency, "outcome", "success")] = 0
+					"dependency", st.Dependency, "result", "success")] = 0
 			}
 		}
 		return want
@@ -469,14 +469,14 @@ func TestSetFlows(t *testing.T) {
 				s("prober_step_runs_total", "flow", "checkout", "step", "login", "class", "ok"): 2,
 				s("prober_step_runs_total", "flow", "checkout", "step", "pay", "class", "ok"):   1,
 				// the new dependency's series exists from the start
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "acquirer", "outcome", "success"): 0,
+				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "acquirer", "result", "success"): 0,
 			},
 			goneSeries: []series{
 				s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok"),
 				s("prober_step_duration_seconds", "flow", "checkout", "step", "confirm"),
 				s("prober_step_phase_seconds", "flow", "checkout", "step", "confirm", "phase", "processing"),
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success"),
-				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure"),
+				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "result", "success"),
+				s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "result", "failure"),
 			},
 		},
 	}
@@ -548,7 +548,7 @@ func TestLateRunOfRemovedFlow(t *testing.T) {
 	})
 	checkAbsent(t, reg, []series{
 		s("prober_step_runs_total", "flow", "checkout", "step", "confirm", "class", "ok"),
-		s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "success"),
+		s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "result", "success"),
 	})
 }
 
@@ -805,7 +805,7 @@ var (
 	hexIDRE  = regexp.MustCompile(`^[0-9a-f]{16}$|^[0-9a-f]{32}$`)
 	allowedL = map[string]bool{
 		"region": true, "flow": true, "step": true, "class": true, "dependency": true,
-		"outcome": true, "result": true, "phase": true, "version": true, "revision": true, "goversion": true, "expectation": true,
+		"result": true, "phase": true, "version": true, "revision": true, "goversion": true, "expectation": true,
 		"host": true,
 	}
 )
@@ -944,8 +944,8 @@ func TestStreakFailureInfoAndRetries(t *testing.T) {
 		since: float64(t0.Unix()),
 	})
 	checkValues(t, reg, map[series]float64{
-		s("prober_runs_total", "flow", "checkout", "result", "failure"):                                                           0,
-		s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure"): 0,
+		s("prober_runs_total", "flow", "checkout", "result", "failure"):                                                          0,
+		s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "result", "failure"): 0,
 	})
 
 	// The confirming retry fails too: the streak turns, the failure shows.
@@ -958,8 +958,8 @@ func TestStreakFailureInfoAndRetries(t *testing.T) {
 		since: float64(final.Start.Unix()),
 		// An _info metric is 1; when is the last run's timestamp.
 		info: 1,
-		s("prober_last_run_timestamp_seconds", "flow", "checkout"):                                                                float64(final.Start.Unix()),
-		s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "outcome", "failure"): 1,
+		s("prober_last_run_timestamp_seconds", "flow", "checkout"):                                                               float64(final.Start.Unix()),
+		s("prober_dependency_calls_total", "flow", "checkout", "step", "pay", "dependency", "bank-gateway", "result", "failure"): 1,
 	})
 	// Still failing: the streak keeps its start.
 	later := failingRun()

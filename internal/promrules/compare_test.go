@@ -173,8 +173,8 @@ func TestEngineAgreesWithPrometheus(t *testing.T) {
 			add(fmt.Sprintf(`prober_step_duration_seconds_bucket{flow="checkout",region=%q,step="pay",le="2"}`, reg), k, within)
 			add(fmt.Sprintf(`prober_step_duration_seconds_bucket{flow="checkout",region=%q,step="pay",le="+Inf"}`, reg), k, count)
 			add(fmt.Sprintf(`prober_step_duration_seconds_count{flow="checkout",region=%q,step="pay"}`, reg), k, count)
-			add(fmt.Sprintf(`prober_dependency_calls_total{dependency="bank-gateway",region=%q,outcome="success"}`, reg), k, calls-callsFailed)
-			add(fmt.Sprintf(`prober_dependency_calls_total{dependency="bank-gateway",region=%q,outcome="failure"}`, reg), k, callsFailed)
+			add(fmt.Sprintf(`prober_dependency_calls_total{dependency="bank-gateway",region=%q,result="success"}`, reg), k, calls-callsFailed)
+			add(fmt.Sprintf(`prober_dependency_calls_total{dependency="bank-gateway",region=%q,result="failure"}`, reg), k, callsFailed)
 		}
 	}
 	runPromtool(t, bin, cfg, series, evals, engine)

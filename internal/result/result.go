@@ -31,13 +31,19 @@ const (
 	SwallowedError Class = "swallowed_error"
 	CaptureMissing Class = "capture_missing"
 	Request        Class = "request" // the request could not be built (bad URL after expansion)
+	// The browser kind's own: appended, as the store encodes a class by
+	// its index here.
+	Browser         Class = "browser"          // the browser could not start, or crashed
+	SelectorTimeout Class = "selector_timeout" // an action's element did not show within the timeout
+	Navigation      Class = "navigation"       // a page did not load (net::ERR_...)
+	ScriptError     Class = "script_error"     // the page threw an uncaught exception
 )
 
 // Classes lists every class, in a stable order, for pre-initialising metrics
 // and for documentation.
 var Classes = []Class{OK, DNS, ConnectRefused, ConnectTimeout, TLS, Timeout, Network,
 	HTTP4xx, HTTP429, HTTP5xx, Redirect, BodyTooLarge, InvalidJSON, Assertion,
-	SwallowedError, CaptureMissing, Request}
+	SwallowedError, CaptureMissing, Request, Browser, SelectorTimeout, Navigation, ScriptError}
 
 // Status of a step or run.
 type Status string

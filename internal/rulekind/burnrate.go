@@ -32,6 +32,12 @@ func FlowRunsQuery(flow string, window time.Duration) string {
 	return `sum by (result) (increase(prober_runs_total{` + eq("flow", flow) + `}[` + Window(window) + `]))`
 }
 
+// FlowRegionRunsQuery counts flow's final runs over window by region and
+// result: the flow page's uptime per region in the evaluate role.
+func FlowRegionRunsQuery(flow string, window time.Duration) string {
+	return `sum by (region, result) (increase(prober_runs_total{` + eq("flow", flow) + `}[` + Window(window) + `]))`
+}
+
 // CoverageQuery is whether flow's runs counter had a sample within slack
 // before the query's time: asked at a window's start plus slack, whether
 // the flow's data covers the window (HistoryCoverage in Prometheus). The

@@ -21,7 +21,7 @@ import (
 type dependencyKind struct{}
 
 // DependencyCallsQuery counts dependency's final calls over window, by
-// the labels by (outcome; region, outcome): Source.DependencyRatio and
+// the labels by (result; region, result): Source.DependencyRatio and
 // DependencyRegions in Prometheus.
 func DependencyCallsQuery(dependency string, window time.Duration, by ...string) string {
 	return `sum by (` + strings.Join(by, ", ") + `) (increase(prober_dependency_calls_total{` + eq("dependency", dependency) +

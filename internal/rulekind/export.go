@@ -112,9 +112,9 @@ func (g *Export) Recording() []AlertRule {
 				// Successes "or" zero: a region whose every call fails
 				// has no success series, and its ratio is 0, not absent.
 				Expr: "sum by (dependency, region) (\n" +
-					"  rate(prober_dependency_calls_total{outcome=\"success\"}[" + d + "])\n" +
+					"  rate(prober_dependency_calls_total{result=\"success\"}[" + d + "])\n" +
 					"  or\n" +
-					"  rate(prober_dependency_calls_total{outcome=\"failure\"}[" + d + "]) * 0\n" +
+					"  rate(prober_dependency_calls_total{result=\"failure\"}[" + d + "]) * 0\n" +
 					")\n/\n" +
 					"sum by (dependency, region) (rate(prober_dependency_calls_total[" + d + "]))",
 			},
@@ -122,9 +122,9 @@ func (g *Export) Recording() []AlertRule {
 			AlertRule{
 				Record: recDepFailures + d,
 				Expr: "sum by (dependency, region) (\n" +
-					"  increase(prober_dependency_calls_total{outcome=\"failure\"}[" + d + "])\n" +
+					"  increase(prober_dependency_calls_total{result=\"failure\"}[" + d + "])\n" +
 					"  or\n" +
-					"  increase(prober_dependency_calls_total{outcome=\"success\"}[" + d + "]) * 0\n" +
+					"  increase(prober_dependency_calls_total{result=\"success\"}[" + d + "]) * 0\n" +
 					")",
 			})
 	}

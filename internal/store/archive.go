@@ -28,7 +28,11 @@ import (
 //
 // One bbolt file (as the alert state): ACID commits, a crash leaves the
 // last committed batch, space freed by pruning is reused, and the file
-// lock keeps a second prober out. Runs are added to a queue in memory and
+// lock keeps a second prober out. bbolt reads through a map of the whole
+// file, whose pages, once touched, count in the process's RSS: every
+// flush touches most flows, so the whole file (up to MaxBytes) would be
+// resident. After each Flush and Prune the map's pages are given back
+// (releaseMapped), and only what one batch touches is resident between. Runs are added to a queue in memory and
 // written in batches (Flush, one transaction and one fsync each), so that
 // a run never waits for the disk; a full queue drops runs (counted) rather
 // than block.
@@ -392,7 +396,17 @@ func (a *Archive) Flush() error {
 	if err != nil {
 		return fmt.Errorf("writing run history to %s: %w", a.path, err)
 	}
+	a.releaseMapped()
 	return nil
+}
+
+// releaseMapped gives back the pages of the file's map that this process
+// touched (reads, a commit's traversal): the file and the page cache keep
+// them. Inside a read transaction, which keeps bbolt from remapping.
+func (a *Archive) releaseMapped() {
+	_ = a.view(func(tx *bolt.Tx) error {
+		return dropMappedPages(a.db.Info().Data, tx.Size())
+	})
 }
 
 // update is db.Update with bbolt's panics (a file damaged while open)
@@ -475,6 +489,7 @@ func (a *Archive) Prune(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("pruning run history %s: %w", a.path, err)
 	}
+	a.releaseMapped()
 	return nil
 }
 

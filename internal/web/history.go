@@ -46,10 +46,15 @@ type uptimeView struct {
 // decimals, so that one failure in 100,000 never shows as 100.00%; "" when
 // there are no runs.
 func percent(good, total int) string {
-	if total <= 0 {
+	return percentF(float64(good), float64(total))
+}
+
+// percentF is percent of counts that need not be whole (Prometheus's).
+func percentF(good, total float64) string {
+	if !(total > 0) {
 		return ""
 	}
-	p := math.Floor(10000*float64(good)/float64(total)) / 100
+	p := math.Floor(10000*good/total) / 100
 	return strconv.FormatFloat(p, 'f', 2, 64) + "%"
 }
 

@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"html/template"
 	"net/url"
@@ -123,6 +124,8 @@ type flowView struct {
 	Uptime   []uptimeView  // detail page: 24h, 7d, 30d
 	Latency  template.HTML // detail page: the last day's graph (latencySVG)
 	Badges   []string      // detail page: the badges' paths
+	// Detail page: uptime per region (Options.Regions), when there is one.
+	Regions *regionUptimeView
 }
 
 // box is one run in the strip. The template builds its link as
@@ -319,7 +322,7 @@ func addStrip(fv *flowView, runs []*result.Run) {
 	}
 }
 
-func (s *server) flowView(name string) (*flowPageView, bool) {
+func (s *server) flowView(ctx context.Context, name string) (*flowPageView, bool) {
 	infos := s.o.Source.Flows()
 	i := slices.IndexFunc(infos, func(f FlowInfo) bool { return f.Name == name })
 	if i < 0 {
@@ -334,6 +337,9 @@ func (s *server) flowView(name string) (*flowPageView, bool) {
 		fv.Uptime = s.uptimes(name, now)
 		fv.Latency = latencySVG(s.o.History.Latency(name, now.Add(-graphSpan), now), now)
 		fv.Badges = badgeLinks(name)
+	}
+	if s.o.Regions != nil {
+		fv.Regions = s.regionUptime(ctx, name)
 	}
 	fv.Runs = make([]*runView, len(runs))
 	for j, r := range runs {

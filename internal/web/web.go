@@ -84,6 +84,10 @@ type Options struct {
 	// status and flow pages, the flow page's latency graph, and the
 	// /badges/ endpoints.
 	History History
+	// Regions is the uptime per region (nil: none), for the evaluate
+	// role, whose regions' results are in Prometheus: a table on the flow
+	// page, each flow's figures asked at most once a minute.
+	Regions RegionUptimes
 	// APIToken, when set, is required (as a bearer token) to change
 	// silences; without it only loopback clients may.
 	APIToken string
@@ -96,10 +100,11 @@ const (
 )
 
 type server struct {
-	o     Options
-	pages *pages
-	frags fragCache // status page fragments, see status.go
-	bufs  bufList   // page and JSON buffers for reuse
+	o       Options
+	pages   *pages
+	frags   fragCache   // status page fragments, see status.go
+	bufs    bufList     // page and JSON buffers for reuse
+	regions regionCache // Options.Regions' answers, see regions.go
 }
 
 // New returns the handler for all of the prober's endpoints:
@@ -304,7 +309,7 @@ func (s *server) htmlCSP(w http.ResponseWriter, code int, name string, data any,
 
 func (s *server) flowPage(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	v, ok := s.flowView(name)
+	v, ok := s.flowView(r.Context(), name)
 	if !ok {
 		s.notFound(w, "No flow named "+strconv.Quote(name)+" is configured.")
 		return
