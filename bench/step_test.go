@@ -45,8 +45,9 @@ func flow(url string, steps int) *config.Flow {
 	tok, _ := assert.CompileValue("json.token")
 	for i := 0; i < steps; i++ {
 		f.Steps = append(f.Steps, &config.Step{
-			Name: fmt.Sprintf("step%d", i), Method: "GET", URL: template.MustParse(url + "/x"),
-			Timeout: 10 * time.Second, FollowRedirects: true, StatusChecked: true,
+			Name: fmt.Sprintf("step%d", i), Method: "GET",
+			Spec:    &config.HTTPSpec{Method: "GET", URL: template.MustParse(url + "/x"), FollowRedirects: true},
+			Timeout: 10 * time.Second, StatusChecked: true,
 			Expect: []*assert.Expectation{
 				assert.MustCompile("status == 200"),
 				assert.MustCompile(`json.status == "success"`),

@@ -84,8 +84,8 @@ func (in *interns) str(s string) string {
 	return s
 }
 
-// share replaces fl's labels, vars, header lists and repeated names by
-// shared equal ones, once the flow is complete.
+// share replaces fl's labels, vars and repeated names by shared equal
+// ones, once the flow is complete (HTTPKind shares its header lists).
 func (l *loader) share(fl *Flow) {
 	in := &l.shared
 	fl.Labels = in.stringMap(fl.Labels)
@@ -95,6 +95,5 @@ func (l *loader) share(fl *Flow) {
 			continue
 		}
 		s.Name, s.Method, s.Dependency = in.str(s.Name), in.str(s.Method), in.str(s.Dependency)
-		s.Headers = in.headerList(s.Headers)
 	}
 }

@@ -49,9 +49,9 @@ flows: [a.yaml, b.yaml, c.yaml, {file: d.yaml, vars: {target: "http://y"}}]
 		{"labels of a and c", a.Labels, c.Labels, false},
 		{"vars of a and b", a.Vars, b.Vars, true},
 		{"vars of a and d (entry vars)", a.Vars, d.Vars, false},
-		{"login headers of a and b", a.Steps[0].Headers, b.Steps[0].Headers, true},
-		{"login headers of a and c", a.Steps[0].Headers, c.Steps[0].Headers, false},
-		{"pay headers of a and c (defaults only)", a.Steps[1].Headers, c.Steps[1].Headers, true},
+		{"login headers of a and b", httpOf(a.Steps[0]).Headers, httpOf(b.Steps[0]).Headers, true},
+		{"login headers of a and c", httpOf(a.Steps[0]).Headers, httpOf(c.Steps[0]).Headers, false},
+		{"pay headers of a and c (defaults only)", httpOf(a.Steps[1]).Headers, httpOf(c.Steps[1]).Headers, true},
 		{"step names of a and c", unsafe.StringData(a.Steps[1].Name), unsafe.StringData(c.Steps[1].Name), true},
 	}
 	for _, tt := range tests {
@@ -62,7 +62,7 @@ flows: [a.yaml, b.yaml, c.yaml, {file: d.yaml, vars: {target: "http://y"}}]
 	if fmt.Sprint(c.Labels) != "map[team:pay tier:1]" || d.Vars["target"] != "http://y" || a.Vars["target"] != "http://x" {
 		t.Errorf("values changed: c labels %v, d vars %v, a vars %v", c.Labels, d.Vars, a.Vars)
 	}
-	if h := c.Steps[0].Headers; len(h) != 2 || h[1].Value.String() != "Bearer 2" {
+	if h := httpOf(c.Steps[0]).Headers; len(h) != 2 || h[1].Value.String() != "Bearer 2" {
 		t.Errorf("c's login headers %v", h)
 	}
 }

@@ -36,8 +36,8 @@ type Options struct {
 	// Notifiers are the notifier types (one table: the daemon's,
 	// daemon.NotifierKinds()); a config naming another type fails.
 	Notifiers []NotifierKind
-	// StepKinds are the step kinds besides HTTP (one table: the daemon's);
-	// a flow using another fails.
+	// StepKinds are the step kinds (one table: the daemon's); a flow using
+	// another fails. HTTP (HTTPKind) is one whether listed or not.
 	StepKinds []StepKind
 	// Every, when > 0, replaces every flow's schedule (--every of `prober
 	// demo`). It must be at least 1s, like every: in files.
@@ -78,7 +78,7 @@ func Load(fsys fs.FS, name string, o Options) (cfg *Config, err error) {
 		o.ReadFile = readOSBounded
 	}
 	l := &loader{expects: map[string]*assert.Expectation{}, values: map[string]*assert.Value{}, fsys: fsys, env: o.Env, readFile: o.ReadFile, region: o.Region, skipSecrets: o.SkipSecrets,
-		every: o.Every, runOnStart: o.RunOnStart, secretValues: map[string]string{}, optionalUnset: map[string]bool{}, notifierKinds: o.Notifiers, stepKinds: o.StepKinds}
+		every: o.Every, runOnStart: o.RunOnStart, secretValues: map[string]string{}, optionalUnset: map[string]bool{}, notifierKinds: o.Notifiers, stepKinds: withHTTP(o.StepKinds)}
 	if err := l.checkStepKinds(); err != nil {
 		return nil, err
 	}
@@ -108,7 +108,8 @@ type loader struct {
 	runOnStart  bool
 	// notifierKinds are the registered notifier types (Options.Notifiers).
 	notifierKinds []NotifierKind
-	// stepKinds are the registered step kinds (Options.StepKinds).
+	// stepKinds are the registered step kinds (Options.StepKinds), HTTP's
+	// first.
 	stepKinds []StepKind
 	errs      Errors
 	// secretValues are the resolved secrets, also used to scrub them from

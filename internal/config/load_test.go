@@ -114,19 +114,19 @@ func TestLoadGood(t *testing.T) {
 		!login.StatusChecked || len(login.Expect) != 2 || len(login.Captures) != 1 || login.Captures[0].Name != "token" {
 		t.Errorf("login: %+v", login)
 	}
-	if got := expand(t, login.URL, sc); got != "http://shop/api/login" {
+	if got := expand(t, httpOf(login).URL, sc); got != "http://shop/api/login" {
 		t.Errorf("login url %q", got)
 	}
-	if login.Body.Kind != JSONBody || login.Body.ContentType != "application/json" {
-		t.Errorf("login body %+v", login.Body)
+	if httpOf(login).Body.Kind != JSONBody || httpOf(login).Body.ContentType != "application/json" {
+		t.Errorf("login body %+v", httpOf(login).Body)
 	}
-	body := expand(t, login.Body.Template, sc)
+	body := expand(t, httpOf(login).Body.Template, sc)
 	if want := `{"user":"synthetic-1","password":"p\"w\\"}`; body != want {
 		t.Errorf("login body %s, want %s", body, want)
 	}
 
 	order := co.Steps[1]
-	body = expand(t, order.Body.Template, sc)
+	body = expand(t, httpOf(order).Body.Template, sc)
 	var decoded map[string]any
 	if err := json.Unmarshal([]byte(body), &decoded); err != nil {
 		t.Fatalf("order body %s: %v", body, err)
@@ -136,7 +136,7 @@ func TestLoadGood(t *testing.T) {
 		t.Errorf("order body\n%s\nwant\n%s", body, want)
 	}
 	var hdrs []string
-	for _, h := range order.Headers {
+	for _, h := range httpOf(order).Headers {
 		hdrs = append(hdrs, h.Name+": "+expand(t, h.Value, sc))
 	}
 	if want := []string{"Accept: application/json", "X-Api-Key: key", "Authorization: Bearer tok", "Idempotency-Key: k"}; !slices.Equal(hdrs, want) {
@@ -144,8 +144,8 @@ func TestLoadGood(t *testing.T) {
 	}
 
 	pay := co.Steps[2]
-	if pay.Dependency != "bank-gateway" || pay.Body.Kind != FormBody || pay.Body.ContentType != "application/x-www-form-urlencoded" ||
-		len(pay.Body.Form) != 3 || pay.Body.Form[1].Name != "ref" || expand(t, pay.Body.Form[1].Value, sc) != "o/1" {
+	if pay.Dependency != "bank-gateway" || httpOf(pay).Body.Kind != FormBody || httpOf(pay).Body.ContentType != "application/x-www-form-urlencoded" ||
+		len(httpOf(pay).Body.Form) != 3 || httpOf(pay).Body.Form[1].Name != "ref" || expand(t, httpOf(pay).Body.Form[1].Value, sc) != "o/1" {
 		t.Errorf("pay: %+v", pay)
 	}
 	confirm := co.Steps[3]
@@ -153,12 +153,12 @@ func TestLoadGood(t *testing.T) {
 		confirm.Until.Within != 10*time.Second || len(confirm.Until.Expect) != 1 || confirm.Method != "GET" {
 		t.Errorf("confirm: %+v %+v", confirm, confirm.Until)
 	}
-	if len(confirm.Query) != 1 || confirm.Query[0].Name != "q" || expand(t, confirm.Query[0].Value, sc) != `S"1` {
-		t.Errorf("confirm query %+v", confirm.Query)
+	if len(httpOf(confirm).Query) != 1 || httpOf(confirm).Query[0].Name != "q" || expand(t, httpOf(confirm).Query[0].Value, sc) != `S"1` {
+		t.Errorf("confirm query %+v", httpOf(confirm).Query)
 	}
 	cancel := co.Cleanup[0]
-	if cancel.FollowRedirects || cancel.BasicAuth == nil || expand(t, cancel.BasicAuth.User, sc) != "admin" ||
-		expand(t, cancel.BasicAuth.Password, sc) != `p"w\` {
+	if httpOf(cancel).FollowRedirects || httpOf(cancel).BasicAuth == nil || expand(t, httpOf(cancel).BasicAuth.User, sc) != "admin" ||
+		expand(t, httpOf(cancel).BasicAuth.Password, sc) != `p"w\` {
 		t.Errorf("cancel: %+v", cancel)
 	}
 
@@ -170,9 +170,9 @@ func TestLoadGood(t *testing.T) {
 		t.Errorf("health: entry labels and vars: %v %v", he.Labels, he.Vars)
 	}
 	get := he.Steps[0]
-	if get.Body.Kind != RawBody || get.Body.ContentType != "text/plain; charset=utf-8" ||
-		expand(t, get.Body.Template, scope{vars: map[string]string{"region": "eu"}}) != "ping from eu\n" {
-		t.Errorf("health body %+v", get.Body)
+	if httpOf(get).Body.Kind != RawBody || httpOf(get).Body.ContentType != "text/plain; charset=utf-8" ||
+		expand(t, httpOf(get).Body.Template, scope{vars: map[string]string{"region": "eu"}}) != "ping from eu\n" {
+		t.Errorf("health body %+v", httpOf(get).Body)
 	}
 	if get.StatusChecked || len(get.Expect) != 1 || get.Expect[0].Sources()&assert.SourceDuration == 0 {
 		t.Errorf("health expect %+v", get.Expect)
@@ -267,7 +267,7 @@ func TestDefaults(t *testing.T) {
 	s := fl.Steps[0]
 	// Inherited limits shrink to fit the flow's timeout instead of failing.
 	if s.Timeout != 5*time.Second || s.Until.Within != 500*time.Millisecond || s.Until.Interval != 500*time.Millisecond ||
-		!s.StatusChecked || s.Method != "GET" || !s.FollowRedirects || s.Body.Kind != NoBody {
+		!s.StatusChecked || s.Method != "GET" || !httpOf(s).FollowRedirects || httpOf(s).Body.Kind != NoBody {
 		t.Errorf("step defaults: %+v %+v", s, s.Until)
 	}
 }
@@ -292,8 +292,8 @@ steps:
 		t.Fatal(errs)
 	}
 	a, b := cfg.Flows[0].Steps[0], cfg.Flows[0].Steps[1]
-	if a.Name != "a" || a.Method != "GET" || len(a.Expect) != 1 || len(a.Headers) != 1 ||
-		b.Name != "b" || b.Method != "PUT" || len(b.Headers) != 1 || b.URL.String() != "{{base}}/a" {
+	if a.Name != "a" || a.Method != "GET" || len(a.Expect) != 1 || len(httpOf(a).Headers) != 1 ||
+		b.Name != "b" || b.Method != "PUT" || len(httpOf(b).Headers) != 1 || httpOf(b).URL.String() != "{{base}}/a" {
 		t.Errorf("steps from x-common: %+v %+v", a, b)
 	}
 	cfg, errs = loadFiles(t, map[string]string{
@@ -311,7 +311,7 @@ steps:
 		t.Fatal(errs)
 	}
 	b = cfg.Flows[0].Steps[1]
-	if b.Name != "b" || b.Method != "POST" || len(b.Expect) != 1 || len(b.Headers) != 1 {
+	if b.Name != "b" || b.Method != "POST" || len(b.Expect) != 1 || len(httpOf(b).Headers) != 1 {
 		t.Errorf("merged step: %+v", b)
 	}
 }
@@ -411,7 +411,7 @@ steps:
 		t.Errorf("flow %+v", fl)
 	}
 	show := func(s *Step) (out []string) {
-		for _, h := range s.Headers {
+		for _, h := range httpOf(s).Headers {
 			out = append(out, h.Name+": "+h.Value.String())
 		}
 		return out
@@ -423,7 +423,7 @@ steps:
 	if got := show(b); !slices.Equal(got, []string{"X-Probe: {{flow}}", "Accept: application/json"}) {
 		t.Errorf("step b headers %q", got)
 	}
-	if a.Timeout != 3*time.Second || !a.FollowRedirects || b.FollowRedirects {
+	if a.Timeout != 3*time.Second || !httpOf(a).FollowRedirects || httpOf(b).FollowRedirects {
 		t.Errorf("steps %+v %+v", a, b)
 	}
 }
@@ -446,7 +446,7 @@ func TestJSONBody(t *testing.T) {
 	if errs != nil {
 		t.Fatal(errs)
 	}
-	got := expand(t, cfg.Flows[0].Steps[0].Body.Template, scope{vars: map[string]string{"base": "k\"", "sku": "<&>"}})
+	got := expand(t, httpOf(cfg.Flows[0].Steps[0]).Body.Template, scope{vars: map[string]string{"base": "k\"", "sku": "<&>"}})
 	want := `{"hex":31,"big":123456789012345678901234567890,"float":1.50,"exp":1e3,"neg":-0.5,"yes":"yes",` +
 		`"k\"":"shop.test <&>","nested":{"list":[1,"two",{"three":3}],"empty":{},"none":[]},"ctl":"a\u0001b"}`
 	if got != want {

@@ -10,28 +10,24 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/prober-dev/prober/internal/assert"
-	"github.com/prober-dev/prober/internal/certinfo"
-	"github.com/prober-dev/prober/internal/template"
 )
 
 func (fc *flowCtx) step(n *yaml.Node, cleanup bool) *stepInfo {
 	f := fc.f
 	n = f.node(n)
 	s := &Step{
-		Pos:             f.pos(n),
-		Cleanup:         cleanup,
-		Method:          "GET",
-		Timeout:         fc.stepTimeout,
-		FollowRedirects: fc.fl.HTTP.FollowRedirects,
-		Headers:         fc.headers,
+		Pos:     f.pos(n),
+		Cleanup: cleanup,
+		Timeout: fc.stepTimeout,
 	}
 	info := &stepInfo{step: s}
 	if n.Kind != yaml.MappingNode {
 		f.errorf(n, "expected a mapping for step, got %s", describe(n))
 		return info
 	}
+	kinds := fc.l.stepKinds // HTTP's first
 	keys := stepKeys
-	for _, k := range fc.l.stepKinds {
+	for _, k := range kinds {
 		keys = append(slices.Clip(keys), k.Name())
 	}
 	o := f.object(n, "step", keys)
@@ -49,29 +45,28 @@ func (fc *flowCtx) step(n *yaml.Node, cleanup bool) *stepInfo {
 			s.Name = name
 		}
 	}
-	// The step's kind: request: (HTTP), or one registered kind's block.
+	// The step's kind: the one registered kind whose block it has.
 	var kind StepKind
-	kindKey := ""
-	if o.get("request") != nil {
-		kindKey = "request"
-	}
-	for _, k := range fc.l.stepKinds {
+	for _, k := range kinds {
 		if o.get(k.Name()) == nil {
 			continue
 		}
-		if kindKey != "" {
-			f.errorf(o.key(k.Name()), "a step is one of request or %s (%s is already set)", kindNames(fc.l.stepKinds), kindKey)
+		if kind != nil {
+			f.errorf(o.key(k.Name()), "a step is one of %s or %s (%s is already set)", kinds[0].Name(), kindNames(kinds[1:]), kind.Name())
 			continue
 		}
-		kindKey, kind = k.Name(), k
+		kind = k
 	}
 	switch {
-	case kind != nil:
-		s.Kind, s.Method, s.Headers, s.FollowRedirects = kind.Name(), strings.ToUpper(kind.Name()), nil, false
-	case kindKey == "" && len(fc.l.stepKinds) > 0:
-		f.errorf(n, "step needs a request (or one of %s)", kindNames(fc.l.stepKinds))
-	case kindKey == "":
-		f.errorf(n, "step needs a request")
+	case kind == nil && len(kinds) > 1:
+		f.errorf(n, "step needs a %s (or one of %s)", kinds[0].Name(), kindNames(kinds[1:]))
+	case kind == nil:
+		f.errorf(n, "step needs a %s", kinds[0].Name())
+	case kind.Name() != (HTTPKind{}).Name():
+		s.Kind = kind.Name()
+		fallthrough
+	default:
+		s.Method = strings.ToUpper(kind.Name()) // HTTP's Decode sets its method
 	}
 	// The timeout first: a kind's block may read it (Step()).
 	if v := o.get("timeout"); v != nil {
@@ -83,13 +78,12 @@ func (fc *flowCtx) step(n *yaml.Node, cleanup bool) *stepInfo {
 			}
 		}
 	}
-	if v := o.get("request"); v != nil && kindKey == "request" {
-		fc.request(v, info)
-	}
 	if kind != nil {
 		v := o.get(kind.Name())
-		b := &StepBlock{f: f, o: f.object(v, kind.Name(), kind.Keys()), n: v, info: info}
+		b := &StepBlock{fc: fc, f: f, o: f.object(v, kind.Name(), kind.Keys()), n: v, info: info}
 		s.Spec = kind.Decode(b)
+	} else {
+		kind = kinds[0] // what the rest is checked against
 	}
 	var sources assert.Source
 	if v := o.get("expect"); v != nil {
@@ -106,11 +100,9 @@ func (fc *flowCtx) step(n *yaml.Node, cleanup bool) *stepInfo {
 	// Polling until a 404 must not fail at the first 404: until's
 	// expectations count as checking the status too.
 	s.StatusChecked = sources&assert.SourceStatus != 0
-	if kind == nil {
-		s.ReadsConn = sources&assert.SourceAttr != 0
-		for _, c := range s.Captures {
-			s.ReadsConn = s.ReadsConn || c.Value.Sources()&assert.SourceAttr != 0
-		}
+	s.ReadsAttrs = sources&assert.SourceAttr != 0
+	for _, c := range s.Captures {
+		s.ReadsAttrs = s.ReadsAttrs || c.Value.Sources()&assert.SourceAttr != 0
 	}
 	if v := o.get("dependency"); v != nil {
 		if d, ok := f.str(v, "a dependency name"); ok {
@@ -122,100 +114,6 @@ func (fc *flowCtx) step(n *yaml.Node, cleanup bool) *stepInfo {
 		}
 	}
 	return info
-}
-
-func (fc *flowCtx) request(n *yaml.Node, info *stepInfo) {
-	f, s := fc.f, info.step
-	o := f.object(n, "request", []string{
-		"method", "url", "headers", "query", "json", "form", "body", "content_type", "basic_auth", "follow_redirects",
-	})
-	if v := o.get("method"); v != nil {
-		if m, ok := f.plain(v, "an HTTP method", "method cannot use {{...}}"); ok {
-			if validToken(m) {
-				s.Method = strings.ToUpper(m)
-			} else {
-				f.errorf(v, "invalid HTTP method %s", quote(m))
-			}
-		}
-	}
-	if v := o.get("url"); v == nil {
-		if n.Kind == yaml.MappingNode {
-			f.errorf(n, "request needs a url")
-		}
-	} else if ps, ok := f.pieces(v, "a URL", &info.uses); ok {
-		s.URL = f.l.joinPieces(ps, template.Raw)
-		checkURL(f, v, ps)
-	}
-	if v := o.get("headers"); v != nil {
-		s.Headers = overlayHeaders(fc.headers, f.headers(v, &info.uses))
-	}
-	if v := o.get("query"); v != nil {
-		s.Query = f.params(v, "query parameters", &info.uses)
-	}
-
-	// The body kinds in document order, so that the second one is blamed.
-	kinds := slices.DeleteFunc([]string{"json", "form", "body"}, func(k string) bool { return o.get(k) == nil })
-	slices.SortFunc(kinds, func(a, b string) int {
-		ka, kb := o.key(a), o.key(b)
-		if ka.Line != kb.Line {
-			return ka.Line - kb.Line
-		}
-		return ka.Column - kb.Column
-	})
-	var bodyKey *yaml.Node
-	for _, k := range kinds {
-		v := o.get(k)
-		if bodyKey != nil {
-			f.errorf(o.key(k), "request can have only one of json, form and body (%s is already set)", bodyKey.Value)
-			continue
-		}
-		bodyKey = o.key(k)
-		switch k {
-		case "json":
-			if t, ok := f.jsonTemplate(v, &info.uses); ok {
-				s.Body = Body{Kind: JSONBody, Template: t, ContentType: "application/json"}
-			}
-		case "form":
-			s.Body = Body{Kind: FormBody, Form: f.params(v, "form fields", &info.uses), ContentType: "application/x-www-form-urlencoded"}
-		case "body":
-			if t, ok := f.tmpl(v, "a request body", &info.uses); ok {
-				s.Body = Body{Kind: RawBody, Template: t, ContentType: "text/plain"}
-			}
-		}
-	}
-	if v := o.get("content_type"); v != nil {
-		if ct, ok := f.plain(v, "a content type", "content_type cannot use {{...}}"); ok {
-			if bodyKey == nil {
-				f.errorf(v, "content_type needs a body (json, form or body)")
-			} else {
-				s.Body.ContentType = ct
-			}
-		}
-	}
-	if v := o.get("basic_auth"); v != nil {
-		ao := f.object(v, "basic_auth", []string{"user", "password"})
-		ba := &BasicAuth{Password: template.Literal("")}
-		if u := ao.get("user"); u == nil {
-			if v.Kind == yaml.MappingNode {
-				f.errorf(v, "basic_auth needs a user")
-			}
-		} else if t, ok := f.tmpl(u, "a user name", &info.uses); ok {
-			ba.User = t
-		}
-		if p := ao.get("password"); p != nil {
-			if t, ok := f.tmpl(p, "a password", &info.uses); ok {
-				ba.Password = t
-			}
-		}
-		if ba.User != nil {
-			s.BasicAuth = ba
-		}
-	}
-	if v := o.get("follow_redirects"); v != nil {
-		if b, ok := f.boolean(v); ok {
-			s.FollowRedirects = b
-		}
-	}
 }
 
 // checkURL checks that a URL is plausible with its placeholders stood in
@@ -301,7 +199,7 @@ func (fc *flowCtx) expectations(n *yaml.Node, kind StepKind) ([]*assert.Expectat
 			f.assertError(it, err)
 			continue
 		}
-		if kind != nil && e.Sources()&^kindSources(kind) != 0 {
+		if e.Sources()&^kindSources(kind) != 0 {
 			f.errorf(it, "%s steps cannot read that: their operands are %s", kind.Name(), operandList(kind))
 			continue
 		}
@@ -314,23 +212,13 @@ func (fc *flowCtx) expectations(n *yaml.Node, kind StepKind) ([]*assert.Expectat
 // compileExpectation and compileValue compile each distinct source once per
 // load (equal expressions are shared: they are immutable).
 func (l *loader) compileExpectation(src string, kind StepKind) (*assert.Expectation, error) {
-	if kind == nil { // HTTP: HTTPS steps read their connection's certificate
-		return compileOnce(l.expects, src, func(src string) (*assert.Expectation, error) {
-			return assert.CompileWith(src, certinfo.Operands)
-		})
-	}
-	return compileOnce(l.expects, kind.Name()+"\x00"+src, func(string) (*assert.Expectation, error) {
+	return compileOnce(l.expects, kind.Name(), src, func() (*assert.Expectation, error) {
 		return assert.CompileWith(src, kind.Operands())
 	})
 }
 
 func (l *loader) compileValue(src string, kind StepKind) (*assert.Value, error) {
-	if kind == nil {
-		return compileOnce(l.values, src, func(src string) (*assert.Value, error) {
-			return assert.CompileValueWith(src, certinfo.Operands)
-		})
-	}
-	return compileOnce(l.values, kind.Name()+"\x00"+src, func(string) (*assert.Value, error) {
+	return compileOnce(l.values, kind.Name(), src, func() (*assert.Value, error) {
 		return assert.CompileValueWith(src, kind.Operands())
 	})
 }
@@ -347,11 +235,12 @@ func kindNames(ks []StepKind) string {
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
-// compileOnce returns cache[src] or compiles and caches it, shielding Load
-// from a panic in the expression compiler: config input is fuzzed, and a
-// crash would take the daemon down on reload.
-func compileOnce[T any](cache map[string]T, src string, compile func(string) (T, error)) (out T, err error) {
-	if c, ok := cache[src]; ok {
+// compileOnce returns the cached compilation of src for kind or compiles
+// and caches it, shielding Load from a panic in the expression compiler:
+// config input is fuzzed, and a crash would take the daemon down on reload.
+func compileOnce[T any](cache map[string]T, kind, src string, compile func() (T, error)) (out T, err error) {
+	key := kind + "\x00" + src
+	if c, ok := cache[key]; ok {
 		return c, nil
 	}
 	defer func() {
@@ -360,10 +249,10 @@ func compileOnce[T any](cache map[string]T, src string, compile func(string) (T,
 			out, err = zero, fmt.Errorf("internal error compiling %s (please report): %v", quote(src), r)
 		}
 		if err == nil {
-			cache[src] = out
+			cache[key] = out
 		}
 	}()
-	return compile(src)
+	return compile()
 }
 
 func (f *file) assertError(n *yaml.Node, err error) {
@@ -404,7 +293,7 @@ func (fc *flowCtx) captures(n *yaml.Node, info *stepInfo, kind StepKind) {
 			f.assertError(v, err)
 			continue
 		}
-		if kind != nil && val.Sources()&^kindSources(kind) != 0 {
+		if val.Sources()&^kindSources(kind) != 0 {
 			f.errorf(v, "%s steps cannot read that: their operands are %s", kind.Name(), operandList(kind))
 			continue
 		}

@@ -13,14 +13,14 @@ import (
 	"github.com/prober-dev/prober/internal/template"
 )
 
-// StepKind is a kind of step besides HTTP (whose block is request:),
-// registered with the loader from outside this package
-// (Options.StepKinds): its block is decoded and validated by the kind's own
-// package, and the spec it returns is what the runner executes, so config
-// knows no kind and never imports the runner.
+// StepKind is a kind of step, registered with the loader
+// (Options.StepKinds; HTTPKind, request:, by default): its block is decoded
+// and validated by the kind's own package, and the spec it returns is what
+// the runner executes, so config never imports the runner.
 type StepKind interface {
 	// Name is the step's key that holds the kind's block (tls:, tcp:), and
-	// the kind's name in results.
+	// the kind's name in results (HTTP's excepted: results leave HTTP
+	// steps unnamed).
 	Name() string
 	// Keys are the fields of its block.
 	Keys() []string
@@ -37,6 +37,7 @@ type StepKind interface {
 // StepBlock is one step's kind block in a flow file, read by its kind's
 // Decode with the loader's own checks and file:line:col errors.
 type StepBlock struct {
+	fc   *flowCtx
 	f    *file
 	o    *object
 	n    *yaml.Node
@@ -275,8 +276,21 @@ func (l *loader) checkStepKinds() error {
 	return nil
 }
 
+// withHTTP is ks with the HTTP kind first, whether ks lists it or not:
+// the kind a step without one is told to have. Another kind named
+// "request" is one registered twice (checkStepKinds).
+func withHTTP(ks []StepKind) []StepKind {
+	out := []StepKind{HTTPKind{}}
+	for _, k := range ks {
+		if _, isHTTP := k.(HTTPKind); !isHTTP {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // stepKeys are the fields of every step, whatever its kind.
-var stepKeys = []string{"name", "request", "timeout", "expect", "capture", "until", "dependency"}
+var stepKeys = []string{"name", "timeout", "expect", "capture", "until", "dependency"}
 
 // kindSources are the built-in operands a kind's responses fill.
 func kindSources(k StepKind) assert.Source {

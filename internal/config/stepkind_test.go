@@ -53,6 +53,12 @@ func (pingKind) Decode(b *StepBlock) any {
 	return s
 }
 
+// httpOf is an HTTP step's spec (nil for another kind's step).
+func httpOf(s *Step) *HTTPSpec {
+	h, _ := s.Spec.(*HTTPSpec)
+	return h
+}
+
 func loadSteps(t *testing.T, flow string, kinds ...StepKind) (*Config, error) {
 	t.Helper()
 	fsys := fstest.MapFS{"probes.yaml": {Data: []byte("flows: [f.yaml]\n")}, "f.yaml": {Data: []byte(flow)}}
@@ -76,10 +82,10 @@ steps:
 	}
 	a, b := cfg.Flows[0].Steps[0], cfg.Flows[0].Steps[1]
 	spec, ok := a.Spec.(*pingSpec)
-	if !ok || a.Kind != "ping" || a.Method != "PING" || spec.Wait != "2s" || !spec.Quiet || len(a.Templates) != 1 || a.Headers != nil {
+	if !ok || a.Kind != "ping" || a.Method != "PING" || spec.Wait != "2s" || !spec.Quiet || len(a.Templates) != 1 {
 		t.Errorf("step %+v spec %+v", a, a.Spec)
 	}
-	if len(a.Expect) != 3 || len(a.Captures) != 1 || b.Kind != "" || b.Spec != nil || b.Method != "GET" {
+	if len(a.Expect) != 3 || len(a.Captures) != 1 || b.Kind != "" || httpOf(b) == nil || b.Method != "GET" {
 		t.Errorf("a %+v b %+v", a, b)
 	}
 }
@@ -109,8 +115,58 @@ func TestStepKindErrors(t *testing.T) {
 		t.Errorf("err %v", err)
 	}
 	for _, ks := range [][]StepKind{{pingKind{}, pingKind{}}, {pingKind{name: "request"}}, {pingKind{name: "Not A Slug"}}} {
-		if _, err := loadSteps(t, "name: f\nsteps:\n  - name: a\n    request: {url: \"http://a/\"}\n", ks...); err == nil {
-			t.Errorf("kinds %v registered", ks)
+		_, err := loadSteps(t, "name: f\nsteps:\n  - name: a\n    request: {url: \"http://a/\"}\n", ks...)
+		if err == nil || !strings.Contains(err.Error(), "registered twice, over a step field, or not a slug") {
+			t.Errorf("kinds %v registered: %v", ks, err)
+		}
+	}
+}
+
+// TestHTTPKind: HTTP is a registered kind like any other, there whether
+// the caller lists it (as the daemon's table does) or not: its block
+// decodes into an HTTPSpec, the step keeps only what every kind shares,
+// and its placeholders are the step's Templates, in the order cleanup
+// steps are checked in.
+func TestHTTPKind(t *testing.T) {
+	flow := `name: f
+headers: {X-Flow: "{{f}}"}
+vars: {f: "1", u: "2", b: "3", q: "4", fm: "5", user: "6"}
+steps:
+  - name: a
+    request:
+      method: post
+      url: "http://x/{{u}}"
+      headers: {X-Step: "s"}
+      query: {q: "{{q}}"}
+      form: {fm: "{{fm}}"}
+      basic_auth: {user: "{{user}}"}
+      follow_redirects: false
+    expect: cert.expires_in > 1h
+  - name: b
+    request: {url: "http://x/", json: {b: "{{b}}"}}
+`
+	for _, ks := range [][]StepKind{nil, {HTTPKind{}, pingKind{}}, {pingKind{}, HTTPKind{}}} {
+		cfg, err := loadSteps(t, flow, ks...)
+		if err != nil {
+			t.Fatalf("kinds %v: %v", ks, err)
+		}
+		a, b := cfg.Flows[0].Steps[0], cfg.Flows[0].Steps[1]
+		h := httpOf(a)
+		if a.Kind != "" || a.Method != "POST" || h == nil || h.Method != "POST" || h.FollowRedirects || !a.ReadsAttrs ||
+			len(h.Headers) != 2 || h.Headers[0].Name != "X-Flow" || h.Body.Kind != FormBody || h.BasicAuth == nil {
+			t.Errorf("kinds %v: step %+v spec %+v", ks, a, h)
+		}
+		var refs []string
+		for _, tm := range a.Templates {
+			for _, r := range tm.Refs() {
+				refs = append(refs, r.Name)
+			}
+		}
+		if strings.Join(refs, " ") != "u f q fm user" {
+			t.Errorf("kinds %v: templates read %q", ks, refs)
+		}
+		if hb := httpOf(b); hb == nil || !hb.FollowRedirects || hb.Body.Kind != JSONBody || b.Method != "GET" || b.ReadsAttrs {
+			t.Errorf("kinds %v: step b %+v spec %+v", ks, b, hb)
 		}
 	}
 }

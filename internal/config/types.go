@@ -89,41 +89,39 @@ type Pos struct {
 	Col  int
 }
 
-// Step is one check (an HTTP request, or a registered kind's) with
-// expectations and captures.
+// Step is one check with expectations and captures: what every kind of
+// step shares. What the step does is its kind's (Kind, Spec): HTTP's
+// request: block (HTTPSpec) or a registered kind's.
 type Step struct {
 	Name       string
 	Pos        Pos
 	Dependency string // e.g. "bank-gateway": counted in dependency success
 	Cleanup    bool
 
-	// Kind is "" for an HTTP step (request:, the fields below), else the
-	// name of a registered StepKind whose decoded block is Spec: the runner
-	// executes Spec, and Method is the kind's name in capitals, for display.
+	// Kind is the name of the step's kind in results: "" for an HTTP step
+	// (results have always left HTTP steps unnamed), else the registered
+	// StepKind's ("tls"). Spec is what its StepKind decoded from its
+	// block, which the runner executes (*HTTPSpec for HTTP).
 	Kind string
 	Spec any
+	// Method is what the step does, for display: the HTTP method, or the
+	// kind's name in capitals ("TLS").
+	Method string
 	// Templates are the placeholders of Spec's fields (StepBlock.Template),
-	// so the runner can tell which variables a kind step needs.
+	// so the runner can tell which variables a step needs.
 	Templates []*template.Template
 
-	Method    string
-	URL       *template.Template
-	Headers   []Header // flow headers first, then step headers (later wins)
-	Query     []Param  // appended to the URL's query, values URL-encoded
-	Body      Body
-	BasicAuth *BasicAuth
-
-	Timeout         time.Duration // per attempt; default 10s, never more than the flow timeout
-	FollowRedirects bool          // the flow's default unless the step overrides
-	Expect          []*assert.Expectation
+	Timeout time.Duration // per attempt; default 10s, never more than the flow timeout
+	Expect  []*assert.Expectation
 	// StatusChecked is true when some expectation reads the status; if not,
 	// the runner fails any status >= 400.
 	StatusChecked bool
 	Until         *Until
 	Captures      []Capture
-	// ReadsConn is true when an HTTP step's expectations or captures read
-	// its connection (cert.*, tls.*): only then does the runner record it.
-	ReadsConn bool
+	// ReadsAttrs is true when the step's expectations or captures read its
+	// kind's own operands (cert.*, tls.*): a kind may skip recording them
+	// otherwise, as HTTP steps do their connection's certificate.
+	ReadsAttrs bool
 }
 
 // Header is a request header whose value may hold placeholders.

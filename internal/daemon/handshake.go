@@ -19,14 +19,15 @@ type tlsSpec interface{ MakesTLSHandshake() bool }
 // variables, known at load: "{{shop_url}}/healthz" is decided by
 // shop_url's value.
 func handshakes(st *config.Step, vars map[string]string) bool {
-	if st.Kind != "" {
+	h, ok := st.Spec.(*config.HTTPSpec)
+	if !ok {
 		s, ok := st.Spec.(tlsSpec)
 		return ok && s.MakesTLSHandshake()
 	}
-	if st.URL == nil {
+	if h.URL == nil {
 		return false
 	}
-	b, err := st.URL.Expand(nil, loadScope(vars))
+	b, err := h.URL.Expand(nil, loadScope(vars))
 	prefix := strings.ToLower(string(b))
 	var missing *template.MissingError
 	switch {

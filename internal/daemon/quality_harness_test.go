@@ -420,7 +420,7 @@ func (e *qEnv) make(f *config.Flow, region string, planned, slot, start time.Tim
 	failed := false
 	for i, st := range slices.Concat(f.Steps, f.Cleanup) {
 		s := result.Step{Name: st.Name, Dependency: st.Dependency, Cleanup: st.Cleanup,
-			SpanID: fmt.Sprintf("%012x%04x", n, i), Method: st.Method, URL: st.URL.String(), Start: at}
+			SpanID: fmt.Sprintf("%012x%04x", n, i), Method: st.Method, URL: stepTarget(st), Start: at}
 		if failed && !st.Cleanup {
 			s.Status, s.Class = result.Skipped, result.OK
 			r.Steps = append(r.Steps, s)

@@ -14,13 +14,15 @@ import (
 	"github.com/prober-dev/prober/internal/kinds/tlskind"
 )
 
-// StepKinds are the step kinds besides HTTP, for config.Options.StepKinds:
-// each decodes its block, and the spec it decodes runs itself in the
-// runner (runner.Executor). Adding a kind is its package and one line here.
+// StepKinds are the step kinds, for config.Options.StepKinds: each decodes
+// its block, and the spec it decodes runs in the runner (runner.Executor).
+// Adding a kind is its package and one line here. HTTP's block is decoded
+// by config (every loader has it, listed or not) and run by the runner.
 // A kind that owns a process (the browser) is an io.Closer: CloseKinds
 // stops it, and no process starts before a step of the kind runs.
 func StepKinds() []config.StepKind {
 	return []config.StepKind{
+		config.HTTPKind{},
 		tlskind.Kind{},
 		tcpkind.Kind{},
 		dnskind.Kind{},

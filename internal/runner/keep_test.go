@@ -178,8 +178,8 @@ func TestKeepRedacted(t *testing.T) {
 	for _, keep := range []int{4096, 100, 120, 130, 140, 150} {
 		// pad puts the last echo across the cut at keep.
 		st := newStep("login", "POST", srv.URL+"/login?pad="+strings.Repeat("x", max(0, keep-130)))
-		st.BasicAuth = &config.BasicAuth{User: template.MustParse("u"), Password: template.MustParse("{{secret:PW}}")}
-		st.Headers = []config.Header{{Name: "X-Token", Value: template.MustParse("{{secret:PW}}")}}
+		httpOf(st).BasicAuth = &config.BasicAuth{User: template.MustParse("u"), Password: template.MustParse("{{secret:PW}}")}
+		httpOf(st).Headers = []config.Header{{Name: "X-Token", Value: template.MustParse("{{secret:PW}}")}}
 		f := newFlow(st)
 		f.HTTP.KeepResponse = int64(keep)
 		var shown []string

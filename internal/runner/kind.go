@@ -120,28 +120,38 @@ func (x *Exchange) Classify(err error, p Phase) (result.Class, string) {
 	return classify(err, st)
 }
 
-// attemptKind makes one attempt of a kind's step.
-func (r *run) attemptKind(ctx context.Context, st *config.Step, s *result.Step) (result.Class, string) {
-	exec, ok := st.Spec.(Executor)
-	if !ok {
+// attempt makes one attempt of a step through its kind's executor.
+func (r *run) attempt(ctx context.Context, st *config.Step, exec Executor, s *result.Step) (result.Class, string) {
+	if exec == nil {
 		return result.Request, fmt.Sprintf("step kind %s cannot run here (its spec %T is no runner.Executor)", st.Kind, st.Spec)
 	}
 	actx, cancel := context.WithTimeout(ctx, st.Timeout)
 	defer cancel()
 	r.flowCtx = ctx
 	r.resp.Reset()
-	// The Exchange escapes (an interface call), and with it the step it
-	// points to: a copy, so that HTTP steps keep theirs on the stack.
-	ks := new(result.Step)
-	*ks = *s
-	ks.Timings = result.Timings{}
-	x := &Exchange{r: r, s: ks, st: st, start: time.Now()}
+	x := r.exchange(st, s)
+	x.s.Timings = result.Timings{}
 	class, msg := exec.Execute(actx, x)
-	*s = *ks
+	r.done(s)
 	if r.resp.Duration == 0 {
 		r.resp.Duration = time.Since(x.start)
 	}
 	return class, msg
+}
+
+// exchange sets up the run's Exchange for st, filling a copy of s. The
+// Exchange escapes (an interface call), and with it the step it points
+// to: the run's own, so that an attempt allocates neither and the
+// caller's step stays on its stack. done copies the step back.
+func (r *run) exchange(st *config.Step, s *result.Step) *Exchange {
+	r.xs = *s
+	r.x = Exchange{r: r, s: &r.xs, st: st, start: time.Now()}
+	return &r.x
+}
+
+func (r *run) done(s *result.Step) {
+	*s = r.xs
+	r.xs = result.Step{} // holds nothing of the step past its attempt
 }
 
 // expandError marks errors of Exchange.Expand.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +166,38 @@ func TestKindClassify(t *testing.T) {
 		if c != tc.class || !strings.Contains(msg, tc.msg) {
 			t.Errorf("%v %+v: %s %q, want %s %q", tc.err, tc.p, c, msg, tc.class, tc.msg)
 		}
+	}
+}
+
+// TestHTTPBehindSeam: config's HTTP spec runs as an Executor, and keeps
+// what sets HTTP apart from kinds that expand per attempt: its request is
+// built once per step (a polling step resends the same {{uuid}}), and a
+// request that cannot be built fails the step before any attempt.
+func TestHTTPBehindSeam(t *testing.T) {
+	if _, ok := executor(&config.HTTPSpec{}).(*httpStep); !ok {
+		t.Fatalf("an HTTP spec runs as %T", executor(&config.HTTPSpec{}))
+	}
+	rc := &recorder{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc.add(r)
+		fmt.Fprint(w, `{"status":"pending"}`)
+	}))
+	defer srv.Close()
+	st := withJSON(newStep("h", "POST", srv.URL+"/poll"), template.Part{T: template.MustParse("{{uuid}}"), Esc: template.JSONString})
+	st.Until = &config.Until{Expect: []*assert.Expectation{assert.MustCompile(`json.status == "done"`)},
+		Interval: time.Millisecond, Within: 50 * time.Millisecond}
+	r := mustRun(t, newFlow(st), Options{})
+	if s := r.Steps[0]; s.Attempts < 2 || len(rc.body) != s.Attempts || s.Class != result.SwallowedError {
+		t.Fatalf("HTTP step: %d attempts, %d requests, class %s", s.Attempts, len(rc.body), s.Class)
+	}
+	for _, b := range rc.body[1:] {
+		if b != rc.body[0] || len(b) != 36 {
+			t.Errorf("HTTP bodies across attempts: %q, %q", rc.body[0], b)
+		}
+	}
+
+	r = mustRun(t, newFlow(newStep("m", "GET", srv.URL+"/{{nope}}")), Options{})
+	if s := r.Steps[0]; s.Class != result.CaptureMissing || s.Attempts != 0 || s.URL != "" {
+		t.Errorf("HTTP step without its variable: class %s, %d attempts, URL %q", s.Class, s.Attempts, s.URL)
 	}
 }

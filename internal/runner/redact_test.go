@@ -31,7 +31,7 @@ func TestFailureMessagesRedactEchoedSecrets(t *testing.T) {
 	secrets := secret.NewSet(map[string]string{"K": quoted, "PW": pw, "LONG": long})
 
 	auth := newStep("auth", "GET", srv.URL, `header.X-Echo-Auth == "nope"`)
-	auth.BasicAuth = &config.BasicAuth{User: template.MustParse("u"), Password: template.MustParse("{{secret:PW}}")}
+	httpOf(auth).BasicAuth = &config.BasicAuth{User: template.MustParse("u"), Password: template.MustParse("{{secret:PW}}")}
 	for _, tt := range []struct {
 		name   string
 		step   *config.Step

@@ -6,23 +6,18 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptrace"
-	"net/url"
 	"sync"
 	"time"
 
 	"github.com/prober-dev/prober/internal/assert"
-	"github.com/prober-dev/prober/internal/certinfo"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/result"
 	"github.com/prober-dev/prober/internal/secret"
@@ -204,6 +199,15 @@ type run struct {
 	redacts bool
 	flowCtx context.Context // the context of the step in progress (kinds' Classify)
 	noted   noted           // the last HTTP response, for keep
+	// x and xs are the attempt in progress's Exchange and the step it
+	// fills: the Exchange escapes (an interface call), so the run holds
+	// them rather than each attempt allocating them.
+	x  Exchange
+	xs result.Step
+	// prep and spec are the HTTP step in progress's request, expanded once
+	// for all its attempts, and its spec (the redirect policy).
+	prep *prepared
+	spec *config.HTTPSpec
 }
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -306,121 +310,12 @@ func (r *run) missingVar(st *config.Step) string {
 		}
 		return ""
 	}
-	ts := append([]*template.Template{st.URL, st.Body.Template}, st.Templates...)
-	for _, h := range st.Headers {
-		ts = append(ts, h.Value)
-	}
-	for _, p := range st.Query {
-		ts = append(ts, p.Value)
-	}
-	for _, p := range st.Body.Form {
-		ts = append(ts, p.Value)
-	}
-	if st.BasicAuth != nil {
-		ts = append(ts, st.BasicAuth.User, st.BasicAuth.Password)
-	}
-	for _, t := range ts {
+	for _, t := range st.Templates {
 		if m := check(t); m != "" {
 			return m
 		}
 	}
 	return ""
-}
-
-func (r *run) checkRedirect(req *http.Request, via []*http.Request) error {
-	if !r.step.FollowRedirects {
-		return http.ErrUseLastResponse
-	}
-	if len(via) > r.f.cfg.HTTP.MaxRedirects {
-		return fmt.Errorf("%w: stopped after %d", errTooManyRedirects, r.f.cfg.HTTP.MaxRedirects)
-	}
-	// The scheme only, never the URL: it may carry what the server echoed.
-	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
-		return fmt.Errorf("%w %q (want http or https)", errRedirectScheme, req.URL.Scheme)
-	}
-	return nil
-}
-
-// prepared is a step's request, expanded once and sent once per attempt.
-type prepared struct {
-	method string
-	url    string
-	header http.Header
-	body   []byte
-}
-
-func (r *run) prepare(st *config.Step, spanID string) (*prepared, error) {
-	var err error
-	r.url, err = st.URL.Expand(r.url[:0], &r.scope)
-	if err != nil {
-		return nil, err
-	}
-	u := string(r.url)
-	if len(st.Query) > 0 {
-		pu, err := url.Parse(u)
-		if err != nil {
-			return nil, fmt.Errorf("bad URL %q: %w", r.redact(u), err)
-		}
-		q := pu.Query()
-		for _, p := range st.Query {
-			v, err := p.Value.ExpandString(&r.scope)
-			if err != nil {
-				return nil, err
-			}
-			q.Add(p.Name, v)
-		}
-		pu.RawQuery = q.Encode()
-		u = pu.String()
-	}
-	p := &prepared{method: st.Method, url: u, header: make(http.Header, len(st.Headers)+6)}
-	for _, h := range st.Headers {
-		v, err := h.Value.ExpandString(&r.scope)
-		if err != nil {
-			return nil, err
-		}
-		p.header[h.Name] = []string{v}
-	}
-	switch st.Body.Kind {
-	case config.JSONBody, config.RawBody:
-		p.body, err = st.Body.Template.Expand(nil, &r.scope)
-		if err != nil {
-			return nil, err
-		}
-	case config.FormBody:
-		form := make(url.Values, len(st.Body.Form))
-		for _, fp := range st.Body.Form {
-			v, err := fp.Value.ExpandString(&r.scope)
-			if err != nil {
-				return nil, err
-			}
-			form.Add(fp.Name, v)
-		}
-		p.body = []byte(form.Encode())
-	}
-	if st.Body.Kind != config.NoBody && p.header.Get("Content-Type") == "" {
-		p.header["Content-Type"] = []string{st.Body.ContentType}
-	}
-	if st.BasicAuth != nil {
-		user, err := st.BasicAuth.User.ExpandString(&r.scope)
-		if err != nil {
-			return nil, err
-		}
-		pass, err := st.BasicAuth.Password.ExpandString(&r.scope)
-		if err != nil {
-			return nil, err
-		}
-		req := http.Request{Header: p.header}
-		req.SetBasicAuth(user, pass)
-	}
-	if _, ok := p.header["User-Agent"]; !ok {
-		p.header["User-Agent"] = []string{r.f.userAgent}
-	}
-	p.header["Traceparent"] = []string{traceparent(r.res.TraceID, spanID)}
-	p.header["Tracestate"] = []string{TraceState}
-	p.header[HeaderSynthetic] = []string{"true"}
-	p.header[HeaderFlow] = []string{r.f.cfg.Name}
-	p.header[HeaderRegion] = []string{r.f.opts.Region}
-	return p, nil
 }
 
 func (r *run) redact(s string) string {
@@ -436,17 +331,17 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 	spanID := newSpanID()
 	s := result.Step{
 		Name: st.Name, Dependency: st.Dependency, Cleanup: st.Cleanup,
-		SpanID: spanID, Method: st.Method, Start: time.Now(),
+		SpanID: spanID, Method: st.Method, Kind: st.Kind, Start: time.Now(),
 	}
-	var p *prepared
-	if st.Spec == nil { // HTTP: the request is expanded once for all attempts
-		var err error
-		if p, err = r.prepare(st, spanID); err != nil {
-			return r.fail(s, prepareClass(err), r.redact(err.Error()))
+	exec := executor(st.Spec)
+	p, prepares := exec.(preparer)
+	if prepares {
+		x := r.exchange(st, &s)
+		class, msg := p.prepare(x)
+		r.done(&s)
+		if class != "" {
+			return r.fail(s, class, r.redact(msg))
 		}
-		s.URL = r.redact(p.url)
-	} else {
-		s.Kind = st.Kind
 	}
 
 	var deadline time.Time
@@ -460,13 +355,9 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 	)
 	for {
 		s.Attempts++
-		if p != nil {
-			class, msg = r.attempt(ctx, st, p, &s)
-		} else {
-			class, msg = r.attemptKind(ctx, st, &s)
-			if class == result.CaptureMissing || class == result.Request {
-				break // expanding failed: another attempt would too
-			}
+		class, msg = r.attempt(ctx, st, exec, &s)
+		if !prepares && (class == result.CaptureMissing || class == result.Request) {
+			break // expanding failed: another attempt would too
 		}
 		if st.Until == nil {
 			break
@@ -522,161 +413,6 @@ func (r *run) fail(s result.Step, class result.Class, msg string) result.Step {
 	s.Status, s.Class = result.Failed, class
 	s.Failures = append(s.Failures, result.Failure{Message: msg})
 	return s
-}
-
-// attempt sends the request once and reads the response into r.resp. It
-// returns a class and message on transport failure, or "" on a response.
-func (r *run) attempt(ctx context.Context, st *config.Step, p *prepared, s *result.Step) (result.Class, string) {
-	actx, cancel := context.WithTimeout(ctx, st.Timeout)
-	defer cancel()
-	start := time.Now()
-	r.timing.reset(start)
-	var body io.Reader
-	if p.body != nil {
-		body = bytes.NewReader(p.body)
-	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(actx, r.timing.trace), p.method, p.url, body)
-	if err != nil {
-		return result.Request, "cannot build request: " + stripURL(err)
-	}
-	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
-		return result.Request, fmt.Sprintf("unsupported URL scheme %q (want http or https)", req.URL.Scheme)
-	}
-	req.Header = p.header.Clone()
-	if p.body != nil {
-		b := p.body
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-	}
-	st0 := attemptState{stepTimeout: st.Timeout}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		r.timing.state(&st0)
-		st0.flowDeadline = ctx.Err() != nil
-		s.Timings = r.timing.snapshot(time.Now())
-		return classify(err, st0)
-	}
-	defer resp.Body.Close()
-
-	limit := r.f.cfg.HTTP.BodyLimit
-	data, rerr := readBody(*r.buf, resp.Body, resp.ContentLength, limit)
-	*r.buf = data
-	r.note(s, resp, data)
-	n := int64(len(data))
-	end := time.Now()
-	s.Timings = r.timing.snapshot(end)
-	s.BodyBytes = n
-	s.HTTPStatus = resp.StatusCode
-	if rerr != nil {
-		r.timing.state(&st0)
-		st0.readingBody, st0.bodyBytes = true, n
-		st0.flowDeadline = ctx.Err() != nil
-		return classify(rerr, st0)
-	}
-	if n > limit {
-		return result.BodyTooLarge, fmt.Sprintf("body larger than the %s limit (status %d)", formatBytes(limit), resp.StatusCode)
-	}
-	r.resp.Reset()
-	r.resp.Status = resp.StatusCode
-	r.resp.Header = resp.Header
-	r.resp.Body = data
-	r.resp.Duration = end.Sub(start)
-	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
-		if st.ReadsConn {
-			r.recordConn(resp.TLS, s, end)
-		} else {
-			// Every HTTPS step's certificate is watched (the expiry
-			// metric): its not-after, at the price of one small string.
-			a := certinfo.NotAfter(resp.TLS)
-			a.Value = r.redact(a.Value)
-			s.Attrs = append(s.Attrs[:0], a)
-		}
-	}
-	return "", ""
-}
-
-// errNotVerified is the verification of a connection made with
-// insecure_skip_verify: none.
-var errNotVerified = errors.New("not verified (insecure_skip_verify is set)")
-
-// recordConn sets an HTTPS step's cert.* and tls.* operands and records
-// them in its result, for steps that read them.
-func (r *run) recordConn(cs *tls.ConnectionState, s *result.Step, now time.Time) {
-	var verr error
-	if len(cs.VerifiedChains) == 0 {
-		verr = errNotVerified
-	}
-	s.Attrs = s.Attrs[:0]
-	for _, a := range certinfo.Record(&r.resp, cs, verr, now) {
-		s.Attrs = append(s.Attrs, result.Attr{Name: a.Name, Value: r.redact(a.Value)})
-	}
-}
-
-// readBody reads a body of at most limit bytes into buf's memory (reused
-// across runs), returning limit+1 bytes when there are more. The buffer is
-// sized from Content-Length when there is one, else grown by doubling to at
-// most limit+1: with a bytes.Buffer, which keeps 512 bytes free before every
-// read and doubles plus copies to get them, a body of exactly body_limit cost
-// 2x that in allocations and one byte more 4x.
-func readBody(buf []byte, r io.Reader, size, limit int64) ([]byte, error) {
-	if r == http.NoBody { // HEAD, 204, 304: Content-Length describes no body here
-		return buf[:0], nil
-	}
-	end := limit + 1
-	if size >= 0 && size < limit {
-		end = size + 1 // the +1 sees EOF without growing
-	}
-	buf = buf[:0]
-	switch {
-	case int64(cap(buf)) >= end:
-	case size >= 0:
-		buf = make([]byte, 0, end)
-	case cap(buf) < 32<<10:
-		buf = make([]byte, 0, min(end, 32<<10))
-	}
-	for {
-		if int64(len(buf)) >= end {
-			return buf, nil // over the limit, or over Content-Length
-		}
-		if len(buf) == cap(buf) {
-			next := 2 * int64(cap(buf))
-			if 2*next > end {
-				next = end // straight to the end rather than one doubling short of it
-			}
-			grown := make([]byte, len(buf), next)
-			copy(grown, buf)
-			buf = grown
-		}
-		n, err := r.Read(buf[len(buf):min(int64(cap(buf)), end)])
-		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-}
-
-// stripURL drops the URL from a url.Error: it may carry secrets and is shown
-// separately, redacted.
-func stripURL(err error) string {
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		return uerr.Err.Error()
-	}
-	return err.Error()
-}
-
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // evaluate checks the response against the step's status policy,

@@ -39,9 +39,11 @@ func newFlow(steps ...*config.Step) *config.Flow {
 }
 
 func newStep(name, method, url string, expects ...string) *config.Step {
+	u := template.MustParse(url)
 	st := &config.Step{
-		Name: name, Method: method, URL: template.MustParse(url),
-		Timeout: 2 * time.Second, FollowRedirects: true,
+		Name: name, Method: method, Timeout: 2 * time.Second,
+		Spec:      &config.HTTPSpec{Method: method, URL: u, FollowRedirects: true},
+		Templates: []*template.Template{u},
 	}
 	for _, e := range expects {
 		x := assert.MustCompile(e)
@@ -53,6 +55,9 @@ func newStep(name, method, url string, expects ...string) *config.Step {
 	return st
 }
 
+// httpOf is an HTTP step's spec.
+func httpOf(st *config.Step) *config.HTTPSpec { return st.Spec.(*config.HTTPSpec) }
+
 func withCapture(st *config.Step, name, expr string) *config.Step {
 	v, err := assert.CompileValue(expr)
 	if err != nil {
@@ -63,12 +68,13 @@ func withCapture(st *config.Step, name, expr string) *config.Step {
 }
 
 func withHeader(st *config.Step, name, value string) *config.Step {
-	st.Headers = append(st.Headers, config.Header{Name: name, Value: template.MustParse(value)})
+	h := httpOf(st)
+	h.Headers = append(h.Headers, config.Header{Name: name, Value: template.MustParse(value)})
 	return st
 }
 
 func withJSON(st *config.Step, parts ...template.Part) *config.Step {
-	st.Body = config.Body{Kind: config.JSONBody, Template: template.Join(parts...), ContentType: "application/json"}
+	httpOf(st).Body = config.Body{Kind: config.JSONBody, Template: template.Join(parts...), ContentType: "application/json"}
 	return st
 }
 
@@ -131,7 +137,7 @@ func TestHeadersTraceAndCaptures(t *testing.T) {
 		template.Part{T: template.Literal(`"}`)})
 	order := withHeader(newStep("order", "GET", srv.URL+"/orders/{{n}}?t={{token}}", "status == 200"),
 		"Authorization", "Bearer {{token}} {{sess}}")
-	order.Query = []config.Param{{Name: "region", Value: template.MustParse("{{region}}")}}
+	httpOf(order).Query = []config.Param{{Name: "region", Value: template.MustParse("{{region}}")}}
 	f := newFlow(login, order)
 	f.Vars["user"] = `syn"thetic`
 	r := mustRun(t, f, Options{Secrets: secret.NewSet(map[string]string{"PW": `pa"ss`})})
@@ -199,11 +205,11 @@ func TestBasicAuthFormAndRawBodies(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rc.add(r) }))
 	defer srv.Close()
 	form := newStep("form", "POST", srv.URL+"/f", "status == 200")
-	form.Body = config.Body{Kind: config.FormBody, ContentType: "application/x-www-form-urlencoded",
+	httpOf(form).Body = config.Body{Kind: config.FormBody, ContentType: "application/x-www-form-urlencoded",
 		Form: []config.Param{{Name: "a", Value: template.MustParse("x y&{{v}}")}}}
-	form.BasicAuth = &config.BasicAuth{User: template.MustParse("u"), Password: template.MustParse("{{secret:P}}")}
+	httpOf(form).BasicAuth = &config.BasicAuth{User: template.MustParse("u"), Password: template.MustParse("{{secret:P}}")}
 	raw := newStep("raw", "PUT", srv.URL+"/r", "status == 200")
-	raw.Body = config.Body{Kind: config.RawBody, ContentType: "text/plain", Template: template.MustParse("hello {{v}}")}
+	httpOf(raw).Body = config.Body{Kind: config.RawBody, ContentType: "text/plain", Template: template.MustParse("hello {{v}}")}
 	f := newFlow(form, raw)
 	f.Vars["v"] = "1"
 	r := mustRun(t, f, Options{Secrets: secret.NewSet(map[string]string{"P": "pw"})})
@@ -344,12 +350,12 @@ func TestClassification(t *testing.T) {
 		{name: "redirect loop", path: "/loop", class: result.Redirect, msg: "stopped after 10"},
 		{name: "redirect followed", path: "/redirect-once", expects: []string{`json.status == "success"`}, class: result.OK},
 		{name: "redirect not followed", path: "/redirect-once", expects: []string{"status == 302"},
-			mutate: func(f *config.Flow) { f.Steps[0].FollowRedirects = false }, class: result.OK},
+			mutate: func(f *config.Flow) { httpOf(f.Steps[0]).FollowRedirects = false }, class: result.OK},
 		{name: "redirect to file:", path: "/redirect-to/file", class: result.Request, msg: `redirect to an unsupported URL scheme "file" (want http or https)`},
 		{name: "redirect to javascript:", path: "/redirect-to/javascript", class: result.Request, msg: `unsupported URL scheme "javascript"`},
 		{name: "redirect to gopher:", path: "/redirect-to/gopher", class: result.Request, msg: `unsupported URL scheme "gopher"`},
 		{name: "redirect to file: not followed", path: "/redirect-to/file", expects: []string{"status == 302"},
-			mutate: func(f *config.Flow) { f.Steps[0].FollowRedirects = false }, class: result.OK},
+			mutate: func(f *config.Flow) { httpOf(f.Steps[0]).FollowRedirects = false }, class: result.OK},
 		{name: "connection reset mid-body", path: "/reset", class: result.Network},
 		{name: "closed before headers", path: "/close-before-headers", class: result.Network},
 		{name: "1000 headers", path: "/manyheaders", expects: []string{"status == 200"}, class: result.OK},

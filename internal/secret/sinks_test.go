@@ -54,13 +54,16 @@ func echoServer() *httptest.Server {
 func sinkStep(url string, pad int) *config.Step {
 	st := &config.Step{
 		Name: "echo", Method: "POST", Timeout: 5 * time.Second,
-		URL:   template.MustParse(url + "/echo?pad=" + strconv.Itoa(pad)),
-		Query: []config.Param{{Name: "key", Value: template.MustParse("{{secret:S}}")}},
-		Body: config.Body{Kind: config.JSONBody, ContentType: "application/json", Template: template.Join(
-			template.Part{T: template.Literal(`{"k":"`)},
-			template.Part{T: template.MustParse(`{{secret:S}}`), Esc: template.JSONString},
-			template.Part{T: template.Literal(`"}`)})},
-		BasicAuth: &config.BasicAuth{User: template.MustParse("u"), Password: template.MustParse("{{secret:S}}")},
+		Spec: &config.HTTPSpec{
+			Method: "POST",
+			URL:    template.MustParse(url + "/echo?pad=" + strconv.Itoa(pad)),
+			Query:  []config.Param{{Name: "key", Value: template.MustParse("{{secret:S}}")}},
+			Body: config.Body{Kind: config.JSONBody, ContentType: "application/json", Template: template.Join(
+				template.Part{T: template.Literal(`{"k":"`)},
+				template.Part{T: template.MustParse(`{{secret:S}}`), Esc: template.JSONString},
+				template.Part{T: template.Literal(`"}`)})},
+			BasicAuth: &config.BasicAuth{User: template.MustParse("u"), Password: template.MustParse("{{secret:S}}")},
+		},
 	}
 	for _, e := range []string{
 		`header.X-Echo-Key == "nope"`, `header.X-Echo-Auth == "nope"`, `header.X-Long == "nope"`,
