@@ -174,13 +174,15 @@ func (k *Kind) Decode(b *config.StepBlock) any {
 				it.Errorf(Fill, "fill needs {selector: ..., value: ...}")
 				continue
 			}
-			a.Selector, ok = selector(fb, "selector")
+			var selOK bool
+			a.Selector, selOK = selector(fb, "selector")
 			if !fb.Has("value") {
 				fb.Errorf("", "fill needs a value (the text to type)")
 				ok = false
 			} else if a.Value, ok = fb.Template("value", "the text to type"); !ok {
 				continue
 			}
+			ok = ok && selOK
 		case WaitFor:
 			if wb, isMap := it.Block(WaitFor, []string{"selector", "text", "url"}); isMap {
 				if len(wb.Keys()) != 1 {
@@ -204,13 +206,15 @@ func (k *Kind) Decode(b *config.StepBlock) any {
 				it.Errorf(Select, "select needs {selector: ..., value: ...}")
 				continue
 			}
-			a.Selector, ok = selector(sb, "selector")
+			var selOK bool
+			a.Selector, selOK = selector(sb, "selector")
 			if !sb.Has("value") {
 				sb.Errorf("", "select needs a value (the option's value)")
 				ok = false
 			} else if a.Value, ok = sb.Template("value", "an option's value"); !ok {
 				continue
 			}
+			ok = ok && selOK
 		case Press:
 			// press: Enter (to the focused element), or {selector, key}.
 			kblock := it
