@@ -219,6 +219,7 @@ func New(o Options) (*Daemon, error) {
 		Metrics:       d.metrics.Handler(d.reg, metrics.HandlerOpts{ErrorLog: slogErrorLog{o.Logger}}),
 		Ready:         d.ready,
 		ReloadFailure: d.reloadFailure,
+		Behind:        d.behindNote,
 		Series:        func() int { return int(d.series.Load()) },
 		LogSearchURL:  o.LogSearchURL,
 		TraceURL:      d.traceURL,

@@ -55,6 +55,15 @@ func (d *Daemon) registerBehind(cfg *config.Config) {
 	}))
 }
 
+// behindNote is the scheduler's backlog for the pages' banner, "" while
+// it keeps up.
+func (d *Daemon) behindNote() string {
+	if b, behind := d.sched.Behind(time.Now()); behind {
+		return b.String()
+	}
+	return ""
+}
+
 // withBehind answers /readyz with 200 and "ready, behind: ..." while the
 // scheduler skips runs: a prober that is behind still runs (and reports)
 // what it can, and taking it out of service or restarting it would not

@@ -93,6 +93,9 @@ func TestReadyzSaysBehind(t *testing.T) {
 	if code, _, body := f.get("/readyz", ""); code != 200 || strings.Contains(body, "behind") {
 		t.Fatalf("/readyz before any skip: %d %q", code, body)
 	}
+	if _, _, page := f.get("/", ""); strings.Contains(page, "Behind schedule") {
+		t.Fatalf("the status page says behind before any skip")
+	}
 	var body string
 	waitFor(t, 15*time.Second, "/readyz saying behind", func() bool {
 		var code int
@@ -104,6 +107,12 @@ func TestReadyzSaysBehind(t *testing.T) {
 	}
 	if v, ok := value(f.metrics(), "prober_schedule_behind"); !ok || v != 1 {
 		t.Fatalf("prober_schedule_behind %v (present %v), want 1", v, ok)
+	}
+	// Every page says so too, with the flows that skip.
+	for _, path := range []string{"/", "/flows/slow"} {
+		if _, _, page := f.get(path, ""); !strings.Contains(page, `class="banner behind"`) || !strings.Contains(page, "Behind schedule: ") || !strings.Contains(page, "slow ") {
+			t.Errorf("%s lacks the behind banner: %.600s", path, page)
+		}
 	}
 	var skips float64
 	waitFor(t, 10*time.Second, "three skips", func() bool { // more skips, still one line

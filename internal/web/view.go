@@ -105,6 +105,9 @@ type page struct {
 	Refresh                     bool
 	// Banner is a failed reload (Options.ReloadFailure), atop every page.
 	Banner string
+	// Behind is the scheduler's backlog (Options.Behind), atop every page:
+	// the figures on the page are older than their schedules say.
+	Behind string
 	Series int // the footer's count, 0: not shown
 }
 
@@ -195,7 +198,7 @@ type errorView struct {
 
 func (s *server) page(title string, refresh bool) page {
 	return page{Title: title, Region: s.o.Region, Version: s.o.Version,
-		Now: absTime(s.now()), Refresh: refresh, Banner: s.reloadFailure(), Series: s.series()}
+		Now: absTime(s.now()), Refresh: refresh, Banner: s.reloadFailure(), Behind: s.behind(), Series: s.series()}
 }
 
 func (s *server) series() int {

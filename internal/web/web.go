@@ -64,6 +64,10 @@ type Options struct {
 	// banner on every page and a note in /readyz; "" when it succeeded (or
 	// none was tried). Nil means never.
 	ReloadFailure func() string
+	// Behind says how the prober is behind its schedule (runs skipped in
+	// the last minute because the previous run of the flow was still
+	// going), for a banner on every page; "" when it keeps up.
+	Behind func() string
 	// Series is how many series the flows export (the footer's count); optional.
 	Series func() int
 	// Now is the clock; default time.Now (tests fix it).
@@ -246,6 +250,13 @@ func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	text(w, http.StatusOK, "ready")
+}
+
+func (s *server) behind() string {
+	if s.o.Behind == nil {
+		return ""
+	}
+	return s.o.Behind()
 }
 
 func (s *server) reloadFailure() string {
