@@ -6,12 +6,14 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/template"
 )
 
 // pipeNet is an in-memory network for tests in a synctest bubble: a real
@@ -277,5 +279,44 @@ func TestParseRetryAfter(t *testing.T) {
 		if d, ok := parseRetryAfter(tt.in, now); d != tt.want || ok != tt.ok {
 			t.Errorf("parseRetryAfter(%q) = %s, %v; want %s, %v", tt.in, d, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+func TestRetryConnectRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pn := newPipeNet()
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})}
+		go srv.Serve(pn)
+		defer srv.Close()
+		dials := 0
+		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if dials++; dials < 3 {
+				return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+			}
+			return pn.dial(ctx, network, addr)
+		}
+		st := withRetry(newStep("s", "GET", "http://api.test/x"), 3)
+		res := mustRun(t, newFlow(st), Options{DialContext: dial})
+		if s := res.Steps[0]; s.Status != result.Passed || s.Attempts != 3 || s.Retries != 2 || dials != 3 {
+			t.Errorf("step %+v after %d dials", s, dials)
+		}
+		// Only on: classes are retried.
+		dials = 0
+		st = withRetry(newStep("s", "GET", "http://api.test/x"), 3)
+		st.Retry.On = []string{"http_5xx"}
+		res = mustRun(t, newFlow(st), Options{DialContext: dial})
+		if s := res.Steps[0]; s.Class != result.ConnectRefused || s.Attempts != 1 {
+			t.Errorf("on: [http_5xx]: step %+v", s)
+		}
+	})
+}
+
+func TestRetryOtherKinds(t *testing.T) {
+	// The seam is the runner's: a registered kind's failures retry too.
+	st := echoStep("e", &echoSpec{Msg: template.MustParse("x"), Fail: result.ConnectRefused})
+	st.Retry = &config.Retry{Attempts: 3, On: config.DefaultRetryOn, Backoff: time.Millisecond, MaxBackoff: time.Millisecond}
+	res := mustRun(t, newFlow(st), Options{})
+	if s := res.Steps[0]; s.Class != result.ConnectRefused || s.Attempts != 3 || s.Retries != 2 {
+		t.Errorf("step %+v", s)
 	}
 }
