@@ -104,6 +104,9 @@ func (fc *flowCtx) step(n *yaml.Node, cleanup bool) *stepInfo {
 	for _, c := range s.Captures {
 		s.ReadsAttrs = s.ReadsAttrs || c.Value.Sources()&assert.SourceAttr != 0
 	}
+	if v := o.get("retry"); v != nil {
+		s.Retry = fc.retry(v, s)
+	}
 	if v := o.get("dependency"); v != nil {
 		if d, ok := f.str(v, "a dependency name"); ok {
 			if validSlug(d) {

@@ -290,7 +290,7 @@ func withHTTP(ks []StepKind) []StepKind {
 }
 
 // stepKeys are the fields of every step, whatever its kind.
-var stepKeys = []string{"name", "timeout", "expect", "capture", "until", "dependency"}
+var stepKeys = []string{"name", "timeout", "expect", "capture", "until", "retry", "dependency"}
 
 // kindSources are the built-in operands a kind's responses fill.
 func kindSources(k StepKind) assert.Source {

@@ -117,6 +117,7 @@ type Step struct {
 	// the runner fails any status >= 400.
 	StatusChecked bool
 	Until         *Until
+	Retry         *Retry // nil: one try
 	Captures      []Capture
 	// ReadsAttrs is true when the step's expectations or captures read its
 	// kind's own operands (cert.*, tls.*): a kind may skip recording them

@@ -48,6 +48,9 @@ func Text(w io.Writer, r *result.Run) error {
 		if s.Attempts > 1 {
 			fmt.Fprintf(&b, "  attempts=%d", s.Attempts)
 		}
+		if s.Retries > 0 { // the step's retry: at work (until polls are the rest)
+			fmt.Fprintf(&b, "  retries=%d", s.Retries)
+		}
 		fmt.Fprintf(&b, "  span_id=%s\n", s.SpanID)
 		if s.Method != "" && s.URL != "" {
 			fmt.Fprintf(&b, "       %s %s\n", s.Method, s.URL)

@@ -68,7 +68,7 @@ func failingRun() *result.Run {
 // refused: no response at all, and the cleanup could not run.
 func refused() *result.Run {
 	login := result.Step{Name: "login", SpanID: "5555555555555555", Method: "POST", URL: "http://127.0.0.1:1/api/login",
-		Status: result.Failed, Class: result.ConnectRefused, Attempts: 3, Start: t0, Duration: 800 * time.Microsecond,
+		Status: result.Failed, Class: result.ConnectRefused, Attempts: 3, Retries: 2, Start: t0, Duration: 800 * time.Microsecond,
 		Failures: []result.Failure{{Message: "connection refused by 127.0.0.1:1"}}}
 	return &result.Run{
 		ID: "c0ffee0000000001", Flow: "health", Region: "us-east-1", TraceID: traceFail,
@@ -132,7 +132,7 @@ func TestText(t *testing.T) {
 				{`checkout failed at step pay: json.status == "success": got "processing" (class swallowed_error)`},
 				{"search the system's logs for trace_id=" + traceFail},
 			},
-			not: []string{"PASSED", "skipped: an earlier", "attempts="},
+			not: []string{"PASSED", "skipped: an earlier", "attempts=", "retries="},
 		},
 		{
 			name: "cleanup failed, run passed",
@@ -173,7 +173,7 @@ func TestText(t *testing.T) {
 			run:  refused(),
 			lines: [][]string{
 				{"health FAILED", "region=us-east-1"},
-				{"FAIL", "login", "---", "800µs", "class=connect_refused", "attempts=3", "span_id=5555555555555555"},
+				{"FAIL", "login", "---", "800µs", "class=connect_refused", "attempts=3", "retries=2", "span_id=5555555555555555"},
 				{"-> connection refused by 127.0.0.1:1"},
 				{"skip", "cancel_order (cleanup)", `variable "order_id" was never captured`},
 				{"health failed at step login: connection refused by 127.0.0.1:1 (class connect_refused)"},

@@ -106,6 +106,9 @@ type Step struct {
 	// Response is what the server answered to the last attempt of a
 	// failed step (nil for a step that passed, or that got no answer).
 	Response *Response `json:"response,omitempty"`
+	// Retries are the attempts the step's retry: made after a failed one
+	// (a 429, a 5xx, a refused connection), counted in Attempts.
+	Retries int `json:"retries,omitempty"`
 }
 
 // Attr is one named fact a step kind recorded.

@@ -344,18 +344,25 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 		}
 	}
 
+	// bound is when retries must be done: the step's share of the flow
+	// timeout (cleanup steps have none other), or until's within.
+	bound := s.Start.Add(r.f.cfg.Timeout)
 	var deadline time.Time
 	if st.Until != nil {
 		deadline = s.Start.Add(st.Until.Within)
+		bound = deadline
 	}
 	var (
 		class    result.Class
 		msg      string
+		note     string
 		untilBad []assert.Failure
 	)
 	for {
-		s.Attempts++
-		class, msg = r.attempt(ctx, st, exec, &s)
+		class, msg, note = r.try(ctx, st, exec, &s, bound)
+		if note != "" {
+			break // the server asked for more time than is left
+		}
 		if !prepares && (class == result.CaptureMissing || class == result.Request) {
 			break // expanding failed: another attempt would too
 		}
@@ -373,11 +380,20 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 				break
 			}
 		}
-		if time.Now().Add(st.Until.Interval).After(deadline) || !sleep(ctx, st.Until.Interval) {
+		// A poll answered 429 or 503 with Retry-After waits as asked.
+		wait := st.Until.Interval
+		if ra, ok := r.retryAfter(time.Now()); ok {
+			wait = max(wait, ra)
+		}
+		if time.Now().Add(wait).After(deadline) || !sleep(ctx, wait) {
 			break
 		}
 	}
 	s.Duration = time.Since(s.Start)
+	if note != "" {
+		// First, so that it is the step's message: why it stopped early.
+		s.Failures = append(s.Failures, result.Failure{Message: r.redact(note)})
+	}
 	if class != "" {
 		return r.fail(s, class, r.redact(msg))
 	}

@@ -433,7 +433,10 @@ func (s *server) addSteps(v *runView, r *result.Run) {
 			sv.StatusClass, sv.StatusText = "skip", "– "+sv.StatusText
 			sv.Class = "" // a skipped step has no outcome to classify
 		}
-		if st.Attempts > 1 {
+		switch {
+		case st.Retries > 0: // the step's retry: at work, told from until's polls
+			sv.StatusText += " (" + strconv.Itoa(st.Attempts) + " attempts, " + strconv.Itoa(st.Retries) + " " + plural(st.Retries, "retry", "retries") + ")"
+		case st.Attempts > 1:
 			sv.StatusText += " (" + strconv.Itoa(st.Attempts) + " attempts)"
 		}
 		if len(st.Failures) > 0 {

@@ -1,0 +1,119 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prober-dev/prober/internal/assert"
+	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/result"
+)
+
+// try makes one request of a step, tried again as its retry: says while
+// it fails in a class retried: a 429 or 5xx the step does not expect, a
+// refused connection, a timeout. Every try counts in s.Attempts, every
+// one after the first in s.Retries. bound is when the step must be done
+// (its share of the flow timeout, or until's within). note, when set,
+// says why a retry was given up early (a Retry-After past bound).
+func (r *run) try(ctx context.Context, st *config.Step, exec Executor, s *result.Step, bound time.Time) (class result.Class, msg, note string) {
+	for n := 1; ; n++ {
+		s.Attempts++
+		class, msg = r.attempt(ctx, st, exec, s)
+		rt := st.Retry
+		if rt == nil || n >= rt.Attempts {
+			return class, msg, ""
+		}
+		rc := r.retryClass(st, class)
+		if rc == "" || !rt.Retries(string(rc)) || st.Kind == "" && !rt.NonIdempotent && !config.IdempotentMethod(st.Method) {
+			return class, msg, ""
+		}
+		wait := backoff(rt, n)
+		ra, asked := r.retryAfter(time.Now())
+		if asked {
+			wait = max(wait, ra)
+		}
+		left := time.Until(bound)
+		if dl, ok := ctx.Deadline(); ok {
+			left = min(left, time.Until(dl))
+		}
+		if asked && ra > left {
+			return class, msg, fmt.Sprintf("%s: the server asked to wait %s (Retry-After) before trying again, more than the %s left of the step; not retried",
+				rc, ra.Round(time.Second), max(left, 0).Round(time.Millisecond))
+		}
+		if wait >= left || !sleep(ctx, wait) {
+			return class, msg, "" // no time for another try
+		}
+		s.Retries++
+	}
+}
+
+// retryClass is the class a retry looks at: the attempt's failure, or for
+// a response the class its status fails with (429, 5xx) unless the step's
+// status expectations accept it (a step expecting 503 is not retried on it).
+func (r *run) retryClass(st *config.Step, class result.Class) result.Class {
+	if class != "" {
+		return class
+	}
+	status := r.resp.Status
+	if status < 400 { // and 0: no response
+		return ""
+	}
+	if st.StatusChecked && statusAccepted(st.Expect, &r.resp) {
+		return ""
+	}
+	return StatusClass(status)
+}
+
+// statusAccepted reports whether every status expectation of es holds.
+func statusAccepted(es []*assert.Expectation, resp *assert.Response) bool {
+	for _, e := range es {
+		if e.Sources()&assert.SourceStatus == 0 {
+			continue
+		}
+		if _, ok := e.Check(resp); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// backoff is the wait before retry n (1 for the first): exponential from
+// rt.Backoff, capped at rt.MaxBackoff, with full jitter so that probes
+// that failed together do not come back together.
+func backoff(rt *config.Retry, n int) time.Duration {
+	d := rt.Backoff
+	for i := 1; i < n && d < rt.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, rt.MaxBackoff)
+	return rand.N(d + 1)
+}
+
+// retryAfter is the Retry-After of the last response when it is a 429 or
+// 503 (RFC 9110 10.2.3): delay-seconds or an HTTP-date, relative to now.
+func (r *run) retryAfter(now time.Time) (time.Duration, bool) {
+	if r.resp.Status != http.StatusTooManyRequests && r.resp.Status != http.StatusServiceUnavailable {
+		return 0, false
+	}
+	return parseRetryAfter(r.resp.Header.Get("Retry-After"), now)
+}
+
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(secs) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return max(t.Sub(now), 0), true
+}
