@@ -49,6 +49,7 @@ const encStepFlags2 = encCleanup
 // Bits of a step's second flags byte.
 const (
 	encResponse = 1 << iota // a kept response follows the kind part
+	encRetries              // the step's retries (a varint) follow the response
 )
 
 // appendRun appends r, its flow name and labels excepted, to b.
@@ -103,6 +104,9 @@ func stepFlags2(s *result.Step) byte {
 	var f byte
 	if s.Response != nil {
 		f |= encResponse
+	}
+	if s.Retries != 0 {
+		f |= encRetries
 	}
 	return f
 }
@@ -159,6 +163,9 @@ func appendStep(b []byte, s *result.Step, runStart int64, withFlags2 bool) []byt
 	}
 	if flags2&encResponse != 0 {
 		b = appendResponse(b, s.Response)
+	}
+	if flags2&encRetries != 0 {
+		b = binary.AppendVarint(b, int64(s.Retries))
 	}
 	return b
 }
@@ -303,6 +310,9 @@ func (d *runDecoder) step(s *result.Step, runStart int64, withFlags2 bool) {
 			s.Response.Body = []byte(body)
 		}
 		s.Response.Truncated = d.byte() == 1
+	}
+	if flags2&encRetries != 0 {
+		s.Retries = int(d.varint())
 	}
 }
 
