@@ -58,7 +58,7 @@ func TestRetryErrors(t *testing.T) {
 }
 
 func TestRetryDecoded(t *testing.T) {
-	cfg, errs := loadFiles(t, map[string]string{"f.yaml": flow(`  - name: get
+	_, errs := loadFiles(t, map[string]string{"f.yaml": flow(`  - name: get
     request: {url: "{{base}}/x"}
     retry: {attempts: 3}
   - name: pay
@@ -68,7 +68,7 @@ func TestRetryDecoded(t *testing.T) {
 	if errs == nil || len(errs) != 1 {
 		t.Fatalf("want one error for http_503x, got %q", errs)
 	}
-	cfg, errs = loadFiles(t, map[string]string{"f.yaml": flow(`  - name: get
+	cfg, errs := loadFiles(t, map[string]string{"f.yaml": flow(`  - name: get
     request: {url: "{{base}}/x"}
     retry: {attempts: 3}
   - name: pay
