@@ -120,6 +120,12 @@ func TestTerraformChecker(t *testing.T) {
 			`main.tf:15:40: sort() of a set of module outputs: terraform validate fails (string required, but received dynamic), as their types are unknown until plan; sort [for x in SET : tostring(x)] instead`,
 			`main.tf:20:16: sort() of a set of module outputs: terraform validate fails (string required, but received dynamic), as their types are unknown until plan; sort [for x in SET : tostring(x)] instead`,
 		}},
+		{"moved_into_module", []string{
+			// module.task.aws_iam_role.task is a resource of the submodule,
+			// not an output of it.
+			`main.tf:12:10: moved to module.task.aws_ecs_service.prober: module "task" (./modules/task) declares no resource "aws_ecs_service.prober"`,
+			`main.tf:17:10: reference to undeclared module "tsk" (did you mean "task"?)`,
+		}},
 		{"duplicate", []string{
 			`more.tf:1:1: duplicate variable "region"; first declared at main.tf:1`,
 		}},
