@@ -36,7 +36,7 @@ locals {
   # --memory-limit-ratio finds none): give Go a soft limit at half the
   # task, so the collector works harder there rather than the task being
   # killed. var.environment may set its own GOMEMLIMIT.
-  prober_environment = merge({ GOMEMLIMIT = "${floor(var.memory / 2)}MiB" }, var.environment)
+  prober_environment = merge({ GOMEMLIMIT = "${floor(var.task.memory / 2)}MiB" }, var.environment)
 
   prober_args = concat([
     "run", "--role", var.role, "--region", var.region_label,
@@ -135,15 +135,15 @@ resource "aws_ecs_task_definition" "this" {
   family                   = "${var.name_prefix}-${local.kind}"
   requires_compatibilities = ["FARGATE"]
   network_mode             = "awsvpc"
-  cpu                      = var.cpu
-  memory                   = var.memory
+  cpu                      = var.task.cpu
+  memory                   = var.task.memory
   execution_role_arn       = aws_iam_role.execution.arn
   task_role_arn            = aws_iam_role.task.arn
   container_definitions    = jsonencode(local.containers)
 
   runtime_platform {
     operating_system_family = "LINUX"
-    cpu_architecture        = var.cpu_architecture
+    cpu_architecture        = var.task.cpu_architecture
   }
 
   volume {
@@ -189,9 +189,9 @@ resource "aws_ecs_task_definition" "this" {
 
 resource "aws_ecs_service" "this" {
   name             = var.service_name
-  cluster          = var.cluster_arn
+  cluster          = var.service.cluster_arn
   task_definition  = aws_ecs_task_definition.this.arn
-  desired_count    = var.desired_count
+  desired_count    = var.service.desired_count
   launch_type      = "FARGATE"
   platform_version = "LATEST"
 
@@ -210,14 +210,14 @@ resource "aws_ecs_service" "this" {
   }
 
   network_configuration {
-    subnets          = var.subnet_ids
-    security_groups  = var.security_group_ids
+    subnets          = var.service.subnet_ids
+    security_groups  = var.service.security_group_ids
     assign_public_ip = false
   }
 
   enable_ecs_managed_tags = true
   propagate_tags          = "SERVICE"
-  wait_for_steady_state   = var.wait_for_steady_state
+  wait_for_steady_state   = var.service.wait_for_steady_state
 
   tags = var.tags
 

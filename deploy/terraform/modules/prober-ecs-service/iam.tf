@@ -1,7 +1,7 @@
 # Two roles per task, each with only what it needs:
 #   execution role (ECS itself, before the containers start): pull the image,
 #     read exactly the secrets in var.secrets, write to this log group;
-#   task role (the containers): the caller's var.task_policy_json (read its
+#   task role (the containers): the caller's var.iam.task_policy_json (read its
 #     config, remote-write to AMP, and what its role needs). Nothing else.
 # ECS cannot give containers of one task different roles: the prober
 # container holds the same task credentials as the fetcher and the agent,
@@ -45,7 +45,7 @@ data "aws_iam_policy_document" "task_assume" {
 
 resource "aws_iam_role" "execution" {
   name               = "${var.name_prefix}-${local.kind}-exec"
-  description        = var.execution_role_description
+  description        = var.iam.execution_role_description
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
 
   tags = var.tags
@@ -118,7 +118,7 @@ resource "aws_iam_role_policy" "execution" {
 
 resource "aws_iam_role" "task" {
   name               = "${var.name_prefix}-${local.kind}-task"
-  description        = var.task_role_description
+  description        = var.iam.task_role_description
   assume_role_policy = data.aws_iam_policy_document.task_assume.json
 
   tags = var.tags
@@ -127,5 +127,5 @@ resource "aws_iam_role" "task" {
 resource "aws_iam_role_policy" "task" {
   name   = "${local.policy_prefix}-task"
   role   = aws_iam_role.task.id
-  policy = var.task_policy_json
+  policy = var.iam.task_policy_json
 }

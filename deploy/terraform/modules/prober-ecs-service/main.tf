@@ -50,9 +50,9 @@ locals {
 }
 
 resource "aws_cloudwatch_log_group" "this" {
-  name              = var.log_group_name
-  retention_in_days = var.log_retention_days
-  kms_key_id        = var.log_kms_key_arn
+  name              = var.logs.group_name
+  retention_in_days = var.logs.retention_days
+  kms_key_id        = var.logs.kms_key_arn
 
   tags = var.tags
 }

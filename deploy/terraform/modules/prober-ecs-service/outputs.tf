@@ -19,6 +19,6 @@ output "execution_role_arn" {
 }
 
 output "task_role_arn" {
-  description = "The task role (var.task_policy_json)."
+  description = "The task role (iam.task_policy_json)."
   value       = aws_iam_role.task.arn
 }

@@ -162,63 +162,31 @@ variable "log_level" {
   }
 }
 
-variable "task_policy_json" {
-  description = "The task role's policy (what the containers may do), as JSON."
-  type        = string
+variable "iam" {
+  description = "The roles' descriptions and what the task role may do (task_policy_json: the caller's policy document)."
+  type = object({
+    execution_role_description = string
+    task_role_description      = string
+    task_policy_json           = string
+  })
 
   validation {
-    condition     = can(jsondecode(var.task_policy_json))
-    error_message = "The task_policy_json must be a JSON policy document."
+    condition     = can(jsondecode(var.iam.task_policy_json))
+    error_message = "The iam.task_policy_json must be a JSON policy document."
   }
 }
 
-variable "execution_role_description" {
-  description = "Description of the execution role."
-  type        = string
+variable "logs" {
+  description = "The log group of every container: its name, retention in days and KMS key ARN (or null)."
+  type = object({
+    group_name     = string
+    retention_days = number
+    kms_key_arn    = string
+  })
 
   validation {
-    condition     = length(var.execution_role_description) <= 1000
-    error_message = "At most 1000 characters."
-  }
-}
-
-variable "task_role_description" {
-  description = "Description of the task role."
-  type        = string
-
-  validation {
-    condition     = length(var.task_role_description) <= 1000
-    error_message = "At most 1000 characters."
-  }
-}
-
-variable "log_group_name" {
-  description = "CloudWatch log group of every container's logs."
-  type        = string
-
-  validation {
-    condition     = startswith(var.log_group_name, "/prober/")
-    error_message = "The log_group_name must start with /prober/."
-  }
-}
-
-variable "log_retention_days" {
-  description = "Days CloudWatch keeps the logs."
-  type        = number
-
-  validation {
-    condition     = var.log_retention_days > 0
-    error_message = "The log_retention_days must be positive."
-  }
-}
-
-variable "log_kms_key_arn" {
-  description = "KMS key ARN for the log group, or null."
-  type        = string
-
-  validation {
-    condition     = var.log_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.log_kms_key_arn))
-    error_message = "The log_kms_key_arn must be a KMS key ARN or null."
+    condition     = startswith(var.logs.group_name, "/prober/") && var.logs.retention_days > 0
+    error_message = "The logs.group_name must start with /prober/ and logs.retention_days be positive."
   }
 }
 
@@ -302,81 +270,6 @@ variable "metrics_agent_image" {
   }
 }
 
-variable "cpu" {
-  description = "Task CPU units."
-  type        = number
-
-  validation {
-    condition     = var.cpu >= 256
-    error_message = "At least 256 CPU units."
-  }
-}
-
-variable "memory" {
-  description = "Task memory in MiB."
-  type        = number
-
-  validation {
-    condition     = var.memory >= 512
-    error_message = "At least 512 MiB."
-  }
-}
-
-variable "cpu_architecture" {
-  description = "X86_64 or ARM64."
-  type        = string
-
-  validation {
-    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
-    error_message = "The cpu_architecture must be X86_64 or ARM64."
-  }
-}
-
-variable "cluster_arn" {
-  description = "ECS cluster the service runs in."
-  type        = string
-
-  validation {
-    condition     = length(var.cluster_arn) > 0
-    error_message = "The cluster_arn must be set."
-  }
-}
-
-variable "subnet_ids" {
-  description = "Subnets the task runs in (no public IP)."
-  type        = list(string)
-
-  validation {
-    condition     = length(var.subnet_ids) > 0
-    error_message = "Give at least one subnet."
-  }
-}
-
-variable "security_group_ids" {
-  description = "Security groups of the task."
-  type        = list(string)
-
-  validation {
-    condition     = length(var.security_group_ids) > 0
-    error_message = "Give at least one security group."
-  }
-}
-
-variable "desired_count" {
-  description = "Tasks the service runs (0 or 1)."
-  type        = number
-
-  validation {
-    condition     = contains([0, 1], var.desired_count)
-    error_message = "The desired_count must be 0 or 1."
-  }
-}
-
-variable "wait_for_steady_state" {
-  description = "Wait in apply until the service is steady."
-  type        = bool
-}
-
 variable "service_after" {
   description = "Ids the service must be created after (route table associations, EFS mount targets): a dependency across the module boundary."
   type        = list(string)
@@ -385,5 +278,35 @@ variable "service_after" {
   validation {
     condition     = length(var.service_after) < 100
     error_message = "At most 99 ids."
+  }
+}
+
+variable "task" {
+  description = "The Fargate task's size: cpu units, memory in MiB, cpu_architecture (X86_64 or ARM64)."
+  type = object({
+    cpu              = number
+    memory           = number
+    cpu_architecture = string
+  })
+
+  validation {
+    condition     = var.task.cpu >= 256 && var.task.memory >= 512 && contains(["X86_64", "ARM64"], var.task.cpu_architecture)
+    error_message = "The task needs at least 256 cpu units and 512 MiB, on X86_64 or ARM64."
+  }
+}
+
+variable "service" {
+  description = "Where and how the ECS service runs: cluster_arn, subnet_ids (no public IP), security_group_ids, desired_count (0 or 1), wait_for_steady_state."
+  type = object({
+    cluster_arn           = string
+    subnet_ids            = list(string)
+    security_group_ids    = list(string)
+    desired_count         = number
+    wait_for_steady_state = bool
+  })
+
+  validation {
+    condition     = length(var.service.subnet_ids) > 0 && length(var.service.security_group_ids) > 0 && contains([0, 1], var.service.desired_count)
+    error_message = "The service needs subnets and security groups, and a desired_count of 0 or 1."
   }
 }

@@ -57,14 +57,6 @@ module "task" {
   secrets              = var.secrets
   secrets_kms_key_arns = var.secrets_kms_key_arns
 
-  execution_role_description = "ECS execution role of the prober evaluator: image, paging secrets, logs"
-  task_role_description      = "ECS task role of the prober evaluator: read config, query AMP, write its state on EFS"
-  task_policy_json           = data.aws_iam_policy_document.task.json
-
-  log_group_name     = "/prober/${var.name}/evaluator"
-  log_retention_days = var.log_retention_days
-  log_kms_key_arn    = var.log_kms_key_arn
-
   amp                 = var.amp
   scrape_interval     = var.scrape_interval
   config_fetch_image  = var.config_fetch_image
@@ -88,14 +80,32 @@ module "task" {
     access_point_id = aws_efs_access_point.state.id
   }
 
-  cpu                   = var.cpu
-  memory                = var.memory
-  cpu_architecture      = var.cpu_architecture
-  cluster_arn           = var.cluster_arn
-  subnet_ids            = var.subnet_ids
-  security_group_ids    = [aws_security_group.task.id]
-  desired_count         = var.desired_count
-  wait_for_steady_state = var.wait_for_steady_state
+  iam = {
+    execution_role_description = "ECS execution role of the prober evaluator: image, paging secrets, logs"
+    task_role_description      = "ECS task role of the prober evaluator: read config, query AMP, write its state on EFS"
+    task_policy_json           = data.aws_iam_policy_document.task.json
+  }
+
+  logs = {
+    group_name     = "/prober/${var.name}/evaluator"
+    retention_days = var.log_retention_days
+    kms_key_arn    = var.log_kms_key_arn
+  }
+
+  task = {
+    cpu              = var.cpu
+    memory           = var.memory
+    cpu_architecture = var.cpu_architecture
+  }
+
+  service = {
+    cluster_arn           = var.cluster_arn
+    subnet_ids            = var.subnet_ids
+    security_group_ids    = [aws_security_group.task.id]
+    desired_count         = var.desired_count
+    wait_for_steady_state = var.wait_for_steady_state
+  }
+
   # The task mounts its state through a mount target, as the file system
   # policy allows.
   service_after = concat(aws_efs_mount_target.state[*].id, [aws_efs_file_system_policy.state.id])

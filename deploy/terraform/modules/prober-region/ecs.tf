@@ -38,28 +38,38 @@ module "task" {
   secrets              = local.secret_value_from
   secrets_kms_key_arns = var.secrets_kms_key_arns
 
-  execution_role_description = "ECS execution role of the prober in ${var.region}: image, secrets, logs"
-  task_role_description      = "ECS task role of the prober in ${var.region}: read config, remote-write metrics"
-  task_policy_json           = data.aws_iam_policy_document.task.json
-
-  log_group_name     = "/prober/${var.name}/${var.region}"
-  log_retention_days = var.log_retention_days
-  log_kms_key_arn    = var.log_kms_key_arn
-
   amp                 = var.amp
   scrape_interval     = var.scrape_interval
   agent_queue_config  = { capacity = 2500, max_shards = 10, max_samples_per_send = 1000 }
   config_fetch_image  = var.config_fetch_image
   metrics_agent_image = var.metrics_agent_image
 
-  cpu                   = var.cpu
-  memory                = var.memory
-  cpu_architecture      = var.cpu_architecture
-  cluster_arn           = aws_ecs_cluster.this.arn
-  subnet_ids            = local.subnet_ids
-  security_group_ids    = [aws_security_group.task.id]
-  desired_count         = var.desired_count
-  wait_for_steady_state = var.wait_for_steady_state
+  iam = {
+    execution_role_description = "ECS execution role of the prober in ${var.region}: image, secrets, logs"
+    task_role_description      = "ECS task role of the prober in ${var.region}: read config, remote-write metrics"
+    task_policy_json           = data.aws_iam_policy_document.task.json
+  }
+
+  logs = {
+    group_name     = "/prober/${var.name}/${var.region}"
+    retention_days = var.log_retention_days
+    kms_key_arn    = var.log_kms_key_arn
+  }
+
+  task = {
+    cpu              = var.cpu
+    memory           = var.memory
+    cpu_architecture = var.cpu_architecture
+  }
+
+  service = {
+    cluster_arn           = aws_ecs_cluster.this.arn
+    subnet_ids            = local.subnet_ids
+    security_group_ids    = [aws_security_group.task.id]
+    desired_count         = var.desired_count
+    wait_for_steady_state = var.wait_for_steady_state
+  }
+
   # The task reaches S3 and the NAT gateway through the private routes.
   service_after = aws_route_table_association.private[*].id
 }
