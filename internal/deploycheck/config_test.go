@@ -22,7 +22,7 @@ import (
 // key@version lands under CONFIG_DEST without its first path segment, the
 // exact version is asked for, and hostile or empty input is refused.
 func TestFetchConfigScript(t *testing.T) {
-	script := filepath.Join(terraformDir(t), "modules", "prober-region", "files", "fetch-config.sh")
+	script := filepath.Join(terraformDir(t), "modules", "prober-ecs-service", "files", "fetch-config.sh")
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		t.Skip("SKIP: no sh")
@@ -174,7 +174,16 @@ func TestTerraformProberFlags(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		flags := proberFlags(t, m)
+		// The prober container is built by the shared submodule; the
+		// caller adds its own flags through the call's extra_args.
+		call := m.Calls["task"]
+		if call == nil || call.Child == nil {
+			t.Fatalf("%s: no module \"task\" calling a local submodule", mod)
+		}
+		flags := proberFlags(t, call.Child)
+		if a, ok := call.Block.Body.Attributes["extra_args"]; ok {
+			flags = append(flags, literalFlags(m, a.Expr)...)
+		}
 		if len(flags) < 5 {
 			t.Fatalf("%s: found only %v in the prober container's command", mod, flags)
 		}
@@ -233,6 +242,22 @@ func proberFlags(t *testing.T, m *Module) []string {
 	if command == nil {
 		t.Fatal("no container named prober with a command")
 	}
+	return literalFlags(m, command)
+}
+
+// literalFlags returns the "--flag" string literals of e, following
+// references to the module's other locals.
+func literalFlags(m *Module, e hclsyntax.Expression) []string {
+	locals := map[string]hclsyntax.Expression{}
+	for _, f := range m.Files {
+		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+			if b.Type == "locals" {
+				for n, a := range b.Body.Attributes {
+					locals[n] = a.Expr
+				}
+			}
+		}
+	}
 	var flags []string
 	var collect func(e hclsyntax.Expression, depth int)
 	collect = func(e hclsyntax.Expression, depth int) {
@@ -257,7 +282,7 @@ func proberFlags(t *testing.T, m *Module) []string {
 			return nil
 		})
 	}
-	collect(command, 0)
+	collect(e, 0)
 	return flags
 }
 

@@ -443,7 +443,7 @@ func (w *walker) file(body *hclsyntax.Body) {
 			// from/to name addresses that may no longer exist; to is checked
 			// by Terraform against the configuration, and so here.
 			if a, ok := b.Body.Attributes["to"]; ok && b.Type == "moved" {
-				w.expr(a.Expr, scope{})
+				w.movedTo(a.Expr)
 			}
 		case "import":
 			s := metaScope(b.Body)
@@ -587,6 +587,46 @@ func (w *walker) providerRef(e hclsyntax.Expression) {
 			w.add(t.SourceRange(), "reference to undeclared provider configuration %q (no provider %q block with alias = %q, nor a configuration_aliases entry)",
 				name, t.RootName(), at.Name)
 		}
+	}
+}
+
+// movedTo checks a moved block's to address. module.NAME.TYPE.NAME is a
+// resource inside a called module (a resource moved into a submodule), not
+// an output of it: checked against the resources that module declares.
+func (w *walker) movedTo(e hclsyntax.Expression) {
+	st, ok := e.(*hclsyntax.ScopeTraversalExpr)
+	if !ok || st.Traversal.RootName() != "module" {
+		w.expr(e, scope{})
+		return
+	}
+	t, r := st.Traversal, st.Traversal.SourceRange()
+	n, ok := attr(t, 1)
+	if !ok {
+		w.add(r, "module must be followed by a module name")
+		return
+	}
+	call, ok := w.m.Calls[n]
+	if !ok {
+		w.add(r, "reference to undeclared module %q%s", n, hint(n, w.m.Calls))
+		return
+	}
+	i := 2
+	if i < len(t) {
+		if _, isIndex := t[i].(hcl.TraverseIndex); isIndex {
+			i++
+		}
+	}
+	typ, ok := attr(t, i)
+	if !ok || call.Child == nil || typ == "module" {
+		return // the whole module, one we cannot see into, or a nested call
+	}
+	name, ok := attr(t, i+1)
+	if !ok {
+		w.add(r, "moved to module.%s.%s: a resource type must be followed by a resource name", n, typ)
+		return
+	}
+	if addr := typ + "." + name; !hasKey(call.Child.Resources, addr) {
+		w.add(r, "moved to module.%s.%s: module %q (%s) declares no resource %q%s", n, addr, n, call.Source, addr, hint(addr, call.Child.Resources))
 	}
 }
 
@@ -876,3 +916,8 @@ func cloneSet(m map[string]bool) map[string]bool {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func hasKey[V any](m map[string]V, k string) bool {
+	_, ok := m[k]
+	return ok
+}

@@ -120,6 +120,12 @@ func TestTerraformChecker(t *testing.T) {
 			`main.tf:15:40: sort() of a set of module outputs: terraform validate fails (string required, but received dynamic), as their types are unknown until plan; sort [for x in SET : tostring(x)] instead`,
 			`main.tf:20:16: sort() of a set of module outputs: terraform validate fails (string required, but received dynamic), as their types are unknown until plan; sort [for x in SET : tostring(x)] instead`,
 		}},
+		{"moved_into_module", []string{
+			// module.task.aws_iam_role.task is a resource of the submodule,
+			// not an output of it.
+			`main.tf:12:10: moved to module.task.aws_ecs_service.prober: module "task" (./modules/task) declares no resource "aws_ecs_service.prober"`,
+			`main.tf:17:10: reference to undeclared module "tsk" (did you mean "task"?)`,
+		}},
 		{"duplicate", []string{
 			`more.tf:1:1: duplicate variable "region"; first declared at main.tf:1`,
 		}},
@@ -341,6 +347,64 @@ func TestModuleReadmes(t *testing.T) {
 		for n := range args {
 			if _, ok := m.Variables[n]; !ok && !metaModuleArgs[n] {
 				t.Errorf("%s/README.md: the example passes %s, which the module does not declare", name, n)
+			}
+		}
+	}
+}
+
+// TestSharedModuleMoved: every resource of prober-ecs-service was a
+// resource of both prober-region and prober-evaluator before they shared
+// it, so each caller has a moved block to each one: without it, the next
+// apply of an existing deployment would destroy the roles, log group and
+// service and create them again (a gap in probing and paging, lost logs).
+func TestSharedModuleMoved(t *testing.T) {
+	c := NewChecker(repoRoot(t))
+	shared, err := c.Load(filepath.Join(terraformDir(t), "modules", "prober-ecs-service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shared.Resources) == 0 {
+		t.Fatal("prober-ecs-service declares no resources")
+	}
+	for _, mod := range []string{"prober-region", "prober-evaluator"} {
+		m, err := c.Load(filepath.Join(terraformDir(t), "modules", mod))
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved := map[string]string{} // to => from
+		for _, f := range m.Files {
+			for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+				if b.Type != "moved" {
+					continue
+				}
+				from, to := b.Body.Attributes["from"], b.Body.Attributes["to"]
+				if from == nil || to == nil {
+					t.Errorf("%s: moved block without from or to", c.pos(b.DefRange()))
+					continue
+				}
+				addr := func(e hclsyntax.Expression) string {
+					var parts []string
+					for _, tr := range hclsyntax.Variables(e) {
+						parts = append(parts, tr.RootName())
+						for _, s := range tr[1:] {
+							if a, ok := s.(hcl.TraverseAttr); ok {
+								parts = append(parts, a.Name)
+							}
+						}
+					}
+					return strings.Join(parts, ".")
+				}
+				moved[addr(to.Expr)] = addr(from.Expr)
+			}
+		}
+		for r := range shared.Resources {
+			from, ok := moved["module.task."+r]
+			if !ok {
+				t.Errorf("%s: no moved block to module.task.%s", mod, r)
+				continue
+			}
+			if _, still := m.Resources[from]; still {
+				t.Errorf("%s: moved from %s, which the module still declares", mod, from)
 			}
 		}
 	}

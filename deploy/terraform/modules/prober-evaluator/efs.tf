@@ -64,7 +64,7 @@ data "aws_iam_policy_document" "state" {
 
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.task.arn]
+      identifiers = [module.task.task_role_arn]
     }
 
     condition {

@@ -1,16 +1,16 @@
 output "service_name" {
   description = "Name of the evaluator's ECS service."
-  value       = aws_ecs_service.evaluator.name
+  value       = module.task.service_name
 }
 
 output "task_definition_arn" {
   description = "The evaluator's task definition revision (image and config versions)."
-  value       = aws_ecs_task_definition.evaluator.arn
+  value       = module.task.task_definition_arn
 }
 
 output "log_group_name" {
   description = "CloudWatch log group of the evaluator's JSON logs (alert_firing, page_sent, page_failed...)."
-  value       = aws_cloudwatch_log_group.evaluator.name
+  value       = module.task.log_group_name
 }
 
 output "prometheus_url" {
@@ -30,10 +30,10 @@ output "state_file_system_id" {
 
 output "execution_role_arn" {
   description = "The evaluator's execution role: the only principal granted to read its secrets (PagerDuty routing key, Slack token)."
-  value       = aws_iam_role.execution.arn
+  value       = module.task.execution_role_arn
 }
 
 output "task_role_arn" {
   description = "The evaluator's task role (config read, AMP query and remote write, EFS)."
-  value       = aws_iam_role.task.arn
+  value       = module.task.task_role_arn
 }

@@ -20,17 +20,17 @@ output "cluster_name" {
 
 output "service_name" {
   description = "Name of the prober's ECS service (aws ecs update-service --cluster <cluster_name> --service <service_name> --force-new-deployment)."
-  value       = aws_ecs_service.prober.name
+  value       = module.task.service_name
 }
 
 output "task_definition_arn" {
   description = "The task definition revision the service runs, pinning the image and the config object versions."
-  value       = aws_ecs_task_definition.prober.arn
+  value       = module.task.task_definition_arn
 }
 
 output "log_group_name" {
   description = "CloudWatch log group of the prober's JSON logs (streams prober/..., config-fetch/..., metrics-agent/...)."
-  value       = aws_cloudwatch_log_group.prober.name
+  value       = module.task.log_group_name
 }
 
 output "config_bucket_name" {
@@ -65,10 +65,10 @@ output "egress_ips" {
 
 output "execution_role_arn" {
   description = "The execution role, the only principal this module grants to read the secrets (use it in the secrets' resource policies)."
-  value       = aws_iam_role.execution.arn
+  value       = module.task.execution_role_arn
 }
 
 output "task_role_arn" {
   description = "The task role (config read, AMP remote write)."
-  value       = aws_iam_role.task.arn
+  value       = module.task.task_role_arn
 }
