@@ -14,7 +14,7 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 command -v go >/dev/null || { echo "test.sh: Go 1.26 is required" >&2; exit 2; }
 
 # e2e runs the real Prometheus, promtool and Alertmanager from Debian, and
-# drives the pages in Debian's headless chromium; internal/deploycheck runs
+# drives the pages in Debian's headless chromium; tools/deploycheck runs
 # Debian's systemd-analyze verify on the unit.
 need=()
 command -v prometheus >/dev/null || need+=(prometheus)
@@ -52,9 +52,9 @@ fi
 "$staticcheck" ./...
 
 # deploy/terraform's formatting: tofu fmt -check in process, through
-# hashicorp/hcl's hclwrite (internal/deploycheck's CheckFormat), in seconds.
+# hashicorp/hcl's hclwrite (tools/deploycheck's CheckFormat), in seconds.
 echo "== terraform fmt check (hclwrite; PROBER_TOFU=1 adds OpenTofu's own)"
-go test -count=1 -run '^TestTerraformFormat' ./internal/deploycheck/
+go test -count=1 -run '^TestTerraformFormat' ./tools/deploycheck/
 
 # PROBER_TOFU=1: OpenTofu itself, built from its Go module (the module proxy
 # is the only download it needs), runs fmt -check and, through
