@@ -188,13 +188,29 @@ func (fc *flowCtx) expectations(n *yaml.Node, kind StepKind) ([]*assert.Expectat
 	}
 	var out []*assert.Expectation
 	var src assert.Source
+	flowList := n.Kind == yaml.SequenceNode && n.Style&yaml.FlowStyle != 0
+	split := false // the previous element was cut at a comma: this is its rest
 	for _, it := range items {
 		it = f.node(it)
 		if !f.isScalar(it) {
 			f.errorf(it, "expected an expectation like status == 200, got %s", describe(it))
 			continue
 		}
+		cut := flowList && it.Style == 0 && unbalanced(it.Value)
+		if split && cut {
+			split = false
+			continue
+		}
+		split = false
 		e, err := f.l.compileExpectation(it.Value, kind)
+		if err != nil && cut {
+			// YAML cut the expression at a comma ([..., contains "a, b"]
+			// parses as two elements): one error that says so, none for
+			// the rest.
+			f.errorf(it, "%s", commaTrap{elem: it.Value}.hint())
+			split = true
+			continue
+		}
 		if err != nil {
 			f.assertError(it, err)
 			continue
@@ -416,4 +432,28 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// unbalanced tells an expression with a string or a bracket left open, as
+// YAML leaves one it cut at a comma in a [...] list.
+func unbalanced(src string) bool {
+	depth, quote := 0, byte(0)
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case quote != 0:
+			if c == '\\' && quote != '`' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'' || c == '`':
+			quote = c
+		case c == '(' || c == '[':
+			depth++
+		case c == ')' || c == ']':
+			depth--
+		}
+	}
+	return quote != 0 || depth != 0
 }

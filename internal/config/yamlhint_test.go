@@ -1,0 +1,79 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// The YAML comma trap: an expression with a comma in a flow collection.
+// One error, at the element holding the comma, saying how to fix it; no
+// cascade from rules naming the flow that failed to parse.
+func TestCommaTrap(t *testing.T) {
+	const listHint = ` holds a comma, which ends an element of a [...] list: an expectation containing a comma must be quoted in a [...] list, or written as a block list (- ...)`
+	const mapHint = ` holds a comma, which ends a value in a {...} mapping: quote it, or write the mapping one entry per line (name: expression)`
+	step := func(lines string) map[string]string {
+		return map[string]string{"f.yaml": flow("  - name: a\n    request: {url: \"{{base}}/\"}\n" + lines)}
+	}
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  []string
+	}{
+		{
+			name:  "list literal after in",
+			files: step("    expect: [status in [200, 201], json.x == 1]\n"),
+			want:  []string{`f.yaml:5:14: invalid YAML: "status in [200, 201]"` + listHint},
+		},
+		{
+			name:  "function arguments, not the first element",
+			files: step("    expect: [status == 200, match(body, \"re\") == \"x\"]\n"),
+			want:  []string{`f.yaml:5:29: invalid YAML: "match(body, \"re\") == \"x\""` + listHint},
+		},
+		{
+			name:  "comma in a string: YAML parses, the expression is cut",
+			files: step("    expect: [status == 200, body contains \"a, b\", json.ok]\n"),
+			want:  []string{`f.yaml:5:29: invalid YAML: "body contains \"a"` + listHint},
+		},
+		{
+			name:  "index and comma in a list spanning lines",
+			files: step("    expect: [\n      status == 200,\n      json.items[0].tags contains \"a, b\",\n      match(body, `x`)\n    ]\n"),
+			want:  []string{`f.yaml:7:7: invalid YAML: "json.items[0].tags contains \"a, b\""` + listHint},
+		},
+		{
+			name:  "capture mapping",
+			files: step("    capture: {id: json.id, ref: match(body, `ref=(\\w+)`)}\n"),
+			want:  []string{"f.yaml:5:33: invalid YAML: \"match(body, `ref=(\\\\w+)`)\"" + mapHint},
+		},
+		{
+			name:  "until inside a step",
+			files: step("    until: {expect: [status in [200, 204]], within: 5s}\n"),
+			want:  []string{`f.yaml:5:22: invalid YAML: "status in [200, 204]"` + listHint},
+		},
+		{
+			name: "no cascade from rules naming the flow",
+			files: map[string]string{
+				"probes.yaml": baseProbes + "rules:\n  - {name: r, flow_failing: {flows: [f]}}\n  - {name: d, dependency_success: {dependency: bank, below: 0.9}}\n",
+				"f.yaml":      flow("  - name: a\n    dependency: bank\n    request: {url: \"{{base}}/\"}\n    expect: [status in [200, 201]]\n"),
+			},
+			want: []string{`f.yaml:6:14: invalid YAML: "status in [200, 201]"` + listHint},
+		},
+		{
+			name:  "quoted elements are fine",
+			files: step("    expect: [\"status in [200, 201]\", 'match(body, \"re\") == \"x\"', body contains \"a\"]\n"),
+			want:  nil,
+		},
+		{
+			name:  "a flow error without a comma keeps yaml's message",
+			files: step("    expect: [status == 200\n    capture: {}\n"),
+			want:  []string{`f.yaml:4:1: invalid YAML: did not find expected ',' or ']'`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, got := loadFiles(t, tt.files)
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
