@@ -87,14 +87,14 @@ func (fc *flowCtx) step(n *yaml.Node, cleanup bool) *stepInfo {
 	}
 	var sources assert.Source
 	if v := o.get("expect"); v != nil {
-		s.Expect, sources = fc.expectations(v, kind)
+		s.Expect, sources = fc.expectations(v, kind, info)
 	}
 	if v := o.get("capture"); v != nil {
 		fc.captures(v, info, kind)
 	}
 	if v := o.get("until"); v != nil {
 		var src assert.Source
-		s.Until, src = fc.until(v, kind)
+		s.Until, src = fc.until(v, kind, info)
 		sources |= src
 	}
 	// Polling until a 404 must not fail at the first 404: until's
@@ -174,7 +174,7 @@ func (f *file) params(n *yaml.Node, what string, uses *[]use) []Param {
 }
 
 // expectations compiles a list of expectation strings (or a single one).
-func (fc *flowCtx) expectations(n *yaml.Node, kind StepKind) ([]*assert.Expectation, assert.Source) {
+func (fc *flowCtx) expectations(n *yaml.Node, kind StepKind, info *stepInfo) ([]*assert.Expectation, assert.Source) {
 	f := fc.f
 	var items []*yaml.Node
 	switch n.Kind {
@@ -218,6 +218,11 @@ func (fc *flowCtx) expectations(n *yaml.Node, kind StepKind) ([]*assert.Expectat
 		if e.Sources()&^kindSources(kind) != 0 {
 			f.errorf(it, "%s steps cannot read that: their operands are %s", kind.Name(), operandList(kind))
 			continue
+		}
+		// {{name}} is checked with the step's placeholders: defined by
+		// vars, a built-in, or a capture of an earlier step.
+		for _, v := range e.Vars() {
+			info.uses = append(info.uses, use{name: v.Name, f: f, n: it, off: v.Offset, expect: true})
 		}
 		out = append(out, e)
 		src |= e.Sources()
@@ -317,7 +322,7 @@ func (fc *flowCtx) captures(n *yaml.Node, info *stepInfo, kind StepKind) {
 	}
 }
 
-func (fc *flowCtx) until(n *yaml.Node, kind StepKind) (*Until, assert.Source) {
+func (fc *flowCtx) until(n *yaml.Node, kind StepKind, info *stepInfo) (*Until, assert.Source) {
 	f := fc.f
 	o := f.object(n, "until", []string{"expect", "interval", "within"})
 	u := &Until{Interval: defaultInterval, Within: min(defaultWithin, fc.fl.Timeout)}
@@ -327,7 +332,7 @@ func (fc *flowCtx) until(n *yaml.Node, kind StepKind) (*Until, assert.Source) {
 			f.errorf(n, "until needs expect: the conditions to wait for")
 		}
 	} else {
-		u.Expect, src = fc.expectations(v, kind)
+		u.Expect, src = fc.expectations(v, kind, info)
 	}
 	withinNode := o.get("within")
 	if withinNode != nil {
@@ -406,6 +411,8 @@ func (fc *flowCtx) checkUse(u use, i int, capturedBy map[string][]int) {
 		switch {
 		case i < 0:
 			fc.l.errorAt(u.pos(), "variable %s is captured by step %s, but flow headers cannot use captures (they are sent on every step); set the header on the steps after it", quote(u.name), quote(by))
+		case caps[0] == i && u.expect:
+			fc.l.errorAt(u.pos(), "variable %s is captured by this step, after its expectations are checked, so they cannot use it", quote(u.name))
 		case caps[0] == i:
 			fc.l.errorAt(u.pos(), "variable %s is captured by this step, from its response, so its request cannot use it", quote(u.name))
 		default:

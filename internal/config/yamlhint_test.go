@@ -77,3 +77,50 @@ func TestCommaTrap(t *testing.T) {
 		})
 	}
 }
+
+// {{name}} in an expectation is checked at load like a placeholder in a
+// request: defined by vars, a built-in or an earlier step's capture.
+func TestExpectationVariables(t *testing.T) {
+	two := func(first, second string) map[string]string {
+		return map[string]string{"f.yaml": flow("  - name: a\n    request: {url: \"{{base}}/\"}\n" + first +
+			"  - name: b\n    request: {url: \"{{base}}/\"}\n" + second)}
+	}
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  []string
+	}{
+		{
+			name:  "capture of an earlier step, a var, a built-in",
+			files: two("    capture: {order_id: json.id}\n", "    expect:\n      - json.id == {{order_id}}\n      - json.sku == {{ sku }}\n      - header.X-Run == {{run_id}}\n"),
+		},
+		{
+			name:  "undefined",
+			files: two("    capture: {order_id: json.id}\n", "    expect:\n      - json.id == {{ordr_id}}\n"),
+			want:  []string{`f.yaml:9:22: undefined variable "ordr_id" (did you mean "order_id"?)`},
+		},
+		{
+			name:  "captured by a later step",
+			files: two("    expect:\n      - json.id == {{order_id}}\n", "    capture: {order_id: json.id}\n"),
+			want:  []string{`f.yaml:6:22: variable "order_id" is captured by step "b", which runs after this step`},
+		},
+		{
+			name:  "captured by the same step",
+			files: two("    capture: {order_id: json.id}\n    until:\n      expect:\n        - json.state == {{order_id}}\n", ""),
+			want:  []string{`f.yaml:8:27: variable "order_id" is captured by this step, after its expectations are checked, so they cannot use it`},
+		},
+		{
+			name:  "a secret is refused",
+			files: two("", "    expect:\n      - json.token != {{secret:TOKEN}}\n"),
+			want:  []string{`f.yaml:8:23: secrets cannot be used in expectations: a failed check shows the values it compared`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, got := loadFiles(t, tt.files)
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
