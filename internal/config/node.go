@@ -131,8 +131,13 @@ func (f *file) yamlError(err error) {
 			}
 		}
 	}
-	if p.Line > 0 && isFlowError(msg) {
-		if t, ok := commaCulprit(f.lines, p.Line); ok {
+	if p.Line > 0 {
+		// The line yaml.v3 names is often before the culprit.
+		if t, ok := leadingBraces(f.lines, p.Line, 3); ok {
+			f.l.errorAt(Pos{File: f.name, Line: t.line, Col: t.col}, "%s", t.leadingHint())
+			return
+		}
+		if t, ok := commaCulprit(f.lines, p.Line); ok && isFlowError(msg) {
 			f.l.errorAt(Pos{File: f.name, Line: t.line, Col: t.col}, "%s", t.hint())
 			return
 		}

@@ -17,6 +17,7 @@ type commaTrap struct {
 	line, col int    // 1-based; col in runes, as yaml.v3 counts
 	elem      string // the element as written, up to the end of its line
 	mapping   bool   // inside {...}, not [...]
+	braces    bool   // a {{name}}, not a comma, broke it
 }
 
 // maxTrapLines bounds the lines scanned after the line yaml.v3 reported.
@@ -74,6 +75,9 @@ func commaCulprit(lines []string, from int) (commaTrap, bool) {
 				for i < len(s) && s[i] == ' ' {
 					i++
 				}
+				if i < len(s) && (s[i] == '[' || s[i] == '{') {
+					continue // a nested collection as the value
+				}
 				start = i
 			}
 			if stack[len(stack)-1] == '{' && start == i {
@@ -90,7 +94,8 @@ func commaCulprit(lines []string, from int) (commaTrap, bool) {
 					start = v
 				}
 				elem := strings.TrimSpace(s[start:elemEnd(s, start)])
-				return commaTrap{line: ln, col: utf8.RuneCountInString(s[:start]) + 1, elem: elem, mapping: stack[len(stack)-1] == '{'}, true
+				return commaTrap{line: ln, col: utf8.RuneCountInString(s[:start]) + 1, elem: elem,
+					mapping: stack[len(stack)-1] == '{', braces: s[comma] == '{'}, true
 			}
 			i = end
 		}
@@ -170,7 +175,9 @@ func scanElement(s string, i int, mapping bool) (end, comma int) {
 			depth++
 		case c == ')' || (c == ']' && depth > 0):
 			depth--
-		case c == ',' && depth > 0:
+		case c == ',' && depth > 0, c == '{' && i+1 < len(s) && s[i+1] == '{':
+			// A comma inside brackets, or a {{name}} (YAML reads { as a
+			// mapping), is where YAML breaks what the expression meant.
 			if comma < 0 {
 				comma = i
 			}
@@ -212,9 +219,9 @@ func elemEnd(s string, start int) int {
 			}
 		case c == '"' || c == '\'' || c == '`':
 			quote = c
-		case c == '(' || c == '[':
+		case c == '(' || c == '[' || c == '{':
 			depth++
-		case c == ')' || (c == ']' && depth > 0):
+		case c == ')' || (c == ']' || c == '}') && depth > 0:
 			depth--
 		case depth == 0 && (c == ']' || c == '}'):
 			return i
@@ -227,8 +234,56 @@ func elemEnd(s string, start int) int {
 
 // hint is the error for t.
 func (t commaTrap) hint() string {
+	switch {
+	case t.braces && t.mapping:
+		return "invalid YAML: " + quote(t.elem) + " holds {{...}}, which YAML reads as a mapping: quote it in a {...} mapping, or write the mapping one entry per line"
+	case t.braces:
+		return "invalid YAML: " + quote(t.elem) + " holds {{...}}, which YAML reads as a mapping: an expectation with a variable must be quoted in a [...] list, or written as a block list (- ...)"
+	}
 	if t.mapping {
 		return "invalid YAML: " + quote(t.elem) + " holds a comma, which ends a value in a {...} mapping: quote it, or write the mapping one entry per line (name: expression)"
 	}
 	return "invalid YAML: " + quote(t.elem) + " holds a comma, which ends an element of a [...] list: an expectation containing a comma must be quoted in a [...] list, or written as a block list (- ...)"
+}
+
+// leadingBraces finds, from the 1-based line from, a value that starts with
+// {{ (url: {{base}}/x, - {{id}} == json.id): YAML reads it as a flow
+// mapping and fails somewhere after it.
+func leadingBraces(lines []string, from, n int) (commaTrap, bool) {
+	for ln := max(from, 1); ln <= len(lines) && ln < from+n; ln++ {
+		s := lines[ln-1]
+		i := 0
+		for {
+			for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+				i++
+			}
+			if i+1 < len(s) && s[i] == '-' && s[i+1] == ' ' {
+				i += 2
+				continue
+			}
+			break
+		}
+		if !strings.HasPrefix(s[i:], "{{") {
+			if k := strings.Index(s[i:], ": "); k >= 0 && !strings.ContainsAny(s[i:i+k], "\"'#[{") {
+				i += k + 2
+				for i < len(s) && s[i] == ' ' {
+					i++
+				}
+			}
+		}
+		if strings.HasPrefix(s[i:], "{{") {
+			elem := strings.TrimSpace(s[i:])
+			if k := strings.Index(elem, " #"); k >= 0 {
+				elem = strings.TrimSpace(elem[:k])
+			}
+			return commaTrap{line: ln, col: utf8.RuneCountInString(s[:i]) + 1, elem: elem}, true
+		}
+	}
+	return commaTrap{}, false
+}
+
+// leadingHint is the error for a value starting with {{.
+func (t commaTrap) leadingHint() string {
+	return "invalid YAML: " + quote(t.elem) + " starts with {{, which YAML reads as a mapping: quote the value" +
+		" (or, in an expectation, put the variable on the right: json.id == {{id}})"
 }

@@ -58,6 +58,26 @@ func TestCommaTrap(t *testing.T) {
 			want: []string{`f.yaml:6:14: invalid YAML: "status in [200, 201]"` + listHint},
 		},
 		{
+			name:  "a variable in a one-line list",
+			files: step("    expect: [status == 200, json.id == {{sku}}]\n"),
+			want:  []string{`f.yaml:5:29: invalid YAML: "json.id == {{sku}}" holds {{...}}, which YAML reads as a mapping: an expectation with a variable must be quoted in a [...] list, or written as a block list (- ...)`},
+		},
+		{
+			name:  "a variable first in a block list",
+			files: step("    expect:\n      - {{sku}} == json.sku\n      - status == 200\n"),
+			want:  []string{`f.yaml:6:9: invalid YAML: "{{sku}} == json.sku" starts with {{, which YAML reads as a mapping: quote the value (or, in an expectation, put the variable on the right: json.id == {{id}})`},
+		},
+		{
+			name:  "an unquoted URL starting with a placeholder",
+			files: map[string]string{"f.yaml": flow("  - name: a\n    request:\n      url: {{base}}/x\n")},
+			want:  []string{`f.yaml:5:12: invalid YAML: "{{base}}/x" starts with {{, which YAML reads as a mapping: quote the value (or, in an expectation, put the variable on the right: json.id == {{id}})`},
+		},
+		{
+			name:  "nested collections with quoted keys are fine",
+			files: step("    expect: [status == 200]\n    capture: {\"id\": json.id}\n"),
+			want:  nil,
+		},
+		{
 			name:  "quoted elements are fine",
 			files: step("    expect: [\"status in [200, 201]\", 'match(body, \"re\") == \"x\"', body contains \"a\"]\n"),
 			want:  nil,
