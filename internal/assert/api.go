@@ -19,6 +19,9 @@ type Response struct {
 	Header   http.Header
 	Body     []byte
 	Duration time.Duration
+	// Vars reads the {{name}} placeholders of expectations: the run's
+	// variables. Kept by Reset: they outlive one response.
+	Vars Vars
 
 	attrs []attr    // a step kind's operands (SetString and the like)
 	json  jsonCache // lazily computed facts about Body, reset by Reset
@@ -26,7 +29,18 @@ type Response struct {
 
 // Reset clears r for reuse with a new response, keeping Body's capacity.
 func (r *Response) Reset() {
-	*r = Response{Body: r.Body[:0], attrs: r.attrs[:0]}
+	*r = Response{Body: r.Body[:0], attrs: r.attrs[:0], Vars: r.Vars}
+}
+
+// Vars is where expectations read variables: the runner's scope.
+type Vars interface {
+	Var(name string) (string, bool)
+}
+
+// VarRef is a {{name}} in an expectation, at byte Offset of its source.
+type VarRef struct {
+	Name   string
+	Offset int
 }
 
 // Source is the set of response parts an expression reads.

@@ -3,7 +3,9 @@ package assert
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tidwall/gjson"
 )
@@ -18,6 +20,7 @@ type Expectation struct {
 	list  []value        // in, !in: the list's values
 	re    *regexp.Regexp // matches, !matches: compiled once
 	srcs  Source
+	vars  []VarRef
 }
 
 // Compile compiles an expectation such as `status == 200`. Errors are
@@ -43,6 +46,10 @@ func (e *Expectation) String() string { return e.src }
 
 // Sources is the set of response parts the expectation reads.
 func (e *Expectation) Sources() Source { return e.srcs }
+
+// Vars lists the variables ({{name}}) the expectation reads, for the loader
+// to check that each is defined before the step.
+func (e *Expectation) Vars() []VarRef { return e.vars }
 
 // Check checks r. It reports true if the expectation holds; otherwise the
 // Failure explains. The pass path does not allocate for plain checks: it
@@ -99,6 +106,12 @@ func (e *Expectation) check(r *Response, f *Failure) bool {
 			rp = &e.right.lit // no need to copy a literal
 		} else if c := e.right.eval(r, &rv, why); c != 0 {
 			return e.fail(why, f)
+		}
+		// A variable is text: it takes the type of the other side.
+		if e.right.op == nVar {
+			coerceVar(rp, l.k)
+		} else if e.left.op == nVar {
+			coerceVar(&l, rp.k)
 		}
 		var c Cause
 		if ok, c = e.compare(&l, rp, why); c != 0 {
@@ -307,6 +320,16 @@ func (n *node) eval(r *Response, v *value, why *problem) Cause {
 		}
 		*v = a
 		return 0
+	case nVar:
+		if r.Vars == nil {
+			return n.missing(r, why)
+		}
+		s, ok := r.Vars.Var(n.key)
+		if !ok {
+			return n.missing(r, why)
+		}
+		*v = value{k: kString, s: s}
+		return 0
 	}
 
 	// A function: compute the argument into v, then transform it in place.
@@ -390,6 +413,8 @@ func (n *node) format() string {
 		return n.path.text
 	case nAttr:
 		return n.key
+	case nVar:
+		return "{{" + n.key + "}}"
 	case nMatch:
 		return "match(" + n.arg.format() + ", " + n.reLit.format() + ")"
 	}
@@ -420,4 +445,31 @@ func (e *Expectation) format() string {
 		return "!" + e.left.format()
 	}
 	return e.left.format() + " " + opText[e.op] + " " + e.right.format()
+}
+
+// coerceVar converts a variable's text to kind k where it reads as one
+// ("42" for a number, "true", "null", "2s"); otherwise it stays a string,
+// and the comparison fails as a wrong type.
+func coerceVar(v *value, k kind) {
+	s := strings.TrimSpace(v.s)
+	switch k {
+	case kNumber:
+		if isNumberText(s) {
+			if f, err := strconv.ParseFloat(s, 64); err == nil {
+				v.setNumber(s, f)
+			}
+		}
+	case kBool:
+		if s == "true" || s == "false" {
+			*v = value{k: kBool, b: s == "true"}
+		}
+	case kNull:
+		if s == "null" {
+			*v = value{k: kNull}
+		}
+	case kDuration:
+		if d, err := time.ParseDuration(s); err == nil {
+			*v = value{k: kDuration, i: int64(d)}
+		}
+	}
 }

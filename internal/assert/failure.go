@@ -73,6 +73,9 @@ func (n *node) missing(r *Response, p *problem) Cause {
 	case nAttr:
 		p.actual = "nothing (" + n.key + " is not known for this response)"
 		p.detail = "not known for this response"
+	case nVar:
+		p.actual = "nothing (variable " + n.key + " is not set)"
+		p.detail = "variable not set"
 	case nMatch:
 		p.actual = "nothing (no match for " + n.reLit.format() + ")"
 		p.detail = "no match"
@@ -163,6 +166,12 @@ func (e *Expectation) mismatch(r *Response, l, rv *value) Failure {
 		f.Actual = show(*l, e.left) + " vs " + show(*rv, e.right)
 	}
 	f.Message = e.src + ": got " + f.Actual
+	// Say what the variable held: the source only names it.
+	if e.right != nil && e.right.op == nVar {
+		f.Message += " (" + e.right.key + " is " + show(*rv, e.right) + ")"
+	} else if e.right != nil && e.left.op == nVar {
+		f.Message += " (" + e.left.key + " is " + show(*l, e.left) + ")"
+	}
 	return f
 }
 

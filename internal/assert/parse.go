@@ -53,6 +53,7 @@ const (
 	nExists
 	nMatch
 	nAttr // a step kind's operand (key: its dotted name)
+	nVar  // {{name}}: a flow variable or capture (key: its name), read at run time
 )
 
 // funcNames maps function names to opcodes (a constant table).
@@ -134,6 +135,7 @@ type parser struct {
 	pos   int
 	depth int
 	ops   Operands // a step kind's operands, besides the built-in ones
+	vars  []VarRef // the {{name}} placeholders, in order
 }
 
 // bailout carries a syntax error up the parser's stack.
@@ -251,6 +253,7 @@ func (p *parser) parseExpectation() *Expectation {
 		p.fail(0, "empty expectation")
 	}
 	e := &Expectation{src: strings.TrimSpace(p.src)}
+	defer func() { e.vars = p.vars }()
 
 	// A leading "!" or "not" negates a lone boolean operand.
 	negAt := -1
@@ -463,6 +466,8 @@ func (p *parser) parseTerm(ctx string) *node {
 		n = p.parseString()
 	case isDigit(c) || c == '-' && isDigit(p.peekAt(p.pos+1)):
 		n = p.parseNumber()
+	case c == '{' && p.peekAt(p.pos+1) == '{':
+		n = p.parseVar()
 	case c == '[':
 		p.fail(start, "a list can only follow in")
 	case c == ')' || c == ']' || c == ',':
@@ -919,4 +924,27 @@ func isNumberText(s string) bool {
 		}
 	}
 	return i == len(s)
+}
+
+// parseVar reads {{name}}: a variable (the flow's vars, a capture of an
+// earlier step, a built-in), compared as the type of the other side when
+// the step runs. Secrets are refused: a failure shows the values compared.
+func (p *parser) parseVar() *node {
+	start := p.pos
+	end := strings.Index(p.src[p.pos:], "}}")
+	if end < 0 {
+		p.fail(start, "unclosed {{: write {{name}}")
+	}
+	inner := p.src[p.pos+2 : p.pos+end]
+	name := strings.TrimSpace(inner)
+	off := p.pos + 2 + strings.Index(inner, name)
+	if strings.HasPrefix(name, "secret:") {
+		p.fail(start, "secrets cannot be used in expectations: a failed check shows the values it compared")
+	}
+	if name == "" || !isWordByte(name[0]) || isDigit(name[0]) || strings.IndexFunc(name, func(r rune) bool { return r > 127 || !isWordByte(byte(r)) }) >= 0 {
+		p.fail(start, "expected a variable name in {{...}}, found %s", strconv.Quote(inner))
+	}
+	p.pos += end + 2
+	p.vars = append(p.vars, VarRef{Name: name, Offset: off})
+	return &node{op: nVar, typ: tJSON, key: name}
 }

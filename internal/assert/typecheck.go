@@ -65,6 +65,9 @@ func (p *parser) checkBinary(e *Expectation) {
 		if l.typ != tString && l.typ != tJSON {
 			p.fail(l.pos, "%s needs a string on its left, but %s is %s", op, l.text, l.typ)
 		}
+		if r.op == nVar {
+			p.fail(r.pos, "%s needs a regular expression literal; compare a variable with == or contains", op)
+		}
 		e.re = p.regexLiteral(r, op)
 	case opIn, opNotIn:
 		if l.typ == tNull {
@@ -88,7 +91,7 @@ func (p *parser) compatible(l, r *node) {
 		if r.typ == tJSON {
 			j, o = r, l
 		}
-		if o.typ == tDuration {
+		if o.typ == tDuration && j.op != nVar {
 			p.fail(o.pos, "type mismatch: %s is a JSON value but %s is a duration; JSON has no durations (compare with a number)", j.text, o.text)
 		}
 		return

@@ -70,7 +70,7 @@ func (l *loader) alerting(f *file, o *object, c *common, cfg *Config) {
 	a.Maintenance = l.maintenance(f, ao.get("maintenance"))
 	a.Prometheus = l.prometheus(f, o.get("prometheus"), c)
 
-	sc := ruleScope{flows: map[string]*Flow{}, deps: map[string]bool{}}
+	sc := ruleScope{flows: map[string]*Flow{}, deps: map[string]bool{}, partial: l.flowMissing}
 	for _, fl := range cfg.Flows {
 		sc.flows[fl.Name] = fl
 		for _, st := range append(slices.Clone(fl.Steps), fl.Cleanup...) {
@@ -87,6 +87,9 @@ func (l *loader) alerting(f *file, o *object, c *common, cfg *Config) {
 type ruleScope struct {
 	flows map[string]*Flow
 	deps  map[string]bool
+	// partial: a flow file failed to load, so a name missing here may be
+	// defined there; such names are not reported.
+	partial bool
 }
 
 func (sc ruleScope) flowNames() []string {
@@ -548,7 +551,7 @@ func (l *loader) signals(f *file, n *yaml.Node, sc ruleScope, prom *Prometheus) 
 		if v := o.get("dependency"); v != nil {
 			kinds++
 			if d, ok := f.str(v, "a dependency name"); ok {
-				if !sc.deps[d] {
+				if !sc.deps[d] && !sc.partial {
 					f.errorf(v, "no step has dependency %s%s", quote(d), didYouMean(d, sc.depNames()))
 				}
 				s.Dependency, s.Unit = d, "ratio"
@@ -557,7 +560,7 @@ func (l *loader) signals(f *file, n *yaml.Node, sc ruleScope, prom *Prometheus) 
 		if v := o.get("flow"); v != nil {
 			kinds++
 			if fl, ok := f.str(v, "a flow name"); ok {
-				if sc.flows[fl] == nil {
+				if sc.flows[fl] == nil && !sc.partial {
 					f.errorf(v, "unknown flow %s%s", quote(fl), didYouMean(fl, sc.flowNames()))
 				}
 				s.Flow, s.Unit = fl, "ratio"
@@ -792,7 +795,7 @@ func (l *loader) flowRef(f *file, n *yaml.Node, sc ruleScope) string {
 	if !ok {
 		return ""
 	}
-	if sc.flows[s] == nil {
+	if sc.flows[s] == nil && !sc.partial {
 		f.errorf(n, "unknown flow %s%s", quote(s), didYouMean(s, sc.flowNames()))
 	}
 	return s
@@ -922,7 +925,7 @@ func (l *loader) dependencySuccess(f *file, n *yaml.Node, sc ruleScope) *Depende
 	if v := o.get("dependency"); v == nil {
 		f.errorf(n, "dependency_success needs a dependency")
 	} else if d, ok := f.str(v, "a dependency name"); ok {
-		if !sc.deps[d] {
+		if !sc.deps[d] && !sc.partial {
 			f.errorf(v, "no step has dependency %s%s", quote(d), didYouMean(d, sc.depNames()))
 		}
 		r.Dependency = d

@@ -125,6 +125,10 @@ type loader struct {
 	values    map[string]*assert.Value
 	templates template.Interner
 	shared    interns
+	// flowMissing is set when a flow file could not be read or parsed:
+	// rules naming its flow or dependencies are then not reported as
+	// unknown, a cascade that would bury the one real error.
+	flowMissing bool
 }
 
 // maxErrors bounds the errors collected: past that many, more would not
@@ -229,6 +233,7 @@ func (l *loader) load(name string) *Config {
 	for _, e := range l.flowEntries(f, o) {
 		fl, nameNode := l.flow(c, e)
 		if fl == nil {
+			l.flowMissing = true
 			continue
 		}
 		if nameNode != nil && fl.Name != "" {

@@ -131,7 +131,26 @@ func (f *file) yamlError(err error) {
 			}
 		}
 	}
+	if p.Line > 0 {
+		// The line yaml.v3 names is often before the culprit.
+		if t, ok := leadingBraces(f.lines, p.Line, 3); ok {
+			f.l.errorAt(Pos{File: f.name, Line: t.line, Col: t.col}, "%s", t.leadingHint())
+			return
+		}
+		if t, ok := commaCulprit(f.lines, p.Line); ok && isFlowError(msg) {
+			f.l.errorAt(Pos{File: f.name, Line: t.line, Col: t.col}, "%s", t.hint())
+			return
+		}
+	}
 	f.l.errorAt(p, "invalid YAML: %s", msg)
+}
+
+// isFlowError tells yaml.v3's errors inside a flow collection ([...],
+// {...}), where a comma in an expression is the usual cause.
+func isFlowError(msg string) bool {
+	return strings.Contains(msg, "expected ',' or ']'") || strings.Contains(msg, "expected ',' or '}'") ||
+		strings.Contains(msg, "flow sequence") || strings.Contains(msg, "flow mapping") ||
+		strings.Contains(msg, "cannot start any token") // a `regexp` after the comma
 }
 
 // nullAt is a null scalar standing in for a node that could not be used.

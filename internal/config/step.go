@@ -87,14 +87,14 @@ func (fc *flowCtx) step(n *yaml.Node, cleanup bool) *stepInfo {
 	}
 	var sources assert.Source
 	if v := o.get("expect"); v != nil {
-		s.Expect, sources = fc.expectations(v, kind)
+		s.Expect, sources = fc.expectations(v, kind, info)
 	}
 	if v := o.get("capture"); v != nil {
 		fc.captures(v, info, kind)
 	}
 	if v := o.get("until"); v != nil {
 		var src assert.Source
-		s.Until, src = fc.until(v, kind)
+		s.Until, src = fc.until(v, kind, info)
 		sources |= src
 	}
 	// Polling until a 404 must not fail at the first 404: until's
@@ -177,7 +177,7 @@ func (f *file) params(n *yaml.Node, what string, uses *[]use) []Param {
 }
 
 // expectations compiles a list of expectation strings (or a single one).
-func (fc *flowCtx) expectations(n *yaml.Node, kind StepKind) ([]*assert.Expectation, assert.Source) {
+func (fc *flowCtx) expectations(n *yaml.Node, kind StepKind, info *stepInfo) ([]*assert.Expectation, assert.Source) {
 	f := fc.f
 	var items []*yaml.Node
 	switch n.Kind {
@@ -191,13 +191,29 @@ func (fc *flowCtx) expectations(n *yaml.Node, kind StepKind) ([]*assert.Expectat
 	}
 	var out []*assert.Expectation
 	var src assert.Source
+	flowList := n.Kind == yaml.SequenceNode && n.Style&yaml.FlowStyle != 0
+	split := false // the previous element was cut at a comma: this is its rest
 	for _, it := range items {
 		it = f.node(it)
 		if !f.isScalar(it) {
 			f.errorf(it, "expected an expectation like status == 200, got %s", describe(it))
 			continue
 		}
+		cut := flowList && it.Style == 0 && unbalanced(it.Value)
+		if split && cut {
+			split = false
+			continue
+		}
+		split = false
 		e, err := f.l.compileExpectation(it.Value, kind)
+		if err != nil && cut {
+			// YAML cut the expression at a comma ([..., contains "a, b"]
+			// parses as two elements): one error that says so, none for
+			// the rest.
+			f.errorf(it, "%s", commaTrap{elem: it.Value}.hint())
+			split = true
+			continue
+		}
 		if err != nil {
 			f.assertError(it, err)
 			continue
@@ -205,6 +221,11 @@ func (fc *flowCtx) expectations(n *yaml.Node, kind StepKind) ([]*assert.Expectat
 		if e.Sources()&^kindSources(kind) != 0 {
 			f.errorf(it, "%s steps cannot read that: their operands are %s", kind.Name(), operandList(kind))
 			continue
+		}
+		// {{name}} is checked with the step's placeholders: defined by
+		// vars, a built-in, or a capture of an earlier step.
+		for _, v := range e.Vars() {
+			info.uses = append(info.uses, use{name: v.Name, f: f, n: it, off: v.Offset, expect: true})
 		}
 		out = append(out, e)
 		src |= e.Sources()
@@ -304,7 +325,7 @@ func (fc *flowCtx) captures(n *yaml.Node, info *stepInfo, kind StepKind) {
 	}
 }
 
-func (fc *flowCtx) until(n *yaml.Node, kind StepKind) (*Until, assert.Source) {
+func (fc *flowCtx) until(n *yaml.Node, kind StepKind, info *stepInfo) (*Until, assert.Source) {
 	f := fc.f
 	o := f.object(n, "until", []string{"expect", "interval", "within"})
 	u := &Until{Interval: defaultInterval, Within: min(defaultWithin, fc.fl.Timeout)}
@@ -314,7 +335,7 @@ func (fc *flowCtx) until(n *yaml.Node, kind StepKind) (*Until, assert.Source) {
 			f.errorf(n, "until needs expect: the conditions to wait for")
 		}
 	} else {
-		u.Expect, src = fc.expectations(v, kind)
+		u.Expect, src = fc.expectations(v, kind, info)
 	}
 	withinNode := o.get("within")
 	if withinNode != nil {
@@ -393,6 +414,8 @@ func (fc *flowCtx) checkUse(u use, i int, capturedBy map[string][]int) {
 		switch {
 		case i < 0:
 			fc.l.errorAt(u.pos(), "variable %s is captured by step %s, but flow headers cannot use captures (they are sent on every step); set the header on the steps after it", quote(u.name), quote(by))
+		case caps[0] == i && u.expect:
+			fc.l.errorAt(u.pos(), "variable %s is captured by this step, after its expectations are checked, so they cannot use it", quote(u.name))
 		case caps[0] == i:
 			fc.l.errorAt(u.pos(), "variable %s is captured by this step, from its response, so its request cannot use it", quote(u.name))
 		default:
@@ -419,4 +442,28 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// unbalanced tells an expression with a string or a bracket left open, as
+// YAML leaves one it cut at a comma in a [...] list.
+func unbalanced(src string) bool {
+	depth, quote := 0, byte(0)
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case quote != 0:
+			if c == '\\' && quote != '`' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'' || c == '`':
+			quote = c
+		case c == '(' || c == '[':
+			depth++
+		case c == ')' || c == ']':
+			depth--
+		}
+	}
+	return quote != 0 || depth != 0
 }

@@ -193,6 +193,7 @@ func (f *file) plain(n *yaml.Node, want, noPlaceholders string) (string, bool) {
 type use struct {
 	name   string
 	secret bool
+	expect bool // in an expectation, not a request
 	// Where: the position is computed only when reported, as it costs a
 	// scan of the scalar.
 	f   *file

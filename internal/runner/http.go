@@ -192,8 +192,18 @@ func (h *httpStep) Execute(actx context.Context, x *Exchange) (result.Class, str
 	limit := r.f.cfg.HTTP.BodyLimit
 	data, rerr := readBody(*r.buf, resp.Body, resp.ContentLength, limit)
 	*r.buf = data
+	n := int64(len(data)) // the bytes received, for metrics, even when decoded
+	if rerr == nil && n <= limit {
+		var dc result.Class
+		var msg string
+		if data, dc, msg = decodeBody(resp, data, limit); dc != "" {
+			r.note(s, resp, *r.buf)
+			s.Timings = r.timing.snapshot(time.Now())
+			s.BodyBytes, s.HTTPStatus = n, resp.StatusCode
+			return dc, msg
+		}
+	}
 	r.note(s, resp, data)
-	n := int64(len(data))
 	end := time.Now()
 	s.Timings = r.timing.snapshot(end)
 	s.BodyBytes = n

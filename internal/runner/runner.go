@@ -246,6 +246,7 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 		buf:     bufPool.Get().(*[]byte),
 		redacts: f.opts.Secrets.Len() > 0,
 	}
+	r.resp.Vars = &r.scope // expectations' {{name}}: vars, captures, built-ins (never secrets)
 	// Each run starts with fresh connections, as a new user would, so DNS,
 	// connect and TLS are measured every run: a transport of its own, given
 	// back with its connections closed.
