@@ -3,6 +3,7 @@ package kinds
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"time"
 
 	"github.com/prober-dev/prober/internal/config"
 )
@@ -51,4 +52,17 @@ func DecodeTLS(b *config.StepBlock) TLSClient {
 		}
 	}
 	return c
+}
+
+// VerifyChain checks the chain a server sent for name, as a client would
+// (roots nil: the system's). The tls kind and a tcp step's STARTTLS read
+// the certificate even when it does not verify, so its dates and names
+// still show in the result.
+func VerifyChain(chain []*x509.Certificate, name string, roots *x509.CertPool, now time.Time) error {
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: name, CurrentTime: now})
+	return err
 }

@@ -6,14 +6,18 @@ package tcpkind
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prober-dev/prober/internal/assert"
+	"github.com/prober-dev/prober/internal/certinfo"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/kinds"
 	"github.com/prober-dev/prober/internal/result"
@@ -32,10 +36,11 @@ type Kind struct{}
 func (Kind) Name() string { return "tcp" }
 
 // Keys implements config.StepKind.
-func (Kind) Keys() []string { return []string{"address", "send", "reply"} }
+func (Kind) Keys() []string { return []string{"address", "send", "reply", "starttls"} }
 
-// Operands implements config.StepKind: none of its own.
-func (Kind) Operands() assert.Operands { return nil }
+// Operands implements config.StepKind: the certificate's and the TLS
+// connection's, set when the step upgrades with starttls.
+func (Kind) Operands() assert.Operands { return certinfo.Operands }
 
 // Builtins implements config.StepKind: the reply is the body (and may be
 // read as JSON).
@@ -46,7 +51,15 @@ type Spec struct {
 	Address *template.Template
 	Send    *template.Template // nil: send nothing
 	Reply   *regexp.Regexp     // nil: read nothing; else read until it matches
+	// StartTLS, when set, upgrades the connection to TLS once the reply
+	// (the server's go-ahead to STARTTLS) is seen, and records the
+	// certificate as a tls step does.
+	StartTLS *kinds.TLSClient
 }
+
+// MakesTLSHandshake says whether the step records a certificate (the
+// series calculator counts its expiry series).
+func (s *Spec) MakesTLSHandshake() bool { return s.StartTLS != nil }
 
 // Decode implements config.StepKind.
 func (Kind) Decode(b *config.StepBlock) any {
@@ -61,6 +74,15 @@ func (Kind) Decode(b *config.StepBlock) any {
 		} else {
 			s.Reply = re
 		}
+	}
+	if tb, ok := b.Block("starttls", kinds.TLSKeys); ok {
+		c := kinds.DecodeTLS(tb)
+		s.StartTLS = &c
+	} else if on, ok := b.Bool("starttls"); ok && on {
+		s.StartTLS = &kinds.TLSClient{Verify: true}
+	}
+	if s.StartTLS != nil && !b.Has("reply") {
+		b.Errorf("starttls", "starttls needs a reply: the server's go-ahead to start TLS (e.g. \"(?m)^220 .*\\r\\n\" after EHLO and STARTTLS)")
 	}
 	return s
 }
@@ -125,6 +147,9 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 	x.BodyBytes(int64(len(buf)))
 	x.Attr("reply", firstLine(buf))
 	if s.Reply.Match(buf) {
+		if s.StartTLS != nil {
+			return s.upgrade(ctx, x, conn, addr)
+		}
 		return "", ""
 	}
 	if rerr != nil && !errors.Is(rerr, io.EOF) {
@@ -135,6 +160,47 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 		why = "read " + strconv.Itoa(ReadLimit) + " bytes"
 	}
 	return result.Assertion, "reply " + strconv.Quote(s.Reply.String()) + " not seen (" + why + "): got " + quote(buf)
+}
+
+// upgrade makes the TLS handshake on conn after the server's go-ahead, and
+// records the certificate as a tls step does.
+func (s *Spec) upgrade(ctx context.Context, x *runner.Exchange, conn net.Conn, addr string) (result.Class, string) {
+	name := s.StartTLS.ServerName
+	if name == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return result.Request, fmt.Sprintf("address %q is not host:port", addr)
+		}
+		name = host
+	}
+	conf := &tls.Config{
+		ServerName: name,
+		// Verified below, by hand: a certificate that does not verify is
+		// still read, so its dates and names show in the result.
+		InsecureSkipVerify: true, //nolint:gosec // verified below
+	}
+	if s.StartTLS.ClientCert != nil {
+		conf.Certificates = []tls.Certificate{*s.StartTLS.ClientCert}
+	}
+	tc := tls.Client(conn, conf)
+	t0 := time.Now()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return x.Classify(ctxErr(ctx, err), runner.Phase{Connected: true, TLSStarted: true})
+	}
+	x.Timings().TLS = time.Since(t0)
+	cs := tc.ConnectionState()
+	if len(cs.PeerCertificates) == 0 {
+		return result.TLS, "tls: the server sent no certificate"
+	}
+	now := time.Now()
+	verr := kinds.VerifyChain(cs.PeerCertificates, name, s.StartTLS.Roots, now)
+	for _, a := range certinfo.Record(x.Response(), &cs, verr, now) {
+		x.Attr(a.Name, a.Value)
+	}
+	if verr != nil && s.StartTLS.Verify {
+		return result.TLS, "tls: " + verr.Error()
+	}
+	return "", ""
 }
 
 // ctxErr prefers the context's error: a read cut short by it is a timeout.

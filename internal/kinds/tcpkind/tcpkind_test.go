@@ -2,12 +2,17 @@ package tcpkind_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prober-dev/prober/internal/kinds"
 	"github.com/prober-dev/prober/internal/kinds/kindtest"
 	"github.com/prober-dev/prober/internal/kinds/tcpkind"
 	"github.com/prober-dev/prober/internal/result"
@@ -104,5 +109,80 @@ func TestTCPKindConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("flow:\n%s\nerr %v\nwant %q", tc.flow, err, tc.want)
 		}
+	}
+}
+
+// smtpTLS is smtp with STARTTLS: after EHLO and STARTTLS it says 220 and
+// hands the connection to TLS with cert.
+func smtpTLS(cert tls.Certificate) func(net.Conn) {
+	return func(c net.Conn) {
+		fmt.Fprint(c, "220 mail.test ESMTP ready\r\n")
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch {
+			case strings.HasPrefix(line, "EHLO"):
+				fmt.Fprint(c, "250-mail.test\r\n250 STARTTLS\r\n")
+			case strings.HasPrefix(line, "STARTTLS"):
+				fmt.Fprint(c, "220 2.0.0 Ready to start TLS\r\n")
+				tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+				if tc.Handshake() == nil {
+					fmt.Fprint(tc, "220 mail.test ESMTP ready\r\n")
+				}
+				return
+			default:
+				fmt.Fprintf(c, "500 unknown command %s", line)
+			}
+		}
+	}
+}
+
+// A tcp step upgrades with STARTTLS after the server's go-ahead, and reads
+// the certificate as a tls step does (cert.* operands, class tls when it
+// does not verify).
+func TestTCPKindStartTLS(t *testing.T) {
+	ca := kindtest.NewCA(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), ca.PEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	notAfter := time.Now().Add(20 * 24 * time.Hour).Truncate(time.Second)
+	good := kindtest.ServeTCP(t, smtpTLS(ca.Leaf(t, "mail.test", notAfter, "127.0.0.1")))
+	selfSigned := kindtest.ServeTCP(t, smtpTLS((*kindtest.CA)(nil).Leaf(t, "mail.test", notAfter, "127.0.0.1")))
+	noTLS := kindtest.ServeTCP(t, smtp)
+	const send = `send: "EHLO prober\r\nSTARTTLS\r\n", reply: "(?m)^220 2\\.0\\.0 .*\r\n"`
+	for _, tc := range []struct {
+		name, block, extra string
+		class              result.Class
+		msg                string
+	}{
+		{"verified", `{address: "` + good + `", ` + send + `, starttls: {ca_file: ca.pem}}`,
+			"    expect: [tls.verified, cert.expires_in > 336h, cert.expires_in < 504h, 'cert.subject contains \"mail.test\"']\n", result.OK, ""},
+		{"not trusted", `{address: "` + selfSigned + `", ` + send + `, starttls: {ca_file: ca.pem}}`, "", result.TLS, "tls: x509: certificate signed by unknown authority"},
+		{"not trusted, not verified", `{address: "` + selfSigned + `", ` + send + `, starttls: {verify: false}}`, "    expect: ['!tls.verified']\n", result.OK, ""},
+		{"no go-ahead", `{address: "` + noTLS + `", ` + send + `, starttls: true}`, "", result.Timeout, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := kindtest.Run(t, dir, flow(tc.block, tc.extra), tcpkind.Kind{})
+			s := r.Steps[0]
+			if s.Class != tc.class || !strings.Contains(s.Message(), tc.msg) {
+				t.Fatalf("class %s, message %q; want %s, %q", s.Class, s.Message(), tc.class, tc.msg)
+			}
+			if tc.class == result.OK || tc.class == result.TLS {
+				if na := s.Attr("cert.not_after"); na != notAfter.UTC().Format(time.RFC3339) {
+					t.Errorf("cert.not_after %q, want %s (attrs %v)", na, notAfter.UTC().Format(time.RFC3339), s.Attrs)
+				}
+			}
+		})
+	}
+	if !(&tcpkind.Spec{StartTLS: &kinds.TLSClient{}}).MakesTLSHandshake() || (&tcpkind.Spec{}).MakesTLSHandshake() {
+		t.Error("MakesTLSHandshake does not follow starttls")
+	}
+	_, err := kindtest.Load(t, "", flow(`{address: "a:1", starttls: true}`, ""), tcpkind.Kind{})
+	if err == nil || !strings.Contains(err.Error(), "f.yaml:5:37: starttls needs a reply") {
+		t.Errorf("starttls without a reply: %v", err)
 	}
 }

@@ -6,7 +6,6 @@ package tlskind
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
 	"time"
@@ -101,22 +100,12 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 		return result.TLS, "tls: the server sent no certificate"
 	}
 	now := time.Now()
-	verr := verify(cs.PeerCertificates, name, s.Roots, now)
+	verr := kinds.VerifyChain(cs.PeerCertificates, name, s.Roots, now)
 	record(x, &cs, verr, now)
 	if verr != nil && s.Verify {
 		return result.TLS, "tls: " + verr.Error()
 	}
 	return "", ""
-}
-
-// verify checks the chain the server sent for name, as a client would.
-func verify(chain []*x509.Certificate, name string, roots *x509.CertPool, now time.Time) error {
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	_, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: name, CurrentTime: now})
-	return err
 }
 
 // record sets the operands and the step's attributes.
