@@ -312,14 +312,19 @@ func TestGrafanaDashboardStatic(t *testing.T) {
 		}
 	}
 
-	// The provisioning files beside it.
+	// The provisioning files beside it. Grafana expands environment
+	// variables in every value before using it, so the checks read the
+	// values as Grafana will (with no variable set).
 	var ds struct {
 		Datasources []struct {
+			UID      string `yaml:"uid"`
 			Type     string `yaml:"type"`
+			URL      string `yaml:"url"`
 			JSONData struct {
 				Exemplars []struct {
-					Name string `yaml:"name"`
-					URL  string `yaml:"url"`
+					Name          string `yaml:"name"`
+					URL           string `yaml:"url"`
+					DatasourceUID string `yaml:"datasourceUid"`
 				} `yaml:"exemplarTraceIdDestinations"`
 			} `yaml:"jsonData"`
 		} `yaml:"datasources"`
@@ -329,14 +334,40 @@ func TestGrafanaDashboardStatic(t *testing.T) {
 		ds.Datasources[0].JSONData.Exemplars[0].Name != "trace_id" {
 		t.Errorf("datasource provisioning: %+v", ds)
 	}
-	logLinks := 0
+	tracing := map[string]string{} // uid -> URL of the provisioned tracing data sources
+	for _, d := range ds.Datasources {
+		if d.Type == "jaeger" || d.Type == "tempo" {
+			tracing[grafanaExpand(d.UID)] = grafanaExpand(d.URL)
+		}
+	}
+	logLinks, traceLinks := 0, 0
 	for _, d := range ds.Datasources {
 		for _, e := range d.JSONData.Exemplars {
 			if e.URL != "" {
 				logLinks++
-				checkLogLink(t, "datasource exemplar link", e.URL, "${__value.raw}")
+				checkLogLink(t, "datasource exemplar link", grafanaExpand(e.URL), "${__value.raw}")
+			}
+			if e.DatasourceUID != "" {
+				// An exemplar opening a data source opens the trace there:
+				// one provisioned here, of a tracing type, with a URL.
+				uid := grafanaExpand(e.DatasourceUID)
+				u, ok := tracing[uid]
+				if !ok {
+					t.Errorf("exemplar destination %q: no tracing data source (jaeger, tempo) has that uid; provisioned: %v", uid, tracing)
+					continue
+				}
+				if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+					t.Errorf("tracing data source %q: url %q is not an http URL", uid, u)
+				}
+				if e.Name != "trace_id" {
+					t.Errorf("exemplar destination %q reads label %q, want trace_id", uid, e.Name)
+				}
+				traceLinks++
 			}
 		}
+	}
+	if traceLinks != 1 {
+		t.Errorf("%d exemplar links to a tracing data source, want 1", traceLinks)
 	}
 	var probes struct {
 		Alerting struct {
@@ -353,6 +384,7 @@ func TestGrafanaDashboardStatic(t *testing.T) {
 	if logLinks != 2 {
 		t.Errorf("%d log links checked, want the exemplar's and probes.yaml's", logLinks)
 	}
+	checkTraceLinkExample(t, "../probes.yaml")
 	var prov struct {
 		Providers []struct {
 			Type    string `yaml:"type"`
@@ -409,6 +441,47 @@ func checkLogLink(t *testing.T, where, link, placeholder string) {
 		} else if strings.Contains(m[1], "trace") || strings.Contains(m[1], "TRACE") {
 			t.Errorf("%s: query %q selects streams by the trace id", where, p.Queries[0].Expr)
 		}
+	}
+}
+
+// grafanaExpand is a provisioned value as Grafana reads it with no
+// environment variable set: $NAME and ${NAME} expand (to nothing here),
+// and $$ is a literal $.
+func grafanaExpand(v string) string {
+	parts := strings.Split(v, "$$")
+	for i, p := range parts {
+		parts[i] = os.Expand(p, func(string) string { return "" })
+	}
+	return strings.Join(parts, "$")
+}
+
+// checkTraceLinkExample: the shipped probes.yaml offers alerting.links.trace
+// commented out (tracing is off by default, and a link is an HTTP URL or
+// absent), and the line, uncommented, is a link to one trace by its id.
+func checkTraceLinkExample(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for line := range strings.Lines(string(b)) {
+		if l := strings.TrimSpace(line); strings.HasPrefix(l, "# trace:") {
+			found = append(found, strings.TrimSpace(strings.TrimPrefix(l, "#")))
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%s: %d commented alerting.links.trace lines, want 1", path, len(found))
+	}
+	var link struct {
+		Trace string `yaml:"trace"`
+	}
+	if err := yaml.Unmarshal([]byte(found[0]), &link); err != nil {
+		t.Fatalf("%s: the commented trace link: %v", path, err)
+	}
+	u, err := url.Parse(strings.ReplaceAll(link.Trace, "{trace_id}", "TRACE"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !strings.HasSuffix(u.Path, "/trace/TRACE") {
+		t.Errorf("%s: trace link %q: want an http URL of Jaeger's trace view, .../trace/{trace_id}", path, link.Trace)
 	}
 }
 
