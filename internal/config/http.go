@@ -27,9 +27,24 @@ func (HTTPKind) Keys() []string {
 	return []string{"method", "url", "headers", "query", "json", "form", "body", "content_type", "basic_auth", "follow_redirects"}
 }
 
-// Operands implements StepKind: HTTPS steps read their connection's
-// certificate (cert.*, tls.*).
-func (HTTPKind) Operands() assert.Operands { return certinfo.Operands }
+// Operands implements StepKind: where followed redirects led (url,
+// redirect.count, redirects), and on HTTPS their connection's certificate
+// (cert.*, tls.*).
+func (HTTPKind) Operands() assert.Operands { return HTTPOperands }
+
+// HTTPOperands are what HTTP steps' expectations and captures read besides
+// status, headers, body and JSON.
+var HTTPOperands = func() assert.Operands {
+	ops := assert.Operands{
+		"url":            assert.StringOperand, // the last request's URL, after followed redirects (redacted)
+		"redirect.count": assert.NumberOperand, // redirects followed, 0 without
+		"redirects":      assert.StringOperand, // the hops: "302 /login -> 200 /account", "" without
+	}
+	for n, t := range certinfo.Operands {
+		ops[n] = t
+	}
+	return ops
+}()
 
 // Builtins implements StepKind: status, headers, body and JSON.
 func (HTTPKind) Builtins() assert.Source {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -579,7 +580,7 @@ func (f *file) keepSize(n *yaml.Node) (int64, bool) {
 }
 
 func (f *file) tls(n *yaml.Node, h *HTTPOptions) {
-	o := f.object(n, "tls", []string{"ca_file", "server_name", "insecure_skip_verify"})
+	o := f.object(n, "tls", []string{"ca_file", "server_name", "insecure_skip_verify", "client_cert", "client_key"})
 	if v := o.get("ca_file"); v != nil {
 		if p, ok := f.plain(v, "a file path", "tls.ca_file cannot use {{...}}"); ok {
 			if p == "" {
@@ -603,6 +604,53 @@ func (f *file) tls(n *yaml.Node, h *HTTPOptions) {
 			h.InsecureSkipVerify = b
 		}
 	}
+	f.clientCert(o.get("client_cert"), o.get("client_key"), h)
+}
+
+// clientCert reads tls.client_cert and tls.client_key, which come as a
+// pair in one block (a certificate from defaults with a key from the flow
+// would be a pair nobody wrote); "" for both clears the defaults'.
+func (f *file) clientCert(cn, kn *yaml.Node, h *HTTPOptions) {
+	if cn == nil && kn == nil {
+		return
+	}
+	if cn == nil || kn == nil {
+		at, has, lacks := cn, "client_cert", "client_key"
+		if cn == nil {
+			at, has, lacks = kn, "client_key", "client_cert"
+		}
+		f.errorf(at, "tls.%s needs tls.%s beside it (a client certificate is both or neither)", has, lacks)
+		return
+	}
+	cp, ok1 := f.plain(cn, "a file path", "tls.client_cert cannot use {{...}}")
+	kp, ok2 := f.plain(kn, "a file path", "tls.client_key cannot use {{...}}")
+	if !ok1 || !ok2 {
+		return
+	}
+	if cp == "" || kp == "" {
+		if cp != kp {
+			f.errorf(cn, "tls.client_cert and tls.client_key are both set or both empty")
+			return
+		}
+		h.ClientCertFile, h.ClientKeyFile, h.ClientCert, h.ClientKey = "", "", nil, nil
+		return
+	}
+	cshown, cb, err := f.readFile(cp)
+	if err != nil {
+		f.errorf(cn, "tls.client_cert: %s", readError(err))
+		return
+	}
+	kshown, kb, err := f.readFile(kp)
+	if err != nil {
+		f.errorf(kn, "tls.client_key: %s", readError(err))
+		return
+	}
+	// The error of X509KeyPair names no key material, only what is wrong.
+	if _, err := tls.X509KeyPair(cb, kb); err != nil {
+		f.errorf(cn, "tls.client_cert %s and tls.client_key %s are not a certificate and its key: %v", cshown, kshown, err)
+		return
+	}
+	h.ClientCertFile, h.ClientKeyFile, h.ClientCert, h.ClientKey = cshown, kshown, cb, kb
 }
 
 // headers compiles a mapping of header names to templated values.

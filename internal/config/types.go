@@ -80,6 +80,11 @@ type HTTPOptions struct {
 	CAPEM              []byte // the CA file's contents, read at load
 	ServerName         string // TLS SNI / verification name override
 	InsecureSkipVerify bool   // verification off; never the default
+	// ClientCert and ClientKey are the PEM of a client certificate (mTLS),
+	// both or neither, checked as a pair at load; the files' paths are
+	// ClientCertFile and ClientKeyFile (for display; the key is never shown).
+	ClientCertFile, ClientKeyFile string
+	ClientCert, ClientKey         []byte
 }
 
 // Pos is a place in a config file.

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prober-dev/prober/internal/certinfo"
@@ -232,7 +234,47 @@ func (h *httpStep) Execute(actx context.Context, x *Exchange) (result.Class, str
 			s.Attrs = append(s.Attrs[:0], a)
 		}
 	}
+	chain, hops := redirectChain(resp)
+	if st.ReadsAttrs {
+		r.resp.SetString("url", r.redact(resp.Request.URL.String()))
+		r.resp.SetInt("redirect.count", int64(hops))
+		r.resp.SetString("redirects", r.redact(chain))
+	}
+	if hops > 0 {
+		x.Attr("redirects", chain)
+	} else {
+		// An earlier attempt's (polling) hops are not this one's.
+		s.Attrs = slices.DeleteFunc(s.Attrs, func(a result.Attr) bool { return a.Name == "redirects" })
+	}
 	return "", ""
+}
+
+// redirectChain is the way to a response through followed redirects, each
+// request's status and URL, "302 /login -> 302 /sso -> 200 /account" (a URL
+// on another scheme or host than the first request's in full), and how many
+// redirects there were; "" and 0 without.
+func redirectChain(resp *http.Response) (string, int) {
+	if resp.Request == nil || resp.Request.Response == nil {
+		return "", 0
+	}
+	var hops []*http.Response
+	for p := resp; p != nil && p.Request != nil; p = p.Request.Response {
+		hops = append(hops, p)
+	}
+	first := hops[len(hops)-1].Request.URL
+	var b strings.Builder
+	for i := len(hops) - 1; i >= 0; i-- {
+		u := hops[i].Request.URL
+		shown := u.String()
+		if u.Scheme == first.Scheme && u.Host == first.Host {
+			shown = u.RequestURI()
+		}
+		if b.Len() > 0 {
+			b.WriteString(" -> ")
+		}
+		fmt.Fprintf(&b, "%d %s", hops[i].StatusCode, shown)
+	}
+	return b.String(), len(hops) - 1
 }
 
 // errNotVerified is the verification of a connection made with

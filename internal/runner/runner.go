@@ -69,6 +69,7 @@ type tlsKey struct {
 	serverName string
 	insecure   bool
 	caPEM      string
+	clientCert string // the certificate's and key's PEM: flows with other certificates share no connection
 }
 
 func (t *Transports) pool(k tlsKey, mk func() *transportPool) *transportPool {
@@ -165,6 +166,13 @@ func New(f *config.Flow, o Options) (*Flow, error) {
 		}
 		tlsConf.RootCAs = pool
 	}
+	if len(f.HTTP.ClientCert) > 0 {
+		c, err := tls.X509KeyPair(f.HTTP.ClientCert, f.HTTP.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("flow %s: client_cert %s: %w", f.Name, f.HTTP.ClientCertFile, err)
+		}
+		tlsConf.Certificates = []tls.Certificate{c}
+	}
 	dial := o.DialContext
 	if dial == nil {
 		dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
@@ -172,7 +180,7 @@ func New(f *config.Flow, o Options) (*Flow, error) {
 	mk := func() *transportPool { return &transportPool{tls: tlsConf, dial: dial} }
 	var pool *transportPool
 	if o.Transports != nil && o.DialContext == nil { // a dialer of its own: a pool of its own
-		pool = o.Transports.pool(tlsKey{f.HTTP.ServerName, f.HTTP.InsecureSkipVerify, string(f.HTTP.CAPEM)}, mk)
+		pool = o.Transports.pool(tlsKey{f.HTTP.ServerName, f.HTTP.InsecureSkipVerify, string(f.HTTP.CAPEM), string(f.HTTP.ClientCert) + string(f.HTTP.ClientKey)}, mk)
 	} else {
 		pool = mk()
 	}
