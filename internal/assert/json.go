@@ -3,6 +3,8 @@ package assert
 import (
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -255,14 +257,29 @@ func isKeyByte(c byte) bool {
 	return isLetter(c) || isDigit(c) || c == '_' || c == '-' || c == '$' || c == '@' || c >= 0x80
 }
 
-func isBareKey(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isKeyByte(s[i]) {
-			return false
+// keyLen is the length of the bare key at the start of s: ASCII key bytes
+// and any non-ASCII character but a space (an expectation's source is
+// trimmed of Unicode spaces, so a key ending in one would not read back).
+func keyLen(s string) int {
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if !isKeyByte(c) {
+				break
+			}
+			i++
+			continue
 		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError || unicode.IsSpace(r) {
+			break
+		}
+		i += size
 	}
-	return true
+	return i
+}
+
+func isBareKey(s string) bool {
+	return s != "" && keyLen(s) == len(s)
 }

@@ -652,9 +652,7 @@ func (p *parser) parseJSONPath(start int) *node {
 		case '.':
 			p.pos++
 			ks := p.pos
-			for p.pos < len(p.src) && isKeyByte(p.src[p.pos]) {
-				p.pos++
-			}
+			p.pos += keyLen(p.src[ks:])
 			if ks == p.pos {
 				p.fail(ks, `expected a field name after %q, found %s (use json["..."] for names with other characters)`, p.src[start:ks], p.found(ks))
 			}
