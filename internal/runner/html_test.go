@@ -10,8 +10,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prober-dev/prober/internal/assert"
 	"github.com/prober-dev/prober/internal/kinds/kindtest"
 	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/runner"
 )
 
 // loginSite is an HTML form login as shops write them: GET /login serves a
@@ -283,5 +285,35 @@ func TestHTMLSelectorLoadErrors(t *testing.T) {
 	flow := "name: f\nsteps:\n  - name: a\n    request: {url: \"http://127.0.0.1:1/\"}\n    capture:\n      t: html(\"a[\", \"href\")\n"
 	if _, err := kindtest.Load(t, "", flow); err == nil || !strings.Contains(err.Error(), `f.yaml:6:15: invalid CSS selector "a["`) {
 		t.Errorf("capture: %v", err)
+	}
+}
+
+// The classes README's Expectations gives the new operands: html() is the
+// body's, headers.* and cookie.* the header's.
+func TestHTMLFailureClasses(t *testing.T) {
+	page := []byte(`<h1>Out of stock</h1>`)
+	for _, tc := range []struct {
+		expect string
+		status int
+		ct     string
+		want   result.Class
+	}{
+		{`html("h1") == "In stock"`, 200, "text/html", result.SwallowedError},
+		{`count(html("li")) > 0`, 200, "text/html", result.SwallowedError},
+		{`html("h1") == "In stock"`, 200, "application/json", result.SwallowedError}, // not HTML
+		{`html("h1") == "In stock"`, 503, "text/html", result.HTTP5xx},
+		{`html("h1") == "In stock"`, 302, "text/html", result.Assertion},
+		{`headers.X-Id contains "3"`, 200, "text/html", result.Assertion},
+		{`count(header.X-Id) == 3`, 200, "text/html", result.Assertion},
+		{`cookie.sid == "x"`, 200, "text/html", result.Assertion},
+	} {
+		r := &assert.Response{Status: tc.status, Header: http.Header{"X-Id": {"1", "2"}, "Content-Type": {tc.ct}}, Body: page}
+		f, ok := assert.MustCompile(tc.expect).Check(r)
+		if ok {
+			t.Fatalf("%s: passed", tc.expect)
+		}
+		if got := runner.FailureClass(tc.status, f); got != tc.want {
+			t.Errorf("%s on %d: class %s, want %s", tc.expect, tc.status, got, tc.want)
+		}
 	}
 }
