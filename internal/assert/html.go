@@ -79,7 +79,7 @@ func notHTMLReason(contentType string, body []byte) string {
 // compileSelector compiles the CSS selector literal n, a group of selectors
 // as in CSS ("h1, .title"). cascadia reports no offset, except for what it
 // left over, which then points into the literal when it has no escapes.
-func (p *parser) compileSelector(n *node) cascadia.SelectorGroup {
+func (p *parser) compileSelector(n *node) cascadia.Matcher {
 	if n.op != nLit || n.typ != tString {
 		p.fail(n.pos, "html() needs a CSS selector in quotes, like html(\"input[name=csrf]\"), found %s", n.text)
 	}
@@ -196,16 +196,22 @@ func attrOf(el *html.Node, key string) (string, bool) {
 }
 
 // describeElement is a short opening tag of el for messages: <input
-// name="csrf" type="hidden">, attribute values shortened.
+// type="text" name="user" autofocus>. Only the attributes that say which
+// element it is show their values (shortened): a value="..." may be a
+// token, and a failure message travels to pages and chat.
 func describeElement(el *html.Node) string {
 	var b strings.Builder
 	b.WriteString("<" + el.Data)
 	for i, a := range el.Attr {
-		if i == 4 {
+		if i == 6 {
 			b.WriteString(" …")
 			break
 		}
-		b.WriteString(" " + a.Key + "=" + quoteTrunc(a.Val, 24, false))
+		b.WriteString(" " + a.Key)
+		switch a.Key {
+		case "id", "class", "name", "type", "role", "rel":
+			b.WriteString("=" + quoteTrunc(a.Val, 24, false))
+		}
 	}
 	b.WriteString(">")
 	return b.String()

@@ -79,7 +79,10 @@ func TestHTMLOperands(t *testing.T) {
 		{src: `html(".error") != "x"`, r: page, cause: Missing,
 			msg: `html(".error") != "x": got nothing (no element matches ".error")`},
 		{src: `html("input[name=user]", "value") == ""`, r: page, cause: Missing,
-			msg: `html("input[name=user]", "value") == "": got nothing (<input type="text" name="user" autofocus=""> has no attribute "value")`},
+			msg: `html("input[name=user]", "value") == "": got nothing (<input type="text" name="user" autofocus> has no attribute "value")`},
+		// The element is named by what identifies it; a value (a token) is not shown.
+		{src: `html("input[name=csrf]", "data-x") == ""`, r: page, cause: Missing,
+			msg: `html("input[name=csrf]", "data-x") == "": got nothing (<input type="hidden" name="csrf" value> has no attribute "data-x")`},
 		{src: `exists(html(".error"))`, r: page, cause: Missing,
 			msg: `exists(html(".error")): got nothing (no element matches ".error")`},
 		// A body that is not HTML: a clear failure, exists included.
@@ -163,7 +166,7 @@ func TestHTMLCapture(t *testing.T) {
 		{src: `count(html("li.item"))`, want: "3"},
 		{src: `trim(html("h1 em"))`, want: "please"},
 		{src: `html("input[name=token]", "value")`, err: `html("input[name=token]", "value"): no element matches`},
-		{src: `html("input[name=user]", "value")`, err: `html("input[name=user]", "value"): no such attribute (<input type="text" name="user" autofocus="">)`},
+		{src: `html("input[name=user]", "value")`, err: `html("input[name=user]", "value"): no such attribute (<input type="text" name="user" autofocus>)`},
 	} {
 		v, err := CompileValue(tc.src)
 		if err != nil {

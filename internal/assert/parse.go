@@ -92,9 +92,9 @@ type node struct {
 	re     *regexp.Regexp // nMatch: compiled once
 	reLit  *node          // nMatch: the regex literal
 
-	sel     cascadia.SelectorGroup // nHTML: compiled once
-	selLit  *node                  // nHTML: the selector literal
-	attrLit *node                  // nHTML: the attribute name literal, nil for the text
+	sel     cascadia.Matcher // nHTML: compiled once (a SelectorGroup, boxed once)
+	selLit  *node            // nHTML: the selector literal
+	attrLit *node            // nHTML: the attribute name literal, nil for the text
 
 	listElems []*node // a list literal's elements
 }
