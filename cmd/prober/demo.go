@@ -16,6 +16,7 @@ import (
 
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/daemon"
+	"github.com/prober-dev/prober/internal/kinds/browserkind"
 	"github.com/prober-dev/prober/internal/result"
 	"github.com/prober-dev/prober/internal/shop"
 )
@@ -41,6 +42,11 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	fsys, path, err := cf.source(true, io.Discard)
 	if err != nil {
 		return err
+	}
+	chromium, findErr := browserkind.Find()
+	withBrowser := false
+	if findErr == nil {
+		fsys, withBrowser = withBrowserFlow(fsys, path) // demobrowser.go
 	}
 	if *dir == "" {
 		if *dir, err = os.MkdirTemp("", "prober-demo-"); err != nil {
@@ -128,6 +134,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	base := "http://" + ln.Addr().String()
 	printBanner(stdout, d.Config(), base, sb, *dir, caFile, ownPassword)
+	printBrowserNote(stdout, sb.ShopURL, chromium, findErr, withBrowser)
 	defer routeStdLog(d.Logger())()
 	return d.Serve(ctx, ln)
 }
