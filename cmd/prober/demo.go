@@ -32,6 +32,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	freshState := fl.Bool("fresh-state", false, "if the alert state file is corrupt, rename it aside and start with empty state")
 	every := fl.Duration("every", 0, "run every flow at this interval instead of its own schedule (e.g. 10s)")
 	dir := fl.String("dir", "", "directory for the demo's log files (default a new temporary directory)")
+	browser := fl.Bool("browser", true, "run the storefront's checkout in Chromium ("+browserFlow+") when Chromium is on PATH")
 	memRatio := memoryLimitFlag(fl)
 	if err := parse(fl, args); err != nil {
 		return err
@@ -45,7 +46,9 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	chromium, findErr := browserkind.Find()
 	withBrowser := false
-	if findErr == nil {
+	if !*browser {
+		findErr = errBrowserOff
+	} else if findErr == nil {
 		fsys, withBrowser = withBrowserFlow(fsys, path) // demobrowser.go
 	}
 	if *dir == "" {

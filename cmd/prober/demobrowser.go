@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,6 +18,9 @@ import (
 // series budget and alert-quality numbers on machines without a browser;
 // the demo, the one place that runs the storefront, shows it when it can.
 const browserFlow = "flows/checkout_browser.yaml"
+
+// errBrowserOff is why the browser flow is off with --browser=false.
+var errBrowserOff = errors.New("--browser=false")
 
 // withBrowserFlow returns fsys with the config at name listing
 // browserFlow too (read afresh at each open, so a reload sees edits), and
@@ -136,6 +140,8 @@ func (m memInfo) Size() int64 { return m.size }
 // flow and, when Chromium is missing, how to install it.
 func printBrowserNote(w io.Writer, shopURL, chromium string, findErr error, included bool) {
 	switch {
+	case errors.Is(findErr, errBrowserOff):
+		fmt.Fprintf(w, "The browser flow (%s) is off: --browser=false.\n\n", browserFlow)
 	case findErr != nil:
 		fmt.Fprintf(w, `The browser flow (%s: the storefront's checkout in Chromium) is off: %v.
 Install Chromium and start the demo again to run it, e.g.:

@@ -96,6 +96,11 @@ func TestBrowserNote(t *testing.T) {
 		t.Errorf("no install hint: %s", b.String())
 	}
 	b.Reset()
+	printBrowserNote(&b, "http://127.0.0.1:1", "/usr/bin/chromium", errBrowserOff, false)
+	if !strings.Contains(b.String(), "is off: --browser=false") || strings.Contains(b.String(), "apt-get") {
+		t.Errorf("with --browser=false: %s", b.String())
+	}
+	b.Reset()
 	printBrowserNote(&b, "http://127.0.0.1:1", "/usr/bin/chromium", nil, true)
 	if !strings.Contains(b.String(), "http://127.0.0.1:1/store/login") || strings.Contains(b.String(), "is off") {
 		t.Errorf("with Chromium: %s", b.String())
