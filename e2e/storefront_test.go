@@ -98,11 +98,11 @@ func TestStorefrontFaults(t *testing.T) {
 		{"gateway 504 swallowed", `{"gateway_status":504,"swallow_errors":true}`, result.SwallowedError,
 			[]string{`json.values.order_status == "confirmed": got "processing"`, `page.text contains "Payment confirmed"`}},
 		{"script error on the pay page", `{"pay_script_error":true}`, result.ScriptError,
-			[]string{`wait_for url "/store/orders/" (` + flowFile, `not seen within the step's timeout; the page threw: TypeError: Cannot read properties of undefined (reading 'mount')`}},
+			[]string{`wait_for url "/store/orders/" (` + flowFile + `32:21): not seen within the step's timeout; the page threw: TypeError: Cannot read properties of undefined (reading 'mount')`}},
 		{"pay button hidden", `{"pay_button_hidden":true}`, result.SelectorTimeout,
-			[]string{`click "#pay" (` + flowFile, `no visible element matched within the step's timeout`}},
+			[]string{`click "#pay" (` + flowFile + `31:18): no visible element matched within the step's timeout`}},
 		{"slow page", `{"page_delay":"2m"}`, result.Timeout,
-			[]string{`goto {{shop_url}}/store/login (` + flowFile, `the page did not load within the step's timeout`}},
+			[]string{`goto {{shop_url}}/store/login (` + flowFile + `22:17): the page did not load within the step's timeout`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.class != result.SwallowedError {
