@@ -9,6 +9,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	prober "github.com/prober-dev/prober"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/daemon"
 )
@@ -43,7 +44,12 @@ func TestAddBrowserFlow(t *testing.T) {
 // before the addition where it was; without the flow's file nothing is
 // added.
 func TestDemoBrowserFlow(t *testing.T) {
-	root := os.DirFS("../..")
+	for name, root := range map[string]fs.FS{"the repository's": os.DirFS("../.."), "the built-in": prober.DefaultConfig} {
+		t.Run(name, func(t *testing.T) { testDemoBrowserFlow(t, root) })
+	}
+}
+
+func testDemoBrowserFlow(t *testing.T, root fs.FS) {
 	fsys, ok := withBrowserFlow(root, "probes.yaml")
 	if !ok {
 		t.Fatal("the shipped configuration did not take the browser flow")
