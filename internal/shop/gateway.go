@@ -72,6 +72,7 @@ func newGateway(faults *Faults, logger *slog.Logger, sp *spans) http.Handler {
 		{"GET /healthz", http.StatusOK, handleHealthz},
 		{"GET /metrics", http.StatusOK, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP},
 	}
+	routes = append(routes, g.hostedRoutes()...) // hosted.go
 	m := newHTTPMetrics(reg, "gateway", routes)
 	mux := http.NewServeMux()
 	for _, rt := range routes {
