@@ -253,6 +253,24 @@ func (in incidentSpans) complete() bool {
 		in.steps["login"] != nil && in.steps["create_order"] != nil && in.steps["cancel_order"] != nil
 }
 
+// tree renders the spans under s, one a line, indented by depth.
+func tree(tr *jaegerTrace, s *jaegerSpan, depth int) string {
+	line := fmt.Sprintf("%s%-*s %-16s", strings.Repeat("  ", depth), 40-2*depth, s.OperationName, s.service)
+	if code := s.tag("http.response.status_code"); code != "" {
+		line += " " + code
+	}
+	if s.tag("error") == "true" {
+		line += " ERROR " + s.tag("error.type")
+	}
+	out := line + "\n"
+	for i := range tr.Spans {
+		if c := &tr.Spans[i]; c.parent() == s.SpanID {
+			out += tree(tr, c, depth+1)
+		}
+	}
+	return out
+}
+
 var traceLinkRE = regexp.MustCompile(`trace: (http://127\.0\.0\.1:\d+)/trace/([0-9a-f]{32})`)
 
 func TestTracingIncidentInJaeger(t *testing.T) {
@@ -347,6 +365,7 @@ rules:
 		time.Sleep(250 * time.Millisecond)
 	}
 	tr := traces[0]
+	t.Logf("trace %s:\n%s", traceID, tree(&tr, in.root, 0))
 	if tr.TraceID != traceID {
 		t.Fatalf("Jaeger answered trace %s for %s", tr.TraceID, traceID)
 	}
