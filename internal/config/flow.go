@@ -220,6 +220,10 @@ type flowCtx struct {
 	headerUses  []use    // placeholders in the flow file's headers
 	steps       []*stepInfo
 	stepNames   map[string]Pos
+	// includes is the chain of files being included (for cycles), and
+	// prefix what their as: put before step names.
+	includes []string
+	prefix   string
 }
 
 // stepInfo is a compiled step and what its variables check needs.
@@ -247,7 +251,7 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 		"run_on_start", "metrics",
 	})
 	fl := &Flow{File: e.path, Pos: f.pos(root), Labels: map[string]string{}, Vars: map[string]string{}}
-	fc := &flowCtx{l: l, c: c, f: f, fl: fl, stepNames: map[string]Pos{}}
+	fc := &flowCtx{l: l, c: c, f: f, fl: fl, stepNames: map[string]Pos{}, includes: []string{e.path}}
 
 	nameNode := o.get("name")
 	if nameNode == nil {
@@ -324,7 +328,7 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 		f.errorf(at, "flow needs at least one step")
 	} else {
 		fl.Steps = fc.stepList(steps, false)
-		if len(fl.Steps) == 0 && steps.Kind == yaml.SequenceNode {
+		if len(fl.Steps) == 0 && steps.Kind == yaml.SequenceNode && !hasInclude(f, steps) {
 			f.errorf(steps, "flow needs at least one step")
 		}
 	}
@@ -346,10 +350,28 @@ func (fc *flowCtx) stepList(n *yaml.Node, cleanup bool) []*Step {
 		return nil
 	}
 	var out []*Step
+	for _, info := range fc.stepInfos(n, cleanup) {
+		out = append(out, info.step)
+	}
+	return out
+}
+
+// stepInfos compiles a list of steps, expanding includes, and records them
+// in fc.steps in run order.
+func (fc *flowCtx) stepInfos(n *yaml.Node, cleanup bool) []*stepInfo {
+	if n.Kind != yaml.SequenceNode {
+		fc.f.errorf(n, "expected a list of steps, got %s", describe(n))
+		return nil
+	}
+	var out []*stepInfo
 	for _, item := range n.Content {
+		if isInclude(fc.f, item) {
+			out = append(out, fc.include(item, cleanup)...)
+			continue
+		}
 		info := fc.step(item, cleanup)
 		fc.steps = append(fc.steps, info)
-		out = append(out, info.step)
+		out = append(out, info)
 	}
 	return out
 }
