@@ -229,7 +229,9 @@ func cmdOnce(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext(nil)
 	defer stop()
-	ropts := runner.Options{Version: version, Region: cfg.Region, Secrets: cfg.Secrets}
+	// Captured values are shown: what the next step sends is half of why
+	// it failed. Redacted like everything else.
+	ropts := runner.Options{Version: version, Region: cfg.Region, Secrets: cfg.Secrets, ShowCaptures: true}
 	if *verbose {
 		ropts.Verbose = onceVerbose(stdout, secret.Writer(stderr, secrets), *asJSON)
 	}

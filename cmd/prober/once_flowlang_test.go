@@ -10,8 +10,9 @@ import (
 )
 
 // TestOnceRunsInclude: a flow whose login comes from an included steps
-// file, the password passed as a secret parameter, runs and passes; the
-// secret shows nowhere in once's output, even --verbose.
+// file, the password passed as a secret parameter, runs and passes; once
+// shows the captured values; the secret shows nowhere in its output, even
+// --verbose.
 func TestOnceRunsInclude(t *testing.T) {
 	const pw = "Include-Param-Canary-77"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -28,7 +29,7 @@ func TestOnceRunsInclude(t *testing.T) {
 				http.Error(w, "no", http.StatusForbidden)
 				return
 			}
-			fmt.Fprint(w, `{"ok":true}`)
+			fmt.Fprintf(w, `{"ok":true,"echo":%q}`, pw)
 		default:
 			http.NotFound(w, r)
 		}
@@ -45,6 +46,8 @@ steps:
     request: {url: "{{base}}/me", headers: {Authorization: "Bearer {{token}}"}}
     expect:
       - json.ok == true
+    capture:
+      echoed: json.echo
 `,
 		"steps/login.yaml": `params:
   user: {}
@@ -67,7 +70,8 @@ steps:
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
 	}
-	for _, w := range []string{"f PASSED", "login", "me", `"password":"[secret:PW]"`} {
+	// Captured values are shown under their step, secrets redacted.
+	for _, w := range []string{"f PASSED", "login", "me", `"password":"[secret:PW]"`, `capture token: "tok-1"`, `capture echoed: "[secret:PW]"`} {
 		if !strings.Contains(out+errOut, w) {
 			t.Errorf("once output lacks %q:\n%s\n%s", w, out, errOut)
 		}

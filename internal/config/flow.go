@@ -91,6 +91,10 @@ func (l *loader) flowEntries(f *file, o *object) []*flowEntry {
 	return out
 }
 
+// whyConfigDir says why flow files must be under probes.yaml's directory,
+// and what to do: the message of a refused flow path.
+const whyConfigDir = "the configuration is read as one directory tree (what validate checks is what the daemon and its container load); move or copy the flow file under that directory and list it relative to it, e.g. flows/name.yaml"
+
 // expand resolves a flow path or glob relative to f's directory.
 func (l *loader) expand(f *file, n *yaml.Node, pat string) []string {
 	if pat == "" {
@@ -98,12 +102,12 @@ func (l *loader) expand(f *file, n *yaml.Node, pat string) []string {
 		return nil
 	}
 	if path.IsAbs(pat) || filepath.IsAbs(pat) {
-		f.errorf(n, "flow path %s must be relative to the directory of %s", quote(pat), path.Base(f.name))
+		f.errorf(n, "flow path %s must be relative to the directory of %s: %s", quote(pat), path.Base(f.name), whyConfigDir)
 		return nil
 	}
 	full := path.Join(f.dir, pat)
 	if !fs.ValidPath(full) {
-		f.errorf(n, "flow path %s is outside the configuration directory", quote(pat))
+		f.errorf(n, "flow path %s is outside the configuration directory (the directory of %s): %s", quote(pat), path.Base(f.name), whyConfigDir)
 		return nil
 	}
 	if !strings.ContainsAny(pat, `*?[\`) {

@@ -575,8 +575,10 @@ func (f *file) httpOptions(o *object, h *HTTPOptions) {
 // keepSize reads keep_response: a size, or 0 to keep none. It is kept
 // for every failed step of every flow, so it is bounded well below body_limit's.
 func (f *file) keepSize(n *yaml.Node) (int64, bool) {
-	if f.isScalar(n) && strings.TrimSpace(n.Value) == "0" {
-		return 0, true
+	if f.isScalar(n) {
+		if s, _, ok := f.envText(n); ok && strings.TrimSpace(s) == "0" {
+			return 0, true
+		}
 	}
 	v, ok := f.size(n, "keep_response")
 	if ok && v > mib {

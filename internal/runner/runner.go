@@ -14,8 +14,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prober-dev/prober/internal/assert"
 	"github.com/prober-dev/prober/internal/config"
@@ -48,6 +50,11 @@ type Options struct {
 	// Verbose, when set, is shown every request of a run and its whole
 	// response, redacted, as each attempt ends (`once --verbose`).
 	Verbose func(step string, attempt int, req *result.Sent, resp *result.Response)
+	// ShowCaptures records each value a step captured as its attribute
+	// "capture NAME", redacted and shortened (`once`: what the next step
+	// will send). Off in the daemon: a captured token would otherwise be
+	// kept with every run and shown on the run page.
+	ShowCaptures bool
 }
 
 // Transports pools HTTP transports across flows. A run takes a transport
@@ -491,12 +498,29 @@ func (r *run) evaluate(st *config.Step, s *result.Step, untilBad []assert.Failur
 			continue
 		}
 		r.scope.capture(c.Name, v)
+		if r.f.opts.ShowCaptures {
+			s.Attrs = append(s.Attrs, result.Attr{Name: "capture " + c.Name, Value: shownCapture(r.redact(v))})
+		}
 	}
 	if class == "" {
 		s.Status, s.Class = result.Passed, result.OK
 		return
 	}
 	s.Status, s.Class = result.Failed, class
+}
+
+// shownCapture is a captured value as once shows it: quoted (an empty or
+// spaced value is visible as such) and cut after maxShownCapture bytes.
+func shownCapture(v string) string {
+	const maxShownCapture = 120
+	if len(v) <= maxShownCapture {
+		return strconv.Quote(v)
+	}
+	cut := maxShownCapture
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(v[:cut]), len(v))
 }
 
 // StatusClass is the class of a response failed for its status alone.
