@@ -466,7 +466,7 @@ func (r *run) evaluate(st *config.Step, s *result.Step, untilBad []assert.Failur
 	}
 	for _, f := range untilBad {
 		f.Message = fmt.Sprintf("until %s (not met within %s, %d attempts)", f.Message, st.Until.Within, s.Attempts)
-		add(r.failureClass(f), r.toFailure(f))
+		add(UntilClass(&r.resp, f), r.toFailure(f))
 	}
 	// Status failures name the class even if a body expectation came first.
 	var rest []assert.Failure
@@ -537,13 +537,16 @@ func StatusClass(status int) result.Class {
 }
 
 // failureClass classifies a failed expectation of this run's response.
-func (r *run) failureClass(f assert.Failure) result.Class { return FailureClass(r.resp.Status, f) }
+func (r *run) failureClass(f assert.Failure) result.Class { return FailureClass(&r.resp, f) }
 
-// FailureClass classifies a failed expectation of a response with status.
-// A body that contradicts a 2xx status is a swallowed error: the server
-// said "fine" and meant "failed". Exported so that runs made up elsewhere
-// (the alert-quality suite's) are classed exactly as real ones.
-func FailureClass(status int, f assert.Failure) result.Class {
+// FailureClass classifies a failed expectation of a response. A 2xx whose
+// body says it failed (an error, a failure, a job still pending, in a
+// status-like field: see bodySaysError) is a swallowed error: the server
+// said "fine" and meant "failed". Any other value that differs (a wrong
+// price, a count) is an assertion. Exported so that runs made up
+// elsewhere (the alert-quality suite's) are classed exactly as real ones.
+func FailureClass(resp *assert.Response, f assert.Failure) result.Class {
+	status := resp.Status
 	switch {
 	case f.Cause == assert.InvalidJSON:
 		if status >= 400 {
@@ -554,10 +557,22 @@ func FailureClass(status int, f assert.Failure) result.Class {
 		return StatusClass(status)
 	case status >= 400:
 		return StatusClass(status)
-	case f.Source&(assert.SourceJSON|assert.SourceBody) != 0 && status >= 200 && status < 300:
+	case f.Source&(assert.SourceJSON|assert.SourceBody) != 0 && status >= 200 && status < 300 && bodySaysError(resp.Body):
 		return result.SwallowedError
 	}
 	return result.Assertion
+}
+
+// UntilClass classifies an until condition still false when within ran
+// out: timeout (the awaited state did not come in time), unless the last
+// response is classed by its status or a body that is not JSON.
+func UntilClass(resp *assert.Response, f assert.Failure) result.Class {
+	switch c := FailureClass(resp, f); c {
+	case result.SwallowedError, result.Assertion:
+		return result.Timeout
+	default:
+		return c
+	}
 }
 
 func (r *run) toFailure(f assert.Failure) result.Failure {
