@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -78,5 +79,70 @@ steps:
 	}
 	if l := onceLeak(pw, out+errOut); l != "" {
 		t.Errorf("once shows the secret parameter (%s):\n%s\n%s", l, out, errOut)
+	}
+}
+
+// TestOnceHonoursFlowRetries: once retries a failed run at once up to the
+// flow's retries, as the daemon does, and says so; --no-retry runs once.
+func TestOnceHonoursFlowRetries(t *testing.T) {
+	var mu sync.Mutex
+	calls, failFirst := 0, 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if r.URL.Path == "/down" || n <= failFirst {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	}))
+	defer srv.Close()
+	dir := writeFiles(t, map[string]string{
+		"probes.yaml": "flows: [blip.yaml, down.yaml]\n",
+		"blip.yaml":   "name: blip\nretries: 1\nsteps:\n  - {name: a, request: {url: \"" + srv.URL + "/blip\"}}\n",
+		"down.yaml":   "name: down\nretries: 2\nsteps:\n  - {name: a, request: {url: \"" + srv.URL + "/down\"}}\n",
+	})
+	reset := func(first int) {
+		mu.Lock()
+		calls, failFirst = 0, first
+		mu.Unlock()
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return calls }
+
+	reset(1)
+	code, out, errOut := invoke("once", "--config", dir+"/probes.yaml", "--flow", "blip")
+	if code != 0 || count() != 2 {
+		t.Fatalf("blip: exit %d after %d requests:\n%s\n%s", code, count(), out, errOut)
+	}
+	for _, w := range []string{"run 1 FAILED in", "blip failed at step a: status 503", "retried at once (retries: 1, as the daemon does)",
+		"blip PASSED", "passed on retry 1: the failure was not confirmed"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("blip output lacks %q:\n%s", w, out)
+		}
+	}
+
+	reset(0)
+	code, out, _ = invoke("once", "--config", dir+"/probes.yaml", "--flow", "down")
+	if code != 1 || count() != 3 || strings.Count(out, "retried at once (retries: 2, as the daemon does)") != 2 ||
+		!strings.Contains(out, "failure confirmed by 2 immediate retries, as the daemon confirms it") {
+		t.Errorf("down: exit %d after %d requests:\n%s", code, count(), out)
+	}
+
+	reset(0)
+	code, out, _ = invoke("once", "--config", dir+"/probes.yaml", "--flow", "down", "--json")
+	var runs []struct {
+		Retry   int    `json:"retry"`
+		RetryOf string `json:"retry_of"`
+	}
+	if err := json.Unmarshal([]byte(out), &runs); err != nil || code != 1 || len(runs) != 1 || runs[0].Retry != 2 || runs[0].RetryOf == "" {
+		t.Errorf("down --json: exit %d, %+v (%v):\n%s", code, runs, err, out)
+	}
+
+	reset(0)
+	code, out, _ = invoke("once", "--no-retry", "--config", dir+"/probes.yaml", "--flow", "down")
+	if code != 1 || count() != 1 || !strings.Contains(out, "not retried (--no-retry; the daemon retries this flow 2 times)") {
+		t.Errorf("down --no-retry: exit %d after %d requests:\n%s", code, count(), out)
 	}
 }
