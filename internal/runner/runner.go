@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -153,67 +154,116 @@ type Flow struct {
 	opts       Options
 	userAgent  string
 	transports *transportPool
+	// stepTransports are the pools of HTTP steps with a tls: block of
+	// their own (other settings than the flow's); nil for most flows.
+	stepTransports map[*config.HTTPSpec]*transportPool
 }
 
 // New prepares f for running: builds its transport (TLS roots, redirect
 // policy) once so runs only pay for what changes per run.
 func New(f *config.Flow, o Options) (*Flow, error) {
-	tlsConf := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         f.HTTP.ServerName,
-		InsecureSkipVerify: f.HTTP.InsecureSkipVerify, //nolint:gosec // explicit, named opt-in per flow
-	}
-	if len(f.HTTP.CAPEM) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(f.HTTP.CAPEM) {
-			return nil, fmt.Errorf("flow %s: ca_file %s: no PEM certificates", f.Name, f.HTTP.CAFile)
-		}
-		tlsConf.RootCAs = pool
-	}
-	if len(f.HTTP.ClientCert) > 0 {
-		c, err := tls.X509KeyPair(f.HTTP.ClientCert, f.HTTP.ClientKey)
-		if err != nil {
-			return nil, fmt.Errorf("flow %s: client_cert %s: %w", f.Name, f.HTTP.ClientCertFile, err)
-		}
-		tlsConf.Certificates = []tls.Certificate{c}
-	}
 	dial := o.DialContext
 	if dial == nil {
 		dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
 	}
-	mk := func() *transportPool { return &transportPool{tls: tlsConf, dial: dial} }
-	var pool *transportPool
-	if o.Transports != nil && o.DialContext == nil { // a dialer of its own: a pool of its own
-		pool = o.Transports.pool(tlsKey{f.HTTP.ServerName, f.HTTP.InsecureSkipVerify, string(f.HTTP.CAPEM), string(f.HTTP.ClientCert) + string(f.HTTP.ClientKey)}, mk)
-	} else {
-		pool = mk()
+	flowKey := keyOf(&f.HTTP)
+	pool, err := transportsFor(f, &f.HTTP, o, dial, map[tlsKey]*transportPool{})
+	if err != nil {
+		return nil, err
 	}
-	return &Flow{cfg: f, opts: o, userAgent: "prober/" + o.Version, transports: pool}, nil
+	fl := &Flow{cfg: f, opts: o, userAgent: "prober/" + o.Version, transports: pool}
+	own := map[tlsKey]*transportPool{flowKey: pool} // steps of one flow with the same settings share a pool
+	for _, st := range slices.Concat(f.Steps, f.Cleanup) {
+		h, ok := st.Spec.(*config.HTTPSpec)
+		if !ok || h.TLS == nil || keyOf(h.TLS) == flowKey {
+			continue
+		}
+		p, err := transportsFor(f, h.TLS, o, dial, own)
+		if err != nil {
+			return nil, fmt.Errorf("step %s: %w", st.Name, err)
+		}
+		if fl.stepTransports == nil {
+			fl.stepTransports = map[*config.HTTPSpec]*transportPool{}
+		}
+		fl.stepTransports[h] = p
+	}
+	return fl, nil
+}
+
+// keyOf is the TLS settings of h as a pool key.
+func keyOf(h *config.HTTPOptions) tlsKey {
+	return tlsKey{h.ServerName, h.InsecureSkipVerify, string(h.CAPEM), string(h.ClientCert) + string(h.ClientKey)}
+}
+
+// transportsFor returns the transport pool for the TLS settings of h: the
+// prober's shared one (Options.Transports), else one in own, made if new.
+func transportsFor(f *config.Flow, h *config.HTTPOptions, o Options, dial func(context.Context, string, string) (net.Conn, error), own map[tlsKey]*transportPool) (*transportPool, error) {
+	key := keyOf(h)
+	if p := own[key]; p != nil {
+		return p, nil
+	}
+	tlsConf := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         h.ServerName,
+		InsecureSkipVerify: h.InsecureSkipVerify, //nolint:gosec // explicit, named opt-in per flow or step
+	}
+	if len(h.CAPEM) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(h.CAPEM) {
+			return nil, fmt.Errorf("flow %s: ca_file %s: no PEM certificates", f.Name, h.CAFile)
+		}
+		tlsConf.RootCAs = pool
+	}
+	if len(h.ClientCert) > 0 {
+		c, err := tls.X509KeyPair(h.ClientCert, h.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("flow %s: client_cert %s: %w", f.Name, h.ClientCertFile, err)
+		}
+		tlsConf.Certificates = []tls.Certificate{c}
+	}
+	mk := func() *transportPool { return &transportPool{tls: tlsConf, dial: dial} }
+	var p *transportPool
+	if o.Transports != nil && o.DialContext == nil { // a dialer of its own: a pool of its own
+		p = o.Transports.pool(key, mk)
+	} else {
+		p = mk()
+	}
+	own[key] = p
+	return p, nil
 }
 
 // Config returns the flow's configuration.
 func (f *Flow) Config() *config.Flow { return f.cfg }
 
 // Close releases idle connections (runs close theirs when they end).
-func (f *Flow) Close() { f.transports.closeIdle() }
+func (f *Flow) Close() {
+	f.transports.closeIdle()
+	for _, p := range f.stepTransports {
+		p.closeIdle()
+	}
+}
 
 // run is the state of one run in progress.
 type run struct {
-	f       *Flow
-	res     *result.Run
-	scope   scope
-	client  *http.Client
-	timing  *timing
-	resp    assert.Response
-	buf     *[]byte // the body of the last response, reused across steps
-	url     []byte  // scratch for template expansion
-	step    *config.Step
-	redacts bool
-	flowCtx context.Context // the context of the step in progress (kinds' Classify)
-	noted   noted           // the last HTTP response, for keep
+	f      *Flow
+	res    *result.Run
+	scope  scope
+	client *http.Client
+	// stepClients are the clients of steps with TLS settings of their own,
+	// by pool: made when such a step first runs, sharing the run's cookie
+	// jar; their transports go back at the run's end.
+	stepClients map[*transportPool]*http.Client
+	timing      *timing
+	resp        assert.Response
+	buf         *[]byte // the body of the last response, reused across steps
+	url         []byte  // scratch for template expansion
+	step        *config.Step
+	redacts     bool
+	flowCtx     context.Context // the context of the step in progress (kinds' Classify)
+	noted       noted           // the last HTTP response, for keep
 	// x and xs are the attempt in progress's Exchange and the step it
 	// fills: the Exchange escapes (an interface call), so the run holds
 	// them rather than each attempt allocating them.
@@ -273,6 +323,9 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 			bufPool.Put(r.buf)
 		}
 		f.transports.put(tr)
+		for p, c := range r.stepClients {
+			p.put(c.Transport.(*http.Transport))
+		}
 	}()
 
 	mainCtx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
@@ -507,6 +560,26 @@ func (r *run) evaluate(st *config.Step, s *result.Step, untilBad []assert.Failur
 		return
 	}
 	s.Status, s.Class = result.Failed, class
+}
+
+// clientFor is the HTTP client a step sends with: the run's, or for a
+// step with TLS settings of its own one on a transport with those, taken
+// for the rest of the run (later steps with the same settings reuse its
+// connections, as the flow's steps reuse the run's).
+func (r *run) clientFor(h *config.HTTPSpec) *http.Client {
+	p := r.f.stepTransports[h]
+	if p == nil {
+		return r.client
+	}
+	if c := r.stepClients[p]; c != nil {
+		return c
+	}
+	if r.stepClients == nil {
+		r.stepClients = map[*transportPool]*http.Client{}
+	}
+	c := &http.Client{Transport: p.get(), Jar: r.client.Jar, CheckRedirect: r.checkRedirect}
+	r.stepClients[p] = c
+	return c
 }
 
 // shownCapture is a captured value as once shows it: quoted (an empty or
