@@ -340,6 +340,9 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 		fl.Cleanup = fc.stepList(cl, true)
 	}
 	fc.checkRefs()
+	// The notes of this flow's includes end with it: a file it included
+	// may be another flow's, or included there from elsewhere.
+	clear(l.via)
 	l.share(fl)
 	return fl, nameNode
 }

@@ -207,6 +207,16 @@ steps:
 			want:  []string{`flows/login.yaml:8:11: duplicate step name "login" (first defined at flows/login.yaml:8:11): give the include its own as: to prefix the names of its steps (included by flows/f.yaml:5:5)`},
 		},
 		{
+			// A steps file a glob also lists is loaded as a flow too: its
+			// errors as a flow are not "included by" anything.
+			name: "a steps file also listed as a flow",
+			files: inc("  - include: s.yaml\n", map[string]string{
+				"probes.yaml":  strings.Replace(probes, "flows: [flows/f.yaml]", `flows: ["flows/*.yaml"]`, 1),
+				"flows/s.yaml": "steps:\n  - name: s\n    request: {url: \"{{base}}/s\"}\n",
+			}),
+			want: []string{`flows/s.yaml:1:1: flow needs a name`},
+		},
+		{
 			name: "bad declarations",
 			files: inc("  - include: p.yaml\n", map[string]string{"flows/p.yaml": `name: p
 params:

@@ -257,13 +257,16 @@ type run struct {
 	// jar; their transports go back at the run's end.
 	stepClients map[*transportPool]*http.Client
 	timing      *timing
-	resp        assert.Response
-	buf         *[]byte // the body of the last response, reused across steps
-	url         []byte  // scratch for template expansion
-	step        *config.Step
-	redacts     bool
-	flowCtx     context.Context // the context of the step in progress (kinds' Classify)
-	noted       noted           // the last HTTP response, for keep
+	// saysError memoizes bodySaysError for the response being evaluated:
+	// 0 unknown, 1 yes, -1 no.
+	saysError int8
+	resp      assert.Response
+	buf       *[]byte // the body of the last response, reused across steps
+	url       []byte  // scratch for template expansion
+	step      *config.Step
+	redacts   bool
+	flowCtx   context.Context // the context of the step in progress (kinds' Classify)
+	noted     noted           // the last HTTP response, for keep
 	// x and xs are the attempt in progress's Exchange and the step it
 	// fills: the Exchange escapes (an interface call), so the run holds
 	// them rather than each attempt allocating them.
@@ -504,6 +507,7 @@ func (r *run) fail(s result.Step, class result.Class, msg string) result.Step {
 // expectations and captures, and classifies the first failure.
 func (r *run) evaluate(st *config.Step, s *result.Step, untilBad []assert.Failure) {
 	status := r.resp.Status
+	r.saysError = 0 // this step's last response is read afresh
 	var class result.Class
 	add := func(c result.Class, f result.Failure) {
 		if class == "" {
@@ -519,7 +523,7 @@ func (r *run) evaluate(st *config.Step, s *result.Step, untilBad []assert.Failur
 	}
 	for _, f := range untilBad {
 		f.Message = fmt.Sprintf("until %s (not met within %s, %d attempts)", f.Message, st.Until.Within, s.Attempts)
-		add(UntilClass(&r.resp, f), r.toFailure(f))
+		add(untilClass(r.failureClass(f)), r.toFailure(f))
 	}
 	// Status failures name the class even if a body expectation came first.
 	var rest []assert.Failure
@@ -609,8 +613,21 @@ func StatusClass(status int) result.Class {
 	return result.Assertion
 }
 
-// failureClass classifies a failed expectation of this run's response.
-func (r *run) failureClass(f assert.Failure) result.Class { return FailureClass(&r.resp, f) }
+// failureClass classifies a failed expectation of this run's response,
+// reading its body for an error (bodySaysError) at most once per step.
+func (r *run) failureClass(f assert.Failure) result.Class {
+	return failureClass(&r.resp, f, r.bodySaysError)
+}
+
+func (r *run) bodySaysError() bool {
+	if r.saysError == 0 {
+		r.saysError = -1
+		if bodySaysError(r.resp.Body) {
+			r.saysError = 1
+		}
+	}
+	return r.saysError > 0
+}
 
 // FailureClass classifies a failed expectation of a response. A 2xx whose
 // body says it failed (an error, a failure, a job still pending, in a
@@ -619,6 +636,10 @@ func (r *run) failureClass(f assert.Failure) result.Class { return FailureClass(
 // price, a count) is an assertion. Exported so that runs made up
 // elsewhere (the alert-quality suite's) are classed exactly as real ones.
 func FailureClass(resp *assert.Response, f assert.Failure) result.Class {
+	return failureClass(resp, f, func() bool { return bodySaysError(resp.Body) })
+}
+
+func failureClass(resp *assert.Response, f assert.Failure, saysError func() bool) result.Class {
 	status := resp.Status
 	switch {
 	case f.Cause == assert.InvalidJSON:
@@ -630,7 +651,7 @@ func FailureClass(resp *assert.Response, f assert.Failure) result.Class {
 		return StatusClass(status)
 	case status >= 400:
 		return StatusClass(status)
-	case f.Source&(assert.SourceJSON|assert.SourceBody) != 0 && status >= 200 && status < 300 && bodySaysError(resp.Body):
+	case f.Source&(assert.SourceJSON|assert.SourceBody) != 0 && status >= 200 && status < 300 && saysError():
 		return result.SwallowedError
 	}
 	return result.Assertion
@@ -640,7 +661,11 @@ func FailureClass(resp *assert.Response, f assert.Failure) result.Class {
 // out: timeout (the awaited state did not come in time), unless the last
 // response is classed by its status or a body that is not JSON.
 func UntilClass(resp *assert.Response, f assert.Failure) result.Class {
-	switch c := FailureClass(resp, f); c {
+	return untilClass(FailureClass(resp, f))
+}
+
+func untilClass(c result.Class) result.Class {
+	switch c {
 	case result.SwallowedError, result.Assertion:
 		return result.Timeout
 	default:
