@@ -11,18 +11,32 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
-// queue is the span processor: ended spans go into a bounded channel that
+// queue is the span processor: ended spans go into a bounded buffer that
 // one goroutine drains into batched exports. OnEnd never waits: when the
-// channel is full (the exporter is down or slow) the span is dropped and
+// buffer is full (the exporter is down or slow) the span is dropped and
 // counted, so an outage of the tracing backend never slows a run. The
 // SDK's BatchSpanProcessor drops the same way but does not say how many.
+//
+// The buffer is a slice under a mutex, not a channel: a channel send
+// wakes the parked exporter goroutine for every span, and those wake-ups
+// (futex calls, a context switch on a busy machine) cost more CPU than
+// making the span. The exporter is woken once a batch is full, or by its
+// ticker.
 type queue struct {
 	exp      sdktrace.SpanExporter
-	ch       chan sdktrace.ReadOnlySpan
+	size     int
 	batch    int
 	interval time.Duration
 	timeout  time.Duration
 	log      *slog.Logger
+
+	mu sync.Mutex
+	// ring holds the pending spans, n of them from head: a ring, so that
+	// taking a batch from the front copies the batch, not the rest.
+	ring    []sdktrace.ReadOnlySpan
+	head, n int
+	stopped bool
+	kick    chan struct{} // 1: a batch is full
 
 	dropped atomic.Uint64
 	counter prometheus.Counter
@@ -40,11 +54,10 @@ type queue struct {
 const logEvery = time.Minute
 
 func newQueue(o Options) *queue {
-	q := &queue{exp: o.Exporter, batch: o.Batch, interval: o.Interval, timeout: o.ExportTimeout, log: o.Logger,
-		flush: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
-	size := o.Queue
-	if size <= 0 {
-		size = 4096
+	q := &queue{exp: o.Exporter, size: o.Queue, batch: o.Batch, interval: o.Interval, timeout: o.ExportTimeout, log: o.Logger,
+		kick: make(chan struct{}, 1), flush: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	if q.size <= 0 {
+		q.size = 4096
 	}
 	if q.batch <= 0 {
 		q.batch = 512
@@ -58,7 +71,7 @@ func newQueue(o Options) *queue {
 	if q.log == nil {
 		q.log = slog.New(slog.DiscardHandler)
 	}
-	q.ch = make(chan sdktrace.ReadOnlySpan, size)
+	q.ring = make([]sdktrace.ReadOnlySpan, q.size)
 	q.counter = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "prober_trace_spans_dropped_total",
 		Help: "Spans of runs not exported: the export queue was full or the export failed.",
@@ -77,14 +90,25 @@ func (q *queue) OnEnd(s sdktrace.ReadOnlySpan) {
 	if !s.SpanContext().IsSampled() {
 		return
 	}
-	select {
-	case <-q.stop:
+	q.mu.Lock()
+	switch {
+	case q.stopped:
+		q.mu.Unlock()
 		q.drop(1, "stopped", nil)
-	default:
+		return
+	case q.n == len(q.ring):
+		q.mu.Unlock()
+		q.drop(1, "queue full", nil)
+		return
+	}
+	q.ring[(q.head+q.n)%len(q.ring)] = s
+	q.n++
+	full := q.n >= q.batch
+	q.mu.Unlock()
+	if full {
 		select {
-		case q.ch <- s:
-		default:
-			q.drop(1, "queue full", nil)
+		case q.kick <- struct{}{}:
+		default: // already kicked
 		}
 	}
 }
@@ -104,52 +128,61 @@ func (q *queue) drop(n int, why string, err error) {
 	q.log.Warn("trace_spans_dropped", args...)
 }
 
+// take moves at most a batch of the oldest pending spans into buf, only a
+// whole batch unless partial: the spans it leaves stay counted in the
+// queue's bound while the export runs.
+func (q *queue) take(buf []sdktrace.ReadOnlySpan, partial bool) []sdktrace.ReadOnlySpan {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := min(q.n, q.batch)
+	buf = buf[:0]
+	if n == 0 || n < q.batch && !partial {
+		return buf
+	}
+	for range n {
+		buf = append(buf, q.ring[q.head])
+		q.ring[q.head] = nil
+		q.head = (q.head + 1) % len(q.ring)
+	}
+	q.n -= n
+	return buf
+}
+
 func (q *queue) loop() {
 	defer close(q.done)
 	buf := make([]sdktrace.ReadOnlySpan, 0, q.batch)
 	tick := time.NewTicker(q.interval)
 	defer tick.Stop()
-	export := func() {
-		if len(buf) == 0 {
-			return
-		}
-		ctx, cancel := context.WithTimeout(q.base, q.timeout)
-		err := q.exp.ExportSpans(ctx, buf)
-		cancel()
-		if err != nil {
-			q.drop(len(buf), "export failed", err)
-		}
-		clear(buf)
-		buf = buf[:0]
-	}
-	drain := func() {
+	// export sends batches while there are (whole ones unless partial).
+	export := func(partial bool) {
 		for {
-			select {
-			case s := <-q.ch:
-				buf = append(buf, s)
-				if len(buf) >= q.batch {
-					export()
-				}
-			default:
-				export()
+			buf = q.take(buf, partial)
+			if len(buf) == 0 {
 				return
 			}
+			ctx, cancel := context.WithTimeout(q.base, q.timeout)
+			err := q.exp.ExportSpans(ctx, buf)
+			cancel()
+			if err != nil {
+				q.drop(len(buf), "export failed", err)
+			}
+			clear(buf)
 		}
 	}
 	for {
 		select {
-		case s := <-q.ch:
-			buf = append(buf, s)
-			if len(buf) >= q.batch {
-				export()
-			}
+		case <-q.kick:
+			export(false)
 		case <-tick.C:
-			export()
+			export(true)
 		case f := <-q.flush:
-			drain()
+			export(true)
 			close(f)
 		case <-q.stop:
-			drain()
+			q.mu.Lock()
+			q.stopped = true
+			q.mu.Unlock()
+			export(true)
 			return
 		}
 	}

@@ -10,8 +10,10 @@ package tracing
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"strconv"
 	"sync"
@@ -60,6 +62,8 @@ type Tracer struct {
 	// run id (its root span), so the retry's root can link to it: the
 	// result carries only the trace id (RetryOf). Bounded.
 	retried map[string]trace.SpanID
+
+	scratch sync.Pool // *[]attribute.KeyValue, see Observe
 }
 
 const maxRetried = 1024
@@ -90,7 +94,9 @@ func New(ctx context.Context, o Options) (*Tracer, error) {
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))),
 		sdktrace.WithSpanProcessor(q),
 	)
-	return &Tracer{tp: tp, tr: tp.Tracer("github.com/prober-dev/prober"), q: q, retried: map[string]trace.SpanID{}}, nil
+	t := &Tracer{tp: tp, tr: tp.Tracer("github.com/prober-dev/prober"), q: q, retried: map[string]trace.SpanID{}}
+	t.scratch.New = func() any { s := make([]attribute.KeyValue, 0, 24); return &s }
+	return t, nil
 }
 
 // Shutdown exports what is queued, within ctx, and stops the exporter.
@@ -137,13 +143,17 @@ func (t *Tracer) Observe(r *result.Run) {
 	t.mu.Unlock()
 
 	ctx := context.WithValue(context.Background(), idsKey{}, ids{tid, rootID})
-	attrs := []attribute.KeyValue{
+	// One scratch slice for the attributes of every span of the run: the
+	// SDK copies them.
+	sc := t.scratch.Get().(*[]attribute.KeyValue)
+	defer t.scratch.Put(sc)
+	attrs := append((*sc)[:0],
 		attribute.String("prober.flow", r.Flow),
 		attribute.String("prober.region", r.Region),
 		attribute.String("prober.run_id", r.ID),
 		attribute.Bool("prober.synthetic", true),
 		attribute.String("prober.status", string(r.Status)),
-	}
+	)
 	if !r.OK() {
 		attrs = append(attrs, attribute.String("error.type", string(r.Class)))
 		if r.FailedStep != "" {
@@ -160,7 +170,10 @@ func (t *Tracer) Observe(r *result.Run) {
 		attrs = append(attrs, attribute.String("prober.label."+k, v))
 	}
 	ctx, root := t.tr.Start(ctx, r.Flow, trace.WithNewRoot(), trace.WithTimestamp(r.Start),
-		trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...), trace.WithLinks(links...))
+		trace.WithSpanKind(trace.SpanKindInternal), trace.WithLinks(links...))
+	// Set, not given to Start: Start copies them into its config first.
+	root.SetAttributes(attrs...)
+	*sc = attrs
 	if !root.SpanContext().IsSampled() {
 		return // not sampled: no child would be either
 	}
@@ -172,7 +185,7 @@ func (t *Tracer) Observe(r *result.Run) {
 				trace.WithAttributes(attribute.String("prober.step", s.Name)))
 			continue
 		}
-		t.step(context.WithValue(ctx, idsKey{}, ids{tid, sid}), s)
+		t.step(context.WithValue(ctx, idsKey{}, ids{tid, sid}), s, sc)
 	}
 	if !r.OK() {
 		msg := r.Summary()
@@ -182,11 +195,20 @@ func (t *Tracer) Observe(r *result.Run) {
 }
 
 // step exports one step's span, a client span of its request.
-func (t *Tracer) step(ctx context.Context, s *result.Step) {
-	attrs := []attribute.KeyValue{
+func (t *Tracer) step(ctx context.Context, s *result.Step, sc *[]attribute.KeyValue) {
+	attrs := append((*sc)[:0],
 		attribute.String("prober.step", s.Name),
 		attribute.String("prober.status", string(s.Status)),
 		attribute.Int("prober.attempts", s.Attempts),
+	)
+	// server.address and .port, parsed once for the step and its attempts.
+	var server []attribute.KeyValue
+	if u, err := url.Parse(s.URL); err == nil && u.Host != "" {
+		server = make([]attribute.KeyValue, 1, 2)
+		server[0] = attribute.String("server.address", u.Hostname())
+		if p, err := strconv.Atoi(u.Port()); err == nil {
+			server = append(server, attribute.Int("server.port", p))
+		}
 	}
 	if s.Dependency != "" {
 		attrs = append(attrs, attribute.String("prober.dependency", s.Dependency))
@@ -202,13 +224,8 @@ func (t *Tracer) step(ctx context.Context, s *result.Step) {
 	}
 	if s.URL != "" { // redacted by the runner
 		attrs = append(attrs, attribute.String("url.full", s.URL))
-		if u, err := url.Parse(s.URL); err == nil && u.Host != "" {
-			attrs = append(attrs, attribute.String("server.address", u.Hostname()))
-			if p, err := strconv.Atoi(u.Port()); err == nil {
-				attrs = append(attrs, attribute.Int("server.port", p))
-			}
-		}
 	}
+	attrs = append(attrs, server...)
 	if s.HTTPStatus != 0 {
 		attrs = append(attrs, attribute.Int("http.response.status_code", s.HTTPStatus))
 	}
@@ -221,10 +238,11 @@ func (t *Tracer) step(ctx context.Context, s *result.Step) {
 	for _, a := range s.Attrs { // the kind's own facts, already redacted
 		attrs = append(attrs, attribute.String("prober."+s.Kind+"."+a.Name, a.Value))
 	}
-	_, span := t.tr.Start(ctx, s.Name, trace.WithTimestamp(s.Start),
-		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	ctx, span := t.tr.Start(ctx, s.Name, trace.WithTimestamp(s.Start), trace.WithSpanKind(trace.SpanKindClient))
+	span.SetAttributes(attrs...)
+	*sc = attrs
 	end := s.Start.Add(s.Duration)
-	phaseEvents(span, s, end)
+	t.attempts(ctx, s, server, sc)
 	for _, f := range s.Failures {
 		fa := []attribute.KeyValue{attribute.String("prober.failure", f.Message)}
 		if f.Expectation != "" {
@@ -241,22 +259,103 @@ func (t *Tracer) step(ctx context.Context, s *result.Step) {
 	span.End(trace.WithTimestamp(end))
 }
 
-// phaseEvents marks the ends of the connection phases of the step's last
-// attempt. The result keeps the phases' lengths and the attempt count but
-// not when each attempt began, so the last attempt's start is the step's
-// end less its first byte and transfer times (the step's start when there
-// was one attempt).
-func phaseEvents(span trace.Span, s *result.Step, end time.Time) {
-	t := s.Timings
+// attempts exports a client span per attempt of the step, under its span
+// (ctx's): the retry: tries and until polls the runner logged, or, for a
+// step of one attempt, that attempt made of the step's own record. An
+// HTTP step of one attempt has one attempt span; a step of another kind
+// has them only when it made two or more (one would repeat its step span).
+func (t *Tracer) attempts(ctx context.Context, s *result.Step, server []attribute.KeyValue, sc *[]attribute.KeyValue) {
+	// A zero span id: givenIDs makes a new one for each attempt.
+	ctx = context.WithValue(ctx, idsKey{}, ids{trace: ctx.Value(idsKey{}).(ids).trace})
+	log := s.AttemptLog
+	if len(log) == 0 {
+		if s.Attempts != 1 || s.Kind != "" {
+			return
+		}
+		one := result.Attempt{Start: s.Start, Duration: s.Duration, HTTPStatus: int32(s.HTTPStatus), Timings: s.Timings}
+		switch {
+		case s.HTTPStatus >= 400:
+			one.Class = statusClass(s.HTTPStatus)
+		case s.HTTPStatus == 0 && s.Status == result.Failed:
+			one.Class = s.Class // no answer: the transport's failure
+		}
+		t.attempt(ctx, s, server, sc, &one, 1, true)
+		return
+	}
+	first := s.Attempts - len(log) + 1 // older ones fell off the log
+	for i := range log {
+		t.attempt(ctx, s, server, sc, &log[i], first+i, i == len(log)-1)
+	}
+}
+
+// attempt exports one attempt's span, by the HTTP client conventions:
+// named by the method, url.full redacted (the step's), the status, the
+// resend count of a retry, error.type the failure's class.
+func (t *Tracer) attempt(ctx context.Context, s *result.Step, server []attribute.KeyValue, sc *[]attribute.KeyValue, a *result.Attempt, n int, last bool) {
+	attrs := append((*sc)[:0], attribute.Int("prober.attempt", n))
+	name := s.Kind
+	if s.Kind == "" {
+		name = s.Method
+		if s.Method != "" {
+			attrs = append(attrs, attribute.String("http.request.method", s.Method))
+		}
+		if s.URL != "" {
+			attrs = append(attrs, attribute.String("url.full", s.URL))
+		}
+	}
+	attrs = append(attrs, server...)
+	if a.HTTPStatus != 0 {
+		attrs = append(attrs, attribute.Int("http.response.status_code", int(a.HTTPStatus)))
+	}
+	if a.Resend > 0 {
+		attrs = append(attrs, attribute.Int("http.request.resend_count", int(a.Resend)))
+	}
+	if a.Class != "" {
+		attrs = append(attrs, attribute.String("error.type", string(a.Class)))
+	}
+	_, span := t.tr.Start(ctx, name, trace.WithTimestamp(a.Start), trace.WithSpanKind(trace.SpanKindClient))
+	span.SetAttributes(attrs...)
+	*sc = attrs
+	phaseEvents(span, a.Start, &a.Timings)
+	if a.Class != "" {
+		// The last attempt's failure is the step's sentence when it is the
+		// step's class; earlier attempts keep only their class.
+		msg := string(a.Class)
+		if last && a.Class == s.Class && s.Message() != "" {
+			msg = s.Message()
+		}
+		span.SetStatus(codes.Error, msg)
+	}
+	span.End(trace.WithTimestamp(a.Start.Add(a.Duration)))
+}
+
+// statusClass is the class of an HTTP error status (the runner's, which
+// this package does not import: it reads results, not their maker).
+func statusClass(status int) result.Class {
+	switch {
+	case status == 429:
+		return result.HTTP429
+	case status >= 500:
+		return result.HTTP5xx
+	}
+	return result.HTTP4xx
+}
+
+// newSpanID is a new span id, for an attempt span: the runner sent none
+// for it (the traceparent carries the step's).
+func newSpanID() trace.SpanID {
+	var id trace.SpanID
+	for id == (trace.SpanID{}) {
+		binary.BigEndian.PutUint64(id[:], rand.Uint64())
+	}
+	return id
+}
+
+// phaseEvents marks the ends of an attempt's connection phases, from its
+// start at.
+func phaseEvents(span trace.Span, at time.Time, t *result.Timings) {
 	if t.FirstByte == 0 && t.DNS == 0 && t.Connect == 0 && t.TLS == 0 {
 		return // no HTTP exchange, or none timed
-	}
-	at := s.Start
-	if s.Attempts > 1 {
-		if a := end.Add(-t.FirstByte - t.Transfer); a.After(at) {
-			at = a
-		}
-		span.AddEvent("last attempt", trace.WithTimestamp(at), trace.WithAttributes(attribute.Int("prober.attempt", s.Attempts)))
 	}
 	ev := func(name string, off, d time.Duration) {
 		span.AddEvent(name, trace.WithTimestamp(at.Add(off)),
@@ -285,6 +384,7 @@ func phaseEvents(span trace.Span, s *result.Step, end time.Time) {
 
 // givenIDs makes the SDK use the ids the runner chose (read from the
 // context): the spans must carry the ids that traceparent already sent.
+// A zero span id asks for a new one (attempt spans).
 type givenIDs struct{}
 
 type idsKey struct{}
@@ -301,5 +401,8 @@ func (givenIDs) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
 
 func (givenIDs) NewSpanID(ctx context.Context, _ trace.TraceID) trace.SpanID {
 	v, _ := ctx.Value(idsKey{}).(ids)
+	if v.span == (trace.SpanID{}) {
+		return newSpanID()
+	}
 	return v.span
 }
