@@ -16,13 +16,14 @@ import (
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/runner"
 
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
 type discard struct{}
 
-func (discard) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
-func (discard) Shutdown(context.Context) error                             { return nil }
+func (discard) Start(context.Context) error                                  { return nil }
+func (discard) Stop(context.Context) error                                   { return nil }
+func (discard) UploadTraces(context.Context, []*tracepb.ResourceSpans) error { return nil }
 
 // BenchmarkRun is the cost of a real two-step run against a loopback
 // target with tracing off and on (spans built, queued and handed to an
@@ -78,15 +79,17 @@ func BenchmarkObserve(b *testing.B) {
 //	go test -run '^$' -bench TracingCPU -benchtime 3000x ./internal/tracing/
 func BenchmarkTracingCPU(b *testing.B) {
 	var polls atomic.Int64
-	tg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if r.URL.Path == "/count" { // 1, 2, 3, 1, ...: until n >= 3 polls 3 times
 			fmt.Fprintf(w, `{"n":%d}`, polls.Add(1)%3+1)
 			return
 		}
 		io.WriteString(w, `{"token":"tok"}`)
-	}))
+	})
+	tg, tgTLS := httptest.NewServer(h), httptest.NewTLSServer(h)
 	b.Cleanup(tg.Close)
+	b.Cleanup(tgTLS.Close)
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/x-protobuf")
@@ -96,10 +99,12 @@ func BenchmarkTracingCPU(b *testing.B) {
 		name  string
 		steps int
 		extra string // more of each step's YAML
+		https bool   // a TLS handshake each run, as a run starts with no connection
 	}{
-		{"steps=1", 1, ""},
-		{"steps=4", 4, ""},
-		{"steps=1/polls=3", 1, "    until: {expect: ['json.n >= 3'], interval: 1ms, within: 5s}\n"},
+		{"steps=1", 1, "", false},
+		{"steps=4", 4, "", false},
+		{"steps=1/polls=3", 1, "    until: {expect: ['json.n >= 3'], interval: 1ms, within: 5s}\n", false},
+		{"steps=4/https", 4, "", true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			var yaml strings.Builder
@@ -110,7 +115,11 @@ func BenchmarkTracingCPU(b *testing.B) {
 				}
 				fmt.Fprintf(&yaml, "  - name: s%d\n    request: {url: \"{{base}}%s\"}\n%s", i, path, c.extra)
 			}
-			rf := benchFlow(b, tg.URL, yaml.String())
+			base, head := tg.URL, ""
+			if c.https {
+				base, head = tgTLS.URL, "tls: {insecure_skip_verify: true}\n"
+			}
+			rf := benchFlow(b, base, head, yaml.String())
 			exp, err := NewExporter(b.Context(), &config.Tracing{Endpoint: sink.URL, Protocol: "http"})
 			if err != nil {
 				b.Fatal(err)
@@ -158,11 +167,12 @@ func BenchmarkTracingCPU(b *testing.B) {
 	}
 }
 
-// benchFlow is a flow of steps (YAML list items) against base.
-func benchFlow(b *testing.B, base, steps string) *runner.Flow {
+// benchFlow is a flow of steps (YAML list items) against base, head
+// more of the flow's YAML.
+func benchFlow(b *testing.B, base, head, steps string) *runner.Flow {
 	fsys := fstest.MapFS{
 		"probes.yaml": {Data: []byte("region: eu-west\nvars: {base: \"" + base + "\"}\nflows: [f.yaml]\n")},
-		"f.yaml":      {Data: []byte("name: f\nretries: 0\nsteps:\n" + steps)},
+		"f.yaml":      {Data: []byte("name: f\nretries: 0\n" + head + "steps:\n" + steps)},
 	}
 	cfg, err := config.Load(fsys, "probes.yaml", config.Options{Env: func(string) (string, bool) { return "", false }})
 	if err != nil {
@@ -189,7 +199,7 @@ func BenchmarkObserveRun(b *testing.B) {
 	for i := range 4 {
 		fmt.Fprintf(&yaml, "  - name: s%d\n    request: {url: \"{{base}}/login\"}\n", i)
 	}
-	r := benchFlow(b, tg.srv.URL, yaml.String()).Run(context.Background(), time.Time{})
+	r := benchFlow(b, tg.srv.URL, "", yaml.String()).Run(context.Background(), time.Time{})
 	tr, err := New(context.Background(), Options{Exporter: discard{}, Queue: 1 << 16, Interval: 10 * time.Millisecond})
 	if err != nil {
 		b.Fatal(err)

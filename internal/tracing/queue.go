@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
-// queue is the span processor: ended spans go into a bounded buffer that
+// queue holds the spans of runs: they go into a bounded buffer that
 // one goroutine drains into batched exports. OnEnd never waits: when the
 // buffer is full (the exporter is down or slow) the span is dropped and
 // counted, so an outage of the tracing backend never slows a run. The
@@ -23,7 +23,7 @@ import (
 // making the span. The exporter is woken once a batch is full, or by its
 // ticker.
 type queue struct {
-	exp      sdktrace.SpanExporter
+	upload   func(context.Context, []*tracepb.Span) error
 	size     int
 	batch    int
 	interval time.Duration
@@ -33,7 +33,7 @@ type queue struct {
 	mu sync.Mutex
 	// ring holds the pending spans, n of them from head: a ring, so that
 	// taking a batch from the front copies the batch, not the rest.
-	ring    []sdktrace.ReadOnlySpan
+	ring    []*tracepb.Span
 	head, n int
 	stopped bool
 	kick    chan struct{} // 1: a batch is full
@@ -53,8 +53,8 @@ type queue struct {
 // logEvery rate-limits the log line about dropped spans.
 const logEvery = time.Minute
 
-func newQueue(o Options) *queue {
-	q := &queue{exp: o.Exporter, size: o.Queue, batch: o.Batch, interval: o.Interval, timeout: o.ExportTimeout, log: o.Logger,
+func newQueue(o Options, upload func(context.Context, []*tracepb.Span) error) *queue {
+	q := &queue{upload: upload, size: o.Queue, batch: o.Batch, interval: o.Interval, timeout: o.ExportTimeout, log: o.Logger,
 		kick: make(chan struct{}, 1), flush: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	if q.size <= 0 {
 		q.size = 4096
@@ -71,7 +71,7 @@ func newQueue(o Options) *queue {
 	if q.log == nil {
 		q.log = slog.New(slog.DiscardHandler)
 	}
-	q.ring = make([]sdktrace.ReadOnlySpan, q.size)
+	q.ring = make([]*tracepb.Span, q.size)
 	q.counter = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "prober_trace_spans_dropped_total",
 		Help: "Spans of runs not exported: the export queue was full or the export failed.",
@@ -84,27 +84,24 @@ func newQueue(o Options) *queue {
 	return q
 }
 
-func (q *queue) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
-
-func (q *queue) OnEnd(s sdktrace.ReadOnlySpan) {
-	if !s.SpanContext().IsSampled() {
-		return
-	}
+// add queues a run's spans, as many as there is room for.
+func (q *queue) add(spans []*tracepb.Span) {
 	q.mu.Lock()
-	switch {
-	case q.stopped:
+	if q.stopped {
 		q.mu.Unlock()
-		q.drop(1, "stopped", nil)
-		return
-	case q.n == len(q.ring):
-		q.mu.Unlock()
-		q.drop(1, "queue full", nil)
+		q.drop(len(spans), "stopped", nil)
 		return
 	}
-	q.ring[(q.head+q.n)%len(q.ring)] = s
-	q.n++
+	room := min(len(spans), len(q.ring)-q.n)
+	for _, s := range spans[:room] {
+		q.ring[(q.head+q.n)%len(q.ring)] = s
+		q.n++
+	}
 	full := q.n >= q.batch
 	q.mu.Unlock()
+	if room < len(spans) {
+		q.drop(len(spans)-room, "queue full", nil)
+	}
 	if full {
 		select {
 		case q.kick <- struct{}{}:
@@ -131,7 +128,7 @@ func (q *queue) drop(n int, why string, err error) {
 // take moves at most a batch of the oldest pending spans into buf, only a
 // whole batch unless partial: the spans it leaves stay counted in the
 // queue's bound while the export runs.
-func (q *queue) take(buf []sdktrace.ReadOnlySpan, partial bool) []sdktrace.ReadOnlySpan {
+func (q *queue) take(buf []*tracepb.Span, partial bool) []*tracepb.Span {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n := min(q.n, q.batch)
@@ -150,7 +147,7 @@ func (q *queue) take(buf []sdktrace.ReadOnlySpan, partial bool) []sdktrace.ReadO
 
 func (q *queue) loop() {
 	defer close(q.done)
-	buf := make([]sdktrace.ReadOnlySpan, 0, q.batch)
+	buf := make([]*tracepb.Span, 0, q.batch)
 	tick := time.NewTicker(q.interval)
 	defer tick.Stop()
 	// export sends batches while there are (whole ones unless partial).
@@ -161,7 +158,7 @@ func (q *queue) loop() {
 				return
 			}
 			ctx, cancel := context.WithTimeout(q.base, q.timeout)
-			err := q.exp.ExportSpans(ctx, buf)
+			err := q.upload(ctx, buf)
 			cancel()
 			if err != nil {
 				q.drop(len(buf), "export failed", err)
@@ -206,8 +203,8 @@ func (q *queue) ForceFlush(ctx context.Context) error {
 	}
 }
 
-// Shutdown exports what is queued and stops the exporter, within ctx: past
-// it the export in flight is abandoned (its spans counted as dropped).
+// Shutdown exports what is queued, within ctx: past it the export in
+// flight is abandoned (its spans counted as dropped).
 func (q *queue) Shutdown(ctx context.Context) error {
 	q.stopOnce.Do(func() { close(q.stop) })
 	var err error
@@ -219,8 +216,5 @@ func (q *queue) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 	}
 	q.cancel()
-	if e := q.exp.Shutdown(ctx); err == nil {
-		err = e
-	}
 	return err
 }

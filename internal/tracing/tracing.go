@@ -3,14 +3,23 @@
 // every traceparent) has its root and client spans in the tracing backend.
 //
 // It is a consumer of result.Run like metrics, the run log and the store:
-// the runner is unchanged and knows nothing of it. The spans carry the
-// run's own ids and times: the trace id is the run's, the root span's id
-// is the run id, and each step's span id is the one its traceparent sent.
+// the runner knows nothing of it. The spans carry the run's own ids and
+// times: the trace id is the run's, the root span's id is the run id, and
+// each step's span id is the one its traceparent sent.
+//
+// The spans are written as OTLP messages straight from the finished run
+// and handed to the OTLP exporters' clients (otlptracehttp, otlptracegrpc)
+// in batches. They are not made through the SDK's tracer: its spans are
+// built to be live (locks, limits, a snapshot at End, then a conversion to
+// the same messages), which cost 2-3 times the CPU for spans whose every
+// field is known when they are made. The SDK still makes the resource
+// (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES).
 package tracing
 
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -21,18 +30,20 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/trace"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/prober-dev/prober/internal/result"
 )
 
 // Options configure a Tracer.
 type Options struct {
-	// Exporter receives the spans (see NewExporter).
-	Exporter sdktrace.SpanExporter
+	// Exporter sends the spans (see NewExporter); New starts it,
+	// Shutdown stops it.
+	Exporter otlptrace.Client
 	// Sampling is the share of runs exported, chosen by trace id; 0 is
 	// taken as 1 (a configured tracer that exports nothing is a mistake).
 	Sampling float64
@@ -53,24 +64,27 @@ type Options struct {
 
 // Tracer turns runs into spans. It is a result.Observer.
 type Tracer struct {
-	tp *sdktrace.TracerProvider
-	tr trace.Tracer
-	q  *queue
+	client otlptrace.Client
+	q      *queue
+	res    *resourcepb.Resource
+	// bound samples a run when its trace id's low 63 bits are below it
+	// (the SDK's TraceIDRatioBased rule); 1<<63 is every run.
+	bound uint64
 
 	mu sync.Mutex
 	// retried maps the trace id of a run that a retry followed to its
 	// run id (its root span), so the retry's root can link to it: the
 	// result carries only the trace id (RetryOf). Bounded.
-	retried map[string]trace.SpanID
-
-	scratch sync.Pool // *[]attribute.KeyValue, see Observe
+	retried map[string][]byte
 }
 
 const maxRetried = 1024
 
-// New returns a Tracer exporting through o.Exporter. The resource is
-// service.name "prober" (OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
-// override it) and service.version.
+var scope = &commonpb.InstrumentationScope{Name: "github.com/prober-dev/prober"}
+
+// New returns a Tracer exporting through o.Exporter, which it starts. The
+// resource is service.name "prober" (OTEL_SERVICE_NAME and
+// OTEL_RESOURCE_ATTRIBUTES override it) and service.version.
 func New(ctx context.Context, o Options) (*Tracer, error) {
 	if o.Exporter == nil {
 		return nil, fmt.Errorf("tracing: no exporter")
@@ -87,38 +101,71 @@ func New(ctx context.Context, o Options) (*Tracer, error) {
 	if ratio <= 0 || ratio > 1 {
 		ratio = 1
 	}
-	q := newQueue(o)
-	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithResource(res),
-		sdktrace.WithIDGenerator(givenIDs{}),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))),
-		sdktrace.WithSpanProcessor(q),
-	)
-	t := &Tracer{tp: tp, tr: tp.Tracer("github.com/prober-dev/prober"), q: q, retried: map[string]trace.SpanID{}}
-	t.scratch.New = func() any { s := make([]attribute.KeyValue, 0, 24); return &s }
+	if err := o.Exporter.Start(ctx); err != nil {
+		return nil, fmt.Errorf("tracing: starting the OTLP exporter: %w", err)
+	}
+	t := &Tracer{client: o.Exporter, res: &resourcepb.Resource{}, bound: uint64(ratio * (1 << 63)), retried: map[string][]byte{}}
+	if ratio == 1 {
+		t.bound = 1 << 63
+	}
+	for _, kv := range res.Attributes() {
+		t.res.Attributes = append(t.res.Attributes, &commonpb.KeyValue{Key: string(kv.Key), Value: anyValue(kv.Value)})
+	}
+	t.q = newQueue(o, t.upload)
 	return t, nil
 }
 
+// upload sends one batch as one request.
+func (t *Tracer) upload(ctx context.Context, spans []*tracepb.Span) error {
+	return t.client.UploadTraces(ctx, []*tracepb.ResourceSpans{{
+		Resource:   t.res,
+		ScopeSpans: []*tracepb.ScopeSpans{{Scope: scope, Spans: spans}},
+	}})
+}
+
+func anyValue(v attribute.Value) *commonpb.AnyValue {
+	switch v.Type() {
+	case attribute.BOOL:
+		return &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: v.AsBool()}}
+	case attribute.INT64:
+		return &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v.AsInt64()}}
+	case attribute.FLOAT64:
+		return &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: v.AsFloat64()}}
+	}
+	return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v.Emit()}}
+}
+
 // Shutdown exports what is queued, within ctx, and stops the exporter.
-func (t *Tracer) Shutdown(ctx context.Context) error { return t.tp.Shutdown(ctx) }
+func (t *Tracer) Shutdown(ctx context.Context) error {
+	err := t.q.Shutdown(ctx)
+	if e := t.client.Stop(ctx); err == nil {
+		err = e
+	}
+	return err
+}
 
 // ForceFlush exports what is queued, within ctx.
-func (t *Tracer) ForceFlush(ctx context.Context) error { return t.tp.ForceFlush(ctx) }
+func (t *Tracer) ForceFlush(ctx context.Context) error { return t.q.ForceFlush(ctx) }
 
 // Dropped is how many spans were dropped (queue full or export failed).
 func (t *Tracer) Dropped() uint64 { return t.q.dropped.Load() }
 
+// sampled applies the SDK's TraceIDRatioBased rule to a trace id.
+func (t *Tracer) sampled(tid []byte) bool {
+	return binary.BigEndian.Uint64(tid[8:16])>>1 < t.bound
+}
+
 // Observe exports r as spans: it never blocks on the exporter.
 func (t *Tracer) Observe(r *result.Run) {
-	tid, err := trace.TraceIDFromHex(r.TraceID)
-	if err != nil || r.Summarized {
+	tid, err := hex.DecodeString(r.TraceID)
+	if err != nil || len(tid) != 16 || r.Summarized {
 		return // not a run with ids (a summary keeps none)
 	}
-	rootID, err := trace.SpanIDFromHex(r.ID)
-	if err != nil {
+	rootID, err := hex.DecodeString(r.ID)
+	if err != nil || len(rootID) != 8 {
 		return
 	}
-	var links []trace.Link
+	var link *tracepb.Span_Link
 	t.mu.Lock()
 	if r.Retried {
 		if len(t.retried) >= maxRetried {
@@ -132,141 +179,127 @@ func (t *Tracer) Observe(r *result.Run) {
 	if r.RetryOf != "" {
 		if prev, ok := t.retried[r.RetryOf]; ok {
 			delete(t.retried, r.RetryOf)
-			if ptid, err := trace.TraceIDFromHex(r.RetryOf); err == nil {
-				links = append(links, trace.Link{
-					SpanContext: trace.NewSpanContext(trace.SpanContextConfig{TraceID: ptid, SpanID: prev, TraceFlags: trace.FlagsSampled}),
-					Attributes:  []attribute.KeyValue{attribute.String("prober.link", "retry_of")},
-				})
+			if ptid, err := hex.DecodeString(r.RetryOf); err == nil && len(ptid) == 16 {
+				link = &tracepb.Span_Link{TraceId: ptid, SpanId: prev, Flags: 1,
+					Attributes: []*commonpb.KeyValue{{Key: "prober.link", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "retry_of"}}}}}
 			}
 		}
 	}
 	t.mu.Unlock()
+	if !t.sampled(tid) {
+		return // whole runs: no child is sampled either
+	}
 
-	ctx := context.WithValue(context.Background(), idsKey{}, ids{tid, rootID})
-	// One scratch slice for the attributes of every span of the run: the
-	// SDK copies them.
-	sc := t.scratch.Get().(*[]attribute.KeyValue)
-	defer t.scratch.Put(sc)
-	attrs := append((*sc)[:0],
-		attribute.String("prober.flow", r.Flow),
-		attribute.String("prober.region", r.Region),
-		attribute.String("prober.run_id", r.ID),
-		attribute.Bool("prober.synthetic", true),
-		attribute.String("prober.status", string(r.Status)),
-	)
+	b := &builder{tid: tid}
+	end := r.Start.Add(r.Duration)
+	root := b.span(r.Flow, rootID, nil, tracepb.Span_SPAN_KIND_INTERNAL, r.Start, end)
+	if link != nil {
+		root.Links = []*tracepb.Span_Link{link}
+	}
+	b.str("prober.flow", r.Flow)
+	b.str("prober.region", r.Region)
+	b.str("prober.run_id", r.ID)
+	b.boolean("prober.synthetic", true)
+	b.str("prober.status", string(r.Status))
 	if !r.OK() {
-		attrs = append(attrs, attribute.String("error.type", string(r.Class)))
+		b.str("error.type", string(r.Class))
 		if r.FailedStep != "" {
-			attrs = append(attrs, attribute.String("prober.failed_step", r.FailedStep))
+			b.str("prober.failed_step", r.FailedStep)
 		}
 	}
 	if r.Retry > 0 {
-		attrs = append(attrs, attribute.Int("prober.retry", r.Retry), attribute.String("prober.retry_of", r.RetryOf))
+		b.int("prober.retry", int64(r.Retry))
+		b.str("prober.retry_of", r.RetryOf)
 	}
 	if r.Retried {
-		attrs = append(attrs, attribute.Bool("prober.retried", true))
+		b.boolean("prober.retried", true)
 	}
 	for k, v := range r.Labels {
-		attrs = append(attrs, attribute.String("prober.label."+k, v))
+		b.str("prober.label."+k, v)
 	}
-	ctx, root := t.tr.Start(ctx, r.Flow, trace.WithNewRoot(), trace.WithTimestamp(r.Start),
-		trace.WithSpanKind(trace.SpanKindInternal), trace.WithLinks(links...))
-	// Set, not given to Start: Start copies them into its config first.
-	root.SetAttributes(attrs...)
-	*sc = attrs
-	if !root.SpanContext().IsSampled() {
-		return // not sampled: no child would be either
-	}
+	b.done()
 	for i := range r.Steps {
 		s := &r.Steps[i]
-		sid, err := trace.SpanIDFromHex(s.SpanID)
-		if err != nil || s.Status == result.Skipped {
-			root.AddEvent("step skipped", trace.WithTimestamp(r.Start.Add(r.Duration)),
-				trace.WithAttributes(attribute.String("prober.step", s.Name)))
+		sid, err := hex.DecodeString(s.SpanID)
+		if err != nil || len(sid) != 8 || s.Status == result.Skipped {
+			root.Events = append(root.Events, b.event("step skipped", end, "prober.step", s.Name))
 			continue
 		}
-		t.step(context.WithValue(ctx, idsKey{}, ids{tid, sid}), s, sc)
+		t.step(b, s, sid, rootID)
 	}
 	if !r.OK() {
-		msg := r.Summary()
-		root.SetStatus(codes.Error, msg)
+		root.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: r.Summary()}
 	}
-	root.End(trace.WithTimestamp(r.Start.Add(r.Duration)))
+	t.q.add(b.spans)
 }
 
-// step exports one step's span, a client span of its request.
-func (t *Tracer) step(ctx context.Context, s *result.Step, sc *[]attribute.KeyValue) {
-	attrs := append((*sc)[:0],
-		attribute.String("prober.step", s.Name),
-		attribute.String("prober.status", string(s.Status)),
-		attribute.Int("prober.attempts", s.Attempts),
-	)
-	// server.address and .port, parsed once for the step and its attempts.
-	var server []attribute.KeyValue
-	if u, err := url.Parse(s.URL); err == nil && u.Host != "" {
-		server = make([]attribute.KeyValue, 1, 2)
-		server[0] = attribute.String("server.address", u.Hostname())
-		if p, err := strconv.Atoi(u.Port()); err == nil {
-			server = append(server, attribute.Int("server.port", p))
-		}
-	}
+// step adds one step's span, a client span of its request.
+func (t *Tracer) step(b *builder, s *result.Step, sid, parent []byte) {
+	end := s.Start.Add(s.Duration)
+	span := b.span(s.Name, sid, parent, tracepb.Span_SPAN_KIND_CLIENT, s.Start, end)
+	b.str("prober.step", s.Name)
+	b.str("prober.status", string(s.Status))
+	b.int("prober.attempts", int64(s.Attempts))
 	if s.Dependency != "" {
-		attrs = append(attrs, attribute.String("prober.dependency", s.Dependency))
+		b.str("prober.dependency", s.Dependency)
 	}
 	if s.Cleanup {
-		attrs = append(attrs, attribute.Bool("prober.cleanup", true))
+		b.boolean("prober.cleanup", true)
 	}
 	if s.Kind != "" {
-		attrs = append(attrs, attribute.String("prober.step.kind", s.Kind))
+		b.str("prober.step.kind", s.Kind)
 	}
 	if s.Method != "" {
-		attrs = append(attrs, attribute.String("http.request.method", s.Method))
+		b.str("http.request.method", s.Method)
 	}
 	if s.URL != "" { // redacted by the runner
-		attrs = append(attrs, attribute.String("url.full", s.URL))
+		b.str("url.full", s.URL)
 	}
-	attrs = append(attrs, server...)
+	// server.address and .port, parsed once for the step and its attempts.
+	host, port := "", int64(-1)
+	if u, err := url.Parse(s.URL); err == nil && u.Host != "" {
+		host = u.Hostname()
+		b.str("server.address", host)
+		if p, err := strconv.Atoi(u.Port()); err == nil {
+			port = int64(p)
+			b.int("server.port", port)
+		}
+	}
 	if s.HTTPStatus != 0 {
-		attrs = append(attrs, attribute.Int("http.response.status_code", s.HTTPStatus))
+		b.int("http.response.status_code", int64(s.HTTPStatus))
 	}
 	if s.BodyBytes > 0 {
-		attrs = append(attrs, attribute.Int64("http.response.body.size", s.BodyBytes))
+		b.int("http.response.body.size", s.BodyBytes)
 	}
 	if s.Status == result.Failed {
-		attrs = append(attrs, attribute.String("error.type", string(s.Class)))
+		b.str("error.type", string(s.Class))
 	}
 	for _, a := range s.Attrs { // the kind's own facts, already redacted
-		attrs = append(attrs, attribute.String("prober."+s.Kind+"."+a.Name, a.Value))
+		b.str("prober."+s.Kind+"."+a.Name, a.Value)
 	}
-	ctx, span := t.tr.Start(ctx, s.Name, trace.WithTimestamp(s.Start), trace.WithSpanKind(trace.SpanKindClient))
-	span.SetAttributes(attrs...)
-	*sc = attrs
-	end := s.Start.Add(s.Duration)
-	t.attempts(ctx, s, server, sc)
+	b.done()
 	for _, f := range s.Failures {
-		fa := []attribute.KeyValue{attribute.String("prober.failure", f.Message)}
+		ev := b.event("failure", end, "prober.failure", f.Message)
 		if f.Expectation != "" {
-			fa = append(fa, attribute.String("prober.expectation", f.Expectation))
+			ev.Attributes = append(ev.Attributes, b.kv("prober.expectation", f.Expectation))
 		}
 		if f.Actual != "" {
-			fa = append(fa, attribute.String("prober.actual", f.Actual))
+			ev.Attributes = append(ev.Attributes, b.kv("prober.actual", f.Actual))
 		}
-		span.AddEvent("failure", trace.WithTimestamp(end), trace.WithAttributes(fa...))
+		span.Events = append(span.Events, ev)
 	}
 	if s.Status == result.Failed {
-		span.SetStatus(codes.Error, s.Message())
+		span.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: s.Message()}
 	}
-	span.End(trace.WithTimestamp(end))
+	t.attempts(b, s, sid, host, port)
 }
 
-// attempts exports a client span per attempt of the step, under its span
-// (ctx's): the retry: tries and until polls the runner logged, or, for a
-// step of one attempt, that attempt made of the step's own record. An
-// HTTP step of one attempt has one attempt span; a step of another kind
-// has them only when it made two or more (one would repeat its step span).
-func (t *Tracer) attempts(ctx context.Context, s *result.Step, server []attribute.KeyValue, sc *[]attribute.KeyValue) {
-	// A zero span id: givenIDs makes a new one for each attempt.
-	ctx = context.WithValue(ctx, idsKey{}, ids{trace: ctx.Value(idsKey{}).(ids).trace})
+// attempts adds a client span per attempt of the step, under its span:
+// the retry: tries and until polls the runner logged, or, for a step of
+// one attempt, that attempt made of the step's own record. An HTTP step
+// of one attempt has one attempt span; a step of another kind has them
+// only when it made two or more (one would repeat its step span).
+func (t *Tracer) attempts(b *builder, s *result.Step, sid []byte, host string, port int64) {
 	log := s.AttemptLog
 	if len(log) == 0 {
 		if s.Attempts != 1 || s.Kind != "" {
@@ -279,54 +312,58 @@ func (t *Tracer) attempts(ctx context.Context, s *result.Step, server []attribut
 		case s.HTTPStatus == 0 && s.Status == result.Failed:
 			one.Class = s.Class // no answer: the transport's failure
 		}
-		t.attempt(ctx, s, server, sc, &one, 1, true)
+		t.attempt(b, s, sid, host, port, &one, 1, true)
 		return
 	}
 	first := s.Attempts - len(log) + 1 // older ones fell off the log
 	for i := range log {
-		t.attempt(ctx, s, server, sc, &log[i], first+i, i == len(log)-1)
+		t.attempt(b, s, sid, host, port, &log[i], first+i, i == len(log)-1)
 	}
 }
 
-// attempt exports one attempt's span, by the HTTP client conventions:
-// named by the method, url.full redacted (the step's), the status, the
-// resend count of a retry, error.type the failure's class.
-func (t *Tracer) attempt(ctx context.Context, s *result.Step, server []attribute.KeyValue, sc *[]attribute.KeyValue, a *result.Attempt, n int, last bool) {
-	attrs := append((*sc)[:0], attribute.Int("prober.attempt", n))
+// attempt adds one attempt's span, by the HTTP client conventions: named
+// by the method, url.full redacted (the step's), the status, the resend
+// count of a retry, error.type the failure's class, the connection
+// phases as events.
+func (t *Tracer) attempt(b *builder, s *result.Step, sid []byte, host string, port int64, a *result.Attempt, n int, last bool) {
 	name := s.Kind
 	if s.Kind == "" {
 		name = s.Method
+	}
+	span := b.span(name, newSpanID(), sid, tracepb.Span_SPAN_KIND_CLIENT, a.Start, a.Start.Add(a.Duration))
+	b.int("prober.attempt", int64(n))
+	if s.Kind == "" {
 		if s.Method != "" {
-			attrs = append(attrs, attribute.String("http.request.method", s.Method))
+			b.str("http.request.method", s.Method)
 		}
 		if s.URL != "" {
-			attrs = append(attrs, attribute.String("url.full", s.URL))
+			b.str("url.full", s.URL)
 		}
 	}
-	attrs = append(attrs, server...)
+	if host != "" {
+		b.str("server.address", host)
+		if port >= 0 {
+			b.int("server.port", port)
+		}
+	}
 	if a.HTTPStatus != 0 {
-		attrs = append(attrs, attribute.Int("http.response.status_code", int(a.HTTPStatus)))
+		b.int("http.response.status_code", int64(a.HTTPStatus))
 	}
 	if a.Resend > 0 {
-		attrs = append(attrs, attribute.Int("http.request.resend_count", int(a.Resend)))
+		b.int("http.request.resend_count", int64(a.Resend))
 	}
 	if a.Class != "" {
-		attrs = append(attrs, attribute.String("error.type", string(a.Class)))
-	}
-	_, span := t.tr.Start(ctx, name, trace.WithTimestamp(a.Start), trace.WithSpanKind(trace.SpanKindClient))
-	span.SetAttributes(attrs...)
-	*sc = attrs
-	phaseEvents(span, a.Start, &a.Timings)
-	if a.Class != "" {
+		b.str("error.type", string(a.Class))
 		// The last attempt's failure is the step's sentence when it is the
 		// step's class; earlier attempts keep only their class.
 		msg := string(a.Class)
 		if last && a.Class == s.Class && s.Message() != "" {
 			msg = s.Message()
 		}
-		span.SetStatus(codes.Error, msg)
+		span.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: msg}
 	}
-	span.End(trace.WithTimestamp(a.Start.Add(a.Duration)))
+	b.done()
+	phaseEvents(b, span, a.Start, &a.Timings)
 }
 
 // statusClass is the class of an HTTP error status (the runner's, which
@@ -343,26 +380,26 @@ func statusClass(status int) result.Class {
 
 // newSpanID is a new span id, for an attempt span: the runner sent none
 // for it (the traceparent carries the step's).
-func newSpanID() trace.SpanID {
-	var id trace.SpanID
-	for id == (trace.SpanID{}) {
-		binary.BigEndian.PutUint64(id[:], rand.Uint64())
+func newSpanID() []byte {
+	id := make([]byte, 8)
+	for binary.BigEndian.Uint64(id) == 0 {
+		binary.BigEndian.PutUint64(id, rand.Uint64())
 	}
 	return id
 }
 
 // phaseEvents marks the ends of an attempt's connection phases, from its
-// start at.
-func phaseEvents(span trace.Span, at time.Time, t *result.Timings) {
+// start at, each with the phase's prober.duration_ms.
+func phaseEvents(b *builder, span *tracepb.Span, at time.Time, t *result.Timings) {
 	if t.FirstByte == 0 && t.DNS == 0 && t.Connect == 0 && t.TLS == 0 {
 		return // no HTTP exchange, or none timed
 	}
 	ev := func(name string, off, d time.Duration) {
-		span.AddEvent(name, trace.WithTimestamp(at.Add(off)),
-			trace.WithAttributes(attribute.Float64("prober.duration_ms", float64(d.Microseconds())/1000)))
+		span.Events = append(span.Events, &tracepb.Span_Event{TimeUnixNano: unixNano(at.Add(off)), Name: name,
+			Attributes: []*commonpb.KeyValue{b.double("prober.duration_ms", float64(d.Microseconds())/1000)}})
 	}
 	if t.Reused {
-		span.AddEvent("connection reused", trace.WithTimestamp(at))
+		span.Events = append(span.Events, &tracepb.Span_Event{TimeUnixNano: unixNano(at), Name: "connection reused"})
 	} else {
 		off := t.DNS
 		if t.DNS > 0 {
@@ -382,27 +419,99 @@ func phaseEvents(span trace.Span, at time.Time, t *result.Timings) {
 	}
 }
 
-// givenIDs makes the SDK use the ids the runner chose (read from the
-// context): the spans must carry the ids that traceparent already sent.
-// A zero span id asks for a new one (attempt spans).
-type givenIDs struct{}
-
-type idsKey struct{}
-
-type ids struct {
-	trace trace.TraceID
-	span  trace.SpanID
-}
-
-func (givenIDs) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
-	v, _ := ctx.Value(idsKey{}).(ids)
-	return v.trace, v.span
-}
-
-func (givenIDs) NewSpanID(ctx context.Context, _ trace.TraceID) trace.SpanID {
-	v, _ := ctx.Value(idsKey{}).(ids)
-	if v.span == (trace.SpanID{}) {
-		return newSpanID()
+func unixNano(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
 	}
-	return v.span
+	return uint64(t.UnixNano())
+}
+
+// builder makes the OTLP messages of one run. Attributes are allocated
+// in blocks, not one by one (a key-value is three small objects), and a
+// span's attribute slice is cut from a run-wide one.
+type builder struct {
+	tid   []byte
+	spans []*tracepb.Span
+	cur   *tracepb.Span
+	from  int // where cur's attributes start in attrs
+	attrs []*commonpb.KeyValue
+
+	kvs []commonpb.KeyValue
+	avs []commonpb.AnyValue
+	ss  []commonpb.AnyValue_StringValue
+	is  []commonpb.AnyValue_IntValue
+}
+
+const block = 32
+
+// span starts a span; its attributes follow (str, int...) until done.
+func (b *builder) span(name string, id, parent []byte, kind tracepb.Span_SpanKind, start, end time.Time) *tracepb.Span {
+	s := &tracepb.Span{TraceId: b.tid, SpanId: id, ParentSpanId: parent, Name: name, Kind: kind,
+		StartTimeUnixNano: unixNano(start), EndTimeUnixNano: unixNano(end)}
+	b.spans = append(b.spans, s)
+	b.cur, b.from = s, len(b.attrs)
+	return s
+}
+
+// done ends the current span's attributes.
+func (b *builder) done() {
+	b.cur.Attributes = b.attrs[b.from:len(b.attrs):len(b.attrs)]
+}
+
+func (b *builder) kvOf(k string, v *commonpb.AnyValue) *commonpb.KeyValue {
+	if len(b.kvs) == cap(b.kvs) {
+		b.kvs = make([]commonpb.KeyValue, 0, block)
+	}
+	b.kvs = b.kvs[:len(b.kvs)+1]
+	kv := &b.kvs[len(b.kvs)-1]
+	kv.Key, kv.Value = k, v
+	return kv
+}
+
+func (b *builder) anyValue() *commonpb.AnyValue {
+	if len(b.avs) == cap(b.avs) {
+		b.avs = make([]commonpb.AnyValue, 0, block)
+	}
+	b.avs = b.avs[:len(b.avs)+1]
+	return &b.avs[len(b.avs)-1]
+}
+
+// kv is a string attribute, not added to a span.
+func (b *builder) kv(k, v string) *commonpb.KeyValue {
+	if len(b.ss) == cap(b.ss) {
+		b.ss = make([]commonpb.AnyValue_StringValue, 0, block)
+	}
+	b.ss = append(b.ss, commonpb.AnyValue_StringValue{StringValue: v})
+	av := b.anyValue()
+	av.Value = &b.ss[len(b.ss)-1]
+	return b.kvOf(k, av)
+}
+
+func (b *builder) str(k, v string) { b.attrs = append(b.attrs, b.kv(k, v)) }
+
+func (b *builder) int(k string, v int64) {
+	if len(b.is) == cap(b.is) {
+		b.is = make([]commonpb.AnyValue_IntValue, 0, block)
+	}
+	b.is = append(b.is, commonpb.AnyValue_IntValue{IntValue: v})
+	av := b.anyValue()
+	av.Value = &b.is[len(b.is)-1]
+	b.attrs = append(b.attrs, b.kvOf(k, av))
+}
+
+func (b *builder) boolean(k string, v bool) {
+	av := b.anyValue()
+	av.Value = &commonpb.AnyValue_BoolValue{BoolValue: v}
+	b.attrs = append(b.attrs, b.kvOf(k, av))
+}
+
+func (b *builder) double(k string, v float64) *commonpb.KeyValue {
+	av := b.anyValue()
+	av.Value = &commonpb.AnyValue_DoubleValue{DoubleValue: v}
+	return b.kvOf(k, av)
+}
+
+// event is an event with one string attribute.
+func (b *builder) event(name string, at time.Time, k, v string) *tracepb.Span_Event {
+	return &tracepb.Span_Event{TimeUnixNano: unixNano(at), Name: name, Attributes: []*commonpb.KeyValue{b.kv(k, v)}}
 }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -349,12 +348,13 @@ func fakeRun(i int) *result.Run {
 // backend that accepts connections and never answers.
 type blockingExporter struct{ exports chan int }
 
-func (b *blockingExporter) ExportSpans(ctx context.Context, s []sdktrace.ReadOnlySpan) error {
-	b.exports <- len(s)
+func (b *blockingExporter) UploadTraces(ctx context.Context, rs []*tracepb.ResourceSpans) error {
+	b.exports <- len(rs[0].ScopeSpans[0].Spans)
 	<-ctx.Done()
 	return ctx.Err()
 }
-func (b *blockingExporter) Shutdown(context.Context) error { return nil }
+func (b *blockingExporter) Start(context.Context) error { return nil }
+func (b *blockingExporter) Stop(context.Context) error  { return nil }
 
 // TestOutageNeverWaits: with the exporter hanging, observing runs takes no
 // time at all (synctest's clock would move if Observe waited on the
