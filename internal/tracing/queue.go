@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
 // queue holds the spans of runs: they go into a bounded buffer that
@@ -23,7 +22,7 @@ import (
 // making the span. The exporter is woken once a batch is full, or by its
 // ticker.
 type queue struct {
-	upload   func(context.Context, []*tracepb.Span) error
+	upload   func(context.Context, [][]byte) error
 	size     int
 	batch    int
 	interval time.Duration
@@ -33,7 +32,7 @@ type queue struct {
 	mu sync.Mutex
 	// ring holds the pending spans, n of them from head: a ring, so that
 	// taking a batch from the front copies the batch, not the rest.
-	ring    []*tracepb.Span
+	ring    [][]byte
 	head, n int
 	stopped bool
 	kick    chan struct{} // 1: a batch is full
@@ -53,7 +52,7 @@ type queue struct {
 // logEvery rate-limits the log line about dropped spans.
 const logEvery = time.Minute
 
-func newQueue(o Options, upload func(context.Context, []*tracepb.Span) error) *queue {
+func newQueue(o Options, upload func(context.Context, [][]byte) error) *queue {
 	q := &queue{upload: upload, size: o.Queue, batch: o.Batch, interval: o.Interval, timeout: o.ExportTimeout, log: o.Logger,
 		kick: make(chan struct{}, 1), flush: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	if q.size <= 0 {
@@ -71,7 +70,7 @@ func newQueue(o Options, upload func(context.Context, []*tracepb.Span) error) *q
 	if q.log == nil {
 		q.log = slog.New(slog.DiscardHandler)
 	}
-	q.ring = make([]*tracepb.Span, q.size)
+	q.ring = make([][]byte, q.size)
 	q.counter = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "prober_trace_spans_dropped_total",
 		Help: "Spans of runs not exported: the export queue was full or the export failed.",
@@ -85,7 +84,7 @@ func newQueue(o Options, upload func(context.Context, []*tracepb.Span) error) *q
 }
 
 // add queues a run's spans, as many as there is room for.
-func (q *queue) add(spans []*tracepb.Span) {
+func (q *queue) add(spans [][]byte) {
 	q.mu.Lock()
 	if q.stopped {
 		q.mu.Unlock()
@@ -128,7 +127,7 @@ func (q *queue) drop(n int, why string, err error) {
 // take moves at most a batch of the oldest pending spans into buf, only a
 // whole batch unless partial: the spans it leaves stay counted in the
 // queue's bound while the export runs.
-func (q *queue) take(buf []*tracepb.Span, partial bool) []*tracepb.Span {
+func (q *queue) take(buf [][]byte, partial bool) [][]byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n := min(q.n, q.batch)
@@ -147,7 +146,7 @@ func (q *queue) take(buf []*tracepb.Span, partial bool) []*tracepb.Span {
 
 func (q *queue) loop() {
 	defer close(q.done)
-	buf := make([]*tracepb.Span, 0, q.batch)
+	buf := make([][]byte, 0, q.batch)
 	tick := time.NewTicker(q.interval)
 	defer tick.Stop()
 	// export sends batches while there are (whole ones unless partial).
