@@ -11,7 +11,7 @@ import (
 )
 
 // queue holds the spans of runs: they go into a bounded buffer that
-// one goroutine drains into batched exports. OnEnd never waits: when the
+// one goroutine drains into batched exports. add never waits: when the
 // buffer is full (the exporter is down or slow) the span is dropped and
 // counted, so an outage of the tracing backend never slows a run. The
 // SDK's BatchSpanProcessor drops the same way but does not say how many.

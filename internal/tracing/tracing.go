@@ -13,8 +13,9 @@
 // which honour the OTEL_EXPORTER_OTLP_* variables. They are not made
 // through the SDK's tracer: its spans are built to be live (locks,
 // limits, a snapshot at End, a conversion to tracepb messages, then the
-// marshalling), which cost about 4 times the CPU and 7 times the
-// allocations for spans whose every field is known when they are made.
+// marshalling): for spans whose every field is known when they are made
+// that took 161 allocations (20 KB) for a four-step run, against 22, and
+// a tracing-on CPU ratio of 1.25 in BenchmarkTracingCPU, against 1.13.
 // The SDK still makes the resource (OTEL_SERVICE_NAME,
 // OTEL_RESOURCE_ATTRIBUTES).
 package tracing
