@@ -277,6 +277,9 @@ type run struct {
 	// for all its attempts, and its spec (the redirect policy).
 	prep *prepared
 	spec *config.HTTPSpec
+	// first is the step in progress's first attempt, logged in the step
+	// only when a second one follows (see logAttempt).
+	first result.Attempt
 }
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
