@@ -16,9 +16,9 @@ import (
 // The 2 AM incident as one trace in a real Jaeger: the demo's checkout
 // runs with the bank gateway broken and the shop swallowing it; the page's
 // trace link opens, through Jaeger's query API, one trace holding the
-// prober's run and step spans, the shop's /pay server span under the pay
-// step, its gateway call under that and the gateway's own span under the
-// call, with the failed step and the gateway call in error.
+// prober's run, step and attempt spans, the shop's /pay server span under
+// the pay step, its gateway call under that and the gateway's own span
+// under the call, with the failed step and the gateway call in error.
 
 const jaegerVersion = "v1.75.0"
 
@@ -389,6 +389,26 @@ rules:
 	}
 	if in.pay.tag("error.type") != "swallowed_error" || in.pay.tag("http.response.status_code") != "200" || in.pay.tag("span.kind") != "client" {
 		t.Errorf("pay step span tags %v", in.pay.Tags)
+	}
+	// Each step made one attempt (no retry, no poll): one attempt span under
+	// it, a client span named by the method, with the step's status code.
+	for name, method := range map[string]string{"login": "POST", "create_order": "POST", "pay": "POST", "cancel_order": "DELETE"} {
+		step := in.steps[name]
+		var attempts []*jaegerSpan
+		for i := range tr.Spans {
+			if c := &tr.Spans[i]; c.parent() == step.SpanID && c.service == "prober" {
+				attempts = append(attempts, c)
+			}
+		}
+		if len(attempts) != 1 {
+			t.Errorf("step %s: %d attempt spans, want 1: %v", name, len(attempts), attempts)
+			continue
+		}
+		a := attempts[0]
+		if a.OperationName != method || a.tag("span.kind") != "client" || a.tag("prober.attempt") != "1" ||
+			a.tag("http.response.status_code") != step.tag("http.response.status_code") || a.tag("error") == "true" {
+			t.Errorf("step %s: attempt span %s tags %v", name, a, a.Tags)
+		}
 	}
 	// The shop's /pay under the pay step; its gateway call under it; the
 	// gateway's own span under the call.

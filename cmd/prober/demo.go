@@ -19,7 +19,6 @@ import (
 	"github.com/prober-dev/prober/internal/kinds/browserkind"
 	"github.com/prober-dev/prober/internal/result"
 	"github.com/prober-dev/prober/internal/shop"
-	"github.com/prober-dev/prober/internal/tracing"
 )
 
 func cmdDemo(args []string, stdout, stderr io.Writer) error {
@@ -139,7 +138,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	// With tracing on, the demo's shop and gateway send their spans to the
 	// same backend, so a probe's trace holds the backend's side too.
 	if tc := d.Config().Tracing; tc != nil {
-		exp, err := tracing.NewExporter(ctx, tc)
+		exp, err := sandboxExporter(ctx, tc)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("demo: the sandbox shop's spans: %w", err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/prober-dev/prober/internal/config"
@@ -97,9 +98,24 @@ func shopExporter(ctx context.Context, getenv func(string) string) (sdktrace.Spa
 	default:
 		return nil, usageError{fmt.Errorf("shop: OTEL_EXPORTER_OTLP_PROTOCOL %q: want grpc or http/protobuf", proto)}
 	}
-	exp, err := tracing.NewExporter(ctx, c)
+	exp, err := sandboxExporter(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("shop: %w", err)
+	}
+	return exp, nil
+}
+
+// sandboxExporter is the OpenTelemetry SDK exporter of the sandbox's
+// spans, over the OTLP client that c describes (the prober's own spans
+// skip the SDK's exporter; the shop's are made by the SDK).
+func sandboxExporter(ctx context.Context, c *config.Tracing) (sdktrace.SpanExporter, error) {
+	client, err := tracing.NewExporter(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	exp, err := otlptrace.New(ctx, client)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: starting the OTLP exporter: %w", err)
 	}
 	return exp, nil
 }
