@@ -80,7 +80,8 @@ fi
 
 # Jaeger all-in-one (v2) for e2e/tracing_test.go, built from the Go module
 # proxy like OpenTofu above (its go.mod has replace directives too) and
-# kept in ~/.cache/prober-tools. Minutes cold on 2 cores, nothing warm.
+# kept in ~/.cache/prober-tools. Cold, about 11 CPU-minutes (an hour of
+# wall time on 2 cores shared with other builds); nothing warm.
 JAEGER_VERSION="${JAEGER_VERSION:-v1.75.0}"
 jaeger="${XDG_CACHE_HOME:-$HOME/.cache}/prober-tools/jaeger-${JAEGER_VERSION}"
 if [ ! -x "$jaeger" ]; then
