@@ -37,6 +37,7 @@ module "task" {
   environment          = merge(var.environment, { PROBER_REGION = local.label })
   secrets              = local.secret_value_from
   secrets_kms_key_arns = var.secrets_kms_key_arns
+  tracing              = local.tracing
 
   amp                 = var.amp
   scrape_interval     = var.scrape_interval
