@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -24,6 +25,56 @@ type Executor interface {
 	// Messages are redacted by the runner; they must not hold what the
 	// server sent beyond what a person needs.
 	Execute(ctx context.Context, x *Exchange) (result.Class, string)
+}
+
+// RunScoped is an optional interface of an Executor whose kind holds
+// state for a whole run, shared by the run's steps of the kind and by no
+// other run: the browser kind's incognito context, so cookies and storage
+// carry from step to step and never from run to run. Kinds without it
+// cost nothing.
+type RunScoped interface {
+	Executor
+	// RunKey says which steps share the state: those whose specs return
+	// the same (comparable) key, such as their kind.
+	RunKey() any
+	// NewRun returns fresh state for one run, at the first
+	// Exchange.RunState of a step with the key. It should start nothing
+	// (the steps do, under their timeouts). The runner closes it when the
+	// run ends, after cleanup, whatever happened.
+	NewRun() io.Closer
+}
+
+// runState is one RunScoped key's state in a run.
+type runState struct {
+	key   any
+	state io.Closer
+}
+
+// RunState is the run's state for this step's kind (RunScoped), made on
+// first use; nil when the spec is no RunScoped.
+func (x *Exchange) RunState() io.Closer {
+	rs, ok := x.st.Spec.(RunScoped)
+	if !ok {
+		return nil
+	}
+	key := rs.RunKey()
+	for _, s := range x.r.states {
+		if s.key == key {
+			return s.state
+		}
+	}
+	st := rs.NewRun()
+	x.r.states = append(x.r.states, runState{key, st})
+	return st
+}
+
+// closeStates closes the run's RunScoped states, the last made first.
+// Their errors are the kinds' to report; a run's result is complete.
+func (r *run) closeStates() {
+	for i := len(r.states) - 1; i >= 0; i-- {
+		_ = r.states[i].state.Close()
+	}
+	r.states = nil
 }
 
 // Exchange is what a kind's attempt gets from the run: variables, the

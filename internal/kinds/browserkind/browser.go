@@ -24,11 +24,11 @@ const (
 var Binaries = []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"}
 
 // browser is the one Chromium process of a prober: started on first use,
-// started again after it crashed, stopped by Close. Pages are incognito
-// browser contexts in it, at most cap(sem) at once.
+// started again after it crashed, stopped by Close. Runs get incognito
+// browser contexts in it (session), at most cap(sem) at once.
 type browser struct {
 	path string        // Options.Chromium
-	sem  chan struct{} // a slot per open page
+	sem  chan struct{} // a slot per run's open context
 
 	mu     sync.Mutex
 	closed bool
@@ -47,7 +47,7 @@ func newBrowser(path string, concurrency int) *browser {
 	return &browser{path: path, sem: make(chan struct{}, concurrency)}
 }
 
-// acquire waits for a free page slot (browser_concurrency), up to ctx.
+// acquire waits for a free context slot (browser_concurrency), up to ctx.
 func (b *browser) acquire(ctx context.Context) (release func(), err error) {
 	select {
 	case b.sem <- struct{}{}:
@@ -56,6 +56,9 @@ func (b *browser) acquire(ctx context.Context) (release func(), err error) {
 		return nil, ctx.Err()
 	}
 }
+
+// errNoSlot is the error of a step that found no free slot in time.
+var errNoSlot = errors.New("no browser slot free")
 
 // errClosed is the error of a step that runs while the daemon shuts down.
 var errClosed = errors.New("the browser is shut down")

@@ -1,7 +1,7 @@
 // Package browserkind is the browser step kind: a list of actions (goto,
 // click, fill, select, press, wait_for, extract, js) run in a real Chromium through the
-// DevTools protocol (chromedp), each step in a fresh incognito context of
-// one browser process per prober. Expectations read the page: page.url,
+// DevTools protocol (chromedp), each run in a fresh incognito context of
+// one browser process per prober, shared by the run's browser steps. Expectations read the page: page.url,
 // page.title, page.text, console.errors, requests.failed, the navigation
 // timings, status (of the last goto's document) and json.values.NAME (what
 // extract read). Requests the page makes to the first goto's origin (and
@@ -22,15 +22,15 @@ import (
 	"github.com/prober-dev/prober/internal/template"
 )
 
-// DefaultConcurrency is browser_concurrency when not set: pages open at
-// once. A page costs 50-150 MB of memory.
+// DefaultConcurrency is browser_concurrency when not set: runs with an
+// open browser context at once. A page costs 50-150 MB of memory.
 const DefaultConcurrency = 2
 
 // Options configure the kind.
 type Options struct {
 	// Chromium is the browser binary; "" looks up Binaries on PATH.
 	Chromium string
-	// Concurrency bounds the pages open at once, across flows
+	// Concurrency bounds the runs with a browser context at once, across flows
 	// (browser_concurrency); 0 is DefaultConcurrency.
 	Concurrency int
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	"github.com/prober-dev/prober/internal/kinds/kindtest"
@@ -101,6 +103,17 @@ q.addEventListener("keydown", e => { if (e.key === "Enter") out.textContent = "s
 		case ok:
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			io.WriteString(w, "<!doctype html><html><body>"+p+"</body></html>")
+		case r.URL.Path == "/remember": // a login: a cookie and local storage
+			http.SetCookie(w, &http.Cookie{Name: "sid", Value: "abc", Path: "/"})
+			io.WriteString(w, `<!doctype html><title>In</title><script>localStorage.setItem("cart", "2 shoes")</script><p>in</p>`)
+		case r.URL.Path == "/whoami":
+			c, err := r.Cookie("sid")
+			who := "cookie none"
+			if err == nil {
+				who = "cookie " + c.Value
+			}
+			io.WriteString(w, `<!doctype html><title>Who</title><p>`+who+`</p><p id="cart"></p>`+
+				`<script>cart.textContent = "cart " + (localStorage.getItem("cart") || "empty")</script>`)
 		case r.URL.Path == "/api/gateway":
 			http.Error(w, "gateway timeout", http.StatusGatewayTimeout)
 		case r.URL.Path == "/hang": // a page that never answers
@@ -340,6 +353,45 @@ func TestRestartAfterCrash(t *testing.T) {
 	if run := kindtest.Run(t, "", f, k); run.Steps[0].Class != result.Browser {
 		t.Errorf("after Close: %s %q, want class browser", run.Steps[0].Class, run.Steps[0].Message())
 	}
+}
+
+// TestRunContext: a run's browser steps share its incognito context
+// (the cookie and local storage of one step are there in the next), a
+// second run starts without them, and a run's context is gone when the
+// run ends.
+func TestRunContext(t *testing.T) {
+	k := newKind(t)
+	first, _, _, _ := shop(t)
+	step := func(name, path string, expect ...string) string {
+		s := "  - name: " + name + "\n    timeout: " + stepTimeout.String() + "\n    browser:\n      actions:\n        - goto: " + first.URL + path + "\n"
+		if len(expect) > 0 {
+			s += "    expect: [" + strings.Join(expect, ", ") + "]\n"
+		}
+		return s
+	}
+	f := flow(step("before", "/whoami", `page.text contains "cookie none"`, `page.text contains "cart empty"`) +
+		step("login", "/remember") +
+		step("after", "/whoami", `page.text contains "cookie abc"`, `page.text contains "cart 2 shoes"`))
+	for i := range 2 {
+		if run := kindtest.Run(t, "", f, k); run.Status != result.Passed {
+			t.Fatalf("run %d: %s", i+1, run.Summary())
+		}
+		if n := browserContexts(t, k); n != 0 {
+			t.Errorf("run %d: %d browser contexts left after the run", i+1, n)
+		}
+	}
+}
+
+// browserContexts counts the incognito contexts the browser has.
+func browserContexts(t *testing.T, k *Kind) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(k.b.ctx, 10*time.Second)
+	defer cancel()
+	ids, err := cdp.Call(ctx, chromedp.FromContext(k.b.ctx).Browser, target.GetBrowserContexts, cdp.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ids.BrowserContextIDs)
 }
 
 // TestConcurrencyBound: browser_concurrency pages at most; a step that

@@ -104,7 +104,7 @@ func listen[E any](wg *sync.WaitGroup, ctx context.Context, t *chromedp.Target, 
 // expanded are an action's templates with the run's values.
 type expanded struct{ url, value, text string }
 
-// Execute implements runner.Executor: one page in a fresh incognito
+// Execute implements runner.Executor: one page in the run's incognito
 // context, the actions in order, then what the page shows.
 func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, string) {
 	if len(s.Actions) == 0 {
@@ -136,24 +136,25 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 	}
 	origins := append([]string{first}, s.Origins...)
 
-	release, err := s.k.b.acquire(ctx)
-	if err != nil {
-		return result.Timeout, fmt.Sprintf("no browser page free within the step's timeout (browser_concurrency %d)", cap(s.k.b.sem))
+	ss, _ := x.RunState().(*session)
+	if ss == nil {
+		return result.Request, "browser step outside a run"
 	}
-	defer release()
-	bctx, err := s.k.b.get(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return result.Timeout, "the browser did not start within the step's timeout"
-		}
+	bctx, bcid, err := ss.open(ctx)
+	switch {
+	case errors.Is(err, errNoSlot):
+		return result.Timeout, fmt.Sprintf("no browser context free within the step's timeout (browser_concurrency %d)", cap(s.k.b.sem))
+	case err != nil && ctx.Err() != nil:
+		return result.Timeout, "the browser did not start within the step's timeout"
+	case err != nil:
 		return result.Browser, err.Error()
 	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait() // after the page closed (deferred below): the listeners end with it
-	// A fresh incognito browser context: cookies and storage die with
-	// the step.
-	tctx, tcancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
+	// A page in the run's incognito context: cookies and storage of the
+	// run's earlier browser steps, none of other runs.
+	tctx, tcancel := chromedp.NewContext(bctx, chromedp.WithExistingBrowserContext(bcid))
 	defer tcancel()
 	stop := context.AfterFunc(ctx, tcancel) // the step's timeout closes the page
 	defer stop()
