@@ -109,6 +109,19 @@ type Step struct {
 	// Retries are the attempts the step's retry: made after a failed one
 	// (a 429, a 5xx, a refused connection), counted in Attempts.
 	Retries int `json:"retries,omitempty"`
+	// Screenshot is the page as a failed browser step left it (nil for
+	// any other step).
+	Screenshot *Screenshot `json:"screenshot,omitempty"`
+}
+
+// Screenshot is a PNG of a page, its secrets masked. The store keeps the
+// bytes of a bounded number (PNG nil once dropped); JSON carries only
+// their size.
+type Screenshot struct {
+	PNG    []byte `json:"-"`
+	Bytes  int    `json:"bytes"` // len(PNG) as taken
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
 }
 
 // Attr is one named fact a step kind recorded.

@@ -11,6 +11,7 @@ import (
 	"github.com/prober-dev/prober/internal/assert"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/secret"
 	"github.com/prober-dev/prober/internal/template"
 )
 
@@ -143,6 +144,25 @@ func (x *Exchange) Attr(name, value string) {
 	x.s.Attrs = append(x.s.Attrs, result.Attr{Name: name, Value: value})
 }
 
+// Screenshot records a picture of what the step saw (a failed browser
+// step's page), its secrets already masked: the redactor cannot read
+// pixels. A later attempt starts without it.
+func (x *Exchange) Screenshot(sh *result.Screenshot) { x.s.Screenshot = sh }
+
+// SecretForms are the run's secret values in every form the redactor
+// masks (as they are, URL-, JSON-, HTML-escaped, base64), for a kind that
+// must hide them where the redactor cannot reach, such as a page before
+// its screenshot. Never put them in the result.
+func (x *Exchange) SecretForms() []string {
+	set := x.r.f.opts.Secrets
+	var out []string
+	for _, name := range set.Names() {
+		v, _ := set.Get(name)
+		out = append(out, secret.Forms(v)...)
+	}
+	return out
+}
+
 // BodyBytes records how many bytes the answer had.
 func (x *Exchange) BodyBytes(n int64) { x.s.BodyBytes = n }
 
@@ -182,6 +202,7 @@ func (r *run) attempt(ctx context.Context, st *config.Step, exec Executor, s *re
 	r.resp.Reset()
 	x := r.exchange(st, s)
 	x.s.Timings = result.Timings{}
+	x.s.Screenshot = nil
 	class, msg := exec.Execute(actx, x)
 	r.done(s)
 	if r.resp.Duration == 0 {

@@ -95,6 +95,11 @@ func shop(t *testing.T) (first, third *httptest.Server, fs, ts *seen) {
 <input id="q"><p id="out"></p><ul><li>a</li><li>b</li><li>c</li></ul><script>
 document.getElementById("size").addEventListener("change", e => { out.textContent = "size " + e.target.value; });
 q.addEventListener("keydown", e => { if (e.key === "Enter") out.textContent = "searched " + q.value; });</script>`,
+		"/shift": `<title>Shift</title><h1 style="font-size:64px">Big sale on shoes today</h1><p id="buy">Buy now</p><p id="state"></p>
+<script>setTimeout(() => { const b = document.createElement("div"); b.style.height = "400px"; b.textContent = "banner";
+document.body.prepend(b); setTimeout(() => { state.textContent = "shifted"; }, 400); }, 300);</script>`,
+		"/card": `<title>Card</title><input id="card" autocomplete="off"><p id="echo"></p>
+<script>card.addEventListener("input", () => { echo.textContent = "card " + card.value; });</script>`,
 		"/broken": `<title>Broken</title><script>fetch("/api/gateway").then(r => { console.error("gateway said no"); document.body.append("paid " + r.status); });</script>`,
 	}
 	first = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

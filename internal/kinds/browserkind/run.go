@@ -189,12 +189,12 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 	}
 
 	// The actions get the step's time but a little: what the page shows
-	// is read after a failure too.
+	// is read (and on failure pictured) after a failure too.
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(time.Minute)
 	}
-	reserve := min(2*time.Second, time.Until(deadline)/4)
+	reserve := min(3*time.Second, time.Until(deadline)/3)
 	actx, acancel := context.WithDeadline(tctx, deadline.Add(-reserve))
 	defer acancel()
 	values := map[string]string{}
@@ -218,7 +218,11 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 	if class == "" && len(exc) > 0 && !s.reads("console.errors") {
 		// As a customer would: the page broke. A flow that tolerates it
 		// says so with an expectation on console.errors.
-		return result.ScriptError, "uncaught exception on the page: " + exc[0]
+		class, msg = result.ScriptError, "uncaught exception on the page: "+exc[0]
+	}
+	if bctx.Err() == nil && ss.shots < ShotsPerRun && s.failing(class, x) {
+		ss.shots++
+		s.screenshot(rctx, t, x)
 	}
 	return class, msg
 }

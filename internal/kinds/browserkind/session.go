@@ -19,6 +19,7 @@ type session struct {
 	release func()          // the slot; nil until acquired
 	bctx    context.Context // the browser it was made in; nil before
 	id      cdp.BrowserContextID
+	shots   int // screenshots the run took (ShotsPerRun)
 }
 
 // RunKey implements runner.RunScoped: the kind's steps share a run's
