@@ -30,17 +30,32 @@ const DefaultConcurrency = 2
 type Options struct {
 	// Chromium is the browser binary; "" looks up Binaries on PATH.
 	Chromium string
-	// Concurrency bounds the runs with a browser context at once, across flows
-	// (browser_concurrency); 0 is DefaultConcurrency.
+	// Concurrency bounds the runs with a browser context at once, across
+	// flows, where probes.yaml has no browser_concurrency (Configure); 0
+	// is DefaultConcurrency.
 	Concurrency int
 }
 
 // Kind is the browser step kind, for config.Options.StepKinds. It owns the
 // browser process: Close stops it (the daemon calls it at exit).
-type Kind struct{ b *browser }
+type Kind struct {
+	b    *browser
+	opts Options
+}
 
 // New returns the kind; no browser starts until a browser step runs.
-func New(o Options) *Kind { return &Kind{b: newBrowser(o.Chromium, o.Concurrency)} }
+func New(o Options) *Kind { return &Kind{b: newBrowser(o.Chromium, o.Concurrency), opts: o} }
+
+// Configure implements config.Configured: probes.yaml's
+// browser_concurrency, at every load (a reload changes it; runs with a
+// context keep theirs); without it, Options.Concurrency.
+func (k *Kind) Configure(cfg *config.Config) {
+	n := cfg.BrowserConcurrency
+	if n == 0 {
+		n = k.opts.Concurrency
+	}
+	k.b.slots.setLimit(n)
+}
 
 // Close stops the browser process, if one runs.
 func (k *Kind) Close() error { return k.b.close() }

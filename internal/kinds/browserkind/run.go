@@ -143,7 +143,7 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 	bctx, bcid, err := ss.open(ctx)
 	switch {
 	case errors.Is(err, errNoSlot):
-		return result.Timeout, fmt.Sprintf("no browser context free within the step's timeout (browser_concurrency %d)", cap(s.k.b.sem))
+		return result.Timeout, fmt.Sprintf("no browser context free within the step's timeout (browser_concurrency %d)", s.k.b.slots.max())
 	case err != nil && ctx.Err() != nil:
 		return result.Timeout, "the browser did not start within the step's timeout"
 	case err != nil:
