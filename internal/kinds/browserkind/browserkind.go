@@ -1,11 +1,14 @@
 // Package browserkind is the browser step kind: a list of actions (goto,
-// click, fill, select, press, wait_for, extract, js) run in a real Chromium through the
-// DevTools protocol (chromedp), each run in a fresh incognito context of
-// one browser process per prober, shared by the run's browser steps. Expectations read the page: page.url,
-// page.title, page.text, console.errors, requests.failed, the navigation
-// timings, status (of the last goto's document) and json.values.NAME (what
-// extract read). Requests the page makes to the first goto's origin (and
-// origins:) carry the run's traceparent and the synthetic headers.
+// click, fill, select, press, wait_for, extract, js) run in a real
+// Chromium through the DevTools protocol (chromedp), each run in a fresh
+// incognito context of one browser process per prober, shared by the
+// run's browser steps. Expectations read the page: page.url, page.title,
+// page.text, console.errors, requests.failed, the navigation timings,
+// page.lcp and page.cls (Core Web Vitals), status (of the last goto's
+// document) and json.values.NAME (what extract read). Requests the page
+// makes to the first goto's origin (and origins:) carry the run's
+// traceparent and the synthetic headers. A failed step keeps a
+// screenshot, its secrets masked.
 package browserkind
 
 import (
@@ -85,8 +88,10 @@ var Operands = assert.Operands{
 	"page.ttfb":               assert.DurationOperand,
 	"page.dom_content_loaded": assert.DurationOperand,
 	"page.load":               assert.DurationOperand,
-	"console.errors":          assert.NumberOperand, // console.error calls and uncaught exceptions
-	"requests.failed":         assert.NumberOperand, // requests that failed or got a status >= 400
+	"page.lcp":                assert.DurationOperand, // Largest Contentful Paint, from the navigation's start
+	"page.cls":                assert.NumberOperand,   // Cumulative Layout Shift (its largest session window)
+	"console.errors":          assert.NumberOperand,   // console.error calls and uncaught exceptions
+	"requests.failed":         assert.NumberOperand,   // requests that failed or got a status >= 400
 }
 
 // Action names, in the order the README lists them.

@@ -98,6 +98,7 @@ q.addEventListener("keydown", e => { if (e.key === "Enter") out.textContent = "s
 		"/shift": `<title>Shift</title><h1 style="font-size:64px">Big sale on shoes today</h1><p id="buy">Buy now</p><p id="state"></p>
 <script>setTimeout(() => { const b = document.createElement("div"); b.style.height = "400px"; b.textContent = "banner";
 document.body.prepend(b); setTimeout(() => { state.textContent = "shifted"; }, 400); }, 300);</script>`,
+		"/spin": `<title>Spin</title><script>for (;;) {}</script>`,
 		"/card": `<title>Card</title><input id="card" autocomplete="off"><p id="echo"></p>
 <script>card.addEventListener("input", () => { echo.textContent = "card " + card.value; });</script>`,
 		"/broken": `<title>Broken</title><script>fetch("/api/gateway").then(r => { console.error("gateway said no"); document.body.append("paid " + r.status); });</script>`,
@@ -397,6 +398,45 @@ func browserContexts(t *testing.T, k *Kind) int {
 		t.Fatal(err)
 	}
 	return len(ids.BrowserContextIDs)
+}
+
+// TestWebVitals: Largest Contentful Paint and Cumulative Layout Shift
+// are operands and attributes: a banner pushing the page down shifts
+// it, a still page does not. A failed step's screenshot is taken without
+// a secret field to mask.
+func TestWebVitals(t *testing.T) {
+	k := newKind(t)
+	first, _, _, _ := shop(t)
+	run := kindtest.Run(t, "", flow(`  - name: shifty
+    timeout: 20s
+    browser:
+      actions:
+        - goto: `+first.URL+`/shift
+        - wait_for: {text: shifted}
+    expect: [page.cls > 0.05, page.lcp > 0ms, page.lcp < 15s]
+  - name: still
+    timeout: 20s
+    browser:
+      actions:
+        - goto: `+first.URL+`/search
+    expect: [page.cls == 0]
+`), k)
+	if run.Status != result.Passed {
+		t.Fatalf("run: %s; attrs %v %v", run.Summary(), run.Steps[0].Attrs, run.Steps[len(run.Steps)-1].Attrs)
+	}
+	if s := run.Steps[0]; s.Attr("lcp") == "" || s.Attr("cls") == "" || s.Attr("cls") == "0.0000" {
+		t.Errorf("attrs %v", s.Attrs)
+	}
+	run = kindtest.Run(t, "", flow(`  - name: s
+    timeout: 20s
+    browser:
+      actions:
+        - goto: `+first.URL+`/shift
+    expect: [page.cls > 5]
+`), k)
+	if s := run.Steps[0]; s.Class != result.Assertion || s.Screenshot == nil {
+		t.Errorf("class %s, screenshot %v, attrs %v", s.Class, s.Screenshot != nil, s.Attrs)
+	}
 }
 
 // TestConcurrencyBound: browser_concurrency pages at most; a step that

@@ -172,6 +172,10 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 		func() error { _, err := cdp.Call(tctx, t, network.Enable, network.EnableParams{}); return err },
 		func() error { _, err := cdp.Call(tctx, t, runtime.Enable, cdp.Empty{}); return err },
 		func() error {
+			_, err := cdp.Call(tctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: vitalsJS})
+			return err
+		},
+		func() error {
 			var pats []*fetch.RequestPattern
 			for _, o := range origins {
 				for _, rt := range traced {
@@ -405,14 +409,48 @@ type pageInfo struct {
 	TTFB  float64 `json:"ttfb"` // milliseconds from the navigation's start; <= 0: unknown
 	DCL   float64 `json:"dcl"`
 	Load  float64 `json:"load"`
+	LCP   float64 `json:"lcp"` // milliseconds; <= 0: none seen
+	CLS   float64 `json:"cls"` // < 0: unknown (vitalsJS did not run)
 }
+
+// vitalsJS runs in every document before its own scripts, so that the
+// observers (buffered: true) see every entry: Largest Contentful Paint
+// (the last candidate's time) and Cumulative Layout Shift (the largest
+// session window of shifts without recent input: at most 5s, gaps under
+// 1s, as web-vitals computes it).
+const vitalsJS = `(() => {
+	const v = {lcp: 0, cls: 0, flush: () => {}};
+	Object.defineProperty(window, "__proberVitals", {value: v});
+	try {
+		const lcp = l => { for (const e of l) v.lcp = e.renderTime || e.loadTime || e.startTime; };
+		let cur = 0, first = 0, last = 0;
+		const cls = l => {
+			for (const e of l) {
+				if (e.hadRecentInput) continue;
+				if (cur > 0 && e.startTime - last < 1000 && e.startTime - first < 5000) cur += e.value;
+				else { cur = e.value; first = e.startTime; }
+				last = e.startTime;
+				v.cls = Math.max(v.cls, cur);
+			}
+		};
+		const lo = new PerformanceObserver(l => lcp(l.getEntries()));
+		lo.observe({type: "largest-contentful-paint", buffered: true});
+		const co = new PerformanceObserver(l => cls(l.getEntries()));
+		co.observe({type: "layout-shift", buffered: true});
+		// What the observers have not delivered yet, when the page is read.
+		v.flush = () => { lcp(lo.takeRecords()); cls(co.takeRecords()); };
+	} catch (e) {}
+})()`
 
 var infoJS = `(() => {
 	const n = performance.getEntriesByType("navigation")[0];
+	const v = window.__proberVitals;
+	if (v) v.flush();
 	return {
 		url: location.href, title: document.title,
 		text: document.body ? document.body.innerText.slice(0, ` + strconv.Itoa(TextLimit) + `) : "",
 		ttfb: n ? n.responseStart : 0, dcl: n ? n.domContentLoadedEventEnd : 0, load: n ? n.loadEventEnd : 0,
+		lcp: v ? v.lcp : 0, cls: v ? v.cls : -1,
 	};
 })()`
 
@@ -454,12 +492,16 @@ func (s *Spec) record(ctx context.Context, t *chromedp.Target, x *runner.Exchang
 	for _, d := range []struct {
 		name string
 		ms   float64
-	}{{"page.ttfb", info.TTFB}, {"page.dom_content_loaded", info.DCL}, {"page.load", info.Load}} {
+	}{{"page.ttfb", info.TTFB}, {"page.dom_content_loaded", info.DCL}, {"page.load", info.Load}, {"page.lcp", info.LCP}} {
 		if d.ms > 0 {
 			v := time.Duration(d.ms * float64(time.Millisecond))
 			r.SetDuration(d.name, v)
 			x.Attr(strings.TrimPrefix(d.name, "page."), v.Round(time.Microsecond).String())
 		}
+	}
+	if err == nil && info.CLS >= 0 {
+		r.SetNumber("page.cls", info.CLS)
+		x.Attr("cls", strconv.FormatFloat(info.CLS, 'f', 4, 64))
 	}
 	if info.TTFB > 0 {
 		x.Timings().FirstByte = time.Duration(info.TTFB * float64(time.Millisecond))

@@ -74,7 +74,7 @@ var errMask = errors.New("the page's secrets could not be masked")
 // maskSecrets runs maskJS on the page with forms and the selectors of the
 // fields filled from a secret; it returns how many it masked.
 func maskSecrets(ctx context.Context, t *chromedp.Target, forms, sels []string) (int, error) {
-	var keep []string
+	keep := []string{} // JSON [], not null
 	for _, f := range forms {
 		if len([]rune(f)) >= minForm {
 			keep = append(keep, f)
@@ -84,9 +84,12 @@ func maskSecrets(ctx context.Context, t *chromedp.Target, forms, sels []string) 
 		return 0, nil
 	}
 	fj, _ := json.Marshal(keep)
-	sj, _ := json.Marshal(sels)
+	sj, _ := json.Marshal(append([]string{}, sels...))
 	n, err := chromedp.Evaluate[int](maskJS+"("+string(fj)+", "+string(sj)+", "+jsString(Mask)+")")(ctx, t)
 	if err != nil {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("%w: no time left in the step", errMask)
+		}
 		return 0, errMask // not err: its text could quote the expression
 	}
 	return n, nil

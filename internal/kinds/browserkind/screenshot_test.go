@@ -120,6 +120,10 @@ func TestMaskSecrets(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // the srcdoc frame loads
 	target := chromedp.FromContext(tctx).Target
+	// No field filled from a secret: the text alone.
+	if _, err := maskSecrets(ctx, target, []string{"no-such-secret"}, nil); err != nil {
+		t.Fatalf("without selectors: %v", err)
+	}
 	n, err := maskSecrets(ctx, target, secret.Forms(testSecret), []string{"#typed"})
 	if err != nil {
 		t.Fatal(err)
