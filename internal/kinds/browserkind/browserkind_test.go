@@ -73,7 +73,7 @@ func newSeen() *seen {
 
 // shop serves the pages of the tests; third is another origin (a CDN, a
 // payment provider) the pages call.
-func shop(t *testing.T) (first, third *httptest.Server, fs, ts *seen) {
+func shop(t testing.TB) (first, third *httptest.Server, fs, ts *seen) {
 	t.Helper()
 	fs, ts = newSeen(), newSeen()
 	third = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

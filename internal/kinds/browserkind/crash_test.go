@@ -15,7 +15,7 @@ import (
 
 // descendants are the live processes under pid (not pid itself), from
 // /proc.
-func descendants(t *testing.T, pid int) map[int]bool {
+func descendants(t testing.TB, pid int) map[int]bool {
 	t.Helper()
 	parent := map[int]int{}
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
