@@ -59,8 +59,9 @@ func alive(pid int) bool {
 }
 
 // TestCrashMidRun: Chromium killed while a run's second browser step
-// waits fails that step as browser (not a timeout), and the next run
-// starts a fresh browser and passes.
+// waits fails that step as browser (not a timeout), and the run's
+// cleanup browser step too (its context is gone); the next run starts a
+// fresh browser and passes.
 func TestCrashMidRun(t *testing.T) {
 	k := newKind(t)
 	first, _, fs, _ := shop(t)
@@ -75,6 +76,12 @@ func TestCrashMidRun(t *testing.T) {
       actions:
         - goto: ` + first.URL + `/slow?hold
         - wait_for: {text: never shown}
+cleanup:
+  - name: undo
+    timeout: 20s
+    browser:
+      actions:
+        - goto: ` + first.URL + `/search
 `)
 	pid := k.b.pid()
 	kids := descendants(t, pid)
@@ -102,6 +109,10 @@ func TestCrashMidRun(t *testing.T) {
 	s := run.Steps[1]
 	if run.Steps[0].Status != result.Passed || s.Class != result.Browser || !strings.Contains(s.Message(), "crashed") {
 		t.Fatalf("steps: %s; second %s %q, want browser ... crashed", run.Summary(), s.Class, s.Message())
+	}
+	// The run's later browser steps find its context gone with the browser.
+	if u := run.Steps[2]; u.Class != result.Browser || !strings.Contains(u.Message(), "crashed earlier in this run") {
+		t.Errorf("cleanup after the crash: %s %q", u.Class, u.Message())
 	}
 	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("the crash took %s to end the step: it waited for its timeout", d)

@@ -29,7 +29,7 @@ func (s *Spec) RunKey() any { return s.k }
 // NewRun implements runner.RunScoped; nothing starts until a step runs.
 func (s *Spec) NewRun() io.Closer { return &session{b: s.k.b} }
 
-// errCrashedBefore is the error of a step after the browser crashed in an
+// crashError is the error of a step after the browser crashed in an
 // earlier step of its run: what the run built (a login) is gone.
 type crashError struct{}
 
