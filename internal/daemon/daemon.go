@@ -213,6 +213,8 @@ func New(o Options) (*Daemon, error) {
 		Region:  cfg.Region,
 		Version: o.Version,
 		Source:  d,
+		// Failed browser steps' screenshots, the newest the store keeps.
+		Screenshots: d.store.Screenshot,
 		// The per-flow families are streamed from the metrics' records; the
 		// rest of the registry is gathered. OpenMetrics is negotiated:
 		// exemplars (trace ids) are only served in it.

@@ -319,6 +319,22 @@ variable "memory" {
   }
 }
 
+variable "browser_contexts" {
+  description = "Browser steps: the flows' browser_concurrency (0: no browser steps). The image must then be the Chromium variant (Dockerfile.browser), and the task's memory holds, besides the 1024 MiB of the prober and its sidecars, 512 MiB for Chromium's own processes and 384 MiB per context; GOMEMLIMIT is then half of what is left."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.browser_contexts >= 0 && var.browser_contexts <= 64 && floor(var.browser_contexts) == var.browser_contexts
+    error_message = "The browser_contexts must be a whole number from 0 to 64."
+  }
+
+  validation {
+    condition     = var.browser_contexts == 0 || var.memory >= 1024 + 512 + 384 * var.browser_contexts
+    error_message = "With browser steps the task needs 1024 + 512 + 384 MiB per browser context of memory at least: raise memory (and cpu, Fargate asks for at least memory/8)."
+  }
+}
+
 variable "cpu_architecture" {
   description = "X86_64 or ARM64 (Graviton, cheaper). The image must be built for it (docker buildx build --platform linux/arm64)."
   type        = string
