@@ -642,7 +642,7 @@ func Shapes(cfg *config.Config) []metrics.FlowShape {
 		for _, st := range slices.Concat(f.Steps, f.Cleanup) {
 			b, read := bounds[hist{f.Name, st.Name}]
 			out[i].Steps = append(out[i].Steps, metrics.StepShape{Name: st.Name, Dependency: st.Dependency,
-				Bounds: b, Histogram: read, Cert: handshakes(st, f.Vars)})
+				Bounds: b, Histogram: read, Cert: handshakes(st, f.Vars), Retry: st.Retry != nil})
 		}
 	}
 	return out
