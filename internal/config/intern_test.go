@@ -76,3 +76,17 @@ flows: [a.yaml, b.yaml, c.yaml, {file: d.yaml, vars: {target: "http://y"}}]
 		t.Errorf("c's login headers %v", h)
 	}
 }
+
+// TestHTTPSpecKeyCoversFields: httpSpec shares requests by a key of every
+// HTTPSpec and Body field; a field added to either must be added to the
+// key too, or two requests differing only in it would be merged.
+func TestHTTPSpecKeyCoversFields(t *testing.T) {
+	for _, tt := range []struct {
+		typ  reflect.Type
+		want int
+	}{{reflect.TypeFor[HTTPSpec](), 8}, {reflect.TypeFor[Body](), 4}, {reflect.TypeFor[BasicAuth](), 2}} {
+		if n := tt.typ.NumField(); n != tt.want {
+			t.Errorf("%s has %d fields, the key in interns.httpSpec knows %d: add the new one to it, then here", tt.typ, n, tt.want)
+		}
+	}
+}
