@@ -55,6 +55,6 @@ func mustParsePages() *pages {
 			"; img-src 'self'; base-uri 'none'; form-action " + formAction + "; frame-ancestors 'none'"
 	}
 	alerts := "default-src 'none'; style-src " + hash(css) + "; script-src " + hash(sjs) +
-		"; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+		"; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 	return &pages{t: parse(), csp: csp("'none'"), statusCSP: csp("'self'"), alertsCSP: alerts}
 }

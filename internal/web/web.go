@@ -162,6 +162,13 @@ func newServer(o Options) (*server, http.Handler) {
 		text(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	// Browsers ask for /favicon.ico on every page: a 404 there is an error
+	// in their console (and in the e2e page tests, which allow none).
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		_, _ = w.Write(favicon)
+	})
 	s.routeAlerts(mux)
 	s.routeBadges(mux)
 	if o.Metrics != nil {
@@ -476,3 +483,6 @@ func findFlow(flows []FlowInfo, name string) (FlowInfo, bool) {
 	}
 	return FlowInfo{}, false
 }
+
+// favicon is prober's icon: a probe's pulse on a dark tile.
+var favicon = []byte(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1f2937"/><path d="M1 9h4l2-5 2 8 2-3h4" fill="none" stroke="#22c55e" stroke-width="1.6" stroke-linejoin="round"/></svg>`)

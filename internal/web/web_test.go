@@ -75,6 +75,7 @@ func TestEndpoints(t *testing.T) {
 		{"GET", "/api/v1/results?limit=1000", 200, js, ""},
 		{"GET", "/api/v1/flows", 200, js, `"name":"checkout"`},
 		{"GET", "/healthz", 200, plain, "ok"},
+		{"GET", "/favicon.ico", 200, "image/svg+xml", "<svg"},
 		{"HEAD", "/healthz", 200, plain, ""},
 		{"GET", "/readyz", 200, plain, "ready"},
 		{"GET", "/metrics", 200, "", "# EOF"},
