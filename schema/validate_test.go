@@ -178,3 +178,35 @@ func TestWrongFilesFail(t *testing.T) {
 		})
 	}
 }
+
+// TestShippedFilesHaveModeline: every shipped file names its schema on its
+// first line, so that an editor with a YAML language server completes and
+// checks it; the path is relative to the file and must lead to the schema.
+func TestShippedFilesHaveModeline(t *testing.T) {
+	const prefix = "# yaml-language-server: $schema="
+	for _, path := range shippedFiles(t) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := schemaFor(data)
+		if name == "" {
+			continue
+		}
+		first, _, _ := strings.Cut(string(data), "\n")
+		ref, ok := strings.CutPrefix(first, prefix)
+		if !ok {
+			t.Errorf("%s: the first line is not %q", path, prefix+"...")
+			continue
+		}
+		target := filepath.Join(filepath.Dir(path), ref)
+		b, err := os.ReadFile(target)
+		if err != nil {
+			t.Errorf("%s: modeline: %v", path, err)
+			continue
+		}
+		if !bytes.Equal(b, schema.Get(name)) {
+			t.Errorf("%s: the modeline names %s, not the %s schema", path, ref, name)
+		}
+	}
+}
