@@ -146,6 +146,7 @@ type Flow struct {
 	opts       Options
 	userAgent  string
 	transports *transportPool
+	auth       *tokenCache // the flow's OAuth2 token, or nil
 }
 
 // New prepares f for running: builds its transport (TLS roots, redirect
@@ -184,7 +185,11 @@ func New(f *config.Flow, o Options) (*Flow, error) {
 	} else {
 		pool = mk()
 	}
-	return &Flow{cfg: f, opts: o, userAgent: "prober/" + o.Version, transports: pool}, nil
+	fl := &Flow{cfg: f, opts: o, userAgent: "prober/" + o.Version, transports: pool}
+	if f.HTTP.Auth != nil {
+		fl.auth = newTokenCache(f.HTTP.Auth, o.Secrets)
+	}
+	return fl, nil
 }
 
 // Config returns the flow's configuration.
@@ -216,6 +221,14 @@ type run struct {
 	// for all its attempts, and its spec (the redirect policy).
 	prep *prepared
 	spec *config.HTTPSpec
+	// secrets are what the run redacts: the configured secrets, and once
+	// fetched the flow's OAuth2 token (token), sent on its HTTP steps; a
+	// failure to get it is kept (tokenClass, tokenMsg) for the run's
+	// later steps.
+	secrets    *secret.Set
+	token      string
+	tokenClass result.Class
+	tokenMsg   string
 }
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -253,6 +266,7 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 		timing:  newTiming(),
 		buf:     bufPool.Get().(*[]byte),
 		redacts: f.opts.Secrets.Len() > 0,
+		secrets: f.opts.Secrets,
 	}
 	r.resp.Vars = &r.scope // expectations' {{name}}: vars, captures, built-ins (never secrets)
 	// Each run starts with fresh connections, as a new user would, so DNS,
@@ -331,7 +345,7 @@ func (r *run) redact(s string) string {
 	if !r.redacts {
 		return s
 	}
-	return r.f.opts.Secrets.Redact(s)
+	return r.secrets.Redact(s)
 }
 
 // runStep runs one step, polling when it has an until clause.
@@ -343,6 +357,12 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 		SpanID: spanID, Method: st.Method, Kind: st.Kind, Start: time.Now(),
 	}
 	exec := executor(st.Spec)
+	if _, isHTTP := exec.(*httpStep); isHTTP && r.f.auth != nil {
+		if class, msg := r.bearer(ctx, st); class != "" {
+			s.Duration = time.Since(s.Start)
+			return r.fail(s, class, r.redact(msg))
+		}
+	}
 	p, prepares := exec.(preparer)
 	if prepares {
 		x := r.exchange(st, &s)
