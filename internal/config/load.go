@@ -658,16 +658,15 @@ func (f *file) clientCert(cn, kn *yaml.Node, h *HTTPOptions) {
 	h.ClientCertFile, h.ClientKeyFile, h.ClientCert, h.ClientKey = cshown, kshown, cb, kb
 }
 
-// headers compiles a mapping of header names to templated values.
-func (f *file) headers(n *yaml.Node, uses *[]use) []Header {
-	if n == nil {
-		return nil
-	}
+// headerPairs walks a mapping of header names to values: the names are
+// checked and deduplicated case-insensitively here, and value gets each
+// good one's canonical name and value node (errors name the header, never
+// its value). It returns false when n is not a mapping.
+func (f *file) headerPairs(n *yaml.Node, value func(canon string, v *yaml.Node)) bool {
 	if n.Kind != yaml.MappingNode {
 		f.errorf(n, "expected a mapping of headers, got %s", describe(n))
-		return nil
+		return false
 	}
-	var out []Header
 	seen := map[string]*yaml.Node{}
 	for _, p := range f.pairs(n) {
 		if !validToken(p.name) {
@@ -680,17 +679,28 @@ func (f *file) headers(n *yaml.Node, uses *[]use) []Header {
 			continue
 		}
 		seen[canon] = p.key
-		v := f.node(p.val)
+		value(canon, f.node(p.val))
+	}
+	return true
+}
+
+// headers compiles a mapping of header names to templated values.
+func (f *file) headers(n *yaml.Node, uses *[]use) []Header {
+	if n == nil {
+		return nil
+	}
+	var out []Header
+	f.headerPairs(n, func(canon string, v *yaml.Node) {
 		ps, ok := f.pieces(v, "a header value", uses)
 		if !ok {
-			continue
+			return
 		}
 		if s := pieceString(ps, ""); strings.ContainsAny(s, "\r\n") {
 			f.errorf(v, "header %s: values cannot contain line breaks", canon)
-			continue
+			return
 		}
 		out = append(out, Header{Name: canon, Value: f.l.joinPieces(ps, template.Raw)})
-	}
+	})
 	return out
 }
 

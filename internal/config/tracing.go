@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/x509"
-	"net/textproto"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -84,33 +83,17 @@ func (l *loader) tracing(f *file, n *yaml.Node, c *common, cfg *Config) {
 // tracingHeaders reads name: value pairs whose values may hold
 // {{secret:NAME}}: errors name the header, never its value.
 func (l *loader) tracingHeaders(f *file, n *yaml.Node, c *common) []TracingHeader {
-	if n.Kind != yaml.MappingNode {
-		f.errorf(n, "expected a mapping of headers, got %s", describe(n))
-		return nil
-	}
 	var out []TracingHeader
-	seen := map[string]*yaml.Node{}
-	for _, p := range f.pairs(n) {
-		if !validToken(p.name) {
-			f.errorf(p.key, "invalid header name %s", quote(p.name))
-			continue
-		}
-		canon := textproto.CanonicalMIMEHeaderKey(p.name)
-		if first, dup := seen[canon]; dup {
-			f.errorf(p.key, "duplicate header %s (first at %s)", quote(p.name), f.pos(first))
-			continue
-		}
-		seen[canon] = p.key
-		v := f.node(p.val)
+	f.headerPairs(n, func(canon string, v *yaml.Node) {
 		s, ok := l.secretString(f, v, "a header value", c)
 		if !ok {
-			continue
+			return
 		}
 		if strings.ContainsAny(s, "\r\n") {
 			f.errorf(v, "header %s: values cannot contain line breaks", canon)
-			continue
+			return
 		}
 		out = append(out, TracingHeader{Name: canon, Value: s})
-	}
+	})
 	return out
 }

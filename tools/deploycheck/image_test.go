@@ -96,8 +96,14 @@ func TestDockerfile(t *testing.T) {
 	if labels[oci+"description"] == "" {
 		t.Errorf("final stage: no %sdescription label", oci)
 	}
-	// The bases are build args, so that a digest pins them (see the
-	// Dockerfile's comment): the defaults are the tags this test expects.
+	// The bases are build args pinned by digest (see the Dockerfile's
+	// comment): a tag alone can change under a rebuild.
+	pinned := regexp.MustCompile(`^[^@\s]+:[^@\s]+@sha256:[0-9a-f]{64}$`)
+	for _, arg := range []string{"GO_IMAGE", "BASE_IMAGE"} {
+		if !pinned.MatchString(df.Args[arg]) {
+			t.Errorf("ARG %s=%q: want a tag pinned by digest (image:tag@sha256:<64 hex>)", arg, df.Args[arg])
+		}
+	}
 	if df.Args["BASE_IMAGE"] != final.From || !strings.HasPrefix(df.Args["GO_IMAGE"], "golang:1.") || df.Stage("build").From != df.Args["GO_IMAGE"] {
 		t.Errorf("bases: GO_IMAGE=%q (build FROM %q), BASE_IMAGE=%q (final FROM %q)", df.Args["GO_IMAGE"], df.Stage("build").From, df.Args["BASE_IMAGE"], final.From)
 	}

@@ -5,8 +5,10 @@ package alerttest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/prober-dev/prober/internal/alert"
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/golden"
 )
 
 // SamplePage is a page with every field set, as the lifecycle renders one.
@@ -117,4 +120,53 @@ func (s *Buffer) Lines(t testing.TB, msg string) []map[string]any {
 		}
 	}
 	return out
+}
+
+// FireAndResolve runs one incident through the real pipeline (manager,
+// bbolt outbox, dispatcher with millisecond backoff) to the notifier n
+// built from cfg's first notifier: the rule checkout_failing fires, then
+// resolves an hour later, and it returns once both pages left the outbox
+// (failing t after 10s). The dispatcher logs into logs.
+func FireAndResolve(t testing.TB, cfg *config.Config, n alert.Notifier, logs *Buffer) {
+	t.Helper()
+	rule := &config.Rule{Name: "checkout_failing", Kind: config.FlowFailing, Severity: "critical", FlowFailing: &config.FlowFailingRule{MinRegions: 1}}
+	a := &config.Alerting{Notifiers: cfg.Alerting.Notifiers, Routes: cfg.Alerting.Routes, Rules: []*config.Rule{rule}}
+	db, err := alert.OpenDB(filepath.Join(t.TempDir(), "alerts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	d := alert.NewDispatcher(db, []alert.Notifier{n}, alert.DispatcherOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+		PollInterval: 20 * time.Millisecond, SendTimeout: 5 * time.Second, Logger: Logger(logs)})
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	m := alert.NewManager(db, a, d.Kick, alert.ManagerOptions{Source: "prober (region a)", Logger: Logger(logs)})
+	eval := func(st golden.Status) []golden.Evaluation {
+		return []golden.Evaluation{{Rule: rule, Status: st, Severity: "critical", Value: "failing in 1/1 regions",
+			Labels: map[string]string{"rule": rule.Name, "flow": "checkout"}, Summary: "checkout failing in 1/1 regions"}}
+	}
+	// Polled, not synctest: the dispatcher waits on real sockets and bbolt.
+	waitEmpty := func() {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			und, err := d.Undelivered()
+			if err == nil && len(und) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("still in the outbox: %+v, %v", und, err)
+			}
+		}
+	}
+	now := time.Now()
+	if err := m.Process(ctx, eval(golden.Firing), now); err != nil {
+		t.Fatal(err)
+	}
+	waitEmpty()
+	if err := m.Process(ctx, eval(golden.OK), now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	waitEmpty()
 }

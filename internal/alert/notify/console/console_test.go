@@ -7,19 +7,19 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/prober-dev/prober/internal/alert"
+	"github.com/prober-dev/prober/internal/alert/alerttest"
 )
 
 func TestConsoleBlocks(t *testing.T) {
-	var out syncBuffer
+	var out alerttest.Buffer
 	c := New("console", &out)
 	if c.Name() != "console" || c.Type() != Type {
 		t.Errorf("Name, Type = %q, %q", c.Name(), c.Type())
 	}
 	ctx := context.Background()
-	p := samplePage(alert.Trigger)
+	p := alerttest.SamplePage(alert.Trigger)
 	p.Details = append(p.Details, alert.Field{Name: "note", Value: "line one\nline two"})
 	th, err := c.Send(ctx, p, "kept")
 	if err != nil || th != "kept" {
@@ -51,8 +51,8 @@ func TestConsoleBlocks(t *testing.T) {
 		{alert.Resolve, "    resolved_after: 2m\n"},
 		{alert.Reminder, "    failing_for: 2m\n"},
 	} {
-		out = syncBuffer{}
-		if _, err := c.Send(ctx, samplePage(tt.kind), ""); err != nil {
+		out = alerttest.Buffer{}
+		if _, err := c.Send(ctx, alerttest.SamplePage(tt.kind), ""); err != nil {
 			t.Fatal(err)
 		}
 		got := out.String()
@@ -63,14 +63,14 @@ func TestConsoleBlocks(t *testing.T) {
 }
 
 func TestConsoleConcurrentPagesDoNotInterleave(t *testing.T) {
-	var out syncBuffer
+	var out alerttest.Buffer
 	c := New("console", &out)
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = c.Send(context.Background(), samplePage(alert.Trigger), "")
+			_, _ = c.Send(context.Background(), alerttest.SamplePage(alert.Trigger), "")
 		}()
 	}
 	wg.Wait()
@@ -90,7 +90,7 @@ type failWriter struct{}
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
 func TestConsoleWriteErrorIsRetryable(t *testing.T) {
-	_, err := New("c", failWriter{}).Send(context.Background(), samplePage(alert.Trigger), "")
+	_, err := New("c", failWriter{}).Send(context.Background(), alerttest.SamplePage(alert.Trigger), "")
 	var de *alert.DeliveryError
 	if err == nil || errors.As(err, &de) {
 		t.Errorf("Send = %v, want a plain (retryable) error", err)
@@ -101,7 +101,7 @@ func TestConsoleWriteErrorIsRetryable(t *testing.T) {
 // such, not as "Still failing" of the resolved rule (moved from alert's
 // TestMemberResolvedNoteRendering with the notifier).
 func TestMemberResolvedNote(t *testing.T) {
-	note := samplePage(alert.Reminder)
+	note := alerttest.SamplePage(alert.Reminder)
 	note.Note = "checkout_failing resolved (condition cleared); still firing: checkout_slo (warning)"
 	var out bytes.Buffer
 	if _, err := New("console", &out).Send(context.Background(), note, ""); err != nil {
@@ -110,50 +110,5 @@ func TestMemberResolvedNote(t *testing.T) {
 	if first, _, _ := strings.Cut(out.String(), "\n"); first != "PAGE reminder critical [checkout_failing] "+note.Note ||
 		strings.Contains(out.String(), "failing_for") {
 		t.Errorf("console:\n%s", out.String())
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func samplePage(kind alert.Kind) *alert.Page {
-	at := time.Date(2026, 11, 23, 2, 16, 0, 0, time.UTC)
-	return &alert.Page{
-		Kind:      kind,
-		DedupKey:  "checkout_failing/flow=checkout",
-		Rule:      "checkout_failing",
-		Group:     "payments",
-		Severity:  "critical",
-		Summary:   `checkout failing in 3/3 regions for 2m; step pay: json.status == "success" failed, got "processing"`,
-		Source:    "prober (regions a, b, c)",
-		Component: "checkout",
-		Class:     "swallowed_error",
-		Labels:    map[string]string{"team": "payments", "tier": "critical"},
-		Details: []alert.Field{
-			{Name: "step", Value: "pay"},
-			{Name: "gateway success", Value: "0% (was 99.8%)"},
-			{Name: "trace", Value: "4bf92f3577b34da6a3ce929d0e0e4736"},
-			{Name: "step", Value: "confirm"},
-		},
-		Links: []alert.Link{
-			{Name: "dashboard", URL: "https://grafana.example/d/checkout"},
-			{Name: "logs", URL: "https://logs.example/search?q=4bf92f35"},
-		},
-		At:    at,
-		Since: at.Add(-2 * time.Minute),
 	}
 }

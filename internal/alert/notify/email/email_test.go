@@ -11,7 +11,6 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -22,7 +21,6 @@ import (
 	"github.com/prober-dev/prober/internal/alert/alerttest"
 	"github.com/prober-dev/prober/internal/alert/notify/slack"
 	"github.com/prober-dev/prober/internal/config"
-	"github.com/prober-dev/prober/internal/golden"
 )
 
 const (
@@ -428,46 +426,7 @@ func TestDispatcherRetriesThreaded(t *testing.T) {
 	logs := &alerttest.Buffer{}
 	nt := build(t, s, "", logs)
 	cfg, _ := alerttest.Load(t, fmt.Sprintf(`{m: {type: email, smarthost: "%s", from: p@example.com, to: a@example.com}}`, s.addr), testPassword, Plugin{})
-	rule := &config.Rule{Name: "checkout_failing", Kind: config.FlowFailing, Severity: "critical", FlowFailing: &config.FlowFailingRule{MinRegions: 1}}
-	a := &config.Alerting{Notifiers: cfg.Alerting.Notifiers, Routes: cfg.Alerting.Routes, Rules: []*config.Rule{rule}}
-	db, err := alert.OpenDB(filepath.Join(t.TempDir(), "alerts.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	d := alert.NewDispatcher(db, []alert.Notifier{nt}, alert.DispatcherOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		PollInterval: 20 * time.Millisecond, SendTimeout: 5 * time.Second, Logger: alerttest.Logger(logs)})
-	done := make(chan struct{})
-	go func() { defer close(done); d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	m := alert.NewManager(db, a, d.Kick, alert.ManagerOptions{Source: "prober (region a)", Logger: alerttest.Logger(logs)})
-	eval := func(st golden.Status) []golden.Evaluation {
-		return []golden.Evaluation{{Rule: rule, Status: st, Severity: "critical", Value: "failing in 1/1 regions",
-			Labels: map[string]string{"rule": rule.Name, "flow": "checkout"}, Summary: "checkout failing in 1/1 regions"}}
-	}
-	// Polled, not synctest: the dispatcher waits on real sockets and bbolt.
-	waitEmpty := func() {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			und, err := d.Undelivered()
-			if err == nil && len(und) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("still in the outbox: %+v, %v", und, err)
-			}
-		}
-	}
-	now := time.Now()
-	if err := m.Process(ctx, eval(golden.Firing), now); err != nil {
-		t.Fatal(err)
-	}
-	waitEmpty()
-	if err := m.Process(ctx, eval(golden.OK), now.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	waitEmpty()
+	alerttest.FireAndResolve(t, cfg, nt, logs)
 	mails := s.got()
 	if len(mails) != 2 {
 		t.Fatalf("%d mails", len(mails))

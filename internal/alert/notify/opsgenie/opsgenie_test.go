@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +17,6 @@ import (
 	"github.com/prober-dev/prober/internal/alert/alerttest"
 	"github.com/prober-dev/prober/internal/alert/notify/slack"
 	"github.com/prober-dev/prober/internal/config"
-	"github.com/prober-dev/prober/internal/golden"
 )
 
 // Distinctive keys, scanned for in every error and log line.
@@ -336,51 +334,12 @@ func TestDispatcherRetriesAndDedup(t *testing.T) {
 	if errs != nil {
 		t.Fatal(errs)
 	}
-	rule := &config.Rule{Name: "checkout_failing", Kind: config.FlowFailing, Severity: "critical", FlowFailing: &config.FlowFailingRule{MinRegions: 1}}
-	a := &config.Alerting{Notifiers: cfg.Alerting.Notifiers, Routes: cfg.Alerting.Routes, Rules: []*config.Rule{rule}}
 	logs := &alerttest.Buffer{}
-	n, err := Plugin{}.New(a.Notifiers[0], alert.NotifierOptions{Logger: alerttest.Logger(logs)})
+	n, err := Plugin{}.New(cfg.Alerting.Notifiers[0], alert.NotifierOptions{Logger: alerttest.Logger(logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := alert.OpenDB(filepath.Join(t.TempDir(), "alerts.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	d := alert.NewDispatcher(db, []alert.Notifier{n}, alert.DispatcherOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		PollInterval: 20 * time.Millisecond, SendTimeout: 5 * time.Second, Logger: alerttest.Logger(logs)})
-	done := make(chan struct{})
-	go func() { defer close(done); d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	m := alert.NewManager(db, a, d.Kick, alert.ManagerOptions{Source: "prober (region a)", Logger: alerttest.Logger(logs)})
-	eval := func(st golden.Status) []golden.Evaluation {
-		return []golden.Evaluation{{Rule: rule, Status: st, Severity: "critical", Value: "failing in 1/1 regions",
-			Labels: map[string]string{"rule": rule.Name, "flow": "checkout"}, Summary: "checkout failing in 1/1 regions"}}
-	}
-	// Polled, not synctest: the dispatcher waits on a real socket and bbolt.
-	waitEmpty := func() {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			und, err := d.Undelivered()
-			if err == nil && len(und) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("still in the outbox: %+v, %v", und, err)
-			}
-		}
-	}
-	now := time.Now()
-	if err := m.Process(ctx, eval(golden.Firing), now); err != nil {
-		t.Fatal(err)
-	}
-	waitEmpty()
-	if err := m.Process(ctx, eval(golden.OK), now.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	waitEmpty()
+	alerttest.FireAndResolve(t, cfg, n, logs)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.alerts) != 1 {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/prober-dev/prober/internal/alert/alerttest"
 	"github.com/prober-dev/prober/internal/alert/notify/slack"
 	"github.com/prober-dev/prober/internal/config"
-	"github.com/prober-dev/prober/internal/golden"
 )
 
 // testSig is the workflow URL's signature: the secret part.
@@ -296,51 +294,12 @@ func TestDispatcherRetriesOnce(t *testing.T) {
 	if errs != nil {
 		t.Fatal(errs)
 	}
-	rule := &config.Rule{Name: "checkout_failing", Kind: config.FlowFailing, Severity: "critical", FlowFailing: &config.FlowFailingRule{MinRegions: 1}}
-	a := &config.Alerting{Notifiers: cfg.Alerting.Notifiers, Routes: cfg.Alerting.Routes, Rules: []*config.Rule{rule}}
 	logs := &alerttest.Buffer{}
-	n, err := Plugin{}.New(a.Notifiers[0], alert.NotifierOptions{Logger: alerttest.Logger(logs)})
+	n, err := Plugin{}.New(cfg.Alerting.Notifiers[0], alert.NotifierOptions{Logger: alerttest.Logger(logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := alert.OpenDB(filepath.Join(t.TempDir(), "alerts.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	d := alert.NewDispatcher(db, []alert.Notifier{n}, alert.DispatcherOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		PollInterval: 20 * time.Millisecond, SendTimeout: 5 * time.Second, Logger: alerttest.Logger(logs)})
-	done := make(chan struct{})
-	go func() { defer close(done); d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	m := alert.NewManager(db, a, d.Kick, alert.ManagerOptions{Source: "prober (region a)", Logger: alerttest.Logger(logs)})
-	eval := func(st golden.Status) []golden.Evaluation {
-		return []golden.Evaluation{{Rule: rule, Status: st, Severity: "critical", Value: "failing in 1/1 regions",
-			Labels: map[string]string{"rule": rule.Name, "flow": "checkout"}, Summary: "checkout failing in 1/1 regions"}}
-	}
-	// Polled, not synctest: the dispatcher waits on a real socket and bbolt.
-	waitEmpty := func() {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			und, err := d.Undelivered()
-			if err == nil && len(und) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("still in the outbox: %+v, %v", und, err)
-			}
-		}
-	}
-	now := time.Now()
-	if err := m.Process(ctx, eval(golden.Firing), now); err != nil {
-		t.Fatal(err)
-	}
-	waitEmpty()
-	if err := m.Process(ctx, eval(golden.OK), now.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	waitEmpty()
+	alerttest.FireAndResolve(t, cfg, n, logs)
 	cards := f.got()
 	if len(cards) != 2 || path(cards[0], "body.0.items.0.text") != "CRITICAL: checkout_failing" || path(cards[1], "body.0.items.0.text") != "Resolved: checkout_failing" {
 		t.Fatalf("cards %v", cards)
