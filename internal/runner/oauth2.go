@@ -76,6 +76,17 @@ func (c *tokenCache) token(ctx context.Context, client *http.Client) (string, *s
 	return tok.AccessToken, c.set, nil
 }
 
+// forget drops tok if it is the kept token: the API refused it (revoked
+// before it expired), so the next run fetches another instead of failing
+// until it expires.
+func (c *tokenCache) forget(tok string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tok != nil && c.tok.AccessToken == tok {
+		c.tok = nil
+	}
+}
+
 var errShortToken = fmt.Errorf("the token server answered a token shorter than %d characters, too short to keep out of the output", secret.MinLen)
 
 // bearer gets the run its token before an HTTP step (once per run; a

@@ -286,3 +286,41 @@ steps:
 		noLeak(t, rs, shown, tok, url.QueryEscape(tok))
 	}
 }
+
+// A token the API refuses (revoked before it expired) is dropped: the run
+// fails with the 401, and the next run fetches a new token instead of
+// failing until the old one expires.
+func TestOAuth2RefusedTokenFetchedAnew(t *testing.T) {
+	var issued atomic.Int32
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := issued.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token": "token-number-%d", "token_type": "Bearer", "expires_in": 3600}`, n)
+	}))
+	t.Cleanup(tokens.Close)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "Bearer token-number-1" { // revoked
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	flow := `name: f
+auth: {oauth2_client_credentials: {token_url: "` + tokens.URL + `", client_id: prober, client_secret: "{{secret:S}}"}}
+steps:
+  - name: get
+    request: {url: "` + srv.URL + `"}
+`
+	rs, shown := runs(t, flow, 3)
+	if rs[0].Status != result.Failed || rs[0].Steps[0].Class != result.HTTP4xx {
+		t.Errorf("run 1: %s %s, want failed with the 401", rs[0].Status, rs[0].Steps[0].Class)
+	}
+	for i, r := range rs[1:] {
+		if r.Status != result.Passed {
+			t.Errorf("run %d: %s: %s", i+2, r.Status, r.Steps[0].Message())
+		}
+	}
+	if n := issued.Load(); n != 2 {
+		t.Errorf("%d tokens fetched, want 2 (the refused one, then one kept)", n)
+	}
+	noLeak(t, rs, shown, "token-number-1", "token-number-2")
+}

@@ -419,6 +419,10 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 		}
 	}
 	s.Duration = time.Since(s.Start)
+	if _, isHTTP := exec.(*httpStep); isHTTP && r.token != "" && r.resp.Status == http.StatusUnauthorized &&
+		r.prep.header.Get("Authorization") == "Bearer "+r.token {
+		r.f.auth.forget(r.token) // refused before it expired: the next run gets another
+	}
 	if note != "" {
 		// First, so that it is the step's message: why it stopped early.
 		s.Failures = append(s.Failures, result.Failure{Message: r.redact(note)})
