@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -194,6 +195,7 @@ func cmdOnce(args []string, stdout, stderr io.Writer) error {
 	junit := fl.String("junit", "", "write a JUnit XML report to this file")
 	asJSON := fl.Bool("json", false, "print the runs as JSON instead of text")
 	verbose := fl.Bool("verbose", false, "print each request and response as curl -v would, redacted (on stderr with --json)")
+	noRetry := fl.Bool("no-retry", false, "run each flow once: no immediate retry of a failed run (by default a flow's retries: apply, as in the daemon)")
 	if err := parse(fl, args); err != nil {
 		return err
 	}
@@ -229,7 +231,9 @@ func cmdOnce(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext(nil)
 	defer stop()
-	ropts := runner.Options{Version: version, Region: cfg.Region, Secrets: cfg.Secrets}
+	// Captured values are shown: what the next step sends is half of why
+	// it failed. Redacted like everything else.
+	ropts := runner.Options{Version: version, Region: cfg.Region, Secrets: cfg.Secrets, ShowCaptures: true}
 	if *verbose {
 		ropts.Verbose = onceVerbose(stdout, secret.Writer(stderr, secrets), *asJSON)
 	}
@@ -240,7 +244,7 @@ func cmdOnce(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		r := rf.Run(ctx, time.Time{})
+		r, retried := runRetried(ctx, rf, *noRetry)
 		rf.Close()
 		runs = append(runs, r)
 		if !r.OK() {
@@ -253,8 +257,22 @@ func cmdOnce(args []string, stdout, stderr io.Writer) error {
 		if i > 0 {
 			buf.WriteString("\n")
 		}
+		// The final run's story first (its trace id is the one to search
+		// for), then the runs it retried.
 		if err := report.Text(&buf, r); err != nil {
 			return err
+		}
+		for n, prev := range retried {
+			fmt.Fprintf(&buf, "run %d FAILED in %s  trace_id=%s: %s\n  retried at once (retries: %d, as the daemon does)\n",
+				n+1, result.Round(prev.Duration), prev.TraceID, prev.Summary(), f.Retries)
+		}
+		switch {
+		case r.Retry > 0 && r.OK():
+			fmt.Fprintf(&buf, "passed on retry %d: the failure was not confirmed, and the daemon would not count it\n", r.Retry)
+		case r.Retry > 0:
+			fmt.Fprintf(&buf, "failure confirmed by %d immediate %s, as the daemon confirms it\n", r.Retry, plural(r.Retry, "retry", "retries"))
+		case !r.OK() && f.Retries > 0 && *noRetry:
+			fmt.Fprintf(&buf, "not retried (--no-retry; the daemon retries this flow %d %s)\n", f.Retries, plural(f.Retries, "time", "times"))
 		}
 		if _, err := stdout.Write(buf.Bytes()); err != nil {
 			return err
@@ -278,6 +296,34 @@ func cmdOnce(args []string, stdout, stderr io.Writer) error {
 		return probeFailed{failed}
 	}
 	return nil
+}
+
+// runRetried runs a flow as the daemon does: a failed run is retried at
+// once, up to the flow's retries, to confirm it (unless noRetry). It
+// returns the final run (Retry and RetryOf set on a retry) and the failed
+// runs before it, marked Retried.
+func runRetried(ctx context.Context, rf *runner.Flow, noRetry bool) (*result.Run, []*result.Run) {
+	r := rf.Run(ctx, time.Time{})
+	retries := rf.Config().Retries
+	if noRetry {
+		retries = 0
+	}
+	var before []*result.Run
+	for i := 1; !r.OK() && i <= retries && ctx.Err() == nil; i++ {
+		r.Retried = true
+		before = append(before, r)
+		prev := r
+		r = rf.Run(ctx, time.Time{})
+		r.Retry, r.RetryOf = i, prev.TraceID
+	}
+	return r, before
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // onceVerbose shows each exchange as it ends, curl -v style: on stdout

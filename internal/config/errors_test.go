@@ -474,8 +474,8 @@ flows: [f.yaml]
 			want: []string{
 				`probes.yaml:3:5: flow file f.yaml is listed twice (first at probes.yaml:2:5)`,
 				`probes.yaml:4:5: flow file nope.yaml does not exist`,
-				`probes.yaml:5:5: flow path "/abs.yaml" must be relative to the directory of probes.yaml`,
-				`probes.yaml:6:5: flow path "../up.yaml" is outside the configuration directory`,
+				`probes.yaml:5:5: flow path "/abs.yaml" must be relative to the directory of probes.yaml: the configuration is read as one directory tree (what validate checks is what the daemon and its container load); move or copy the flow file under that directory and list it relative to it, e.g. flows/name.yaml`,
+				`probes.yaml:6:5: flow path "../up.yaml" is outside the configuration directory (the directory of probes.yaml): the configuration is read as one directory tree (what validate checks is what the daemon and its container load); move or copy the flow file under that directory and list it relative to it, e.g. flows/name.yaml`,
 				`probes.yaml:7:5: glob "x*.yaml" matches no flow files`,
 				`probes.yaml:8:11: flow file f.yaml is listed twice (first at probes.yaml:2:5)`,
 				`probes.yaml:9:5: flow entry needs file:`,

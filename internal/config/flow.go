@@ -91,6 +91,10 @@ func (l *loader) flowEntries(f *file, o *object) []*flowEntry {
 	return out
 }
 
+// whyConfigDir says why flow files must be under probes.yaml's directory,
+// and what to do: the message of a refused flow path.
+const whyConfigDir = "the configuration is read as one directory tree (what validate checks is what the daemon and its container load); move or copy the flow file under that directory and list it relative to it, e.g. flows/name.yaml"
+
 // expand resolves a flow path or glob relative to f's directory.
 func (l *loader) expand(f *file, n *yaml.Node, pat string) []string {
 	if pat == "" {
@@ -98,12 +102,12 @@ func (l *loader) expand(f *file, n *yaml.Node, pat string) []string {
 		return nil
 	}
 	if path.IsAbs(pat) || filepath.IsAbs(pat) {
-		f.errorf(n, "flow path %s must be relative to the directory of %s", quote(pat), path.Base(f.name))
+		f.errorf(n, "flow path %s must be relative to the directory of %s: %s", quote(pat), path.Base(f.name), whyConfigDir)
 		return nil
 	}
 	full := path.Join(f.dir, pat)
 	if !fs.ValidPath(full) {
-		f.errorf(n, "flow path %s is outside the configuration directory", quote(pat))
+		f.errorf(n, "flow path %s is outside the configuration directory (the directory of %s): %s", quote(pat), path.Base(f.name), whyConfigDir)
 		return nil
 	}
 	if !strings.ContainsAny(pat, `*?[\`) {
@@ -220,6 +224,10 @@ type flowCtx struct {
 	headerUses  []use    // placeholders in the flow file's headers
 	steps       []*stepInfo
 	stepNames   map[string]Pos
+	// includes is the chain of files being included (for cycles), and
+	// prefix what their as: put before step names.
+	includes []string
+	prefix   string
 }
 
 // stepInfo is a compiled step and what its variables check needs.
@@ -247,7 +255,7 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 		"run_on_start", "metrics", "auth",
 	})
 	fl := &Flow{File: e.path, Pos: f.pos(root), Labels: map[string]string{}, Vars: map[string]string{}}
-	fc := &flowCtx{l: l, c: c, f: f, fl: fl, stepNames: map[string]Pos{}}
+	fc := &flowCtx{l: l, c: c, f: f, fl: fl, stepNames: map[string]Pos{}, includes: []string{e.path}}
 
 	nameNode := o.get("name")
 	if nameNode == nil {
@@ -331,7 +339,7 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 		f.errorf(at, "flow needs at least one step")
 	} else {
 		fl.Steps = fc.stepList(steps, false)
-		if len(fl.Steps) == 0 && steps.Kind == yaml.SequenceNode {
+		if len(fl.Steps) == 0 && steps.Kind == yaml.SequenceNode && !hasInclude(f, steps) {
 			f.errorf(steps, "flow needs at least one step")
 		}
 	}
@@ -339,6 +347,9 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 		fl.Cleanup = fc.stepList(cl, true)
 	}
 	fc.checkRefs()
+	// The notes of this flow's includes end with it: a file it included
+	// may be another flow's, or included there from elsewhere.
+	clear(l.via)
 	l.share(fl)
 	return fl, nameNode
 }
@@ -353,10 +364,28 @@ func (fc *flowCtx) stepList(n *yaml.Node, cleanup bool) []*Step {
 		return nil
 	}
 	var out []*Step
+	for _, info := range fc.stepInfos(n, cleanup) {
+		out = append(out, info.step)
+	}
+	return out
+}
+
+// stepInfos compiles a list of steps, expanding includes, and records them
+// in fc.steps in run order.
+func (fc *flowCtx) stepInfos(n *yaml.Node, cleanup bool) []*stepInfo {
+	if n.Kind != yaml.SequenceNode {
+		fc.f.errorf(n, "expected a list of steps, got %s", describe(n))
+		return nil
+	}
+	var out []*stepInfo
 	for _, item := range n.Content {
+		if isInclude(fc.f, item) {
+			out = append(out, fc.include(item, cleanup)...)
+			continue
+		}
 		info := fc.step(item, cleanup)
 		fc.steps = append(fc.steps, info)
-		out = append(out, info.step)
+		out = append(out, info)
 	}
 	return out
 }

@@ -24,7 +24,7 @@ func (HTTPKind) Name() string { return "request" }
 
 // Keys implements StepKind.
 func (HTTPKind) Keys() []string {
-	return []string{"method", "url", "headers", "query", "json", "form", "body", "content_type", "basic_auth", "follow_redirects"}
+	return []string{"method", "url", "headers", "query", "json", "form", "body", "content_type", "basic_auth", "follow_redirects", "tls"}
 }
 
 // Operands implements StepKind: where followed redirects led (url,
@@ -62,6 +62,11 @@ type HTTPSpec struct {
 	Body            Body
 	BasicAuth       *BasicAuth
 	FollowRedirects bool // the flow's default unless the step overrides
+	// TLS, when the step has a tls: block, is the flow's HTTP options with
+	// that block applied (only their TLS fields count): the step gets a
+	// transport of its own, pooled with those of the same TLS settings.
+	// nil: the flow's.
+	TLS *HTTPOptions
 }
 
 // Target is what the step talks to, for display: its URL as configured
@@ -96,6 +101,11 @@ func (HTTPKind) Decode(b *StepBlock) any {
 	s.Headers = f.l.shared.headerList(s.Headers)
 	if v := o.get("query"); v != nil {
 		s.Query = f.params(v, "query parameters", &info.uses)
+	}
+	if v := o.get("tls"); v != nil {
+		h := fc.fl.HTTP // the step's block overlays the flow's, key by key
+		f.tls(v, &h)
+		s.TLS = &h
 	}
 
 	// The body kinds in document order, so that the second one is blamed.

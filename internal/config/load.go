@@ -79,7 +79,7 @@ func Load(fsys fs.FS, name string, o Options) (cfg *Config, err error) {
 		o.ReadFile = readOSBounded
 	}
 	l := &loader{expects: map[string]*assert.Expectation{}, values: map[string]*assert.Value{}, fsys: fsys, env: o.Env, readFile: o.ReadFile, region: o.Region, skipSecrets: o.SkipSecrets,
-		every: o.Every, runOnStart: o.RunOnStart, secretValues: map[string]string{}, optionalUnset: map[string]bool{}, notifierKinds: o.Notifiers, stepKinds: withHTTP(o.StepKinds)}
+		every: o.Every, runOnStart: o.RunOnStart, probesName: name, via: map[string]string{}, secretValues: map[string]string{}, optionalUnset: map[string]bool{}, notifierKinds: o.Notifiers, stepKinds: withHTTP(o.StepKinds)}
 	if err := l.checkStepKinds(); err != nil {
 		return nil, err
 	}
@@ -130,6 +130,13 @@ type loader struct {
 	// rules naming its flow or dependencies are then not reported as
 	// unknown, a cascade that would bury the one real error.
 	flowMissing bool
+	// probesName is probes.yaml's path, for messages.
+	probesName string
+	// included holds the text of each included file read (nil: it failed
+	// and was reported); via notes, per included file, which include
+	// brought it in, appended to the errors in it.
+	included map[string][]byte
+	via      map[string]string
 }
 
 // maxErrors bounds the errors collected: past that many, more would not
@@ -140,7 +147,7 @@ const maxErrors = 1000
 func (l *loader) errorAt(p Pos, format string, args ...any) {
 	switch {
 	case len(l.errs) < maxErrors:
-		l.errs = append(l.errs, Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
+		l.errs = append(l.errs, Error{Pos: p, Msg: fmt.Sprintf(format, args...) + l.viaNote(p.File)})
 	case len(l.errs) == maxErrors:
 		l.errs = append(l.errs, Error{Msg: fmt.Sprintf("too many errors; stopped after %d", maxErrors)})
 	}
@@ -573,8 +580,10 @@ func (f *file) httpOptions(o *object, h *HTTPOptions) {
 // keepSize reads keep_response: a size, or 0 to keep none. It is kept
 // for every failed step of every flow, so it is bounded well below body_limit's.
 func (f *file) keepSize(n *yaml.Node) (int64, bool) {
-	if f.isScalar(n) && strings.TrimSpace(n.Value) == "0" {
-		return 0, true
+	if f.isScalar(n) {
+		if s, _, ok := f.envText(n); ok && strings.TrimSpace(s) == "0" {
+			return 0, true
+		}
 	}
 	v, ok := f.size(n, "keep_response")
 	if ok && v > mib {

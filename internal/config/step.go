@@ -35,9 +35,12 @@ func (fc *flowCtx) step(n *yaml.Node, cleanup bool) *stepInfo {
 	if v := o.get("name"); v == nil {
 		f.errorf(n, "step needs a name")
 	} else if name, ok := f.str(v, "a step name"); ok {
+		name = fc.prefix + name // as: of the includes it is in
 		switch first, dup := fc.stepNames[name]; {
 		case !validStepName(name):
 			f.errorf(v, "step name %s must match [A-Za-z0-9_-]+", quote(name))
+		case dup && len(fc.includes) > 1:
+			f.errorf(v, "duplicate step name %s (first defined at %s): give the include its own as: to prefix the names of its steps", quote(name), first)
 		case dup:
 			f.errorf(v, "duplicate step name %s (first defined at %s)", quote(name), first)
 		default:

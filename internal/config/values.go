@@ -25,13 +25,41 @@ func (f *file) str(n *yaml.Node, want string) (string, bool) {
 	return n.Value, true
 }
 
+// envText is the text of a string scalar with ${env:...} resolved, so that
+// booleans, numbers, sizes and durations can come from the environment
+// (`run_on_start: ${env:RUN_ON_START:-false}`). ok is false after an
+// error (reported) in a reference; fromEnv tells the messages to quote the
+// source, not the value.
+func (f *file) envText(n *yaml.Node) (text string, fromEnv, ok bool) {
+	if n.ShortTag() != strTag || !strings.Contains(n.Value, "${env:") {
+		return n.Value, false, true
+	}
+	v, ok := f.env(n, n.Value, 0)
+	return v, true, ok
+}
+
+// fromEnvNote says where a bad value came from without showing it: an
+// environment value may be something that should not be echoed.
+func fromEnvNote(fromEnv bool) string {
+	if fromEnv {
+		return " (from the environment)"
+	}
+	return ""
+}
+
 func (f *file) duration(n *yaml.Node) (time.Duration, bool) {
+	env := false
 	if f.isScalar(n) {
-		if d, err := time.ParseDuration(strings.TrimSpace(n.Value)); err == nil {
+		s, fromEnv, ok := f.envText(n)
+		if !ok {
+			return 0, false
+		}
+		if d, err := time.ParseDuration(strings.TrimSpace(s)); err == nil {
 			return d, true
 		}
+		env = fromEnv
 	}
-	f.errorf(n, "expected a duration like 30s or 500ms, got %s", describe(n))
+	f.errorf(n, "expected a duration like 30s or 500ms, got %s%s", describe(n), fromEnvNote(env))
 	return 0, false
 }
 
@@ -49,19 +77,23 @@ func (f *file) positive(n *yaml.Node, what string) (time.Duration, bool) {
 // ones: "16" is not worth an error.
 func (f *file) integer(n *yaml.Node, what string, lo, hi int64) (int64, bool) {
 	var v int64
-	ok := false
+	ok, env := false, false
 	if f.isScalar(n) {
 		switch n.ShortTag() {
 		case intTag:
 			ok = n.Decode(&v) == nil
 		case strTag:
+			s, fromEnv, good := f.envText(n)
+			if !good {
+				return 0, false
+			}
 			var err error
-			v, err = strconv.ParseInt(strings.TrimSpace(n.Value), 10, 64)
-			ok = err == nil
+			v, err = strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+			ok, env = err == nil, fromEnv
 		}
 	}
 	if !ok {
-		f.errorf(n, "expected an integer, got %s", describe(n))
+		f.errorf(n, "expected an integer, got %s%s", describe(n), fromEnvNote(env))
 		return 0, false
 	}
 	if v < lo || v > hi {
@@ -72,6 +104,7 @@ func (f *file) integer(n *yaml.Node, what string, lo, hi int64) (int64, bool) {
 }
 
 func (f *file) boolean(n *yaml.Node) (bool, bool) {
+	env := false
 	if f.isScalar(n) {
 		switch n.ShortTag() {
 		case boolTag:
@@ -80,15 +113,20 @@ func (f *file) boolean(n *yaml.Node) (bool, bool) {
 				return b, true
 			}
 		case strTag:
-			switch strings.ToLower(strings.TrimSpace(n.Value)) {
+			s, fromEnv, ok := f.envText(n)
+			if !ok {
+				return false, false
+			}
+			switch strings.ToLower(strings.TrimSpace(s)) {
 			case "true":
 				return true, true
 			case "false":
 				return false, true
 			}
+			env = fromEnv
 		}
 	}
-	f.errorf(n, "expected true or false, got %s", describe(n))
+	f.errorf(n, "expected true or false, got %s%s", describe(n), fromEnvNote(env))
 	return false, false
 }
 
@@ -101,16 +139,21 @@ const (
 // size reads a byte count: an integer, or a string with a unit (B, KB, MB,
 // GB, KiB, MiB, GiB; case-insensitive). It must be in 1 byte .. 1 GiB.
 func (f *file) size(n *yaml.Node, what string) (int64, bool) {
-	v, ok := int64(0), false
+	v, ok, env := int64(0), false, false
 	if f.isScalar(n) {
 		if n.ShortTag() == intTag {
 			ok = n.Decode(&v) == nil
 		} else {
-			v, ok = parseSize(n.Value)
+			s, fromEnv, good := f.envText(n)
+			if !good {
+				return 0, false
+			}
+			v, ok = parseSize(s)
+			env = fromEnv
 		}
 	}
 	if !ok {
-		f.errorf(n, "expected a size like 1MiB or 65536, got %s", describe(n))
+		f.errorf(n, "expected a size like 1MiB or 65536, got %s%s", describe(n), fromEnvNote(env))
 		return 0, false
 	}
 	if v < 1 || v > gib {

@@ -504,13 +504,13 @@ func qJudge(st *config.Step, s *result.Step, resp *assert.Response) {
 			continue
 		}
 		if f.Source&assert.SourceStatus != 0 {
-			add(runner.FailureClass(resp.Status, f), result.Failure{Expectation: f.Expectation, Actual: f.Actual, Message: f.Message})
+			add(runner.FailureClass(resp, f), result.Failure{Expectation: f.Expectation, Actual: f.Actual, Message: f.Message})
 			continue
 		}
 		rest = append(rest, f)
 	}
 	for _, f := range rest {
-		add(runner.FailureClass(resp.Status, f), result.Failure{Expectation: f.Expectation, Actual: f.Actual, Message: f.Message})
+		add(runner.FailureClass(resp, f), result.Failure{Expectation: f.Expectation, Actual: f.Actual, Message: f.Message})
 	}
 	if class == "" {
 		s.Status, s.Class = result.Passed, result.OK

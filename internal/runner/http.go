@@ -185,7 +185,7 @@ func (h *httpStep) Execute(actx context.Context, x *Exchange) (result.Class, str
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	}
 	st0 := attemptState{stepTimeout: st.Timeout}
-	resp, err := r.client.Do(req)
+	resp, err := r.clientFor(r.spec).Do(req)
 	if err != nil {
 		r.timing.state(&st0)
 		st0.flowDeadline = r.flowCtx.Err() != nil

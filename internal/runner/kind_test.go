@@ -187,7 +187,7 @@ func TestHTTPBehindSeam(t *testing.T) {
 	st.Until = &config.Until{Expect: []*assert.Expectation{assert.MustCompile(`json.status == "done"`)},
 		Interval: time.Millisecond, Within: 50 * time.Millisecond}
 	r := mustRun(t, newFlow(st), Options{})
-	if s := r.Steps[0]; s.Attempts < 2 || len(rc.body) != s.Attempts || s.Class != result.SwallowedError {
+	if s := r.Steps[0]; s.Attempts < 2 || len(rc.body) != s.Attempts || s.Class != result.Timeout {
 		t.Fatalf("HTTP step: %d attempts, %d requests, class %s", s.Attempts, len(rc.body), s.Class)
 	}
 	for _, b := range rc.body[1:] {

@@ -14,8 +14,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prober-dev/prober/internal/assert"
 	"github.com/prober-dev/prober/internal/config"
@@ -48,6 +51,11 @@ type Options struct {
 	// Verbose, when set, is shown every request of a run and its whole
 	// response, redacted, as each attempt ends (`once --verbose`).
 	Verbose func(step string, attempt int, req *result.Sent, resp *result.Response)
+	// ShowCaptures records each value a step captured as its attribute
+	// "capture NAME", redacted and shortened (`once`: what the next step
+	// will send). Off in the daemon: a captured token would otherwise be
+	// kept with every run and shown on the run page.
+	ShowCaptures bool
 }
 
 // Transports pools HTTP transports across flows. A run takes a transport
@@ -147,71 +155,122 @@ type Flow struct {
 	userAgent  string
 	transports *transportPool
 	auth       *tokenCache // the flow's OAuth2 token, or nil
+	// stepTransports are the pools of HTTP steps with a tls: block of
+	// their own (other settings than the flow's); nil for most flows.
+	stepTransports map[*config.HTTPSpec]*transportPool
 }
 
 // New prepares f for running: builds its transport (TLS roots, redirect
 // policy) once so runs only pay for what changes per run.
 func New(f *config.Flow, o Options) (*Flow, error) {
-	tlsConf := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         f.HTTP.ServerName,
-		InsecureSkipVerify: f.HTTP.InsecureSkipVerify, //nolint:gosec // explicit, named opt-in per flow
-	}
-	if len(f.HTTP.CAPEM) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(f.HTTP.CAPEM) {
-			return nil, fmt.Errorf("flow %s: ca_file %s: no PEM certificates", f.Name, f.HTTP.CAFile)
-		}
-		tlsConf.RootCAs = pool
-	}
-	if len(f.HTTP.ClientCert) > 0 {
-		c, err := tls.X509KeyPair(f.HTTP.ClientCert, f.HTTP.ClientKey)
-		if err != nil {
-			return nil, fmt.Errorf("flow %s: client_cert %s: %w", f.Name, f.HTTP.ClientCertFile, err)
-		}
-		tlsConf.Certificates = []tls.Certificate{c}
-	}
 	dial := o.DialContext
 	if dial == nil {
 		dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
 	}
-	mk := func() *transportPool { return &transportPool{tls: tlsConf, dial: dial} }
-	var pool *transportPool
-	if o.Transports != nil && o.DialContext == nil { // a dialer of its own: a pool of its own
-		pool = o.Transports.pool(tlsKey{f.HTTP.ServerName, f.HTTP.InsecureSkipVerify, string(f.HTTP.CAPEM), string(f.HTTP.ClientCert) + string(f.HTTP.ClientKey)}, mk)
-	} else {
-		pool = mk()
+	flowKey := keyOf(&f.HTTP)
+	pool, err := transportsFor(f, &f.HTTP, o, dial, map[tlsKey]*transportPool{})
+	if err != nil {
+		return nil, err
 	}
 	fl := &Flow{cfg: f, opts: o, userAgent: "prober/" + o.Version, transports: pool}
 	if f.HTTP.Auth != nil {
 		fl.auth = newTokenCache(f.HTTP.Auth, o.Secrets)
 	}
+	own := map[tlsKey]*transportPool{flowKey: pool} // steps of one flow with the same settings share a pool
+	for _, st := range slices.Concat(f.Steps, f.Cleanup) {
+		h, ok := st.Spec.(*config.HTTPSpec)
+		if !ok || h.TLS == nil || keyOf(h.TLS) == flowKey {
+			continue
+		}
+		p, err := transportsFor(f, h.TLS, o, dial, own)
+		if err != nil {
+			return nil, fmt.Errorf("step %s: %w", st.Name, err)
+		}
+		if fl.stepTransports == nil {
+			fl.stepTransports = map[*config.HTTPSpec]*transportPool{}
+		}
+		fl.stepTransports[h] = p
+	}
 	return fl, nil
+}
+
+// keyOf is the TLS settings of h as a pool key.
+func keyOf(h *config.HTTPOptions) tlsKey {
+	return tlsKey{h.ServerName, h.InsecureSkipVerify, string(h.CAPEM), string(h.ClientCert) + string(h.ClientKey)}
+}
+
+// transportsFor returns the transport pool for the TLS settings of h: the
+// prober's shared one (Options.Transports), else one in own, made if new.
+func transportsFor(f *config.Flow, h *config.HTTPOptions, o Options, dial func(context.Context, string, string) (net.Conn, error), own map[tlsKey]*transportPool) (*transportPool, error) {
+	key := keyOf(h)
+	if p := own[key]; p != nil {
+		return p, nil
+	}
+	tlsConf := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         h.ServerName,
+		InsecureSkipVerify: h.InsecureSkipVerify, //nolint:gosec // explicit, named opt-in per flow or step
+	}
+	if len(h.CAPEM) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(h.CAPEM) {
+			return nil, fmt.Errorf("flow %s: ca_file %s: no PEM certificates", f.Name, h.CAFile)
+		}
+		tlsConf.RootCAs = pool
+	}
+	if len(h.ClientCert) > 0 {
+		c, err := tls.X509KeyPair(h.ClientCert, h.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("flow %s: client_cert %s: %w", f.Name, h.ClientCertFile, err)
+		}
+		tlsConf.Certificates = []tls.Certificate{c}
+	}
+	mk := func() *transportPool { return &transportPool{tls: tlsConf, dial: dial} }
+	var p *transportPool
+	if o.Transports != nil && o.DialContext == nil { // a dialer of its own: a pool of its own
+		p = o.Transports.pool(key, mk)
+	} else {
+		p = mk()
+	}
+	own[key] = p
+	return p, nil
 }
 
 // Config returns the flow's configuration.
 func (f *Flow) Config() *config.Flow { return f.cfg }
 
 // Close releases idle connections (runs close theirs when they end).
-func (f *Flow) Close() { f.transports.closeIdle() }
+func (f *Flow) Close() {
+	f.transports.closeIdle()
+	for _, p := range f.stepTransports {
+		p.closeIdle()
+	}
+}
 
 // run is the state of one run in progress.
 type run struct {
-	f       *Flow
-	res     *result.Run
-	scope   scope
-	client  *http.Client
-	timing  *timing
-	resp    assert.Response
-	buf     *[]byte // the body of the last response, reused across steps
-	url     []byte  // scratch for template expansion
-	step    *config.Step
-	redacts bool
-	flowCtx context.Context // the context of the step in progress (kinds' Classify)
-	noted   noted           // the last HTTP response, for keep
+	f      *Flow
+	res    *result.Run
+	scope  scope
+	client *http.Client
+	// stepClients are the clients of steps with TLS settings of their own,
+	// by pool: made when such a step first runs, sharing the run's cookie
+	// jar; their transports go back at the run's end.
+	stepClients map[*transportPool]*http.Client
+	timing      *timing
+	// saysError memoizes bodySaysError for the response being evaluated:
+	// 0 unknown, 1 yes, -1 no.
+	saysError int8
+	resp      assert.Response
+	buf       *[]byte // the body of the last response, reused across steps
+	url       []byte  // scratch for template expansion
+	step      *config.Step
+	redacts   bool
+	flowCtx   context.Context // the context of the step in progress (kinds' Classify)
+	noted     noted           // the last HTTP response, for keep
 	// x and xs are the attempt in progress's Exchange and the step it
 	// fills: the Exchange escapes (an interface call), so the run holds
 	// them rather than each attempt allocating them.
@@ -280,6 +339,9 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 			bufPool.Put(r.buf)
 		}
 		f.transports.put(tr)
+		for p, c := range r.stepClients {
+			p.put(c.Transport.(*http.Transport))
+		}
 	}()
 
 	mainCtx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
@@ -468,6 +530,7 @@ func (r *run) fail(s result.Step, class result.Class, msg string) result.Step {
 // expectations and captures, and classifies the first failure.
 func (r *run) evaluate(st *config.Step, s *result.Step, untilBad []assert.Failure) {
 	status := r.resp.Status
+	r.saysError = 0 // this step's last response is read afresh
 	var class result.Class
 	add := func(c result.Class, f result.Failure) {
 		if class == "" {
@@ -483,7 +546,7 @@ func (r *run) evaluate(st *config.Step, s *result.Step, untilBad []assert.Failur
 	}
 	for _, f := range untilBad {
 		f.Message = fmt.Sprintf("until %s (not met within %s, %d attempts)", f.Message, st.Until.Within, s.Attempts)
-		add(r.failureClass(f), r.toFailure(f))
+		add(untilClass(r.failureClass(f)), r.toFailure(f))
 	}
 	// Status failures name the class even if a body expectation came first.
 	var rest []assert.Failure
@@ -515,12 +578,49 @@ func (r *run) evaluate(st *config.Step, s *result.Step, untilBad []assert.Failur
 			continue
 		}
 		r.scope.capture(c.Name, v)
+		if r.f.opts.ShowCaptures {
+			s.Attrs = append(s.Attrs, result.Attr{Name: "capture " + c.Name, Value: shownCapture(r.redact(v))})
+		}
 	}
 	if class == "" {
 		s.Status, s.Class = result.Passed, result.OK
 		return
 	}
 	s.Status, s.Class = result.Failed, class
+}
+
+// clientFor is the HTTP client a step sends with: the run's, or for a
+// step with TLS settings of its own one on a transport with those, taken
+// for the rest of the run (later steps with the same settings reuse its
+// connections, as the flow's steps reuse the run's).
+func (r *run) clientFor(h *config.HTTPSpec) *http.Client {
+	p := r.f.stepTransports[h]
+	if p == nil {
+		return r.client
+	}
+	if c := r.stepClients[p]; c != nil {
+		return c
+	}
+	if r.stepClients == nil {
+		r.stepClients = map[*transportPool]*http.Client{}
+	}
+	c := &http.Client{Transport: p.get(), Jar: r.client.Jar, CheckRedirect: r.checkRedirect}
+	r.stepClients[p] = c
+	return c
+}
+
+// shownCapture is a captured value as once shows it: quoted (an empty or
+// spaced value is visible as such) and cut after maxShownCapture bytes.
+func shownCapture(v string) string {
+	const maxShownCapture = 120
+	if len(v) <= maxShownCapture {
+		return strconv.Quote(v)
+	}
+	cut := maxShownCapture
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(v[:cut]), len(v))
 }
 
 // StatusClass is the class of a response failed for its status alone.
@@ -536,14 +636,34 @@ func StatusClass(status int) result.Class {
 	return result.Assertion
 }
 
-// failureClass classifies a failed expectation of this run's response.
-func (r *run) failureClass(f assert.Failure) result.Class { return FailureClass(r.resp.Status, f) }
+// failureClass classifies a failed expectation of this run's response,
+// reading its body for an error (bodySaysError) at most once per step.
+func (r *run) failureClass(f assert.Failure) result.Class {
+	return failureClass(&r.resp, f, r.bodySaysError)
+}
 
-// FailureClass classifies a failed expectation of a response with status.
-// A body that contradicts a 2xx status is a swallowed error: the server
-// said "fine" and meant "failed". Exported so that runs made up elsewhere
-// (the alert-quality suite's) are classed exactly as real ones.
-func FailureClass(status int, f assert.Failure) result.Class {
+func (r *run) bodySaysError() bool {
+	if r.saysError == 0 {
+		r.saysError = -1
+		if bodySaysError(r.resp.Body) {
+			r.saysError = 1
+		}
+	}
+	return r.saysError > 0
+}
+
+// FailureClass classifies a failed expectation of a response. A 2xx whose
+// body says it failed (an error, a failure, a job still pending, in a
+// status-like field: see bodySaysError) is a swallowed error: the server
+// said "fine" and meant "failed". Any other value that differs (a wrong
+// price, a count) is an assertion. Exported so that runs made up
+// elsewhere (the alert-quality suite's) are classed exactly as real ones.
+func FailureClass(resp *assert.Response, f assert.Failure) result.Class {
+	return failureClass(resp, f, func() bool { return bodySaysError(resp.Body) })
+}
+
+func failureClass(resp *assert.Response, f assert.Failure, saysError func() bool) result.Class {
+	status := resp.Status
 	switch {
 	case f.Cause == assert.InvalidJSON:
 		if status >= 400 {
@@ -554,10 +674,26 @@ func FailureClass(status int, f assert.Failure) result.Class {
 		return StatusClass(status)
 	case status >= 400:
 		return StatusClass(status)
-	case f.Source&(assert.SourceJSON|assert.SourceBody) != 0 && status >= 200 && status < 300:
+	case f.Source&(assert.SourceJSON|assert.SourceBody) != 0 && status >= 200 && status < 300 && saysError():
 		return result.SwallowedError
 	}
 	return result.Assertion
+}
+
+// UntilClass classifies an until condition still false when within ran
+// out: timeout (the awaited state did not come in time), unless the last
+// response is classed by its status or a body that is not JSON.
+func UntilClass(resp *assert.Response, f assert.Failure) result.Class {
+	return untilClass(FailureClass(resp, f))
+}
+
+func untilClass(c result.Class) result.Class {
+	switch c {
+	case result.SwallowedError, result.Assertion:
+		return result.Timeout
+	default:
+		return c
+	}
 }
 
 func (r *run) toFailure(f assert.Failure) result.Failure {

@@ -346,7 +346,7 @@ func TestClassification(t *testing.T) {
 		{name: "headers never come", path: "/noheaders", class: result.Timeout, msg: "no response headers"},
 		{name: "html instead of json", path: "/html", expects: []string{`json.status == "success"`}, class: result.InvalidJSON, msg: "not JSON"},
 		{name: "truncated json", path: "/truncated-json", expects: []string{`json.status == "success"`}, class: result.InvalidJSON},
-		{name: "wrong json type", path: "/wrongtype", expects: []string{`json.status == "success"`}, class: result.SwallowedError, msg: "42"},
+		{name: "wrong json type", path: "/wrongtype", expects: []string{`json.status == "success"`}, class: result.Assertion, msg: "42"}, // 42 says no error
 		{name: "redirect loop", path: "/loop", class: result.Redirect, msg: "stopped after 10"},
 		{name: "redirect followed", path: "/redirect-once", expects: []string{`json.status == "success"`}, class: result.OK},
 		{name: "redirect not followed", path: "/redirect-once", expects: []string{"status == 302"},
@@ -532,7 +532,7 @@ func TestUntilCleanupAndSkips(t *testing.T) {
 	f.Cleanup = []*config.Step{cleanup("cancel", srv.URL+"/cancel/{{order_id}}")}
 	r = mustRun(t, f, Options{})
 	s := r.Steps[1]
-	if r.OK() || s.Class != result.SwallowedError || !strings.Contains(s.Message(), `until json.status == "confirmed": got "pending"`) ||
+	if r.OK() || s.Class != result.Timeout || !strings.Contains(s.Message(), `until json.status == "confirmed": got "pending"`) ||
 		!strings.Contains(s.Message(), "not met within 150ms") || s.Attempts < 3 {
 		t.Fatalf("until not met: %s attempts=%d %v", s.Class, s.Attempts, s.Failures)
 	}

@@ -1,0 +1,54 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// An HTTP step's own tls: overlays the flow's settings key by key, with
+// paths relative to the file that names them (an included steps file
+// too); a step without one keeps the flow's (TLS nil).
+func TestStepTLS(t *testing.T) {
+	cert, key := selfSigned(t)
+	files := map[string]string{
+		"probes.yaml": "flows: [flows/f.yaml]\n",
+		"flows/c.pem": cert, "flows/c-key.pem": key, "steps/ca.pem": cert,
+		"flows/f.yaml": `name: f
+tls: {client_cert: c.pem, client_key: c-key.pem, server_name: flow.internal}
+steps:
+  - name: own
+    request: {url: "https://x/", tls: {server_name: step.internal, insecure_skip_verify: true}}
+  - name: flows
+    request: {url: "https://x/"}
+  - include: ../steps/s.yaml
+`,
+		"steps/s.yaml": "steps:\n  - name: inc\n    request: {url: \"https://x/\", tls: {ca_file: ca.pem}}\n",
+	}
+	cfg, errs := loadFiles(t, files)
+	if errs != nil {
+		t.Fatal(strings.Join(errs, "\n"))
+	}
+	st := cfg.Flows[0].Steps
+	own, flows, inc := httpOf(st[0]).TLS, httpOf(st[1]).TLS, httpOf(st[2]).TLS
+	if own == nil || own.ServerName != "step.internal" || !own.InsecureSkipVerify || own.ClientCertFile != "flows/c.pem" || string(own.ClientKey) != key {
+		t.Errorf("own step TLS %+v: want the step's server name and skip, the flow's client certificate", own)
+	}
+	if flows != nil {
+		t.Errorf("a step without tls: has TLS %+v", flows)
+	}
+	if inc == nil || inc.CAFile != "steps/ca.pem" || inc.ServerName != "flow.internal" {
+		t.Errorf("included step TLS %+v: want steps/ca.pem and the flow's server name", inc)
+	}
+
+	files["steps/s.yaml"] = "steps:\n  - name: inc\n    request: {url: \"https://x/\", tls: {ca_file: nope.pem, client_key: c-key.pem, min: 1}}\n"
+	_, errs = loadFiles(t, files)
+	want := []string{
+		`steps/s.yaml:3:49: tls.ca_file: reading steps/nope.pem: file does not exist (included by flows/f.yaml:8:5)`,
+		`steps/s.yaml:3:71: tls.client_key needs tls.client_cert beside it (a client certificate is both or neither) (included by flows/f.yaml:8:5)`,
+		`steps/s.yaml:3:82: unknown field "min" in tls (included by flows/f.yaml:8:5)`,
+	}
+	if !slices.Equal(errs, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(errs, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -1,0 +1,113 @@
+package runner
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// maxSwallowScan bounds the body bodySaysError decodes: it runs only on a
+// failed expectation, but a 2xx of many megabytes must not cost that much
+// per failure.
+const maxSwallowScan = 1 << 20
+
+// bodySaysError reports whether a JSON body says, in a status-like field,
+// that the request failed or has not finished: the mark of a swallowed
+// error (a gateway's 504 answered as 200 {"status":"processing"}). It looks
+// at objects down to maxSwallowDepth levels, not into arrays (a list of
+// past payments may hold a failed one without this answer being one):
+//
+//   - status, state, result, outcome, phase: a string with an error,
+//     failure or pending word ("error", "failed", "processing", "pending",
+//     "timeout", "declined", "down", ...), or a number >= 400;
+//   - code, status_code, statusCode: a number >= 400;
+//   - success, ok: false;
+//   - error, errors, fault, failure: present and not empty (null, false,
+//     "", [] and {} are empty).
+func bodySaysError(body []byte) bool {
+	if len(body) == 0 || len(body) > maxSwallowScan {
+		return false
+	}
+	var v any
+	if json.Unmarshal(body, &v) != nil {
+		return false
+	}
+	return saysError(v, 0)
+}
+
+const maxSwallowDepth = 3
+
+func saysError(v any, depth int) bool {
+	obj, ok := v.(map[string]any)
+	if !ok || depth >= maxSwallowDepth {
+		return false
+	}
+	for k, fv := range obj {
+		switch strings.ToLower(k) {
+		case "status", "state", "result", "outcome", "phase":
+			switch x := fv.(type) {
+			case string:
+				if errorWord(x) {
+					return true
+				}
+			case float64:
+				if x >= 400 {
+					return true
+				}
+			}
+		case "code", "status_code", "statuscode":
+			if x, ok := fv.(float64); ok && x >= 400 {
+				return true
+			}
+		case "success", "ok":
+			if x, ok := fv.(bool); ok && !x {
+				return true
+			}
+		case "error", "errors", "fault", "failure":
+			if !empty(fv) {
+				return true
+			}
+		}
+		if saysError(fv, depth+1) {
+			return true
+		}
+	}
+	return false
+}
+
+func empty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case bool:
+		return !x
+	case string:
+		return x == ""
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
+}
+
+// errorWords are the words of a status value that say failed or not done.
+var errorWords = map[string]bool{
+	"error": true, "errored": true, "err": true, "fail": true, "failed": true, "failure": true, "failing": true,
+	"pending": true, "processing": true, "queued": true, "running": true, "waiting": true, "progress": true,
+	"timeout": true, "timedout": true, "timed": true, "expired": true,
+	"unavailable": true, "declined": true, "rejected": true, "denied": true, "aborted": true,
+	"down": true, "unhealthy": true, "degraded": true, "ko": true, "nok": true,
+}
+
+// errorWord reports whether s holds one of errorWords as a word
+// ("PAYMENT_FAILED", "in-progress", "Timed out" do; "errorless" does not).
+func errorWord(s string) bool {
+	for _, w := range strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
+	}) {
+		if errorWords[w] {
+			return true
+		}
+	}
+	return false
+}
