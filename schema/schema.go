@@ -13,18 +13,23 @@ var (
 	probes []byte
 	//go:embed flow.schema.json
 	flow []byte
+	//go:embed steps.schema.json
+	steps []byte
 )
 
 // Names are the schemas' names, as `prober schema NAME` takes them.
-var Names = []string{"probes", "flow"}
+var Names = []string{"probes", "flow", "steps"}
 
-// Get returns the schema called name ("probes" or "flow"), or nil.
+// Get returns the schema called name ("probes", "flow" or "steps": the
+// steps files of include:, which refers to flow's), or nil.
 func Get(name string) []byte {
 	switch name {
 	case "probes":
 		return probes
 	case "flow":
 		return flow
+	case "steps":
+		return steps
 	}
 	return nil
 }

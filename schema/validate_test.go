@@ -22,16 +22,17 @@ func compiled(t *testing.T) map[string]*jsonschema.Schema {
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
 	out := map[string]*jsonschema.Schema{}
-	for _, name := range schema.Names {
+	for _, name := range schema.Names { // all first: steps refers to flow
 		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema.Get(name)))
 		if err != nil {
 			t.Fatalf("schema %s: %v", name, err)
 		}
-		url := name + ".schema.json"
-		if err := c.AddResource(url, doc); err != nil {
+		if err := c.AddResource(name+".schema.json", doc); err != nil {
 			t.Fatalf("schema %s: %v", name, err)
 		}
-		s, err := c.Compile(url)
+	}
+	for _, name := range schema.Names {
+		s, err := c.Compile(name + ".schema.json")
 		if err != nil {
 			t.Fatalf("schema %s: %v", name, err)
 		}
@@ -69,6 +70,8 @@ func schemaFor(data []byte) string {
 	switch {
 	case top["flows"] != nil:
 		return "probes"
+	case top["params"] != nil, top["steps"] != nil && top["name"] == nil:
+		return "steps" // a steps file of include:
 	case top["steps"] != nil:
 		return "flow"
 	}
@@ -79,7 +82,7 @@ func schemaFor(data []byte) string {
 func shippedFiles(t *testing.T) []string {
 	t.Helper()
 	files := []string{"../probes.yaml"}
-	for _, glob := range []string{"../flows/*.yaml", "../examples/*.yaml", "../examples/*/*.yaml"} {
+	for _, glob := range []string{"../flows/*.yaml", "../steps/*.yaml", "../examples/*.yaml", "../examples/*/*.yaml"} {
 		m, err := filepath.Glob(glob)
 		if err != nil {
 			t.Fatal(err)
@@ -99,7 +102,7 @@ func TestShippedFilesValid(t *testing.T) {
 		}
 		name := schemaFor(data)
 		if name == "" {
-			continue // a steps file for include:, or not a config
+			continue // not a config
 		}
 		n++
 		if err := schemas[name].Validate(instance(t, path, data)); err != nil {
@@ -140,7 +143,7 @@ func TestReadmeExamplesValid(t *testing.T) {
 			continue
 		}
 		name := ""
-		for _, cand := range []string{"flow", "probes"} {
+		for _, cand := range []string{"flow", "steps", "probes"} {
 			all := true
 			for k := range top {
 				_, ok := props[cand][k]

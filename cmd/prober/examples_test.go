@@ -44,7 +44,7 @@ func TestExamplesValidate(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("validate: exit %d\n%s%s", code, stdout, stderr)
 	}
-	for _, f := range []string{"form_login", "oauth2_api", "graphql", "mtls", "nightly_export"} {
+	for _, f := range []string{"form_login", "oauth2_api", "graphql", "mtls", "nightly_export", "included_login"} {
 		if !strings.Contains(stdout, f) {
 			t.Errorf("validate does not list the example %s:\n%s", f, stdout)
 		}
@@ -92,7 +92,7 @@ func TestExamples(t *testing.T) {
 		t.Errorf("once: exit %d\n%s", code, stderr)
 	}
 	slices.Sort(names)
-	if want := []string{"form_login", "graphql", "mtls", "nightly_export", "oauth2_api"}; !slices.Equal(names, want) {
+	if want := []string{"form_login", "graphql", "included_login", "mtls", "nightly_export", "oauth2_api"}; !slices.Equal(names, want) {
 		t.Errorf("once ran %v, want %v", names, want)
 	}
 	if n := tokens.Load(); n != 1 {

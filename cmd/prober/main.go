@@ -156,7 +156,7 @@ Usage:
   prober shop        [--listen ADDR] [--gateway-listen ADDR]
   prober rules       [--config probes.yaml] [--out FILE]
   prober init        [--dir DIR] [URL]   write a starter probes.yaml and flow
-  prober schema      probes|flow         print the JSON Schema of probes.yaml or flow files
+  prober schema      probes|flow|steps   print the JSON Schema of probes.yaml, flow or steps files
   prober version
 
 Exit codes: 0 ok, 1 a probe failed (once), 2 bad usage or bad configuration,

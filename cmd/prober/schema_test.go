@@ -15,8 +15,9 @@ func TestSchemaCommand(t *testing.T) {
 	}{
 		{[]string{"schema", "probes"}, exitOK, "prober probes.yaml", ""},
 		{[]string{"schema", "flow"}, exitOK, "prober flow file", ""},
-		{[]string{"schema"}, exitUsage, "", "name one schema: probes|flow"},
-		{[]string{"schema", "rules"}, exitUsage, "", `unknown schema "rules": want probes or flow`},
+		{[]string{"schema", "steps"}, exitOK, "prober steps file", ""},
+		{[]string{"schema"}, exitUsage, "", "name one schema: probes|flow|steps"},
+		{[]string{"schema", "rules"}, exitUsage, "", `unknown schema "rules": want probes|flow|steps`},
 		{[]string{"schema", "flow", "probes"}, exitUsage, "", "name one schema"},
 	} {
 		code, stdout, stderr := invoke(tc.args...)
