@@ -280,7 +280,7 @@ steps:
 		rs, shown := runs(t, flow, 1)
 		srv.Close()
 		s := rs[0].Steps[0]
-		if s.Class != result.SwallowedError || !strings.Contains(s.Message(), "[secret:oauth2-token]") {
+		if s.Status != result.Failed || !strings.Contains(s.Message(), "[secret:oauth2-token]") {
 			t.Fatalf("token %q: step %s %s, want the json.token expectation failed with the token masked", tok, s.Class, s.Message())
 		}
 		noLeak(t, rs, shown, tok, url.QueryEscape(tok))
