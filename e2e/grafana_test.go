@@ -748,7 +748,7 @@ func testGrafanaDashboardQueries(t *testing.T, level string) {
 	}
 
 	addr, shopAddr := freeAddr(t), freeAddr(t)
-	start(t, []string{"SHOP_PASSWORD=" + secretPW, "PROBER_METRICS=" + level}, "demo", "--every", "2s", "--listen", addr,
+	start(t, []string{"SHOP_PASSWORD=" + secretPW, "PROBER_METRICS=" + level}, "demo", "--browser=false", "--every", "2s", "--listen", addr,
 		"--shop-listen", shopAddr, "--dir", t.TempDir())
 	ps := startPrometheus(t, map[string][]string{"prober": {addr}}, time.Second, rules)
 	base := "http://" + addr

@@ -13,10 +13,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/miekg/dns"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/prober-dev/prober/internal/kinds/kindtest"
 )
 
 // TestOnceMixedKinds runs one flow of every step kind but the browser
@@ -46,62 +45,17 @@ func TestOnceMixedKinds(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A DNS server that knows api.test.
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dnsSrv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		if req.Question[0].Name == "api.test." && req.Question[0].Qtype == dns.TypeA {
-			rr, _ := dns.NewRR("api.test. 60 IN A 127.0.0.1")
-			m.Answer = append(m.Answer, rr)
-		} else {
-			m.Rcode = dns.RcodeNameError
-		}
-		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	dnsSrv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = dnsSrv.ActivateAndServe() }()
-	<-started
-	defer dnsSrv.Shutdown()
-
-	// A Redis-like banner on TCP.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			fmt.Fprint(c, "+OK redis-7\r\n")
-			c.Close()
-		}
-	}()
-
+	// A DNS server that knows api.test, a Redis-like banner on TCP and
 	// gRPC health.
-	hs := health.NewServer()
-	hs.SetServingStatus("shop", healthgrpc.HealthCheckResponse_SERVING)
-	gs := grpc.NewServer()
-	healthgrpc.RegisterHealthServer(gs, hs)
-	gln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = gs.Serve(gln) }()
-	defer gs.Stop()
+	dnsAddr := kindtest.ServeDNSA(t, "api.test.", "127.0.0.1")
+	banner := kindtest.ServeBanner(t, "+OK redis-7\r\n")
+	healthAddr, hs := kindtest.ServeGRPCHealth(t, "shop")
 
 	flow := `name: mixed
 tls: {ca_file: ca.pem}
 steps:
   - name: resolve
-    dns: {name: api.test, server: "` + pc.LocalAddr().String() + `"}
+    dns: {name: api.test, server: "` + dnsAddr + `"}
     expect: [answers.count == 1]
     capture: {ip: 'match(answers, "^\\S+")'}
   - name: reach
@@ -111,10 +65,10 @@ steps:
     tls: {address: "{{ip}}:` + apiPort + `", ca_file: ca.pem}
     expect: [tls.verified, cert.expires_in > 24h]
   - name: redis
-    tcp: {address: "` + ln.Addr().String() + `", reply: "\\r\\n"}
+    tcp: {address: "` + banner + `", reply: "\\r\\n"}
     capture: {version: 'match(body, "redis-(\\d+)")'}
   - name: health
-    grpc: {address: "` + gln.Addr().String() + `", service: shop}
+    grpc: {address: "` + healthAddr + `", service: shop}
     capture: {serving: serving}
   - name: report
     request: {url: "https://{{ip}}:` + apiPort + `/report", query: {v: "{{version}}", serving: "{{serving}}"}}

@@ -144,7 +144,7 @@ func TestMetricsThroughPrometheus(t *testing.T) {
 		t.Fatal("promtool not found beside prometheus")
 	}
 	addr := freeAddr(t)
-	start(t, []string{"SHOP_PASSWORD=" + secretPW}, "demo", "--listen", addr, "--dir", t.TempDir(), "--every", "2s")
+	start(t, []string{"SHOP_PASSWORD=" + secretPW}, "demo", "--browser=false", "--listen", addr, "--dir", t.TempDir(), "--every", "2s")
 	base := "http://" + addr
 	waitRun(t, base, "checkout", 60*time.Second, passed)
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/daemon"
+	"github.com/prober-dev/prober/internal/kinds/browserkind"
 	"github.com/prober-dev/prober/internal/result"
 	"github.com/prober-dev/prober/internal/shop"
 )
@@ -31,6 +32,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	freshState := fl.Bool("fresh-state", false, "if the alert state file is corrupt, rename it aside and start with empty state")
 	every := fl.Duration("every", 0, "run every flow at this interval instead of its own schedule (e.g. 10s)")
 	dir := fl.String("dir", "", "directory for the demo's log files (default a new temporary directory)")
+	browser := fl.Bool("browser", true, "run the storefront's checkout in Chromium ("+browserFlow+") when Chromium is on PATH")
 	memRatio := memoryLimitFlag(fl)
 	if err := parse(fl, args); err != nil {
 		return err
@@ -41,6 +43,13 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	fsys, path, err := cf.source(true, io.Discard)
 	if err != nil {
 		return err
+	}
+	chromium, findErr := browserkind.Find()
+	withBrowser := false
+	if !*browser {
+		findErr = errBrowserOff
+	} else if findErr == nil {
+		fsys, withBrowser = withBrowserFlow(fsys, path) // demobrowser.go
 	}
 	if *dir == "" {
 		if *dir, err = os.MkdirTemp("", "prober-demo-"); err != nil {
@@ -128,6 +137,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	base := "http://" + ln.Addr().String()
 	printBanner(stdout, d.Config(), base, sb, *dir, caFile, ownPassword)
+	printBrowserNote(stdout, sb.ShopURL, chromium, findErr, withBrowser)
 	defer routeStdLog(d.Logger())()
 	return d.Serve(ctx, ln)
 }

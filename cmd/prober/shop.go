@@ -54,7 +54,7 @@ func cmdShop(args []string, stdout, stderr io.Writer) error {
 			return errors.Join(fmt.Errorf("writing the shop's CA: %w", err), sb.Close(cctx))
 		}
 	}
-	fmt.Fprintf(stderr, "sandbox shop at %s (HTTPS at %s, certificate valid until %s), bank gateway at %s; faults at %s/admin/faults\n",
+	fmt.Fprintf(stderr, "sandbox shop at %s (HTTPS at %s, certificate valid until %s), bank gateway at %s; faults at %s/admin/faults; storefront at %[1]s/store/login\n",
 		sb.ShopURL, sb.ShopHTTPSURL, sb.CertNotAfter.UTC().Format(time.RFC3339), sb.GatewayURL, sb.ShopURL)
 	<-ctx.Done()
 	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -5,6 +5,13 @@
 // expressions used by captures (`json.token`, `header.Location`).
 //
 // It knows nothing of HTTP clients: it reads a Response the runner fills in.
+//
+// HTML operands (html("css selector"), count(...)) parse the body with
+// golang.org/x/net/html, the Go project's HTML5 parser (the algorithm
+// browsers use, so a page reads as a browser sees it, with a bound on
+// nesting), and match with github.com/andybalholm/cascadia, the CSS selector
+// engine goquery is built on: maintained, dependency-free beyond x/net,
+// fuzzed, and it compiles a selector once, at load.
 package assert
 
 import (
@@ -22,9 +29,13 @@ type Response struct {
 	// Vars reads the {{name}} placeholders of expectations: the run's
 	// variables. Kept by Reset: they outlive one response.
 	Vars Vars
+	// Cookies is where cookie.NAME reads, nil where there are none (a
+	// step kind without cookies). Cleared by Reset: it is one response's.
+	Cookies Cookies
 
 	attrs []attr    // a step kind's operands (SetString and the like)
 	json  jsonCache // lazily computed facts about Body, reset by Reset
+	html  htmlCache // the body parsed as HTML, once, when an operand asks
 }
 
 // Reset clears r for reuse with a new response, keeping Body's capacity.
@@ -35,6 +46,12 @@ func (r *Response) Reset() {
 // Vars is where expectations read variables: the runner's scope.
 type Vars interface {
 	Var(name string) (string, bool)
+}
+
+// Cookies is where cookie.NAME reads: the runner's view of the run's
+// cookies for the response's URL. Names are case-sensitive.
+type Cookies interface {
+	Cookie(name string) (string, bool)
 }
 
 // VarRef is a {{name}} in an expectation, at byte Offset of its source.
@@ -52,7 +69,9 @@ const (
 	SourceBody // the body as text
 	SourceJSON // the body parsed as JSON
 	SourceDuration
-	SourceAttr // an operand of a step kind (cert.expires_in)
+	SourceAttr   // an operand of a step kind (cert.expires_in)
+	SourceHTML   // the body parsed as HTML (always with SourceBody)
+	SourceCookie // the cookies of the run (Response.Cookies)
 )
 
 // Cause says why a check failed or a value could not be read.
@@ -63,13 +82,14 @@ const (
 	Missing                      // no such JSON field, header, or no regex match
 	WrongType                    // e.g. got a string where a number was expected
 	InvalidJSON                  // a JSON path was read from a body that is not JSON
+	NotHTML                      // an HTML selector was read from a body that is not HTML
 )
 
 // Failure explains a failed check.
 type Failure struct {
 	Expectation string // the expectation's source text
 	Actual      string // the observed value, for people: "processing" (quoted), 503, 2.314s
-	Message     string // "<Expectation>: got <Actual>" or a sentence for InvalidJSON
+	Message     string // "<Expectation>: got <Actual>" or a sentence for InvalidJSON and NotHTML
 	Cause       Cause
 	Source      Source // the part of the response the failing operand read
 }

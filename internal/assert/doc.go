@@ -14,6 +14,10 @@
 //	!exists(json.error)
 //	body !contains "Exception"
 //	match(body, `ref=(\w+)`) == "abc123"
+//	html("input[name=csrf]", "value") != ""
+//	count(html("li.item")) == 3
+//	headers.Set-Cookie contains "sid="
+//	cookie.sid != ""
 //
 // Operands:
 //
@@ -22,6 +26,9 @@
 //	body                      the body as text (a string)
 //	header.Content-Type       a header (a string); names are case-insensitive;
 //	header["content-type"]    if repeated, the first value
+//	headers.Set-Cookie        every value of a header, one per line (a string)
+//	cookie.sid                a cookie the runner holds for the response
+//	cookie["connect.sid"]     (Response.Cookies); names are case-sensitive
 //	json                      the body parsed as JSON (the whole document)
 //	json.data.items[0].id     a JSON path: .key, ["any key"], [index],
 //	json["weird.key"]         [-1] for the last element
@@ -36,10 +43,17 @@
 //
 //	len(x)        bytes of a string, elements of a JSON array, keys of an object
 //	lower(x)      a string lower-cased; upper(x), trim(x) likewise
-//	exists(x)     whether a JSON path, header or match(...) is present
+//	exists(x)     whether a JSON path, header, cookie, match(...) or
+//	              html(...) is present
 //	match(x, re)  the first capture group of regular expression re in
 //	              string x, or the whole match if re has no group; missing if
 //	              x does not match
+//	html(sel)     the text of the first element of the body (parsed as
+//	              HTML) that CSS selector sel matches, white space folded;
+//	              missing if none does
+//	html(sel, a)  its attribute a; missing if it has none
+//	count(x)      the values of a header (count(header.Set-Cookie)), or the
+//	              elements html(sel) matches; 0 if none
 //
 // Operators: == != < <= > >= contains matches in, and the negations
 // !contains !matches !in (or: not contains, not matches, not in). A lone
@@ -65,10 +79,13 @@
 //	                unanchored: use ^ and $)
 //	in              equal to an element of a list literal
 //
-// Absence. A JSON field, header or match that is absent fails the check as
-// missing, whatever the operator: json.x != "a" fails if there is no x. Only
-// !exists(...) passes on absence. Reading json from a body that is not JSON
-// fails as invalid JSON, exists and !exists included.
+// Absence. A JSON field, header, cookie, element or match that is absent
+// fails the check as missing, whatever the operator: json.x != "a" fails if
+// there is no x. Only !exists(...) passes on absence. Reading json from a
+// body that is not JSON fails as invalid JSON, exists and !exists included;
+// reading html() from one that is not HTML (a Content-Type other than
+// text/html or application/xhtml+xml, or none and no leading <) fails as
+// NotHTML likewise.
 //
 // Failures say what was seen: `json.status == "success": got "processing"`,
 // `status == 200: got 503`, `duration < 2s: got 2.314s`, `json.count == 3:
@@ -83,5 +100,7 @@
 // must not be checked from several goroutines at once, and must be Reset (or
 // given a new Body slice) before it holds the next response. Header keys
 // must be canonical, as net/http makes them. Sources tells which parts an
-// expression reads; SourceJSON implies the body.
+// expression reads; SourceJSON implies the body, SourceHTML comes with
+// SourceBody. The body is parsed as HTML once per response, by the first
+// html() read, and not at all for a response no html() reads.
 package assert

@@ -303,6 +303,57 @@ func (n *node) eval(r *Response, v *value, why *problem) Cause {
 		}
 		*v = value{k: kString, s: vs[0]}
 		return 0
+	case nHeaders:
+		vs := r.Header[n.key]
+		switch len(vs) {
+		case 0:
+			return n.missing(r, why)
+		case 1:
+			*v = value{k: kString, s: vs[0]}
+		default:
+			*v = value{k: kString, s: strings.Join(vs, "\n")}
+		}
+		return 0
+	case nCookie:
+		if r.Cookies == nil {
+			return n.missing(r, why)
+		}
+		s, ok := r.Cookies.Cookie(n.key)
+		if !ok {
+			return n.missing(r, why)
+		}
+		*v = value{k: kString, s: s}
+		return 0
+	case nHTML:
+		doc, notHTML := r.htmlDoc()
+		if doc == nil {
+			return n.notHTML(r, notHTML, why)
+		}
+		el := first(doc, n.sel)
+		if el == nil {
+			return n.missing(r, why)
+		}
+		if n.attrLit == nil {
+			*v = value{k: kString, s: elementText(el)}
+			return 0
+		}
+		s, ok := attrOf(el, n.key)
+		if !ok {
+			return n.missing(r, why)
+		}
+		*v = value{k: kString, s: s}
+		return 0
+	case nCount:
+		if a := n.arg; a.op == nHTML {
+			doc, notHTML := r.htmlDoc()
+			if doc == nil {
+				return a.notHTML(r, notHTML, why)
+			}
+			v.setInt(int64(countMatches(doc, a.sel)))
+		} else {
+			v.setInt(int64(len(r.Header[a.key])))
+		}
+		return 0
 	case nJSON:
 		if !r.isJSON() {
 			return n.invalidJSON(r, why)
@@ -415,6 +466,21 @@ func (n *node) format() string {
 		return n.key
 	case nVar:
 		return "{{" + n.key + "}}"
+	case nHeaders:
+		if isHeaderWord(n.key) {
+			return "headers." + n.key
+		}
+		return "headers[" + fmt.Sprintf("%q", n.key) + "]"
+	case nCookie:
+		if dottedCookieLen(n.key) == len(n.key) {
+			return "cookie." + n.key
+		}
+		return "cookie[" + strconv.Quote(n.key) + "]"
+	case nHTML:
+		if n.attrLit != nil {
+			return "html(" + n.selLit.format() + ", " + strconv.Quote(n.key) + ")"
+		}
+		return "html(" + n.selLit.format() + ")"
 	case nMatch:
 		return "match(" + n.arg.format() + ", " + n.reLit.format() + ")"
 	}

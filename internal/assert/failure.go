@@ -50,7 +50,7 @@ func (e *Expectation) fail(p *problem, f *Failure) bool {
 //go:noinline
 func (e *Expectation) failure(p *problem) Failure {
 	msg := e.src + ": got " + p.actual
-	if p.cause == InvalidJSON {
+	if p.cause == InvalidJSON || p.cause == NotHTML {
 		msg = e.src + ": " + p.detail
 	}
 	src := p.src
@@ -67,9 +67,26 @@ func (n *node) missing(r *Response, p *problem) Cause {
 	}
 	*p = problem{cause: Missing, src: n.src, node: n}
 	switch n.op {
-	case nHeader:
+	case nHeader, nHeaders:
 		p.actual = "nothing (no header " + strconv.Quote(n.key) + ")"
 		p.detail = "no such header"
+	case nCookie:
+		if r.Cookies == nil {
+			p.actual = "nothing (this response has no cookies)"
+		} else {
+			p.actual = "nothing (no cookie " + strconv.Quote(n.key) + ")"
+		}
+		p.detail = "no such cookie"
+	case nHTML:
+		// Only asked once the document parsed: find where it breaks.
+		doc, _ := r.htmlDoc()
+		if el := first(doc, n.sel); el != nil {
+			p.actual = "nothing (" + describeElement(el) + " has no attribute " + strconv.Quote(n.key) + ")"
+			p.detail = "no such attribute (" + describeElement(el) + ")"
+		} else {
+			p.actual = "nothing (no element matches " + n.selLit.format() + ")"
+			p.detail = "no element matches"
+		}
 	case nAttr:
 		p.actual = "nothing (" + n.key + " is not known for this response)"
 		p.detail = "not known for this response"
@@ -109,6 +126,23 @@ func (n *node) invalidJSON(r *Response, p *problem) Cause {
 		p.detail = "body is not JSON (starts " + p.actual + ")"
 	}
 	return InvalidJSON
+}
+
+// notHTML is the problem of reading html() from a body that is not HTML,
+// for the reason why.
+func (n *node) notHTML(r *Response, why string, p *problem) Cause {
+	if p == nil {
+		return NotHTML
+	}
+	*p = problem{cause: NotHTML, src: n.src, node: n}
+	if len(r.Body) == 0 {
+		p.actual = "nothing (empty body)"
+		p.detail = "body is not HTML (it is empty)"
+		return NotHTML
+	}
+	p.actual = quoteTrunc(r.bodyString(), maxSnippet, false)
+	p.detail = "body is not HTML (" + why + "; starts " + p.actual + ")"
+	return NotHTML
 }
 
 // wrongType is the problem of n having the value v where want was needed.

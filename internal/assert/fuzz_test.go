@@ -40,6 +40,15 @@ var fuzzSeeds = []string{
 	`json[""][-2]["x"].0 == true`,
 	`stauts = "200"`,
 	`len(len(`,
+	`html("input[name=csrf]", "value") != ""`,
+	`html("li.item:nth-child(2) .price") == "3.50"`,
+	"count(html(`a[href^=\"/x\"], h1`)) >= 1",
+	`!exists(html(".error"))`,
+	`html("a[") == "x"`,
+	`headers.Set-Cookie contains "sid="`,
+	`count(header["set-cookie"]) == 2`,
+	`cookie.connect.sid != ""`,
+	`exists(cookie["__Host-id"])`,
 }
 
 var fuzzBodies = []string{
@@ -54,6 +63,7 @@ var fuzzBodies = []string{
 	`{"status": "succ`,
 	`"just a string"`,
 	`ref=abc x`,
+	`<form><input name="csrf" value="t"><li class="item"><span class="price">3.50</span></li></form>`,
 }
 
 func FuzzCompile(f *testing.F) {
@@ -144,7 +154,7 @@ func FuzzCheck(f *testing.F) {
 			s, err := v.Eval(r)
 			if err != nil {
 				var ee *EvalError
-				if !errors.As(err, &ee) || ee.Cause < Mismatch || ee.Cause > InvalidJSON || ee.Msg == "" || s != "" {
+				if !errors.As(err, &ee) || ee.Cause < Mismatch || ee.Cause > NotHTML || ee.Msg == "" || s != "" {
 					t.Fatalf("%q: Eval error %v", src, err)
 				}
 			}
@@ -160,7 +170,7 @@ func checkFailure(t *testing.T, e *Expectation, f Failure, ok bool) {
 		}
 		return
 	}
-	if f.Cause < Mismatch || f.Cause > InvalidJSON {
+	if f.Cause < Mismatch || f.Cause > NotHTML {
 		t.Fatalf("%q: bad cause %d", e, f.Cause)
 	}
 	if f.Expectation != e.String() || !strings.HasPrefix(f.Message, e.String()+": ") || f.Actual == "" {

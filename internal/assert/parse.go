@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/andybalholm/cascadia"
+
 	"github.com/prober-dev/prober/internal/suggest"
 )
 
@@ -52,8 +54,12 @@ const (
 	nTrim
 	nExists
 	nMatch
-	nAttr // a step kind's operand (key: its dotted name)
-	nVar  // {{name}}: a flow variable or capture (key: its name), read at run time
+	nAttr    // a step kind's operand (key: its dotted name)
+	nVar     // {{name}}: a flow variable or capture (key: its name), read at run time
+	nHTML    // html("sel") or html("sel", "attr"): the first match's text or attribute (key: the attribute)
+	nCount   // count(x): the values of a header, the matches of html("sel")
+	nHeaders // headers.Name: every value of a header, one per line (key: canonical name)
+	nCookie  // cookie.name: a cookie of the run (key: its name)
 )
 
 // funcNames maps function names to opcodes (a constant table).
@@ -64,6 +70,8 @@ var funcNames = map[string]opcode{
 	"trim":   nTrim,
 	"exists": nExists,
 	"match":  nMatch,
+	"html":   nHTML,
+	"count":  nCount,
 }
 
 // node is an operand: something read from the response, a literal, or a
@@ -83,6 +91,10 @@ type node struct {
 	arg    *node          // functions
 	re     *regexp.Regexp // nMatch: compiled once
 	reLit  *node          // nMatch: the regex literal
+
+	sel     cascadia.Matcher // nHTML: compiled once (a SelectorGroup, boxed once)
+	selLit  *node            // nHTML: the selector literal
+	attrLit *node            // nHTML: the attribute name literal, nil for the text
 
 	listElems []*node // a list literal's elements
 }
@@ -483,15 +495,15 @@ func (p *parser) parseTerm(ctx string) *node {
 }
 
 // operandNames are the names a term may start with, for suggestions.
-var operandNames = []string{"status", "duration", "body", "header", "json", "true", "false", "null",
-	"len", "lower", "upper", "trim", "exists", "match"}
+var operandNames = []string{"status", "duration", "body", "header", "headers", "json", "cookie", "true", "false", "null",
+	"len", "lower", "upper", "trim", "exists", "match", "html", "count"}
 
 // aliases are names people reach for, and what we have instead.
 var aliases = map[string]string{
 	"code": "status", "status_code": "status", "statuscode": "status", "status-code": "status", "statusCode": "status",
 	"latency": "duration", "time": "duration", "elapsed": "duration", "took": "duration", "response_time": "duration",
-	"headers": "header", "text": "body", "content": "body", "html": "body", "response": "body",
-	"length": "len", "size": "len", "count": "len", "lowercase": "lower", "uppercase": "upper",
+	"text": "body", "content": "body", "response": "body", "cookies": "cookie", "css": "html", "select": "html",
+	"length": "len", "size": "len", "lowercase": "lower", "uppercase": "upper",
 	"strip": "trim", "has": "exists", "defined": "exists", "regex": "match",
 }
 
@@ -513,7 +525,7 @@ func (p *parser) parseName(rhs bool) *node {
 			return p.parseCall(name, op)
 		}
 		switch name {
-		case "status", "duration", "body", "header", "json", "true", "false", "null":
+		case "status", "duration", "body", "header", "headers", "json", "cookie", "true", "false", "null":
 			p.fail(start, "%s is not a function", name)
 		}
 		p.fail(start, "unknown function %q%s", name, didYouMean(name, true))
@@ -527,7 +539,11 @@ func (p *parser) parseName(rhs bool) *node {
 	case "body":
 		n = &node{op: nBody, typ: tString, src: SourceBody}
 	case "header":
-		return p.parseHeader(start)
+		return p.parseHeader(start, nHeader)
+	case "headers":
+		return p.parseHeader(start, nHeaders)
+	case "cookie":
+		return p.parseCookie(start)
 	case "json":
 		return p.parseJSONPath(start)
 	case "true", "false":
@@ -549,7 +565,7 @@ func (p *parser) parseName(rhs bool) *node {
 			hint = fmt.Sprintf(" (strings need quotes: %q)", name)
 		}
 		if hint == "" {
-			hint = " (operands are status, duration, body, header.<name>, json.<path>, and functions len, lower, upper, trim, exists, match)"
+			hint = " (operands are status, duration, body, header.<name>, headers.<name>, json.<path>, cookie.<name>, and functions len, lower, upper, trim, exists, match, html, count)"
 		}
 		p.fail(start, "unknown operand %q%s", name, hint)
 	}
@@ -586,8 +602,13 @@ func didYouMean(name string, funcsOnly bool) string {
 	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
-// parseHeader reads header.Name or header["name"].
-func (p *parser) parseHeader(start int) *node {
+// parseHeader reads header.Name or header["name"] (op nHeader), or
+// headers.Name or headers["name"] (op nHeaders).
+func (p *parser) parseHeader(start int, op opcode) *node {
+	word := "header"
+	if op == nHeaders {
+		word = "headers"
+	}
 	var name string
 	switch p.peek() {
 	case '.':
@@ -597,34 +618,78 @@ func (p *parser) parseHeader(start int) *node {
 			p.pos++
 		}
 		if ks == p.pos {
-			p.fail(ks, `expected a header name after "header.", found %s`, p.found(ks))
+			p.fail(ks, `expected a header name after "%s.", found %s`, word, p.found(ks))
 		}
 		name = p.src[ks:p.pos]
 	case '[':
-		p.pos++
-		p.skipSpace()
-		ks := p.pos
-		c := p.peek()
-		if c != '"' && c != '\'' && c != '`' {
-			p.fail(ks, `expected a header name in quotes, found %s`, p.found(ks))
-		}
-		name = p.parseString().lit.s
-		if !validHeaderName(name) {
-			p.fail(ks, "invalid header name %q", name)
-		}
-		p.skipSpace()
-		if p.peek() != ']' {
-			p.fail(p.pos, `expected "]", found %s`, p.found(p.pos))
-		}
-		p.pos++
+		name = p.bracketName("header")
 	default:
-		p.fail(start, `header needs a name: header.Content-Type or header["content-type"]`)
+		p.fail(start, `%s needs a name: %s.Content-Type or %s["content-type"]`, word, word, word)
 	}
 	if c := p.peek(); c == '.' || c == '[' {
 		p.fail(p.pos, "a header has no fields")
 	}
 	// Canonical at compile time, so a check is a plain map lookup.
-	return &node{op: nHeader, typ: tString, src: SourceHeader, key: textproto.CanonicalMIMEHeaderKey(name)}
+	return &node{op: op, typ: tString, src: SourceHeader, key: textproto.CanonicalMIMEHeaderKey(name)}
+}
+
+// bracketName reads ["name"], a header's or a cookie's: an RFC 9110 token.
+func (p *parser) bracketName(what string) string {
+	p.pos++ // '['
+	p.skipSpace()
+	ks := p.pos
+	c := p.peek()
+	if c != '"' && c != '\'' && c != '`' {
+		p.fail(ks, `expected a %s name in quotes, found %s`, what, p.found(ks))
+	}
+	name := p.parseString().lit.s
+	if !validHeaderName(name) {
+		p.fail(ks, "invalid %s name %q", what, name)
+	}
+	p.skipSpace()
+	if p.peek() != ']' {
+		p.fail(p.pos, `expected "]", found %s`, p.found(p.pos))
+	}
+	p.pos++
+	return name
+}
+
+// parseCookie reads cookie.name or cookie["name"]. A dotted name may hold
+// dots itself (cookie.connect.sid): cookies have no fields.
+func (p *parser) parseCookie(start int) *node {
+	var name string
+	switch p.peek() {
+	case '.':
+		p.pos++
+		ks := p.pos
+		name = p.src[ks : ks+dottedCookieLen(p.src[ks:])]
+		if name == "" {
+			p.fail(ks, `expected a cookie name after "cookie.", found %s (use cookie["..."] for names with other characters)`, p.found(ks))
+		}
+		p.pos += len(name)
+	case '[':
+		name = p.bracketName("cookie")
+	default:
+		p.fail(start, `cookie needs a name: cookie.session or cookie["session"]`)
+	}
+	if c := p.peek(); c == '.' || c == '[' {
+		p.fail(p.pos, "a cookie has no fields")
+	}
+	// Cookie names are case-sensitive: kept as written.
+	return &node{op: nCookie, typ: tString, src: SourceCookie, key: name}
+}
+
+// dottedCookieLen is the length of the cookie name that starts s in the
+// cookie.name form: letters, digits, _ - and inner dots.
+func dottedCookieLen(s string) int {
+	n := 0
+	for n < len(s) && (isWordByte(s[n]) || s[n] == '-' || s[n] == '.' && n > 0) {
+		n++
+	}
+	for n > 0 && s[n-1] == '.' {
+		n--
+	}
+	return n
 }
 
 // validHeaderName reports whether s is an RFC 9110 token.
@@ -697,6 +762,9 @@ func (p *parser) parseJSONPath(start int) *node {
 
 // parseCall reads the arguments of a function, after "(".
 func (p *parser) parseCall(name string, op opcode) *node {
+	if op == nHTML {
+		return p.parseHTML()
+	}
 	n := &node{op: op}
 	n.arg = p.parseTerm("in " + name + "(")
 	p.skipSpace()
@@ -733,11 +801,72 @@ func (p *parser) parseCall(name string, op opcode) *node {
 		}
 	case nExists:
 		n.typ = tBool
-		if !(a.op == nHeader || a.op == nMatch || a.op == nJSON && len(a.path.steps) > 0) {
-			p.fail(a.pos, "exists() takes a JSON path, a header or match(...), not %s", a.text)
+		switch {
+		case a.op == nHeader, a.op == nHeaders, a.op == nCookie, a.op == nMatch, a.op == nHTML:
+		case a.op == nJSON && len(a.path.steps) > 0:
+		default:
+			p.fail(a.pos, "exists() takes a JSON path, a header, a cookie, match(...) or html(...), not %s", a.text)
+		}
+	case nCount:
+		n.typ = tNumber
+		switch {
+		case a.op == nHeader, a.op == nHeaders, a.op == nHTML && a.attrLit == nil:
+		case a.op == nHTML:
+			p.fail(a.pos, `count() counts the elements a selector matches: write count(html(%s)) (a selector such as "a[href]" keeps those with an attribute)`, a.selLit.text)
+		case a.typ == tJSON:
+			p.fail(a.pos, "count() counts the values of a header or the matches of html(...); for a JSON array write len(%s)", a.text)
+		default:
+			p.fail(a.pos, "count() counts the values of a header or the matches of html(...), not %s", a.text)
 		}
 	}
 	return n
+}
+
+// parseHTML reads the arguments of html(, after "(": a CSS selector and
+// optionally an attribute name, both string literals, compiled now.
+func (p *parser) parseHTML() *node {
+	n := &node{op: nHTML, typ: tString, src: SourceHTML | SourceBody}
+	n.selLit = p.parseTerm("in html(")
+	n.sel = p.compileSelector(n.selLit)
+	p.skipSpace()
+	if p.peek() == ',' {
+		p.pos++
+		p.skipSpace()
+		a := p.parseTerm("in html(")
+		if a.op != nLit || a.typ != tString {
+			p.fail(a.pos, `html()'s second argument is an attribute name in quotes, like html("input[name=csrf]", "value"), found %s`, a.text)
+		}
+		if !validAttrName(a.lit.s) {
+			p.fail(a.pos, "invalid attribute name %s", strconv.Quote(a.lit.s))
+		}
+		n.attrLit = a
+		// The parser lower-cases HTML's attribute names.
+		n.key = strings.ToLower(a.lit.s)
+		p.skipSpace()
+	}
+	switch p.peek() {
+	case ')':
+		p.pos++
+	case ',':
+		p.fail(p.pos, "html() takes a CSS selector and, optionally, an attribute name")
+	default:
+		p.fail(p.pos, `expected ")" to close html(, found %s`, p.found(p.pos))
+	}
+	return n
+}
+
+// validAttrName reports whether s can be an HTML attribute's name: no
+// white space, quotes, "=", ">", "/" or control characters.
+func validAttrName(s string) bool {
+	if s == "" || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune("\"'>/=", r) {
+			return false
+		}
+	}
+	return true
 }
 
 // regexLiteral compiles the string literal n as a regular expression.

@@ -16,7 +16,8 @@ func (p *parser) checkCondition(n *node) {
 	case tBool, tJSON:
 		return
 	case tString:
-		if n.op == nHeader {
+		switch n.op {
+		case nHeader, nHeaders, nCookie, nHTML:
 			p.fail(n.pos, "%s is a string, not a condition (did you mean exists(%s)?)", n.text, n.text)
 		}
 		p.fail(n.pos, "%s is a string, not a condition: compare it with ==, contains, matches or in", n.text)
@@ -103,7 +104,7 @@ func (p *parser) compatible(l, r *node) {
 	}
 	if bad.typ == tNull {
 		hint := ""
-		if other.op == nHeader {
+		if other.op == nHeader || other.op == nHeaders || other.op == nCookie || other.op == nHTML {
 			hint = fmt.Sprintf(" (to check that it is absent, write !exists(%s))", other.text)
 		}
 		p.fail(bad.pos, "%s is %s and is never null%s", other.text, other.typ, hint)

@@ -46,9 +46,10 @@ var HTTPOperands = func() assert.Operands {
 	return ops
 }()
 
-// Builtins implements StepKind: status, headers, body and JSON.
+// Builtins implements StepKind: status, headers, body, JSON, the body as
+// HTML and the run's cookies.
 func (HTTPKind) Builtins() assert.Source {
-	return assert.SourceStatus | assert.SourceHeader | assert.SourceBody | assert.SourceJSON
+	return assert.SourceStatus | assert.SourceHeader | assert.SourceBody | assert.SourceJSON | assert.SourceHTML | assert.SourceCookie
 }
 
 // HTTPSpec is a decoded request: block, what an HTTP step sends. The

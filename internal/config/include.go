@@ -29,8 +29,12 @@ const maxIncludeDepth = 8
 // includeKeys are the fields of an include entry in a steps list.
 var includeKeys = []string{"include", "with", "as"}
 
-// includeFileKeys are the top-level fields of an included file.
+// includeFileKeys are the top-level fields of an included file (besides
+// x-... extensions, as in a flow file).
 var includeFileKeys = []string{"description", "params", "steps"}
+
+// paramKeys are the fields of a parameter's declaration.
+var paramKeys = []string{"default", "required", "description"}
 
 // param is one declared parameter of an included file.
 type param struct {
@@ -215,7 +219,7 @@ func (f *file) includeParams(n *yaml.Node) map[string]*param {
 			continue
 		}
 		pr := &param{name: p.name, at: f.pos(p.key), required: true}
-		o := f.object(p.val, "parameter", []string{"default", "required", "description"})
+		o := f.object(p.val, "parameter", paramKeys)
 		if d := o.get("default"); d != nil {
 			if s, ok := f.str(d, "a default value"); ok {
 				pr.def, pr.required = s, false

@@ -303,7 +303,8 @@ func operandList(k StepKind) string {
 	for _, s := range []struct {
 		src  assert.Source
 		name string
-	}{{assert.SourceStatus, "status"}, {assert.SourceHeader, "header.<name>"}, {assert.SourceBody, "body"}, {assert.SourceJSON, "json.<path>"}} {
+	}{{assert.SourceStatus, "status"}, {assert.SourceHeader, "header.<name>"}, {assert.SourceHeader, "headers.<name>"},
+		{assert.SourceBody, "body"}, {assert.SourceJSON, "json.<path>"}, {assert.SourceHTML, "html(<selector>)"}, {assert.SourceCookie, "cookie.<name>"}} {
 		if k.Builtins()&s.src != 0 {
 			names = append(names, s.name)
 		}

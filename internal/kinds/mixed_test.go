@@ -1,7 +1,6 @@
 package kinds_test
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -10,11 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/miekg/dns"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
-
 	"github.com/prober-dev/prober/internal/kinds/dnskind"
 	"github.com/prober-dev/prober/internal/kinds/grpckind"
 	"github.com/prober-dev/prober/internal/kinds/icmpkind"
@@ -22,32 +16,6 @@ import (
 	"github.com/prober-dev/prober/internal/kinds/tcpkind"
 	"github.com/prober-dev/prober/internal/kinds/tlskind"
 )
-
-// dnsServer answers api.test with 127.0.0.1 over UDP on loopback.
-func dnsServer(t *testing.T) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		if req.Question[0].Name == "api.test." {
-			rr, _ := dns.NewRR("api.test. 60 IN A 127.0.0.1")
-			m.Answer = append(m.Answer, rr)
-		} else {
-			m.Rcode = dns.RcodeNameError
-		}
-		_ = w.WriteMsg(m)
-	})}
-	started, done := make(chan struct{}), make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { defer close(done); _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown(); <-done })
-	return pc.LocalAddr().String()
-}
 
 // TestMixedFlow: one flow of dns, icmp, tls, tcp, grpc and HTTP steps,
 // values flowing from a dns answer, a tcp reply, a certificate and a
@@ -59,31 +27,8 @@ func TestMixedFlow(t *testing.T) {
 		io.WriteString(w, `{"ok": true}`)
 	}))
 	defer api.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			fmt.Fprint(c, "+OK redis-7\r\n")
-			c.Close()
-		}
-	}()
-	hs := health.NewServer()
-	hs.SetServingStatus("shop", healthgrpc.HealthCheckResponse_SERVING)
-	gs := grpc.NewServer()
-	healthgrpc.RegisterHealthServer(gs, hs)
-	gln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = gs.Serve(gln) }()
-	defer gs.Stop()
+	banner := kindtest.ServeBanner(t, "+OK redis-7\r\n")
+	healthAddr, _ := kindtest.ServeGRPCHealth(t, "shop")
 	apiAddr := strings.TrimPrefix(api.URL, "https://")
 	_, apiPort, _ := net.SplitHostPort(apiAddr)
 	flow := `name: mixed
@@ -91,7 +36,7 @@ tls: {insecure_skip_verify: true}
 vars: {svc: shop}
 steps:
   - name: resolve
-    dns: {name: api.test, server: "` + dnsServer(t) + `"}
+    dns: {name: api.test, server: "` + kindtest.ServeDNSA(t, "api.test.", "127.0.0.1") + `"}
     expect: [answers.count == 1, ttl == 60s]
     capture: {ip: 'match(answers, "^\\S+")'}
   - name: reach
@@ -102,10 +47,10 @@ steps:
     expect: [cert.expires_in > 24h]
     capture: {issuer: cert.issuer}
   - name: redis
-    tcp: {address: "` + ln.Addr().String() + `", reply: "\\r\\n"}
+    tcp: {address: "` + banner + `", reply: "\\r\\n"}
     capture: {version: 'match(body, "redis-(\\d+)")'}
   - name: health
-    grpc: {address: "` + gln.Addr().String() + `", service: "{{svc}}"}
+    grpc: {address: "` + healthAddr + `", service: "{{svc}}"}
     capture: {serving: serving}
   - name: report
     request: {url: "https://{{ip}}:` + apiPort + `/report", query: {v: "{{version}}", issuer: "{{issuer}}", serving: "{{serving}}"}}

@@ -49,6 +49,8 @@ func TestFailureClassTable(t *testing.T) {
 		{`json.id == "A"`, 200, []byte(`{"data":{"payment":{"state":"PAYMENT_FAILED"}}}`), false, result.SwallowedError},
 		{`json.id == "A"`, 200, []byte(`{"status":504,"message":"upstream"}`), false, result.SwallowedError},
 		{`json.id == "A"`, 200, []byte(`{"code":502}`), false, result.SwallowedError},
+		{`json.id == "A"`, 200, []byte(`{"code":10115,"status":200}`), false, result.Assertion}, // a postal code, not a status
+		{`json.id == "A"`, 200, []byte(`{"result":"running shoes"}`), false, result.Assertion},  // result is data
 		{`json.health == "UP"`, 200, []byte(`{"health":"?","status":"DOWN"}`), false, result.SwallowedError},
 		// body or JSON on a 2xx whose body says nothing of the kind: a value mismatch
 		{`json.price == 10`, 201, fine, false, result.Assertion},

@@ -226,6 +226,8 @@ func (h *httpStep) Execute(actx context.Context, x *Exchange) (result.Class, str
 	r.resp.Header = resp.Header
 	r.resp.Body = data
 	r.resp.Duration = end.Sub(start)
+	r.cookies = cookieView{jar: r.client.Jar, url: resp.Request.URL}
+	r.resp.Cookies = &r.cookies
 	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
 		if st.ReadsAttrs {
 			r.recordConn(resp.TLS, s, end)
@@ -278,6 +280,28 @@ func redirectChain(resp *http.Response) (string, int) {
 		fmt.Fprintf(&b, "%d %s", hops[i].StatusCode, shown)
 	}
 	return b.String(), len(hops) - 1
+}
+
+// cookieView is what cookie.NAME reads: the cookies the run's jar holds
+// for the URL the step's response came from (after its redirects), that
+// is, what the next request there would send. Set-Cookie of every
+// response, a followed redirect's included, is in the jar by then; a
+// cookie the server expired is gone. Looked up only when read.
+type cookieView struct {
+	jar http.CookieJar
+	url *url.URL
+}
+
+func (c *cookieView) Cookie(name string) (string, bool) {
+	if c.jar == nil || c.url == nil {
+		return "", false
+	}
+	for _, k := range c.jar.Cookies(c.url) {
+		if k.Name == name {
+			return k.Value, true
+		}
+	}
+	return "", false
 }
 
 // errNotVerified is the verification of a connection made with

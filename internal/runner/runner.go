@@ -271,6 +271,7 @@ type run struct {
 	redacts   bool
 	flowCtx   context.Context // the context of the step in progress (kinds' Classify)
 	noted     noted           // the last HTTP response, for keep
+	cookies   cookieView      // the HTTP response's cookies (resp.Cookies points here)
 	// x and xs are the attempt in progress's Exchange and the step it
 	// fills: the Exchange escapes (an interface call), so the run holds
 	// them rather than each attempt allocating them.

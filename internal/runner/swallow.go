@@ -16,10 +16,10 @@ const maxSwallowScan = 1 << 20
 // at objects down to maxSwallowDepth levels, not into arrays (a list of
 // past payments may hold a failed one without this answer being one):
 //
-//   - status, state, result, outcome, phase: a string with an error,
-//     failure or pending word ("error", "failed", "processing", "pending",
-//     "timeout", "declined", "down", ...), or a number >= 400;
-//   - code, status_code, statusCode: a number >= 400;
+//   - status, state, outcome, phase: a string with an error, failure or
+//     pending word ("error", "failed", "processing", "pending", "timeout",
+//     "declined", "down", ...), or an HTTP error status (400-599);
+//   - code, status_code, statusCode: an HTTP error status (400-599);
 //   - success, ok: false;
 //   - error, errors, fault, failure: present and not empty (null, false,
 //     "", [] and {} are empty).
@@ -43,19 +43,19 @@ func saysError(v any, depth int) bool {
 	}
 	for k, fv := range obj {
 		switch strings.ToLower(k) {
-		case "status", "state", "result", "outcome", "phase":
+		case "status", "state", "outcome", "phase":
 			switch x := fv.(type) {
 			case string:
 				if errorWord(x) {
 					return true
 				}
 			case float64:
-				if x >= 400 {
+				if errorStatus(x) {
 					return true
 				}
 			}
 		case "code", "status_code", "statuscode":
-			if x, ok := fv.(float64); ok && x >= 400 {
+			if x, ok := fv.(float64); ok && errorStatus(x) {
 				return true
 			}
 		case "success", "ok":
@@ -73,6 +73,10 @@ func saysError(v any, depth int) bool {
 	}
 	return false
 }
+
+// errorStatus tells a number that reads as an HTTP error status; a larger
+// one is more likely data (a product or postal code).
+func errorStatus(x float64) bool { return x >= 400 && x < 600 }
 
 func empty(v any) bool {
 	switch x := v.(type) {

@@ -60,6 +60,10 @@ type FaultSet struct {
 	SwallowErrors    bool     `json:"swallow_errors,omitempty"`    // shop answers 200 processing when the gateway fails
 	BlipRate         float64  `json:"blip_rate,omitempty"`         // fraction of shop /api requests answered 503
 	ResetConnections bool     `json:"reset_connections,omitempty"` // shop drops /api connections without answering
+	// The storefront's own (browser flows; storefront.go, hosted.go):
+	PageDelay       Duration `json:"page_delay,omitempty"`        // the storefront's pages answer this late
+	PayScriptError  bool     `json:"pay_script_error,omitempty"`  // the hosted payment page's script throws before wiring its pay button
+	PayButtonHidden bool     `json:"pay_button_hidden,omitempty"` // a consent overlay holds the pay button back
 	// omitzero because omitempty never omits a struct such as time.Time.
 	Until time.Time `json:"until,omitzero"` // the set expires at this time; zero = until cleared
 }
@@ -83,6 +87,8 @@ func (fs FaultSet) validate() error {
 		return errors.New("retry_after must not be negative")
 	case fs.BlipRate < 0 || fs.BlipRate > 1 || fs.BlipRate != fs.BlipRate:
 		return fmt.Errorf("blip_rate must be within 0..1, got %v", fs.BlipRate)
+	case fs.PageDelay < 0:
+		return errors.New("page_delay must not be negative")
 	}
 	return nil
 }
@@ -106,6 +112,15 @@ func overlay(base, o FaultSet) FaultSet {
 	}
 	if o.ResetConnections {
 		base.ResetConnections = true
+	}
+	if o.PageDelay != 0 {
+		base.PageDelay = o.PageDelay
+	}
+	if o.PayScriptError {
+		base.PayScriptError = true
+	}
+	if o.PayButtonHidden {
+		base.PayButtonHidden = true
 	}
 	if !o.Until.IsZero() {
 		base.Until = o.Until

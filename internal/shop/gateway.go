@@ -67,6 +67,7 @@ func NewGateway(faults *Faults, logger *slog.Logger) http.Handler {
 		{"GET /healthz", http.StatusOK, handleHealthz},
 		{"GET /metrics", http.StatusOK, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP},
 	}
+	routes = append(routes, g.hostedRoutes()...) // hosted.go
 	m := newHTTPMetrics(reg, "gateway", routes)
 	mux := http.NewServeMux()
 	for _, rt := range routes {

@@ -220,7 +220,8 @@ func (s *Shop) routes() http.Handler {
 		{"PUT /admin/faults", http.StatusOK, s.faults.handlePut(s.now)},
 		{"DELETE /admin/faults", http.StatusOK, s.faults.handleDelete},
 	}
-	s.http = newHTTPMetrics(s.reg, "shop", append(append([]route(nil), api...), ops...))
+	pages := s.storefrontRoutes() // storefront.go: the HTML storefront, faulted like the API
+	s.http = newHTTPMetrics(s.reg, "shop", append(append(append([]route(nil), api...), ops...), pages...))
 	s.gwReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shop_gateway_requests_total",
 		Help: "Calls from the shop to the payment gateway by outcome.",
@@ -243,6 +244,9 @@ func (s *Shop) routes() http.Handler {
 	}
 	for _, rt := range ops {
 		mux.HandleFunc(rt.pattern, rt.h)
+	}
+	for _, rt := range pages {
+		mux.Handle(rt.pattern, s.apiFaults(rt.h))
 	}
 	return instrument(s.log, s.http, mux)
 }

@@ -220,6 +220,8 @@ func TestFailures(t *testing.T) {
 	}{
 		{"script error", "- goto: " + first.URL + "/throws", "", result.ScriptError, "uncaught exception on the page: Error: boom at pay"},
 		{"script error expected", "- goto: " + first.URL + "/throws", "[console.errors == 1]", "", ""},
+		{"dead after a script error", "- goto: " + first.URL + "/throws\n        - click: \"#pay\"", "[console.errors == 0]", result.ScriptError,
+			`click "#pay" (flows/f.yaml:8:18): no visible element matched within the step's timeout; the page threw: Error: boom at pay`},
 		{"slow element", "- goto: " + first.URL + "/slow\n        - click: \"#pay\"", "", "", ""},
 		{"missing element", "- goto: " + first.URL + "/slow\n        - click: \"#nothing\"", "", result.SelectorTimeout, `click "#nothing" (flows/f.yaml:8:18): no visible element matched`},
 		{"text never seen", "- goto: " + first.URL + "/slow\n        - wait_for: {text: never}", "", result.Timeout, `wait_for text "never" (flows/f.yaml:8:21): not seen`},

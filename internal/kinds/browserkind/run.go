@@ -214,6 +214,12 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 	ev.mu.Lock()
 	exc := ev.exceptions
 	ev.mu.Unlock()
+	if (class == result.Timeout || class == result.SelectorTimeout) && len(exc) > 0 {
+		// What the action waited for never came after the page threw: the
+		// script is the likely cause (a pay button whose handler never got
+		// wired), whatever the flow expects of console.errors.
+		return result.ScriptError, msg + "; the page threw: " + exc[0]
+	}
 	if class == "" && len(exc) > 0 && !s.reads("console.errors") {
 		// As a customer would: the page broke. A flow that tolerates it
 		// says so with an expectation on console.errors.

@@ -135,7 +135,7 @@ func TestGRPCKind(t *testing.T) {
 			map[string]string{"grpc.status": "OK", "serving": "NOT_SERVING"}},
 		{"not serving, expected", "5s", `{address: "` + plain.addr + `", service: down}`, `    expect: 'serving == "NOT_SERVING"'` + "\n", result.OK, "", nil},
 		{"not serving, until", "5s", `{address: "` + plain.addr + `", service: down}`, "    until: {expect: 'serving == \"SERVING\"', within: 300ms, interval: 100ms}\n",
-			result.Assertion, `until serving == "SERVING": got "NOT_SERVING"`, nil},
+			result.Timeout, `until serving == "SERVING": got "NOT_SERVING"`, nil},
 		{"duration only", "5s", `{address: "` + plain.addr + `", service: down}`, "    expect: duration < 5s\n", result.Assertion, "serving NOT_SERVING", nil},
 		{"unknown service", "5s", `{address: "` + plain.addr + `", service: nope}`, "", result.Assertion,
 			`grpc.status NOT_FOUND "unknown service" (serving SERVICE_UNKNOWN)`,
