@@ -22,7 +22,9 @@ import (
 // holds on a noisy machine. Its CPU is the child's own (getrusage), so the
 // two do not count each other.
 
-// bareEnv makes the harness binary run the bare loop: "URL RATE DURATION".
+// bareEnv makes the harness binary run the bare loop: "URL RATE DURATION",
+// or "URL max DURATION WORKERS" for its maximum: WORKERS requests in
+// flight, each the moment the last ended.
 const bareEnv = "PROBER_LOAD_BARE"
 
 // bareResult is what the bare loop reports on its stdout.
@@ -45,17 +47,21 @@ func (b *bareResult) perRequest() time.Duration {
 // goroutine (as runs are), then its result as JSON on stdout.
 func runBare(spec string) error {
 	f := strings.Fields(spec)
-	if len(f) != 3 {
-		return fmt.Errorf("%s=%q: want URL RATE DURATION", bareEnv, spec)
+	if len(f) != 3 && !(len(f) == 4 && f[1] == "max") {
+		return fmt.Errorf("%s=%q: want URL RATE DURATION or URL max DURATION WORKERS", bareEnv, spec)
 	}
 	url := f[0]
-	rate, err := strconv.ParseFloat(f[1], 64)
-	if err != nil || rate <= 0 {
-		return fmt.Errorf("%s rate %q: %v", bareEnv, f[1], err)
-	}
 	d, err := time.ParseDuration(f[2])
 	if err != nil {
 		return fmt.Errorf("%s duration %q: %w", bareEnv, f[2], err)
+	}
+	workers, rate := 0, 0.0
+	if f[1] == "max" {
+		if workers, err = strconv.Atoi(f[3]); err != nil || workers <= 0 {
+			return fmt.Errorf("%s workers %q: %v", bareEnv, f[3], err)
+		}
+	} else if rate, err = strconv.ParseFloat(f[1], 64); err != nil || rate <= 0 {
+		return fmt.Errorf("%s rate %q: %v", bareEnv, f[1], err)
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	body := []byte(`{"user":"synthetic-1","password":"not-a-secret"}`)
@@ -85,6 +91,21 @@ func runBare(spec string) error {
 		mu.Unlock()
 	}
 	cpu0, t0 := processCPU(), time.Now()
+	if workers > 0 {
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Since(t0) < d {
+					wg.Add(1)
+					one()
+				}
+			}()
+		}
+		wg.Wait()
+		res.CPU, res.Wall = processCPU()-cpu0, time.Since(t0)
+		return json.NewEncoder(os.Stdout).Encode(&res)
+	}
 	tick := time.NewTicker(5 * time.Millisecond)
 	for now := range tick.C {
 		el := now.Sub(t0)
@@ -110,12 +131,22 @@ type bareChild struct {
 
 // startBare starts the bare loop against url at rate per second for d.
 func startBare(url string, rate float64, d time.Duration) (*bareChild, error) {
+	return startBareSpec(fmt.Sprintf("%s %g %s", url, rate, d))
+}
+
+// startBareMax starts the bare loop against url at its maximum, workers
+// requests in flight, for d.
+func startBareMax(url string, workers int, d time.Duration) (*bareChild, error) {
+	return startBareSpec(fmt.Sprintf("%s max %s %d", url, d, workers))
+}
+
+func startBareSpec(spec string) (*bareChild, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %g %s", bareEnv, url, rate, d))
+	cmd.Env = append(os.Environ(), bareEnv+"="+spec)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

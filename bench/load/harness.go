@@ -46,9 +46,15 @@ type options struct {
 	Reload       bool          // reload the configuration in the middle of the measured time
 	Metrics      string        // the metric level (probes.yaml's metrics:); "": the default
 	Bare         bool          // run the bare reference in a child process during the measured time
-	CPUProfile   string
-	MemProfile   string
-	Progress     io.Writer // one line per segment while running (nil: quiet)
+	// Saturate: after the measured time and the daemon's stop, the bare
+	// loop at its own maximum (as many requests in flight as the daemon's
+	// concurrency, each the moment the last ended) for as long, so the
+	// prober's sustained rate reads as a ratio of the bare client's on
+	// the same machine in the same run. Replaces the concurrent bare loop.
+	Saturate   bool
+	CPUProfile string
+	MemProfile string
+	Progress   io.Writer // one line per segment while running (nil: quiet)
 }
 
 func (o *options) defaults() {
@@ -257,6 +263,8 @@ type report struct {
 	readyCode   int         // /readyz at the end of the measured time
 	readyBody   string      // and what it said
 	bare        *bareResult // the bare reference (nil without -bare)
+	bareMax     *bareResult // the bare loop at its maximum (nil without -saturate)
+	bareWorkers int
 }
 
 // run performs one load run.
@@ -391,7 +399,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		defer pprof.StopCPUProfile()
 	}
 	var bare *bareChild
-	if o.Bare {
+	if o.Bare && !o.Saturate {
 		if bare, err = startBare(base+"/api/login", rep.expectedStepsPerSec(), o.Duration); err != nil {
 			return nil, err
 		}
@@ -488,8 +496,26 @@ func run(ctx context.Context, o options) (*report, error) {
 	if err := stop(); err != nil && !errors.Is(err, context.Canceled) {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
+	if o.Saturate {
+		rep.bareWorkers = o.Concurrency
+		if rep.bareWorkers <= 0 {
+			rep.bareWorkers = defaultConcurrency
+		}
+		progress("bare loop at its maximum, %d in flight, %s", rep.bareWorkers, o.Duration)
+		c, err := startBareMax(base+"/api/login", rep.bareWorkers, o.Duration)
+		if err != nil {
+			return nil, err
+		}
+		defer c.kill()
+		if rep.bareMax, err = c.wait(); err != nil {
+			return nil, err
+		}
+	}
 	return rep, nil
 }
+
+// defaultConcurrency is the daemon's default (config: concurrency).
+const defaultConcurrency = 16
 
 func writeHeapProfile(path string) error {
 	runtime.GC()

@@ -65,6 +65,7 @@ func main() {
 	flag.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile at the end (and FILE.configured before the first run)")
 	flag.StringVar(&o.Metrics, "metrics", "", "the metric level: default or detailed (every flow's series as before the levels)")
 	flag.BoolVar(&o.Bare, "bare", true, "run the bare reference (net/http, a new connection per request, same target and rate) in a child process during the measured time")
+	flag.BoolVar(&o.Saturate, "saturate", false, "after the measured time, the bare loop at its maximum (the daemon's concurrency in flight) for as long: the prober's sustained rate against the bare client's (replaces -bare's concurrent loop)")
 	quiet := flag.Bool("q", false, "no progress lines on stderr")
 	flag.Parse()
 

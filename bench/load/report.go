@@ -98,6 +98,12 @@ func (r *report) write(w io.Writer) {
 		row("bare net/http, a new connection per request, same target, rate and time (child process): CPU per request; ours/bare",
 			fmt.Sprintf("%s (%d requests, %d failed); **%s**", us(b.perRequest()), b.Requests, b.Failed, ratio), "≤ 1.5x at 100 checks/s")
 	}
+	if b := r.bareMax; b != nil && b.Wall > 0 {
+		rate := float64(b.Requests-b.Failed) / b.Wall.Seconds()
+		row(fmt.Sprintf("bare net/http at its maximum, %d in flight, a new connection per request, after the prober stopped, same target and time (child process): requests/s, CPU per request; ours/bare", r.bareWorkers),
+			fmt.Sprintf("%.1f/s (%d requests, %d failed), %s; **%.2fx** the rate, %.2fx the CPU", rate, b.Requests, b.Failed, us(b.perRequest()),
+				r.stepsPerSec()/rate, float64(r.cpuPerStep())/float64(max(b.perRequest(), 1))), "at saturation: ≥ 12,000 checks/s on 2 cores")
+	}
 	row("cores used, average", fmt.Sprintf("%.3f (%.1f CPU s in %.1f s)", r.cores(), r.cpu().Seconds(), r.measured().Seconds()), "< 0.5")
 	// The GC's share and the allocation rate say what a smaller GOGC or a
 	// GOMEMLIMIT near the live heap would cost.

@@ -109,6 +109,33 @@ type Step struct {
 	// Retries are the attempts the step's retry: made after a failed one
 	// (a 429, a 5xx, a refused connection), counted in Attempts.
 	Retries int `json:"retries,omitempty"`
+	// AttemptLog is each attempt of a step that made two or more (its
+	// retry: tries, its until polls), oldest first, the last MaxAttemptLog
+	// of them: Attempts-len(AttemptLog) earlier ones are only counted. It
+	// is nil for a step of one attempt, which is the step itself (its
+	// Start, Duration, HTTPStatus, Timings): most steps cost nothing more.
+	// Tracing reads it from the live run; the store does not keep it.
+	AttemptLog []Attempt `json:"-"`
+}
+
+// MaxAttemptLog bounds a step's AttemptLog: a long until poll keeps its
+// last attempts, not all of them.
+const MaxAttemptLog = 16
+
+// Attempt is one exchange of a step (a request sent, a connection made).
+type Attempt struct {
+	Start    time.Time
+	Duration time.Duration
+	// HTTPStatus is the attempt's response status, 0 without one.
+	HTTPStatus int32
+	// Resend is 0 for a first send and n for the step's retry: n; each
+	// until poll starts again at 0.
+	Resend int32
+	// Class is how the exchange failed: its transport class, or the
+	// status's class for a 4xx or 5xx (even one the step expected); ""
+	// when it got a response below 400.
+	Class   Class
+	Timings Timings
 }
 
 // Attr is one named fact a step kind recorded.

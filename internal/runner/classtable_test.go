@@ -52,6 +52,10 @@ func TestFailureClassTable(t *testing.T) {
 		{`json.id == "A"`, 200, []byte(`{"code":10115,"status":200}`), false, result.Assertion}, // a postal code, not a status
 		{`json.id == "A"`, 200, []byte(`{"result":"running shoes"}`), false, result.Assertion},  // result is data
 		{`json.health == "UP"`, 200, []byte(`{"health":"?","status":"DOWN"}`), false, result.SwallowedError},
+		{`json.values.order_status == "confirmed"`, 200, []byte(`{"values":{"order_status":"processing"}}`), false, result.SwallowedError},
+		{`json.id == "A"`, 200, []byte(`{"paymentState":"DECLINED"}`), false, result.SwallowedError},
+		{`json.id == "A"`, 200, []byte(`{"http-status":503}`), false, result.SwallowedError},
+		{`json.id == "A"`, 200, []byte(`{"estate":"pending sale"}`), false, result.Assertion}, // a word ending in "state" is no status
 		// body or JSON on a 2xx whose body says nothing of the kind: a value mismatch
 		{`json.price == 10`, 201, fine, false, result.Assertion},
 		{`len(json.items) > 0`, 200, fine, false, result.Assertion},

@@ -23,7 +23,16 @@ import (
 func (r *run) try(ctx context.Context, st *config.Step, exec Executor, s *result.Step, bound time.Time) (class result.Class, msg, note string) {
 	for n := 1; ; n++ {
 		s.Attempts++
+		// HTTPStatus is cleared for the attempt so that it shows this
+		// attempt's answer (an earlier one's otherwise), and put back
+		// when it got none, as the step reported before.
+		prev := s.HTTPStatus
+		s.HTTPStatus = 0
 		class, msg = r.attempt(ctx, st, exec, s)
+		r.logAttempt(s, class, n-1)
+		if s.HTTPStatus == 0 {
+			s.HTTPStatus = prev
+		}
 		rt := st.Retry
 		if rt == nil || n >= rt.Attempts {
 			return class, msg, ""
@@ -116,4 +125,30 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	return max(t.Sub(now), 0), true
+}
+
+// logAttempt records the attempt that just ended (r.x's) for the step's
+// attempt spans. The first is kept in the run, not the step: a step of one
+// attempt is its own record, and only a second attempt makes a log, of
+// the last result.MaxAttemptLog.
+func (r *run) logAttempt(s *result.Step, class result.Class, resend int) {
+	a := result.Attempt{Start: r.x.start, Duration: time.Since(r.x.start), HTTPStatus: int32(s.HTTPStatus),
+		Resend: int32(resend), Class: class, Timings: s.Timings}
+	if a.Class == "" && s.HTTPStatus >= 400 {
+		a.Class = StatusClass(s.HTTPStatus)
+	}
+	if s.Attempts == 1 {
+		r.first = a
+		return
+	}
+	if s.AttemptLog == nil {
+		s.AttemptLog = append(make([]result.Attempt, 0, 4), r.first)
+	}
+	switch l := s.AttemptLog; {
+	case len(l) == result.MaxAttemptLog:
+		s.AttemptLog = append(l[:0], l[1:]...)
+	case len(l) == cap(l): // grown by hand: append would round past the bound
+		s.AttemptLog = append(make([]result.Attempt, 0, min(2*cap(l), result.MaxAttemptLog)), l...)
+	}
+	s.AttemptLog = append(s.AttemptLog, a)
 }

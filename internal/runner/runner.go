@@ -289,6 +289,9 @@ type run struct {
 	token      string
 	tokenClass result.Class
 	tokenMsg   string
+	// first is the step in progress's first attempt, logged in the step
+	// only when a second one follows (see logAttempt).
+	first result.Attempt
 }
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}

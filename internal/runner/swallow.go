@@ -16,7 +16,8 @@ const maxSwallowScan = 1 << 20
 // at objects down to maxSwallowDepth levels, not into arrays (a list of
 // past payments may hold a failed one without this answer being one):
 //
-//   - status, state, outcome, phase: a string with an error, failure or
+//   - status, state, outcome, phase, or a name ending in one of them
+//     (order_status, paymentState): a string with an error, failure or
 //     pending word ("error", "failed", "processing", "pending", "timeout",
 //     "declined", "down", ...), or an HTTP error status (400-599);
 //   - code, status_code, statusCode: an HTTP error status (400-599);
@@ -42,8 +43,12 @@ func saysError(v any, depth int) bool {
 		return false
 	}
 	for k, fv := range obj {
-		switch strings.ToLower(k) {
-		case "status", "state", "outcome", "phase":
+		lk := strings.ToLower(k)
+		if statusKey(k, lk) {
+			lk = "status"
+		}
+		switch lk {
+		case "status":
 			switch x := fv.(type) {
 			case string:
 				if errorWord(x) {
@@ -69,6 +74,25 @@ func saysError(v any, depth int) bool {
 		}
 		if saysError(fv, depth+1) {
 			return true
+		}
+	}
+	return false
+}
+
+// statusWords name a field that holds a state; a key is status-like when
+// it is one of them or ends in one after a separator or a camel-case
+// hump: order_status, payment-state, paymentStatus (not "estate").
+var statusWords = []string{"status", "state", "outcome", "phase"}
+
+func statusKey(k, lower string) bool {
+	for _, w := range statusWords {
+		if lower == w {
+			return true
+		}
+		if n := len(lower) - len(w); n > 0 && lower[n:] == w {
+			if c := lower[n-1]; c == '_' || c == '-' || c == '.' || len(k) == len(lower) && k[n] >= 'A' && k[n] <= 'Z' {
+				return true
+			}
 		}
 	}
 	return false

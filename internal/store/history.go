@@ -51,17 +51,26 @@ const (
 // maxTraces bounds the trace ids kept per region's failing streak.
 const maxTraces = 5
 
-// counter counts good and total events in the tiers' rings, the two fine
+// counter counts total and bad events in the tiers' rings, the two fine
 // tiers (10s, 1m) in cells of type F and the coarse ones in C: a flow's
 // final runs (at most one a second) fit uint8 per 10s or 1m bucket and
 // uint16 per 10m or 1h bucket (3,600 an hour), a third less than uint16
-// throughout (10,000 flows: 6.8 MB, not 9.3); a dependency's calls, summed
-// over every flow calling it, are uint32 throughout. Cells saturate, never
+// throughout; a dependency's calls, summed over every flow calling it, are
+// uint32 throughout. The bad counts, in the same buckets, exist from the
+// first bad event: most flows never fail within 3 days, and their counts
+// are half the size (10,000 flows: 3.4 MB, not 6.8). Cells saturate, never
 // wrap. The zero value is empty and allocates on the first add.
 type counter[F uint8 | uint32, C uint16 | uint32] struct {
 	latest int64 // unix second of the newest event; the rings end there
-	fine   []F   // tiers 0 and 1, per bucket: good, total
+	fine   []F   // tiers 0 and 1, per bucket: total
 	coarse []C   // tiers 2 and 3
+	bad    *badCells[F, C]
+}
+
+// badCells are a counter's bad events, per bucket as its totals.
+type badCells[F uint8 | uint32, C uint16 | uint32] struct {
+	fine   []F
+	coarse []C
 }
 
 // fineTiers is how many of tiers are counted in F cells.
@@ -75,10 +84,16 @@ var tierOff = func() (off [len(tiers)]int64) {
 			o = 0
 		}
 		off[i] = o
-		o += 2 * tr.n
+		o += tr.n
 	}
 	return off
 }()
+
+// The lengths of fine and coarse.
+var (
+	fineCells   = tierOff[fineTiers-1] + tiers[fineTiers-1].n
+	coarseCells = tierOff[len(tiers)-1] + tiers[len(tiers)-1].n
+)
 
 func floorDiv(a, b int64) int64 {
 	q := a / b
@@ -96,43 +111,75 @@ func mod(a, b int64) int64 {
 	return m
 }
 
-// bump counts one event in bucket idx of tier i, saturating.
-func bump[T uint8 | uint16 | uint32](c []T, s int64, good bool) {
-	if c[s+1] != ^T(0) { // saturate both, never wrap
-		c[s+1]++
-		if good {
-			c[s]++
+// bump counts one event in cell s, saturating: a total at its maximum
+// counts neither (so bad never exceeds total). bad is nil only when good.
+func bump[T uint8 | uint16 | uint32](total, bad []T, s int64, good bool) {
+	if total[s] != ^T(0) {
+		total[s]++
+		if !good {
+			bad[s]++
 		}
 	}
 }
 
 func (k *counter[F, C]) slot(i int, idx int64) int64 {
-	return tierOff[i] + 2*mod(idx, tiers[i].n)
+	return tierOff[i] + mod(idx, tiers[i].n)
 }
 
 func (k *counter[F, C]) cell(i int, idx int64) (good, total int) {
 	s := k.slot(i, idx)
+	var bad int
 	if i < fineTiers {
-		return int(k.fine[s]), int(k.fine[s+1])
+		total = int(k.fine[s])
+		if k.bad != nil {
+			bad = int(k.bad.fine[s])
+		}
+	} else {
+		total = int(k.coarse[s])
+		if k.bad != nil {
+			bad = int(k.bad.coarse[s])
+		}
 	}
-	return int(k.coarse[s]), int(k.coarse[s+1])
+	return total - bad, total
+}
+
+// clear empties cell s of tier i.
+func (k *counter[F, C]) clear(i int, s int64) {
+	if i < fineTiers {
+		k.fine[s] = 0
+		if k.bad != nil {
+			k.bad.fine[s] = 0
+		}
+	} else {
+		k.coarse[s] = 0
+		if k.bad != nil {
+			k.bad.coarse[s] = 0
+		}
+	}
 }
 
 func (k *counter[F, C]) add(sec int64, good bool) {
 	if k.fine == nil {
-		k.fine = make([]F, tierOff[fineTiers-1]+2*tiers[fineTiers-1].n)
-		k.coarse = make([]C, tierOff[len(tiers)-1]+2*tiers[len(tiers)-1].n)
+		k.fine, k.coarse = make([]F, fineCells), make([]C, coarseCells)
 		k.latest = sec
 	} else if sec > k.latest {
 		k.advance(sec)
+	}
+	if !good && k.bad == nil {
+		k.bad = &badCells[F, C]{fine: make([]F, fineCells), coarse: make([]C, coarseCells)}
+	}
+	var badF []F
+	var badC []C
+	if k.bad != nil {
+		badF, badC = k.bad.fine, k.bad.coarse
 	}
 	for i, tr := range tiers {
 		idx := floorDiv(sec, tr.width)
 		if idx > floorDiv(k.latest, tr.width)-tr.n { // a late event may be older than the ring
 			if i < fineTiers {
-				bump(k.fine, k.slot(i, idx), good)
+				bump(k.fine, badF, k.slot(i, idx), good)
 			} else {
-				bump(k.coarse, k.slot(i, idx), good)
+				bump(k.coarse, badC, k.slot(i, idx), good)
 			}
 		}
 	}
@@ -143,12 +190,7 @@ func (k *counter[F, C]) advance(sec int64) {
 	for i, tr := range tiers {
 		old, now := floorDiv(k.latest, tr.width), floorDiv(sec, tr.width)
 		for idx := max(old+1, now-tr.n+1); idx <= now; idx++ {
-			s := k.slot(i, idx)
-			if i < fineTiers {
-				k.fine[s], k.fine[s+1] = 0, 0
-			} else {
-				k.coarse[s], k.coarse[s+1] = 0, 0
-			}
+			k.clear(i, k.slot(i, idx))
 		}
 	}
 	k.latest = sec

@@ -106,7 +106,7 @@ func (s *Store) copyHistory() *snapshot {
 		f, c := len(fine), len(coarse)
 		fine, coarse = append(fine, k.fine...), append(coarse, k.coarse...)
 		sn.flows = append(sn.flows, snapFlow{name: name, first: fd.hist.first,
-			counts: counter[uint8, uint16]{latest: k.latest, fine: fine[f:len(fine):len(fine)], coarse: coarse[c:len(coarse):len(coarse)]}})
+			counts: counter[uint8, uint16]{latest: k.latest, fine: fine[f:len(fine):len(fine)], coarse: coarse[c:len(coarse):len(coarse)], bad: k.bad.clone()}})
 	}
 	for name, d := range s.deps {
 		sd := snapDep{name: name, counts: d.counts.clone(), byRegion: make(map[string]*counter[uint32, uint32], len(d.byRegion))}
@@ -123,19 +123,38 @@ func (s *Store) copyHistory() *snapshot {
 }
 
 func (k *counter[F, C]) clone() counter[F, C] {
-	return counter[F, C]{latest: k.latest, fine: slices.Clone(k.fine), coarse: slices.Clone(k.coarse)}
+	return counter[F, C]{latest: k.latest, fine: slices.Clone(k.fine), coarse: slices.Clone(k.coarse), bad: k.bad.clone()}
 }
 
+func (b *badCells[F, C]) clone() *badCells[F, C] {
+	if b == nil {
+		return nil
+	}
+	return &badCells[F, C]{fine: slices.Clone(b.fine), coarse: slices.Clone(b.coarse)}
+}
+
+// appendTo encodes k as good, total per bucket (the encoding from before
+// the bad counts were kept apart: snapshots read either way).
 func (k *counter[F, C]) appendTo(b []byte) []byte {
 	if k.fine == nil {
 		return append(b, 0)
 	}
 	b = append(b, 1)
 	b = binary.AppendVarint(b, k.latest)
-	for _, v := range k.fine {
+	for s, v := range k.fine {
+		bad := F(0)
+		if k.bad != nil {
+			bad = k.bad.fine[s]
+		}
+		b = binary.AppendUvarint(b, uint64(v-bad))
 		b = binary.AppendUvarint(b, uint64(v))
 	}
-	for _, v := range k.coarse {
+	for s, v := range k.coarse {
+		bad := C(0)
+		if k.bad != nil {
+			bad = k.bad.coarse[s]
+		}
+		b = binary.AppendUvarint(b, uint64(v-bad))
 		b = binary.AppendUvarint(b, uint64(v))
 	}
 	return b
@@ -247,33 +266,35 @@ func decodeCounter[F uint8 | uint32, C uint16 | uint32](d *decoder, k *counter[F
 		d.fail("counter time %d", k.latest)
 		return
 	}
-	fine := make([]F, tierOff[fineTiers-1]+2*tiers[fineTiers-1].n)
-	coarse := make([]C, tierOff[len(tiers)-1]+2*tiers[len(tiers)-1].n)
+	fine, coarse := make([]F, fineCells), make([]C, coarseCells)
+	bad := &badCells[F, C]{fine: make([]F, fineCells), coarse: make([]C, coarseCells)}
+	anyBad := false
 	for i := range fine {
-		v := d.uvarint()
-		if uint64(F(v)) != v {
-			d.fail("cell value %d", v)
+		good, total := d.uvarint(), d.uvarint()
+		if uint64(F(total)) != total {
+			d.fail("cell value %d", total)
 		}
-		fine[i] = F(v)
+		if good > total {
+			d.fail("more good than total")
+		}
+		fine[i], bad.fine[i] = F(total), F(total-good)
+		anyBad = anyBad || good != total
 	}
 	for i := range coarse {
-		v := d.uvarint()
-		if uint64(C(v)) != v {
-			d.fail("cell value %d", v)
+		good, total := d.uvarint(), d.uvarint()
+		if uint64(C(total)) != total {
+			d.fail("cell value %d", total)
 		}
-		coarse[i] = C(v)
-	}
-	for i := 0; i+1 < len(fine); i += 2 {
-		if fine[i] > fine[i+1] {
+		if good > total {
 			d.fail("more good than total")
 		}
-	}
-	for i := 0; i+1 < len(coarse); i += 2 {
-		if coarse[i] > coarse[i+1] {
-			d.fail("more good than total")
-		}
+		coarse[i], bad.coarse[i] = C(total), C(total-good)
+		anyBad = anyBad || good != total
 	}
 	k.fine, k.coarse = fine, coarse
+	if anyBad {
+		k.bad = bad
+	}
 }
 
 // decodeHistory reads a snapshot.
@@ -345,17 +366,13 @@ func (k *counter[F, C]) dropBefore(cutoff int64) bool {
 		for idx := head - tr.n + 1; idx <= head; idx++ {
 			s := k.slot(i, idx)
 			if (idx+1)*tr.width <= cutoff {
-				if i < fineTiers {
-					k.fine[s], k.fine[s+1] = 0, 0
-				} else {
-					k.coarse[s], k.coarse[s+1] = 0, 0
-				}
+				k.clear(i, s)
 				continue
 			}
 			if i < fineTiers {
-				left = left || k.fine[s+1] > 0
+				left = left || k.fine[s] > 0
 			} else {
-				left = left || k.coarse[s+1] > 0
+				left = left || k.coarse[s] > 0
 			}
 		}
 	}

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/prober-dev/prober/internal/config"
@@ -21,7 +21,9 @@ import (
 // out the exporter takes from OTEL_EXPORTER_OTLP_TRACES_* and
 // OTEL_EXPORTER_OTLP_* (endpoint, headers, certificate, timeout): c wins.
 // It does not connect: an endpoint that is down shows in the exports.
-func NewExporter(ctx context.Context, c *config.Tracing) (sdktrace.SpanExporter, error) {
+// It is the exporter's client, which sends OTLP messages: the Tracer
+// writes them itself (see the package comment).
+func NewExporter(_ context.Context, c *config.Tracing) (otlptrace.Client, error) {
 	var tlsCfg *tls.Config
 	if len(c.CAPEM) > 0 {
 		pool, err := x509.SystemCertPool()
@@ -52,11 +54,7 @@ func NewExporter(ctx context.Context, c *config.Tracing) (sdktrace.SpanExporter,
 		if headers != nil {
 			opts = append(opts, otlptracegrpc.WithHeaders(headers))
 		}
-		exp, err := otlptracegrpc.New(ctx, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("tracing: creating the OTLP gRPC exporter: %w", err)
-		}
-		return exp, nil
+		return otlptracegrpc.NewClient(opts...), nil
 	case "http", "":
 		opts := []otlptracehttp.Option{otlptracehttp.WithTimeout(10 * time.Second)}
 		if c.Endpoint != "" {
@@ -71,11 +69,7 @@ func NewExporter(ctx context.Context, c *config.Tracing) (sdktrace.SpanExporter,
 		if headers != nil {
 			opts = append(opts, otlptracehttp.WithHeaders(headers))
 		}
-		exp, err := otlptracehttp.New(ctx, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("tracing: creating the OTLP HTTP exporter: %w", err)
-		}
-		return exp, nil
+		return otlptracehttp.NewClient(opts...), nil
 	}
 	return nil, fmt.Errorf("tracing: unknown protocol %q (want http or grpc)", c.Protocol)
 }

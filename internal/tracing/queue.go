@@ -8,21 +8,34 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
-// queue is the span processor: ended spans go into a bounded channel that
-// one goroutine drains into batched exports. OnEnd never waits: when the
-// channel is full (the exporter is down or slow) the span is dropped and
+// queue holds the spans of runs: they go into a bounded buffer that
+// one goroutine drains into batched exports. add never waits: when the
+// buffer is full (the exporter is down or slow) the span is dropped and
 // counted, so an outage of the tracing backend never slows a run. The
 // SDK's BatchSpanProcessor drops the same way but does not say how many.
+//
+// The buffer is a slice under a mutex, not a channel: a channel send
+// wakes the parked exporter goroutine for every span, and those wake-ups
+// (futex calls, a context switch on a busy machine) cost more CPU than
+// making the span. The exporter is woken once a batch is full, or by its
+// ticker.
 type queue struct {
-	exp      sdktrace.SpanExporter
-	ch       chan sdktrace.ReadOnlySpan
+	upload   func(context.Context, [][]byte) error
+	size     int
 	batch    int
 	interval time.Duration
 	timeout  time.Duration
 	log      *slog.Logger
+
+	mu sync.Mutex
+	// ring holds the pending spans, n of them from head: a ring, so that
+	// taking a batch from the front copies the batch, not the rest.
+	ring    [][]byte
+	head, n int
+	stopped bool
+	kick    chan struct{} // 1: a batch is full
 
 	dropped atomic.Uint64
 	counter prometheus.Counter
@@ -39,12 +52,11 @@ type queue struct {
 // logEvery rate-limits the log line about dropped spans.
 const logEvery = time.Minute
 
-func newQueue(o Options) *queue {
-	q := &queue{exp: o.Exporter, batch: o.Batch, interval: o.Interval, timeout: o.ExportTimeout, log: o.Logger,
-		flush: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
-	size := o.Queue
-	if size <= 0 {
-		size = 4096
+func newQueue(o Options, upload func(context.Context, [][]byte) error) *queue {
+	q := &queue{upload: upload, size: o.Queue, batch: o.Batch, interval: o.Interval, timeout: o.ExportTimeout, log: o.Logger,
+		kick: make(chan struct{}, 1), flush: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	if q.size <= 0 {
+		q.size = 4096
 	}
 	if q.batch <= 0 {
 		q.batch = 512
@@ -58,7 +70,7 @@ func newQueue(o Options) *queue {
 	if q.log == nil {
 		q.log = slog.New(slog.DiscardHandler)
 	}
-	q.ch = make(chan sdktrace.ReadOnlySpan, size)
+	q.ring = make([][]byte, q.size)
 	q.counter = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "prober_trace_spans_dropped_total",
 		Help: "Spans of runs not exported: the export queue was full or the export failed.",
@@ -71,20 +83,28 @@ func newQueue(o Options) *queue {
 	return q
 }
 
-func (q *queue) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
-
-func (q *queue) OnEnd(s sdktrace.ReadOnlySpan) {
-	if !s.SpanContext().IsSampled() {
+// add queues a run's spans, as many as there is room for.
+func (q *queue) add(spans [][]byte) {
+	q.mu.Lock()
+	if q.stopped {
+		q.mu.Unlock()
+		q.drop(len(spans), "stopped", nil)
 		return
 	}
-	select {
-	case <-q.stop:
-		q.drop(1, "stopped", nil)
-	default:
+	room := min(len(spans), len(q.ring)-q.n)
+	for _, s := range spans[:room] {
+		q.ring[(q.head+q.n)%len(q.ring)] = s
+		q.n++
+	}
+	full := q.n >= q.batch
+	q.mu.Unlock()
+	if room < len(spans) {
+		q.drop(len(spans)-room, "queue full", nil)
+	}
+	if full {
 		select {
-		case q.ch <- s:
-		default:
-			q.drop(1, "queue full", nil)
+		case q.kick <- struct{}{}:
+		default: // already kicked
 		}
 	}
 }
@@ -104,52 +124,61 @@ func (q *queue) drop(n int, why string, err error) {
 	q.log.Warn("trace_spans_dropped", args...)
 }
 
+// take moves at most a batch of the oldest pending spans into buf, only a
+// whole batch unless partial: the spans it leaves stay counted in the
+// queue's bound while the export runs.
+func (q *queue) take(buf [][]byte, partial bool) [][]byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := min(q.n, q.batch)
+	buf = buf[:0]
+	if n == 0 || n < q.batch && !partial {
+		return buf
+	}
+	for range n {
+		buf = append(buf, q.ring[q.head])
+		q.ring[q.head] = nil
+		q.head = (q.head + 1) % len(q.ring)
+	}
+	q.n -= n
+	return buf
+}
+
 func (q *queue) loop() {
 	defer close(q.done)
-	buf := make([]sdktrace.ReadOnlySpan, 0, q.batch)
+	buf := make([][]byte, 0, q.batch)
 	tick := time.NewTicker(q.interval)
 	defer tick.Stop()
-	export := func() {
-		if len(buf) == 0 {
-			return
-		}
-		ctx, cancel := context.WithTimeout(q.base, q.timeout)
-		err := q.exp.ExportSpans(ctx, buf)
-		cancel()
-		if err != nil {
-			q.drop(len(buf), "export failed", err)
-		}
-		clear(buf)
-		buf = buf[:0]
-	}
-	drain := func() {
+	// export sends batches while there are (whole ones unless partial).
+	export := func(partial bool) {
 		for {
-			select {
-			case s := <-q.ch:
-				buf = append(buf, s)
-				if len(buf) >= q.batch {
-					export()
-				}
-			default:
-				export()
+			buf = q.take(buf, partial)
+			if len(buf) == 0 {
 				return
 			}
+			ctx, cancel := context.WithTimeout(q.base, q.timeout)
+			err := q.upload(ctx, buf)
+			cancel()
+			if err != nil {
+				q.drop(len(buf), "export failed", err)
+			}
+			clear(buf)
 		}
 	}
 	for {
 		select {
-		case s := <-q.ch:
-			buf = append(buf, s)
-			if len(buf) >= q.batch {
-				export()
-			}
+		case <-q.kick:
+			export(false)
 		case <-tick.C:
-			export()
+			export(true)
 		case f := <-q.flush:
-			drain()
+			export(true)
 			close(f)
 		case <-q.stop:
-			drain()
+			q.mu.Lock()
+			q.stopped = true
+			q.mu.Unlock()
+			export(true)
 			return
 		}
 	}
@@ -173,8 +202,8 @@ func (q *queue) ForceFlush(ctx context.Context) error {
 	}
 }
 
-// Shutdown exports what is queued and stops the exporter, within ctx: past
-// it the export in flight is abandoned (its spans counted as dropped).
+// Shutdown exports what is queued, within ctx: past it the export in
+// flight is abandoned (its spans counted as dropped).
 func (q *queue) Shutdown(ctx context.Context) error {
 	q.stopOnce.Do(func() { close(q.stop) })
 	var err error
@@ -186,8 +215,5 @@ func (q *queue) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 	}
 	q.cancel()
-	if e := q.exp.Shutdown(ctx); err == nil {
-		err = e
-	}
 	return err
 }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -181,8 +180,8 @@ func TestRunExported(t *testing.T) {
 
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if len(rc.spans) != 3 {
-		t.Fatalf("got %d spans, want 3 (run, login, pay)", len(rc.spans))
+	if len(rc.spans) != 5 {
+		t.Fatalf("got %d spans, want 5 (run, login, pay and an attempt of each)", len(rc.spans))
 	}
 	for _, b := range rc.raw {
 		if strings.Contains(string(b), apiKey) {
@@ -193,8 +192,13 @@ func TestRunExported(t *testing.T) {
 		t.Errorf("service.name = %q, want prober", name)
 	}
 	byName := map[string]*tracepb.Span{}
+	attempt := map[string]*tracepb.Span{} // by the parent's id
 	for _, s := range rc.spans {
-		byName[s.Name] = s
+		if s.Name == "POST" {
+			attempt[hex.EncodeToString(s.ParentSpanId)] = s
+		} else {
+			byName[s.Name] = s
+		}
 		if got := hex.EncodeToString(s.TraceId); got != run.TraceID {
 			t.Errorf("span %s: trace id %s, want the run's %s", s.Name, got, run.TraceID)
 		}
@@ -258,8 +262,14 @@ func TestRunExported(t *testing.T) {
 		span *tracepb.Span
 		want []string
 	}{{login, []string{"connect done", "first byte"}}, {pay, []string{"connection reused", "first byte", "failure"}}} {
+		// The phases are the attempt's, the failures the step's.
 		events := map[string]bool{}
-		for _, e := range tc.span.Events {
+		a := attempt[hex.EncodeToString(tc.span.SpanId)]
+		if a == nil {
+			t.Errorf("%s has no attempt span", tc.span.Name)
+			continue
+		}
+		for _, e := range append(tc.span.Events, a.Events...) {
 			events[e.Name] = true
 		}
 		for _, e := range tc.want {
@@ -317,9 +327,9 @@ func TestSampling(t *testing.T) {
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	runs := len(rc.spans) / 2
-	if len(rc.spans)%2 != 0 || runs < n/4 || runs > 3*n/4 {
-		t.Errorf("exported %d spans of %d two-span runs, want whole runs, about half", len(rc.spans), n)
+	runs := len(rc.spans) / 3
+	if len(rc.spans)%3 != 0 || runs < n/4 || runs > 3*n/4 {
+		t.Errorf("exported %d spans of %d three-span runs, want whole runs, about half", len(rc.spans), n)
 	}
 }
 
@@ -338,12 +348,13 @@ func fakeRun(i int) *result.Run {
 // backend that accepts connections and never answers.
 type blockingExporter struct{ exports chan int }
 
-func (b *blockingExporter) ExportSpans(ctx context.Context, s []sdktrace.ReadOnlySpan) error {
-	b.exports <- len(s)
+func (b *blockingExporter) UploadTraces(ctx context.Context, rs []*tracepb.ResourceSpans) error {
+	b.exports <- len(rs[0].ScopeSpans[0].Spans)
 	<-ctx.Done()
 	return ctx.Err()
 }
-func (b *blockingExporter) Shutdown(context.Context) error { return nil }
+func (b *blockingExporter) Start(context.Context) error { return nil }
+func (b *blockingExporter) Stop(context.Context) error  { return nil }
 
 // TestOutageNeverWaits: with the exporter hanging, observing runs takes no
 // time at all (synctest's clock would move if Observe waited on the
@@ -361,7 +372,7 @@ func TestOutageNeverWaits(t *testing.T) {
 		}
 		start := time.Now()
 		tr.Observe(fakeRun(0))
-		synctest.Wait() // its 2 spans are the batch stuck in the export
+		synctest.Wait() // 2 of its 3 spans are the batch stuck in the export
 		for i := 1; i < 50; i++ {
 			tr.Observe(fakeRun(i))
 		}
@@ -369,18 +380,18 @@ func TestOutageNeverWaits(t *testing.T) {
 		if d := time.Since(start); d != 0 {
 			t.Errorf("observing 50 runs took %s of the clock, want none", d)
 		}
-		// 100 spans: one batch of 2 is stuck in the export, 4 wait in the
-		// queue, the rest are dropped.
-		if got := tr.Dropped(); got != 94 {
-			t.Errorf("dropped %d spans, want 94", got)
+		// 150 spans (run, step, attempt): one batch of 2 is stuck in the
+		// export, 4 wait in the queue, the rest are dropped.
+		if got := tr.Dropped(); got != 144 {
+			t.Errorf("dropped %d spans, want 144", got)
 		}
-		if got := testutil.ToFloat64(tr.q.counter); got != 94 {
-			t.Errorf("prober_trace_spans_dropped_total = %v, want 94", got)
+		if got := testutil.ToFloat64(tr.q.counter); got != 144 {
+			t.Errorf("prober_trace_spans_dropped_total = %v, want 144", got)
 		}
 		if n, err := testutil.GatherAndCount(reg, "prober_trace_spans_dropped_total"); n != 1 || err != nil {
 			t.Errorf("metric registered %d times (%v), want once", n, err)
 		}
-		// One line for the 94 drops: the log is rate-limited.
+		// One line for the 144 drops: the log is rate-limited.
 		if n := strings.Count(logged.String(), `"msg":"trace_spans_dropped"`); n != 1 {
 			t.Errorf("%d trace_spans_dropped lines, want 1:\n%s", n, logged.String())
 		}
@@ -502,8 +513,8 @@ func TestGRPC(t *testing.T) {
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if len(rc.spans) != 2 || hex.EncodeToString(rc.spans[0].TraceId) != run.TraceID {
-		t.Fatalf("got %d spans, want the run's 2", len(rc.spans))
+	if len(rc.spans) != 3 || hex.EncodeToString(rc.spans[0].TraceId) != run.TraceID {
+		t.Fatalf("got %d spans, want the run's 3", len(rc.spans))
 	}
 	if got := rc.md.Get("x-api-key"); len(got) != 1 || got[0] != apiKey {
 		t.Errorf("x-api-key metadata %q, want the configured header", got)
@@ -531,8 +542,8 @@ func TestEnvironment(t *testing.T) {
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if len(rc.spans) != 2 {
-		t.Fatalf("got %d spans at OTEL_EXPORTER_OTLP_ENDPOINT, want 2", len(rc.spans))
+	if len(rc.spans) != 3 {
+		t.Fatalf("got %d spans at OTEL_EXPORTER_OTLP_ENDPOINT, want 3", len(rc.spans))
 	}
 	if v, _ := attr(rc.res[0], "service.name"); v != "prober-eu" {
 		t.Errorf("service.name = %q, want OTEL_SERVICE_NAME's", v)
