@@ -78,6 +78,22 @@ if [ "${PROBER_TOFU:-}" = 1 ]; then
   export PROBER_TOFU_BIN="$tofu"
 fi
 
+# Jaeger all-in-one (v2) for e2e/tracing_test.go, built from the Go module
+# proxy like OpenTofu above (its go.mod has replace directives too) and
+# kept in ~/.cache/prober-tools. Cold, about 11 CPU-minutes (an hour of
+# wall time on 2 cores shared with other builds); nothing warm.
+JAEGER_VERSION="${JAEGER_VERSION:-v1.75.0}"
+jaeger="${XDG_CACHE_HOME:-$HOME/.cache}/prober-tools/jaeger-${JAEGER_VERSION}"
+if [ ! -x "$jaeger" ]; then
+  echo "== building Jaeger ${JAEGER_VERSION} (from the Go module proxy, for the tracing e2e test)"
+  (cd "$(mktemp -d)" && GOFLAGS= go mod download "github.com/jaegertracing/jaeger@${JAEGER_VERSION}")
+  mkdir -p "$(dirname "$jaeger")"
+  (cd "$(go env GOMODCACHE)/github.com/jaegertracing/jaeger@${JAEGER_VERSION}" &&
+    GOFLAGS=-buildvcs=false GOWORK=off go build -trimpath -o "$jaeger.tmp" ./cmd/jaeger)
+  mv "$jaeger.tmp" "$jaeger"
+fi
+export PROBER_JAEGER_BIN="$jaeger" PROBER_REQUIRE_JAEGER=1
+
 echo "== go test -race (unit and e2e)"
 go test -race -count=1 -timeout 20m ./...
 

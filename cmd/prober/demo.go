@@ -135,6 +135,16 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		ln.Close()
 		return err
 	}
+	// With tracing on, the demo's shop and gateway send their spans to the
+	// same backend, so a probe's trace holds the backend's side too.
+	if tc := d.Config().Tracing; tc != nil {
+		exp, err := sandboxExporter(ctx, tc)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("demo: the sandbox shop's spans: %w", err)
+		}
+		sb.Trace(exp)
+	}
 	base := "http://" + ln.Addr().String()
 	printBanner(stdout, d.Config(), base, sb, *dir, caFile, ownPassword)
 	printBrowserNote(stdout, sb.ShopURL, chromium, findErr, withBrowser)

@@ -9,7 +9,12 @@ import (
 	"os"
 	"time"
 
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/shop"
+	"github.com/prober-dev/prober/internal/tracing"
 )
 
 // cmdShop serves the sandbox shop and its fake bank gateway, for trying flows
@@ -47,6 +52,16 @@ func cmdShop(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("starting the sandbox shop: %w", err)
 	}
+	// Spans only when an OTLP endpoint is configured the standard way.
+	exp, err := shopExporter(ctx, os.Getenv)
+	if err != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return errors.Join(err, sb.Close(cctx))
+	}
+	if exp != nil {
+		sb.Trace(exp)
+	}
 	if *caFile != "" {
 		if err := os.WriteFile(*caFile, sb.CAPEM, 0o644); err != nil {
 			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -60,4 +75,47 @@ func cmdShop(args []string, stdout, stderr io.Writer) error {
 	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return sb.Close(cctx)
+}
+
+// shopExporter is the OTLP exporter of the sandbox's spans when
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT is set
+// (the exporter reads them, and the other OTEL_EXPORTER_OTLP_* variables,
+// itself), with OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL's grpc or
+// http/protobuf; nil when neither endpoint is set: tracing off.
+func shopExporter(ctx context.Context, getenv func(string) string) (sdktrace.SpanExporter, error) {
+	if getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" {
+		return nil, nil
+	}
+	proto := getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	if proto == "" {
+		proto = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	c := &config.Tracing{Protocol: "http"}
+	switch proto {
+	case "", "http/protobuf":
+	case "grpc":
+		c.Protocol = "grpc"
+	default:
+		return nil, usageError{fmt.Errorf("shop: OTEL_EXPORTER_OTLP_PROTOCOL %q: want grpc or http/protobuf", proto)}
+	}
+	exp, err := sandboxExporter(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("shop: %w", err)
+	}
+	return exp, nil
+}
+
+// sandboxExporter is the OpenTelemetry SDK exporter of the sandbox's
+// spans, over the OTLP client that c describes (the prober's own spans
+// skip the SDK's exporter; the shop's are made by the SDK).
+func sandboxExporter(ctx context.Context, c *config.Tracing) (sdktrace.SpanExporter, error) {
+	client, err := tracing.NewExporter(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	exp, err := otlptrace.New(ctx, client)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: starting the OTLP exporter: %w", err)
+	}
+	return exp, nil
 }

@@ -94,6 +94,12 @@ func Load(fsys fs.FS, name string, o Options) (cfg *Config, err error) {
 		}
 		if len(l.errs) > 0 {
 			cfg, err = nil, l.finalErrors()
+			return
+		}
+		for _, k := range l.stepKinds {
+			if c, ok := k.(Configured); ok && cfg != nil {
+				c.Configure(cfg)
+			}
 		}
 	}()
 	return l.load(name), nil
@@ -192,7 +198,7 @@ func (l *loader) load(name string) *Config {
 	if root == nil || !f.isMapping(root, path.Base(name)) {
 		return nil
 	}
-	o := f.topObject(root, path.Base(name), append([]string{"region", "listen", "concurrency", "store", "history", "defaults", "vars", "secrets", "flows", "metrics", "tracing"}, topLevelAlerting...))
+	o := f.topObject(root, path.Base(name), append([]string{"region", "listen", "concurrency", "browser_concurrency", "store", "history", "defaults", "vars", "secrets", "flows", "metrics", "tracing"}, topLevelAlerting...))
 	l.setRegion(cfg, f, o.get("region"))
 	if n := o.get("listen"); n != nil {
 		if s, ok := f.plain(n, "a host:port address", "listen cannot use {{...}}"); ok && checkListen(f, n, s) {
@@ -202,6 +208,11 @@ func (l *loader) load(name string) *Config {
 	if n := o.get("concurrency"); n != nil {
 		if v, ok := f.integer(n, "concurrency", 1, 10000); ok {
 			cfg.Concurrency = int(v)
+		}
+	}
+	if n := o.get("browser_concurrency"); n != nil {
+		if v, ok := f.integer(n, "browser_concurrency", 1, 64); ok {
+			cfg.BrowserConcurrency = int(v)
 		}
 	}
 	if n := o.get("store"); n != nil {

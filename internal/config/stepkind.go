@@ -260,6 +260,15 @@ func (b *StepBlock) Pos(key string) Pos {
 	return b.f.pos(n)
 }
 
+// Configured is an optional interface of a StepKind with settings of
+// its own in probes.yaml (the browser kind's browser_concurrency): Load
+// calls Configure with every configuration it loads without errors, so a
+// reload's new settings reach the kind before its flows run.
+type Configured interface {
+	StepKind
+	Configure(cfg *Config)
+}
+
 // checkStepKinds reports kinds registered twice or over a step's own keys:
 // a programming error, caught by any load.
 func (l *loader) checkStepKinds() error {

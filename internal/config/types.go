@@ -28,6 +28,11 @@ type Config struct {
 	Metrics string
 	// Tracing exports runs as OpenTelemetry spans; nil (the default) is off.
 	Tracing *Tracing
+
+	// BrowserConcurrency is browser_concurrency: the most runs with a
+	// browser context open at once (the browser kind's Configure reads
+	// it); 0 when not set, the kind's default.
+	BrowserConcurrency int
 }
 
 // StoreConfig bounds the in-memory store of recent results.

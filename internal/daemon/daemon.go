@@ -213,6 +213,8 @@ func New(o Options) (*Daemon, error) {
 		Region:  cfg.Region,
 		Version: o.Version,
 		Source:  d,
+		// Failed browser steps' screenshots, the newest the store keeps.
+		Screenshots: d.store.Screenshot,
 		// The per-flow families are streamed from the metrics' records; the
 		// rest of the registry is gathered. OpenMetrics is negotiated:
 		// exemplars (trace ids) are only served in it.
@@ -640,7 +642,7 @@ func Shapes(cfg *config.Config) []metrics.FlowShape {
 		for _, st := range slices.Concat(f.Steps, f.Cleanup) {
 			b, read := bounds[hist{f.Name, st.Name}]
 			out[i].Steps = append(out[i].Steps, metrics.StepShape{Name: st.Name, Dependency: st.Dependency,
-				Bounds: b, Histogram: read, Cert: handshakes(st, f.Vars)})
+				Bounds: b, Histogram: read, Cert: handshakes(st, f.Vars), Retry: st.Retry != nil})
 		}
 	}
 	return out

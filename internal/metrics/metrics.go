@@ -103,6 +103,7 @@ const (
 	famDependency
 	famDependencyFailures
 	famCertExpiry
+	famStepRetries
 	nFamilies
 
 	allFamilies = nFamilies // appendFlow: every family
@@ -144,6 +145,9 @@ var familyInfo = [nFamilies]struct {
 	famCertExpiry: {"prober_cert_expiry_timestamp_seconds",
 		"Unix time at which the leaf certificate of the step's last TLS handshake (tls steps, HTTPS requests) expires (its not-after), by the host it was read from.",
 		dto.MetricType_GAUGE, []string{"flow", "step", "host"}},
+	famStepRetries: {"prober_step_retries_total",
+		"Requests that a step's retry: block sent again after a failed attempt (a 429, a 5xx, a refused connection), in every run, retried runs included; until polls are not counted. Exists only for steps with a retry: block.",
+		dto.MetricType_COUNTER, []string{"flow", "step"}},
 	famSkipped: {"prober_runs_skipped_total",
 		"Scheduled runs not started because the previous run of the flow was still going.",
 		dto.MetricType_COUNTER, []string{"flow"}},
@@ -308,6 +312,10 @@ type StepShape struct {
 	// series (at both levels). Only the series calculator reads it: the
 	// series itself follows the runs.
 	Cert bool
+	// Retry: the step has a retry: block, so its retry counter
+	// (prober_step_retries_total) exists from the start, at both levels.
+	// A step without one has none: it cannot retry.
+	Retry bool
 }
 
 // The metric levels. Default keeps what the rules, the dashboard and the
@@ -354,10 +362,28 @@ type flowData struct {
 	since              float64
 	lastFailure        *failInfo // prober_last_failure_info while failing
 	steps              []*stepData
+	// side holds the per-step series that few steps have (certificates,
+	// retry counters): nil for a flow with neither. Here rather than in
+	// stepData, which has no byte left in its size class, and one pointer
+	// for both, flowData having no word left in its own.
+	side *flowSide
+}
+
+// flowSide is what only some of a flow's steps have.
+type flowSide struct {
 	// certs: prober_cert_expiry_timestamp_seconds, one per shaped step
-	// that has made a TLS handshake. Here rather than in stepData, which
-	// has no byte left in its size class; most steps never have one.
+	// that has made a TLS handshake.
 	certs *certData
+	// retries: prober_step_retries_total, one per shaped step with a
+	// retry: block (StepShape.Retry), in the configured order.
+	retries *stepRetries
+}
+
+// stepRetries counts the retries of one step's requests.
+type stepRetries struct {
+	step *stepData
+	n    uint64
+	next *stepRetries
 }
 
 const (
@@ -878,14 +904,7 @@ func (m *Metrics) reshape(fd *flowData, s FlowShape) {
 		steps = append(steps, sd)
 	}
 	fd.steps, fd.nShaped = steps, int32(len(steps))
-	// A step the flow no longer has takes its certificate's series along.
-	for p := &fd.certs; *p != nil; {
-		if slices.Contains(steps, (*p).step) {
-			p = &(*p).next
-		} else {
-			*p = (*p).next
-		}
-	}
+	fd.reshapeSide(s, steps)
 	fd.duration.setBounds(normBounds(s.Bounds))
 	fd.opts, fd.duration.view = 0, viewCoarse
 	if s.Detailed {
@@ -894,6 +913,56 @@ func (m *Metrics) reshape(fd *flowData, s FlowShape) {
 	if s.Retries {
 		fd.opts |= optRetries
 	}
+}
+
+// reshapeSide keeps the side series of the steps the flow still has: a
+// step the flow no longer has takes its certificate's series along, and
+// only the steps with a retry: block keep (or get) a retry counter, its
+// count kept across the reload. The caller holds fd.mu.
+func (fd *flowData) reshapeSide(s FlowShape, steps []*stepData) {
+	var certs *certData
+	var old *stepRetries
+	if fd.side != nil {
+		certs, old = fd.side.certs, fd.side.retries
+	}
+	for p := &certs; *p != nil; {
+		if slices.Contains(steps, (*p).step) {
+			p = &(*p).next
+		} else {
+			*p = (*p).next
+		}
+	}
+	var retries *stepRetries
+	tail := &retries
+	for _, ss := range s.Steps {
+		if !ss.Retry {
+			continue
+		}
+		i := slices.IndexFunc(steps, func(x *stepData) bool { return x.lbl.raw == ss.Name })
+		sd := steps[i] // reshape made one for every configured name
+		if retries.of(sd) != nil {
+			continue // a step name twice: one series
+		}
+		r := &stepRetries{step: sd}
+		for o := old; o != nil; o = o.next {
+			if o.step == sd {
+				r.n = o.n
+			}
+		}
+		*tail = r
+		tail = &r.next
+	}
+	fd.side = nil
+	if certs != nil || retries != nil {
+		fd.side = &flowSide{certs: certs, retries: retries}
+	}
+}
+
+// of is the counter of step sd in the list r, or nil.
+func (r *stepRetries) of(sd *stepData) *stepRetries {
+	for ; r != nil && r.step != sd; r = r.next {
+	}
+	return r
 }
 
 // SetFlows makes the configured flows' series exist from the start (so rates
@@ -1045,6 +1114,9 @@ func (m *Metrics) Observe(r *result.Run) {
 		if v := s.Attr(certNotAfter); v != "" {
 			fd.cert(sd, s.URL, v)
 		}
+		if s.Retries > 0 {
+			fd.retried(sd, s.Retries, !announced)
+		}
 		// Dependency calls count final runs only, as the rules do: a blip a
 		// retry cleared is not a gateway failure. Once announced, only the
 		// configured dependency (deps' first) is counted.
@@ -1071,6 +1143,31 @@ func (m *Metrics) Observe(r *result.Run) {
 	}
 }
 
+// retried counts n retries of step sd's requests, if sd has a retry
+// counter (a retry: block), or adhoc (no configuration says which steps
+// have one: the first retry makes it). The caller holds fd.mu.
+func (fd *flowData) retried(sd *stepData, n int, adhoc bool) {
+	var r *stepRetries
+	if fd.side != nil {
+		r = fd.side.retries.of(sd)
+	}
+	if r == nil {
+		if !adhoc {
+			return
+		}
+		if fd.side == nil {
+			fd.side = &flowSide{}
+		}
+		p := &fd.side.retries
+		for *p != nil {
+			p = &(*p).next
+		}
+		r = &stepRetries{step: sd}
+		*p = r
+	}
+	r.n += uint64(n)
+}
+
 // certNotAfter is the attribute in which tls steps and HTTPS steps record
 // the leaf certificate's not-after (internal/certinfo), RFC 3339.
 const certNotAfter = "cert.not_after"
@@ -1084,7 +1181,10 @@ func (fd *flowData) cert(sd *stepData, target, notAfter string) {
 	if err != nil {
 		return // not a date (a redaction hit it): keep the last one
 	}
-	p := &fd.certs
+	if fd.side == nil {
+		fd.side = &flowSide{}
+	}
+	p := &fd.side.certs
 	for *p != nil && (*p).step != sd {
 		p = &(*p).next
 	}
@@ -1385,9 +1485,16 @@ func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]exe
 		// run's timestamp (the info exists only while that run failed).
 		add(famFailure, 1, f.lps[:]...)
 	}
-	if want(famCertExpiry) {
-		for c := fd.certs; c != nil; c = c.next {
-			add(famCertExpiry, c.notAfter, &c.step.lbl.lp, &c.host.lp)
+	if side := fd.side; side != nil {
+		if want(famCertExpiry) {
+			for c := side.certs; c != nil; c = c.next {
+				add(famCertExpiry, c.notAfter, &c.step.lbl.lp, &c.host.lp)
+			}
+		}
+		if want(famStepRetries) {
+			for r := side.retries; r != nil; r = r.next {
+				add(famStepRetries, float64(r.n), &r.step.lbl.lp)
+			}
 		}
 	}
 	if !want(famSteps) && !want(famStepDuration) && !want(famStepPhase) && !want(famDependency) && !want(famDependencyFailures) {
@@ -1498,8 +1605,10 @@ func (m *Metrics) Expected(flows []FlowShape) map[string]int {
 		}
 		fd.mu.Lock()
 		counted := map[string]bool{} // a step name twice is one set of series
-		for c := fd.certs; c != nil; c = c.next {
-			counted[c.step.lbl.raw] = true
+		if fd.side != nil {
+			for c := fd.side.certs; c != nil; c = c.next {
+				counted[c.step.lbl.raw] = true
+			}
 		}
 		for _, s := range f.Steps {
 			if s.Cert && !counted[s.Name] {

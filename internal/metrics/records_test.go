@@ -29,7 +29,7 @@ func TestRecordSizes(t *testing.T) {
 	}{
 		{"stepData", unsafe.Sizeof(stepData{}), 40}, // the 48-byte class: the histogram is in stepDetail
 		{"stepDetail", unsafe.Sizeof(stepDetail{}), 128},
-		{"flowData", unsafe.Sizeof(flowData{}), 256}, // the 256-byte class, full (certs took the last word)
+		{"flowData", unsafe.Sizeof(flowData{}), 256}, // the 256-byte class, full (side, for certificates and step retries, took the last word)
 		{"depData", unsafe.Sizeof(depData{}), 48},
 		{"histo", unsafe.Sizeof(histo{}), 88},
 		{"exemplar", unsafe.Sizeof(exemplar{}), 32}, // 1, 2, 4 of them: size classes

@@ -116,6 +116,9 @@ type Step struct {
 	// Start, Duration, HTTPStatus, Timings): most steps cost nothing more.
 	// Tracing reads it from the live run; the store does not keep it.
 	AttemptLog []Attempt `json:"-"`
+	// Screenshot is the page as a failed browser step left it (nil for
+	// any other step).
+	Screenshot *Screenshot `json:"screenshot,omitempty"`
 }
 
 // MaxAttemptLog bounds a step's AttemptLog: a long until poll keeps its
@@ -136,6 +139,16 @@ type Attempt struct {
 	// when it got a response below 400.
 	Class   Class
 	Timings Timings
+}
+
+// Screenshot is a PNG of a page, its secrets masked. The store keeps the
+// bytes of a bounded number (PNG nil once dropped); JSON carries only
+// their size.
+type Screenshot struct {
+	PNG    []byte `json:"-"`
+	Bytes  int    `json:"bytes"` // len(PNG) as taken
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
 }
 
 // Attr is one named fact a step kind recorded.

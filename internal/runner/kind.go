@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
 	"github.com/prober-dev/prober/internal/assert"
 	"github.com/prober-dev/prober/internal/config"
 	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/secret"
 	"github.com/prober-dev/prober/internal/template"
 )
 
@@ -24,6 +26,56 @@ type Executor interface {
 	// Messages are redacted by the runner; they must not hold what the
 	// server sent beyond what a person needs.
 	Execute(ctx context.Context, x *Exchange) (result.Class, string)
+}
+
+// RunScoped is an optional interface of an Executor whose kind holds
+// state for a whole run, shared by the run's steps of the kind and by no
+// other run: the browser kind's incognito context, so cookies and storage
+// carry from step to step and never from run to run. Kinds without it
+// cost nothing.
+type RunScoped interface {
+	Executor
+	// RunKey says which steps share the state: those whose specs return
+	// the same (comparable) key, such as their kind.
+	RunKey() any
+	// NewRun returns fresh state for one run, at the first
+	// Exchange.RunState of a step with the key. It should start nothing
+	// (the steps do, under their timeouts). The runner closes it when the
+	// run ends, after cleanup, whatever happened.
+	NewRun() io.Closer
+}
+
+// runState is one RunScoped key's state in a run.
+type runState struct {
+	key   any
+	state io.Closer
+}
+
+// RunState is the run's state for this step's kind (RunScoped), made on
+// first use; nil when the spec is no RunScoped.
+func (x *Exchange) RunState() io.Closer {
+	rs, ok := x.st.Spec.(RunScoped)
+	if !ok {
+		return nil
+	}
+	key := rs.RunKey()
+	for _, s := range x.r.states {
+		if s.key == key {
+			return s.state
+		}
+	}
+	st := rs.NewRun()
+	x.r.states = append(x.r.states, runState{key, st})
+	return st
+}
+
+// closeStates closes the run's RunScoped states, the last made first.
+// Their errors are the kinds' to report; a run's result is complete.
+func (r *run) closeStates() {
+	for i := len(r.states) - 1; i >= 0; i-- {
+		_ = r.states[i].state.Close()
+	}
+	r.states = nil
 }
 
 // Exchange is what a kind's attempt gets from the run: variables, the
@@ -92,6 +144,25 @@ func (x *Exchange) Attr(name, value string) {
 	x.s.Attrs = append(x.s.Attrs, result.Attr{Name: name, Value: value})
 }
 
+// Screenshot records a picture of what the step saw (a failed browser
+// step's page), its secrets already masked: the redactor cannot read
+// pixels. A later attempt starts without it.
+func (x *Exchange) Screenshot(sh *result.Screenshot) { x.s.Screenshot = sh }
+
+// SecretForms are the run's secret values in every form the redactor
+// masks (as they are, URL-, JSON-, HTML-escaped, base64), for a kind that
+// must hide them where the redactor cannot reach, such as a page before
+// its screenshot. Never put them in the result.
+func (x *Exchange) SecretForms() []string {
+	set := x.r.f.opts.Secrets
+	var out []string
+	for _, name := range set.Names() {
+		v, _ := set.Get(name)
+		out = append(out, secret.Forms(v)...)
+	}
+	return out
+}
+
 // BodyBytes records how many bytes the answer had.
 func (x *Exchange) BodyBytes(n int64) { x.s.BodyBytes = n }
 
@@ -131,6 +202,7 @@ func (r *run) attempt(ctx context.Context, st *config.Step, exec Executor, s *re
 	r.resp.Reset()
 	x := r.exchange(st, s)
 	x.s.Timings = result.Timings{}
+	x.s.Screenshot = nil
 	class, msg := exec.Execute(actx, x)
 	r.done(s)
 	if r.resp.Duration == 0 {

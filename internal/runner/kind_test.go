@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -200,4 +201,93 @@ func TestHTTPBehindSeam(t *testing.T) {
 	if s := r.Steps[0]; s.Class != result.CaptureMissing || s.Attempts != 0 || s.URL != "" {
 		t.Errorf("HTTP step without its variable: class %s, %d attempts, URL %q", s.Class, s.Attempts, s.URL)
 	}
+}
+
+// sessionKind is a RunScoped kind for the seam's tests: its steps count
+// in the run's state, and what it made and closed is kept.
+type sessionKind struct {
+	made   []*session
+	events []string // "close N" in the order states were closed
+}
+
+type session struct {
+	k     *sessionKind
+	n     int // steps of the run so far
+	id    int
+	close int
+}
+
+func (s *session) Close() error {
+	s.close++
+	s.k.events = append(s.k.events, fmt.Sprintf("close %d after %d steps", s.id, s.n))
+	return nil
+}
+
+type sessionSpec struct {
+	k    *sessionKind
+	fail bool
+	seen []int // the step count each attempt saw
+}
+
+func (s *sessionSpec) RunKey() any { return s.k }
+func (s *sessionSpec) NewRun() io.Closer {
+	st := &session{k: s.k, id: len(s.k.made) + 1}
+	s.k.made = append(s.k.made, st)
+	return st
+}
+
+func (s *sessionSpec) Execute(_ context.Context, x *Exchange) (result.Class, string) {
+	st := x.RunState().(*session)
+	st.n++
+	s.seen = append(s.seen, st.n)
+	if s.fail {
+		return result.Network, "failed"
+	}
+	return "", ""
+}
+
+// TestRunScoped: a RunScoped kind's steps share one state per run, made
+// at the first step that asks and closed once when the run ends (after
+// cleanup, whether the run passed or failed); other kinds see none.
+func TestRunScoped(t *testing.T) {
+	k := &sessionKind{}
+	a, b, c := &sessionSpec{k: k}, &sessionSpec{k: k}, &sessionSpec{k: k}
+	echo := &echoSpec{Msg: template.MustParse("hi")}
+	stateOf := &stateProbe{}
+	f := newFlow(
+		&config.Step{Name: "probe", Kind: "probe", Spec: stateOf, Timeout: time.Second},
+		&config.Step{Name: "a", Kind: "session", Spec: a, Timeout: time.Second},
+		echoStep("echo", echo),
+		&config.Step{Name: "b", Kind: "session", Spec: b, Timeout: time.Second},
+	)
+	f.Cleanup = []*config.Step{{Name: "c", Kind: "session", Spec: c, Timeout: time.Second, Cleanup: true}}
+	if r := mustRun(t, f, Options{}); !r.OK() {
+		t.Fatalf("run: %s", r.Summary())
+	}
+	if stateOf.got != nil {
+		t.Errorf("a kind without RunScoped got state %v", stateOf.got)
+	}
+	if len(k.made) != 1 || a.seen[0] != 1 || b.seen[0] != 2 || c.seen[0] != 3 {
+		t.Fatalf("made %d states, steps saw %v %v %v; want one state seen 1, 2, 3", len(k.made), a.seen, b.seen, c.seen)
+	}
+	if got := strings.Join(k.events, "; "); got != "close 1 after 3 steps" {
+		t.Errorf("events %q, want the state closed once after the cleanup step", got)
+	}
+
+	// A second run, whose first step fails: a state of its own, closed.
+	a.fail = true
+	if r := mustRun(t, f, Options{}); r.OK() {
+		t.Fatal("the run passed")
+	}
+	if len(k.made) != 2 || a.seen[1] != 1 || k.made[1].close != 1 || k.made[0].close != 1 {
+		t.Errorf("made %d states, the second run's first step saw %v, closes %d %d", len(k.made), a.seen, k.made[0].close, k.made[len(k.made)-1].close)
+	}
+}
+
+// stateProbe records what RunState gives a kind that is no RunScoped.
+type stateProbe struct{ got io.Closer }
+
+func (p *stateProbe) Execute(_ context.Context, x *Exchange) (result.Class, string) {
+	p.got = x.RunState()
+	return "", ""
 }

@@ -292,6 +292,8 @@ type run struct {
 	// first is the step in progress's first attempt, logged in the step
 	// only when a second one follows (see logAttempt).
 	first result.Attempt
+	// states are the RunScoped kinds' states, closed when the run ends.
+	states []runState
 }
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -338,6 +340,7 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 	tr := f.transports.get()
 	r.client = &http.Client{Transport: tr, Jar: jar, CheckRedirect: r.checkRedirect}
 	defer func() {
+		r.closeStates()
 		if cap(*r.buf) <= 4<<20 { // don't let one huge body pin memory in the pool
 			*r.buf = (*r.buf)[:0]
 			bufPool.Put(r.buf)

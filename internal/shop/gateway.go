@@ -41,6 +41,11 @@ type charge struct {
 // GatewayDelay and RetryAfter from faults for the X-Prober-Region of each
 // request. A nil logger discards; "service":"gateway" is added.
 func NewGateway(faults *Faults, logger *slog.Logger) http.Handler {
+	return newGateway(faults, logger, nil)
+}
+
+// newGateway is NewGateway with its server spans in sp (nil: none).
+func newGateway(faults *Faults, logger *slog.Logger, sp *spans) http.Handler {
 	if faults == nil {
 		faults = NewFaults()
 	}
@@ -73,7 +78,7 @@ func NewGateway(faults *Faults, logger *slog.Logger) http.Handler {
 	for _, rt := range routes {
 		mux.HandleFunc(rt.pattern, rt.h)
 	}
-	return instrument(g.log, m, mux)
+	return instrument(g.log, m, mux, sp)
 }
 
 func (g *gateway) handleCharge(w http.ResponseWriter, r *http.Request) {

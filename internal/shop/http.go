@@ -108,8 +108,9 @@ type route struct {
 }
 
 // instrument wraps a mux with trace-context extraction, one JSON log line
-// per request and request metrics labelled by route pattern.
-func instrument(log *slog.Logger, m httpMetrics, mux *http.ServeMux) http.Handler {
+// per request, request metrics labelled by route pattern and, when sp is
+// on, an OpenTelemetry server span.
+func instrument(log *slog.Logger, m httpMetrics, mux *http.ServeMux, sp *spans) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ri := &reqInfo{
@@ -124,7 +125,8 @@ func instrument(log *slog.Logger, m httpMetrics, mux *http.ServeMux) http.Handle
 		// Echo the trace id so a caller that sent none can still find our logs.
 		w.Header().Set(headerTraceID, ri.trace.traceID)
 		rec := &statusRecorder{ResponseWriter: w}
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
+		ctx, span := sp.startServer(r, ri)
+		r = r.WithContext(context.WithValue(ctx, ctxKey{}, ri))
 		// Deferred so a handler panic (including http.ErrAbortHandler) is
 		// still logged and counted before net/http handles it.
 		defer func() {
@@ -141,6 +143,7 @@ func instrument(log *slog.Logger, m httpMetrics, mux *http.ServeMux) http.Handle
 			m.requests.WithLabelValues(rt, code).Inc()
 			m.duration.WithLabelValues(rt).Observe(elapsed.Seconds())
 			logRequest(log, r, rt, rec.status, elapsed, ri)
+			endServer(span, r.Pattern, rec.status, ri)
 			if ri.resetConn != nil {
 				_ = ri.resetConn.Close()
 			}

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // Sandbox runs a gateway and a shop on loopback listeners; what demo, tests
@@ -31,6 +33,8 @@ type Sandbox struct {
 	shopSrv   *server
 	tlsSrv    *server
 	gwSrv     *server
+	gwSpans   *spans
+	traceExp  atomic.Pointer[sdktrace.SpanExporter]
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -165,6 +169,7 @@ func StartSandbox(ctx context.Context, o SandboxOptions) (*Sandbox, error) {
 		return nil, err
 	}
 	shopLog := logger.With("service", "shop")
+	gwSpans := &spans{}
 	return &Sandbox{
 		ShopURL:      "http://" + sl.Addr().String(),
 		GatewayURL:   gatewayURL,
@@ -174,7 +179,8 @@ func StartSandbox(ctx context.Context, o SandboxOptions) (*Sandbox, error) {
 		CAPEM:        cert.caPEM,
 		CertNotAfter: cert.notAfter,
 		shop:         sh,
-		gwSrv:        newServer(gl, NewGateway(faults, logger), logger.With("service", "gateway")),
+		gwSpans:      gwSpans,
+		gwSrv:        newServer(gl, newGateway(faults, logger, gwSpans), logger.With("service", "gateway")),
 		shopSrv:      newServer(sl, sh.Handler(), shopLog),
 		// The same shop, over TLS: what a certificate check watches.
 		tlsSrv: newServer(tls.NewListener(tl, &tls.Config{Certificates: []tls.Certificate{cert.leaf}, MinVersion: tls.VersionTLS12}),
@@ -190,7 +196,39 @@ func (s *Sandbox) Close(ctx context.Context) error {
 		err := errors.Join(s.shopSrv.stop(ctx), s.tlsSrv.stop(ctx))
 		err = errors.Join(err, s.gwSrv.stop(ctx))
 		s.shop.Close()
+		err = errors.Join(err, s.stopTracing(ctx))
 		s.closeErr = err
 	})
 	return s.closeErr
+}
+
+// Trace makes the shop and its gateway export OpenTelemetry spans through
+// exp, as the services "sandbox-shop" and "sandbox-gateway": a server span
+// per request under the caller's traceparent, a client span per gateway
+// call, and the gateway errors the shop hides recorded on its span. Off
+// until called; a second call is ignored. Close flushes the spans and shuts
+// exp down. Safe to call while serving.
+func (s *Sandbox) Trace(exp sdktrace.SpanExporter) {
+	if !s.traceExp.CompareAndSwap(nil, &exp) {
+		return
+	}
+	shared := nopShutdown{exp}
+	s.gwSpans.on(shared, serviceGateway)
+	s.shop.spans.on(shared, serviceShop)
+}
+
+// stopTracing exports the queued spans within ctx and shuts the exporter.
+func (s *Sandbox) stopTracing(ctx context.Context) error {
+	exp := s.traceExp.Load()
+	if exp == nil {
+		return nil
+	}
+	err := errors.Join(s.shop.spans.shutdown(ctx), s.gwSpans.shutdown(ctx))
+	if serr := (*exp).Shutdown(ctx); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	if err != nil {
+		return fmt.Errorf("shop: flushing spans: %w", err)
+	}
+	return nil
 }

@@ -108,6 +108,7 @@ type Shop struct {
 	gwReqs  *prometheus.CounterVec
 	gwDur   prometheus.Histogram
 	handler http.Handler
+	spans   spans // off until Sandbox.Trace
 }
 
 type session struct {
@@ -194,6 +195,7 @@ func New(o Options) (*Shop, error) {
 		orders:   newFIFO[string, *order](maxOrders),
 		reg:      prometheus.NewRegistry(),
 	}
+	s.client.Transport = &spanTransport{base: tr, spans: &s.spans} // client spans once tracing is on
 	s.handler = s.routes()
 	return s, nil
 }
@@ -248,7 +250,7 @@ func (s *Shop) routes() http.Handler {
 	for _, rt := range pages {
 		mux.Handle(rt.pattern, s.apiFaults(rt.h))
 	}
-	return instrument(s.log, s.http, mux)
+	return instrument(s.log, s.http, mux, &s.spans)
 }
 
 func handleHealthz(w http.ResponseWriter, _ *http.Request) {
@@ -569,6 +571,7 @@ func (s *Shop) handlePay(w http.ResponseWriter, r *http.Request) {
 		if gr.err != nil {
 			attrs = append(attrs, "err", gr.err.Error())
 		}
+		recordGatewayError(r.Context(), gr, swallow)
 		if swallow {
 			attrs[1] = "gateway_error_swallowed"
 			s.log.Warn("gateway_error_swallowed", attrs...)

@@ -251,7 +251,7 @@ func (a *Archive) Observe(r *result.Run) {
 	for k, v := range r.Labels {
 		b = appendString(appendString(b, k), v)
 	}
-	b = appendRun(b, r)
+	b = appendRun(b, withoutPNG(r)) // screenshots stay in memory, bounded
 	a.scratch = b
 	a.pending = append(a.pending, archived{flow: r.Flow, start: r.Start.UnixNano(),
 		end: r.Start.Add(r.Duration).Unix(), dur: max(r.Duration.Microseconds(), 0),

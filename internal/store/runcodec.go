@@ -48,8 +48,9 @@ const encStepFlags2 = encCleanup
 
 // Bits of a step's second flags byte.
 const (
-	encResponse = 1 << iota // a kept response follows the kind part
-	encRetries              // the step's retries (a varint) follow the response
+	encResponse   = 1 << iota // a kept response follows the kind part
+	encRetries                // the step's retries (a varint) follow the response
+	encScreenshot             // a screenshot (size, width, height, PNG) follows the retries
 )
 
 // appendRun appends r, its flow name and labels excepted, to b.
@@ -107,6 +108,9 @@ func stepFlags2(s *result.Step) byte {
 	}
 	if s.Retries != 0 {
 		f |= encRetries
+	}
+	if s.Screenshot != nil {
+		f |= encScreenshot
 	}
 	return f
 }
@@ -166,6 +170,14 @@ func appendStep(b []byte, s *result.Step, runStart int64, withFlags2 bool) []byt
 	}
 	if flags2&encRetries != 0 {
 		b = binary.AppendVarint(b, int64(s.Retries))
+	}
+	if flags2&encScreenshot != 0 {
+		sh := s.Screenshot
+		b = binary.AppendVarint(b, int64(sh.Bytes))
+		b = binary.AppendVarint(b, int64(sh.Width))
+		b = binary.AppendVarint(b, int64(sh.Height))
+		b = binary.AppendUvarint(b, uint64(len(sh.PNG)))
+		b = append(b, sh.PNG...)
 	}
 	return b
 }
@@ -313,6 +325,12 @@ func (d *runDecoder) step(s *result.Step, runStart int64, withFlags2 bool) {
 	}
 	if flags2&encRetries != 0 {
 		s.Retries = int(d.varint())
+	}
+	if flags2&encScreenshot != 0 {
+		s.Screenshot = &result.Screenshot{Bytes: int(d.varint()), Width: int(d.varint()), Height: int(d.varint())}
+		if png := d.string(); png != "" {
+			s.Screenshot.PNG = []byte(png)
+		}
 	}
 }
 

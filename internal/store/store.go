@@ -50,6 +50,7 @@ type Store struct {
 	sampleSome bool
 	sampled    map[string]bool
 	scratch    []byte // where a run is encoded (Observe)
+	shots      shots  // the newest screenshots' bytes (screenshots.go)
 }
 
 // flowData is one flow's recent runs and history.
@@ -156,7 +157,7 @@ func (s *Store) Observe(r *result.Run) {
 		s.names = nil
 	}
 	s.observeHistory(fd, r)
-	s.pushRun(fd, r)
+	s.pushRun(fd, s.keepShots(r))
 }
 
 // Restore puts runs (newest first, as Archive.Recent returns them) into
@@ -180,7 +181,7 @@ func (s *Store) Restore(flow string, runs []*result.Run) {
 		return
 	}
 	for i := len(runs) - 1; i >= 0; i-- {
-		s.pushRun(fd, runs[i])
+		s.pushRun(fd, s.keepShots(runs[i]))
 	}
 }
 

@@ -52,7 +52,7 @@ func mustParsePages() *pages {
 	}
 	csp := func(formAction string) string {
 		return "default-src 'none'; style-src " + hash(css) + "; script-src " + hash(js) +
-			"; base-uri 'none'; form-action " + formAction + "; frame-ancestors 'none'"
+			"; img-src 'self'; base-uri 'none'; form-action " + formAction + "; frame-ancestors 'none'"
 	}
 	alerts := "default-src 'none'; style-src " + hash(css) + "; script-src " + hash(sjs) +
 		"; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"

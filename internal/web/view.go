@@ -189,6 +189,16 @@ type stepFailures struct {
 	Step     string
 	Failures []result.Failure
 	Response *responseView // what the server answered, when the step kept it
+	Shot     *shotView     // the page a failed browser step left
+}
+
+// shotView is a failed browser step's screenshot, with the page's last
+// title and URL (the step's attrs).
+type shotView struct {
+	Step, Title, URL string
+	Src              string // "" when the store no longer has the bytes
+	Width, Height    int
+	Size             string
 }
 
 type errorView struct {
@@ -441,7 +451,7 @@ func (s *server) addSteps(v *runView, r *result.Run) {
 		}
 		if len(st.Failures) > 0 {
 			sv.More = len(st.Failures) - 1
-			v.Failures = append(v.Failures, stepFailures{st.Name, st.Failures, responseOf(st)})
+			v.Failures = append(v.Failures, stepFailures{st.Name, st.Failures, responseOf(st), s.shotOf(r, st)})
 		}
 		if st.HTTPStatus != 0 {
 			sv.HTTP = strconv.Itoa(st.HTTPStatus)
@@ -565,4 +575,26 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// shotOf is st's screenshot's view, nil when it has none. The image is
+// linked only while the store has its bytes.
+func (s *server) shotOf(r *result.Run, st *result.Step) *shotView {
+	sh := st.Screenshot
+	if sh == nil {
+		return nil
+	}
+	v := &shotView{Step: st.Name, Title: st.Attr("title"), URL: st.Attr("url"),
+		Width: sh.Width, Height: sh.Height, Size: bytesText(int64(sh.Bytes))}
+	if s.o.Screenshots != nil && r.TraceID != "" && st.SpanID != "" {
+		if _, ok := s.o.Screenshots(r.TraceID, st.SpanID); ok {
+			v.Src = runHref(r) + "/screenshots/" + url.PathEscape(st.SpanID)
+		}
+	}
+	// Shown at most at half a laptop's width; the link opens it whole.
+	if v.Width > 640 {
+		v.Height = v.Height * 640 / v.Width
+		v.Width = 640
+	}
+	return v
 }

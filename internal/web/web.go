@@ -92,6 +92,10 @@ type Options struct {
 	// role, whose regions' results are in Prometheus: a table on the flow
 	// page, each flow's figures asked at most once a minute.
 	Regions RegionUptimes
+	// Screenshots returns the PNG of a failed browser step (by the run's
+	// trace id and the step's span id) while the store keeps it; nil:
+	// none are served.
+	Screenshots func(traceID, spanID string) ([]byte, bool)
 	// APIToken, when set, is required (as a bearer token) to change
 	// silences; without it only loopback clients may.
 	APIToken string
@@ -116,6 +120,7 @@ type server struct {
 //	GET /                      status page (HTML; ?q=FILTER&page=N&per_page=N)
 //	GET /flows/{name}          a flow's steps and kept runs (HTML)
 //	GET /runs/{trace_id}       one kept run (HTML)
+//	GET /runs/{trace_id}/screenshots/{span_id}   a failed browser step's screenshot (PNG)
 //	GET /api/v1/results        latest runs as JSON (?flow=NAME&limit=N)
 //	GET /api/v1/flows          configured flows as JSON
 //	GET /alerts                alerts and silences (HTML; silences.js changes silences through the API)
@@ -150,6 +155,7 @@ func newServer(o Options) (*server, http.Handler) {
 	mux.HandleFunc("GET /{$}", s.statusPage)
 	mux.HandleFunc("GET /flows/{name}", s.flowPage)
 	mux.HandleFunc("GET /runs/{trace_id}", s.runPage)
+	mux.HandleFunc("GET /runs/{trace_id}/screenshots/{span_id}", s.screenshot)
 	mux.HandleFunc("GET /api/v1/results", s.apiResults)
 	mux.HandleFunc("GET /api/v1/flows", s.apiFlows)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -337,6 +343,28 @@ func (s *server) runPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.html(w, http.StatusOK, "run", v)
+}
+
+// screenshot serves a failed browser step's PNG, as the run page links
+// it. Its secrets were masked before it was taken.
+func (s *server) screenshot(w http.ResponseWriter, r *http.Request) {
+	var png []byte
+	ok := false
+	if s.o.Screenshots != nil {
+		png, ok = s.o.Screenshots(r.PathValue("trace_id"), r.PathValue("span_id"))
+	}
+	if !ok {
+		s.notFound(w, "No screenshot kept for this step: only the newest are.")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "image/png")
+	h.Set("Content-Length", strconv.Itoa(len(png)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("Cache-Control", "private, max-age=3600") // a run's screenshot never changes
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(png)
 }
 
 func (s *server) notFound(w http.ResponseWriter, msg string) {

@@ -24,11 +24,11 @@ const (
 var Binaries = []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"}
 
 // browser is the one Chromium process of a prober: started on first use,
-// started again after it crashed, stopped by Close. Pages are incognito
-// browser contexts in it, at most cap(sem) at once.
+// started again after it crashed, stopped by Close. Runs get incognito
+// browser contexts in it (session), at most slots' limit at once.
 type browser struct {
-	path string        // Options.Chromium
-	sem  chan struct{} // a slot per open page
+	path  string // Options.Chromium
+	slots slots  // a slot per run's open context
 
 	mu     sync.Mutex
 	closed bool
@@ -41,21 +41,78 @@ type browser struct {
 }
 
 func newBrowser(path string, concurrency int) *browser {
-	if concurrency <= 0 {
-		concurrency = DefaultConcurrency
-	}
-	return &browser{path: path, sem: make(chan struct{}, concurrency)}
+	b := &browser{path: path}
+	b.slots.setLimit(concurrency)
+	return b
 }
 
-// acquire waits for a free page slot (browser_concurrency), up to ctx.
+// acquire waits for a free context slot (browser_concurrency), up to ctx.
 func (b *browser) acquire(ctx context.Context) (release func(), err error) {
-	select {
-	case b.sem <- struct{}{}:
-		return func() { <-b.sem }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	return b.slots.acquire(ctx)
+}
+
+// slots bound the runs with a context open: a counting semaphore whose
+// limit a reload may change (runs holding a slot keep it; no new one
+// starts until the count is under the new limit).
+type slots struct {
+	mu          sync.Mutex
+	limit, used int
+	changed     chan struct{} // closed (and replaced) when a slot frees or the limit grows
+}
+
+// setLimit sets the limit; n <= 0 is DefaultConcurrency.
+func (s *slots) setLimit(n int) {
+	if n <= 0 {
+		n = DefaultConcurrency
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limit = n
+	s.wake()
+}
+
+func (s *slots) wake() {
+	if s.changed != nil {
+		close(s.changed)
+	}
+	s.changed = make(chan struct{})
+}
+
+// max is the limit, for messages.
+func (s *slots) max() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limit
+}
+
+func (s *slots) acquire(ctx context.Context) (func(), error) {
+	for {
+		s.mu.Lock()
+		if s.used < s.limit {
+			s.used++
+			s.mu.Unlock()
+			var once sync.Once
+			return func() {
+				once.Do(func() {
+					s.mu.Lock()
+					s.used--
+					s.wake()
+					s.mu.Unlock()
+				})
+			}, nil
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
+
+// errNoSlot is the error of a step that found no free slot in time.
+var errNoSlot = errors.New("no browser slot free")
 
 // errClosed is the error of a step that runs while the daemon shuts down.
 var errClosed = errors.New("the browser is shut down")

@@ -1,11 +1,14 @@
 // Package browserkind is the browser step kind: a list of actions (goto,
-// click, fill, select, press, wait_for, extract, js) run in a real Chromium through the
-// DevTools protocol (chromedp), each step in a fresh incognito context of
-// one browser process per prober. Expectations read the page: page.url,
-// page.title, page.text, console.errors, requests.failed, the navigation
-// timings, status (of the last goto's document) and json.values.NAME (what
-// extract read). Requests the page makes to the first goto's origin (and
-// origins:) carry the run's traceparent and the synthetic headers.
+// click, fill, select, press, wait_for, extract, js) run in a real
+// Chromium through the DevTools protocol (chromedp), each run in a fresh
+// incognito context of one browser process per prober, shared by the
+// run's browser steps. Expectations read the page: page.url, page.title,
+// page.text, console.errors, requests.failed, the navigation timings,
+// page.lcp and page.cls (Core Web Vitals), status (of the last goto's
+// document) and json.values.NAME (what extract read). Requests the page
+// makes to the first goto's origin (and origins:) carry the run's
+// traceparent and the synthetic headers. A failed step keeps a
+// screenshot, its secrets masked.
 package browserkind
 
 import (
@@ -22,25 +25,40 @@ import (
 	"github.com/prober-dev/prober/internal/template"
 )
 
-// DefaultConcurrency is browser_concurrency when not set: pages open at
-// once. A page costs 50-150 MB of memory.
+// DefaultConcurrency is browser_concurrency when not set: runs with an
+// open browser context at once. A page costs 50-150 MB of memory.
 const DefaultConcurrency = 2
 
 // Options configure the kind.
 type Options struct {
 	// Chromium is the browser binary; "" looks up Binaries on PATH.
 	Chromium string
-	// Concurrency bounds the pages open at once, across flows
-	// (browser_concurrency); 0 is DefaultConcurrency.
+	// Concurrency bounds the runs with a browser context at once, across
+	// flows, where probes.yaml has no browser_concurrency (Configure); 0
+	// is DefaultConcurrency.
 	Concurrency int
 }
 
 // Kind is the browser step kind, for config.Options.StepKinds. It owns the
 // browser process: Close stops it (the daemon calls it at exit).
-type Kind struct{ b *browser }
+type Kind struct {
+	b    *browser
+	opts Options
+}
 
 // New returns the kind; no browser starts until a browser step runs.
-func New(o Options) *Kind { return &Kind{b: newBrowser(o.Chromium, o.Concurrency)} }
+func New(o Options) *Kind { return &Kind{b: newBrowser(o.Chromium, o.Concurrency), opts: o} }
+
+// Configure implements config.Configured: probes.yaml's
+// browser_concurrency, at every load (a reload changes it; runs with a
+// context keep theirs); without it, Options.Concurrency.
+func (k *Kind) Configure(cfg *config.Config) {
+	n := cfg.BrowserConcurrency
+	if n == 0 {
+		n = k.opts.Concurrency
+	}
+	k.b.slots.setLimit(n)
+}
 
 // Close stops the browser process, if one runs.
 func (k *Kind) Close() error { return k.b.close() }
@@ -70,8 +88,10 @@ var Operands = assert.Operands{
 	"page.ttfb":               assert.DurationOperand,
 	"page.dom_content_loaded": assert.DurationOperand,
 	"page.load":               assert.DurationOperand,
-	"console.errors":          assert.NumberOperand, // console.error calls and uncaught exceptions
-	"requests.failed":         assert.NumberOperand, // requests that failed or got a status >= 400
+	"page.lcp":                assert.DurationOperand, // Largest Contentful Paint, from the navigation's start
+	"page.cls":                assert.NumberOperand,   // Cumulative Layout Shift (its largest session window)
+	"console.errors":          assert.NumberOperand,   // console.error calls and uncaught exceptions
+	"requests.failed":         assert.NumberOperand,   // requests that failed or got a status >= 400
 }
 
 // Action names, in the order the README lists them.

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	"github.com/prober-dev/prober/internal/kinds/kindtest"
@@ -71,7 +73,7 @@ func newSeen() *seen {
 
 // shop serves the pages of the tests; third is another origin (a CDN, a
 // payment provider) the pages call.
-func shop(t *testing.T) (first, third *httptest.Server, fs, ts *seen) {
+func shop(t testing.TB) (first, third *httptest.Server, fs, ts *seen) {
 	t.Helper()
 	fs, ts = newSeen(), newSeen()
 	third = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -93,6 +95,12 @@ func shop(t *testing.T) (first, third *httptest.Server, fs, ts *seen) {
 <input id="q"><p id="out"></p><ul><li>a</li><li>b</li><li>c</li></ul><script>
 document.getElementById("size").addEventListener("change", e => { out.textContent = "size " + e.target.value; });
 q.addEventListener("keydown", e => { if (e.key === "Enter") out.textContent = "searched " + q.value; });</script>`,
+		"/shift": `<title>Shift</title><h1 style="font-size:64px">Big sale on shoes today</h1><p id="buy">Buy now</p><p id="state"></p>
+<script>setTimeout(() => { const b = document.createElement("div"); b.style.height = "400px"; b.textContent = "banner";
+document.body.prepend(b); setTimeout(() => { state.textContent = "shifted"; }, 400); }, 300);</script>`,
+		"/spin": `<title>Spin</title><script>for (;;) {}</script>`,
+		"/card": `<title>Card</title><input id="card" autocomplete="off"><p id="echo"></p>
+<script>card.addEventListener("input", () => { echo.textContent = "card " + card.value; });</script>`,
 		"/broken": `<title>Broken</title><script>fetch("/api/gateway").then(r => { console.error("gateway said no"); document.body.append("paid " + r.status); });</script>`,
 	}
 	first = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -101,6 +109,17 @@ q.addEventListener("keydown", e => { if (e.key === "Enter") out.textContent = "s
 		case ok:
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			io.WriteString(w, "<!doctype html><html><body>"+p+"</body></html>")
+		case r.URL.Path == "/remember": // a login: a cookie and local storage
+			http.SetCookie(w, &http.Cookie{Name: "sid", Value: "abc", Path: "/"})
+			io.WriteString(w, `<!doctype html><title>In</title><script>localStorage.setItem("cart", "2 shoes")</script><p>in</p>`)
+		case r.URL.Path == "/whoami":
+			c, err := r.Cookie("sid")
+			who := "cookie none"
+			if err == nil {
+				who = "cookie " + c.Value
+			}
+			io.WriteString(w, `<!doctype html><title>Who</title><p>`+who+`</p><p id="cart"></p>`+
+				`<script>cart.textContent = "cart " + (localStorage.getItem("cart") || "empty")</script>`)
 		case r.URL.Path == "/api/gateway":
 			http.Error(w, "gateway timeout", http.StatusGatewayTimeout)
 		case r.URL.Path == "/hang": // a page that never answers
@@ -341,6 +360,84 @@ func TestRestartAfterCrash(t *testing.T) {
 	}
 	if run := kindtest.Run(t, "", f, k); run.Steps[0].Class != result.Browser {
 		t.Errorf("after Close: %s %q, want class browser", run.Steps[0].Class, run.Steps[0].Message())
+	}
+}
+
+// TestRunContext: a run's browser steps share its incognito context
+// (the cookie and local storage of one step are there in the next), a
+// second run starts without them, and a run's context is gone when the
+// run ends.
+func TestRunContext(t *testing.T) {
+	k := newKind(t)
+	first, _, _, _ := shop(t)
+	step := func(name, path string, expect ...string) string {
+		s := "  - name: " + name + "\n    timeout: " + stepTimeout.String() + "\n    browser:\n      actions:\n        - goto: " + first.URL + path + "\n"
+		if len(expect) > 0 {
+			s += "    expect: [" + strings.Join(expect, ", ") + "]\n"
+		}
+		return s
+	}
+	f := flow(step("before", "/whoami", `page.text contains "cookie none"`, `page.text contains "cart empty"`) +
+		step("login", "/remember") +
+		step("after", "/whoami", `page.text contains "cookie abc"`, `page.text contains "cart 2 shoes"`))
+	for i := range 2 {
+		if run := kindtest.Run(t, "", f, k); run.Status != result.Passed {
+			t.Fatalf("run %d: %s", i+1, run.Summary())
+		}
+		if n := browserContexts(t, k); n != 0 {
+			t.Errorf("run %d: %d browser contexts left after the run", i+1, n)
+		}
+	}
+}
+
+// browserContexts counts the incognito contexts the browser has.
+func browserContexts(t *testing.T, k *Kind) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(k.b.ctx, 10*time.Second)
+	defer cancel()
+	ids, err := cdp.Call(ctx, chromedp.FromContext(k.b.ctx).Browser, target.GetBrowserContexts, cdp.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ids.BrowserContextIDs)
+}
+
+// TestWebVitals: Largest Contentful Paint and Cumulative Layout Shift
+// are operands and attributes: a banner pushing the page down shifts
+// it, a still page does not. A failed step's screenshot is taken without
+// a secret field to mask.
+func TestWebVitals(t *testing.T) {
+	k := newKind(t)
+	first, _, _, _ := shop(t)
+	run := kindtest.Run(t, "", flow(`  - name: shifty
+    timeout: 20s
+    browser:
+      actions:
+        - goto: `+first.URL+`/shift
+        - wait_for: {text: shifted}
+    expect: [page.cls > 0.05, page.lcp > 0ms, page.lcp < 15s]
+  - name: still
+    timeout: 20s
+    browser:
+      actions:
+        - goto: `+first.URL+`/search
+    expect: [page.cls == 0]
+`), k)
+	if run.Status != result.Passed {
+		t.Fatalf("run: %s; attrs %v %v", run.Summary(), run.Steps[0].Attrs, run.Steps[len(run.Steps)-1].Attrs)
+	}
+	if s := run.Steps[0]; s.Attr("lcp") == "" || s.Attr("cls") == "" || s.Attr("cls") == "0.0000" {
+		t.Errorf("attrs %v", s.Attrs)
+	}
+	run = kindtest.Run(t, "", flow(`  - name: s
+    timeout: 20s
+    browser:
+      actions:
+        - goto: `+first.URL+`/shift
+    expect: [page.cls > 5]
+`), k)
+	if s := run.Steps[0]; s.Class != result.Assertion || s.Screenshot == nil {
+		t.Errorf("class %s, screenshot %v, attrs %v", s.Class, s.Screenshot != nil, s.Attrs)
 	}
 }
 

@@ -104,7 +104,7 @@ func listen[E any](wg *sync.WaitGroup, ctx context.Context, t *chromedp.Target, 
 // expanded are an action's templates with the run's values.
 type expanded struct{ url, value, text string }
 
-// Execute implements runner.Executor: one page in a fresh incognito
+// Execute implements runner.Executor: one page in the run's incognito
 // context, the actions in order, then what the page shows.
 func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, string) {
 	if len(s.Actions) == 0 {
@@ -136,24 +136,25 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 	}
 	origins := append([]string{first}, s.Origins...)
 
-	release, err := s.k.b.acquire(ctx)
-	if err != nil {
-		return result.Timeout, fmt.Sprintf("no browser page free within the step's timeout (browser_concurrency %d)", cap(s.k.b.sem))
+	ss, _ := x.RunState().(*session)
+	if ss == nil {
+		return result.Request, "browser step outside a run"
 	}
-	defer release()
-	bctx, err := s.k.b.get(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return result.Timeout, "the browser did not start within the step's timeout"
-		}
+	bctx, bcid, err := ss.open(ctx)
+	switch {
+	case errors.Is(err, errNoSlot):
+		return result.Timeout, fmt.Sprintf("no browser context free within the step's timeout (browser_concurrency %d)", s.k.b.slots.max())
+	case err != nil && ctx.Err() != nil:
+		return result.Timeout, "the browser did not start within the step's timeout"
+	case err != nil:
 		return result.Browser, err.Error()
 	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait() // after the page closed (deferred below): the listeners end with it
-	// A fresh incognito browser context: cookies and storage die with
-	// the step.
-	tctx, tcancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
+	// A page in the run's incognito context: cookies and storage of the
+	// run's earlier browser steps, none of other runs.
+	tctx, tcancel := chromedp.NewContext(bctx, chromedp.WithExistingBrowserContext(bcid))
 	defer tcancel()
 	stop := context.AfterFunc(ctx, tcancel) // the step's timeout closes the page
 	defer stop()
@@ -170,6 +171,10 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 	enable := []func() error{
 		func() error { _, err := cdp.Call(tctx, t, network.Enable, network.EnableParams{}); return err },
 		func() error { _, err := cdp.Call(tctx, t, runtime.Enable, cdp.Empty{}); return err },
+		func() error {
+			_, err := cdp.Call(tctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: vitalsJS})
+			return err
+		},
 		func() error {
 			var pats []*fetch.RequestPattern
 			for _, o := range origins {
@@ -188,12 +193,12 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 	}
 
 	// The actions get the step's time but a little: what the page shows
-	// is read after a failure too.
+	// is read (and on failure pictured) after a failure too.
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(time.Minute)
 	}
-	reserve := min(2*time.Second, time.Until(deadline)/4)
+	reserve := min(3*time.Second, time.Until(deadline)/3)
 	actx, acancel := context.WithDeadline(tctx, deadline.Add(-reserve))
 	defer acancel()
 	values := map[string]string{}
@@ -223,7 +228,11 @@ func (s *Spec) Execute(ctx context.Context, x *runner.Exchange) (result.Class, s
 	if class == "" && len(exc) > 0 && !s.reads("console.errors") {
 		// As a customer would: the page broke. A flow that tolerates it
 		// says so with an expectation on console.errors.
-		return result.ScriptError, "uncaught exception on the page: " + exc[0]
+		class, msg = result.ScriptError, "uncaught exception on the page: "+exc[0]
+	}
+	if bctx.Err() == nil && ss.shots < ShotsPerRun && s.failing(class, x) {
+		ss.shots++
+		s.screenshot(rctx, t, x)
 	}
 	return class, msg
 }
@@ -406,14 +415,48 @@ type pageInfo struct {
 	TTFB  float64 `json:"ttfb"` // milliseconds from the navigation's start; <= 0: unknown
 	DCL   float64 `json:"dcl"`
 	Load  float64 `json:"load"`
+	LCP   float64 `json:"lcp"` // milliseconds; <= 0: none seen
+	CLS   float64 `json:"cls"` // < 0: unknown (vitalsJS did not run)
 }
+
+// vitalsJS runs in every document before its own scripts, so that the
+// observers (buffered: true) see every entry: Largest Contentful Paint
+// (the last candidate's time) and Cumulative Layout Shift (the largest
+// session window of shifts without recent input: at most 5s, gaps under
+// 1s, as web-vitals computes it).
+const vitalsJS = `(() => {
+	const v = {lcp: 0, cls: 0, flush: () => {}};
+	Object.defineProperty(window, "__proberVitals", {value: v});
+	try {
+		const lcp = l => { for (const e of l) v.lcp = e.renderTime || e.loadTime || e.startTime; };
+		let cur = 0, first = 0, last = 0;
+		const cls = l => {
+			for (const e of l) {
+				if (e.hadRecentInput) continue;
+				if (cur > 0 && e.startTime - last < 1000 && e.startTime - first < 5000) cur += e.value;
+				else { cur = e.value; first = e.startTime; }
+				last = e.startTime;
+				v.cls = Math.max(v.cls, cur);
+			}
+		};
+		const lo = new PerformanceObserver(l => lcp(l.getEntries()));
+		lo.observe({type: "largest-contentful-paint", buffered: true});
+		const co = new PerformanceObserver(l => cls(l.getEntries()));
+		co.observe({type: "layout-shift", buffered: true});
+		// What the observers have not delivered yet, when the page is read.
+		v.flush = () => { lcp(lo.takeRecords()); cls(co.takeRecords()); };
+	} catch (e) {}
+})()`
 
 var infoJS = `(() => {
 	const n = performance.getEntriesByType("navigation")[0];
+	const v = window.__proberVitals;
+	if (v) v.flush();
 	return {
 		url: location.href, title: document.title,
 		text: document.body ? document.body.innerText.slice(0, ` + strconv.Itoa(TextLimit) + `) : "",
 		ttfb: n ? n.responseStart : 0, dcl: n ? n.domContentLoadedEventEnd : 0, load: n ? n.loadEventEnd : 0,
+		lcp: v ? v.lcp : 0, cls: v ? v.cls : -1,
 	};
 })()`
 
@@ -455,12 +498,16 @@ func (s *Spec) record(ctx context.Context, t *chromedp.Target, x *runner.Exchang
 	for _, d := range []struct {
 		name string
 		ms   float64
-	}{{"page.ttfb", info.TTFB}, {"page.dom_content_loaded", info.DCL}, {"page.load", info.Load}} {
+	}{{"page.ttfb", info.TTFB}, {"page.dom_content_loaded", info.DCL}, {"page.load", info.Load}, {"page.lcp", info.LCP}} {
 		if d.ms > 0 {
 			v := time.Duration(d.ms * float64(time.Millisecond))
 			r.SetDuration(d.name, v)
 			x.Attr(strings.TrimPrefix(d.name, "page."), v.Round(time.Microsecond).String())
 		}
+	}
+	if err == nil && info.CLS >= 0 {
+		r.SetNumber("page.cls", info.CLS)
+		x.Attr("cls", strconv.FormatFloat(info.CLS, 'f', 4, 64))
 	}
 	if info.TTFB > 0 {
 		x.Timings().FirstByte = time.Duration(info.TTFB * float64(time.Millisecond))

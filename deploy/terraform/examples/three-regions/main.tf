@@ -60,6 +60,7 @@ module "probe_home" {
   secrets_replicated   = var.secrets_replicated
   secrets_kms_key_arns = var.secrets_kms_key_arns
   environment          = var.environment
+  tracing              = var.tracing
   amp                  = local.amp
   log_retention_days   = var.log_retention_days
   vpc_cidr             = var.vpc_cidr
@@ -84,6 +85,7 @@ module "probe_second" {
   secrets_replicated   = var.secrets_replicated
   secrets_kms_key_arns = var.secrets_kms_key_arns
   environment          = var.environment
+  tracing              = var.tracing
   amp                  = local.amp
   log_retention_days   = var.log_retention_days
   vpc_cidr             = var.vpc_cidr
@@ -108,6 +110,7 @@ module "probe_third" {
   secrets_replicated   = var.secrets_replicated
   secrets_kms_key_arns = var.secrets_kms_key_arns
   environment          = var.environment
+  tracing              = var.tracing
   amp                  = local.amp
   log_retention_days   = var.log_retention_days
   vpc_cidr             = var.vpc_cidr

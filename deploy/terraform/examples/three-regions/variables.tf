@@ -205,6 +205,20 @@ variable "evaluator_external_url" {
   }
 }
 
+variable "tracing" {
+  description = "Send every region's spans to an OTLP endpoint (probes.yaml needs a tracing: block): { endpoint = base URL, headers_secret_arn = optional Secrets Manager or SSM ARN holding OTEL_EXPORTER_OTLP_HEADERS }; null for no spans."
+  type = object({
+    endpoint           = string
+    headers_secret_arn = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.tracing == null || can(regex("^https?://[^\\s]+$", try(var.tracing.endpoint, "")))
+    error_message = "The tracing.endpoint must be an http(s) URL, or tracing null."
+  }
+}
+
 variable "log_search_url" {
   description = "URL linking trace ids on the status pages, {trace_id} replaced (--log-search-url), e.g. a CloudWatch Logs Insights query; null for none."
   type        = string

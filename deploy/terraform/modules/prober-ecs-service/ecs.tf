@@ -36,7 +36,21 @@ locals {
   # --memory-limit-ratio finds none): give Go a soft limit at half the
   # task, so the collector works harder there rather than the task being
   # killed. var.environment may set its own GOMEMLIMIT.
-  prober_environment = merge({ GOMEMLIMIT = "${floor(var.task.memory / 2)}MiB" }, var.environment)
+  prober_environment = merge({ GOMEMLIMIT = "${floor(var.task.memory / 2)}MiB" }, var.environment, local.tracing_environment)
+
+  # Spans over OTLP: the exporter reads the standard variables (probes.yaml's
+  # tracing: block turns it on and wins where it sets the same), and every
+  # span says where it was made.
+  tracing_environment = var.tracing == null ? {} : {
+    OTEL_EXPORTER_OTLP_ENDPOINT = var.tracing.endpoint
+    OTEL_RESOURCE_ATTRIBUTES    = "cloud.provider=aws,cloud.platform=aws_ecs,cloud.region=${var.region},deployment.environment.name=${var.region_label}"
+  }
+
+  # The export headers (an API key) come from a secret, never the task
+  # definition's plain environment.
+  prober_secrets = merge(var.secrets, try(var.tracing.headers_secret_arn, null) == null ? {} : {
+    OTEL_EXPORTER_OTLP_HEADERS = var.tracing.headers_secret_arn
+  })
 
   prober_args = concat([
     "run", "--role", var.role, "--region", var.region_label,
@@ -82,7 +96,7 @@ locals {
     user        = "65532:65532"
     command     = local.prober_args
     environment = [for k in sort(keys(local.prober_environment)) : { name = k, value = local.prober_environment[k] }]
-    secrets     = [for k in sort(keys(var.secrets)) : { name = k, valueFrom = var.secrets[k] }]
+    secrets     = [for k in sort(keys(local.prober_secrets)) : { name = k, valueFrom = local.prober_secrets[k] }]
     dependsOn = concat(
       [{ containerName = "config-fetch", condition = "SUCCESS" }],
       [for s in var.sidecars : { containerName = s.name, condition = "START" }],

@@ -1,6 +1,6 @@
 # Two roles per task, each with only what it needs:
 #   execution role (ECS itself, before the containers start): pull the image,
-#     read exactly the secrets in var.secrets, write to this log group;
+#     read exactly the secrets in var.secrets (and tracing's headers secret), write to this log group;
 #   task role (the containers): the caller's var.iam.task_policy_json (read its
 #     config, remote-write to AMP, and what its role needs). Nothing else.
 # ECS cannot give containers of one task different roles: the prober

@@ -39,11 +39,11 @@ locals {
 
   # The ARNs IAM must name: a Secrets Manager ARN without its JSON key suffix.
   secretsmanager_arns = distinct([
-    for arn in values(var.secrets) :
+    for arn in values(local.prober_secrets) :
     regex("^(arn:[^:]+:secretsmanager:[^:]+:[0-9]{12}:secret:[^:]+)", arn)[0]
     if split(":", arn)[2] == "secretsmanager"
   ])
-  ssm_parameter_arns = distinct([for arn in values(var.secrets) : arn if split(":", arn)[2] == "ssm"])
+  ssm_parameter_arns = distinct([for arn in values(local.prober_secrets) : arn if split(":", arn)[2] == "ssm"])
 
   listen    = "127.0.0.1:8315"
   state_dir = "/var/lib/prober"

@@ -142,6 +142,23 @@ variable "environment" {
   }
 }
 
+variable "tracing" {
+  description = "Send the prober's spans over OTLP (probes.yaml needs a tracing: block; `tracing: {}` takes all from here): endpoint is the collector's base URL (OTEL_EXPORTER_OTLP_ENDPOINT), headers_secret_arn a Secrets Manager secret or SSM parameter holding OTEL_EXPORTER_OTLP_HEADERS (e.g. x-api-key=...), or null. null: no spans."
+  type = object({
+    endpoint           = string
+    headers_secret_arn = optional(string)
+  })
+  default = null
+
+  validation {
+    condition = var.tracing == null || (
+      can(regex("^https?://[^/?#@\\s]+(/[^?#\\s]*)?$", try(var.tracing.endpoint, ""))) &&
+      contains(["", "secretsmanager", "ssm"], try(split(":", coalesce(var.tracing.headers_secret_arn, "-"))[2], ""))
+    )
+    error_message = "The tracing.endpoint must be an http(s) URL without credentials, and tracing.headers_secret_arn a Secrets Manager or SSM parameter ARN, or null."
+  }
+}
+
 variable "extra_args" {
   description = "Flags of `prober run` after the ones this module sets (--role, --region, --config, --listen, --state-dir, --log-level)."
   type        = list(string)

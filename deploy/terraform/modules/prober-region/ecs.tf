@@ -16,6 +16,15 @@ resource "aws_ecs_cluster" "this" {
   }
 }
 
+locals {
+  # With browser steps, Chromium's budget (browser_contexts) comes off the
+  # task's memory before Go's soft limit takes half of the rest;
+  # environment may set its own GOMEMLIMIT.
+  browser_environment = {
+    for k, v in { GOMEMLIMIT = "${floor((var.memory - 512 - 384 * var.browser_contexts) / 2)}MiB" } : k => v if var.browser_contexts > 0
+  }
+}
+
 module "task" {
   source = "../prober-ecs-service"
 
@@ -34,9 +43,10 @@ module "task" {
   config_file          = "/etc/prober/probes.yaml"
   config_bucket        = aws_s3_bucket.config.id
   config_objects       = local.config_objects
-  environment          = merge(var.environment, { PROBER_REGION = local.label })
+  environment          = merge(local.browser_environment, var.environment, { PROBER_REGION = local.label })
   secrets              = local.secret_value_from
   secrets_kms_key_arns = var.secrets_kms_key_arns
+  tracing              = local.tracing
 
   amp                 = var.amp
   scrape_interval     = var.scrape_interval

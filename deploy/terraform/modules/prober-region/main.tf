@@ -32,4 +32,14 @@ locals {
       : arn
     )
   }
+
+  # The tracing headers' secret, read like the others (its replica too).
+  tracing = var.tracing == null ? null : {
+    endpoint = var.tracing.endpoint
+    headers_secret_arn = try(var.tracing.headers_secret_arn, null) == null ? null : (
+      var.secrets_replicated && startswith(split(":", var.tracing.headers_secret_arn)[2], "secretsmanager")
+      ? replace(var.tracing.headers_secret_arn, "/^(arn:[^:]+:secretsmanager:)[a-z0-9-]+:/", "$${1}${var.region}:")
+      : var.tracing.headers_secret_arn
+    )
+  }
 }

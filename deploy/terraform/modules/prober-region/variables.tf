@@ -104,6 +104,32 @@ variable "secrets" {
   }
 }
 
+variable "tracing" {
+  description = "Send the probe's spans to an OTLP endpoint: endpoint is the collector's base URL (http://collector:4318 for OTLP/HTTP; OTEL_EXPORTER_OTLP_ENDPOINT), headers_secret_arn an optional Secrets Manager secret or SSM parameter whose value is OTEL_EXPORTER_OTLP_HEADERS (key=value,key2=value2, e.g. an API key), read like var.secrets (replica and KMS included). probes.yaml needs a tracing: block (`tracing: {}`). null: no spans."
+  type = object({
+    endpoint           = string
+    headers_secret_arn = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.tracing == null || can(regex("^https?://[^/?#@\\s]+(/[^?#\\s]*)?$", try(var.tracing.endpoint, "")))
+    error_message = "The tracing.endpoint must be an http(s) URL without credentials, e.g. http://otel-collector.internal:4318."
+  }
+
+  validation {
+    condition = try(var.tracing.headers_secret_arn, null) == null || can(regex(
+      "^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}(:[^:]*:[^:]*:[^:]*)?|ssm:[a-z0-9-]+:[0-9]{12}:parameter/[A-Za-z0-9/_.-]+)$", var.tracing.headers_secret_arn
+    ))
+    error_message = "The tracing.headers_secret_arn must be a full Secrets Manager secret ARN (with its 6-character suffix) or an SSM parameter ARN."
+  }
+
+  validation {
+    condition     = !contains(keys(var.secrets), "OTEL_EXPORTER_OTLP_HEADERS") && !contains(keys(var.environment), "OTEL_EXPORTER_OTLP_ENDPOINT") || var.tracing == null
+    error_message = "With tracing set, OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_EXPORTER_OTLP_HEADERS come from it, not from environment or secrets."
+  }
+}
+
 variable "secrets_replicated" {
   description = "Read each Secrets Manager secret from its replica in this region (the same ARN with this region's name) instead of the region in the ARN, so that a region's tasks start without another region's Secrets Manager. Replicate the secrets first (aws secretsmanager replicate-secret-to-regions)."
   type        = bool
@@ -290,6 +316,22 @@ variable "memory" {
   validation {
     condition     = var.memory >= var.cpu * 2 && var.memory <= min(var.cpu * 8, 30720) && var.memory % 512 == 0
     error_message = "The memory must be a multiple of 512 MiB between 2x and 8x the cpu units (at most 30720), as Fargate accepts."
+  }
+}
+
+variable "browser_contexts" {
+  description = "Browser steps: the flows' browser_concurrency (0: no browser steps). The image must then be the Chromium variant (Dockerfile.browser), and the task's memory holds, besides the 1024 MiB of the prober and its sidecars, 512 MiB for Chromium's own processes and 384 MiB per context; GOMEMLIMIT is then half of what is left."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.browser_contexts >= 0 && var.browser_contexts <= 64 && floor(var.browser_contexts) == var.browser_contexts
+    error_message = "The browser_contexts must be a whole number from 0 to 64."
+  }
+
+  validation {
+    condition     = var.browser_contexts == 0 || var.memory >= 1024 + 512 + 384 * var.browser_contexts
+    error_message = "With browser steps the task needs 1024 + 512 + 384 MiB per browser context of memory at least: raise memory (and cpu, Fargate asks for at least memory/8)."
   }
 }
 
