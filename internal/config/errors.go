@@ -14,9 +14,9 @@ func (p Pos) String() string {
 	case p.Line <= 0:
 		return p.File
 	case p.Col <= 0:
-		return p.File + ":" + strconv.Itoa(p.Line)
+		return p.File + ":" + strconv.Itoa(int(p.Line))
 	}
-	return p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col)
+	return p.File + ":" + strconv.Itoa(int(p.Line)) + ":" + strconv.Itoa(int(p.Col))
 }
 
 // Error is one problem in the configuration, at the place it was found.

@@ -173,7 +173,7 @@ func (HTTPKind) Decode(b *StepBlock) any {
 		}
 	}
 	info.step.Templates = append(info.step.Templates, s.templates()...)
-	return s
+	return f.l.shared.httpSpec(s)
 }
 
 // templates are the spec's placeholders, for Step.Templates: what a

@@ -16,6 +16,10 @@ type interns struct {
 	maps    map[string]map[string]string
 	headers map[string][]Header
 	strs    map[string]string
+	specs   map[string]*HTTPSpec
+	// lists are the shared template, expectation and capture lists, by
+	// their type and elements' identities.
+	lists map[string]any
 }
 
 // stringMap returns a map equal to m, shared with every earlier equal one.
@@ -67,6 +71,70 @@ func (in *interns) headerList(hs []Header) []Header {
 	return hs
 }
 
+// httpSpec returns a request equal to s, shared with every earlier equal
+// one: flows made from one template send the same requests (their URL,
+// header, body and parameter templates already interned, so the same
+// pointers). A step with a tls: block keeps its own: the runner keys a
+// step's transport by its spec within a flow.
+func (in *interns) httpSpec(s *HTTPSpec) *HTTPSpec {
+	if s.TLS != nil {
+		return s
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d:%s%p%t;", len(s.Method), s.Method, s.URL, s.FollowRedirects)
+	for _, h := range s.Headers {
+		fmt.Fprintf(&b, "h%d:%s%p", len(h.Name), h.Name, h.Value)
+	}
+	for _, q := range s.Query {
+		fmt.Fprintf(&b, "q%d:%s%p", len(q.Name), q.Name, q.Value)
+	}
+	fmt.Fprintf(&b, ";b%d%p%d:%s", s.Body.Kind, s.Body.Template, len(s.Body.ContentType), s.Body.ContentType)
+	for _, p := range s.Body.Form {
+		fmt.Fprintf(&b, "f%d:%s%p", len(p.Name), p.Name, p.Value)
+	}
+	if s.BasicAuth != nil {
+		fmt.Fprintf(&b, ";a%p%p", s.BasicAuth.User, s.BasicAuth.Password)
+	}
+	key := b.String()
+	if in.specs == nil {
+		in.specs = map[string]*HTTPSpec{}
+	}
+	if c, ok := in.specs[key]; ok {
+		return c
+	}
+	s.Query, s.Body.Form = slices.Clip(s.Query), slices.Clip(s.Body.Form)
+	in.specs[key] = s
+	return s
+}
+
+// list returns a list equal to xs, shared with every earlier one whose
+// elements have the same identities (id: an element's pointer, or its
+// name and pointer); xs itself, clipped, if it is the first.
+func list[T any](in *interns, xs []T, id func(T) string) []T {
+	if len(xs) == 0 {
+		return xs
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%T", xs)
+	for _, x := range xs {
+		b.WriteString(id(x))
+	}
+	key := b.String()
+	if in.lists == nil {
+		in.lists = map[string]any{}
+	}
+	if c, ok := in.lists[key]; ok {
+		return c.([]T)
+	}
+	xs = slices.Clip(xs)
+	in.lists[key] = xs
+	return xs
+}
+
+func ptrID[T any](p *T) string { return fmt.Sprintf("%p;", p) }
+
+func captureID(c Capture) string { return fmt.Sprintf("%d:%s%p", len(c.Name), c.Name, c.Value) }
+
 // str returns s, sharing the storage of an earlier equal string: step names,
 // methods and dependencies repeat across flows, and each one parsed from
 // YAML is its own allocation.
@@ -84,8 +152,9 @@ func (in *interns) str(s string) string {
 	return s
 }
 
-// share replaces fl's labels, vars and repeated names by shared equal
-// ones, once the flow is complete (HTTPKind shares its header lists).
+// share replaces fl's labels, vars, repeated names and its steps' lists by
+// shared equal ones, once the flow is complete (HTTPKind shares its header
+// lists and requests).
 func (l *loader) share(fl *Flow) {
 	in := &l.shared
 	fl.Labels = in.stringMap(fl.Labels)
@@ -95,5 +164,13 @@ func (l *loader) share(fl *Flow) {
 			continue
 		}
 		s.Name, s.Method, s.Dependency = in.str(s.Name), in.str(s.Method), in.str(s.Dependency)
+		// Compiled once per source (templates, expectations, capture
+		// values), so equal lists are lists of the same pointers.
+		s.Templates = list(in, s.Templates, ptrID)
+		s.Expect = list(in, s.Expect, ptrID)
+		s.Captures = list(in, s.Captures, captureID)
+		if s.Until != nil {
+			s.Until.Expect = list(in, s.Until.Expect, ptrID)
+		}
 	}
 }

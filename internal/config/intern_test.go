@@ -16,9 +16,12 @@ labels: %s
 steps:
   - name: login
     request: {url: "http://x/login", headers: {Authorization: "%s"}}
+    expect: [status == 200]
+    capture: {token: json.token}
   - name: pay
     dependency: bank-gateway
-    request: {url: "http://x/pay"}
+    request: {url: "http://x/pay", tls: {insecure_skip_verify: true}}
+    expect: [status == 200]
 `, name, labels, header)
 	}
 	cfg, errs := loadFiles(t, map[string]string{
@@ -52,6 +55,13 @@ flows: [a.yaml, b.yaml, c.yaml, {file: d.yaml, vars: {target: "http://y"}}]
 		{"login headers of a and b", httpOf(a.Steps[0]).Headers, httpOf(b.Steps[0]).Headers, true},
 		{"login headers of a and c", httpOf(a.Steps[0]).Headers, httpOf(c.Steps[0]).Headers, false},
 		{"pay headers of a and c (defaults only)", httpOf(a.Steps[1]).Headers, httpOf(c.Steps[1]).Headers, true},
+		{"login requests of a and b", httpOf(a.Steps[0]), httpOf(b.Steps[0]), true},
+		{"login requests of a and c (a header differs)", httpOf(a.Steps[0]), httpOf(c.Steps[0]), false},
+		{"pay requests of a and b (a tls: block: the step's own)", httpOf(a.Steps[1]), httpOf(b.Steps[1]), false},
+		{"login expectations of a and c", a.Steps[0].Expect, c.Steps[0].Expect, true},
+		{"login captures of a and c", a.Steps[0].Captures, c.Steps[0].Captures, true},
+		{"login templates of a and b", a.Steps[0].Templates, b.Steps[0].Templates, true},
+		{"login templates of a and c", a.Steps[0].Templates, c.Steps[0].Templates, false},
 		{"step names of a and c", unsafe.StringData(a.Steps[1].Name), unsafe.StringData(c.Steps[1].Name), true},
 	}
 	for _, tt := range tests {
@@ -64,5 +74,19 @@ flows: [a.yaml, b.yaml, c.yaml, {file: d.yaml, vars: {target: "http://y"}}]
 	}
 	if h := httpOf(c.Steps[0]).Headers; len(h) != 2 || h[1].Value.String() != "Bearer 2" {
 		t.Errorf("c's login headers %v", h)
+	}
+}
+
+// TestHTTPSpecKeyCoversFields: httpSpec shares requests by a key of every
+// HTTPSpec and Body field; a field added to either must be added to the
+// key too, or two requests differing only in it would be merged.
+func TestHTTPSpecKeyCoversFields(t *testing.T) {
+	for _, tt := range []struct {
+		typ  reflect.Type
+		want int
+	}{{reflect.TypeFor[HTTPSpec](), 8}, {reflect.TypeFor[Body](), 4}, {reflect.TypeFor[BasicAuth](), 2}} {
+		if n := tt.typ.NumField(); n != tt.want {
+			t.Errorf("%s has %d fields, the key in interns.httpSpec knows %d: add the new one to it, then here", tt.typ, n, tt.want)
+		}
 	}
 }

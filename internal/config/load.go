@@ -257,10 +257,10 @@ func (l *loader) load(name string) *Config {
 		}
 		if nameNode != nil && fl.Name != "" {
 			if first, dup := names[fl.Name]; dup {
-				l.errorAt(Pos{File: fl.File, Line: nameNode.Line, Col: nameNode.Column},
+				l.errorAt(mkPos(fl.File, nameNode.Line, nameNode.Column),
 					"duplicate flow name %s (first defined at %s)", quote(fl.Name), first)
 			} else {
-				names[fl.Name] = Pos{File: fl.File, Line: nameNode.Line, Col: nameNode.Column}
+				names[fl.Name] = mkPos(fl.File, nameNode.Line, nameNode.Column)
 			}
 		}
 		cfg.Flows = append(cfg.Flows, fl)

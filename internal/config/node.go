@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path"
 	"slices"
 	"strconv"
@@ -66,7 +67,14 @@ func (l *loader) newFile(name string, data []byte) *file {
 	}
 }
 
-func (f *file) pos(n *yaml.Node) Pos { return Pos{File: f.name, Line: n.Line, Col: n.Column} }
+func (f *file) pos(n *yaml.Node) Pos { return mkPos(f.name, n.Line, n.Column) }
+
+// mkPos is a Pos, its line and column saturated at 32 bits.
+func mkPos(file string, line, col int) Pos {
+	return Pos{File: file, Line: i32(line), Col: i32(col)}
+}
+
+func i32(n int) int32 { return int32(min(max(n, math.MinInt32), math.MaxInt32)) }
 
 func (f *file) errorf(n *yaml.Node, format string, args ...any) {
 	f.l.errorAt(f.pos(n), format, args...)
@@ -127,18 +135,18 @@ func (f *file) yamlError(err error) {
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if i := strings.Index(rest, ": "); i > 0 {
 			if n, err := strconv.Atoi(rest[:i]); err == nil && n > 0 {
-				p.Line, p.Col, msg = n, 1, rest[i+2:]
+				p.Line, p.Col, msg = i32(n), 1, rest[i+2:]
 			}
 		}
 	}
 	if p.Line > 0 {
 		// The line yaml.v3 names is often before the culprit.
-		if t, ok := leadingBraces(f.lines, p.Line, 3); ok {
-			f.l.errorAt(Pos{File: f.name, Line: t.line, Col: t.col}, "%s", t.leadingHint())
+		if t, ok := leadingBraces(f.lines, int(p.Line), 3); ok {
+			f.l.errorAt(mkPos(f.name, t.line, t.col), "%s", t.leadingHint())
 			return
 		}
-		if t, ok := commaCulprit(f.lines, p.Line); ok && isFlowError(msg) {
-			f.l.errorAt(Pos{File: f.name, Line: t.line, Col: t.col}, "%s", t.hint())
+		if t, ok := commaCulprit(f.lines, int(p.Line)); ok && isFlowError(msg) {
+			f.l.errorAt(mkPos(f.name, t.line, t.col), "%s", t.hint())
 			return
 		}
 	}
@@ -427,12 +435,12 @@ func (f *file) posIn(n *yaml.Node, off int) Pos {
 	switch {
 	case n.Style&yaml.DoubleQuotedStyle != 0:
 		if strings.HasPrefix(rest, `"`+prefix) && !strings.ContainsAny(prefix, "\"\\\n") {
-			p.Col = base.Col + 1 + utf8.RuneCountInString(prefix)
+			p.Col = base.Col + 1 + i32(utf8.RuneCountInString(prefix))
 		}
 	case n.Style&yaml.SingleQuotedStyle != 0:
 		esc := strings.ReplaceAll(prefix, "'", "''")
 		if strings.HasPrefix(rest, "'"+esc) && !strings.Contains(prefix, "\n") {
-			p.Col = base.Col + 1 + utf8.RuneCountInString(esc)
+			p.Col = base.Col + 1 + i32(utf8.RuneCountInString(esc))
 		}
 	case n.Style&yaml.LiteralStyle != 0:
 		// Value line k is source line n.Line+1+k, indented by the block's
@@ -447,12 +455,12 @@ func (f *file) posIn(n *yaml.Node, off int) Pos {
 		src := f.lines[ln-1]
 		ind := len(src) - len(valueLine)
 		if ind >= 0 && src[ind:] == valueLine && strings.Trim(src[:ind], " ") == "" {
-			return Pos{File: f.name, Line: ln, Col: utf8.RuneCountInString(src[:ind]) + utf8.RuneCountInString(prefix[lineStart:]) + 1}
+			return mkPos(f.name, ln, utf8.RuneCountInString(src[:ind])+utf8.RuneCountInString(prefix[lineStart:])+1)
 		}
 	case n.Style&yaml.FoldedStyle != 0:
 	default:
 		if strings.HasPrefix(rest, prefix) && !strings.Contains(prefix, "\n") {
-			p.Col += utf8.RuneCountInString(prefix)
+			p.Col += i32(utf8.RuneCountInString(prefix))
 		}
 	}
 	return p

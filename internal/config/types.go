@@ -80,11 +80,11 @@ type HTTPOptions struct {
 	BodyLimit          int64  // bytes read per response, default 1 MiB
 	KeepResponse       int64  // bytes of a failed step's body kept in its result, default 4 KiB; 0 keeps no response
 	FollowRedirects    bool   // default true
+	InsecureSkipVerify bool   // verification off; never the default (beside the other bool: one word for both in every flow)
 	MaxRedirects       int    // default 10
 	CAFile             string // extra PEM roots, added to the system pool (path, for display)
 	CAPEM              []byte // the CA file's contents, read at load
 	ServerName         string // TLS SNI / verification name override
-	InsecureSkipVerify bool   // verification off; never the default
 	// ClientCert and ClientKey are the PEM of a client certificate (mTLS),
 	// both or neither, checked as a pair at load; the files' paths are
 	// ClientCertFile and ClientKeyFile (for display; the key is never shown).
@@ -95,21 +95,24 @@ type HTTPOptions struct {
 	Auth *OAuth2
 }
 
-// Pos is a place in a config file.
+// Pos is a place in a config file. Line and column are 32 bits: every
+// step and flow keeps its Pos, and no config file has 2^31 lines.
 type Pos struct {
 	File string
-	Line int
-	Col  int
+	Line int32
+	Col  int32
 }
 
 // Step is one check with expectations and captures: what every kind of
 // step shares. What the step does is its kind's (Kind, Spec): HTTP's
 // request: block (HTTPSpec) or a registered kind's.
+//
+// A configuration of many flows holds many steps: the bools are kept
+// together at the end so that padding does not grow each one.
 type Step struct {
 	Name       string
 	Pos        Pos
 	Dependency string // e.g. "bank-gateway": counted in dependency success
-	Cleanup    bool
 
 	// Kind is the name of the step's kind in results: "" for an HTTP step
 	// (results have always left HTTP steps unnamed), else the registered
@@ -124,14 +127,16 @@ type Step struct {
 	// so the runner can tell which variables a step needs.
 	Templates []*template.Template
 
-	Timeout time.Duration // per attempt; default 10s, never more than the flow timeout
-	Expect  []*assert.Expectation
+	Timeout  time.Duration // per attempt; default 10s, never more than the flow timeout
+	Expect   []*assert.Expectation
+	Until    *Until
+	Retry    *Retry // nil: one try
+	Captures []Capture
+
+	Cleanup bool
 	// StatusChecked is true when some expectation reads the status; if not,
 	// the runner fails any status >= 400.
 	StatusChecked bool
-	Until         *Until
-	Retry         *Retry // nil: one try
-	Captures      []Capture
 	// ReadsAttrs is true when the step's expectations or captures read its
 	// kind's own operands (cert.*, tls.*): a kind may skip recording them
 	// otherwise, as HTTP steps do their connection's certificate.

@@ -175,6 +175,17 @@ func Join(parts ...Part) *Template {
 		}
 	}
 	out.src = src.String()
+	// Each literal is in src too (parts' literals are their sources'
+	// text): point it into src rather than keep a second copy. A
+	// configuration of many flows keeps every body that differs between
+	// them, such as a login's user.
+	for i, sg := range out.segs {
+		if sg.ref < 0 {
+			if j := strings.Index(out.src, sg.lit); j >= 0 {
+				out.segs[i].lit = out.src[j : j+len(sg.lit)]
+			}
+		}
+	}
 	return out
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 type mapScope struct{ vars, secrets map[string]string }
@@ -224,5 +225,34 @@ func BenchmarkExpand(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf, _ = tp.Expand(buf[:0], scope)
+	}
+}
+
+// TestJoinSharesSource: a joined template's literals point into its
+// source, not into copies of their own (a configuration keeps one per
+// flow for bodies that differ), and it still expands to the same text.
+func TestJoinSharesSource(t *testing.T) {
+	tp := Join(
+		Part{T: Literal(`{"user":"synthetic-`)},
+		Part{T: Literal(`1","pw":"`)},
+		Part{T: MustParse("{{secret:PW}}"), Esc: JSONString},
+		Part{T: Literal(`"}`)},
+	)
+	src := tp.String()
+	lo := uintptr(unsafe.Pointer(unsafe.StringData(src)))
+	for _, sg := range tp.segs {
+		if sg.ref >= 0 {
+			continue
+		}
+		if p := uintptr(unsafe.Pointer(unsafe.StringData(sg.lit))); p < lo || p+uintptr(len(sg.lit)) > lo+uintptr(len(src)) {
+			t.Errorf("literal %q is a copy of its own, not in the source %q", sg.lit, src)
+		}
+	}
+	got, err := tp.ExpandString(scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"user":"synthetic-1","pw":"hunter2"}`; got != want {
+		t.Errorf("expanded %s, want %s", got, want)
 	}
 }
