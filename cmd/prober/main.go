@@ -104,6 +104,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdRules(args, stdout, stderr)
 	case "init":
 		err = cmdInit(args, stdout, stderr)
+	case "schema":
+		err = cmdSchema(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -154,6 +156,7 @@ Usage:
   prober shop        [--listen ADDR] [--gateway-listen ADDR]
   prober rules       [--config probes.yaml] [--out FILE]
   prober init        [--dir DIR] [URL]   write a starter probes.yaml and flow
+  prober schema      probes|flow|steps   print the JSON Schema of probes.yaml, flow or steps files
   prober version
 
 Exit codes: 0 ok, 1 a probe failed (once), 2 bad usage or bad configuration,

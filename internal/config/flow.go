@@ -252,7 +252,7 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 	o := f.topObject(root, "flow", []string{
 		"name", "description", "every", "cron", "timezone", "timeout", "step_timeout", "labels", "vars",
 		"headers", "body_limit", "keep_response", "follow_redirects", "max_redirects", "tls", "steps", "cleanup", "retries",
-		"run_on_start", "metrics",
+		"run_on_start", "metrics", "auth",
 	})
 	fl := &Flow{File: e.path, Pos: f.pos(root), Labels: map[string]string{}, Vars: map[string]string{}}
 	fc := &flowCtx{l: l, c: c, f: f, fl: fl, stepNames: map[string]Pos{}, includes: []string{e.path}}
@@ -322,6 +322,13 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 	}
 	fl.HTTP = c.defs.http
 	f.httpOptions(o, &fl.HTTP)
+	if n := o.get("auth"); n != nil {
+		if a, ok := l.auth(f, n, c); ok {
+			fl.HTTP.Auth = a
+		}
+	} else if n := o.key("auth"); n != nil {
+		fl.HTTP.Auth = nil // auth: with nothing: none of the defaults'
+	}
 	fc.headers = overlayHeaders(c.defs.headers, f.headers(o.get("headers"), &fc.headerUses))
 
 	if steps := o.get("steps"); steps == nil {

@@ -246,7 +246,7 @@ func (l *loader) load(name string) *Config {
 		l.errorAt(Pos{}, "--every %s: the minimum is 1s", l.every)
 	}
 	l.varsInto(f, o.get("vars"), c.vars)
-	c.defs = l.defaults(f, o.get("defaults"))
+	c.defs = l.defaults(f, o.get("defaults"), c)
 
 	names := map[string]Pos{}
 	for _, e := range l.flowEntries(f, o) {
@@ -503,7 +503,7 @@ type defaults struct {
 	headerUses                  []use
 }
 
-func (l *loader) defaults(f *file, n *yaml.Node) *defaults {
+func (l *loader) defaults(f *file, n *yaml.Node, c *common) *defaults {
 	d := &defaults{
 		every:       defaultEvery,
 		timeout:     defaultTimeout,
@@ -511,7 +511,7 @@ func (l *loader) defaults(f *file, n *yaml.Node) *defaults {
 		retries:     defaultRetries,
 		http:        HTTPOptions{BodyLimit: defaultBodyLimit, KeepResponse: defaultKeepResponse, FollowRedirects: true, MaxRedirects: defaultMaxRedirect},
 	}
-	o := f.object(n, "defaults", []string{"every", "timeout", "step_timeout", "retries", "body_limit", "keep_response", "follow_redirects", "max_redirects", "headers", "tls", "run_on_start"})
+	o := f.object(n, "defaults", []string{"every", "timeout", "step_timeout", "retries", "body_limit", "keep_response", "follow_redirects", "max_redirects", "headers", "tls", "run_on_start", "auth"})
 	if v := o.get("run_on_start"); v != nil {
 		if b, ok := f.boolean(v); ok {
 			d.runOnStart = b
@@ -542,6 +542,11 @@ func (l *loader) defaults(f *file, n *yaml.Node) *defaults {
 		}
 	}
 	f.httpOptions(o, &d.http)
+	if v := o.get("auth"); v != nil {
+		if a, ok := l.auth(f, v, c); ok {
+			d.http.Auth = a
+		}
+	}
 	d.headers = f.headers(o.get("headers"), &d.headerUses)
 	return d
 }

@@ -90,6 +90,9 @@ type HTTPOptions struct {
 	// ClientCertFile and ClientKeyFile (for display; the key is never shown).
 	ClientCertFile, ClientKeyFile string
 	ClientCert, ClientKey         []byte
+	// Auth is the auth: block's OAuth2 client credentials, or nil: the
+	// token every HTTP step of the flow carries.
+	Auth *OAuth2
 }
 
 // Pos is a place in a config file. Line and column are 32 bits: every

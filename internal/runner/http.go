@@ -148,6 +148,9 @@ func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
 		req := http.Request{Header: p.header}
 		req.SetBasicAuth(user, pass)
 	}
+	if _, ok := p.header["Authorization"]; !ok && r.token != "" {
+		p.header["Authorization"] = []string{"Bearer " + r.token}
+	}
 	if _, ok := p.header["User-Agent"]; !ok {
 		p.header["User-Agent"] = []string{r.f.userAgent}
 	}

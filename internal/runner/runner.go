@@ -154,6 +154,7 @@ type Flow struct {
 	opts       Options
 	userAgent  string
 	transports *transportPool
+	auth       *tokenCache // the flow's OAuth2 token, or nil
 	// stepTransports are the pools of HTTP steps with a tls: block of
 	// their own (other settings than the flow's); nil for most flows.
 	stepTransports map[*config.HTTPSpec]*transportPool
@@ -172,6 +173,9 @@ func New(f *config.Flow, o Options) (*Flow, error) {
 		return nil, err
 	}
 	fl := &Flow{cfg: f, opts: o, userAgent: "prober/" + o.Version, transports: pool}
+	if f.HTTP.Auth != nil {
+		fl.auth = newTokenCache(f.HTTP.Auth, o.Secrets)
+	}
 	own := map[tlsKey]*transportPool{flowKey: pool} // steps of one flow with the same settings share a pool
 	for _, st := range slices.Concat(f.Steps, f.Cleanup) {
 		h, ok := st.Spec.(*config.HTTPSpec)
@@ -277,6 +281,14 @@ type run struct {
 	// for all its attempts, and its spec (the redirect policy).
 	prep *prepared
 	spec *config.HTTPSpec
+	// secrets are what the run redacts: the configured secrets, and once
+	// fetched the flow's OAuth2 token (token), sent on its HTTP steps; a
+	// failure to get it is kept (tokenClass, tokenMsg) for the run's
+	// later steps.
+	secrets    *secret.Set
+	token      string
+	tokenClass result.Class
+	tokenMsg   string
 	// first is the step in progress's first attempt, logged in the step
 	// only when a second one follows (see logAttempt).
 	first result.Attempt
@@ -319,6 +331,7 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 		timing:  newTiming(),
 		buf:     bufPool.Get().(*[]byte),
 		redacts: f.opts.Secrets.Len() > 0,
+		secrets: f.opts.Secrets,
 	}
 	r.resp.Vars = &r.scope // expectations' {{name}}: vars, captures, built-ins (never secrets)
 	// Each run starts with fresh connections, as a new user would, so DNS,
@@ -401,7 +414,7 @@ func (r *run) redact(s string) string {
 	if !r.redacts {
 		return s
 	}
-	return r.f.opts.Secrets.Redact(s)
+	return r.secrets.Redact(s)
 }
 
 // runStep runs one step, polling when it has an until clause.
@@ -413,6 +426,12 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 		SpanID: spanID, Method: st.Method, Kind: st.Kind, Start: time.Now(),
 	}
 	exec := executor(st.Spec)
+	if _, isHTTP := exec.(*httpStep); isHTTP && r.f.auth != nil {
+		if class, msg := r.bearer(ctx, st); class != "" {
+			s.Duration = time.Since(s.Start)
+			return r.fail(s, class, r.redact(msg))
+		}
+	}
 	p, prepares := exec.(preparer)
 	if prepares {
 		x := r.exchange(st, &s)
@@ -469,6 +488,10 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 		}
 	}
 	s.Duration = time.Since(s.Start)
+	if _, isHTTP := exec.(*httpStep); isHTTP && r.token != "" && r.resp.Status == http.StatusUnauthorized &&
+		r.prep.header.Get("Authorization") == "Bearer "+r.token {
+		r.f.auth.forget(r.token) // refused before it expired: the next run gets another
+	}
 	if note != "" {
 		// First, so that it is the step's message: why it stopped early.
 		s.Failures = append(s.Failures, result.Failure{Message: r.redact(note)})
