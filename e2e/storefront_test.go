@@ -100,7 +100,7 @@ func TestStorefrontFaults(t *testing.T) {
 		{"script error on the pay page", `{"pay_script_error":true}`, result.ScriptError,
 			[]string{`wait_for url "/store/orders/" (` + flowFile + `32:21): not seen within the step's timeout; the page threw: TypeError: Cannot read properties of undefined (reading 'mount')`}},
 		{"pay button hidden", `{"pay_button_hidden":true}`, result.SelectorTimeout,
-			[]string{`click "#pay" (` + flowFile + `31:18): no visible element matched within the step's timeout`}},
+			[]string{`click "#pay" (` + flowFile + `31:18): covered by div#consent.overlay until the step's timeout`}},
 		{"slow page", `{"page_delay":"2m"}`, result.Timeout,
 			[]string{`goto {{shop_url}}/store/login (` + flowFile + `22:17): the page did not load within the step's timeout`}},
 	} {

@@ -63,7 +63,7 @@ type FaultSet struct {
 	// The storefront's own (browser flows; storefront.go, hosted.go):
 	PageDelay       Duration `json:"page_delay,omitempty"`        // the storefront's pages answer this late
 	PayScriptError  bool     `json:"pay_script_error,omitempty"`  // the hosted payment page's script throws before wiring its pay button
-	PayButtonHidden bool     `json:"pay_button_hidden,omitempty"` // a consent overlay holds the pay button back
+	PayButtonHidden bool     `json:"pay_button_hidden,omitempty"` // a consent overlay covers the pay button: shown, but a click lands on the overlay
 	// omitzero because omitempty never omits a struct such as time.Time.
 	Until time.Time `json:"until,omitzero"` // the set expires at this time; zero = until cleared
 }

@@ -81,7 +81,7 @@ type hostedData struct {
 	Title, Amount, Description, Merchant, Error string
 	Action                                      string
 	Widget                                      string // "missing" under pay_script_error
-	Consent                                     bool   // pay_button_hidden
+	Consent                                     bool   // pay_button_hidden: an overlay over the page
 }
 
 func (h *hostedPay) render(w http.ResponseWriter, r *http.Request, status int, cs checkoutSession, msg string) {

@@ -298,7 +298,8 @@ func TestStorefrontGatewayFaults(t *testing.T) {
 // TestStorefrontPageFaults: the browser faults change what the pages are,
 // switched like every fault (PUT /admin/faults): the hosted page's script
 // asked for a widget it lacks (its script throws), a consent overlay that
-// holds the pay button back, and blips and resets reach pages as they do
+// covers the pay button (shown: only a click that checks where it lands
+// sees it), and blips and resets reach pages as they do
 // the API.
 func TestStorefrontPageFaults(t *testing.T) {
 	sb, _ := startSandbox(t, SandboxOptions{})
@@ -315,7 +316,7 @@ func TestStorefrontPageFaults(t *testing.T) {
 		want  []string
 	}{
 		{`{"pay_script_error":true}`, []string{`data-widget="missing"`}},
-		{`{"pay_button_hidden":true}`, []string{`<body class="consent-pending">`, `id="consent"`, `id="pay"`}},
+		{`{"pay_button_hidden":true}`, []string{`<div id="consent" class="overlay"`, `<button id="pay" type="button">`}},
 	} {
 		admin.expect(admin.do("PUT", "/admin/faults", tc.fault, nil), 200)
 		p := b.want(b.do("GET", hosted, nil), 200, "hosted page under "+tc.fault)
@@ -328,14 +329,18 @@ func TestStorefrontPageFaults(t *testing.T) {
 		admin.expect(admin.do("DELETE", "/admin/faults", nil, nil), 200)
 	}
 	// What the script does with them: the widget lookup that throws, the
-	// stylesheet that hides the button under the overlay.
+	// stylesheet that puts the overlay over the whole page, the button
+	// under it displayed.
 	js := b.want(b.do("GET", sb.GatewayURL+"/pay/static/pay.js", nil), 200, "pay.js").body
 	if !strings.Contains(js, "widgets[form.dataset.widget].mount(form)") {
 		t.Error("pay.js no longer mounts the widget the page names")
 	}
 	css := b.want(b.do("GET", sb.GatewayURL+"/pay/static/pay.css", nil), 200, "pay.css").body
-	if !strings.Contains(css, "body.consent-pending #pay { display: none; }") {
-		t.Error("pay.css no longer hides the pay button behind the consent overlay")
+	if !strings.Contains(css, ".overlay { position: fixed; inset: 0;") {
+		t.Error("pay.css no longer puts the consent overlay over the whole page")
+	}
+	if strings.Contains(css, "display: none") || strings.Contains(css, "visibility: hidden") {
+		t.Error("pay.css hides something: the fault is the overlay over a displayed pay button")
 	}
 
 	admin.expect(admin.do("PUT", "/admin/faults", `{"page_delay":"-1s"}`, nil), 400)

@@ -306,11 +306,15 @@ func (s *Spec) act(ctx, bctx context.Context, t *chromedp.Target, x *runner.Exch
 			}
 		}
 	case a.Op == Click:
-		_, err = chromedp.Click(chromedp.CSS(a.Selector))(ctx, t)
+		// Where a person's click would land, once it reaches the element.
+		var px, py float64
+		if px, py, err = actionable(ctx, bctx, t, "click", a.Selector); err == nil {
+			_, err = chromedp.MouseClickXY(px, py)(ctx, t)
+		}
 	case a.Op == Fill:
 		// Typed, as a person would (key events for the page's scripts),
 		// into an emptied field.
-		if _, err = chromedp.WaitVisible(chromedp.CSS(a.Selector))(ctx, t); err == nil {
+		if _, _, err = actionable(ctx, bctx, t, "fill", a.Selector); err == nil {
 			clear := "(e => { if (e) e.value = ''; return true; })(document.querySelector(" + jsString(a.Selector) + "))"
 			if _, err = chromedp.Evaluate[bool](clear)(ctx, t); err == nil {
 				_, err = chromedp.SendKeys(chromedp.CSS(a.Selector), ex.value)(ctx, t)
@@ -318,7 +322,7 @@ func (s *Spec) act(ctx, bctx context.Context, t *chromedp.Target, x *runner.Exch
 		}
 	case a.Op == Select:
 		// As a person's choice: the value, then the events pages listen to.
-		if _, err = chromedp.WaitVisible(chromedp.CSS(a.Selector))(ctx, t); err == nil {
+		if _, _, err = actionable(ctx, bctx, t, "select", a.Selector); err == nil {
 			js := "(e => { if (!e || ![...e.options].some(o => o.value === v)) return false; e.value = v; " +
 				"e.dispatchEvent(new Event('input', {bubbles: true})); e.dispatchEvent(new Event('change', {bubbles: true})); return true; })" +
 				"(document.querySelector(" + jsString(a.Selector) + "))"
@@ -369,9 +373,12 @@ func (s *Spec) act(ctx, bctx context.Context, t *chromedp.Target, x *runner.Exch
 	}
 	where := a.what() + " (" + a.Pos.String() + ")"
 	var le *chromedp.LoadError
+	var na *notActionable
 	switch {
 	case bctx.Err() != nil:
 		return result.Browser, where + ": the browser crashed"
+	case ctx.Err() != nil && errors.As(err, &na) && na.why != whyAbsent:
+		return result.SelectorTimeout, where + ": " + na.why + " until the step's timeout"
 	case errors.As(err, &le):
 		return result.Navigation, where + ": " + le.ErrorText
 	case ctx.Err() != nil && a.Op == Goto:

@@ -10,7 +10,6 @@ document.addEventListener("securitypolicyviolation", function (e) {
   var consent = document.getElementById("consent-accept");
   if (consent) {
     consent.addEventListener("click", function () {
-      document.body.classList.remove("consent-pending");
       document.getElementById("consent").remove();
     });
   }
