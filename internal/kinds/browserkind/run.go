@@ -375,7 +375,7 @@ func (s *Spec) act(ctx, bctx context.Context, t *chromedp.Target, x *runner.Exch
 	var le *chromedp.LoadError
 	var na *notActionable
 	switch {
-	case bctx.Err() != nil:
+	case bctx.Err() != nil || browserGone(ctx, err):
 		return result.Browser, where + ": the browser crashed"
 	case ctx.Err() != nil && errors.As(err, &na) && na.why != whyAbsent:
 		return result.SelectorTimeout, where + ": " + na.why + " until the step's timeout"
@@ -591,4 +591,12 @@ func exceptionText(d *runtime.ExceptionDetails) string {
 		return first
 	}
 	return d.Text
+}
+
+// browserGone tells an action's error that says the connection to
+// Chromium dropped, before the browser's context learns it: chromedp
+// wraps context.Canceled into it while ctx itself is still live, or
+// reports the reply channel closed.
+func browserGone(ctx context.Context, err error) bool {
+	return errors.Is(err, chromedp.ErrChannelClosed) || ctx.Err() == nil && errors.Is(err, context.Canceled)
 }
