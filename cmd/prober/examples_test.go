@@ -2,14 +2,10 @@ package main
 
 import (
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html"
-	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -249,21 +245,10 @@ func exampleApp(t *testing.T) (*httptest.Server, *atomic.Int32) {
 func exampleMTLS(t *testing.T) (*httptest.Server, map[string]string) {
 	t.Helper()
 	ca := kindtest.NewCA(t)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := kindtest.ServeMTLS(t, ca, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"client": %q}`, r.TLS.PeerCertificates[0].Subject.CommonName)
 	}))
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
-	srv.TLS = &tls.Config{
-		Certificates: []tls.Certificate{ca.Leaf(t, "server", time.Now().Add(time.Hour), "127.0.0.1")},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pool,
-		MinVersion:   tls.VersionTLS12,
-	}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	cert, key := kindtest.PEM(t, ca.Leaf(t, "prober", time.Now().Add(time.Hour)))
 	files := map[string]string{}

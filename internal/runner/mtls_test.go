@@ -1,13 +1,8 @@
 package runner_test
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,20 +18,9 @@ import (
 // "certificate required" alert, read by the client after the handshake).
 func TestClientCertificate(t *testing.T) {
 	ca := kindtest.NewCA(t)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := kindtest.ServeMTLS(t, ca, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"cn": %q}`, r.TLS.PeerCertificates[0].Subject.CommonName)
 	}))
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
-	srv.TLS = &tls.Config{
-		Certificates: []tls.Certificate{ca.Leaf(t, "server", time.Now().Add(time.Hour), "127.0.0.1")},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pool,
-		MinVersion:   tls.VersionTLS12,
-	}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
 
 	dir := t.TempDir()
 	cert, key := kindtest.PEM(t, ca.Leaf(t, "prober-client", time.Now().Add(time.Hour)))

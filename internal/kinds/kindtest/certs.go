@@ -8,8 +8,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
+	"log"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -75,4 +79,24 @@ func PEM(t testing.TB, c tls.Certificate) (cert, key []byte) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+// ServeMTLS starts a loopback HTTPS server (certificate for 127.0.0.1)
+// that requires a client certificate signed by ca, and runs h.
+func ServeMTLS(t testing.TB, ca *CA, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	srv.TLS = &tls.Config{
+		Certificates: []tls.Certificate{ca.Leaf(t, "server", time.Now().Add(time.Hour), "127.0.0.1")},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+		MinVersion:   tls.VersionTLS12,
+	}
+	// A client refused by design is not a test failure to log.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
 }
