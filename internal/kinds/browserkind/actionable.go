@@ -43,8 +43,14 @@ const actionableJS = `(async (sel, mode) => {
 	if (r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth) {
 		if (el.scrollIntoViewIfNeeded) el.scrollIntoViewIfNeeded(true); else el.scrollIntoView({block: "center", inline: "center"});
 	}
-	// A frame, or 100 ms where frames do not come (a hidden page).
-	const frame = () => new Promise(res => { requestAnimationFrame(() => res()); setTimeout(res, 100); });
+	// A rendered frame: two boxes read without one in between are equal
+	// even on a moving element (a busy machine's rAF can take over 100 ms).
+	// A hidden page renders none, so it waits 100 ms instead; 1 s bounds a
+	// visible page whose frames stall.
+	const frame = () => new Promise(res => {
+		if (document.hidden) { setTimeout(res, 100); return; }
+		requestAnimationFrame(() => res()); setTimeout(res, 1000);
+	});
 	await frame();
 	const a = box();
 	await frame();
