@@ -632,7 +632,7 @@ func (f *file) keepSize(n *yaml.Node) (int64, bool) {
 }
 
 func (f *file) tls(n *yaml.Node, h *HTTPOptions) {
-	o := f.object(n, "tls", []string{"ca_file", "server_name", "insecure_skip_verify", "client_cert", "client_key"})
+	o := f.object(n, "tls", []string{"ca_file", "server_name", "insecure_skip_verify", "min_version", "client_cert", "client_key"})
 	if v := o.get("ca_file"); v != nil {
 		if p, ok := f.plain(v, "a file path", "tls.ca_file cannot use {{...}}"); ok {
 			if p == "" {
@@ -656,8 +656,21 @@ func (f *file) tls(n *yaml.Node, h *HTTPOptions) {
 			h.InsecureSkipVerify = b
 		}
 	}
+	if v := o.get("min_version"); v != nil {
+		if s, ok := f.plain(v, "a TLS version", "tls.min_version cannot use {{...}}"); ok {
+			if ver, known := tlsVersions[strings.TrimPrefix(strings.TrimSpace(s), "TLS ")]; known {
+				h.MinVersion = ver
+			} else {
+				f.errorf(v, "tls.min_version is one of \"1.0\", \"1.1\", \"1.2\", \"1.3\", got %s", quote(s))
+			}
+		}
+	}
 	f.clientCert(o.get("client_cert"), o.get("client_key"), h)
 }
+
+// tlsVersions are tls.min_version's values. Below 1.2 only for a legacy
+// system a flow must still reach (1.2 is the default).
+var tlsVersions = map[string]uint16{"1.0": tls.VersionTLS10, "1.1": tls.VersionTLS11, "1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}
 
 // clientCert reads tls.client_cert and tls.client_key, which come as a
 // pair in one block (a certificate from defaults with a key from the flow
