@@ -547,3 +547,77 @@ func readmeProblems(t *testing.T, readme string) (problems []string, loaded int)
 	}
 	return problems, loaded
 }
+
+// flowStyleExpects returns the lines (1-based, in text) of expect: lists
+// written on one line ([a, b]) with an element not quoted: the YAML comma
+// trap a reader copies. A one-line list of quoted expectations is the
+// documented alternative to a block list, and passes.
+func flowStyleExpects(text string) ([]int, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+		return nil, err
+	}
+	var lines []int
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				if k.Value == "expect" && v.Kind == yaml.SequenceNode && v.Style&yaml.FlowStyle != 0 &&
+					slices.ContainsFunc(v.Content, func(e *yaml.Node) bool { return e.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) == 0 }) {
+					lines = append(lines, v.Line)
+				}
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&doc)
+	return lines, nil
+}
+
+// TestExpectBlockLists: the README's examples, the shipped flows, the
+// examples and the starter flow of `prober init` write expect: as a block
+// list (one expectation per line), as the README teaches.
+func TestExpectBlockLists(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := map[string]string{"cmd/prober/init.go starterFlow": starterFlow}
+	for _, b := range readmeBlocks(string(readme)) {
+		if !b.foreign {
+			texts[fmt.Sprintf("README.md:%d", b.line)] = b.text
+		}
+	}
+	for _, glob := range []string{"../../flows/*.yaml", "../../steps/*.yaml", "../../examples/*.yaml", "../../examples/*/*.yaml"} {
+		m, _ := filepath.Glob(glob)
+		for _, p := range m {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			texts[strings.TrimPrefix(p, "../../")] = string(b)
+		}
+	}
+	if len(texts) < 40 {
+		t.Fatalf("%d texts checked, want the README's blocks, the shipped flows and the examples", len(texts))
+	}
+	for name, text := range texts {
+		lines, err := flowStyleExpects(text)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		for _, l := range lines {
+			t.Errorf("%s (line %d of it): expect: [...] with an unquoted expectation; write a block list, one per line", name, l)
+		}
+	}
+	// The check itself: what it must refuse and pass.
+	if l, _ := flowStyleExpects("steps:\n  - expect: [status == 200, 'a, b']\n"); len(l) != 1 {
+		t.Errorf("a one-line list with an unquoted expectation passes")
+	}
+	if l, _ := flowStyleExpects("expect: ['status in [200, 201]', 'body contains \"a, b\"']\n"); len(l) != 0 {
+		t.Errorf("a one-line list of quoted expectations is refused")
+	}
+}
