@@ -40,7 +40,7 @@ func TestExamplesValidate(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("validate: exit %d\n%s%s", code, stdout, stderr)
 	}
-	for _, f := range []string{"form_login", "oauth2_api", "graphql", "mtls", "nightly_export", "included_login"} {
+	for _, f := range []string{"form_login", "oauth2_api", "graphql", "mtls", "nightly_export", "included_login", "rate_limited"} {
 		if !strings.Contains(stdout, f) {
 			t.Errorf("validate does not list the example %s:\n%s", f, stdout)
 		}
@@ -77,6 +77,9 @@ func TestExamples(t *testing.T) {
 	var names []string
 	for _, r := range runs {
 		names = append(names, r.Flow)
+		if r.Flow == "rate_limited" && len(r.Steps) == 1 && (r.Steps[0].Attempts != 2 || r.Steps[0].Retries != 1) {
+			t.Errorf("rate_limited: %d attempts, %d retries; want the 429 waited out and one retry", r.Steps[0].Attempts, r.Steps[0].Retries)
+		}
 		if r.Status != result.Passed {
 			for _, s := range r.Steps {
 				t.Logf("%s/%s: %s %s %s", r.Flow, s.Name, s.Status, s.Class, s.Message())
@@ -88,7 +91,7 @@ func TestExamples(t *testing.T) {
 		t.Errorf("once: exit %d\n%s", code, stderr)
 	}
 	slices.Sort(names)
-	if want := []string{"form_login", "graphql", "included_login", "mtls", "nightly_export", "oauth2_api"}; !slices.Equal(names, want) {
+	if want := []string{"form_login", "graphql", "included_login", "mtls", "nightly_export", "oauth2_api", "rate_limited"}; !slices.Equal(names, want) {
 		t.Errorf("once ran %v, want %v", names, want)
 	}
 	if n := tokens.Load(); n != 1 {
@@ -231,6 +234,27 @@ func exampleApp(t *testing.T) (*httptest.Server, *atomic.Int32) {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"order": order}})
+	})
+	// The rate limit: every other call is 429 with Retry-After: 1, and so
+	// is a call sooner than that after a 429 (a client that does not wait).
+	var (
+		limitedCalls int
+		limitedUntil time.Time
+	)
+	mux.HandleFunc("GET /api/limited/orders", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		limitedCalls++
+		limited := limitedCalls%2 == 1 || time.Now().Before(limitedUntil)
+		if limited {
+			limitedUntil = time.Now().Add(time.Second)
+		}
+		mu.Unlock()
+		if limited {
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "rate limited"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"orders": []any{order}})
 	})
 	mux.HandleFunc("GET /exports/latest", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"rows": 1200, "age_hours": 5})

@@ -32,7 +32,8 @@ steps:
   - name: home
     request:
       url: "{{target_url}}"
-    expect: [status < 400]
+    expect:
+      - status < 400
 `
 
 func cmdInit(args []string, stdout, stderr io.Writer) error {

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/textproto"
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -79,7 +81,7 @@ func Load(fsys fs.FS, name string, o Options) (cfg *Config, err error) {
 		o.ReadFile = readOSBounded
 	}
 	l := &loader{expects: map[string]*assert.Expectation{}, values: map[string]*assert.Value{}, fsys: fsys, env: o.Env, readFile: o.ReadFile, region: o.Region, skipSecrets: o.SkipSecrets,
-		every: o.Every, runOnStart: o.RunOnStart, probesName: name, via: map[string]string{}, secretValues: map[string]string{}, optionalUnset: map[string]bool{}, notifierKinds: o.Notifiers, stepKinds: withHTTP(o.StepKinds)}
+		every: o.Every, runOnStart: o.RunOnStart, probesName: name, via: map[string]string{}, secretValues: map[string]string{}, optionalUnset: map[string]bool{}, keyPEMs: map[string]string{}, notifierKinds: o.Notifiers, stepKinds: withHTTP(o.StepKinds)}
 	if err := l.checkStepKinds(); err != nil {
 		return nil, err
 	}
@@ -125,6 +127,11 @@ type loader struct {
 	// optionalUnset are the secrets declared optional: true whose source is
 	// not set: notifiers that need one are disabled, flows may not use one.
 	optionalUnset map[string]bool
+	// declared are the secrets declared in probes.yaml, resolved or not.
+	declared map[string]bool
+	// keyPEMs are the client keys read from files, by "client_key:PATH":
+	// not declared secrets, but redacted as secrets are.
+	keyPEMs map[string]string
 	// Compiled expectations, capture values and templates, shared by every
 	// step that writes the same text (they are immutable): 10,000 similar
 	// flows hold one `status == 200`, not 10,000.
@@ -163,11 +170,22 @@ func (l *loader) tooManyErrors() bool { return len(l.errs) >= maxErrors }
 
 func (l *loader) finalErrors() Errors {
 	errs := l.errs.sorted()
-	set := secret.NewSet(l.secretValues)
+	set := secret.NewSet(l.redacted())
 	for i := range errs {
 		errs[i].Msg = set.Redact(errs[i].Msg)
 	}
 	return errs
+}
+
+// redacted are the values errors must not show: the secrets and the
+// client keys read from files.
+func (l *loader) redacted() map[string]string {
+	if len(l.keyPEMs) == 0 {
+		return l.secretValues
+	}
+	all := maps.Clone(l.secretValues)
+	maps.Copy(all, l.keyPEMs)
+	return all
 }
 
 // common is what every flow inherits from probes.yaml.
@@ -233,6 +251,7 @@ func (l *loader) load(name string) *Config {
 		}
 	}
 	c.secrets = l.secrets(f, o.get("secrets"))
+	l.declared = c.secrets
 	if l.skipSecrets {
 		unread := map[string]string{}
 		for name := range c.secrets {
@@ -267,6 +286,14 @@ func (l *loader) load(name string) *Config {
 	}
 	l.alerting(f, o, c, cfg)
 	l.tracing(f, o.get("tracing"), c, cfg)
+	if len(l.keyPEMs) > 0 {
+		// Keys read from files are masked wherever secrets are.
+		all := maps.Clone(l.keyPEMs)
+		for _, name := range cfg.Secrets.Names() {
+			all[name], _ = cfg.Secrets.Get(name)
+		}
+		cfg.Secrets = secret.NewSet(all)
+	}
 	return cfg
 }
 
@@ -605,7 +632,7 @@ func (f *file) keepSize(n *yaml.Node) (int64, bool) {
 }
 
 func (f *file) tls(n *yaml.Node, h *HTTPOptions) {
-	o := f.object(n, "tls", []string{"ca_file", "server_name", "insecure_skip_verify", "client_cert", "client_key"})
+	o := f.object(n, "tls", []string{"ca_file", "server_name", "insecure_skip_verify", "min_version", "client_cert", "client_key"})
 	if v := o.get("ca_file"); v != nil {
 		if p, ok := f.plain(v, "a file path", "tls.ca_file cannot use {{...}}"); ok {
 			if p == "" {
@@ -629,12 +656,26 @@ func (f *file) tls(n *yaml.Node, h *HTTPOptions) {
 			h.InsecureSkipVerify = b
 		}
 	}
+	if v := o.get("min_version"); v != nil {
+		if s, ok := f.plain(v, "a TLS version", "tls.min_version cannot use {{...}}"); ok {
+			if ver, known := tlsVersions[strings.TrimPrefix(strings.TrimSpace(s), "TLS ")]; known {
+				h.MinVersion = ver
+			} else {
+				f.errorf(v, "tls.min_version is one of \"1.0\", \"1.1\", \"1.2\", \"1.3\", got %s", quote(s))
+			}
+		}
+	}
 	f.clientCert(o.get("client_cert"), o.get("client_key"), h)
 }
 
+// tlsVersions are tls.min_version's values. Below 1.2 only for a legacy
+// system a flow must still reach (1.2 is the default).
+var tlsVersions = map[string]uint16{"1.0": tls.VersionTLS10, "1.1": tls.VersionTLS11, "1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}
+
 // clientCert reads tls.client_cert and tls.client_key, which come as a
 // pair in one block (a certificate from defaults with a key from the flow
-// would be a pair nobody wrote); "" for both clears the defaults'.
+// would be a pair nobody wrote); "" for both clears the defaults'. Each is
+// a file path or one {{secret:NAME}}: the PEM is the secret's value.
 func (f *file) clientCert(cn, kn *yaml.Node, h *HTTPOptions) {
 	if cn == nil && kn == nil {
 		return
@@ -647,35 +688,77 @@ func (f *file) clientCert(cn, kn *yaml.Node, h *HTTPOptions) {
 		f.errorf(at, "tls.%s needs tls.%s beside it (a client certificate is both or neither)", has, lacks)
 		return
 	}
-	cp, ok1 := f.plain(cn, "a file path", "tls.client_cert cannot use {{...}}")
-	kp, ok2 := f.plain(kn, "a file path", "tls.client_key cannot use {{...}}")
+	cshown, cb, ok1 := f.pemSource(cn, "tls.client_cert")
+	kshown, kb, ok2 := f.pemSource(kn, "tls.client_key")
 	if !ok1 || !ok2 {
 		return
 	}
-	if cp == "" || kp == "" {
-		if cp != kp {
+	if cshown == "" || kshown == "" {
+		if cshown != kshown {
 			f.errorf(cn, "tls.client_cert and tls.client_key are both set or both empty")
 			return
 		}
 		h.ClientCertFile, h.ClientKeyFile, h.ClientCert, h.ClientKey = "", "", nil, nil
 		return
 	}
-	cshown, cb, err := f.readFile(cp)
-	if err != nil {
-		f.errorf(cn, "tls.client_cert: %s", readError(err))
+	if cb == nil || kb == nil {
+		// A secret not read (validate without --secrets): its shape is
+		// all there is to check. Such a config never runs flows.
+		h.ClientCertFile, h.ClientKeyFile, h.ClientCert, h.ClientKey = cshown, kshown, nil, nil
 		return
 	}
-	kshown, kb, err := f.readFile(kp)
-	if err != nil {
-		f.errorf(kn, "tls.client_key: %s", readError(err))
-		return
+	if !strings.HasPrefix(kshown, "secret ") {
+		// A key file is no declared secret, but is redacted as one.
+		f.l.keyPEMs["client_key:"+kshown] = string(kb)
 	}
-	// The error of X509KeyPair names no key material, only what is wrong.
+	// The error of X509KeyPair names no key material, only what is wrong
+	// (and the loader's errors are redacted besides).
 	if _, err := tls.X509KeyPair(cb, kb); err != nil {
 		f.errorf(cn, "tls.client_cert %s and tls.client_key %s are not a certificate and its key: %v", cshown, kshown, err)
 		return
 	}
 	h.ClientCertFile, h.ClientKeyFile, h.ClientCert, h.ClientKey = cshown, kshown, cb, kb
+}
+
+// secretRef matches a value that is one {{secret:NAME}} and nothing else.
+var secretRef = regexp.MustCompile(`^\{\{\s*secret:([^{}\s]+)\s*\}\}$`)
+
+// pemSource reads a client_cert or client_key: a file path, or one
+// {{secret:NAME}}. It returns what to show of it ("" for an empty value;
+// "secret NAME" for a secret) and the PEM, nil for a secret not read.
+func (f *file) pemSource(n *yaml.Node, key string) (string, []byte, bool) {
+	if f.isScalar(n) && strings.Contains(n.Value, "{{") {
+		m := secretRef.FindStringSubmatch(strings.TrimSpace(n.Value))
+		if m == nil {
+			f.errorf(n, "%s is a file path or one {{secret:NAME}} (the PEM is the secret's value), got %s", key, quote(n.Value))
+			return "", nil, false
+		}
+		name := m[1]
+		switch {
+		case !f.l.declared[name]:
+			f.errorf(n, "undefined secret %s (declare it under secrets: in probes.yaml)%s", quote(name), didYouMean(name, sortedKeys(f.l.declared)))
+			return "", nil, false
+		case f.l.optionalUnset[name]:
+			f.errorf(n, "secret %s is optional and not set, but %s needs it", quote(name), key)
+			return "", nil, false
+		}
+		v, ok := f.l.secretValues[name]
+		if !ok {
+			// Not read: validate skips secrets, or its own error is reported.
+			return "secret " + name, nil, f.l.skipSecrets
+		}
+		return "secret " + name, []byte(v), true
+	}
+	p, ok := f.plain(n, "a file path", key+" cannot use {{...}}")
+	if !ok || p == "" {
+		return "", nil, ok
+	}
+	shown, b, err := f.readFile(p)
+	if err != nil {
+		f.errorf(n, "%s: %s", key, readError(err))
+		return "", nil, false
+	}
+	return shown, b, true
 }
 
 // headerPairs walks a mapping of header names to values: the names are

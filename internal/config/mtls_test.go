@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 )
 
@@ -105,4 +106,67 @@ func TestClientCertificate(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestClientCertificateFromSecret: client_cert and client_key as one
+// {{secret:NAME}} each, the PEM the secret's value; what is wrong with one
+// is said at its place; a key, from a secret or a file, is redacted.
+func TestClientCertificateFromSecret(t *testing.T) {
+	cert, key := selfSigned(t)
+	probes := "secrets:\n  K: {env: K}\n  C: {env: C}\n  OPT: {env: OPT, optional: true}\nvars: {shop: x}\nflows: [f.yaml]\n"
+	step := "steps:\n  - name: s\n    request: {url: \"https://x/\"}\n"
+	load := func(t *testing.T, flow string, skip bool) (*Config, string) {
+		t.Helper()
+		fsys := fstest.MapFS{"probes.yaml": {Data: []byte(probes)}, "f.yaml": {Data: []byte(flow)},
+			"c.pem": {Data: []byte(cert)}, "k.pem": {Data: []byte(key)}}
+		cfg, err := Load(fsys, "probes.yaml", Options{SkipSecrets: skip, Env: lookup(map[string]string{"K": key, "C": cert})})
+		if err != nil {
+			return nil, err.Error()
+		}
+		return cfg, ""
+	}
+	t.Run("flow and step", func(t *testing.T) {
+		cfg, errs := load(t, "name: f\ntls: {client_cert: c.pem, client_key: \"{{secret:K}}\"}\nsteps:\n  - name: s\n    request:\n      url: \"https://x/\"\n      tls: {client_cert: \"{{secret:C}}\", client_key: k.pem}\n", false)
+		if errs != "" {
+			t.Fatal(errs)
+		}
+		h := cfg.Flows[0].HTTP
+		if h.ClientCertFile != "c.pem" || h.ClientKeyFile != "secret K" || string(h.ClientKey) != key || string(h.ClientCert) != cert {
+			t.Errorf("flow: %q %q, want c.pem and secret K with their PEM", h.ClientCertFile, h.ClientKeyFile)
+		}
+		s := cfg.Flows[0].Steps[0].Spec.(*HTTPSpec).TLS
+		if s == nil || s.ClientCertFile != "secret C" || s.ClientKeyFile != "k.pem" || string(s.ClientKey) != key {
+			t.Errorf("step: %+v, want secret C and k.pem", s)
+		}
+		// The key from the secret and the key file are masked.
+		if got := cfg.Secrets.Redact("a " + key + " b"); got != "a [secret:K] b" {
+			t.Errorf("the key is not redacted: %q", got)
+		}
+		if !slices.Contains(cfg.Secrets.Names(), "client_key:k.pem") {
+			t.Errorf("the key file is not among the redacted values: %v", cfg.Secrets.Names())
+		}
+	})
+	t.Run("validate without secrets", func(t *testing.T) {
+		cfg, errs := load(t, "name: f\ntls: {client_cert: \"{{secret:C}}\", client_key: \"{{secret:K}}\"}\n"+step, true)
+		if errs != "" {
+			t.Fatal(errs)
+		}
+		if h := cfg.Flows[0].HTTP; h.ClientKeyFile != "secret K" || h.ClientKey != nil {
+			t.Errorf("%q %d bytes, want secret K, unread", h.ClientKeyFile, len(h.ClientKey))
+		}
+	})
+	for _, tc := range []struct{ name, tls, want string }{
+		{"undeclared", `{client_cert: c.pem, client_key: "{{secret:KK}}"}`, `f.yaml:2:39: undefined secret "KK" (declare it under secrets: in probes.yaml) (did you mean "K"?)`},
+		{"optional, unset", `{client_cert: c.pem, client_key: "{{secret:OPT}}"}`, `f.yaml:2:39: secret "OPT" is optional and not set, but tls.client_key needs it`},
+		{"inside a path", `{client_cert: c.pem, client_key: "keys/{{secret:K}}.pem"}`, `f.yaml:2:39: tls.client_key is a file path or one {{secret:NAME}} (the PEM is the secret's value), got "keys/{{secret:K}}.pem"`},
+		{"a variable", `{client_cert: "{{shop}}", client_key: k.pem}`, `f.yaml:2:20: tls.client_cert is a file path or one {{secret:NAME}} (the PEM is the secret's value), got "{{shop}}"`},
+		{"not a pair", `{client_cert: "{{secret:K}}", client_key: "{{secret:C}}"}`, `f.yaml:2:20: tls.client_cert secret K and tls.client_key secret C are not a certificate and its key: tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errs := load(t, "name: f\ntls: "+tc.tls+"\n"+step, false)
+			if errs != tc.want {
+				t.Errorf("got  %s\nwant %s", errs, tc.want)
+			}
+		})
+	}
 }

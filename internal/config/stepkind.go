@@ -134,21 +134,23 @@ func (b *StepBlock) PEMFile(key string) (shown string, pem []byte, ok bool) {
 	return "", nil, false
 }
 
-// File reads a file named by key (a client key, say): its path as shown
-// and its contents.
-func (b *StepBlock) File(key string) (shown string, data []byte, ok bool) {
+// File reads what key names: a file path, or one {{secret:NAME}} whose
+// value is the contents (a client certificate or key). It returns what to
+// show of it ("secret NAME" for a secret) and the contents, nil for a
+// secret not read (validate without --secrets: its shape is all there is
+// to check). With redact (a key), a file's contents are masked wherever
+// secrets are.
+func (b *StepBlock) File(key string, redact bool) (shown string, data []byte, ok bool) {
 	v := b.o.get(key)
 	if v == nil {
 		return "", nil, false
 	}
-	p, ok := b.f.plain(v, "a file path", key+" cannot use {{...}}")
-	if !ok {
+	shown, data, ok = b.f.pemSource(v, key)
+	if !ok || shown == "" {
 		return "", nil, false
 	}
-	shown, data, err := b.f.readFile(p)
-	if err != nil {
-		b.f.errorf(v, "%s: %s", key, readError(err))
-		return "", nil, false
+	if redact && data != nil && !strings.HasPrefix(shown, "secret ") {
+		b.f.l.keyPEMs[key+":"+shown] = string(data)
 	}
 	return shown, data, true
 }

@@ -46,7 +46,7 @@ func (pingKind) Decode(b *StepBlock) any {
 	}
 	s.Quiet, _ = b.Bool("quiet")
 	_, s.CA, _ = b.PEMFile("ca_file")
-	_, s.Key, _ = b.File("key_file")
+	_, s.Key, _ = b.File("key_file", true)
 	if l, ok := b.String("label", "a label"); ok && l == "bad" {
 		b.Errorf("label", "label cannot be bad")
 	}

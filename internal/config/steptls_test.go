@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"slices"
 	"strings"
 	"testing"
@@ -48,6 +49,32 @@ steps:
 		`steps/s.yaml:3:71: tls.client_key needs tls.client_cert beside it (a client certificate is both or neither) (included by flows/f.yaml:8:5)`,
 		`steps/s.yaml:3:82: unknown field "min" in tls (included by flows/f.yaml:8:5)`,
 	}
+	if !slices.Equal(errs, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(errs, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// tls.min_version: in defaults, a flow and a step, quoted or not; another
+// value is refused at its place.
+func TestTLSMinVersion(t *testing.T) {
+	files := map[string]string{
+		"probes.yaml": "defaults: {tls: {min_version: \"1.3\"}}\nflows: [a.yaml, b.yaml]\n",
+		"a.yaml":      "name: a\nsteps:\n  - name: s\n    request: {url: \"https://x/\", tls: {min_version: 1.2}}\n",
+		"b.yaml":      "name: b\ntls: {min_version: \"TLS 1.1\"}\nsteps:\n  - name: s\n    request: {url: \"https://x/\"}\n",
+	}
+	cfg, errs := loadFiles(t, files)
+	if errs != nil {
+		t.Fatal(strings.Join(errs, "\n"))
+	}
+	if a := cfg.Flows[0]; a.HTTP.MinVersion != tls.VersionTLS13 || httpOf(a.Steps[0]).TLS.MinVersion != tls.VersionTLS12 {
+		t.Errorf("flow a: %x, step %x; want the defaults' 1.3 and the step's 1.2", a.HTTP.MinVersion, httpOf(a.Steps[0]).TLS.MinVersion)
+	}
+	if b := cfg.Flows[1]; b.HTTP.MinVersion != tls.VersionTLS11 {
+		t.Errorf("flow b: %x, want 1.1", b.HTTP.MinVersion)
+	}
+	files["b.yaml"] = "name: b\ntls: {min_version: 1.4}\nsteps:\n  - name: s\n    request: {url: \"https://x/\"}\n"
+	_, errs = loadFiles(t, files)
+	want := []string{`b.yaml:2:20: tls.min_version is one of "1.0", "1.1", "1.2", "1.3", got "1.4"`}
 	if !slices.Equal(errs, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(errs, "\n"), strings.Join(want, "\n"))
 	}

@@ -85,6 +85,7 @@ type HTTPOptions struct {
 	CAFile             string // extra PEM roots, added to the system pool (path, for display)
 	CAPEM              []byte // the CA file's contents, read at load
 	ServerName         string // TLS SNI / verification name override
+	MinVersion         uint16 // tls.VersionTLS1x; 0: the default, TLS 1.2
 	// ClientCert and ClientKey are the PEM of a client certificate (mTLS),
 	// both or neither, checked as a pair at load; the files' paths are
 	// ClientCertFile and ClientKeyFile (for display; the key is never shown).

@@ -38,12 +38,12 @@ func DecodeTLS(b *config.StepBlock) TLSClient {
 	if v, ok := b.Bool("verify"); ok {
 		c.Verify = v
 	}
-	_, cert, okc := b.File("client_cert")
-	_, key, okk := b.File("client_key")
+	_, cert, okc := b.File("client_cert", false)
+	_, key, okk := b.File("client_key", true)
 	switch {
 	case b.Has("client_cert") != b.Has("client_key"):
 		b.Errorf("", "client_cert and client_key go together")
-	case okc && okk:
+	case okc && okk && cert != nil && key != nil: // nil: a secret validate did not read
 		kp, err := tls.X509KeyPair(cert, key)
 		if err != nil {
 			b.Errorf("client_cert", "client_cert and client_key: %v", err)

@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/andybalholm/brotli"
+
 	"github.com/prober-dev/prober/internal/result"
 )
 
 // decodeBody returns the body expectations and captures read: raw itself,
-// or raw decompressed when the response is gzip or deflate encoded and Go's
+// or raw decompressed when the response is gzip, deflate or br encoded and Go's
 // transport left it so (it decodes only when it asked for gzip itself, not
 // when a flow sets Accept-Encoding). The decoded size is bounded by limit
 // like a plain body's, so a small bomb is body_too_large, not a heap; a
@@ -38,6 +40,10 @@ func decodeBody(resp *http.Response, raw []byte, limit int64) ([]byte, result.Cl
 		if errors.Is(err, zlib.ErrHeader) {
 			zr, err = flate.NewReader(bytes.NewReader(raw)), nil
 		}
+	case "br":
+		// The decoder's window is at most 16 MiB; what it writes out is
+		// bounded by readBody below, as gzip's is.
+		zr = brotli.NewReader(bytes.NewReader(raw))
 	default:
 		return raw, "", ""
 	}

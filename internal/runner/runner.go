@@ -76,6 +76,7 @@ func NewTransports() *Transports { return &Transports{pools: map[tlsKey]*transpo
 type tlsKey struct {
 	serverName string
 	insecure   bool
+	minVersion uint16
 	caPEM      string
 	clientCert string // the certificate's and key's PEM: flows with other certificates share no connection
 }
@@ -196,7 +197,7 @@ func New(f *config.Flow, o Options) (*Flow, error) {
 
 // keyOf is the TLS settings of h as a pool key.
 func keyOf(h *config.HTTPOptions) tlsKey {
-	return tlsKey{h.ServerName, h.InsecureSkipVerify, string(h.CAPEM), string(h.ClientCert) + string(h.ClientKey)}
+	return tlsKey{h.ServerName, h.InsecureSkipVerify, h.MinVersion, string(h.CAPEM), string(h.ClientCert) + string(h.ClientKey)}
 }
 
 // transportsFor returns the transport pool for the TLS settings of h: the
@@ -206,8 +207,12 @@ func transportsFor(f *config.Flow, h *config.HTTPOptions, o Options, dial func(c
 	if p := own[key]; p != nil {
 		return p, nil
 	}
+	minVersion := h.MinVersion
+	if minVersion == 0 {
+		minVersion = tls.VersionTLS12
+	}
 	tlsConf := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
+		MinVersion:         minVersion,
 		ServerName:         h.ServerName,
 		InsecureSkipVerify: h.InsecureSkipVerify, //nolint:gosec // explicit, named opt-in per flow or step
 	}

@@ -71,3 +71,41 @@ func TestStepTLS(t *testing.T) {
 		})
 	}
 }
+
+// tls.min_version: against a server that speaks TLS 1.2 at most, a flow
+// or step asking for 1.3 fails with class tls; the default (1.2) and an
+// explicit 1.2 pass.
+func TestTLSMinVersion(t *testing.T) {
+	ca := kindtest.NewCA(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"ok":true}`)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Leaf(t, "server", time.Now().Add(time.Hour), "127.0.0.1")},
+		MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), ca.PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, flowTLS, stepTLS string
+		class                  result.Class
+	}{
+		{"default", "{ca_file: ca.pem}", "", result.OK},
+		{"flow 1.2", "{ca_file: ca.pem, min_version: \"1.2\"}", "", result.OK},
+		{"flow 1.3", "{ca_file: ca.pem, min_version: \"1.3\"}", "", result.TLS},
+		{"step 1.3", "{ca_file: ca.pem}", ", tls: {min_version: \"1.3\"}", result.TLS},
+		{"step 1.2 under a flow's 1.3", "{ca_file: ca.pem, min_version: \"1.3\"}", ", tls: {min_version: \"1.2\"}", result.OK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := kindtest.Run(t, dir, "name: f\ntls: "+tc.flowTLS+"\nsteps:\n  - name: get\n    request: {url: \""+srv.URL+"/\""+tc.stepTLS+"}\n    expect: [json.ok == true]\n")
+			if s := r.Steps[0]; s.Class != tc.class {
+				t.Fatalf("class %s, want %s (%s)", s.Class, tc.class, s.Message())
+			} else if tc.class == result.TLS {
+				t.Logf("%s: %s", tc.name, s.Message())
+			}
+		})
+	}
+}

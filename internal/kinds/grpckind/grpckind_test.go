@@ -218,12 +218,13 @@ func TestGRPCKind(t *testing.T) {
 }
 
 // TestGRPCKindClientCert: mutual TLS with the tls block's client_cert and
-// client_key; without them the server refuses the handshake.
+// client_key (a file, or a {{secret:NAME}}); without them the server
+// refuses the handshake.
 func TestGRPCKindClientCert(t *testing.T) {
 	dir := t.TempDir()
 	ca := kindtest.NewCA(t)
 	cert, key := kindtest.PEM(t, ca.Leaf(t, "prober", time.Now().Add(time.Hour), "prober.test"))
-	for name, data := range map[string][]byte{"ca.pem": ca.PEM, "client.pem": cert, "client-key.pem": key} {
+	for name, data := range map[string][]byte{"ca.pem": ca.PEM, "client.pem": cert, "client-key.pem": key, "CLIENT_KEY.secret": key} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -246,6 +247,7 @@ func TestGRPCKindClientCert(t *testing.T) {
 		class    result.Class
 	}{
 		{"{ca_file: ca.pem, client_cert: client.pem, client_key: client-key.pem}", "", result.OK},
+		{`{ca_file: ca.pem, client_cert: client.pem, client_key: "{{secret:CLIENT_KEY}}"}`, "", result.OK},
 		// TLS 1.3: the server's alert comes after the client's handshake,
 		// and may be lost to a reset.
 		{"{ca_file: ca.pem}", "tls: ", result.TLS},

@@ -1,6 +1,7 @@
 package kindtest
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -47,6 +48,13 @@ func NewCA(t testing.TB) *CA {
 func (c *CA) Leaf(t testing.TB, cn string, notAfter time.Time, names ...string) tls.Certificate {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return c.LeafFor(t, key, cn, notAfter, names...)
+}
+
+// LeafFor is Leaf with the certificate's key given (an ECDSA, Ed25519 or
+// RSA private key).
+func (c *CA) LeafFor(t testing.TB, key crypto.Signer, cn string, notAfter time.Time, names ...string) tls.Certificate {
+	t.Helper()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: notAfter,
@@ -63,7 +71,7 @@ func (c *CA) Leaf(t testing.TB, cn string, notAfter time.Time, names ...string) 
 	if c != nil {
 		parent, signer = c.Cert, c.Key
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
 	if err != nil {
 		t.Fatal(err)
 	}

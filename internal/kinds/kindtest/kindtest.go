@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -18,11 +19,13 @@ import (
 )
 
 // Load loads flow (the YAML of flows/f.yaml) with kinds registered. The
-// files of dir are beside it (CA files and the like). Secrets: S=s3cr3t-value.
+// files of dir are beside it (CA files and the like). Secrets: S=s3cr3t-value,
+// and for each file NAME.secret of dir a secret NAME, its contents (a
+// client key, say).
 func Load(t testing.TB, dir, flow string, kinds ...config.StepKind) (*config.Config, error) {
 	t.Helper()
+	probes := "flows: [flows/f.yaml]\nsecrets:\n  S: {env: S}\n"
 	fsys := fstest.MapFS{
-		"probes.yaml":  {Data: []byte("flows: [flows/f.yaml]\nsecrets: {S: {env: S}}\n")},
 		"flows/f.yaml": {Data: []byte(flow)},
 	}
 	if dir != "" {
@@ -36,8 +39,12 @@ func Load(t testing.TB, dir, flow string, kinds ...config.StepKind) (*config.Con
 				t.Fatal(err)
 			}
 			fsys["flows/"+e.Name()] = &fstest.MapFile{Data: data}
+			if name, ok := strings.CutSuffix(e.Name(), ".secret"); ok {
+				probes += "  " + name + ": {file: flows/" + e.Name() + "}\n"
+			}
 		}
 	}
+	fsys["probes.yaml"] = &fstest.MapFile{Data: []byte(probes)}
 	return config.Load(fsys, "probes.yaml", config.Options{
 		StepKinds: kinds,
 		Env: func(name string) (string, bool) {

@@ -130,6 +130,10 @@ func TestTLSKind(t *testing.T) {
 
 func TestTLSKindConfig(t *testing.T) {
 	dir := t.TempDir()
+	cert, _ := kindtest.PEM(t, kindtest.NewCA(t).Leaf(t, "prober", time.Now().Add(time.Hour)))
+	if err := os.WriteFile(filepath.Join(dir, "c.pem"), cert, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct{ flow, want string }{
 		{flow(`{server_name: x}`, `[]`), "f.yaml:4:10: tls needs an address"},
 		{flow(`{address: "a:1", adress: x}`, `[]`), `f.yaml:4:27: unknown field "adress"`},
@@ -137,6 +141,9 @@ func TestTLSKindConfig(t *testing.T) {
 		{flow(`{address: "a:1"}`, `cert.expires_in > 14`), "f.yaml:5:31: "},
 		{flow(`{address: "a:1", ca_file: nope.pem}`, `[]`), "f.yaml:4:36: ca_file: "},
 		{flow(`{address: "a:1", client_cert: c.PEM}`, `[]`), "client_cert and client_key go together"},
+		{flow(`{address: "a:1", client_cert: c.pem, client_key: "{{secret:NOPE}}"}`, `[]`), `undefined secret "NOPE" (declare it under secrets: in probes.yaml)`},
+		{flow(`{address: "a:1", client_cert: c.pem, client_key: "k-{{secret:S}}"}`, `[]`), `client_key is a file path or one {{secret:NAME}}`},
+		{flow(`{address: "a:1", client_cert: c.pem, client_key: "{{secret:S}}"}`, `[]`), `client_cert and client_key: tls: failed to find any PEM data in key input`},
 		{"name: f\nsteps:\n  - name: a\n    tls: {address: \"a:1\"}\n    request: {url: \"http://a/\"}\n", "a step is one of request or tls (request is already set)"},
 		{flow(`{address: "{{nope}}:1"}`, `[]`), `undefined variable "nope"`},
 	} {
