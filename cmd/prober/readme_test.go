@@ -154,10 +154,6 @@ func declare(names []string) string {
 // readmeStepKinds are a step's kind blocks: a step without one gets a request.
 var readmeStepKinds = []string{"request", "tls", "tcp", "dns", "icmp", "grpc", "browser"}
 
-func stubFlow(name string) string {
-	return "name: " + name + "\nsteps:\n  - name: s\n    request: {url: \"http://127.0.0.1:1/\"}\n"
-}
-
 // build turns block b into the files of a configuration, or says why not.
 func (ex *readmeExample) build(b readmeBlock, keys map[string]map[string]bool, named map[string]string, pems map[string][]byte, base *string, shipped map[string]string) error {
 	var doc yaml.Node
