@@ -564,23 +564,43 @@ func (s *Shop) handlePay(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	if gr.outcome != "success" {
-		attrs := []any{
-			"event", "", "order_id", o.id, "gateway_status", gr.status, "outcome", gr.outcome,
-			"trace_id", ri.trace.traceID, "region", ri.region,
-		}
-		if gr.err != nil {
-			attrs = append(attrs, "err", gr.err.Error())
-		}
-		recordGatewayError(r.Context(), gr, swallow)
-		if swallow {
-			attrs[1] = "gateway_error_swallowed"
-			s.log.Warn("gateway_error_swallowed", attrs...)
-		} else {
-			attrs[1] = "gateway_error"
-			s.log.Error("gateway_error", attrs...)
-		}
+		s.gatewayFailed(r.Context(), ri, o.id, gr, swallow, "")
 	}
 	writeStored(w, res)
+}
+
+// gatewayFailed reports a failed gateway call of a pay, by the API or the
+// storefront (via): a log line, and on the server span an exception event
+// (with shop.gateway.error_swallowed=true when swallowed). Both paths say
+// it the same way, so a trace of either shows what the answer hid.
+func (s *Shop) gatewayFailed(ctx context.Context, ri *reqInfo, orderID string, gr gatewayResult, swallow bool, via string) {
+	msg := "gateway_error"
+	if swallow {
+		msg = "gateway_error_swallowed"
+	}
+	attrs := []any{
+		"event", msg, "order_id", orderID, "gateway_status", gr.status, "outcome", gr.outcome,
+		"trace_id", ri.trace.traceID, "region", ri.region,
+	}
+	if via != "" {
+		attrs = append(attrs, "via", via)
+	}
+	if gr.err != nil {
+		attrs = append(attrs, "err", gr.err.Error())
+	}
+	// What the caller got instead of the failure: the API answers 200
+	// "processing"; the storefront redirects to a confirmation page that
+	// says processing.
+	hidden := fmt.Sprintf("200 %q", statusProcessing)
+	if via == viaStorefront {
+		hidden = fmt.Sprintf("a confirmation page saying %q", statusProcessing)
+	}
+	recordGatewayError(ctx, gr, swallow, hidden)
+	if swallow {
+		s.log.Warn(msg, attrs...)
+	} else {
+		s.log.Error(msg, attrs...)
+	}
 }
 
 func writeStored(w http.ResponseWriter, res storedResult) {

@@ -33,6 +33,7 @@ var webTemplates = template.Must(template.New("").ParseFS(webFS, "web/*.html"))
 
 const (
 	sessionCookie  = "shop_session"
+	viaStorefront  = "storefront" // the log's via of what the HTML pages did
 	maxFormBytes   = 8 << 10
 	checkoutPath   = "/v1/checkout/sessions"
 	storeStatic    = "/store/static/"
@@ -477,16 +478,7 @@ func (sf *storefront) handleReturn(w http.ResponseWriter, r *http.Request) {
 	}
 	sf.s.mu.Unlock()
 	if gr.outcome != "success" {
-		attrs := []any{"order_id", o.id, "gateway_status", gr.status, "outcome", gr.outcome,
-			"trace_id", ri.trace.traceID, "region", ri.region, "via", "storefront"}
-		if gr.err != nil {
-			attrs = append(attrs, "err", gr.err.Error())
-		}
-		if swallow {
-			sf.s.log.Warn("gateway_error_swallowed", attrs...)
-		} else {
-			sf.s.log.Error("gateway_error", attrs...)
-		}
+		sf.s.gatewayFailed(r.Context(), ri, o.id, gr, swallow, viaStorefront)
 	}
 	http.Redirect(w, r, confirmation, http.StatusSeeOther)
 }
