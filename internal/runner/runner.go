@@ -56,6 +56,12 @@ type Options struct {
 	// will send). Off in the daemon: a captured token would otherwise be
 	// kept with every run and shown on the run page.
 	ShowCaptures bool
+	// Sampled, when set, says whether the run of a trace id is exported
+	// as spans (the tracer's sampling): its requests' traceparent then
+	// carries that as the sampled flag (00 when not), so a backend that
+	// samples by its parent keeps no spans hanging from a run prober never
+	// exported. Unset (tracing off): every traceparent says sampled.
+	Sampled func(traceID string) bool
 }
 
 // Transports pools HTTP transports across flows. A run takes a transport
@@ -294,6 +300,9 @@ type run struct {
 	first result.Attempt
 	// states are the RunScoped kinds' states, closed when the run ends.
 	states []runState
+	// unsampled: the run is not exported (Options.Sampled), and its
+	// traceparents say so.
+	unsampled bool
 }
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -333,6 +342,7 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 		redacts: f.opts.Secrets.Len() > 0,
 		secrets: f.opts.Secrets,
 	}
+	r.unsampled = f.opts.Sampled != nil && !f.opts.Sampled(traceID)
 	r.resp.Vars = &r.scope // expectations' {{name}}: vars, captures, built-ins (never secrets)
 	// Each run starts with fresh connections, as a new user would, so DNS,
 	// connect and TLS are measured every run: a transport of its own, given

@@ -256,3 +256,43 @@ func TestSpansOfTheStorefrontSwallow(t *testing.T) {
 		})
 	}
 }
+
+// TestSpansHonourSampledFlag: the shop and its gateway follow the sampled
+// flag of the traceparent they receive: a prober run it does not export
+// (flags 00) leaves no shop or gateway span in the backend, an orphan
+// without its root; an exported one (01) has all three.
+func TestSpansHonourSampledFlag(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		flags string
+		spans int
+	}{{"00", 0}, {"01", 3}} {
+		t.Run(tc.flags, func(t *testing.T) {
+			t.Parallel()
+			sb, logs := startSandbox(t, SandboxOptions{})
+			exp := tracetest.NewInMemoryExporter()
+			sb.Trace(keep{exp})
+			c := newClient(t, sb.ShopURL)
+			c.login()
+			id := c.createOrder()
+			traceID := "6af7651916cd43dd8448eb211c8031" + tc.flags
+			c.expect(c.pay(id, map[string]string{"traceparent": "00-" + traceID + "-b7ad6b7169203331-" + tc.flags}), 200)
+			// The gateway was called in the same trace either way (logs).
+			logs.find(t, map[string]any{"service": "gateway", "msg": "request", "trace_id": traceID})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := sb.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, s := range exp.GetSpans() {
+				if s.SpanContext.TraceID().String() == traceID {
+					names = append(names, service(s)+" "+s.Name)
+				}
+			}
+			if len(names) != tc.spans {
+				t.Errorf("flags %s: %d spans exported in the trace %v, want %d", tc.flags, len(names), names, tc.spans)
+			}
+		})
+	}
+}
