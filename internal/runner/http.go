@@ -95,7 +95,7 @@ func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
 	if len(st.Query) > 0 {
 		pu, err := url.Parse(u)
 		if err != nil {
-			return nil, fmt.Errorf("bad URL %q: %w", r.redact(u), err)
+			return nil, fmt.Errorf("bad URL %q: %w", r.redactOut(u), err)
 		}
 		q := pu.Query()
 		for _, p := range st.Query {

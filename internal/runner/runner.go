@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"slices"
 	"strconv"
 	"sync"
@@ -303,6 +302,11 @@ type run struct {
 	// unsampled: the run is not exported (Options.Sampled), and its
 	// traceparents say so.
 	unsampled bool
+	// outSet redacts what failures and --verbose show (redactOut): the
+	// secrets (outBase) and the outSeen cookie values the jar was set.
+	outSet  *secret.Set
+	outBase *secret.Set
+	outSeen int
 }
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -328,7 +332,7 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 	if planned.IsZero() {
 		res.Planned = start
 	}
-	jar, _ := cookiejar.New(nil) // never fails without options
+	jar := newSeenJar() // remembers the values it is set, for redactOut
 	r := &run{
 		f:   f,
 		res: res,
@@ -439,7 +443,7 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 	if _, isHTTP := exec.(*httpStep); isHTTP && r.f.auth != nil {
 		if class, msg := r.bearer(ctx, st); class != "" {
 			s.Duration = time.Since(s.Start)
-			return r.fail(s, class, r.redact(msg))
+			return r.fail(s, class, r.redactOut(msg))
 		}
 	}
 	p, prepares := exec.(preparer)
@@ -448,7 +452,7 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 		class, msg := p.prepare(x)
 		r.done(&s)
 		if class != "" {
-			return r.fail(s, class, r.redact(msg))
+			return r.fail(s, class, r.redactOut(msg))
 		}
 	}
 
@@ -504,10 +508,10 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 	}
 	if note != "" {
 		// First, so that it is the step's message: why it stopped early.
-		s.Failures = append(s.Failures, result.Failure{Message: r.redact(note)})
+		s.Failures = append(s.Failures, result.Failure{Message: r.redactOut(note)})
 	}
 	if class != "" {
-		return r.fail(s, class, r.redact(msg))
+		return r.fail(s, class, r.redactOut(msg))
 	}
 	s.HTTPStatus = r.resp.Status
 	r.evaluate(st, &s, untilBad)
@@ -591,12 +595,12 @@ func (r *run) evaluate(st *config.Step, s *result.Step, untilBad []assert.Failur
 			if errors.As(err, &ee) && ee.Cause == assert.InvalidJSON {
 				cls = result.InvalidJSON
 			}
-			add(cls, result.Failure{Expectation: "capture " + c.Name, Message: r.redact("capture " + c.Name + ": " + err.Error())})
+			add(cls, result.Failure{Expectation: "capture " + c.Name, Message: r.redactOut("capture " + c.Name + ": " + err.Error())})
 			continue
 		}
 		r.scope.capture(c.Name, v)
 		if r.f.opts.ShowCaptures {
-			s.Attrs = append(s.Attrs, result.Attr{Name: "capture " + c.Name, Value: shownCapture(r.redact(v))})
+			s.Attrs = append(s.Attrs, result.Attr{Name: "capture " + c.Name, Value: shownCapture(r.redactOut(v))})
 		}
 	}
 	if class == "" {
@@ -714,5 +718,5 @@ func untilClass(c result.Class) result.Class {
 }
 
 func (r *run) toFailure(f assert.Failure) result.Failure {
-	return result.Failure{Expectation: f.Expectation, Actual: r.redact(f.Actual), Message: r.redact(f.Message)}
+	return result.Failure{Expectation: f.Expectation, Actual: r.redactOut(f.Actual), Message: r.redactOut(f.Message)}
 }
