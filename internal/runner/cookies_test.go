@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -84,5 +85,30 @@ func TestCookieValuesFingerprinted(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("output: %s", out)
+	}
+}
+
+// TestSeenJarBounds: the jar remembers distinct values up to its bounds
+// (count and bytes), so that a server setting many or huge cookies cannot
+// make a failed run's redaction slow, and keeps every cookie all the same.
+func TestSeenJarBounds(t *testing.T) {
+	u, _ := url.Parse("http://shop.test/")
+	j := newSeenJar()
+	j.SetCookies(u, []*http.Cookie{{Name: "a", Value: "same-value"}, {Name: "b", Value: "same-value"}, {Name: "c", Value: ""}})
+	if len(j.values) != 1 {
+		t.Fatalf("values %q, want the one distinct non-empty value", j.values)
+	}
+	j.SetCookies(u, []*http.Cookie{{Name: "big", Value: strings.Repeat("x", maxSeenCookieBytes)}})
+	if len(j.values) != 1 {
+		t.Errorf("a value past the byte bound was remembered")
+	}
+	for i := range 2 * maxSeenCookies {
+		j.SetCookies(u, []*http.Cookie{{Name: fmt.Sprint("n", i), Value: fmt.Sprint("value-", i)}})
+	}
+	if len(j.values) != maxSeenCookies {
+		t.Errorf("%d values remembered, want %d", len(j.values), maxSeenCookies)
+	}
+	if n := len(j.Cookies(u)); n != 4+2*maxSeenCookies {
+		t.Errorf("the jar holds %d cookies, want them all", n)
 	}
 }
