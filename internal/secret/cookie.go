@@ -25,7 +25,11 @@ const fingerprintPrefix = "[cookie, "
 // runs; they cannot undo a session id.
 func Fingerprint(v string) string {
 	sum := sha256.Sum256([]byte(v))
-	return fingerprintPrefix + strconv.Itoa(len(v)) + " bytes, sha256:" + hex.EncodeToString(sum[:4]) + "]"
+	unit := " bytes, sha256:"
+	if len(v) == 1 {
+		unit = " byte, sha256:"
+	}
+	return fingerprintPrefix + strconv.Itoa(len(v)) + unit + hex.EncodeToString(sum[:4]) + "]"
 }
 
 // MaskCookies returns a header's value with the values of the cookies it

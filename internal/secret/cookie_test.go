@@ -14,7 +14,7 @@ func TestMaskCookies(t *testing.T) {
 	}
 	// The same across runs and versions (runs are compared by it), and
 	// different for different values.
-	if got := Fingerprint("a"); got != "[cookie, 1 bytes, sha256:ca978112]" || got == Fingerprint("b") {
+	if got := Fingerprint("a"); got != "[cookie, 1 byte, sha256:ca978112]" || got == Fingerprint("b") {
 		t.Fatalf("Fingerprint(a) = %q", got)
 	}
 	for _, tc := range []struct{ name, in, want string }{
