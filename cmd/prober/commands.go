@@ -194,7 +194,7 @@ func cmdOnce(args []string, stdout, stderr io.Writer) error {
 	fl.Var(&flows, "flow", "flow to run (repeatable or comma-separated; default all)")
 	junit := fl.String("junit", "", "write a JUnit XML report to this file")
 	asJSON := fl.Bool("json", false, "print the runs as JSON instead of text")
-	verbose := fl.Bool("verbose", false, "print each request and response as curl -v would, redacted (on stderr with --json)")
+	verbose := fl.Bool("verbose", false, "print each request and response as curl -v would, redacted, cookie values as fingerprints (on stderr with --json)")
 	noRetry := fl.Bool("no-retry", false, "run each flow once: no immediate retry of a failed run (by default a flow's retries: apply, as in the daemon)")
 	if err := parse(fl, args); err != nil {
 		return err

@@ -305,6 +305,9 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	}
 	cfg = d.ownFlows(cfg)
 	ropts := runner.Options{Version: d.opts.Version, Region: cfg.Region, Secrets: cfg.Secrets, Transports: d.transports}
+	if d.tracer != nil {
+		ropts.Sampled = d.tracer.Sampled // traceparents say whether the run is exported
+	}
 	jobs := make([]schedule.Job, 0, len(cfg.Flows))
 	names := make([]string, 0, len(cfg.Flows))
 	for _, f := range cfg.Flows {

@@ -95,7 +95,7 @@ func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
 	if len(st.Query) > 0 {
 		pu, err := url.Parse(u)
 		if err != nil {
-			return nil, fmt.Errorf("bad URL %q: %w", r.redact(u), err)
+			return nil, fmt.Errorf("bad URL %q: %w", r.redactOut(u), err)
 		}
 		q := pu.Query()
 		for _, p := range st.Query {
@@ -154,7 +154,7 @@ func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
 	if _, ok := p.header["User-Agent"]; !ok {
 		p.header["User-Agent"] = []string{r.f.userAgent}
 	}
-	p.header["Traceparent"] = []string{traceparent(r.res.TraceID, spanID)}
+	p.header["Traceparent"] = []string{traceparent(r.res.TraceID, spanID, r.unsampled)}
 	p.header["Tracestate"] = []string{TraceState}
 	p.header[HeaderSynthetic] = []string{"true"}
 	p.header[HeaderFlow] = []string{r.f.cfg.Name}

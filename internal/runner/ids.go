@@ -57,7 +57,11 @@ func putUint64(b []byte, v uint64) {
 	}
 }
 
-// traceparent builds the W3C header value for one span of a sampled trace.
-func traceparent(traceID, spanID string) string {
+// traceparent builds the W3C header value for one span of a trace; its
+// sampled flag is whether prober exports the run (Options.Sampled).
+func traceparent(traceID, spanID string, unsampled bool) string {
+	if unsampled {
+		return "00-" + traceID + "-" + spanID + "-00"
+	}
 	return "00-" + traceID + "-" + spanID + "-01"
 }

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/secret"
 )
 
 // A failed step keeps what the server answered to its last attempt
@@ -47,7 +48,7 @@ func (r *run) note(s *result.Step, resp *http.Response, body []byte) {
 	}
 	var sent *result.Sent
 	if req := resp.Request; req != nil {
-		sent = &result.Sent{Method: req.Method, URL: r.redact(req.URL.String()), Proto: resp.Proto,
+		sent = &result.Sent{Method: req.Method, URL: r.redactOut(req.URL.String()), Proto: resp.Proto,
 			Headers: r.keptHeaders(req.Header, -1)}
 		if req.GetBody != nil {
 			if rc, err := req.GetBody(); err == nil {
@@ -89,7 +90,8 @@ func (r *run) keep(s result.Step) result.Step {
 }
 
 // keptHeaders copies h's values in name order, redacted, each cut at
-// keepHeaderValue, at most max of them (-1: all, whole).
+// keepHeaderValue, at most max of them (-1: all, whole). Cookie and
+// Set-Cookie values show as fingerprints (secret.MaskCookies).
 func (r *run) keptHeaders(h http.Header, max int) []result.Attr {
 	if len(h) == 0 {
 		return nil
@@ -105,12 +107,12 @@ func (r *run) keptHeaders(h http.Header, max int) []result.Attr {
 			if max >= 0 && len(out) == max {
 				return out
 			}
-			v = r.redact(v)
+			v = r.redactOut(secret.MaskCookies(name, v, r.secrets))
 			if max >= 0 && len(v) > keepHeaderValue {
 				// Redacted again after the cut: a secret's start before "…".
-				v = r.redact(cutRune(v, keepHeaderValue) + "…")
+				v = r.redactOut(cutRune(v, keepHeaderValue) + "…")
 			}
-			out = append(out, result.Attr{Name: r.redact(name), Value: v})
+			out = append(out, result.Attr{Name: r.redactOut(name), Value: v})
 		}
 	}
 	return out
@@ -122,18 +124,18 @@ func (r *run) keptBody(body []byte, limit int) []byte {
 	if limit <= 0 || len(body) == 0 {
 		return nil
 	}
-	if !r.redacts {
+	if !r.redacts && r.jarValues() == 0 {
 		return slices.Clone(body[:min(len(body), limit)])
 	}
-	red := r.redact(string(body[:min(len(body), limit+redactSlack)]))
+	red := r.redactOut(string(body[:min(len(body), limit+redactSlack)]))
 	if len(red) > limit {
-		red = r.redact(cutRune(red, limit))
+		red = r.redactOut(cutRune(red, limit))
 	}
 	// Shown, a body is escaped (result.Text): a secret that only its
 	// escaped form spells (a secret holding `\x1b`) is masked there, and
 	// the shown form is what is kept.
-	if shown := result.Text([]byte(red)); r.redact(shown) != shown {
-		red = r.redact(shown)
+	if shown := result.Text([]byte(red)); r.redactOut(shown) != shown {
+		red = r.redactOut(shown)
 	}
 	return []byte(red)
 }

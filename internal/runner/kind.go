@@ -114,7 +114,9 @@ func (x *Exchange) Dial(ctx context.Context, network, addr string) (net.Conn, er
 
 // Traceparent is the W3C trace context of this step, for protocols that
 // can carry it.
-func (x *Exchange) Traceparent() string { return traceparent(x.r.res.TraceID, x.s.SpanID) }
+func (x *Exchange) Traceparent() string {
+	return traceparent(x.r.res.TraceID, x.s.SpanID, x.r.unsampled)
+}
 
 // Response is what the step's expectations and captures read: the kind
 // sets its operands (SetString, SetDuration, ...) and may set Body (a

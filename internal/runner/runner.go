@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"slices"
 	"strconv"
 	"sync"
@@ -56,6 +55,12 @@ type Options struct {
 	// will send). Off in the daemon: a captured token would otherwise be
 	// kept with every run and shown on the run page.
 	ShowCaptures bool
+	// Sampled, when set, says whether the run of a trace id is exported
+	// as spans (the tracer's sampling): its requests' traceparent then
+	// carries that as the sampled flag (00 when not), so a backend that
+	// samples by its parent keeps no spans hanging from a run prober never
+	// exported. Unset (tracing off): every traceparent says sampled.
+	Sampled func(traceID string) bool
 }
 
 // Transports pools HTTP transports across flows. A run takes a transport
@@ -299,6 +304,14 @@ type run struct {
 	first result.Attempt
 	// states are the RunScoped kinds' states, closed when the run ends.
 	states []runState
+	// unsampled: the run is not exported (Options.Sampled), and its
+	// traceparents say so.
+	unsampled bool
+	// outSet redacts what failures and --verbose show (redactOut): the
+	// secrets (outBase) and the outSeen cookie values the jar was set.
+	outSet  *secret.Set
+	outBase *secret.Set
+	outSeen int
 }
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -324,7 +337,7 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 	if planned.IsZero() {
 		res.Planned = start
 	}
-	jar, _ := cookiejar.New(nil) // never fails without options
+	jar := newSeenJar() // remembers the values it is set, for redactOut
 	r := &run{
 		f:   f,
 		res: res,
@@ -338,6 +351,7 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 		redacts: f.opts.Secrets.Len() > 0,
 		secrets: f.opts.Secrets,
 	}
+	r.unsampled = f.opts.Sampled != nil && !f.opts.Sampled(traceID)
 	r.resp.Vars = &r.scope // expectations' {{name}}: vars, captures, built-ins (never secrets)
 	// Each run starts with fresh connections, as a new user would, so DNS,
 	// connect and TLS are measured every run: a transport of its own, given
@@ -434,7 +448,7 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 	if _, isHTTP := exec.(*httpStep); isHTTP && r.f.auth != nil {
 		if class, msg := r.bearer(ctx, st); class != "" {
 			s.Duration = time.Since(s.Start)
-			return r.fail(s, class, r.redact(msg))
+			return r.fail(s, class, r.redactOut(msg))
 		}
 	}
 	p, prepares := exec.(preparer)
@@ -443,7 +457,7 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 		class, msg := p.prepare(x)
 		r.done(&s)
 		if class != "" {
-			return r.fail(s, class, r.redact(msg))
+			return r.fail(s, class, r.redactOut(msg))
 		}
 	}
 
@@ -499,10 +513,10 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 	}
 	if note != "" {
 		// First, so that it is the step's message: why it stopped early.
-		s.Failures = append(s.Failures, result.Failure{Message: r.redact(note)})
+		s.Failures = append(s.Failures, result.Failure{Message: r.redactOut(note)})
 	}
 	if class != "" {
-		return r.fail(s, class, r.redact(msg))
+		return r.fail(s, class, r.redactOut(msg))
 	}
 	s.HTTPStatus = r.resp.Status
 	r.evaluate(st, &s, untilBad)
@@ -586,12 +600,12 @@ func (r *run) evaluate(st *config.Step, s *result.Step, untilBad []assert.Failur
 			if errors.As(err, &ee) && ee.Cause == assert.InvalidJSON {
 				cls = result.InvalidJSON
 			}
-			add(cls, result.Failure{Expectation: "capture " + c.Name, Message: r.redact("capture " + c.Name + ": " + err.Error())})
+			add(cls, result.Failure{Expectation: "capture " + c.Name, Message: r.redactOut("capture " + c.Name + ": " + err.Error())})
 			continue
 		}
 		r.scope.capture(c.Name, v)
 		if r.f.opts.ShowCaptures {
-			s.Attrs = append(s.Attrs, result.Attr{Name: "capture " + c.Name, Value: shownCapture(r.redact(v))})
+			s.Attrs = append(s.Attrs, result.Attr{Name: "capture " + c.Name, Value: shownCapture(r.redactOut(v))})
 		}
 	}
 	if class == "" {
@@ -709,5 +723,5 @@ func untilClass(c result.Class) result.Class {
 }
 
 func (r *run) toFailure(f assert.Failure) result.Failure {
-	return result.Failure{Expectation: f.Expectation, Actual: r.redact(f.Actual), Message: r.redact(f.Message)}
+	return result.Failure{Expectation: f.Expectation, Actual: r.redactOut(f.Actual), Message: r.redactOut(f.Message)}
 }

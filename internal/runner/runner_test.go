@@ -614,7 +614,7 @@ func TestIDs(t *testing.T) {
 	seen := map[string]bool{}
 	for i := 0; i < 1000; i++ {
 		tr, sp := newTraceID(), newSpanID()
-		if !traceparentRE.MatchString(traceparent(tr, sp)) || seen[tr] {
+		if !traceparentRE.MatchString(traceparent(tr, sp, false)) || seen[tr] {
 			t.Fatalf("bad or repeated ids %s %s", tr, sp)
 		}
 		seen[tr] = true

@@ -70,19 +70,42 @@ type loc struct{ form, at int32 }
 
 // NewSet copies values. Empty values are kept for lookup but never redacted
 // (there is nothing to find).
-func NewSet(values map[string]string) *Set {
+func NewSet(values map[string]string) *Set { return build(values, nil) }
+
+// Masking returns a set that redacts what s does and also, in every form,
+// each value of masks (value -> its mask, e.g. a cookie's Fingerprint):
+// values the run met rather than configured ones. Values shorter than
+// MinLen are left out (they would shred ordinary text); a form that is
+// also a secret's keeps the secret's name. s is unchanged.
+func (s *Set) Masking(masks map[string]string) *Set {
+	var values map[string]string
+	if s != nil {
+		values = s.values
+	}
+	return build(values, masks)
+}
+
+func build(values, masks map[string]string) *Set {
 	s := &Set{values: make(map[string]string, len(values))}
 	seen := map[string]bool{}
+	add := func(v, mask string) {
+		for _, f := range Forms(v) {
+			if !seen[f] {
+				seen[f] = true
+				s.forms = append(s.forms, form{f, mask})
+			}
+		}
+	}
 	// In name order, so that a form two secrets share is always masked
 	// with the same name.
 	for _, name := range slices.Sorted(maps.Keys(values)) {
 		v := values[name]
 		s.values[name] = v
-		for _, f := range Forms(v) {
-			if !seen[f] {
-				seen[f] = true
-				s.forms = append(s.forms, form{f, "[secret:" + name + "]"})
-			}
+		add(v, "[secret:"+name+"]")
+	}
+	for _, v := range slices.Sorted(maps.Keys(masks)) {
+		if !Short(v) {
+			add(v, masks[v])
 		}
 	}
 	if len(s.forms) == 0 {

@@ -5,7 +5,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 )
 
@@ -20,20 +19,19 @@ const maxCheckoutSessions = 10000
 type checkoutSession struct {
 	checkoutRequest
 	returnOrigin string
-	expires      time.Time
 }
 
 type hostedPay struct {
-	faults *Faults
-	now    func() time.Time
-
-	mu       sync.Mutex
-	sessions *fifo[string, checkoutSession]
+	faults   *Faults
+	now      func() time.Time
+	sessions *sessionStore[checkoutSession] // a payment link lives an hour
 }
 
 // hostedRoutes are the gateway's checkout sessions and hosted page.
 func (g *gateway) hostedRoutes() []route {
-	h := &hostedPay{faults: g.faults, now: g.now, sessions: newFIFO[string, checkoutSession](maxCheckoutSessions)}
+	h := &hostedPay{faults: g.faults, now: g.now}
+	h.sessions = newSessionStore[checkoutSession](func() time.Time { return h.now() }, time.Hour, maxCheckoutSessions,
+		func() string { return "cs_" + randomHex(16) })
 	return []route{
 		{"POST " + checkoutPath, http.StatusCreated, h.handleCreate},
 		{"GET /pay/{id}", http.StatusOK, h.handlePage},
@@ -58,22 +56,8 @@ func (h *hostedPay) handleCreate(w http.ResponseWriter, r *http.Request) {
 			"amount_cents > 0, 3-letter currency, order_id and a short description are required")
 		return
 	}
-	id := "cs_" + randomHex(16)
-	h.mu.Lock()
-	h.sessions.put(id, checkoutSession{checkoutRequest: req, returnOrigin: u.Scheme + "://" + u.Host, expires: h.now().Add(time.Hour)})
-	h.mu.Unlock()
+	id := h.sessions.start(checkoutSession{checkoutRequest: req, returnOrigin: u.Scheme + "://" + u.Host})
 	writeJSON(w, http.StatusCreated, map[string]string{"id": id, "url": "/pay/" + id})
-}
-
-func (h *hostedPay) session(id string) (checkoutSession, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	cs, ok := h.sessions.get(id)
-	if ok && !h.now().Before(cs.expires) {
-		h.sessions.del(id)
-		ok = false
-	}
-	return cs, ok
 }
 
 // hostedData is what the hosted page shows.
@@ -96,7 +80,7 @@ func (h *hostedPay) render(w http.ResponseWriter, r *http.Request, status int, c
 }
 
 func (h *hostedPay) handlePage(w http.ResponseWriter, r *http.Request) {
-	cs, ok := h.session(r.PathValue("id"))
+	cs, ok := h.sessions.get(r.PathValue("id"))
 	if !ok {
 		render(w, http.StatusNotFound, strictCSP("'self'"), "pay_error.html", hostedData{Title: "Payment link expired"})
 		return
@@ -111,7 +95,7 @@ func (h *hostedPay) handlePage(w http.ResponseWriter, r *http.Request) {
 // charges take as a card).
 func (h *hostedPay) handlePay(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	cs, ok := h.session(id)
+	cs, ok := h.sessions.get(id)
 	if !ok {
 		render(w, http.StatusNotFound, strictCSP("'self'"), "pay_error.html", hostedData{Title: "Payment link expired"})
 		return
@@ -131,9 +115,7 @@ func (h *hostedPay) handlePay(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusPaymentRequired, cs, "Your card was declined.")
 		return
 	}
-	h.mu.Lock()
-	h.sessions.del(id) // one payment per session
-	h.mu.Unlock()
+	h.sessions.end(id)              // one payment per session
 	u, _ := url.Parse(cs.ReturnURL) // checked when the session was made
 	q := u.Query()
 	q.Set("payment_token", networkToken())

@@ -162,8 +162,10 @@ func endServer(span trace.Span, pattern string, status int, ri *reqInfo) {
 
 // recordGatewayError puts the gateway's failure on the shop's server span
 // as an exception event. Swallowed, it says so: the span's own answer is a
-// 200, and this event is the only place the trace shows what was hidden.
-func recordGatewayError(ctx context.Context, gr gatewayResult, swallowed bool) {
+// 200 (or a redirect to a page saying processing: hidden is what the
+// caller got), and this event is the only place the trace shows what was
+// hidden.
+func recordGatewayError(ctx context.Context, gr gatewayResult, swallowed bool, hidden string) {
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		return
@@ -179,7 +181,7 @@ func recordGatewayError(ctx context.Context, gr gatewayResult, swallowed bool) {
 	typ := "shop.GatewayError"
 	if swallowed {
 		typ = "shop.GatewayErrorSwallowed"
-		msg = fmt.Sprintf("the %s was turned into 200 %q: %s", what, statusProcessing, msg)
+		msg = fmt.Sprintf("the %s was turned into %s: %s", what, hidden, msg)
 		span.SetAttributes(
 			attribute.Bool("shop.gateway.error_swallowed", true),
 			attribute.String("shop.order.status", statusProcessing),

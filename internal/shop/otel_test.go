@@ -2,6 +2,7 @@ package shop
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -185,5 +186,113 @@ func TestSpansGeneratedTrace(t *testing.T) {
 	s := spans[0]
 	if s.Name != "GET /healthz" || s.Parent.IsValid() || s.SpanContext.TraceID().String() != r.hdr.Get("X-Trace-Id") {
 		t.Errorf("span %s parent %v trace %s, X-Trace-Id %s", s.Name, s.Parent.IsValid(), s.SpanContext.TraceID(), r.hdr.Get("X-Trace-Id"))
+	}
+}
+
+// TestSpansOfTheStorefrontSwallow: the storefront's payment (the return
+// from the hosted page charges the card) marks a gateway failure on its
+// server span as the API's pay does: an exception event, and when the
+// failure is swallowed shop.gateway.error_swallowed=true, for the trace of
+// a browser run shows what the confirmation page hid.
+func TestSpansOfTheStorefrontSwallow(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		swallow bool
+		typ     string
+		msg     string
+	}{
+		{"swallowed", true, "shop.GatewayErrorSwallowed", `the gateway 504 was turned into a confirmation page saying "processing"`},
+		{"surfaced", false, "shop.GatewayError", "gateway answered 504"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sb, _ := startSandbox(t, SandboxOptions{})
+			exp := tracetest.NewInMemoryExporter()
+			sb.Trace(keep{exp})
+			sb.Faults.Set("", FaultSet{GatewayStatus: 504, SwallowErrors: tc.swallow})
+			b := newBrowserClient(t)
+			hosted := checkout(t, b, sb)
+			b.want(b.do("GET", hosted, nil), 200, "hosted page")
+			back := b.want(b.do("POST", hosted, url.Values{"card": {"4242424242424242"}}), 303, "pay")
+			const traceID = "5bf92f3577b34da6a3ce929d0e0e4736"
+			b.want(b.do("GET", back.loc, nil, "traceparent", "00-"+traceID+"-00f067aa0ba902b7-01"), 303, "return")
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := sb.Close(ctx); err != nil { // flushes the spans
+				t.Fatal(err)
+			}
+			var ret *tracetest.SpanStub
+			all := exp.GetSpans()
+			for i := range all {
+				if s := &all[i]; s.SpanContext.TraceID().String() == traceID && s.SpanKind == trace.SpanKindServer && service(*s) == serviceShop {
+					ret = s
+				}
+			}
+			if ret == nil {
+				t.Fatalf("no shop server span in trace %s (of %d spans)", traceID, len(all))
+			}
+			if got := attr(ret.Attributes, "http.route"); got != "/store/orders/{id}/return" {
+				t.Errorf("server span's route %q", got)
+			}
+			if got, want := attr(ret.Attributes, "shop.gateway.error_swallowed"), map[bool]string{true: "true"}[tc.swallow]; got != want {
+				t.Errorf("shop.gateway.error_swallowed = %q, want %q", got, want)
+			}
+			if got := attr(ret.Attributes, "shop.gateway.status_code"); got != "504" {
+				t.Errorf("shop.gateway.status_code = %q", got)
+			}
+			var found bool
+			for _, ev := range ret.Events {
+				if ev.Name == "exception" && attr(ev.Attributes, "exception.type") == tc.typ {
+					found = true
+					if msg := attr(ev.Attributes, "exception.message"); !strings.Contains(msg, tc.msg) {
+						t.Errorf("exception message %q, want it to say %q", msg, tc.msg)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no %s exception event on %s: %+v", tc.typ, ret.Name, ret.Events)
+			}
+		})
+	}
+}
+
+// TestSpansHonourSampledFlag: the shop and its gateway follow the sampled
+// flag of the traceparent they receive: a prober run it does not export
+// (flags 00) leaves no shop or gateway span in the backend, an orphan
+// without its root; an exported one (01) has all three.
+func TestSpansHonourSampledFlag(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		flags string
+		spans int
+	}{{"00", 0}, {"01", 3}} {
+		t.Run(tc.flags, func(t *testing.T) {
+			t.Parallel()
+			sb, logs := startSandbox(t, SandboxOptions{})
+			exp := tracetest.NewInMemoryExporter()
+			sb.Trace(keep{exp})
+			c := newClient(t, sb.ShopURL)
+			c.login()
+			id := c.createOrder()
+			traceID := "6af7651916cd43dd8448eb211c8031" + tc.flags
+			c.expect(c.pay(id, map[string]string{"traceparent": "00-" + traceID + "-b7ad6b7169203331-" + tc.flags}), 200)
+			// The gateway was called in the same trace either way (logs).
+			logs.find(t, map[string]any{"service": "gateway", "msg": "request", "trace_id": traceID})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := sb.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, s := range exp.GetSpans() {
+				if s.SpanContext.TraceID().String() == traceID {
+					names = append(names, service(s)+" "+s.Name)
+				}
+			}
+			if len(names) != tc.spans {
+				t.Errorf("flags %s: %d spans exported in the trace %v, want %d", tc.flags, len(names), names, tc.spans)
+			}
+		})
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,8 +98,8 @@ type Shop struct {
 	randMu sync.Mutex // *rand.Rand is not safe for concurrent use
 	rand   *rand.Rand
 
-	mu       sync.Mutex // guards sessions, orders and every *order
-	sessions *fifo[string, session]
+	sessions *sessionStore[string] // bearer token -> user
+	mu       sync.Mutex            // guards orders and every *order
 	orders   *fifo[string, *order]
 
 	reg     *prometheus.Registry
@@ -109,11 +108,6 @@ type Shop struct {
 	gwDur   prometheus.Histogram
 	handler http.Handler
 	spans   spans // off until Sandbox.Trace
-}
-
-type session struct {
-	user    string
-	expires time.Time
 }
 
 type order struct {
@@ -189,12 +183,12 @@ func New(o Options) (*Shop, error) {
 			// A gateway redirect is a gateway error, not something to follow.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		now:      time.Now,
-		rand:     o.Rand,
-		sessions: newFIFO[string, session](maxSessions),
-		orders:   newFIFO[string, *order](maxOrders),
-		reg:      prometheus.NewRegistry(),
+		now:    time.Now,
+		rand:   o.Rand,
+		orders: newFIFO[string, *order](maxOrders),
+		reg:    prometheus.NewRegistry(),
 	}
+	s.sessions = newSessionStore[string](func() time.Time { return s.now() }, sessionTTL, maxSessions, nil)
 	s.client.Transport = &spanTransport{base: tr, spans: &s.spans} // client spans once tracing is on
 	s.handler = s.routes()
 	return s, nil
@@ -313,18 +307,11 @@ func (s *Shop) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	// Hash first so the comparison is constant-time regardless of length.
-	uh, ph := sha256.Sum256([]byte(req.User)), sha256.Sum256([]byte(req.Password))
-	okUser := subtle.ConstantTimeCompare(uh[:], s.userHash[:])
-	okPass := subtle.ConstantTimeCompare(ph[:], s.passHash[:])
-	if okUser&okPass != 1 {
+	if !s.validLogin(req.User, req.Password) {
 		writeError(w, http.StatusUnauthorized, "invalid_credentials", "")
 		return
 	}
-	token := randomHex(32)
-	s.mu.Lock()
-	s.sessions.put(token, session{user: req.User, expires: s.now().Add(sessionTTL)})
-	s.mu.Unlock()
+	token := s.sessions.start(req.User)
 	writeJSON(w, http.StatusOK, map[string]any{"token": token, "expires_in": int(sessionTTL.Seconds())})
 }
 
@@ -333,15 +320,8 @@ func (s *Shop) authenticate(w http.ResponseWriter, r *http.Request) (string, boo
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
 	if strings.EqualFold(scheme, "Bearer") && token != "" {
-		s.mu.Lock()
-		sess, ok := s.sessions.get(token)
-		if ok && !s.now().Before(sess.expires) {
-			s.sessions.del(token)
-			ok = false
-		}
-		s.mu.Unlock()
-		if ok {
-			return sess.user, true
+		if user, ok := s.sessions.get(token); ok {
+			return user, true
 		}
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="shop"`)
@@ -564,23 +544,43 @@ func (s *Shop) handlePay(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	if gr.outcome != "success" {
-		attrs := []any{
-			"event", "", "order_id", o.id, "gateway_status", gr.status, "outcome", gr.outcome,
-			"trace_id", ri.trace.traceID, "region", ri.region,
-		}
-		if gr.err != nil {
-			attrs = append(attrs, "err", gr.err.Error())
-		}
-		recordGatewayError(r.Context(), gr, swallow)
-		if swallow {
-			attrs[1] = "gateway_error_swallowed"
-			s.log.Warn("gateway_error_swallowed", attrs...)
-		} else {
-			attrs[1] = "gateway_error"
-			s.log.Error("gateway_error", attrs...)
-		}
+		s.gatewayFailed(r.Context(), ri, o.id, gr, swallow, "")
 	}
 	writeStored(w, res)
+}
+
+// gatewayFailed reports a failed gateway call of a pay, by the API or the
+// storefront (via): a log line, and on the server span an exception event
+// (with shop.gateway.error_swallowed=true when swallowed). Both paths say
+// it the same way, so a trace of either shows what the answer hid.
+func (s *Shop) gatewayFailed(ctx context.Context, ri *reqInfo, orderID string, gr gatewayResult, swallow bool, via string) {
+	msg := "gateway_error"
+	if swallow {
+		msg = "gateway_error_swallowed"
+	}
+	attrs := []any{
+		"event", msg, "order_id", orderID, "gateway_status", gr.status, "outcome", gr.outcome,
+		"trace_id", ri.trace.traceID, "region", ri.region,
+	}
+	if via != "" {
+		attrs = append(attrs, "via", via)
+	}
+	if gr.err != nil {
+		attrs = append(attrs, "err", gr.err.Error())
+	}
+	// What the caller got instead of the failure: the API answers 200
+	// "processing"; the storefront redirects to a confirmation page that
+	// says processing.
+	hidden := fmt.Sprintf("200 %q", statusProcessing)
+	if via == viaStorefront {
+		hidden = fmt.Sprintf("a confirmation page saying %q", statusProcessing)
+	}
+	recordGatewayError(ctx, gr, swallow, hidden)
+	if swallow {
+		s.log.Warn(msg, attrs...)
+	} else {
+		s.log.Error(msg, attrs...)
+	}
 }
 
 func writeStored(w http.ResponseWriter, res storedResult) {

@@ -3,7 +3,6 @@ package shop
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
 	"encoding/json"
@@ -14,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -33,6 +31,7 @@ var webTemplates = template.Must(template.New("").ParseFS(webFS, "web/*.html"))
 
 const (
 	sessionCookie  = "shop_session"
+	viaStorefront  = "storefront" // the log's via of what the HTML pages did
 	maxFormBytes   = 8 << 10
 	checkoutPath   = "/v1/checkout/sessions"
 	storeStatic    = "/store/static/"
@@ -64,9 +63,8 @@ func productName(sku string) (string, bool) {
 // webSession is a browser's session: before login it only holds the CSRF
 // token of the login form.
 type webSession struct {
-	csrf    string
-	user    string // "" until logged in
-	expires time.Time
+	csrf string
+	user string // "" until logged in
 }
 
 type storefront struct {
@@ -74,15 +72,14 @@ type storefront struct {
 	gatewayURL string // the gateway's base URL: its hosted page, its checkout sessions
 	csp        string
 
-	mu       sync.Mutex
-	sessions *fifo[string, webSession]
+	sessions *sessionStore[webSession] // by the shop_session cookie
 }
 
 func newStorefront(s *Shop) *storefront {
 	// The gateway's base is where the shop charges, less the path.
 	gw := strings.TrimSuffix(s.chargesURL, "/v1/charges")
 	return &storefront{
-		s: s, gatewayURL: gw, sessions: newFIFO[string, webSession](maxSessions),
+		s: s, gatewayURL: gw, sessions: newSessionStore[webSession](func() time.Time { return s.now() }, sessionTTL, maxSessions, nil),
 		// The checkout form is answered by a redirect to the gateway's
 		// page: form-action must allow its origin (browsers check redirects).
 		csp: strictCSP("'self' " + originOf(gw)),
@@ -224,23 +221,14 @@ func (sf *storefront) session(r *http.Request) (string, webSession, bool) {
 	if err != nil || c.Value == "" {
 		return "", webSession{}, false
 	}
-	sf.mu.Lock()
-	defer sf.mu.Unlock()
 	sess, ok := sf.sessions.get(c.Value)
-	if ok && !sf.s.now().Before(sess.expires) {
-		sf.sessions.del(c.Value)
-		ok = false
-	}
 	return c.Value, sess, ok
 }
 
 // newSession stores a session and sets its cookie.
 func (sf *storefront) newSession(w http.ResponseWriter, r *http.Request, user string) webSession {
-	id := randomHex(32)
-	sess := webSession{csrf: randomHex(16), user: user, expires: sf.s.now().Add(sessionTTL)}
-	sf.mu.Lock()
-	sf.sessions.put(id, sess)
-	sf.mu.Unlock()
+	sess := webSession{csrf: randomHex(16), user: user}
+	id := sf.sessions.start(sess)
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: id, Path: "/store", HttpOnly: true, Secure: r.TLS != nil,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(sessionTTL.Seconds()),
@@ -299,8 +287,7 @@ func (sf *storefront) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, pass := r.PostForm.Get("user"), r.PostForm.Get("password")
-	uh, ph := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
-	if subtle.ConstantTimeCompare(uh[:], sf.s.userHash[:])&subtle.ConstantTimeCompare(ph[:], sf.s.passHash[:]) != 1 {
+	if !sf.s.validLogin(user, pass) {
 		render(w, http.StatusUnauthorized, sf.csp, "login.html", pageData{Title: "Log in", CSRF: sess.csrf,
 			Error: "Wrong user name or password."})
 		return
@@ -477,16 +464,7 @@ func (sf *storefront) handleReturn(w http.ResponseWriter, r *http.Request) {
 	}
 	sf.s.mu.Unlock()
 	if gr.outcome != "success" {
-		attrs := []any{"order_id", o.id, "gateway_status", gr.status, "outcome", gr.outcome,
-			"trace_id", ri.trace.traceID, "region", ri.region, "via", "storefront"}
-		if gr.err != nil {
-			attrs = append(attrs, "err", gr.err.Error())
-		}
-		if swallow {
-			sf.s.log.Warn("gateway_error_swallowed", attrs...)
-		} else {
-			sf.s.log.Error("gateway_error", attrs...)
-		}
+		sf.s.gatewayFailed(r.Context(), ri, o.id, gr, swallow, viaStorefront)
 	}
 	http.Redirect(w, r, confirmation, http.StatusSeeOther)
 }

@@ -173,6 +173,17 @@ func (t *Tracer) sampled(tid []byte) bool {
 	return binary.BigEndian.Uint64(tid[8:16])>>1 < t.bound
 }
 
+// Sampled says whether Observe exports the run of traceID (32 hex
+// digits): the runner sends it as its traceparents' sampled flag, so a
+// backend sampling by its parent drops its spans of a run prober drops.
+func (t *Tracer) Sampled(traceID string) bool {
+	if len(traceID) != 32 {
+		return false
+	}
+	low, err := strconv.ParseUint(traceID[16:], 16, 64)
+	return err == nil && low>>1 < t.bound
+}
+
 // Observe exports r as spans: it never blocks on the exporter.
 func (t *Tracer) Observe(r *result.Run) {
 	tid, err := hex.DecodeString(r.TraceID)

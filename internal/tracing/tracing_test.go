@@ -314,13 +314,17 @@ func TestRetryLinked(t *testing.T) {
 	}
 }
 
-// TestSampling: a ratio of 0.5 exports about half the runs, whole.
+// TestSampling: a ratio of 0.5 exports about half the runs, whole, and
+// Sampled (what the runner's traceparents say) names exactly those.
 func TestSampling(t *testing.T) {
 	rc := newReceiver(t)
 	tr := httpTracer(t, rc.srv.URL, nil, Options{Sampling: 0.5})
 	const n = 400
+	said := map[string]bool{}
 	for i := range n {
-		tr.Observe(fakeRun(i))
+		r := fakeRun(i)
+		said[r.TraceID] = tr.Sampled(r.TraceID)
+		tr.Observe(r)
 	}
 	if err := tr.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
@@ -330,6 +334,20 @@ func TestSampling(t *testing.T) {
 	runs := len(rc.spans) / 3
 	if len(rc.spans)%3 != 0 || runs < n/4 || runs > 3*n/4 {
 		t.Errorf("exported %d spans of %d three-span runs, want whole runs, about half", len(rc.spans), n)
+	}
+	exported := map[string]bool{}
+	for _, s := range rc.spans {
+		exported[hex.EncodeToString(s.TraceId)] = true
+	}
+	for tid, yes := range said {
+		if yes != exported[tid] {
+			t.Errorf("trace %s: Sampled says %v, exported %v", tid, yes, exported[tid])
+		}
+	}
+	for _, bad := range []string{"", "xyz", strings.Repeat("g", 32)} {
+		if tr.Sampled(bad) {
+			t.Errorf("Sampled(%q) = true for a malformed trace id", bad)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/secret"
 )
 
 // responseView is what a failed step kept of the server's answer, ready to
@@ -24,7 +25,10 @@ func responseOf(st *result.Step) *responseView {
 	}
 	v := &responseView{StatusLine: k.StatusLine(), Body: result.Text(k.Body)}
 	for _, h := range k.Headers {
-		v.Headers = append(v.Headers, result.Attr{Name: result.TextLine(h.Name), Value: result.TextLine(h.Value)})
+		// The runner keeps cookie values as fingerprints; a run stored by an
+		// older prober may hold them whole.
+		val := secret.MaskCookies(h.Name, h.Value, nil)
+		v.Headers = append(v.Headers, result.Attr{Name: result.TextLine(h.Name), Value: result.TextLine(val)})
 	}
 	switch {
 	case k.Truncated:

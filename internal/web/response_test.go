@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prober-dev/prober/internal/result"
+	"github.com/prober-dev/prober/internal/secret"
 )
 
 // TestRunPageResponse: a failed step's kept response shows on the run
@@ -66,5 +67,32 @@ X-Evil: &lt;b&gt;\x1b[2J
 	}
 	if k := got.Flows[0].Runs[0].Steps[0].Response; k.Status != 503 || !k.Truncated || k.Base64 == "" {
 		t.Errorf("API response %+v (a body that is not UTF-8 goes as base64)", k)
+	}
+}
+
+// TestRunPageResponseCookies: the run page shows a kept response's cookie
+// values as fingerprints, also from a run stored before the runner
+// fingerprinted them (whole values in its Set-Cookie), and leaves ones
+// already masked as they are.
+func TestRunPageResponseCookies(t *testing.T) {
+	const session = "Zq8xv3Lr5Tn2Wm7Kp4Hd9Gs6" // a stored run's whole session id
+	f := newFake()
+	r := simpleRun("browse", testNow.Add(-10*time.Second), traceID("browse", 8), false, "")
+	r.Steps[0].Status, r.Steps[0].Class = result.Failed, result.HTTP5xx
+	r.Steps[0].Failures = []result.Failure{{Message: "status 503"}}
+	r.Steps[0].Response = &result.Response{Proto: "HTTP/1.1", Status: 503, Headers: []result.Attr{
+		{Name: "Set-Cookie", Value: "sid=" + session + "; Path=/; HttpOnly"},
+		{Name: "Set-Cookie", Value: "tok=[secret:TOKEN]; Path=/"},
+	}}
+	f.runs["browse"] = append([]*result.Run{r}, f.runs["browse"]...)
+	h := newHandler(func(o *Options) { o.Source = f })
+	_, body := do(t, h, "GET", "/runs/"+r.TraceID)
+	if strings.Contains(body, session[:8]) {
+		t.Errorf("the run page shows the session cookie")
+	}
+	for _, w := range []string{"Set-Cookie: sid=" + secret.Fingerprint(session) + "; Path=/; HttpOnly", "Set-Cookie: tok=[secret:TOKEN]; Path=/"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("run page lacks %q", w)
+		}
 	}
 }
