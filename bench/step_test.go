@@ -45,15 +45,17 @@ func flow(url string, steps int) *config.Flow {
 	tok, _ := assert.CompileValue("json.token")
 	for i := 0; i < steps; i++ {
 		f.Steps = append(f.Steps, &config.Step{
-			Name: fmt.Sprintf("step%d", i), Method: "GET",
-			Spec:    &config.HTTPSpec{Method: "GET", URL: template.MustParse(url + "/x"), FollowRedirects: true},
-			Timeout: 10 * time.Second, StatusChecked: true,
-			Expect: []*assert.Expectation{
-				assert.MustCompile("status == 200"),
-				assert.MustCompile(`json.status == "success"`),
-				assert.MustCompile("duration < 2s"),
+			Spec: &config.HTTPSpec{Method: "GET", URL: template.MustParse(url + "/x"), FollowRedirects: true},
+			StepDef: &config.StepDef{
+				Name: fmt.Sprintf("step%d", i), Method: "GET",
+				Timeout: 10 * time.Second, StatusChecked: true,
+				Expect: []*assert.Expectation{
+					assert.MustCompile("status == 200"),
+					assert.MustCompile(`json.status == "success"`),
+					assert.MustCompile("duration < 2s"),
+				},
+				Captures: []config.Capture{{Name: "token", Value: tok}},
 			},
-			Captures: []config.Capture{{Name: "token", Value: tok}},
 		})
 	}
 	return f

@@ -89,7 +89,7 @@ func TestShapesTakeLatencyThresholds(t *testing.T) {
 	flow := func(name string, steps ...string) *config.Flow {
 		f := &config.Flow{Name: name}
 		for _, s := range steps {
-			f.Steps = append(f.Steps, &config.Step{Name: s})
+			f.Steps = append(f.Steps, &config.Step{StepDef: &config.StepDef{Name: s}})
 		}
 		return f
 	}

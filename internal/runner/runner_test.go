@@ -41,7 +41,7 @@ func newFlow(steps ...*config.Step) *config.Flow {
 func newStep(name, method, url string, expects ...string) *config.Step {
 	u := template.MustParse(url)
 	st := &config.Step{
-		Name: name, Method: method, Timeout: 2 * time.Second,
+		StepDef:   &config.StepDef{Name: name, Method: method, Timeout: 2 * time.Second},
 		Spec:      &config.HTTPSpec{Method: method, URL: u, FollowRedirects: true},
 		Templates: []*template.Template{u},
 	}

@@ -53,7 +53,7 @@ func echoServer() *httptest.Server {
 // sinkStep posts the secret and fails on every echo.
 func sinkStep(url string, pad int) *config.Step {
 	st := &config.Step{
-		Name: "echo", Method: "POST", Timeout: 5 * time.Second,
+		StepDef: &config.StepDef{Name: "echo", Method: "POST", Timeout: 5 * time.Second},
 		Spec: &config.HTTPSpec{
 			Method: "POST",
 			URL:    template.MustParse(url + "/echo?pad=" + strconv.Itoa(pad)),
