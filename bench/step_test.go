@@ -40,8 +40,8 @@ func server(b *testing.B) *httptest.Server {
 // flow is steps requests, each with three expectations and a capture, the
 // shape of a checkout step.
 func flow(url string, steps int) *config.Flow {
-	f := &config.Flow{Name: "bench", Timeout: 30 * time.Second, Vars: map[string]string{},
-		HTTP: config.HTTPOptions{BodyLimit: 1 << 20, FollowRedirects: true, MaxRedirects: 10}}
+	f := &config.Flow{Name: "bench", Vars: map[string]string{}, FlowDef: &config.FlowDef{Timeout: 30 * time.Second,
+		HTTP: config.HTTPOptions{BodyLimit: 1 << 20, FollowRedirects: true, MaxRedirects: 10}}}
 	tok, _ := assert.CompileValue("json.token")
 	for i := 0; i < steps; i++ {
 		f.Steps = append(f.Steps, &config.Step{

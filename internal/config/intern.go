@@ -22,10 +22,11 @@ type interns struct {
 	specs   map[string]*HTTPSpec
 	// lists are the shared template, expectation and capture lists, by
 	// their type and elements' identities.
-	lists   map[string]any
-	defs    map[stepDefKey]*StepDef
-	untils  map[untilKey]*Until
-	retries map[string]*Retry
+	lists    map[string]any
+	defs     map[stepDefKey]*StepDef
+	flowDefs map[flowDefKey]*FlowDef
+	untils   map[untilKey]*Until
+	retries  map[string]*Retry
 }
 
 // stringMap returns a map equal to m, shared with every earlier equal one.
@@ -165,6 +166,9 @@ func (l *loader) share(fl *Flow) {
 	in := &l.shared
 	fl.Labels = in.stringMap(fl.Labels)
 	fl.Vars = in.stringMap(fl.Vars)
+	if fl.FlowDef != nil {
+		fl.FlowDef = in.flowDef(fl.FlowDef)
+	}
 	for _, s := range slices.Concat(fl.Steps, fl.Cleanup) {
 		if s == nil {
 			continue
@@ -186,6 +190,46 @@ func (l *loader) share(fl *Flow) {
 		d.Retry = in.retry(d.Retry)
 		s.StepDef = in.stepDef(d)
 	}
+}
+
+// flowDefKey identifies a FlowDef: its fields, the PEM blocks by their
+// contents.
+type flowDefKey struct {
+	schedule                 Schedule
+	timeout                  time.Duration
+	bodyLimit, keepResponse  int64
+	follow, insecure         bool
+	maxRedirects             int
+	caFile, serverName       string
+	certFile, keyFile        string
+	caPEM, clientCert, clKey string
+	auth                     *OAuth2
+	retries                  int
+	runOnStart               bool
+	metrics                  string
+}
+
+// flowDef returns a FlowDef equal to d, shared with every earlier equal
+// one.
+func (in *interns) flowDef(d *FlowDef) *FlowDef {
+	h := &d.HTTP
+	k := flowDefKey{
+		schedule: d.Schedule, timeout: d.Timeout,
+		bodyLimit: h.BodyLimit, keepResponse: h.KeepResponse,
+		follow: h.FollowRedirects, insecure: h.InsecureSkipVerify, maxRedirects: h.MaxRedirects,
+		caFile: h.CAFile, serverName: h.ServerName, certFile: h.ClientCertFile, keyFile: h.ClientKeyFile,
+		caPEM: string(h.CAPEM), clientCert: string(h.ClientCert), clKey: string(h.ClientKey),
+		auth:    h.Auth,
+		retries: d.Retries, runOnStart: d.RunOnStart, metrics: d.Metrics,
+	}
+	if c, ok := in.flowDefs[k]; ok {
+		return c
+	}
+	if in.flowDefs == nil {
+		in.flowDefs = map[flowDefKey]*FlowDef{}
+	}
+	in.flowDefs[k] = d
+	return d
 }
 
 // stepDefKey identifies a StepDef whose lists, Until and Retry are shared:

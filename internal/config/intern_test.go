@@ -179,14 +179,62 @@ steps:
 	}
 }
 
-// TestStepDefKeyCoversFields: interns.stepDef, until and retry share by
-// keys of every field; a field added must be added to the key too, or two
+// TestSharedFlowDefs: flows equal in everything but their name, place,
+// labels, vars and steps share one FlowDef; one that differs in any of its
+// fields has its own, with its own values.
+func TestSharedFlowDefs(t *testing.T) {
+	flowFile := func(name, extra string) string {
+		return fmt.Sprintf("name: %s\nlabels: {team: %s}\n%ssteps:\n  - name: s\n    request: {url: \"http://x/{{v}}\"}\n", name, name, extra)
+	}
+	cfg, errs := loadFiles(t, map[string]string{
+		"probes.yaml": `defaults: {every: 30s, keep_response: 1000}
+flows: [a.yaml, b.yaml, c.yaml, d.yaml, e.yaml, {file: f.yaml, vars: {v: f}}]
+`,
+		"a.yaml": flowFile("a", "vars: {v: a}\n"),
+		"b.yaml": flowFile("b", "vars: {v: b}\ndescription: bee\n"),
+		"c.yaml": flowFile("c", "vars: {v: c}\ntimeout: 20s\n"),
+		"d.yaml": flowFile("d", "vars: {v: d}\nbody_limit: 2048\n"),
+		"e.yaml": flowFile("e", "vars: {v: e}\nevery: 1m\n"),
+		"f.yaml": flowFile("f", ""),
+	})
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	byName := map[string]*Flow{}
+	for _, f := range cfg.Flows {
+		byName[f.Name] = f
+	}
+	a := byName["a"]
+	for _, tt := range []struct {
+		flow       string
+		wantShared bool
+	}{{"b", true}, {"c", false}, {"d", false}, {"e", false}, {"f", true}} {
+		if got := byName[tt.flow].FlowDef == a.FlowDef; got != tt.wantShared {
+			t.Errorf("a and %s: shared %v, want %v", tt.flow, got, tt.wantShared)
+		}
+	}
+	b, c, d, e, f := byName["b"], byName["c"], byName["d"], byName["e"], byName["f"]
+	if a.Timeout != 30*time.Second || c.Timeout != 20*time.Second || d.HTTP.BodyLimit != 2048 || a.HTTP.BodyLimit != 1<<20 ||
+		e.Schedule.Every != time.Minute || a.Schedule.Every != 30*time.Second || a.HTTP.KeepResponse != 1000 {
+		t.Errorf("values: a %+v, c %s, d %d, e %s", *a.FlowDef, c.Timeout, d.HTTP.BodyLimit, e.Schedule.Every)
+	}
+	if b.Description != "bee" || a.Description != "" || b.Vars["v"] != "b" || f.Vars["v"] != "f" || b.Labels["team"] != "b" ||
+		b.File != "b.yaml" || b.Pos != (Pos{"b.yaml", 1, 1}) {
+		t.Errorf("b's own: %+v", b)
+	}
+}
+
+// TestStepDefKeyCoversFields: interns.stepDef, until, retry and flowDef
+// share by keys of every field; a field added must be added to the key too, or two
 // steps differing only in it would be merged.
 func TestStepDefKeyCoversFields(t *testing.T) {
 	for _, tt := range []struct {
 		typ  reflect.Type
 		want int
-	}{{reflect.TypeFor[StepDef](), 12}, {reflect.TypeFor[Until](), 3}, {reflect.TypeFor[Retry](), 5}} {
+	}{
+		{reflect.TypeFor[StepDef](), 12}, {reflect.TypeFor[Until](), 3}, {reflect.TypeFor[Retry](), 5},
+		{reflect.TypeFor[FlowDef](), 6}, {reflect.TypeFor[HTTPOptions](), 13},
+	} {
 		if n := tt.typ.NumField(); n != tt.want {
 			t.Errorf("%s has %d fields, the key in interns knows %d: add the new one to it, then here", tt.typ, n, tt.want)
 		}

@@ -40,14 +40,17 @@ type StoreConfig struct {
 	Keep int // runs kept per flow, default 100
 }
 
-// Flow is one compiled flow.
+// Flow is one compiled flow. A configuration of 10,000 flows made from one
+// template holds flows that differ in their name, file, steps and often
+// vars and labels, and in nothing else: that part is the Flow's own, and
+// the rest, its FlowDef, is shared by pointer with every flow of the
+// configuration equal in it (read only, as the whole configuration is):
+// Flow's fields and FlowDef's read alike (fl.Name, fl.Timeout).
 type Flow struct {
 	Name        string
 	Description string
-	File        string // the flow file, for error messages and the status page
-	Pos         Pos    // where the flow is defined
-	Schedule    Schedule
-	Timeout     time.Duration     // whole run, cleanup excluded; default 30s
+	File        string            // the flow file, for error messages and the status page
+	Pos         Pos               // where the flow is defined
 	Labels      map[string]string // free-form, for routing and display
 	// Vars are probes.yaml's vars overlaid by the flow file's and the flow
 	// entry's (later wins), with ${env:...} resolved. Values may not hold
@@ -55,7 +58,15 @@ type Flow struct {
 	Vars    map[string]string
 	Steps   []*Step // main steps, in order
 	Cleanup []*Step // cleanup steps, in order; run after the main steps whatever happened
-	HTTP    HTTPOptions
+	*FlowDef
+}
+
+// FlowDef is what a flow is apart from its name, place, labels, vars and
+// steps: shared by the flows of a configuration that are equal in it.
+type FlowDef struct {
+	Schedule Schedule
+	Timeout  time.Duration // whole run, cleanup excluded; default 30s
+	HTTP     HTTPOptions
 	// Retries is how many times a failed run is run again at once to
 	// confirm the failure (default 1, at most 3): a single blip never pages.
 	Retries int

@@ -30,11 +30,13 @@ import (
 
 func newFlow(steps ...*config.Step) *config.Flow {
 	return &config.Flow{
-		Name:    "test",
-		Timeout: 5 * time.Second,
-		Steps:   steps,
-		Vars:    map[string]string{},
-		HTTP:    config.HTTPOptions{BodyLimit: 1 << 20, FollowRedirects: true, MaxRedirects: 10},
+		Name:  "test",
+		Steps: steps,
+		Vars:  map[string]string{},
+		FlowDef: &config.FlowDef{
+			Timeout: 5 * time.Second,
+			HTTP:    config.HTTPOptions{BodyLimit: 1 << 20, FollowRedirects: true, MaxRedirects: 10},
+		},
 	}
 }
 

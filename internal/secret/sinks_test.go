@@ -104,9 +104,10 @@ func newSinks(t testing.TB, pages ...string) *sinks {
 // outputs runs the flow with secret v and returns everything it shows.
 func (s *sinks) outputs(t testing.TB, v string, pad int) []string {
 	set := secret.NewSet(map[string]string{"S": v, "OTHER": "Other-Secret-42"})
-	f := &config.Flow{Name: "sink", Timeout: 10 * time.Second, Vars: map[string]string{},
-		// keep_response moves with pad, so that its cut falls across the echoes.
-		HTTP:  config.HTTPOptions{BodyLimit: 1 << 20, KeepResponse: int64(64 + pad)},
+	f := &config.Flow{Name: "sink", Vars: map[string]string{},
+		FlowDef: &config.FlowDef{Timeout: 10 * time.Second,
+			// keep_response moves with pad, so that its cut falls across the echoes.
+			HTTP: config.HTTPOptions{BodyLimit: 1 << 20, KeepResponse: int64(64 + pad)}},
 		Steps: []*config.Step{sinkStep(s.srv.URL, pad)}}
 	var verbose bytes.Buffer // once --verbose: every exchange, curl -v style
 	rf, err := runner.New(f, runner.Options{Region: "r", Version: "v", Secrets: set,
