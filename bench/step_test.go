@@ -40,20 +40,22 @@ func server(b *testing.B) *httptest.Server {
 // flow is steps requests, each with three expectations and a capture, the
 // shape of a checkout step.
 func flow(url string, steps int) *config.Flow {
-	f := &config.Flow{Name: "bench", Timeout: 30 * time.Second, Vars: map[string]string{},
-		HTTP: config.HTTPOptions{BodyLimit: 1 << 20, FollowRedirects: true, MaxRedirects: 10}}
+	f := &config.Flow{Name: "bench", Vars: map[string]string{}, FlowDef: &config.FlowDef{Timeout: 30 * time.Second,
+		HTTP: config.HTTPOptions{BodyLimit: 1 << 20, FollowRedirects: true, MaxRedirects: 10}}}
 	tok, _ := assert.CompileValue("json.token")
 	for i := 0; i < steps; i++ {
 		f.Steps = append(f.Steps, &config.Step{
-			Name: fmt.Sprintf("step%d", i), Method: "GET",
-			Spec:    &config.HTTPSpec{Method: "GET", URL: template.MustParse(url + "/x"), FollowRedirects: true},
-			Timeout: 10 * time.Second, StatusChecked: true,
-			Expect: []*assert.Expectation{
-				assert.MustCompile("status == 200"),
-				assert.MustCompile(`json.status == "success"`),
-				assert.MustCompile("duration < 2s"),
+			Spec: &config.HTTPSpec{Method: "GET", URL: template.MustParse(url + "/x"), FollowRedirects: true},
+			StepDef: &config.StepDef{
+				Name: fmt.Sprintf("step%d", i), Method: "GET",
+				Timeout: 10 * time.Second, StatusChecked: true,
+				Expect: []*assert.Expectation{
+					assert.MustCompile("status == 200"),
+					assert.MustCompile(`json.status == "success"`),
+					assert.MustCompile("duration < 2s"),
+				},
+				Captures: []config.Capture{{Name: "token", Value: tok}},
 			},
-			Captures: []config.Capture{{Name: "token", Value: tok}},
 		})
 	}
 	return f

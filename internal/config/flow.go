@@ -254,7 +254,7 @@ func (l *loader) flow(c *common, e *flowEntry) (*Flow, *yaml.Node) {
 		"headers", "body_limit", "keep_response", "follow_redirects", "max_redirects", "tls", "steps", "cleanup", "retries",
 		"run_on_start", "metrics", "auth",
 	})
-	fl := &Flow{File: e.path, Pos: f.pos(root), Labels: map[string]string{}, Vars: map[string]string{}}
+	fl := &Flow{File: e.path, Pos: f.pos(root), Labels: map[string]string{}, Vars: map[string]string{}, FlowDef: &FlowDef{}}
 	fc := &flowCtx{l: l, c: c, f: f, fl: fl, stepNames: map[string]Pos{}, includes: []string{e.path}}
 
 	nameNode := o.get("name")

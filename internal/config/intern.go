@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/prober-dev/prober/internal/assert"
 )
 
 // Sharing of equal immutable pieces across flows. A configuration of 10,000
@@ -19,7 +22,11 @@ type interns struct {
 	specs   map[string]*HTTPSpec
 	// lists are the shared template, expectation and capture lists, by
 	// their type and elements' identities.
-	lists map[string]any
+	lists    map[string]any
+	defs     map[stepDefKey]*StepDef
+	flowDefs map[flowDefKey]*FlowDef
+	untils   map[untilKey]*Until
+	retries  map[string]*Retry
 }
 
 // stringMap returns a map equal to m, shared with every earlier equal one.
@@ -152,25 +159,164 @@ func (in *interns) str(s string) string {
 	return s
 }
 
-// share replaces fl's labels, vars, repeated names and its steps' lists by
-// shared equal ones, once the flow is complete (HTTPKind shares its header
-// lists and requests).
+// share replaces fl's labels, vars, repeated names and its steps' lists,
+// and then its steps' StepDefs, by shared equal ones, once the flow is
+// complete (HTTPKind shares its header lists and requests).
 func (l *loader) share(fl *Flow) {
 	in := &l.shared
 	fl.Labels = in.stringMap(fl.Labels)
 	fl.Vars = in.stringMap(fl.Vars)
+	if fl.FlowDef != nil {
+		fl.FlowDef = in.flowDef(fl.FlowDef)
+	}
 	for _, s := range slices.Concat(fl.Steps, fl.Cleanup) {
 		if s == nil {
 			continue
 		}
-		s.Name, s.Method, s.Dependency = in.str(s.Name), in.str(s.Method), in.str(s.Dependency)
 		// Compiled once per source (templates, expectations, capture
 		// values), so equal lists are lists of the same pointers.
 		s.Templates = list(in, s.Templates, ptrID)
-		s.Expect = list(in, s.Expect, ptrID)
-		s.Captures = list(in, s.Captures, captureID)
-		if s.Until != nil {
-			s.Until.Expect = list(in, s.Until.Expect, ptrID)
+		if s.StepDef == nil {
+			continue
 		}
+		// The step's own until now; a kind's Spec may keep the step
+		// (StepBlock.Step) and read the shared one when it runs.
+		d := s.StepDef
+		d.Name, d.Method, d.Dependency = in.str(d.Name), in.str(d.Method), in.str(d.Dependency)
+		d.Kind = in.str(d.Kind)
+		d.Expect = list(in, d.Expect, ptrID)
+		d.Captures = list(in, d.Captures, captureID)
+		d.Until = in.until(d.Until)
+		d.Retry = in.retry(d.Retry)
+		s.StepDef = in.stepDef(d)
 	}
+}
+
+// flowDefKey identifies a FlowDef: its fields, the PEM blocks by their
+// contents.
+type flowDefKey struct {
+	schedule                 Schedule
+	timeout                  time.Duration
+	bodyLimit, keepResponse  int64
+	follow, insecure         bool
+	maxRedirects             int
+	caFile, serverName       string
+	certFile, keyFile        string
+	caPEM, clientCert, clKey string
+	auth                     *OAuth2
+	retries                  int
+	runOnStart               bool
+	metrics                  string
+}
+
+// flowDef returns a FlowDef equal to d, shared with every earlier equal
+// one.
+func (in *interns) flowDef(d *FlowDef) *FlowDef {
+	h := &d.HTTP
+	k := flowDefKey{
+		schedule: d.Schedule, timeout: d.Timeout,
+		bodyLimit: h.BodyLimit, keepResponse: h.KeepResponse,
+		follow: h.FollowRedirects, insecure: h.InsecureSkipVerify, maxRedirects: h.MaxRedirects,
+		caFile: h.CAFile, serverName: h.ServerName, certFile: h.ClientCertFile, keyFile: h.ClientKeyFile,
+		caPEM: string(h.CAPEM), clientCert: string(h.ClientCert), clKey: string(h.ClientKey),
+		auth:    h.Auth,
+		retries: d.Retries, runOnStart: d.RunOnStart, metrics: d.Metrics,
+	}
+	if c, ok := in.flowDefs[k]; ok {
+		return c
+	}
+	if in.flowDefs == nil {
+		in.flowDefs = map[flowDefKey]*FlowDef{}
+	}
+	in.flowDefs[k] = d
+	return d
+}
+
+// stepDefKey identifies a StepDef whose lists, Until and Retry are shared:
+// a shared list by its first element's address and its length.
+type stepDefKey struct {
+	name, dependency, kind, method  string
+	timeout                         time.Duration
+	expect                          **assert.Expectation
+	nexpect                         int
+	until                           *Until
+	retry                           *Retry
+	captures                        *Capture
+	ncaptures                       int
+	cleanup, statusChecked, readsAt bool
+}
+
+// stepDef returns a StepDef equal to d, shared with every earlier equal
+// one.
+func (in *interns) stepDef(d *StepDef) *StepDef {
+	k := stepDefKey{
+		name: d.Name, dependency: d.Dependency, kind: d.Kind, method: d.Method,
+		timeout: d.Timeout,
+		expect:  first(d.Expect), nexpect: len(d.Expect),
+		until: d.Until, retry: d.Retry,
+		captures: first(d.Captures), ncaptures: len(d.Captures),
+		cleanup: d.Cleanup, statusChecked: d.StatusChecked, readsAt: d.ReadsAttrs,
+	}
+	if c, ok := in.defs[k]; ok {
+		return c
+	}
+	if in.defs == nil {
+		in.defs = map[stepDefKey]*StepDef{}
+	}
+	in.defs[k] = d
+	return d
+}
+
+type untilKey struct {
+	expect           **assert.Expectation
+	nexpect          int
+	interval, within time.Duration
+}
+
+// until returns an Until equal to u, shared with every earlier equal one.
+func (in *interns) until(u *Until) *Until {
+	if u == nil {
+		return nil
+	}
+	u.Expect = list(in, u.Expect, ptrID)
+	k := untilKey{first(u.Expect), len(u.Expect), u.Interval, u.Within}
+	if c, ok := in.untils[k]; ok {
+		return c
+	}
+	if in.untils == nil {
+		in.untils = map[untilKey]*Until{}
+	}
+	in.untils[k] = u
+	return u
+}
+
+// retry returns a Retry equal to r, shared with every earlier equal one.
+func (in *interns) retry(r *Retry) *Retry {
+	if r == nil {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d,%d,%d,%t", r.Attempts, r.Backoff, r.MaxBackoff, r.NonIdempotent)
+	for _, c := range r.On {
+		fmt.Fprintf(&b, ";%s", c) // class names hold no ';'
+	}
+	key := b.String()
+	if c, ok := in.retries[key]; ok {
+		return c
+	}
+	if in.retries == nil {
+		in.retries = map[string]*Retry{}
+	}
+	r.On = slices.Clip(r.On)
+	in.retries[key] = r
+	return r
+}
+
+// first is the address of xs's first element, nil when it has none: with
+// its length, the identity of a shared list.
+func first[T any](xs []T) *T {
+	if len(xs) == 0 {
+		return nil
+	}
+	return &xs[0]
 }

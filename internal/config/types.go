@@ -40,14 +40,17 @@ type StoreConfig struct {
 	Keep int // runs kept per flow, default 100
 }
 
-// Flow is one compiled flow.
+// Flow is one compiled flow. A configuration of 10,000 flows made from one
+// template holds flows that differ in their name, file, steps and often
+// vars and labels, and in nothing else: that part is the Flow's own, and
+// the rest, its FlowDef, is shared by pointer with every flow of the
+// configuration equal in it (read only, as the whole configuration is):
+// Flow's fields and FlowDef's read alike (fl.Name, fl.Timeout).
 type Flow struct {
 	Name        string
 	Description string
-	File        string // the flow file, for error messages and the status page
-	Pos         Pos    // where the flow is defined
-	Schedule    Schedule
-	Timeout     time.Duration     // whole run, cleanup excluded; default 30s
+	File        string            // the flow file, for error messages and the status page
+	Pos         Pos               // where the flow is defined
 	Labels      map[string]string // free-form, for routing and display
 	// Vars are probes.yaml's vars overlaid by the flow file's and the flow
 	// entry's (later wins), with ${env:...} resolved. Values may not hold
@@ -55,7 +58,15 @@ type Flow struct {
 	Vars    map[string]string
 	Steps   []*Step // main steps, in order
 	Cleanup []*Step // cleanup steps, in order; run after the main steps whatever happened
-	HTTP    HTTPOptions
+	*FlowDef
+}
+
+// FlowDef is what a flow is apart from its name, place, labels, vars and
+// steps: shared by the flows of a configuration that are equal in it.
+type FlowDef struct {
+	Schedule Schedule
+	Timeout  time.Duration // whole run, cleanup excluded; default 30s
+	HTTP     HTTPOptions
 	// Retries is how many times a failed run is run again at once to
 	// confirm the failure (default 1, at most 3): a single blip never pages.
 	Retries int
@@ -108,25 +119,40 @@ type Pos struct {
 // step shares. What the step does is its kind's (Kind, Spec): HTTP's
 // request: block (HTTPSpec) or a registered kind's.
 //
-// A configuration of many flows holds many steps: the bools are kept
-// together at the end so that padding does not grow each one.
+// A configuration of 10,000 flows made from one template holds 40,000
+// steps that differ in where they are written and, often, in what they
+// send (a URL, a body), and in nothing else. So a Step is that part of its
+// own, and the rest, its StepDef, is shared by pointer with every equal
+// step of the configuration (read only, as the whole configuration is):
+// Step's fields and StepDef's read alike (st.Name, st.Expect).
 type Step struct {
+	Pos Pos
+	// Spec is what the step's StepKind decoded from its block, which the
+	// runner executes (*HTTPSpec for HTTP); shared with equal steps when
+	// its kind shares equal specs (HTTPKind does).
+	Spec any
+	// Templates are the placeholders of Spec's fields (StepBlock.Template),
+	// so the runner can tell which variables a step needs.
+	Templates []*template.Template
+	*StepDef
+}
+
+// StepDef is what a step is apart from its place and its Spec: shared by
+// the steps of a configuration that are equal in it.
+//
+// The bools are kept together at the end so that padding does not grow
+// each one.
+type StepDef struct {
 	Name       string
-	Pos        Pos
 	Dependency string // e.g. "bank-gateway": counted in dependency success
 
 	// Kind is the name of the step's kind in results: "" for an HTTP step
 	// (results have always left HTTP steps unnamed), else the registered
-	// StepKind's ("tls"). Spec is what its StepKind decoded from its
-	// block, which the runner executes (*HTTPSpec for HTTP).
+	// StepKind's ("tls").
 	Kind string
-	Spec any
 	// Method is what the step does, for display: the HTTP method, or the
 	// kind's name in capitals ("TLS").
 	Method string
-	// Templates are the placeholders of Spec's fields (StepBlock.Template),
-	// so the runner can tell which variables a step needs.
-	Templates []*template.Template
 
 	Timeout  time.Duration // per attempt; default 10s, never more than the flow timeout
 	Expect   []*assert.Expectation

@@ -31,8 +31,8 @@ func TestHandshakes(t *testing.T) {
 		{"scheme from a capture", config.Step{Spec: &config.HTTPSpec{URL: template.MustParse("{{next_url}}")}}, true},
 		{"scheme half from a capture", config.Step{Spec: &config.HTTPSpec{URL: template.MustParse("http{{s}}://shop.example.com/")}}, true},
 		{"secret base", config.Step{Spec: &config.HTTPSpec{URL: template.MustParse("{{secret:BASE}}/x")}}, true},
-		{"tls kind", config.Step{Kind: "tls", Spec: &tlskind.Spec{}}, true},
-		{"tcp kind", config.Step{Kind: "tcp", Spec: &tcpkind.Spec{}}, false},
+		{"tls kind", config.Step{Spec: &tlskind.Spec{}, StepDef: &config.StepDef{Kind: "tls"}}, true},
+		{"tcp kind", config.Step{Spec: &tcpkind.Spec{}, StepDef: &config.StepDef{Kind: "tcp"}}, false},
 	} {
 		if got := handshakes(&c.st, vars); got != c.want {
 			t.Errorf("%s: handshakes = %v, want %v", c.name, got, c.want)

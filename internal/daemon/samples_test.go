@@ -87,9 +87,9 @@ func TestShapesTakeLatencyThresholds(t *testing.T) {
 		return &config.Rule{Name: "slow", Kind: config.Latency, Latency: &config.LatencyRule{Flow: flow, Step: step, Quantile: .95, Above: above}}
 	}
 	flow := func(name string, steps ...string) *config.Flow {
-		f := &config.Flow{Name: name}
+		f := &config.Flow{Name: name, FlowDef: &config.FlowDef{}}
 		for _, s := range steps {
-			f.Steps = append(f.Steps, &config.Step{Name: s})
+			f.Steps = append(f.Steps, &config.Step{StepDef: &config.StepDef{Name: s}})
 		}
 		return f
 	}

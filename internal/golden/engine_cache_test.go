@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -83,6 +84,7 @@ func TestLabelsFollowTheFlowSet(t *testing.T) {
 		for _, f := range flows {
 			src.states[f] = []RegionState{passing("a")}
 		}
+		gcs := numGC()
 		evs := e.Evaluate(context.Background(), now)
 		if got := flowsOf(evs); !slices.Equal(got, append(slices.Clone(flows), flows...)) {
 			t.Fatalf("cycle %d: flows %v, want %v twice", i, got, flows)
@@ -98,8 +100,9 @@ func TestLabelsFollowTheFlowSet(t *testing.T) {
 			first, ok := labelsOf[id]
 			if !ok {
 				labelsOf[id] = ev.Labels
-			} else if i == 1 && reflect.ValueOf(ev.Labels).UnsafePointer() != reflect.ValueOf(first).UnsafePointer() {
-				// The same label set is the same map: nothing is rebuilt.
+			} else if i == 1 && numGC() == gcs && reflect.ValueOf(ev.Labels).UnsafePointer() != reflect.ValueOf(first).UnsafePointer() {
+				// The same label set is the same map: nothing is rebuilt
+				// (but after a collection, TestLabelsAfterCollection).
 				t.Errorf("cycle 1: %s's labels were rebuilt", id)
 			}
 		}
@@ -108,6 +111,61 @@ func TestLabelsFollowTheFlowSet(t *testing.T) {
 			t.Errorf("cycle %d: the engine keeps %d flows, not %d", i, len(s.flows), len(flows))
 		}
 	}
+}
+
+func numGC() uint32 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.NumGC
+}
+
+// The flows' label maps are held weakly between cycles: after a collection
+// took them, a cycle builds them again, equal, with the keys kept, and
+// flows that come and go in the meantime are labelled as themselves.
+func TestLabelsAfterCollection(t *testing.T) {
+	r := flowFailingRule(1, nil, "")
+	r.Labels = map[string]string{"team": "payments"}
+	src := &fakeSource{states: map[string][]RegionState{}}
+	e := NewEngine(&config.Alerting{Rules: []*config.Rule{r}}, src, Options{Key: testKey})
+	var want []Evaluation
+	for i, flows := range [][]string{
+		{"checkout", "search", "signup"},
+		{"checkout", "search", "signup"},
+		{"checkout", "login", "signup"}, // login in search's slot
+		{"checkout", "login"},
+		{"checkout", "login", "search", "signup"},
+	} {
+		src.flows = flows
+		for _, f := range flows {
+			src.states[f] = []RegionState{passing("a")}
+		}
+		src.states["checkout"] = []RegionState{failing("a", 3*time.Minute, 1, trace1)}
+		want = deepCopy(e.Evaluate(context.Background(), now))
+		runtime.GC() // the maps, not held now, go
+		got := e.Evaluate(context.Background(), now)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("cycle %d: after a collection\n got %+v\nwant %+v", i, got, want)
+		}
+		if fl := flowsOf(got); !slices.Equal(fl, flows) {
+			t.Errorf("cycle %d: flows %v, want %v", i, fl, flows)
+		}
+		checkIdents(t, got, "flow")
+	}
+	if want[0].Status != Firing || want[1].Status != OK {
+		t.Errorf("statuses %s %s", want[0].Status, want[1].Status)
+	}
+}
+
+// deepCopy copies what an evaluation holds that a later cycle could
+// change, so that it can be compared with one.
+func deepCopy(evs []Evaluation) []Evaluation {
+	evs = slices.Clone(evs)
+	for i := range evs {
+		evs[i].Labels = maps.Clone(evs[i].Labels)
+		evs[i].Evidence.TraceIDs = slices.Clone(evs[i].Evidence.TraceIDs)
+		evs[i].Evidence.RegionsFailing = slices.Clone(evs[i].Evidence.RegionsFailing)
+	}
+	return evs
 }
 
 // A reload builds a new engine: its rules' labels and keys are its own,

@@ -49,7 +49,7 @@ func (e *echoSpec) Execute(_ context.Context, x *Exchange) (result.Class, string
 }
 
 func echoStep(name string, spec *echoSpec, expects ...string) *config.Step {
-	st := &config.Step{Name: name, Kind: "echo", Method: "ECHO", Spec: spec, Timeout: time.Second}
+	st := &config.Step{Spec: spec, StepDef: &config.StepDef{Name: name, Kind: "echo", Method: "ECHO", Timeout: time.Second}}
 	if spec.Msg != nil {
 		st.Templates = []*template.Template{spec.Msg}
 	}
@@ -139,7 +139,7 @@ func TestKindSeam(t *testing.T) {
 	})
 
 	t.Run("a spec that cannot run", func(t *testing.T) {
-		st := &config.Step{Name: "a", Kind: "odd", Spec: struct{}{}, Timeout: time.Second}
+		st := &config.Step{Spec: struct{}{}, StepDef: &config.StepDef{Name: "a", Kind: "odd", Timeout: time.Second}}
 		r := mustRun(t, newFlow(st), Options{})
 		if s := r.Steps[0]; s.Class != result.Request || !strings.Contains(s.Message(), "odd") {
 			t.Errorf("class %s: %s", s.Class, s.Message())
@@ -150,7 +150,7 @@ func TestKindSeam(t *testing.T) {
 // TestKindClassify: a kind's errors get the HTTP kind's classes.
 func TestKindClassify(t *testing.T) {
 	r := &run{f: &Flow{cfg: newFlow()}, flowCtx: context.Background(), res: &result.Run{}}
-	x := &Exchange{r: r, s: &result.Step{}, st: &config.Step{Timeout: 2 * time.Second}}
+	x := &Exchange{r: r, s: &result.Step{}, st: &config.Step{StepDef: &config.StepDef{Timeout: 2 * time.Second}}}
 	for _, tc := range []struct {
 		err   error
 		p     Phase
@@ -255,12 +255,12 @@ func TestRunScoped(t *testing.T) {
 	echo := &echoSpec{Msg: template.MustParse("hi")}
 	stateOf := &stateProbe{}
 	f := newFlow(
-		&config.Step{Name: "probe", Kind: "probe", Spec: stateOf, Timeout: time.Second},
-		&config.Step{Name: "a", Kind: "session", Spec: a, Timeout: time.Second},
+		&config.Step{Spec: stateOf, StepDef: &config.StepDef{Name: "probe", Kind: "probe", Timeout: time.Second}},
+		&config.Step{Spec: a, StepDef: &config.StepDef{Name: "a", Kind: "session", Timeout: time.Second}},
 		echoStep("echo", echo),
-		&config.Step{Name: "b", Kind: "session", Spec: b, Timeout: time.Second},
+		&config.Step{Spec: b, StepDef: &config.StepDef{Name: "b", Kind: "session", Timeout: time.Second}},
 	)
-	f.Cleanup = []*config.Step{{Name: "c", Kind: "session", Spec: c, Timeout: time.Second, Cleanup: true}}
+	f.Cleanup = []*config.Step{{Spec: c, StepDef: &config.StepDef{Name: "c", Kind: "session", Timeout: time.Second, Cleanup: true}}}
 	if r := mustRun(t, f, Options{}); !r.OK() {
 		t.Fatalf("run: %s", r.Summary())
 	}

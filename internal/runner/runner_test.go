@@ -30,18 +30,20 @@ import (
 
 func newFlow(steps ...*config.Step) *config.Flow {
 	return &config.Flow{
-		Name:    "test",
-		Timeout: 5 * time.Second,
-		Steps:   steps,
-		Vars:    map[string]string{},
-		HTTP:    config.HTTPOptions{BodyLimit: 1 << 20, FollowRedirects: true, MaxRedirects: 10},
+		Name:  "test",
+		Steps: steps,
+		Vars:  map[string]string{},
+		FlowDef: &config.FlowDef{
+			Timeout: 5 * time.Second,
+			HTTP:    config.HTTPOptions{BodyLimit: 1 << 20, FollowRedirects: true, MaxRedirects: 10},
+		},
 	}
 }
 
 func newStep(name, method, url string, expects ...string) *config.Step {
 	u := template.MustParse(url)
 	st := &config.Step{
-		Name: name, Method: method, Timeout: 2 * time.Second,
+		StepDef:   &config.StepDef{Name: name, Method: method, Timeout: 2 * time.Second},
 		Spec:      &config.HTTPSpec{Method: method, URL: u, FollowRedirects: true},
 		Templates: []*template.Template{u},
 	}

@@ -53,7 +53,7 @@ func echoServer() *httptest.Server {
 // sinkStep posts the secret and fails on every echo.
 func sinkStep(url string, pad int) *config.Step {
 	st := &config.Step{
-		Name: "echo", Method: "POST", Timeout: 5 * time.Second,
+		StepDef: &config.StepDef{Name: "echo", Method: "POST", Timeout: 5 * time.Second},
 		Spec: &config.HTTPSpec{
 			Method: "POST",
 			URL:    template.MustParse(url + "/echo?pad=" + strconv.Itoa(pad)),
@@ -104,9 +104,10 @@ func newSinks(t testing.TB, pages ...string) *sinks {
 // outputs runs the flow with secret v and returns everything it shows.
 func (s *sinks) outputs(t testing.TB, v string, pad int) []string {
 	set := secret.NewSet(map[string]string{"S": v, "OTHER": "Other-Secret-42"})
-	f := &config.Flow{Name: "sink", Timeout: 10 * time.Second, Vars: map[string]string{},
-		// keep_response moves with pad, so that its cut falls across the echoes.
-		HTTP:  config.HTTPOptions{BodyLimit: 1 << 20, KeepResponse: int64(64 + pad)},
+	f := &config.Flow{Name: "sink", Vars: map[string]string{},
+		FlowDef: &config.FlowDef{Timeout: 10 * time.Second,
+			// keep_response moves with pad, so that its cut falls across the echoes.
+			HTTP: config.HTTPOptions{BodyLimit: 1 << 20, KeepResponse: int64(64 + pad)}},
 		Steps: []*config.Step{sinkStep(s.srv.URL, pad)}}
 	var verbose bytes.Buffer // once --verbose: every exchange, curl -v style
 	rf, err := runner.New(f, runner.Options{Region: "r", Version: "v", Secrets: set,
