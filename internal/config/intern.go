@@ -201,6 +201,7 @@ type flowDefKey struct {
 	follow, insecure         bool
 	maxRedirects             int
 	caFile, serverName       string
+	minVersion               uint16
 	certFile, keyFile        string
 	caPEM, clientCert, clKey string
 	auth                     *OAuth2
@@ -217,7 +218,7 @@ func (in *interns) flowDef(d *FlowDef) *FlowDef {
 		schedule: d.Schedule, timeout: d.Timeout,
 		bodyLimit: h.BodyLimit, keepResponse: h.KeepResponse,
 		follow: h.FollowRedirects, insecure: h.InsecureSkipVerify, maxRedirects: h.MaxRedirects,
-		caFile: h.CAFile, serverName: h.ServerName, certFile: h.ClientCertFile, keyFile: h.ClientKeyFile,
+		caFile: h.CAFile, serverName: h.ServerName, minVersion: h.MinVersion, certFile: h.ClientCertFile, keyFile: h.ClientKeyFile,
 		caPEM: string(h.CAPEM), clientCert: string(h.ClientCert), clKey: string(h.ClientKey),
 		auth:    h.Auth,
 		retries: d.Retries, runOnStart: d.RunOnStart, metrics: d.Metrics,

@@ -233,7 +233,7 @@ func TestStepDefKeyCoversFields(t *testing.T) {
 		want int
 	}{
 		{reflect.TypeFor[StepDef](), 12}, {reflect.TypeFor[Until](), 3}, {reflect.TypeFor[Retry](), 5},
-		{reflect.TypeFor[FlowDef](), 6}, {reflect.TypeFor[HTTPOptions](), 13},
+		{reflect.TypeFor[FlowDef](), 6}, {reflect.TypeFor[HTTPOptions](), 14},
 	} {
 		if n := tt.typ.NumField(); n != tt.want {
 			t.Errorf("%s has %d fields, the key in interns knows %d: add the new one to it, then here", tt.typ, n, tt.want)
