@@ -98,7 +98,7 @@ type entry struct {
 	planned time.Time       // while waiting: the run's planned start
 	removed bool            // a reload removed the flow: a waiting run is dropped
 	index   int             // in the queue, -1 when not in it
-	at      time.Time       // due(), kept by requeue: the heap compares it often
+	at      int64           // due() in Unix ns, kept by requeue: the heap compares it often
 	next    time.Time       // the next planned run by the schedule (zero: never)
 	startAt time.Time       // the start-up run, when still due (zero: none)
 	spec    config.Schedule // as configured: a reload keeps next when it is unchanged
@@ -130,7 +130,7 @@ func (e *entry) due() time.Time {
 type queue []*entry
 
 func (q queue) Len() int           { return len(q) }
-func (q queue) Less(i, j int) bool { return q[i].at.Before(q[j].at) }
+func (q queue) Less(i, j int) bool { return q[i].at < q[j].at }
 func (q queue) Swap(i, j int) {
 	q[i], q[j] = q[j], q[i]
 	q[i].index, q[j].index = i, j
@@ -152,11 +152,12 @@ func (q *queue) Pop() any {
 // requeue puts e where its due time says, in or out of the queue. The
 // caller holds s.mu.
 func (s *Scheduler) requeue(e *entry) {
-	e.at = e.due()
+	due := e.due()
+	e.at = due.UnixNano()
 	switch {
-	case e.at.IsZero() && e.index >= 0:
+	case due.IsZero() && e.index >= 0:
 		heap.Remove(&s.queue, e.index)
-	case e.at.IsZero():
+	case due.IsZero():
 	case e.index >= 0:
 		heap.Fix(&s.queue, e.index)
 	default:
@@ -234,7 +235,8 @@ func (s *Scheduler) Set(jobs []Job) error {
 			e = &entry{name: j.Name, index: -1, added: now}
 			s.entries[j.Name] = e
 			if j.RunOnStart {
-				e.startAt = now.Add(offset(j.Name, window))
+				// Wall clock only, like next: the heap orders by UnixNano.
+				e.startAt = now.Add(offset(j.Name, window)).Round(0)
 			}
 		}
 		run := j.Run
@@ -307,7 +309,7 @@ func (s *Scheduler) loop() {
 			return
 		}
 		now := time.Now()
-		for len(s.queue) > 0 && !s.queue[0].at.After(now) {
+		for len(s.queue) > 0 && s.queue[0].at <= now.UnixNano() {
 			e := s.queue[0]
 			if !e.startAt.IsZero() && !e.startAt.After(now) {
 				planned := e.startAt
@@ -328,7 +330,7 @@ func (s *Scheduler) loop() {
 		}
 		var wait time.Duration = time.Hour
 		if len(s.queue) > 0 {
-			wait = time.Until(s.queue[0].at) // from now, not from the wake: sorting took time
+			wait = time.Duration(s.queue[0].at - time.Now().UnixNano()) // from now, not from the wake: sorting took time
 		}
 		s.mu.Unlock()
 		s.countSkips(s.skipped, now)
