@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,7 +52,14 @@ type options struct {
 	// concurrency, each the moment the last ended) for as long, so the
 	// prober's sustained rate reads as a ratio of the bare client's on
 	// the same machine in the same run. Replaces the concurrent bare loop.
-	Saturate   bool
+	Saturate bool
+	// Ladder: after the measured time, raise the schedule's rate (the
+	// same flows, a shorter interval, 1.25x a rung, by reload) until the
+	// prober stops keeping up, then ask for every flow every second: the
+	// prober's own maximum sustained rate and what overload does to it.
+	// Implies Saturate, for the bare client's maximum beside it.
+	Ladder     bool
+	Rung       time.Duration // measured time of a ladder rung
 	CPUProfile string
 	MemProfile string
 	Progress   io.Writer // one line per segment while running (nil: quiet)
@@ -81,6 +89,12 @@ func (o *options) defaults() {
 	}
 	if o.Target == "" {
 		o.Target = "child"
+	}
+	if o.Ladder {
+		o.Saturate = true
+	}
+	if o.Rung <= 0 {
+		o.Rung = 10 * time.Second
 	}
 }
 
@@ -265,6 +279,10 @@ type report struct {
 	bare        *bareResult // the bare reference (nil without -bare)
 	bareMax     *bareResult // the bare loop at its maximum (nil without -saturate)
 	bareWorkers int
+	// Runs skipped (the scheduler's count) at the start and the end of
+	// the measured time.
+	skippedWarm, skippedEnd int64
+	ladder                  []rung // with -ladder: the measured time, then each rung
 }
 
 // run performs one load run.
@@ -357,6 +375,9 @@ func run(ctx context.Context, o options) (*report, error) {
 	defer views.stop()
 
 	wait := func(d time.Duration) error {
+		if d <= 0 {
+			return ctx.Err()
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -406,6 +427,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		defer bare.kill()
 	}
 	rep.warm = takeSample()
+	rep.skippedWarm = skippedRuns(d)
 	prev := rep.warm
 	segLen := o.Duration / time.Duration(o.Segments)
 	all := &multiSegment{}
@@ -437,6 +459,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		pprof.StopCPUProfile()
 	}
 	rep.end = prev
+	rep.skippedEnd = skippedRuns(d)
 	rep.total = all.merge()
 	if bare != nil {
 		if rep.bare, err = bare.wait(); err != nil {
@@ -490,6 +513,13 @@ func run(ctx context.Context, o options) (*report, error) {
 	}
 	if o.MemProfile != "" {
 		if err := writeHeapProfile(o.MemProfile); err != nil {
+			return nil, err
+		}
+	}
+	if o.Ladder {
+		first := rung{every: o.Every, asked: rep.expectedStepsPerSec(), steps: rep.steps(), skipped: rep.skippedEnd - rep.skippedWarm,
+			from: rep.warm, to: rep.end, latP99: rep.total.lateness.quantile(.99)}
+		if rep.ladder, err = climb(ctx, d, dir, base, o, rec, first, wait, progress); err != nil {
 			return nil, err
 		}
 	}
@@ -597,6 +627,19 @@ func writeConfig(dir string, o options, base string) error {
 	if err := os.MkdirAll(filepath.Join(dir, "flows"), 0o755); err != nil {
 		return err
 	}
+	if err := writeProbes(dir, o, base); err != nil {
+		return err
+	}
+	for i := 0; i < o.Flows; i++ {
+		if err := os.WriteFile(filepath.Join(dir, "flows", fmt.Sprintf("load-%05d.yaml", i)), flowYAML(i, o.Steps), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeProbes writes probes.yaml into dir: every flow every o.Every.
+func writeProbes(dir string, o options, base string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "region: load\nlisten: 127.0.0.1:0\n")
 	if o.Concurrency > 0 {
@@ -628,15 +671,7 @@ rules:
     severity: critical
 `)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "probes.yaml"), []byte(b.String()), 0o644); err != nil {
-		return err
-	}
-	for i := 0; i < o.Flows; i++ {
-		if err := os.WriteFile(filepath.Join(dir, "flows", fmt.Sprintf("load-%05d.yaml", i)), flowYAML(i, o.Steps), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
+	return os.WriteFile(filepath.Join(dir, "probes.yaml"), []byte(b.String()), 0o644)
 }
 
 // flowYAML is a checkout-like flow: log in (capture a token), fetch an
@@ -755,7 +790,7 @@ type countingWriter struct {
 func (c *countingWriter) Write(p []byte) (int, error) {
 	c.lines.Add(1)
 	c.bytes.Add(int64(len(p)))
-	if strings.Contains(string(p), `"msg":"run_skipped"`) || strings.Contains(string(p), `"msg":"runs_skipped"`) {
+	if bytes.Contains(p, []byte(`"msg":"run_skipped"`)) || bytes.Contains(p, []byte(`"msg":"runs_skipped"`)) {
 		c.skips.Add(1)
 	}
 	return c.w.Write(p)

@@ -11,6 +11,7 @@
 //	go run ./bench/load                                  # 10,000 flows × 4 steps every 1m, 2m measured
 //	go run ./bench/load -flows 1000 -every 6s -duration 10m    # the same steps/s, time compressed 10x: leak check
 //	go run ./bench/load -cpuprofile cpu.out -memprofile mem.out
+//	go run ./bench/load -q -rules=false -ladder -flows 12000 -steps 1 -every 4s -warmup 10s -duration 10s -segments 1   # the maximum sustained rate
 //	go run ./bench/load -serve 127.0.0.1:8081             # only the target
 package main
 
@@ -66,6 +67,8 @@ func main() {
 	flag.StringVar(&o.Metrics, "metrics", "", "the metric level: default or detailed (every flow's series as before the levels)")
 	flag.BoolVar(&o.Bare, "bare", true, "run the bare reference (net/http, a new connection per request, same target and rate) in a child process during the measured time")
 	flag.BoolVar(&o.Saturate, "saturate", false, "after the measured time, the bare loop at its maximum (the daemon's concurrency in flight) for as long: the prober's sustained rate against the bare client's (replaces -bare's concurrent loop)")
+	flag.BoolVar(&o.Ladder, "ladder", false, "after the measured time, raise the schedule's rate (the same flows, the interval 1.25x shorter a rung, by reload) until the prober stops keeping up, then ask for every flow every 1s: the prober's maximum sustained rate and what overload does to it, beside the bare client's maximum (implies -saturate)")
+	flag.DurationVar(&o.Rung, "rung", 10*time.Second, "measured time of a -ladder rung (after its settling time: two intervals, 3s at least)")
 	quiet := flag.Bool("q", false, "no progress lines on stderr")
 	flag.Parse()
 

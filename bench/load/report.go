@@ -168,6 +168,7 @@ func (r *report) write(w io.Writer) {
 	for i, s := range r.segs {
 		fmt.Fprintf(w, "| %d | %s |\n", i+1, s.cells())
 	}
+	r.writeLadder(w)
 }
 
 // rate is requests per second over one interval of the schedule.

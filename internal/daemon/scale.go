@@ -91,3 +91,9 @@ func (d *Daemon) withBehind(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// Behind is the scheduler's backlog at now, as /readyz and the status page
+// say it; its Total counts the runs skipped since start even while the
+// prober keeps up (the load harness reads it without gathering every
+// flow's series).
+func (d *Daemon) Behind(now time.Time) (schedule.Backlog, bool) { return d.sched.Behind(now) }

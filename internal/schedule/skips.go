@@ -71,8 +71,8 @@ func (b Backlog) String() string {
 		b.Since.UTC().Format(time.RFC3339), b.Flows, strings.Join(top, ", "), more)
 }
 
-// note counts one skipped run of flow at now.
-func (l *skipLog) note(flow string, now time.Time) {
+// note counts a skipped run of each of skipped at now.
+func (l *skipLog) note(skipped []*entry, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.counts == nil {
@@ -81,9 +81,11 @@ func (l *skipLog) note(flow string, now time.Time) {
 	if l.pending == 0 {
 		l.since = now
 	}
-	l.counts[flow]++
-	l.pending++
-	l.total++
+	for _, e := range skipped {
+		l.counts[e.name]++
+	}
+	l.pending += len(skipped)
+	l.total += int64(len(skipped))
 	l.lastSkip = now
 	switch {
 	case l.stopped:
