@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
+	"net/http/cookiejar"
 	"net/url"
 	"slices"
 	"strings"
@@ -108,13 +108,23 @@ func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
 		pu.RawQuery = q.Encode()
 		u = pu.String()
 	}
-	p := &prepared{method: st.Method, url: u, header: make(http.Header, len(st.Headers)+6)}
-	for _, h := range st.Headers {
-		v, err := h.Value.ExpandString(&r.scope)
+	// Every value of the header is a slice of one array (each capped at
+	// its one value, so an Add reallocates rather than overwrite the
+	// next): 2 allocations where a []string each were 8 or more.
+	vals := make([]string, 0, len(st.Headers)+8)
+	h := make(http.Header, len(st.Headers)+8)
+	set := func(name, v string) {
+		vals = append(vals, v)
+		h[name] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	p := &r.prepStore
+	*p = prepared{method: st.Method, url: u, header: h}
+	for _, hd := range st.Headers {
+		v, err := hd.Value.ExpandString(&r.scope)
 		if err != nil {
 			return nil, err
 		}
-		p.header[h.Name] = []string{v}
+		set(hd.Name, v)
 	}
 	switch st.Body.Kind {
 	case config.JSONBody, config.RawBody:
@@ -133,8 +143,8 @@ func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
 		}
 		p.body = []byte(form.Encode())
 	}
-	if st.Body.Kind != config.NoBody && p.header.Get("Content-Type") == "" {
-		p.header["Content-Type"] = []string{st.Body.ContentType}
+	if st.Body.Kind != config.NoBody && h.Get("Content-Type") == "" {
+		set("Content-Type", st.Body.ContentType)
 	}
 	if st.BasicAuth != nil {
 		user, err := st.BasicAuth.User.ExpandString(&r.scope)
@@ -145,20 +155,20 @@ func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
 		if err != nil {
 			return nil, err
 		}
-		req := http.Request{Header: p.header}
+		req := http.Request{Header: h}
 		req.SetBasicAuth(user, pass)
 	}
-	if _, ok := p.header["Authorization"]; !ok && r.token != "" {
-		p.header["Authorization"] = []string{"Bearer " + r.token}
+	if _, ok := h["Authorization"]; !ok && r.token != "" {
+		set("Authorization", "Bearer "+r.token)
 	}
-	if _, ok := p.header["User-Agent"]; !ok {
-		p.header["User-Agent"] = []string{r.f.userAgent}
+	if _, ok := h["User-Agent"]; !ok {
+		set("User-Agent", r.f.userAgent)
 	}
-	p.header["Traceparent"] = []string{traceparent(r.res.TraceID, spanID)}
-	p.header["Tracestate"] = []string{TraceState}
-	p.header[HeaderSynthetic] = []string{"true"}
-	p.header[HeaderFlow] = []string{r.f.cfg.Name}
-	p.header[HeaderRegion] = []string{r.f.opts.Region}
+	set("Traceparent", traceparent(r.res.TraceID, spanID))
+	set("Tracestate", TraceState)
+	set(HeaderSynthetic, "true")
+	set(HeaderFlow, r.f.cfg.Name)
+	set(HeaderRegion, r.f.opts.Region)
 	return p, nil
 }
 
@@ -172,14 +182,21 @@ func (h *httpStep) Execute(actx context.Context, x *Exchange) (result.Class, str
 	if p.body != nil {
 		body = bytes.NewReader(p.body)
 	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(actx, r.timing.trace), p.method, p.url, body)
+	req, err := http.NewRequestWithContext(actx, p.method, p.url, body) // actx holds the run's timing hooks
 	if err != nil {
 		return result.Request, "cannot build request: " + stripURL(err)
 	}
 	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
 		return result.Request, fmt.Sprintf("unsupported URL scheme %q (want http or https)", req.URL.Scheme)
 	}
-	req.Header = p.header.Clone()
+	// The client adds the jar's cookies to the header of the request it
+	// is given (nothing else writes to it): a copy keeps them out of the
+	// step's header, resent by the next attempt. A jar that never took a
+	// cookie adds none, so most runs share the header as it is.
+	req.Header = p.header
+	if r.jar.jar != nil {
+		req.Header = p.header.Clone()
+	}
 	if p.body != nil {
 		b := p.body
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
@@ -280,6 +297,28 @@ func redirectChain(resp *http.Response) (string, int) {
 		fmt.Fprintf(&b, "%d %s", hops[i].StatusCode, shown)
 	}
 	return b.String(), len(hops) - 1
+}
+
+// runJar is the run's cookie jar, made when a response first sets a
+// cookie: most runs get none, and an empty jar need not be made, nor the
+// request's header copied to keep the jar's cookies out of it (Execute).
+type runJar struct{ jar *cookiejar.Jar }
+
+func (j *runJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
+	if len(cookies) == 0 {
+		return
+	}
+	if j.jar == nil {
+		j.jar, _ = cookiejar.New(nil) // never fails without options
+	}
+	j.jar.SetCookies(u, cookies)
+}
+
+func (j *runJar) Cookies(u *url.URL) []*http.Cookie {
+	if j.jar == nil {
+		return nil
+	}
+	return j.jar.Cookies(u)
 }
 
 // cookieView is what cookie.NAME reads: the cookies the run's jar holds

@@ -13,7 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
+	"net/http/httptrace"
 	"slices"
 	"strconv"
 	"sync"
@@ -255,7 +255,7 @@ type run struct {
 	f      *Flow
 	res    *result.Run
 	scope  scope
-	client *http.Client
+	client http.Client
 	// stepClients are the clients of steps with TLS settings of their own,
 	// by pool: made when such a step first runs, sharing the run's cookie
 	// jar; their transports go back at the run's end.
@@ -279,8 +279,10 @@ type run struct {
 	xs result.Step
 	// prep and spec are the HTTP step in progress's request, expanded once
 	// for all its attempts, and its spec (the redirect policy).
-	prep *prepared
-	spec *config.HTTPSpec
+	prep      *prepared
+	prepStore prepared // what prep points to: one allocation less a step
+	spec      *config.HTTPSpec
+	jar       runJar
 	// secrets are what the run redacts: the configured secrets, and once
 	// fetched the flow's OAuth2 token (token), sent on its HTTP steps; a
 	// failure to get it is kept (tokenClass, tokenMsg) for the run's
@@ -297,6 +299,33 @@ type run struct {
 }
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// runPool keeps the state of ended runs for the next: a run's state is
+// about 1.5 KB and its client, both allocated at every run otherwise.
+// Nothing refers to a run once Run returns (the Exchange is valid during
+// Execute only; the timing hooks, which dials a run gave up on may call
+// later, are the run's own and not reused).
+var runPool = sync.Pool{New: func() any {
+	r := new(run)
+	r.client.CheckRedirect = r.checkRedirect // bound once: the run is reused
+	return r
+}}
+
+// release clears r and puts it back in runPool, keeping its client's
+// redirect policy and the scratch memory of a size worth keeping.
+func (r *run) release() {
+	checkRedirect, url, captures := r.client.CheckRedirect, r.url[:0], r.scope.captures
+	clear(captures) // the values are the run's
+	if cap(url) > 4<<10 {
+		url = nil
+	}
+	if cap(captures) > 16 {
+		captures = nil
+	}
+	*r = run{url: url}
+	r.client.CheckRedirect, r.scope.captures = checkRedirect, captures[:0]
+	runPool.Put(r)
+}
 
 // Run executes the flow once. planned is when the scheduler meant it to start
 // (zero for an ad-hoc run). The context bounds the whole run including
@@ -319,26 +348,22 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 	if planned.IsZero() {
 		res.Planned = start
 	}
-	jar, _ := cookiejar.New(nil) // never fails without options
-	r := &run{
-		f:   f,
-		res: res,
-		scope: scope{
-			vars: f.cfg.Vars, secrets: f.opts.Secrets,
-			flow: f.cfg.Name, region: f.opts.Region, runID: res.ID,
-			idemKey: newUUID(), traceID: traceID, startUnixMS: start.UnixMilli(),
-		},
-		timing:  newTiming(),
-		buf:     bufPool.Get().(*[]byte),
-		redacts: f.opts.Secrets.Len() > 0,
-		secrets: f.opts.Secrets,
+	r := runPool.Get().(*run)
+	r.f, r.res = f, res
+	r.scope = scope{
+		vars: f.cfg.Vars, secrets: f.opts.Secrets, captures: r.scope.captures,
+		flow: f.cfg.Name, region: f.opts.Region, runID: res.ID,
+		traceID: traceID, startUnixMS: start.UnixMilli(),
 	}
+	r.timing = newTiming() // never reused: a dial a run gave up on may still call its hooks
+	r.buf = bufPool.Get().(*[]byte)
+	r.redacts, r.secrets = f.opts.Secrets.Len() > 0, f.opts.Secrets
 	r.resp.Vars = &r.scope // expectations' {{name}}: vars, captures, built-ins (never secrets)
 	// Each run starts with fresh connections, as a new user would, so DNS,
 	// connect and TLS are measured every run: a transport of its own, given
 	// back with its connections closed.
 	tr := f.transports.get()
-	r.client = &http.Client{Transport: tr, Jar: jar, CheckRedirect: r.checkRedirect}
+	r.client.Transport, r.client.Jar = tr, &r.jar
 	defer func() {
 		r.closeStates()
 		if cap(*r.buf) <= 4<<20 { // don't let one huge body pin memory in the pool
@@ -349,8 +374,13 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 		for p, c := range r.stepClients {
 			p.put(c.Transport.(*http.Transport))
 		}
+		r.release()
 	}()
 
+	// The phases of every HTTP attempt go to the run's timing: the hooks
+	// are put in the run's context once, not in each attempt's (five
+	// allocations each).
+	ctx = httptrace.WithClientTrace(ctx, r.timing.trace)
 	mainCtx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 	failed := false
 	for _, st := range f.cfg.Steps {
@@ -603,7 +633,7 @@ func (r *run) evaluate(st *config.Step, s *result.Step, untilBad []assert.Failur
 func (r *run) clientFor(h *config.HTTPSpec) *http.Client {
 	p := r.f.stepTransports[h]
 	if p == nil {
-		return r.client
+		return &r.client
 	}
 	if c := r.stepClients[p]; c != nil {
 		return c

@@ -1,0 +1,143 @@
+package runner
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prober-dev/prober/internal/assert"
+	"github.com/prober-dev/prober/internal/config"
+)
+
+const hotBody = `{"status":"success","order":{"id":"ord_123","amount_cents":1999,"currency":"EUR"},"token":"tok-abc"}`
+
+// hotServer answers every request with a small JSON body, as the load
+// harness's target does.
+func hotServer(tb testing.TB) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, hotBody)
+	}))
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+// hotFlow is one step with the shape of a checkout step: three
+// expectations and a capture.
+func hotFlow(tb testing.TB, url string) *Flow {
+	st := withCapture(newStep("s", "GET", url+"/x", "status == 200", `json.status == "success"`, "duration < 2s"), "token", "json.token")
+	f, err := New(newFlow(st), Options{Version: "bench", Region: "bench"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return f
+}
+
+func BenchmarkRunOneStep(b *testing.B) {
+	srv := hotServer(b)
+	f := hotFlow(b, srv.URL)
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := f.Run(context.Background(), time.Time{}); !r.OK() {
+			b.Fatal(r.Summary())
+		}
+	}
+}
+
+// BenchmarkBareRequest is the reference: a new connection per request.
+func BenchmarkBareRequest(b *testing.B) {
+	srv := hotServer(b)
+	tr := &http.Transport{}
+	c := &http.Client{Transport: tr}
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := c.Get(srv.URL + "/x")
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		tr.CloseIdleConnections()
+	}
+}
+
+// bareGet is one request of the reference client: a new connection, the
+// body read and closed.
+func bareGet(tb testing.TB, tr *http.Transport, c *http.Client, url string) {
+	resp, err := c.Get(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	tr.CloseIdleConnections()
+}
+
+// TestCookieHeaderPerAttempt: the request's header is shared with the
+// step's (no copy) only while the jar holds no cookie; once it does, each
+// attempt sends the configured Cookie and the jar's once, not what an
+// earlier attempt's request was given.
+func TestCookieHeaderPerAttempt(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Get("Cookie"))
+		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "1", Path: "/"})
+		w.Write([]byte(`{"status":"pending"}`))
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		name, configured string
+		want             []string
+	}{
+		{"jar only", "", []string{"", "sid=1", "sid=1", "sid=1"}},
+		{"configured and jar", "a=b", []string{"a=b", "a=b; sid=1", "a=b; sid=1", "a=b; sid=1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got = nil
+			st := newStep("poll", "GET", srv.URL+"/x")
+			if tc.configured != "" {
+				withHeader(st, "Cookie", tc.configured)
+			}
+			st.Until = &config.Until{Expect: []*assert.Expectation{assert.MustCompile(`json.status == "done"`)},
+				Interval: time.Millisecond, Within: 400 * time.Millisecond}
+			mustRun(t, newFlow(st), Options{})
+			if len(got) < len(tc.want) {
+				t.Fatalf("%d polls, want at least %d", len(got), len(tc.want))
+			}
+			for i, w := range tc.want {
+				if got[i] != w {
+					t.Errorf("poll %d sent Cookie %q, want %q (all: %q)", i+1, got[i], w, got[:len(tc.want)])
+				}
+			}
+		})
+	}
+}
+
+// TestCapturesScope: a capture shadows a built-in and a var, a later
+// capture of a name replaces the earlier, and idempotency_key is one value
+// a run, made when first read.
+func TestCapturesScope(t *testing.T) {
+	s := scope{vars: map[string]string{"order": "from-vars"}, flow: "f"}
+	if s.idemKey != "" {
+		t.Fatal("idempotency key made before use")
+	}
+	k1, _ := s.Var("idempotency_key")
+	k2, _ := s.Var("idempotency_key")
+	if k1 == "" || k1 != k2 {
+		t.Errorf("idempotency_key %q then %q, want one value", k1, k2)
+	}
+	s.capture("order", "o1")
+	s.capture("flow", "captured")
+	s.capture("order", "o2")
+	for name, want := range map[string]string{"order": "o2", "flow": "captured"} {
+		if v, ok := s.Var(name); !ok || v != want {
+			t.Errorf("%s = %q, %v; want %q", name, v, ok, want)
+		}
+	}
+	if len(s.captures) != 2 {
+		t.Errorf("%d captures kept, want 2: %v", len(s.captures), s.captures)
+	}
+}
