@@ -111,8 +111,17 @@ func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
 	// Every value of the header is a slice of one array (each capped at
 	// its one value, so an Add reallocates rather than overwrite the
 	// next): 2 allocations where a []string each were 8 or more.
-	vals := make([]string, 0, len(st.Headers)+8)
-	h := make(http.Header, len(st.Headers)+8)
+	// Sized for what is set below, exactly: up to 8 entries make a small
+	// map (one group), a hint of 9 a table.
+	n := len(st.Headers) + 6 // and User-Agent, Traceparent, Tracestate, the three X-Prober-
+	if st.Body.Kind != config.NoBody {
+		n++ // Content-Type
+	}
+	if st.BasicAuth != nil || r.token != "" {
+		n++ // Authorization
+	}
+	vals := make([]string, 0, n)
+	h := make(http.Header, n)
 	set := func(name, v string) {
 		vals = append(vals, v)
 		h[name] = vals[len(vals)-1 : len(vals) : len(vals)]
