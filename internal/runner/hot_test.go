@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -140,4 +141,65 @@ func TestCapturesScope(t *testing.T) {
 	if len(s.captures) != 2 {
 		t.Errorf("%d captures kept, want 2: %v", len(s.captures), s.captures)
 	}
+}
+
+// TestBound: the flow timeout's context is made only when an attempt
+// could outlive it or something waits on it, and says the same either way.
+func TestBound(t *testing.T) {
+	t.Run("an attempt that ends first", func(t *testing.T) {
+		b := &bound{parent: context.Background(), deadline: time.Now().Add(time.Hour)}
+		ctx, cancel := b.attempt(time.Minute)
+		defer cancel()
+		if b.ctx != nil {
+			t.Error("the flow's context was made for an attempt that ends before it")
+		}
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > time.Minute {
+			t.Errorf("attempt deadline %v, %v; want within a minute", dl, ok)
+		}
+		if b.expired() {
+			t.Error("expired an hour early")
+		}
+		if dl, _ := b.Deadline(); !dl.Equal(b.deadline) {
+			t.Errorf("Deadline %v, want the flow's %v", dl, b.deadline)
+		}
+	})
+	t.Run("an attempt that could outlive the flow", func(t *testing.T) {
+		b := &bound{parent: context.Background(), deadline: time.Now().Add(20 * time.Millisecond)}
+		ctx, cancel := b.attempt(time.Hour)
+		defer cancel()
+		defer b.close()
+		if b.ctx == nil {
+			t.Fatal("no flow context for an attempt that outlives the flow")
+		}
+		<-ctx.Done()
+		if !b.expired() || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.Errorf("expired %v, attempt %v", b.expired(), ctx.Err())
+		}
+	})
+	t.Run("past the deadline without a context", func(t *testing.T) {
+		b := &bound{parent: context.Background(), deadline: time.Now().Add(-time.Millisecond)}
+		if !b.expired() || b.ctx != nil {
+			t.Errorf("expired %v, context made %v", b.expired(), b.ctx != nil)
+		}
+	})
+	t.Run("the run's context cancelled", func(t *testing.T) {
+		parent, stop := context.WithCancel(context.Background())
+		b := &bound{parent: parent, deadline: time.Now().Add(time.Hour)}
+		ctx, cancel := b.attempt(time.Minute)
+		defer cancel()
+		stop()
+		<-ctx.Done()
+		if !b.expired() {
+			t.Error("not expired with the run's context cancelled")
+		}
+	})
+	t.Run("cleanup: the run's context only", func(t *testing.T) {
+		b := &bound{parent: context.Background()}
+		if b.context() != context.Background() || b.expired() {
+			t.Error("cleanup bound is not the run's context")
+		}
+		if _, ok := b.Deadline(); ok {
+			t.Error("cleanup bound has a deadline")
+		}
+	})
 }

@@ -21,7 +21,8 @@ import (
 // allocations on both sides): the run's own state, expansion, timing,
 // contexts and result. It was 77 allocations and 6.5 KB before the
 // cuts of the hot path (the header copied per attempt, a cookie jar, the
-// run's state and client, trace hooks per attempt, a capture map, ids).
+// run's state and client, trace hooks per attempt, a capture map, the
+// flow timeout's context when the step's ends first), 52 and 3.5 KB after.
 func TestRunAllocsNearBare(t *testing.T) {
 	srv := hotServer(t)
 	f := hotFlow(t, srv.URL)
@@ -44,11 +45,11 @@ func TestRunAllocsNearBare(t *testing.T) {
 	bareAllocs, bareBytes := measure(func() { bareGet(t, tr, c, srv.URL+"/x") })
 	extra, extraBytes := runAllocs-bareAllocs, runBytes-bareBytes
 	t.Logf("run %.0f allocs %.0f B, bare %.0f allocs %.0f B: %.0f allocs %.0f B more", runAllocs, runBytes, bareAllocs, bareBytes, extra, extraBytes)
-	if extra > 62 {
-		t.Errorf("a one-step run allocates %.0f times more than a bare request, want at most 62", extra)
+	if extra > 55 {
+		t.Errorf("a one-step run allocates %.0f times more than a bare request, want at most 55", extra)
 	}
-	if extraBytes > 5<<10 {
-		t.Errorf("a one-step run allocates %.0f bytes more than a bare request, want at most 5 KiB", extraBytes)
+	if extraBytes > 4<<10 {
+		t.Errorf("a one-step run allocates %.0f bytes more than a bare request, want at most 4 KiB", extraBytes)
 	}
 }
 

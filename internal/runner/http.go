@@ -214,7 +214,7 @@ func (h *httpStep) Execute(actx context.Context, x *Exchange) (result.Class, str
 	resp, err := r.clientFor(r.spec).Do(req)
 	if err != nil {
 		r.timing.state(&st0)
-		st0.flowDeadline = r.flowCtx.Err() != nil
+		st0.flowDeadline = r.flow.expired()
 		s.Timings = r.timing.snapshot(time.Now())
 		return classify(err, st0)
 	}
@@ -242,7 +242,7 @@ func (h *httpStep) Execute(actx context.Context, x *Exchange) (result.Class, str
 	if rerr != nil {
 		r.timing.state(&st0)
 		st0.readingBody, st0.bodyBytes = true, n
-		st0.flowDeadline = r.flowCtx.Err() != nil
+		st0.flowDeadline = r.flow.expired()
 		return classify(rerr, st0)
 	}
 	if n > limit {

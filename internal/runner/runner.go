@@ -269,9 +269,13 @@ type run struct {
 	url       []byte  // scratch for template expansion
 	step      *config.Step
 	redacts   bool
-	flowCtx   context.Context // the context of the step in progress (kinds' Classify)
-	noted     noted           // the last HTTP response, for keep
-	cookies   cookieView      // the HTTP response's cookies (resp.Cookies points here)
+	// main bounds the main steps (the flow's timeout), cleanup the
+	// cleanup steps (the run's context only); flow is the step in
+	// progress's (kinds' Classify).
+	main, cleanup bound
+	flow          *bound
+	noted         noted      // the last HTTP response, for keep
+	cookies       cookieView // the HTTP response's cookies (resp.Cookies points here)
 	// x and xs are the attempt in progress's Exchange and the step it
 	// fills: the Exchange escapes (an interface call), so the run holds
 	// them rather than each attempt allocating them.
@@ -381,21 +385,21 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 	// are put in the run's context once, not in each attempt's (five
 	// allocations each).
 	ctx = httptrace.WithClientTrace(ctx, r.timing.trace)
-	mainCtx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
+	r.main = bound{parent: ctx, deadline: start.Add(f.cfg.Timeout)}
 	failed := false
 	for _, st := range f.cfg.Steps {
 		if failed {
 			res.Steps = append(res.Steps, skippedStep(st, "an earlier step failed"))
 			continue
 		}
-		s := r.keep(r.runStep(mainCtx, st))
+		s := r.keep(r.runStep(&r.main, st))
 		res.Steps = append(res.Steps, s)
 		if s.Status == result.Failed {
 			failed = true
 			res.Status, res.Class, res.FailedStep = result.Failed, s.Class, s.Name
 		}
 	}
-	cancel()
+	r.main.close()
 	res.Duration = time.Since(start)
 
 	// Cleanup runs whatever happened, each step under its own timeout, but
@@ -405,7 +409,8 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 			res.Steps = append(res.Steps, skippedStep(st, fmt.Sprintf("variable %q was never captured", missing)))
 			continue
 		}
-		res.Steps = append(res.Steps, r.keep(r.runStep(ctx, st)))
+		r.cleanup = bound{parent: ctx}
+		res.Steps = append(res.Steps, r.keep(r.runStep(&r.cleanup, st)))
 	}
 	return res
 }
@@ -448,7 +453,7 @@ func (r *run) redact(s string) string {
 }
 
 // runStep runs one step, polling when it has an until clause.
-func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
+func (r *run) runStep(b *bound, st *config.Step) result.Step {
 	r.step = st
 	spanID := newSpanID()
 	s := result.Step{
@@ -457,7 +462,7 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 	}
 	exec := executor(st.Spec)
 	if _, isHTTP := exec.(*httpStep); isHTTP && r.f.auth != nil {
-		if class, msg := r.bearer(ctx, st); class != "" {
+		if class, msg := r.bearer(b.context(), st); class != "" {
 			s.Duration = time.Since(s.Start)
 			return r.fail(s, class, r.redact(msg))
 		}
@@ -472,13 +477,13 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 		}
 	}
 
-	// bound is when retries must be done: the step's share of the flow
+	// limit is when retries must be done: the step's share of the flow
 	// timeout (cleanup steps have none other), or until's within.
-	bound := s.Start.Add(r.f.cfg.Timeout)
+	limit := s.Start.Add(r.f.cfg.Timeout)
 	var deadline time.Time
 	if st.Until != nil {
 		deadline = s.Start.Add(st.Until.Within)
-		bound = deadline
+		limit = deadline
 	}
 	var (
 		class    result.Class
@@ -487,7 +492,7 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 		untilBad []assert.Failure
 	)
 	for {
-		class, msg, note = r.try(ctx, st, exec, &s, bound)
+		class, msg, note = r.try(b, st, exec, &s, limit)
 		if note != "" {
 			break // the server asked for more time than is left
 		}
@@ -513,7 +518,7 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 		if ra, ok := r.retryAfter(time.Now()); ok {
 			wait = max(wait, ra)
 		}
-		if time.Now().Add(wait).After(deadline) || !sleep(ctx, wait) {
+		if time.Now().Add(wait).After(deadline) || !sleep(b.context(), wait) {
 			break
 		}
 	}
