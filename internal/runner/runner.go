@@ -389,11 +389,12 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 	failed := false
 	for _, st := range f.cfg.Steps {
 		if failed {
-			res.Steps = append(res.Steps, skippedStep(st, "an earlier step failed"))
+			skippedStep(next(res), st, "an earlier step failed")
 			continue
 		}
-		s := r.keep(r.runStep(&r.main, st))
-		res.Steps = append(res.Steps, s)
+		s := next(res)
+		r.runStep(&r.main, st, s)
+		r.keep(s)
 		if s.Status == result.Failed {
 			failed = true
 			res.Status, res.Class, res.FailedStep = result.Failed, s.Class, s.Name
@@ -406,17 +407,28 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 	// only when what it needs was captured (no order to cancel if none was made).
 	for _, st := range f.cfg.Cleanup {
 		if missing := r.missingVar(st); missing != "" {
-			res.Steps = append(res.Steps, skippedStep(st, fmt.Sprintf("variable %q was never captured", missing)))
+			skippedStep(next(res), st, fmt.Sprintf("variable %q was never captured", missing))
 			continue
 		}
 		r.cleanup = bound{parent: ctx}
-		res.Steps = append(res.Steps, r.keep(r.runStep(&r.cleanup, st)))
+		s := next(res)
+		r.runStep(&r.cleanup, st, s)
+		r.keep(s)
 	}
 	return res
 }
 
-func skippedStep(st *config.Step, why string) result.Step {
-	return result.Step{
+// next appends a zero step to res and returns it, to be filled in place:
+// a result.Step is some 330 bytes, and each copy of one the run's stack
+// holds (returned, passed, appended) grew the stack the runtime copies
+// as it grows. Steps has room for every step of the flow.
+func next(res *result.Run) *result.Step {
+	res.Steps = append(res.Steps, result.Step{})
+	return &res.Steps[len(res.Steps)-1]
+}
+
+func skippedStep(s *result.Step, st *config.Step, why string) {
+	*s = result.Step{
 		Name: st.Name, Dependency: st.Dependency, Cleanup: st.Cleanup, Method: st.Method, Kind: st.Kind,
 		Status: result.Skipped, Class: result.OK,
 		Failures: []result.Failure{{Message: "skipped: " + why}},
@@ -452,11 +464,11 @@ func (r *run) redact(s string) string {
 	return r.secrets.Redact(s)
 }
 
-// runStep runs one step, polling when it has an until clause.
-func (r *run) runStep(b *bound, st *config.Step) result.Step {
+// runStep runs one step into s, polling when it has an until clause.
+func (r *run) runStep(b *bound, st *config.Step, s *result.Step) {
 	r.step = st
 	spanID := newSpanID()
-	s := result.Step{
+	*s = result.Step{
 		Name: st.Name, Dependency: st.Dependency, Cleanup: st.Cleanup,
 		SpanID: spanID, Method: st.Method, Kind: st.Kind, Start: time.Now(),
 	}
@@ -464,16 +476,18 @@ func (r *run) runStep(b *bound, st *config.Step) result.Step {
 	if _, isHTTP := exec.(*httpStep); isHTTP && r.f.auth != nil {
 		if class, msg := r.bearer(b.context(), st); class != "" {
 			s.Duration = time.Since(s.Start)
-			return r.fail(s, class, r.redact(msg))
+			r.fail(s, class, r.redact(msg))
+			return
 		}
 	}
 	p, prepares := exec.(preparer)
 	if prepares {
-		x := r.exchange(st, &s)
+		x := r.exchange(st, s)
 		class, msg := p.prepare(x)
-		r.done(&s)
+		r.done(s)
 		if class != "" {
-			return r.fail(s, class, r.redact(msg))
+			r.fail(s, class, r.redact(msg))
+			return
 		}
 	}
 
@@ -492,7 +506,7 @@ func (r *run) runStep(b *bound, st *config.Step) result.Step {
 		untilBad []assert.Failure
 	)
 	for {
-		class, msg, note = r.try(b, st, exec, &s, limit)
+		class, msg, note = r.try(b, st, exec, s, limit)
 		if note != "" {
 			break // the server asked for more time than is left
 		}
@@ -532,11 +546,11 @@ func (r *run) runStep(b *bound, st *config.Step) result.Step {
 		s.Failures = append(s.Failures, result.Failure{Message: r.redact(note)})
 	}
 	if class != "" {
-		return r.fail(s, class, r.redact(msg))
+		r.fail(s, class, r.redact(msg))
+		return
 	}
 	s.HTTPStatus = r.resp.Status
-	r.evaluate(st, &s, untilBad)
-	return s
+	r.evaluate(st, s, untilBad)
 }
 
 // prepareClass classifies a failure to build a step's request.
@@ -559,13 +573,12 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (r *run) fail(s result.Step, class result.Class, msg string) result.Step {
+func (r *run) fail(s *result.Step, class result.Class, msg string) {
 	if s.Duration == 0 {
 		s.Duration = time.Since(s.Start)
 	}
 	s.Status, s.Class = result.Failed, class
 	s.Failures = append(s.Failures, result.Failure{Message: msg})
-	return s
 }
 
 // evaluate checks the response against the step's status policy,
