@@ -11,6 +11,7 @@ import (
 
 	"github.com/prober-dev/prober/internal/assert"
 	"github.com/prober-dev/prober/internal/config"
+	"github.com/prober-dev/prober/internal/template"
 )
 
 const hotBody = `{"status":"success","order":{"id":"ord_123","amount_cents":1999,"currency":"EUR"},"token":"tok-abc"}`
@@ -202,4 +203,50 @@ func TestBound(t *testing.T) {
 			t.Error("cleanup bound has a deadline")
 		}
 	})
+}
+
+// TestBodyResentOnRedirect: a 307 resends the body, literal, expanded or
+// a form, through the GetBody http.NewRequest gives the request.
+func TestBodyResentOnRedirect(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/a" {
+			io.Copy(io.Discard, r.Body)
+			http.Redirect(w, r, "/b", http.StatusTemporaryRedirect)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, r.Header.Get("Content-Type")+" "+string(b))
+		w.Write([]byte(`{"status":"success"}`))
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		name string
+		set  func(*config.Step)
+		want string
+	}{
+		{"literal", func(st *config.Step) {
+			withJSON(st, template.Part{T: template.Literal(`{"a":1}`)})
+		}, `application/json {"a":1}`},
+		{"expanded", func(st *config.Step) {
+			withJSON(st, template.Part{T: template.Literal(`{"flow":"`)}, template.Part{T: template.MustParse("{{flow}}"), Esc: template.JSONString},
+				template.Part{T: template.Literal(`"}`)})
+		}, `application/json {"flow":"test"}`},
+		{"form", func(st *config.Step) {
+			httpOf(st).Body = config.Body{Kind: config.FormBody, ContentType: "application/x-www-form-urlencoded",
+				Form: []config.Param{{Name: "user", Value: template.MustParse("{{flow}}")}}}
+		}, "application/x-www-form-urlencoded user=test"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got = nil
+			st := newStep("s", "POST", srv.URL+"/a", "status == 200")
+			tc.set(st)
+			if r := mustRun(t, newFlow(st), Options{}); !r.OK() {
+				t.Fatal(r.Summary())
+			}
+			if len(got) != 1 || got[0] != tc.want {
+				t.Errorf("redirected request got %q, want %q", got, tc.want)
+			}
+		})
+	}
 }

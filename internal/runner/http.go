@@ -82,7 +82,23 @@ type prepared struct {
 	method string
 	url    string
 	header http.Header
-	body   []byte
+	// The body: body as expanded, or text when there was nothing to
+	// expand into a copy (a literal template's source, a form's
+	// encoding); hasText tells an empty text from none.
+	body    []byte
+	text    string
+	hasText bool
+}
+
+// reader is the body for one attempt's request, nil without one.
+func (p *prepared) reader() io.Reader {
+	switch {
+	case p.body != nil:
+		return bytes.NewReader(p.body)
+	case p.hasText:
+		return strings.NewReader(p.text)
+	}
+	return nil
 }
 
 func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
@@ -137,9 +153,18 @@ func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
 	}
 	switch st.Body.Kind {
 	case config.JSONBody, config.RawBody:
-		p.body, err = st.Body.Template.Expand(nil, &r.scope)
-		if err != nil {
-			return nil, err
+		switch t := st.Body.Template; {
+		case t != nil && t.IsLiteral():
+			// A literal's expansion is its source (ExpandString): sent as
+			// it is, not copied each step.
+			p.text, p.hasText = t.String(), true
+		case t != nil:
+			// One buffer, sized as ExpandString sizes: appending to nil grew
+			// it by doubling.
+			p.body, err = t.Expand(make([]byte, 0, len(t.String())+32), &r.scope)
+			if err != nil {
+				return nil, err
+			}
 		}
 	case config.FormBody:
 		form := make(url.Values, len(st.Body.Form))
@@ -150,7 +175,7 @@ func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
 			}
 			form.Add(fp.Name, v)
 		}
-		p.body = []byte(form.Encode())
+		p.text, p.hasText = form.Encode(), true
 	}
 	if st.Body.Kind != config.NoBody && h.Get("Content-Type") == "" {
 		set("Content-Type", st.Body.ContentType)
@@ -187,11 +212,7 @@ func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
 func (h *httpStep) Execute(actx context.Context, x *Exchange) (result.Class, string) {
 	r, st, p, s, start := x.r, x.st, x.r.prep, x.s, x.start
 	r.timing.reset(start)
-	var body io.Reader
-	if p.body != nil {
-		body = bytes.NewReader(p.body)
-	}
-	req, err := http.NewRequestWithContext(actx, p.method, p.url, body) // actx holds the run's timing hooks
+	req, err := http.NewRequestWithContext(actx, p.method, p.url, p.reader()) // actx holds the run's timing hooks
 	if err != nil {
 		return result.Request, "cannot build request: " + stripURL(err)
 	}
@@ -206,10 +227,8 @@ func (h *httpStep) Execute(actx context.Context, x *Exchange) (result.Class, str
 	if r.jar.jar != nil {
 		req.Header = p.header.Clone()
 	}
-	if p.body != nil {
-		b := p.body
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-	}
+	// http.NewRequest gave the body (a *bytes.Reader or *strings.Reader)
+	// its GetBody (redirects, a retried write, Verbose): the same bytes.
 	st0 := attemptState{stepTimeout: st.Timeout}
 	resp, err := r.clientFor(r.spec).Do(req)
 	if err != nil {
