@@ -6,6 +6,7 @@ package runlog
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/prober-dev/prober/internal/result"
 )
@@ -23,13 +24,14 @@ func New(l *slog.Logger) *Logger { return &Logger{l: l} }
 // Observe logs each step of r, then r.
 func (lg *Logger) Observe(r *result.Run) {
 	ctx := context.Background()
+	h := lg.l.Handler()
 	for i := range r.Steps {
 		s := &r.Steps[i]
 		level := slog.LevelInfo
 		if s.Status == result.Failed {
 			level = slog.LevelWarn
 		}
-		if !lg.l.Enabled(ctx, level) {
+		if !h.Enabled(ctx, level) {
 			continue
 		}
 		attrs := make([]slog.Attr, 0, 16)
@@ -71,13 +73,13 @@ func (lg *Logger) Observe(r *result.Run) {
 		if m := s.Message(); m != "" {
 			attrs = append(attrs, slog.String("error", m))
 		}
-		lg.l.LogAttrs(ctx, level, "step", attrs...)
+		emit(ctx, h, level, "step", attrs)
 	}
 	level := slog.LevelInfo
 	if !r.OK() {
 		level = slog.LevelWarn
 	}
-	if !lg.l.Enabled(ctx, level) {
+	if !h.Enabled(ctx, level) {
 		return
 	}
 	attrs := []slog.Attr{
@@ -93,7 +95,16 @@ func (lg *Logger) Observe(r *result.Run) {
 	if !r.OK() {
 		attrs = append(attrs, slog.String("failed_step", r.FailedStep), slog.String("error", r.Summary()))
 	}
-	lg.l.LogAttrs(ctx, level, "run", attrs...)
+	emit(ctx, h, level, "run", attrs)
+}
+
+// emit hands a line to the handler as Logger.LogAttrs would, less the
+// caller's program counter (runtime.Callers, a stack walk per line) that
+// only a handler with AddSource shows: where runlog is, not the run.
+func emit(ctx context.Context, h slog.Handler, level slog.Level, msg string, attrs []slog.Attr) {
+	rec := slog.NewRecord(time.Now(), level, msg, 0)
+	rec.AddAttrs(attrs...)
+	_ = h.Handle(ctx, rec)
 }
 
 func ms(s *result.Step) float64 { return float64(s.Duration.Microseconds()) / 1000 }

@@ -3,6 +3,7 @@ package runlog
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -291,3 +292,33 @@ func BenchmarkObserve(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// recorder keeps the records it is handed.
+type recorder struct{ recs []slog.Record }
+
+func (h *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recorder) Handle(_ context.Context, r slog.Record) error {
+	h.recs = append(h.recs, r)
+	return nil
+}
+func (h *recorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recorder) WithGroup(string) slog.Handler      { return h }
+
+// TestNoCallerLookup: the lines are handed to the handler without the
+// caller's program counter, whose lookup (runtime.Callers) was a stack
+// walk per line for a source location no handler of the prober shows.
+func TestNoCallerLookup(t *testing.T) {
+	h := &recorder{}
+	New(slog.New(h)).Observe(passingRun())
+	if len(h.recs) != 5 {
+		t.Fatalf("%d records, want 5", len(h.recs))
+	}
+	for _, r := range h.recs {
+		if r.PC != 0 {
+			t.Errorf("%s: PC %#x, want none", r.Message, r.PC)
+		}
+		if r.Time.IsZero() {
+			t.Errorf("%s: no time", r.Message)
+		}
+	}
+}

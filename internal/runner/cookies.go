@@ -3,11 +3,8 @@ package runner
 import (
 	"encoding/hex"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/prober-dev/prober/internal/secret"
 )
@@ -30,22 +27,10 @@ const (
 	maxSeenCookieBytes = 4 << 10 // in all: a few JWTs
 )
 
-// seenJar is the run's cookie jar, remembering the distinct values servers
-// set (rejected ones included: they were still in a Set-Cookie).
-type seenJar struct {
-	*cookiejar.Jar
-	mu     sync.Mutex
-	values []string
-	bytes  int // in values
-}
-
-func newSeenJar() *seenJar {
-	jar, _ := cookiejar.New(nil) // never fails without options
-	return &seenJar{Jar: jar}
-}
-
-func (j *seenJar) SetCookies(u *url.URL, cs []*http.Cookie) {
+// remember keeps the distinct values of cookies, within the bounds.
+func (j *runJar) remember(cs []*http.Cookie) {
 	j.mu.Lock()
+	defer j.mu.Unlock()
 	for _, c := range cs {
 		if c.Value != "" && len(j.values) < maxSeenCookies && j.bytes+len(c.Value) <= maxSeenCookieBytes &&
 			!slices.Contains(j.values, c.Value) {
@@ -53,16 +38,11 @@ func (j *seenJar) SetCookies(u *url.URL, cs []*http.Cookie) {
 			j.bytes += len(c.Value)
 		}
 	}
-	j.mu.Unlock()
-	j.Jar.SetCookies(u, cs)
 }
 
 // jarValues is how many cookie values the run's servers have set.
 func (r *run) jarValues() int {
-	j, _ := r.client.Jar.(*seenJar)
-	if j == nil {
-		return 0
-	}
+	j := &r.jar
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return len(j.values)
@@ -74,10 +54,7 @@ func (r *run) jarValues() int {
 // when the run has cookies it has not masked yet: a passing run (and the
 // per-step attributes, which use redact) pays nothing for it.
 func (r *run) redactOut(s string) string {
-	j, _ := r.client.Jar.(*seenJar)
-	if j == nil {
-		return r.redact(s)
-	}
+	j := &r.jar
 	j.mu.Lock()
 	n := len(j.values)
 	if n > 0 && (n != r.outSeen || r.outBase != r.secrets) {

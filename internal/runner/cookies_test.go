@@ -93,7 +93,7 @@ func TestCookieValuesFingerprinted(t *testing.T) {
 // make a failed run's redaction slow, and keeps every cookie all the same.
 func TestSeenJarBounds(t *testing.T) {
 	u, _ := url.Parse("http://shop.test/")
-	j := newSeenJar()
+	j := &runJar{}
 	j.SetCookies(u, []*http.Cookie{{Name: "a", Value: "same-value"}, {Name: "b", Value: "same-value"}, {Name: "c", Value: ""}})
 	if len(j.values) != 1 {
 		t.Fatalf("values %q, want the one distinct non-empty value", j.values)

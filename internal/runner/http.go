@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
+	"net/http/cookiejar"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prober-dev/prober/internal/certinfo"
@@ -82,7 +83,23 @@ type prepared struct {
 	method string
 	url    string
 	header http.Header
-	body   []byte
+	// The body: body as expanded, or text when there was nothing to
+	// expand into a copy (a literal template's source, a form's
+	// encoding); hasText tells an empty text from none.
+	body    []byte
+	text    string
+	hasText bool
+}
+
+// reader is the body for one attempt's request, nil without one.
+func (p *prepared) reader() io.Reader {
+	switch {
+	case p.body != nil:
+		return bytes.NewReader(p.body)
+	case p.hasText:
+		return strings.NewReader(p.text)
+	}
+	return nil
 }
 
 func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
@@ -108,19 +125,47 @@ func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
 		pu.RawQuery = q.Encode()
 		u = pu.String()
 	}
-	p := &prepared{method: st.Method, url: u, header: make(http.Header, len(st.Headers)+6)}
-	for _, h := range st.Headers {
-		v, err := h.Value.ExpandString(&r.scope)
+	// Every value of the header is a slice of one array (each capped at
+	// its one value, so an Add reallocates rather than overwrite the
+	// next): 2 allocations where a []string each were 8 or more.
+	// Sized for what is set below, exactly: up to 8 entries make a small
+	// map (one group), a hint of 9 a table.
+	n := len(st.Headers) + 6 // and User-Agent, Traceparent, Tracestate, the three X-Prober-
+	if st.Body.Kind != config.NoBody {
+		n++ // Content-Type
+	}
+	if st.BasicAuth != nil || r.token != "" {
+		n++ // Authorization
+	}
+	vals := make([]string, 0, n)
+	h := make(http.Header, n)
+	set := func(name, v string) {
+		vals = append(vals, v)
+		h[name] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	p := &r.prepStore
+	*p = prepared{method: st.Method, url: u, header: h}
+	for _, hd := range st.Headers {
+		v, err := hd.Value.ExpandString(&r.scope)
 		if err != nil {
 			return nil, err
 		}
-		p.header[h.Name] = []string{v}
+		set(hd.Name, v)
 	}
 	switch st.Body.Kind {
 	case config.JSONBody, config.RawBody:
-		p.body, err = st.Body.Template.Expand(nil, &r.scope)
-		if err != nil {
-			return nil, err
+		switch t := st.Body.Template; {
+		case t != nil && t.IsLiteral():
+			// A literal's expansion is its source (ExpandString): sent as
+			// it is, not copied each step.
+			p.text, p.hasText = t.String(), true
+		case t != nil:
+			// One buffer, sized as ExpandString sizes: appending to nil grew
+			// it by doubling.
+			p.body, err = t.Expand(make([]byte, 0, len(t.String())+32), &r.scope)
+			if err != nil {
+				return nil, err
+			}
 		}
 	case config.FormBody:
 		form := make(url.Values, len(st.Body.Form))
@@ -131,10 +176,10 @@ func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
 			}
 			form.Add(fp.Name, v)
 		}
-		p.body = []byte(form.Encode())
+		p.text, p.hasText = form.Encode(), true
 	}
-	if st.Body.Kind != config.NoBody && p.header.Get("Content-Type") == "" {
-		p.header["Content-Type"] = []string{st.Body.ContentType}
+	if st.Body.Kind != config.NoBody && h.Get("Content-Type") == "" {
+		set("Content-Type", st.Body.ContentType)
 	}
 	if st.BasicAuth != nil {
 		user, err := st.BasicAuth.User.ExpandString(&r.scope)
@@ -145,20 +190,20 @@ func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
 		if err != nil {
 			return nil, err
 		}
-		req := http.Request{Header: p.header}
+		req := http.Request{Header: h}
 		req.SetBasicAuth(user, pass)
 	}
-	if _, ok := p.header["Authorization"]; !ok && r.token != "" {
-		p.header["Authorization"] = []string{"Bearer " + r.token}
+	if _, ok := h["Authorization"]; !ok && r.token != "" {
+		set("Authorization", "Bearer "+r.token)
 	}
-	if _, ok := p.header["User-Agent"]; !ok {
-		p.header["User-Agent"] = []string{r.f.userAgent}
+	if _, ok := h["User-Agent"]; !ok {
+		set("User-Agent", r.f.userAgent)
 	}
-	p.header["Traceparent"] = []string{traceparent(r.res.TraceID, spanID, r.unsampled)}
-	p.header["Tracestate"] = []string{TraceState}
-	p.header[HeaderSynthetic] = []string{"true"}
-	p.header[HeaderFlow] = []string{r.f.cfg.Name}
-	p.header[HeaderRegion] = []string{r.f.opts.Region}
+	set("Traceparent", traceparent(r.res.TraceID, spanID, r.unsampled))
+	set("Tracestate", TraceState)
+	set(HeaderSynthetic, "true")
+	set(HeaderFlow, r.f.cfg.Name)
+	set(HeaderRegion, r.f.opts.Region)
 	return p, nil
 }
 
@@ -168,27 +213,28 @@ func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
 func (h *httpStep) Execute(actx context.Context, x *Exchange) (result.Class, string) {
 	r, st, p, s, start := x.r, x.st, x.r.prep, x.s, x.start
 	r.timing.reset(start)
-	var body io.Reader
-	if p.body != nil {
-		body = bytes.NewReader(p.body)
-	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(actx, r.timing.trace), p.method, p.url, body)
+	req, err := http.NewRequestWithContext(actx, p.method, p.url, p.reader()) // actx holds the run's timing hooks
 	if err != nil {
 		return result.Request, "cannot build request: " + stripURL(err)
 	}
 	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
 		return result.Request, fmt.Sprintf("unsupported URL scheme %q (want http or https)", req.URL.Scheme)
 	}
-	req.Header = p.header.Clone()
-	if p.body != nil {
-		b := p.body
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	// The client adds the jar's cookies to the header of the request it
+	// is given (nothing else writes to it): a copy keeps them out of the
+	// step's header, resent by the next attempt. A jar that never took a
+	// cookie adds none, so most runs share the header as it is.
+	req.Header = p.header
+	if r.jar.jar != nil {
+		req.Header = p.header.Clone()
 	}
+	// http.NewRequest gave the body (a *bytes.Reader or *strings.Reader)
+	// its GetBody (redirects, a retried write, Verbose): the same bytes.
 	st0 := attemptState{stepTimeout: st.Timeout}
 	resp, err := r.clientFor(r.spec).Do(req)
 	if err != nil {
 		r.timing.state(&st0)
-		st0.flowDeadline = r.flowCtx.Err() != nil
+		st0.flowDeadline = r.flow.expired()
 		s.Timings = r.timing.snapshot(time.Now())
 		return classify(err, st0)
 	}
@@ -216,7 +262,7 @@ func (h *httpStep) Execute(actx context.Context, x *Exchange) (result.Class, str
 	if rerr != nil {
 		r.timing.state(&st0)
 		st0.readingBody, st0.bodyBytes = true, n
-		st0.flowDeadline = r.flowCtx.Err() != nil
+		st0.flowDeadline = r.flow.expired()
 		return classify(rerr, st0)
 	}
 	if n > limit {
@@ -280,6 +326,37 @@ func redirectChain(resp *http.Response) (string, int) {
 		fmt.Fprintf(&b, "%d %s", hops[i].StatusCode, shown)
 	}
 	return b.String(), len(hops) - 1
+}
+
+// runJar is the run's cookie jar, made when a response first sets a
+// cookie: most runs get none, and an empty jar need not be made, nor the
+// request's header copied to keep the jar's cookies out of it (Execute).
+//
+// It also remembers the distinct values servers set (rejected ones
+// included: they were still in a Set-Cookie), for redactOut.
+type runJar struct {
+	jar    *cookiejar.Jar
+	mu     sync.Mutex
+	values []string
+	bytes  int // in values
+}
+
+func (j *runJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
+	if len(cookies) == 0 {
+		return
+	}
+	j.remember(cookies)
+	if j.jar == nil {
+		j.jar, _ = cookiejar.New(nil) // never fails without options
+	}
+	j.jar.SetCookies(u, cookies)
+}
+
+func (j *runJar) Cookies(u *url.URL) []*http.Cookie {
+	if j.jar == nil {
+		return nil
+	}
+	return j.jar.Cookies(u)
 }
 
 // cookieView is what cookie.NAME reads: the cookies the run's jar holds

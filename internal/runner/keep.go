@@ -62,9 +62,9 @@ func (r *run) note(s *result.Step, resp *http.Response, body []byte) {
 	r.f.opts.Verbose(s.Name, s.Attempts, sent, full)
 }
 
-// keep returns s with the response of its last attempt when it failed
-// (and keep_response is not 0), else s as it is.
-func (r *run) keep(s result.Step) result.Step {
+// keep gives s the response of its last attempt when it failed (and
+// keep_response is not 0).
+func (r *run) keep(s *result.Step) {
 	// A kind's reply (tcp) is what its last attempt left as the body: the
 	// response is reset at every attempt of a kind.
 	reply := r.resp.Body
@@ -74,7 +74,7 @@ func (r *run) keep(s result.Step) result.Step {
 	}
 	limit := int(r.f.cfg.HTTP.KeepResponse)
 	if s.Status != result.Failed || limit <= 0 {
-		return s
+		return
 	}
 	switch n := r.noted; {
 	case s.Kind != "":
@@ -86,7 +86,6 @@ func (r *run) keep(s result.Step) result.Step {
 			Body: r.keptBody(n.body, limit), Truncated: len(n.body) > limit}
 	}
 	r.noted = noted{} // the body buffer is the next step's
-	return s
 }
 
 // keptHeaders copies h's values in name order, redacted, each cut at

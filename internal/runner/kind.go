@@ -188,19 +188,19 @@ func (x *Exchange) Classify(err error, p Phase) (result.Class, string) {
 	}
 	st := attemptState{
 		connected: p.Connected, tlsStarted: p.TLSStarted, tlsDone: p.TLSDone,
-		stepTimeout: x.st.Timeout, flowDeadline: x.r.flowCtx.Err() != nil, reply: true,
+		stepTimeout: x.st.Timeout, flowDeadline: x.r.flow.expired(), reply: true,
 	}
 	return classify(err, st)
 }
 
 // attempt makes one attempt of a step through its kind's executor.
-func (r *run) attempt(ctx context.Context, st *config.Step, exec Executor, s *result.Step) (result.Class, string) {
+func (r *run) attempt(b *bound, st *config.Step, exec Executor, s *result.Step) (result.Class, string) {
 	if exec == nil {
 		return result.Request, fmt.Sprintf("step kind %s cannot run here (its spec %T is no runner.Executor)", st.Kind, st.Spec)
 	}
-	actx, cancel := context.WithTimeout(ctx, st.Timeout)
+	actx, cancel := b.attempt(st.Timeout)
 	defer cancel()
-	r.flowCtx = ctx
+	r.flow = b
 	r.resp.Reset()
 	x := r.exchange(st, s)
 	x.s.Timings = result.Timings{}

@@ -149,7 +149,7 @@ func TestKindSeam(t *testing.T) {
 
 // TestKindClassify: a kind's errors get the HTTP kind's classes.
 func TestKindClassify(t *testing.T) {
-	r := &run{f: &Flow{cfg: newFlow()}, flowCtx: context.Background(), res: &result.Run{}}
+	r := &run{f: &Flow{cfg: newFlow()}, flow: &bound{parent: context.Background()}, res: &result.Run{}}
 	x := &Exchange{r: r, s: &result.Step{}, st: &config.Step{StepDef: &config.StepDef{Timeout: 2 * time.Second}}}
 	for _, tc := range []struct {
 		err   error

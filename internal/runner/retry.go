@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -17,10 +16,10 @@ import (
 // try makes one request of a step, tried again as its retry: says while
 // it fails in a class retried: a 429 or 5xx the step does not expect, a
 // refused connection, a timeout. Every try counts in s.Attempts, every
-// one after the first in s.Retries. bound is when the step must be done
+// one after the first in s.Retries. limit is when the step must be done
 // (its share of the flow timeout, or until's within). note, when set,
-// says why a retry was given up early (a Retry-After past bound).
-func (r *run) try(ctx context.Context, st *config.Step, exec Executor, s *result.Step, bound time.Time) (class result.Class, msg, note string) {
+// says why a retry was given up early (a Retry-After past limit).
+func (r *run) try(b *bound, st *config.Step, exec Executor, s *result.Step, limit time.Time) (class result.Class, msg, note string) {
 	for n := 1; ; n++ {
 		s.Attempts++
 		// HTTPStatus is cleared for the attempt so that it shows this
@@ -28,7 +27,7 @@ func (r *run) try(ctx context.Context, st *config.Step, exec Executor, s *result
 		// when it got none, as the step reported before.
 		prev := s.HTTPStatus
 		s.HTTPStatus = 0
-		class, msg = r.attempt(ctx, st, exec, s)
+		class, msg = r.attempt(b, st, exec, s)
 		r.logAttempt(s, class, n-1)
 		if s.HTTPStatus == 0 {
 			s.HTTPStatus = prev
@@ -46,15 +45,15 @@ func (r *run) try(ctx context.Context, st *config.Step, exec Executor, s *result
 		if asked {
 			wait = max(wait, ra)
 		}
-		left := time.Until(bound)
-		if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(limit)
+		if dl, ok := b.Deadline(); ok {
 			left = min(left, time.Until(dl))
 		}
 		if asked && ra > left {
 			return class, msg, fmt.Sprintf("%s: the server asked to wait %s (Retry-After) before trying again, more than the %s left of the step; not retried",
 				rc, ra.Round(time.Second), max(left, 0).Round(time.Millisecond))
 		}
-		if wait >= left || !sleep(ctx, wait) {
+		if wait >= left || !sleep(b.context(), wait) {
 			return class, msg, "" // no time for another try
 		}
 		s.Retries++

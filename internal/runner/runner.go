@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
 	"strconv"
 	"sync"
@@ -265,7 +266,7 @@ type run struct {
 	f      *Flow
 	res    *result.Run
 	scope  scope
-	client *http.Client
+	client http.Client
 	// stepClients are the clients of steps with TLS settings of their own,
 	// by pool: made when such a step first runs, sharing the run's cookie
 	// jar; their transports go back at the run's end.
@@ -279,9 +280,13 @@ type run struct {
 	url       []byte  // scratch for template expansion
 	step      *config.Step
 	redacts   bool
-	flowCtx   context.Context // the context of the step in progress (kinds' Classify)
-	noted     noted           // the last HTTP response, for keep
-	cookies   cookieView      // the HTTP response's cookies (resp.Cookies points here)
+	// main bounds the main steps (the flow's timeout), cleanup the
+	// cleanup steps (the run's context only); flow is the step in
+	// progress's (kinds' Classify).
+	main, cleanup bound
+	flow          *bound
+	noted         noted      // the last HTTP response, for keep
+	cookies       cookieView // the HTTP response's cookies (resp.Cookies points here)
 	// x and xs are the attempt in progress's Exchange and the step it
 	// fills: the Exchange escapes (an interface call), so the run holds
 	// them rather than each attempt allocating them.
@@ -289,8 +294,10 @@ type run struct {
 	xs result.Step
 	// prep and spec are the HTTP step in progress's request, expanded once
 	// for all its attempts, and its spec (the redirect policy).
-	prep *prepared
-	spec *config.HTTPSpec
+	prep      *prepared
+	prepStore prepared // what prep points to: one allocation less a step
+	spec      *config.HTTPSpec
+	jar       runJar
 	// secrets are what the run redacts: the configured secrets, and once
 	// fetched the flow's OAuth2 token (token), sent on its HTTP steps; a
 	// failure to get it is kept (tokenClass, tokenMsg) for the run's
@@ -316,6 +323,33 @@ type run struct {
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
 
+// runPool keeps the state of ended runs for the next: a run's state is
+// about 1.5 KB and its client, both allocated at every run otherwise.
+// Nothing refers to a run once Run returns (the Exchange is valid during
+// Execute only; the timing hooks, which dials a run gave up on may call
+// later, are the run's own and not reused).
+var runPool = sync.Pool{New: func() any {
+	r := new(run)
+	r.client.CheckRedirect = r.checkRedirect // bound once: the run is reused
+	return r
+}}
+
+// release clears r and puts it back in runPool, keeping its client's
+// redirect policy and the scratch memory of a size worth keeping.
+func (r *run) release() {
+	checkRedirect, url, captures := r.client.CheckRedirect, r.url[:0], r.scope.captures
+	clear(captures) // the values are the run's
+	if cap(url) > 4<<10 {
+		url = nil
+	}
+	if cap(captures) > 16 {
+		captures = nil
+	}
+	*r = run{url: url}
+	r.client.CheckRedirect, r.scope.captures = checkRedirect, captures[:0]
+	runPool.Put(r)
+}
+
 // Run executes the flow once. planned is when the scheduler meant it to start
 // (zero for an ad-hoc run). The context bounds the whole run including
 // cleanup; the flow's timeout bounds the main steps.
@@ -337,27 +371,23 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 	if planned.IsZero() {
 		res.Planned = start
 	}
-	jar := newSeenJar() // remembers the values it is set, for redactOut
-	r := &run{
-		f:   f,
-		res: res,
-		scope: scope{
-			vars: f.cfg.Vars, secrets: f.opts.Secrets,
-			flow: f.cfg.Name, region: f.opts.Region, runID: res.ID,
-			idemKey: newUUID(), traceID: traceID, startUnixMS: start.UnixMilli(),
-		},
-		timing:  newTiming(),
-		buf:     bufPool.Get().(*[]byte),
-		redacts: f.opts.Secrets.Len() > 0,
-		secrets: f.opts.Secrets,
+	r := runPool.Get().(*run)
+	r.f, r.res = f, res
+	r.scope = scope{
+		vars: f.cfg.Vars, secrets: f.opts.Secrets, captures: r.scope.captures,
+		flow: f.cfg.Name, region: f.opts.Region, runID: res.ID,
+		traceID: traceID, startUnixMS: start.UnixMilli(),
 	}
+	r.timing = newTiming() // never reused: a dial a run gave up on may still call its hooks
+	r.buf = bufPool.Get().(*[]byte)
+	r.redacts, r.secrets = f.opts.Secrets.Len() > 0, f.opts.Secrets
 	r.unsampled = f.opts.Sampled != nil && !f.opts.Sampled(traceID)
 	r.resp.Vars = &r.scope // expectations' {{name}}: vars, captures, built-ins (never secrets)
 	// Each run starts with fresh connections, as a new user would, so DNS,
 	// connect and TLS are measured every run: a transport of its own, given
 	// back with its connections closed.
 	tr := f.transports.get()
-	r.client = &http.Client{Transport: tr, Jar: jar, CheckRedirect: r.checkRedirect}
+	r.client.Transport, r.client.Jar = tr, &r.jar
 	defer func() {
 		r.closeStates()
 		if cap(*r.buf) <= 4<<20 { // don't let one huge body pin memory in the pool
@@ -368,39 +398,57 @@ func (f *Flow) Run(ctx context.Context, planned time.Time) *result.Run {
 		for p, c := range r.stepClients {
 			p.put(c.Transport.(*http.Transport))
 		}
+		r.release()
 	}()
 
-	mainCtx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
+	// The phases of every HTTP attempt go to the run's timing: the hooks
+	// are put in the run's context once, not in each attempt's (five
+	// allocations each).
+	ctx = httptrace.WithClientTrace(ctx, r.timing.trace)
+	r.main = bound{parent: ctx, deadline: start.Add(f.cfg.Timeout)}
 	failed := false
 	for _, st := range f.cfg.Steps {
 		if failed {
-			res.Steps = append(res.Steps, skippedStep(st, "an earlier step failed"))
+			skippedStep(next(res), st, "an earlier step failed")
 			continue
 		}
-		s := r.keep(r.runStep(mainCtx, st))
-		res.Steps = append(res.Steps, s)
+		s := next(res)
+		r.runStep(&r.main, st, s)
+		r.keep(s)
 		if s.Status == result.Failed {
 			failed = true
 			res.Status, res.Class, res.FailedStep = result.Failed, s.Class, s.Name
 		}
 	}
-	cancel()
+	r.main.close()
 	res.Duration = time.Since(start)
 
 	// Cleanup runs whatever happened, each step under its own timeout, but
 	// only when what it needs was captured (no order to cancel if none was made).
 	for _, st := range f.cfg.Cleanup {
 		if missing := r.missingVar(st); missing != "" {
-			res.Steps = append(res.Steps, skippedStep(st, fmt.Sprintf("variable %q was never captured", missing)))
+			skippedStep(next(res), st, fmt.Sprintf("variable %q was never captured", missing))
 			continue
 		}
-		res.Steps = append(res.Steps, r.keep(r.runStep(ctx, st)))
+		r.cleanup = bound{parent: ctx}
+		s := next(res)
+		r.runStep(&r.cleanup, st, s)
+		r.keep(s)
 	}
 	return res
 }
 
-func skippedStep(st *config.Step, why string) result.Step {
-	return result.Step{
+// next appends a zero step to res and returns it, to be filled in place:
+// a result.Step is some 330 bytes, and each copy of one the run's stack
+// holds (returned, passed, appended) grew the stack the runtime copies
+// as it grows. Steps has room for every step of the flow.
+func next(res *result.Run) *result.Step {
+	res.Steps = append(res.Steps, result.Step{})
+	return &res.Steps[len(res.Steps)-1]
+}
+
+func skippedStep(s *result.Step, st *config.Step, why string) {
+	*s = result.Step{
 		Name: st.Name, Dependency: st.Dependency, Cleanup: st.Cleanup, Method: st.Method, Kind: st.Kind,
 		Status: result.Skipped, Class: result.OK,
 		Failures: []result.Failure{{Message: "skipped: " + why}},
@@ -436,38 +484,40 @@ func (r *run) redact(s string) string {
 	return r.secrets.Redact(s)
 }
 
-// runStep runs one step, polling when it has an until clause.
-func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
+// runStep runs one step into s, polling when it has an until clause.
+func (r *run) runStep(b *bound, st *config.Step, s *result.Step) {
 	r.step = st
 	spanID := newSpanID()
-	s := result.Step{
+	*s = result.Step{
 		Name: st.Name, Dependency: st.Dependency, Cleanup: st.Cleanup,
 		SpanID: spanID, Method: st.Method, Kind: st.Kind, Start: time.Now(),
 	}
 	exec := executor(st.Spec)
 	if _, isHTTP := exec.(*httpStep); isHTTP && r.f.auth != nil {
-		if class, msg := r.bearer(ctx, st); class != "" {
+		if class, msg := r.bearer(b.context(), st); class != "" {
 			s.Duration = time.Since(s.Start)
-			return r.fail(s, class, r.redactOut(msg))
+			r.fail(s, class, r.redactOut(msg))
+			return
 		}
 	}
 	p, prepares := exec.(preparer)
 	if prepares {
-		x := r.exchange(st, &s)
+		x := r.exchange(st, s)
 		class, msg := p.prepare(x)
-		r.done(&s)
+		r.done(s)
 		if class != "" {
-			return r.fail(s, class, r.redactOut(msg))
+			r.fail(s, class, r.redactOut(msg))
+			return
 		}
 	}
 
-	// bound is when retries must be done: the step's share of the flow
+	// limit is when retries must be done: the step's share of the flow
 	// timeout (cleanup steps have none other), or until's within.
-	bound := s.Start.Add(r.f.cfg.Timeout)
+	limit := s.Start.Add(r.f.cfg.Timeout)
 	var deadline time.Time
 	if st.Until != nil {
 		deadline = s.Start.Add(st.Until.Within)
-		bound = deadline
+		limit = deadline
 	}
 	var (
 		class    result.Class
@@ -476,7 +526,7 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 		untilBad []assert.Failure
 	)
 	for {
-		class, msg, note = r.try(ctx, st, exec, &s, bound)
+		class, msg, note = r.try(b, st, exec, s, limit)
 		if note != "" {
 			break // the server asked for more time than is left
 		}
@@ -502,7 +552,7 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 		if ra, ok := r.retryAfter(time.Now()); ok {
 			wait = max(wait, ra)
 		}
-		if time.Now().Add(wait).After(deadline) || !sleep(ctx, wait) {
+		if time.Now().Add(wait).After(deadline) || !sleep(b.context(), wait) {
 			break
 		}
 	}
@@ -516,11 +566,11 @@ func (r *run) runStep(ctx context.Context, st *config.Step) result.Step {
 		s.Failures = append(s.Failures, result.Failure{Message: r.redactOut(note)})
 	}
 	if class != "" {
-		return r.fail(s, class, r.redactOut(msg))
+		r.fail(s, class, r.redactOut(msg))
+		return
 	}
 	s.HTTPStatus = r.resp.Status
-	r.evaluate(st, &s, untilBad)
-	return s
+	r.evaluate(st, s, untilBad)
 }
 
 // prepareClass classifies a failure to build a step's request.
@@ -543,13 +593,12 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (r *run) fail(s result.Step, class result.Class, msg string) result.Step {
+func (r *run) fail(s *result.Step, class result.Class, msg string) {
 	if s.Duration == 0 {
 		s.Duration = time.Since(s.Start)
 	}
 	s.Status, s.Class = result.Failed, class
 	s.Failures = append(s.Failures, result.Failure{Message: msg})
-	return s
 }
 
 // evaluate checks the response against the step's status policy,
@@ -622,7 +671,7 @@ func (r *run) evaluate(st *config.Step, s *result.Step, untilBad []assert.Failur
 func (r *run) clientFor(h *config.HTTPSpec) *http.Client {
 	p := r.f.stepTransports[h]
 	if p == nil {
-		return r.client
+		return &r.client
 	}
 	if c := r.stepClients[p]; c != nil {
 		return c

@@ -9,17 +9,27 @@ import (
 // scope is the variables of one run: captures, then built-ins, then the
 // flow's configured vars (shared, read-only). It implements template.Scope.
 type scope struct {
-	vars     map[string]string // the flow's, never written
-	captures map[string]string // this run's
+	vars map[string]string // the flow's, never written
+	// captures are this run's, in the order first taken: a flow captures
+	// a handful, so a slice searched from the start costs less than a map
+	// (two allocations a run, and hashing at every lookup).
+	captures []capture
 	secrets  *secret.Set
 
-	flow, region, runID, idemKey, traceID string
-	startUnixMS                           int64
+	flow, region, runID, traceID string
+	// idemKey is made at its first use: most flows never send one, and a
+	// run has one value however often it is read.
+	idemKey     string
+	startUnixMS int64
 }
 
+type capture struct{ name, value string }
+
 func (s *scope) Var(name string) (string, bool) {
-	if v, ok := s.captures[name]; ok {
-		return v, true
+	for i := range s.captures {
+		if s.captures[i].name == name {
+			return s.captures[i].value, true
+		}
 	}
 	switch name {
 	case "flow":
@@ -29,6 +39,9 @@ func (s *scope) Var(name string) (string, bool) {
 	case "run_id":
 		return s.runID, true
 	case "idempotency_key":
+		if s.idemKey == "" {
+			s.idemKey = newUUID()
+		}
 		return s.idemKey, true
 	case "trace_id":
 		return s.traceID, true
@@ -45,9 +58,17 @@ func (s *scope) Var(name string) (string, bool) {
 
 func (s *scope) Secret(name string) (string, bool) { return s.secrets.Get(name) }
 
+// capture sets name to value, a later capture of a name replacing the
+// earlier one.
 func (s *scope) capture(name, value string) {
-	if s.captures == nil {
-		s.captures = make(map[string]string, 4)
+	for i := range s.captures {
+		if s.captures[i].name == name {
+			s.captures[i].value = value
+			return
+		}
 	}
-	s.captures[name] = value
+	if s.captures == nil {
+		s.captures = make([]capture, 0, 4)
+	}
+	s.captures = append(s.captures, capture{name, value})
 }
