@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -625,7 +626,15 @@ func (a *Archive) each(flow string, width time.Duration, from, to time.Time, fn 
 // Recent returns up to n of flow's newest kept runs, newest first (the
 // queued ones too). A run that cannot be decoded is skipped.
 func (a *Archive) Recent(flow string, n int) []*result.Run {
-	if n <= 0 {
+	return a.RunsBefore(flow, math.MaxInt64, n)
+}
+
+// RunsBefore returns up to n of flow's kept runs that started before
+// before (unix ns), newest first (the queued ones too): what the Store
+// reads for the runs older than those it holds (Store.SetOlder). A run
+// that cannot be decoded is skipped.
+func (a *Archive) RunsBefore(flow string, before int64, n int) []*result.Run {
+	if n <= 0 || before <= 0 {
 		return nil
 	}
 	var out []*result.Run
@@ -634,7 +643,7 @@ func (a *Archive) Recent(flow string, n int) []*result.Run {
 	a.mu.Lock()
 	for _, q := range [2][]archived{a.pending, a.flushing} {
 		for i := len(q) - 1; i >= 0 && len(out) < n; i-- {
-			if q[i].flow == flow {
+			if q[i].flow == flow && q[i].start < before {
 				if r, ok := decodeArchived(q[i].enc, flow); ok {
 					out = append(out, r)
 				}
@@ -642,13 +651,22 @@ func (a *Archive) Recent(flow string, n int) []*result.Run {
 		}
 	}
 	a.mu.Unlock()
+	if len(out) >= n {
+		return out
+	}
 	_ = a.view(func(tx *bolt.Tx) error {
 		fb := tx.Bucket(bucketFlows).Bucket([]byte(flow))
 		if fb == nil || fb.Bucket(bucketRuns) == nil {
 			return nil
 		}
 		c := fb.Bucket(bucketRuns).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
+		k, v := c.Seek(be64(before))
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		for ; k != nil && len(out) < n; k, v = c.Prev() {
 			if r, ok := decodeArchived(v, flow); ok {
 				out = append(out, r)
 			}
