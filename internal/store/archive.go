@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -162,7 +164,7 @@ func OpenArchive(path string, lim ArchiveLimits) (a *Archive, err error) {
 			a, err = nil, fmt.Errorf("run history %s: %w: bbolt: %v", path, ErrBadArchive, r)
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType})
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, fmt.Errorf("run history %s: %w", path, ErrArchiveLocked)
@@ -280,8 +282,7 @@ func (g *agg) merge(o agg) {
 	g.max = max(g.max, o.max)
 }
 
-func (g agg) encode() []byte {
-	b := make([]byte, 0, 16)
+func (g agg) append(b []byte) []byte {
 	for _, v := range [...]uint64{g.runs, g.failed, g.sum, g.max} {
 		b = binary.AppendUvarint(b, v)
 	}
@@ -302,13 +303,14 @@ func decodeAgg(b []byte) (agg, bool) {
 
 func be64(v int64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(v)) }
 
-type aggKey struct {
-	flow   string
-	coarse bool
-	start  int64 // unix s
-}
-
-// Flush writes the queued runs in one transaction.
+// Flush writes the queued runs in one transaction. The batch is written a
+// flow at a time, in the order of the flows' names (the order of the
+// file's tree, so that each page on the way is visited once) and of start
+// within a flow: one look-up of the flow's buckets, not one a run; a run
+// newer than the flow's newest goes at the end of its bucket without a
+// look-up for a duplicate key, and such appends fill pages (FillPercent),
+// not half of them. Keys and the small values come from one buffer
+// (bbolt copies keys; values must outlive the transaction, not a Put).
 func (a *Archive) Flush() error {
 	a.flushMu.Lock()
 	defer a.flushMu.Unlock()
@@ -319,68 +321,28 @@ func (a *Archive) Flush() error {
 	if len(batch) == 0 {
 		return nil
 	}
-	aggs := map[aggKey]agg{}
-	for _, x := range batch {
-		if !x.final {
-			continue
+	// Sorted in a copy: readers see flushing in queue order.
+	order := slices.Clone(batch)
+	slices.SortStableFunc(order, func(x, y archived) int {
+		if c := strings.Compare(x.flow, y.flow); c != 0 {
+			return c
 		}
-		for _, k := range [...]aggKey{{x.flow, false, floorDiv(x.end, int64(FineBucket/time.Second)) * int64(FineBucket/time.Second)},
-			{x.flow, true, floorDiv(x.end, int64(CoarseBucket/time.Second)) * int64(CoarseBucket/time.Second)}} {
-			g := aggs[k]
-			g.add(x)
-			aggs[k] = g
-		}
-	}
+		return cmp.Compare(x.start, y.start)
+	})
 	a.commit.Lock()
 	defer a.commit.Unlock()
 	err := a.update(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bucketFlows)
-		added := map[string]uint64{}
-		for _, x := range batch {
-			fb, err := root.CreateBucketIfNotExists([]byte(x.flow))
-			if err != nil {
+		var w flushWriter
+		for i := 0; i < len(order); {
+			j := i + 1
+			for j < len(order) && order[j].flow == order[i].flow {
+				j++
+			}
+			if err := w.flow(root, order[i:j], a.lim.RunAge >= 0); err != nil {
 				return err
 			}
-			if a.lim.RunAge < 0 {
-				continue
-			}
-			rb, err := fb.CreateBucketIfNotExists(bucketRuns)
-			if err != nil {
-				return err
-			}
-			key := x.start
-			for rb.Get(be64(key)) != nil { // two runs started in the same nanosecond
-				key++
-			}
-			if err := rb.Put(be64(key), x.enc); err != nil {
-				return err
-			}
-			added[x.flow] += uint64(len(x.enc))
-		}
-		for flow, n := range added {
-			fb := root.Bucket([]byte(flow))
-			have, _ := binary.Uvarint(fb.Get(keyBytes))
-			if err := fb.Put(keyBytes, binary.AppendUvarint(nil, have+n)); err != nil {
-				return err
-			}
-		}
-		for k, g := range aggs {
-			fb := root.Bucket([]byte(k.flow))
-			name := bucketFine
-			if k.coarse {
-				name = bucketCoarse
-			}
-			bb, err := fb.CreateBucketIfNotExists(name)
-			if err != nil {
-				return err
-			}
-			key := be64(k.start)
-			if old, ok := decodeAgg(bb.Get(key)); ok {
-				g.merge(old)
-			}
-			if err := bb.Put(key, g.encode()); err != nil {
-				return err
-			}
+			i = j
 		}
 		return nil
 	})
@@ -398,6 +360,111 @@ func (a *Archive) Flush() error {
 		return fmt.Errorf("writing run history to %s: %w", a.path, err)
 	}
 	a.releaseMapped()
+	return nil
+}
+
+// flushWriter writes a batch's runs and buckets a flow at a time.
+type flushWriter struct {
+	buf []byte // values, which must live as long as the transaction
+}
+
+// keep returns a copy of b in w.buf.
+func (w *flushWriter) keep(b []byte) []byte {
+	off := len(w.buf)
+	if cap(w.buf)-off < len(b) {
+		w.buf = make([]byte, 0, max(4096, len(b))) // the old one stays with the values in it
+		off = 0
+	}
+	w.buf = append(w.buf, b...)
+	return w.buf[off:len(w.buf):len(w.buf)]
+}
+
+// flow writes xs, one flow's runs sorted by start: the runs (if runs),
+// the byte count, and the 5m and 1h buckets of the final ones.
+func (w *flushWriter) flow(root *bolt.Bucket, xs []archived, runs bool) error {
+	var name [256]byte
+	fb, err := root.CreateBucketIfNotExists(append(name[:0], xs[0].flow...))
+	if err != nil {
+		return err
+	}
+	if runs {
+		rb, err := fb.CreateBucketIfNotExists(bucketRuns)
+		if err != nil {
+			return err
+		}
+		last := int64(-1) // the bucket's newest key, then the batch's
+		if k, _ := rb.Cursor().Last(); len(k) == 8 {
+			last = int64(binary.BigEndian.Uint64(k))
+		}
+		if xs[0].start > last {
+			rb.FillPercent = 1 // appends only: full pages
+		}
+		var added uint64
+		var k [8]byte
+		for _, x := range xs {
+			key := x.start
+			if key <= last { // not past the end: a key may be taken (two runs in one nanosecond, a clock set back)
+				for binary.BigEndian.PutUint64(k[:], uint64(key)); rb.Get(k[:]) != nil; binary.BigEndian.PutUint64(k[:], uint64(key)) {
+					key++
+				}
+			}
+			binary.BigEndian.PutUint64(k[:], uint64(key))
+			if err := rb.Put(k[:], x.enc); err != nil {
+				return err
+			}
+			last = max(last, key)
+			added += uint64(len(x.enc))
+		}
+		have, _ := binary.Uvarint(fb.Get(keyBytes))
+		var v [binary.MaxVarintLen64]byte
+		if err := fb.Put(keyBytes, w.keep(binary.AppendUvarint(v[:0], have+added))); err != nil {
+			return err
+		}
+	}
+	for _, width := range [...]int64{int64(FineBucket / time.Second), int64(CoarseBucket / time.Second)} {
+		name := bucketFine
+		if width == int64(CoarseBucket/time.Second) {
+			name = bucketCoarse
+		}
+		var bb *bolt.Bucket
+		// Runs sorted by start are nearly sorted by end: the runs of one
+		// bucket are summed while they come in a row.
+		var g agg
+		start := int64(0)
+		put := func() error {
+			if g.runs == 0 {
+				return nil
+			}
+			if bb == nil {
+				var err error
+				if bb, err = fb.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			var k [8]byte
+			binary.BigEndian.PutUint64(k[:], uint64(start))
+			if old, ok := decodeAgg(bb.Get(k[:])); ok {
+				g.merge(old)
+			}
+			var v [4 * binary.MaxVarintLen64]byte
+			return bb.Put(k[:], w.keep(g.append(v[:0])))
+		}
+		for _, x := range xs {
+			if !x.final {
+				continue
+			}
+			if s := floorDiv(x.end, width) * width; s != start || g.runs == 0 {
+				if err := put(); err != nil {
+					return err
+				}
+				g, start = agg{}, s
+			}
+			g.add(x)
+		}
+		if err := put(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
