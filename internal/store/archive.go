@@ -248,7 +248,11 @@ func OpenArchive(path string, lim ArchiveLimits) (a *Archive, err error) {
 		db.Close()
 		return nil, fmt.Errorf("run history %s: %w: %v", path, ErrBadArchive, why)
 	}
-	return &Archive{path: path, db: db, lim: lim}, nil
+	a = &Archive{path: path, db: db, lim: lim}
+	// The check read every page, a conversion wrote most: none of them is
+	// needed now.
+	a.releaseMapped()
+	return a, nil
 }
 
 // ioError says whether err is the system's (permissions, disk), not the
