@@ -61,11 +61,17 @@ func (d *Daemon) openArchive(cfg *config.Config) error {
 		return fmt.Errorf("opening the run history: %w", err)
 	}
 	d.archive = a
+	if lim.RunAge > 0 {
+		// The runs older than those the store holds in full are read
+		// from the file, not kept in memory as summaries.
+		d.store.SetOlder(a)
+	}
 	return nil
 }
 
 // restoreRuns puts each configured flow's newest archived runs back into
-// the store's ring (the status page's strip and the run pages).
+// the store's ring (the status page's state; the strip and the run pages
+// read the older ones from the file).
 func (d *Daemon) restoreRuns() {
 	if d.archive == nil {
 		return
@@ -76,7 +82,7 @@ func (d *Daemon) restoreRuns() {
 		names = append(names, n)
 	}
 	d.mu.RUnlock()
-	n, keep := 0, d.store.KeepPerFlow()
+	n, keep := 0, d.store.HeldPerFlow()
 	for _, f := range names {
 		runs := d.archive.Recent(f, keep)
 		d.store.Restore(f, runs)

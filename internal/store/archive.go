@@ -1,13 +1,16 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -29,19 +32,32 @@ import (
 // One bbolt file (as the alert state): ACID commits, a crash leaves the
 // last committed batch, space freed by pruning is reused, and the file
 // lock keeps a second prober out. bbolt reads through a map of the whole
-// file, whose pages, once touched, count in the process's RSS: every
-// flush touches most flows, so the whole file (up to MaxBytes) would be
-// resident. After each Flush and Prune the map's pages are given back
-// (releaseMapped), and only what one batch touches is resident between. Runs are added to a queue in memory and
+// file, whose pages, once touched, count in the process's RSS: reads
+// (pages, a restart's restore) and pruning touch much of it, so the whole
+// file (up to MaxBytes) would stay resident. After each Flush and Prune
+// the map's pages are given back (releaseMapped), and only what one batch
+// touches is resident between. Runs are added to a queue in memory and
 // written in batches (Flush, one transaction and one fsync each), so that
 // a run never waits for the disk; a full queue drops runs (counted) rather
 // than block.
 //
-// Layout: bucket "flows" holds a bucket per flow with "runs" (key: start,
-// unix ns, big-endian; value: archiveRunVersion, the labels, the run),
-// "5m" and "1h" (key: bucket start, unix seconds, big-endian; value:
-// uvarints runs, failed, sum and max of durations in µs), and "bytes" (the
-// runs' total size, uvarint).
+// Layout: time first, so that a flush writes the file's newest pages and
+// a few per thousand flows, not some for every flow (the first layout, a
+// bucket per flow, rewrote 3 pages a flow each flush: 12,500 pages, 51 MB,
+// for 4,000 flows' two runs each):
+//
+//   - "log": every run, key: start (unix ns, big-endian) and the flow's
+//     name; value: a uvarint, the key's start of the flow's run before it
+//     (0: none), then archiveRunVersion, the labels and the run. A flow's
+//     runs are read newest first along that chain.
+//   - "heads": per flow (key: its name), uvarints: the start of its newest
+//     run in "log" and the total size of its runs there.
+//   - "5m" and "1h": key: bucket start (unix seconds, big-endian) and the
+//     flow's name; value: uvarints runs, failed, sum and max of durations
+//     in µs.
+//
+// A file of the first layout (bucket "flows") is converted when opened
+// (migrate).
 
 // Archive resolutions: a day of 5-minute buckets (the latency graph, the
 // 24h uptime) and 30 days of hourly ones (7d and 30d uptime). One more
@@ -73,12 +89,46 @@ const maxPending = 100_000
 const maxCheckedArchive = 512 << 20
 
 var (
-	bucketFlows  = []byte("flows")
-	bucketRuns   = []byte("runs")
+	bucketLog    = []byte("log")
+	bucketHeads  = []byte("heads")
 	bucketFine   = []byte("5m")
 	bucketCoarse = []byte("1h")
-	keyBytes     = []byte("bytes")
+	// The first layout's: bucket "flows", in it one per flow holding
+	// "runs", "5m", "1h" (and "bytes", recounted when converted).
+	bucketFlows = []byte("flows")
+	bucketRuns  = []byte("runs")
 )
+
+// roots are the layout's buckets in a transaction.
+type roots struct{ log, heads, fine, coarse *bolt.Bucket }
+
+func rootsOf(tx *bolt.Tx) roots {
+	return roots{tx.Bucket(bucketLog), tx.Bucket(bucketHeads), tx.Bucket(bucketFine), tx.Bucket(bucketCoarse)}
+}
+
+// flowKey appends a time key (big-endian) and flow's name to b.
+func flowKey(b []byte, t int64, flow string) []byte {
+	return append(binary.BigEndian.AppendUint64(b, uint64(t)), flow...)
+}
+
+// head is a flow's entry in "heads".
+type head struct{ newest, bytes uint64 }
+
+func decodeHead(v []byte) head {
+	newest, n := binary.Uvarint(v)
+	if n <= 0 {
+		return head{}
+	}
+	bytes, m := binary.Uvarint(v[n:])
+	if m <= 0 {
+		return head{}
+	}
+	return head{newest, bytes}
+}
+
+func (h head) append(b []byte) []byte {
+	return binary.AppendUvarint(binary.AppendUvarint(b, h.newest), h.bytes)
+}
 
 // ErrBadArchive marks an archive file this prober cannot use (corrupt,
 // truncated, or not an archive).
@@ -161,7 +211,7 @@ func OpenArchive(path string, lim ArchiveLimits) (a *Archive, err error) {
 			a, err = nil, fmt.Errorf("run history %s: %w: bbolt: %v", path, ErrBadArchive, r)
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType})
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, fmt.Errorf("run history %s: %w", path, ErrArchiveLocked)
@@ -183,15 +233,26 @@ func OpenArchive(path string, lim ArchiveLimits) (a *Archive, err error) {
 	}
 	if why == nil {
 		why = db.Update(func(tx *bolt.Tx) error {
-			_, err := tx.CreateBucketIfNotExists(bucketFlows)
-			return err
+			for _, name := range [...][]byte{bucketLog, bucketHeads, bucketFine, bucketCoarse} {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
+	}
+	if why == nil {
+		why = migrate(db)
 	}
 	if why != nil {
 		db.Close()
 		return nil, fmt.Errorf("run history %s: %w: %v", path, ErrBadArchive, why)
 	}
-	return &Archive{path: path, db: db, lim: lim}, nil
+	a = &Archive{path: path, db: db, lim: lim}
+	// The check read every page, a conversion wrote most: none of them is
+	// needed now.
+	a.releaseMapped()
+	return a, nil
 }
 
 // ioError says whether err is the system's (permissions, disk), not the
@@ -246,16 +307,23 @@ func (a *Archive) Observe(r *result.Run) {
 		a.dropped++
 		return
 	}
-	b := append(a.scratch[:0], archiveRunVersion)
-	b = binary.AppendUvarint(b, uint64(len(r.Labels)))
-	for k, v := range r.Labels {
-		b = appendString(appendString(b, k), v)
-	}
-	b = appendRun(b, withoutPNG(r)) // screenshots stay in memory, bounded
+	b := appendArchived(a.scratch[:0], r)
 	a.scratch = b
 	a.pending = append(a.pending, archived{flow: r.Flow, start: r.Start.UnixNano(),
 		end: r.Start.Add(r.Duration).Unix(), dur: max(r.Duration.Microseconds(), 0),
 		final: r.Final(), ok: r.OK(), enc: slices.Clone(b)})
+}
+
+// appendArchived appends r as "log" stores it after the chain's link:
+// archiveRunVersion, the labels, the run without its screenshots' bytes
+// (they stay in memory, bounded).
+func appendArchived(b []byte, r *result.Run) []byte {
+	b = append(b, archiveRunVersion)
+	b = binary.AppendUvarint(b, uint64(len(r.Labels)))
+	for k, v := range r.Labels {
+		b = appendString(appendString(b, k), v)
+	}
+	return appendRun(b, withoutPNG(r))
 }
 
 // agg is one bucket's figures.
@@ -279,8 +347,7 @@ func (g *agg) merge(o agg) {
 	g.max = max(g.max, o.max)
 }
 
-func (g agg) encode() []byte {
-	b := make([]byte, 0, 16)
+func (g agg) append(b []byte) []byte {
 	for _, v := range [...]uint64{g.runs, g.failed, g.sum, g.max} {
 		b = binary.AppendUvarint(b, v)
 	}
@@ -299,15 +366,11 @@ func decodeAgg(b []byte) (agg, bool) {
 	return agg{v[0], v[1], v[2], v[3]}, len(b) == 0 && v[1] <= v[0]
 }
 
-func be64(v int64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(v)) }
-
-type aggKey struct {
-	flow   string
-	coarse bool
-	start  int64 // unix s
-}
-
-// Flush writes the queued runs in one transaction.
+// Flush writes the queued runs in one transaction, a flow at a time (its
+// head read and written once), in the order of start within a flow (the
+// chain's). The runs go at the end of "log", whose pages are filled
+// (FillPercent), not split in halves. Values come from one buffer (bbolt
+// copies keys; values must outlive the transaction, not a Put).
 func (a *Archive) Flush() error {
 	a.flushMu.Lock()
 	defer a.flushMu.Unlock()
@@ -318,68 +381,28 @@ func (a *Archive) Flush() error {
 	if len(batch) == 0 {
 		return nil
 	}
-	aggs := map[aggKey]agg{}
-	for _, x := range batch {
-		if !x.final {
-			continue
+	// Sorted in a copy: readers see flushing in queue order.
+	order := slices.Clone(batch)
+	slices.SortStableFunc(order, func(x, y archived) int {
+		if c := strings.Compare(x.flow, y.flow); c != 0 {
+			return c
 		}
-		for _, k := range [...]aggKey{{x.flow, false, floorDiv(x.end, int64(FineBucket/time.Second)) * int64(FineBucket/time.Second)},
-			{x.flow, true, floorDiv(x.end, int64(CoarseBucket/time.Second)) * int64(CoarseBucket/time.Second)}} {
-			g := aggs[k]
-			g.add(x)
-			aggs[k] = g
-		}
-	}
+		return cmp.Compare(x.start, y.start)
+	})
 	a.commit.Lock()
 	defer a.commit.Unlock()
 	err := a.update(func(tx *bolt.Tx) error {
-		root := tx.Bucket(bucketFlows)
-		added := map[string]uint64{}
-		for _, x := range batch {
-			fb, err := root.CreateBucketIfNotExists([]byte(x.flow))
-			if err != nil {
+		r := rootsOf(tx)
+		var w flushWriter
+		for i := 0; i < len(order); {
+			j := i + 1
+			for j < len(order) && order[j].flow == order[i].flow {
+				j++
+			}
+			if err := w.flow(r, order[i:j], a.lim.RunAge >= 0); err != nil {
 				return err
 			}
-			if a.lim.RunAge < 0 {
-				continue
-			}
-			rb, err := fb.CreateBucketIfNotExists(bucketRuns)
-			if err != nil {
-				return err
-			}
-			key := x.start
-			for rb.Get(be64(key)) != nil { // two runs started in the same nanosecond
-				key++
-			}
-			if err := rb.Put(be64(key), x.enc); err != nil {
-				return err
-			}
-			added[x.flow] += uint64(len(x.enc))
-		}
-		for flow, n := range added {
-			fb := root.Bucket([]byte(flow))
-			have, _ := binary.Uvarint(fb.Get(keyBytes))
-			if err := fb.Put(keyBytes, binary.AppendUvarint(nil, have+n)); err != nil {
-				return err
-			}
-		}
-		for k, g := range aggs {
-			fb := root.Bucket([]byte(k.flow))
-			name := bucketFine
-			if k.coarse {
-				name = bucketCoarse
-			}
-			bb, err := fb.CreateBucketIfNotExists(name)
-			if err != nil {
-				return err
-			}
-			key := be64(k.start)
-			if old, ok := decodeAgg(bb.Get(key)); ok {
-				g.merge(old)
-			}
-			if err := bb.Put(key, g.encode()); err != nil {
-				return err
-			}
+			i = j
 		}
 		return nil
 	})
@@ -397,6 +420,189 @@ func (a *Archive) Flush() error {
 		return fmt.Errorf("writing run history to %s: %w", a.path, err)
 	}
 	a.releaseMapped()
+	return nil
+}
+
+// flushWriter writes a batch's runs and buckets a flow at a time.
+type flushWriter struct {
+	buf []byte // values, which must live as long as the transaction
+	key []byte
+}
+
+// alloc returns n bytes of w.buf.
+func (w *flushWriter) alloc(n int) []byte {
+	if cap(w.buf)-len(w.buf) < n {
+		w.buf = make([]byte, 0, max(64<<10, n)) // the old one stays with the values in it
+	}
+	off := len(w.buf)
+	w.buf = w.buf[:off+n]
+	return w.buf[off : off+n : off+n]
+}
+
+// keep returns a copy of b in w.buf.
+func (w *flushWriter) keep(b []byte) []byte {
+	out := w.alloc(len(b))
+	copy(out, b)
+	return out
+}
+
+// flow writes xs, one flow's runs sorted by start: the runs (if runs)
+// and its head, and the 5m and 1h buckets of the final ones.
+func (w *flushWriter) flow(r roots, xs []archived, runs bool) error {
+	flow := xs[0].flow
+	if runs {
+		h := decodeHead(r.heads.Get([]byte(flow)))
+		r.log.FillPercent = 1 // appends, mostly: full pages
+		var link [binary.MaxVarintLen64]byte
+		for _, x := range xs {
+			// A key newer than the flow's newest keeps the chain in order
+			// (two runs in one nanosecond, a clock set back).
+			key := max(x.start, int64(h.newest)+1, 1)
+			l := binary.AppendUvarint(link[:0], h.newest)
+			v := w.alloc(len(l) + len(x.enc))
+			copy(v[copy(v, l):], x.enc)
+			w.key = flowKey(w.key[:0], key, flow)
+			if err := r.log.Put(w.key, v); err != nil {
+				return err
+			}
+			h.newest = uint64(key)
+			h.bytes += uint64(len(v))
+		}
+		var v [2 * binary.MaxVarintLen64]byte
+		if err := r.heads.Put([]byte(flow), w.keep(h.append(v[:0]))); err != nil {
+			return err
+		}
+	}
+	for _, width := range [...]int64{int64(FineBucket / time.Second), int64(CoarseBucket / time.Second)} {
+		bb := r.fine
+		if width == int64(CoarseBucket/time.Second) {
+			bb = r.coarse
+		}
+		// Runs sorted by start are nearly sorted by end: the runs of one
+		// bucket are summed while they come in a row.
+		var g agg
+		start := int64(0)
+		put := func() error {
+			if g.runs == 0 {
+				return nil
+			}
+			w.key = flowKey(w.key[:0], start, flow)
+			if old, ok := decodeAgg(bb.Get(w.key)); ok {
+				g.merge(old)
+			}
+			var v [4 * binary.MaxVarintLen64]byte
+			return bb.Put(w.key, w.keep(g.append(v[:0])))
+		}
+		for _, x := range xs {
+			if !x.final {
+				continue
+			}
+			if s := floorDiv(x.end, width) * width; s != start || g.runs == 0 {
+				if err := put(); err != nil {
+					return err
+				}
+				g, start = agg{}, s
+			}
+			g.add(x)
+		}
+		if err := put(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// migrateChunk is how many flows of the first layout one transaction
+// converts: a crash in between leaves the rest to the next open.
+const migrateChunk = 200
+
+// migrate converts a file of the first layout (a bucket per flow), a
+// chunk of flows at a time, each deleted from the old layout in the
+// transaction that writes it in the new.
+func migrate(db *bolt.DB) error {
+	for done := false; !done; {
+		err := db.Update(func(tx *bolt.Tx) error {
+			old := tx.Bucket(bucketFlows)
+			if old == nil {
+				done = true
+				return nil
+			}
+			var names [][]byte
+			_ = old.ForEachBucket(func(k []byte) error {
+				if len(names) < migrateChunk {
+					names = append(names, slices.Clone(k))
+				}
+				return nil
+			})
+			if len(names) == 0 {
+				done = true
+				return tx.DeleteBucket(bucketFlows)
+			}
+			r := rootsOf(tx)
+			var w flushWriter
+			for _, name := range names {
+				if err := w.migrateFlow(r, old.Bucket(name), string(name)); err != nil {
+					return err
+				}
+				if err := old.DeleteBucket(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("converting to the current layout: %w", err)
+		}
+	}
+	return nil
+}
+
+// migrateFlow writes a flow's bucket of the first layout in the current.
+func (w *flushWriter) migrateFlow(r roots, fb *bolt.Bucket, flow string) error {
+	if rb := fb.Bucket(bucketRuns); rb != nil {
+		var h head
+		c := rb.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) != 8 {
+				continue
+			}
+			key := max(int64(binary.BigEndian.Uint64(k)), int64(h.newest)+1, 1)
+			var link [binary.MaxVarintLen64]byte
+			l := binary.AppendUvarint(link[:0], h.newest)
+			val := w.alloc(len(l) + len(v))
+			copy(val[copy(val, l):], v)
+			w.key = flowKey(w.key[:0], key, flow)
+			if err := r.log.Put(w.key, val); err != nil {
+				return err
+			}
+			h.newest, h.bytes = uint64(key), h.bytes+uint64(len(val))
+		}
+		if h.newest != 0 {
+			var v [2 * binary.MaxVarintLen64]byte
+			if err := r.heads.Put([]byte(flow), w.keep(h.append(v[:0]))); err != nil {
+				return err
+			}
+		}
+	}
+	for _, t := range [...]struct {
+		name []byte
+		to   *bolt.Bucket
+	}{{bucketFine, r.fine}, {bucketCoarse, r.coarse}} {
+		bb := fb.Bucket(t.name)
+		if bb == nil {
+			continue
+		}
+		c := bb.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) != 8 {
+				continue
+			}
+			w.key = flowKey(w.key[:0], int64(binary.BigEndian.Uint64(k)), flow)
+			if err := t.to.Put(w.key, w.keep(v)); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -445,46 +651,74 @@ func (a *Archive) Prune(now time.Time) error {
 	fineCut := now.Add(-FineSpan - FineBucket).Unix()
 	coarseCut := now.Add(-CoarseSpan - CoarseBucket).Unix()
 	err := a.update(func(tx *bolt.Tx) error {
-		root := tx.Bucket(bucketFlows)
-		var flows [][]byte
-		_ = root.ForEachBucket(func(k []byte) error {
-			flows = append(flows, slices.Clone(k))
-			return nil
-		})
-		for _, name := range flows {
-			fb := root.Bucket(name)
-			if err := pruneBuckets(fb.Bucket(bucketFine), fineCut); err != nil {
-				return err
-			}
-			if err := pruneBuckets(fb.Bucket(bucketCoarse), coarseCut); err != nil {
-				return err
-			}
-			rb := fb.Bucket(bucketRuns)
-			if rb == nil {
+		r := rootsOf(tx)
+		// Runs past their age: the oldest of "log".
+		var drop [][]byte
+		freed := map[string]uint64{}
+		c := r.log.Cursor()
+		for k, v := c.First(); len(k) >= 8 && int64(binary.BigEndian.Uint64(k)) < runCut; k, v = c.Next() {
+			drop = append(drop, slices.Clone(k))
+			freed[string(k[8:])] += uint64(len(v))
+		}
+		// Each flow's runs beyond its share of MaxBytes: along its chain,
+		// the newest that fit are kept, the rest dropped.
+		type update struct {
+			flow []byte
+			h    head
+			gone bool
+		}
+		var heads []update
+		hc := r.heads.Cursor()
+		for k, v := hc.First(); k != nil; k, v = hc.Next() {
+			h := decodeHead(v)
+			was := h
+			h.bytes -= min(h.bytes, freed[string(k)])
+			if int64(h.newest) < runCut {
+				heads = append(heads, update{flow: slices.Clone(k), gone: true})
 				continue
 			}
-			have, _ := binary.Uvarint(fb.Get(keyBytes))
-			var drop [][]byte
-			c := rb.Cursor()
-			for k, v := c.First(); k != nil; k, v = c.Next() {
-				if int64(binary.BigEndian.Uint64(k)) >= runCut && int64(have) <= share {
-					break
+			if int64(h.bytes) > share {
+				var kept uint64
+				over := false
+				for key := h.newest; key != 0 && int64(key) >= runCut; {
+					lk := flowKey(nil, int64(key), string(k))
+					v := r.log.Get(lk)
+					if v == nil {
+						break
+					}
+					if over = over || int64(kept)+int64(len(v)) > share; over {
+						drop = append(drop, lk)
+					} else {
+						kept += uint64(len(v))
+					}
+					key, _ = binary.Uvarint(v)
 				}
-				drop = append(drop, slices.Clone(k))
-				have -= min(have, uint64(len(v)))
+				h.bytes = kept
 			}
-			for _, k := range drop {
-				if err := rb.Delete(k); err != nil {
-					return err
-				}
-			}
-			if len(drop) > 0 {
-				if err := fb.Put(keyBytes, binary.AppendUvarint(nil, have)); err != nil {
-					return err
-				}
+			if h != was {
+				heads = append(heads, update{flow: slices.Clone(k), h: h})
 			}
 		}
-		return nil
+		for _, k := range drop {
+			if err := r.log.Delete(k); err != nil {
+				return err
+			}
+		}
+		for _, u := range heads {
+			var err error
+			if u.gone {
+				err = r.heads.Delete(u.flow)
+			} else {
+				err = r.heads.Put(u.flow, u.h.append(nil))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if err := pruneBuckets(r.fine, fineCut); err != nil {
+			return err
+		}
+		return pruneBuckets(r.coarse, coarseCut)
 	})
 	if err != nil {
 		return fmt.Errorf("pruning run history %s: %w", a.path, err)
@@ -493,14 +727,11 @@ func (a *Archive) Prune(now time.Time) error {
 	return nil
 }
 
-// pruneBuckets deletes b's keys (unix seconds) before cut.
+// pruneBuckets deletes b's keys (unix seconds, then a flow) before cut.
 func pruneBuckets(b *bolt.Bucket, cut int64) error {
-	if b == nil {
-		return nil
-	}
 	var drop [][]byte
 	c := b.Cursor()
-	for k, _ := c.First(); k != nil && int64(binary.BigEndian.Uint64(k)) < cut; k, _ = c.Next() {
+	for k, _ := c.First(); len(k) >= 8 && int64(binary.BigEndian.Uint64(k)) < cut; k, _ = c.Next() {
 		drop = append(drop, slices.Clone(k))
 	}
 	for _, k := range drop {
@@ -586,21 +817,13 @@ func (a *Archive) each(flow string, width time.Duration, from, to time.Time, fn 
 	a.commit.RLock()
 	defer a.commit.RUnlock()
 	_ = a.view(func(tx *bolt.Tx) error {
-		fb := tx.Bucket(bucketFlows).Bucket([]byte(flow))
-		if fb == nil {
-			return nil
-		}
-		bb := fb.Bucket(name)
-		if bb == nil {
-			return nil
-		}
-		c := bb.Cursor()
-		for k, v := c.Seek(be64(lo)); k != nil; k, v = c.Next() {
-			s := int64(binary.BigEndian.Uint64(k))
-			if s > hi {
-				break
-			}
-			if g, ok := decodeAgg(v); ok {
+		// A flow's buckets are spread over the file's time order: one
+		// look-up each (a day of 5-minute ones is 289).
+		bb := tx.Bucket(name)
+		var key []byte
+		for s := lo; s <= hi; s += ws {
+			key = flowKey(key[:0], s, flow)
+			if g, ok := decodeAgg(bb.Get(key)); ok {
 				fn(s, g)
 			}
 		}
@@ -625,7 +848,15 @@ func (a *Archive) each(flow string, width time.Duration, from, to time.Time, fn 
 // Recent returns up to n of flow's newest kept runs, newest first (the
 // queued ones too). A run that cannot be decoded is skipped.
 func (a *Archive) Recent(flow string, n int) []*result.Run {
-	if n <= 0 {
+	return a.RunsBefore(flow, math.MaxInt64, n)
+}
+
+// RunsBefore returns up to n of flow's kept runs that started before
+// before (unix ns), newest first (the queued ones too): what the Store
+// reads for the runs older than those it holds (Store.SetOlder). A run
+// that cannot be decoded is skipped.
+func (a *Archive) RunsBefore(flow string, before int64, n int) []*result.Run {
+	if n <= 0 || before <= 0 {
 		return nil
 	}
 	var out []*result.Run
@@ -634,7 +865,7 @@ func (a *Archive) Recent(flow string, n int) []*result.Run {
 	a.mu.Lock()
 	for _, q := range [2][]archived{a.pending, a.flushing} {
 		for i := len(q) - 1; i >= 0 && len(out) < n; i-- {
-			if q[i].flow == flow {
+			if q[i].flow == flow && q[i].start < before {
 				if r, ok := decodeArchived(q[i].enc, flow); ok {
 					out = append(out, r)
 				}
@@ -642,16 +873,33 @@ func (a *Archive) Recent(flow string, n int) []*result.Run {
 		}
 	}
 	a.mu.Unlock()
+	if len(out) >= n {
+		return out
+	}
 	_ = a.view(func(tx *bolt.Tx) error {
-		fb := tx.Bucket(bucketFlows).Bucket([]byte(flow))
-		if fb == nil || fb.Bucket(bucketRuns) == nil {
-			return nil
-		}
-		c := fb.Bucket(bucketRuns).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
-			if r, ok := decodeArchived(v, flow); ok {
-				out = append(out, r)
+		// The written runs are older than the queued ones: along the
+		// flow's chain from its newest.
+		r := rootsOf(tx)
+		var key []byte
+		for k := decodeHead(r.heads.Get([]byte(flow))).newest; k != 0 && len(out) < n; {
+			key = flowKey(key[:0], int64(k), flow)
+			v := r.log.Get(key)
+			if v == nil {
+				break // pruned from here on
 			}
+			prev, m := binary.Uvarint(v)
+			if m <= 0 {
+				break
+			}
+			if int64(k) < before {
+				if r, ok := decodeArchived(v[m:], flow); ok {
+					out = append(out, r)
+				}
+			}
+			if prev >= k {
+				break // not a chain: damaged
+			}
+			k = prev
 		}
 		return nil
 	})

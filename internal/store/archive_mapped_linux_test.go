@@ -78,3 +78,38 @@ func TestArchiveMapNotResident(t *testing.T) {
 		t.Fatalf("after the release: %d runs back, want %d", len(got), each)
 	}
 }
+
+// Opening reads every page of a file of up to maxCheckedArchive (bbolt's
+// check): none of them stays resident after the open (was: all of them,
+// until the first flush).
+func TestArchiveOpenNotResident(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.db")
+	a, err := OpenArchive(path, ArchiveLimits{RunAge: 40 * 24 * time.Hour, MaxBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(time.Hour)
+	for i := range 6000 {
+		a.Observe(timed(fmt.Sprintf("flow-%03d", i%200), now.Add(time.Duration(i)*time.Second), time.Second, true, i))
+	}
+	if err := a.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = openArchive(t, path, ArchiveLimits{RunAge: 40 * 24 * time.Hour, MaxBytes: 1 << 30})
+	rss := mappedRSS(t, path)
+	t.Logf("file %d KB, resident of its map after the open %d KB", st.Size()>>10, rss>>10)
+	if st.Size() < 1<<20 {
+		t.Fatalf("file %d bytes: too small for the test to tell", st.Size())
+	}
+	if rss > st.Size()/8 {
+		t.Fatalf("%d KB of the %d KB file resident after the open, want at most an eighth", rss>>10, st.Size()>>10)
+	}
+	if got := a.Recent("flow-199", 30); len(got) != 30 {
+		t.Fatalf("after the open: %d runs back, want 30", len(got))
+	}
+}

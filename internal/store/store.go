@@ -51,6 +51,17 @@ type Store struct {
 	sampled    map[string]bool
 	scratch    []byte // where a run is encoded (Observe)
 	shots      shots  // the newest screenshots' bytes (screenshots.go)
+	// older reads the runs older than a flow's full ones from the run
+	// history on disk (SetOlder); nil: they are kept here as summaries.
+	older OlderRuns
+}
+
+// OlderRuns is where runs pushed out of the memory's full ones are read
+// back from: the run history on disk (Archive).
+type OlderRuns interface {
+	// RunsBefore returns up to n of flow's runs that started before
+	// before (unix ns), newest first.
+	RunsBefore(flow string, before int64, n int) []*result.Run
 }
 
 // flowData is one flow's recent runs and history.
@@ -145,6 +156,38 @@ func (s *Store) KeepPerFlow() int {
 	return keep
 }
 
+// HeldPerFlow is how many of KeepPerFlow's runs each flow holds in memory:
+// all of them, or with SetOlder its full ones only.
+func (s *Store) HeldPerFlow() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	keep, full := s.bounds()
+	if s.older != nil {
+		return full
+	}
+	return keep
+}
+
+// SetOlder makes o the keeper of each flow's runs older than its full
+// ones: memory then holds only the full runs (what the status page's
+// state, the rules and the newest run's page read on every view), and
+// Recent reads the older ones from o (the strip, a flow's page, the API).
+// At 10,000 flows that is 29 summaries of 48 bytes a flow, 14 MB, which
+// the run history on disk holds anyway. Summaries held already are
+// dropped.
+func (s *Store) SetOlder(o OlderRuns) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.older = o
+	if o == nil {
+		return
+	}
+	_, full := s.bounds()
+	for _, fd := range s.flows {
+		fd.ring = fd.rebound(full, full)
+	}
+}
+
 // Observe stores a completed run and adds it to the history. The run must
 // not be modified afterwards.
 func (s *Store) Observe(r *result.Run) {
@@ -180,6 +223,9 @@ func (s *Store) Restore(flow string, runs []*result.Run) {
 	if len(fd.full)+len(fd.sums) > 0 {
 		return
 	}
+	if _, full := s.bounds(); s.older != nil && len(runs) > full {
+		runs = runs[:full] // the older ones are read from s.older
+	}
 	for i := len(runs) - 1; i >= 0; i-- {
 		s.pushRun(fd, s.keepShots(runs[i]))
 	}
@@ -191,17 +237,27 @@ func (s *Store) pushRun(fd *flowData, r *result.Run) {
 	keep, full := s.bounds()
 	fd.labels = r.Labels
 	if len(fd.full) < full {
-		fd.full = append(fd.full, fullRun{enc: s.encode(nil, r), labels: r.Labels, sm: fd.summarize(r)})
+		fd.full = append(fd.full, fullRun{enc: s.encode(nil, r), labels: r.Labels, sm: s.summarize(fd, r)})
 		return
 	}
 	fr := &fd.full[fd.fnext]
 	fd.fnext = (fd.fnext + 1) % len(fd.full)
-	if keep > len(fd.full) {
+	if keep > len(fd.full) && s.older == nil {
 		fd.pushSummary(fr.sm, keep-len(fd.full))
 	} else {
 		fd.dropExt(fr.sm)
 	}
-	*fr = fullRun{enc: s.encode(fr.enc, r), labels: r.Labels, sm: fd.summarize(r)}
+	*fr = fullRun{enc: s.encode(fr.enc, r), labels: r.Labels, sm: s.summarize(fd, r)}
+}
+
+// summarize is r's summary for when it leaves the full runs; with the
+// older runs on disk only its start is needed (where reading them back
+// starts).
+func (s *Store) summarize(fd *flowData, r *result.Run) summary {
+	if s.older != nil {
+		return summary{start: r.Start.UnixNano()}
+	}
+	return fd.summarize(r)
 }
 
 // encode returns r encoded, in buf when it fits well (most runs of a flow
@@ -411,14 +467,30 @@ func (rg *ring) run(flow string, sm *summary, into *result.Run) {
 // Recent returns up to n runs of flow, newest first (all kept if n <= 0).
 // The newest are the runs as observed; older ones are rebuilt from their
 // summaries (Summarized is set).
+// With SetOlder, the runs older than the full ones are read from it,
+// outside the lock (a disk read must not hold up Observe).
 func (s *Store) Recent(flow string, n int) []*result.Run {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
 	fd := s.flows[flow]
 	if fd == nil {
+		s.mu.RUnlock()
 		return nil
 	}
-	return recentLocked(flow, &fd.ring, n)
+	older := s.older
+	if older == nil {
+		defer s.mu.RUnlock()
+		return recentLocked(flow, &fd.ring, n)
+	}
+	keep, _ := s.bounds()
+	if n <= 0 || n > keep {
+		n = keep
+	}
+	out := recentLocked(flow, &fd.ring, n)
+	s.mu.RUnlock()
+	if len(out) == 0 || len(out) >= n || out[len(out)-1].Start.IsZero() {
+		return out
+	}
+	return append(out, older.RunsBefore(flow, out[len(out)-1].Start.UnixNano(), n-len(out))...)
 }
 
 func recentLocked(flow string, rg *ring, n int) []*result.Run {
@@ -499,6 +571,9 @@ func (s *Store) Retain(flows []string, keep int) {
 	newKeep, newFull := s.bounds()
 	if newKeep == oldKeep && newFull == oldFull {
 		return
+	}
+	if s.older != nil {
+		newKeep = newFull // the older runs are on disk
 	}
 	for _, fd := range s.flows {
 		fd.ring = fd.rebound(newKeep, newFull)
