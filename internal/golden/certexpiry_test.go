@@ -2,6 +2,7 @@ package golden
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -107,5 +108,39 @@ func TestPromSourceCertificates(t *testing.T) {
 	ev := one(t, src, r)
 	if ev.Status != Firing || ev.Severity != "critical" || !strings.HasPrefix(ev.Summary, "checkout step tls: certificate of shop.test expires in 2 days, on 2026-11-05 02:16Z") {
 		t.Errorf("%s %s %q", ev.Status, ev.Severity, ev.Summary)
+	}
+}
+
+// countingOlder is a run history on disk that counts its reads.
+type countingOlder struct{ reads int }
+
+func (c *countingOlder) RunsBefore(string, int64, int) []*result.Run { c.reads++; return nil }
+
+// TestCertificatesReadNoHistory: with older runs on disk (10,000 flows'
+// worth), the certificate rule reads only the runs held in memory: a read
+// of the history a flow a cycle would be the rules' largest cost.
+func TestCertificatesReadNoHistory(t *testing.T) {
+	st := store.New(30)
+	names := make([]string, 5000) // 2 full runs a flow in memory
+	for i := range names {
+		names[i] = fmt.Sprint("flow-", i)
+	}
+	names[0] = "checkout"
+	st.Retain(names, 30)
+	older := &countingOlder{}
+	st.SetOlder(older)
+	for i := range 3 {
+		st.Observe(tlsRun("checkout", "a", now.Add(time.Duration(i-3)*time.Minute), now.Add(40*time.Hour), "CN=R11"))
+	}
+	if st.HeldPerFlow() != 2 {
+		t.Fatalf("held %d a flow, want 2", st.HeldPerFlow())
+	}
+	rule := &config.Rule{Name: "cert", Kind: config.CertExpiry, Severity: "critical",
+		CertExpiry: &config.CertExpiryRule{Steps: []string{"tls"}, Within: 14 * 24 * time.Hour, Critical: 3 * 24 * time.Hour}}
+	if ev := one(t, NewStoreSource(st, nil, nil), rule); ev.Status != Firing {
+		t.Errorf("%s %q", ev.Status, ev.Value)
+	}
+	if older.reads != 0 {
+		t.Errorf("the history on disk was read %d times", older.reads)
 	}
 }

@@ -236,7 +236,10 @@ func (s *storeSource) Certificates(ctx context.Context, flows []string, at time.
 		type key struct{ region, step, host string }
 		seen := map[key]bool{}
 		byHost := map[[2]string]int{} // step, host: index in out
-		for _, r := range s.st.Recent(f, certRuns) {
+		// Only the runs held in memory: older ones come from the history on
+		// disk (a read a flow a cycle at 10,000 flows), and as summaries
+		// they never carried a step's attributes anyway.
+		for _, r := range s.st.Recent(f, min(certRuns, s.st.HeldPerFlow())) {
 			for i := range r.Steps {
 				st := &r.Steps[i]
 				na := st.Attr("cert.not_after")
