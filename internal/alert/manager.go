@@ -983,6 +983,9 @@ links:
 		target := strings.TrimSuffix(c.m.opts.StatusURL, "/") + "/"
 		if trace != "" {
 			target += "runs/" + trace
+			if ev.Flow != "" { // the run page looks there first
+				target += "?flow=" + url.QueryEscape(ev.Flow)
+			}
 		} else if ev.Flow != "" {
 			target += "flows/" + url.PathEscape(ev.Flow)
 		}

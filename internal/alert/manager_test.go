@@ -158,7 +158,7 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("page %+v", p)
 	}
 	if len(p.Links) != 2 || p.Links[0].URL != "https://logs.test/?q=4bf92f3577b34da6a3ce929d0e0e4736" ||
-		p.Links[1].URL != "http://prober.test/runs/4bf92f3577b34da6a3ce929d0e0e4736" {
+		p.Links[1].URL != "http://prober.test/runs/4bf92f3577b34da6a3ce929d0e0e4736?flow=checkout" {
 		t.Errorf("links %+v", p.Links)
 	}
 	// Still firing, unknown for a while, briefly OK: no new page.

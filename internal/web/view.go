@@ -82,7 +82,7 @@ func markRetry(r *result.Run, runs []*result.Run) retryMark {
 	if r.Retry > 0 {
 		p := retryPart{Text: "retry " + strconv.Itoa(r.Retry) + " confirming a failure"}
 		if r.RetryOf != "" {
-			p = retryPart{"retry " + strconv.Itoa(r.Retry) + " of run " + short(r.RetryOf), "/runs/" + url.PathEscape(r.RetryOf)}
+			p = retryPart{"retry " + strconv.Itoa(r.Retry) + " of run " + short(r.RetryOf), "/runs/" + url.PathEscape(r.RetryOf) + flowHint(r.Flow)}
 		}
 		m = append(m, p)
 	}
@@ -91,7 +91,7 @@ func markRetry(r *result.Run, runs []*result.Run) retryMark {
 		for _, x := range runs {
 			if x.RetryOf == r.TraceID && r.TraceID != "" {
 				p = retryPart{"superseded by retry " + strconv.Itoa(x.Retry) + ", run " + short(x.TraceID) + " (not counted)",
-					"/runs/" + url.PathEscape(x.TraceID)}
+					"/runs/" + url.PathEscape(x.TraceID) + flowHint(x.Flow)}
 				break
 			}
 		}
@@ -297,7 +297,7 @@ func addStrip(fv *flowView, runs []*result.Run) {
 	strip := runs[:min(len(runs), stripRuns)]
 	fv.Strip = make([]box, len(strip))
 	for i, r := range strip {
-		b := box{OK: r.OK(), Superseded: r.Retried, ID: url.PathEscape(r.TraceID)}
+		b := box{OK: r.OK(), Superseded: r.Retried, ID: url.PathEscape(r.TraceID) + flowHint(r.Flow)}
 		var t strings.Builder
 		t.WriteString(absTime(r.Start))
 		t.WriteString(" · ")
@@ -373,18 +373,34 @@ type runPageView struct {
 	*runView
 }
 
-func (s *server) runView(traceID string) (*runPageView, bool) {
+// runView finds the run of traceID: in flow's runs first when the link
+// said which (hint), then in every flow's.
+func (s *server) runView(traceID, hint string) (*runPageView, bool) {
 	if traceID == "" {
 		return nil, false
 	}
-	for _, f := range s.o.Source.Flows() {
-		runs := s.o.Source.Recent(f.Name, 0)
+	find := func(flow string) (*runPageView, bool) {
+		runs := s.o.Source.Recent(flow, 0)
 		for _, r := range runs {
 			if r.TraceID == traceID {
 				v := s.run(r, s.now())
 				v.Retry = markRetry(r, runs)
 				return &runPageView{page: s.page(r.Flow+" run "+short(traceID)+" · prober", false), runView: v}, true
 			}
+		}
+		return nil, false
+	}
+	if hint != "" {
+		if v, ok := find(hint); ok {
+			return v, true
+		}
+	}
+	for _, f := range s.o.Source.Flows() {
+		if f.Name == hint {
+			continue
+		}
+		if v, ok := find(f.Name); ok {
+			return v, true
 		}
 	}
 	return nil, false
@@ -475,7 +491,20 @@ func runHref(r *result.Run) string {
 	if r.TraceID == "" {
 		return ""
 	}
-	return "/runs/" + url.PathEscape(r.TraceID)
+	return runPath(r) + flowHint(r.Flow)
+}
+
+// runPath is a run's page without the flow hint: where its screenshots hang.
+func runPath(r *result.Run) string { return "/runs/" + url.PathEscape(r.TraceID) }
+
+// flowHint is the ?flow= a run's link carries, so that its page looks in
+// that flow's runs first: older runs are read from the history on disk,
+// and every flow's at 10,000 flows is seconds of reads (runView).
+func flowHint(flow string) string {
+	if flow == "" {
+		return ""
+	}
+	return "?flow=" + url.QueryEscape(flow)
 }
 
 func (s *server) logHref(traceID string) string {
@@ -588,7 +617,7 @@ func (s *server) shotOf(r *result.Run, st *result.Step) *shotView {
 		Width: sh.Width, Height: sh.Height, Size: bytesText(int64(sh.Bytes))}
 	if s.o.Screenshots != nil && r.TraceID != "" && st.SpanID != "" {
 		if _, ok := s.o.Screenshots(r.TraceID, st.SpanID); ok {
-			v.Src = runHref(r) + "/screenshots/" + url.PathEscape(st.SpanID)
+			v.Src = runPath(r) + "/screenshots/" + url.PathEscape(st.SpanID)
 		}
 	}
 	// Shown at most at half a laptop's width; the link opens it whole.

@@ -119,7 +119,7 @@ type server struct {
 //
 //	GET /                      status page (HTML; ?q=FILTER&page=N&per_page=N)
 //	GET /flows/{name}          a flow's steps and kept runs (HTML)
-//	GET /runs/{trace_id}       one kept run (HTML)
+//	GET /runs/{trace_id}       one kept run (HTML); ?flow= says where to look first
 //	GET /runs/{trace_id}/screenshots/{span_id}   a failed browser step's screenshot (PNG)
 //	GET /api/v1/results        latest runs as JSON (?flow=NAME&limit=N)
 //	GET /api/v1/flows          configured flows as JSON
@@ -343,7 +343,7 @@ func (s *server) flowPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) runPage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("trace_id")
-	v, ok := s.runView(id)
+	v, ok := s.runView(id, r.URL.Query().Get("flow"))
 	if !ok {
 		s.notFound(w, "No kept run has trace id "+strconv.Quote(id)+
 			". Only the most recent runs of each flow are kept; older ones are in the logs.")

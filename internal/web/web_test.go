@@ -168,7 +168,7 @@ func TestStatusPage(t *testing.T) {
 		// The failing story line, with the full trace id copyable.
 		`<b>pay failed:</b> json.status == &#34;success&#34;: got &#34;processing&#34; (swallowed_error) · trace <code class="sel tid" title="` + failTrace + `">` + failTrace + `</code>`,
 		// Trace id and start time of the last run.
-		`<code class="sel">` + failTrace + `</code>`, `href="/runs/` + failTrace + `"`,
+		`<code class="sel">` + failTrace + `</code>`, `href="/runs/` + failTrace + `?flow=checkout"`,
 		"Last run 46s ago (2026-03-14 15:08:40 UTC), took 201ms",
 		// State, since, ratio.
 		`<span class="badge fail">FAILING</span>`, `<span class="badge pass">PASSING</span>`, `<span class="badge nodata">NO DATA</span>`,
@@ -335,7 +335,7 @@ func TestFlowPage(t *testing.T) {
 	}
 	// Every kept run, newest first, each with its steps table.
 	var traces []string
-	for _, m := range regexp.MustCompile(`<h3><span class="badge \w+">\w+</span> <a href="/runs/(\w+)">`).FindAllStringSubmatch(body, -1) {
+	for _, m := range regexp.MustCompile(`<h3><span class="badge \w+">\w+</span> <a href="/runs/(\w+)\?flow=checkout">`).FindAllStringSubmatch(body, -1) {
 		traces = append(traces, m[1])
 	}
 	var want []string
@@ -807,21 +807,21 @@ func TestRetriesMarked(t *testing.T) {
 			// The streak began with the confirmed run's first attempt: one slot.
 			"failing since 2026-03-14 15:08:26 UTC (1m00s ago, 1 run)",
 			// The last run is the retry, and says so.
-			`took 201ms <span class="tag retry"><a href="/runs/` + confirmed + `">retry 1 of run ` + confirmed[:8] + `</a></span> · trace`,
+			`took 201ms <span class="tag retry"><a href="/runs/` + confirmed + `?flow=checkout">retry 1 of run ` + confirmed[:8] + `</a></span> · trace`,
 			// In the strip: the superseded attempts are ↻, named in their titles.
-			`<a class="r" href="/runs/` + confirmed + `" title="2026-03-14 15:08:26 UTC · 201ms · failed at pay (swallowed_error) · superseded by retry 1, run ` + retry[:8] + ` (not counted)">↻</a>`,
-			`<a class="r" href="/runs/` + blip + `"`,
+			`<a class="r" href="/runs/` + confirmed + `?flow=checkout" title="2026-03-14 15:08:26 UTC · 201ms · failed at pay (swallowed_error) · superseded by retry 1, run ` + retry[:8] + ` (not counted)">↻</a>`,
+			`<a class="r" href="/runs/` + blip + `?flow=checkout"`,
 			`aria-label="last 4 runs and 2 superseded attempts, oldest first"`,
-			`href="/runs/` + cleared + `" title="2026-03-14 15:06:28 UTC · 201ms · passed · retry 1 of run ` + blip[:8] + `">✓</a>`,
+			`href="/runs/` + cleared + `?flow=checkout" title="2026-03-14 15:06:28 UTC · 201ms · passed · retry 1 of run ` + blip[:8] + `">✓</a>`,
 		},
 		"/flows/checkout": {
 			"75.0% of the last 4 runs passed",
-			`<span class="tag retry"><a href="/runs/` + retry + `">superseded by retry 1, run ` + retry[:8] + ` (not counted)</a></span></h3>`,
-			`<span class="tag retry"><a href="/runs/` + confirmed + `">retry 1 of run ` + confirmed[:8] + `</a></span></h3>`,
-			`<span class="tag retry"><a href="/runs/` + blip + `">retry 1 of run ` + blip[:8] + `</a></span></h3>`,
+			`<span class="tag retry"><a href="/runs/` + retry + `?flow=checkout">superseded by retry 1, run ` + retry[:8] + ` (not counted)</a></span></h3>`,
+			`<span class="tag retry"><a href="/runs/` + confirmed + `?flow=checkout">retry 1 of run ` + confirmed[:8] + `</a></span></h3>`,
+			`<span class="tag retry"><a href="/runs/` + blip + `?flow=checkout">retry 1 of run ` + blip[:8] + `</a></span></h3>`,
 		},
-		"/runs/" + confirmed: {`<dt>Retry</dt><dd><span class="tag retry"><a href="/runs/` + retry + `">superseded by retry 1, run ` + retry[:8] + ` (not counted)</a></span></dd>`},
-		"/runs/" + retry:     {`<dt>Retry</dt><dd><span class="tag retry"><a href="/runs/` + confirmed + `">retry 1 of run ` + confirmed[:8] + `</a></span></dd>`},
+		"/runs/" + confirmed: {`<dt>Retry</dt><dd><span class="tag retry"><a href="/runs/` + retry + `?flow=checkout">superseded by retry 1, run ` + retry[:8] + ` (not counted)</a></span></dd>`},
+		"/runs/" + retry:     {`<dt>Retry</dt><dd><span class="tag retry"><a href="/runs/` + confirmed + `?flow=checkout">retry 1 of run ` + confirmed[:8] + `</a></span></dd>`},
 	}
 	for target, ws := range wants {
 		_, body := do(t, h, "GET", target)
@@ -877,5 +877,37 @@ func TestMarkRetryChain(t *testing.T) {
 		if got := markRetry(tt.r, runs).String(); got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.r.TraceID, got, tt.want)
 		}
+	}
+}
+
+// TestRunPageFlowHint: a run's link says its flow (?flow=), and its page
+// reads only that flow's runs, which may come from the history on disk;
+// without the hint, or with a wrong one, every flow's until it is found.
+func TestRunPageFlowHint(t *testing.T) {
+	src := newFake()
+	h := newHandler(func(o *Options) { o.Source = src })
+	trace := traceID("browse", 2)
+	for _, tt := range []struct {
+		target string
+		only   bool // only the browse flow's runs were read
+	}{
+		{"/runs/" + trace + "?flow=browse", true},
+		{"/runs/" + trace, false},
+		{"/runs/" + trace + "?flow=checkout", false},
+		{"/runs/" + trace + "?flow=nope", false},
+	} {
+		src.track()
+		res, body := do(t, h, "GET", tt.target)
+		if res.StatusCode != 200 || !strings.Contains(body, "browse run") {
+			t.Errorf("%s: %d", tt.target, res.StatusCode)
+		}
+		calls := src.fullCalls()
+		if got := len(calls) == 1 && calls["browse"] == 1; got != tt.only {
+			t.Errorf("%s: flows read %v", tt.target, calls)
+		}
+	}
+	// The pages link runs with the hint.
+	if _, body := do(t, h, "GET", "/flows/browse"); !strings.Contains(body, `href="/runs/`+trace+`?flow=browse"`) {
+		t.Errorf("flow page links no run with ?flow=browse")
 	}
 }
