@@ -1324,15 +1324,33 @@ func (c flowCollector) Collect(ch chan<- prometheus.Metric) {
 		// them too: the daemon has no such gatherer while serving.
 		return
 	}
+	// The series are sent, and read by the registry after this returns, so
+	// never reused: each flow's are cut from a chunk shared by the flows
+	// of this Collect, their exemplars from one slice, rather than grown
+	// from nothing per flow (1, 2, 4, 8 samples of 216 bytes, and 16: 3.2
+	// KB in 4 allocations for a one-step flow's 7 at the default level, 6.7
+	// KB in 5 for a four-step flow's 12, per gather).
+	var chunk []sample
+	var exs []exemplar
 	for _, fd := range m.flowList(false) {
-		// One allocation per flow for its series: they are sent, and
-		// read by the registry after this returns, so never reused.
-		batch := m.appendFlow(nil, fd, allFamilies, nil)
+		if cap(chunk)-len(chunk) < collectChunk/4 {
+			chunk = make([]sample, 0, collectChunk)
+		}
+		free := chunk[len(chunk):len(chunk):cap(chunk)]
+		batch := m.appendFlow(free, fd, allFamilies, &exs)
+		if cap(batch) == cap(free) { // in the chunk (a flow larger than its rest grew its own)
+			chunk = chunk[:len(chunk)+len(batch)]
+		}
 		for i := range batch {
 			ch <- &batch[i]
 		}
 	}
 }
+
+// collectChunk is how many samples flowCollector allocates at once: 55
+// KB, the series of about twenty flows at the default level. A flow is
+// started in a new chunk when fewer than a quarter of it are left.
+const collectChunk = 256
 
 // flowList returns the flows, sorted by name when sorted is set.
 func (m *Metrics) flowList(sorted bool) []*flowData {
