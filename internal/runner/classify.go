@@ -85,11 +85,24 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-func timeoutClass(st attemptState) (result.Class, string) {
-	limit := fmt.Sprintf("the step timeout (%s)", st.stepTimeout)
-	if st.flowDeadline {
-		limit = "the flow timeout"
+// decodeWaitClass classifies a body received whole whose decoding waited
+// for memory (brotliWindows) until the attempt's context ended.
+func decodeWaitClass(err error, st attemptState) (result.Class, string) {
+	if !isTimeout(err) {
+		return classify(err, st) // cancelled: the prober is shutting down
 	}
+	return result.Timeout, "body not decoded within " + timeoutLimit(st) + ": " + err.Error()
+}
+
+func timeoutLimit(st attemptState) string {
+	if st.flowDeadline {
+		return "the flow timeout"
+	}
+	return fmt.Sprintf("the step timeout (%s)", st.stepTimeout)
+}
+
+func timeoutClass(st attemptState) (result.Class, string) {
+	limit := timeoutLimit(st)
 	switch {
 	case st.dnsStarted && !st.dnsDone:
 		return result.DNS, "dns: lookup not finished within " + limit

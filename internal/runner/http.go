@@ -247,7 +247,20 @@ func (h *httpStep) Execute(actx context.Context, x *Exchange) (result.Class, str
 	if rerr == nil && n <= limit {
 		var dc result.Class
 		var msg string
-		if data, dc, msg = decodeBody(resp, data, limit); dc != "" {
+		var werr error
+		var windows *brotliWindows
+		if t := r.f.opts.Transports; t != nil {
+			windows = t.brotli
+		}
+		data, dc, msg, werr = decodeBody(actx, windows, resp, data, limit)
+		if werr != nil {
+			r.note(s, resp, *r.buf)
+			s.Timings = r.timing.snapshot(time.Now())
+			s.BodyBytes, s.HTTPStatus = n, resp.StatusCode
+			st0.flowDeadline = r.flow.expired()
+			return decodeWaitClass(werr, st0)
+		}
+		if dc != "" {
 			r.note(s, resp, *r.buf)
 			s.Timings = r.timing.snapshot(time.Now())
 			s.BodyBytes, s.HTTPStatus = n, resp.StatusCode

@@ -73,10 +73,21 @@ type Options struct {
 type Transports struct {
 	mu    sync.Mutex
 	pools map[tlsKey]*transportPool
+	// brotli bounds the windows of the br bodies decoded at once by the
+	// flows sharing these transports.
+	brotli *brotliWindows
 }
 
-// NewTransports returns an empty set of pools.
-func NewTransports() *Transports { return &Transports{pools: map[tlsKey]*transportPool{}} }
+// NewTransports returns an empty set of pools whose flows' br decoders
+// hold at most DefaultBrotliWindows of windows at once.
+func NewTransports() *Transports { return NewTransportsLimited(DefaultBrotliWindows) }
+
+// NewTransportsLimited is NewTransports with brotliWindows bytes for the
+// windows of the br bodies its flows decode at once (a decode waits for
+// its share within the step's timeout).
+func NewTransportsLimited(brotliWindows int64) *Transports {
+	return &Transports{pools: map[tlsKey]*transportPool{}, brotli: newBrotliWindows(brotliWindows)}
+}
 
 // tlsKey is what makes transports interchangeable: the TLS settings.
 type tlsKey struct {
