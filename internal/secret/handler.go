@@ -53,6 +53,8 @@ func (h *handler) WithGroup(name string) slog.Handler {
 }
 
 func (s *Set) redactAttr(a slog.Attr) slog.Attr {
+	// Keys too: a group's keys may be data (a step kind's attribute names).
+	a.Key = s.Redact(a.Key)
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:

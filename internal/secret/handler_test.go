@@ -25,6 +25,7 @@ func TestHandlerRedactsEveryPart(t *testing.T) {
 		"error", errors.New("dial "+pw),
 		"struct", payload{Body: "echo " + pw, Bytes: []byte("u:" + pw)},
 		slog.Group("inner", "v", pw, "n", 3),
+		slog.Group("attrs", "key "+pw, "a step kind's attribute named by data"),
 		"fine", "nothing to hide")
 	out := buf.String()
 	c := newChecker(pw)
