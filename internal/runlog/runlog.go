@@ -144,3 +144,12 @@ func emit(ctx context.Context, h slog.Handler, level slog.Level, msg string, att
 }
 
 func ms(s *result.Step) float64 { return float64(s.Duration.Microseconds()) / 1000 }
+
+// Marked is the set the last lines redacted here were marked with, nil if
+// none: for the daemon's test that its runs take this path.
+func (lg *Logger) Marked() *secret.Set {
+	if m := lg.marked.Load(); m != nil {
+		return m.set
+	}
+	return nil
+}
