@@ -315,7 +315,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 		if err != nil {
 			return fmt.Errorf("preparing flow %s: %w", f.Name, err)
 		}
-		jobs = append(jobs, schedule.Job{Name: f.Name, Schedule: f.Schedule, RunOnStart: f.RunOnStart, Run: d.runFunc(rf)})
+		jobs = append(jobs, schedule.Job{Name: f.Name, Schedule: f.Schedule, RunOnStart: f.RunOnStart, Run: d.runFunc(rf, ropts.Secrets)})
 		names = append(names, f.Name)
 	}
 	// Series first, so that a new flow's first run finds them.
@@ -363,19 +363,20 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	return nil
 }
 
-func (d *Daemon) runFunc(rf *runner.Flow) func(context.Context, time.Time) {
+// runFunc runs rf, whose runner redacts with secrets.
+func (d *Daemon) runFunc(rf *runner.Flow, secrets *secret.Set) func(context.Context, time.Time) {
 	return func(ctx context.Context, planned time.Time) {
 		r := rf.Run(ctx, planned)
 		// A failed run is retried at once to confirm it: a blip the retry
 		// clears never counts as a failure, and a confirmed one says so.
 		for i := 1; !r.OK() && i <= rf.Config().Retries && ctx.Err() == nil; i++ {
 			r.Retried = true
-			d.observe(r)
+			d.observeRedacted(r, secrets)
 			prev := r
 			r = rf.Run(ctx, time.Time{})
 			r.Retry, r.RetryOf = i, prev.TraceID
 		}
-		d.observe(r)
+		d.observeRedacted(r, secrets)
 		if d.alerts != nil {
 			d.alerts.runFinished()
 		}
@@ -386,9 +387,14 @@ func (d *Daemon) runFunc(rf *runner.Flow) func(context.Context, time.Time) {
 // in flight when a reload removed its flow is logged and passed on, but kept
 // out of metrics (Metrics drops it) and the store, where it would bring the
 // removed flow back.
-func (d *Daemon) observe(r *result.Run) {
+func (d *Daemon) observe(r *result.Run) { d.observeRedacted(r, nil) }
+
+// observeRedacted is observe for a run whose runner redacted with secrets:
+// its log lines are redacted once, by runlog, and the log's handler passes
+// them on unless a reload has changed the set since (runlog.ObserveRedacted).
+func (d *Daemon) observeRedacted(r *result.Run, secrets *secret.Set) {
 	d.metrics.Observe(r)
-	d.runlog.Observe(r)
+	d.runlog.ObserveRedacted(r, secrets)
 	d.mu.RLock()
 	if d.names[r.Flow] {
 		d.store.Observe(r)

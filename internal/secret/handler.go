@@ -31,12 +31,27 @@ func (h *handler) Handle(ctx context.Context, r slog.Record) error {
 	if s.Len() == 0 {
 		return h.next.Handle(ctx, r)
 	}
+	if by, _ := ctx.Value(redactedKey{}).(*Set); by == s {
+		return h.next.Handle(ctx, r)
+	}
 	out := slog.NewRecord(r.Time, r.Level, s.Redact(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(s.redactAttr(a))
 		return true
 	})
 	return h.next.Handle(ctx, out)
+}
+
+type redactedKey struct{}
+
+// Redacted returns ctx saying that every record handled with it has been
+// redacted with s already, its message and every attribute: a
+// handler of NewHandler whose set in force is s passes such a record on
+// untouched rather than build it again (the run log, one line a step and a
+// run, redacted once by its writer). A handler holding any other set (a
+// reload's) redacts it as any record.
+func Redacted(ctx context.Context, s *Set) context.Context {
+	return context.WithValue(ctx, redactedKey{}, s)
 }
 
 func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
@@ -53,6 +68,8 @@ func (h *handler) WithGroup(name string) slog.Handler {
 }
 
 func (s *Set) redactAttr(a slog.Attr) slog.Attr {
+	// Keys too: a group's keys may be data (a step kind's attribute names).
+	a.Key = s.Redact(a.Key)
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:

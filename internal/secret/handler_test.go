@@ -2,6 +2,7 @@ package secret
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestHandlerRedactsEveryPart(t *testing.T) {
@@ -25,6 +27,7 @@ func TestHandlerRedactsEveryPart(t *testing.T) {
 		"error", errors.New("dial "+pw),
 		"struct", payload{Body: "echo " + pw, Bytes: []byte("u:" + pw)},
 		slog.Group("inner", "v", pw, "n", 3),
+		slog.Group("attrs", "key "+pw, "a step kind's attribute named by data"),
 		"fine", "nothing to hide")
 	out := buf.String()
 	c := newChecker(pw)
@@ -78,5 +81,35 @@ func BenchmarkHandler(b *testing.B) {
 					"duration_ms", 12.5, "status", 200, "class", "ok", "url", "https://shop.example/api/orders/123/pay")
 			}
 		})
+	}
+}
+
+// TestHandlerPassesRedactedRecords: a record marked as redacted with the
+// set the handler holds passes as it is (its writer redacted it); marked
+// with another set, or not at all, it is redacted.
+func TestHandlerPassesRedactedRecords(t *testing.T) {
+	const pw = "pw-7d1e-LeakCanary"
+	s := NewSet(map[string]string{"PW": pw})
+	var buf bytes.Buffer
+	h := NewHandler(slog.NewJSONHandler(&buf, nil), func() *Set { return s })
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		pass bool
+	}{
+		{"marked with the set in force", Redacted(context.Background(), s), true},
+		{"marked with an earlier set", Redacted(context.Background(), NewSet(map[string]string{"PW": pw})), false},
+		{"marked with no set", Redacted(context.Background(), nil), false},
+		{"unmarked", context.Background(), false},
+	} {
+		buf.Reset()
+		rec := slog.NewRecord(time.Now(), slog.LevelInfo, "run", 0)
+		rec.AddAttrs(slog.String("error", "got "+pw))
+		if err := h.Handle(tc.ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		if passed := strings.Contains(buf.String(), pw); passed != tc.pass {
+			t.Errorf("%s: passed unchanged %v, want %v: %s", tc.name, passed, tc.pass, buf.String())
+		}
 	}
 }
