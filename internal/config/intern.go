@@ -45,14 +45,7 @@ func (in *interns) stringMap(m map[string]string) map[string]string {
 		fmt.Fprintf(&b, "%d:%s%d:%s", len(k), k, len(m[k]), m[k])
 	}
 	key := b.String()
-	if in.maps == nil {
-		in.maps = map[string]map[string]string{}
-	}
-	if c, ok := in.maps[key]; ok {
-		return c
-	}
-	in.maps[key] = m
-	return m
+	return share(&in.maps, key, m)
 }
 
 // headerList returns a list equal to hs (same names, same interned value
@@ -67,15 +60,7 @@ func (in *interns) headerList(hs []Header) []Header {
 		fmt.Fprintf(&b, "%d:%s%p;", len(h.Name), h.Name, h.Value)
 	}
 	key := b.String()
-	if in.headers == nil {
-		in.headers = map[string][]Header{}
-	}
-	if c, ok := in.headers[key]; ok {
-		return c
-	}
-	hs = slices.Clip(hs)
-	in.headers[key] = hs
-	return hs
+	return share(&in.headers, key, slices.Clip(hs))
 }
 
 // httpSpec returns a request equal to s, shared with every earlier equal
@@ -103,15 +88,8 @@ func (in *interns) httpSpec(s *HTTPSpec) *HTTPSpec {
 		fmt.Fprintf(&b, ";a%p%p", s.BasicAuth.User, s.BasicAuth.Password)
 	}
 	key := b.String()
-	if in.specs == nil {
-		in.specs = map[string]*HTTPSpec{}
-	}
-	if c, ok := in.specs[key]; ok {
-		return c
-	}
-	s.Query, s.Body.Form = slices.Clip(s.Query), slices.Clip(s.Body.Form)
-	in.specs[key] = s
-	return s
+	s.Query, s.Body.Form = slices.Clip(s.Query), slices.Clip(s.Body.Form) // only its own slices: a copy may be dropped
+	return share(&in.specs, key, s)
 }
 
 // list returns a list equal to xs, shared with every earlier one whose
@@ -127,15 +105,7 @@ func list[T any](in *interns, xs []T, id func(T) string) []T {
 		b.WriteString(id(x))
 	}
 	key := b.String()
-	if in.lists == nil {
-		in.lists = map[string]any{}
-	}
-	if c, ok := in.lists[key]; ok {
-		return c.([]T)
-	}
-	xs = slices.Clip(xs)
-	in.lists[key] = xs
-	return xs
+	return share(&in.lists, key, any(slices.Clip(xs))).([]T)
 }
 
 func ptrID[T any](p *T) string { return fmt.Sprintf("%p;", p) }
@@ -149,14 +119,7 @@ func (in *interns) str(s string) string {
 	if s == "" {
 		return s
 	}
-	if in.strs == nil {
-		in.strs = map[string]string{}
-	}
-	if c, ok := in.strs[s]; ok {
-		return c
-	}
-	in.strs[s] = s
-	return s
+	return share(&in.strs, s, s)
 }
 
 // share replaces fl's labels, vars, repeated names and its steps' lists,
@@ -223,14 +186,7 @@ func (in *interns) flowDef(d *FlowDef) *FlowDef {
 		auth:    h.Auth,
 		retries: d.Retries, runOnStart: d.RunOnStart, metrics: d.Metrics,
 	}
-	if c, ok := in.flowDefs[k]; ok {
-		return c
-	}
-	if in.flowDefs == nil {
-		in.flowDefs = map[flowDefKey]*FlowDef{}
-	}
-	in.flowDefs[k] = d
-	return d
+	return share(&in.flowDefs, k, d)
 }
 
 // stepDefKey identifies a StepDef whose lists, Until and Retry are shared:
@@ -258,14 +214,7 @@ func (in *interns) stepDef(d *StepDef) *StepDef {
 		captures: first(d.Captures), ncaptures: len(d.Captures),
 		cleanup: d.Cleanup, statusChecked: d.StatusChecked, readsAt: d.ReadsAttrs,
 	}
-	if c, ok := in.defs[k]; ok {
-		return c
-	}
-	if in.defs == nil {
-		in.defs = map[stepDefKey]*StepDef{}
-	}
-	in.defs[k] = d
-	return d
+	return share(&in.defs, k, d)
 }
 
 type untilKey struct {
@@ -281,14 +230,7 @@ func (in *interns) until(u *Until) *Until {
 	}
 	u.Expect = list(in, u.Expect, ptrID)
 	k := untilKey{first(u.Expect), len(u.Expect), u.Interval, u.Within}
-	if c, ok := in.untils[k]; ok {
-		return c
-	}
-	if in.untils == nil {
-		in.untils = map[untilKey]*Until{}
-	}
-	in.untils[k] = u
-	return u
+	return share(&in.untils, k, u)
 }
 
 // retry returns a Retry equal to r, shared with every earlier equal one.
@@ -302,15 +244,8 @@ func (in *interns) retry(r *Retry) *Retry {
 		fmt.Fprintf(&b, ";%s", c) // class names hold no ';'
 	}
 	key := b.String()
-	if c, ok := in.retries[key]; ok {
-		return c
-	}
-	if in.retries == nil {
-		in.retries = map[string]*Retry{}
-	}
 	r.On = slices.Clip(r.On)
-	in.retries[key] = r
-	return r
+	return share(&in.retries, key, r)
 }
 
 // first is the address of xs's first element, nil when it has none: with
@@ -320,4 +255,17 @@ func first[T any](xs []T) *T {
 		return nil
 	}
 	return &xs[0]
+}
+
+// share returns the value m holds for k, or puts v there and returns it:
+// the first of equal values serves every later one.
+func share[K comparable, V any](m *map[K]V, k K, v V) V {
+	if c, ok := (*m)[k]; ok {
+		return c
+	}
+	if *m == nil {
+		*m = map[K]V{}
+	}
+	(*m)[k] = v
+	return v
 }
