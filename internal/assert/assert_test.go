@@ -746,6 +746,9 @@ func TestZeroAllocPass(t *testing.T) {
 		if f, ok := e.Check(r); !ok {
 			t.Fatalf("%s: %s", src, f.Message)
 		}
+		if raceEnabled && strings.Contains(src, "matches") {
+			continue // regexp's pooled matcher: see raceEnabled
+		}
 		if n := testing.AllocsPerRun(200, func() { e.Check(r) }); n != 0 {
 			t.Errorf("%s: %v allocations per passing check, want 0", src, n)
 		}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package assert
+
+const raceEnabled = false
