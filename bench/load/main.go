@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"time"
 )
 
@@ -69,6 +70,7 @@ func main() {
 	flag.BoolVar(&o.Saturate, "saturate", false, "after the measured time, the bare loop at its maximum (the daemon's concurrency in flight) for as long: the prober's sustained rate against the bare client's (replaces -bare's concurrent loop)")
 	flag.BoolVar(&o.Ladder, "ladder", false, "after the measured time, raise the schedule's rate (the same flows, the interval 1.25x shorter a rung, by reload) until the prober stops keeping up, then ask for every flow every 1s: the prober's maximum sustained rate and what overload does to it, beside the bare client's maximum (implies -saturate)")
 	flag.DurationVar(&o.Rung, "rung", 10*time.Second, "measured time of a -ladder rung (after its settling time: two intervals, 3s at least)")
+	writeCfg := flag.String("write-config", "", "only write the generated configuration (probes.yaml and flows/) into this directory, for -target URL, and exit: for running the real binary on it (bench/rss.sh)")
 	quiet := flag.Bool("q", false, "no progress lines on stderr")
 	flag.Parse()
 
@@ -76,6 +78,17 @@ func main() {
 		delay := o.TargetDelay
 		if err := serveTarget(*serve, delay); err != nil {
 			fmt.Fprintln(os.Stderr, "target:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *writeCfg != "" {
+		if !strings.HasPrefix(o.Target, "http://") && !strings.HasPrefix(o.Target, "https://") {
+			fmt.Fprintln(os.Stderr, "load: -write-config needs -target URL")
+			os.Exit(2)
+		}
+		if err := writeConfig(*writeCfg, o, strings.TrimSuffix(o.Target, "/")); err != nil {
+			fmt.Fprintln(os.Stderr, "load: writing the configuration:", err)
 			os.Exit(1)
 		}
 		return
