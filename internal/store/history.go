@@ -334,16 +334,27 @@ func (t *durTable) slower(col int, threshold time.Duration, at time.Time, w time
 	return slower, n
 }
 
-// flowHist is one flow's history, allocated at its first timed run.
+// flowHist is one flow's history, inline in its flowData (on: from its
+// first timed run). What only some flows need is behind pointers: the
+// duration samples (only flows a latency rule names), a failing region's
+// evidence, a retry chain; the first region's state is inline (one prober
+// is one region).
 type flowHist struct {
+	on bool
 	// first is the start (unix ns) of the first final run counted: the
 	// history covers windows that begin after it (FlowHistorySince).
-	first   int64
-	counts  counter[uint8, uint16] // final runs
-	dur     durTable               // durations of runs and steps
-	steps   []string               // dur's step columns, in first-seen order
-	regions []regionState          // one per region seen, sorted; usually one
-	deps    []string               // dependencies its steps called
+	first  int64
+	counts counter[uint8, uint16] // final runs
+	dur    *durSamples            // durations of runs and steps; nil when not sampled
+	regs   regions                // one per region seen, sorted
+}
+
+// durSamples is a sampled flow's durations, and the steps its columns are:
+// the step names only a latency rule reads (they are the runs' strings, the
+// configuration's, not copies).
+type durSamples struct {
+	durTable
+	steps []string // the table's step columns, in first-seen order
 }
 
 // depHist is one dependency's calls, over every flow calling it.
@@ -360,32 +371,74 @@ type failInfo struct {
 	step, dependency, class, expectation, actual, message string
 }
 
+// regions are a flow's regions' states, sorted by region: the first
+// inline (one prober is one region), and all of them in many once there is
+// a second.
+type regions struct {
+	n    int // in one: 0 or 1
+	one  [1]regionState
+	many []regionState
+}
+
+// all returns the states, sorted; the slice is valid until the next get.
+func (rg *regions) all() []regionState {
+	if rg.many != nil {
+		return rg.many
+	}
+	return rg.one[:rg.n]
+}
+
+// get returns region's state, added (kept sorted) if new.
+func (rg *regions) get(region string) *regionState {
+	all := rg.all()
+	i, found := slices.BinarySearchFunc(all, region, func(a regionState, b string) int { return strings.Compare(a.region, b) })
+	if found {
+		return &all[i]
+	}
+	if rg.many == nil && rg.n == 0 {
+		rg.n, rg.one[0] = 1, regionState{region: region}
+		return &rg.one[0]
+	}
+	if rg.many == nil {
+		rg.many = make([]regionState, 1, 2)
+		rg.many[0], rg.one[0], rg.n = rg.one[0], regionState{}, 0
+	}
+	rg.many = slices.Insert(rg.many, i, regionState{region: region})
+	return &rg.many[i]
+}
+
 // regionState is a flow's latest final run in one region and its streak.
 type regionState struct {
-	region  string
-	final   bool  // a final run was seen
-	ok      bool  // it passed
-	last    int64 // its end, unix nanoseconds
-	since   int64 // start of the streak's first slot, unix nanoseconds
+	region string
+	final  bool  // a final run was seen
+	ok     bool  // it passed
+	last   int64 // its end, unix nanoseconds
+	since  int64 // start of the streak's first slot, unix nanoseconds
+	bad    *regionFail
+	chain  *retryChain // from the first retried attempt
+}
+
+// regionFail is a failing region's evidence; nil while passing.
+type regionFail struct {
 	retries int
-	fail    *failInfo // nil when passing
-	traces  []string  // the failing streak's trace ids, newest first
-	// The retry chain in progress: when its first attempt started and the
-	// trace ids of its attempts so far (oldest first). The final run of
-	// the chain decides whether they join the failing streak.
-	chainStart int64
-	pending    []string
+	fail    failInfo
+	traces  []string // the failing streak's trace ids, newest first
+}
+
+// retryChain is the retry chain in progress: when its first attempt
+// started and the trace ids of its attempts so far (oldest first). The
+// final run of the chain decides whether they join the failing streak.
+type retryChain struct {
+	start   int64
+	pending []string
 }
 
 func (s *Store) observeHistory(fd *flowData, r *result.Run) {
 	if r.Start.Unix() < 0 || r.Start.Unix() >= math.MaxUint32 {
 		return // no usable time (a hand-made run): nothing to place in a window
 	}
-	h := fd.hist
-	if h == nil {
-		h = &flowHist{}
-		fd.hist = h
-	}
+	h := &fd.hist
+	h.on = true
 	end := r.Start.Add(r.Duration)
 	sec := end.Unix()
 	final := r.Final()
@@ -395,8 +448,6 @@ func (s *Store) observeHistory(fd *flowData, r *result.Run) {
 			h.first = st
 		}
 	}
-	// Durations: one row for the run, with a column per executed step
-	// (registered first, so that the row is wide enough).
 	executed := 0
 	for i := range r.Steps {
 		st := &r.Steps[i]
@@ -404,21 +455,30 @@ func (s *Store) observeHistory(fd *flowData, r *result.Run) {
 			continue
 		}
 		executed++
-		if !slices.Contains(h.steps, st.Name) {
-			h.steps = append(h.steps, st.Name)
-		}
 		if st.Dependency != "" && final {
-			s.observeDependency(h, r.Flow, r.Region, st, sec)
+			s.observeDependency(r.Flow, r.Region, st, sec)
 		}
 	}
+	// Durations: one row for the run, with a column per executed step
+	// (registered first, so that the row is wide enough).
 	if (final || executed > 0) && (!s.sampleSome || s.sampled[r.Flow]) {
-		row := h.dur.row(uint32(sec), 1+len(h.steps), uint32(s.sampleAge/time.Second), s.sampleMax)
+		ds := h.dur
+		if ds == nil {
+			ds = &durSamples{}
+			h.dur = ds
+		}
+		for i := range r.Steps {
+			if st := &r.Steps[i]; st.Status != result.Skipped && !slices.Contains(ds.steps, st.Name) {
+				ds.steps = append(ds.steps, st.Name)
+			}
+		}
+		row := ds.row(uint32(sec), 1+len(ds.steps), uint32(s.sampleAge/time.Second), s.sampleMax)
 		if final {
 			row[0] = micros(r.Duration)
 		}
 		for i := range r.Steps {
 			if st := &r.Steps[i]; st.Status != result.Skipped {
-				row[1+slices.Index(h.steps, st.Name)] = micros(st.Duration)
+				row[1+slices.Index(ds.steps, st.Name)] = micros(st.Duration)
 			}
 		}
 	}
@@ -428,14 +488,13 @@ func (s *Store) observeHistory(fd *flowData, r *result.Run) {
 // observeDependency counts one call of a final run: a call an immediate
 // retry went on to clear is a blip, not a dependency failure (as the
 // dependency_success rule says).
-func (s *Store) observeDependency(h *flowHist, flow, region string, st *result.Step, sec int64) {
+func (s *Store) observeDependency(flow, region string, st *result.Step, sec int64) {
 	d := s.deps[st.Dependency]
 	if d == nil {
 		d = &depHist{flows: map[string]struct{}{}}
 		s.deps[st.Dependency] = d
 	}
-	if !slices.Contains(h.deps, st.Dependency) {
-		h.deps = append(h.deps, st.Dependency)
+	if _, ok := d.flows[flow]; !ok {
 		d.flows[flow] = struct{}{}
 	}
 	ok := st.Status == result.Passed
@@ -452,67 +511,69 @@ func (s *Store) observeDependency(h *flowHist, flow, region string, st *result.S
 }
 
 func (s *Store) observeRegion(h *flowHist, r *result.Run, end time.Time) {
-	var rs *regionState
-	for i := range h.regions {
-		if h.regions[i].region == r.Region {
-			rs = &h.regions[i]
-			break
-		}
-	}
-	if rs == nil {
-		// Kept sorted by region, so that readers need not sort.
-		i, _ := slices.BinarySearchFunc(h.regions, r.Region, func(a regionState, b string) int { return strings.Compare(a.region, b) })
-		h.regions = slices.Insert(h.regions, i, regionState{region: r.Region})
-		rs = &h.regions[i]
-	}
+	rs := h.regs.get(r.Region)
 	start := r.Start.UnixNano()
 	if !r.Final() {
 		// A failed attempt the runner retries at once: part of the slot's
 		// chain, decided by its final run.
-		if r.Retry == 0 || rs.chainStart == 0 {
-			rs.chainStart, rs.pending = start, rs.pending[:0]
+		if rs.chain == nil {
+			rs.chain = &retryChain{}
 		}
-		if len(rs.pending) < maxTraces {
-			rs.pending = append(rs.pending, strings.Clone(r.TraceID))
+		c := rs.chain
+		if r.Retry == 0 || c.start == 0 {
+			c.start, c.pending = start, c.pending[:0]
+		}
+		if len(c.pending) < maxTraces {
+			c.pending = append(c.pending, strings.Clone(r.TraceID))
 		}
 		return
 	}
+	var chainStart int64
+	var pending []string
+	if c := rs.chain; c != nil {
+		chainStart, pending = c.start, c.pending
+	}
 	slot := start
-	if r.Retry > 0 && rs.chainStart != 0 && rs.chainStart < start {
-		slot = rs.chainStart
+	if r.Retry > 0 && chainStart != 0 && chainStart < start {
+		slot = chainStart
 	}
 	ok := r.OK()
+	var traces []string
+	if rs.bad != nil {
+		traces = rs.bad.traces
+	}
 	if !rs.final || rs.ok != ok {
-		rs.since, rs.traces = slot, nil
+		rs.since, traces = slot, nil
 	}
 	rs.final, rs.ok, rs.last = true, ok, end.UnixNano()
 	if ok {
-		rs.fail, rs.retries = nil, 0
+		rs.bad = nil
 	} else {
-		rs.fail, rs.retries = failureOf(r), r.Retry
 		// Newest first: this run, then its chain's earlier attempts, then
 		// the streak's older runs.
-		n := min(1+len(rs.pending)+len(rs.traces), maxTraces)
+		n := min(1+len(pending)+len(traces), maxTraces)
 		ts := make([]string, 0, n)
 		ts = append(ts, strings.Clone(r.TraceID))
-		for i := len(rs.pending) - 1; i >= 0 && len(ts) < n; i-- {
-			ts = append(ts, rs.pending[i])
+		for i := len(pending) - 1; i >= 0 && len(ts) < n; i-- {
+			ts = append(ts, pending[i])
 		}
-		for _, t := range rs.traces {
+		for _, t := range traces {
 			if len(ts) == n {
 				break
 			}
 			ts = append(ts, t)
 		}
-		rs.traces = ts
+		rs.bad = &regionFail{retries: r.Retry, fail: failureOf(r), traces: ts}
 	}
-	rs.chainStart, rs.pending = 0, rs.pending[:0]
+	if c := rs.chain; c != nil {
+		c.start, c.pending = 0, c.pending[:0]
+	}
 }
 
 // failureOf copies what a page needs of a failed run. The strings are
 // cloned: an actual value may be a slice of a large response body.
-func failureOf(r *result.Run) *failInfo {
-	f := &failInfo{class: string(r.Class), step: r.FailedStep}
+func failureOf(r *result.Run) failInfo {
+	f := failInfo{class: string(r.Class), step: r.FailedStep}
 	if st := r.Failed(); st != nil {
 		f.step, f.dependency, f.class = st.Name, st.Dependency, string(st.Class)
 		if len(st.Failures) > 0 {
@@ -565,22 +626,24 @@ func (s *Store) EachRegion(flow string, fn func(n int, rs RegionState)) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	fd := s.flows[flow]
-	if fd == nil || fd.hist == nil {
+	if fd == nil || !fd.hist.on {
 		return
 	}
-	h := fd.hist // regions are kept sorted
-	for i := range h.regions {
-		rs := &h.regions[i]
+	all := fd.hist.regs.all() // kept sorted
+	for i := range all {
+		rs := &all[i]
 		if !rs.final {
 			continue
 		}
 		st := RegionState{Region: rs.region, Last: time.Unix(0, rs.last), OK: rs.ok,
-			Since: time.Unix(0, rs.since), Retries: rs.retries, TraceIDs: slices.Clone(rs.traces)}
-		if f := rs.fail; f != nil {
+			Since: time.Unix(0, rs.since)}
+		if b := rs.bad; b != nil {
+			f := &b.fail
+			st.Retries, st.TraceIDs = b.retries, slices.Clone(b.traces)
 			st.Step, st.Dependency, st.Class = f.step, f.dependency, f.class
 			st.Expectation, st.Actual, st.Message = f.expectation, f.actual, f.message
 		}
-		fn(len(h.regions), st)
+		fn(len(all), st)
 	}
 }
 
@@ -593,7 +656,7 @@ func (s *Store) FlowCounts(flow string, window time.Duration, at time.Time) (goo
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	fd := s.flows[flow]
-	if fd == nil || fd.hist == nil {
+	if fd == nil || !fd.hist.on {
 		return 0, 0
 	}
 	return fd.hist.counts.sum(at, window)
@@ -620,7 +683,7 @@ func (s *Store) FlowHistorySince(flow string) time.Time {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	fd := s.flows[flow]
-	if fd == nil || fd.hist == nil || fd.hist.first == 0 {
+	if fd == nil || !fd.hist.on || fd.hist.first == 0 {
 		return time.Time{}
 	}
 	return time.Unix(0, fd.hist.first)
@@ -675,28 +738,28 @@ func (s *Store) DependencyRegionCounts(dependency string, window time.Duration, 
 func (s *Store) Slower(flow, step string, threshold, window time.Duration, at time.Time) (slower, n int) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	h, col, ok := s.durations(flow, step)
+	ds, col, ok := s.durations(flow, step)
 	if !ok {
 		return 0, 0
 	}
-	return h.dur.slower(col, threshold, at, window)
+	return ds.slower(col, threshold, at, window)
 }
 
-// durations finds the history and duration column of flow's step (column
+// durations finds the duration samples and column of flow's step (column
 // 0, step "": the flow's final runs); under s.mu.
-func (s *Store) durations(flow, step string) (h *flowHist, col int, ok bool) {
+func (s *Store) durations(flow, step string) (h *durSamples, col int, ok bool) {
 	fd := s.flows[flow]
-	if fd == nil || fd.hist == nil {
+	if fd == nil || fd.hist.dur == nil {
 		return nil, 0, false
 	}
 	if step == "" {
-		return fd.hist, 0, true
+		return fd.hist.dur, 0, true
 	}
-	i := slices.Index(fd.hist.steps, step)
+	i := slices.Index(fd.hist.dur.steps, step)
 	if i < 0 {
 		return nil, 0, false
 	}
-	return fd.hist, 1 + i, true
+	return fd.hist.dur, 1 + i, true
 }
 
 // Dependencies lists the dependencies called in final runs, sorted.
@@ -756,21 +819,18 @@ func (s *Store) SetSampledFlows(flows []string) {
 		s.sampled[f] = true
 	}
 	for name, fd := range s.flows {
-		if fd.hist != nil && !s.sampled[name] {
-			fd.hist.dur = durTable{}
+		if !s.sampled[name] {
+			fd.hist.dur = nil
 		}
 	}
 }
 
-// dropHistory forgets a removed flow's history, and the dependencies that
-// no remaining flow calls. A dependency still called keeps the removed
-// flow's past calls in its counts: they were real calls.
-func (s *Store) dropHistory(flow string, fd *flowData) {
-	if fd.hist == nil {
-		return
-	}
-	for _, dep := range fd.hist.deps {
-		if d := s.deps[dep]; d != nil {
+// dropHistory forgets a removed flow's calls to dependencies, and the
+// dependencies that no remaining flow calls. A dependency still called
+// keeps the removed flow's past calls in its counts: they were real calls.
+func (s *Store) dropHistory(flow string) {
+	for dep, d := range s.deps {
+		if _, ok := d.flows[flow]; ok {
 			delete(d.flows, flow)
 			if len(d.flows) == 0 {
 				delete(s.deps, dep)

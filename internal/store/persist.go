@@ -93,13 +93,13 @@ func (s *Store) copyHistory() *snapshot {
 	// held while they are copied.
 	var nFine, nCoarse int
 	for _, fd := range s.flows {
-		if fd.hist != nil {
+		if fd.hist.on {
 			nFine, nCoarse = nFine+len(fd.hist.counts.fine), nCoarse+len(fd.hist.counts.coarse)
 		}
 	}
 	fine, coarse := make([]uint8, 0, nFine), make([]uint16, 0, nCoarse)
 	for name, fd := range s.flows {
-		if fd.hist == nil || fd.hist.counts.fine == nil {
+		if !fd.hist.on || fd.hist.counts.fine == nil {
 			continue
 		}
 		k := &fd.hist.counts
@@ -403,9 +403,7 @@ func (s *Store) RestoreHistory(b []byte, at time.Time, keep time.Duration) error
 			s.flows[f.name] = fd
 			s.names = nil
 		}
-		if fd.hist == nil {
-			fd.hist = &flowHist{}
-		}
+		fd.hist.on = true
 		if fd.hist.counts.fine != nil {
 			continue
 		}
@@ -430,9 +428,6 @@ func (s *Store) RestoreHistory(b []byte, at time.Time, keep time.Duration) error
 		d.counts = sd.counts
 		for _, f := range sd.flows {
 			d.flows[f] = struct{}{}
-			if fd := s.flows[f]; fd != nil && fd.hist != nil && !slices.Contains(fd.hist.deps, sd.name) {
-				fd.hist.deps = append(fd.hist.deps, sd.name)
-			}
 		}
 		for reg, c := range sd.byRegion {
 			if c.dropBefore(cutoff) {
