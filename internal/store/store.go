@@ -558,6 +558,12 @@ func (s *Store) Latest(flow string) *result.Run {
 
 // Flows lists the flows with stored runs, sorted.
 func (s *Store) Flows() []string {
+	return slices.Clone(s.sortedNames())
+}
+
+// sortedNames returns the flows' names, sorted, which nothing modifies
+// (a change of the set makes a new list): read without the lock.
+func (s *Store) sortedNames() []string {
 	s.mu.RLock()
 	names := s.names
 	s.mu.RUnlock()
@@ -575,7 +581,7 @@ func (s *Store) Flows() []string {
 		names = s.names
 		s.mu.Unlock()
 	}
-	return slices.Clone(names)
+	return names
 }
 
 // Retain drops the runs and history of flows not in flows (after a reload
