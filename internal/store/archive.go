@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -669,6 +670,13 @@ func (a *Archive) Prune(now time.Time) error {
 		}
 		var heads []update
 		hc := r.heads.Cursor()
+		// One cursor and one key for every look-up of the chains: a Get or
+		// a Delete makes a cursor each (and a kept key each to drop later:
+		// 10,000 flows' chains were tens of MB a prune). The runs beyond a
+		// flow's share go at once, through the cursor (not the one
+		// iterating "heads").
+		lc := r.log.Cursor()
+		var lk []byte
 		for k, v := hc.First(); k != nil; k, v = hc.Next() {
 			h := decodeHead(v)
 			was := h
@@ -681,17 +689,20 @@ func (a *Archive) Prune(now time.Time) error {
 				var kept uint64
 				over := false
 				for key := h.newest; key != 0 && int64(key) >= runCut; {
-					lk := flowKey(nil, int64(key), string(k))
-					v := r.log.Get(lk)
-					if v == nil {
+					lk = append(binary.BigEndian.AppendUint64(lk[:0], key), k...)
+					ck, v := lc.Seek(lk)
+					if v == nil || !bytes.Equal(ck, lk) {
 						break
 					}
+					next, _ := binary.Uvarint(v)
 					if over = over || int64(kept)+int64(len(v)) > share; over {
-						drop = append(drop, lk)
+						if err := lc.Delete(); err != nil {
+							return err
+						}
 					} else {
 						kept += uint64(len(v))
 					}
-					key, _ = binary.Uvarint(v)
+					key = next
 				}
 				h.bytes = kept
 			}
