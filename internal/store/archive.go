@@ -79,8 +79,12 @@ const (
 
 // archiveRunVersion is the first byte of a stored run: the run codec's
 // layout. A change of runcodec.go must bump it; runs of another version
-// are skipped when read.
-const archiveRunVersion = 1
+// are skipped when read. Version 2 is the compact encoding (encCompact):
+// this prober reads both, a prober before it skips version 2's runs.
+const (
+	archiveRunVersion = 2
+	archiveRunV1      = 1
+)
 
 // maxPending bounds the runs waiting for a flush.
 const maxPending = 100_000
@@ -920,7 +924,7 @@ func (a *Archive) RunsBefore(flow string, before int64, n int) []*result.Run {
 // decodeArchived reads a stored run; the bytes are copied (bbolt's are
 // only valid in their transaction).
 func decodeArchived(v []byte, flow string) (*result.Run, bool) {
-	if len(v) == 0 || v[0] != archiveRunVersion {
+	if len(v) == 0 || (v[0] != archiveRunVersion && v[0] != archiveRunV1) {
 		return nil, false
 	}
 	d := runDecoder{s: string(v[1:])}
