@@ -60,7 +60,7 @@ const maxTraces = 5
 // first bad event: most flows never fail within 3 days, and their counts
 // are half the size (10,000 flows: 3.4 MB, not 6.8). Cells saturate, never
 // wrap. The zero value is empty and allocates on the first add.
-type counter[F uint8 | uint32, C uint16 | uint32] struct {
+type counter[F uint8 | uint32, C uint8 | uint16 | uint32] struct {
 	latest int64 // unix second of the newest event; the rings end there
 	fine   []F   // tiers 0 and 1, per bucket: total
 	coarse []C   // tiers 2 and 3
@@ -68,7 +68,7 @@ type counter[F uint8 | uint32, C uint16 | uint32] struct {
 }
 
 // badCells are a counter's bad events, per bucket as its totals.
-type badCells[F uint8 | uint32, C uint16 | uint32] struct {
+type badCells[F uint8 | uint32, C uint8 | uint16 | uint32] struct {
 	fine   []F
 	coarse []C
 }
@@ -194,6 +194,100 @@ func (k *counter[F, C]) advance(sec int64) {
 		}
 	}
 	k.latest = sec
+}
+
+// coarseFull says whether a coarse cell that an event at sec counts in
+// holds its type's maximum: the next event there would not be counted.
+func (k *counter[F, C]) coarseFull(sec int64) bool {
+	for i := fineTiers; i < len(tiers); i++ {
+		if k.coarse[k.slot(i, floorDiv(sec, tiers[i].width))] == ^C(0) {
+			return true
+		}
+	}
+	return false
+}
+
+// flowCounts counts a flow's final runs: the coarse cells (10m and 1h) a
+// byte each while every one fits, two from the first that would not. A
+// flow run once a minute counts 10 in a 10m bucket and 60 in an hour's, so
+// almost every flow keeps 240 bytes of cells, not 352 (10,000 flows: 1.1
+// MB); one run every few seconds widens within its first hour.
+type flowCounts struct {
+	narrow counter[uint8, uint8]
+	wide   *counter[uint8, uint16] // once widened (narrow is then empty)
+}
+
+// counted says whether any event was counted.
+func (c *flowCounts) counted() bool { return c.wide != nil || c.narrow.fine != nil }
+
+func (c *flowCounts) add(sec int64, good bool) {
+	if c.wide != nil {
+		c.wide.add(sec, good)
+		return
+	}
+	c.narrow.add(sec, good)
+	if c.narrow.coarseFull(sec) {
+		c.widen() // the next event in that cell is counted
+	}
+}
+
+// widen moves the counts to cells of two bytes.
+func (c *flowCounts) widen() {
+	n := &c.narrow
+	w := &counter[uint8, uint16]{latest: n.latest, fine: n.fine, coarse: widenCells(n.coarse)}
+	if n.bad != nil {
+		w.bad = &badCells[uint8, uint16]{fine: n.bad.fine, coarse: widenCells(n.bad.coarse)}
+	}
+	c.wide, c.narrow = w, counter[uint8, uint8]{}
+}
+
+func widenCells(cells []uint8) []uint16 {
+	out := make([]uint16, len(cells))
+	for i, v := range cells {
+		out[i] = uint16(v)
+	}
+	return out
+}
+
+// set replaces the counts with k's (a snapshot's), narrow if they fit.
+func (c *flowCounts) set(k counter[uint8, uint16]) {
+	*c = flowCounts{}
+	if k.fine == nil {
+		return
+	}
+	fits := func(cells []uint16) bool {
+		return !slices.ContainsFunc(cells, func(v uint16) bool { return v >= 255 })
+	}
+	if !fits(k.coarse) {
+		c.wide = &k
+		return
+	}
+	c.narrow = counter[uint8, uint8]{latest: k.latest, fine: k.fine, coarse: narrowCells(k.coarse)}
+	if k.bad != nil {
+		c.narrow.bad = &badCells[uint8, uint8]{fine: k.bad.fine, coarse: narrowCells(k.bad.coarse)}
+	}
+}
+
+func narrowCells(cells []uint16) []uint8 {
+	out := make([]uint8, len(cells))
+	for i, v := range cells {
+		out[i] = uint8(v)
+	}
+	return out
+}
+
+func (c *flowCounts) sum(at time.Time, w time.Duration) (good, total int) {
+	if c.wide != nil {
+		return c.wide.sum(at, w)
+	}
+	return c.narrow.sum(at, w)
+}
+
+func (c *flowCounts) appendTo(b []byte) []byte {
+	if c.wide != nil {
+		return c.wide.appendTo(b)
+	}
+	return c.narrow.appendTo(b)
 }
 
 // window is the bucket range of (at-w, at] in a tier, each end rounded to
@@ -334,19 +428,17 @@ func (t *durTable) slower(col int, threshold time.Duration, at time.Time, w time
 	return slower, n
 }
 
-// flowHist is one flow's history, inline in its flowData (on: from its
-// first timed run). What only some flows need is behind pointers: the
+// flowHist is one flow's history, inline in its flowData. What only some flows need is behind pointers: the
 // duration samples (only flows a latency rule names), a failing region's
 // evidence, a retry chain; the first region's state is inline (one prober
 // is one region).
 type flowHist struct {
-	on bool
 	// first is the start (unix ns) of the first final run counted: the
 	// history covers windows that begin after it (FlowHistorySince).
 	first  int64
-	counts counter[uint8, uint16] // final runs
-	dur    *durSamples            // durations of runs and steps; nil when not sampled
-	regs   regions                // one per region seen, sorted
+	counts flowCounts  // final runs
+	dur    *durSamples // durations of runs and steps; nil when not sampled
+	regs   regions     // one per region seen, sorted
 }
 
 // durSamples is a sampled flow's durations, and the steps its columns are:
@@ -375,17 +467,19 @@ type failInfo struct {
 // inline (one prober is one region), and all of them in many once there is
 // a second.
 type regions struct {
-	n    int // in one: 0 or 1
-	one  [1]regionState
+	one  [1]regionState // used once a region is seen
 	many []regionState
 }
 
 // all returns the states, sorted; the slice is valid until the next get.
 func (rg *regions) all() []regionState {
-	if rg.many != nil {
+	switch {
+	case rg.many != nil:
 		return rg.many
+	case rg.one[0].used:
+		return rg.one[:]
 	}
-	return rg.one[:rg.n]
+	return nil
 }
 
 // get returns region's state, added (kept sorted) if new.
@@ -395,21 +489,22 @@ func (rg *regions) get(region string) *regionState {
 	if found {
 		return &all[i]
 	}
-	if rg.many == nil && rg.n == 0 {
-		rg.n, rg.one[0] = 1, regionState{region: region}
+	if len(all) == 0 {
+		rg.one[0] = regionState{region: region, used: true}
 		return &rg.one[0]
 	}
 	if rg.many == nil {
 		rg.many = make([]regionState, 1, 2)
-		rg.many[0], rg.one[0], rg.n = rg.one[0], regionState{}, 0
+		rg.many[0], rg.one[0] = rg.one[0], regionState{}
 	}
-	rg.many = slices.Insert(rg.many, i, regionState{region: region})
+	rg.many = slices.Insert(rg.many, i, regionState{region: region, used: true})
 	return &rg.many[i]
 }
 
 // regionState is a flow's latest final run in one region and its streak.
 type regionState struct {
 	region string
+	used   bool  // (regions.one)
 	final  bool  // a final run was seen
 	ok     bool  // it passed
 	last   int64 // its end, unix nanoseconds
@@ -438,7 +533,6 @@ func (s *Store) observeHistory(fd *flowData, r *result.Run) {
 		return // no usable time (a hand-made run): nothing to place in a window
 	}
 	h := &fd.hist
-	h.on = true
 	end := r.Start.Add(r.Duration)
 	sec := end.Unix()
 	final := r.Final()
@@ -626,7 +720,7 @@ func (s *Store) EachRegion(flow string, fn func(n int, rs RegionState)) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	fd := s.flows[flow]
-	if fd == nil || !fd.hist.on {
+	if fd == nil {
 		return
 	}
 	all := fd.hist.regs.all() // kept sorted
@@ -656,7 +750,7 @@ func (s *Store) FlowCounts(flow string, window time.Duration, at time.Time) (goo
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	fd := s.flows[flow]
-	if fd == nil || !fd.hist.on {
+	if fd == nil {
 		return 0, 0
 	}
 	return fd.hist.counts.sum(at, window)
@@ -683,7 +777,7 @@ func (s *Store) FlowHistorySince(flow string) time.Time {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	fd := s.flows[flow]
-	if fd == nil || !fd.hist.on || fd.hist.first == 0 {
+	if fd == nil || fd.hist.first == 0 {
 		return time.Time{}
 	}
 	return time.Unix(0, fd.hist.first)

@@ -597,3 +597,56 @@ func TestCounterGoodOnlyRetained(t *testing.T) {
 	}
 	runtime.KeepAlive(ks)
 }
+
+// A flow's counts keep their coarse cells a byte each while they fit and
+// widen before one would saturate: a flow run every second counts exactly
+// what two-byte cells count (the 10m and 1h buckets hold 600 and 3,600),
+// one run once a minute for three days stays narrow; a snapshot restores
+// either as it was.
+func TestFlowCountsWiden(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		every int64 // seconds
+		span  int64
+		wide  bool
+	}{
+		{"every second", 1, 3 * 3600, true},
+		{"every 15s", 15, 4 * 3600, false}, // 240 an hour
+		{"every 14s", 14, 4 * 3600, true},  // 257 an hour
+		{"every minute", 60, 72 * 3600, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c flowCounts
+			var ref counter[uint8, uint16]
+			for s := int64(0); s < tc.span; s += tc.every {
+				good := s%(7*tc.every) != 0
+				c.add(t0.Unix()+s, good)
+				ref.add(t0.Unix()+s, good)
+			}
+			if (c.wide != nil) != tc.wide {
+				t.Errorf("widened: %v, want %v", c.wide != nil, tc.wide)
+			}
+			end := t0.Add(time.Duration(tc.span) * time.Second)
+			check := func(what string, c *flowCounts) {
+				t.Helper()
+				for _, w := range []time.Duration{time.Minute, 5 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour} {
+					g, n := c.sum(end, w)
+					wg, wn := ref.sum(end, w)
+					if g != wg || n != wn {
+						t.Errorf("%s: %s window: %d/%d, two-byte cells count %d/%d", what, w, g, n, wg, wn)
+					}
+				}
+			}
+			check("counted", &c)
+			var back flowCounts
+			back.set(ref)
+			if (back.wide != nil) != tc.wide {
+				t.Errorf("restored widened: %v, want %v", back.wide != nil, tc.wide)
+			}
+			check("restored", &back)
+			if a, b := c.appendTo(nil), ref.appendTo(nil); !slices.Equal(a, b) {
+				t.Errorf("encoded differently from two-byte cells")
+			}
+		})
+	}
+}

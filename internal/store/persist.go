@@ -121,7 +121,7 @@ func (s *Store) writeHistory(out io.Writer, at time.Time) (uint32, uint32, error
 	nf := 0
 	s.mu.RLock()
 	for i, name := range names {
-		if fd := s.flows[name]; fd != nil && fd.hist.on && fd.hist.counts.fine != nil {
+		if fd := s.flows[name]; fd != nil && fd.hist.counts.counted() {
 			counted[i/64] |= 1 << (i % 64)
 			nf++
 		}
@@ -314,7 +314,7 @@ func (d *decoder) str() string {
 	return s
 }
 
-func decodeCounter[F uint8 | uint32, C uint16 | uint32](d *decoder, k *counter[F, C]) {
+func decodeCounter[F uint8 | uint32, C uint8 | uint16 | uint32](d *decoder, k *counter[F, C]) {
 	if d.err != nil {
 		return
 	}
@@ -474,11 +474,10 @@ func (s *Store) RestoreHistory(b []byte, at time.Time, keep time.Duration) error
 			s.flows[f.name] = fd
 			s.names = nil
 		}
-		fd.hist.on = true
-		if fd.hist.counts.fine != nil {
+		if fd.hist.counts.counted() {
 			continue
 		}
-		fd.hist.counts = f.counts
+		fd.hist.counts.set(f.counts)
 		if f.first > 0 && (fd.hist.first == 0 || f.first < fd.hist.first) {
 			fd.hist.first = f.first
 		}

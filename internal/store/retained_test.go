@@ -89,7 +89,7 @@ func TestStoreRetainedPerFlow(t *testing.T) {
 		t.Errorf("%d flows call bank-gateway, want %d", len(fl), flows)
 	}
 	runtime.KeepAlive(s)
-	if per > 1050 {
-		t.Errorf("%.0f bytes a flow, want <= 1050", per)
+	if per > 950 {
+		t.Errorf("%.0f bytes a flow, want <= 950", per)
 	}
 }

@@ -73,9 +73,8 @@ type flowData struct {
 // ring holds a flow's newest runs in full and, unless the older ones are
 // on disk (SetOlder), older ones as summaries.
 type ring struct {
-	full   []fullRun // the newest runs, a ring (len <= the full bound)
-	fnext  int       // where the next full run goes once full is at its bound
-	labels map[string]string
+	full  []fullRun // the newest runs, a ring (len <= the full bound)
+	fnext int       // where the next full run goes once full is at its bound
 	// sm is what summaries need; nil with the older runs on disk, where
 	// the newest run is all a flow holds (10,000 flows: 1 each).
 	sm *summaries
@@ -87,8 +86,9 @@ type summaries struct {
 	full  []summary // full[i]'s run summarised
 	sums  []summary // older runs, a ring (len <= keep - the full bound)
 	snext int
-	// What summaries share: the names of regions and failed steps they
-	// index.
+	// What summaries share: the flow's labels (its latest run's), and
+	// the names of regions and failed steps they index.
+	labels  map[string]string
 	regions []string
 	steps   []string
 	// What only some summaries need (failed runs, mostly), by
@@ -243,10 +243,12 @@ func (s *Store) Restore(flow string, runs []*result.Run) {
 // summaries (and the oldest summary out) at the bounds.
 func (s *Store) pushRun(fd *flowData, r *result.Run) {
 	keep, full := s.bounds()
-	fd.labels = r.Labels
 	p := fd.sm
 	if s.older == nil && p == nil {
 		p = fd.summaries()
+	}
+	if p != nil {
+		p.labels = r.Labels
 	}
 	if len(fd.full) < full {
 		fd.full = append(fd.full, fullRun{enc: s.encode(nil, r), labels: r.Labels})
@@ -276,6 +278,9 @@ func (rg *ring) summaries() *summaries {
 		rg.sm = &summaries{}
 		for _, fr := range rg.full {
 			rg.sm.full = append(rg.sm.full, rg.sm.summarize(decodeRun(fr.enc, "", fr.labels)))
+		}
+		if n := len(rg.full); n > 0 {
+			rg.sm.labels = rg.full[(rg.fnext-1+n)%n].labels
 		}
 	}
 	return rg.sm
@@ -433,8 +438,8 @@ func unhex(dst []byte, s string) bool {
 
 // run rebuilds a summarised run: no steps, except, for a failed run, its
 // failed step with its class and first failure.
-func (rg *summaries) run(flow string, labels map[string]string, sm *summary, into *result.Run) {
-	*into = result.Run{Flow: flow, Labels: labels, Summarized: true,
+func (rg *summaries) run(flow string, sm *summary, into *result.Run) {
+	*into = result.Run{Flow: flow, Labels: rg.labels, Summarized: true,
 		Duration: time.Duration(sm.dur) * time.Microsecond, Class: result.OK}
 	e := rg.exts[sm.ext]
 	if e == nil {
@@ -542,7 +547,7 @@ func recentLocked(flow string, rg *ring, n int) []*result.Run {
 	newest = (p.snext - 1 + ns) % max(ns, 1)
 	for i := 0; len(out) < n; i++ {
 		r := &rebuilt[i]
-		rg.sm.run(flow, rg.labels, &p.sums[(newest-i+ns)%ns], r)
+		rg.sm.run(flow, &p.sums[(newest-i+ns)%ns], r)
 		out = append(out, r)
 	}
 	return out
@@ -619,11 +624,11 @@ func (s *Store) Retain(flows []string, keep int) {
 // full, the others as summaries (if sums, else none: they are on disk). A
 // run once summarised stays so.
 func (rg *ring) rebound(keep, full int, sums bool) ring {
-	out := ring{labels: rg.labels}
+	var out ring
 	p := rg.sm
 	if sums {
 		p = rg.summaries()
-		out.sm = &summaries{regions: p.regions, steps: p.steps, nextExt: p.nextExt}
+		out.sm = &summaries{labels: p.labels, regions: p.regions, steps: p.steps, nextExt: p.nextExt}
 	}
 	keepExt := func(sm summary) {
 		if out.sm == nil {
@@ -661,7 +666,7 @@ func (rg *ring) rebound(keep, full int, sums bool) ring {
 		}
 		if fr.enc == nil { // a summary among the newest: kept as summarised
 			var r result.Run
-			p.run("", rg.labels, &sm, &r)
+			p.run("", &sm, &r)
 			fr.enc, fr.labels = appendRun(nil, &r), r.Labels
 		}
 		out.full = append(out.full, fr) // full at the bound or not, the oldest is at 0
