@@ -314,6 +314,9 @@ func (a *Archive) Observe(r *result.Run) {
 	}
 	b := appendArchived(a.scratch[:0], r)
 	a.scratch = b
+	if cap(b) > 64<<10 { // a huge run once (a kept body): do not keep its buffer
+		a.scratch = nil
+	}
 	a.pending = append(a.pending, archived{flow: r.Flow, start: r.Start.UnixNano(),
 		end: r.Start.Add(r.Duration).Unix(), dur: max(r.Duration.Microseconds(), 0),
 		final: r.Final(), ok: r.OK(), enc: slices.Clone(b)})

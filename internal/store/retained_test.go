@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,5 +92,30 @@ func TestStoreRetainedPerFlow(t *testing.T) {
 	runtime.KeepAlive(s)
 	if per > 950 {
 		t.Errorf("%.0f bytes a flow, want <= 950", per)
+	}
+}
+
+// A flow's newest run is kept in a buffer reused from the run before only
+// when it has at most an eighth to spare: a failure's message once (a few
+// hundred bytes) does not stay with every later, smaller run (before, up
+// to twice the run's size stayed).
+func TestNewestRunSlack(t *testing.T) {
+	s := New(1)
+	s.SetOlder(noOlder{})
+	var r result.Run
+	loadRun(&r, "f", nil, 0, t0)
+	r.Status, r.Class, r.FailedStep = result.Failed, result.Assertion, "pay"
+	r.Steps[2].Status, r.Steps[2].Class = result.Failed, result.Assertion
+	r.Steps[2].Failures = []result.Failure{{Expectation: `json.status == "success"`, Actual: `"processing"`,
+		Message: `json.status == "success": got "processing" ` + strings.Repeat("x", 150)}}
+	s.Observe(&r)
+	loadRun(&r, "f", nil, 0, t0.Add(time.Minute))
+	s.Observe(&r)
+	enc := s.flows["f"].full[0].enc
+	if n := len(enc); cap(enc) > n+n/8 {
+		t.Errorf("the newest run: %d bytes in a buffer of %d", n, cap(enc))
+	}
+	if got := s.Latest("f"); !sameRun(got, &r) {
+		t.Errorf("newest run %+v, want %+v", got, &r)
 	}
 }
