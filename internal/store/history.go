@@ -2,6 +2,7 @@ package store
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -439,6 +440,9 @@ type flowHist struct {
 	counts flowCounts  // final runs
 	dur    *durSamples // durations of runs and steps; nil when not sampled
 	regs   regions     // one per region seen, sorted
+	// deps has the bit (depHist.bit) of each dependency its final runs
+	// called: a caller costs a bit, not an entry in a map of 10,000.
+	deps uint64
 }
 
 // durSamples is a sampled flow's durations, and the steps its columns are:
@@ -452,7 +456,12 @@ type durSamples struct {
 // depHist is one dependency's calls, over every flow calling it.
 type depHist struct {
 	counts counter[uint32, uint32]
-	flows  map[string]struct{}
+	// bit (0-63) is set in the flowHist.deps of every flow calling it;
+	// -1 past 64 dependencies. callers are those without the bit: all of
+	// them for bit -1, else the ones a snapshot named that have no history
+	// here.
+	bit     int
+	callers map[string]struct{}
 	// byRegion counts the same calls per region: a dependency failing in
 	// one region of three is a regional degradation, not an outage.
 	byRegion map[string]*counter[uint32, uint32]
@@ -509,23 +518,21 @@ type regionState struct {
 	ok     bool  // it passed
 	last   int64 // its end, unix nanoseconds
 	since  int64 // start of the streak's first slot, unix nanoseconds
-	bad    *regionFail
-	chain  *retryChain // from the first retried attempt
+	ext    *regionExt
 }
 
-// regionFail is a failing region's evidence; nil while passing.
-type regionFail struct {
+// regionExt is what a region holds only while its latest final run failed
+// or a retry chain is in progress; nil otherwise.
+type regionExt struct {
+	failing bool // the latest final run failed: what follows is its
 	retries int
 	fail    failInfo
 	traces  []string // the failing streak's trace ids, newest first
-}
-
-// retryChain is the retry chain in progress: when its first attempt
-// started and the trace ids of its attempts so far (oldest first). The
-// final run of the chain decides whether they join the failing streak.
-type retryChain struct {
-	start   int64
-	pending []string
+	// The retry chain in progress: when its first attempt started and the
+	// trace ids of its attempts so far (oldest first). The final run of
+	// the chain decides whether they join the failing streak.
+	chainStart int64
+	pending    []string
 }
 
 func (s *Store) observeHistory(fd *flowData, r *result.Run) {
@@ -550,7 +557,7 @@ func (s *Store) observeHistory(fd *flowData, r *result.Run) {
 		}
 		executed++
 		if st.Dependency != "" && final {
-			s.observeDependency(r.Flow, r.Region, st, sec)
+			s.observeDependency(h, r.Flow, r.Region, st, sec)
 		}
 	}
 	// Durations: one row for the run, with a column per executed step
@@ -582,15 +589,12 @@ func (s *Store) observeHistory(fd *flowData, r *result.Run) {
 // observeDependency counts one call of a final run: a call an immediate
 // retry went on to clear is a blip, not a dependency failure (as the
 // dependency_success rule says).
-func (s *Store) observeDependency(flow, region string, st *result.Step, sec int64) {
+func (s *Store) observeDependency(h *flowHist, flow, region string, st *result.Step, sec int64) {
 	d := s.deps[st.Dependency]
 	if d == nil {
-		d = &depHist{flows: map[string]struct{}{}}
-		s.deps[st.Dependency] = d
+		d = s.newDep(st.Dependency)
 	}
-	if _, ok := d.flows[flow]; !ok {
-		d.flows[flow] = struct{}{}
-	}
+	d.called(h, flow)
 	ok := st.Status == result.Passed
 	d.counts.add(sec, ok)
 	rc := d.byRegion[region]
@@ -610,58 +614,59 @@ func (s *Store) observeRegion(h *flowHist, r *result.Run, end time.Time) {
 	if !r.Final() {
 		// A failed attempt the runner retries at once: part of the slot's
 		// chain, decided by its final run.
-		if rs.chain == nil {
-			rs.chain = &retryChain{}
+		if rs.ext == nil {
+			rs.ext = &regionExt{}
 		}
-		c := rs.chain
-		if r.Retry == 0 || c.start == 0 {
-			c.start, c.pending = start, c.pending[:0]
+		e := rs.ext
+		if r.Retry == 0 || e.chainStart == 0 {
+			e.chainStart, e.pending = start, e.pending[:0]
 		}
-		if len(c.pending) < maxTraces {
-			c.pending = append(c.pending, strings.Clone(r.TraceID))
+		if len(e.pending) < maxTraces {
+			e.pending = append(e.pending, strings.Clone(r.TraceID))
 		}
 		return
 	}
 	var chainStart int64
-	var pending []string
-	if c := rs.chain; c != nil {
-		chainStart, pending = c.start, c.pending
+	var pending, traces []string
+	if e := rs.ext; e != nil {
+		chainStart, pending = e.chainStart, e.pending
+		if e.failing {
+			traces = e.traces
+		}
 	}
 	slot := start
 	if r.Retry > 0 && chainStart != 0 && chainStart < start {
 		slot = chainStart
 	}
 	ok := r.OK()
-	var traces []string
-	if rs.bad != nil {
-		traces = rs.bad.traces
-	}
 	if !rs.final || rs.ok != ok {
 		rs.since, traces = slot, nil
 	}
 	rs.final, rs.ok, rs.last = true, ok, end.UnixNano()
 	if ok {
-		rs.bad = nil
-	} else {
-		// Newest first: this run, then its chain's earlier attempts, then
-		// the streak's older runs.
-		n := min(1+len(pending)+len(traces), maxTraces)
-		ts := make([]string, 0, n)
-		ts = append(ts, strings.Clone(r.TraceID))
-		for i := len(pending) - 1; i >= 0 && len(ts) < n; i-- {
-			ts = append(ts, pending[i])
-		}
-		for _, t := range traces {
-			if len(ts) == n {
-				break
-			}
-			ts = append(ts, t)
-		}
-		rs.bad = &regionFail{retries: r.Retry, fail: failureOf(r), traces: ts}
+		rs.ext = nil // no failure, no chain in progress
+		return
 	}
-	if c := rs.chain; c != nil {
-		c.start, c.pending = 0, c.pending[:0]
+	// Newest first: this run, then its chain's earlier attempts, then the
+	// streak's older runs.
+	n := min(1+len(pending)+len(traces), maxTraces)
+	ts := make([]string, 0, n)
+	ts = append(ts, strings.Clone(r.TraceID))
+	for i := len(pending) - 1; i >= 0 && len(ts) < n; i-- {
+		ts = append(ts, pending[i])
 	}
+	for _, t := range traces {
+		if len(ts) == n {
+			break
+		}
+		ts = append(ts, t)
+	}
+	if rs.ext == nil {
+		rs.ext = &regionExt{}
+	}
+	e := rs.ext
+	e.failing, e.retries, e.fail, e.traces = true, r.Retry, failureOf(r), ts
+	e.chainStart, e.pending = 0, e.pending[:0]
 }
 
 // failureOf copies what a page needs of a failed run. The strings are
@@ -731,9 +736,9 @@ func (s *Store) EachRegion(flow string, fn func(n int, rs RegionState)) {
 		}
 		st := RegionState{Region: rs.region, Last: time.Unix(0, rs.last), OK: rs.ok,
 			Since: time.Unix(0, rs.since)}
-		if b := rs.bad; b != nil {
-			f := &b.fail
-			st.Retries, st.TraceIDs = b.retries, slices.Clone(b.traces)
+		if e := rs.ext; e != nil && e.failing {
+			f := &e.fail
+			st.Retries, st.TraceIDs = e.retries, slices.Clone(e.traces)
 			st.Step, st.Dependency, st.Class = f.step, f.dependency, f.class
 			st.Expectation, st.Actual, st.Message = f.expectation, f.actual, f.message
 		}
@@ -870,17 +875,65 @@ func (s *Store) Dependencies() []string {
 
 // DependencyFlows lists the flows whose steps called dependency, sorted.
 func (s *Store) DependencyFlows(dependency string) []string {
+	names := s.sortedNames()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	d := s.deps[dependency]
 	if d == nil {
 		return nil
 	}
-	out := make([]string, 0, len(d.flows))
-	for f := range d.flows {
-		out = append(out, f)
+	return s.callersLocked(d, names, []string{})
+}
+
+// newDep adds a dependency, with a free bit if there is one.
+func (s *Store) newDep(name string) *depHist {
+	d := &depHist{bit: -1}
+	if free := ^s.depBits; free != 0 {
+		d.bit = bits.TrailingZeros64(free)
+		s.depBits |= 1 << d.bit
 	}
-	slices.Sort(out)
+	s.deps[name] = d
+	return d
+}
+
+// called notes that flow (whose history is h, if it has one here) calls
+// d.
+func (d *depHist) called(h *flowHist, flow string) {
+	if d.bit >= 0 && h != nil {
+		h.deps |= 1 << d.bit
+		return
+	}
+	if _, ok := d.callers[flow]; !ok {
+		if d.callers == nil {
+			d.callers = map[string]struct{}{}
+		}
+		d.callers[flow] = struct{}{}
+	}
+}
+
+// callersLocked appends the flows calling d to out, sorted; names are the
+// flows' names, sorted (sortedNames: a flow added since is left out).
+func (s *Store) callersLocked(d *depHist, names []string, out []string) []string {
+	start := len(out)
+	if d.bit >= 0 {
+		for _, f := range names {
+			if fd := s.flows[f]; fd != nil && fd.hist.deps&(1<<d.bit) != 0 {
+				out = append(out, f)
+			}
+		}
+	}
+	if len(d.callers) > 0 {
+		n := len(out)
+		for f := range d.callers {
+			if fd := s.flows[f]; d.bit >= 0 && fd != nil && fd.hist.deps&(1<<d.bit) != 0 {
+				continue // listed
+			}
+			out = append(out, f)
+		}
+		if len(out) > n {
+			slices.Sort(out[start:])
+		}
+	}
 	return out
 }
 
@@ -919,15 +972,23 @@ func (s *Store) SetSampledFlows(flows []string) {
 	}
 }
 
-// dropHistory forgets a removed flow's calls to dependencies, and the
-// dependencies that no remaining flow calls. A dependency still called
-// keeps the removed flow's past calls in its counts: they were real calls.
-func (s *Store) dropHistory(flow string) {
-	for dep, d := range s.deps {
-		if _, ok := d.flows[flow]; ok {
-			delete(d.flows, flow)
-			if len(d.flows) == 0 {
-				delete(s.deps, dep)
+// dropHistory forgets removed flows' calls to dependencies (their bits
+// went with them), and the dependencies that no remaining flow calls. A
+// dependency still called keeps the removed flows' past calls in its
+// counts: they were real calls.
+func (s *Store) dropHistory(removed []string) {
+	var called uint64
+	for _, fd := range s.flows {
+		called |= fd.hist.deps
+	}
+	for name, d := range s.deps {
+		for _, f := range removed {
+			delete(d.callers, f)
+		}
+		if len(d.callers) == 0 && (d.bit < 0 || called&(1<<d.bit) == 0) {
+			delete(s.deps, name)
+			if d.bit >= 0 {
+				s.depBits &^= 1 << d.bit
 			}
 		}
 	}

@@ -650,3 +650,69 @@ func TestFlowCountsWiden(t *testing.T) {
 		})
 	}
 }
+
+// A dependency's callers are a bit in each calling flow's history for the
+// first 64 dependencies and a set past them; either way DependencyFlows
+// lists them sorted, a snapshot keeps them, and a reload that removes a
+// dependency's last caller drops it and frees its bit for the next one.
+func TestDependencyCallers(t *testing.T) {
+	st := New(1)
+	var names []string
+	want := map[string][]string{}
+	for i := range 100 {
+		flow := fmt.Sprintf("flow-%03d", i)
+		names = append(names, flow)
+		r := mkRun("a", t0, true, "")
+		r.Flow = flow
+		for _, k := range []int{i % 70, (i * 7) % 70} { // 70 dependencies
+			dep := fmt.Sprintf("dep-%02d", k)
+			r.Steps = append(r.Steps, result.Step{Name: dep, Dependency: dep, Status: result.Passed, Class: result.OK})
+			if !slices.Contains(want[dep], flow) {
+				want[dep] = append(want[dep], flow)
+			}
+		}
+		st.Observe(r)
+	}
+	check := func(st *Store, when string) {
+		t.Helper()
+		if got := st.Dependencies(); len(got) != len(want)+1 { // and bank-gateway
+			t.Errorf("%s: %d dependencies, want %d", when, len(got), len(want)+1)
+		}
+		for dep, flows := range want {
+			if got := st.DependencyFlows(dep); !slices.Equal(got, flows) {
+				t.Errorf("%s: %s called by %v, want %v", when, dep, got, flows)
+			}
+		}
+	}
+	check(st, "observed")
+	back := New(1)
+	if err := back.RestoreHistory(st.AppendHistory(nil, at(time.Minute)), at(time.Minute), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	check(back, "restored")
+	// flow-000 alone calls dep-00 (i%70 == 0 or 7i%70 == 0: i = 0, 10, 20,
+	// ...): removing the flows with i%10 == 0 leaves dep-00 uncalled.
+	var kept []string
+	for i, f := range names {
+		if i%10 != 0 {
+			kept = append(kept, f)
+		}
+	}
+	st.Retain(kept, 1)
+	for dep, flows := range want {
+		want[dep] = slices.DeleteFunc(flows, func(f string) bool { return !slices.Contains(kept, f) })
+		if len(want[dep]) == 0 {
+			delete(want, dep)
+			if got := st.DependencyFlows(dep); got != nil {
+				t.Errorf("%s, no longer called, still lists %v", dep, got)
+			}
+		}
+	}
+	check(st, "after a reload")
+	r := mkRun("a", t0, true, "")
+	r.Flow = "flow-001"
+	r.Steps[1].Dependency = "new-dep"
+	st.Observe(r)
+	want["new-dep"] = []string{"flow-001"}
+	check(st, "a new dependency")
+}

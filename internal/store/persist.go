@@ -162,12 +162,10 @@ func (s *Store) writeHistory(out io.Writer, at time.Time) (uint32, uint32, error
 		callers, regs, tail = callers[:0], regs[:0], tail[:0]
 		s.mu.RLock()
 		if d := s.deps[name]; d != nil {
-			if cap(callers) < len(d.flows) {
-				callers = make([]string, 0, len(d.flows))
+			if n := len(names) + len(d.callers); cap(callers) < n && d.bit >= 0 {
+				callers = make([]string, 0, n) // once, not grown by append
 			}
-			for f := range d.flows {
-				callers = append(callers, f)
-			}
+			callers = s.callersLocked(d, names, callers)
 			tail = d.counts.appendTo(tail)
 			for reg := range d.byRegion {
 				regs = append(regs, reg)
@@ -182,7 +180,6 @@ func (s *Store) writeHistory(out io.Writer, at time.Time) (uint32, uint32, error
 			tail = append(tail, 0, 0) // no counts, no regions
 		}
 		s.mu.RUnlock()
-		slices.Sort(callers)
 		w.buf = appendString(w.buf, name)
 		w.buf = binary.AppendUvarint(w.buf, uint64(len(callers)))
 		for _, f := range callers {
@@ -489,15 +486,18 @@ func (s *Store) RestoreHistory(b []byte, at time.Time, keep time.Duration) error
 		}
 		d := s.deps[sd.name]
 		if d == nil {
-			d = &depHist{flows: map[string]struct{}{}}
-			s.deps[sd.name] = d
+			d = s.newDep(sd.name)
 		}
 		if d.counts.fine != nil {
 			continue
 		}
 		d.counts = sd.counts
 		for _, f := range sd.flows {
-			d.flows[f] = struct{}{}
+			var h *flowHist
+			if fd := s.flows[f]; fd != nil {
+				h = &fd.hist
+			}
+			d.called(h, f)
 		}
 		for reg, c := range sd.byRegion {
 			if c.dropBefore(cutoff) {

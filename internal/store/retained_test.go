@@ -90,8 +90,8 @@ func TestStoreRetainedPerFlow(t *testing.T) {
 		t.Errorf("%d flows call bank-gateway, want %d", len(fl), flows)
 	}
 	runtime.KeepAlive(s)
-	if per > 950 {
-		t.Errorf("%.0f bytes a flow, want <= 950", per)
+	if per > 900 {
+		t.Errorf("%.0f bytes a flow, want <= 900", per)
 	}
 }
 

@@ -40,6 +40,8 @@ type Store struct {
 	flows map[string]*flowData
 	names []string // flows' names, sorted; nil when a flow came or went
 	deps  map[string]*depHist
+	// depBits are the bits (depHist.bit) in use.
+	depBits uint64
 	// nflows is the number of configured flows (Retain), 0 before: the
 	// budgets divide by it.
 	nflows int
@@ -599,12 +601,16 @@ func (s *Store) Retain(flows []string, keep int) {
 	for _, f := range flows {
 		want[f] = true
 	}
+	var removed []string
 	for f := range s.flows {
 		if !want[f] {
-			s.dropHistory(f)
+			removed = append(removed, f)
 			delete(s.flows, f)
 			s.names = nil
 		}
+	}
+	if len(removed) > 0 {
+		s.dropHistory(removed)
 	}
 	oldKeep, oldFull := s.bounds()
 	s.keep, s.nflows = max(keep, 1), len(want)
