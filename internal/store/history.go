@@ -56,7 +56,7 @@ const maxTraces = 5
 // tiers (10s, 1m) in cells of type F and the coarse ones in C: a flow's
 // final runs (at most one a second) fit uint8 per 10s or 1m bucket and
 // uint16 per 10m or 1h bucket (3,600 an hour), a third less than uint16
-// throughout; a dependency's calls, summed over every flow calling it, are
+// throughout (and most flows' fit uint8 throughout: flowCounts); a dependency's calls, summed over every flow calling it, are
 // uint32 throughout. The bad counts, in the same buckets, exist from the
 // first bad event: most flows never fail within 3 days, and their counts
 // are half the size (10,000 flows: 3.4 MB, not 6.8). Cells saturate, never

@@ -17,7 +17,7 @@ import (
 
 // Bounds over all flows, so that 10,000 flows cost megabytes, not
 // gigabytes: a run kept in full (steps, timings, URLs, failures), encoded,
-// costs about 100 bytes a step; a summary 48 bytes.
+// costs about 80 bytes a step; a summary 48 bytes.
 const (
 	// FullBudget is how many runs are kept in full over all flows: with n
 	// flows, each keeps its newest FullBudget/n runs in full (at least one,
