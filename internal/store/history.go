@@ -284,6 +284,13 @@ func (c *flowCounts) sum(at time.Time, w time.Duration) (good, total int) {
 	return c.narrow.sum(at, w)
 }
 
+func (c *flowCounts) dropBefore(cutoff int64) bool {
+	if c.wide != nil {
+		return c.wide.dropBefore(cutoff)
+	}
+	return c.narrow.dropBefore(cutoff)
+}
+
 func (c *flowCounts) appendTo(b []byte) []byte {
 	if c.wide != nil {
 		return c.wide.appendTo(b)
