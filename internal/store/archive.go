@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -78,8 +79,12 @@ const (
 
 // archiveRunVersion is the first byte of a stored run: the run codec's
 // layout. A change of runcodec.go must bump it; runs of another version
-// are skipped when read.
-const archiveRunVersion = 1
+// are skipped when read. Version 2 is the compact encoding (encCompact):
+// this prober reads both, a prober before it skips version 2's runs.
+const (
+	archiveRunVersion = 2
+	archiveRunV1      = 1
+)
 
 // maxPending bounds the runs waiting for a flush.
 const maxPending = 100_000
@@ -309,6 +314,9 @@ func (a *Archive) Observe(r *result.Run) {
 	}
 	b := appendArchived(a.scratch[:0], r)
 	a.scratch = b
+	if cap(b) > 64<<10 { // a huge run once (a kept body): do not keep its buffer
+		a.scratch = nil
+	}
 	a.pending = append(a.pending, archived{flow: r.Flow, start: r.Start.UnixNano(),
 		end: r.Start.Add(r.Duration).Unix(), dur: max(r.Duration.Microseconds(), 0),
 		final: r.Final(), ok: r.OK(), enc: slices.Clone(b)})
@@ -669,6 +677,13 @@ func (a *Archive) Prune(now time.Time) error {
 		}
 		var heads []update
 		hc := r.heads.Cursor()
+		// One cursor and one key for every look-up of the chains: a Get or
+		// a Delete makes a cursor each (and a kept key each to drop later:
+		// 10,000 flows' chains were tens of MB a prune). The runs beyond a
+		// flow's share go at once, through the cursor (not the one
+		// iterating "heads").
+		lc := r.log.Cursor()
+		var lk []byte
 		for k, v := hc.First(); k != nil; k, v = hc.Next() {
 			h := decodeHead(v)
 			was := h
@@ -681,17 +696,20 @@ func (a *Archive) Prune(now time.Time) error {
 				var kept uint64
 				over := false
 				for key := h.newest; key != 0 && int64(key) >= runCut; {
-					lk := flowKey(nil, int64(key), string(k))
-					v := r.log.Get(lk)
-					if v == nil {
+					lk = append(binary.BigEndian.AppendUint64(lk[:0], key), k...)
+					ck, v := lc.Seek(lk)
+					if v == nil || !bytes.Equal(ck, lk) {
 						break
 					}
+					next, _ := binary.Uvarint(v)
 					if over = over || int64(kept)+int64(len(v)) > share; over {
-						drop = append(drop, lk)
+						if err := lc.Delete(); err != nil {
+							return err
+						}
 					} else {
 						kept += uint64(len(v))
 					}
-					key, _ = binary.Uvarint(v)
+					key = next
 				}
 				h.bytes = kept
 			}
@@ -909,7 +927,7 @@ func (a *Archive) RunsBefore(flow string, before int64, n int) []*result.Run {
 // decodeArchived reads a stored run; the bytes are copied (bbolt's are
 // only valid in their transaction).
 func decodeArchived(v []byte, flow string) (*result.Run, bool) {
-	if len(v) == 0 || v[0] != archiveRunVersion {
+	if len(v) == 0 || (v[0] != archiveRunVersion && v[0] != archiveRunV1) {
 		return nil, false
 	}
 	d := runDecoder{s: string(v[1:])}

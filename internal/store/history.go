@@ -2,6 +2,7 @@ package store
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -55,12 +56,12 @@ const maxTraces = 5
 // tiers (10s, 1m) in cells of type F and the coarse ones in C: a flow's
 // final runs (at most one a second) fit uint8 per 10s or 1m bucket and
 // uint16 per 10m or 1h bucket (3,600 an hour), a third less than uint16
-// throughout; a dependency's calls, summed over every flow calling it, are
+// throughout (and most flows' fit uint8 throughout: flowCounts); a dependency's calls, summed over every flow calling it, are
 // uint32 throughout. The bad counts, in the same buckets, exist from the
 // first bad event: most flows never fail within 3 days, and their counts
 // are half the size (10,000 flows: 3.4 MB, not 6.8). Cells saturate, never
 // wrap. The zero value is empty and allocates on the first add.
-type counter[F uint8 | uint32, C uint16 | uint32] struct {
+type counter[F uint8 | uint32, C uint8 | uint16 | uint32] struct {
 	latest int64 // unix second of the newest event; the rings end there
 	fine   []F   // tiers 0 and 1, per bucket: total
 	coarse []C   // tiers 2 and 3
@@ -68,7 +69,7 @@ type counter[F uint8 | uint32, C uint16 | uint32] struct {
 }
 
 // badCells are a counter's bad events, per bucket as its totals.
-type badCells[F uint8 | uint32, C uint16 | uint32] struct {
+type badCells[F uint8 | uint32, C uint8 | uint16 | uint32] struct {
 	fine   []F
 	coarse []C
 }
@@ -194,6 +195,107 @@ func (k *counter[F, C]) advance(sec int64) {
 		}
 	}
 	k.latest = sec
+}
+
+// coarseFull says whether a coarse cell that an event at sec counts in
+// holds its type's maximum: the next event there would not be counted.
+func (k *counter[F, C]) coarseFull(sec int64) bool {
+	for i := fineTiers; i < len(tiers); i++ {
+		if k.coarse[k.slot(i, floorDiv(sec, tiers[i].width))] == ^C(0) {
+			return true
+		}
+	}
+	return false
+}
+
+// flowCounts counts a flow's final runs: the coarse cells (10m and 1h) a
+// byte each while every one fits, two from the first that would not. A
+// flow run once a minute counts 10 in a 10m bucket and 60 in an hour's, so
+// almost every flow keeps 240 bytes of cells, not 352 (10,000 flows: 1.1
+// MB); one run every few seconds widens within its first hour.
+type flowCounts struct {
+	narrow counter[uint8, uint8]
+	wide   *counter[uint8, uint16] // once widened (narrow is then empty)
+}
+
+// counted says whether any event was counted.
+func (c *flowCounts) counted() bool { return c.wide != nil || c.narrow.fine != nil }
+
+func (c *flowCounts) add(sec int64, good bool) {
+	if c.wide != nil {
+		c.wide.add(sec, good)
+		return
+	}
+	c.narrow.add(sec, good)
+	if c.narrow.coarseFull(sec) {
+		c.widen() // the next event in that cell is counted
+	}
+}
+
+// widen moves the counts to cells of two bytes.
+func (c *flowCounts) widen() {
+	n := &c.narrow
+	w := &counter[uint8, uint16]{latest: n.latest, fine: n.fine, coarse: widenCells(n.coarse)}
+	if n.bad != nil {
+		w.bad = &badCells[uint8, uint16]{fine: n.bad.fine, coarse: widenCells(n.bad.coarse)}
+	}
+	c.wide, c.narrow = w, counter[uint8, uint8]{}
+}
+
+func widenCells(cells []uint8) []uint16 {
+	out := make([]uint16, len(cells))
+	for i, v := range cells {
+		out[i] = uint16(v)
+	}
+	return out
+}
+
+// set replaces the counts with k's (a snapshot's), narrow if they fit.
+func (c *flowCounts) set(k counter[uint8, uint16]) {
+	*c = flowCounts{}
+	if k.fine == nil {
+		return
+	}
+	fits := func(cells []uint16) bool {
+		return !slices.ContainsFunc(cells, func(v uint16) bool { return v >= 255 })
+	}
+	if !fits(k.coarse) {
+		c.wide = &k
+		return
+	}
+	c.narrow = counter[uint8, uint8]{latest: k.latest, fine: k.fine, coarse: narrowCells(k.coarse)}
+	if k.bad != nil {
+		c.narrow.bad = &badCells[uint8, uint8]{fine: k.bad.fine, coarse: narrowCells(k.bad.coarse)}
+	}
+}
+
+func narrowCells(cells []uint16) []uint8 {
+	out := make([]uint8, len(cells))
+	for i, v := range cells {
+		out[i] = uint8(v)
+	}
+	return out
+}
+
+func (c *flowCounts) sum(at time.Time, w time.Duration) (good, total int) {
+	if c.wide != nil {
+		return c.wide.sum(at, w)
+	}
+	return c.narrow.sum(at, w)
+}
+
+func (c *flowCounts) dropBefore(cutoff int64) bool {
+	if c.wide != nil {
+		return c.wide.dropBefore(cutoff)
+	}
+	return c.narrow.dropBefore(cutoff)
+}
+
+func (c *flowCounts) appendTo(b []byte) []byte {
+	if c.wide != nil {
+		return c.wide.appendTo(b)
+	}
+	return c.narrow.appendTo(b)
 }
 
 // window is the bucket range of (at-w, at] in a tier, each end rounded to
@@ -334,22 +436,39 @@ func (t *durTable) slower(col int, threshold time.Duration, at time.Time, w time
 	return slower, n
 }
 
-// flowHist is one flow's history, allocated at its first timed run.
+// flowHist is one flow's history, inline in its flowData. What only some flows need is behind pointers: the
+// duration samples (only flows a latency rule names), a failing region's
+// evidence, a retry chain; the first region's state is inline (one prober
+// is one region).
 type flowHist struct {
 	// first is the start (unix ns) of the first final run counted: the
 	// history covers windows that begin after it (FlowHistorySince).
-	first   int64
-	counts  counter[uint8, uint16] // final runs
-	dur     durTable               // durations of runs and steps
-	steps   []string               // dur's step columns, in first-seen order
-	regions []regionState          // one per region seen, sorted; usually one
-	deps    []string               // dependencies its steps called
+	first  int64
+	counts flowCounts  // final runs
+	dur    *durSamples // durations of runs and steps; nil when not sampled
+	regs   regions     // one per region seen, sorted
+	// deps has the bit (depHist.bit) of each dependency its final runs
+	// called: a caller costs a bit, not an entry in a map of 10,000.
+	deps uint64
+}
+
+// durSamples is a sampled flow's durations, and the steps its columns are:
+// the step names only a latency rule reads (they are the runs' strings, the
+// configuration's, not copies).
+type durSamples struct {
+	durTable
+	steps []string // the table's step columns, in first-seen order
 }
 
 // depHist is one dependency's calls, over every flow calling it.
 type depHist struct {
 	counts counter[uint32, uint32]
-	flows  map[string]struct{}
+	// bit (0-63) is set in the flowHist.deps of every flow calling it;
+	// -1 past 64 dependencies. callers are those without the bit: all of
+	// them for bit -1, else the ones a snapshot named that have no history
+	// here.
+	bit     int
+	callers map[string]struct{}
 	// byRegion counts the same calls per region: a dependency failing in
 	// one region of three is a regional degradation, not an outage.
 	byRegion map[string]*counter[uint32, uint32]
@@ -360,16 +479,62 @@ type failInfo struct {
 	step, dependency, class, expectation, actual, message string
 }
 
+// regions are a flow's regions' states, sorted by region: the first
+// inline (one prober is one region), and all of them in many once there is
+// a second.
+type regions struct {
+	one  [1]regionState // used once a region is seen
+	many []regionState
+}
+
+// all returns the states, sorted; the slice is valid until the next get.
+func (rg *regions) all() []regionState {
+	switch {
+	case rg.many != nil:
+		return rg.many
+	case rg.one[0].used:
+		return rg.one[:]
+	}
+	return nil
+}
+
+// get returns region's state, added (kept sorted) if new.
+func (rg *regions) get(region string) *regionState {
+	all := rg.all()
+	i, found := slices.BinarySearchFunc(all, region, func(a regionState, b string) int { return strings.Compare(a.region, b) })
+	if found {
+		return &all[i]
+	}
+	if len(all) == 0 {
+		rg.one[0] = regionState{region: region, used: true}
+		return &rg.one[0]
+	}
+	if rg.many == nil {
+		rg.many = make([]regionState, 1, 2)
+		rg.many[0], rg.one[0] = rg.one[0], regionState{}
+	}
+	rg.many = slices.Insert(rg.many, i, regionState{region: region, used: true})
+	return &rg.many[i]
+}
+
 // regionState is a flow's latest final run in one region and its streak.
 type regionState struct {
-	region  string
-	final   bool  // a final run was seen
-	ok      bool  // it passed
-	last    int64 // its end, unix nanoseconds
-	since   int64 // start of the streak's first slot, unix nanoseconds
+	region string
+	used   bool  // (regions.one)
+	final  bool  // a final run was seen
+	ok     bool  // it passed
+	last   int64 // its end, unix nanoseconds
+	since  int64 // start of the streak's first slot, unix nanoseconds
+	ext    *regionExt
+}
+
+// regionExt is what a region holds only while its latest final run failed
+// or a retry chain is in progress; nil otherwise.
+type regionExt struct {
+	failing bool // the latest final run failed: what follows is its
 	retries int
-	fail    *failInfo // nil when passing
-	traces  []string  // the failing streak's trace ids, newest first
+	fail    failInfo
+	traces  []string // the failing streak's trace ids, newest first
 	// The retry chain in progress: when its first attempt started and the
 	// trace ids of its attempts so far (oldest first). The final run of
 	// the chain decides whether they join the failing streak.
@@ -381,11 +546,7 @@ func (s *Store) observeHistory(fd *flowData, r *result.Run) {
 	if r.Start.Unix() < 0 || r.Start.Unix() >= math.MaxUint32 {
 		return // no usable time (a hand-made run): nothing to place in a window
 	}
-	h := fd.hist
-	if h == nil {
-		h = &flowHist{}
-		fd.hist = h
-	}
+	h := &fd.hist
 	end := r.Start.Add(r.Duration)
 	sec := end.Unix()
 	final := r.Final()
@@ -395,8 +556,6 @@ func (s *Store) observeHistory(fd *flowData, r *result.Run) {
 			h.first = st
 		}
 	}
-	// Durations: one row for the run, with a column per executed step
-	// (registered first, so that the row is wide enough).
 	executed := 0
 	for i := range r.Steps {
 		st := &r.Steps[i]
@@ -404,21 +563,30 @@ func (s *Store) observeHistory(fd *flowData, r *result.Run) {
 			continue
 		}
 		executed++
-		if !slices.Contains(h.steps, st.Name) {
-			h.steps = append(h.steps, st.Name)
-		}
 		if st.Dependency != "" && final {
 			s.observeDependency(h, r.Flow, r.Region, st, sec)
 		}
 	}
+	// Durations: one row for the run, with a column per executed step
+	// (registered first, so that the row is wide enough).
 	if (final || executed > 0) && (!s.sampleSome || s.sampled[r.Flow]) {
-		row := h.dur.row(uint32(sec), 1+len(h.steps), uint32(s.sampleAge/time.Second), s.sampleMax)
+		ds := h.dur
+		if ds == nil {
+			ds = &durSamples{}
+			h.dur = ds
+		}
+		for i := range r.Steps {
+			if st := &r.Steps[i]; st.Status != result.Skipped && !slices.Contains(ds.steps, st.Name) {
+				ds.steps = append(ds.steps, st.Name)
+			}
+		}
+		row := ds.row(uint32(sec), 1+len(ds.steps), uint32(s.sampleAge/time.Second), s.sampleMax)
 		if final {
 			row[0] = micros(r.Duration)
 		}
 		for i := range r.Steps {
 			if st := &r.Steps[i]; st.Status != result.Skipped {
-				row[1+slices.Index(h.steps, st.Name)] = micros(st.Duration)
+				row[1+slices.Index(ds.steps, st.Name)] = micros(st.Duration)
 			}
 		}
 	}
@@ -431,13 +599,9 @@ func (s *Store) observeHistory(fd *flowData, r *result.Run) {
 func (s *Store) observeDependency(h *flowHist, flow, region string, st *result.Step, sec int64) {
 	d := s.deps[st.Dependency]
 	if d == nil {
-		d = &depHist{flows: map[string]struct{}{}}
-		s.deps[st.Dependency] = d
+		d = s.newDep(st.Dependency)
 	}
-	if !slices.Contains(h.deps, st.Dependency) {
-		h.deps = append(h.deps, st.Dependency)
-		d.flows[flow] = struct{}{}
-	}
+	d.called(h, flow)
 	ok := st.Status == result.Passed
 	d.counts.add(sec, ok)
 	rc := d.byRegion[region]
@@ -452,67 +616,70 @@ func (s *Store) observeDependency(h *flowHist, flow, region string, st *result.S
 }
 
 func (s *Store) observeRegion(h *flowHist, r *result.Run, end time.Time) {
-	var rs *regionState
-	for i := range h.regions {
-		if h.regions[i].region == r.Region {
-			rs = &h.regions[i]
-			break
-		}
-	}
-	if rs == nil {
-		// Kept sorted by region, so that readers need not sort.
-		i, _ := slices.BinarySearchFunc(h.regions, r.Region, func(a regionState, b string) int { return strings.Compare(a.region, b) })
-		h.regions = slices.Insert(h.regions, i, regionState{region: r.Region})
-		rs = &h.regions[i]
-	}
+	rs := h.regs.get(r.Region)
 	start := r.Start.UnixNano()
 	if !r.Final() {
 		// A failed attempt the runner retries at once: part of the slot's
 		// chain, decided by its final run.
-		if r.Retry == 0 || rs.chainStart == 0 {
-			rs.chainStart, rs.pending = start, rs.pending[:0]
+		if rs.ext == nil {
+			rs.ext = &regionExt{}
 		}
-		if len(rs.pending) < maxTraces {
-			rs.pending = append(rs.pending, strings.Clone(r.TraceID))
+		e := rs.ext
+		if r.Retry == 0 || e.chainStart == 0 {
+			e.chainStart, e.pending = start, e.pending[:0]
+		}
+		if len(e.pending) < maxTraces {
+			e.pending = append(e.pending, strings.Clone(r.TraceID))
 		}
 		return
 	}
+	var chainStart int64
+	var pending, traces []string
+	if e := rs.ext; e != nil {
+		chainStart, pending = e.chainStart, e.pending
+		if e.failing {
+			traces = e.traces
+		}
+	}
 	slot := start
-	if r.Retry > 0 && rs.chainStart != 0 && rs.chainStart < start {
-		slot = rs.chainStart
+	if r.Retry > 0 && chainStart != 0 && chainStart < start {
+		slot = chainStart
 	}
 	ok := r.OK()
 	if !rs.final || rs.ok != ok {
-		rs.since, rs.traces = slot, nil
+		rs.since, traces = slot, nil
 	}
 	rs.final, rs.ok, rs.last = true, ok, end.UnixNano()
 	if ok {
-		rs.fail, rs.retries = nil, 0
-	} else {
-		rs.fail, rs.retries = failureOf(r), r.Retry
-		// Newest first: this run, then its chain's earlier attempts, then
-		// the streak's older runs.
-		n := min(1+len(rs.pending)+len(rs.traces), maxTraces)
-		ts := make([]string, 0, n)
-		ts = append(ts, strings.Clone(r.TraceID))
-		for i := len(rs.pending) - 1; i >= 0 && len(ts) < n; i-- {
-			ts = append(ts, rs.pending[i])
-		}
-		for _, t := range rs.traces {
-			if len(ts) == n {
-				break
-			}
-			ts = append(ts, t)
-		}
-		rs.traces = ts
+		rs.ext = nil // no failure, no chain in progress
+		return
 	}
-	rs.chainStart, rs.pending = 0, rs.pending[:0]
+	// Newest first: this run, then its chain's earlier attempts, then the
+	// streak's older runs.
+	n := min(1+len(pending)+len(traces), maxTraces)
+	ts := make([]string, 0, n)
+	ts = append(ts, strings.Clone(r.TraceID))
+	for i := len(pending) - 1; i >= 0 && len(ts) < n; i-- {
+		ts = append(ts, pending[i])
+	}
+	for _, t := range traces {
+		if len(ts) == n {
+			break
+		}
+		ts = append(ts, t)
+	}
+	if rs.ext == nil {
+		rs.ext = &regionExt{}
+	}
+	e := rs.ext
+	e.failing, e.retries, e.fail, e.traces = true, r.Retry, failureOf(r), ts
+	e.chainStart, e.pending = 0, e.pending[:0]
 }
 
 // failureOf copies what a page needs of a failed run. The strings are
 // cloned: an actual value may be a slice of a large response body.
-func failureOf(r *result.Run) *failInfo {
-	f := &failInfo{class: string(r.Class), step: r.FailedStep}
+func failureOf(r *result.Run) failInfo {
+	f := failInfo{class: string(r.Class), step: r.FailedStep}
 	if st := r.Failed(); st != nil {
 		f.step, f.dependency, f.class = st.Name, st.Dependency, string(st.Class)
 		if len(st.Failures) > 0 {
@@ -565,22 +732,24 @@ func (s *Store) EachRegion(flow string, fn func(n int, rs RegionState)) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	fd := s.flows[flow]
-	if fd == nil || fd.hist == nil {
+	if fd == nil {
 		return
 	}
-	h := fd.hist // regions are kept sorted
-	for i := range h.regions {
-		rs := &h.regions[i]
+	all := fd.hist.regs.all() // kept sorted
+	for i := range all {
+		rs := &all[i]
 		if !rs.final {
 			continue
 		}
 		st := RegionState{Region: rs.region, Last: time.Unix(0, rs.last), OK: rs.ok,
-			Since: time.Unix(0, rs.since), Retries: rs.retries, TraceIDs: slices.Clone(rs.traces)}
-		if f := rs.fail; f != nil {
+			Since: time.Unix(0, rs.since)}
+		if e := rs.ext; e != nil && e.failing {
+			f := &e.fail
+			st.Retries, st.TraceIDs = e.retries, slices.Clone(e.traces)
 			st.Step, st.Dependency, st.Class = f.step, f.dependency, f.class
 			st.Expectation, st.Actual, st.Message = f.expectation, f.actual, f.message
 		}
-		fn(len(h.regions), st)
+		fn(len(all), st)
 	}
 }
 
@@ -593,7 +762,7 @@ func (s *Store) FlowCounts(flow string, window time.Duration, at time.Time) (goo
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	fd := s.flows[flow]
-	if fd == nil || fd.hist == nil {
+	if fd == nil {
 		return 0, 0
 	}
 	return fd.hist.counts.sum(at, window)
@@ -620,7 +789,7 @@ func (s *Store) FlowHistorySince(flow string) time.Time {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	fd := s.flows[flow]
-	if fd == nil || fd.hist == nil || fd.hist.first == 0 {
+	if fd == nil || fd.hist.first == 0 {
 		return time.Time{}
 	}
 	return time.Unix(0, fd.hist.first)
@@ -675,28 +844,28 @@ func (s *Store) DependencyRegionCounts(dependency string, window time.Duration, 
 func (s *Store) Slower(flow, step string, threshold, window time.Duration, at time.Time) (slower, n int) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	h, col, ok := s.durations(flow, step)
+	ds, col, ok := s.durations(flow, step)
 	if !ok {
 		return 0, 0
 	}
-	return h.dur.slower(col, threshold, at, window)
+	return ds.slower(col, threshold, at, window)
 }
 
-// durations finds the history and duration column of flow's step (column
+// durations finds the duration samples and column of flow's step (column
 // 0, step "": the flow's final runs); under s.mu.
-func (s *Store) durations(flow, step string) (h *flowHist, col int, ok bool) {
+func (s *Store) durations(flow, step string) (h *durSamples, col int, ok bool) {
 	fd := s.flows[flow]
-	if fd == nil || fd.hist == nil {
+	if fd == nil || fd.hist.dur == nil {
 		return nil, 0, false
 	}
 	if step == "" {
-		return fd.hist, 0, true
+		return fd.hist.dur, 0, true
 	}
-	i := slices.Index(fd.hist.steps, step)
+	i := slices.Index(fd.hist.dur.steps, step)
 	if i < 0 {
 		return nil, 0, false
 	}
-	return fd.hist, 1 + i, true
+	return fd.hist.dur, 1 + i, true
 }
 
 // Dependencies lists the dependencies called in final runs, sorted.
@@ -713,17 +882,65 @@ func (s *Store) Dependencies() []string {
 
 // DependencyFlows lists the flows whose steps called dependency, sorted.
 func (s *Store) DependencyFlows(dependency string) []string {
+	names := s.sortedNames()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	d := s.deps[dependency]
 	if d == nil {
 		return nil
 	}
-	out := make([]string, 0, len(d.flows))
-	for f := range d.flows {
-		out = append(out, f)
+	return s.callersLocked(d, names, []string{})
+}
+
+// newDep adds a dependency, with a free bit if there is one.
+func (s *Store) newDep(name string) *depHist {
+	d := &depHist{bit: -1}
+	if free := ^s.depBits; free != 0 {
+		d.bit = bits.TrailingZeros64(free)
+		s.depBits |= 1 << d.bit
 	}
-	slices.Sort(out)
+	s.deps[name] = d
+	return d
+}
+
+// called notes that flow (whose history is h, if it has one here) calls
+// d.
+func (d *depHist) called(h *flowHist, flow string) {
+	if d.bit >= 0 && h != nil {
+		h.deps |= 1 << d.bit
+		return
+	}
+	if _, ok := d.callers[flow]; !ok {
+		if d.callers == nil {
+			d.callers = map[string]struct{}{}
+		}
+		d.callers[flow] = struct{}{}
+	}
+}
+
+// callersLocked appends the flows calling d to out, sorted; names are the
+// flows' names, sorted (sortedNames: a flow added since is left out).
+func (s *Store) callersLocked(d *depHist, names []string, out []string) []string {
+	start := len(out)
+	if d.bit >= 0 {
+		for _, f := range names {
+			if fd := s.flows[f]; fd != nil && fd.hist.deps&(1<<d.bit) != 0 {
+				out = append(out, f)
+			}
+		}
+	}
+	if len(d.callers) > 0 {
+		n := len(out)
+		for f := range d.callers {
+			if fd := s.flows[f]; d.bit >= 0 && fd != nil && fd.hist.deps&(1<<d.bit) != 0 {
+				continue // listed
+			}
+			out = append(out, f)
+		}
+		if len(out) > n {
+			slices.Sort(out[start:])
+		}
+	}
 	return out
 }
 
@@ -756,24 +973,29 @@ func (s *Store) SetSampledFlows(flows []string) {
 		s.sampled[f] = true
 	}
 	for name, fd := range s.flows {
-		if fd.hist != nil && !s.sampled[name] {
-			fd.hist.dur = durTable{}
+		if !s.sampled[name] {
+			fd.hist.dur = nil
 		}
 	}
 }
 
-// dropHistory forgets a removed flow's history, and the dependencies that
-// no remaining flow calls. A dependency still called keeps the removed
-// flow's past calls in its counts: they were real calls.
-func (s *Store) dropHistory(flow string, fd *flowData) {
-	if fd.hist == nil {
-		return
+// dropHistory forgets removed flows' calls to dependencies (their bits
+// went with them), and the dependencies that no remaining flow calls. A
+// dependency still called keeps the removed flows' past calls in its
+// counts: they were real calls.
+func (s *Store) dropHistory(removed []string) {
+	var called uint64
+	for _, fd := range s.flows {
+		called |= fd.hist.deps
 	}
-	for _, dep := range fd.hist.deps {
-		if d := s.deps[dep]; d != nil {
-			delete(d.flows, flow)
-			if len(d.flows) == 0 {
-				delete(s.deps, dep)
+	for name, d := range s.deps {
+		for _, f := range removed {
+			delete(d.callers, f)
+		}
+		if len(d.callers) == 0 && (d.bit < 0 || called&(1<<d.bit) == 0) {
+			delete(s.deps, name)
+			if d.bit >= 0 {
+				s.depBits &^= 1 << d.bit
 			}
 		}
 	}

@@ -597,3 +597,122 @@ func TestCounterGoodOnlyRetained(t *testing.T) {
 	}
 	runtime.KeepAlive(ks)
 }
+
+// A flow's counts keep their coarse cells a byte each while they fit and
+// widen before one would saturate: a flow run every second counts exactly
+// what two-byte cells count (the 10m and 1h buckets hold 600 and 3,600),
+// one run once a minute for three days stays narrow; a snapshot restores
+// either as it was.
+func TestFlowCountsWiden(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		every int64 // seconds
+		span  int64
+		wide  bool
+	}{
+		{"every second", 1, 3 * 3600, true},
+		{"every 15s", 15, 4 * 3600, false}, // 240 an hour
+		{"every 14s", 14, 4 * 3600, true},  // 257 an hour
+		{"every minute", 60, 72 * 3600, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c flowCounts
+			var ref counter[uint8, uint16]
+			for s := int64(0); s < tc.span; s += tc.every {
+				good := s%(7*tc.every) != 0
+				c.add(t0.Unix()+s, good)
+				ref.add(t0.Unix()+s, good)
+			}
+			if (c.wide != nil) != tc.wide {
+				t.Errorf("widened: %v, want %v", c.wide != nil, tc.wide)
+			}
+			end := t0.Add(time.Duration(tc.span) * time.Second)
+			check := func(what string, c *flowCounts) {
+				t.Helper()
+				for _, w := range []time.Duration{time.Minute, 5 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour} {
+					g, n := c.sum(end, w)
+					wg, wn := ref.sum(end, w)
+					if g != wg || n != wn {
+						t.Errorf("%s: %s window: %d/%d, two-byte cells count %d/%d", what, w, g, n, wg, wn)
+					}
+				}
+			}
+			check("counted", &c)
+			var back flowCounts
+			back.set(ref)
+			if (back.wide != nil) != tc.wide {
+				t.Errorf("restored widened: %v, want %v", back.wide != nil, tc.wide)
+			}
+			check("restored", &back)
+			if a, b := c.appendTo(nil), ref.appendTo(nil); !slices.Equal(a, b) {
+				t.Errorf("encoded differently from two-byte cells")
+			}
+		})
+	}
+}
+
+// A dependency's callers are a bit in each calling flow's history for the
+// first 64 dependencies and a set past them; either way DependencyFlows
+// lists them sorted, a snapshot keeps them, and a reload that removes a
+// dependency's last caller drops it and frees its bit for the next one.
+func TestDependencyCallers(t *testing.T) {
+	st := New(1)
+	var names []string
+	want := map[string][]string{}
+	for i := range 100 {
+		flow := fmt.Sprintf("flow-%03d", i)
+		names = append(names, flow)
+		r := mkRun("a", t0, true, "")
+		r.Flow = flow
+		for _, k := range []int{i % 70, (i * 7) % 70} { // 70 dependencies
+			dep := fmt.Sprintf("dep-%02d", k)
+			r.Steps = append(r.Steps, result.Step{Name: dep, Dependency: dep, Status: result.Passed, Class: result.OK})
+			if !slices.Contains(want[dep], flow) {
+				want[dep] = append(want[dep], flow)
+			}
+		}
+		st.Observe(r)
+	}
+	check := func(st *Store, when string) {
+		t.Helper()
+		if got := st.Dependencies(); len(got) != len(want)+1 { // and bank-gateway
+			t.Errorf("%s: %d dependencies, want %d", when, len(got), len(want)+1)
+		}
+		for dep, flows := range want {
+			if got := st.DependencyFlows(dep); !slices.Equal(got, flows) {
+				t.Errorf("%s: %s called by %v, want %v", when, dep, got, flows)
+			}
+		}
+	}
+	check(st, "observed")
+	back := New(1)
+	if err := back.RestoreHistory(st.AppendHistory(nil, at(time.Minute)), at(time.Minute), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	check(back, "restored")
+	// flow-000 alone calls dep-00 (i%70 == 0 or 7i%70 == 0: i = 0, 10, 20,
+	// ...): removing the flows with i%10 == 0 leaves dep-00 uncalled.
+	var kept []string
+	for i, f := range names {
+		if i%10 != 0 {
+			kept = append(kept, f)
+		}
+	}
+	st.Retain(kept, 1)
+	for dep, flows := range want {
+		want[dep] = slices.DeleteFunc(flows, func(f string) bool { return !slices.Contains(kept, f) })
+		if len(want[dep]) == 0 {
+			delete(want, dep)
+			if got := st.DependencyFlows(dep); got != nil {
+				t.Errorf("%s, no longer called, still lists %v", dep, got)
+			}
+		}
+	}
+	check(st, "after a reload")
+	r := mkRun("a", t0, true, "")
+	r.Flow = "flow-001"
+	r.Steps[1].Dependency = "new-dep"
+	st.Observe(r)
+	want["new-dep"] = []string{"flow-001"}
+	check(st, "a new dependency")
+}

@@ -41,8 +41,8 @@ func TestOlderRunsFromArchive(t *testing.T) {
 			}
 		}
 	}
-	if fd := s.flows["a"]; len(fd.full) != 1 || len(fd.sums) != 0 || len(fd.exts) != 0 {
-		t.Errorf("held in memory: %d full, %d summaries, %d extras; want 1, 0, 0", len(fd.full), len(fd.sums), len(fd.exts))
+	if fd := s.flows["a"]; len(fd.full) != 1 || fd.sm != nil {
+		t.Errorf("held in memory: %d full, summaries %v; want 1, none", len(fd.full), fd.sm)
 	}
 	if got := s.HeldPerFlow(); got != 1 {
 		t.Errorf("HeldPerFlow = %d, want 1", got)
@@ -70,8 +70,8 @@ func TestOlderRunsFromArchive(t *testing.T) {
 	s2.SetOlder(a)
 	manyFlows(s2, 20000, 30)
 	s2.Restore("a", a.Recent("a", 30))
-	if fd := s2.flows["a"]; len(fd.full) != 1 || len(fd.sums) != 0 {
-		t.Errorf("restored into memory: %d full, %d summaries; want 1, 0", len(fd.full), len(fd.sums))
+	if fd := s2.flows["a"]; len(fd.full) != 1 || fd.sm != nil {
+		t.Errorf("restored into memory: %d full, summaries %v; want 1, none", len(fd.full), fd.sm)
 	}
 	if got := s2.Recent("a", 0); len(got) != 30 || got[0].TraceID != runs[39].TraceID || got[29].TraceID != runs[10].TraceID {
 		t.Errorf("after restore: %d runs, %v", len(got), ids(got))

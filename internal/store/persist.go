@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -45,92 +46,160 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // (corrupt, truncated, empty, or of another version).
 var ErrBadHistory = errors.New("unreadable history snapshot")
 
-// AppendHistory appends a snapshot of the rules' history at at to b. The
-// counts are copied under the store's read lock and encoded after it, so
-// that runs are not held up while 10,000 flows encode.
+// AppendHistory appends a snapshot of the rules' history at at to b (as
+// SaveHistory writes it).
 func (s *Store) AppendHistory(b []byte, at time.Time) []byte {
-	sn := s.copyHistory()
 	start := len(b)
 	b = append(b, historyMagic...)
 	b = append(b, historyVersion, 0, 0, 0, 0, 0, 0, 0, 0)
-	body := len(b)
-	b = binary.AppendVarint(b, at.UnixNano())
-	b = binary.AppendUvarint(b, uint64(len(sn.flows)))
-	for i := range sn.flows {
-		f := &sn.flows[i]
-		b = appendString(b, f.name)
-		b = binary.AppendVarint(b, f.first)
-		b = f.counts.appendTo(b)
-	}
-	b = binary.AppendUvarint(b, uint64(len(sn.deps)))
-	for i := range sn.deps {
-		d := &sn.deps[i]
-		b = appendString(b, d.name)
-		b = binary.AppendUvarint(b, uint64(len(d.flows)))
-		for _, f := range d.flows {
-			b = appendString(b, f)
-		}
-		b = d.counts.appendTo(b)
-		b = binary.AppendUvarint(b, uint64(len(d.byRegion)))
-		for reg, c := range d.byRegion {
-			b = appendString(b, reg)
-			b = c.appendTo(b)
-		}
-	}
-	hdr := b[start+len(historyMagic)+1:]
-	binary.BigEndian.PutUint32(hdr, crc32.Checksum(b[body:], castagnoli))
-	binary.BigEndian.PutUint32(hdr[4:], uint32(len(b)-body))
+	w := &appendWriter{b: b}
+	sum, n, _ := s.writeHistory(w, at) // appending does not fail
+	b = w.b
+	putHistoryHeader(b[start:], sum, n)
 	return b
 }
 
-// copyHistory copies what a snapshot holds (names are immutable strings,
-// shared).
-func (s *Store) copyHistory() *snapshot {
+// putHistoryHeader fills a snapshot's header in hdr (historyHeader bytes):
+// magic, version, the body's CRC-32C and length.
+func putHistoryHeader(hdr []byte, sum uint32, n uint32) {
+	copy(hdr, historyMagic)
+	hdr[len(historyMagic)] = historyVersion
+	binary.BigEndian.PutUint32(hdr[len(historyMagic)+1:], sum)
+	binary.BigEndian.PutUint32(hdr[len(historyMagic)+5:], n)
+}
+
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// historyChunk is about how much of a snapshot is encoded under one read
+// lock and written at once: the save allocates one buffer of it, not the
+// snapshot (10,000 flows: 5 MB, and as much again copied from the
+// counters), which once a minute raised the collector's goal.
+const historyChunk = 32 << 10
+
+// snapWriter writes a snapshot's body a chunk at a time, checksumming
+// and counting it as it goes.
+type snapWriter struct {
+	w   io.Writer
+	buf []byte
+	sum uint32
+	n   int
+	err error
+}
+
+func (w *snapWriter) flush() {
+	if len(w.buf) == 0 || w.err != nil {
+		return
+	}
+	w.sum = crc32.Update(w.sum, castagnoli, w.buf)
+	w.n += len(w.buf)
+	_, w.err = w.w.Write(w.buf)
+	w.buf = w.buf[:0]
+}
+
+// writeHistory writes a snapshot's body at at to w, and returns its
+// CRC-32C and length. The flows are encoded a chunk at a time under the
+// read lock (so neither runs nor readers wait for the disk or for 10,000
+// flows), in name order, the dependencies one at a time. So the counts
+// are each flow's and each dependency's at a slightly different moment, a
+// few milliseconds apart: a run observed meanwhile may be in its flow's
+// counts and not its dependency's, or the other way round. That is what a
+// snapshot taken a moment earlier or later would differ by, and a restart
+// loses the runs after it anyway. A flow or dependency removed meanwhile
+// is written with empty counts (which RestoreHistory skips), so that the
+// counts written before it hold; one added meanwhile waits for the next
+// snapshot.
+func (s *Store) writeHistory(out io.Writer, at time.Time) (uint32, uint32, error) {
+	w := &snapWriter{w: out, buf: make([]byte, 0, 2*historyChunk)}
+	names := s.sortedNames()
+	// Which flows the snapshot holds, fixed before any is written: their
+	// number comes first.
+	counted := make([]uint64, (len(names)+63)/64)
+	nf := 0
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	sn := &snapshot{flows: make([]snapFlow, 0, len(s.flows)), deps: make([]snapDep, 0, len(s.deps))}
-	// The flows' cells in two allocations, not two a flow: the lock is
-	// held while they are copied.
-	var nFine, nCoarse int
-	for _, fd := range s.flows {
-		if fd.hist != nil {
-			nFine, nCoarse = nFine+len(fd.hist.counts.fine), nCoarse+len(fd.hist.counts.coarse)
+	for i, name := range names {
+		if fd := s.flows[name]; fd != nil && fd.hist.counts.counted() {
+			counted[i/64] |= 1 << (i % 64)
+			nf++
 		}
 	}
-	fine, coarse := make([]uint8, 0, nFine), make([]uint16, 0, nCoarse)
-	for name, fd := range s.flows {
-		if fd.hist == nil || fd.hist.counts.fine == nil {
-			continue
-		}
-		k := &fd.hist.counts
-		f, c := len(fine), len(coarse)
-		fine, coarse = append(fine, k.fine...), append(coarse, k.coarse...)
-		sn.flows = append(sn.flows, snapFlow{name: name, first: fd.hist.first,
-			counts: counter[uint8, uint16]{latest: k.latest, fine: fine[f:len(fine):len(fine)], coarse: coarse[c:len(coarse):len(coarse)], bad: k.bad.clone()}})
+	deps := make([]string, 0, len(s.deps))
+	for name := range s.deps {
+		deps = append(deps, name)
 	}
-	for name, d := range s.deps {
-		sd := snapDep{name: name, counts: d.counts.clone(), byRegion: make(map[string]*counter[uint32, uint32], len(d.byRegion))}
-		for f := range d.flows {
-			sd.flows = append(sd.flows, f)
+	s.mu.RUnlock()
+	slices.Sort(deps)
+	w.buf = binary.AppendVarint(w.buf, at.UnixNano())
+	w.buf = binary.AppendUvarint(w.buf, uint64(nf))
+	for i := 0; i < len(names) && w.err == nil; {
+		s.mu.RLock()
+		for ; i < len(names) && len(w.buf) < historyChunk; i++ {
+			if counted[i/64]&(1<<(i%64)) == 0 {
+				continue
+			}
+			w.buf = appendString(w.buf, names[i])
+			fd := s.flows[names[i]]
+			if fd == nil { // gone since counted
+				w.buf = append(w.buf, 0, 0) // history start 0, no counts
+				continue
+			}
+			w.buf = binary.AppendVarint(w.buf, fd.hist.first)
+			w.buf = fd.hist.counts.appendTo(w.buf)
 		}
-		for reg, c := range d.byRegion {
-			cc := c.clone()
-			sd.byRegion[reg] = &cc
+		s.mu.RUnlock()
+		w.flush()
+	}
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(deps)))
+	var callers, regs []string // reused: the largest dependency's
+	var tail []byte
+	for _, name := range deps {
+		if w.err != nil {
+			break
 		}
-		sn.deps = append(sn.deps, sd)
+		callers, regs, tail = callers[:0], regs[:0], tail[:0]
+		s.mu.RLock()
+		if d := s.deps[name]; d != nil {
+			if n := len(names) + len(d.callers); cap(callers) < n && d.bit >= 0 {
+				callers = make([]string, 0, n) // once, not grown by append
+			}
+			callers = s.callersLocked(d, names, callers)
+			tail = d.counts.appendTo(tail)
+			for reg := range d.byRegion {
+				regs = append(regs, reg)
+			}
+			slices.Sort(regs)
+			tail = binary.AppendUvarint(tail, uint64(len(regs)))
+			for _, reg := range regs {
+				tail = appendString(tail, reg)
+				tail = d.byRegion[reg].appendTo(tail)
+			}
+		} else { // gone since listed
+			tail = append(tail, 0, 0) // no counts, no regions
+		}
+		s.mu.RUnlock()
+		w.buf = appendString(w.buf, name)
+		w.buf = binary.AppendUvarint(w.buf, uint64(len(callers)))
+		for _, f := range callers {
+			w.buf = appendString(w.buf, f)
+			if len(w.buf) >= historyChunk {
+				w.flush()
+			}
+		}
+		w.buf = append(w.buf, tail...)
+		w.flush()
 	}
-	return sn
-}
-
-func (k *counter[F, C]) clone() counter[F, C] {
-	return counter[F, C]{latest: k.latest, fine: slices.Clone(k.fine), coarse: slices.Clone(k.coarse), bad: k.bad.clone()}
-}
-
-func (b *badCells[F, C]) clone() *badCells[F, C] {
-	if b == nil {
-		return nil
+	w.flush()
+	if w.err != nil {
+		return 0, 0, w.err
 	}
-	return &badCells[F, C]{fine: slices.Clone(b.fine), coarse: slices.Clone(b.coarse)}
+	if w.n > math.MaxUint32 {
+		return 0, 0, fmt.Errorf("a snapshot of %d bytes", w.n)
+	}
+	return w.sum, uint32(w.n), nil
 }
 
 // appendTo encodes k as good, total per bucket (the encoding from before
@@ -171,7 +240,7 @@ type snapshot struct {
 type snapFlow struct {
 	name   string
 	first  int64
-	counts counter[uint8, uint16]
+	counts flowCounts
 }
 
 type snapDep struct {
@@ -243,7 +312,7 @@ func (d *decoder) str() string {
 	return s
 }
 
-func decodeCounter[F uint8 | uint32, C uint16 | uint32](d *decoder, k *counter[F, C]) {
+func decodeCounter[F uint8 | uint32, C uint8 | uint16 | uint32](d *decoder, k *counter[F, C]) {
 	if d.err != nil {
 		return
 	}
@@ -266,9 +335,16 @@ func decodeCounter[F uint8 | uint32, C uint16 | uint32](d *decoder, k *counter[F
 		d.fail("counter time %d", k.latest)
 		return
 	}
+	// The bad cells are made at the first bad count: most counters have
+	// none (at 10,000 flows, 3.4 MB a load that would go at once).
 	fine, coarse := make([]F, fineCells), make([]C, coarseCells)
-	bad := &badCells[F, C]{fine: make([]F, fineCells), coarse: make([]C, coarseCells)}
-	anyBad := false
+	var bad *badCells[F, C]
+	badCell := func() *badCells[F, C] {
+		if bad == nil {
+			bad = &badCells[F, C]{fine: make([]F, fineCells), coarse: make([]C, coarseCells)}
+		}
+		return bad
+	}
 	for i := range fine {
 		good, total := d.uvarint(), d.uvarint()
 		if uint64(F(total)) != total {
@@ -277,8 +353,10 @@ func decodeCounter[F uint8 | uint32, C uint16 | uint32](d *decoder, k *counter[F
 		if good > total {
 			d.fail("more good than total")
 		}
-		fine[i], bad.fine[i] = F(total), F(total-good)
-		anyBad = anyBad || good != total
+		fine[i] = F(total)
+		if good < total {
+			badCell().fine[i] = F(total - good)
+		}
 	}
 	for i := range coarse {
 		good, total := d.uvarint(), d.uvarint()
@@ -288,13 +366,28 @@ func decodeCounter[F uint8 | uint32, C uint16 | uint32](d *decoder, k *counter[F
 		if good > total {
 			d.fail("more good than total")
 		}
-		coarse[i], bad.coarse[i] = C(total), C(total-good)
-		anyBad = anyBad || good != total
+		coarse[i] = C(total)
+		if good < total {
+			badCell().coarse[i] = C(total - good)
+		}
 	}
-	k.fine, k.coarse = fine, coarse
-	if anyBad {
-		k.bad = bad
+	k.fine, k.coarse, k.bad = fine, coarse, bad
+}
+
+// decodeFlowCounts reads a flow's counter: narrow if every coarse cell
+// fits a byte (below 255, where counting would stop), else wide.
+func decodeFlowCounts(d *decoder, c *flowCounts) {
+	saved := *d
+	var n counter[uint8, uint8]
+	decodeCounter(d, &n)
+	if d.err == nil && (n.fine == nil || !slices.Contains(n.coarse, 255)) {
+		c.narrow = n
+		return
 	}
+	*d = saved // a cell past a byte: read again, two bytes a cell
+	var w counter[uint8, uint16]
+	decodeCounter(d, &w)
+	c.set(w)
 }
 
 // decodeHistory reads a snapshot.
@@ -320,9 +413,10 @@ func decodeHistory(b []byte) (*snapshot, error) {
 	d := &decoder{b: body}
 	sn := &snapshot{saved: time.Unix(0, d.varint())}
 	nf := d.count("flows")
+	sn.flows = make([]snapFlow, 0, nf)
 	for i := 0; i < nf && d.err == nil; i++ {
 		f := snapFlow{name: d.str(), first: d.varint()}
-		decodeCounter(d, &f.counts)
+		decodeFlowCounts(d, &f.counts)
 		sn.flows = append(sn.flows, f)
 	}
 	nd := d.count("dependencies")
@@ -403,10 +497,7 @@ func (s *Store) RestoreHistory(b []byte, at time.Time, keep time.Duration) error
 			s.flows[f.name] = fd
 			s.names = nil
 		}
-		if fd.hist == nil {
-			fd.hist = &flowHist{}
-		}
-		if fd.hist.counts.fine != nil {
+		if fd.hist.counts.counted() {
 			continue
 		}
 		fd.hist.counts = f.counts
@@ -421,18 +512,18 @@ func (s *Store) RestoreHistory(b []byte, at time.Time, keep time.Duration) error
 		}
 		d := s.deps[sd.name]
 		if d == nil {
-			d = &depHist{flows: map[string]struct{}{}}
-			s.deps[sd.name] = d
+			d = s.newDep(sd.name)
 		}
 		if d.counts.fine != nil {
 			continue
 		}
 		d.counts = sd.counts
 		for _, f := range sd.flows {
-			d.flows[f] = struct{}{}
-			if fd := s.flows[f]; fd != nil && fd.hist != nil && !slices.Contains(fd.hist.deps, sd.name) {
-				fd.hist.deps = append(fd.hist.deps, sd.name)
+			var h *flowHist
+			if fd := s.flows[f]; fd != nil {
+				h = &fd.hist
 			}
+			d.called(h, f)
 		}
 		for reg, c := range sd.byRegion {
 			if c.dropBefore(cutoff) {
@@ -450,7 +541,6 @@ func (s *Store) RestoreHistory(b []byte, at time.Time, keep time.Duration) error
 // beside it, synced, then renamed over it (and the directory synced), so
 // that a crash leaves the old snapshot or the new one, never half of one.
 func (s *Store) SaveHistory(path string, at time.Time) error {
-	b := s.AppendHistory(nil, at)
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -464,7 +554,18 @@ func (s *Store) SaveHistory(path string, at time.Time) error {
 			os.Remove(tmp)
 		}
 	}()
-	if _, err := f.Write(b); err != nil {
+	// The header (its checksum and length) is known at the end: written
+	// last, over the zeros that keep its place.
+	var hdr [historyHeader]byte
+	if _, err := f.Write(hdr[:]); err != nil {
+		return fmt.Errorf("saving history to %s: %w", tmp, err)
+	}
+	sum, n, err := s.writeHistory(f, at)
+	if err != nil {
+		return fmt.Errorf("saving history to %s: %w", tmp, err)
+	}
+	putHistoryHeader(hdr[:], sum, n)
+	if _, err := f.WriteAt(hdr[:], 0); err != nil {
 		return fmt.Errorf("saving history to %s: %w", tmp, err)
 	}
 	if err := f.Sync(); err != nil {
@@ -493,7 +594,15 @@ func (s *Store) LoadHistory(path string, at time.Time, keep time.Duration) error
 		return fmt.Errorf("loading history: %w", err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxHistoryFile+1))
+	// Read into a buffer of the file's size, not one grown by ReadAll
+	// (twice the file, 10 MB at 10,000 flows, at every start).
+	var size int64
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = min(st.Size(), maxHistoryFile) + bytes.MinRead // room for the read that says EOF
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err = buf.ReadFrom(io.LimitReader(f, maxHistoryFile+1))
+	b := buf.Bytes()
 	if err != nil {
 		return fmt.Errorf("loading history from %s: %w", path, err)
 	}

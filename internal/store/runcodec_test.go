@@ -86,6 +86,30 @@ func TestRunCodecSize(t *testing.T) {
 	}
 }
 
+// The load harness's four-step run (its steps' URLs on one host, their
+// statuses and methods the usual ones) encodes to at most 320 bytes, the
+// size class below 480 where its 452 bytes were kept before the compact
+// encoding (encCompact): 10,000 flows keep 1.6 MB less. It round-trips,
+// URLs sharing nothing, all or part of the step before's included.
+func TestRunCodecCompact(t *testing.T) {
+	var r result.Run
+	loadRun(&r, "load-00001", nil, 1, t0)
+	enc := appendRun(nil, &r)
+	t.Logf("the load harness's run: %d bytes", len(enc))
+	if len(enc) > 320 {
+		t.Errorf("the load harness's run encodes to %d bytes, want at most 320", len(enc))
+	}
+	if got := decodeRun(enc, r.Flow, nil); !sameRun(got, &r) {
+		t.Errorf("decoded as\n%+v\nwant\n%+v", got, &r)
+	}
+	r.Steps[0].URL, r.Steps[1].URL = "", "https://other.example/x"
+	r.Steps[2].URL, r.Steps[3].URL = "https://other.example/x/y", "https://other.example/x/y"
+	r.Steps[1].Method, r.Steps[2].Status = "PROPFIND", "odd"
+	if got := decodeRun(appendRun(nil, &r), r.Flow, nil); !sameRun(got, &r) {
+		t.Errorf("decoded as\n%+v\nwant\n%+v", got, &r)
+	}
+}
+
 func FuzzRunCodec(f *testing.F) {
 	for _, r := range codecRuns() {
 		f.Add(appendRun(nil, r), r.ID, r.Region)

@@ -17,7 +17,7 @@ import (
 
 // Bounds over all flows, so that 10,000 flows cost megabytes, not
 // gigabytes: a run kept in full (steps, timings, URLs, failures), encoded,
-// costs about 100 bytes a step; a summary 48 bytes.
+// costs about 80 bytes a step; a summary 48 bytes.
 const (
 	// FullBudget is how many runs are kept in full over all flows: with n
 	// flows, each keeps its newest FullBudget/n runs in full (at least one,
@@ -40,6 +40,8 @@ type Store struct {
 	flows map[string]*flowData
 	names []string // flows' names, sorted; nil when a flow came or went
 	deps  map[string]*depHist
+	// depBits are the bits (depHist.bit) in use.
+	depBits uint64
 	// nflows is the number of configured flows (Retain), 0 before: the
 	// budgets divide by it.
 	nflows int
@@ -64,16 +66,26 @@ type OlderRuns interface {
 	RunsBefore(flow string, before int64, n int) []*result.Run
 }
 
-// flowData is one flow's recent runs and history.
+// flowData is one flow's recent runs and history, in one allocation.
 type flowData struct {
 	ring
-	hist *flowHist // nil until the first run with a start time
+	hist flowHist
 }
 
-// ring holds a flow's newest runs in full and older ones as summaries.
+// ring holds a flow's newest runs in full and, unless the older ones are
+// on disk (SetOlder), older ones as summaries.
 type ring struct {
 	full  []fullRun // the newest runs, a ring (len <= the full bound)
 	fnext int       // where the next full run goes once full is at its bound
+	// sm is what summaries need; nil with the older runs on disk, where
+	// the newest run is all a flow holds (10,000 flows: 1 each).
+	sm *summaries
+}
+
+// summaries are a ring's runs older than its full ones, and the summaries
+// its full runs become when newer runs push them out.
+type summaries struct {
+	full  []summary // full[i]'s run summarised
 	sums  []summary // older runs, a ring (len <= keep - the full bound)
 	snext int
 	// What summaries share: the flow's labels (its latest run's), and
@@ -87,12 +99,10 @@ type ring struct {
 	nextExt uint32
 }
 
-// fullRun is a run kept in full, encoded (runcodec.go), with the summary
-// it becomes when newer runs push it out.
+// fullRun is a run kept in full, encoded (runcodec.go).
 type fullRun struct {
 	enc    []byte
 	labels map[string]string
-	sm     summary
 }
 
 // summary is a run kept without its steps: what the status page's strip,
@@ -184,7 +194,7 @@ func (s *Store) SetOlder(o OlderRuns) {
 	}
 	_, full := s.bounds()
 	for _, fd := range s.flows {
-		fd.ring = fd.rebound(full, full)
+		fd.ring = fd.rebound(full, full, false)
 	}
 }
 
@@ -220,7 +230,7 @@ func (s *Store) Restore(flow string, runs []*result.Run) {
 		s.flows[flow] = fd
 		s.names = nil
 	}
-	if len(fd.full)+len(fd.sums) > 0 {
+	if len(fd.full) > 0 {
 		return
 	}
 	if _, full := s.bounds(); s.older != nil && len(runs) > full {
@@ -235,37 +245,58 @@ func (s *Store) Restore(flow string, runs []*result.Run) {
 // summaries (and the oldest summary out) at the bounds.
 func (s *Store) pushRun(fd *flowData, r *result.Run) {
 	keep, full := s.bounds()
-	fd.labels = r.Labels
+	p := fd.sm
+	if s.older == nil && p == nil {
+		p = fd.summaries()
+	}
+	if p != nil {
+		p.labels = r.Labels
+	}
 	if len(fd.full) < full {
-		fd.full = append(fd.full, fullRun{enc: s.encode(nil, r), labels: r.Labels, sm: s.summarize(fd, r)})
+		fd.full = append(fd.full, fullRun{enc: s.encode(nil, r), labels: r.Labels})
+		if p != nil {
+			p.full = append(p.full, p.summarize(r))
+		}
 		return
 	}
-	fr := &fd.full[fd.fnext]
-	fd.fnext = (fd.fnext + 1) % len(fd.full)
-	if keep > len(fd.full) && s.older == nil {
-		fd.pushSummary(fr.sm, keep-len(fd.full))
-	} else {
-		fd.dropExt(fr.sm)
+	i := fd.fnext
+	fd.fnext = (i + 1) % len(fd.full)
+	if p != nil {
+		if keep > len(fd.full) && s.older == nil {
+			p.pushSummary(p.full[i], keep-len(fd.full))
+		} else {
+			p.dropExt(p.full[i])
+		}
+		p.full[i] = p.summarize(r)
 	}
-	*fr = fullRun{enc: s.encode(fr.enc, r), labels: r.Labels, sm: s.summarize(fd, r)}
+	fr := &fd.full[i]
+	*fr = fullRun{enc: s.encode(fr.enc, r), labels: r.Labels}
 }
 
-// summarize is r's summary for when it leaves the full runs; with the
-// older runs on disk only its start is needed (where reading them back
-// starts).
-func (s *Store) summarize(fd *flowData, r *result.Run) summary {
-	if s.older != nil {
-		return summary{start: r.Start.UnixNano()}
+// summaries returns rg.sm, made (for a ring whose older runs were on
+// disk) with the summaries of the full runs it holds.
+func (rg *ring) summaries() *summaries {
+	if rg.sm == nil {
+		rg.sm = &summaries{}
+		for _, fr := range rg.full {
+			rg.sm.full = append(rg.sm.full, rg.sm.summarize(decodeRun(fr.enc, "", fr.labels)))
+		}
+		if n := len(rg.full); n > 0 {
+			rg.sm.labels = rg.full[(rg.fnext-1+n)%n].labels
+		}
 	}
-	return fd.summarize(r)
+	return rg.sm
 }
 
 // encode returns r encoded, in buf when it fits well (most runs of a flow
 // encode to about the same size), else in a new slice of the exact size.
+// Fitting well is at most an eighth to spare: a run kept is most of what
+// a flow costs, and slack kept from a larger run (a failure's message) is
+// paid by every flow that had one.
 func (s *Store) encode(buf []byte, r *result.Run) []byte {
 	s.scratch = appendRun(s.scratch[:0], r)
 	n := len(s.scratch)
-	if cap(buf) < n || cap(buf) > 2*n {
+	if cap(buf) < n || cap(buf) > n+n/8 {
 		buf = make([]byte, 0, n)
 	}
 	enc := append(buf[:0], s.scratch...)
@@ -276,7 +307,7 @@ func (s *Store) encode(buf []byte, r *result.Run) []byte {
 }
 
 // pushSummary adds sm as the newest summary, of at most n.
-func (rg *ring) pushSummary(sm summary, n int) {
+func (rg *summaries) pushSummary(sm summary, n int) {
 	if len(rg.sums) < n {
 		if rg.sums == nil {
 			rg.sums = make([]summary, 0, min(n, MinKeep))
@@ -290,13 +321,14 @@ func (rg *ring) pushSummary(sm summary, n int) {
 }
 
 // dropExt forgets what only sm needed.
-func (rg *ring) dropExt(sm summary) {
+func (rg *summaries) dropExt(sm summary) {
 	if sm.ext != 0 {
 		delete(rg.exts, sm.ext)
 	}
 }
 
-func (rg *ring) summarize(r *result.Run) summary {
+// summarize is r's summary for when it leaves the full runs.
+func (rg *summaries) summarize(r *result.Run) summary {
 	sm := summary{start: r.Start.UnixNano(), dur: sat32(r.Duration.Microseconds())}
 	var e *sumExt
 	ext := func() *sumExt {
@@ -376,7 +408,7 @@ func (rg *ring) summarize(r *result.Run) summary {
 }
 
 // addExt keeps e in the side table and returns its key (never 0).
-func (rg *ring) addExt(e *sumExt) uint32 {
+func (rg *summaries) addExt(e *sumExt) uint32 {
 	if rg.exts == nil {
 		rg.exts = map[uint32]*sumExt{}
 	}
@@ -408,7 +440,7 @@ func unhex(dst []byte, s string) bool {
 
 // run rebuilds a summarised run: no steps, except, for a failed run, its
 // failed step with its class and first failure.
-func (rg *ring) run(flow string, sm *summary, into *result.Run) {
+func (rg *summaries) run(flow string, sm *summary, into *result.Run) {
 	*into = result.Run{Flow: flow, Labels: rg.labels, Summarized: true,
 		Duration: time.Duration(sm.dur) * time.Microsecond, Class: result.OK}
 	e := rg.exts[sm.ext]
@@ -494,7 +526,11 @@ func (s *Store) Recent(flow string, n int) []*result.Run {
 }
 
 func recentLocked(flow string, rg *ring, n int) []*result.Run {
-	total := len(rg.full) + len(rg.sums)
+	var p summaries
+	if rg.sm != nil {
+		p = *rg.sm
+	}
+	total := len(rg.full) + len(p.sums)
 	if n <= 0 || n > total {
 		n = total
 	}
@@ -508,12 +544,12 @@ func recentLocked(flow string, rg *ring, n int) []*result.Run {
 	if len(out) == n {
 		return out
 	}
-	ns := len(rg.sums)
+	ns := len(p.sums)
 	rebuilt := make([]result.Run, n-len(out)) // one allocation for them all
-	newest = (rg.snext - 1 + ns) % max(ns, 1)
+	newest = (p.snext - 1 + ns) % max(ns, 1)
 	for i := 0; len(out) < n; i++ {
 		r := &rebuilt[i]
-		rg.run(flow, &rg.sums[(newest-i+ns)%ns], r)
+		rg.sm.run(flow, &p.sums[(newest-i+ns)%ns], r)
 		out = append(out, r)
 	}
 	return out
@@ -529,6 +565,12 @@ func (s *Store) Latest(flow string) *result.Run {
 
 // Flows lists the flows with stored runs, sorted.
 func (s *Store) Flows() []string {
+	return slices.Clone(s.sortedNames())
+}
+
+// sortedNames returns the flows' names, sorted, which nothing modifies
+// (a change of the set makes a new list): read without the lock.
+func (s *Store) sortedNames() []string {
 	s.mu.RLock()
 	names := s.names
 	s.mu.RUnlock()
@@ -546,7 +588,7 @@ func (s *Store) Flows() []string {
 		names = s.names
 		s.mu.Unlock()
 	}
-	return slices.Clone(names)
+	return names
 }
 
 // Retain drops the runs and history of flows not in flows (after a reload
@@ -559,12 +601,16 @@ func (s *Store) Retain(flows []string, keep int) {
 	for _, f := range flows {
 		want[f] = true
 	}
-	for f, fd := range s.flows {
+	var removed []string
+	for f := range s.flows {
 		if !want[f] {
-			s.dropHistory(f, fd)
+			removed = append(removed, f)
 			delete(s.flows, f)
 			s.names = nil
 		}
+	}
+	if len(removed) > 0 {
+		s.dropHistory(removed)
 	}
 	oldKeep, oldFull := s.bounds()
 	s.keep, s.nflows = max(keep, 1), len(want)
@@ -576,43 +622,63 @@ func (s *Store) Retain(flows []string, keep int) {
 		newKeep = newFull // the older runs are on disk
 	}
 	for _, fd := range s.flows {
-		fd.ring = fd.rebound(newKeep, newFull)
+		fd.ring = fd.rebound(newKeep, newFull, s.older == nil)
 	}
 }
 
 // rebound returns the ring's newest keep runs, the newest full of them in
-// full, the others as summaries. A run once summarised stays so.
-func (rg *ring) rebound(keep, full int) ring {
-	out := ring{labels: rg.labels, regions: rg.regions, steps: rg.steps, nextExt: rg.nextExt}
+// full, the others as summaries (if sums, else none: they are on disk). A
+// run once summarised stays so.
+func (rg *ring) rebound(keep, full int, sums bool) ring {
+	var out ring
+	p := rg.sm
+	if sums {
+		p = rg.summaries()
+		out.sm = &summaries{labels: p.labels, regions: p.regions, steps: p.steps, nextExt: p.nextExt}
+	}
 	keepExt := func(sm summary) {
-		if e := rg.exts[sm.ext]; e != nil {
-			if out.exts == nil {
-				out.exts = map[uint32]*sumExt{}
+		if out.sm == nil {
+			return
+		}
+		if e := p.exts[sm.ext]; e != nil {
+			if out.sm.exts == nil {
+				out.sm.exts = map[uint32]*sumExt{}
 			}
-			out.exts[sm.ext] = e
+			out.sm.exts[sm.ext] = e
 		}
 	}
-	nf, ns := len(rg.full), len(rg.sums)
+	nf, ns := len(rg.full), 0
+	if p != nil {
+		ns = len(p.sums)
+	}
 	total := min(nf+ns, keep)
 	// Oldest first: i counts back from the newest (0).
 	for i := total - 1; i >= 0; i-- {
 		var fr fullRun
+		var sm summary
 		if i < nf {
-			fr = rg.full[(rg.fnext-1-i+2*nf)%nf]
+			k := (rg.fnext - 1 - i + 2*nf) % nf
+			fr = rg.full[k]
+			if p != nil {
+				sm = p.full[k]
+			}
 		} else {
-			fr.sm = rg.sums[(rg.snext-1-(i-nf)+2*ns)%ns]
+			sm = p.sums[(p.snext-1-(i-nf)+2*ns)%ns]
 		}
-		keepExt(fr.sm)
+		keepExt(sm)
 		if i >= full {
-			out.pushSummary(fr.sm, keep-full) // older than the full ones
+			out.sm.pushSummary(sm, keep-full) // older than the full ones
 			continue
 		}
 		if fr.enc == nil { // a summary among the newest: kept as summarised
 			var r result.Run
-			rg.run("", &fr.sm, &r)
+			p.run("", &sm, &r)
 			fr.enc, fr.labels = appendRun(nil, &r), r.Labels
 		}
 		out.full = append(out.full, fr) // full at the bound or not, the oldest is at 0
+		if out.sm != nil {
+			out.sm.full = append(out.sm.full, sm)
+		}
 	}
 	return out
 }

@@ -208,8 +208,8 @@ func TestSummaryExtsBounded(t *testing.T) {
 	check := func(when string, keep int) {
 		t.Helper()
 		fd := s.flows["a"]
-		if kept := len(fd.full) + len(fd.sums); kept != keep || len(fd.exts) > kept {
-			t.Errorf("%s: %d runs kept (want %d), %d extra entries", when, kept, keep, len(fd.exts))
+		if kept := len(fd.full) + len(fd.sm.sums); kept != keep || len(fd.sm.exts) > kept || len(fd.sm.full) != len(fd.full) {
+			t.Errorf("%s: %d runs kept (want %d), %d extra entries, %d summaries of %d full runs", when, kept, keep, len(fd.sm.exts), len(fd.sm.full), len(fd.full))
 		}
 		rs := s.Recent("a", 0)
 		last := rs[len(rs)-1]
