@@ -27,7 +27,6 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"slices"
 	"strings"
@@ -91,30 +90,34 @@ type Scheduler struct {
 	skips skipLog // runs skipped, summarised in the log at most once a minute
 }
 
-// entry is one scheduled flow. It is cut to 96 bytes (TestRetainedPerFlow):
-// times are Unix nanoseconds (0: none), an interval flow's plan is two
-// numbers rather than a boxed cron.Schedule and its spec, and only a cron
-// flow points to more. At 10,000 flows the entries were 3 MB.
+// entry is one scheduled flow. It is cut to 80 bytes (TestRetainedPerFlow):
+// times are Unix nanoseconds (0: none), an interval flow's plan is its
+// interval (its phase follows from its name) rather than a boxed
+// cron.Schedule and its spec, and only a cron flow points to more. At
+// 10,000 flows the entries were 3 MB.
 type entry struct {
 	name string
 	// run is the flow's run, replaced by a reload. Guarded by
 	// Scheduler.mu: a run reads it when it is started.
 	run func(ctx context.Context, planned time.Time)
-	// An interval flow's plan (phased): every and phase in ns. every is
-	// 0 for any other flow, planned by cron.
-	every, phase int64
-	cron         *cronPlan
+	// An interval flow's plan: phased every ns, at the phase offset gives
+	// its name. 0 for any other flow, planned by cron.
+	every int64
+	cron  *cronPlan
 
 	// Guarded by Scheduler.mu. Unix ns, 0 for none.
 	planned int64 // while waiting: the run's planned start
 	next    int64 // the next planned run by the schedule (0: never)
 	startAt int64 // the start-up run, when still due (0: none)
-	added   int64 // when first scheduled: Overdue counts from it until the first run
 	index   int32 // in the queue, -1 when not in it
 	state   state
 	removed bool // a reload removed the flow: a waiting run is dropped
 
-	last atomic.Int64 // last actual start, Unix ns (set by the run, read by Overdue)
+	// last is the last actual start in Unix ns (set by the run, read by
+	// Overdue), or before the first when the flow was first scheduled:
+	// Overdue counts from then, not from the scheduler's start (a flow
+	// added by a reload runs at its phase).
+	last atomic.Int64
 }
 
 // cronPlan is the plan of a flow that is not a plain interval: its spec as
@@ -147,16 +150,17 @@ func (e *entry) nextAfter(t time.Time) time.Time {
 	if e.cron != nil {
 		return e.cron.sched.Next(t)
 	}
-	return phased{interval: time.Duration(e.every), phase: time.Duration(e.phase)}.Next(t)
+	every := time.Duration(e.every)
+	return phased{interval: every, phase: offset(e.name, every)}.Next(t)
 }
 
 // setPlan gives e the plan of spec, compiled as sched.
 func (e *entry) setPlan(spec config.Schedule, sched cron.Schedule) {
-	if p, ok := sched.(phased); ok && spec.Cron == "" && spec.Location == nil {
-		e.every, e.phase, e.cron = int64(p.interval), int64(p.phase), nil
+	if p, ok := sched.(phased); ok && spec.Cron == "" && spec.Location == nil && p.phase == offset(e.name, p.interval) {
+		e.every, e.cron = int64(p.interval), nil
 		return
 	}
-	e.every, e.phase, e.cron = 0, 0, &cronPlan{spec: spec, sched: sched}
+	e.every, e.cron = 0, &cronPlan{spec: spec, sched: sched}
 }
 
 // samePlan: e plans the runs of spec (see sameSchedule).
@@ -301,7 +305,8 @@ func (s *Scheduler) Set(jobs []Job) error {
 		}
 		fresh := e == nil
 		if fresh {
-			e = &entry{name: j.Name, index: -1, added: now.UnixNano()}
+			e = &entry{name: j.Name, index: -1}
+			e.last.Store(now.UnixNano())
 			entries = append(entries, e)
 			if j.RunOnStart {
 				e.startAt = now.Add(offset(j.Name, window)).UnixNano()
@@ -584,11 +589,7 @@ func (s *Scheduler) Overdue(now time.Time, grace time.Duration) []string {
 		if e.state != idle {
 			continue
 		}
-		last := e.last.Load()
-		if last == 0 {
-			last = e.added // not the scheduler's start: a flow added by a reload runs at its phase
-		}
-		next := e.nextAfter(unixTime(last))
+		next := e.nextAfter(unixTime(e.last.Load()))
 		if !next.IsZero() && now.Sub(next) > grace {
 			out = append(out, e.name)
 		}
@@ -645,9 +646,14 @@ func offset(name string, window time.Duration) time.Duration {
 	if window <= 0 {
 		return 0
 	}
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return time.Duration(h.Sum64() % uint64(window))
+	// FNV-1a, as hash/fnv's New64a, without its allocations: an
+	// interval flow's phase is worked out at each of its runs.
+	h := uint64(14695981039346656037)
+	for i := range len(name) {
+		h ^= uint64(name[i])
+		h *= 1099511628211
+	}
+	return time.Duration(h % uint64(window))
 }
 
 // phased fires at every instant t with (t - epoch - phase) a multiple of interval.
