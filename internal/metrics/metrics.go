@@ -1768,15 +1768,18 @@ var noRare flowRare
 // and _count included. It reads the same records through the same code
 // (appendFlow) as /metrics does.
 func (m *Metrics) Series() map[string]int {
-	out := map[string]int{}
+	fds := m.flowList()
+	out := make(map[string]int, len(fds))
 	var batch []sample
+	var exs []exemplar
 	var lp dto.LabelPair
-	for _, fd := range m.flowList() {
-		batch = m.appendFlow(batch[:0], fd, allFamilies, nil, &lp)
+	for _, fd := range fds {
+		batch = m.appendFlow(batch[:0], fd, allFamilies, &exs, &lp)
 		n := 0
 		for i := range batch {
 			n += batch[i].lines()
 		}
+		exs = exs[:0] // the batch's, read by lines only
 		if n > 0 {
 			out[fd.name] = n
 		}
@@ -1789,9 +1792,23 @@ func (s *sample) lines() int {
 	if s.kind != dto.MetricType_HISTOGRAM {
 		return 1
 	}
-	bs := s.h.dto().GetBucket()
-	n := len(bs) + 2 // _sum, _count
-	if len(bs) == 0 || !math.IsInf(bs[len(bs)-1].GetUpperBound(), 1) {
+	// The buckets dto makes, counted without making them (Series reads
+	// every histogram of every flow at each load): the standard ones shown,
+	// +Inf when an exemplar spells it out, and the extra bounds.
+	var cums [nBuckets + 1]uint64
+	n, inf := 0, false
+	s.h.eachBucket(&cums, func(i int, e *exemplar, _ string) {
+		if i < nBuckets {
+			n++
+		} else if e != nil {
+			n, inf = n+1, true
+		}
+	})
+	if x := s.h.ext; x != nil {
+		n += len(x.extra)
+	}
+	n += 2 // _sum, _count
+	if !inf {
 		n++ // +Inf, written by the encoders when not spelled out
 	}
 	return n
