@@ -73,7 +73,7 @@ type Metrics struct {
 	batch int
 
 	mu    sync.RWMutex
-	flows map[string]*flowData
+	flows []*flowData // by name
 	// announced is set by the first SetFlows: from then on flows holds
 	// exactly the configured flows, and a run of any other flow (one still
 	// in flight when a reload removed its flow) is not recorded, so that it
@@ -194,9 +194,10 @@ func labelPair(name, value string) *dto.LabelPair {
 	return &dto.LabelPair{Name: &name, Value: &value}
 }
 
-// label is a per-flow label pair (flow, step or dependency) and the name it
-// was made from: the pair's value has invalid UTF-8 replaced, and records
-// are found by the name as runs give it. One allocation, rather than a
+// label is a record's label pair (step, dependency or host; a flow's is
+// made by each scrape, flowData.label) and the name it was made from: the
+// pair's value has invalid UTF-8 replaced, and records are found by the
+// name as runs give it. One allocation, rather than a
 // pair, its two strings and the name in the record.
 type label struct {
 	lp  dto.LabelPair
@@ -258,7 +259,6 @@ func New(reg prometheus.Registerer, region string, bi BuildInfo) *Metrics {
 			Name: "prober_config_last_reload_success_timestamp_seconds",
 			Help: "Unix time of the last successful configuration load.",
 		}),
-		flows:    map[string]*flowData{},
 		interned: map[[2]string]*label{},
 	}
 	for f, fi := range familyInfo {
@@ -330,12 +330,18 @@ const (
 // ---- per-flow state ----------------------------------------------------------
 
 // The records below are cut to allocation size classes: at 10,000 flows of
-// four steps, 40,000 stepData of 160 bytes (were 240) and 10,000 flowData
-// of 256 (were 288). TestRecordSizes pins their sizes.
+// four steps, 10,000 flowData of 160 bytes, each with its steps in one
+// array of 24 bytes a step (96 for four), and a flow found by binary search
+// in a list by name: about 350 bytes a flow where there were 700 (a
+// flowData of 256, its label of 80, a map entry, a 48-byte stepData and a
+// pointer per step). TestRecordSizes pins their sizes,
+// TestRetainedDefaultLevel what they keep.
 
 // flowData is one flow's series, guarded by mu.
 type flowData struct {
-	lbl *label // flow=name
+	// name is the flow's, as configured (the configuration holds the
+	// string): its label pair is made by a scrape (label), not kept.
+	name string
 
 	mu sync.Mutex
 	// shaped: the flow's series exist (announced by SetFlows, or seen in an
@@ -343,45 +349,77 @@ type flowData struct {
 	// Changes only under Metrics.mu held for writing (and mu).
 	shaped  bool
 	removed bool // a reload removed it; a scrape in progress skips it
-	state   int8 // 0 unknown, 1 passing, 2 failing
+	// state is 0 before the first final run, then 1 if the last passed, 2
+	// if it failed: prober_last_run_success is 1 in state 1 only.
+	state int8
 	// opts are the shape's level options (optDetailed, optRetries).
 	opts uint8
-	// steps[:nShaped] are the configured steps, whose series exist; the
-	// rest, of an ad-hoc flow that changed shape, are only counted by class
-	// (in classes, ok included). A count rather than a flag per step.
-	nShaped int32
+	// steps are nSteps records from steps0 (stepList), the configured
+	// ones first (nShaped), whose series exist. A pointer and a count
+	// rather than a slice: what takes flowData to 160 bytes.
+	nSteps int32
 
-	runsOK, runsFailed uint64
-	failedEx           exemplar // of the last failed final run
-	failedOdd          *string  // its trace id when failedEx.id cannot hold it
-	failures           classCounts
-	retries, skipped   uint64
-	duration           histo
-	lastSuccess        float64
-	lastRun            float64
-	since              float64
-	lastFailure        *failInfo // prober_last_failure_info while failing
-	steps              []*stepData
-	// side holds the per-step series that few steps have (certificates,
-	// retry counters): nil for a flow with neither. Here rather than in
-	// stepData, which has no byte left in its size class, and one pointer
-	// for both, flowData having no word left in its own.
-	side *flowSide
+	runsOK   uint64
+	duration histo
+	lastRun  float64
+	since    float64
+	steps0   *stepData
+	// rare is what a flow that never failed, retried, skipped, saw a
+	// certificate nor has a retry: block does without: nil for most.
+	rare *flowRare
 }
 
-// flowSide is what only some of a flow's steps have.
-type flowSide struct {
+// flowRare is what few flows need (flowData.rare).
+type flowRare struct {
+	// unshaped is how many of the flow's last steps are not configured:
+	// those of an ad-hoc flow that changed shape, only counted by class
+	// (in classes, ok included).
+	unshaped         int32
+	runsFailed       uint64
+	failedEx         exemplar // of the last failed final run
+	failedOdd        *string  // its trace id when failedEx.id cannot hold it
+	failures         classCounts
+	retries, skipped uint64
+	lastFailure      *failInfo // prober_last_failure_info while failing
 	// certs: prober_cert_expiry_timestamp_seconds, one per shaped step
 	// that has made a TLS handshake.
 	certs *certData
-	// retries: prober_step_retries_total, one per shaped step with a
+	// stepRetries: prober_step_retries_total, one per shaped step with a
 	// retry: block (StepShape.Retry), in the configured order.
-	retries *stepRetries
+	stepRetries *stepRetries
+}
+
+// stepList is fd's steps (fd's own storage). The caller holds fd.mu.
+func (fd *flowData) stepList() []stepData { return unsafe.Slice(fd.steps0, fd.nSteps) }
+
+// setSteps makes steps fd's steps. The caller holds fd.mu.
+func (fd *flowData) setSteps(steps []stepData) {
+	fd.steps0, fd.nSteps = nil, int32(len(steps))
+	if len(steps) > 0 {
+		fd.steps0 = &steps[0]
+	}
+}
+
+// nShaped is how many of fd's steps are configured: the first ones. The
+// caller holds fd.mu.
+func (fd *flowData) nShaped() int {
+	if fd.rare == nil {
+		return int(fd.nSteps)
+	}
+	return int(fd.nSteps - fd.rare.unshaped)
+}
+
+// more is fd.rare, made if nil. The caller holds fd.mu.
+func (fd *flowData) more() *flowRare {
+	if fd.rare == nil {
+		fd.rare = &flowRare{}
+	}
+	return fd.rare
 }
 
 // stepRetries counts the retries of one step's requests.
 type stepRetries struct {
-	step *stepData
+	step int32 // in the flow's steps
 	n    uint64
 	next *stepRetries
 }
@@ -402,23 +440,69 @@ type failInfo struct {
 // latest host: a step whose address changes moves its series, rather than
 // growing one per host it ever saw).
 type certData struct {
-	step     *stepData
+	step     int32  // in the flow's steps
 	host     *label // host=...
 	target   string // the step's URL the host was read from: the same one next run reuses host
 	notAfter float64
 	next     *certData
 }
 
+// stepData is one step's series, in its flow's array of steps.
 type stepData struct {
-	lbl     *label // step=name, interned once configured
-	ok      uint64
+	lbl *label // step=name, interned once configured
+	ok  uint64
+	// x is the rest, which most steps at the default level do without:
+	// nil for a step with no dependency, no histogram shown and no failure.
+	x *stepExt
+}
+
+// stepExt is what some steps have besides their ok count (stepData.x).
+type stepExt struct {
 	classes classCounts // failure classes
 	deps    *depData    // the configured dependency first: once announced, the only one
 	// detail is what a scrape shows only of some steps: nil for a step
 	// at the default level that no rule reads, which a run does not
-	// observe, so that such a step costs 48 bytes, not 160 and exemplars
-	// (10,000 four-step flows: 7 MB of live heap).
+	// observe (10,000 four-step flows: 7 MB of live heap).
 	detail *stepDetail
+}
+
+// ext is sd.x, made if nil. The caller holds the flow's mu.
+func (sd *stepData) ext() *stepExt {
+	if sd.x == nil {
+		sd.x = &stepExt{}
+	}
+	return sd.x
+}
+
+// classes is sd's failure counts (nil: none).
+func (sd *stepData) classes() *classCount {
+	if sd.x == nil {
+		return nil
+	}
+	return sd.x.classes.first
+}
+
+// deps is sd's dependencies (nil: none).
+func (sd *stepData) deps() *depData {
+	if sd.x == nil {
+		return nil
+	}
+	return sd.x.deps
+}
+
+// detail is sd's histogram and phases (nil: none).
+func (sd *stepData) detail() *stepDetail {
+	if sd.x == nil {
+		return nil
+	}
+	return sd.x.detail
+}
+
+// tidy drops sd.x when it holds nothing.
+func (sd *stepData) tidy() {
+	if x := sd.x; x != nil && x.classes.first == nil && x.deps == nil && x.detail == nil {
+		sd.x = nil
+	}
 }
 
 // stepDetail is a step's duration histogram (shown at the detailed level,
@@ -428,14 +512,55 @@ type stepDetail struct {
 	phases   [5]time.Duration // in seconds when exposed: off the observe path
 }
 
+// depData is a step's calls of a dependency: 24 bytes, its failures and
+// the rest in x, which a configured dependency that never failed does
+// without.
 type depData struct {
-	lbl        *label // dependency=name
-	next       *depData
-	ok, failed uint64
-	failures   classCounts
+	lbl *label // dependency=name
+	ok  uint64
+	x   *depExt
+}
+
+type depExt struct {
+	failed   uint64
+	failures classCounts
+	next     *depData
 	// Which outcome series exist: both from the start for a configured
-	// dependency, as they occur for another one of an ad-hoc flow.
+	// dependency (and when x is nil), as they occur for another one of an
+	// ad-hoc flow.
 	hasOK, hasFailed bool
+}
+
+// ext is d.x, made if nil (both series existing, as x nil says).
+func (d *depData) ext() *depExt {
+	if d.x == nil {
+		d.x = &depExt{hasOK: true, hasFailed: true}
+	}
+	return d.x
+}
+
+// has says which of d's outcome series exist.
+func (d *depData) has() (ok, failed bool) {
+	if d.x == nil {
+		return true, true
+	}
+	return d.x.hasOK, d.x.hasFailed
+}
+
+// next is the step's dependency after d, or nil.
+func (d *depData) next() *depData {
+	if d.x == nil {
+		return nil
+	}
+	return d.x.next
+}
+
+// failed is d's count of failed calls.
+func (d *depData) failed() uint64 {
+	if d.x == nil {
+		return 0
+	}
+	return d.x.failed
 }
 
 // classCount is one class's count in a list: most records count no class
@@ -844,21 +969,20 @@ func (m *Metrics) intern(name *string, value string) *label {
 // it keeps. Callers hold m.mu for writing and fd.mu.
 func (m *Metrics) reshape(fd *flowData, s FlowShape) {
 	fd.shaped = true
-	steps := make([]*stepData, 0, len(s.Steps))
+	steps := make([]stepData, 0, len(s.Steps))
+	from := make([]int32, 0, len(s.Steps)) // each step's index in fd.steps, -1 if new
+	had, nShaped := fd.stepList(), fd.nShaped()
 	for _, ss := range s.Steps {
-		var sd *stepData
-		shaped := false
-		for i, old := range fd.steps {
-			if old.lbl.raw == ss.Name {
-				sd, shaped = old, i < int(fd.nShaped)
-				break
-			}
-		}
-		if slices.ContainsFunc(steps, func(x *stepData) bool { return x.lbl.raw == ss.Name }) {
+		if slices.ContainsFunc(steps, func(x stepData) bool { return x.lbl.raw == ss.Name }) {
 			continue // a step name twice: one set of series
 		}
-		if sd == nil {
-			sd = &stepData{}
+		var sd stepData
+		old, shaped := int32(-1), false
+		for i := range had {
+			if had[i].lbl.raw == ss.Name {
+				sd, old, shaped = had[i], int32(i), i < nShaped
+				break
+			}
 		}
 		sd.lbl = m.intern(&stepName, ss.Name)
 		bounds := normBounds(ss.Bounds)
@@ -872,39 +996,53 @@ func (m *Metrics) reshape(fd *flowData, s FlowShape) {
 		if view == viewHidden {
 			// Not shown: not kept. Shown again after a reload, it starts
 			// from zero, as a histogram whose bounds change does.
-			sd.detail = nil
-		} else {
-			if sd.detail == nil {
-				sd.detail = &stepDetail{}
+			if sd.x != nil {
+				sd.x.detail = nil
 			}
-			sd.detail.duration.setBounds(bounds)
-			sd.detail.duration.view = view
+		} else {
+			x := sd.ext()
+			if x.detail == nil {
+				x.detail = &stepDetail{}
+			}
+			x.detail.duration.setBounds(bounds)
+			x.detail.duration.view = view
 		}
-		if !shaped { // counted ad hoc until now: its ok count moves over
-			sd.ok += sd.classes.take(string(result.OK))
+		if !shaped && sd.x != nil { // counted ad hoc until now: its ok count moves over
+			sd.ok += sd.x.classes.take(string(result.OK))
 		}
 		// Only the configured dependency's series: another one's (a
 		// changed dependency, or one an ad-hoc run used) are dropped.
 		var dep *depData
-		for d := sd.deps; d != nil; d = d.next {
+		for d := sd.deps(); d != nil; d = d.next() {
 			if d.lbl.raw == ss.Dependency {
 				dep = d
 			}
 		}
-		sd.deps = nil
+		if sd.x != nil {
+			sd.x.deps = nil
+		}
 		if ss.Dependency != "" {
 			if dep == nil {
 				dep = &depData{}
 			}
 			dep.lbl = m.intern(&depName, ss.Dependency)
-			dep.hasOK, dep.hasFailed = true, true
-			dep.next = nil
-			sd.deps = dep
+			if x := dep.x; x != nil {
+				x.hasOK, x.hasFailed, x.next = true, true, nil
+				if x.failed == 0 && x.failures.first == nil {
+					dep.x = nil
+				}
+			}
+			sd.ext().deps = dep
 		}
+		sd.tidy()
 		steps = append(steps, sd)
+		from = append(from, old)
 	}
-	fd.steps, fd.nShaped = steps, int32(len(steps))
-	fd.reshapeSide(s, steps)
+	fd.setSteps(steps)
+	if fd.rare != nil {
+		fd.rare.unshaped = 0
+	}
+	fd.reshapeSide(s, steps, from)
 	fd.duration.setBounds(normBounds(s.Bounds))
 	fd.opts, fd.duration.view = 0, viewCoarse
 	if s.Detailed {
@@ -918,15 +1056,17 @@ func (m *Metrics) reshape(fd *flowData, s FlowShape) {
 // reshapeSide keeps the side series of the steps the flow still has: a
 // step the flow no longer has takes its certificate's series along, and
 // only the steps with a retry: block keep (or get) a retry counter, its
-// count kept across the reload. The caller holds fd.mu.
-func (fd *flowData) reshapeSide(s FlowShape, steps []*stepData) {
+// count kept across the reload. steps are the new steps, from their
+// indices in fd.steps (-1: new). The caller holds fd.mu.
+func (fd *flowData) reshapeSide(s FlowShape, steps []stepData, from []int32) {
 	var certs *certData
 	var old *stepRetries
-	if fd.side != nil {
-		certs, old = fd.side.certs, fd.side.retries
+	if fd.rare != nil {
+		certs, old = fd.rare.certs, fd.rare.stepRetries
 	}
 	for p := &certs; *p != nil; {
-		if slices.Contains(steps, (*p).step) {
+		if i := slices.Index(from, (*p).step); i >= 0 {
+			(*p).step = int32(i)
 			p = &(*p).next
 		} else {
 			*p = (*p).next
@@ -938,31 +1078,56 @@ func (fd *flowData) reshapeSide(s FlowShape, steps []*stepData) {
 		if !ss.Retry {
 			continue
 		}
-		i := slices.IndexFunc(steps, func(x *stepData) bool { return x.lbl.raw == ss.Name })
-		sd := steps[i] // reshape made one for every configured name
-		if retries.of(sd) != nil {
+		i := int32(slices.IndexFunc(steps, func(x stepData) bool { return x.lbl.raw == ss.Name })) // reshape made one for every configured name
+		if retries.of(i) != nil {
 			continue // a step name twice: one series
 		}
-		r := &stepRetries{step: sd}
+		r := &stepRetries{step: i}
 		for o := old; o != nil; o = o.next {
-			if o.step == sd {
+			if from[i] >= 0 && o.step == from[i] {
 				r.n = o.n
 			}
 		}
 		*tail = r
 		tail = &r.next
 	}
-	fd.side = nil
-	if certs != nil || retries != nil {
-		fd.side = &flowSide{certs: certs, retries: retries}
+	if fd.rare != nil || certs != nil || retries != nil {
+		x := fd.more()
+		x.certs, x.stepRetries = certs, retries
+		fd.tidyRare()
 	}
 }
 
-// of is the counter of step sd in the list r, or nil.
-func (r *stepRetries) of(sd *stepData) *stepRetries {
-	for ; r != nil && r.step != sd; r = r.next {
+// tidyRare drops fd.rare when it holds nothing. The caller holds fd.mu.
+func (fd *flowData) tidyRare() {
+	if fd.rare != nil && *fd.rare == (flowRare{}) {
+		fd.rare = nil
+	}
+}
+
+// of is the counter of step i in the list r, or nil.
+func (r *stepRetries) of(i int32) *stepRetries {
+	for ; r != nil && r.step != i; r = r.next {
 	}
 	return r
+}
+
+// flow is the record of flow name, or nil. The caller holds m.mu.
+func (m *Metrics) flow(name string) *flowData {
+	i, ok := slices.BinarySearchFunc(m.flows, name, func(fd *flowData, name string) int { return strings.Compare(fd.name, name) })
+	if !ok {
+		return nil
+	}
+	return m.flows[i]
+}
+
+// addFlow puts a new record for flow name in m.flows, where its name
+// says. The caller holds m.mu for writing.
+func (m *Metrics) addFlow(name string) *flowData {
+	fd := &flowData{name: name}
+	i, _ := slices.BinarySearchFunc(m.flows, name, func(fd *flowData, name string) int { return strings.Compare(fd.name, name) })
+	m.flows = slices.Insert(m.flows, i, fd)
+	return fd
 }
 
 // SetFlows makes the configured flows' series exist from the start (so rates
@@ -971,27 +1136,45 @@ func (r *stepRetries) of(sd *stepData) *stepRetries {
 // kept flow no longer has. Once SetFlows has been called, runs of flows not
 // in the set are not recorded.
 func (m *Metrics) SetFlows(flows []FlowShape) {
+	// By name (stable: a name twice is reshaped twice, the later last,
+	// as in the order given).
+	order := make([]int32, len(flows))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return strings.Compare(flows[a].Name, flows[b].Name) })
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.announced = true
 	m.interned = map[[2]string]*label{} // only what the new set uses stays
-	next := make(map[string]*flowData, len(flows))
-	for _, f := range flows {
-		fd := m.flows[f.Name]
-		if fd == nil {
-			fd = &flowData{lbl: newLabel(&flowName, f.Name)}
+	next := make([]*flowData, 0, len(flows))
+	for _, i := range order {
+		f := &flows[i]
+		var fd *flowData
+		if n := len(next); n > 0 && next[n-1].name == f.Name {
+			fd = next[n-1]
+		} else {
+			if fd = m.flow(f.Name); fd == nil {
+				fd = &flowData{name: f.Name}
+			}
+			next = append(next, fd)
 		}
 		fd.mu.Lock()
-		m.reshape(fd, f)
+		m.reshape(fd, *f)
 		fd.mu.Unlock()
-		next[f.Name] = fd
 	}
-	for name, fd := range m.flows {
-		if next[name] == nil {
-			fd.mu.Lock()
-			fd.removed = true
-			fd.mu.Unlock()
+	// Both by name: what the old list has and the new one lacks is gone.
+	k := 0
+	for _, fd := range m.flows {
+		for k < len(next) && next[k].name < fd.name {
+			k++
 		}
+		if k < len(next) && next[k] == fd {
+			continue
+		}
+		fd.mu.Lock()
+		fd.removed = true
+		fd.mu.Unlock()
 	}
 	m.flows = next
 	m.flowsGauge.Set(float64(len(flows)))
@@ -1011,10 +1194,9 @@ func (m *Metrics) adhoc(r *result.Run) {
 	if m.announced {
 		return
 	}
-	fd := m.flows[r.Flow]
+	fd := m.flow(r.Flow)
 	if fd == nil {
-		fd = &flowData{lbl: newLabel(&flowName, r.Flow)}
-		m.flows[r.Flow] = fd
+		fd = m.addFlow(r.Flow)
 	}
 	fd.mu.Lock()
 	defer fd.mu.Unlock()
@@ -1029,12 +1211,12 @@ func (m *Metrics) adhoc(r *result.Run) {
 // remove a flow's series halfway through and see some of them come back.
 func (m *Metrics) Observe(r *result.Run) {
 	m.mu.RLock()
-	fd, announced := m.flows[r.Flow], m.announced
+	fd, announced := m.flow(r.Flow), m.announced
 	if (fd == nil || !fd.shaped) && !announced {
 		m.mu.RUnlock()
 		m.adhoc(r)
 		m.mu.RLock()
-		fd, announced = m.flows[r.Flow], m.announced
+		fd, announced = m.flow(r.Flow), m.announced
 	}
 	defer m.mu.RUnlock()
 	if fd == nil || !fd.shaped {
@@ -1048,23 +1230,22 @@ func (m *Metrics) Observe(r *result.Run) {
 		// Not the final word on its slot: the retry that follows is. The
 		// run counters (and so success ratios and burn rates) see each slot
 		// once; a blip the retry clears is only a retry.
-		fd.retries++
+		fd.more().retries++
 	case r.OK():
 		fd.runsOK++
-		fd.lastSuccess = 1
 	default:
 		// The exemplar lets an evaluator far away find the trace ids of
 		// failing runs (query_exemplars) without a label per trace.
-		fd.runsFailed++
+		x := fd.more()
+		x.runsFailed++
 		if t.ok {
-			fd.failedEx, fd.failedOdd = exemplar{t.id, 1, t.at}, nil
+			x.failedEx, x.failedOdd = exemplar{t.id, 1, t.at}, nil
 			if t.odd != "" {
 				odd := t.odd
-				fd.failedOdd = &odd
+				x.failedOdd = &odd
 			}
 		}
-		fd.failures.inc(string(r.Class))
-		fd.lastSuccess = 0
+		x.failures.inc(string(r.Class))
 	}
 	if !r.Retried {
 		fd.lastRun = float64(r.Start.UnixNano()) / 1e9
@@ -1077,92 +1258,90 @@ func (m *Metrics) Observe(r *result.Run) {
 			continue
 		}
 		// Steps run in the configured order: the i-th is tried first.
+		steps := fd.stepList()
 		j := i
-		if j >= len(fd.steps) || fd.steps[j].lbl.raw != s.Name {
-			j = slices.IndexFunc(fd.steps, func(x *stepData) bool { return x.lbl.raw == s.Name })
+		if j >= len(steps) || steps[j].lbl.raw != s.Name {
+			j = slices.IndexFunc(steps, func(x stepData) bool { return x.lbl.raw == s.Name })
 		}
-		var sd *stepData
-		shaped := false
-		if j >= 0 {
-			sd, shaped = fd.steps[j], j < int(fd.nShaped)
-		}
-		if sd == nil {
+		if j < 0 {
 			// A step the configured flow does not have: a late run of the
 			// flow's previous shape (not recorded, its series were
 			// deleted), or an ad-hoc flow that changed shape (counted).
 			if !announced {
-				sd = &stepData{lbl: newLabel(&stepName, s.Name)}
-				fd.steps = append(fd.steps, sd) // under m.mu for reading, but ad hoc: SetFlows was never called
-				sd.classes.inc(string(s.Class))
+				steps = append(steps, stepData{lbl: newLabel(&stepName, s.Name)}) // under m.mu for reading, but ad hoc: SetFlows was never called
+				steps[len(steps)-1].ext().classes.inc(string(s.Class))
+				fd.setSteps(steps)
+				fd.more().unshaped++
 			}
 			continue
 		}
-		if !shaped {
-			sd.classes.inc(string(s.Class))
+		sd := &steps[j]
+		if j >= fd.nShaped() {
+			sd.ext().classes.inc(string(s.Class))
 			continue
 		}
 		if s.Status == result.Passed {
 			sd.ok++
 		} else {
-			sd.classes.inc(string(s.Class))
+			sd.ext().classes.inc(string(s.Class))
 		}
-		if d := sd.detail; d != nil {
+		if d := sd.detail(); d != nil {
 			d.duration.observe(s.Duration.Seconds(), &t)
 			tm := &s.Timings
 			d.phases = [5]time.Duration{tm.DNS, tm.Connect, tm.TLS, tm.Processing, tm.Transfer}
 		}
 		if v := s.Attr(certNotAfter); v != "" {
-			fd.cert(sd, s.URL, v)
+			fd.cert(int32(j), s.URL, v)
 		}
 		if s.Retries > 0 {
-			fd.retried(sd, s.Retries, !announced)
+			fd.retried(int32(j), s.Retries, !announced)
 		}
 		// Dependency calls count final runs only, as the rules do: a blip a
 		// retry cleared is not a gateway failure. Once announced, only the
 		// configured dependency (deps' first) is counted.
-		if s.Dependency == "" || r.Retried || (announced && (sd.deps == nil || sd.deps.lbl.raw != s.Dependency)) {
+		if s.Dependency == "" || r.Retried || (announced && (sd.deps() == nil || sd.deps().lbl.raw != s.Dependency)) {
 			continue
 		}
-		p := &sd.deps // its first, the configured one, once announced
+		p := &sd.ext().deps // its first, the configured one, once announced
 		for *p != nil && (*p).lbl.raw != s.Dependency {
-			p = &(*p).next
+			p = &(*p).ext().next
 		}
 		dep := *p
 		if dep == nil { // an ad-hoc flow whose step changed its dependency
-			dep = &depData{lbl: newLabel(&depName, s.Dependency)}
+			dep = &depData{lbl: newLabel(&depName, s.Dependency), x: &depExt{}}
 			*p = dep
 		}
 		if s.Status == result.Passed {
 			dep.ok++
-			dep.hasOK = true
+			if dep.x != nil {
+				dep.x.hasOK = true
+			}
 		} else {
-			dep.failed++
-			dep.hasFailed = true
-			dep.failures.inc(string(s.Class))
+			x := dep.ext()
+			x.failed++
+			x.hasFailed = true
+			x.failures.inc(string(s.Class))
 		}
 	}
 }
 
-// retried counts n retries of step sd's requests, if sd has a retry
+// retried counts n retries of step i's requests, if it has a retry
 // counter (a retry: block), or adhoc (no configuration says which steps
 // have one: the first retry makes it). The caller holds fd.mu.
-func (fd *flowData) retried(sd *stepData, n int, adhoc bool) {
+func (fd *flowData) retried(i int32, n int, adhoc bool) {
 	var r *stepRetries
-	if fd.side != nil {
-		r = fd.side.retries.of(sd)
+	if fd.rare != nil {
+		r = fd.rare.stepRetries.of(i)
 	}
 	if r == nil {
 		if !adhoc {
 			return
 		}
-		if fd.side == nil {
-			fd.side = &flowSide{}
-		}
-		p := &fd.side.retries
+		p := &fd.more().stepRetries
 		for *p != nil {
 			p = &(*p).next
 		}
-		r = &stepRetries{step: sd}
+		r = &stepRetries{step: i}
 		*p = r
 	}
 	r.n += uint64(n)
@@ -1172,25 +1351,22 @@ func (fd *flowData) retried(sd *stepData, n int, adhoc bool) {
 // the leaf certificate's not-after (internal/certinfo), RFC 3339.
 const certNotAfter = "cert.not_after"
 
-// cert records that step sd, whose target was target (tls://host:port,
+// cert records that step i, whose target was target (tls://host:port,
 // https://host/path), saw a certificate expiring at notAfter (RFC 3339).
 // A certificate that no longer verifies (expired) is recorded all the
 // same: that is when the series matters most. The caller holds fd.mu.
-func (fd *flowData) cert(sd *stepData, target, notAfter string) {
+func (fd *flowData) cert(i int32, target, notAfter string) {
 	t, err := time.Parse(time.RFC3339, notAfter)
 	if err != nil {
 		return // not a date (a redaction hit it): keep the last one
 	}
-	if fd.side == nil {
-		fd.side = &flowSide{}
-	}
-	p := &fd.side.certs
-	for *p != nil && (*p).step != sd {
+	p := &fd.more().certs
+	for *p != nil && (*p).step != i {
 		p = &(*p).next
 	}
 	c := *p
 	if c == nil {
-		c = &certData{step: sd}
+		c = &certData{step: i}
 		*p = c
 	}
 	if c.host == nil || c.target != target {
@@ -1230,7 +1406,9 @@ func streak(fd *flowData, r *result.Run) {
 		fd.since = float64(r.Start.UnixNano()) / 1e9
 	}
 	if r.OK() {
-		fd.lastFailure = nil
+		if fd.rare != nil {
+			fd.rare.lastFailure = nil
+		}
 		return
 	}
 	s := r.Failed()
@@ -1241,10 +1419,11 @@ func streak(fd *flowData, r *result.Run) {
 	if len(s.Failures) > 0 {
 		exp = s.Failures[0].Expectation
 	}
-	if f := fd.lastFailure; f != nil && f.step == s.Name && f.class == string(s.Class) && f.dependency == s.Dependency && f.expectation == exp {
+	x := fd.more()
+	if f := x.lastFailure; f != nil && f.step == s.Name && f.class == string(s.Class) && f.dependency == s.Dependency && f.expectation == exp {
 		return // the same failure again: its labels stay
 	}
-	fd.lastFailure = &failInfo{step: s.Name, class: string(s.Class), dependency: s.Dependency, expectation: exp,
+	x.lastFailure = &failInfo{step: s.Name, class: string(s.Class), dependency: s.Dependency, expectation: exp,
 		lps: [4]*dto.LabelPair{labelPair("step", s.Name), classLP(string(s.Class)),
 			labelPair("dependency", s.Dependency), labelPair("expectation", exp)}}
 }
@@ -1253,7 +1432,7 @@ func streak(fd *flowData, r *result.Run) {
 // Like Observe, it records nothing for a flow a reload removed.
 func (m *Metrics) Skipped(flow string) {
 	m.mu.RLock()
-	fd := m.flows[flow]
+	fd := m.flow(flow)
 	if fd == nil {
 		announced := m.announced
 		m.mu.RUnlock()
@@ -1261,9 +1440,8 @@ func (m *Metrics) Skipped(flow string) {
 			return
 		}
 		m.mu.Lock()
-		if fd = m.flows[flow]; fd == nil && !m.announced {
-			fd = &flowData{lbl: newLabel(&flowName, flow)}
-			m.flows[flow] = fd
+		if fd = m.flow(flow); fd == nil && !m.announced {
+			fd = m.addFlow(flow)
 		}
 		m.mu.Unlock()
 		if fd == nil {
@@ -1273,7 +1451,7 @@ func (m *Metrics) Skipped(flow string) {
 	}
 	defer m.mu.RUnlock()
 	fd.mu.Lock()
-	fd.skipped++
+	fd.more().skipped++
 	fd.mu.Unlock()
 }
 
@@ -1330,14 +1508,20 @@ func (c flowCollector) Collect(ch chan<- prometheus.Metric) {
 	// from nothing per flow (1, 2, 4, 8 samples of 216 bytes, and 16: 3.2
 	// KB in 4 allocations for a one-step flow's 7 at the default level, 6.7
 	// KB in 5 for a four-step flow's 12, per gather).
+	// The flows' label pairs, which the records do not keep, likewise.
 	var chunk []sample
 	var exs []exemplar
-	for _, fd := range m.flowList(false) {
+	var lps []dto.LabelPair
+	for _, fd := range m.flowList() {
 		if cap(chunk)-len(chunk) < collectChunk/4 {
 			chunk = make([]sample, 0, collectChunk)
 		}
+		if len(lps) == cap(lps) {
+			lps = make([]dto.LabelPair, 0, collectChunk/8)
+		}
+		lps = lps[:len(lps)+1]
 		free := chunk[len(chunk):len(chunk):cap(chunk)]
-		batch := m.appendFlow(free, fd, allFamilies, &exs)
+		batch := m.appendFlow(free, fd, allFamilies, &exs, &lps[len(lps)-1])
 		if cap(batch) == cap(free) { // in the chunk (a flow larger than its rest grew its own)
 			chunk = chunk[:len(chunk)+len(batch)]
 		}
@@ -1352,18 +1536,23 @@ func (c flowCollector) Collect(ch chan<- prometheus.Metric) {
 // started in a new chunk when fewer than a quarter of it are left.
 const collectChunk = 256
 
-// flowList returns the flows, sorted by name when sorted is set.
-func (m *Metrics) flowList(sorted bool) []*flowData {
+// flowList returns the flows, sorted by name.
+func (m *Metrics) flowList() []*flowData {
 	m.mu.RLock()
-	fds := make([]*flowData, 0, len(m.flows))
-	for _, fd := range m.flows {
-		fds = append(fds, fd)
+	defer m.mu.RUnlock()
+	return slices.Clone(m.flows)
+}
+
+// label makes lp the pair flow=name, with invalid UTF-8 replaced (the
+// registry would fail the whole gather on it, and Prometheus the whole
+// scrape): made by each scrape rather than kept, 80 bytes a flow.
+func (fd *flowData) label(lp *dto.LabelPair) *dto.LabelPair {
+	lp.Name, lp.Value = &flowName, &fd.name
+	if !utf8.ValidString(fd.name) {
+		v := strings.ToValidUTF8(fd.name, "\uFFFD")
+		lp.Value = &v
 	}
-	m.mu.RUnlock()
-	if sorted {
-		slices.SortFunc(fds, func(a, b *flowData) int { return strings.Compare(a.lbl.raw, b.lbl.raw) })
-	}
-	return fds
+	return lp
 }
 
 // sample is one series: labels (region, then variable labels in any
@@ -1443,18 +1632,19 @@ func (h *histo) dto() *dto.Histogram {
 // appendFlow appends to out fd's series of family only, or of every family
 // (allFamilies), copied under fd's lock. Histogram exemplars are copied to
 // *exs when exs is not nil (storage the caller reuses), else to fresh
-// slices.
-func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]exemplar) []sample {
+// slices. The series' flow label is flp, which appendFlow fills.
+func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]exemplar, flp *dto.LabelPair) []sample {
 	fd.mu.Lock()
 	defer fd.mu.Unlock()
 	if fd.removed {
 		return out
 	}
+	fd.label(flp)
 	want := func(f family) bool { return only == allFamilies || only == f }
 	add := func(f family, v float64, lps ...*dto.LabelPair) *sample {
 		out = append(out, sample{desc: m.d[f], kind: familyInfo[f].kind, value: v})
 		s := &out[len(out)-1]
-		s.labels[0], s.labels[1] = m.region, &fd.lbl.lp
+		s.labels[0], s.labels[1] = m.region, flp
 		s.n = 2 + copy(s.labels[2:], lps)
 		return s
 	}
@@ -1462,35 +1652,43 @@ func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]exe
 		add(f, 0, lps...).h = h.clone(exs)
 	}
 	detailed := fd.opts&optDetailed != 0
+	rare := fd.rare
+	if rare == nil {
+		rare = &noRare
+	}
 	// At the default level the skip counter appears with the first skip:
 	// an overloaded prober is rare, and its rate is still seen from then.
-	if want(famSkipped) && (fd.skipped > 0 || (fd.shaped && detailed)) {
-		add(famSkipped, float64(fd.skipped))
+	if want(famSkipped) && (rare.skipped > 0 || (fd.shaped && detailed)) {
+		add(famSkipped, float64(rare.skipped))
 	}
 	if !fd.shaped {
 		return out
 	}
 	if want(famRuns) {
 		add(famRuns, float64(fd.runsOK), lpSuccess)
-		s := add(famRuns, float64(fd.runsFailed), lpFailure)
-		s.ex = fd.failedEx
-		if fd.failedOdd != nil {
-			s.exOdd = *fd.failedOdd
+		s := add(famRuns, float64(rare.runsFailed), lpFailure)
+		s.ex = rare.failedEx
+		if rare.failedOdd != nil {
+			s.exOdd = *rare.failedOdd
 		}
 	}
 	if want(famRunFailures) && detailed { // per step, by class, at both levels
-		for c := fd.failures.first; c != nil; c = c.next {
+		for c := rare.failures.first; c != nil; c = c.next {
 			add(famRunFailures, float64(c.n), classLP(c.class))
 		}
 	}
-	if want(famRetries) && (detailed || fd.opts&optRetries != 0 || fd.retries > 0) {
-		add(famRetries, float64(fd.retries))
+	if want(famRetries) && (detailed || fd.opts&optRetries != 0 || rare.retries > 0) {
+		add(famRetries, float64(rare.retries))
 	}
 	if want(famStateSince) {
 		add(famStateSince, fd.since)
 	}
 	if want(famLastSuccess) {
-		add(famLastSuccess, fd.lastSuccess)
+		lastSuccess := 0.0
+		if fd.state == 1 {
+			lastSuccess = 1
+		}
+		add(famLastSuccess, lastSuccess)
 	}
 	if want(famLastRun) {
 		add(famLastRun, fd.lastRun)
@@ -1498,58 +1696,60 @@ func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]exe
 	if want(famFlowDuration) {
 		addHisto(famFlowDuration, &fd.duration)
 	}
-	if f := fd.lastFailure; f != nil && want(famFailure) {
+	if f := rare.lastFailure; f != nil && want(famFailure) {
 		// An info metric is 1: when the failure happened is the last
 		// run's timestamp (the info exists only while that run failed).
 		add(famFailure, 1, f.lps[:]...)
 	}
-	if side := fd.side; side != nil {
-		if want(famCertExpiry) {
-			for c := side.certs; c != nil; c = c.next {
-				add(famCertExpiry, c.notAfter, &c.step.lbl.lp, &c.host.lp)
-			}
+	if want(famCertExpiry) {
+		for c := rare.certs; c != nil; c = c.next {
+			add(famCertExpiry, c.notAfter, &fd.stepList()[c.step].lbl.lp, &c.host.lp)
 		}
-		if want(famStepRetries) {
-			for r := side.retries; r != nil; r = r.next {
-				add(famStepRetries, float64(r.n), &r.step.lbl.lp)
-			}
+	}
+	if want(famStepRetries) {
+		for r := rare.stepRetries; r != nil; r = r.next {
+			add(famStepRetries, float64(r.n), &fd.stepList()[r.step].lbl.lp)
 		}
 	}
 	if !want(famSteps) && !want(famStepDuration) && !want(famStepPhase) && !want(famDependency) && !want(famDependencyFailures) {
 		return out
 	}
-	for i, sd := range fd.steps {
-		shaped, slp := i < int(fd.nShaped), &sd.lbl.lp
+	steps, nShaped := fd.stepList(), fd.nShaped()
+	for i := range steps {
+		sd := &steps[i]
+		shaped, slp := i < nShaped, &sd.lbl.lp
 		if want(famSteps) {
 			if shaped {
 				add(famSteps, float64(sd.ok), slp, lpClassOK)
 			}
-			for c := sd.classes.first; c != nil; c = c.next {
+			for c := sd.classes(); c != nil; c = c.next {
 				add(famSteps, float64(c.n), slp, classLP(c.class))
 			}
 		}
 		if !shaped {
 			continue
 		}
-		if want(famStepDuration) && sd.detail != nil && sd.detail.duration.view != viewHidden {
-			addHisto(famStepDuration, &sd.detail.duration, slp)
+		detail := sd.detail()
+		if want(famStepDuration) && detail != nil && detail.duration.view != viewHidden {
+			addHisto(famStepDuration, &detail.duration, slp)
 		}
-		if want(famStepPhase) && detailed && sd.detail != nil {
-			for i, d := range sd.detail.phases {
+		if want(famStepPhase) && detailed && detail != nil {
+			for i, d := range detail.phases {
 				add(famStepPhase, d.Seconds(), slp, lpPhases[i])
 			}
 		}
-		for dep := sd.deps; dep != nil; dep = dep.next {
+		for dep := sd.deps(); dep != nil; dep = dep.next() {
 			if want(famDependency) {
-				if dep.hasOK {
+				hasOK, hasFailed := dep.has()
+				if hasOK {
 					add(famDependency, float64(dep.ok), slp, &dep.lbl.lp, lpSuccess)
 				}
-				if dep.hasFailed {
-					add(famDependency, float64(dep.failed), slp, &dep.lbl.lp, lpFailure)
+				if hasFailed {
+					add(famDependency, float64(dep.failed()), slp, &dep.lbl.lp, lpFailure)
 				}
 			}
-			if want(famDependencyFailures) && detailed {
-				for c := dep.failures.first; c != nil; c = c.next {
+			if want(famDependencyFailures) && detailed && dep.x != nil {
+				for c := dep.x.failures.first; c != nil; c = c.next {
 					add(famDependencyFailures, float64(c.n), slp, &dep.lbl.lp, classLP(c.class))
 				}
 			}
@@ -1558,6 +1758,9 @@ func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]exe
 	return out
 }
 
+// noRare stands for a flow's rare part when it has none (read only).
+var noRare flowRare
+
 // ---- series counts -------------------------------------------------------------
 
 // Series counts the series a scrape shows of each flow now, by flow name:
@@ -1565,16 +1768,20 @@ func (m *Metrics) appendFlow(out []sample, fd *flowData, only family, exs *[]exe
 // and _count included. It reads the same records through the same code
 // (appendFlow) as /metrics does.
 func (m *Metrics) Series() map[string]int {
-	out := map[string]int{}
+	fds := m.flowList()
+	out := make(map[string]int, len(fds))
 	var batch []sample
-	for _, fd := range m.flowList(false) {
-		batch = m.appendFlow(batch[:0], fd, allFamilies, nil)
+	var exs []exemplar
+	var lp dto.LabelPair
+	for _, fd := range fds {
+		batch = m.appendFlow(batch[:0], fd, allFamilies, &exs, &lp)
 		n := 0
 		for i := range batch {
 			n += batch[i].lines()
 		}
+		exs = exs[:0] // the batch's, read by lines only
 		if n > 0 {
-			out[fd.lbl.raw] = n
+			out[fd.name] = n
 		}
 	}
 	return out
@@ -1585,9 +1792,23 @@ func (s *sample) lines() int {
 	if s.kind != dto.MetricType_HISTOGRAM {
 		return 1
 	}
-	bs := s.h.dto().GetBucket()
-	n := len(bs) + 2 // _sum, _count
-	if len(bs) == 0 || !math.IsInf(bs[len(bs)-1].GetUpperBound(), 1) {
+	// The buckets dto makes, counted without making them (Series reads
+	// every histogram of every flow at each load): the standard ones shown,
+	// +Inf when an exemplar spells it out, and the extra bounds.
+	var cums [nBuckets + 1]uint64
+	n, inf := 0, false
+	s.h.eachBucket(&cums, func(i int, e *exemplar, _ string) {
+		if i < nBuckets {
+			n++
+		} else if e != nil {
+			n, inf = n+1, true
+		}
+	})
+	if x := s.h.ext; x != nil {
+		n += len(x.extra)
+	}
+	n += 2 // _sum, _count
+	if !inf {
 		n++ // +Inf, written by the encoders when not spelled out
 	}
 	return n
@@ -1617,15 +1838,15 @@ func (m *Metrics) Expected(flows []FlowShape) map[string]int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for _, f := range flows {
-		fd := m.flows[f.Name]
+		fd := m.flow(f.Name)
 		if fd == nil {
 			continue
 		}
 		fd.mu.Lock()
 		counted := map[string]bool{} // a step name twice is one set of series
-		if fd.side != nil {
-			for c := fd.side.certs; c != nil; c = c.next {
-				counted[c.step.lbl.raw] = true
+		if fd.rare != nil {
+			for c := fd.rare.certs; c != nil; c = c.next {
+				counted[fd.stepList()[c.step].lbl.raw] = true
 			}
 		}
 		for _, s := range f.Steps {

@@ -68,8 +68,8 @@ func TestStepRetries(t *testing.T) {
 		if got := stepRetriesOf(t, reg, m); !maps.Equal(got, want) {
 			t.Fatalf("detailed %v: before runs %v, want %v", detailed, got, want)
 		}
-		if m.flows["health"].side != nil {
-			t.Errorf("health, no retry: block, has a side record")
+		if m.flow("health").rare != nil {
+			t.Errorf("health, no retry: block, has a rare record")
 		}
 
 		// pay: 429, then 200.
@@ -103,8 +103,8 @@ func TestStepRetries(t *testing.T) {
 		if got := stepRetriesOf(t, reg, m); len(got) != 0 {
 			t.Errorf("detailed %v: retry: removed, still %v", detailed, got)
 		}
-		if m.flows["checkout"].side != nil {
-			t.Errorf("detailed %v: retry: removed, checkout keeps a side record", detailed)
+		if m.flow("checkout").rare != nil {
+			t.Errorf("detailed %v: retry: removed, checkout keeps a rare record", detailed)
 		}
 	}
 }

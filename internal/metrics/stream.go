@@ -149,7 +149,7 @@ func (m *Metrics) write(ctx context.Context, out io.Writer, format expfmt.Format
 		}
 		return nil
 	}
-	st := &streamer{m: m, hf: hf, fds: m.flowList(true), batch: cmp.Or(m.batch, streamBatch)}
+	st := &streamer{m: m, hf: hf, fds: m.flowList(), batch: cmp.Or(m.batch, streamBatch)}
 	// The per-flow families' names and label names are valid legacy names,
 	// which no escaping scheme changes: encoded without the encoder's
 	// escaping pass, which copies every batch.
@@ -277,7 +277,9 @@ type streamer struct {
 	slots   []*metricSlot
 	hists   []*histSlot
 	exSlots []*exemplarSlot
-	nh, nx  int // histSlots, exemplarSlots in use
+	flps    []*dto.LabelPair // the flows' labels (the records keep none)
+	nh, nx  int              // histSlots, exemplarSlots in use
+	nf      int              // flps in use
 }
 
 // metricSlot, histSlot and exemplarSlot hold one series' dto and the
@@ -315,7 +317,14 @@ func (s *streamer) family(ctx context.Context, f family, headerDone bool) error 
 	fi := &familyInfo[f]
 	s.mf.Name, s.mf.Help, s.mf.Type = &fi.name, &fi.help, &fi.kind
 	for i, fd := range s.fds {
-		s.samples = s.m.appendFlow(s.samples, fd, f, &s.exs)
+		if s.nf == len(s.flps) {
+			s.flps = append(s.flps, new(dto.LabelPair))
+		}
+		n := len(s.samples)
+		s.samples = s.m.appendFlow(s.samples, fd, f, &s.exs, s.flps[s.nf])
+		if len(s.samples) > n {
+			s.nf++ // its series point to it until the flush
+		}
 		if len(s.samples) == 0 || (len(s.samples) < s.batch && i < len(s.fds)-1) {
 			continue
 		}
@@ -354,7 +363,7 @@ func (s *streamer) flush(headerDone bool) error {
 		s.hf.dropHeader()
 	}
 	_, err := s.encode(s.hf, &s.mf)
-	s.samples, s.exs = s.samples[:0], s.exs[:0]
+	s.samples, s.exs, s.nf = s.samples[:0], s.exs[:0], 0
 	return err
 }
 

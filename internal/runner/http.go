@@ -197,7 +197,7 @@ func (r *run) prepare(st *config.HTTPSpec, spanID string) (*prepared, error) {
 		set("Authorization", "Bearer "+r.token)
 	}
 	if _, ok := h["User-Agent"]; !ok {
-		set("User-Agent", r.f.userAgent)
+		set("User-Agent", r.f.opts.userAgent)
 	}
 	set("Traceparent", traceparent(r.res.TraceID, spanID, r.unsampled))
 	set("Tracestate", TraceState)

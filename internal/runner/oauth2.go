@@ -101,10 +101,10 @@ func (r *run) bearer(ctx context.Context, st *config.Step) (result.Class, string
 	defer cancel()
 	// The run's transport (the flow's TLS settings), not its cookie jar
 	// or redirect policy.
-	tok, set, err := r.f.auth.token(ctx, &http.Client{Transport: r.client.Transport})
+	tok, set, err := r.f.auth().token(ctx, &http.Client{Transport: r.client.Transport})
 	if err != nil {
 		class, msg := tokenFailure(err, attemptState{stepTimeout: st.Timeout})
-		r.tokenClass, r.tokenMsg = class, fmt.Sprintf("oauth2 token from %s: %s", r.f.auth.cfg.TokenURL, msg)
+		r.tokenClass, r.tokenMsg = class, fmt.Sprintf("oauth2 token from %s: %s", r.f.auth().cfg.TokenURL, msg)
 		return r.tokenClass, r.tokenMsg
 	}
 	r.token, r.secrets, r.redacts = tok, set, true

@@ -14,11 +14,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/prober-dev/prober/internal/assert"
 	"github.com/prober-dev/prober/internal/config"
@@ -76,6 +76,8 @@ type Transports struct {
 	// brotli bounds the windows of the br bodies decoded at once by the
 	// flows sharing these transports.
 	brotli *brotliWindows
+	// opts: the last flows' options (optsFor). Guarded by mu.
+	opts *flowOpts
 }
 
 // NewTransports returns an empty set of pools whose flows' br decoders
@@ -89,6 +91,41 @@ func NewTransportsLimited(brotliWindows int64) *Transports {
 	return &Transports{pools: map[tlsKey]*transportPool{}, brotli: newBrotliWindows(brotliWindows)}
 }
 
+// flowOpts are the Options of flows and what follows from them.
+type flowOpts struct {
+	Options
+	userAgent string // prober/<version>
+}
+
+func newFlowOpts(o Options) *flowOpts { return &flowOpts{Options: o, userAgent: "prober/" + o.Version} }
+
+// optsFor is the flowOpts of o: the last one made if its Options equal o
+// (the flows of one configuration are made one after the other with the
+// same Options), else a new one.
+func (t *Transports) optsFor(o Options) *flowOpts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.opts; p != nil && sameOptions(p.Options, o) {
+		return p
+	}
+	t.opts = newFlowOpts(o)
+	return t.opts
+}
+
+// sameOptions: a and b are the same options, their funcs the same values.
+func sameOptions(a, b Options) bool {
+	return a.Version == b.Version && a.Region == b.Region && a.Secrets == b.Secrets && a.Transports == b.Transports &&
+		a.ShowCaptures == b.ShowCaptures && sameFunc(a.DialContext, b.DialContext) &&
+		sameFunc(a.Verbose, b.Verbose) && sameFunc(a.Sampled, b.Sampled)
+}
+
+// sameFunc: a and b are the same func value, or both nil. Not merely the
+// same code: two closures of one function, over other variables, differ.
+// A func value is a pointer to its closure; Go has no == for funcs.
+func sameFunc[F any](a, b F) bool {
+	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
+}
+
 // tlsKey is what makes transports interchangeable: the TLS settings.
 type tlsKey struct {
 	serverName string
@@ -98,15 +135,18 @@ type tlsKey struct {
 	clientCert string // the certificate's and key's PEM: flows with other certificates share no connection
 }
 
-func (t *Transports) pool(k tlsKey, mk func() *transportPool) *transportPool {
+func (t *Transports) pool(k tlsKey, mk func() (*transportPool, error)) (*transportPool, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.pools[k]
 	if p == nil {
-		p = mk()
+		var err error
+		if p, err = mk(); err != nil {
+			return nil, err
+		}
 		t.pools[k] = p
 	}
-	return p
+	return p, nil
 }
 
 // transportPool is a free list of transports with the same settings.
@@ -168,46 +208,86 @@ func (p *transportPool) closeIdle() {
 // Flow runs one configured flow. Runs of one Flow must not overlap (the
 // scheduler guarantees it); different Flows run concurrently.
 type Flow struct {
-	cfg        *config.Flow
-	opts       Options
-	userAgent  string
+	cfg *config.Flow
+	// opts are shared by the flows made with equal Options and the same
+	// Transports (see Transports.optsFor): 10,000 flows held a copy each
+	// (144 of a Flow's 160 bytes).
+	opts       *flowOpts
 	transports *transportPool
-	auth       *tokenCache // the flow's OAuth2 token, or nil
+	// more is what few flows have: nil for a flow with neither auth: nor
+	// a step with TLS settings of its own.
+	more *flowMore
+}
+
+// flowMore is what few flows have (Flow.more).
+type flowMore struct {
+	auth *tokenCache // the flow's OAuth2 token, or nil
 	// stepTransports are the pools of HTTP steps with a tls: block of
-	// their own (other settings than the flow's); nil for most flows.
+	// their own (other settings than the flow's), or nil.
 	stepTransports map[*config.HTTPSpec]*transportPool
+}
+
+// auth is the flow's OAuth2 token cache, or nil.
+func (f *Flow) auth() *tokenCache {
+	if f.more == nil {
+		return nil
+	}
+	return f.more.auth
 }
 
 // New prepares f for running: builds its transport (TLS roots, redirect
 // policy) once so runs only pay for what changes per run.
+//
+// With Options.Transports (the daemon), a flow whose settings are another's
+// allocates only its Flow: its pool and options are found, not made and
+// dropped (10,000 flows made 10,000 TLS configs, dialers and maps of
+// garbage at every load).
 func New(f *config.Flow, o Options) (*Flow, error) {
-	dial := o.DialContext
-	if dial == nil {
-		dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
-	}
+	var dial func(context.Context, string, string) (net.Conn, error) // made with the first pool that needs it
 	flowKey := keyOf(&f.HTTP)
-	pool, err := transportsFor(f, &f.HTTP, o, dial, map[tlsKey]*transportPool{})
+	pool, err := transportsFor(f, &f.HTTP, flowKey, o, &dial)
 	if err != nil {
 		return nil, err
 	}
-	fl := &Flow{cfg: f, opts: o, userAgent: "prober/" + o.Version, transports: pool}
-	if f.HTTP.Auth != nil {
-		fl.auth = newTokenCache(f.HTTP.Auth, o.Secrets)
+	var opts *flowOpts
+	if o.Transports != nil {
+		opts = o.Transports.optsFor(o)
+	} else {
+		opts = newFlowOpts(o)
 	}
-	own := map[tlsKey]*transportPool{flowKey: pool} // steps of one flow with the same settings share a pool
-	for _, st := range slices.Concat(f.Steps, f.Cleanup) {
-		h, ok := st.Spec.(*config.HTTPSpec)
-		if !ok || h.TLS == nil || keyOf(h.TLS) == flowKey {
-			continue
+	fl := &Flow{cfg: f, opts: opts, transports: pool}
+	if f.HTTP.Auth != nil {
+		fl.more = &flowMore{auth: newTokenCache(f.HTTP.Auth, o.Secrets)}
+	}
+	var own map[tlsKey]*transportPool // steps of one flow with the same settings share a pool
+	for _, steps := range [2][]*config.Step{f.Steps, f.Cleanup} {
+		for _, st := range steps {
+			h, ok := st.Spec.(*config.HTTPSpec)
+			if !ok || h.TLS == nil {
+				continue
+			}
+			key := keyOf(h.TLS)
+			if key == flowKey {
+				continue
+			}
+			p := own[key]
+			if p == nil {
+				if p, err = transportsFor(f, h.TLS, key, o, &dial); err != nil {
+					return nil, fmt.Errorf("step %s: %w", st.Name, err)
+				}
+				if own == nil {
+					own = map[tlsKey]*transportPool{}
+				}
+				own[key] = p
+			}
+			if fl.more == nil {
+				fl.more = &flowMore{}
+			}
+			if fl.more.stepTransports == nil {
+				fl.more.stepTransports = map[*config.HTTPSpec]*transportPool{}
+			}
+			fl.more.stepTransports[h] = p
 		}
-		p, err := transportsFor(f, h.TLS, o, dial, own)
-		if err != nil {
-			return nil, fmt.Errorf("step %s: %w", st.Name, err)
-		}
-		if fl.stepTransports == nil {
-			fl.stepTransports = map[*config.HTTPSpec]*transportPool{}
-		}
-		fl.stepTransports[h] = p
 	}
 	return fl, nil
 }
@@ -217,12 +297,24 @@ func keyOf(h *config.HTTPOptions) tlsKey {
 	return tlsKey{h.ServerName, h.InsecureSkipVerify, h.MinVersion, string(h.CAPEM), string(h.ClientCert) + string(h.ClientKey)}
 }
 
-// transportsFor returns the transport pool for the TLS settings of h: the
-// prober's shared one (Options.Transports), else one in own, made if new.
-func transportsFor(f *config.Flow, h *config.HTTPOptions, o Options, dial func(context.Context, string, string) (net.Conn, error), own map[tlsKey]*transportPool) (*transportPool, error) {
-	key := keyOf(h)
-	if p := own[key]; p != nil {
-		return p, nil
+// transportsFor returns the transport pool for the TLS settings of h (key):
+// the prober's shared one (Options.Transports), made if new, else a new
+// one. *dial is the network dialer of the pools made, made if nil.
+func transportsFor(f *config.Flow, h *config.HTTPOptions, key tlsKey, o Options, dial *func(context.Context, string, string) (net.Conn, error)) (*transportPool, error) {
+	mk := func() (*transportPool, error) { return newTransportPool(f, h, o, dial) }
+	if o.Transports != nil && o.DialContext == nil { // a dialer of its own: a pool of its own
+		return o.Transports.pool(key, mk)
+	}
+	return mk()
+}
+
+// newTransportPool makes a pool of transports with the TLS settings of h.
+func newTransportPool(f *config.Flow, h *config.HTTPOptions, o Options, dial *func(context.Context, string, string) (net.Conn, error)) (*transportPool, error) {
+	if *dial == nil {
+		*dial = o.DialContext
+		if *dial == nil {
+			*dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
+		}
 	}
 	minVersion := h.MinVersion
 	if minVersion == 0 {
@@ -250,15 +342,7 @@ func transportsFor(f *config.Flow, h *config.HTTPOptions, o Options, dial func(c
 		}
 		tlsConf.Certificates = []tls.Certificate{c}
 	}
-	mk := func() *transportPool { return &transportPool{tls: tlsConf, dial: dial} }
-	var p *transportPool
-	if o.Transports != nil && o.DialContext == nil { // a dialer of its own: a pool of its own
-		p = o.Transports.pool(key, mk)
-	} else {
-		p = mk()
-	}
-	own[key] = p
-	return p, nil
+	return &transportPool{tls: tlsConf, dial: *dial}, nil
 }
 
 // Config returns the flow's configuration.
@@ -267,8 +351,10 @@ func (f *Flow) Config() *config.Flow { return f.cfg }
 // Close releases idle connections (runs close theirs when they end).
 func (f *Flow) Close() {
 	f.transports.closeIdle()
-	for _, p := range f.stepTransports {
-		p.closeIdle()
+	if f.more != nil {
+		for _, p := range f.more.stepTransports {
+			p.closeIdle()
+		}
 	}
 }
 
@@ -504,7 +590,7 @@ func (r *run) runStep(b *bound, st *config.Step, s *result.Step) {
 		SpanID: spanID, Method: st.Method, Kind: st.Kind, Start: time.Now(),
 	}
 	exec := executor(st.Spec)
-	if _, isHTTP := exec.(*httpStep); isHTTP && r.f.auth != nil {
+	if _, isHTTP := exec.(*httpStep); isHTTP && r.f.auth() != nil {
 		if class, msg := r.bearer(b.context(), st); class != "" {
 			s.Duration = time.Since(s.Start)
 			r.fail(s, class, r.redactOut(msg))
@@ -570,7 +656,7 @@ func (r *run) runStep(b *bound, st *config.Step, s *result.Step) {
 	s.Duration = time.Since(s.Start)
 	if _, isHTTP := exec.(*httpStep); isHTTP && r.token != "" && r.resp.Status == http.StatusUnauthorized &&
 		r.prep.header.Get("Authorization") == "Bearer "+r.token {
-		r.f.auth.forget(r.token) // refused before it expired: the next run gets another
+		r.f.auth().forget(r.token) // refused before it expired: the next run gets another
 	}
 	if note != "" {
 		// First, so that it is the step's message: why it stopped early.
@@ -680,7 +766,10 @@ func (r *run) evaluate(st *config.Step, s *result.Step, untilBad []assert.Failur
 // for the rest of the run (later steps with the same settings reuse its
 // connections, as the flow's steps reuse the run's).
 func (r *run) clientFor(h *config.HTTPSpec) *http.Client {
-	p := r.f.stepTransports[h]
+	var p *transportPool
+	if r.f.more != nil {
+		p = r.f.more.stepTransports[h]
+	}
 	if p == nil {
 		return &r.client
 	}

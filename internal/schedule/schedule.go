@@ -27,8 +27,9 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,10 +77,10 @@ type Scheduler struct {
 	done   chan struct{} // the loop has returned
 
 	mu      sync.Mutex
-	entries map[string]*entry
-	queue   queue // entries with a next time, soonest first
-	waiting fifo  // entries due but beyond the concurrency limit, oldest first
-	workers int   // goroutines running flows, at most opts.Concurrency
+	entries []*entry // by name
+	queue   queue    // entries with a next time, soonest first
+	waiting fifo     // entries due but beyond the concurrency limit, oldest first
+	workers int      // goroutines running flows, at most opts.Concurrency
 	// Skipped in the current wake, counted once s.mu is released. Only
 	// the loop's goroutine uses it.
 	skipped []*entry
@@ -89,24 +90,85 @@ type Scheduler struct {
 	skips skipLog // runs skipped, summarised in the log at most once a minute
 }
 
+// entry is one scheduled flow. It is cut to 80 bytes (TestRetainedPerFlow):
+// times are Unix nanoseconds (0: none), an interval flow's plan is its
+// interval (its phase follows from its name) rather than a boxed
+// cron.Schedule and its spec, and only a cron flow points to more. At
+// 10,000 flows the entries were 3 MB.
 type entry struct {
 	name string
-	run  atomic.Pointer[func(context.Context, time.Time)]
+	// run is the flow's run, replaced by a reload. Guarded by
+	// Scheduler.mu: a run reads it when it is started.
+	run func(ctx context.Context, planned time.Time)
+	// An interval flow's plan: phased every ns, at the phase offset gives
+	// its name. 0 for any other flow, planned by cron.
+	every int64
+	cron  *cronPlan
 
-	// Guarded by Scheduler.mu.
+	// Guarded by Scheduler.mu. Unix ns, 0 for none.
+	planned int64 // while waiting: the run's planned start
+	next    int64 // the next planned run by the schedule (0: never)
+	startAt int64 // the start-up run, when still due (0: none)
+	index   int32 // in the queue, -1 when not in it
 	state   state
-	planned time.Time       // while waiting: the run's planned start
-	removed bool            // a reload removed the flow: a waiting run is dropped
-	index   int             // in the queue, -1 when not in it
-	at      int64           // due() in Unix ns, kept by requeue: the heap compares it often
-	next    time.Time       // the next planned run by the schedule (zero: never)
-	startAt time.Time       // the start-up run, when still due (zero: none)
-	spec    config.Schedule // as configured: a reload keeps next when it is unchanged
-	added   time.Time       // when first scheduled: Overdue counts from it until the first run
+	removed bool // a reload removed the flow: a waiting run is dropped
 
-	mu    sync.Mutex
+	// last is the last actual start in Unix ns (set by the run, read by
+	// Overdue), or before the first when the flow was first scheduled:
+	// Overdue counts from then, not from the scheduler's start (a flow
+	// added by a reload runs at its phase).
+	last atomic.Int64
+}
+
+// cronPlan is the plan of a flow that is not a plain interval: its spec as
+// configured (a reload keeps next when it is unchanged) and compiled.
+type cronPlan struct {
+	spec  config.Schedule
 	sched cron.Schedule
-	last  time.Time // last actual start
+}
+
+// unixNano is t in Unix ns, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// unixTime is the time of Unix ns (0: the zero time), in Local as the
+// plans give them (phased and cron's Next return times in their
+// argument's location, time.Now()'s).
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// nextAfter is e's first planned run after t (zero: never).
+func (e *entry) nextAfter(t time.Time) time.Time {
+	if e.cron != nil {
+		return e.cron.sched.Next(t)
+	}
+	every := time.Duration(e.every)
+	return phased{interval: every, phase: offset(e.name, every)}.Next(t)
+}
+
+// setPlan gives e the plan of spec, compiled as sched.
+func (e *entry) setPlan(spec config.Schedule, sched cron.Schedule) {
+	if p, ok := sched.(phased); ok && spec.Cron == "" && spec.Location == nil && p.phase == offset(e.name, p.interval) {
+		e.every, e.cron = int64(p.interval), nil
+		return
+	}
+	e.every, e.cron = 0, &cronPlan{spec: spec, sched: sched}
+}
+
+// samePlan: e plans the runs of spec (see sameSchedule).
+func (e *entry) samePlan(spec config.Schedule) bool {
+	if e.cron != nil {
+		return sameSchedule(e.cron.spec, spec)
+	}
+	return sameSchedule(config.Schedule{Every: time.Duration(e.every)}, spec)
 }
 
 // state is where a flow's run is: none, waiting for a slot, or running.
@@ -118,9 +180,10 @@ const (
 	running
 )
 
-// due is when e is next due: its start-up run or its next planned one.
-func (e *entry) due() time.Time {
-	if !e.startAt.IsZero() && (e.next.IsZero() || e.startAt.Before(e.next)) {
+// due is when e is next due (Unix ns, 0: never): its start-up run or its
+// next planned one.
+func (e *entry) due() int64 {
+	if e.startAt != 0 && (e.next == 0 || e.startAt < e.next) {
 		return e.startAt
 	}
 	return e.next
@@ -130,14 +193,14 @@ func (e *entry) due() time.Time {
 type queue []*entry
 
 func (q queue) Len() int           { return len(q) }
-func (q queue) Less(i, j int) bool { return q[i].at < q[j].at }
+func (q queue) Less(i, j int) bool { return q[i].due() < q[j].due() }
 func (q queue) Swap(i, j int) {
 	q[i], q[j] = q[j], q[i]
-	q[i].index, q[j].index = i, j
+	q[i].index, q[j].index = int32(i), int32(j)
 }
 func (q *queue) Push(x any) {
 	e := x.(*entry)
-	e.index = len(*q)
+	e.index = int32(len(*q))
 	*q = append(*q, e)
 }
 func (q *queue) Pop() any {
@@ -153,13 +216,12 @@ func (q *queue) Pop() any {
 // caller holds s.mu.
 func (s *Scheduler) requeue(e *entry) {
 	due := e.due()
-	e.at = due.UnixNano()
 	switch {
-	case due.IsZero() && e.index >= 0:
-		heap.Remove(&s.queue, e.index)
-	case due.IsZero():
+	case due == 0 && e.index >= 0:
+		heap.Remove(&s.queue, int(e.index))
+	case due == 0:
 	case e.index >= 0:
-		heap.Fix(&s.queue, e.index)
+		heap.Fix(&s.queue, int(e.index))
 	default:
 		heap.Push(&s.queue, e)
 	}
@@ -178,13 +240,12 @@ func New(o Options) *Scheduler {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Scheduler{
-		opts:    o,
-		log:     o.Logger,
-		runCtx:  ctx,
-		abort:   cancel,
-		entries: map[string]*entry{},
-		wake:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		opts:   o,
+		log:    o.Logger,
+		runCtx: ctx,
+		abort:  cancel,
+		wake:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
 	}
 	s.skips.log = o.Logger
 	go s.loop()
@@ -213,6 +274,13 @@ func (s *Scheduler) Set(jobs []Job) error {
 		}
 		scheds[i] = sc
 	}
+	// The jobs by name (stable: of two jobs of one name the later wins,
+	// as it did when each replaced the other in turn).
+	order := make([]int32, len(jobs))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return strings.Compare(jobs[a].Name, jobs[b].Name) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
@@ -221,58 +289,75 @@ func (s *Scheduler) Set(jobs []Job) error {
 	now := time.Now()
 	onStart := 0
 	for _, j := range jobs {
-		if j.RunOnStart && s.entries[j.Name] == nil {
+		if j.RunOnStart && s.find(j.Name) == nil {
 			onStart++
 		}
 	}
 	window := spreadWindow(onStart)
-	keep := make(map[string]bool, len(jobs))
-	for i, j := range jobs {
-		keep[j.Name] = true
-		e := s.entries[j.Name]
+	entries := make([]*entry, 0, len(jobs))
+	for _, i := range order {
+		j := &jobs[i]
+		var e *entry
+		if n := len(entries); n > 0 && entries[n-1].name == j.Name {
+			e = entries[n-1] // a name twice: one entry
+		} else if e = s.find(j.Name); e != nil {
+			entries = append(entries, e)
+		}
 		fresh := e == nil
 		if fresh {
-			e = &entry{name: j.Name, index: -1, added: now}
-			s.entries[j.Name] = e
+			e = &entry{name: j.Name, index: -1}
+			e.last.Store(now.UnixNano())
+			entries = append(entries, e)
 			if j.RunOnStart {
-				// Wall clock only, like next: the heap orders by UnixNano.
-				e.startAt = now.Add(offset(j.Name, window)).Round(0)
+				e.startAt = now.Add(offset(j.Name, window)).UnixNano()
 			}
 		}
-		run := j.Run
-		e.run.Store(&run)
-		if !fresh && sameSchedule(e.spec, j.Schedule) {
+		e.run = j.Run
+		if !fresh && e.samePlan(j.Schedule) {
 			// Unchanged: keep the compiled schedule too. A cron flow's
 			// spread offset depends on the number of flows; taking the new
 			// one would move its next run (a second run in one period).
 			s.requeue(e)
 			continue
 		}
-		e.mu.Lock()
-		e.sched = scheds[i]
-		e.mu.Unlock()
-		if !e.startAt.IsZero() {
-			e.next = firstAfterStart(scheds[i], e.startAt)
+		e.setPlan(j.Schedule, scheds[i])
+		if e.startAt != 0 {
+			e.next = unixNano(firstAfterStart(scheds[i], unixTime(e.startAt)))
 		} else {
-			e.next = scheds[i].Next(now)
+			e.next = unixNano(scheds[i].Next(now))
 		}
-		e.spec = j.Schedule
 		s.requeue(e)
 	}
-	for name, e := range s.entries {
-		if !keep[name] {
-			if e.index >= 0 {
-				heap.Remove(&s.queue, e.index)
-			}
-			e.removed = true
-			delete(s.entries, name)
+	// Both sorted by name: what the old list has and the new one lacks is
+	// removed.
+	k := 0
+	for _, e := range s.entries {
+		for k < len(entries) && entries[k].name < e.name {
+			k++
 		}
+		if k < len(entries) && entries[k] == e {
+			continue
+		}
+		if e.index >= 0 {
+			heap.Remove(&s.queue, int(e.index))
+		}
+		e.removed = true
 	}
+	s.entries = entries
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
 	return nil
+}
+
+// find is the entry of flow name, or nil. The caller holds s.mu.
+func (s *Scheduler) find(name string) *entry {
+	i, ok := slices.BinarySearchFunc(s.entries, name, func(e *entry, name string) int { return strings.Compare(e.name, name) })
+	if !ok {
+		return nil
+	}
+	return s.entries[i]
 }
 
 // sameSchedule: a and b plan the same runs (a cron flow's spread offset may
@@ -309,20 +394,19 @@ func (s *Scheduler) loop() {
 			return
 		}
 		now := time.Now()
-		for len(s.queue) > 0 && s.queue[0].at <= now.UnixNano() {
+		nowNs := now.UnixNano()
+		for len(s.queue) > 0 && s.queue[0].due() <= nowNs {
 			e := s.queue[0]
-			if !e.startAt.IsZero() && !e.startAt.After(now) {
+			if e.startAt != 0 && e.startAt <= nowNs {
 				planned := e.startAt
-				e.startAt = time.Time{}
+				e.startAt = 0
 				s.launch(e, planned)
 			}
-			if !e.next.IsZero() && !e.next.After(now) {
+			if e.next != 0 && e.next <= nowNs {
 				planned := e.next
-				e.mu.Lock()
-				e.next = e.sched.Next(now)
-				e.mu.Unlock()
-				if now.Sub(planned) > time.Minute {
-					planned = now // the clock jumped, or the process was stopped: don't invent lateness
+				e.next = unixNano(e.nextAfter(now))
+				if nowNs-planned > int64(time.Minute) {
+					planned = nowNs // the clock jumped, or the process was stopped: don't invent lateness
 				}
 				s.launch(e, planned)
 			}
@@ -330,7 +414,7 @@ func (s *Scheduler) loop() {
 		}
 		var wait time.Duration = time.Hour
 		if len(s.queue) > 0 {
-			wait = time.Duration(s.queue[0].at - time.Now().UnixNano()) // from now, not from the wake: sorting took time
+			wait = time.Duration(s.queue[0].due() - time.Now().UnixNano()) // from now, not from the wake: sorting took time
 		}
 		s.mu.Unlock()
 		s.countSkips(s.skipped, now)
@@ -354,7 +438,7 @@ func (s *Scheduler) loop() {
 // (see work). A flow whose run is still going or waiting skips this one:
 // a run never overlaps the flow's previous one, and a flow waits at most
 // once. The caller holds s.mu.
-func (s *Scheduler) launch(e *entry, planned time.Time) {
+func (s *Scheduler) launch(e *entry, planned int64) {
 	switch e.state {
 	case running:
 		s.skipped = append(s.skipped, e)
@@ -368,7 +452,7 @@ func (s *Scheduler) launch(e *entry, planned time.Time) {
 			s.workers++
 			e.state = running
 			s.wg.Add(1)
-			go s.work(e, planned)
+			go s.work(e, e.run, planned)
 			return
 		}
 		e.state, e.planned = waiting, planned
@@ -393,10 +477,10 @@ func (s *Scheduler) countSkips(skipped []*entry, now time.Time) {
 // work runs e, then the waiting flows one after the other until none
 // waits: a goroutine of the Concurrency allowed keeps its slot (and its
 // grown stack) while there is work for it.
-func (s *Scheduler) work(e *entry, planned time.Time) {
+func (s *Scheduler) work(e *entry, run func(context.Context, time.Time), planned int64) {
 	defer s.wg.Done()
 	for {
-		s.fire(e, planned)
+		s.fire(e, run, planned)
 		s.mu.Lock()
 		e.state = idle
 		e = nil
@@ -409,8 +493,8 @@ func (s *Scheduler) work(e *entry, planned time.Time) {
 				w.state = idle
 				continue
 			}
-			e, planned = w, w.planned
-			e.state, e.planned = running, time.Time{}
+			e, run, planned = w, w.run, w.planned
+			e.state, e.planned = running, 0
 			break
 		}
 		if e == nil {
@@ -422,20 +506,18 @@ func (s *Scheduler) work(e *entry, planned time.Time) {
 	}
 }
 
-// fire runs e's run planned at planned.
-func (s *Scheduler) fire(e *entry, planned time.Time) {
+// fire runs run, e's run planned at planned (Unix ns).
+func (s *Scheduler) fire(e *entry, run func(context.Context, time.Time), planned int64) {
 	started := time.Now()
-	e.mu.Lock()
-	e.last = started
-	e.mu.Unlock()
-	s.opts.Hooks.Started(e.name, started.Sub(planned))
+	e.last.Store(started.UnixNano())
+	s.opts.Hooks.Started(e.name, time.Duration(started.UnixNano()-planned))
 	defer s.opts.Hooks.Finished(e.name)
 	defer func() {
 		if p := recover(); p != nil { // a panicking run must not take the daemon down
 			s.log.Error("run_panicked", "flow", e.name, "panic", fmt.Sprint(p))
 		}
 	}()
-	(*e.run.Load())(s.runCtx, planned)
+	run(s.runCtx, unixTime(planned))
 }
 
 // fifo is a queue of entries, oldest first.
@@ -503,19 +585,13 @@ func (s *Scheduler) Overdue(now time.Time, grace time.Duration) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
-	for name, e := range s.entries {
+	for _, e := range s.entries {
 		if e.state != idle {
 			continue
 		}
-		e.mu.Lock()
-		last, sched := e.last, e.sched
-		e.mu.Unlock()
-		if last.IsZero() {
-			last = e.added // not the scheduler's start: a flow added by a reload runs at its phase
-		}
-		next := sched.Next(last)
+		next := e.nextAfter(unixTime(e.last.Load()))
 		if !next.IsZero() && now.Sub(next) > grace {
-			out = append(out, name)
+			out = append(out, e.name)
 		}
 	}
 	return out
@@ -570,9 +646,14 @@ func offset(name string, window time.Duration) time.Duration {
 	if window <= 0 {
 		return 0
 	}
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return time.Duration(h.Sum64() % uint64(window))
+	// FNV-1a, as hash/fnv's New64a, without its allocations: an
+	// interval flow's phase is worked out at each of its runs.
+	h := uint64(14695981039346656037)
+	for i := range len(name) {
+		h ^= uint64(name[i])
+		h *= 1099511628211
+	}
+	return time.Duration(h % uint64(window))
 }
 
 // phased fires at every instant t with (t - epoch - phase) a multiple of interval.
