@@ -63,10 +63,22 @@ type segment struct {
 }
 
 // Template is a parsed string with placeholders. The zero value expands to "".
+// A template without placeholders keeps no segments: it expands to its
+// source (a configuration of many flows keeps thousands of such bodies,
+// such as each login's, that differ in a user).
 type Template struct {
 	src  string
-	segs []segment
+	segs []segment // nil when refs is
 	refs []Ref
+}
+
+// segments are t's segments, a literal one for a template without
+// placeholders.
+func (t *Template) segments() []segment {
+	if t.segs == nil && t.src != "" {
+		return []segment{{lit: t.src, ref: -1}}
+	}
+	return t.segs
 }
 
 // Parse parses src. Placeholders are {{name}} or {{secret:NAME}}, with
@@ -78,7 +90,7 @@ func Parse(src string) (*Template, error) {
 	for {
 		i := strings.Index(rest, "{{")
 		if i < 0 {
-			if rest != "" {
+			if rest != "" && t.refs != nil {
 				t.segs = append(t.segs, segment{lit: rest, ref: -1})
 			}
 			return t, nil
@@ -133,11 +145,7 @@ func MustParse(src string) *Template {
 
 // Literal returns a template that expands to s verbatim, even if s contains "{{".
 func Literal(s string) *Template {
-	t := &Template{src: s}
-	if s != "" {
-		t.segs = []segment{{lit: s, ref: -1}}
-	}
-	return t
+	return &Template{src: s}
 }
 
 // Part is one piece of a joined template.
@@ -152,13 +160,20 @@ type Part struct {
 func Join(parts ...Part) *Template {
 	out := &Template{}
 	var src strings.Builder
+	n := 0
+	for _, p := range parts {
+		if p.T != nil {
+			n += len(p.T.src)
+		}
+	}
+	src.Grow(n) // kept: its own size, not the last doubling's
 	for _, p := range parts {
 		if p.T == nil {
 			continue
 		}
 		off := src.Len()
 		src.WriteString(p.T.src)
-		for _, s := range p.T.segs {
+		for _, s := range p.T.segments() {
 			if s.ref < 0 {
 				// Merge adjacent literals so expansion does fewer appends.
 				if n := len(out.segs); n > 0 && out.segs[n-1].ref < 0 {
@@ -175,6 +190,10 @@ func Join(parts ...Part) *Template {
 		}
 	}
 	out.src = src.String()
+	if out.refs == nil {
+		out.segs = nil // it expands to src
+		return out
+	}
 	// Each literal is in src too (parts' literals are their sources'
 	// text): point it into src rather than keep a second copy. A
 	// configuration of many flows keeps every body that differs between
@@ -235,6 +254,9 @@ func (t *Template) IsLiteral() bool { return t == nil || len(t.refs) == 0 }
 func (t *Template) Expand(dst []byte, s Scope) ([]byte, error) {
 	if t == nil {
 		return dst, nil
+	}
+	if t.refs == nil {
+		return append(dst, t.src...), nil
 	}
 	for _, seg := range t.segs {
 		if seg.ref < 0 {
