@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/prober-dev/prober/internal/template"
 )
 
 // TestSharedPieces: flows with equal labels, vars and headers share them;
@@ -16,7 +18,7 @@ func TestSharedPieces(t *testing.T) {
 labels: %s
 steps:
   - name: login
-    request: {url: "http://x/login", headers: {Authorization: "%s"}}
+    request: {url: "http://x/login", headers: {Authorization: "%s {{target}}"}}
     expect: [status == 200]
     capture: {token: json.token}
   - name: pay
@@ -63,6 +65,7 @@ flows: [a.yaml, b.yaml, c.yaml, {file: d.yaml, vars: {target: "http://y"}}]
 		{"login captures of a and c", a.Steps[0].Captures, c.Steps[0].Captures, true},
 		{"login templates of a and b", a.Steps[0].Templates, b.Steps[0].Templates, true},
 		{"login templates of a and c", a.Steps[0].Templates, c.Steps[0].Templates, false},
+		{"pay templates of a and c (none: its URL has no placeholders)", a.Steps[1].Templates, []*template.Template(nil), true},
 		{"step names of a and c", unsafe.StringData(a.Steps[1].Name), unsafe.StringData(c.Steps[1].Name), true},
 	}
 	for _, tt := range tests {
@@ -73,7 +76,7 @@ flows: [a.yaml, b.yaml, c.yaml, {file: d.yaml, vars: {target: "http://y"}}]
 	if fmt.Sprint(c.Labels) != "map[team:pay tier:1]" || d.Vars["target"] != "http://y" || a.Vars["target"] != "http://x" {
 		t.Errorf("values changed: c labels %v, d vars %v, a vars %v", c.Labels, d.Vars, a.Vars)
 	}
-	if h := httpOf(c.Steps[0]).Headers; len(h) != 2 || h[1].Value.String() != "Bearer 2" {
+	if h := httpOf(c.Steps[0]).Headers; len(h) != 2 || h[1].Value.String() != "Bearer 2 {{target}}" {
 		t.Errorf("c's login headers %v", h)
 	}
 }
