@@ -66,7 +66,7 @@ func NewEngine(a *config.Alerting, src Source, o Options) *Engine {
 // by every evaluation of them, this cycle and later ones: read only), and
 // where the flows' region states are read to.
 type scratch struct {
-	gen uint32 // cycles that used it (wraps after 1,000 years of 10s cycles)
+	gen uint32 // cycles that used it (wraps after 136 years of 1s cycles)
 	// flows are what rules read of each flow, with one lookup a flow.
 	flows  map[string]*flowRec
 	nflows int // flows used this cycle
