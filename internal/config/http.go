@@ -176,12 +176,14 @@ func (HTTPKind) Decode(b *StepBlock) any {
 	return f.l.shared.httpSpec(s)
 }
 
-// templates are the spec's placeholders, for Step.Templates: what a
-// cleanup step needs captured before it can run.
+// templates are the spec's templates with placeholders, for
+// Step.Templates: what a cleanup step needs captured before it can run.
+// Not the literal ones: a login's body naming its flow's user would make
+// the list each flow's own.
 func (s *HTTPSpec) templates() []*template.Template {
 	var ts []*template.Template
 	add := func(t *template.Template) {
-		if t != nil {
+		if !t.IsLiteral() {
 			ts = append(ts, t)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/prober-dev/prober/internal/template"
 )
 
 // TestSharedPieces: flows with equal labels, vars and headers share them;
@@ -16,7 +18,7 @@ func TestSharedPieces(t *testing.T) {
 labels: %s
 steps:
   - name: login
-    request: {url: "http://x/login", headers: {Authorization: "%s"}}
+    request: {url: "http://x/login", headers: {Authorization: "%s {{target}}"}}
     expect: [status == 200]
     capture: {token: json.token}
   - name: pay
@@ -63,6 +65,7 @@ flows: [a.yaml, b.yaml, c.yaml, {file: d.yaml, vars: {target: "http://y"}}]
 		{"login captures of a and c", a.Steps[0].Captures, c.Steps[0].Captures, true},
 		{"login templates of a and b", a.Steps[0].Templates, b.Steps[0].Templates, true},
 		{"login templates of a and c", a.Steps[0].Templates, c.Steps[0].Templates, false},
+		{"pay templates of a and c (none: its URL has no placeholders)", a.Steps[1].Templates, []*template.Template(nil), true},
 		{"step names of a and c", unsafe.StringData(a.Steps[1].Name), unsafe.StringData(c.Steps[1].Name), true},
 	}
 	for _, tt := range tests {
@@ -73,7 +76,7 @@ flows: [a.yaml, b.yaml, c.yaml, {file: d.yaml, vars: {target: "http://y"}}]
 	if fmt.Sprint(c.Labels) != "map[team:pay tier:1]" || d.Vars["target"] != "http://y" || a.Vars["target"] != "http://x" {
 		t.Errorf("values changed: c labels %v, d vars %v, a vars %v", c.Labels, d.Vars, a.Vars)
 	}
-	if h := httpOf(c.Steps[0]).Headers; len(h) != 2 || h[1].Value.String() != "Bearer 2" {
+	if h := httpOf(c.Steps[0]).Headers; len(h) != 2 || h[1].Value.String() != "Bearer 2 {{target}}" {
 		t.Errorf("c's login headers %v", h)
 	}
 }
@@ -94,7 +97,8 @@ func TestHTTPSpecKeyCoversFields(t *testing.T) {
 
 // TestSharedSteps: steps equal in everything but their place and their
 // request share one StepDef, across flows and includes; a step that differs
-// in any of its fields has its own; every step keeps its own Pos and Spec.
+// in any of its fields has its own; steps equal in their request too are
+// one Step.
 func TestSharedSteps(t *testing.T) {
 	flowFile := func(name, user, expect, extra string) string {
 		return fmt.Sprintf(`name: %s
@@ -155,13 +159,27 @@ steps:
 	if httpOf(a.Steps[0]) == httpOf(b.Steps[0]) {
 		t.Error("login requests of a and b (different bodies) are one")
 	}
-	// Each step is where its own flow (or include) says, and is what it was
-	// written as.
+	// Steps equal in their request too are one Step; the rest are their
+	// own, and each is what it was written as.
+	for _, tt := range []struct {
+		what       string
+		x, y       *Step
+		wantShared bool
+	}{
+		{"login of a and b (requests differ)", a.Steps[0], b.Steps[0], false},
+		{"login of a and d", a.Steps[0], d.Steps[0], true},
+		{"pay of a and b", a.Steps[1], b.Steps[1], true},
+		{"pay of a and d (its timeout differs)", a.Steps[1], d.Steps[1], false},
+		{"included health of a and c", a.Steps[2], c.Steps[2], true},
+	} {
+		if got := tt.x == tt.y; got != tt.wantShared {
+			t.Errorf("%s: one Step %v, want %v", tt.what, got, tt.wantShared)
+		}
+	}
 	for _, f := range cfg.Flows {
-		want := []Pos{{f.File, 3, 5}, {f.File, 7, 5}, {"common.yaml", 2, 5}}
-		for i, s := range f.Steps {
-			if s.Pos != want[i] {
-				t.Errorf("%s step %d at %v, want %v", f.Name, i, s.Pos, want[i])
+		for i, want := range []string{"login", "pay", "health"} {
+			if s := f.Steps[i]; s.Name != want || httpOf(s).URL == nil {
+				t.Errorf("%s step %d: %+v", f.Name, i, s)
 			}
 		}
 	}
@@ -191,7 +209,7 @@ func TestSharedFlowDefs(t *testing.T) {
 flows: [a.yaml, b.yaml, c.yaml, d.yaml, e.yaml, {file: f.yaml, vars: {v: f}}]
 `,
 		"a.yaml": flowFile("a", "vars: {v: a}\n"),
-		"b.yaml": flowFile("b", "vars: {v: b}\ndescription: bee\n"),
+		"b.yaml": flowFile("b", "vars: {v: b}\ndescription: bee\n"), // b's description differs: its own
 		"c.yaml": flowFile("c", "vars: {v: c}\ntimeout: 20s\n"),
 		"d.yaml": flowFile("d", "vars: {v: d}\nbody_limit: 2048\n"),
 		"e.yaml": flowFile("e", "vars: {v: e}\nevery: 1m\n"),
@@ -208,7 +226,7 @@ flows: [a.yaml, b.yaml, c.yaml, d.yaml, e.yaml, {file: f.yaml, vars: {v: f}}]
 	for _, tt := range []struct {
 		flow       string
 		wantShared bool
-	}{{"b", true}, {"c", false}, {"d", false}, {"e", false}, {"f", true}} {
+	}{{"b", false}, {"c", false}, {"d", false}, {"e", false}, {"f", true}} {
 		if got := byName[tt.flow].FlowDef == a.FlowDef; got != tt.wantShared {
 			t.Errorf("a and %s: shared %v, want %v", tt.flow, got, tt.wantShared)
 		}
@@ -233,7 +251,8 @@ func TestStepDefKeyCoversFields(t *testing.T) {
 		want int
 	}{
 		{reflect.TypeFor[StepDef](), 12}, {reflect.TypeFor[Until](), 3}, {reflect.TypeFor[Retry](), 5},
-		{reflect.TypeFor[FlowDef](), 6}, {reflect.TypeFor[HTTPOptions](), 14},
+		{reflect.TypeFor[FlowDef](), 7}, {reflect.TypeFor[HTTPOptions](), 14},
+		{reflect.TypeFor[Step](), 3}, // interns.step: its Spec, Templates and StepDef
 	} {
 		if n := tt.typ.NumField(); n != tt.want {
 			t.Errorf("%s has %d fields, the key in interns knows %d: add the new one to it, then here", tt.typ, n, tt.want)

@@ -15,7 +15,7 @@ import (
 func (fc *flowCtx) step(n *yaml.Node, cleanup bool) *stepInfo {
 	f := fc.f
 	n = f.node(n)
-	s := &Step{Pos: f.pos(n), StepDef: &StepDef{Cleanup: cleanup, Timeout: fc.stepTimeout}}
+	s := &Step{StepDef: &StepDef{Cleanup: cleanup, Timeout: fc.stepTimeout}}
 	info := &stepInfo{step: s}
 	if n.Kind != yaml.MappingNode {
 		f.errorf(n, "expected a mapping for step, got %s", describe(n))

@@ -47,11 +47,10 @@ type StoreConfig struct {
 // configuration equal in it (read only, as the whole configuration is):
 // Flow's fields and FlowDef's read alike (fl.Name, fl.Timeout).
 type Flow struct {
-	Name        string
-	Description string
-	File        string            // the flow file, for error messages and the status page
-	Pos         Pos               // where the flow is defined
-	Labels      map[string]string // free-form, for routing and display
+	Name   string
+	File   string            // the flow file, for error messages and the status page
+	Pos    Pos               // where the flow is defined
+	Labels map[string]string // free-form, for routing and display
 	// Vars are probes.yaml's vars overlaid by the flow file's and the flow
 	// entry's (later wins), with ${env:...} resolved. Values may not hold
 	// placeholders; built-ins and captures are provided by the runner.
@@ -64,9 +63,13 @@ type Flow struct {
 // FlowDef is what a flow is apart from its name, place, labels, vars and
 // steps: shared by the flows of a configuration that are equal in it.
 type FlowDef struct {
-	Schedule Schedule
-	Timeout  time.Duration // whole run, cleanup excluded; default 30s
-	HTTP     HTTPOptions
+	// Description is for people (the status page): flows of one template
+	// have none, or the same, and a Flow without it is a size class
+	// smaller.
+	Description string
+	Schedule    Schedule
+	Timeout     time.Duration // whole run, cleanup excluded; default 30s
+	HTTP        HTTPOptions
 	// Retries is how many times a failed run is run again at once to
 	// confirm the failure (default 1, at most 3): a single blip never pages.
 	Retries int
@@ -120,13 +123,15 @@ type Pos struct {
 // request: block (HTTPSpec) or a registered kind's.
 //
 // A configuration of 10,000 flows made from one template holds 40,000
-// steps that differ in where they are written and, often, in what they
-// send (a URL, a body), and in nothing else. So a Step is that part of its
-// own, and the rest, its StepDef, is shared by pointer with every equal
-// step of the configuration (read only, as the whole configuration is):
-// Step's fields and StepDef's read alike (st.Name, st.Expect).
+// steps that differ, often, in what they send (a URL, a body), and in
+// nothing else. So a Step is that part (its Spec and their templates), and
+// the rest, its StepDef, is shared by pointer with every equal step of the
+// configuration (read only, as the whole configuration is): Step's fields
+// and StepDef's read alike (st.Name, st.Expect). Steps equal in that part
+// too are one Step, shared by their flows: a step keeps no place (where it
+// is written is the loader's, for its messages; nothing read it later),
+// which would make each one its own.
 type Step struct {
-	Pos Pos
 	// Spec is what the step's StepKind decoded from its block, which the
 	// runner executes (*HTTPSpec for HTTP); shared with equal steps when
 	// its kind shares equal specs (HTTPKind does).

@@ -77,9 +77,9 @@ func (d *Daemon) restoreRuns() {
 		return
 	}
 	d.mu.RLock()
-	names := make([]string, 0, len(d.names))
-	for n := range d.names {
-		names = append(names, n)
+	names := make([]string, 0, len(d.flows))
+	for _, f := range d.flows {
+		names = append(names, f.Name)
 	}
 	d.mu.RUnlock()
 	n, keep := 0, d.store.HeldPerFlow()

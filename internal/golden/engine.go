@@ -23,7 +23,11 @@ type Options struct {
 	// Key, when set, names a rule's label set (the alert lifecycle passes
 	// its dedup key, alert.Key). The engine computes it once per label set
 	// rather than every cycle, and carries it in Evaluation.Key, so that
-	// 10,000 label sets are not serialised again every few seconds.
+	// 10,000 label sets are not serialised again every few seconds. With
+	// it, a flow's label set under a flow_failing rule is its key alone
+	// unless the evaluation fires (Evaluation.Labels nil): the lifecycle
+	// reads only a firing evaluation's labels, and 10,000 maps of some 340
+	// bytes are then neither kept nor built again every collection.
 	Key func(rule string, labels map[string]string) string
 }
 
@@ -62,21 +66,11 @@ func NewEngine(a *config.Alerting, src Source, o Options) *Engine {
 // by every evaluation of them, this cycle and later ones: read only), and
 // where the flows' region states are read to.
 type scratch struct {
-	gen uint64 // cycles that used it
+	gen uint32 // cycles that used it (wraps after 136 years of 1s cycles)
 	// flows are what rules read of each flow, with one lookup a flow.
 	flows  map[string]*flowRec
 	nflows int // flows used this cycle
-	// labels are the flows' label maps under their flow_failing rule, by
-	// their flowRec's slot. Between cycles only spareLabels points at
-	// them, weakly: a map is some 340 bytes, megabytes at 10,000 flows
-	// that nothing reads between cycles (the keys, kept, name the label
-	// sets). After a collection took them, a cycle builds them again:
-	// a few milliseconds, once a collection, not every cycle.
-	labels      *labelTable
-	spareLabels weak.Pointer[labelTable]
-	slots       int32   // slots handed out
-	freeSlots   []int32 // those of flows forgotten
-	idents      map[*config.Rule]*ruleIdents
+	idents map[*config.Rule]*ruleIdents
 	// buf holds the region states read this cycle. Between cycles only
 	// spare points at it, weakly: dead then, it is megabytes at 10,000
 	// flows that a collection may take back (the next cycle then makes one
@@ -90,25 +84,19 @@ type scratch struct {
 // stateBuf is what scratch.spare points at.
 type stateBuf struct{ rs []RegionState }
 
-// labelTable is what scratch.spareLabels points at: label maps by slot,
-// nil where not built (yet, or again).
-type labelTable struct{ m []map[string]string }
-
-// flowRec is one flow's entry in the scratch: 64 bytes, kept for every flow
-// from one cycle to the next (its label map is in scratch.labels).
+// flowRec is one flow's entry in the scratch: 48 bytes, kept for every flow
+// from one cycle to the next (not its label map: see flowIdent).
 type flowRec struct {
-	used uint64 // the last cycle that used it
+	used uint32 // the last cycle that used it
 	// read is the last cycle that read its region states: buf[lo:hi], or
 	// the error in cycle.errs. Valid in that cycle only.
-	read   uint64
+	read   uint32
 	lo, hi int32
 	age    time.Duration // its maximum age, from a store source (0: not yet asked)
 	// r is the first flow_failing rule over it, key its label set's key
-	// under r, and slot where the label map is in scratch.labels; other
-	// rules over it (few) keep theirs in their ruleIdents.
-	r    *config.Rule
-	key  string
-	slot int32
+	// under r; other rules over it (few) keep theirs in their ruleIdents.
+	r   *config.Rule
+	key string
 }
 
 // ruleIdents are the label sets of a rule that has one (burn rate,
@@ -129,7 +117,7 @@ type labelSet struct {
 // ident is a label set of ruleIdents.
 type ident struct {
 	labelSet
-	gen uint64 // the last cycle that used it
+	gen uint32 // the last cycle that used it
 }
 
 // takeScratch returns the engine's scratch for one cycle.
@@ -144,10 +132,6 @@ func (e *Engine) takeScratch() *scratch {
 		s.buf = s.held.rs[:0]
 	} else {
 		s.buf = make([]RegionState, 0, s.bufLen)
-	}
-	if s.labels = s.spareLabels.Value(); s.labels == nil {
-		s.labels = &labelTable{}
-		s.spareLabels = weak.Make(s.labels)
 	}
 	return s
 }
@@ -168,14 +152,9 @@ func (e *Engine) putScratch(s *scratch) {
 		for f, fr := range s.flows {
 			if fr.used != s.gen {
 				delete(s.flows, f)
-				if fr.r != nil {
-					s.labels.set(fr.slot, nil) // its map goes with it
-					s.freeSlots = append(s.freeSlots, fr.slot)
-				}
 			}
 		}
 	}
-	s.labels = nil // held weakly from now
 	for _, ri := range s.idents {
 		if ri.used > 0 && len(ri.by) > ri.used {
 			for k, id := range ri.by {
@@ -198,9 +177,9 @@ const maxTraceIDs = rulekind.MaxTraceIDs
 // summary; OK and Unknown ones only what the alert lifecycle needs to
 // resolve or hold (Value, and Err).
 //
-// Evaluations' Labels maps are shared (by evaluations of the same label set
-// in this and later cycles, until a collection takes the flows' back): read
-// only.
+// Evaluations' Labels maps may be shared (by evaluations of the same label
+// set in this and later cycles): read only. With Options.Key, a flow's
+// evaluation under a flow_failing rule has them only when it fires.
 func (e *Engine) Evaluate(ctx context.Context, at time.Time) []Evaluation {
 	return e.AppendEvaluations(ctx, nil, at)
 }
@@ -405,54 +384,24 @@ func (c *cycle) flowRecStates(flow string, fr *flowRec) ([]RegionState, error) {
 }
 
 // flowIdent is flow's label set under r, a flow_failing rule:
-// ruleLabels(r, "flow", flow), built on first use (its key) and after a
-// collection took it (its map).
+// ruleLabels(r, "flow", flow) and its key. With a key, the key alone (its
+// map is built once, for the key): the kind builds the map of an
+// evaluation that fires (rulekind.Cycle.FlowRule), and a map kept for
+// every flow, or built again for each after a collection, would be
+// megabytes at 10,000 flows that nothing reads. Without one, the map,
+// built every cycle.
 func (c *cycle) flowIdent(r *config.Rule, flow string, fr *flowRec) labelSet {
-	switch fr.r {
-	case r:
-		if m := c.s.labels.get(fr.slot); m != nil {
-			return labelSet{labels: m, key: fr.key}
-		}
-		m := ruleLabels(r, "flow", flow)
-		c.s.labels.set(fr.slot, m)
-		return labelSet{labels: m, key: fr.key}
-	case nil:
-		ls := c.newLabelSet(r, "flow", flow)
-		fr.r, fr.key, fr.slot = r, ls.key, c.s.newSlot()
-		c.s.labels.set(fr.slot, ls.labels)
-		return ls
+	switch {
+	case c.e.key == nil:
+		return labelSet{labels: ruleLabels(r, "flow", flow)}
+	case fr.r == r:
+		return labelSet{key: fr.key}
+	case fr.r == nil:
+		fr.r, fr.key = r, c.newLabelSet(r, "flow", flow).key
+		return labelSet{key: fr.key}
 	default:
 		return c.byIdent(c.ruleIdents(r), r, "flow", flow).labelSet
 	}
-}
-
-// newSlot returns a slot of the label table for a flow: one a forgotten
-// flow left, else a new one.
-func (s *scratch) newSlot() int32 {
-	if n := len(s.freeSlots); n > 0 {
-		slot := s.freeSlots[n-1]
-		s.freeSlots = s.freeSlots[:n-1]
-		return slot
-	}
-	s.slots++
-	return s.slots - 1
-}
-
-func (t *labelTable) get(slot int32) map[string]string {
-	if int(slot) < len(t.m) {
-		return t.m[slot]
-	}
-	return nil
-}
-
-func (t *labelTable) set(slot int32, m map[string]string) {
-	if int(slot) >= len(t.m) {
-		if m == nil {
-			return
-		}
-		t.m = append(t.m, make([]map[string]string, int(slot)+1-len(t.m))...)
-	}
-	t.m[slot] = m
 }
 
 // ruleIdents returns r's label sets.

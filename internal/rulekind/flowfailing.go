@@ -104,6 +104,9 @@ func flowFailingOne(c Cycle, r *config.Rule, ff *config.FlowFailingRule, flow st
 		ev.Status = OK
 		ev.Value = c.Text("passing", q.known, q.total, passing)
 	}
+	if ev.Labels == nil && (ev.Status == Firing || ev.Key == "") {
+		ev.Labels = Labels(r, "flow", flow) // the cycle left them to a firing evaluation
+	}
 	return ev
 }
 

@@ -74,7 +74,9 @@ type Cycle interface {
 	// FlowStates are flow's region states, read once per cycle.
 	FlowStates(flow string) ([]RegionState, error)
 	// FlowRule is r's label set for flow (Labels(r, "flow", flow)) with
-	// flow's states: for rules judging thousands of flows.
+	// flow's states: for rules judging thousands of flows. Its Labels may
+	// be nil when it has a Key: an evaluation that fires builds them
+	// (Labels), one that does not carries the key alone.
 	FlowRule(r *config.Rule, flow string) (Ident, []RegionState, error)
 	// Ident is r's one label set, Labels(r, kv...): kv must be the same on
 	// every call with r.

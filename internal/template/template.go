@@ -63,10 +63,30 @@ type segment struct {
 }
 
 // Template is a parsed string with placeholders. The zero value expands to "".
+// A template without placeholders is its source alone (24 bytes): a
+// configuration of many flows keeps thousands of such bodies, such as each
+// login's, that differ in a user.
 type Template struct {
-	src  string
+	src string
+	p   *parsed // nil without placeholders: it expands to src
+}
+
+// parsed is a template's placeholders, and the literals between them.
+type parsed struct {
 	segs []segment
 	refs []Ref
+}
+
+// segments are t's segments, a literal one for a template without
+// placeholders.
+func (t *Template) segments() []segment {
+	if t.p == nil {
+		if t.src == "" {
+			return nil
+		}
+		return []segment{{lit: t.src, ref: -1}}
+	}
+	return t.p.segs
 }
 
 // Parse parses src. Placeholders are {{name}} or {{secret:NAME}}, with
@@ -74,17 +94,25 @@ type Template struct {
 // '.', starting with a letter or '_'.
 func Parse(src string) (*Template, error) {
 	t := &Template{src: src}
+	var (
+		segs []segment
+		refs []Ref
+	)
 	rest, base := src, 0
 	for {
 		i := strings.Index(rest, "{{")
 		if i < 0 {
-			if rest != "" {
-				t.segs = append(t.segs, segment{lit: rest, ref: -1})
+			if refs == nil {
+				return t, nil // no placeholders: src
 			}
+			if rest != "" {
+				segs = append(segs, segment{lit: rest, ref: -1})
+			}
+			t.p = &parsed{segs: segs, refs: refs}
 			return t, nil
 		}
 		if i > 0 {
-			t.segs = append(t.segs, segment{lit: rest[:i], ref: -1})
+			segs = append(segs, segment{lit: rest[:i], ref: -1})
 		}
 		open := base + i
 		j := strings.Index(rest[i+2:], "}}")
@@ -100,8 +128,8 @@ func Parse(src string) (*Template, error) {
 		if err := checkName(name); err != nil {
 			return nil, &SyntaxError{Offset: open, Msg: fmt.Sprintf("bad placeholder {{%s}}: %v", inner, err)}
 		}
-		t.refs = append(t.refs, Ref{Name: name, Secret: secret, Offset: open})
-		t.segs = append(t.segs, segment{ref: len(t.refs) - 1})
+		refs = append(refs, Ref{Name: name, Secret: secret, Offset: open})
+		segs = append(segs, segment{ref: len(refs) - 1})
 		consumed := i + 2 + j + 2
 		rest, base = rest[consumed:], base+consumed
 	}
@@ -133,11 +161,7 @@ func MustParse(src string) *Template {
 
 // Literal returns a template that expands to s verbatim, even if s contains "{{".
 func Literal(s string) *Template {
-	t := &Template{src: s}
-	if s != "" {
-		t.segs = []segment{{lit: s, ref: -1}}
-	}
-	return t
+	return &Template{src: s}
 }
 
 // Part is one piece of a joined template.
@@ -151,38 +175,50 @@ type Part struct {
 // it to pre-encode a JSON body once and splice escaped values in per run.
 func Join(parts ...Part) *Template {
 	out := &Template{}
+	var o parsed
 	var src strings.Builder
+	n := 0
+	for _, p := range parts {
+		if p.T != nil {
+			n += len(p.T.src)
+		}
+	}
+	src.Grow(n) // kept: its own size, not the last doubling's
 	for _, p := range parts {
 		if p.T == nil {
 			continue
 		}
 		off := src.Len()
 		src.WriteString(p.T.src)
-		for _, s := range p.T.segs {
+		for _, s := range p.T.segments() {
 			if s.ref < 0 {
 				// Merge adjacent literals so expansion does fewer appends.
-				if n := len(out.segs); n > 0 && out.segs[n-1].ref < 0 {
-					out.segs[n-1].lit += s.lit
+				if n := len(o.segs); n > 0 && o.segs[n-1].ref < 0 {
+					o.segs[n-1].lit += s.lit
 					continue
 				}
-				out.segs = append(out.segs, s)
+				o.segs = append(o.segs, s)
 				continue
 			}
-			r := p.T.refs[s.ref]
+			r := p.T.p.refs[s.ref]
 			r.Offset += off
-			out.refs = append(out.refs, r)
-			out.segs = append(out.segs, segment{ref: len(out.refs) - 1, esc: p.Esc})
+			o.refs = append(o.refs, r)
+			o.segs = append(o.segs, segment{ref: len(o.refs) - 1, esc: p.Esc})
 		}
 	}
 	out.src = src.String()
+	if o.refs == nil {
+		return out // it expands to src
+	}
+	out.p = &parsed{segs: o.segs, refs: o.refs} // o stays on the stack
 	// Each literal is in src too (parts' literals are their sources'
 	// text): point it into src rather than keep a second copy. A
 	// configuration of many flows keeps every body that differs between
 	// them, such as a login's user.
-	for i, sg := range out.segs {
+	for i, sg := range o.segs {
 		if sg.ref < 0 {
 			if j := strings.Index(out.src, sg.lit); j >= 0 {
-				out.segs[i].lit = out.src[j : j+len(sg.lit)]
+				o.segs[i].lit = out.src[j : j+len(sg.lit)]
 			}
 		}
 	}
@@ -204,7 +240,7 @@ func (in *Interner) Intern(t *Template) *Template {
 		in.m = map[string][]*Template{}
 	}
 	for _, c := range in.m[t.src] {
-		if slices.Equal(c.segs, t.segs) && slices.Equal(c.refs, t.refs) {
+		if (c.p == nil) == (t.p == nil) && (c.p == nil || slices.Equal(c.p.segs, t.p.segs) && slices.Equal(c.p.refs, t.p.refs)) {
 			return c
 		}
 	}
@@ -222,26 +258,29 @@ func (t *Template) String() string {
 
 // Refs lists the placeholders in source order.
 func (t *Template) Refs() []Ref {
-	if t == nil {
+	if t == nil || t.p == nil {
 		return nil
 	}
-	return t.refs
+	return t.p.refs
 }
 
 // IsLiteral reports whether t has no placeholders.
-func (t *Template) IsLiteral() bool { return t == nil || len(t.refs) == 0 }
+func (t *Template) IsLiteral() bool { return t == nil || t.p == nil }
 
 // Expand appends the expansion of t to dst.
 func (t *Template) Expand(dst []byte, s Scope) ([]byte, error) {
 	if t == nil {
 		return dst, nil
 	}
-	for _, seg := range t.segs {
+	if t.p == nil {
+		return append(dst, t.src...), nil
+	}
+	for _, seg := range t.p.segs {
 		if seg.ref < 0 {
 			dst = append(dst, seg.lit...)
 			continue
 		}
-		r := t.refs[seg.ref]
+		r := t.p.refs[seg.ref]
 		var v string
 		var ok bool
 		if r.Secret {
