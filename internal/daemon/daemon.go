@@ -595,6 +595,11 @@ func (d *Daemon) Flows() []web.FlowInfo {
 	return infos
 }
 
+var _ web.NewestFinalSource = (*Daemon)(nil)
+
+// NewestFinal implements web.NewestFinalSource.
+func (d *Daemon) NewestFinal(flow string) (passed, ok bool) { return d.store.NewestFinal(flow) }
+
 // Recent implements web.Source.
 func (d *Daemon) Recent(flow string, n int) []*result.Run { return d.store.Recent(flow, n) }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"time"
+	"unsafe"
 
 	"github.com/prober-dev/prober/internal/result"
 )
@@ -321,6 +322,55 @@ func decodeRunChecked(enc string, flow string, labels map[string]string) (*resul
 		prevURL = r.Steps[i].URL
 	}
 	return r, !d.bad && len(d.s) == 0
+}
+
+// runHead reads what a run's encoding says before its steps: whether it
+// was retried and whether it passed, allocating nothing (ids are skipped,
+// not decoded; enc is read in place, and nothing read from it outlives
+// the call). whole is false for an encoding too short or malformed.
+func runHead(enc []byte) (retried, passed, whole bool) {
+	d := runDecoder{s: unsafe.String(unsafe.SliceData(enc), len(enc))}
+	flags := d.byte()
+	d.compact = flags&encCompact != 0
+	for range 3 { // ID, TraceID, RetryOf
+		d.skipID()
+	}
+	d.string() // Region
+	if flags&encNoStart == 0 {
+		d.varint()
+	}
+	if flags&encNoPlanned == 0 {
+		d.varint()
+	}
+	d.varint() // Duration
+	status := d.coded(statusCodes)
+	if d.bad {
+		return false, false, false
+	}
+	return flags&encRetried != 0, status == string(result.Passed), true
+}
+
+// skipID passes over an id appendID wrote.
+func (d *runDecoder) skipID() {
+	switch d.byte() {
+	case idRaw:
+		d.string()
+	case idHex8:
+		d.skip(8)
+	case idHex16:
+		d.skip(16)
+	default:
+		d.bad = true
+	}
+}
+
+func (d *runDecoder) skip(n int) {
+	if n > len(d.s) {
+		d.bad = true
+		d.s = ""
+		return
+	}
+	d.s = d.s[n:]
 }
 
 func (d *runDecoder) step(s *result.Step, runStart int64, withFlags2 bool, prevURL string) {

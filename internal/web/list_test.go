@@ -470,3 +470,52 @@ func TestStatusPageFragmentsReusedAcrossDecodes(t *testing.T) {
 		}
 	}
 }
+
+// finalSource is a fakeSource that says how each flow's newest run ended
+// without returning it, as the daemon's store does.
+type finalSource struct{ *fakeSource }
+
+func (f finalSource) NewestFinal(flow string) (passed, ok bool) {
+	rs := f.runs[flow]
+	if len(rs) == 0 || !rs[0].Final() {
+		return false, false
+	}
+	return rs[0].OK(), true
+}
+
+// With a NewestFinalSource the status page reads the runs of the flows it
+// shows only, not every flow's newest (each a run the store decodes), and
+// shows the same page.
+func TestStatusPageStatesWithoutRuns(t *testing.T) {
+	plain := bigSource(250)
+	fast := finalSource{bigSource(250)}
+	// Some flows with a newest run a retry followed (its state is the
+	// run before's), some with none.
+	for _, src := range []*fakeSource{plain, fast.fakeSource} {
+		for i, f := range src.flows {
+			switch {
+			case i%7 == 3:
+				src.runs[f.Name][0].Retried = true
+			case i%50 == 7:
+				delete(src.runs, f.Name)
+			}
+		}
+	}
+	var notFinal int // flows whose newest run is not final, or that have none
+	for _, f := range fast.flows {
+		if rs := fast.runs[f.Name]; len(rs) == 0 || !rs[0].Final() {
+			notFinal++
+		}
+	}
+	for _, target := range []string{"/", "/?page=2", "/?q=flow-01&per_page=5"} {
+		_, want := do(t, newHandler(func(o *Options) { o.Source = plain }), "GET", target)
+		fast.track()
+		_, got := do(t, newHandler(func(o *Options) { o.Source = fast }), "GET", target)
+		if got != want {
+			t.Errorf("%s: the page differs from the one read from the runs", target)
+		}
+		if n := fast.recentN.Load(); n != int64(notFinal) {
+			t.Errorf("%s: %d calls of Recent(flow, n > 0), want one per flow whose newest run is not final or that has none (%d)", target, n, notFinal)
+		}
+	}
+}

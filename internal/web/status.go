@@ -92,14 +92,23 @@ func (s *server) statusPage(w http.ResponseWriter, r *http.Request) {
 	// cost seconds.
 	rows := make([]flowRow, 0, len(infos))
 	var failing, nodata int
+	fast, _ := s.o.Source.(NewestFinalSource)
 	for i := range infos {
-		newest := s.o.Source.Recent(infos[i].Name, 1)
-		if len(newest) == 1 && !newest[0].Final() {
-			// A retry confirming its failure is going: the state is that
-			// of the last final run, further back.
-			newest = s.o.Source.Recent(infos[i].Name, 0)
+		st := stateNoData
+		if passed, ok := newestFinal(fast, infos[i].Name); ok {
+			st = stateFailing
+			if passed {
+				st = statePassing
+			}
+		} else {
+			newest := s.o.Source.Recent(infos[i].Name, 1)
+			if len(newest) == 1 && !newest[0].Final() {
+				// A retry confirming its failure is going: the state is
+				// that of the last final run, further back.
+				newest = s.o.Source.Recent(infos[i].Name, 0)
+			}
+			st = stateOf(newest)
 		}
-		st := stateOf(newest)
 		switch st {
 		case stateFailing:
 			failing++
@@ -178,6 +187,14 @@ func (s *server) statusPage(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf.Bytes()) // an error means the client went away
+}
+
+// newestFinal asks src (nil: not ok) how flow's newest run ended.
+func newestFinal(src NewestFinalSource, flow string) (passed, ok bool) {
+	if src == nil {
+		return false, false
+	}
+	return src.NewestFinal(flow)
 }
 
 // renderFlow appends one flow's block to buf, reusing fr when it still shows
