@@ -94,7 +94,7 @@ func (s *server) statusPage(w http.ResponseWriter, r *http.Request) {
 	var failing, nodata int
 	fast, _ := s.o.Source.(NewestFinalSource)
 	for i := range infos {
-		st := stateNoData
+		var st state
 		if passed, ok := newestFinal(fast, infos[i].Name); ok {
 			st = stateFailing
 			if passed {
